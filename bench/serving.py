@@ -1,0 +1,343 @@
+"""Serving benchmark: shipyard vs ``mlflow models serve`` (same model, same machine, same run),
+and batch inference vs the model's own ``predict``.
+
+    .venv/bin/python bench/serving.py [--duration 10] [--batch-rows 2000000] [--skip-online]
+
+Online: a LogisticRegression on 20 float features (trained on the same generated data with the
+same parameters on both sides), 1 row per request, POSTed by ``wrk`` (a Lua script sets the JSON
+body) at 1, 16 and 64 connections on loopback. shipyard runs ``shipyard serve --no-auth`` with its
+defaults (micro-batching, the prediction log on, 1 worker); MLflow runs ``mlflow models serve
+--env-manager local`` (1 worker) from ``bench/.venv-mlflow`` with the body
+``{"dataframe_records": [...]}``. Each side is warmed up for 2 s before it is measured.
+
+Batch: ``batch_predict`` (Parquet in, Parquet out, chunks of 100,000 rows, 2 threads, model loaded
+beforehand) over ``--batch-rows`` x 20 floats, against (a) ``model.predict`` on the same rows
+already in memory (the target compares to this) and (b) a naive script: ``pd.read_parquet`` ->
+``predict`` -> ``to_parquet``.
+
+The machine is shared: the load average is printed with the figures. Results go to
+``bench/results/serving.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+MLFLOW_VENV = ROOT / "bench" / ".venv-mlflow"
+RESULTS = ROOT / "bench" / "results" / "serving.json"  # serving-wN.json with --workers N > 1
+FEATURES = [f"f{i}" for i in range(20)]
+
+TRAIN = r"""
+import sys, numpy as np, pandas as pd
+from sklearn.linear_model import LogisticRegression
+data = np.load(sys.argv[1])
+x = pd.DataFrame(data["x"], columns=[f"f{i}" for i in range(20)])
+model = LogisticRegression(max_iter=500).fit(x, data["y"])
+"""
+MLFLOW_SAVE = (
+    TRAIN
+    + r"""
+import mlflow.sklearn
+mlflow.sklearn.save_model(model, sys.argv[2], input_example=x.head(5))
+"""
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout} s")
+
+
+def wrk(url: str, body: str, connections: int, duration: int, tmp: Path) -> dict[str, float]:
+    (tmp / "body.json").write_text(body)
+    script = tmp / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{tmp / "body.json"}", "r"); wrk.body = f:read("*a"); f:close()\n'
+    )
+    threads = min(2, connections)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+
+    def pct(p: str) -> float:
+        m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out)
+        assert m, out
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return {
+        "rps": rps,
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "non_2xx": float(non2xx.group(1)) if non2xx else 0.0,
+        "socket_errors": 1.0 if errors else 0.0,
+    }
+
+
+def measure(url: str, body: str, duration: int, tmp: Path) -> dict[int, dict[str, float]]:
+    wrk(url, body, 16, 2, tmp)  # warm-up
+    return {c: wrk(url, body, c, duration, tmp) for c in (1, 16, 64)}
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def shipyard_online(
+    tmp: Path, data: Path, row: dict[str, float], duration: int, workers: int = 1
+) -> dict[int, dict[str, float]]:
+    home = tmp / "shipyard-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["SHIPYARD_HOME"] = str(home)
+    register = (
+        TRAIN
+        + r"""
+import shipyard
+from shipyard.registry.api import get_registry
+with shipyard.start_run(name="bench"):
+    shipyard.log_model(model, "bench", input_example=x.head(5), register=True)
+reg = get_registry()
+reg.approve("bench", 1)
+reg.set_alias("bench", "champion", 1)
+"""
+    )
+    subprocess.run([sys.executable, "-c", register, str(data)], env=env, check=True)
+    port = free_port()
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "shipyard"),
+        "serve",
+        "models:/bench@champion",
+        "--no-auth",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", proc)
+        return measure(f"http://127.0.0.1:{port}/predict", json.dumps([row]), duration, tmp)
+    finally:
+        stop(proc)
+
+
+def mlflow_online(
+    tmp: Path, data: Path, row: dict[str, float], duration: int, workers: int = 1
+) -> dict[int, dict[str, float]] | None:
+    python = MLFLOW_VENV / "bin" / "python"
+    if not python.exists():
+        print(
+            "bench/.venv-mlflow missing: skipping MLflow (create it with bench/registry.py)", file=sys.stderr
+        )
+        return None
+    model_dir = tmp / "mlflow-model"
+    subprocess.run(
+        [str(python), "-c", MLFLOW_SAVE, str(data), str(model_dir)], check=True, capture_output=True
+    )
+    port = free_port()
+    cmd = [
+        str(MLFLOW_VENV / "bin" / "mlflow"),
+        "models",
+        "serve",
+        "-m",
+        str(model_dir),
+        "--env-manager",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(workers),
+    ]
+    env = {**os.environ, "PATH": f"{MLFLOW_VENV / 'bin'}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ping", proc)
+        body = json.dumps({"dataframe_records": [row]})
+        return measure(f"http://127.0.0.1:{port}/invocations", body, duration, tmp)
+    finally:
+        stop(proc)
+
+
+def batch(tmp: Path, data: Path, rows: int) -> dict[str, float]:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.linear_model import LogisticRegression
+
+    from shipyard.core.settings import load_settings
+    from shipyard.registry.api import load_model
+    from shipyard.serving.batch import batch_predict
+    from shipyard.tracking.stores import open_stores
+
+    train = np.load(data)
+    model = LogisticRegression(max_iter=500).fit(pd.DataFrame(train["x"], columns=FEATURES), train["y"])
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(rng.normal(size=(rows, len(FEATURES))), columns=FEATURES)
+    source = tmp / "batch-in.parquet"
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), source, row_group_size=250_000)
+    started = time.perf_counter()
+    model.predict(frame)
+    raw = rows / (time.perf_counter() - started)
+    started = time.perf_counter()
+    naive = pd.read_parquet(source)
+    naive["prediction"] = model.predict(naive[FEATURES])
+    naive.to_parquet(tmp / "naive-out.parquet", index=False)
+    naive_rps = rows / (time.perf_counter() - started)
+    del naive
+    stores = open_stores(load_settings(home=tmp / "shipyard-home"))
+    loaded = load_model("models:/bench@champion", stores=stores)
+    result = batch_predict(
+        loaded, str(source), str(tmp / "batch-out.parquet"), chunk_rows=100_000, workers=2, stores=stores
+    )
+    stores.close()
+    check = pq.read_table(tmp / "batch-out.parquet", columns=["prediction"]).column(0).to_numpy()
+    assert len(check) == rows and (check == model.predict(frame)).all(), "batch predictions differ"
+    return {
+        "rows": rows,
+        "raw_predict_rows_s": raw,
+        "naive_script_rows_s": naive_rps,
+        "batch_rows_s": result.rows_per_s,
+    }
+
+
+def main() -> None:
+    import numpy as np
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--batch-rows", type=int, default=2_000_000)
+    parser.add_argument("--skip-online", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="server processes, both sides")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None and not args.skip_online:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    tmp = Path(tempfile.mkdtemp(prefix="shipyard-bench-serving-"))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5000, len(FEATURES)))
+    y = (x @ rng.normal(size=len(FEATURES)) > 0).astype("int64")
+    data = tmp / "train.npz"
+    np.savez(data, x=x, y=y)
+    row = {f: float(v) for f, v in zip(FEATURES, rng.normal(size=len(FEATURES)), strict=True)}
+    results: dict[str, Any] = {"load_before": os.getloadavg()}
+    try:
+        if not args.skip_online:
+            results["workers"] = args.workers
+            results["shipyard"] = shipyard_online(tmp, data, row, args.duration, args.workers)
+            results["load_mid"] = os.getloadavg()
+            results["mlflow"] = mlflow_online(tmp, data, row, args.duration, args.workers)
+        else:
+            shipyard_online(tmp, data, row, 1)
+        results["batch"] = batch(tmp, data, args.batch_rows)
+        results["load_after"] = os.getloadavg()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(results)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    where = RESULTS if args.workers == 1 else RESULTS.with_name(f"serving-w{args.workers}.json")
+    where.write_text(json.dumps(results, indent=2, default=str))
+
+
+def report(results: dict[str, Any]) -> None:
+    rows = []
+    ours, peer = results.get("shipyard"), results.get("mlflow")
+    if ours:
+        for c in (1, 16, 64):
+            o = ours[c]
+            p = peer[c] if peer else None
+            ratio = o["rps"] / p["rps"] if p else float("nan")
+            target = "-"
+            verdict = ""
+            if c == 64:
+                target = ">= 3x req/s, p99 < 50 ms"
+                verdict = "PASS" if ratio >= 3 and o["p99_ms"] < 50 else "FAIL"
+            peer_text = f"{p['rps']:.0f}/s p50 {p['p50_ms']:.1f} p99 {p['p99_ms']:.1f}" if p else "skipped"
+            rows.append(
+                (
+                    f"online c={c}",
+                    f"{o['rps']:.0f}/s p50 {o['p50_ms']:.1f} p99 {o['p99_ms']:.1f}",
+                    peer_text,
+                    f"{ratio:.2f}x",
+                    target,
+                    verdict,
+                )
+            )
+    b = results["batch"]
+    ratio = b["batch_rows_s"] / b["raw_predict_rows_s"]
+    rows.append(
+        (
+            "batch vs raw predict",
+            f"{b['batch_rows_s']:,.0f} rows/s",
+            f"{b['raw_predict_rows_s']:,.0f} rows/s",
+            f"{ratio:.2f}",
+            ">= 0.80",
+            "PASS" if ratio >= 0.8 else "FAIL",
+        )
+    )
+    naive = b["batch_rows_s"] / b["naive_script_rows_s"]
+    rows.append(
+        (
+            "batch vs naive read->predict->write",
+            f"{b['batch_rows_s']:,.0f} rows/s",
+            f"{b['naive_script_rows_s']:,.0f} rows/s",
+            f"{naive:.2f}",
+            "-",
+            "",
+        )
+    )
+    header = ("case", "shipyard", "peer (MLflow / raw)", "ratio", "target", "")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
+    for r in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)))
+    print(
+        f"load average before {results['load_before']}, after {results.get('load_after')} (2 cores, shared)"
+    )
+    for side in ("shipyard", "mlflow"):
+        for c, v in (results.get(side) or {}).items():
+            if v["non_2xx"] or v["socket_errors"]:
+                print(
+                    f"warning: {side} c={c}: {v['non_2xx']:.0f} non-2xx, socket errors {v['socket_errors']}"
+                )
+
+
+if __name__ == "__main__":
+    main()

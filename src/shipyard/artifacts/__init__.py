@@ -1,0 +1,1 @@
+"""Artifacts: content-addressed blobs over byte backends, and serializers chosen by type."""

@@ -1,0 +1,1 @@
+"""Plain byte backends under the content-addressed store."""

@@ -1,0 +1,72 @@
+"""The byte-backend interface: it only moves bytes by key; content addressing is written once above it.
+
+Writing a new backend
+---------------------
+Subclass :class:`BlobBackend`, implement the abstract methods, register the URI scheme in
+:mod:`shipyard.artifacts.registry`, and add the backend to the ``blob_backend`` fixture of
+``tests/contract/test_blob_contract.py``; it is done when that suite passes.
+
+Rules: ``write_*`` is atomic — a reader sees either nothing or the whole object, never a partial
+one, even if the writer crashes mid-way; keys are ``/``-separated relative paths that the
+content-addressed layer builds (never user input); a missing key raises
+:class:`~shipyard.core.errors.NotFoundError`; I/O failures raise
+:class:`~shipyard.core.errors.StorageError` with the key in the message.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+
+class BlobBackend(abc.ABC):
+    #: a human-readable location, e.g. "/home/me/.shipyard/artifacts" or "s3://bucket/prefix"
+    location: str
+
+    @abc.abstractmethod
+    def write_bytes(self, key: str, data: bytes | memoryview) -> None:
+        """Store ``data`` under ``key`` atomically (overwriting is allowed but callers avoid it)."""
+
+    @abc.abstractmethod
+    def write_file(self, key: str, path: Path) -> None:
+        """Store the contents of a local file under ``key`` atomically, streaming (bounded memory)."""
+
+    @abc.abstractmethod
+    def open_read(self, key: str) -> BinaryIO:
+        """A readable binary stream of the object (caller closes it)."""
+
+    @abc.abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abc.abstractmethod
+    def size(self, key: str) -> int: ...
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is not an error."""
+
+    @abc.abstractmethod
+    def list_keys(self, prefix: str = "") -> Iterator[str]:
+        """Keys starting with ``prefix``."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A filesystem path for zero-copy reads when the backend is a local folder, else None."""
+        return None
+
+    def staging_dir(self) -> Path | None:
+        """A folder on the same filesystem as the store, where the content-addressed layer may
+        write a temp file and hand it over with :meth:`adopt_file` (a rename, no copy); None when
+        the backend is remote."""
+        return None
+
+    def adopt_file(self, key: str, path: Path) -> None:
+        """Move a fully written, fsynced file from :meth:`staging_dir` to ``key`` (atomic rename).
+        Backends without a staging dir fall back to :meth:`write_file` + unlink."""
+        self.write_file(key, path)
+        path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Release clients or connections (idempotent); local backends hold none."""
+        return None

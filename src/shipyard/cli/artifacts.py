@@ -1,0 +1,74 @@
+"""``shipyard artifacts``: list a run's artifacts and fetch one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shipyard.cli._output import artifact_summary, console, dumps, fmt_size, fmt_time, print_json
+from shipyard.cli.main import state
+
+app = typer.Typer(help="List and fetch artifacts.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_artifacts(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix of one.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every artifact of a run (run-level and per task)."""
+    client = state(ctx).client()
+    full_id = client.resolve_run_id(run_id)
+    records = client.list_artifacts(full_id)
+    if as_json:
+        print_json([artifact_summary(a) for a in records])
+        return
+    from rich.table import Table
+
+    out = console()
+    if not records:
+        out.print(f"run {full_id} has no artifacts", style="dim")
+        return
+    tasks = {t.id: t.key for t in client.metadata.list_tasks(full_id)}
+    table = Table(title=f"artifacts of run {full_id}", title_justify="left", box=None, pad_edge=False)
+    for column in ("NAME", "TASK", "SERIALIZER", "SIZE", "DIGEST", "CREATED (UTC)"):
+        table.add_column(column)
+    for a in records:
+        task = tasks.get(a.task_id, a.task_id[:12]) if a.task_id else "-"
+        serializer = a.serializer + (" (unsafe: pickle)" if a.unsafe else "")
+        table.add_row(a.name, task, serializer, fmt_size(a.size), a.digest[:12], fmt_time(a.created_at))
+    out.print(table)
+
+
+@app.command("get")
+def get_artifact(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix of one.")],
+    name: Annotated[str, typer.Argument(help="The artifact's name.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write it (default: ./NAME).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write an artifact to a file or folder (files and folders as they were, objects as stored bytes).
+
+    JSON artifacts are printed to stdout when no --output is given.
+    """
+    from shipyard.core.errors import InvalidInputError
+    from shipyard.tracking.client import stored_object
+
+    client = state(ctx).client()
+    record = client.find_artifact(run_id, name)
+    stored = stored_object(record)
+    if output is None and record.serializer == "json":
+        value = client.artifacts.get_object(stored, name=name, allow_unsafe=False)
+        typer.echo(dumps(value))
+        return
+    dest = output if output is not None else Path(Path(name).name)
+    if dest.exists() and not force:
+        raise InvalidInputError(f"{str(dest)!r} already exists; pass --force to overwrite or -o to choose")
+    client.artifacts.get_to_path(stored, dest, name=name)
+    console().print(f"wrote {name} ({record.serializer}, {fmt_size(record.size)}) to {dest}", markup=False)

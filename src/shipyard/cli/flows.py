@@ -1,0 +1,220 @@
+"""Flow commands: ``run``, ``resume``, ``logs`` and ``flows list`` (registered by cli.main)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from shipyard.cli.main import state
+
+if TYPE_CHECKING:
+    from shipyard.runtime.api import FlowRun, RunOptions
+
+flows_app = typer.Typer(help="Flows seen in runs.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+    app.command("resume")(resume_command)
+    app.command("logs")(logs_command)
+    app.add_typer(flows_app, name="flows")
+
+
+def _options(
+    max_workers: int | None,
+    quiet: bool,
+    as_json: bool,
+    title: str,
+    *,
+    executor: str | None = None,
+    ray_address: str | None = None,
+) -> tuple[RunOptions, Any]:
+    from shipyard.runtime.api import RunOptions
+
+    name = executor or ("ray" if ray_address else "local")
+    if ray_address and name != "ray":
+        raise typer.BadParameter("--ray-address needs --executor ray", param_hint="--ray-address")
+    extra: dict[str, Any] = {"address": ray_address} if ray_address else {}
+    options = RunOptions(max_workers=max_workers, executor=name, executor_options=extra)
+    if quiet or as_json or not sys.stderr.isatty():
+        return options, None
+    from rich.console import Console
+
+    from shipyard.runtime.render import ProgressView
+
+    view = ProgressView(Console(stderr=True), title)
+    options.progress = view
+    return options, view
+
+
+def _finish(run: FlowRun, as_json: bool) -> None:
+    outcome = run.outcome
+    status = outcome.status.value if outcome else run.status.value
+    error = outcome.error if outcome else None
+    if as_json:
+        from shipyard.cli._output import print_json
+
+        print_json({"run_id": run.id, "status": status, "error": error})
+    else:
+        typer.echo(run.id)
+        if error:
+            typer.echo(f"run {run.id} {status}: {error}", err=True)
+    if status == "cancelled":
+        raise typer.Exit(130)
+    if status != "succeeded":
+        raise typer.Exit(1)
+
+
+MaxWorkers = Annotated[
+    int | None, typer.Option("--max-workers", "-w", help="Parallel tasks (default: cores).")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ExecutorName = Annotated[
+    str | None, typer.Option("--executor", "-e", help="Where tasks run: local (default) or ray.")
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Ray cluster HOST:PORT (implies --executor ray; default: RAY_ADDRESS, else a local Ray).",
+    ),
+]
+
+
+def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The flow file (a Python file with one @flow).")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="A flow parameter, KEY=VALUE.")
+    ] = None,
+    flow_name: Annotated[
+        str | None, typer.Option("--flow", help="Which flow, when the file has several.")
+    ] = None,
+    max_workers: MaxWorkers = None,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+    executor: ExecutorName = None,
+    ray_address: RayAddress = None,
+) -> None:
+    """Run a flow: `shipyard run flow.py -p n=100`. Prints the run id."""
+    from shipyard.flows.params import parse_cli_params
+    from shipyard.runtime.api import run_file
+
+    params = parse_cli_params(param or [])
+    options, view = _options(
+        max_workers, quiet, as_json, f"{file.name}", executor=executor, ray_address=ray_address
+    )
+    settings = state(ctx).settings
+    if view is None:
+        run = run_file(file, params, settings, options, flow_name)
+    else:
+        with view:
+            run = run_file(file, params, settings, options, flow_name)
+    _finish(run, as_json)
+
+
+def resume_command(  # noqa: PLR0917 (Typer maps parameters to options)
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The failed run (id or unique prefix).")],
+    max_workers: MaxWorkers = None,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
+    executor: ExecutorName = None,
+    ray_address: RayAddress = None,
+) -> None:
+    """Rerun a failed run's failed steps and everything downstream, reusing what succeeded."""
+    from shipyard.runtime.api import resume
+
+    options, view = _options(
+        max_workers, quiet, as_json, f"resume {run_id}", executor=executor, ray_address=ray_address
+    )
+    settings = state(ctx).settings
+    if view is None:
+        run = resume(run_id, settings, options)
+    else:
+        with view:
+            run = resume(run_id, settings, options)
+    _finish(run, as_json)
+
+
+def logs_command(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id or unique prefix.")],
+    task: Annotated[str | None, typer.Argument(help="STEP or STEP/INDEX (e.g. square/3).")] = None,
+) -> None:
+    """Print the captured stdout/stderr of a run's tasks."""
+    from shipyard.runtime.api import resolve_run_id
+    from shipyard.runtime.logs import task_logs
+    from shipyard.runtime.stores import open_run_stores
+
+    stores = open_run_stores(state(ctx).settings)
+    try:
+        full_id = resolve_run_id(stores, run_id)
+        entries = task_logs(stores, full_id, task)
+        out = sys.stdout
+        for entry in entries:
+            if not entry.stdout and not entry.stderr and len(entries) > 1:
+                continue
+            out.write(f"==> {entry.task.key} [{entry.task.status.value}] <==\n")
+            out.write(entry.stdout.decode(errors="replace"))
+            if entry.stderr:
+                out.write(entry.stderr.decode(errors="replace"))
+            if entry.task.error and entry.task.status.value == "failed":
+                out.write(entry.task.error.rstrip() + "\n")
+        out.flush()
+    finally:
+        stores.close()
+
+
+@flows_app.command("list")
+def list_flows(
+    ctx: typer.Context,
+    as_json: AsJson = False,
+) -> None:
+    """Flows seen in runs, with their last run and its status."""
+    from shipyard.runtime.api import fail_stale
+    from shipyard.runtime.stores import open_run_stores
+
+    settings = state(ctx).settings
+    stores = open_run_stores(settings)
+    try:
+        fail_stale(stores)
+        page = stores.metadata.search_runs(namespaces=[settings.read_namespace], max_results=1000)
+        last: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        for run in page.runs:  # newest first
+            if run.flow_name is None:
+                continue
+            counts[run.flow_name] = counts.get(run.flow_name, 0) + 1
+            last.setdefault(run.flow_name, run)
+    finally:
+        stores.close()
+    rows = [
+        {
+            "flow": name,
+            "runs": counts[name],
+            "last_run": run.id,
+            "status": run.status.value,
+            "started": run.start_time.isoformat(timespec="seconds"),
+            "file": (run.flow_spec or {}).get("file"),
+        }
+        for name, run in sorted(last.items())
+    ]
+    if as_json:
+        from shipyard.cli._output import print_json
+
+        print_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None)
+    for col in ("flow", "runs", "last_run", "status", "started", "file"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in ("flow", "runs", "last_run", "status", "started", "file")))
+    Console().print(table)

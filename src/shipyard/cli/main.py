@@ -1,0 +1,172 @@
+"""The ``shipyard`` command: the Typer app, global options and the one place errors are printed.
+
+Errors: a :class:`~shipyard.core.errors.ShipyardError` (or any other failure) prints one red line
+``error: <message>`` on stderr and exits 1; usage errors exit 2; ``--debug`` adds the traceback.
+Heavy modules (stores, SQLAlchemy, pandas) are imported inside commands, not here.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
+    from shipyard.tracking.client import TrackingClient
+    from shipyard.tracking.stores import Stores
+
+
+@dataclass
+class CliContext:
+    """Per-invocation state: settings and stores built once, on first use, and closed at the end."""
+
+    debug: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+    _stores: Stores | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from shipyard.core.settings import load_settings
+
+            self._settings = load_settings()
+        return self._settings
+
+    @property
+    def stores(self) -> Stores:
+        if self._stores is None:
+            from shipyard.tracking.stores import open_stores
+
+            self._stores = open_stores(self.settings)
+        return self._stores
+
+    def client(self) -> TrackingClient:
+        from shipyard.tracking.client import TrackingClient
+
+        return TrackingClient(self.stores)
+
+    def close(self) -> None:
+        if self._stores is not None:
+            self._stores.close()
+            self._stores = None
+
+
+def state(ctx: typer.Context) -> CliContext:
+    """The :class:`CliContext` of this invocation (created by the root callback)."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliContext):
+        obj = CliContext()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        import shipyard
+
+        typer.echo(f"shipyard {shipyard.__version__}")
+        raise typer.Exit(0)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="shipyard",
+        help="shipyard: flows, experiment tracking and artifacts in one MLOps platform.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
+    @app.callback()
+    def root(
+        ctx: typer.Context,
+        debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+            ),
+        ] = False,
+    ) -> None:
+        """shipyard: flows, experiment tracking and artifacts in one MLOps platform."""
+        context = CliContext(debug=debug)
+        ctx.obj = context
+        ctx.call_on_close(context.close)
+
+    from shipyard.cli import artifacts, models, runs
+
+    app.add_typer(runs.app, name="runs")
+    app.add_typer(artifacts.app, name="artifacts")
+    app.add_typer(models.app, name="models")
+    from shipyard.cli import server, tokens
+
+    app.add_typer(tokens.app, name="tokens")
+    server.register(app)
+    from shipyard.cli import serve
+
+    serve.register(app)
+    from shipyard.cli import monitor
+
+    monitor.register(app)
+    _register_flow_commands(app)
+    return app
+
+
+def _register_flow_commands(app: typer.Typer) -> None:
+    """``run``, ``resume``, ``logs``, ``flows`` come from :mod:`shipyard.cli.flows` when it exists."""
+    import importlib
+
+    try:
+        flows = importlib.import_module("shipyard.cli.flows")
+    except ModuleNotFoundError as exc:
+        if exc.name != "shipyard.cli.flows":
+            raise  # a missing dependency inside the module is a real error
+        return
+    flows.register(app)
+
+
+def _print_error(message: str) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        command = typer.main.get_command(build_app())
+        result = command.main(args=args, prog_name="shipyard", standalone_mode=False)
+    except typer.TyperException as exc:  # usage errors (exit 2) and other parsing errors
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            _print_error(exc.format_message())
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        _print_error("interrupted")
+        return 130
+    except Exception as exc:
+        from shipyard.core.errors import ShipyardError
+
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, ShipyardError):
+            _print_error(" ".join(str(exc).split("\n")))
+        else:
+            hint = "" if debug else " (run with --debug for the traceback)"
+            _print_error(f"unexpected {type(exc).__name__}: {exc}{hint}")
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

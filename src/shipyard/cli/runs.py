@@ -1,0 +1,228 @@
+"""``shipyard runs``: list, show and garbage-collect runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from shipyard.cli._output import (
+    artifact_summary,
+    console,
+    dumps,
+    fmt_duration,
+    fmt_size,
+    fmt_time,
+    fmt_value,
+    print_json,
+    run_summary,
+    styled_status,
+    task_summary,
+)
+from shipyard.cli.main import state
+
+if TYPE_CHECKING:
+    from shipyard.core.entities import ArtifactRecord, Run, RunStatus
+    from shipyard.tracking.client import TrackingClient
+
+app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
+
+OUTPUT_ARTIFACT = "output"  # a flow's result: the run-level artifact with this name
+_MAX_OUTPUT_BYTES = 1_000_000
+_MAX_OUTPUT_CHARS = 4_000
+_STATUSES = ("running", "succeeded", "failed", "cancelled")
+
+
+def _parse_status(value: str | None) -> list[RunStatus] | None:
+    if value is None:
+        return None
+    from shipyard.core.entities import RunStatus
+
+    text = value.strip().lower()
+    if text not in _STATUSES:
+        raise typer.BadParameter(f"{value!r} is not a run status; use one of {', '.join(_STATUSES)}")
+    return [RunStatus(text)]
+
+
+@app.command("list")
+def list_runs(  # noqa: PLR0917 (Typer maps parameters to options)
+    ctx: typer.Context,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace to read.")] = None,
+    all_namespaces: Annotated[
+        bool, typer.Option("--all-namespaces", "-A", help="Read every namespace.")
+    ] = False,
+    filter: Annotated[str | None, typer.Option("--filter", "-f", help='e.g. "metrics.acc > 0.9"')] = None,
+    flow: Annotated[str | None, typer.Option("--flow", help="Only runs of this flow.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", "-s", help="running|succeeded|failed|cancelled")
+    ] = None,
+    order_by: Annotated[
+        list[str] | None, typer.Option("--order-by", help='e.g. "metrics.acc DESC"; repeatable')
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="At most this many runs.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Runs in your namespace (newest first), or in --namespace / --all-namespaces."""
+    if namespace is not None and all_namespaces:
+        raise typer.BadParameter("use either --namespace or --all-namespaces, not both")
+    statuses = _parse_status(status)
+    cli = state(ctx)
+    namespaces = None if all_namespaces else [namespace or cli.settings.read_namespace]
+    runs = cli.client().search_runs(
+        namespaces=namespaces,
+        filter=filter,
+        order_by=order_by or (),
+        max_results=limit,
+        flow_name=flow,
+        statuses=statuses,
+    )
+    if as_json:
+        print_json([run_summary(r) for r in runs])
+        return
+    _print_runs_table(runs, "all namespaces" if namespaces is None else namespaces[0])
+
+
+def _print_runs_table(runs: list[Run], where: str) -> None:
+    from rich.table import Table
+
+    out = console()
+    if not runs:
+        out.print(f"no runs in {where}", style="dim")
+        return
+    table = Table(title=f"runs in {where}", title_justify="left", box=None, pad_edge=False)
+    for column in ("ID", "NAME", "STATUS", "FLOW", "NAMESPACE", "STARTED (UTC)", "DURATION"):
+        table.add_column(column, no_wrap=column in ("ID", "STARTED (UTC)"))
+    for run in runs:
+        table.add_row(
+            run.id[:12],
+            run.name,
+            styled_status(run.status.value),
+            run.flow_name or "-",
+            run.namespace,
+            fmt_time(run.start_time),
+            fmt_duration(run.duration_s),
+        )
+    out.print(table)
+
+
+@app.command("show")
+def show_run(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix of one.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    graph: Annotated[bool, typer.Option("--graph", help="Draw a flow run's DAG with task statuses.")] = False,
+) -> None:
+    """A run: params, tags, latest metrics, artifacts, tasks, output and error."""
+    client = state(ctx).client()
+    run = client.get_run(run_id)
+    tasks = client.metadata.list_tasks(run.id)
+    if graph:
+        from shipyard.runtime.render import render_run_graph
+
+        console().print(render_run_graph(run, tasks))
+        return
+    artifacts = client.metadata.list_artifacts(run.id)
+    shown, output = _load_output(client, artifacts)
+    if as_json:
+        data = run_summary(run)
+        data["tasks"] = [task_summary(t) for t in tasks]
+        data["artifacts"] = [artifact_summary(a) for a in artifacts]
+        data["output"] = output if shown else None
+        print_json(data)
+        return
+    _print_run(run, tasks, artifacts, shown, output)
+
+
+def _load_output(client: TrackingClient, artifacts: list[ArtifactRecord]) -> tuple[bool, Any]:
+    """The run-level ``output`` artifact if it is small, safe to load and JSON-able."""
+    from shipyard.tracking.client import stored_object
+
+    record = next((a for a in artifacts if a.name == OUTPUT_ARTIFACT and a.task_id is None), None)
+    if record is None or record.unsafe or record.size > _MAX_OUTPUT_BYTES:
+        return False, None
+    if record.serializer in ("file", "dir"):
+        return False, None
+    try:
+        value = client.artifacts.get_object(stored_object(record), name=record.name, allow_unsafe=False)
+        text = dumps(value)
+    except Exception:  # not loadable or not JSON-able: `shipyard artifacts get` still works
+        return False, None
+    return len(text) <= _MAX_OUTPUT_CHARS, value
+
+
+def _print_run(run: Run, tasks: list[Any], artifacts: list[ArtifactRecord], shown: bool, output: Any) -> None:
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{run.name}[/bold]  {run.id}  {styled_status(run.status.value)}")
+    rows = [
+        ("namespace", run.namespace),
+        ("user", run.user),
+        ("flow", run.flow_name or "-"),
+        ("started (UTC)", fmt_time(run.start_time)),
+        ("ended (UTC)", fmt_time(run.end_time)),
+        ("duration", fmt_duration(run.duration_s)),
+    ]
+    if run.code_version is not None:
+        cv = run.code_version
+        commit = (cv.git_commit or "-")[:12] + (" (dirty)" if cv.git_dirty else "")
+        rows.append(("code", f"git {commit}, source {(cv.source_hash or '-')[:12]}"))
+    if run.origin_run_id:
+        rows.append(("resumed from", run.origin_run_id))
+    for label, value in rows:
+        out.print(f"  {label:<14} {value}", markup=False)
+
+    _print_mapping(out, "params", run.params)
+    _print_mapping(out, "tags", run.tags)
+    _print_mapping(out, "metrics (latest)", run.metrics)
+
+    if tasks:
+        table = Table(title="tasks", title_justify="left", box=None, pad_edge=False)
+        for column in ("STEP", "INDEX", "STATUS", "ATTEMPTS", "DURATION", "NODE"):
+            table.add_column(column)
+        for task in tasks:
+            table.add_row(
+                task.step,
+                "-" if task.index is None else str(task.index),
+                styled_status(task.status.value),
+                str(task.attempts),
+                fmt_duration(task.duration_s),
+                task.node or "-",
+            )
+        out.print(table)
+    if artifacts:
+        table = Table(title="artifacts", title_justify="left", box=None, pad_edge=False)
+        for column in ("NAME", "TASK", "SERIALIZER", "SIZE"):
+            table.add_column(column)
+        task_keys = {t.id: t.key for t in tasks}
+        for a in artifacts:
+            task = task_keys.get(a.task_id, a.task_id[:12]) if a.task_id else "-"
+            table.add_row(a.name, task, a.serializer + (" (unsafe)" if a.unsafe else ""), fmt_size(a.size))
+        out.print(table)
+    if shown:
+        out.print("[bold]output[/bold]")
+        out.print(dumps(output), markup=False)
+    if run.error:
+        out.print("[bold red]error[/bold red]")
+        out.print(run.error, markup=False)
+
+
+def _print_mapping(out: Any, title: str, values: dict[str, Any]) -> None:
+    if not values:
+        return
+    out.print(f"[bold]{title}[/bold]")
+    width = min(max(len(k) for k in values), 40)
+    for key in sorted(values):
+        out.print(f"  {key:<{width}} {fmt_value(values[key])}", markup=False)
+
+
+@app.command("gc")
+def gc_runs(ctx: typer.Context) -> None:
+    """Mark failed every running run whose heartbeat stopped (its process died)."""
+    cli = state(ctx)
+    failed = cli.client().reap_stale_runs()
+    console().print(
+        f"marked {len(failed)} run(s) failed (no heartbeat for {cli.settings.heartbeat_timeout_s:g}s)"
+    )
+    for run_id in failed:
+        console().print(f"  {run_id}", markup=False)

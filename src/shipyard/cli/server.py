@@ -1,0 +1,63 @@
+"""``shipyard server``: serve the REST API (and the web UI when installed)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from shipyard.cli.main import state
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+    value = text.strip().lower().removesuffix("b").removesuffix("i")
+    try:
+        if value and value[-1] in units:
+            return int(float(value[:-1]) * units[value[-1]])
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a size; use e.g. 500M, 10G or a number of bytes") from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("server")
+    def server(  # noqa: PLR0917 (Typer maps parameters to options)
+        ctx: typer.Context,
+        host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 8080,
+        no_auth: Annotated[
+            bool, typer.Option("--no-auth", help="Serve without tokens (refused except on loopback).")
+        ] = False,
+        backend_uri: Annotated[
+            str | None, typer.Option("--backend-uri", help="Database for the server (default: SHIPYARD_URI).")
+        ] = None,
+        artifacts: Annotated[
+            str | None, typer.Option("--artifacts", help="Artifact root (default: SHIPYARD_ARTIFACTS).")
+        ] = None,
+        max_upload: Annotated[
+            str, typer.Option("--max-upload", help="Largest artifact upload, e.g. 10G.")
+        ] = "10G",
+        max_body: Annotated[str, typer.Option("--max-body", help="Largest JSON request body.")] = "64M",
+        log_level: Annotated[str, typer.Option("--log-level")] = "info",
+        monitors: Annotated[
+            bool, typer.Option("--monitors", help="Also run the declared monitors on their schedules.")
+        ] = False,
+    ) -> None:
+        """Serve the REST API on HOST:PORT. Authentication is on: the first start creates user
+        'admin' and prints its token once (or uses SHIPYARD_ADMIN_TOKEN)."""
+        from shipyard.server.app import ServerConfig
+        from shipyard.server.run import serve
+
+        settings = state(ctx).settings
+        if backend_uri is not None:
+            settings = settings.model_copy(update={"uri": backend_uri})
+        if artifacts is not None:
+            settings = settings.model_copy(update={"artifacts": artifacts})
+        config = ServerConfig(
+            auth=not no_auth,
+            max_blob_bytes=_parse_size(max_upload),
+            max_json_bytes=_parse_size(max_body),
+            monitor_tick_s=30.0 if monitors else None,
+        )
+        serve(settings, host, port, config, log_level=log_level)

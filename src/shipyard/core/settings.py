@@ -1,0 +1,91 @@
+"""One typed Settings object, built at the edge (CLI, SDK entry, server) and passed down.
+
+Nothing here is read at import time: call :func:`load_settings` where the program starts.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_MARKERS = ("shipyard.yaml", ".git")
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder, walking up from ``start``, that holds ``shipyard.yaml`` or ``.git``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return None
+
+
+def default_home(start: Path | None = None) -> Path:
+    """``<project>/.shipyard`` inside a project, else ``~/.shipyard``."""
+    root = find_project_root(start)
+    return (root / ".shipyard") if root is not None else Path.home() / ".shipyard"
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return os.environ.get("USER", "unknown")
+
+
+class Settings(BaseSettings):
+    """Everything shipyard reads from the environment (``SHIPYARD_*``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Folder for the embedded defaults.")
+    uri: str | None = Field(
+        default=None, description="Metadata backend: sqlite:///..., postgresql://..., http(s)://..."
+    )
+    artifacts: str | None = Field(default=None, description="Artifact root: a folder or s3://bucket/prefix.")
+    user: str = Field(default_factory=current_user)
+    namespace: str | None = Field(default=None, description="Namespace to read; default user:<login>.")
+    token: str | None = Field(default=None, description="Bearer token for a shipyard server.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (MinIO, moto...).")
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    heartbeat_timeout_s: float = Field(default=60.0, gt=0)
+    metric_flush_interval_s: float = Field(default=1.0, gt=0)
+    metric_batch_size: int = Field(default=5000, gt=0)
+
+    @property
+    def metadata_uri(self) -> str:
+        if self.uri:
+            return self.uri
+        return f"sqlite:///{self.home / 'shipyard.db'}"
+
+    @property
+    def artifact_root(self) -> str:
+        return self.artifacts or str(self.home / "artifacts")
+
+    @property
+    def user_namespace(self) -> str:
+        return f"user:{self.user}"
+
+    @property
+    def read_namespace(self) -> str:
+        return self.namespace or self.user_namespace
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides (CLI flags) on top."""
+    from pydantic import ValidationError
+
+    from shipyard.core.errors import ConfigurationError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SHIPYARD_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid shipyard settings: {problems}") from None

@@ -1,0 +1,42 @@
+"""Flows: ``@step``/``@flow``, parameters, graph building and validation. Never executes anything.
+
+A guide in one screen::
+
+    from shipyard import flow, step
+    from shipyard.flows import pick, unless, when
+
+    @step(retries=2, retry_delay=1.0, timeout=600, cache=True, resources={"cpu": 2, "memory": "4GB"})
+    def train(config: dict, data: np.ndarray) -> dict: ...
+
+    @flow
+    def search(cs: list[float] = [0.1, 1.0], quick: bool = False):   # typed params, -p cs=[0.1,1]
+        data = load()                          # a step call returns a reference; nothing runs yet
+        results = train.map(grid(cs), data=data)   # fan-out: one task per item, known at run time
+        nested = score.map(results)            # map over a mapped output: each item must be a list
+        best = pick_best(results)              # join: receives the list of outputs, in order
+        if quick:                              # plain `if` on params (concrete while building)
+            return best
+        good = is_good(best)                   # a step returning a bool
+        with when(good):                       # branch on data: skipped tasks get status SKIPPED
+            shipped = deploy(best)
+        with unless(good):
+            alerted = alert(best)
+        return pick(shipped, alerted)          # the output of whichever branch ran
+
+- Building (``search.build(params)``) calls the function with concrete params; it validates the
+  graph before anything runs: missing inputs, cycles, types visible from annotations, maps over
+  non-lists. A step called outside a flow is a plain function call (unit tests).
+- Running: ``shipyard run file.py -p k=v`` or ``search.run(cs=[1.0])`` (see :mod:`shipyard.runtime`).
+  Every step output is a content-addressed artifact with lineage; ``shipyard resume RUN_ID`` reruns
+  what failed and what is downstream of it; ``cache=True`` reuses an identical earlier task
+  (same step source, input digests and constants).
+
+Public API: :func:`flow`, :func:`step`, :func:`when`, :func:`unless`, :func:`pick`, :class:`Flow`,
+:class:`Step`, :class:`Graph`, :class:`Node`, :class:`Ref`, :class:`Resources`.
+"""
+
+from shipyard.flows.build import pick, unless, when
+from shipyard.flows.decorators import Flow, Resources, Step, flow, step
+from shipyard.flows.graph import Graph, Node, Ref
+
+__all__ = ["Flow", "Graph", "Node", "Ref", "Resources", "Step", "flow", "pick", "step", "unless", "when"]

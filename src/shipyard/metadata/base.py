@@ -1,0 +1,208 @@
+"""The metadata-store interface.
+
+Writing a new backend
+---------------------
+Subclass :class:`MetadataStore`, implement every abstract method, and register a factory for your
+URI scheme in :mod:`shipyard.metadata.registry`. Then add your backend to the ``metadata_store``
+fixture in ``tests/contract/test_metadata_contract.py``: the same contract suite runs over every
+backend (SQLite, Postgres and, later, REST), and a backend is done when it passes.
+
+Rules every backend keeps:
+
+- Unknown ids raise :class:`~shipyard.core.errors.NotFoundError` naming the id.
+- Params are write-once: logging the same value again is a no-op; another value raises
+  :class:`~shipyard.core.errors.ConflictError` and writes nothing (the whole batch is refused).
+- Param values are JSON values (str, int, float, bool, None, lists, dicts) and come back typed.
+- Metric values are floats; NaN and +/-inf are stored and returned as such (the tracking layer
+  documents this rule); ``Run.metrics`` holds the latest value per key (highest step, then latest
+  timestamp).
+- ``search_runs`` filter strings use :mod:`shipyard.metadata.filters`; they are compiled to
+  parameterized queries, never formatted into SQL.
+- Every method is safe to call from several threads; the store is cheap to share.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shipyard.core.entities import (
+    ArtifactRecord,
+    LineageEdge,
+    Metric,
+    Run,
+    RunCreate,
+    RunStatus,
+    Task,
+    TaskStatus,
+)
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[Run]
+    next_offset: int | None  # pass back as ``offset`` to get the next page; None at the end
+    total: int | None = None  # number of matching runs when the backend can count cheaply
+
+
+class MetadataStore(abc.ABC):
+    """Runs, params, metrics, tags, artifacts records, tasks and lineage."""
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. Idempotent."""
+
+    # ---- runs ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(self, run: RunCreate) -> Run:
+        """Create a run in status RUNNING with its initial params and tags; returns it."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str) -> Run:
+        """The run with its params, tags and latest metrics; NotFoundError if absent."""
+
+    @abc.abstractmethod
+    def find_run_ids(self, prefix: str, limit: int = 2) -> list[str]:
+        """Run ids starting with ``prefix`` (lets people type a short id)."""
+
+    @abc.abstractmethod
+    def finish_run(
+        self, run_id: str, status: RunStatus, end_time: datetime, error: str | None = None
+    ) -> Run:
+        """Set a terminal status. Finishing an already-finished run keeps the first outcome."""
+
+    @abc.abstractmethod
+    def heartbeat_run(self, run_id: str, at: datetime) -> None:
+        """Record that the process owning a RUNNING run is alive."""
+
+    @abc.abstractmethod
+    def fail_stale_runs(self, older_than: datetime) -> list[str]:
+        """Mark FAILED every RUNNING run whose heartbeat (or start) is before ``older_than``,
+        and its unfinished tasks FAILED; return the run ids."""
+
+    @abc.abstractmethod
+    def search_runs(  # noqa: PLR0917
+        self,
+        namespaces: Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] = (),
+        max_results: int = 100,
+        offset: int = 0,
+        flow_name: str | None = None,
+        statuses: Sequence[RunStatus] | None = None,
+    ) -> RunPage:
+        """Runs matching all the given conditions, newest first unless ``order_by`` says
+        otherwise (``"metrics.acc DESC"``, ``"params.lr"``, ``"start_time ASC"``, ``"name"``).
+        ``namespaces=None`` means every namespace."""
+
+    def count_runs(
+        self,
+        namespaces: Sequence[str] | None = None,
+        filter: str | None = None,
+        flow_name: str | None = None,
+        statuses: Sequence[RunStatus] | None = None,
+    ) -> int:
+        """How many runs ``search_runs`` with these conditions would return in all (added for the
+        UI's page counts). This default pages through ``search_runs``; backends count in one query."""
+        total, offset = 0, 0
+        while True:
+            page = self.search_runs(namespaces, filter, (), 1000, offset, flow_name, statuses)
+            total += len(page.runs)
+            if page.next_offset is None:
+                return total
+            offset = page.next_offset
+
+    @abc.abstractmethod
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run and everything recorded under it (not the artifact blobs)."""
+
+    # ---- params, metrics, tags -----------------------------------------------------------
+    @abc.abstractmethod
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Write-once params (see module doc)."""
+
+    @abc.abstractmethod
+    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Append a batch of metric points in one transaction and update the latest values."""
+
+    @abc.abstractmethod
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, ordered by step then timestamp."""
+
+    @abc.abstractmethod
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        """Set or overwrite tags."""
+
+    @abc.abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag; NotFoundError if the run has no such tag."""
+
+    # ---- artifacts ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def record_artifact(self, artifact: ArtifactRecord) -> ArtifactRecord:
+        """Record a named output. The name is unique per (run, task); recording the same name
+        with the same digest again returns the existing record, another digest is a ConflictError
+        -- except for a task that has not succeeded (pending, running or failed): a retry attempt
+        may record the name again, and the record (same id, so lineage holds) takes the new value."""
+
+    @abc.abstractmethod
+    def list_artifacts(self, run_id: str, task_id: str | None = None) -> list[ArtifactRecord]:
+        """Artifacts of a run (all of them), or of one task when ``task_id`` is given."""
+
+    @abc.abstractmethod
+    def get_artifact(self, artifact_id: str) -> ArtifactRecord:
+        """One artifact record by id."""
+
+    @abc.abstractmethod
+    def find_artifact(self, run_id: str, name: str, task_id: str | None = None) -> ArtifactRecord:
+        """By name within a run (run-level artifact when ``task_id`` is None)."""
+
+    # ---- tasks and lineage ---------------------------------------------------------------
+    @abc.abstractmethod
+    def create_tasks(self, tasks: Sequence[Task]) -> None:
+        """Insert tasks (one transaction). A duplicate (run_id, key) is an AlreadyExistsError."""
+
+    @abc.abstractmethod
+    def get_task(self, task_id: str) -> Task:
+        """One task."""
+
+    @abc.abstractmethod
+    def list_tasks(self, run_id: str) -> list[Task]:
+        """Every task of a run, in creation order."""
+
+    @abc.abstractmethod
+    def update_task(
+        self,
+        task_id: str,
+        *,
+        status: TaskStatus | None = None,
+        attempts: int | None = None,
+        started_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        heartbeat_at: datetime | None = None,
+        error: str | None = None,
+        reused_from: str | None = None,
+        node: str | None = None,
+        cache_key: str | None = None,
+    ) -> Task:
+        """Change the given fields (None leaves a field as it is); returns the task."""
+
+    @abc.abstractmethod
+    def record_lineage(self, edges: Sequence[LineageEdge]) -> None:
+        """Record that tasks consumed artifacts (idempotent)."""
+
+    @abc.abstractmethod
+    def task_inputs(self, task_id: str) -> list[LineageEdge]:
+        """What one task consumed."""
+
+    @abc.abstractmethod
+    def artifact_consumers(self, artifact_id: str) -> list[LineageEdge]:
+        """Which tasks consumed an artifact."""
+
+    @abc.abstractmethod
+    def find_cached_task(self, namespace: str, step: str, cache_key: str) -> Task | None:
+        """The most recent SUCCEEDED task of ``step`` in a run of ``namespace`` with this cache key."""

@@ -1,0 +1,62 @@
+"""Metadata backends by URI scheme.
+
+``open_metadata_store("sqlite:///~/.shipyard/shipyard.db")`` or ``open_metadata_store("postgresql://...")``.
+A new backend registers a factory with :func:`register_metadata_backend`; backends are imported lazily
+inside their factory so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shipyard.core.errors import ConfigurationError
+from shipyard.metadata.base import MetadataStore
+
+BackendFactory = Callable[[str], MetadataStore]
+
+
+def _sql(uri: str) -> MetadataStore:
+    from shipyard.metadata.sql import SqlMetadataStore
+
+    return SqlMetadataStore(uri)
+
+
+def _rest(uri: str) -> MetadataStore:
+    """A shipyard server; the token comes from SHIPYARD_TOKEN (``settings.token``)."""
+    from shipyard.metadata.rest.store import RestMetadataStore
+
+    return RestMetadataStore(uri)
+
+
+_BACKENDS: dict[str, BackendFactory] = {
+    "sqlite": _sql,
+    "postgresql": _sql,
+    "postgres": _sql,
+    "postgresql+psycopg": _sql,
+    "http": _rest,
+    "https": _rest,
+}
+
+
+def known_schemes() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def register_metadata_backend(scheme: str, factory: BackendFactory) -> None:
+    """Make ``open_metadata_store`` use ``factory`` for URIs starting with ``<scheme>://``."""
+    _BACKENDS[scheme.lower()] = factory
+
+
+def open_metadata_store(uri: str) -> MetadataStore:
+    """Open the metadata store that ``uri``'s scheme names (see :func:`known_schemes`)."""
+    if not isinstance(uri, str) or not uri.strip():
+        raise ConfigurationError("the metadata URI is empty; set SHIPYARD_URI, e.g. sqlite:///shipyard.db")
+    scheme, sep, _ = uri.strip().partition(":")
+    factory = _BACKENDS.get(scheme.lower()) if sep else None
+    if factory is None:
+        shown = uri if "@" not in uri else uri.split("://", 1)[0] + "://..."
+        raise ConfigurationError(
+            f"unknown metadata URI scheme {scheme.lower() if sep else ''!r} in {shown!r}; "
+            f"known schemes: {', '.join(known_schemes())} (e.g. sqlite:///path/to/shipyard.db)"
+        )
+    return factory(uri.strip())

@@ -1,0 +1,190 @@
+"""Conversions between entities and rows: param JSON, NaN metrics, code versions, tasks, artifacts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from typing import Any
+
+from sqlalchemy import Row
+
+from shipyard.core.entities import ArtifactRecord, CodeVersion, Metric, Task, TaskStatus
+from shipyard.core.errors import InvalidInputError
+from shipyard.core.names import validate_key
+
+_NUMBER_RE = re.compile(r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$")
+
+
+# ---- params -------------------------------------------------------------------------------
+def param_json(key: str, value: Any) -> str:
+    """Canonical JSON text of a param value (sorted keys, so equal dicts compare equal)."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"param {key!r} has a value of type {type(value).__name__} that is not JSON "
+            f"({exc}); log a str, int, float, bool, None, list or dict"
+        ) from None
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value) if not isinstance(value, int) or abs(value) < 2**1000 else math.nan
+    elif isinstance(value, str) and _NUMBER_RE.match(value):
+        number = float(value)
+    else:
+        return None
+    return None if math.isnan(number) else number
+
+
+def param_row(run_id: str, key: str, value: Any) -> dict[str, Any]:
+    text = param_json(key, value)
+    return {
+        "run_id": run_id,
+        "key": validate_key("param", key),
+        "value": text,
+        "value_text": value if isinstance(value, str) else text,
+        "value_num": _as_number(value),
+    }
+
+
+def param_value(text: str) -> Any:
+    return json.loads(text)
+
+
+def json_round_trip(value: Any) -> Any:
+    """``value`` as it comes back from a JSON column (tuples become lists...)."""
+    return None if value is None else json.loads(json.dumps(value, sort_keys=True))
+
+
+# ---- metrics ------------------------------------------------------------------------------
+def metric_value(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+MetricRow = tuple[str, str, float | None, int, int]  # run_id, key, value (None = NaN), step, timestamp
+
+
+def metric_rows(run_id: str, metrics: list[Metric]) -> list[MetricRow]:
+    """Validated rows as plain tuples (the bulk insert hands them straight to the driver)."""
+    for key in {m.key for m in metrics}:
+        validate_key("metric", key)
+    if all(
+        m.value.__class__ is float and m.step.__class__ is int and m.timestamp.__class__ is int
+        for m in metrics
+    ):  # the common case (the SDK's batches): no per-field conversion needed; NaN (v != v) -> NULL
+        return [
+            (run_id, m.key, None if m.value != m.value else m.value, m.step, m.timestamp) for m in metrics
+        ]
+    return _converted_metric_rows(run_id, metrics)
+
+
+def _converted_metric_rows(run_id: str, metrics: list[Metric]) -> list[MetricRow]:
+    rows: list[MetricRow] = []
+    append = rows.append
+    checked: set[str] = set()
+    isnan = math.isnan
+    for m in metrics:
+        key = m.key
+        if key not in checked:
+            validate_key("metric", key)
+            checked.add(key)
+        try:
+            value = float(m.value)
+            step, timestamp = int(m.step), int(m.timestamp)
+        except (TypeError, ValueError):
+            raise InvalidInputError(
+                f"metric {key!r}: value must be a number and step/timestamp integers, "
+                f"got value={m.value!r}, step={m.step!r}, timestamp={m.timestamp!r}"
+            ) from None
+        append((run_id, key, None if isnan(value) else value, step, timestamp))
+    return rows
+
+
+def latest_per_key(rows: list[MetricRow]) -> list[dict[str, Any]]:
+    """The point with the highest (step, timestamp) per key; a later point wins a tie."""
+    best: dict[str, MetricRow] = {}
+    for row in rows:
+        cur = best.get(row[1])
+        if cur is None or (row[3], row[4]) >= (cur[3], cur[4]):
+            best[row[1]] = row
+    return [  # sorted: concurrent upserts then lock rows in one order (no deadlocks on Postgres)
+        {"run_id": r[0], "key": r[1], "value": r[2], "step": r[3], "timestamp": r[4]}
+        for _, r in sorted(best.items())
+    ]
+
+
+# ---- runs ----------------------------------------------------------------------------------
+def code_version_json(cv: CodeVersion | None) -> dict[str, Any] | None:
+    if cv is None:
+        return None
+    data = dataclasses.asdict(cv)
+    data["source_files"] = list(cv.source_files)
+    return data
+
+
+def code_version_from(data: dict[str, Any] | None) -> CodeVersion | None:
+    if data is None:
+        return None
+    fields = {f.name for f in dataclasses.fields(CodeVersion)}
+    clean = {k: v for k, v in data.items() if k in fields}
+    clean["source_files"] = tuple(clean.get("source_files") or ())
+    return CodeVersion(**clean)
+
+
+# ---- tasks and artifacts -----------------------------------------------------------------------
+TASK_FIELDS = (
+    "id", "run_id", "step", "key", "index", "status", "attempts", "started_at", "ended_at",
+    "heartbeat_at", "error", "cache_key", "reused_from", "node", "spec",
+)  # fmt: skip
+
+
+def task_row(task: Task, seq: int) -> dict[str, Any]:
+    row = {name: getattr(task, name) for name in TASK_FIELDS}
+    row["status"] = TaskStatus(task.status).value
+    row["spec"] = dict(task.spec)
+    row["created_seq"] = seq
+    return row
+
+
+def task_from(row: Row[Any]) -> Task:
+    m = row._mapping
+    values = {name: m[name] for name in TASK_FIELDS}
+    values["status"] = TaskStatus(m["status"])
+    values["spec"] = m["spec"] or {}
+    return Task(**values)
+
+
+def artifact_row(a: ArtifactRecord) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "run_id": a.run_id,
+        "task_id": a.task_id or "",
+        "name": validate_key("artifact", a.name),
+        "digest": a.digest,
+        "size": int(a.size),
+        "serializer": a.serializer,
+        "created_at": a.created_at,
+        "unsafe": bool(a.unsafe),
+        "meta": dict(a.meta),
+    }
+
+
+def artifact_from(row: Row[Any]) -> ArtifactRecord:
+    m = row._mapping
+    return ArtifactRecord(
+        id=m["id"],
+        run_id=m["run_id"],
+        name=m["name"],
+        digest=m["digest"],
+        size=m["size"],
+        serializer=m["serializer"],
+        created_at=m["created_at"],
+        task_id=m["task_id"] or None,
+        unsafe=bool(m["unsafe"]),
+        meta=m["meta"] or {},
+    )

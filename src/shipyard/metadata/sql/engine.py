@@ -1,0 +1,121 @@
+"""Engines for SQLite and Postgres, with the connection settings shipyard relies on.
+
+SQLite: WAL journal, a 30 s busy timeout, foreign keys on, case-sensitive LIKE (as on Postgres),
+and explicit ``BEGIN IMMEDIATE`` for write transactions so concurrent writers queue on the busy
+timeout instead of failing with a lock-upgrade deadlock. Reads use a deferred ``BEGIN`` (a snapshot).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url, pool
+from sqlalchemy.exc import ArgumentError
+
+from shipyard.core.errors import ConfigurationError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 5
+WRITE = {"shipyard_write": True}  # execution option that selects BEGIN IMMEDIATE on SQLite
+_PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+def normalize_url(url: str) -> URL:
+    """Parse a metadata URL; ``postgres://`` and ``postgresql://`` use the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigurationError(
+            f"cannot parse metadata URL {url!r}: {exc}; expected sqlite:///path/to/file.db "
+            "or postgresql://user@host:5432/dbname"
+        ) from None
+    driver = parsed.drivername
+    if driver in _PG_SCHEMES:
+        return parsed.set(drivername="postgresql+psycopg")
+    if driver in ("sqlite", "sqlite+pysqlite"):
+        parsed = parsed.set(drivername="sqlite+pysqlite")
+        if parsed.database and parsed.database != ":memory:" and parsed.database.startswith("~"):
+            parsed = parsed.set(database=str(Path(parsed.database).expanduser()))
+        return parsed
+    raise ConfigurationError(
+        f"the SQL metadata store does not support {driver!r} URLs; use sqlite:///... or postgresql://..."
+    )
+
+
+def display_url(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def is_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def create_store_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return _postgres_engine(url)
+
+
+def _postgres_engine(url: URL) -> Engine:
+    connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    _dispose_after_fork(engine)
+    return engine
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    if is_memory(url):
+        engine = create_engine(url, connect_args=connect_args, poolclass=pool.StaticPool)
+    else:
+        assert url.database is not None
+        folder = Path(url.database).expanduser().resolve().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the folder {folder} for the metadata database: {exc.strerror or exc}; "
+                "choose a writable location (SHIPYARD_HOME or SHIPYARD_URI)"
+            ) from None
+        engine = create_engine(url, connect_args=connect_args, poolclass=pool.QueuePool, pool_size=8)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _on_begin)
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            cur.execute("PRAGMA case_sensitive_like = ON")
+            if not is_memory(url):
+                cur.execute("PRAGMA journal_mode = WAL")
+                cur.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get("shipyard_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    _dispose_after_fork(engine)
+    return engine
+
+
+def _dispose_after_fork(engine: Engine) -> None:
+    """A child process never reuses its parent's pooled connections (SQLAlchemy's recipe)."""
+
+    @event.listens_for(engine, "connect")
+    def _remember_pid(dbapi_conn: Any, record: Any) -> None:
+        record.info["pid"] = os.getpid()
+
+    @event.listens_for(engine, "checkout")
+    def _check_pid(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        pid = os.getpid()
+        if record.info.get("pid") != pid:
+            from sqlalchemy.exc import DisconnectionError
+
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise DisconnectionError(f"connection belongs to process {record.info['pid']}, not {pid}")

@@ -1,0 +1,127 @@
+"""Apply the Alembic migrations programmatically (no alembic.ini needed at runtime).
+
+:func:`ensure_schema` runs when a store opens: one cheap read when the schema is current; otherwise
+it takes a write lock (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on Postgres), checks again and
+upgrades, so two processes opening a new database at once are fine. A database whose revision this
+code does not know (written by a newer shipyard) raises :class:`SchemaVersionError`.
+
+Developers create a new revision with the alembic CLI from this folder's ``migrations`` directory::
+
+    alembic -c /dev/null -x url=sqlite:///dev.db revision --autogenerate -m "..."  # see migrations/env.py
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Connection, Engine, exc, text
+
+from shipyard.core.errors import SchemaVersionError
+from shipyard.metadata.sql.engine import WRITE
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+VERSION_TABLE = "shipyard_schema_version"
+INITIAL_REVISION = "0001_initial"
+_PG_LOCK_KEY = 0x5_4159_0001  # pg_advisory_xact_lock key that serializes migrations
+_REV_RE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+
+@functools.cache
+def declared_heads() -> tuple[str, ...]:
+    """The head revisions, read from the version files' ``revision``/``down_revision`` lines.
+
+    Importing alembic and parsing every script costs hundreds of milliseconds at each store open;
+    this plain read lets the common case (schema already current) skip alembic entirely. A test
+    checks it agrees with alembic's own view.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        for kind, value in _REV_RE.findall(path.read_text(encoding="utf-8")):
+            (revisions if kind == "revision" else parents).add(value)
+    return tuple(sorted(revisions - parents))
+
+
+def _stored_revisions(conn: Connection) -> tuple[str, ...] | None:
+    """The revisions recorded in the version table by plain SQL; None when it does not exist."""
+    try:
+        rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    except exc.DBAPIError:
+        conn.rollback()
+        return None
+    return tuple(sorted(str(r) for r in rows))
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+@functools.cache
+def script_directory() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revisions() -> tuple[str, ...]:
+    return tuple(sorted(script_directory().get_heads()))
+
+
+def current_revisions(conn: Connection) -> tuple[str, ...]:
+    from alembic.runtime.migration import MigrationContext
+
+    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return tuple(sorted(ctx.get_current_heads()))
+
+
+def _check_known(revisions: Iterable[str], where: str) -> None:
+    from alembic.script.revision import RevisionError
+    from alembic.util.exc import CommandError
+
+    script = script_directory()
+    for rev in revisions:
+        try:
+            known = script.get_revision(rev) is not None
+        except (CommandError, RevisionError):
+            known = False
+        if not known:
+            heads = ", ".join(head_revisions())
+            raise SchemaVersionError(
+                f"database at {where} has schema revision {rev}, newer than this shipyard "
+                f"(knows up to {heads}); upgrade shipyard"
+            )
+
+
+def ensure_schema(engine: Engine, where: str) -> None:
+    """Bring the database to the newest schema this code knows; see the module doc."""
+    with engine.connect() as conn:
+        if _stored_revisions(conn) == declared_heads():
+            return  # the common case: no alembic import at all
+        current = current_revisions(conn)
+    heads = head_revisions()
+    _check_known(current, where)
+    if current == heads:
+        return
+    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        current = current_revisions(conn)  # another process may have migrated meanwhile
+        _check_known(current, where)
+        if current != heads:
+            from alembic import command
+
+            command.upgrade(alembic_config(conn), "heads")

@@ -1,0 +1,173 @@
+"""The SQL schema (SQLAlchemy Core). Alembic migrations in ``migrations/versions`` must match it:
+``tests/metadata/test_migrations.py`` fails when they drift apart.
+
+Encoding choices:
+
+- Times are :class:`UtcDateTime` (BIGINT microseconds since the epoch); metric timestamps are BIGINT ms.
+- A NaN metric value is stored as NULL (``value`` is NULL only for NaN): SQLite cannot store NaN,
+  and NULL never satisfies a comparison, so ``metrics.x > 0`` never matches NaN on any dialect.
+  +/-inf are stored as they are.
+- ``artifacts.task_id`` is ``''`` (not NULL) for run-level artifacts so the unique
+  (run_id, task_id, name) constraint holds for them too.
+- Params keep their JSON text (``value``) plus a text form (``value_text``) and a numeric form
+  (``value_num``) that filters compare against (see :mod:`shipyard.metadata.filters`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from shipyard.metadata.sql.types import JsonText, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+ID = 64  # ids are 32 hex chars; callers may supply their own
+KEY = 250  # names and keys (core.names caps them at 250)
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _run_fk() -> Column[str]:
+    return Column("run_id", String(ID), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
+
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(KEY), nullable=False),
+    Column("namespace", String(KEY), nullable=False),
+    Column("user", String(KEY), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", UtcDateTime(), nullable=False),
+    Column("end_time", UtcDateTime(), nullable=True),
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
+    Column("flow_name", String(KEY), nullable=True),
+    Column("flow_spec", JsonText(), nullable=True),
+    Column("code_version", JsonText(), nullable=True),
+    Column("origin_run_id", String(ID), nullable=True),
+    Column("error", Text(), nullable=True),
+    Index(None, "namespace", "start_time"),
+    Index(None, "start_time"),
+    Index(None, "flow_name", "start_time"),
+    Index(None, "status", "heartbeat_at"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    _run_fk(),
+    Column("key", String(KEY), nullable=False),
+    Column("value", Text(), nullable=False),  # canonical JSON
+    Column("value_text", Text(), nullable=False),
+    Column("value_num", Float(), nullable=True),
+    PrimaryKeyConstraint("run_id", "key"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    _run_fk(),
+    Column("key", String(KEY), nullable=False),
+    Column("value", Text(), nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    _run_fk(),
+    Column("key", String(KEY), nullable=False),
+    Column("value", Float(), nullable=True),  # NULL means NaN
+    Column("step", BigInteger(), nullable=False),
+    Column("timestamp", BigInteger(), nullable=False),
+    Index(None, "run_id", "key", "step", "timestamp"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    _run_fk(),
+    Column("key", String(KEY), nullable=False),
+    Column("value", Float(), nullable=True),  # NULL means NaN
+    Column("step", BigInteger(), nullable=False),
+    Column("timestamp", BigInteger(), nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+    Index(None, "key", "value"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    _run_fk(),
+    Column("step", String(KEY), nullable=False),
+    Column("key", String(KEY), nullable=False),
+    Column("index", Integer(), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=True),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Column("cache_key", String(KEY), nullable=True),
+    Column("reused_from", String(ID), nullable=True),
+    Column("node", String(KEY), nullable=True),
+    Column("spec", JsonText(), nullable=False),
+    Column("created_seq", BigInteger(), nullable=False),  # creation order: insert time (us) * 1000 + position
+    UniqueConstraint("run_id", "key"),
+    Index(None, "run_id", "created_seq"),
+    Index(None, "cache_key", "step"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    _run_fk(),
+    Column("task_id", String(ID), nullable=False),  # '' for a run-level artifact
+    Column("name", String(KEY), nullable=False),
+    Column("digest", String(128), nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    Column("serializer", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("unsafe", Boolean(), nullable=False),
+    Column("meta", JsonText(), nullable=False),
+    UniqueConstraint("run_id", "task_id", "name"),
+    Index(None, "task_id"),
+)
+
+lineage = Table(
+    "lineage",
+    metadata,
+    Column("task_id", String(ID), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("artifact_id", String(ID), ForeignKey("artifacts.id", ondelete="CASCADE"), nullable=False),
+    Column("input_name", String(KEY), nullable=False),
+    PrimaryKeyConstraint("task_id", "artifact_id", "input_name"),
+    Index(None, "artifact_id"),
+)
+
+# Other tables on this MetaData live in their own modules: the model registry (revision
+# 0002_registry) and users, tokens and audit events (revision 0003_security, owned by the server work).
+from shipyard.metadata.sql import model_registry_schema as _model_registry  # noqa: E402, F401
+from shipyard.metadata.sql import monitoring_schema as _monitoring  # noqa: E402, F401
+from shipyard.metadata.sql import security_schema as _security  # noqa: E402, F401

@@ -1,0 +1,217 @@
+"""Tasks, artifact records and lineage edges."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shipyard.core.entities import ArtifactRecord, LineageEdge, Task, TaskStatus
+from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from shipyard.metadata.sql import codec
+from shipyard.metadata.sql.dialect import insert_for
+from shipyard.metadata.sql.runs import require_run
+from shipyard.metadata.sql.schema import artifacts, lineage, runs, tasks
+
+
+# ---- tasks ----------------------------------------------------------------------------------
+def create_tasks(conn: Connection, new: Sequence[Task]) -> None:
+    if not new:
+        return
+    seen: set[tuple[str, str]] = set()
+    for task in new:
+        ident = (task.run_id, task.key)
+        if ident in seen:
+            raise AlreadyExistsError(
+                f"task key {task.key!r} appears twice in this batch for run {task.run_id!r}"
+            )
+        seen.add(ident)
+    for run_id in sorted({t.run_id for t in new}):
+        require_run(conn, run_id)
+        keys = [t.key for t in new if t.run_id == run_id]
+        taken = (
+            conn.execute(select(tasks.c.key).where(tasks.c.run_id == run_id, tasks.c.key.in_(keys)))
+            .scalars()
+            .all()
+        )
+        if taken:
+            raise AlreadyExistsError(
+                f"run {run_id!r} already has tasks with keys {sorted(taken)}; task keys are unique per run"
+            )
+    base = time.time_ns() // 1000 * 1000
+    try:
+        conn.execute(tasks.insert(), [codec.task_row(t, base + i) for i, t in enumerate(new)])
+    except IntegrityError:
+        raise AlreadyExistsError(
+            "a task with one of these ids or (run, key) pairs already exists: "
+            + ", ".join(f"{t.id} ({t.key})" for t in new[:5])
+        ) from None
+
+
+def get_task(conn: Connection, task_id: str) -> Task:
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+    if row is None:
+        raise NotFoundError(f"task {task_id!r} not found")
+    return codec.task_from(row)
+
+
+def list_tasks(conn: Connection, run_id: str) -> list[Task]:
+    rows = conn.execute(
+        select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.created_seq, tasks.c.id)
+    ).all()
+    if not rows:
+        require_run(conn, run_id)
+    return [codec.task_from(r) for r in rows]
+
+
+def update_task(conn: Connection, task_id: str, changes: dict[str, Any]) -> Task:
+    values = {k: v for k, v in changes.items() if v is not None}
+    if "status" in values:
+        values["status"] = TaskStatus(values["status"]).value
+    if values:
+        result = conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
+        if result.rowcount == 0:
+            raise NotFoundError(f"task {task_id!r} not found")
+    return get_task(conn, task_id)
+
+
+def find_cached_task(conn: Connection, namespace: str, step: str, cache_key: str) -> Task | None:
+    query = (
+        select(tasks)
+        .join(runs, runs.c.id == tasks.c.run_id)
+        .where(
+            tasks.c.cache_key == cache_key,
+            tasks.c.step == step,
+            tasks.c.status == TaskStatus.SUCCEEDED.value,
+            runs.c.namespace == namespace,
+        )
+        .order_by(tasks.c.ended_at.is_(None), tasks.c.ended_at.desc(), tasks.c.created_seq.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else codec.task_from(row)
+
+
+# ---- artifacts ------------------------------------------------------------------------------
+def _by_name(conn: Connection, run_id: str, task_id: str | None, name: str) -> ArtifactRecord | None:
+    row = conn.execute(
+        select(artifacts).where(
+            artifacts.c.run_id == run_id, artifacts.c.task_id == (task_id or ""), artifacts.c.name == name
+        )
+    ).first()
+    return None if row is None else codec.artifact_from(row)
+
+
+def _attempt_may_rewrite(conn: Connection, task_id: str | None) -> bool:
+    """A task's outputs become write-once when it succeeds; until then (or after a failed attempt)
+    a retry may record the same name again, replacing what the failed attempt left."""
+    if task_id is None:
+        return False
+    status = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).scalar()
+    return status in (TaskStatus.PENDING.value, TaskStatus.RUNNING.value, TaskStatus.FAILED.value)
+
+
+def record_artifact(conn: Connection, artifact: ArtifactRecord) -> ArtifactRecord:
+    require_run(conn, artifact.run_id)
+    if artifact.task_id is not None:
+        owner = conn.execute(select(tasks.c.run_id).where(tasks.c.id == artifact.task_id)).scalar()
+        if owner is None:
+            raise NotFoundError(f"task {artifact.task_id!r} not found")
+        if owner != artifact.run_id:
+            raise InvalidInputError(
+                f"task {artifact.task_id!r} belongs to run {owner!r}, not {artifact.run_id!r}"
+            )
+    row = codec.artifact_row(artifact)
+    existing = _by_name(conn, artifact.run_id, artifact.task_id, artifact.name)
+    if existing is None:
+        result = conn.execute(insert_for(conn, artifacts).on_conflict_do_nothing(), row)
+        if result.rowcount == 1:
+            return get_artifact(conn, artifact.id)
+        existing = _by_name(conn, artifact.run_id, artifact.task_id, artifact.name)
+        if existing is None:
+            raise AlreadyExistsError(f"an artifact with id {artifact.id!r} already exists; use a new id")
+    if existing.digest != artifact.digest and _attempt_may_rewrite(conn, artifact.task_id):
+        row = {k: v for k, v in row.items() if k not in ("id", "run_id", "task_id", "name")}
+        conn.execute(update(artifacts).where(artifacts.c.id == existing.id).values(**row))
+        return get_artifact(conn, existing.id)
+    if existing.digest != artifact.digest:
+        where = (
+            f"task {artifact.task_id!r} of run {artifact.run_id!r}"
+            if artifact.task_id
+            else f"run {artifact.run_id!r}"
+        )
+        raise ConflictError(
+            f"artifact {artifact.name!r} of {where} is already recorded with digest "
+            f"{existing.digest[:12]}..., not {artifact.digest[:12]}...; "
+            "artifact names are write-once, use another name"
+        )
+    return existing
+
+
+def get_artifact(conn: Connection, artifact_id: str) -> ArtifactRecord:
+    row = conn.execute(select(artifacts).where(artifacts.c.id == artifact_id)).first()
+    if row is None:
+        raise NotFoundError(f"artifact {artifact_id!r} not found")
+    return codec.artifact_from(row)
+
+
+def list_artifacts(conn: Connection, run_id: str, task_id: str | None) -> list[ArtifactRecord]:
+    query = select(artifacts).where(artifacts.c.run_id == run_id)
+    if task_id is not None:
+        query = query.where(artifacts.c.task_id == task_id)
+    rows = conn.execute(query.order_by(artifacts.c.created_at, artifacts.c.id)).all()
+    if not rows:
+        require_run(conn, run_id)
+    return [codec.artifact_from(r) for r in rows]
+
+
+def find_artifact(conn: Connection, run_id: str, name: str, task_id: str | None) -> ArtifactRecord:
+    found = _by_name(conn, run_id, task_id, name)
+    if found is None:
+        require_run(conn, run_id)
+        where = f"task {task_id!r} of run {run_id!r}" if task_id else f"run {run_id!r} (run-level)"
+        raise NotFoundError(f"no artifact named {name!r} in {where}")
+    return found
+
+
+# ---- lineage --------------------------------------------------------------------------------
+def record_lineage(conn: Connection, edges: Sequence[LineageEdge]) -> None:
+    unique = sorted({(e.task_id, e.artifact_id, e.input_name) for e in edges})
+    if not unique:
+        return
+    task_ids = sorted({t for t, _, _ in unique})
+    artifact_ids = sorted({a for _, a, _ in unique})
+    found_tasks = set(conn.execute(select(tasks.c.id).where(tasks.c.id.in_(task_ids))).scalars())
+    found_artifacts = set(
+        conn.execute(select(artifacts.c.id).where(artifacts.c.id.in_(artifact_ids))).scalars()
+    )
+    if missing := [t for t in task_ids if t not in found_tasks]:
+        raise NotFoundError(f"lineage refers to unknown task(s) {missing}")
+    if missing := [a for a in artifact_ids if a not in found_artifacts]:
+        raise NotFoundError(f"lineage refers to unknown artifact(s) {missing}")
+    rows = [{"task_id": t, "artifact_id": a, "input_name": n} for t, a, n in unique]
+    conn.execute(insert_for(conn, lineage).on_conflict_do_nothing(), rows)
+
+
+def task_inputs(conn: Connection, task_id: str) -> list[LineageEdge]:
+    get_task(conn, task_id)
+    rows = conn.execute(
+        select(lineage)
+        .where(lineage.c.task_id == task_id)
+        .order_by(lineage.c.input_name, lineage.c.artifact_id)
+    )
+    return [LineageEdge(r.task_id, r.artifact_id, r.input_name) for r in rows]
+
+
+def artifact_consumers(conn: Connection, artifact_id: str) -> list[LineageEdge]:
+    get_artifact(conn, artifact_id)
+    rows = conn.execute(
+        select(lineage)
+        .join(tasks, tasks.c.id == lineage.c.task_id)
+        .where(lineage.c.artifact_id == artifact_id)
+        .order_by(tasks.c.created_seq, lineage.c.task_id, lineage.c.input_name)
+    )
+    return [LineageEdge(r.task_id, r.artifact_id, r.input_name) for r in rows]

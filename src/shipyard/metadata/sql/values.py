@@ -1,0 +1,134 @@
+"""Params (write-once), metrics (history + latest value) and tags."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Dialect, delete, or_, select
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from shipyard.core.entities import Metric
+from shipyard.core.errors import ConflictError, NotFoundError
+from shipyard.core.names import validate_key
+from shipyard.metadata.sql import codec
+from shipyard.metadata.sql.dialect import insert_for
+from shipyard.metadata.sql.runs import require_run
+from shipyard.metadata.sql.schema import latest_metrics, metrics, params, tags
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def log_params(conn: Connection, run_id: str, values: dict[str, Any]) -> None:
+    require_run(conn, run_id)
+    rows = {key: codec.param_row(run_id, key, value) for key, value in values.items()}
+    if not rows:
+        return
+
+    def check() -> dict[str, dict[str, Any]]:
+        query = select(params.c.key, params.c.value).where(params.c.run_id == run_id, params.c.key.in_(rows))
+        existing: dict[str, str] = {key: value for key, value in conn.execute(query)}
+        clashes = [k for k, v in existing.items() if v != rows[k]["value"]]
+        if clashes:
+            detail = "; ".join(
+                f"{k!r} is {_short(existing[k])}, not {_short(rows[k]['value'])}" for k in sorted(clashes)
+            )
+            raise ConflictError(
+                f"params are write-once and run {run_id!r} already has different values: {detail}. "
+                "Nothing from this batch was logged; use a new param name or a new run"
+            )
+        return {k: r for k, r in rows.items() if k not in existing}
+
+    new = check()
+    if not new:
+        return
+    ordered = [new[k] for k in sorted(new)]  # one lock order for concurrent writers
+    result = conn.execute(insert_for(conn, params).on_conflict_do_nothing(), ordered)
+    if result.rowcount != len(new):  # another writer got there first: same values are fine
+        check()
+
+
+def log_metrics(conn: Connection, run_id: str, points: Sequence[Metric]) -> None:
+    require_run(conn, run_id)
+    rows = codec.metric_rows(run_id, list(points))
+    if not rows:
+        return
+    _bulk_insert_metrics(conn, rows)
+    stmt = insert_for(conn, latest_metrics)
+    old, new = latest_metrics.c, stmt.excluded
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[old.run_id, old.key],
+        set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
+        where=or_(new.step > old.step, (new.step == old.step) & (new.timestamp >= old.timestamp)),
+    )
+    conn.execute(upsert, codec.latest_per_key(rows))
+
+
+_METRIC_COLUMNS = ("run_id", "key", "value", "step", "timestamp")
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_metric_insert(dialect: Dialect) -> SQLCompiler:
+    compiled = metrics.insert().compile(dialect=dialect, column_keys=list(_METRIC_COLUMNS))
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
+
+
+def _bulk_insert_metrics(conn: Connection, rows: list[codec.MetricRow]) -> None:
+    """Straight on the driver: SQLAlchemy's per-row parameter handling would cost more than the
+    insert itself. Postgres uses COPY (in this transaction); SQLite an executemany whose SQL text
+    comes from SQLAlchemy's compiler. Values are always passed as data, never formatted into SQL."""
+    if conn.dialect.name == "postgresql":
+        prep = conn.dialect.identifier_preparer
+        columns = ", ".join(prep.quote(c) for c in _METRIC_COLUMNS)
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        sql = f"COPY {prep.format_table(metrics)} ({columns}) FROM STDIN"
+        with driver.cursor() as cur, cur.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    compiled = _compiled_metric_insert(conn.dialect)
+    if compiled.positional:
+        order = [_METRIC_COLUMNS.index(name) for name in compiled.positiontup or ()]
+        if order != list(range(len(_METRIC_COLUMNS))):
+            rows = [tuple(r[i] for i in order) for r in rows]  # type: ignore[misc]
+        conn.exec_driver_sql(compiled.string, rows)
+    else:
+        conn.exec_driver_sql(compiled.string, [dict(zip(_METRIC_COLUMNS, r, strict=True)) for r in rows])
+
+
+def get_metric_history(conn: Connection, run_id: str, key: str) -> list[Metric]:
+    require_run(conn, run_id)
+    query = (
+        select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp)
+        .where(metrics.c.run_id == run_id, metrics.c.key == key)
+        .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
+    )
+    return [Metric(k, codec.metric_value(v), s, t) for k, v, s, t in conn.execute(query)]
+
+
+def set_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:
+    require_run(conn, run_id)
+    rows = [
+        {"run_id": run_id, "key": validate_key("tag", k), "value": str(v)} for k, v in sorted(values.items())
+    ]
+    if not rows:
+        return
+    stmt = insert_for(conn, tags)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[tags.c.run_id, tags.c.key], set_={"value": stmt.excluded.value}
+        ),
+        rows,
+    )
+
+
+def delete_tag(conn: Connection, run_id: str, key: str) -> None:
+    result = conn.execute(delete(tags).where(tags.c.run_id == run_id, tags.c.key == key))
+    if result.rowcount == 0:
+        require_run(conn, run_id)
+        raise NotFoundError(f"run {run_id!r} has no tag {key!r}")

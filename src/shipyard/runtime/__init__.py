@@ -1,0 +1,1 @@
+"""Runtime: plan and run flows (scheduler), the single task entry point, resume, caching, logs."""

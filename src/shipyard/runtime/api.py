@@ -1,0 +1,192 @@
+"""Start, resume and inspect flow runs from Python (``flow.run(...)``) and from the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.clock import utcnow
+from shipyard.core.entities import CodeVersion, Run, RunCreate, RunStatus, Task
+from shipyard.core.errors import FlowError, NotFoundError
+from shipyard.core.ids import new_id
+from shipyard.core.settings import Settings, load_settings
+from shipyard.executors.base import Executor, resources_from_dict
+from shipyard.executors.registry import open_executor
+from shipyard.flows.decorators import Flow
+from shipyard.flows.graph import Graph
+from shipyard.runtime.artifacts_io import record_to_ref, ref_to_stored
+from shipyard.runtime.loader import LoadedFlow, load_flow, loaded_from_flow, start_code_version
+from shipyard.runtime.origin import OriginIndex
+from shipyard.runtime.plan import RunPlan
+from shipyard.runtime.scheduler import Outcome, ProgressFn, Scheduler
+from shipyard.runtime.stores import RunStores, open_run_stores
+
+
+@dataclass
+class RunOptions:
+    max_workers: int | None = None
+    executor: str = "local"
+    executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"address": ...} for ray
+    progress: ProgressFn | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class FlowRun:
+    """A finished (or failed) flow run; outputs load lazily from the artifact store."""
+
+    def __init__(self, stores: RunStores, run_id: str, outcome: Outcome | None = None) -> None:
+        self._stores = stores
+        self.id = run_id
+        self.outcome = outcome
+
+    @property
+    def info(self) -> Run:
+        return self._stores.metadata.get_run(self.id)
+
+    @property
+    def status(self) -> RunStatus:
+        return self.info.status
+
+    @property
+    def error(self) -> str | None:
+        return self.info.error
+
+    @property
+    def tasks(self) -> list[Task]:
+        return self._stores.metadata.list_tasks(self.id)
+
+    @property
+    def output(self) -> Any:
+        """The flow's return value (NotFoundError if it returned nothing or did not finish)."""
+        rec = self._stores.metadata.find_artifact(self.id, "output")
+        return self._stores.artifacts.get_object(ref_to_stored(record_to_ref(rec)), name="output")
+
+    def outputs(self, step: str) -> list[Any]:
+        """The outputs of every task of ``step``, in task order (one item for an unmapped step)."""
+        tasks = [t for t in self.tasks if t.step == step and t.status.ok and t.status.value != "skipped"]
+        if not tasks:
+            raise NotFoundError(f"run {self.id} has no finished task of step {step!r}")
+        values = []
+        for task in tasks:
+            rec = self._stores.metadata.find_artifact(self.id, "output", task_id=task.id)
+            values.append(self._stores.artifacts.get_object(ref_to_stored(record_to_ref(rec)), name=task.key))
+        return values
+
+    def __repr__(self) -> str:
+        return f"<FlowRun {self.id} {self.status.value}>"
+
+
+def fail_stale(stores: RunStores) -> list[str]:
+    older = utcnow() - timedelta(seconds=stores.settings.heartbeat_timeout_s)
+    return stores.metadata.fail_stale_runs(older)
+
+
+def _check_resources(graph: Graph, executor: Executor) -> None:
+    for node in graph.nodes.values():
+        if node.kind == "step":
+            executor.check_fits(resources_from_dict(node.opts.get("resources")), f"step {node.name!r}")
+
+
+def execute(
+    loaded: LoadedFlow,
+    params: Mapping[str, Any],
+    settings: Settings,
+    options: RunOptions,
+    *,
+    origin_run_id: str | None = None,
+    stores: RunStores | None = None,
+) -> FlowRun:
+    """Build the graph (validated), create the run, run it to the end; returns the run."""
+    from shipyard.runtime.task_entry import run_task, warm_up
+
+    version = start_code_version([loaded.path])
+    graph = loaded.flow.build(params)
+    executor = open_executor(
+        options.executor, max_workers=options.max_workers, warmup=warm_up, **options.executor_options
+    )
+    _check_resources(graph, executor)
+    executor.init(run_task, settings)
+    try:
+        return _start(loaded, graph, settings, options, executor, version, origin_run_id, stores)
+    except BaseException:
+        executor.finalize()
+        raise
+
+
+def _start(  # noqa: PLR0917 (the pieces execute() prepared)
+    loaded: LoadedFlow,
+    graph: Graph,
+    settings: Settings,
+    options: RunOptions,
+    executor: Executor,
+    version: Callable[[], CodeVersion],
+    origin_run_id: str | None,
+    stores: RunStores | None,
+) -> FlowRun:
+    stores = stores or open_run_stores(settings)
+    fail_stale(stores)
+    run_id = new_id()
+    origin = OriginIndex.load(stores.metadata, origin_run_id) if origin_run_id else None
+    stores.metadata.create_run(
+        RunCreate(
+            id=run_id,
+            name=f"{loaded.flow.name}-{run_id[-8:]}",
+            namespace=settings.user_namespace,
+            user=settings.user,
+            start_time=utcnow(),
+            params=dict(graph.params),
+            tags={"shipyard.kind": "flow", **options.tags},
+            flow_name=loaded.flow.name,
+            flow_spec={**loaded.spec, "graph": graph.to_dict()},
+            code_version=version(),
+            origin_run_id=origin_run_id,
+        )
+    )
+    plan = RunPlan(graph, stores, run_id, settings.user_namespace, origin)
+    outcome = Scheduler(plan, executor, stores, progress=options.progress).run()
+    return FlowRun(stores, run_id, outcome)
+
+
+def run_flow(
+    flow: Flow, params: Mapping[str, Any], settings: Settings | None = None, **options: Any
+) -> FlowRun:
+    """``flow.run(**params)``: run a flow defined in an importable file."""
+    return execute(loaded_from_flow(flow), params, settings or load_settings(), RunOptions(**options))
+
+
+def run_file(
+    path: Path,
+    params: Mapping[str, Any],
+    settings: Settings,
+    options: RunOptions,
+    flow_name: str | None = None,
+) -> FlowRun:
+    return execute(load_flow(path, flow_name), params, settings, options)
+
+
+def resume(run_id: str, settings: Settings, options: RunOptions, stores: RunStores | None = None) -> FlowRun:
+    """A new run of the origin's flow file (re-imported from disk) and params, reusing the
+    origin's succeeded tasks whose inputs are unchanged."""
+    stores = stores or open_run_stores(settings)
+    fail_stale(stores)
+    run_id = resolve_run_id(stores, run_id)
+    origin = stores.metadata.get_run(run_id)
+    if origin.status is RunStatus.RUNNING:
+        raise FlowError(f"run {run_id} is still running; resume it once it has finished or failed")
+    spec = origin.flow_spec or {}
+    if "file" not in spec:
+        raise FlowError(f"run {run_id} is not a flow run; only flow runs can be resumed")
+    loaded = load_flow(Path(spec["file"]), spec.get("flow"))
+    return execute(loaded, origin.params, settings, options, origin_run_id=run_id, stores=stores)
+
+
+def resolve_run_id(stores: RunStores, text: str) -> str:
+    ids = stores.metadata.find_run_ids(text, limit=2)
+    if not ids:
+        raise NotFoundError(f"no run {text!r}")
+    if len(ids) > 1 and text not in ids:
+        raise FlowError(f"run id prefix {text!r} is ambiguous; type more characters")
+    return text if text in ids else ids[0]

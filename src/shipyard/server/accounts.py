@@ -1,0 +1,63 @@
+"""Issuing tokens and bootstrapping the first admin (used by the routes, the CLI and ``serve``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from shipyard.core.clock import utcnow
+from shipyard.core.errors import ConfigurationError
+from shipyard.core.ids import new_id
+from shipyard.metadata.security import SecurityStore, TokenRecord
+from shipyard.security.tokens import display_prefix, hash_token, looks_like_token, new_token
+from shipyard.server.permissions import Role
+
+ADMIN_USER = "admin"
+
+
+def issue_token(
+    store: SecurityStore,
+    user: str,
+    name: str,
+    expires_in: timedelta | None = None,
+    value: str | None = None,
+) -> tuple[str, TokenRecord]:
+    """Store a token for ``user`` (a fresh random one unless ``value`` is given); returns the value
+    (show it once: only its hash is kept) and the record."""
+    value = value if value is not None else new_token()
+    now = utcnow()
+    record = TokenRecord(
+        id=new_id(),
+        user=user,
+        name=name,
+        token_hash=hash_token(value),
+        prefix=display_prefix(value),
+        created_at=now,
+        expires_at=now + expires_in if expires_in is not None else None,
+    )
+    return value, store.create_token(record)
+
+
+def bootstrap_admin(store: SecurityStore, env_token: str | None, say: Callable[[str], None]) -> None:
+    """On the first start create the ``admin`` user and its token — ``env_token``
+    (SHIPYARD_ADMIN_TOKEN) when given, else a random one printed once through ``say``. A later start
+    with a new SHIPYARD_ADMIN_TOKEN adds it as another admin token."""
+    if env_token is not None and not looks_like_token(env_token):
+        raise ConfigurationError(
+            "SHIPYARD_ADMIN_TOKEN must look like shp_<at least 32 URL-safe characters>; "
+            "make one with: python -c \"import secrets; print('shp_' + secrets.token_urlsafe(32))\""
+        )
+    if not store.list_users():
+        store.create_user(ADMIN_USER, Role.ADMIN.value, utcnow())
+        value, _ = issue_token(store, ADMIN_USER, "bootstrap", value=env_token)
+        if env_token is None:
+            say(
+                "created user 'admin'. Its token is shown only this once; keep it safe:\n\n"
+                f"    SHIPYARD_TOKEN={value}\n"
+            )
+        else:
+            say("created user 'admin' with the token from SHIPYARD_ADMIN_TOKEN")
+        return
+    if env_token is not None and store.find_token(hash_token(env_token)) is None:
+        issue_token(store, ADMIN_USER, "from SHIPYARD_ADMIN_TOKEN", value=env_token)
+        say("added the token from SHIPYARD_ADMIN_TOKEN to user 'admin'")

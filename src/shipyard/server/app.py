@@ -1,0 +1,144 @@
+"""``create_app(settings, stores)``: the REST API (and the web UI's router when it is installed).
+
+Everything the routes need hangs off one :class:`ServerContext` on ``app.state.ctx`` (no module
+globals). Authentication, authorization, body limits, content types and auditing happen in one
+place, :class:`shipyard.server.auth.GuardMiddleware`, driven by the permission table in
+:mod:`shipyard.server.permissions`.
+
+The web UI hook: when the module ``shipyard.server.ui`` exists and exposes ``router`` (an
+``APIRouter``), it is included as is. Its routes must appear in the permission table: the UI module
+adds its own entries with a ``PERMISSIONS`` mapping ``{(METHOD, "/path/{template}"): Permission}``;
+a route missing from the table is refused (deny by default) and fails ``tests/server/test_routes_auth.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from shipyard.server.permissions import Permission, RouteKey, api_permissions
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
+    from shipyard.metadata.model_registry import RegistryStore
+    from shipyard.metadata.security import SecurityStore
+    from shipyard.server.audit import AuditLog
+    from shipyard.server.auth import Authenticator
+    from shipyard.tracking.stores import Stores
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Knobs of one server process (``shipyard server`` flags)."""
+
+    auth: bool = True  # False only with --no-auth, on loopback
+    max_json_bytes: int = 64 * MiB  # JSON request bodies past this answer 413
+    max_blob_bytes: int = 10 * 1024 * MiB  # artifact uploads past this answer 413
+    token_cache_s: float = 2.0  # how long a verified token is trusted without a database read
+    monitor_tick_s: float | None = None  # evaluate declared monitors on their schedules (--monitors)
+
+
+@dataclass
+class ServerContext:
+    """What routes work on: settings, stores, the registry and security stores, the config."""
+
+    settings: Settings
+    stores: Stores
+    config: ServerConfig
+    security: SecurityStore | None = None
+    authenticator: Authenticator | None = field(default=None, repr=False)
+    audit: AuditLog | None = field(default=None, repr=False)
+    _registry: RegistryStore | None = field(default=None, repr=False)
+
+    @property
+    def registry(self) -> RegistryStore:
+        if self._registry is None:
+            from shipyard.metadata.model_registry import open_registry_store
+
+            self._registry = open_registry_store(self.stores.metadata)
+        return self._registry
+
+
+def _ui_module() -> ModuleType | None:
+    try:
+        return importlib.import_module("shipyard.server.ui")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("shipyard.server.ui",):
+            raise  # a missing dependency inside the UI package is a real error
+        return None
+
+
+def create_app(
+    settings: Settings,
+    stores: Stores,
+    *,
+    config: ServerConfig | None = None,
+    security: SecurityStore | None = None,
+) -> FastAPI:
+    """The ASGI app over ``stores``. ``security`` holds users, tokens and audit events; it is
+    opened from ``stores.metadata`` when not given (the metadata store must then be SQL)."""
+    from shipyard.server.auth import Authenticator, GuardMiddleware
+    from shipyard.server.errors import install_error_handlers
+    from shipyard.server.routers import add_routes, include_routers
+
+    config = config or ServerConfig()
+    if security is None:
+        from shipyard.metadata.security import open_security_store
+
+        security = open_security_store(stores.metadata)
+    from shipyard.server.audit import AuditLog
+
+    ctx = ServerContext(settings=settings, stores=stores, config=config, security=security)
+    ctx.authenticator = Authenticator(ctx)
+    audit = ctx.audit = AuditLog(security)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if config.monitor_tick_s is not None:
+            from shipyard.monitoring.scheduler import MonitorScheduler
+
+            scheduler = MonitorScheduler(stores, tick_s=config.monitor_tick_s)
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            audit.close()  # write what is queued before the process ends
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="shipyard",
+        version=_version(),
+        description="The shipyard REST API. Every route but /health needs `Authorization: Bearer <token>`.",
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    permissions: dict[RouteKey, Permission] = dict(api_permissions())
+    include_routers(app)
+    ui = _ui_module()
+    if ui is not None and hasattr(ui, "router"):
+        add_routes(app, ui.router)
+        permissions.update(getattr(ui, "PERMISSIONS", {}))
+    app.state.permissions = permissions
+    install_error_handlers(app)
+    app.add_middleware(GuardMiddleware)
+    return app
+
+
+def _version() -> str:
+    import shipyard
+
+    version: Any = getattr(shipyard, "__version__", "0")
+    return str(version)

@@ -1,0 +1,354 @@
+"""The one place requests are checked: path canonical form, route permission, token, body limits,
+content type, and the audit event of every mutation.
+
+:class:`GuardMiddleware` is a plain ASGI middleware (it never buffers responses, so streamed
+downloads stay streamed). For each HTTP request it:
+
+1. refuses non-canonical paths (``..``/``.`` segments, ``//``, backslashes, NUL, percent-encoded
+   ``.``, ``/``, ``\\`` or NUL) with 400;
+2. finds the route and its permission in ``app.state.permissions``; a route missing from the table
+   is refused with 403 (deny by default); unknown paths need a valid token before they get a 404;
+3. authenticates ``Authorization: Bearer <token>`` (or, for GET/HEAD only, the web UI's
+   ``shipyard_token`` cookie — never for mutations, so cross-site forms cannot act) → 401;
+4. checks the user's role grants the permission → 403;
+5. for JSON routes: 415 unless the body is ``application/json``; 413 past ``max_json_bytes``;
+6. after a mutation (POST/PUT/PATCH/DELETE), queues an audit event: user, time, route, path,
+   status (:mod:`shipyard.server.audit` writes them in batches, off the request path).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+
+from shipyard.server.permissions import Permission, Role, allowed
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from shipyard.server.app import ServerContext
+
+
+MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+STREAM_ROUTES = frozenset({"/api/v1/blobs/sha256/{digest}"})  # raw bytes, limits checked in the route
+TOKEN_COOKIE = "shipyard_token"  # noqa: S105 - a cookie name
+_BAD_ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: Role
+    token_id: str | None  # None when the server runs with --no-auth
+
+
+class _TooLarge(HTTPException):
+    """Raised from ``receive`` when a body passes the limit; FastAPI re-raises HTTP exceptions, so
+    the error handlers answer 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is over the limit of {limit} bytes")
+
+
+class Authenticator:
+    """Token value → :class:`Principal`, with a short cache (cleared on any revocation)."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    def authenticate(self, value: str) -> Principal | None:
+        from shipyard.core.clock import utcnow
+        from shipyard.security.tokens import hash_token, hashes_equal, looks_like_token
+
+        if not looks_like_token(value):
+            return None
+        digest = hash_token(value)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        assert self.ctx.security is not None
+        found = self.ctx.security.find_token(digest)
+        principal: Principal | None = None
+        if found is not None:
+            record, user = found
+            if hashes_equal(record.token_hash, digest) and record.active(utcnow()) and not user.disabled:
+                principal = Principal(user.name, Role(user.role), record.id)
+                if record.expires_at is not None:  # never cache past the expiry
+                    left = (record.expires_at - utcnow()).total_seconds()
+                    now = now - max(0.0, self.ctx.config.token_cache_s - left)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (now + self.ctx.config.token_cache_s, principal)
+        return principal
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return None
+
+
+def path_problem(raw_path: str, path: str) -> str | None:
+    """Why a request path is not canonical, or None."""
+    if _BAD_ENCODED.search(raw_path):
+        return "percent-encoded '.', '/', '\\' or NUL in the path"
+    if "\x00" in path or "\\" in path:
+        return "NUL or backslash in the path"
+    segments = path.split("/")[1:]
+    if any(s in (".", "..") for s in segments):
+        return "'.' or '..' segment in the path"
+    if any(s == "" for s in segments[:-1]):
+        return "empty segment ('//') in the path"
+    return None
+
+
+def match_route(app: Any, scope: Scope) -> tuple[str | None, bool]:
+    """(path template of the route serving this request, whether the method matched)."""
+    from starlette.routing import Match
+
+    partial: str | None = None
+    for route in app.routes:
+        match, _ = route.matches(scope)
+        if match == Match.FULL:
+            return str(route.path), True
+        if match == Match.PARTIAL and partial is None:
+            partial = str(route.path)
+    return partial, False
+
+
+def required_permission(
+    permissions: dict[tuple[str, str], Permission], method: str, path: str
+) -> Permission | None:
+    found = permissions.get((method, path))
+    if found is None and method == "HEAD":
+        found = permissions.get(("GET", path))
+    return found
+
+
+def _nosniff(send: Send) -> Send:
+    """Every answer says ``X-Content-Type-Options: nosniff`` (browsers must not guess types)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+                headers.append((b"x-content-type-options", b"nosniff"))
+            message["headers"] = headers
+        await send(message)
+
+    return wrapped
+
+
+def _login_redirect(scope: Scope, method: str) -> ASGIApp | None:
+    """A signed-out browser asking for a UI page is sent to the login page (303), not a JSON 401."""
+    path: str = scope["path"]
+    if method not in ("GET", "HEAD") or not path.startswith("/ui/") or path.startswith("/ui/static/"):
+        return None
+    if "text/html" not in (_header(scope, b"accept") or ""):
+        return None
+    from urllib.parse import quote
+
+    from starlette.responses import RedirectResponse
+
+    query = bytes(scope.get("query_string") or b"").decode("latin-1")
+    target = path + (f"?{query}" if query else "")
+    return RedirectResponse(f"/ui/login?next={quote(target, safe='')}", status_code=303)
+
+
+class GuardMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from shipyard.server.errors import error_response
+
+        send = _nosniff(send)
+        app = scope["app"]
+        ctx: ServerContext = app.state.ctx
+        method: str = scope["method"]
+        raw_path = bytes(scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        problem = path_problem(raw_path, scope["path"])
+        if problem is not None:
+            bad = error_response(400, "invalid_input", f"invalid request path: {problem}")
+            await bad(scope, receive, send)
+            return
+        template, method_ok = match_route(app, scope)
+        needed = required_permission(app.state.permissions, method, template) if template else None
+        if template is not None and method_ok and needed is None:
+            await error_response(
+                403, "permission_denied", f"{method} {template} is not in the server's permission table"
+            )(scope, receive, send)
+            return
+        principal = await self._principal(ctx, scope, method)
+        if needed is not Permission.PUBLIC:
+            if principal is None:
+                login = _login_redirect(scope, method)
+                if login is not None:
+                    await login(scope, receive, send)
+                    return
+                await error_response(
+                    401,
+                    "unauthenticated",
+                    "missing, invalid, expired or revoked token; send 'Authorization: Bearer <token>' "
+                    "(SHIPYARD_TOKEN for the CLI and SDK)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )(scope, receive, send)
+                return
+            if needed is not None and not allowed(principal.role, needed):
+                await error_response(
+                    403,
+                    "permission_denied",
+                    f"user {principal.name!r} ({principal.role}) may not {method} {template} "
+                    f"(needs {needed} permission)",
+                )(scope, receive, send)
+                return
+        scope.setdefault("state", {})["principal"] = principal
+        if method in MUTATIONS and template not in STREAM_ROUTES and method_ok:
+            rejected = self._check_json(ctx, scope)
+            if rejected is not None:
+                await rejected(scope, receive, send)
+                return
+            receive = self._limited(receive, ctx.config.max_json_bytes)
+        await self._forward(ctx, scope, receive, send, principal, template, method_ok)
+
+    async def _principal(self, ctx: ServerContext, scope: Scope, method: str) -> Principal | None:
+        import anyio.to_thread
+
+        if not ctx.config.auth:
+            return Principal(ctx.settings.user, Role.ADMIN, None)
+        value: str | None = None
+        header = _header(scope, b"authorization")
+        if header is not None:
+            scheme, _, rest = header.partition(" ")
+            if scheme.lower() == "bearer":
+                value = rest.strip()
+        elif method in ("GET", "HEAD"):
+            value = _cookie(scope, TOKEN_COOKIE)
+        if not value:
+            return None
+        auth = ctx.authenticator
+        assert auth is not None
+        return await anyio.to_thread.run_sync(auth.authenticate, value)
+
+    def _check_json(self, ctx: ServerContext, scope: Scope) -> Any:
+        from shipyard.server.errors import error_response
+
+        length = _header(scope, b"content-length")
+        chunked = (_header(scope, b"transfer-encoding") or "").lower() == "chunked"
+        has_body = chunked or (length is not None and length.strip() not in ("", "0"))
+        if length is not None:
+            try:
+                size = int(length)
+            except ValueError:
+                return error_response(400, "invalid_input", "invalid Content-Length header")
+            if size > ctx.config.max_json_bytes:
+                return error_response(
+                    413,
+                    "payload_too_large",
+                    f"request body of {size} bytes is over the limit of {ctx.config.max_json_bytes} bytes",
+                )
+        if has_body:
+            ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                return error_response(
+                    415,
+                    "unsupported_media_type",
+                    f"this route takes application/json, not {ctype or 'a body without Content-Type'}",
+                )
+        return None
+
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
+        seen = 0
+
+        async def wrapped() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        return wrapped
+
+    async def _forward(  # noqa: PLR0917
+        self,
+        ctx: ServerContext,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        principal: Principal | None,
+        template: str | None,
+        method_ok: bool,
+    ) -> None:
+        from shipyard.server.errors import error_response
+
+        status = 500
+        started = False
+
+        async def watching_send(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = int(message["status"]), True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watching_send)
+        except _TooLarge:
+            status = 413
+            if not started:
+                limit = ctx.config.max_json_bytes
+                await error_response(
+                    413, "payload_too_large", f"request body is over the limit of {limit} bytes"
+                )(scope, receive, send)
+        except Exception as exc:  # the last line of defence: log it here, answer without details
+            import logging
+
+            status = 500
+            logging.getLogger("shipyard.server").error(
+                "%s %s failed", scope["method"], scope["path"], exc_info=exc
+            )
+            if not started:
+                message = "internal server error; the server log has the details"
+                await error_response(500, "internal_error", message)(scope, receive, send)
+        finally:
+            if scope["method"] in MUTATIONS and principal is not None and method_ok:
+                await self._audit(ctx, principal, scope, template or scope["path"], status)
+
+    @staticmethod
+    async def _audit(
+        ctx: ServerContext, principal: Principal, scope: Scope, template: str, status: int
+    ) -> None:
+        from shipyard.core.clock import utcnow
+        from shipyard.metadata.security import AuditEvent
+
+        if ctx.audit is None:
+            return
+        ctx.audit.record(
+            AuditEvent(utcnow(), principal.name, f"{scope['method']} {template}", scope["path"], status)
+        )

@@ -1,0 +1,55 @@
+"""Small helpers the routers share: the request's context and principal, wire responses."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import Request
+from starlette.responses import Response
+
+from shipyard.core.errors import InvalidInputError
+from shipyard.server.permissions import Role
+
+if TYPE_CHECKING:
+    from shipyard.server.app import ServerContext
+    from shipyard.server.auth import Principal
+
+
+def ctx_of(request: Request) -> ServerContext:
+    ctx: ServerContext = request.app.state.ctx
+    return ctx
+
+
+def principal_of(request: Request) -> Principal:
+    principal: Principal | None = request.scope.get("state", {}).get("principal")
+    if principal is None:  # pragma: no cover - the guard never lets such a request through
+        raise RuntimeError("request reached a route without a principal")
+    return principal
+
+
+def acting_user(request: Request, claimed: str | None) -> str:
+    """Who a write is recorded as: admins (and --no-auth servers) may record the name the client
+    sends (service accounts acting for people); everyone else is recorded as themselves."""
+    principal = principal_of(request)
+    if claimed and principal.role is Role.ADMIN:
+        return claimed
+    return principal.name
+
+
+def wire(obj: Any, status: int = 200) -> Response:
+    """``obj`` in its wire form (see :mod:`shipyard.metadata.rest.codec`) as a JSON response."""
+    import orjson
+
+    from shipyard.metadata.rest.codec import to_wire
+
+    return Response(orjson.dumps(to_wire(obj)), status_code=status, media_type="application/json")
+
+
+def decode_body(cls: type[Any], data: Any) -> Any:
+    """A dataclass from a validated request body; codec errors become InvalidInputError (400)."""
+    from shipyard.metadata.rest.codec import decode
+
+    try:
+        return decode(cls, data)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"invalid {cls.__name__}: {exc}") from None

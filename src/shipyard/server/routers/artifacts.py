@@ -1,0 +1,39 @@
+"""Artifact records of runs and tasks (the bytes travel through :mod:`.blobs`, by content hash)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from shipyard.artifacts.cas import validate_digest
+from shipyard.core.entities import ArtifactRecord
+from shipyard.core.names import validate_key
+from shipyard.server.deps import ctx_of, decode_body, wire
+from shipyard.server.schemas import ArtifactIn
+
+router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+
+
+@router.post("/artifacts", status_code=201)
+def record_artifact(request: Request, body: ArtifactIn) -> Response:
+    validate_key("artifact", body.name)
+    validate_digest(body.digest)
+    record: ArtifactRecord = decode_body(ArtifactRecord, body.model_dump())
+    return wire(ctx_of(request).stores.metadata.record_artifact(record), 201)
+
+
+@router.get("/artifacts/{artifact_id}")
+def get_artifact(request: Request, artifact_id: str) -> Response:
+    return wire(ctx_of(request).stores.metadata.get_artifact(artifact_id))
+
+
+@router.get("/runs/{run_id}/artifacts")
+def list_artifacts(request: Request, run_id: str, task_id: str | None = None) -> Response:
+    return wire({"artifacts": ctx_of(request).stores.metadata.list_artifacts(run_id, task_id)})
+
+
+@router.get("/runs/{run_id}/artifact")
+def find_artifact(request: Request, run_id: str, name: str, task_id: str | None = None) -> Response:
+    """One artifact by name (``?name=model&task_id=...``; run-level when ``task_id`` is absent)."""
+    validate_key("artifact", name)
+    return wire(ctx_of(request).stores.metadata.find_artifact(run_id, name, task_id))

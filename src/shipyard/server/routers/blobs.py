@@ -1,0 +1,113 @@
+"""Artifact bytes by content hash: ``PUT/GET/HEAD /api/v1/blobs/sha256/{digest}``.
+
+Uploads stream to a temp file while hashing (never the whole body in memory), stop with 413 past
+``max_blob_bytes``, must hash to the digest in the path (400 otherwise) and are then handed to the
+content-addressed store. Downloads stream from the store as attachments with ``nosniff``; bytes are
+never deserialized here (pickle is never loaded in the server process).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from shipyard.artifacts.cas import blob_key, validate_digest
+from shipyard.core.errors import InvalidInputError
+from shipyard.server.deps import ctx_of
+from shipyard.server.errors import error_response
+
+router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+_CHUNK = 1024 * 1024
+_DOWNLOAD_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, max-age=31536000, immutable",
+}
+_OCTET = "application/octet-stream"
+
+
+def _disposition(digest: str) -> str:
+    return f'attachment; filename="{digest}.bin"'
+
+
+@router.put(
+    "/blobs/sha256/{digest}", status_code=201, openapi_extra={"requestBody": {"content": {_OCTET: {}}}}
+)
+async def put_blob(request: Request, digest: str) -> Response:
+    import anyio.to_thread
+
+    validate_digest(digest)
+    ctx = ctx_of(request)
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if ctype != _OCTET:
+        return error_response(
+            415, "unsupported_media_type", f"upload blobs as {_OCTET}, not {ctype or 'nothing'}"
+        )
+    limit = ctx.config.max_blob_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return error_response(
+            413, "payload_too_large", f"blob of {declared} bytes is over the limit of {limit}"
+        )
+    cas = ctx.stores.artifacts.cas
+    if await anyio.to_thread.run_sync(cas.exists, digest):
+        async for _ in request.stream():  # drain: the client sent it, we already have it
+            pass
+        return Response(status_code=200)
+    staging = ctx.stores.artifacts.blobs.staging_dir()
+    fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".blob", dir=staging)
+    tmp = Path(name)
+    try:
+        hasher, size = hashlib.sha256(), 0
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return error_response(
+                        413, "payload_too_large", f"blob is over the limit of {limit} bytes"
+                    )
+                hasher.update(chunk)
+                await anyio.to_thread.run_sync(out.write, chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if hasher.hexdigest() != digest:
+            raise InvalidInputError(
+                f"uploaded bytes hash to sha256 {hasher.hexdigest()}, not {digest}; the upload was corrupted"
+            )
+        await anyio.to_thread.run_sync(cas.adopt, digest, tmp)
+        return Response(status_code=201)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@router.head("/blobs/sha256/{digest}")
+def head_blob(request: Request, digest: str) -> Response:
+    blobs = ctx_of(request).stores.artifacts.blobs
+    key = blob_key(digest)
+    if not blobs.exists(key):
+        return Response(status_code=404)
+    return Response(status_code=200, headers={"Content-Length": str(blobs.size(key)), **_DOWNLOAD_HEADERS})
+
+
+@router.get("/blobs/sha256/{digest}")
+def get_blob(request: Request, digest: str) -> Response:
+    blobs = ctx_of(request).stores.artifacts.blobs
+    key = blob_key(digest)
+    headers = {**_DOWNLOAD_HEADERS, "Content-Disposition": _disposition(digest)}
+    local = blobs.local_path(key)
+    if local is not None and local.is_file():
+        return FileResponse(local, media_type=_OCTET, headers=headers)
+    stream = blobs.open_read(key)  # NotFoundError -> 404
+
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while chunk := stream.read(_CHUNK):
+                yield chunk
+
+    size = blobs.size(key)
+    return StreamingResponse(chunks(), media_type=_OCTET, headers={**headers, "Content-Length": str(size)})

@@ -1,0 +1,12 @@
+"""``GET /health``: the only route that needs no token (load balancers and `shipyard server` probes)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}

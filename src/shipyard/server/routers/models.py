@@ -1,0 +1,170 @@
+"""The model registry: models, versions, tags, approval, aliases and their history, lineage."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from shipyard.core.names import validate_key, validate_name
+from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate
+from shipyard.server.deps import acting_user, ctx_of, decode_body, wire
+from shipyard.server.schemas import (
+    AliasChangeIn,
+    AliasIn,
+    ApprovalIn,
+    ModelCreateIn,
+    ModelTagsIn,
+    ModelUpdateIn,
+    ProtectIn,
+    TagsIn,
+    VersionCreateIn,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["models"])
+M = "/models/{name}"
+V = "/models/{name}/versions/{version}"
+
+
+def _name(name: str) -> str:
+    return validate_name("model", name)
+
+
+@router.post("/models", status_code=201)
+def create_model(request: Request, body: ModelCreateIn) -> Response:
+    model = ctx_of(request).registry.create_model(
+        _name(body.name),
+        user=acting_user(request, body.user),
+        at=body.at,
+        description=body.description,
+        tags={validate_key("tag", k): v for k, v in body.tags.items()},
+    )
+    return wire(model, 201)
+
+
+@router.get("/models")
+def list_models(request: Request, prefix: str | None = None) -> Response:
+    return wire({"models": ctx_of(request).registry.list_models(prefix)})
+
+
+@router.get("/model-versions")
+def versions_from_artifact(
+    request: Request, artifact_id: str | None = None, digest: str | None = None
+) -> Response:
+    versions = ctx_of(request).registry.versions_from_artifact(artifact_id=artifact_id, digest=digest)
+    return wire({"versions": versions})
+
+
+@router.get("/runs/{run_id}/model-versions")
+def versions_from_run(request: Request, run_id: str) -> Response:
+    return wire({"versions": ctx_of(request).registry.versions_from_run(run_id)})
+
+
+@router.get(M)
+def get_model(request: Request, name: str) -> Response:
+    return wire(ctx_of(request).registry.get_model(_name(name)))
+
+
+@router.patch(M)
+def update_model(request: Request, name: str, body: ModelUpdateIn) -> Response:
+    return wire(ctx_of(request).registry.update_model(_name(name), description=body.description, at=body.at))
+
+
+@router.post(M + "/tags", status_code=204)
+def set_model_tags(request: Request, name: str, body: ModelTagsIn) -> Response:
+    tags = {validate_key("tag", k): v for k, v in body.tags.items()}
+    ctx_of(request).registry.set_model_tags(_name(name), tags, body.at)
+    return Response(status_code=204)
+
+
+@router.delete(M, status_code=204)
+def delete_model(request: Request, name: str) -> Response:
+    ctx_of(request).registry.delete_model(_name(name))
+    return Response(status_code=204)
+
+
+@router.post(M + "/versions", status_code=201)
+def create_version(request: Request, name: str, body: VersionCreateIn) -> Response:
+    data = body.model_dump()
+    data["model_name"] = _name(name)
+    data["created_by"] = acting_user(request, body.created_by)
+    data["lineage"] = [decode_body(LineageRecord, r) for r in data["lineage"]]
+    lineage = data.pop("lineage")
+    create: ModelVersionCreate = decode_body(ModelVersionCreate, data)
+    from dataclasses import replace
+
+    return wire(ctx_of(request).registry.create_version(replace(create, lineage=tuple(lineage))), 201)
+
+
+@router.get(M + "/versions")
+def list_versions(request: Request, name: str) -> Response:
+    return wire({"versions": ctx_of(request).registry.list_versions(_name(name))})
+
+
+@router.get(V)
+def get_version(request: Request, name: str, version: int) -> Response:
+    return wire(ctx_of(request).registry.get_version(_name(name), version))
+
+
+@router.delete(V, status_code=204)
+def delete_version(request: Request, name: str, version: int) -> Response:
+    ctx_of(request).registry.delete_version(_name(name), version)
+    return Response(status_code=204)
+
+
+@router.post(V + "/tags")
+def set_version_tags(request: Request, name: str, version: int, body: TagsIn) -> Response:
+    tags = {validate_key("tag", k): v for k, v in body.tags.items()}
+    return wire(ctx_of(request).registry.set_version_tags(_name(name), version, tags))
+
+
+@router.delete(V + "/tags")
+def delete_version_tag(request: Request, name: str, version: int, key: str) -> Response:
+    return wire(ctx_of(request).registry.delete_version_tag(_name(name), version, validate_key("tag", key)))
+
+
+@router.post(V + "/approval")
+def set_approval(request: Request, name: str, version: int, body: ApprovalIn) -> Response:
+    registry = ctx_of(request).registry
+    user = acting_user(request, body.user)
+    return wire(registry.set_approval(_name(name), version, body.approved, user=user, at=body.at))
+
+
+@router.get(V + "/lineage")
+def version_lineage(request: Request, name: str, version: int) -> Response:
+    return wire({"lineage": ctx_of(request).registry.version_lineage(_name(name), version)})
+
+
+@router.put(M + "/aliases/{alias}")
+def set_alias(request: Request, name: str, alias: str, body: AliasIn) -> Response:
+    registry = ctx_of(request).registry
+    user = acting_user(request, body.user)
+    return wire(
+        registry.set_alias(_name(name), validate_name("alias", alias), body.version, user=user, at=body.at)
+    )
+
+
+@router.post(M + "/aliases/{alias}/delete")
+def delete_alias(request: Request, name: str, alias: str, body: AliasChangeIn) -> Response:
+    registry = ctx_of(request).registry
+    user = acting_user(request, body.user)
+    return wire(registry.delete_alias(_name(name), validate_name("alias", alias), user=user, at=body.at))
+
+
+@router.post(M + "/aliases/{alias}/protection")
+def protect_alias(request: Request, name: str, alias: str, body: ProtectIn) -> Response:
+    registry = ctx_of(request).registry
+    user = acting_user(request, body.user)
+    event = registry.protect_alias(
+        _name(name), validate_name("alias", alias), body.protected, user=user, at=body.at
+    )
+    return wire(event)
+
+
+@router.get(M + "/aliases/{alias}")
+def resolve_alias(request: Request, name: str, alias: str) -> Response:
+    return wire(ctx_of(request).registry.resolve_alias(_name(name), validate_name("alias", alias)))
+
+
+@router.get(M + "/alias-history")
+def alias_history(request: Request, name: str, alias: str | None = None) -> Response:
+    return wire({"events": ctx_of(request).registry.alias_history(_name(name), alias)})

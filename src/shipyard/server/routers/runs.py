@@ -1,0 +1,103 @@
+"""Runs: create, read, search, count, finish, heartbeat, reap stale runs, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from shipyard.core.entities import CodeVersion, RunCreate, RunStatus
+from shipyard.core.names import validate_name
+from shipyard.server.deps import acting_user, ctx_of, decode_body, wire
+from shipyard.server.schemas import AtIn, FailStaleIn, FinishIn, RunCreateIn
+
+router = APIRouter(prefix="/api/v1", tags=["runs"])
+
+
+@router.post("/runs", status_code=201)
+def create_run(request: Request, body: RunCreateIn) -> Response:
+    data = body.model_dump()
+    data["user"] = acting_user(request, body.user)
+    validate_name("namespace", body.namespace)
+    create: RunCreate = decode_body(RunCreate, data)
+    if body.code_version is not None:
+        create = _with_code(create, body.code_version.model_dump())
+    return wire(ctx_of(request).stores.metadata.create_run(create), 201)
+
+
+def _with_code(create: RunCreate, code: dict[str, object]) -> RunCreate:
+    from dataclasses import replace
+
+    return replace(create, code_version=decode_body(CodeVersion, code))
+
+
+@router.get("/runs")
+def search_runs(  # noqa: PLR0917 - one argument per query parameter
+    request: Request,
+    namespace: Annotated[list[str] | None, Query()] = None,
+    filter: str | None = None,
+    order_by: Annotated[list[str] | None, Query()] = None,
+    max_results: int = 100,
+    offset: int = 0,
+    flow_name: str | None = None,
+    status: Annotated[list[RunStatus] | None, Query()] = None,
+) -> Response:
+    """Newest first unless ``order_by`` says otherwise; ``namespace`` absent means every namespace."""
+    page = ctx_of(request).stores.metadata.search_runs(
+        namespaces=namespace,
+        filter=filter,
+        order_by=tuple(order_by or ()),
+        max_results=max_results,
+        offset=offset,
+        flow_name=flow_name,
+        statuses=status,
+    )
+    return wire({"runs": page.runs, "next_offset": page.next_offset, "total": page.total})
+
+
+@router.get("/runs-count")
+def count_runs(
+    request: Request,
+    namespace: Annotated[list[str] | None, Query()] = None,
+    filter: str | None = None,
+    flow_name: str | None = None,
+    status: Annotated[list[RunStatus] | None, Query()] = None,
+) -> Response:
+    count = ctx_of(request).stores.metadata.count_runs(
+        namespaces=namespace, filter=filter, flow_name=flow_name, statuses=status
+    )
+    return wire({"count": count})
+
+
+@router.get("/run-ids")
+def find_run_ids(request: Request, prefix: str, limit: int = 2) -> Response:
+    return wire({"ids": ctx_of(request).stores.metadata.find_run_ids(prefix, limit)})
+
+
+@router.post("/runs-fail-stale")
+def fail_stale_runs(request: Request, body: FailStaleIn) -> Response:
+    return wire({"ids": ctx_of(request).stores.metadata.fail_stale_runs(body.older_than)})
+
+
+@router.get("/runs/{run_id}")
+def get_run(request: Request, run_id: str) -> Response:
+    return wire(ctx_of(request).stores.metadata.get_run(run_id))
+
+
+@router.post("/runs/{run_id}/finish")
+def finish_run(request: Request, run_id: str, body: FinishIn) -> Response:
+    run = ctx_of(request).stores.metadata.finish_run(run_id, body.status, body.end_time, body.error)
+    return wire(run)
+
+
+@router.post("/runs/{run_id}/heartbeat", status_code=204)
+def heartbeat_run(request: Request, run_id: str, body: AtIn) -> Response:
+    ctx_of(request).stores.metadata.heartbeat_run(run_id, body.at)
+    return Response(status_code=204)
+
+
+@router.delete("/runs/{run_id}", status_code=204)
+def delete_run(request: Request, run_id: str) -> Response:
+    ctx_of(request).stores.metadata.delete_run(run_id)
+    return Response(status_code=204)

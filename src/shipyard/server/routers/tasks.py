@@ -1,0 +1,58 @@
+"""Tasks of flow runs and their lineage (task logs are the ``logs/stdout``/``logs/stderr`` artifacts)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from shipyard.core.entities import LineageEdge, Task
+from shipyard.server.deps import ctx_of, decode_body, wire
+from shipyard.server.schemas import LineageIn, TasksIn, TaskUpdateIn
+
+router = APIRouter(prefix="/api/v1", tags=["tasks and lineage"])
+
+
+@router.post("/tasks", status_code=204)
+def create_tasks(request: Request, body: TasksIn) -> Response:
+    tasks = [decode_body(Task, t.model_dump()) for t in body.tasks]
+    ctx_of(request).stores.metadata.create_tasks(tasks)
+    return Response(status_code=204)
+
+
+@router.get("/cached-task")
+def find_cached_task(request: Request, namespace: str, step: str, cache_key: str) -> Response:
+    task = ctx_of(request).stores.metadata.find_cached_task(namespace, step, cache_key)
+    return wire({"task": task})
+
+
+@router.get("/tasks/{task_id}")
+def get_task(request: Request, task_id: str) -> Response:
+    return wire(ctx_of(request).stores.metadata.get_task(task_id))
+
+
+@router.patch("/tasks/{task_id}")
+def update_task(request: Request, task_id: str, body: TaskUpdateIn) -> Response:
+    fields = {k: v for k, v in body.model_dump().items() if v is not None}
+    return wire(ctx_of(request).stores.metadata.update_task(task_id, **fields))
+
+
+@router.get("/runs/{run_id}/tasks")
+def list_tasks(request: Request, run_id: str) -> Response:
+    return wire({"tasks": ctx_of(request).stores.metadata.list_tasks(run_id)})
+
+
+@router.post("/lineage", status_code=204)
+def record_lineage(request: Request, body: LineageIn) -> Response:
+    edges = [LineageEdge(e.task_id, e.artifact_id, e.input_name) for e in body.edges]
+    ctx_of(request).stores.metadata.record_lineage(edges)
+    return Response(status_code=204)
+
+
+@router.get("/tasks/{task_id}/inputs")
+def task_inputs(request: Request, task_id: str) -> Response:
+    return wire({"edges": ctx_of(request).stores.metadata.task_inputs(task_id)})
+
+
+@router.get("/artifacts/{artifact_id}/consumers")
+def artifact_consumers(request: Request, artifact_id: str) -> Response:
+    return wire({"edges": ctx_of(request).stores.metadata.artifact_consumers(artifact_id)})

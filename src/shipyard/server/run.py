@@ -1,0 +1,68 @@
+"""``serve``: open the stores, bootstrap the admin, build the app and run it with uvicorn."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from shipyard.core.errors import ConfigurationError
+from shipyard.security.network import check_no_auth_bind
+from shipyard.server.app import ServerConfig
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from shipyard.core.settings import Settings
+    from shipyard.tracking.stores import Stores
+
+
+def build(settings: Settings, config: ServerConfig) -> tuple[FastAPI, Stores]:
+    """The app over the stores ``settings`` name (the admin bootstrapped when auth is on)."""
+    from shipyard.metadata.security import open_security_store
+    from shipyard.server.accounts import bootstrap_admin
+    from shipyard.server.app import create_app
+    from shipyard.tracking.stores import open_stores
+
+    if settings.metadata_uri.lower().startswith(("http://", "https://")):
+        raise ConfigurationError(
+            f"the server stores metadata in a database, not at {settings.metadata_uri}; "
+            "set SHIPYARD_URI (or --backend-uri) to sqlite:///... or postgresql://... for the server"
+        )
+    stores = open_stores(settings)
+    try:
+        security = open_security_store(stores.metadata)
+        if config.auth:
+            bootstrap_admin(security, os.environ.get("SHIPYARD_ADMIN_TOKEN") or None, _say)
+        return create_app(settings, stores, config=config, security=security), stores
+    except BaseException:
+        stores.close()
+        raise
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def serve(settings: Settings, host: str, port: int, config: ServerConfig, log_level: str = "info") -> None:
+    import uvicorn
+
+    if not config.auth:
+        check_no_auth_bind(host)
+    app, stores = build(settings, config)
+    mode = "with token authentication" if config.auth else "WITHOUT authentication (loopback only)"
+    uri = settings.metadata_uri
+    shown = uri.split("://", 1)[0] + "://..." if "@" in uri else uri  # never print a password
+    _say(f"shipyard server on http://{host}:{port} {mode}; metadata: {shown}")
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            server_header=False,
+            timeout_keep_alive=75,  # clients keep a pool; closing idle connections early races them
+        )
+    finally:
+        stores.close()

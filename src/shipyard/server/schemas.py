@@ -1,0 +1,207 @@
+"""Request bodies of the REST API (Pydantic), documented in the OpenAPI schema at ``/docs``.
+
+Wire conventions (see :mod:`shipyard.metadata.rest.codec`): times are ISO 8601 strings with an
+offset; a non-finite float is ``{"$float": "nan" | "inf" | "-inf"}``; responses carry the entities'
+fields by name. Bodies that are not JSON or do not match these schemas answer 422.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.core.entities import RunStatus, TaskStatus
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CodeVersionIn(_Body):
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    source_hash: str | None = None
+    source_files: list[str] = Field(default_factory=list)
+
+
+class RunCreateIn(_Body):
+    id: str
+    name: str
+    namespace: str
+    user: str
+    start_time: datetime
+    params: dict[str, Any] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+    flow_name: str | None = None
+    flow_spec: dict[str, Any] | None = None
+    code_version: CodeVersionIn | None = None
+    origin_run_id: str | None = None
+
+
+class FinishIn(_Body):
+    status: RunStatus
+    end_time: datetime
+    error: str | None = None
+
+
+class AtIn(_Body):
+    at: datetime
+
+
+class FailStaleIn(_Body):
+    older_than: datetime
+
+
+class ParamsIn(_Body):
+    params: dict[str, Any]
+
+
+class MetricsIn(_Body):
+    """Points as ``[key, value, step, timestamp_ms]`` rows (compact: thousands per call)."""
+
+    metrics: list[tuple[str, float | dict[str, str], int, int]]
+
+
+class TagsIn(_Body):
+    tags: dict[str, str]
+
+
+class ArtifactIn(_Body):
+    id: str
+    run_id: str
+    name: str
+    digest: str
+    size: int
+    serializer: str
+    created_at: datetime
+    task_id: str | None = None
+    unsafe: bool = False
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskIn(_Body):
+    id: str
+    run_id: str
+    step: str
+    key: str
+    index: int | None = None
+    status: TaskStatus = TaskStatus.PENDING
+    attempts: int = 0
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    error: str | None = None
+    cache_key: str | None = None
+    reused_from: str | None = None
+    node: str | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+
+
+class TasksIn(_Body):
+    tasks: list[TaskIn]
+
+
+class TaskUpdateIn(_Body):
+    status: TaskStatus | None = None
+    attempts: int | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    error: str | None = None
+    reused_from: str | None = None
+    node: str | None = None
+    cache_key: str | None = None
+
+
+class EdgeIn(_Body):
+    task_id: str
+    artifact_id: str
+    input_name: str
+
+
+class LineageIn(_Body):
+    edges: list[EdgeIn]
+
+
+# ---- model registry ------------------------------------------------------------------------------
+class ModelCreateIn(_Body):
+    name: str
+    user: str | None = None
+    at: datetime
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelUpdateIn(_Body):
+    description: str
+    at: datetime
+
+
+class ModelTagsIn(_Body):
+    tags: dict[str, str]
+    at: datetime
+
+
+class LineageRecordIn(_Body):
+    artifact_id: str
+    name: str
+    digest: str
+    run_id: str
+    task_id: str | None
+    serializer: str
+    depth: int
+    producer_step: str | None = None
+
+
+class VersionCreateIn(_Body):
+    package_digest: str
+    package_size: int
+    flavor: str
+    created_by: str
+    created_at: datetime
+    run_id: str | None = None
+    task_id: str | None = None
+    artifact_id: str | None = None
+    artifact_name: str | None = None
+    signature: dict[str, Any] = Field(default_factory=dict)
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+    unsafe: bool = False
+    lineage: list[LineageRecordIn] = Field(default_factory=list)
+
+
+class ApprovalIn(_Body):
+    approved: bool
+    user: str | None = None
+    at: datetime
+
+
+class AliasIn(_Body):
+    version: int
+    user: str | None = None
+    at: datetime
+
+
+class AliasChangeIn(_Body):
+    user: str | None = None
+    at: datetime
+
+
+class ProtectIn(_Body):
+    protected: bool
+    user: str | None = None
+    at: datetime
+
+
+# ---- tokens and users -------------------------------------------------------------------------------
+class TokenCreateIn(_Body):
+    name: str = "token"
+    expires_in_s: int | None = Field(default=None, gt=0, description="Lifetime in seconds; none: no expiry.")
+    user: str | None = Field(default=None, description="Admins only: mint a token for another user.")
+
+
+class UserCreateIn(_Body):
+    name: str
+    role: str = "writer"

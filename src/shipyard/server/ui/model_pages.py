@@ -1,0 +1,79 @@
+"""Model pages: the registered models, one model (versions, aliases, history), one version (card
+and lineage: source run -> its input artifacts -> package -> version)."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shipyard.core.errors import NotFoundError
+from shipyard.metadata.model_registry import LineageRecord
+from shipyard.registry.uri import parse_version, validate_model_name
+from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
+from shipyard.server.ui.templating import Pages
+
+
+def lineage_columns(records: list[LineageRecord]) -> list[tuple[int, list[LineageRecord]]]:
+    """Lineage grouped by depth, farthest first (so the page reads left to right into the model)."""
+    ordered = sorted(records, key=lambda r: (-r.depth, r.name))
+    return [(depth, list(group)) for depth, group in groupby(ordered, key=lambda r: r.depth)]
+
+
+def add_model_routes(router: APIRouter, pages: Pages) -> None:
+    @router.get(f"{ROOT}/models")
+    def models_list(request: Request) -> Response:
+        def build() -> Response:
+            models = server_context(request).registry.list_models()
+            return pages.render("models.html", **page_context(request, "models", models=models))
+
+        return guarded(pages, request, "models", build)
+
+    @router.get(f"{ROOT}/models/{{name}}")
+    def model_page(request: Request, name: str) -> Response:
+        def build() -> Response:
+            registry = server_context(request).registry
+            model = registry.get_model(validate_model_name(name))
+            return pages.render(
+                "model.html",
+                **page_context(
+                    request,
+                    "models",
+                    model=model,
+                    versions=registry.list_versions(model.name),
+                    history=registry.alias_history(model.name)[-50:],
+                ),
+            )
+
+        return guarded(pages, request, "models", build)
+
+    @router.get(f"{ROOT}/models/{{name}}/versions/{{version}}")
+    def version_page(request: Request, name: str, version: str) -> Response:
+        def build() -> Response:
+            from shipyard.registry.card import build_card
+            from shipyard.registry.service import ModelRegistry
+
+            ctx = server_context(request)
+            found = ctx.registry.get_version(validate_model_name(name), parse_version(version))
+            card = build_card(ModelRegistry(ctx.stores, ctx.registry), found)
+            task_key = None
+            if found.task_id:
+                try:
+                    task_key = ctx.stores.metadata.get_task(found.task_id).key
+                except NotFoundError:
+                    task_key = None
+            return pages.render(
+                "version.html",
+                **page_context(
+                    request,
+                    "models",
+                    v=found,
+                    card=card,
+                    task_key=task_key,
+                    lineage_columns=lineage_columns(card.lineage),
+                ),
+            )
+
+        return guarded(pages, request, "models", build)

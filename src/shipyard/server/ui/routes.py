@@ -1,0 +1,48 @@
+"""The web UI's router: every page, built per app (the Jinja environment lives in its closures)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from shipyard.server.permissions import Permission
+from shipyard.server.ui.artifact_pages import add_artifact_routes
+from shipyard.server.ui.common import ROOT, STATIC
+from shipyard.server.ui.model_pages import add_model_routes
+from shipyard.server.ui.monitoring_pages import PERMISSIONS as MONITORING_PERMISSIONS
+from shipyard.server.ui.monitoring_pages import add_monitoring_routes
+from shipyard.server.ui.runs_pages import add_run_routes
+from shipyard.server.ui.session import add_session_routes
+from shipyard.server.ui.templating import Pages
+
+_R, _P = Permission.READ, Permission.PUBLIC
+
+#: the UI's rows of the server's permission table (merged by ``create_app``)
+PERMISSIONS: dict[tuple[str, str], Permission] = {
+    ("GET", ROOT): _P,  # redirects to the login page or the runs list
+    ("GET", f"{ROOT}/login"): _P,
+    ("POST", f"{ROOT}/login"): _P,  # checks the token itself before setting the cookie
+    ("POST", f"{ROOT}/logout"): _P,  # only clears the cookie
+    ("GET", f"{STATIC}/{{path:path}}"): _P,  # CSS/JS of the login page; nothing secret
+    ("GET", f"{ROOT}/runs"): _R,
+    ("GET", f"{ROOT}/runs/{{run_id}}"): _R,
+    ("GET", f"{ROOT}/runs/{{run_id}}/tasks/{{task_id}}/logs"): _R,
+    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}"): _R,
+    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/image"): _R,
+    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/download"): _R,
+    ("GET", f"{ROOT}/compare"): _R,
+    ("GET", f"{ROOT}/models"): _R,
+    ("GET", f"{ROOT}/models/{{name}}"): _R,
+    ("GET", f"{ROOT}/models/{{name}}/versions/{{version}}"): _R,
+    **MONITORING_PERMISSIONS,
+}
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+    pages = Pages()
+    add_session_routes(router, pages)
+    add_run_routes(router, pages)
+    add_artifact_routes(router, pages)
+    add_model_routes(router, pages)
+    add_monitoring_routes(router, pages)
+    return router

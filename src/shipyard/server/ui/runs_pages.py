@@ -1,0 +1,200 @@
+"""Run pages: the runs list, one run (params, charts, DAG, tasks, artifacts), task logs, compare."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from shipyard.core.entities import Run, RunStatus
+from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
+from shipyard.metadata.base import MetadataStore
+from shipyard.server.ui import dag as dag_layout
+from shipyard.server.ui.charts import chart_data
+from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
+from shipyard.server.ui.queries import ORDERS, RunsQuery, load_runs_page
+from shipyard.server.ui.templating import Pages, format_number, format_value
+
+MAX_CHARTS = 24
+MAX_COMPARE = 10
+LOG_TAIL_BYTES = 256 << 10
+LOG_NAMES = ("logs/stdout", "logs/stderr")
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    key: str
+    cells: list[str]
+    differs: bool
+
+
+@dataclass(frozen=True)
+class LogStream:
+    name: str
+    text: str
+    size: int
+    shown: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.shown < self.size
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "—"
+    return format_number(value) if isinstance(value, float) else format_value(value)
+
+
+def diff_rows(keys: list[str], values: list[dict[str, Any]], only_diff: bool = False) -> list[DiffRow]:
+    """One row per key with each run's value as text; ``differs`` when they are not all equal
+    (a run without the key counts as a different value)."""
+    rows = []
+    for key in keys:
+        cells = [_text(v.get(key)) if key in v else "—" for v in values]
+        differs = len(set(cells)) > 1
+        if differs or not only_diff:
+            rows.append(DiffRow(key, cells, differs))
+    return rows
+
+
+def _labels(runs: list[Run]) -> list[str]:
+    names = [r.name for r in runs]
+    return [f"{r.name} ({r.id[:8]})" if names.count(r.name) > 1 else r.name for r in runs]
+
+
+def _expand_short_id(metadata: MetadataStore, prefix: str) -> str | None:
+    """The one run id starting with ``prefix`` (people paste the 12-character short ids)."""
+    if not 6 <= len(prefix) < 32 or not prefix.isalnum():
+        return None
+    found = metadata.find_run_ids(prefix, limit=2)
+    return found[0] if len(found) == 1 else None
+
+
+def add_run_routes(router: APIRouter, pages: Pages) -> None:
+    @router.get(f"{ROOT}/runs")
+    def runs_list(request: Request) -> Response:
+        ctx = server_context(request)
+        common = page_context(request, "runs", statuses=[s.value for s in RunStatus], orders=list(ORDERS))
+        try:
+            query = RunsQuery.from_params(request.query_params)
+        except InvalidInputError as exc:
+            return pages.render("runs.html", 400, q=RunsQuery(), page=None, error=exc.message, **common)
+        try:
+            page = load_runs_page(ctx.stores.metadata, query)
+        except InvalidInputError as exc:
+            return pages.render("runs.html", 400, q=query, page=None, error=exc.message, **common)
+        return pages.render("runs.html", q=query, page=page, error=None, **common)
+
+    @router.get(f"{ROOT}/runs/{{run_id}}")
+    def run_page(request: Request, run_id: str) -> Response:
+        def build() -> Response:
+            ctx = server_context(request)
+            metadata = ctx.stores.metadata
+            try:
+                run = metadata.get_run(run_id)
+            except NotFoundError:
+                full = _expand_short_id(metadata, run_id)
+                if full is None:
+                    raise
+                return RedirectResponse(f"{ROOT}/runs/{full}", status_code=303)
+            charts = [
+                chart_data(key, {key: metadata.get_metric_history(run.id, key)})
+                for key in sorted(run.metrics)[:MAX_CHARTS]
+            ]
+            tasks = metadata.list_tasks(run.id)
+            artifacts = [a for a in metadata.list_artifacts(run.id) if a.name not in LOG_NAMES]
+            try:
+                versions = ctx.registry.versions_from_run(run.id)
+            except ShipyardError:
+                versions = []  # no registry for this metadata backend
+            return pages.render(
+                "run.html",
+                **page_context(
+                    request,
+                    "runs",
+                    run=run,
+                    params=sorted(run.params.items()),
+                    tags=sorted(run.tags.items()),
+                    metrics=sorted(run.metrics.items()),
+                    charts=charts,
+                    dag=dag_layout.layout_dag(run.flow_spec, tasks),
+                    box_w=dag_layout.BOX_W,
+                    box_h=dag_layout.BOX_H,
+                    tasks=tasks,
+                    task_keys={t.id: t.key for t in tasks},
+                    artifacts=artifacts,
+                    versions=versions,
+                ),
+            )
+
+        return guarded(pages, request, "runs", build)
+
+    @router.get(f"{ROOT}/runs/{{run_id}}/tasks/{{task_id}}/logs")
+    def task_logs(request: Request, run_id: str, task_id: str) -> Response:
+        def build() -> Response:
+            metadata = server_context(request).stores.metadata
+            artifacts = server_context(request).stores.artifacts
+            run = metadata.get_run(run_id)
+            task = metadata.get_task(task_id)
+            if task.run_id != run.id:
+                raise NotFoundError(f"run {run.id} has no task {task_id}")
+            records = {a.name: a for a in metadata.list_artifacts(run.id, task.id)}
+            streams = []
+            for name in LOG_NAMES:
+                record = records.get(name)
+                if record is None:
+                    streams.append(LogStream(name.split("/")[1], "", 0, 0))
+                    continue
+                data = artifacts.get_bytes(record.digest, name=f"{task.key} {name}")
+                tail = data[-LOG_TAIL_BYTES:]
+                text = tail.decode("utf-8", errors="replace")
+                streams.append(LogStream(name.split("/")[1], text, len(data), len(tail)))
+            return pages.render(
+                "logs.html", **page_context(request, "runs", run=run, task=task, streams=streams)
+            )
+
+        return guarded(pages, request, "runs", build)
+
+    @router.get(f"{ROOT}/compare")
+    def compare(request: Request) -> Response:
+        def build() -> Response:
+            metadata = server_context(request).stores.metadata
+            ids = list(dict.fromkeys(request.query_params.getlist("run")))
+            if not 2 <= len(ids) <= MAX_COMPARE:
+                raise InvalidInputError(
+                    f"select between 2 and {MAX_COMPARE} runs to compare (got {len(ids)}); "
+                    "tick their boxes on the runs list"
+                )
+            runs = [metadata.get_run(i) for i in ids]
+            only_diff = request.query_params.get("diff") == "1"
+            param_keys = sorted({k for r in runs for k in r.params})
+            metric_keys = sorted({k for r in runs for k in r.metrics})
+            labels = _labels(runs)
+            charts = []
+            for key in metric_keys[:MAX_CHARTS]:
+                series = {
+                    label: metadata.get_metric_history(r.id, key)
+                    for label, r in zip(labels, runs, strict=True)
+                    if key in r.metrics
+                }
+                charts.append(chart_data(key, series))
+            return pages.render(
+                "compare.html",
+                **page_context(
+                    request,
+                    "runs",
+                    runs=runs,
+                    only_diff=only_diff,
+                    compare_url=f"{ROOT}/compare?" + urlencode([("run", i) for i in ids]),
+                    param_rows=diff_rows(param_keys, [r.params for r in runs], only_diff),
+                    metric_rows=diff_rows(metric_keys, [dict(r.metrics) for r in runs]),
+                    charts=charts,
+                ),
+            )
+
+        return guarded(pages, request, "runs", build)

@@ -1,0 +1,94 @@
+"""Browser sign-in and the UI's static files.
+
+The guard middleware (:mod:`shipyard.server.auth`) accepts the ``shipyard_token`` cookie for GET
+and HEAD only, so a cookie can read pages but never change anything. Signing in posts the token
+as JSON (``static/login.js``): the guard admits only ``application/json`` bodies, and a cross-site
+page cannot send one without a CORS preflight, so no other site can sign a browser in. The cookie
+is HttpOnly, SameSite=Strict, Secure on HTTPS, and lives for the browser session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+
+from shipyard.core.errors import NotFoundError, UnauthenticatedError
+from shipyard.server.ui.common import ROOT, STATIC, page_context, server_context
+from shipyard.server.ui.templating import Pages, static_dir
+
+STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".png": "image/png", ".svg": "image/svg+xml"}
+
+
+class Login(BaseModel):
+    token: str = Field(min_length=1, max_length=4096)
+    next: str = Field(default=f"{ROOT}/runs", max_length=2048)
+
+
+def safe_next(target: str) -> str:
+    """Only paths inside the UI; anything else (``//evil``, ``https://...``) goes to the runs list."""
+    if target.startswith(f"{ROOT}/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"{ROOT}/runs"
+
+
+def static_file(path: str) -> Path:
+    """A file under the UI's static folder with an allowed suffix; NotFoundError otherwise."""
+    root = Path(static_dir()).resolve()
+    candidate = (root / path).resolve()
+    if root not in candidate.parents or not candidate.is_file() or candidate.suffix not in STATIC_TYPES:
+        raise NotFoundError(f"no static file {path!r}")
+    return candidate
+
+
+def add_session_routes(router: APIRouter, pages: Pages) -> None:
+    from shipyard.server.auth import TOKEN_COOKIE
+
+    @router.get(ROOT)
+    def home(request: Request) -> Response:
+        signed_in = user_signed_in(request)
+        return RedirectResponse(f"{ROOT}/runs" if signed_in else f"{ROOT}/login", status_code=303)
+
+    @router.get(f"{ROOT}/login")
+    def login_page(request: Request) -> Response:
+        target = safe_next(request.query_params.get("next", f"{ROOT}/runs"))
+        return pages.render("login.html", **page_context(request, "login", next=target, error=None))
+
+    @router.post(f"{ROOT}/login")
+    def login(request: Request, body: Login) -> Response:
+        ctx = server_context(request)
+        if ctx.config.auth:
+            auth = ctx.authenticator
+            principal = auth.authenticate(body.token.strip()) if auth is not None else None
+            if principal is None:
+                raise UnauthenticatedError("that token is not valid (unknown, expired or revoked)")
+        response = JSONResponse({"next": safe_next(body.next)})
+        response.set_cookie(
+            TOKEN_COOKIE,
+            body.token.strip(),
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
+        return response
+
+    @router.post(f"{ROOT}/logout")
+    def logout(request: Request) -> Response:
+        response = RedirectResponse(f"{ROOT}/login", status_code=303)
+        response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @router.get(f"{STATIC}/{{path:path}}")
+    def static(path: str) -> Response:
+        file = static_file(path)
+        media = STATIC_TYPES[file.suffix]
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=3600"}
+        return FileResponse(file, media_type=media, headers=headers)
+
+
+def user_signed_in(request: Request) -> bool:
+    return request.scope.get("state", {}).get("principal") is not None

@@ -1,0 +1,331 @@
+"""``create_serving_app``: the FastAPI app of one deployment (no module globals).
+
+Routes: ``POST /predict``, ``GET /health`` (alive), ``GET /ready`` (models loaded and warmed up),
+``GET /metrics`` (Prometheus), ``GET /docs`` + ``/openapi.json`` (request body from the model's
+signature, the input example as its example). Status codes of ``/predict``: 200; 401 no/invalid
+token; 413 body over ``max_body_bytes``; 415 not ``application/json``; 422 body does not match the
+signature (the message names the column); 500 the model failed; 503 not ready or overloaded (with
+``Retry-After``); 504 no answer within ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from shipyard.core.errors import InvalidInputError
+from shipyard.serving.config import ServingConfig
+from shipyard.serving.guard import error_response
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from shipyard.metadata.security import SecurityStore
+    from shipyard.serving.deployment import Deployment
+    from shipyard.serving.models import Variant
+    from shipyard.tracking.stores import Stores
+
+log = logging.getLogger("shipyard.serving")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class _RequestIds:
+    """Request ids: the client's ``X-Request-ID`` when valid, else a random per-app prefix and a
+    counter (unique without a syscall per request)."""
+
+    def __init__(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self.counter = itertools.count(1)
+
+    def __call__(self, request: Request) -> str:
+        given = request.headers.get("x-request-id")
+        if given and _REQUEST_ID_RE.match(given):
+            return given
+        return f"{self.prefix}{next(self.counter):012x}"
+
+
+def _schemas() -> tuple[Any, Any]:
+    from pydantic import BaseModel
+
+    class PredictResponse(BaseModel):
+        request_id: str
+        model: str
+        version: int | None
+        predictions: list[Any]
+        probabilities: list[list[float | None]] | None = None
+
+    class ErrorDetail(BaseModel):
+        code: str
+        message: str
+
+    class ErrorBody(BaseModel):
+        error: ErrorDetail
+
+    return PredictResponse, ErrorBody
+
+
+def create_serving_app(
+    config: ServingConfig,
+    *,
+    stores: Stores | None = None,
+    variants: list[Variant] | None = None,
+    shadow: Variant | None = None,
+    security: SecurityStore | None = None,
+) -> FastAPI:
+    """The app serving ``config.model_uri`` (loaded from ``stores``), or the given ``variants``.
+
+    With ``config.auth`` (the default) requests need a platform token, checked in ``security``
+    (default: the security store of ``stores``' metadata database). Models are loaded here (so a
+    bad URI or an unsafe model fails at once) and warmed up when the app starts.
+    """
+    from shipyard.serving.deployment import Deployment
+    from shipyard.serving.guard import TokenGuard, TokenVerifier
+    from shipyard.serving.metrics import ServingMetrics
+    from shipyard.serving.predlog import PredictionLogWriter
+
+    if variants is None:
+        if stores is None:
+            raise InvalidInputError("create_serving_app needs stores to load the model, or variants")
+        from shipyard.serving.models import load_variants
+
+        variants, shadow = load_variants(stores, config)
+    verifier = None
+    if config.auth:
+        if security is None:
+            if stores is None:
+                raise InvalidInputError("token authentication needs the stores (or a security store)")
+            from shipyard.metadata.security import open_security_store
+
+            security = open_security_store(stores.metadata)
+        verifier = TokenVerifier(security, config.token_cache_s)
+    metrics = ServingMetrics()
+    writer = None
+    if config.log_dir:
+        writer = PredictionLogWriter(
+            config.log_dir,
+            config.deployment_name,
+            metrics,
+            max_queue=config.log_queue,
+            flush_s=config.log_flush_s,
+            segment_rows=config.log_segment_rows,
+        )
+    deployment = Deployment(config, variants, shadow, metrics, writer)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await deployment.start()
+        try:
+            yield
+        finally:
+            await deployment.stop()
+
+    primary = deployment.primary
+    app = FastAPI(
+        title=f"{primary.name} (shipyard serving)",
+        version=primary.label,
+        description=f"Predictions from {primary.model.uri}. Send JSON records or columns to POST /predict.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        # FastAPI's OpenTelemetry middleware costs more than the model here; /metrics has ours
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
+    app.state.deployment = deployment
+    _add_routes(app, deployment)
+    _install_errors(app)
+    _install_openapi(app, deployment)
+    if verifier is not None:
+        app.add_middleware(TokenGuard, verifier=verifier)
+    return app
+
+
+def _add_routes(app: FastAPI, deployment: Deployment) -> None:
+    import orjson
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from shipyard.serving.batcher import Overloaded
+    from shipyard.serving.deployment import PredictTimeout, utc_now
+    from shipyard.serving.feedback import add_feedback_route
+    from shipyard.serving.schema import build_models, parse_body
+
+    config = deployment.config
+    metrics = deployment.metrics
+    models = build_models(deployment.primary.model.signature, deployment.primary.name)
+    retry = {"Retry-After": str(config.retry_after_s)}
+    predict_response, error_body = _schemas()
+    documented: dict[int | str, dict[str, Any]] = {
+        200: {"model": predict_response, "description": "predictions, in the order of the input rows"},
+    }
+    for status, what in [
+        (401, "no or invalid token"),
+        (413, "body too large"),
+        (415, "not application/json"),
+        (422, "input does not match the model's signature (the message names the column)"),
+        (500, "the model failed"),
+        (503, "not ready, or overloaded (see Retry-After)"),
+        (504, "the model did not answer in time"),
+    ]:
+        documented[status] = {"model": error_body, "description": what}
+
+    request_id = _RequestIds()
+    ok_requests: dict[str, Any] = {}
+    ok_latency: dict[str, Any] = {}
+
+    def fail(status: int, code: str, message: str, rid: str, version: str = "-", **headers: str) -> Response:
+        metrics.requests.labels(version, str(status)).inc()
+        metrics.errors.labels(version, code).inc()
+        return error_response(status, code, message, {"X-Request-ID": rid, **headers})
+
+    @app.post("/predict", responses=documented, summary="Predict on JSON records or columns")
+    async def predict(request: Request) -> Response:  # documents the route; requests go to the one below
+        deployment.arriving += 1  # the micro-batcher waits for requests still being read
+        counted = [True]
+        try:
+            return await handle(request, counted)
+        finally:
+            if counted[0]:
+                deployment.arriving -= 1
+
+    async def handle(request: Request, counted: list[bool]) -> Response:
+        started = time.perf_counter()
+        ts = utc_now()
+        rid = request_id(request)
+        ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if ctype != "application/json":
+            return fail(415, "unsupported_media_type", "send the body as application/json", rid)
+        limit = config.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return fail(413, "payload_too_large", f"request body is over the limit of {limit} bytes", rid)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return fail(413, "payload_too_large", f"request body is over the limit of {limit} bytes", rid)
+            chunks.append(chunk)
+        if not deployment.ready:
+            return fail(503, "not_ready", "the model is still loading", rid, **retry)
+        try:
+            columns, rows = parse_body(models, b"".join(chunks))
+        except InvalidInputError as exc:
+            return fail(422, "invalid_input", exc.message, rid)
+        counted[0] = False
+        deployment.arriving -= 1  # no await until its rows are queued
+        try:
+            result = await deployment.predict(rid, ts, started, columns, rows)
+        except Overloaded:
+            version = deployment.route(rid).label  # routing is deterministic: the version it went to
+            return fail(503, "overloaded", "the server is at capacity; retry shortly", rid, version, **retry)
+        except PredictTimeout:
+            message = f"the model did not answer within {config.timeout_s:g} s"
+            return fail(504, "timeout", message, rid, deployment.route(rid).label)
+        except Exception as exc:
+            log.error("predict %s failed", rid, exc_info=exc)
+            message = "the model failed on this input; the server log has details"
+            return fail(500, "model_error", message, rid, deployment.route(rid).label)
+        variant = result.variant
+        body: dict[str, Any] = {
+            "request_id": rid,
+            "model": variant.name,
+            "version": variant.version,
+            "predictions": result.predictions,
+        }
+        if result.proba is not None:
+            body["probabilities"] = result.proba
+        label = variant.label
+        if label not in ok_requests:
+            ok_requests[label] = metrics.requests.labels(label, "200")
+            ok_latency[label] = metrics.latency.labels(label)
+        ok_requests[label].inc()
+        ok_latency[label].observe(time.perf_counter() - started)
+        return Response(
+            orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY),
+            media_type="application/json",
+            headers={"X-Request-ID": rid, "X-Model-Version": variant.label},
+        )
+
+    # the same handler as a plain Starlette route, matched first: FastAPI's per-request dependency
+    # resolution costs about a fifth of a request here, and the handler reads the body itself
+    app.router.routes.insert(0, Route("/predict", predict, methods=["POST"]))
+
+    add_feedback_route(app, config, {k: documented[k] for k in (401, 413, 415, 422)}, error_body)
+
+    @app.get("/health", summary="The process is alive")
+    async def health() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/ready", summary="Models loaded and warmed up")
+    async def ready() -> Response:
+        if not deployment.ready:
+            return error_response(503, "not_ready", "the model is still loading", retry)
+        versions = [v.label for v in deployment.variants]
+        return Response(
+            orjson.dumps({"status": "ready", "versions": versions}), media_type="application/json"
+        )
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def prometheus() -> Response:
+        for label, batcher in deployment.batchers.items():
+            metrics.queue_depth.labels(label).set(batcher.depth)
+        data, ctype = metrics.render()
+        return Response(data, media_type=ctype)
+
+
+def _install_errors(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        return error_response(422, "invalid_input", "invalid request")
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return error_response(500, "internal_error", "internal server error; the server log has the details")
+
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _install_openapi(app: FastAPI, deployment: Deployment) -> None:
+    from fastapi.openapi.utils import get_openapi
+
+    from shipyard.serving.models import example_records
+    from shipyard.serving.schema import build_models
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        primary = deployment.primary
+        body, defs = build_models(primary.model.signature, primary.name).openapi(example_records(primary))
+        components = schema.setdefault("components", {})
+        components.setdefault("schemas", {}).update(defs)
+        post = schema["paths"]["/predict"]["post"]
+        post["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        if deployment.config.auth:
+            components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            post["security"] = [{"bearer": []}]
+            schema["paths"]["/metrics"]["get"]["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,310 @@
+"""Batch inference: score a Parquet/CSV file (local or ``s3://``) in chunks, resumably.
+
+``batch_predict(model, INPUT, OUTPUT)`` (``shipyard batch``) streams INPUT in chunks of
+``chunk_rows`` rows (memory stays bounded: at most ``2 * workers`` chunks in flight), predicts each
+chunk in a pool of ``workers`` threads (numpy/scikit-learn release the GIL in their inner loops)
+and writes every input column plus ``prediction`` and ``model_version``.
+
+INPUT: a ``.parquet`` file, a ``.csv`` file (typed by the model's signature) or a folder of Parquet
+files. OUTPUT: a path ending in ``.parquet`` or ``.csv`` is one file; anything else is a folder of
+``part-NNNNNN.parquet`` files (one per chunk, in input order).
+
+Resuming: chunk *i* is always rows ``[i*chunk_rows, (i+1)*chunk_rows)`` of the input. Each finished
+chunk is written atomically as ``OUTPUT.staging/part-NNNNNN.parquet`` (temporary name, then
+rename), next to a ``manifest.json`` naming the input, the model package and ``chunk_rows``. A rerun
+after a crash (even ``kill -9``) skips the chunks whose part exists, so the output has every row
+exactly once; a rerun with another model or chunk size is refused (delete the staging folder to
+start over). When every chunk is done the parts are assembled (or moved) into OUTPUT and the staging
+folder is removed.
+
+In a flow, call it inside a step (stores come from the step's run)::
+
+    @step
+    def score(day: str) -> str:
+        return batch_predict("models:/fraud@champion", f"s3://in/{day}.parquet",
+                             f"s3://out/{day}.parquet").output
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.errors import ConflictError, InvalidInputError
+from shipyard.serving.predlog import open_filesystem
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    from shipyard.registry.predictor import LoadedModel
+    from shipyard.tracking.stores import Stores
+
+Progress = Callable[[int, int | None], None]  # (rows done, total rows or None)
+_ARROW_TYPES = {
+    "bool": "bool_",
+    "int32": "int32",
+    "int64": "int64",
+    "float32": "float32",
+    "float64": "float64",
+    "string": "string",
+}
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    output: str
+    rows: int
+    chunks: int
+    skipped_chunks: int  # finished by an earlier (interrupted) run
+    version: int | None
+    seconds: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+def _format(path: str) -> str:
+    lower = path.lower().rstrip("/")
+    if lower.endswith((".parquet", ".pq")):
+        return "parquet"
+    if lower.endswith(".csv"):
+        return "csv"
+    return "folder"
+
+
+def _read_batches(
+    model: LoadedModel, fs: pafs.FileSystem, path: str, chunk_rows: int
+) -> Iterator[pa.RecordBatch]:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.dataset as ds
+
+    kind = _format(path)
+    if kind == "csv":
+        types = {
+            c.name: getattr(pa, _ARROW_TYPES[c.type])()
+            for c in model.signature.inputs
+            if c.type in _ARROW_TYPES
+        }
+        stream = fs.open_input_stream(path)
+        reader = pcsv.open_csv(
+            stream,
+            read_options=pcsv.ReadOptions(block_size=8 << 20),
+            convert_options=pcsv.ConvertOptions(column_types=types),
+        )
+        yield from reader
+        return
+    dataset = ds.dataset(path, format="parquet", filesystem=fs)
+    yield from dataset.to_batches(batch_size=chunk_rows, batch_readahead=2, fragment_readahead=1)
+
+
+def _chunks(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.Table]:
+    """Exactly ``chunk_rows`` rows per chunk (the last one may be shorter), whatever the input batching."""
+    import pyarrow as pa
+
+    buffered: list[pa.RecordBatch] = []
+    size = 0
+    for incoming in batches:
+        rest = incoming
+        while rest.num_rows:
+            take = min(chunk_rows - size, rest.num_rows)
+            buffered.append(rest.slice(0, take))
+            size += take
+            rest = rest.slice(take)
+            if size == chunk_rows:
+                yield pa.Table.from_batches(buffered)
+                buffered, size = [], 0
+    if size:
+        yield pa.Table.from_batches(buffered)
+
+
+def _total_rows(fs: pafs.FileSystem, path: str) -> int | None:
+    if _format(path) == "csv":
+        return None
+    import pyarrow.dataset as ds
+
+    try:
+        return int(ds.dataset(path, format="parquet", filesystem=fs).count_rows())
+    except Exception:
+        return None
+
+
+def _score(model: LoadedModel, table: pa.Table) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+
+    names = model.signature.column_names
+    missing = [n for n in names if n not in table.column_names]
+    if missing:
+        raise InvalidInputError(f"the input has no column {missing[0]!r}; the model expects {names}")
+    frame = table.select(names).to_pandas()
+    preds = np.asarray(model.predict(frame))
+    version = pa.array(np.full(len(preds), model.version if model.version is not None else -1), pa.int64())
+    out = table.append_column("prediction", pa.array(preds))
+    return out.append_column("model_version", version)
+
+
+def _dictionary_columns(table: pa.Table) -> list[str]:
+    """Dictionary-encode text columns only: on floats it costs more than it saves."""
+    import pyarrow.types as pt
+
+    return [f.name for f in table.schema if pt.is_string(f.type) or pt.is_large_string(f.type)]
+
+
+class _Staging:
+    """The staging folder: manifest, atomic part files, and the final assembly."""
+
+    def __init__(self, fs: pafs.FileSystem, output: str) -> None:
+        self.fs = fs
+        self.output = output.rstrip("/")
+        self.path = self.output + ".staging"
+        self.local = type(fs).__name__ == "LocalFileSystem"
+
+    def part(self, index: int) -> str:
+        return f"{self.path}/part-{index:06d}.parquet"
+
+    def open(self, manifest: dict[str, Any]) -> set[int]:
+        """Create or check the manifest; the indexes of finished chunks."""
+        import pyarrow.fs as pafs
+
+        self.fs.create_dir(self.path, recursive=True)
+        where = f"{self.path}/manifest.json"
+        if self.fs.get_file_info(where).type == pafs.FileType.File:
+            with self.fs.open_input_stream(where) as fh:
+                found = json.loads(fh.read())
+            if found != manifest:
+                changed = sorted(k for k in manifest if found.get(k) != manifest[k])
+                raise ConflictError(
+                    f"{self.path} holds an unfinished batch job with another {', '.join(changed)}; "
+                    "rerun with the same arguments to resume, or delete that folder to start over"
+                )
+        else:
+            self._write_bytes(where, json.dumps(manifest, sort_keys=True).encode())
+        done = set()
+        for info in self.fs.get_file_info(pafs.FileSelector(self.path)):
+            name = info.base_name
+            if name.startswith("part-") and name.endswith(".parquet"):
+                done.add(int(name[5:11]))
+        return done
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        tmp = path + f".tmp-{os.getpid()}" if self.local else path
+        with self.fs.open_output_stream(tmp) as fh:
+            fh.write(data)
+        if tmp != path:
+            self.fs.move(tmp, path)
+
+    def write_part(self, index: int, table: pa.Table, compression: str) -> None:
+        import pyarrow.parquet as pq
+
+        final = self.part(index)
+        tmp = f"{self.path}/.part-{index:06d}.{os.getpid()}.tmp" if self.local else final
+        pq.write_table(
+            table, tmp, filesystem=self.fs, compression=compression, use_dictionary=_dictionary_columns(table)
+        )
+        if tmp != final:
+            self.fs.move(tmp, final)
+
+    def finish(self, chunks: int, kind: str) -> None:
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+
+        parts = [self.part(i) for i in range(chunks)]
+        if kind == "folder":
+            self.fs.create_dir(self.output, recursive=True)
+            for p in parts:
+                self.fs.move(p, f"{self.output}/{p.rsplit('/', 1)[1]}")
+        else:
+            tmp = f"{self.path}/assembled.tmp"
+            writer: Any = None
+            with self.fs.open_output_stream(tmp) as sink:
+                for p in parts:
+                    table = pq.read_table(p, filesystem=self.fs)
+                    if writer is None:
+                        writer = (
+                            pq.ParquetWriter(sink, table.schema, use_dictionary=_dictionary_columns(table))
+                            if kind == "parquet"
+                            else pcsv.CSVWriter(sink, table.schema)
+                        )
+                    writer.write_table(table)
+                if writer is not None:
+                    writer.close()
+            self.fs.move(tmp, self.output)
+        self.fs.delete_dir(self.path)
+
+
+def batch_predict(
+    model: str | LoadedModel,
+    input: str,
+    output: str,
+    *,
+    chunk_rows: int = 100_000,
+    workers: int = 1,
+    stores: Stores | None = None,
+    allow_unsafe: bool = False,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Score ``input`` into ``output`` (see the module doc); resumes an interrupted run."""
+    if chunk_rows < 1 or workers < 1:
+        raise InvalidInputError("--chunk-rows and --workers must be at least 1")
+    started = time.perf_counter()
+    if isinstance(model, str):
+        from shipyard.registry.api import load_model
+
+        model = load_model(model, allow_unsafe=allow_unsafe, stores=stores)
+    in_fs, in_path = open_filesystem(input)
+    out_fs, out_path = open_filesystem(output)
+    kind = _format(output)
+    if _format(input) == "folder" and not in_fs.get_file_info(in_path).type.name == "Directory":
+        raise InvalidInputError(
+            f"input {input!r} is not a .parquet or .csv file, nor a folder of Parquet files"
+        )
+    staging = _Staging(out_fs, out_path)
+    part_compression = "snappy" if kind == "folder" else "none"  # staging parts are rewritten once
+    manifest = {"input": input, "model": model.digest or model.uri or "", "chunk_rows": chunk_rows}
+    done = staging.open(manifest)
+    total = _total_rows(in_fs, in_path)
+    rows = chunks = skipped = 0
+    inflight: dict[Future[int], int] = {}
+
+    def run(index: int, table: pa.Table) -> int:
+        staging.write_part(index, _score(model, table), part_compression)
+        return int(table.num_rows)
+
+    def settle(block: bool) -> None:
+        nonlocal rows
+        finished, _ = (
+            wait(list(inflight), return_when=FIRST_COMPLETED)
+            if block
+            else ([f for f in inflight if f.done()], None)
+        )
+        for fut in finished:
+            inflight.pop(fut)
+            rows += fut.result()
+            if progress is not None:
+                progress(rows, total)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="shipyard-batch") as pool:
+        for index, table in enumerate(_chunks(_read_batches(model, in_fs, in_path, chunk_rows), chunk_rows)):
+            chunks += 1
+            if index in done:
+                skipped += 1
+                rows += table.num_rows
+                if progress is not None:
+                    progress(rows, total)
+                continue
+            while len(inflight) >= 2 * workers:
+                settle(block=True)
+            inflight[pool.submit(run, index, table)] = index
+            settle(block=False)
+        while inflight:
+            settle(block=True)
+    staging.finish(chunks, kind)
+    return BatchResult(output, rows, chunks, skipped, model.version, time.perf_counter() - started)

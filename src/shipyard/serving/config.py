@@ -1,0 +1,90 @@
+"""``ServingConfig``: everything one serving deployment is built from (the CLI fills it in)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from shipyard.core.errors import InvalidInputError
+
+_DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One traffic target: ``ref`` is an alias (``champion``) or a version number (``3``) of the
+    served model; ``weight`` is its share of traffic in percent."""
+
+    ref: str
+    weight: int
+
+    @classmethod
+    def parse(cls, text: str) -> Route:
+        ref, sep, weight = text.partition("=")
+        if not sep or not ref.strip():
+            raise InvalidInputError(f"--route {text!r}: use REF=WEIGHT, e.g. champion=90 or 3=10")
+        try:
+            value = int(weight)
+        except ValueError:
+            raise InvalidInputError(f"--route {text!r}: the weight must be an integer percent") from None
+        if not 0 <= value <= 100:
+            raise InvalidInputError(f"--route {text!r}: the weight must be between 0 and 100")
+        return cls(ref.strip(), value)
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """One deployment.
+
+    ``model_uri``: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION`` or ``runs:/RUN/ARTIFACT``.
+    ``routes``: canary split between versions of the same model (weights sum to 100); empty means
+    all traffic to ``model_uri``. ``shadow``: a version that gets a copy of every request (answers
+    logged, never returned). ``max_batch_size`` rows / ``max_wait_ms`` bound one micro-batch;
+    ``max_queue`` requests may wait per version before new ones get 503. ``log_dir``: where the
+    prediction log goes (a local folder or ``s3://bucket/prefix``; None disables it).
+    """
+
+    model_uri: str
+    routes: tuple[Route, ...] = ()
+    shadow: str | None = None
+    deployment: str = ""
+    auth: bool = True
+    allow_unsafe_model: bool = False
+    max_batch_size: int = 64
+    max_wait_ms: float = 2.0
+    max_queue: int = 256
+    timeout_s: float = 10.0
+    max_body_bytes: int = 4 * 1024 * 1024
+    log_dir: str | None = None
+    log_queue: int = 100_000
+    log_flush_s: float = 1.0
+    log_segment_rows: int = 50_000
+    token_cache_s: float = 30.0
+    retry_after_s: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1 or self.max_queue < 1:
+            raise InvalidInputError("--max-batch-size and the queue size must be at least 1")
+        if self.max_wait_ms < 0 or self.timeout_s <= 0:
+            raise InvalidInputError("--max-wait-ms must be >= 0 and the timeout > 0")
+        if self.routes and sum(r.weight for r in self.routes) != 100:
+            shown = ", ".join(f"{r.ref}={r.weight}" for r in self.routes)
+            raise InvalidInputError(f"--route weights must add up to 100, got {shown}")
+        if self.deployment and not _DEPLOYMENT_RE.match(self.deployment):
+            raise InvalidInputError(
+                f"deployment name {self.deployment!r}: use letters, digits, '_', '-' and '.' (at most 100)"
+            )
+
+    @property
+    def deployment_name(self) -> str:
+        """The deployment's name in the prediction log (default: the model name)."""
+        if self.deployment:
+            return self.deployment
+        rest = self.model_uri.split(":/", 1)[-1]
+        name = re.split(r"[@/]", rest, maxsplit=1)[0] or "model"
+        return re.sub(r"[^A-Za-z0-9_.\-]", "_", name)
+
+
+def default_log_dir(home: Path) -> str:
+    return str(home / "predictions")

@@ -1,0 +1,164 @@
+"""A running deployment: the versions' micro-batchers, traffic routing, shadow copies, metrics and
+the prediction log — everything ``POST /predict`` does after the body is parsed.
+
+Routing is sticky: a request goes to the version whose cumulative weight range holds
+``crc32(request_id) % 100``, so a retried request id lands on the same version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shipyard.serving.batcher import MicroBatcher, Overloaded, Result
+from shipyard.serving.config import ServingConfig
+from shipyard.serving.metrics import ServingMetrics
+from shipyard.serving.models import Variant, warm_up
+from shipyard.serving.predlog import LogEntry, PredictionLogWriter
+
+log = logging.getLogger("shipyard.serving")
+
+__all__ = ["Deployment", "Overloaded", "PredictTimeout", "Prediction"]
+
+
+class PredictTimeout(Exception):
+    """The model did not answer within the request timeout."""
+
+
+@dataclass
+class Prediction:
+    variant: Variant
+    predictions: list[Any]
+    proba: list[list[float]] | None
+
+
+class Deployment:
+    def __init__(
+        self,
+        config: ServingConfig,
+        variants: list[Variant],
+        shadow: Variant | None,
+        metrics: ServingMetrics,
+        log_writer: PredictionLogWriter | None,
+    ) -> None:
+        self.config = config
+        self.variants = variants
+        self.shadow = shadow
+        self.metrics = metrics
+        self.log_writer = log_writer
+        self.ready = False
+        self.arriving = 0  # requests received whose rows are not queued yet (the batchers wait for them)
+        self.batchers = {
+            v.label: MicroBatcher(
+                v,
+                metrics,
+                max_batch_size=config.max_batch_size,
+                max_wait_ms=config.max_wait_ms,
+                max_queue=config.max_queue,
+                arriving=(lambda: self.arriving) if v.role == "primary" else (lambda: 0),
+            )
+            for v in [*variants, *([shadow] if shadow else [])]
+        }
+        self._bounds: list[tuple[int, Variant]] = []
+        total = 0
+        for v in variants:
+            total += v.weight if len(variants) > 1 else 100
+            self._bounds.append((total, v))
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def primary(self) -> Variant:
+        return self.variants[0]
+
+    async def start(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.start()
+        if self.log_writer is not None:
+            self.log_writer.start()
+        for v in self.variants:
+            await asyncio.to_thread(warm_up, v)
+        if self.shadow is not None:
+            try:
+                await asyncio.to_thread(warm_up, self.shadow)
+            except Exception as exc:  # a failing shadow never stops the deployment
+                log.warning("shadow version %s failed its warm-up: %s", self.shadow.label, exc)
+        gc.collect()
+        gc.freeze()  # the loaded models and app never need scanning again: shorter GC pauses
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.config.timeout_s)
+        for batcher in self.batchers.values():
+            await batcher.stop()
+        if self.log_writer is not None:
+            await asyncio.to_thread(self.log_writer.close)
+
+    def route(self, request_id: str) -> Variant:
+        slot = zlib.crc32(request_id.encode()) % 100
+        for bound, variant in self._bounds:
+            if slot < bound:
+                return variant
+        return self._bounds[-1][1]
+
+    async def _run(self, variant: Variant, columns: dict[str, list[Any]], rows: int) -> Result:
+        future = self.batchers[variant.label].submit(columns, rows)
+        try:
+            return await asyncio.wait_for(future, self.config.timeout_s)
+        except TimeoutError:
+            raise PredictTimeout from None
+
+    async def predict(
+        self, request_id: str, ts: datetime, started: float, columns: dict[str, list[Any]], rows: int
+    ) -> Prediction:
+        """Route, batch, predict; log the request and send the shadow copy off the hot path.
+
+        Raises :class:`Overloaded` (queue full), :class:`PredictTimeout`, or the model's error.
+        """
+        variant = self.route(request_id)
+        preds, proba = await self._run(variant, columns, rows)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self._log(
+            LogEntry(
+                request_id, ts, variant.name, variant.version, "primary", latency_ms, columns, preds, proba
+            )
+        )
+        if self.shadow is not None:
+            task = asyncio.get_running_loop().create_task(self._shadow(request_id, ts, columns, rows))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return Prediction(variant, preds, proba)
+
+    def _log(self, entry: LogEntry) -> None:
+        if self.log_writer is not None:
+            self.log_writer.put(entry)
+
+    async def _shadow(self, request_id: str, ts: datetime, columns: dict[str, list[Any]], rows: int) -> None:
+        """The shadow's answer goes to the log only; its failures are counted, never raised."""
+        assert self.shadow is not None
+        shadow = self.shadow
+        started = time.perf_counter()
+        try:
+            preds, proba = await self._run(shadow, columns, rows)
+        except Overloaded:
+            self.metrics.errors.labels(shadow.label, "shadow_overloaded").inc()
+            return
+        except Exception as exc:
+            self.metrics.errors.labels(shadow.label, "shadow_error").inc()
+            log.debug("shadow %s failed on %s: %s", shadow.label, request_id, exc)
+            return
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self._log(
+            LogEntry(request_id, ts, shadow.name, shadow.version, "shadow", latency_ms, columns, preds, proba)
+        )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,101 @@
+"""Run a serving app with uvicorn (httptools + uvloop when installed); ``--workers N`` runs N
+processes on one port, each loading the model (metrics and queues are per process)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from shipyard.security.network import check_no_auth_bind
+from shipyard.serving.config import Route, ServingConfig
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from shipyard.core.settings import Settings
+
+CONFIG_ENV = "SHIPYARD_SERVING_CONFIG"
+
+
+def config_to_json(config: ServingConfig) -> str:
+    return json.dumps(dataclasses.asdict(config))
+
+
+def config_from_json(text: str) -> ServingConfig:
+    data: dict[str, Any] = json.loads(text)
+    data["routes"] = tuple(Route(**r) for r in data.get("routes", ()))
+    return ServingConfig(**data)
+
+
+def app_from_env() -> FastAPI:
+    """The factory each uvicorn worker process calls (``--workers`` > 1)."""
+    from shipyard.core.settings import load_settings
+    from shipyard.serving.app import create_serving_app
+    from shipyard.tracking.stores import open_stores
+
+    config = config_from_json(os.environ[CONFIG_ENV])
+    return create_serving_app(config, stores=open_stores(load_settings()))
+
+
+def _uvicorn_options() -> dict[str, Any]:
+    import importlib.util
+
+    options: dict[str, Any] = {"access_log": False, "server_header": False, "timeout_keep_alive": 30}
+    if importlib.util.find_spec("uvloop") is not None:
+        options["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools") is not None:
+        options["http"] = "httptools"
+    return options
+
+
+def serve(
+    settings: Settings,
+    config: ServingConfig,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    log_level: str = "warning",
+) -> None:
+    """Serve until interrupted. ``--no-auth`` is refused on anything but loopback."""
+    import uvicorn
+
+    from shipyard.serving.app import create_serving_app
+    from shipyard.serving.models import load_variants
+    from shipyard.tracking.stores import open_stores
+
+    if not config.auth:
+        check_no_auth_bind(host)
+    stores = open_stores(settings)
+    try:
+        mode = "with token authentication" if config.auth else "WITHOUT authentication (loopback only)"
+        if workers > 1:
+            variants, _ = load_variants(stores, config)  # fail here, not in N workers
+            os.environ[CONFIG_ENV] = config_to_json(config)
+            _say(
+                f"serving {config.model_uri} (version {variants[0].label}) on http://{host}:{port} {mode}, "
+                f"{workers} workers"
+            )
+            uvicorn.run(
+                "shipyard.serving.run:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level=log_level,
+                **_uvicorn_options(),
+            )
+            return
+        app = create_serving_app(config, stores=stores)
+        label = app.state.deployment.primary.label
+        _say(f"serving {config.model_uri} (version {label}) on http://{host}:{port} {mode}")
+        uvicorn.run(app, host=host, port=port, log_level=log_level, **_uvicorn_options())
+    finally:
+        stores.close()
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

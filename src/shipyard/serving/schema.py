@@ -1,0 +1,153 @@
+"""Request bodies as Pydantic models built from a model's signature, and their parsing.
+
+Accepted bodies (JSON only)::
+
+    [{"f0": 1.0, "f1": 2.0}, ...]                 # records
+    {"records": [{"f0": 1.0, "f1": 2.0}, ...]}    # records, wrapped
+    {"columns": {"f0": [1.0, ...], "f1": [...]}}  # columns (equal lengths)
+
+Types are strict: a float column takes JSON numbers (integers too), never strings or booleans; an
+integer column takes integers in range; a bool column takes ``true``/``false``; a string column
+takes strings; a datetime column takes ISO 8601 strings. Every column is required and no other
+column is allowed. Errors name the column: ``column 'f3': Field required``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+from shipyard.core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, TypeAdapter
+
+    from shipyard.registry.signature import ColumnSpec, Signature
+
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def _python_type(col: ColumnSpec) -> Any:
+    from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+    if col.shape:
+        return list[Any]
+    if col.type == "bool":
+        return StrictBool
+    if col.type in _INT_RANGES:
+        low, high = _INT_RANGES[col.type]
+        return Annotated[StrictInt, Field(ge=low, le=high)]
+    if col.type in ("float32", "float64"):
+        return StrictFloat
+    if col.type == "datetime":
+        return datetime
+    return StrictStr
+
+
+@dataclass
+class RequestModels:
+    """The Pydantic models of one signature (``Row``, ``RecordsBody``, ``ColumnsBody``)."""
+
+    names: list[str]
+    fields: list[str]  # python-safe field names, aliased to the column names
+    row: type[BaseModel]
+    body: TypeAdapter[Any]
+    records: TypeAdapter[Any]
+    columns: TypeAdapter[Any]
+
+    def openapi(self, example: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The request-body JSON schema (refs into components) and the component schemas."""
+        schema = self.body.json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+        defs = schema.pop("$defs", {})
+        if example:
+            schema["example"] = example
+        return schema, defs
+
+
+def build_models(sig: Signature, title: str = "Model") -> RequestModels:
+    from pydantic import ConfigDict, Field, TypeAdapter, create_model
+
+    if not sig.inputs:
+        raise InvalidInputError("the model has no input signature; log it with an input_example to serve it")
+    strict = ConfigDict(extra="forbid", populate_by_name=False)
+    fields = [f"c{i}" for i in range(len(sig.inputs))]
+    safe = "".join(ch for ch in title if ch.isalnum()) or "Model"
+    row_fields: dict[str, Any] = {
+        f: (_python_type(c), Field(alias=c.name)) for f, c in zip(fields, sig.inputs, strict=True)
+    }
+    row = create_model(f"{safe}Row", __config__=strict, **row_fields)
+    col_fields: dict[str, Any] = {
+        f: (list[_python_type(c)], Field(alias=c.name, min_length=1))  # type: ignore[misc]
+        for f, c in zip(fields, sig.inputs, strict=True)
+    }
+    columns = create_model(f"{safe}Columns", __config__=strict, **col_fields)
+    records_list = Annotated[list[row], Field(min_length=1)]
+    records_body = create_model(f"{safe}RecordsBody", __config__=strict, records=(records_list, ...))
+    columns_body = create_model(f"{safe}ColumnsBody", __config__=strict, columns=(columns, ...))
+    body = TypeAdapter(records_list | records_body | columns_body)
+    return RequestModels(sig.column_names, fields, row, body, TypeAdapter(records_list), TypeAdapter(columns))
+
+
+def _message(exc: Any, names: Sequence[str]) -> str:
+    missing: dict[str, None] = {}
+    extra: dict[str, None] = {}
+    parts = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        column = next((p for p in loc if isinstance(p, str) and p in names), None)
+        rows = [p for p in loc if isinstance(p, int)]
+        where = f" (row {rows[0]})" if rows else ""
+        if err.get("type") == "extra_forbidden" and loc:
+            extra[f"{loc[-1]!r}{where}"] = None
+        elif err.get("type") == "missing" and column is not None:
+            missing[f"{column!r}{where}"] = None
+        elif column is not None:
+            parts.append(f"column {column!r}{where}: {err.get('msg', 'invalid')}")
+        else:
+            parts.append(f"{'.'.join(str(p) for p in loc) or 'body'}: {err.get('msg', 'invalid')}")
+    if extra:
+        shown = ", ".join(list(extra)[:5])
+        parts.insert(0, f"unexpected column {shown}: the model takes only {list(names)}")
+    if missing:
+        shown = ", ".join(list(missing)[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        parts.insert(0, f"missing column {shown}")
+    return "; ".join(list(dict.fromkeys(parts))[:5])
+
+
+def parse_body(models: RequestModels, raw: bytes) -> tuple[dict[str, list[Any]], int]:
+    """Validate a JSON body; the rows as columns (signature order) and the row count."""
+    import orjson
+    from pydantic import ValidationError
+
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"the body is not valid JSON ({exc})") from None
+    if isinstance(data, dict) and len(data) == 1 and "records" in data:
+        data = data["records"]
+    try:
+        if isinstance(data, list):
+            models.records.validate_python(data)
+            # validated: the raw JSON values are of the right types (datetimes still strings)
+            return {n: [r[n] for r in data] for n in models.names}, len(data)
+        if isinstance(data, dict) and len(data) == 1 and "columns" in data:
+            cols = models.columns.validate_python(data["columns"])
+        else:
+            raise InvalidInputError(
+                'the body must be a list of records, {"records": [...]} or {"columns": {...}}'
+            )
+    except ValidationError as exc:
+        raise InvalidInputError(_message(exc, models.names)) from None
+    out = {n: list(getattr(cols, f)) for n, f in zip(models.names, models.fields, strict=True)}
+    lengths = {len(v) for v in out.values()}
+    if len(lengths) > 1:
+        raise InvalidInputError(f"columns must have equal lengths, got lengths {sorted(lengths)}")
+    return out, lengths.pop()
+
+
+def zero_row(sig: Signature) -> dict[str, Any]:
+    """A row of zero values (warm-up when a package has no input example)."""
+    zeros: dict[str, Any] = {"bool": False, "string": "", "datetime": "1970-01-01T00:00:00"}
+    return {c.name: zeros.get(c.type, 0) for c in sig.inputs}

@@ -1,0 +1,71 @@
+"""Fixtures for the metadata-store contract suite.
+
+``metadata_uri`` yields a URI for an empty, private database of each backend; ``metadata_store``
+opens it. To add a backend (e.g. REST), add a param to ``METADATA_BACKENDS`` and a branch to
+``metadata_uri`` that starts it and yields its URI: every contract test then runs against it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shipyard.metadata import MetadataStore, open_metadata_store
+from tests.services import require_postgres
+
+METADATA_BACKENDS = ["sqlite", "postgres", "rest"]
+
+
+def _plain_pg(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def postgres_schema_uri(base: str, schema: str) -> str:
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def postgres_schema() -> Iterator[tuple[str, str]]:
+    """(uri, schema): a fresh Postgres schema that the URI's connections use; dropped afterwards."""
+    import psycopg
+
+    base = require_postgres()
+    schema = f"shipyard_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_plain_pg(base), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield postgres_schema_uri(base, schema), schema
+    finally:
+        with psycopg.connect(_plain_pg(base), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=METADATA_BACKENDS)
+def metadata_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'metadata' / 'shipyard.db'}"
+    elif request.param == "postgres":
+        uri, _ = request.getfixturevalue("postgres_schema")
+        yield uri
+    elif request.param == "rest":  # a real server on loopback over a fresh SQLite file
+        from tests.server.live import live_server
+
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        with live_server(tmp_path) as server:
+            monkeypatch.setenv("SHIPYARD_TOKEN", server.token)  # subprocesses inherit it
+            yield server.url
+    else:  # pragma: no cover - a new backend needs a branch here
+        raise AssertionError(f"no fixture for backend {request.param!r}")
+
+
+@pytest.fixture
+def metadata_store(metadata_uri: str) -> Iterator[MetadataStore]:
+    store = open_metadata_store(metadata_uri)
+    try:
+        yield store
+    finally:
+        store.close()

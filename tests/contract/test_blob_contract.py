@@ -1,0 +1,390 @@
+"""One contract for every BlobBackend (local folder, S3 via moto's server) and the CAS layer on top.
+
+A new backend is done when it is added to the ``blob_backend`` fixture and this file passes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shipyard.artifacts.backends.base import BlobBackend
+from shipyard.artifacts.backends.local import LocalBackend
+from shipyard.artifacts.cas import blob_key
+from shipyard.artifacts.store import ArtifactStore, StoredObject
+from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
+from tests.services import require
+
+BACKENDS = ["local", "s3"]
+REPO = Path(__file__).resolve().parents[2]
+
+
+# fixtures ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        require(False, f"moto[server] is not installed ({exc})")
+        raise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    try:
+        server.start()
+    except OSError as exc:  # pragma: no cover
+        require(False, f"moto's S3 server cannot start on 127.0.0.1: {exc}")
+    host, port = server.get_host_and_port()
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            pass
+    except OSError as exc:  # pragma: no cover
+        server.stop()
+        require(False, f"moto's S3 server does not answer on {host}:{port}: {exc}")
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(params=BACKENDS)
+def blob_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobBackend]:
+    if request.param == "local":
+        yield LocalBackend(tmp_path / "blobs-root")
+        return
+    endpoint = request.getfixturevalue("moto_endpoint")
+    request.getfixturevalue("aws_env")
+    from shipyard.artifacts.backends.s3 import S3Backend
+
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    backend = S3Backend(bucket, "some/prefix", endpoint_url=endpoint)
+    backend.client.create_bucket(Bucket=bucket)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def store(blob_backend: BlobBackend) -> ArtifactStore:
+    return ArtifactStore(blob_backend)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_all(backend: BlobBackend, key: str) -> bytes:
+    with backend.open_read(key) as stream:
+        return stream.read()
+
+
+def blob_keys(backend: BlobBackend) -> list[str]:
+    return list(backend.list_keys("blobs/"))
+
+
+def corrupt(backend: BlobBackend, digest: str, data: bytes) -> None:
+    """Replace a stored blob's bytes behind the CAS's back."""
+    local = backend.local_path(blob_key(digest))
+    if local is not None:
+        local.write_bytes(data)
+    else:
+        backend.write_bytes(blob_key(digest), data)
+
+
+# the byte backend -------------------------------------------------------------------------------------
+def test_write_bytes_then_read(blob_backend: BlobBackend) -> None:
+    blob_backend.write_bytes("a/b/one", b"hello")
+    blob_backend.write_bytes("a/b/two", memoryview(b"world!"))
+    assert read_all(blob_backend, "a/b/one") == b"hello"
+    assert read_all(blob_backend, "a/b/two") == b"world!"
+    assert blob_backend.exists("a/b/one")
+    assert blob_backend.size("a/b/two") == 6
+
+
+def test_overwrite_replaces_whole_object(blob_backend: BlobBackend) -> None:
+    blob_backend.write_bytes("k", b"x" * 100)
+    blob_backend.write_bytes("k", b"short")
+    assert read_all(blob_backend, "k") == b"short"
+
+
+def test_write_file_streams_big_file(
+    blob_backend: BlobBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shipyard.artifacts.backends.s3 as s3
+
+    monkeypatch.setattr(s3, "MULTIPART_THRESHOLD", 5 << 20)  # S3's smallest part: forces multipart
+    data = os.urandom((11 << 20) + 7)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    blob_backend.write_file("files/big", src)
+    assert blob_backend.size("files/big") == len(data)
+    assert sha(read_all(blob_backend, "files/big")) == sha(data)
+    assert src.exists(), "write_file must not consume its source"
+
+
+def test_write_file_missing_source(blob_backend: BlobBackend, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no such file"):
+        blob_backend.write_file("files/none", tmp_path / "nope")
+    assert not blob_backend.exists("files/none")
+
+
+def test_missing_key(blob_backend: BlobBackend) -> None:
+    assert not blob_backend.exists("no/such/key")
+    with pytest.raises(NotFoundError, match="no/such/key"):
+        blob_backend.open_read("no/such/key")
+    with pytest.raises(NotFoundError, match="no/such/key"):
+        blob_backend.size("no/such/key")
+    blob_backend.delete("no/such/key")  # not an error
+
+
+def test_delete(blob_backend: BlobBackend) -> None:
+    blob_backend.write_bytes("d/x", b"1")
+    blob_backend.delete("d/x")
+    assert not blob_backend.exists("d/x")
+    with pytest.raises(NotFoundError):
+        blob_backend.open_read("d/x")
+
+
+def test_list_keys_by_prefix(blob_backend: BlobBackend) -> None:
+    for key in ("p/a/1", "p/a/2", "p/b/1", "q/1", "pa"):
+        blob_backend.write_bytes(key, key.encode())
+    assert sorted(blob_backend.list_keys("p/a/")) == ["p/a/1", "p/a/2"]
+    assert sorted(blob_backend.list_keys("p/")) == ["p/a/1", "p/a/2", "p/b/1"]
+    assert sorted(blob_backend.list_keys("p")) == ["p/a/1", "p/a/2", "p/b/1", "pa"]
+    assert sorted(blob_backend.list_keys()) == ["p/a/1", "p/a/2", "p/b/1", "pa", "q/1"]
+    assert list(blob_backend.list_keys("zzz/")) == []
+
+
+def test_staging_and_adopt(blob_backend: BlobBackend, tmp_path: Path) -> None:
+    staging = blob_backend.staging_dir()
+    folder = staging if staging is not None else tmp_path
+    temp = folder / "tmp-adopt"
+    temp.write_bytes(b"adopted bytes")
+    blob_backend.adopt_file("x/adopted", temp)
+    assert read_all(blob_backend, "x/adopted") == b"adopted bytes"
+    assert not temp.exists()
+    assert list(blob_backend.list_keys("x/")) == ["x/adopted"]
+    assert all(".staging" not in key for key in blob_backend.list_keys())
+
+
+def test_local_path(blob_backend: BlobBackend) -> None:
+    blob_backend.write_bytes("lp/k", b"zero-copy")
+    path = blob_backend.local_path("lp/k")
+    if isinstance(blob_backend, LocalBackend):
+        assert path is not None and path.read_bytes() == b"zero-copy"
+    else:
+        assert path is None
+
+
+def test_location_is_readable(blob_backend: BlobBackend) -> None:
+    assert blob_backend.location.startswith(("/", "s3://"))
+
+
+# the content-addressed layer --------------------------------------------------------------------------
+def test_put_bytes_is_content_addressed_and_deduplicated(store: ArtifactStore) -> None:
+    digest = store.put_bytes(b"same bytes")
+    assert digest == sha(b"same bytes")
+    assert store.put_bytes(memoryview(b"same bytes")) == digest
+    assert blob_keys(store.blobs) == [f"blobs/sha256/{digest[:2]}/{digest[2:]}"]
+    assert store.exists(digest)
+    assert store.get_bytes(digest) == b"same bytes"
+
+
+def test_existing_blob_is_not_written_again(
+    store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = store.put_bytes(b"written once")
+    src = tmp_path / "f"
+    src.write_bytes(b"written once")
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the blob exists; nothing should be written")
+
+    monkeypatch.setattr(store.blobs, "write_bytes", refuse)
+    monkeypatch.setattr(store.blobs, "write_file", refuse)
+    monkeypatch.setattr(store.blobs, "adopt_file", refuse)
+    assert store.put_bytes(b"written once") == digest
+    assert store.put_file(src) == (digest, len(b"written once"))
+
+
+def test_put_file_and_get_file(store: ArtifactStore, tmp_path: Path) -> None:
+    data = os.urandom(3 << 20)
+    src = tmp_path / "in.bin"
+    src.write_bytes(data)
+    digest, size = store.put_file(src)
+    assert (digest, size) == (sha(data), len(data))
+    dest = store.get_file(digest, tmp_path / "out" / "copy.bin")
+    assert dest.read_bytes() == data
+    assert store.put_bytes(data) == digest
+    assert len(blob_keys(store.blobs)) == 1
+
+
+def test_big_put_bytes(store: ArtifactStore) -> None:
+    data = os.urandom(20 << 20)  # above the chunk size: goes through the overlapped writer
+    digest = store.put_bytes(data)
+    assert digest == sha(data)
+    assert store.get_bytes(digest) == data
+
+
+def test_missing_blob_is_not_found(store: ArtifactStore, tmp_path: Path) -> None:
+    digest = sha(b"never stored")
+    assert not store.exists(digest)
+    with pytest.raises(NotFoundError, match="my-model"):
+        store.get_bytes(digest, name="my-model")
+    with pytest.raises(NotFoundError, match=digest):
+        store.get_file(digest, tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["../../etc/passwd", "A" * 64, "a" * 63, "a" * 65, "a" * 64 + "\n", "", "g" * 64, "ab/" + "c" * 61],
+)
+def test_malformed_digest_is_invalid_input(store: ArtifactStore, bad: str, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="sha256"):
+        store.get_bytes(bad)
+    with pytest.raises(InvalidInputError):
+        store.exists(bad)
+    with pytest.raises(InvalidInputError):
+        store.get_file(bad, tmp_path / "dest")
+    stored = StoredObject(digest=bad, size=1, serializer="bytes")
+    with pytest.raises(InvalidInputError):
+        store.get_object(stored)
+    with pytest.raises(InvalidInputError):
+        store.get_to_path(stored, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_writer_failing_mid_write_leaves_nothing(store: ArtifactStore) -> None:
+    with pytest.raises(RuntimeError, match="boom"), store.cas.writer() as out:
+        out.write(b"partial " * 1000)
+        out.write(os.urandom(2 << 20))
+        raise RuntimeError("boom")
+    assert blob_keys(store.blobs) == []
+    staging = store.blobs.staging_dir()
+    assert staging is None or list(staging.iterdir()) == []
+
+
+def test_failed_rename_leaves_nothing(store: ArtifactStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    if not isinstance(store.blobs, LocalBackend):
+        monkeypatch.setattr(store.blobs, "write_file", lambda key, path: crash())
+        monkeypatch.setattr(store.blobs, "write_bytes", lambda key, data: crash())
+    with pytest.raises((StorageError, OSError)):
+        store.put_bytes(b"never visible")
+    with pytest.raises((StorageError, OSError)):
+        store.put_bytes(os.urandom(20 << 20))
+    monkeypatch.undo()
+    assert blob_keys(store.blobs) == []
+
+
+_CRASH_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from shipyard.artifacts.store import ArtifactStore, StoredObject
+
+    def die(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    kind, where = sys.argv[1], sys.argv[2]
+    if kind == "local":
+        from shipyard.artifacts.backends.local import LocalBackend
+        backend = LocalBackend(Path(where))
+        os.fsync = die  # dies with the data written to the temp file, before the rename
+    else:
+        import shipyard.artifacts.backends.s3 as s3
+        bucket, prefix, endpoint = where.split("|")
+        backend = s3.S3Backend(bucket, prefix, endpoint_url=endpoint)
+        s3.MULTIPART_THRESHOLD = 5 << 20
+        # dies once the first part of the multipart upload is sent, before it is completed
+        backend.client.meta.events.register("after-call.s3.UploadPart", die)
+    ArtifactStore(backend).put_bytes(os.urandom(24 << 20))
+    print("not killed")
+    """
+)
+
+
+def test_process_killed_mid_write_leaves_nothing(blob_backend: BlobBackend) -> None:
+    if isinstance(blob_backend, LocalBackend):
+        where = str(blob_backend.root)
+    else:
+        from shipyard.artifacts.backends.s3 import S3Backend
+
+        assert isinstance(blob_backend, S3Backend)
+        where = f"{blob_backend.bucket}|{blob_backend.prefix}|{blob_backend.endpoint_url}"
+    kind = "local" if isinstance(blob_backend, LocalBackend) else "s3"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH_SCRIPT, kind, where], env=env, capture_output=True, timeout=120
+    )
+    assert proc.returncode == -9, proc.stderr.decode()
+    assert blob_keys(blob_backend) == []
+
+
+def test_corrupted_blob_raises_integrity_error_naming_artifact(store: ArtifactStore, tmp_path: Path) -> None:
+    digest = store.put_bytes(b"precious model weights")
+    corrupt(store.blobs, digest, b"precious model weightz")
+    with pytest.raises(IntegrityError, match="fraud-model") as info:
+        store.get_bytes(digest, name="fraud-model")
+    assert "weightz" not in str(info.value)
+    with pytest.raises(IntegrityError, match=digest):
+        store.get_bytes(digest)
+    dest = tmp_path / "restore" / "weights.bin"
+    with pytest.raises(IntegrityError, match="fraud-model"):
+        store.get_file(digest, dest, name="fraud-model")
+    assert not dest.exists()
+    assert list(dest.parent.iterdir()) == []  # no temp file left behind either
+
+
+def test_truncated_blob_raises_integrity_error(store: ArtifactStore, tmp_path: Path) -> None:
+    data = os.urandom(5 << 20)
+    digest = store.put_bytes(data)
+    corrupt(store.blobs, digest, data[: len(data) // 2])
+    with pytest.raises(IntegrityError, match="train/features"):
+        store.get_bytes(digest, name="train/features")
+    with pytest.raises(IntegrityError):
+        store.get_file(digest, tmp_path / "half.bin")
+    assert not (tmp_path / "half.bin").exists()
+
+
+def test_corrupted_array_is_never_returned(store: ArtifactStore) -> None:
+    np = pytest.importorskip("numpy")
+    array = np.arange(1_000_000, dtype=np.float64)
+    stored = store.put_object(array)
+    raw = bytearray(store.get_bytes(stored.digest))
+    raw[-5] ^= 0xFF
+    corrupt(store.blobs, stored.digest, bytes(raw))
+    with pytest.raises(IntegrityError, match="weights"):
+        store.get_object(stored, name="weights")
+    corrupt(store.blobs, stored.digest, bytes(raw[:1000]))  # truncated inside the data
+    with pytest.raises(IntegrityError, match="weights"):
+        store.get_object(stored, name="weights")
+
+
+def test_objects_round_trip(store: ArtifactStore) -> None:
+    np = pytest.importorskip("numpy")
+    array = np.arange(12, dtype=np.int32).reshape(3, 4)
+    stored = store.put_object(array)
+    assert stored.serializer == "numpy" and not stored.unsafe
+    assert np.array_equal(store.get_object(stored), array)
+    value = {"lr": 0.1, "layers": [64, 32]}
+    assert store.get_object(store.put_object(value)) == value

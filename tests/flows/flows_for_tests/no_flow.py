@@ -1,0 +1,6 @@
+from shipyard import step
+
+
+@step
+def a() -> int:
+    return 1

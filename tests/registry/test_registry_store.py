@@ -1,0 +1,185 @@
+"""RegistryStore over SQLite and Postgres: versions, races, aliases, approval, tags, lineage."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from shipyard.core.errors import AlreadyExistsError, ConflictError, NotFoundError
+from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate, RegistryStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _create(name: str = "fraud", digest: str = "a" * 64, **kw: object) -> ModelVersionCreate:
+    fields: dict[str, object] = {
+        "model_name": name,
+        "package_digest": digest,
+        "package_size": 10,
+        "flavor": "sklearn",
+        "created_by": "alice",
+        "created_at": T0,
+        "run_id": "r1",
+    }
+    fields.update(kw)
+    return ModelVersionCreate(**fields)  # type: ignore[arg-type]
+
+
+def test_versions_are_numbered_per_model_and_never_reused(registry_store: RegistryStore) -> None:
+    s = registry_store
+    assert s.create_version(_create()).version == 1
+    assert s.create_version(_create()).version == 2
+    assert s.create_version(_create("other")).version == 1
+    s.delete_version("fraud", 2)
+    assert s.create_version(_create()).version == 3
+    assert [v.version for v in s.list_versions("fraud")] == [1, 3]
+    model = s.get_model("fraud")
+    assert model.latest_version == 3 and model.protected_aliases == ("champion",)
+    with pytest.raises(NotFoundError, match="has no version 2"):
+        s.get_version("fraud", 2)
+    with pytest.raises(NotFoundError, match="no registered model 'nope'"):
+        s.get_version("nope", 1)
+
+
+def test_create_model_twice_is_already_exists(registry_store: RegistryStore) -> None:
+    registry_store.create_model("m", user="u", at=T0, description="d", tags={"team": "risk"})
+    with pytest.raises(AlreadyExistsError):
+        registry_store.create_model("m", user="u", at=T0)
+    got = registry_store.get_model("m")
+    assert got.description == "d" and got.tags == {"team": "risk"}
+    registry_store.set_model_tags("m", {"team": "fraud", "tier": "1"}, T0)
+    assert registry_store.get_model("m").tags == {"team": "fraud", "tier": "1"}
+    assert [m.name for m in registry_store.list_models()] == ["m"]
+
+
+def test_racing_registrations_get_distinct_numbers(registry_store: RegistryStore) -> None:
+    n = 12
+    results: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n)
+
+    def register() -> None:
+        try:
+            barrier.wait()
+            results.append(registry_store.create_version(_create("race")).version)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(results) == list(range(1, n + 1))
+
+
+def test_aliases_move_with_history_and_protection(registry_store: RegistryStore) -> None:
+    s = registry_store
+    for _ in range(3):
+        s.create_version(_create())
+    s.set_alias("fraud", "candidate", 1, user="alice", at=T0)
+    s.set_alias("fraud", "candidate", 2, user="bob", at=T0)
+    assert s.resolve_alias("fraud", "candidate").version == 2
+    assert s.get_version("fraud", 2).aliases == ("candidate",)
+    history = s.alias_history("fraud", "candidate")
+    assert [(e.old_version, e.new_version, e.user) for e in history] == [(None, 1, "alice"), (1, 2, "bob")]
+    with pytest.raises(ConflictError, match="must be approved first"):
+        s.set_alias("fraud", "champion", 2, user="alice", at=T0)
+    s.set_approval("fraud", 2, True, user="carol", at=T0)
+    s.set_alias("fraud", "champion", 2, user="alice", at=T0)
+    assert s.get_model("fraud").aliases == {"candidate": 2, "champion": 2}
+    with pytest.raises(ConflictError, match="protected alias"):
+        s.set_approval("fraud", 2, False, user="carol", at=T0)
+    with pytest.raises(ConflictError, match="alias"):
+        s.delete_version("fraud", 2)
+    with pytest.raises(NotFoundError, match="no version 9"):
+        s.set_alias("fraud", "candidate", 9, user="alice", at=T0)
+    s.delete_alias("fraud", "champion", user="alice", at=T0)
+    assert "champion" in s.get_model("fraud").protected_aliases  # the protection stays
+    with pytest.raises(NotFoundError, match="no alias 'champion'"):
+        s.resolve_alias("fraud", "champion")
+    s.protect_alias("fraud", "candidate", True, user="alice", at=T0)
+    assert set(s.get_model("fraud").protected_aliases) == {"candidate", "champion"}
+    actions = [e.action for e in s.alias_history("fraud")]
+    assert actions == ["set", "set", "set", "delete", "protect"]
+
+
+def test_racing_alias_moves_leave_a_consistent_history(registry_store: RegistryStore) -> None:
+    s = registry_store
+    for _ in range(4):
+        s.create_version(_create())
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def move(version: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(3):
+                s.set_alias("fraud", "candidate", version, user=f"u{version}", at=T0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=move, args=(v,)) for v in range(1, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    history = s.alias_history("fraud", "candidate")
+    assert len(history) == 12
+    for before, after in itertools.pairwise(history):
+        assert after.old_version == before.new_version  # every move saw the previous one
+    assert s.resolve_alias("fraud", "candidate").version == history[-1].new_version
+
+
+def test_version_tags(registry_store: RegistryStore) -> None:
+    s = registry_store
+    s.create_version(_create(tags={"stage": "dev"}))
+    assert s.set_version_tags("fraud", 1, {"stage": "qa", "owner": "risk"}).tags == {
+        "stage": "qa",
+        "owner": "risk",
+    }
+    assert s.delete_version_tag("fraud", 1, "owner").tags == {"stage": "qa"}
+    with pytest.raises(NotFoundError, match="no tag 'owner'"):
+        s.delete_version_tag("fraud", 1, "owner")
+
+
+def test_lineage_queries(registry_store: RegistryStore) -> None:
+    s = registry_store
+    data = LineageRecord("art-data", "train_data", "d" * 64, "r1", "t0", "parquet", 2, "load")
+    feats = LineageRecord("art-feats", "features", "f" * 64, "r1", "t1", "numpy", 1, "featurize")
+    s.create_version(_create(lineage=(feats, data), run_id="r1", task_id="t2"))
+    s.create_version(_create(lineage=(data,), run_id="r2"))
+    s.create_version(_create("other", run_id="r3"))
+    assert [r.name for r in s.version_lineage("fraud", 1)] == ["features", "train_data"]
+    assert [v.version for v in s.versions_from_artifact(artifact_id="art-data")] == [1, 2]
+    assert [v.version for v in s.versions_from_artifact(digest="f" * 64)] == [1]
+    assert [(v.model_name, v.version) for v in s.versions_from_run("r3")] == [("other", 1)]
+
+
+def test_delete_model_removes_everything(registry_store: RegistryStore) -> None:
+    s = registry_store
+    s.create_version(_create(tags={"a": "b"}))
+    s.set_alias("fraud", "candidate", 1, user="u", at=T0)
+    s.delete_model("fraud")
+    with pytest.raises(NotFoundError):
+        s.get_model("fraud")
+    assert s.create_version(_create()).version == 1
+
+
+def test_racing_registrations_across_processes(metadata_uri: str, registry_store: RegistryStore) -> None:
+    import multiprocessing
+
+    from tests.registry.race_worker import register_versions
+
+    registry_store.create_model("procs", user="u", at=T0)  # schema exists before the race
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        results = pool.starmap(register_versions, [(metadata_uri, "procs", 4)] * 3)
+    numbers = sorted(n for chunk in results for n in chunk)
+    assert numbers == list(range(1, 13))
+    assert [v.version for v in registry_store.list_versions("procs")] == list(range(1, 13))

@@ -1,0 +1,32 @@
+"""Fixtures for the server tests: a live server on loopback and an httpx client for it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shipyard.server.app import ServerConfig
+from tests.server.live import LiveServer, live_server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    with live_server(
+        tmp_path, ServerConfig(token_cache_s=0.0, max_json_bytes=256 * 1024, max_blob_bytes=4096)
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def admin(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def anon(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url) as client:
+        yield client

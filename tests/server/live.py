@@ -1,0 +1,79 @@
+"""A real shipyard server on a free loopback port, in a thread of the test process (uvicorn)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.settings import Settings, load_settings
+from shipyard.server.app import ServerConfig
+from shipyard.tracking.stores import Stores
+
+ADMIN_TOKEN = "shp_" + "T3st" * 11  # a fixed, well-formed admin token for tests
+
+
+@dataclass
+class LiveServer:
+    url: str
+    token: str
+    settings: Settings
+    stores: Stores
+    app: Any  # the FastAPI app (its ServerContext is app.state.ctx)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(
+    root: Path, config: ServerConfig | None = None, token: str = ADMIN_TOKEN
+) -> Iterator[LiveServer]:
+    """Serve a fresh SQLite database and artifact folder under ``root``; admin token ``token``."""
+    import uvicorn
+
+    from shipyard.server.run import build
+
+    settings = load_settings(
+        home=root / "server-home",
+        uri=f"sqlite:///{root / 'server-home' / 'shipyard.db'}",
+        artifacts=str(root / "server-home" / "artifacts"),
+    )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("SHIPYARD_ADMIN_TOKEN")
+    os.environ["SHIPYARD_ADMIN_TOKEN"] = token
+    try:
+        app, stores = build(settings, config or ServerConfig())
+    finally:
+        if previous is None:
+            os.environ.pop("SHIPYARD_ADMIN_TOKEN", None)
+        else:
+            os.environ["SHIPYARD_ADMIN_TOKEN"] = previous
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name=f"shipyard-server-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield LiveServer(
+            url=f"http://127.0.0.1:{port}", token=token, settings=settings, stores=stores, app=app
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        stores.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import threading
@@ -159,3 +160,47 @@ def test_opening_a_current_database_does_not_import_alembic(tmp_path: Path) -> N
     assert first.stdout.strip() == "True"  # a new database is migrated with alembic
     second = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert second.stdout.strip() == "False"
+
+
+def test_metric_points_survive_the_move_to_chunks_and_back(db_url: str) -> None:
+    """0005 turns one-row-per-point ``metrics`` into ``metric_chunks``; its downgrade turns them back.
+    Down then up again must give every point back, in order, NaN and ties included."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    from shipyard.core.entities import Metric, RunCreate
+    from shipyard.metadata.sql.migrate import alembic_config
+
+    points = [Metric("loss", float(10 - i), i, 1000 + i) for i in range(10)]
+    points += [Metric("loss", math.nan, 3, 5), Metric("loss", -1.0, 3, 5), Metric("acc", math.inf, 0, 1)]
+    store = SqlMetadataStore(db_url)
+    try:
+        store.create_run(RunCreate("r1", "n", "user:a", "a", datetime(2024, 1, 1, tzinfo=UTC)))
+        store.log_metrics("r1", points[:6])
+        store.log_metrics("r1", points[6:])
+        before = {k: store.get_metric_history("r1", k) for k in ("loss", "acc")}
+    finally:
+        store.close()
+    engine = create_engine(normalize_url(db_url))
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0004_monitoring")
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT key, value, step FROM metrics ORDER BY id")).all()
+            assert "metric_chunks" not in inspect(conn).get_table_names()
+    finally:
+        engine.dispose()
+    assert len(rows) == len(points) and sum(r.value is None for r in rows) == 1  # NaN as NULL there
+    store = SqlMetadataStore(db_url)  # upgrades to head again: the points move back into chunks
+    try:
+        after = {k: store.get_metric_history("r1", k) for k in ("loss", "acc")}
+    finally:
+        store.close()
+    assert [(m.value, m.step, m.timestamp) for m in after["loss"] if m.value == m.value] == [
+        (m.value, m.step, m.timestamp) for m in before["loss"] if m.value == m.value
+    ]
+    nan_at = [i for i, m in enumerate(after["loss"]) if math.isnan(m.value)]
+    assert nan_at == [i for i, m in enumerate(before["loss"]) if math.isnan(m.value)] and nan_at
+    assert [m.step for m in after["loss"]] == sorted(m.step for m in points if m.key == "loss")
+    assert after["acc"] == before["acc"] == [Metric("acc", math.inf, 0, 1)]

@@ -7,6 +7,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import text
 
 from shipyard.core.entities import Metric, RunCreate
@@ -28,7 +29,7 @@ def test_connection_settings(tmp_path: Path) -> None:
         store.close()
 
 
-def test_nan_is_stored_as_null_and_inf_as_inf(tmp_path: Path) -> None:
+def test_latest_nan_is_null_and_inf_is_inf_and_history_keeps_both(tmp_path: Path) -> None:
     path = tmp_path / "x.db"
     store = SqlMetadataStore(f"sqlite:///{path}")
     try:
@@ -37,9 +38,12 @@ def test_nan_is_stored_as_null_and_inf_as_inf(tmp_path: Path) -> None:
     finally:
         store.close()
     with sqlite3.connect(path) as raw:
-        rows = dict(raw.execute("SELECT key, value FROM metrics").fetchall())
+        latest = dict(raw.execute("SELECT key, value FROM latest_metrics").fetchall())
+        chunks = dict(raw.execute('SELECT key, "values" FROM metric_chunks').fetchall())
     raw.close()
-    assert rows == {"a": None, "b": math.inf}
+    assert latest == {"a": None, "b": math.inf}  # NULL never satisfies a filter comparison
+    assert math.isnan(np.frombuffer(chunks["a"], dtype="<f8")[0])
+    assert np.frombuffer(chunks["b"], dtype="<f8").tolist() == [math.inf]
 
 
 def test_in_memory_database_works_across_threads() -> None:

@@ -70,9 +70,7 @@ class MetadataStore(abc.ABC):
         """Run ids starting with ``prefix`` (lets people type a short id)."""
 
     @abc.abstractmethod
-    def finish_run(
-        self, run_id: str, status: RunStatus, end_time: datetime, error: str | None = None
-    ) -> Run:
+    def finish_run(self, run_id: str, status: RunStatus, end_time: datetime, error: str | None = None) -> Run:
         """Set a terminal status. Finishing an already-finished run keeps the first outcome."""
 
     @abc.abstractmethod

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row
@@ -66,55 +67,66 @@ def metric_value(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-MetricRow = tuple[str, str, float | None, int, int]  # run_id, key, value (None = NaN), step, timestamp
+class MetricColumns:
+    """Validated points of one batch as parallel lists (the shape both writes and reads use)."""
+
+    __slots__ = ("keys", "steps", "timestamps", "values")
+
+    def __init__(self, keys: list[str], values: list[float], steps: list[int], timestamps: list[int]) -> None:
+        self.keys = keys
+        self.values = values
+        self.steps = steps
+        self.timestamps = timestamps
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def groups(self) -> dict[str, list[int]] | None:
+        """Row indices per key, or None when every point has the same key (the common case)."""
+        keys = self.keys
+        first = keys[0]
+        if keys.count(first) == len(keys):
+            return None
+        out: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            group = out.get(key)
+            if group is None:
+                out[key] = [i]
+            else:
+                group.append(i)
+        return out
 
 
-def metric_rows(run_id: str, metrics: list[Metric]) -> list[MetricRow]:
-    """Validated rows as plain tuples (the bulk insert hands them straight to the driver)."""
-    for key in {m.key for m in metrics}:
+def metric_columns(metrics: Sequence[Metric]) -> MetricColumns:
+    """Validated points as parallel columns (the chunked writer packs them into arrays)."""
+    keys = [m.key for m in metrics]
+    for key in set(keys):
         validate_key("metric", key)
-    if all(
-        m.value.__class__ is float and m.step.__class__ is int and m.timestamp.__class__ is int
-        for m in metrics
-    ):  # the common case (the SDK's batches): no per-field conversion needed; NaN (v != v) -> NULL
-        return [
-            (run_id, m.key, None if m.value != m.value else m.value, m.step, m.timestamp) for m in metrics
-        ]
-    return _converted_metric_rows(run_id, metrics)
+    values = [m.value for m in metrics]
+    steps = [m.step for m in metrics]
+    timestamps = [m.timestamp for m in metrics]
+    if not (
+        all(v.__class__ is float for v in values)
+        and all(s.__class__ is int for s in steps)
+        and all(t.__class__ is int for t in timestamps)
+    ):  # the SDK's batches are already floats and ints; anything else is converted or refused
+        for i, m in enumerate(metrics):
+            try:
+                values[i], steps[i], timestamps[i] = float(m.value), int(m.step), int(m.timestamp)
+            except (TypeError, ValueError, OverflowError):
+                raise InvalidInputError(
+                    f"metric {m.key!r}: value must be a number and step/timestamp integers, "
+                    f"got value={m.value!r}, step={m.step!r}, timestamp={m.timestamp!r}"
+                ) from None
+    return MetricColumns(keys, values, steps, timestamps)
 
 
-def _converted_metric_rows(run_id: str, metrics: list[Metric]) -> list[MetricRow]:
-    rows: list[MetricRow] = []
-    append = rows.append
-    checked: set[str] = set()
-    isnan = math.isnan
-    for m in metrics:
-        key = m.key
-        if key not in checked:
-            validate_key("metric", key)
-            checked.add(key)
-        try:
-            value = float(m.value)
-            step, timestamp = int(m.step), int(m.timestamp)
-        except (TypeError, ValueError):
-            raise InvalidInputError(
-                f"metric {key!r}: value must be a number and step/timestamp integers, "
-                f"got value={m.value!r}, step={m.step!r}, timestamp={m.timestamp!r}"
-            ) from None
-        append((run_id, key, None if isnan(value) else value, step, timestamp))
-    return rows
-
-
-def latest_per_key(rows: list[MetricRow]) -> list[dict[str, Any]]:
-    """The point with the highest (step, timestamp) per key; a later point wins a tie."""
-    best: dict[str, MetricRow] = {}
-    for row in rows:
-        cur = best.get(row[1])
-        if cur is None or (row[3], row[4]) >= (cur[3], cur[4]):
-            best[row[1]] = row
-    return [  # sorted: concurrent upserts then lock rows in one order (no deadlocks on Postgres)
-        {"run_id": r[0], "key": r[1], "value": r[2], "step": r[3], "timestamp": r[4]}
-        for _, r in sorted(best.items())
+def latest_rows(run_id: str, latest: dict[str, tuple[float, int, int]]) -> list[dict[str, Any]]:
+    """``latest_metrics`` rows (NaN as NULL), sorted by key: concurrent upserts then lock rows in
+    one order (no deadlocks on Postgres)."""
+    return [
+        {"run_id": run_id, "key": key, "value": None if math.isnan(v) else v, "step": s, "timestamp": t}
+        for key, (v, s, t) in sorted(latest.items())
     ]
 
 

@@ -4,9 +4,11 @@
 Encoding choices:
 
 - Times are :class:`UtcDateTime` (BIGINT microseconds since the epoch); metric timestamps are BIGINT ms.
-- A NaN metric value is stored as NULL (``value`` is NULL only for NaN): SQLite cannot store NaN,
-  and NULL never satisfies a comparison, so ``metrics.x > 0`` never matches NaN on any dialect.
-  +/-inf are stored as they are.
+- Metric points are stored in columnar chunks (``metric_chunks``: one row per key per written
+  batch, with packed little-endian step/value/timestamp arrays), so a 100,000-point series is a
+  few dozen rows, not 100,000 index entries. The latest value per key (``latest_metrics``, which
+  filters read) keeps NaN as NULL: SQLite cannot store NaN, and NULL never satisfies a comparison,
+  so ``metrics.x > 0`` never matches NaN on any dialect. +/-inf are stored as they are.
 - ``artifacts.task_id`` is ``''`` (not NULL) for run-level artifacts so the unique
   (run_id, task_id, name) constraint holds for them too.
 - Params keep their JSON text (``value``) plus a text form (``value_text``) and a numeric form
@@ -23,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -91,16 +94,17 @@ tags = Table(
     PrimaryKeyConstraint("run_id", "key"),
 )
 
-metrics = Table(
-    "metrics",
+metric_chunks = Table(  # a metric series is stored as columnar chunks (see metric_chunks.py)
+    "metric_chunks",
     metadata,
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
     _run_fk(),
     Column("key", String(KEY), nullable=False),
-    Column("value", Float(), nullable=True),  # NULL means NaN
-    Column("step", BigInteger(), nullable=False),
-    Column("timestamp", BigInteger(), nullable=False),
-    Index(None, "run_id", "key", "step", "timestamp"),
+    Column("count", Integer(), nullable=False),
+    Column("steps", LargeBinary(), nullable=False),  # little-endian int64
+    Column("values", LargeBinary(), nullable=False),  # little-endian float64 (NaN kept as NaN)
+    Column("timestamps", LargeBinary(), nullable=False),  # little-endian int64, ms
+    Index(None, "run_id", "key", "id"),
 )
 
 latest_metrics = Table(

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, delete, or_, select
-from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy import Connection, delete, or_, select
 
 from shipyard.core.entities import Metric
 from shipyard.core.errors import ConflictError, NotFoundError
 from shipyard.core.names import validate_key
-from shipyard.metadata.sql import codec
+from shipyard.metadata.sql import codec, metric_chunks
 from shipyard.metadata.sql.dialect import insert_for
 from shipyard.metadata.sql.runs import require_run
-from shipyard.metadata.sql.schema import latest_metrics, metrics, params, tags
+from shipyard.metadata.sql.schema import latest_metrics, params, tags
 
 
 def _short(text: str) -> str:
@@ -53,10 +51,10 @@ def log_params(conn: Connection, run_id: str, values: dict[str, Any]) -> None:
 
 def log_metrics(conn: Connection, run_id: str, points: Sequence[Metric]) -> None:
     require_run(conn, run_id)
-    rows = codec.metric_rows(run_id, list(points))
-    if not rows:
+    if not points:
         return
-    _bulk_insert_metrics(conn, rows)
+    chunks = metric_chunks.chunks_of(run_id, codec.metric_columns(points))
+    metric_chunks.insert_chunks(conn, chunks)
     stmt = insert_for(conn, latest_metrics)
     old, new = latest_metrics.c, stmt.excluded
     upsert = stmt.on_conflict_do_update(
@@ -64,51 +62,12 @@ def log_metrics(conn: Connection, run_id: str, points: Sequence[Metric]) -> None
         set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
         where=or_(new.step > old.step, (new.step == old.step) & (new.timestamp >= old.timestamp)),
     )
-    conn.execute(upsert, codec.latest_per_key(rows))
-
-
-_METRIC_COLUMNS = ("run_id", "key", "value", "step", "timestamp")
-
-
-@functools.lru_cache(maxsize=8)
-def _compiled_metric_insert(dialect: Dialect) -> SQLCompiler:
-    compiled = metrics.insert().compile(dialect=dialect, column_keys=list(_METRIC_COLUMNS))
-    assert isinstance(compiled, SQLCompiler)
-    return compiled
-
-
-def _bulk_insert_metrics(conn: Connection, rows: list[codec.MetricRow]) -> None:
-    """Straight on the driver: SQLAlchemy's per-row parameter handling would cost more than the
-    insert itself. Postgres uses COPY (in this transaction); SQLite an executemany whose SQL text
-    comes from SQLAlchemy's compiler. Values are always passed as data, never formatted into SQL."""
-    if conn.dialect.name == "postgresql":
-        prep = conn.dialect.identifier_preparer
-        columns = ", ".join(prep.quote(c) for c in _METRIC_COLUMNS)
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        sql = f"COPY {prep.format_table(metrics)} ({columns}) FROM STDIN"
-        with driver.cursor() as cur, cur.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-        return
-    compiled = _compiled_metric_insert(conn.dialect)
-    if compiled.positional:
-        order = [_METRIC_COLUMNS.index(name) for name in compiled.positiontup or ()]
-        if order != list(range(len(_METRIC_COLUMNS))):
-            rows = [tuple(r[i] for i in order) for r in rows]  # type: ignore[misc]
-        conn.exec_driver_sql(compiled.string, rows)
-    else:
-        conn.exec_driver_sql(compiled.string, [dict(zip(_METRIC_COLUMNS, r, strict=True)) for r in rows])
+    conn.execute(upsert, codec.latest_rows(run_id, {c["key"]: c["_latest"] for c in chunks}))
 
 
 def get_metric_history(conn: Connection, run_id: str, key: str) -> list[Metric]:
     require_run(conn, run_id)
-    query = (
-        select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp)
-        .where(metrics.c.run_id == run_id, metrics.c.key == key)
-        .order_by(metrics.c.step, metrics.c.timestamp, metrics.c.id)
-    )
-    return [Metric(k, codec.metric_value(v), s, t) for k, v, s, t in conn.execute(query)]
+    return metric_chunks.read_series(conn, run_id, key)
 
 
 def set_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:

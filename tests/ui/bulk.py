@@ -18,6 +18,7 @@ STATUSES = ("succeeded", "succeeded", "succeeded", "failed", "running")
 
 def populate(metadata: MetadataStore, count: int, batch: int = 10_000, seed: int = 7) -> None:
     from shipyard.metadata.sql import codec, schema
+    from shipyard.metadata.sql.metric_chunks import chunks_of
     from shipyard.metadata.sql.store import SqlMetadataStore
 
     assert isinstance(metadata, SqlMetadataStore)
@@ -27,7 +28,7 @@ def populate(metadata: MetadataStore, count: int, batch: int = 10_000, seed: int
         runs: list[dict[str, Any]] = []
         params: list[dict[str, Any]] = []
         tags: list[dict[str, Any]] = []
-        metrics: list[dict[str, Any]] = []
+        chunks: list[dict[str, Any]] = []
         latest: list[dict[str, Any]] = []
         for i in range(first, min(first + batch, count)):
             run_id = new_id()
@@ -49,15 +50,16 @@ def populate(metadata: MetadataStore, count: int, batch: int = 10_000, seed: int
             ]
             tags.append({"run_id": run_id, "key": "team", "value": rng.choice(("vision", "nlp"))})
             for key in ("loss", "acc"):
-                point = {"run_id": run_id, "key": key, "value": rng.random(), "step": 0, "timestamp": 0}
-                metrics.append(point)
-                latest.append(point)
+                value = rng.random()
+                columns = codec.MetricColumns([key], [value], [0], [0])
+                chunks += [{k: v for k, v in c.items() if k[0] != "_"} for c in chunks_of(run_id, columns)]
+                latest.append({"run_id": run_id, "key": key, "value": value, "step": 0, "timestamp": 0})
         with metadata._write() as conn:  # one transaction per batch
             for table, rows in (
                 (schema.runs, runs),
                 (schema.params, params),
                 (schema.tags, tags),
-                (schema.metrics, metrics),
+                (schema.metric_chunks, chunks),
                 (schema.latest_metrics, latest),
             ):
                 conn.execute(table.insert(), rows)

@@ -8,6 +8,7 @@ timeout instead of failing with a lock-upgrade deadlock. Reads use a deferred ``
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,26 @@ def create_store_engine(url: URL) -> Engine:
     return _postgres_engine(url)
 
 
+def _set_wal(cur: Any) -> None:
+    """Switch to WAL unless the file already uses it. Changing the journal mode (and the WAL
+    recovery a first opener may run) can answer SQLITE_BUSY without consulting the busy timeout
+    when another process opens the database at the same moment, so that case is retried."""
+    import sqlite3
+
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def _postgres_engine(url: URL) -> Engine:
     connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
     engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
@@ -90,7 +111,7 @@ def _sqlite_engine(url: URL) -> Engine:
             cur.execute("PRAGMA foreign_keys = ON")
             cur.execute("PRAGMA case_sensitive_like = ON")
             if not is_memory(url):
-                cur.execute("PRAGMA journal_mode = WAL")
+                _set_wal(cur)
                 cur.execute("PRAGMA synchronous = NORMAL")
         finally:
             cur.close()

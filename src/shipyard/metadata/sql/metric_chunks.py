@@ -13,18 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from sqlalchemy import Connection, select
 
 from shipyard.core.entities import Metric
 from shipyard.metadata.sql.codec import MetricColumns
 from shipyard.metadata.sql.schema import metric_chunks
 
-_STEP = np.dtype("<i8")
-_VALUE = np.dtype("<f8")
+_STEP = "<i8"  # numpy is imported on first use: opening a store must not pay for it
+_VALUE = "<f8"
 
 
 def _chunk(run_id: str, key: str, values: Any, steps: Any, timestamps: Any) -> dict[str, Any]:
+    import numpy as np
+
     step_array = np.asarray(steps, dtype=_STEP)
     time_array = np.asarray(timestamps, dtype=_STEP)
     value_array = np.asarray(values, dtype=_VALUE)
@@ -43,6 +44,8 @@ def _chunk(run_id: str, key: str, values: Any, steps: Any, timestamps: Any) -> d
 
 def chunks_of(run_id: str, columns: MetricColumns) -> list[dict[str, Any]]:
     """One row (with its latest point under ``_latest``) per key of the batch."""
+    import numpy as np
+
     groups = columns.groups()
     if groups is None:
         return [_chunk(run_id, columns.keys[0], columns.values, columns.steps, columns.timestamps)]
@@ -72,6 +75,8 @@ def read_series(conn: Connection, run_id: str, key: str) -> list[Metric]:
     parts = conn.execute(query).all()
     if not parts:
         return []
+    import numpy as np
+
     steps = np.concatenate([np.frombuffer(p[0], dtype=_STEP) for p in parts])
     values = np.concatenate([np.frombuffer(p[1], dtype=_VALUE) for p in parts])
     timestamps = np.concatenate([np.frombuffer(p[2], dtype=_STEP) for p in parts])

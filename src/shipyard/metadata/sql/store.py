@@ -60,9 +60,14 @@ class SqlMetadataStore(MetadataStore):
             migrate.ensure_schema(self._engine, self.display_url)
         except DBAPIError as exc:
             self._engine.dispose()
+            hint = (
+                "check that the file's folder is writable and that no other program holds it locked"
+                if self._url.get_backend_name() == "sqlite"
+                else "check that the server is running and the host, port, database name, user and "
+                "password are right"
+            )
             raise ConfigurationError(
-                f"cannot open the metadata database at {self.display_url}: {_first_line(exc)}; check that "
-                "the server is running and the host, port, database name, user and password are right"
+                f"cannot open the metadata database at {self.display_url}: {_first_line(exc)}; {hint}"
             ) from None
         except BaseException:
             self._engine.dispose()

@@ -175,3 +175,28 @@ def test_cache_misses_when_the_step_code_changes(runner: Runner, counts: Path, t
     assert first.output == second.output == 3
     assert runner.tasks(second)["expensive"].status is TaskStatus.SUCCEEDED
     assert len(list(counts.iterdir())) == 2
+
+
+def test_a_task_is_running_while_it_runs(runner: Runner, tmp_path: Path) -> None:
+    """While a step runs its task record says RUNNING, with the attempt, start time and node."""
+    import threading
+    import time
+
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(runner.run("waiting.py", folder=str(tmp_path))))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "started").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (tmp_path / "started").exists(), "the step never started"
+        run_id = runner.stores.metadata.search_runs(max_results=1).runs[0].id
+        task = next(t for t in runner.stores.metadata.list_tasks(run_id) if t.step == "wait_for")
+        assert task.status is TaskStatus.RUNNING
+        assert task.attempts == 1 and task.started_at is not None and task.node
+    finally:
+        (tmp_path / "go").touch()
+        thread.join(120)
+    (run,) = result
+    done = next(iter(runner.tasks(run).values()))  # type: ignore[arg-type]
+    assert done.status is TaskStatus.SUCCEEDED and done.ended_at is not None

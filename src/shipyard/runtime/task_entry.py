@@ -81,6 +81,10 @@ def run_task(
     run = _STATE.run(stores, run_id)
     attempt = attempt or task.attempts + 1
     started = utcnow()
+    # visible while it runs: `runs show`, the UI and a resumed run see RUNNING, the attempt and node
+    md.update_task(
+        task_id, status=TaskStatus.RUNNING, attempts=attempt, started_at=started, node=node or _HOST
+    )
     output: dict[str, Any] | None = None
     error: str | None = None
     captured_logs = None

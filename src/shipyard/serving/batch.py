@@ -11,7 +11,10 @@ files. OUTPUT: a path ending in ``.parquet`` or ``.csv`` is one file; anything e
 
 Resuming: chunk *i* is always rows ``[i*chunk_rows, (i+1)*chunk_rows)`` of the input. Each finished
 chunk is written atomically as ``OUTPUT.staging/part-NNNNNN.parquet`` (temporary name, then
-rename), next to a ``manifest.json`` naming the input, the model package and ``chunk_rows``. A rerun
+rename), next to a ``manifest.json`` naming the input, the model package and ``chunk_rows``. For a
+single-file output from Parquet a part holds only the computed columns, and the final assembly
+streams the input a second time beside them (cheaper than writing and re-reading every input
+column); for a folder output (or CSV input) a part is the finished rows. A rerun
 after a crash (even ``kill -9``) skips the chunks whose part exists, so the output has every row
 exactly once; a rerun with another model or chunk size is refused (delete the staging folder to
 start over). When every chunk is done the parts are assembled (or moved) into OUTPUT and the staging
@@ -137,6 +140,7 @@ def _total_rows(fs: pafs.FileSystem, path: str) -> int | None:
 
 
 def _score(model: LoadedModel, table: pa.Table) -> pa.Table:
+    """The computed columns of one chunk: ``prediction`` and ``model_version``."""
     import numpy as np
     import pyarrow as pa
 
@@ -146,9 +150,14 @@ def _score(model: LoadedModel, table: pa.Table) -> pa.Table:
         raise InvalidInputError(f"the input has no column {missing[0]!r}; the model expects {names}")
     frame = table.select(names).to_pandas()
     preds = np.asarray(model.predict(frame))
-    version = pa.array(np.full(len(preds), model.version if model.version is not None else -1), pa.int64())
-    out = table.append_column("prediction", pa.array(preds))
-    return out.append_column("model_version", version)
+    version = np.full(len(preds), model.version if model.version is not None else -1, dtype=np.int64)
+    return pa.table({"prediction": pa.array(preds), "model_version": pa.array(version)})
+
+
+def _joined(table: pa.Table, computed: pa.Table) -> pa.Table:
+    for name in computed.column_names:
+        table = table.append_column(name, computed.column(name))
+    return table
 
 
 def _dictionary_columns(table: pa.Table) -> list[str]:
@@ -212,7 +221,10 @@ class _Staging:
         if tmp != final:
             self.fs.move(tmp, final)
 
-    def finish(self, chunks: int, kind: str) -> None:
+    def finish(self, chunks: int, kind: str, inputs: Callable[[], Iterator[pa.Table]] | None) -> None:
+        """Move the parts (a folder output) or assemble them into OUTPUT. With ``inputs`` the parts
+        hold only the computed columns and the input is streamed again beside them: reading the
+        input twice is cheaper than writing and reading every input column once more."""
         import pyarrow.csv as pcsv
         import pyarrow.parquet as pq
 
@@ -221,22 +233,25 @@ class _Staging:
             self.fs.create_dir(self.output, recursive=True)
             for p in parts:
                 self.fs.move(p, f"{self.output}/{p.rsplit('/', 1)[1]}")
-        else:
-            tmp = f"{self.path}/assembled.tmp"
-            writer: Any = None
-            with self.fs.open_output_stream(tmp) as sink:
-                for p in parts:
-                    table = pq.read_table(p, filesystem=self.fs)
-                    if writer is None:
-                        writer = (
-                            pq.ParquetWriter(sink, table.schema, use_dictionary=_dictionary_columns(table))
-                            if kind == "parquet"
-                            else pcsv.CSVWriter(sink, table.schema)
-                        )
-                    writer.write_table(table)
-                if writer is not None:
-                    writer.close()
-            self.fs.move(tmp, self.output)
+            self.fs.delete_dir(self.path)
+            return
+        tables: Iterator[pa.Table] = (pq.read_table(p, filesystem=self.fs) for p in parts)
+        if inputs is not None:
+            tables = (_joined(table, computed) for table, computed in zip(inputs(), tables, strict=True))
+        tmp = f"{self.path}/assembled.tmp"
+        writer: Any = None
+        with self.fs.open_output_stream(tmp) as sink:
+            for table in tables:
+                if writer is None:
+                    writer = (
+                        pq.ParquetWriter(sink, table.schema, use_dictionary=_dictionary_columns(table))
+                        if kind == "parquet"
+                        else pcsv.CSVWriter(sink, table.schema)
+                    )
+                writer.write_table(table)
+            if writer is not None:
+                writer.close()
+        self.fs.move(tmp, self.output)
         self.fs.delete_dir(self.path)
 
 
@@ -267,15 +282,26 @@ def batch_predict(
             f"input {input!r} is not a .parquet or .csv file, nor a folder of Parquet files"
         )
     staging = _Staging(out_fs, out_path)
+    # a single-file output from Parquet: parts keep only the computed columns (see _Staging.finish)
+    slim = kind != "folder" and _format(input) != "csv"
     part_compression = "snappy" if kind == "folder" else "none"  # staging parts are rewritten once
-    manifest = {"input": input, "model": model.digest or model.uri or "", "chunk_rows": chunk_rows}
+    manifest = {
+        "input": input,
+        "model": model.digest or model.uri or "",
+        "chunk_rows": chunk_rows,
+        "parts": "computed columns" if slim else "rows",
+    }
     done = staging.open(manifest)
     total = _total_rows(in_fs, in_path)
     rows = chunks = skipped = 0
     inflight: dict[Future[int], int] = {}
 
+    def chunks_of_input() -> Iterator[pa.Table]:
+        return _chunks(_read_batches(model, in_fs, in_path, chunk_rows), chunk_rows)
+
     def run(index: int, table: pa.Table) -> int:
-        staging.write_part(index, _score(model, table), part_compression)
+        computed = _score(model, table)
+        staging.write_part(index, computed if slim else _joined(table, computed), part_compression)
         return int(table.num_rows)
 
     def settle(block: bool) -> None:
@@ -292,7 +318,7 @@ def batch_predict(
                 progress(rows, total)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="shipyard-batch") as pool:
-        for index, table in enumerate(_chunks(_read_batches(model, in_fs, in_path, chunk_rows), chunk_rows)):
+        for index, table in enumerate(chunks_of_input()):
             chunks += 1
             if index in done:
                 skipped += 1
@@ -306,5 +332,5 @@ def batch_predict(
             settle(block=False)
         while inflight:
             settle(block=True)
-    staging.finish(chunks, kind)
+    staging.finish(chunks, kind, chunks_of_input if slim else None)
     return BatchResult(output, rows, chunks, skipped, model.version, time.perf_counter() - started)

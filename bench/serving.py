@@ -10,10 +10,14 @@ defaults (micro-batching, the prediction log on, 1 worker); MLflow runs ``mlflow
 --env-manager local`` (1 worker) from ``bench/.venv-mlflow`` with the body
 ``{"dataframe_records": [...]}``. Each side is warmed up for 2 s before it is measured.
 
-Batch: ``batch_predict`` (Parquet in, Parquet out, chunks of 100,000 rows, 2 threads, model loaded
-beforehand) over ``--batch-rows`` x 20 floats, against (a) ``model.predict`` on the same rows
-already in memory (the target compares to this) and (b) a naive script: ``pd.read_parquet`` ->
-``predict`` -> ``to_parquet``.
+Batch: ``batch_predict`` (Parquet in, one Parquet file out with every input column plus the
+prediction, chunks of 100,000 rows, 2 threads, model loaded beforehand) over ``--batch-rows`` x 20
+floats, against (a) ``model.predict`` on the same rows already in memory (the target compares to
+this), (b) a naive script: ``pd.read_parquet`` -> ``predict`` -> ``to_parquet``, and (c) the I/O
+floor: reading the input and writing it back with pyarrow, no model. Two models: the served
+LogisticRegression (its in-memory ``predict`` is faster than reading the file, so no batch job
+can reach 80% of it; the floor row shows by how much) and a gradient-boosted model whose
+``predict`` is the real cost, as in most production batch scoring.
 
 The machine is shared: the load average is printed with the figures. Results go to
 ``bench/results/serving.json``.
@@ -197,44 +201,72 @@ def mlflow_online(
         stop(proc)
 
 
-def batch(tmp: Path, data: Path, rows: int) -> dict[str, float]:
+def batch(tmp: Path, data: Path, rows: int) -> dict[str, Any]:
+    """Batch scoring of the served LogisticRegression, and of a compute-bound model (gradient
+    boosting, 200 trees) where ``predict`` rather than Parquet I/O is the cost."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
+    import shipyard
     from shipyard.core.settings import load_settings
     from shipyard.registry.api import load_model
-    from shipyard.serving.batch import batch_predict
+    from shipyard.tracking import fluent
     from shipyard.tracking.stores import open_stores
 
     train = np.load(data)
-    model = LogisticRegression(max_iter=500).fit(pd.DataFrame(train["x"], columns=FEATURES), train["y"])
+    x_train = pd.DataFrame(train["x"], columns=FEATURES)
     rng = np.random.default_rng(7)
     frame = pd.DataFrame(rng.normal(size=(rows, len(FEATURES))), columns=FEATURES)
     source = tmp / "batch-in.parquet"
     pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), source, row_group_size=250_000)
+    stores = open_stores(load_settings(home=tmp / "shipyard-home"))
+    out: dict[str, Any] = {"rows": rows}
+    try:
+        linear = load_model("models:/bench@champion", stores=stores)  # the served model
+        out["linear"] = batch_case(tmp, source, frame, linear, stores)
+        boosted = HistGradientBoostingClassifier(max_iter=200, random_state=0).fit(x_train, train["y"])
+        fluent.set_stores(stores)
+        with shipyard.start_run("bench-boosted"):
+            shipyard.log_model(boosted, "model", input_example=x_train.head(5), register="bench_boosted")
+        fluent.reset()
+        loaded = load_model("models:/bench_boosted/1", stores=stores)
+        out["boosted"] = batch_case(tmp, source, frame, loaded, stores)
+    finally:
+        stores.close()
+    return out
+
+
+def batch_case(tmp: Path, source: Path, frame: Any, loaded: Any, stores: Any) -> dict[str, float]:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from shipyard.serving.batch import batch_predict
+
+    rows = len(frame)
+    predict = loaded.model.predict  # the estimator itself: no signature check, no shipyard code
     started = time.perf_counter()
-    model.predict(frame)
+    expected = predict(frame)
     raw = rows / (time.perf_counter() - started)
+    started = time.perf_counter()  # the I/O floor: read the input and write it back, no model
+    pq.write_table(pq.read_table(source), tmp / "copy.parquet")
+    floor = rows / (time.perf_counter() - started)
     started = time.perf_counter()
     naive = pd.read_parquet(source)
-    naive["prediction"] = model.predict(naive[FEATURES])
+    naive["prediction"] = predict(naive[FEATURES])
     naive.to_parquet(tmp / "naive-out.parquet", index=False)
     naive_rps = rows / (time.perf_counter() - started)
     del naive
-    stores = open_stores(load_settings(home=tmp / "shipyard-home"))
-    loaded = load_model("models:/bench@champion", stores=stores)
-    result = batch_predict(
-        loaded, str(source), str(tmp / "batch-out.parquet"), chunk_rows=100_000, workers=2, stores=stores
-    )
-    stores.close()
-    check = pq.read_table(tmp / "batch-out.parquet", columns=["prediction"]).column(0).to_numpy()
-    assert len(check) == rows and (check == model.predict(frame)).all(), "batch predictions differ"
+    target = tmp / "batch-out.parquet"
+    target.unlink(missing_ok=True)
+    result = batch_predict(loaded, str(source), str(target), chunk_rows=100_000, workers=2, stores=stores)
+    check = pq.read_table(target, columns=["prediction"]).column(0).to_numpy()
+    assert len(check) == rows and (check == expected).all(), "batch predictions differ"
     return {
-        "rows": rows,
         "raw_predict_rows_s": raw,
+        "io_floor_rows_s": floor,
         "naive_script_rows_s": naive_rps,
         "batch_rows_s": result.rows_per_s,
     }
@@ -301,29 +333,33 @@ def report(results: dict[str, Any]) -> None:
                     verdict,
                 )
             )
-    b = results["batch"]
-    ratio = b["batch_rows_s"] / b["raw_predict_rows_s"]
-    rows.append(
-        (
-            "batch vs raw predict",
-            f"{b['batch_rows_s']:,.0f} rows/s",
-            f"{b['raw_predict_rows_s']:,.0f} rows/s",
-            f"{ratio:.2f}",
-            ">= 0.80",
-            "PASS" if ratio >= 0.8 else "FAIL",
+    for name, label in (("linear", "LogisticRegression"), ("boosted", "HistGradientBoosting, 200 trees")):
+        b = results["batch"][name]
+        ratio = b["batch_rows_s"] / b["raw_predict_rows_s"]
+        rows.append(
+            (
+                f"batch vs in-memory predict, {label}",
+                f"{b['batch_rows_s']:,.0f} rows/s",
+                f"{b['raw_predict_rows_s']:,.0f} rows/s",
+                f"{ratio:.2f}",
+                ">= 0.80",
+                "PASS" if ratio >= 0.8 else "FAIL",
+            )
         )
-    )
-    naive = b["batch_rows_s"] / b["naive_script_rows_s"]
-    rows.append(
-        (
-            "batch vs naive read->predict->write",
-            f"{b['batch_rows_s']:,.0f} rows/s",
-            f"{b['naive_script_rows_s']:,.0f} rows/s",
-            f"{naive:.2f}",
-            "-",
-            "",
-        )
-    )
+        for what, key in (
+            ("naive read->predict->write", "naive_script_rows_s"),
+            ("I/O floor", "io_floor_rows_s"),
+        ):
+            rows.append(
+                (
+                    f"  vs {what}",
+                    "",
+                    f"{b[key]:,.0f} rows/s",
+                    f"{b['batch_rows_s'] / b[key]:.2f}",
+                    "-",
+                    "",
+                )
+            )
     header = ("case", "shipyard", "peer (MLflow / raw)", "ratio", "target", "")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(6)]
     for r in [header, *rows]:

@@ -88,6 +88,14 @@ def version_row(conn: Connection, name: str, version: int, *, lock: bool = False
     return row
 
 
+def _only(column: Any, keys: set[tuple[str, int]]) -> list[Any]:
+    """A filter on the version numbers when the rows are of one model: loading one version of a
+    model with thousands must not read every version's tags and aliases."""
+    if len({name for name, _ in keys}) != 1 or len(keys) > 500:
+        return []
+    return [column.in_(sorted(version for _, version in keys))]
+
+
 def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
     if not rows:
         return []
@@ -100,14 +108,14 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersi
             model_version_tags.c.version,
             model_version_tags.c.key,
             model_version_tags.c.value,
-        ).where(model_version_tags.c.model_name.in_(names))
+        ).where(model_version_tags.c.model_name.in_(names), *_only(model_version_tags.c.version, keys))
     ):
         if (model_name, version) in tags:
             tags[(model_name, version)][key] = value
     aliases: dict[tuple[str, int], list[str]] = {k: [] for k in keys}
     for model_name, alias, version in conn.execute(
         select(_A.model_name, _A.alias, _A.version)
-        .where(_A.model_name.in_(names), _A.version.is_not(None))
+        .where(_A.model_name.in_(names), _A.version.is_not(None), *_only(_A.version, keys))
         .order_by(_A.alias)
     ):
         if (model_name, version) in aliases:

@@ -170,9 +170,17 @@ def test_timeout_cancels_and_kills_the_ray_worker(ray_cluster: LocalRayCluster, 
     (pid_file,) = tmp_path.iterdir()
     pid = int(pid_file.name)
     deadline = time.monotonic() + 15
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+    while _running(pid):
         assert time.monotonic() < deadline, f"Ray worker {pid} still runs the cancelled task"
         time.sleep(0.1)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie; a process that exits between the two checks is not running."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 @pytest.mark.ray

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "namespace": _FLUENT,
     "get_namespace": _FLUENT,
     "get_run": _FLUENT,
+    "delete_run": _FLUENT,
     "search_runs": _FLUENT,
     "get_metric_history": _FLUENT,
     "load_artifact": _FLUENT,
@@ -83,6 +84,7 @@ __all__ = [
     "TrackingClient",
     "__version__",
     "active_run",
+    "delete_run",
     "end_run",
     "flow",
     "flush",
@@ -137,6 +139,7 @@ if TYPE_CHECKING:  # static view of the lazy names, for type checkers and IDEs
     from shipyard.tracking.client import TrackingClient
     from shipyard.tracking.fluent import (
         active_run,
+        delete_run,
         end_run,
         flush,
         get_metric_history,

@@ -388,3 +388,56 @@ def test_objects_round_trip(store: ArtifactStore) -> None:
     assert np.array_equal(store.get_object(stored), array)
     value = {"lr": 0.1, "layers": [64, 32]}
     assert store.get_object(store.put_object(value)) == value
+
+
+# listing with times, stat and touch (what blob garbage collection relies on) ------------------------
+def test_list_blobs_and_stat_give_size_and_modified_time(store: ArtifactStore) -> None:
+    import time
+
+    before = time.time() - 5  # S3 keeps whole seconds; allow for clock granularity
+    digest = store.put_bytes(b"twelve bytes")
+    key = blob_key(digest)
+    (info,) = [i for i in store.blobs.list_blobs("blobs/") if i.key == key]
+    assert info.size == 12 and info.modified is not None and before <= info.modified <= time.time() + 5
+    assert store.blobs.stat(key) == info
+    with pytest.raises(NotFoundError):
+        store.blobs.stat(blob_key("0" * 64))
+
+
+def test_touch_renews_the_modified_time_and_a_repeated_write_touches(store: ArtifactStore) -> None:
+    import time
+
+    digest = store.put_bytes(b"touch me")
+    key = blob_key(digest)
+    first = store.blobs.stat(key).modified
+    assert first is not None
+    time.sleep(1.1)  # S3's LastModified has one-second resolution
+    store.blobs.touch(key)
+    touched = store.blobs.stat(key).modified
+    assert touched is not None and touched > first
+    time.sleep(1.1)
+    assert store.put_bytes(b"touch me") == digest  # dedup: not written, but marked as in use
+    again = store.blobs.stat(key).modified
+    assert again is not None and again > touched
+    assert store.get_bytes(digest) == b"touch me"
+    with pytest.raises(NotFoundError):
+        store.blobs.touch(blob_key("1" * 64))
+
+
+def test_a_blob_deleted_between_the_check_and_the_touch_is_written_again(
+    store: ArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = store.put_bytes(b"collected meanwhile")
+    key = blob_key(digest)
+    real_exists = store.blobs.exists
+
+    def exists_then_vanish(k: str) -> bool:
+        found = real_exists(k)
+        if found and k == key:
+            store.blobs.delete(k)  # garbage collection got there first
+        return found
+
+    monkeypatch.setattr(store.blobs, "exists", exists_then_vanish)
+    assert store.put_bytes(b"collected meanwhile") == digest
+    monkeypatch.undo()
+    assert store.get_bytes(digest) == b"collected meanwhile"

@@ -269,7 +269,7 @@ class ContentStore:
     def adopt(self, digest: str, path: Path) -> None:
         """Hand a finished temp file over to the digest key; drop it when the blob already exists."""
         key = blob_key(digest)
-        if self.blobs.exists(key):
+        if self.blobs.exists(key) and self._renewed(key):
             path.unlink(missing_ok=True)
             return
         self.blobs.adopt_file(key, path)
@@ -285,9 +285,21 @@ class ContentStore:
         """Store an in-memory blob (hashed here unless ``digest`` is given) when it is new."""
         digest = digest if digest is not None else sha256_hex(data)
         key = blob_key(digest)
-        if not self.blobs.exists(key):
+        if not (self.blobs.exists(key) and self._renewed(key)):
             self.blobs.write_bytes(key, data)
         return digest
+
+    def _renewed(self, key: str) -> bool:
+        """Touch a blob a write found already stored, so garbage collection's grace period covers
+        the record about to point at it. False when it vanished meanwhile (write it again); a
+        backend that cannot touch it (e.g. an S3 object over 5 GB) leaves it as it is."""
+        try:
+            self.blobs.touch(key)
+        except NotFoundError:
+            return False
+        except StorageError:
+            pass
+        return True
 
     def put_file(self, path: Path) -> tuple[str, int]:
         try:

@@ -1,7 +1,8 @@
-"""``shipyard artifacts``: list a run's artifacts and fetch one."""
+"""``shipyard artifacts``: list a run's artifacts, fetch one, and garbage-collect blobs."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -72,3 +73,32 @@ def get_artifact(
         raise InvalidInputError(f"{str(dest)!r} already exists; pass --force to overwrite or -o to choose")
     client.artifacts.get_to_path(stored, dest, name=name)
     console().print(f"wrote {name} ({record.serializer}, {fmt_size(record.size)}) to {dest}", markup=False)
+
+
+@app.command("gc")
+def gc_blobs(
+    ctx: typer.Context,
+    min_age: Annotated[
+        str, typer.Option("--min-age", help="Keep unreferenced blobs younger than this (45s, 90m, 12h, 30d).")
+    ] = "24h",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Delete artifact blobs that no run, model version, lineage record or reference profile points
+    at any more (e.g. after `shipyard runs delete`). Run it where the stores are, not via a server."""
+    from shipyard.security.tokens import parse_duration
+    from shipyard.tracking.gc import collect_garbage
+
+    age = parse_duration(min_age)
+    report = collect_garbage(state(ctx).stores, min_age_s=age.total_seconds(), dry_run=dry_run)
+    if as_json:
+        print_json(dataclasses.asdict(report))
+        return
+    verb = "would delete" if dry_run else "deleted"
+    console().print(
+        f"{verb} {report.deleted} blob(s), {fmt_size(report.deleted_bytes)}; kept {report.referenced} "
+        f"referenced and {report.young} younger than {min_age} (of {report.blobs})",
+        markup=False,
+    )

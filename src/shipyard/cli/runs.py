@@ -1,4 +1,4 @@
-"""``shipyard runs``: list, show and garbage-collect runs."""
+"""``shipyard runs``: list, show, delete and garbage-collect runs."""
 
 from __future__ import annotations
 
@@ -226,3 +226,18 @@ def gc_runs(ctx: typer.Context) -> None:
     )
     for run_id in failed:
         console().print(f"  {run_id}", markup=False)
+
+
+@app.command("delete")
+def delete_runs(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(help="Run ids or unique prefixes.")],
+    force: Annotated[bool, typer.Option("--force", help="Delete runs that are still running too.")] = False,
+) -> None:
+    """Delete runs' records. Their blobs stay until `shipyard artifacts gc`; model versions
+    registered from them keep their packages."""
+    client = state(ctx).client()
+    runs = [client.get_run(run_id) for run_id in run_ids]  # every id is checked before any delete
+    for run in runs:
+        client.delete_run(run.id, force=force)
+        console().print(f"deleted run {run.id} ({run.name})", markup=False)

@@ -118,6 +118,11 @@ class MetadataStore(abc.ABC):
     def delete_run(self, run_id: str) -> None:
         """Delete a run and everything recorded under it (not the artifact blobs)."""
 
+    @abc.abstractmethod
+    def referenced_digests(self) -> set[str]:
+        """Every blob digest the metadata points at: artifacts, model packages, model lineage and
+        reference profiles (what blob garbage collection must keep)."""
+
     # ---- params, metrics, tags -----------------------------------------------------------
     @abc.abstractmethod
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:

@@ -163,6 +163,19 @@ class TrackingClient:
             raise InvalidInputError("a run can only be ended with a finished status, not 'running'")
         return self.metadata.finish_run(run_id, status, utcnow(), error)
 
+    def delete_run(self, run_id: str, *, force: bool = False) -> Run:
+        """Delete a run's records (params, metrics, tags, tasks, artifact records); returns it as it
+        was. A running run is refused unless ``force``. Blobs stay until garbage collection
+        (``shipyard artifacts gc``), and model versions registered from the run keep their package."""
+        run = self.get_run(run_id)
+        if run.status is RunStatus.RUNNING and not force:
+            raise ConflictError(
+                f"run {run.id} is still running; wait for it to end (or `shipyard runs gc` once its "
+                "process is gone), or pass force=True / --force to delete it anyway"
+            )
+        self.metadata.delete_run(run.id)
+        return run
+
     def reap_stale_runs(self) -> list[str]:
         """Fail every RUNNING run whose heartbeat is older than ``heartbeat_timeout_s``."""
         return self._reaper.reap()

@@ -191,6 +191,11 @@ def log_metrics(metrics: Mapping[str, float], step: int = 0, timestamp: int | No
     _require_run().log_metrics(metrics, step, timestamp)
 
 
+def delete_run(run_id: str, *, force: bool = False) -> Run:
+    """Delete a run's records (a running one only with ``force``); see TrackingClient.delete_run."""
+    return get_client().delete_run(run_id, force=force)
+
+
 def log_param(key: str, value: Any) -> None:
     """Params are write-once: the same value again is fine, another raises ConflictError."""
     _require_run().log_params({key: value})

@@ -17,8 +17,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    key: str
+    size: int
+    modified: float | None  # seconds since the epoch of the last write or touch; None: unknown
 
 
 class BlobBackend(abc.ABC):
@@ -50,6 +58,22 @@ class BlobBackend(abc.ABC):
     @abc.abstractmethod
     def list_keys(self, prefix: str = "") -> Iterator[str]:
         """Keys starting with ``prefix``."""
+
+    def list_blobs(self, prefix: str = "") -> Iterator[BlobInfo]:
+        """Keys starting with ``prefix`` with their size and last-modified time. The default knows
+        no times (``modified`` None), which garbage collection treats as too young to delete."""
+        for key in self.list_keys(prefix):
+            yield BlobInfo(key, self.size(key), None)
+
+    def stat(self, key: str) -> BlobInfo:
+        """Size and last-modified time of one key (NotFoundError when missing)."""
+        return BlobInfo(key, self.size(key), None)
+
+    def touch(self, key: str) -> None:
+        """Mark an existing object as just used (its modified time becomes now): the content-
+        addressed layer calls it when a write finds the blob already there, so garbage collection's
+        grace period protects a blob that is about to be referenced again. Default: nothing."""
+        return None
 
     def local_path(self, key: str) -> Path | None:
         """A filesystem path for zero-copy reads when the backend is a local folder, else None."""

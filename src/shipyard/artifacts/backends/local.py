@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from shipyard.artifacts.backends.base import BlobBackend
+from shipyard.artifacts.backends.base import BlobBackend, BlobInfo
 from shipyard.core.errors import InvalidInputError, NotFoundError, StorageError
 
 STAGING = ".staging"
@@ -160,6 +160,10 @@ class LocalBackend(BlobBackend):
             raise StorageError(f"cannot delete {key} from {self.location}: {exc}") from exc
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
+        for info in self.list_blobs(prefix):
+            yield info.key
+
+    def list_blobs(self, prefix: str = "") -> Iterator[BlobInfo]:
         start = self.root
         folder = prefix.rpartition("/")[0]
         if folder:
@@ -175,7 +179,26 @@ class LocalBackend(BlobBackend):
             for filename in sorted(filenames):
                 key = f"{rel_dir}/{filename}" if rel_dir else filename
                 if key.startswith(prefix):
-                    yield key
+                    try:
+                        stat = os.stat(os.path.join(dirpath, filename))
+                    except FileNotFoundError:  # deleted while we walked
+                        continue
+                    yield BlobInfo(key, stat.st_size, stat.st_mtime)
+
+    def stat(self, key: str) -> BlobInfo:
+        try:
+            stat = self._path(key).stat()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no blob {key} in {self.location}") from exc
+        return BlobInfo(key, stat.st_size, stat.st_mtime)
+
+    def touch(self, key: str) -> None:
+        try:
+            os.utime(self._path(key))
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no blob {key} in {self.location}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot touch {key} in {self.location}: {exc}") from exc
 
     def local_path(self, key: str) -> Path:
         return self._path(key)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from shipyard.artifacts.backends.base import BlobBackend
+from shipyard.artifacts.backends.base import BlobBackend, BlobInfo
 from shipyard.core.errors import ConfigurationError, NotFoundError, StorageError
 
 if TYPE_CHECKING:
@@ -144,10 +144,41 @@ class S3Backend(BlobBackend):
                 raise self._error("delete", key, exc) from exc
 
     def list_keys(self, prefix: str = "") -> Iterator[str]:
+        for info in self.list_blobs(prefix):
+            yield info.key
+
+    def list_blobs(self, prefix: str = "") -> Iterator[BlobInfo]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
                 for item in page.get("Contents", []):
-                    yield item["Key"][len(self.prefix) :]
+                    modified = item.get("LastModified")
+                    yield BlobInfo(
+                        item["Key"][len(self.prefix) :],
+                        int(item.get("Size", 0)),
+                        modified.timestamp() if modified is not None else None,
+                    )
         except Exception as exc:
             raise self._error("list", prefix or "keys", exc) from exc
+
+    def stat(self, key: str) -> BlobInfo:
+        head = self._head(key)
+        if head is None:
+            raise NotFoundError(f"no blob {key} in {self.location}")
+        modified = head.get("LastModified")
+        return BlobInfo(key, int(head["ContentLength"]), modified.timestamp() if modified else None)
+
+    def touch(self, key: str) -> None:
+        """S3 has no utime: copying the object onto itself (metadata replaced) renews LastModified."""
+        full = self._key(key)
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=full,
+                CopySource={"Bucket": self.bucket, "Key": full},
+                MetadataDirective="REPLACE",
+            )
+        except Exception as exc:
+            if self._is_missing(exc):
+                raise NotFoundError(f"no blob {key} in {self.location}") from exc
+            raise self._error("touch", key, exc) from exc

@@ -25,7 +25,7 @@ from shipyard.core.entities import (
     Task,
     TaskStatus,
 )
-from shipyard.core.errors import InvalidInputError
+from shipyard.core.errors import ConfigurationError, InvalidInputError
 from shipyard.metadata.base import MetadataStore, RunPage
 from shipyard.metadata.rest.codec import decode, float_in, float_out, to_wire
 from shipyard.metadata.rest.http import RestSession, seg
@@ -144,6 +144,13 @@ class RestMetadataStore(MetadataStore):
 
     def delete_run(self, run_id: str) -> None:
         self._http.call("DELETE", f"/runs/{seg(run_id)}")
+
+    def referenced_digests(self) -> set[str]:
+        raise ConfigurationError(
+            f"blob garbage collection runs where the stores are, not through the server at {self.url}: "
+            "run it on the server's host with SHIPYARD_URI set to the server's database and "
+            "SHIPYARD_ARTIFACTS to its artifact store"
+        )
 
     # ---- params, metrics, tags ---------------------------------------------------------------------
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:

@@ -28,7 +28,7 @@ from shipyard.core.entities import (
 )
 from shipyard.core.errors import ConfigurationError, ConflictError, ShipyardError, StorageError
 from shipyard.metadata.base import MetadataStore, RunPage
-from shipyard.metadata.sql import migrate, runs, search, values
+from shipyard.metadata.sql import migrate, references, runs, search, values
 from shipyard.metadata.sql import tasks as task_ops
 from shipyard.metadata.sql.engine import WRITE, create_store_engine, display_url, is_memory, normalize_url
 
@@ -159,6 +159,10 @@ class SqlMetadataStore(MetadataStore):
         conds = search.conditions(namespaces, filter, flow_name, statuses)
         with self._read() as conn:
             return search.count_runs(conn, conds)
+
+    def referenced_digests(self) -> set[str]:
+        with self._read() as conn:
+            return references.referenced_digests(conn)
 
     def delete_run(self, run_id: str) -> None:
         with self._write() as conn:

@@ -13,8 +13,8 @@ EXPECTED = {
     "start_run", "end_run", "active_run", "use_run", "log_param", "log_params", "log_metric",
     "log_metrics", "set_tag", "set_tags", "log_artifact", "flush",
     # tracking: reading
-    "namespace", "get_namespace", "get_run", "delete_run", "search_runs", "get_metric_history", "load_artifact",
-    "list_artifacts",
+    "namespace", "get_namespace", "get_run", "delete_run", "search_runs", "get_metric_history",
+    "load_artifact", "list_artifacts",
     # services, entities, errors
     "TrackingClient", "ActiveRun", "Stores", "open_stores", "Settings", "load_settings", "Run",
     "RunStatus", "Metric", "ArtifactRecord", "Task", "TaskStatus", "ShipyardError",

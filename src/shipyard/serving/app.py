@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.serving.config import ServingConfig
-from shipyard.serving.guard import error_response
+from shipyard.serving.guard import TokenCheck, error_response, server_check, store_check
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -99,13 +99,7 @@ def create_serving_app(
         variants, shadow = load_variants(stores, config)
     verifier = None
     if config.auth:
-        if security is None:
-            if stores is None:
-                raise InvalidInputError("token authentication needs the stores (or a security store)")
-            from shipyard.metadata.security import open_security_store
-
-            security = open_security_store(stores.metadata)
-        verifier = TokenVerifier(security, config.token_cache_s)
+        verifier = TokenVerifier(_token_check(stores, security), config.token_cache_s)
     metrics = ServingMetrics()
     writer = None
     if config.log_dir:
@@ -329,3 +323,19 @@ def _install_openapi(app: FastAPI, deployment: Deployment) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _token_check(stores: Stores | None, security: SecurityStore | None) -> TokenCheck:
+    """Tokens are checked in the security store next to the SQL metadata, or, when SHIPYARD_URI
+    points at a shipyard server, by that server."""
+    if security is not None:
+        return store_check(security)
+    if stores is None:
+        raise InvalidInputError("token authentication needs the stores (or a security store)")
+    from shipyard.metadata.rest.store import RestMetadataStore
+
+    if isinstance(stores.metadata, RestMetadataStore):
+        return server_check(stores.metadata.url)
+    from shipyard.metadata.security import open_security_store
+
+    return store_check(open_security_store(stores.metadata))

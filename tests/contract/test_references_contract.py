@@ -11,7 +11,7 @@ import pytest
 
 from shipyard.core.errors import ConfigurationError
 from shipyard.metadata import MetadataStore
-from tests.contract.test_metadata_contract import make_artifact, make_run, make_task
+from tests.contract.metadata_helpers import make_artifact, make_run, make_task
 
 
 def test_referenced_digests_follow_the_artifact_records(metadata_store: MetadataStore) -> None:

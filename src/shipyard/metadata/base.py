@@ -3,9 +3,10 @@
 Writing a new backend
 ---------------------
 Subclass :class:`MetadataStore`, implement every abstract method, and register a factory for your
-URI scheme in :mod:`shipyard.metadata.registry`. Then add your backend to the ``metadata_store``
-fixture in ``tests/contract/test_metadata_contract.py``: the same contract suite runs over every
-backend (SQLite, Postgres and, later, REST), and a backend is done when it passes.
+URI scheme in :mod:`shipyard.metadata.registry`. Then add your backend to the ``metadata_uri``
+fixture in ``tests/contract/conftest.py``: the same contract suite (``tests/contract/test_metadata*``
+and ``test_references_contract.py``) runs over every backend (SQLite, Postgres, REST), and a
+backend is done when it passes.
 
 Rules every backend keeps:
 

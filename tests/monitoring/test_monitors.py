@@ -27,11 +27,24 @@ from tests.monitoring.logutil import write_log
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def stores() -> Iterator[Stores]:
-    s = open_stores()
-    yield s
-    s.close()
+@pytest.fixture(params=["sql", "server"])
+def stores(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stores]:
+    """Monitoring on the SQL metadata store, and the same through a shipyard server (REST)."""
+    if request.param == "sql":
+        s = open_stores()
+        yield s
+        s.close()
+        return
+    from shipyard.core.settings import load_settings
+    from tests.server.live import live_server
+
+    with live_server(tmp_path / "server") as server:
+        monkeypatch.setenv("SHIPYARD_TOKEN", server.token)
+        s = open_stores(load_settings(home=tmp_path / "client", uri=server.url))
+        yield s
+        s.close()
 
 
 def _reference(stores: Stores, rows: int = 3000) -> None:
@@ -218,6 +231,7 @@ def test_a_day_window_counts_the_whole_day_and_p_value_alerts_say_so(stores: Sto
     assert alert.key == "drift:a" and "ks p-value" in alert.message  # 500 reference rows: KS
 
 
+@pytest.mark.parametrize("stores", ["sql"], indirect=True)  # it starts a server over these stores
 def test_the_server_runs_declared_monitors_when_asked(stores: Stores, tmp_path: Path) -> None:
     """`shipyard server --monitors`: the app's lifespan runs the scheduler and stores results."""
     import asyncio

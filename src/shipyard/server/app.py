@@ -27,6 +27,7 @@ from shipyard.server.permissions import Permission, RouteKey, api_permissions
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
     from shipyard.metadata.model_registry import RegistryStore
+    from shipyard.metadata.monitoring import MonitoringRecords
     from shipyard.metadata.security import SecurityStore
     from shipyard.server.audit import AuditLog
     from shipyard.server.auth import Authenticator
@@ -57,6 +58,7 @@ class ServerContext:
     authenticator: Authenticator | None = field(default=None, repr=False)
     audit: AuditLog | None = field(default=None, repr=False)
     _registry: RegistryStore | None = field(default=None, repr=False)
+    _monitoring: MonitoringRecords | None = field(default=None, repr=False)
 
     @property
     def registry(self) -> RegistryStore:
@@ -65,6 +67,14 @@ class ServerContext:
 
             self._registry = open_registry_store(self.stores.metadata)
         return self._registry
+
+    @property
+    def monitoring(self) -> MonitoringRecords:
+        if self._monitoring is None:
+            from shipyard.metadata.monitoring import open_monitoring_records
+
+            self._monitoring = open_monitoring_records(self.stores.metadata)
+        return self._monitoring
 
 
 def _ui_module() -> ModuleType | None:

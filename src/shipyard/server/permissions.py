@@ -37,6 +37,7 @@ API = "/api/v1"
 _R, _W, _A = _P.READ, _P.WRITE, _P.ADMIN
 _M = f"{API}/models/{{name}}"
 _V = f"{_M}/versions/{{version}}"
+_MP = f"{API}/monitoring/profiles/{{model}}/{{version}}"
 
 _TABLE: dict[RouteKey, Permission] = {
     ("GET", "/health"): _P.PUBLIC,
@@ -99,6 +100,19 @@ _TABLE: dict[RouteKey, Permission] = {
     ("POST", f"{_M}/aliases/{{alias}}/protection"): _W,
     ("GET", f"{_M}/aliases/{{alias}}"): _R,
     ("GET", f"{_M}/alias-history"): _R,
+    # monitoring records: reference profiles, monitors, results, alerts
+    ("PUT", f"{_MP}"): _W,
+    ("GET", f"{_MP}"): _R,
+    ("PUT", f"{_MP}/importance"): _W,
+    ("PUT", f"{API}/monitoring/monitors/{{name}}"): _W,
+    ("GET", f"{API}/monitoring/monitors/{{name}}"): _R,
+    ("GET", f"{API}/monitoring/monitors"): _R,
+    ("POST", f"{API}/monitoring/results"): _W,
+    ("GET", f"{API}/monitoring/results"): _R,
+    ("GET", f"{API}/monitoring/open-alert"): _R,
+    ("POST", f"{API}/monitoring/alerts"): _W,
+    ("PATCH", f"{API}/monitoring/alerts/{{alert_id}}"): _W,
+    ("GET", f"{API}/monitoring/alerts"): _R,
     # who am I, tokens (self-service: the routes check ownership), users and audit (admins)
     ("GET", f"{API}/whoami"): _R,
     ("POST", f"{API}/tokens"): _R,

@@ -205,3 +205,39 @@ class TokenCreateIn(_Body):
 class UserCreateIn(_Body):
     name: str
     role: str = "writer"
+
+
+# ---- monitoring records (shipyard/server/routers/monitoring.py) ---------------------------------------
+class ProfileIn(_Body):
+    digest: str
+    rows: int = Field(ge=0)
+    at: datetime
+
+
+class ImportanceIn(_Body):
+    importance: dict[str, Any]
+
+
+class MonitorIn(_Body):
+    deployment: str
+    spec: dict[str, Any]
+    at: datetime
+
+
+class ResultsIn(_Body):
+    rows: list[dict[str, Any]] = Field(max_length=100_000)
+
+
+class AlertCreateIn(_Body):
+    monitor: str
+    key: str
+    at: datetime
+    value: Any = None  # a number, {"$float": ...} or null
+    message: str
+
+
+class AlertUpdateIn(_Body):
+    last_seen_at: datetime | None = None
+    value: Any = None
+    resolved_at: datetime | None = None
+    delivery: str | None = None

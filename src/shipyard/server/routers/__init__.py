@@ -6,7 +6,7 @@ import importlib
 
 from fastapi import APIRouter, FastAPI
 
-_MODULES = ("health", "runs", "data", "artifacts", "blobs", "tasks", "models", "tokens")
+_MODULES = ("health", "runs", "data", "artifacts", "blobs", "tasks", "models", "tokens", "monitoring")
 
 
 def include_routers(app: FastAPI) -> None:

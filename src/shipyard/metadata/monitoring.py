@@ -1,0 +1,139 @@
+"""The monitoring-records interface: reference-profile index, monitors, results, alerts.
+
+Monitoring (``shipyard.monitoring``) keeps its state beside the run metadata: which artifact blob
+holds a model version's reference profile (and its feature importance), the declared monitors,
+their results as a time series, and alerts. :func:`open_monitoring_records` picks the
+implementation that lives beside a metadata store: SQL tables in the same database
+(``metadata/sql/monitoring_store.py``) or a shipyard server's API (``metadata/rest/monitoring.py``).
+One contract suite (``tests/contract/test_monitoring_contract.py``) runs over every backend.
+
+Rules: an alert is *open* while ``resolved_at`` is None; ``results`` come back in time order;
+``get_monitor`` of an unknown name raises NotFoundError naming the known ones.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from shipyard.metadata.base import MetadataStore
+
+
+@dataclass(frozen=True)
+class ProfileEntry:
+    model: str
+    version: int
+    digest: str  # the profile's JSON in the artifact store
+    rows: int
+    created_at: datetime
+    importance: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    monitor: str
+    at: datetime
+    check: str
+    subject: str
+    value: float | None
+    threshold: float | None
+    breached: bool
+    detail: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    monitor: str
+    key: str
+    opened_at: datetime
+    last_seen_at: datetime
+    resolved_at: datetime | None
+    value: float | None
+    message: str
+    delivery: str
+
+
+class MonitoringRecords(abc.ABC):
+    # ---- reference profiles ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_profile(self, model: str, version: int, digest: str, rows: int, at: datetime) -> None:
+        """Point the version at a stored profile (replacing one before; importance is kept)."""
+
+    @abc.abstractmethod
+    def get_profile(self, model: str, version: int) -> ProfileEntry | None: ...
+
+    @abc.abstractmethod
+    def set_importance(self, model: str, version: int, importance: Mapping[str, Any]) -> None:
+        """NotFoundError when the version has no profile to attach it to."""
+
+    # ---- monitors ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_monitor(self, name: str, deployment: str, spec: Mapping[str, Any], at: datetime) -> None:
+        """Create or replace a monitor's spec."""
+
+    @abc.abstractmethod
+    def get_monitor(self, name: str) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def list_monitors(self) -> list[dict[str, Any]]:
+        """Every monitor's spec, by name."""
+
+    # ---- results -----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_results(self, rows: Sequence[ResultRow]) -> None: ...
+
+    @abc.abstractmethod
+    def results(self, monitor: str, since: datetime | None = None, limit: int = 10_000) -> list[ResultRow]:
+        """A monitor's results from ``since`` on, oldest first, at most ``limit``."""
+
+    # ---- alerts ------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def open_alert(self, monitor: str, key: str) -> Alert | None:
+        """The newest unresolved alert of ``monitor`` for ``key``, if any."""
+
+    @abc.abstractmethod
+    def create_alert(self, monitor: str, key: str, at: datetime, value: float | None, message: str) -> Alert:
+        """A new open alert, delivery ``pending``."""
+
+    @abc.abstractmethod
+    def update_alert(
+        self,
+        alert_id: int,
+        *,
+        last_seen_at: datetime | None = None,
+        value: float | None = None,
+        resolved_at: datetime | None = None,
+        delivery: str | None = None,
+    ) -> None:
+        """Change the given fields (None leaves a field as it is); NotFoundError for an unknown id."""
+
+    @abc.abstractmethod
+    def alerts(self, monitor: str | None = None, limit: int = 200) -> list[Alert]:
+        """Alerts, newest first."""
+
+
+def open_monitoring_records(metadata: MetadataStore) -> MonitoringRecords:
+    """The monitoring records that live beside ``metadata`` (same database, or the same server)."""
+    from shipyard.metadata.sql.store import SqlMetadataStore
+
+    if isinstance(metadata, SqlMetadataStore):
+        from shipyard.metadata.sql.monitoring_store import SqlMonitoringRecords
+
+        return SqlMonitoringRecords(metadata)
+    from shipyard.metadata.rest.store import RestMetadataStore
+
+    if isinstance(metadata, RestMetadataStore):
+        from shipyard.metadata.rest.monitoring import RestMonitoringRecords
+
+        return RestMonitoringRecords(metadata.session)
+    raise ConfigurationError(
+        f"monitoring is not available for a {type(metadata).__name__} metadata store; "
+        "use a sqlite:///, postgresql:// or http(s):// SHIPYARD_URI"
+    )

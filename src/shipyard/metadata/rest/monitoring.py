@@ -1,0 +1,92 @@
+"""``RestMonitoringRecords``: :class:`MonitoringRecords` over a shipyard server (shares the
+metadata store's HTTP session; routes in ``shipyard/server/routers/monitoring.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from shipyard.metadata.monitoring import Alert, MonitoringRecords, ProfileEntry, ResultRow
+from shipyard.metadata.rest.codec import decode, json_value_in
+from shipyard.metadata.rest.http import RestSession, seg
+
+
+def _profile(model: str, version: int) -> str:
+    return f"/monitoring/profiles/{seg(model)}/{int(version)}"
+
+
+class RestMonitoringRecords(MonitoringRecords):
+    def __init__(self, session: RestSession) -> None:
+        self._http = session
+
+    # ---- reference profiles ------------------------------------------------------------------------
+    def put_profile(self, model: str, version: int, digest: str, rows: int, at: datetime) -> None:
+        self._http.call("PUT", _profile(model, version), {"digest": digest, "rows": rows, "at": at})
+
+    def get_profile(self, model: str, version: int) -> ProfileEntry | None:
+        data = self._http.call("GET", _profile(model, version))["profile"]
+        return None if data is None else decode(ProfileEntry, data)
+
+    def set_importance(self, model: str, version: int, importance: Mapping[str, Any]) -> None:
+        self._http.call("PUT", _profile(model, version) + "/importance", {"importance": dict(importance)})
+
+    # ---- monitors ----------------------------------------------------------------------------------
+    def put_monitor(self, name: str, deployment: str, spec: Mapping[str, Any], at: datetime) -> None:
+        body = {"deployment": deployment, "spec": dict(spec), "at": at}
+        self._http.call("PUT", f"/monitoring/monitors/{seg(name)}", body)
+
+    def get_monitor(self, name: str) -> dict[str, Any]:
+        spec: dict[str, Any] = json_value_in(
+            self._http.call("GET", f"/monitoring/monitors/{seg(name)}")["spec"]
+        )
+        return spec
+
+    def list_monitors(self) -> list[dict[str, Any]]:
+        return [json_value_in(s) for s in self._http.call("GET", "/monitoring/monitors")["monitors"]]
+
+    # ---- results -----------------------------------------------------------------------------------
+    def add_results(self, rows: Sequence[ResultRow]) -> None:
+        if rows:
+            self._http.call("POST", "/monitoring/results", {"rows": list(rows)})
+
+    def results(self, monitor: str, since: datetime | None = None, limit: int = 10_000) -> list[ResultRow]:
+        params: dict[str, Any] = {"monitor": monitor, "limit": limit}
+        if since is not None:
+            params["since"] = since.isoformat()
+        data = self._http.call("GET", "/monitoring/results", params=params)
+        return [decode(ResultRow, r) for r in data["results"]]
+
+    # ---- alerts ------------------------------------------------------------------------------------
+    def open_alert(self, monitor: str, key: str) -> Alert | None:
+        data = self._http.call("GET", "/monitoring/open-alert", params={"monitor": monitor, "key": key})
+        return None if data["alert"] is None else decode(Alert, data["alert"])
+
+    def create_alert(self, monitor: str, key: str, at: datetime, value: float | None, message: str) -> Alert:
+        body = {"monitor": monitor, "key": key, "at": at, "value": value, "message": message}
+        return decode(Alert, self._http.call("POST", "/monitoring/alerts", body))
+
+    def update_alert(
+        self,
+        alert_id: int,
+        *,
+        last_seen_at: datetime | None = None,
+        value: float | None = None,
+        resolved_at: datetime | None = None,
+        delivery: str | None = None,
+    ) -> None:
+        body = {
+            "last_seen_at": last_seen_at,
+            "value": value,
+            "resolved_at": resolved_at,
+            "delivery": delivery,
+        }
+        self._http.call("PATCH", f"/monitoring/alerts/{int(alert_id)}", body)
+
+    def alerts(self, monitor: str | None = None, limit: int = 200) -> list[Alert]:
+        params: dict[str, Any] = {"limit": limit}
+        if monitor is not None:
+            params["monitor"] = monitor
+        return [
+            decode(Alert, a) for a in self._http.call("GET", "/monitoring/alerts", params=params)["alerts"]
+        ]

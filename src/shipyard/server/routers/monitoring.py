@@ -1,0 +1,112 @@
+"""Monitoring records: reference-profile index, monitors, results and alerts
+(:class:`~shipyard.metadata.monitoring.MonitoringRecords` over HTTP)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from shipyard.core.errors import InvalidInputError
+from shipyard.core.names import validate_name
+from shipyard.metadata.monitoring import MonitoringRecords, ResultRow
+from shipyard.metadata.rest.codec import float_in, json_value_in
+from shipyard.server.deps import ctx_of, decode_body, wire
+from shipyard.server.schemas import (
+    AlertCreateIn,
+    AlertUpdateIn,
+    ImportanceIn,
+    MonitorIn,
+    ProfileIn,
+    ResultsIn,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["monitoring"])
+P = "/monitoring/profiles/{model}/{version}"
+
+
+def _records(request: Request) -> MonitoringRecords:
+    return ctx_of(request).monitoring
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float_in(value)
+    except ValueError as exc:
+        raise InvalidInputError(f"value: {exc}") from None
+
+
+@router.put(P, status_code=204)
+def put_profile(request: Request, model: str, version: int, body: ProfileIn) -> Response:
+    _records(request).put_profile(validate_name("model", model), version, body.digest, body.rows, body.at)
+    return Response(status_code=204)
+
+
+@router.get(P)
+def get_profile(request: Request, model: str, version: int) -> Response:
+    return wire({"profile": _records(request).get_profile(model, version)})
+
+
+@router.put(P + "/importance", status_code=204)
+def set_importance(request: Request, model: str, version: int, body: ImportanceIn) -> Response:
+    _records(request).set_importance(model, version, json_value_in(body.importance))
+    return Response(status_code=204)
+
+
+@router.put("/monitoring/monitors/{name}", status_code=204)
+def put_monitor(request: Request, name: str, body: MonitorIn) -> Response:
+    spec = json_value_in(body.spec)
+    _records(request).put_monitor(validate_name("monitor", name), body.deployment, spec, body.at)
+    return Response(status_code=204)
+
+
+@router.get("/monitoring/monitors/{name}")
+def get_monitor(request: Request, name: str) -> Response:
+    return wire({"spec": _records(request).get_monitor(name)})
+
+
+@router.get("/monitoring/monitors")
+def list_monitors(request: Request) -> Response:
+    return wire({"monitors": _records(request).list_monitors()})
+
+
+@router.post("/monitoring/results", status_code=204)
+def add_results(request: Request, body: ResultsIn) -> Response:
+    _records(request).add_results([decode_body(ResultRow, row) for row in body.rows])
+    return Response(status_code=204)
+
+
+@router.get("/monitoring/results")
+def results(request: Request, monitor: str, since: datetime | None = None, limit: int = 10_000) -> Response:
+    return wire({"results": _records(request).results(monitor, since, max(1, min(limit, 100_000)))})
+
+
+@router.get("/monitoring/open-alert")
+def open_alert(request: Request, monitor: str, key: str) -> Response:
+    return wire({"alert": _records(request).open_alert(monitor, key)})
+
+
+@router.post("/monitoring/alerts", status_code=201)
+def create_alert(request: Request, body: AlertCreateIn) -> Response:
+    alert = _records(request).create_alert(body.monitor, body.key, body.at, _number(body.value), body.message)
+    return wire(alert, status=201)
+
+
+@router.patch("/monitoring/alerts/{alert_id}", status_code=204)
+def update_alert(request: Request, alert_id: int, body: AlertUpdateIn) -> Response:
+    _records(request).update_alert(
+        alert_id,
+        last_seen_at=body.last_seen_at,
+        value=_number(body.value),
+        resolved_at=body.resolved_at,
+        delivery=body.delivery,
+    )
+    return Response(status_code=204)
+
+
+@router.get("/monitoring/alerts")
+def alerts(request: Request, monitor: str | None = None, limit: int = 200) -> Response:
+    return wire({"alerts": _records(request).alerts(monitor, max(1, min(limit, 10_000)))})

@@ -26,6 +26,9 @@ def test_valid_keys_pass_unchanged(key: str) -> None:
         ("nul\x00byte", "NUL"),
         ("bell\x07", "control"),
         ("line\nbreak", "control"),
+        ("trailing newline\n", "control"),  # '$' in a regex would match before it
+        ("a/./b", "'.'"),
+        ("x:" , "absolute"),
         ("a//b", "empty segment"),
         ("trailing/", "empty segment"),
         ("x" * 251, "longer than"),

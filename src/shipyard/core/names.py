@@ -21,6 +21,17 @@ def validate_key(kind: str, key: object) -> str:
     Keys may contain ``/`` to group (``train/loss``) but no ``..`` segment, no leading ``/``,
     no backslash, NUL or control characters.
     """
+    if (  # the common case, decided without building anything (the checks below explain a refusal)
+        key.__class__ is str
+        and 0 < len(key) <= _MAX_LEN
+        and _KEY_RE.fullmatch(key)  # fullmatch: '$' alone would let a trailing newline through
+        and key[0] != "/"
+        and key[-1] != "/"
+        and "//" not in key
+        and not (key[1:2] == ":" and key[0].isalpha())
+        and ("." not in key or not any(p in ("..", ".") for p in key.split("/")))
+    ):
+        return key
     if not isinstance(key, str):
         raise InvalidInputError(f"{kind} name must be a string, got {type(key).__name__}")
     if not key:

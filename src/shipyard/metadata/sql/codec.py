@@ -121,15 +121,6 @@ def metric_columns(metrics: Sequence[Metric]) -> MetricColumns:
     return MetricColumns(keys, values, steps, timestamps)
 
 
-def latest_rows(run_id: str, latest: dict[str, tuple[float, int, int]]) -> list[dict[str, Any]]:
-    """``latest_metrics`` rows (NaN as NULL), sorted by key: concurrent upserts then lock rows in
-    one order (no deadlocks on Postgres)."""
-    return [
-        {"run_id": run_id, "key": key, "value": None if math.isnan(v) else v, "step": s, "timestamp": t}
-        for key, (v, s, t) in sorted(latest.items())
-    ]
-
-
 # ---- runs ----------------------------------------------------------------------------------
 def code_version_json(cv: CodeVersion | None) -> dict[str, Any] | None:
     if cv is None:

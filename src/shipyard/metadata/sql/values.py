@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy import Connection, delete, select
 
 from shipyard.core.entities import Metric
 from shipyard.core.errors import ConflictError, NotFoundError
@@ -13,7 +13,7 @@ from shipyard.core.names import validate_key
 from shipyard.metadata.sql import codec, metric_chunks
 from shipyard.metadata.sql.dialect import insert_for
 from shipyard.metadata.sql.runs import require_run
-from shipyard.metadata.sql.schema import latest_metrics, params, tags
+from shipyard.metadata.sql.schema import params, tags
 
 
 def _short(text: str) -> str:
@@ -53,16 +53,7 @@ def log_metrics(conn: Connection, run_id: str, points: Sequence[Metric]) -> None
     require_run(conn, run_id)
     if not points:
         return
-    chunks = metric_chunks.chunks_of(run_id, codec.metric_columns(points))
-    metric_chunks.insert_chunks(conn, chunks)
-    stmt = insert_for(conn, latest_metrics)
-    old, new = latest_metrics.c, stmt.excluded
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[old.run_id, old.key],
-        set_={"value": new.value, "step": new.step, "timestamp": new.timestamp},
-        where=or_(new.step > old.step, (new.step == old.step) & (new.timestamp >= old.timestamp)),
-    )
-    conn.execute(upsert, codec.latest_rows(run_id, {c["key"]: c["_latest"] for c in chunks}))
+    metric_chunks.write_batch(conn, run_id, codec.metric_columns(points))
 
 
 def get_metric_history(conn: Connection, run_id: str, key: str) -> list[Metric]:

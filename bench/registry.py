@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,13 @@ class MlflowWorker:
         self.stderr.close()
 
 
+def settled(op: Callable[[], float]) -> float:
+    """Time ``op`` once the previous one's background work (either side's threads, the OS's
+    write-back) has had a moment to finish, so no operation pays for the one before it."""
+    time.sleep(0.25)
+    return op()
+
+
 def run_both(python: Path, reps: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Interleaved: each repetition times shipyard and MLflow back to back."""
     with (
@@ -186,12 +194,12 @@ def run_both(python: Path, reps: int) -> tuple[dict[str, list[float]], dict[str,
         try:
             for rep in range(reps + 1):  # repetition 0 is the untimed warm-up
                 timed = {
-                    "log_register": log_register(),
-                    "log_register_default": worker.time("log_register_default"),
-                    "log_register_explicit": worker.time("log_register_explicit"),
-                    "load": load(),
-                    "load_pyfunc": worker.time("load_pyfunc"),
-                    "load_sklearn": worker.time("load_sklearn"),
+                    "log_register": settled(log_register),
+                    "log_register_default": settled(lambda: worker.time("log_register_default")),
+                    "log_register_explicit": settled(lambda: worker.time("log_register_explicit")),
+                    "load": settled(load),
+                    "load_pyfunc": settled(lambda: worker.time("load_pyfunc")),
+                    "load_sklearn": settled(lambda: worker.time("load_sklearn")),
                 }
                 if rep == 0:
                     continue

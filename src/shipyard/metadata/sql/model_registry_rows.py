@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, literal, select, union_all
 
 from shipyard.core.errors import NotFoundError
 from shipyard.metadata.model_registry import (
@@ -102,24 +102,23 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersi
     keys = {(r.model_name, int(r.version)) for r in rows}
     names = sorted({k[0] for k in keys})
     tags: dict[tuple[str, int], dict[str, str]] = {k: {} for k in keys}
-    for model_name, version, key, value in conn.execute(
-        select(
-            model_version_tags.c.model_name,
-            model_version_tags.c.version,
-            model_version_tags.c.key,
-            model_version_tags.c.value,
-        ).where(model_version_tags.c.model_name.in_(names), *_only(model_version_tags.c.version, keys))
-    ):
-        if (model_name, version) in tags:
-            tags[(model_name, version)][key] = value
     aliases: dict[tuple[str, int], list[str]] = {k: [] for k in keys}
-    for model_name, alias, version in conn.execute(
-        select(_A.model_name, _A.alias, _A.version)
-        .where(_A.model_name.in_(names), _A.version.is_not(None), *_only(_A.version, keys))
-        .order_by(_A.alias)
-    ):
-        if (model_name, version) in aliases:
-            aliases[(model_name, version)].append(alias)
+    _T = model_version_tags.c
+    tag_rows = select(literal("tag"), _T.model_name, _T.version, _T.key, _T.value).where(
+        _T.model_name.in_(names), *_only(_T.version, keys)
+    )
+    alias_rows = select(literal("alias"), _A.model_name, _A.version, _A.alias, _A.alias).where(
+        _A.model_name.in_(names), _A.version.is_not(None), *_only(_A.version, keys)
+    )
+    # one round trip for both (loading a model resolves its version on every load)
+    for kind, model_name, version, key, value in conn.execute(union_all(tag_rows, alias_rows)):
+        where = (model_name, int(version))
+        if kind == "tag" and where in tags:
+            tags[where][key] = value
+        elif kind == "alias" and where in aliases:
+            aliases[where].append(key)
+    for found in aliases.values():
+        found.sort()
     return [
         ModelVersion(
             model_name=r.model_name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,5 +22,15 @@ def test_quickstart_runs(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "status=succeeded" in proc.stdout
-    assert "quickstart" in proc.stdout
+    out = proc.stdout
+    assert "status=succeeded" in out and "quickstart" in out
+    assert re.search(r"flow run \w+: succeeded, best ", out), out
+    assert re.search(r"served version 1: predictions \[[01], ", out), out
+    assert "feedback: 300 labels joined, 1 unknown request id" in out
+    drift = re.search(r"drift: (\d+) of (\d+) features drifted", out)
+    assert drift is not None and 0 < int(drift.group(1)) < int(drift.group(2)), out
+    quality = re.search(r"quality of the last hour \((\d+) labelled of (\d+)\): (.*)", out)
+    assert quality is not None and int(quality.group(1)) == 300, out  # the labelled rows count
+    f1 = re.search(r"f1=([0-9.]+)", quality.group(3))
+    assert f1 is not None and float(f1.group(1)) > 0.5, out
+    assert "batch: scored 10000 rows" in out

@@ -6,11 +6,10 @@ writes on SQLite, the same error translation), so every method is one short tran
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import delete, select, update
 
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from shipyard.metadata.model_registry import (
@@ -32,23 +31,14 @@ from shipyard.metadata.sql.model_registry_schema import (
     registered_model_tags,
     registered_models,
 )
-from shipyard.metadata.sql.store import SqlMetadataStore
+from shipyard.metadata.sql.store import BorrowedTransactions
 
 _M = registered_models.c
 _V = model_versions.c
 _A = model_aliases.c
 
 
-class SqlRegistryStore(RegistryStore):
-    def __init__(self, metadata: SqlMetadataStore) -> None:
-        self._metadata = metadata
-
-    def _read(self) -> contextlib.AbstractContextManager[Connection]:
-        return self._metadata._tx(write=False)
-
-    def _write(self) -> contextlib.AbstractContextManager[Connection]:
-        return self._metadata._tx(write=True)
-
+class SqlRegistryStore(BorrowedTransactions, RegistryStore):
     # ---- models ------------------------------------------------------------------------------------
     def create_model(
         self,

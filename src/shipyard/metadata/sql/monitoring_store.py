@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -18,21 +17,12 @@ from shipyard.metadata.sql.monitoring_schema import (
     monitors,
     reference_profiles,
 )
-from shipyard.metadata.sql.store import SqlMetadataStore
+from shipyard.metadata.sql.store import BorrowedTransactions
 
 _P, _MON, _RES, _AL = reference_profiles.c, monitors.c, monitor_results.c, monitor_alerts.c
 
 
-class SqlMonitoringRecords(MonitoringRecords):
-    def __init__(self, metadata: SqlMetadataStore) -> None:
-        self._metadata = metadata
-
-    def _read(self) -> contextlib.AbstractContextManager[Connection]:
-        return self._metadata._tx(write=False)
-
-    def _write(self) -> contextlib.AbstractContextManager[Connection]:
-        return self._metadata._tx(write=True)
-
+class SqlMonitoringRecords(BorrowedTransactions, MonitoringRecords):
     # ---- reference profiles ------------------------------------------------------------------------
     @staticmethod
     def _profile_row(conn: Connection, model: str, version: int) -> Any:

@@ -5,15 +5,14 @@ It borrows the :class:`SqlMetadataStore`'s transactions (same engine, same error
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Row, insert, select, update
 
 from shipyard.core.errors import AlreadyExistsError, NotFoundError
 from shipyard.metadata.security import AuditEvent, SecurityStore, TokenRecord, User
 from shipyard.metadata.sql.security_schema import api_tokens, audit_events, users
-from shipyard.metadata.sql.store import SqlMetadataStore
+from shipyard.metadata.sql.store import BorrowedTransactions
 
 _U = users.c
 _T = api_tokens.c
@@ -37,16 +36,7 @@ def _token(row: Row[Any]) -> TokenRecord:
     )
 
 
-class SqlSecurityStore(SecurityStore):
-    def __init__(self, metadata: SqlMetadataStore) -> None:
-        self._metadata = metadata
-
-    def _read(self) -> contextlib.AbstractContextManager[Connection]:
-        return self._metadata._tx(write=False)
-
-    def _write(self) -> contextlib.AbstractContextManager[Connection]:
-        return self._metadata._tx(write=True)
-
+class SqlSecurityStore(BorrowedTransactions, SecurityStore):
     # ---- users -------------------------------------------------------------------------------------
     def create_user(self, name: str, role: str, at: Any) -> User:
         with self._write() as conn:

@@ -262,3 +262,18 @@ class SqlMetadataStore(MetadataStore):
     def find_cached_task(self, namespace: str, step: str, cache_key: str) -> Task | None:
         with self._read() as conn:
             return task_ops.find_cached_task(conn, namespace, step, cache_key)
+
+
+class BorrowedTransactions:
+    """Base of the stores that live in the same database as a :class:`SqlMetadataStore` (registry,
+    security, monitoring records): they use its engine, pool and transactions (``BEGIN IMMEDIATE``
+    for writes on SQLite)."""
+
+    def __init__(self, metadata: SqlMetadataStore) -> None:
+        self._metadata = metadata
+
+    def _read(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._metadata._tx(write=False)
+
+    def _write(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._metadata._tx(write=True)

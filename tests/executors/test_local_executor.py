@@ -87,3 +87,43 @@ def test_task_entry_runs_a_task_by_ids_in_a_fresh_process(tmp_path: Path) -> Non
     again = next(t for t in run.tasks if t.key == "fragile[2]")
     assert again.status is TaskStatus.SUCCEEDED and again.attempts == 2
     assert run.outputs("fragile")[2] == 20
+
+
+@pytest.mark.parametrize(("method", "inherits"), [("fork", True), ("spawn", False)])
+def test_workers_start_with_the_chosen_method(method: str, inherits: bool) -> None:
+    options = RunOptions(max_workers=2, executor_options={"start_method": method})
+    run = run_file(FLOWS / "start_method.py", {"n": 3}, load_settings(), options)
+    assert run.status is RunStatus.SUCCEEDED, run.outcome
+    assert run.output == [inherits] * 3
+
+
+def test_an_unknown_start_method_is_refused_with_the_choices() -> None:
+    from shipyard.core.errors import InvalidInputError
+
+    with pytest.raises(
+        InvalidInputError, match=r"start method 'thread' is not available here; use one of .*spawn"
+    ):
+        LocalExecutor(start_method="thread")
+
+
+def test_fork_is_the_default_only_on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.executors.local import default_start_method
+
+    assert default_start_method() == "fork"  # CI runs on Linux
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert default_start_method() == "spawn"
+    assert LocalExecutor().start_method == "spawn"
+
+
+def test_cli_start_method_flag(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "shipyard.cli.main", "run", str(FLOWS / "start_method.py"), "-q", "--json"]
+    env = {**os.environ, "SHIPYARD_HOME": str(tmp_path)}
+    ok = subprocess.run(
+        [*cmd, "--start-method", "spawn"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert '"status": "succeeded"' in ok.stdout
+    bad = subprocess.run(
+        [*cmd, "--start-method", "spawn", "--executor", "ray"], capture_output=True, text=True, env=env
+    )
+    assert bad.returncode == 2 and "--start-method is for the local executor" in bad.stderr

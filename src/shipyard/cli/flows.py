@@ -31,13 +31,18 @@ def _options(
     *,
     executor: str | None = None,
     ray_address: str | None = None,
+    start_method: str | None = None,
 ) -> tuple[RunOptions, Any]:
     from shipyard.runtime.api import RunOptions
 
     name = executor or ("ray" if ray_address else "local")
     if ray_address and name != "ray":
         raise typer.BadParameter("--ray-address needs --executor ray", param_hint="--ray-address")
+    if start_method and name != "local":
+        raise typer.BadParameter("--start-method is for the local executor", param_hint="--start-method")
     extra: dict[str, Any] = {"address": ray_address} if ray_address else {}
+    if start_method:
+        extra["start_method"] = start_method
     options = RunOptions(max_workers=max_workers, executor=name, executor_options=extra)
     if quiet or as_json or not sys.stderr.isatty():
         return options, None
@@ -76,6 +81,13 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON."
 ExecutorName = Annotated[
     str | None, typer.Option("--executor", "-e", help="Where tasks run: local (default) or ray.")
 ]
+StartMethod = Annotated[
+    str | None,
+    typer.Option(
+        "--start-method",
+        help="How local workers start: fork (default on Linux) or spawn (default elsewhere).",
+    ),
+]
 RayAddress = Annotated[
     str | None,
     typer.Option(
@@ -99,6 +111,7 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     as_json: AsJson = False,
     executor: ExecutorName = None,
     ray_address: RayAddress = None,
+    start_method: StartMethod = None,
 ) -> None:
     """Run a flow: `shipyard run flow.py -p n=100`. Prints the run id."""
     from shipyard.flows.params import parse_cli_params
@@ -106,7 +119,13 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
 
     params = parse_cli_params(param or [])
     options, view = _options(
-        max_workers, quiet, as_json, f"{file.name}", executor=executor, ray_address=ray_address
+        max_workers,
+        quiet,
+        as_json,
+        f"{file.name}",
+        executor=executor,
+        ray_address=ray_address,
+        start_method=start_method,
     )
     settings = state(ctx).settings
     if view is None:
@@ -125,12 +144,19 @@ def resume_command(  # noqa: PLR0917 (Typer maps parameters to options)
     as_json: AsJson = False,
     executor: ExecutorName = None,
     ray_address: RayAddress = None,
+    start_method: StartMethod = None,
 ) -> None:
     """Rerun a failed run's failed steps and everything downstream, reusing what succeeded."""
     from shipyard.runtime.api import resume
 
     options, view = _options(
-        max_workers, quiet, as_json, f"resume {run_id}", executor=executor, ray_address=ray_address
+        max_workers,
+        quiet,
+        as_json,
+        f"resume {run_id}",
+        executor=executor,
+        ray_address=ray_address,
+        start_method=start_method,
     )
     settings = state(ctx).settings
     if view is None:

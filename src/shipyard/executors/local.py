@@ -1,12 +1,12 @@
 """The local executor: a pool of long-lived worker processes on this machine.
 
 Each worker imports shipyard once and then runs many tasks by id, one at a time, over a pipe
-(``fork`` where available, so a worker starts in milliseconds with the runner's imports already
-loaded; ``spawn`` elsewhere). A worker that dies (segfault, ``os._exit``, ``kill -9``) or runs past
-a task's timeout fails only that task's attempt and is replaced. GPU tasks get their own
-``CUDA_VISIBLE_DEVICES`` and a worker of their own that retires after the task (a CUDA context
-cannot move to other devices). Workers ignore Ctrl-C (the runner stops them) and die with the
-runner (``PR_SET_PDEATHSIG`` on Linux), so nothing is orphaned.
+(``fork`` on Linux, so a worker starts in milliseconds with the runner's imports already loaded;
+``spawn`` elsewhere; ``shipyard run --start-method`` picks another). A worker that dies (segfault,
+``os._exit``, ``kill -9``) or runs past a task's timeout fails only that task's attempt and is
+replaced. GPU tasks get their own ``CUDA_VISIBLE_DEVICES`` and a worker of their own that retires
+after the task (a CUDA context cannot move to other devices). Workers ignore Ctrl-C (the runner
+stops them) and die with the runner (``PR_SET_PDEATHSIG`` on Linux), so nothing is orphaned.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from shipyard.core.errors import InvalidInputError
 from shipyard.core.settings import Settings
 from shipyard.executors.base import Executor, Resources, TaskFn, TaskRequest, TaskResult
 from shipyard.executors.resources import ResourceAccountant, detect_gpus
@@ -102,6 +103,15 @@ def _describe_exit(code: int | None) -> str:
     return f"task process exited with code {code}"
 
 
+def default_start_method() -> str:
+    """``fork`` on Linux (a worker starts in milliseconds with the runner's imports loaded);
+    ``spawn`` elsewhere: on macOS, forking a process that has loaded system frameworks can crash,
+    which is why Python itself defaults to spawn there."""
+    if sys.platform.startswith("linux") and "fork" in mp.get_all_start_methods():
+        return "fork"
+    return "spawn"
+
+
 class LocalExecutor(Executor):
     name = "local"
 
@@ -112,8 +122,14 @@ class LocalExecutor(Executor):
         it, one worker starts at :meth:`init`, so its warm-up overlaps the runner's own start."""
         self.max_workers = max(1, max_workers or os.cpu_count() or 1)
         self.warmup = warmup
-        methods = mp.get_all_start_methods()
-        self.start_method = start_method or ("fork" if "fork" in methods else "spawn")
+        # not forkserver: its workers are children of the fork server, not of the runner, and the
+        # runner-death check (PR_SET_PDEATHSIG + parent pid) is what keeps workers from orphaning
+        methods = [m for m in mp.get_all_start_methods() if m in ("fork", "spawn")]
+        if start_method is not None and start_method not in methods:
+            raise InvalidInputError(
+                f"start method {start_method!r} is not available here; use one of {', '.join(methods)}"
+            )
+        self.start_method = start_method or default_start_method()
         self._workers: list[_Worker] = []
         self._task_fn: TaskFn | None = None
         self._settings: Settings | None = None

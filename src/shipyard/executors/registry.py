@@ -12,7 +12,11 @@ from shipyard.executors.base import Executor
 def _local(**options: Any) -> Executor:
     from shipyard.executors.local import LocalExecutor
 
-    return LocalExecutor(max_workers=options.get("max_workers"), warmup=options.get("warmup"))
+    return LocalExecutor(
+        max_workers=options.get("max_workers"),
+        start_method=options.get("start_method"),
+        warmup=options.get("warmup"),
+    )
 
 
 def _ray(**options: Any) -> Executor:

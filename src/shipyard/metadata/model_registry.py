@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shipyard.core.errors import ConfigurationError
 from shipyard.metadata.base import MetadataStore
 
 #: aliases that are protected when a model is created (only approved versions may carry them)
@@ -216,19 +215,12 @@ class RegistryStore(abc.ABC):
 
 def open_registry_store(metadata: MetadataStore) -> RegistryStore:
     """The registry store that lives beside ``metadata`` (same database, same connections)."""
-    from shipyard.metadata.sql.store import SqlMetadataStore
+    from shipyard.metadata.registry import companion_store
 
-    if isinstance(metadata, SqlMetadataStore):
-        from shipyard.metadata.sql.model_registry_store import SqlRegistryStore
-
-        return SqlRegistryStore(metadata)
-    from shipyard.metadata.rest.store import RestMetadataStore
-
-    if isinstance(metadata, RestMetadataStore):
-        from shipyard.metadata.rest.registry import RestRegistryStore
-
-        return RestRegistryStore(metadata.session)
-    raise ConfigurationError(
-        f"the model registry is not available for a {type(metadata).__name__} metadata store yet; "
-        "use a sqlite:/// or postgresql:// SHIPYARD_URI"
+    store: RegistryStore = companion_store(
+        metadata,
+        "the model registry",
+        sql="shipyard.metadata.sql.model_registry_store:SqlRegistryStore",
+        rest="shipyard.metadata.rest.registry:RestRegistryStore",
     )
+    return store

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.errors import ConfigurationError
-
 if TYPE_CHECKING:
     from shipyard.metadata.base import MetadataStore
 
@@ -121,19 +119,12 @@ class MonitoringRecords(abc.ABC):
 
 def open_monitoring_records(metadata: MetadataStore) -> MonitoringRecords:
     """The monitoring records that live beside ``metadata`` (same database, or the same server)."""
-    from shipyard.metadata.sql.store import SqlMetadataStore
+    from shipyard.metadata.registry import companion_store
 
-    if isinstance(metadata, SqlMetadataStore):
-        from shipyard.metadata.sql.monitoring_store import SqlMonitoringRecords
-
-        return SqlMonitoringRecords(metadata)
-    from shipyard.metadata.rest.store import RestMetadataStore
-
-    if isinstance(metadata, RestMetadataStore):
-        from shipyard.metadata.rest.monitoring import RestMonitoringRecords
-
-        return RestMonitoringRecords(metadata.session)
-    raise ConfigurationError(
-        f"monitoring is not available for a {type(metadata).__name__} metadata store; "
-        "use a sqlite:///, postgresql:// or http(s):// SHIPYARD_URI"
+    records: MonitoringRecords = companion_store(
+        metadata,
+        "monitoring",
+        sql="shipyard.metadata.sql.monitoring_store:SqlMonitoringRecords",
+        rest="shipyard.metadata.rest.monitoring:RestMonitoringRecords",
     )
+    return records

@@ -7,7 +7,9 @@ inside their factory so that importing this module stays cheap.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from typing import Any
 
 from shipyard.core.errors import ConfigurationError
 from shipyard.metadata.base import MetadataStore
@@ -60,3 +62,26 @@ def open_metadata_store(uri: str) -> MetadataStore:
             f"known schemes: {', '.join(known_schemes())} (e.g. sqlite:///path/to/shipyard.db)"
         )
     return factory(uri.strip())
+
+
+def companion_store(metadata: MetadataStore, what: str, *, sql: str, rest: str) -> Any:
+    """The store of ``what`` that lives beside ``metadata``: ``sql`` (a ``module:Class`` taking the
+    SQL metadata store, same database and transactions) or ``rest`` (taking the REST store's HTTP
+    session, same server). Imported lazily, so opening one costs nothing for the other."""
+    from shipyard.metadata.sql.store import SqlMetadataStore
+
+    if isinstance(metadata, SqlMetadataStore):
+        return _load(sql)(metadata)
+    from shipyard.metadata.rest.store import RestMetadataStore
+
+    if isinstance(metadata, RestMetadataStore):
+        return _load(rest)(metadata.session)
+    raise ConfigurationError(
+        f"{what} is not available for a {type(metadata).__name__} metadata store; "
+        "use a sqlite:///, postgresql:// or http(s):// SHIPYARD_URI"
+    )
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -117,3 +117,18 @@ def test_cli_deletes_runs_and_collects(
     code, out = cli("artifacts", "gc", "--min-age", "1d")
     assert code == 0 and "deleted 1 blob(s)" in out, out
     assert not _blob_exists(sdk, digest)
+
+
+def test_files_that_are_not_blobs_are_never_collected(sdk: Stores) -> None:
+    backend = sdk.artifacts.blobs
+    junk = "blobs/sha256/zz/" + "x" * 62  # 64 characters after the prefix, but not a sha256
+    backend.write_bytes(junk, b"someone else's file")
+    backend.write_bytes("notes/readme.txt", b"outside the content store")
+    _age_every_blob(sdk, 2 * DAY)
+    for key in ("notes/readme.txt",):
+        path = backend.local_path(key)
+        assert path is not None
+        os.utime(path, (time.time() - 2 * DAY, time.time() - 2 * DAY))
+    report = collect_garbage(sdk, min_age_s=DAY)
+    assert report.deleted == 0
+    assert backend.exists(junk) and backend.exists("notes/readme.txt")

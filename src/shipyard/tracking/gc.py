@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from shipyard.artifacts.cas import BLOB_PREFIX
+from shipyard.artifacts.cas import BLOB_PREFIX, blob_key
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.tracking.stores import Stores
 
@@ -36,10 +36,14 @@ class GcReport:
 
 
 def _digest(key: str) -> str | None:
+    """The digest a content-store key names; None for anything else (never collected)."""
     if not key.startswith(BLOB_PREFIX):
         return None
     digest = key[len(BLOB_PREFIX) :].replace("/", "")
-    return digest if len(digest) == 64 else None
+    try:
+        return digest if blob_key(digest) == key else None
+    except InvalidInputError:
+        return None
 
 
 def collect_garbage(

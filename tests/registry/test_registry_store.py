@@ -183,3 +183,28 @@ def test_racing_registrations_across_processes(metadata_uri: str, registry_store
     numbers = sorted(n for chunk in results for n in chunk)
     assert numbers == list(range(1, 13))
     assert [v.version for v in registry_store.list_versions("procs")] == list(range(1, 13))
+
+
+def test_one_version_reads_back_as_in_the_list(registry_store: RegistryStore) -> None:
+    """get_version and resolve_alias (the load path's compiled lookup) return exactly what the
+    general listing returns: every field, its type, tags, aliases, approval and the signature."""
+    s = registry_store
+    signature = {"inputs": [{"name": "x", "type": "float64"}], "input_kind": "dataframe", "outputs": []}
+    s.create_version(_create(signature=signature, tags={"stage": "qa"}, description="first"))
+    s.create_version(_create(digest="b" * 64, unsafe=True))
+    s.set_approval("fraud", 1, True, user="bob", at=T0)
+    s.set_alias("fraud", "champion", 1, user="bob", at=T0)
+    s.set_alias("fraud", "backup", 1, user="bob", at=T0)
+    s.set_alias("fraud", "candidate", 2, user="bob", at=T0)
+    listed = {v.version: v for v in s.list_versions("fraud")}
+    one = s.get_version("fraud", 1)
+    assert one == listed[1] and s.get_version("fraud", 2) == listed[2]
+    assert one.aliases == ("backup", "champion") and one.tags == {"stage": "qa"}
+    assert one.approved and one.approved_at == T0 and one.approved_by == "bob"
+    assert one.signature == signature and one.created_at == T0 and one.created_at.tzinfo is not None
+    assert listed[2].unsafe and not listed[2].approved and listed[2].approved_at is None
+    assert s.resolve_alias("fraud", "candidate") == listed[2]
+    with pytest.raises(NotFoundError, match="has no alias 'nope'; its aliases: backup, candidate, champion"):
+        s.resolve_alias("fraud", "nope")
+    with pytest.raises(NotFoundError, match="no registered model 'ghost'"):
+        s.resolve_alias("ghost", "champion")

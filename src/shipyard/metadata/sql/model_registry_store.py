@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from shipyard.metadata.model_registry import (
@@ -21,6 +21,7 @@ from shipyard.metadata.model_registry import (
     RegistryStore,
 )
 from shipyard.metadata.sql import model_registry_rows as q
+from shipyard.metadata.sql import version_lookup as lookup
 from shipyard.metadata.sql.dialect import insert_for
 from shipyard.metadata.sql.model_registry_schema import (
     model_alias_history,
@@ -36,6 +37,14 @@ from shipyard.metadata.sql.store import BorrowedTransactions
 _M = registered_models.c
 _V = model_versions.c
 _A = model_aliases.c
+
+
+def _version(conn: Connection, name: str, version: int) -> ModelVersion:
+    """One version with its tags and aliases (the fast lookup), or the precise NotFoundError."""
+    found = lookup.find_version(conn, name, version)
+    if found is None:  # version_row raises the "no model" / "no version" error
+        found = q.load_versions(conn, [q.version_row(conn, name, version)])[0]
+    return found
 
 
 class SqlRegistryStore(BorrowedTransactions, RegistryStore):
@@ -112,11 +121,11 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
             )
             version = int(conn.execute(select(_M.last_version).where(_M.name == name)).scalar_one())
             q.insert_version(conn, create, version)
-            return q.load_versions(conn, [q.version_row(conn, name, version)])[0]
+            return _version(conn, name, version)
 
     def get_version(self, name: str, version: int) -> ModelVersion:
         with self._read() as conn:
-            return q.load_versions(conn, [q.version_row(conn, name, version)])[0]
+            return _version(conn, name, version)
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         with self._read() as conn:
@@ -158,7 +167,7 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
                         index_elements=[t.model_name, t.version, t.key], set_={"value": value}
                     )
                 )
-            return q.load_versions(conn, [q.version_row(conn, name, version)])[0]
+            return _version(conn, name, version)
 
     def delete_version_tag(self, name: str, version: int, key: str) -> ModelVersion:
         with self._write() as conn:
@@ -169,7 +178,7 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"{name} version {version} has no tag {key!r}")
-            return q.load_versions(conn, [q.version_row(conn, name, version)])[0]
+            return _version(conn, name, version)
 
     def set_approval(
         self, name: str, version: int, approved: bool, *, user: str, at: datetime
@@ -200,7 +209,7 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
                     approved_at=at if approved else None,
                 )
             )
-            return q.load_versions(conn, [q.version_row(conn, name, version)])[0]
+            return _version(conn, name, version)
 
     # ---- aliases -----------------------------------------------------------------------------------
     def set_alias(self, name: str, alias: str, version: int, *, user: str, at: datetime) -> AliasEvent:
@@ -289,10 +298,9 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
 
     def resolve_alias(self, name: str, alias: str) -> ModelVersion:
         with self._read() as conn:
-            q.model_row(conn, name)
-            version = conn.execute(
-                select(_A.version).where(_A.model_name == name, _A.alias == alias)
-            ).scalar()
+            exists, version = lookup.alias_target(conn, name, alias)
+            if not exists:
+                q.model_row(conn, name)  # raises the "no registered model" error
             if version is None:
                 known = (
                     conn.execute(
@@ -306,7 +314,7 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
                 raise NotFoundError(
                     f"model {name!r} has no alias {alias!r}; its aliases: {', '.join(known) or '(none)'}"
                 )
-            return q.load_versions(conn, [q.version_row(conn, name, int(version))])[0]
+            return _version(conn, name, int(version))
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         h = model_alias_history.c

@@ -198,7 +198,11 @@ def show_monitoring(log_dir: str, deployment: str) -> None:
         f"drift: {len(report.drifted)} of {len(report.features)} features drifted, e.g. {report.drifted[:3]}"
     )
     window = quality_over_time(
-        log_dir, deployment, now - timedelta(hours=1), now + timedelta(minutes=1), None  # one window
+        log_dir,
+        deployment,
+        now - timedelta(hours=1),
+        now + timedelta(minutes=1),
+        None,  # one window
     )[0]
     metrics = ", ".join(f"{k}={v:.3f}" for k, v in window.metrics.items())
     print(f"quality of the last hour ({window.labelled} labelled of {window.predictions}): {metrics}")

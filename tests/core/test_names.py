@@ -28,7 +28,7 @@ def test_valid_keys_pass_unchanged(key: str) -> None:
         ("line\nbreak", "control"),
         ("trailing newline\n", "control"),  # '$' in a regex would match before it
         ("a/./b", "'.'"),
-        ("x:" , "absolute"),
+        ("x:", "absolute"),
         ("a//b", "empty segment"),
         ("trailing/", "empty segment"),
         ("x" * 251, "longer than"),

@@ -107,6 +107,14 @@ def register(app: typer.Typer) -> None:
         ],
         chunk_rows: Annotated[int, typer.Option("--chunk-rows", min=1, help="Rows per chunk.")] = 100_000,
         workers: Annotated[int, typer.Option("--workers", min=1, help="Parallel scoring threads.")] = 1,
+        keep: Annotated[
+            str,
+            typer.Option(
+                "--keep",
+                help="Input columns copied to the output beside the prediction: all, none, "
+                "or a comma-separated list (e.g. id,ts).",
+            ),
+        ] = "all",
         allow_unsafe_model: Annotated[bool, typer.Option("--allow-unsafe-model")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
@@ -141,6 +149,7 @@ def register(app: typer.Typer) -> None:
                 stores=stores,
                 allow_unsafe=allow_unsafe_model,
                 progress=progress,
+                keep=keep,
             )
         resumed = f", {result.skipped_chunks} chunks done before" if result.skipped_chunks else ""
         console.print(

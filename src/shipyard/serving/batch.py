@@ -3,7 +3,10 @@
 ``batch_predict(model, INPUT, OUTPUT)`` (``shipyard batch``) streams INPUT in chunks of
 ``chunk_rows`` rows (memory stays bounded: at most ``2 * workers`` chunks in flight), predicts each
 chunk in a pool of ``workers`` threads (numpy/scikit-learn release the GIL in their inner loops)
-and writes every input column plus ``prediction`` and ``model_version``.
+and writes ``prediction`` and ``model_version`` for every row, in input order, beside the input
+columns that ``keep`` names: ``"all"`` (the default), ``"none"`` (only the computed columns: the
+fastest, when rows are matched by position) or a list such as ``["id", "ts"]`` (the key columns
+that identify a row).
 
 INPUT: a ``.parquet`` file, a ``.csv`` file (typed by the model's signature) or a folder of Parquet
 files. OUTPUT: a path ending in ``.parquet`` or ``.csv`` is one file; anything else is a folder of
@@ -12,9 +15,9 @@ files. OUTPUT: a path ending in ``.parquet`` or ``.csv`` is one file; anything e
 Resuming: chunk *i* is always rows ``[i*chunk_rows, (i+1)*chunk_rows)`` of the input. Each finished
 chunk is written atomically as ``OUTPUT.staging/part-NNNNNN.parquet`` (temporary name, then
 rename), next to a ``manifest.json`` naming the input, the model package and ``chunk_rows``. For a
-single-file output from Parquet a part holds only the computed columns, and the final assembly
-streams the input a second time beside them (cheaper than writing and re-reading every input
-column); for a folder output (or CSV input) a part is the finished rows. A rerun
+single-file output from Parquet that keeps every input column a part holds only the computed
+columns, and the final assembly streams the input a second time beside them (cheaper than writing
+and re-reading every input column); otherwise a part is the finished rows. A rerun
 after a crash (even ``kill -9``) skips the chunks whose part exists, so the output has every row
 exactly once; a rerun with another model or chunk size is refused (delete the staging folder to
 start over). When every chunk is done the parts are assembled (or moved) into OUTPUT and the staging
@@ -33,12 +36,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from shipyard.core.errors import ConflictError, InvalidInputError
+from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.serving.predlog import open_filesystem
 
 if TYPE_CHECKING:
@@ -49,6 +52,8 @@ if TYPE_CHECKING:
     from shipyard.tracking.stores import Stores
 
 Progress = Callable[[int, int | None], None]  # (rows done, total rows or None)
+Keep = Literal["all", "none"] | Sequence[str]
+COMPUTED = ("prediction", "model_version")
 _ARROW_TYPES = {
     "bool": "bool_",
     "int32": "int32",
@@ -152,6 +157,44 @@ def _score(model: LoadedModel, table: pa.Table) -> pa.Table:
     preds = np.asarray(model.predict(frame))
     version = np.full(len(preds), model.version if model.version is not None else -1, dtype=np.int64)
     return pa.table({"prediction": pa.array(preds), "model_version": pa.array(version)})
+
+
+def _kept_columns(keep: Keep, available: Sequence[str] | None) -> list[str] | None:
+    """The input columns to copy into the output (None: all of them), checked against the input's
+    columns when they are known (``available``)."""
+    if isinstance(keep, str):
+        if keep == "all":
+            return None
+        if keep == "none":
+            return []
+        keep = [c.strip() for c in keep.split(",") if c.strip()]
+        if not keep:
+            raise InvalidInputError("--keep takes all, none or a comma-separated list of input columns")
+    chosen = list(dict.fromkeys(keep))
+    missing = [c for c in chosen if available is not None and c not in available]
+    if missing:
+        raise InvalidInputError(
+            f"--keep names {missing[0]!r}, which the input does not have; "
+            f"its columns: {list(available or ())} (or use --keep all / --keep none)"
+        )
+    clash = [c for c in chosen if c in COMPUTED]
+    if clash:
+        raise InvalidInputError(
+            f"--keep {clash[0]!r}: the output computes a column of that name; rename it in the input"
+        )
+    return chosen
+
+
+def _input_columns(fs: pafs.FileSystem, path: str) -> list[str]:
+    """The input's column names: the Parquet footer's schema, or a CSV file's header row."""
+    if _format(path) == "csv":
+        import pyarrow.csv as pcsv
+
+        with fs.open_input_stream(path) as stream:
+            return list(pcsv.open_csv(stream).schema.names)
+    import pyarrow.dataset as ds
+
+    return list(ds.dataset(path, format="parquet", filesystem=fs).schema.names)
 
 
 def _joined(table: pa.Table, computed: pa.Table) -> pa.Table:
@@ -265,6 +308,7 @@ def batch_predict(
     stores: Stores | None = None,
     allow_unsafe: bool = False,
     progress: Progress | None = None,
+    keep: Keep = "all",
 ) -> BatchResult:
     """Score ``input`` into ``output`` (see the module doc); resumes an interrupted run."""
     if chunk_rows < 1 or workers < 1:
@@ -277,19 +321,26 @@ def batch_predict(
     in_fs, in_path = open_filesystem(input)
     out_fs, out_path = open_filesystem(output)
     kind = _format(output)
-    if _format(input) == "folder" and not in_fs.get_file_info(in_path).type.name == "Directory":
+    found = in_fs.get_file_info(in_path).type.name
+    if found == "NotFound":
+        raise NotFoundError(f"input {input!r} does not exist; check the path (or the bucket and key)")
+    if _format(input) == "folder" and found != "Directory":
         raise InvalidInputError(
             f"input {input!r} is not a .parquet or .csv file, nor a folder of Parquet files"
         )
+    available = _input_columns(in_fs, in_path)
+    kept = _kept_columns(keep, available)
     staging = _Staging(out_fs, out_path)
-    # a single-file output from Parquet: parts keep only the computed columns (see _Staging.finish)
-    slim = kind != "folder" and _format(input) != "csv"
+    # a single-file output from Parquet that keeps every input column: parts hold only the
+    # computed columns and the assembly streams the input beside them (see _Staging.finish)
+    slim = kind != "folder" and _format(input) != "csv" and kept is None
     part_compression = "snappy" if kind == "folder" else "none"  # staging parts are rewritten once
     manifest = {
         "input": input,
         "model": model.digest or model.uri or "",
         "chunk_rows": chunk_rows,
         "parts": "computed columns" if slim else "rows",
+        "keep": "all" if kept is None else kept,
     }
     done = staging.open(manifest)
     total = _total_rows(in_fs, in_path)
@@ -301,7 +352,13 @@ def batch_predict(
 
     def run(index: int, table: pa.Table) -> int:
         computed = _score(model, table)
-        staging.write_part(index, computed if slim else _joined(table, computed), part_compression)
+        if slim:
+            part = computed
+        elif kept is None:
+            part = _joined(table, computed)
+        else:
+            part = _joined(table.select(kept), computed)
+        staging.write_part(index, part, part_compression)
         return int(table.num_rows)
 
     def settle(block: bool) -> None:

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shipyard.core.errors import ConflictError
+from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.serving import batch_predict
 from tests.serving.conftest import FEATURES, Env, cli_env, make_data
 
@@ -74,6 +74,66 @@ def test_csv_in_folder_out(env: Env, tmp_path: Path) -> None:
     assert pd.read_csv(tmp_path / "scored.csv")["prediction"].tolist() == out["prediction"].tolist()
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_keep_chooses_the_input_columns_beside_the_prediction(env: Env, tmp_path: Path, suffix: str) -> None:
+    source = tmp_path / f"in{suffix}"
+    frame = _input(source, 5_000)
+    expected = env.models[1].predict(frame[FEATURES]).tolist()
+
+    def score(keep: object, name: str) -> pd.DataFrame:
+        out = tmp_path / f"{name}.parquet"
+        batch_predict(
+            "models:/fraud/1",
+            str(source),
+            str(out),
+            chunk_rows=1_500,
+            stores=env.stores,
+            keep=keep,  # type: ignore[arg-type]
+        )
+        return pq.read_table(out).to_pandas()
+
+    none = score("none", "none")
+    assert list(none.columns) == ["prediction", "model_version"] and none["prediction"].tolist() == expected
+    ids = score(["id"], "ids")
+    assert list(ids.columns) == ["id", "prediction", "model_version"]
+    assert ids["id"].tolist() == list(range(5_000))
+    assert ids["prediction"].tolist() == expected
+    assert list(score("id,f1", "two").columns) == ["id", "f1", "prediction", "model_version"]
+    assert list(score("all", "all").columns) == [*frame.columns, "prediction", "model_version"]
+    for keep, message in (
+        (["id", "nope"], r"--keep names 'nope', which the input does not have; its columns: \['id'"),
+        (",", "--keep takes all, none or a comma-separated list"),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            score(keep, "bad")
+        assert not (tmp_path / "bad.parquet.staging").exists()  # refused before anything is written
+
+
+def test_missing_input_is_a_clear_error(env: Env, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match=r"input '.*nowhere\.parquet' does not exist"):
+        batch_predict("models:/fraud/1", str(tmp_path / "nowhere.parquet"), str(tmp_path / "o.parquet"),
+                      stores=env.stores)  # fmt: skip
+
+
+def test_a_chunk_becomes_one_matrix_only_when_that_is_exact() -> None:
+    """The fast conversion (columns copied into one 2-D array) gives what Arrow's own would; a
+    chunk with mixed types or nulls takes Arrow's conversion."""
+    from shipyard.serving.batch import _frame
+
+    floats = pa.table({"a": [1.5, 2.5, 3.5], "b": [0.0, -1.0, 2.0]})
+    fast = _frame(floats)
+    pd.testing.assert_frame_equal(fast, floats.to_pandas())
+    assert fast.to_numpy().flags.f_contiguous  # one block: the model reads it without a copy
+    ints = pa.table({"a": pa.array([1, 2], pa.int32()), "b": pa.array([3, 4], pa.int32())})
+    pd.testing.assert_frame_equal(_frame(ints), ints.to_pandas())
+    for other in (
+        pa.table({"a": [1.5, None], "b": [1.0, 2.0]}),  # a null
+        pa.table({"a": [1.5, 2.5], "b": [1, 2]}),  # two types
+        pa.table({"a": ["x", "y"], "b": ["z", "w"]}),  # text
+    ):
+        pd.testing.assert_frame_equal(_frame(other), other.to_pandas())
+
+
 def test_a_different_job_in_the_same_staging_is_refused(env: Env, tmp_path: Path) -> None:
     _input(tmp_path / "in.parquet", 1_000)
     staging = tmp_path / "out.parquet.staging"
@@ -107,7 +167,7 @@ def test_resume_after_kill_9_writes_every_row_exactly_once(env: Env, tmp_path: P
     proc = subprocess.Popen(cmd, env=cli_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     staging = tmp_path / "out.parquet.staging"
     deadline = time.monotonic() + 60
-    while len(list(staging.glob("part-*.parquet"))) < 3:
+    while len(list(staging.glob("part-*.arrow"))) < 3:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert time.monotonic() < deadline, "no chunk finished in time"
         time.sleep(0.02)
@@ -115,7 +175,7 @@ def test_resume_after_kill_9_writes_every_row_exactly_once(env: Env, tmp_path: P
     proc.wait()
     assert proc.stderr is not None
     proc.stderr.close()
-    done_before = len(list(staging.glob("part-*.parquet")))
+    done_before = len(list(staging.glob("part-*.arrow")))
     assert 3 <= done_before < 40 and not out.exists()
     rerun = subprocess.run(cmd, env=cli_env(env), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr

@@ -13,14 +13,15 @@ files. OUTPUT: a path ending in ``.parquet`` or ``.csv`` is one file; anything e
 ``part-NNNNNN.parquet`` files (one per chunk, in input order).
 
 Resuming: chunk *i* is always rows ``[i*chunk_rows, (i+1)*chunk_rows)`` of the input. Each finished
-chunk is written atomically as ``OUTPUT.staging/part-NNNNNN.parquet`` (temporary name, then
-rename), next to a ``manifest.json`` naming the input, the model package and ``chunk_rows``. For a
+chunk is written atomically (a temporary name, then a rename) as ``OUTPUT.staging/part-NNNNNN.arrow``
+(Arrow IPC; ``.parquet`` for a folder output, whose parts become the output), next to a
+``manifest.json`` naming the input, the model package, ``chunk_rows`` and the kept columns. For a
 single-file output from Parquet that keeps every input column a part holds only the computed
 columns, and the final assembly streams the input a second time beside them (cheaper than writing
-and re-reading every input column); otherwise a part is the finished rows. A rerun
-after a crash (even ``kill -9``) skips the chunks whose part exists, so the output has every row
-exactly once; a rerun with another model or chunk size is refused (delete the staging folder to
-start over). When every chunk is done the parts are assembled (or moved) into OUTPUT and the staging
+and re-reading every input column); otherwise a part is the finished rows. A rerun after a crash
+(even ``kill -9``) skips the chunks whose part exists, so the output has every row exactly once; a
+rerun with another model, chunk size or ``keep`` is refused (delete the staging folder to start
+over). When every chunk is done the parts are assembled (or moved) into OUTPUT and the staging
 folder is removed.
 
 In a flow, call it inside a step (stores come from the step's run)::
@@ -144,6 +145,25 @@ def _total_rows(fs: pafs.FileSystem, path: str) -> int | None:
         return None
 
 
+def _frame(table: pa.Table) -> Any:
+    """The chunk as a DataFrame. When every column has one numeric type and no nulls (the usual
+    feature matrix) the columns are copied straight into one Fortran-ordered 2-D array, which the
+    model then reads without another copy; otherwise Arrow's own conversion."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.types as pt
+
+    types = {f.type for f in table.schema}
+    if len(types) == 1 and table.num_columns:
+        (kind,) = types
+        if (pt.is_floating(kind) or pt.is_integer(kind)) and not any(c.null_count for c in table.columns):
+            matrix = np.empty((table.num_rows, table.num_columns), dtype=kind.to_pandas_dtype(), order="F")
+            for j, column in enumerate(table.columns):
+                matrix[:, j] = column.to_numpy()
+            return pd.DataFrame(matrix, columns=table.column_names, copy=False)
+    return table.to_pandas(split_blocks=True)
+
+
 def _score(model: LoadedModel, table: pa.Table) -> pa.Table:
     """The computed columns of one chunk: ``prediction`` and ``model_version``."""
     import numpy as np
@@ -153,7 +173,7 @@ def _score(model: LoadedModel, table: pa.Table) -> pa.Table:
     missing = [n for n in names if n not in table.column_names]
     if missing:
         raise InvalidInputError(f"the input has no column {missing[0]!r}; the model expects {names}")
-    frame = table.select(names).to_pandas()
+    frame = _frame(table.select(names))
     preds = np.asarray(model.predict(frame))
     version = np.full(len(preds), model.version if model.version is not None else -1, dtype=np.int64)
     return pa.table({"prediction": pa.array(preds), "model_version": pa.array(version)})
@@ -213,14 +233,15 @@ def _dictionary_columns(table: pa.Table) -> list[str]:
 class _Staging:
     """The staging folder: manifest, atomic part files, and the final assembly."""
 
-    def __init__(self, fs: pafs.FileSystem, output: str) -> None:
+    def __init__(self, fs: pafs.FileSystem, output: str, part_format: str) -> None:
         self.fs = fs
         self.output = output.rstrip("/")
         self.path = self.output + ".staging"
         self.local = type(fs).__name__ == "LocalFileSystem"
+        self.part_format = part_format  # "parquet" (they become the output) or "arrow" (IPC)
 
     def part(self, index: int) -> str:
-        return f"{self.path}/part-{index:06d}.parquet"
+        return f"{self.path}/part-{index:06d}.{self.part_format}"
 
     def open(self, manifest: dict[str, Any]) -> set[int]:
         """Create or check the manifest; the indexes of finished chunks."""
@@ -242,7 +263,7 @@ class _Staging:
         done = set()
         for info in self.fs.get_file_info(pafs.FileSelector(self.path)):
             name = info.base_name
-            if name.startswith("part-") and name.endswith(".parquet"):
+            if name.startswith("part-") and name.endswith(f".{self.part_format}"):
                 done.add(int(name[5:11]))
         return done
 
@@ -253,16 +274,27 @@ class _Staging:
         if tmp != path:
             self.fs.move(tmp, path)
 
-    def write_part(self, index: int, table: pa.Table, compression: str) -> None:
+    def write_part(self, index: int, table: pa.Table) -> None:
+        """Write one finished chunk atomically: a temporary name, then a rename (an S3 object
+        appears only when its upload completes)."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         final = self.part(index)
         tmp = f"{self.path}/.part-{index:06d}.{os.getpid()}.tmp" if self.local else final
-        pq.write_table(
-            table, tmp, filesystem=self.fs, compression=compression, use_dictionary=_dictionary_columns(table)
-        )
+        if self.part_format == "parquet":
+            pq.write_table(table, tmp, filesystem=self.fs, use_dictionary=_dictionary_columns(table))
+        else:  # staging only, read back once: Arrow IPC costs no encoding either way
+            with self.fs.open_output_stream(tmp) as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
         if tmp != final:
             self.fs.move(tmp, final)
+
+    def read_part(self, index: int) -> pa.Table:
+        import pyarrow as pa
+
+        with self.fs.open_input_file(self.part(index)) as source:
+            return pa.ipc.open_file(source).read_all()
 
     def finish(self, chunks: int, kind: str, inputs: Callable[[], Iterator[pa.Table]] | None) -> None:
         """Move the parts (a folder output) or assemble them into OUTPUT. With ``inputs`` the parts
@@ -278,7 +310,7 @@ class _Staging:
                 self.fs.move(p, f"{self.output}/{p.rsplit('/', 1)[1]}")
             self.fs.delete_dir(self.path)
             return
-        tables: Iterator[pa.Table] = (pq.read_table(p, filesystem=self.fs) for p in parts)
+        tables: Iterator[pa.Table] = (self.read_part(i) for i in range(chunks))
         if inputs is not None:
             tables = (_joined(table, computed) for table, computed in zip(inputs(), tables, strict=True))
         tmp = f"{self.path}/assembled.tmp"
@@ -330,16 +362,16 @@ def batch_predict(
         )
     available = _input_columns(in_fs, in_path)
     kept = _kept_columns(keep, available)
-    staging = _Staging(out_fs, out_path)
+    staging = _Staging(out_fs, out_path, "parquet" if kind == "folder" else "arrow")
     # a single-file output from Parquet that keeps every input column: parts hold only the
     # computed columns and the assembly streams the input beside them (see _Staging.finish)
     slim = kind != "folder" and _format(input) != "csv" and kept is None
-    part_compression = "snappy" if kind == "folder" else "none"  # staging parts are rewritten once
     manifest = {
         "input": input,
         "model": model.digest or model.uri or "",
         "chunk_rows": chunk_rows,
         "parts": "computed columns" if slim else "rows",
+        "part_format": staging.part_format,
         "keep": "all" if kept is None else kept,
     }
     done = staging.open(manifest)
@@ -358,7 +390,7 @@ def batch_predict(
             part = _joined(table, computed)
         else:
             part = _joined(table.select(kept), computed)
-        staging.write_part(index, part, part_compression)
+        staging.write_part(index, part)
         return int(table.num_rows)
 
     def settle(block: bool) -> None:

@@ -10,7 +10,7 @@ defaults (micro-batching, the prediction log on, 1 worker); MLflow runs ``mlflow
 --env-manager local`` (1 worker) from ``bench/.venv-mlflow`` with the body
 ``{"dataframe_records": [...]}``. Each side is warmed up for 2 s before it is measured.
 
-Batch: ``batch_predict`` (Parquet in, one Parquet file out, chunks of 100,000 rows, 2 threads,
+Batch: ``batch_predict`` (Parquet in, one Parquet file out, its defaults: chunks of 100,000 rows, 1 worker,
 model loaded beforehand) over ``--batch-rows`` x 20 floats, writing each row's prediction and model
 version (``--keep none``), against the model's own ``predict`` called directly on the same data:
 (a) read from the same Parquet file (``pq.read_table(...).to_pandas()``) then ``predict``, which is
@@ -270,7 +270,7 @@ def batch_case(tmp: Path, source: Path, frame: Any, loaded: Any, stores: Any, re
             target = tmp / f"batch-{keep}.parquet"
             target.unlink(missing_ok=True)
             batch_predict(
-                loaded, str(source), str(target), chunk_rows=100_000, workers=2, stores=stores, keep=keep
+                loaded, str(source), str(target), chunk_rows=100_000, workers=1, stores=stores, keep=keep
             )
 
         return job

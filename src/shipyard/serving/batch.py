@@ -159,7 +159,10 @@ def _frame(table: pa.Table) -> Any:
         if (pt.is_floating(kind) or pt.is_integer(kind)) and not any(c.null_count for c in table.columns):
             matrix = np.empty((table.num_rows, table.num_columns), dtype=kind.to_pandas_dtype(), order="F")
             for j, column in enumerate(table.columns):
-                matrix[:, j] = column.to_numpy()
+                start = 0
+                for piece in column.chunks:  # piece by piece: no concatenated temporary
+                    matrix[start : start + len(piece), j] = piece.to_numpy()
+                    start += len(piece)
             return pd.DataFrame(matrix, columns=table.column_names, copy=False)
     return table.to_pandas(split_blocks=True)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -119,30 +119,33 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersi
             aliases[where].append(key)
     for found in aliases.values():
         found.sort()
-    return [
-        ModelVersion(
-            model_name=r.model_name,
-            version=int(r.version),
-            package_digest=r.package_digest,
-            package_size=int(r.package_size),
-            flavor=r.flavor,
-            created_by=r.created_by,
-            created_at=r.created_at,
-            run_id=r.run_id,
-            task_id=r.task_id,
-            artifact_id=r.artifact_id,
-            artifact_name=r.artifact_name,
-            signature=dict(r.signature or {}),
-            description=r.description,
-            unsafe=bool(r.unsafe),
-            approved=bool(r.approved),
-            approved_by=r.approved_by,
-            approved_at=r.approved_at,
-            tags=tags[(r.model_name, int(r.version))],
-            aliases=tuple(aliases[(r.model_name, int(r.version))]),
-        )
-        for r in rows
-    ]
+    keyed = [(r, (r.model_name, int(r.version))) for r in rows]
+    return [version_from(r._mapping, tags[key], aliases[key]) for r, key in keyed]
+
+
+def version_from(row: Mapping[Any, Any], tags: dict[str, str], aliases: Sequence[str]) -> ModelVersion:
+    """A ``model_versions`` row (decoded) with its tags and sorted aliases as a :class:`ModelVersion`."""
+    return ModelVersion(
+        model_name=row["model_name"],
+        version=int(row["version"]),
+        package_digest=row["package_digest"],
+        package_size=int(row["package_size"]),
+        flavor=row["flavor"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+        run_id=row["run_id"],
+        task_id=row["task_id"],
+        artifact_id=row["artifact_id"],
+        artifact_name=row["artifact_name"],
+        signature=dict(row["signature"] or {}),
+        description=row["description"],
+        unsafe=bool(row["unsafe"]),
+        approved=bool(row["approved"]),
+        approved_by=row["approved_by"],
+        approved_at=row["approved_at"],
+        tags=tags,
+        aliases=tuple(aliases),
+    )
 
 
 def record_event(

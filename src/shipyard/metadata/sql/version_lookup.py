@@ -19,6 +19,7 @@ from sqlalchemy import BindParameter, Connection, Dialect, bindparam, literal, s
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from shipyard.metadata.model_registry import ModelVersion
+from shipyard.metadata.sql.model_registry_rows import version_from
 from shipyard.metadata.sql.model_registry_schema import (
     model_aliases,
     model_version_tags,
@@ -105,27 +106,7 @@ def find_version(conn: Connection, name: str, version: int) -> ModelVersion | No
             tags[key] = value
         else:
             aliases.append(key)
-    return ModelVersion(
-        model_name=row["model_name"],
-        version=int(row["version"]),
-        package_digest=row["package_digest"],
-        package_size=int(row["package_size"]),
-        flavor=row["flavor"],
-        created_by=row["created_by"],
-        created_at=row["created_at"],
-        run_id=row["run_id"],
-        task_id=row["task_id"],
-        artifact_id=row["artifact_id"],
-        artifact_name=row["artifact_name"],
-        signature=dict(row["signature"] or {}),
-        description=row["description"],
-        unsafe=bool(row["unsafe"]),
-        approved=bool(row["approved"]),
-        approved_by=row["approved_by"],
-        approved_at=row["approved_at"],
-        tags=tags,
-        aliases=tuple(sorted(aliases)),
-    )
+    return version_from(row, tags, sorted(aliases))
 
 
 def alias_target(conn: Connection, name: str, alias: str) -> tuple[bool, int | None]:

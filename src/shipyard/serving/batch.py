@@ -134,17 +134,6 @@ def _chunks(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.T
         yield pa.Table.from_batches(buffered)
 
 
-def _total_rows(fs: pafs.FileSystem, path: str) -> int | None:
-    if _format(path) == "csv":
-        return None
-    import pyarrow.dataset as ds
-
-    try:
-        return int(ds.dataset(path, format="parquet", filesystem=fs).count_rows())
-    except Exception:
-        return None
-
-
 def _frame(table: pa.Table) -> Any:
     """The chunk as a DataFrame. When every column has one numeric type and no nulls (the usual
     feature matrix) the columns are copied straight into one Fortran-ordered 2-D array, which the
@@ -182,9 +171,9 @@ def _score(model: LoadedModel, table: pa.Table) -> pa.Table:
     return pa.table({"prediction": pa.array(preds), "model_version": pa.array(version)})
 
 
-def _kept_columns(keep: Keep, available: Sequence[str] | None) -> list[str] | None:
+def _kept_columns(keep: Keep, available: Sequence[str]) -> list[str] | None:
     """The input columns to copy into the output (None: all of them), checked against the input's
-    columns when they are known (``available``)."""
+    columns (``available``)."""
     if isinstance(keep, str):
         if keep == "all":
             return None
@@ -194,11 +183,11 @@ def _kept_columns(keep: Keep, available: Sequence[str] | None) -> list[str] | No
         if not keep:
             raise InvalidInputError("--keep takes all, none or a comma-separated list of input columns")
     chosen = list(dict.fromkeys(keep))
-    missing = [c for c in chosen if available is not None and c not in available]
+    missing = [c for c in chosen if c not in available]
     if missing:
         raise InvalidInputError(
             f"--keep names {missing[0]!r}, which the input does not have; "
-            f"its columns: {list(available or ())} (or use --keep all / --keep none)"
+            f"its columns: {list(available)} (or use --keep all / --keep none)"
         )
     clash = [c for c in chosen if c in COMPUTED]
     if clash:
@@ -208,16 +197,18 @@ def _kept_columns(keep: Keep, available: Sequence[str] | None) -> list[str] | No
     return chosen
 
 
-def _input_columns(fs: pafs.FileSystem, path: str) -> list[str]:
-    """The input's column names: the Parquet footer's schema, or a CSV file's header row."""
+def _describe_input(fs: pafs.FileSystem, path: str) -> tuple[list[str], int | None]:
+    """The input's column names and row count (None for CSV: known once read), from one look at
+    the Parquet footers or at a CSV file's header row."""
     if _format(path) == "csv":
         import pyarrow.csv as pcsv
 
         with fs.open_input_stream(path) as stream:
-            return list(pcsv.open_csv(stream).schema.names)
+            return list(pcsv.open_csv(stream).schema.names), None
     import pyarrow.dataset as ds
 
-    return list(ds.dataset(path, format="parquet", filesystem=fs).schema.names)
+    dataset = ds.dataset(path, format="parquet", filesystem=fs)
+    return list(dataset.schema.names), int(dataset.count_rows())
 
 
 def _joined(table: pa.Table, computed: pa.Table) -> pa.Table:
@@ -363,7 +354,7 @@ def batch_predict(
         raise InvalidInputError(
             f"input {input!r} is not a .parquet or .csv file, nor a folder of Parquet files"
         )
-    available = _input_columns(in_fs, in_path)
+    available, total = _describe_input(in_fs, in_path)
     kept = _kept_columns(keep, available)
     staging = _Staging(out_fs, out_path, "parquet" if kind == "folder" else "arrow")
     # a single-file output from Parquet that keeps every input column: parts hold only the
@@ -378,7 +369,6 @@ def batch_predict(
         "keep": "all" if kept is None else kept,
     }
     done = staging.open(manifest)
-    total = _total_rows(in_fs, in_path)
     rows = chunks = skipped = 0
     inflight: dict[Future[int], int] = {}
 
@@ -387,13 +377,9 @@ def batch_predict(
 
     def run(index: int, table: pa.Table) -> int:
         computed = _score(model, table)
-        if slim:
-            part = computed
-        elif kept is None:
-            part = _joined(table, computed)
-        else:
-            part = _joined(table.select(kept), computed)
-        staging.write_part(index, part)
+        if not slim:
+            computed = _joined(table if kept is None else table.select(kept), computed)
+        staging.write_part(index, computed)
         return int(table.num_rows)
 
     def settle(block: bool) -> None:

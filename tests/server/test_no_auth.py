@@ -56,4 +56,4 @@ def test_cli_refuses_no_auth_on_all_interfaces(tmp_path: Path) -> None:
 def test_no_auth_server_on_loopback_serves_without_tokens(tmp_path: Path) -> None:
     with live_server(tmp_path, ServerConfig(auth=False)) as server:
         who = httpx.get(f"{server.url}/api/v1/whoami")
-        assert who.status_code == 200 and who.json()["role"] == "admin"
+        assert who.status_code == 200 and "user:manage" in who.json()["permissions"]

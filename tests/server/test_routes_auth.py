@@ -11,8 +11,9 @@ import pytest
 from fastapi import APIRouter
 from starlette.routing import Mount, Route
 
+from shipyard.security.policy import BUILTIN_ROLES
 from shipyard.server.app import ServerConfig, create_app
-from shipyard.server.permissions import Permission
+from shipyard.server.permissions import PUBLIC as PUBLIC_RULE
 from tests.server.live import LiveServer, live_server
 
 PUBLIC = {("GET", "/health")}
@@ -44,7 +45,7 @@ def test_every_route_is_in_the_permission_table(server: LiveServer) -> None:
     assert len(routes) > 50
     missing = [r for r in routes if r not in table]
     assert missing == [], f"routes missing from the permission table: {missing}"
-    public = {r for r in routes if table[r] is Permission.PUBLIC}
+    public = {r for r in routes if table[r].permission == PUBLIC_RULE}
     ui_public = {r for r in public if not r[1].startswith(("/api/", "/health", "/docs", "/openapi"))}
     assert public - ui_public == PUBLIC
 
@@ -53,7 +54,7 @@ def test_no_route_answers_without_a_token(server: LiveServer, anon: httpx.Client
     app = create_app(server.settings, server.stores)
     table = app.state.permissions
     for method, template in _routes(app):
-        if table[(method, template)] is Permission.PUBLIC:
+        if table[(method, template)].permission == PUBLIC_RULE:
             continue
         path = _concrete(template)
         response = anon.request(method, path, json={} if method in ("POST", "PUT", "PATCH") else None)
@@ -65,20 +66,23 @@ def test_no_route_answers_without_a_token(server: LiveServer, anon: httpx.Client
     assert anon.get("/health").json() == {"status": "ok"}
 
 
-def test_a_reader_cannot_write_and_only_admins_manage_users(server: LiveServer, admin: httpx.Client) -> None:
-    admin.post("/api/v1/users", json={"name": "rita", "role": "reader"}).raise_for_status()
+def test_a_viewer_is_refused_every_route_its_role_lacks(server: LiveServer, admin: httpx.Client) -> None:
+    admin.post("/api/v1/users", json={"name": "rita", "role": "viewer"}).raise_for_status()
     made = admin.post("/api/v1/tokens", json={"name": "r", "user": "rita"})
     assert made.status_code == 201
     reader = {"Authorization": f"Bearer {made.json()['token']}"}
     app = create_app(server.settings, server.stores)
     with httpx.Client(base_url=server.url, headers=reader) as client:
-        assert client.get("/api/v1/whoami").json()["role"] == "reader"
-        for (method, template), needed in app.state.permissions.items():
-            if needed in (Permission.WRITE, Permission.ADMIN):
+        assert set(client.get("/api/v1/whoami").json()["permissions"]) == BUILTIN_ROLES["viewer"]
+        refused = 0
+        for (method, template), rule in app.state.permissions.items():
+            if rule.permission in BUILTIN_ROLES["admin"] - BUILTIN_ROLES["viewer"]:
+                refused += 1
                 response = client.request(method, _concrete(template), json={})
                 assert response.status_code == 403, f"reader could {method} {template}"
                 if method != "HEAD":
                     assert response.json()["error"]["code"] == "permission_denied"
+        assert refused > 30
 
 
 def test_a_route_missing_from_the_table_is_refused(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from shipyard.core.errors import ConfigurationError
 from shipyard.metadata.security import open_security_store
 from shipyard.security.tokens import hash_token, looks_like_token, parse_duration
-from shipyard.server.accounts import bootstrap_admin
+from shipyard.server.accounts import add_user, bootstrap_admin
 from tests.server.live import LiveServer
 
 
@@ -94,7 +94,9 @@ def test_bootstrap_prints_a_fresh_admin_token_once(tmp_path: Path) -> None:
         assert len(said) == 1 and "SHIPYARD_TOKEN=shp_" in said[0]
         value = said[0].split("SHIPYARD_TOKEN=")[1].split()[0]
         found = security.find_token(hash_token(value))
-        assert found is not None and found[1].role == "admin"
+        assert found is not None and found[1].name == "admin"
+        pairs, _ = security.access_rows("admin")
+        assert pairs == [("admin", "*")]
         bootstrap_admin(security, None, said.append)  # second start: nothing printed
         assert len(said) == 1
         with pytest.raises(ConfigurationError, match="SHIPYARD_ADMIN_TOKEN"):
@@ -123,13 +125,12 @@ def test_tokens_cli_on_a_local_database(tmp_path: Path, capsys: pytest.CaptureFi
     import json
 
     from shipyard.cli.main import main
-    from shipyard.core.clock import utcnow
     from shipyard.core.settings import load_settings
     from shipyard.tracking.stores import open_stores
 
     stores = open_stores(load_settings())
     try:
-        open_security_store(stores.metadata).create_user("admin", "admin", utcnow())
+        add_user(open_security_store(stores.metadata), "admin", "admin", by="test")
     finally:
         stores.close()
     assert main(["tokens", "create", "--name", "ops", "--expires-in", "2w"]) == 0

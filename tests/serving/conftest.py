@@ -60,7 +60,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
     from shipyard.metadata.security import open_security_store
     from shipyard.registry.service import ModelRegistry
-    from shipyard.server.accounts import ADMIN_USER, issue_token
+    from shipyard.server.accounts import ADMIN_USER, add_user, issue_token
     from tests.serving.fakes import Exploding, Slow
 
     root = tmp_path_factory.mktemp("serving")
@@ -88,9 +88,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     reg.set_alias("fraud", "champion", 1)
     reg.set_alias("fraud", "candidate", 2)
     security = open_security_store(stores.metadata)
-    from shipyard.core.clock import utcnow
-
-    security.create_user(ADMIN_USER, "admin", utcnow())
+    add_user(security, ADMIN_USER, "admin", by="test")
     issue_token(security, ADMIN_USER, "tests", value=TOKEN)
     yield Env(root, settings, stores, TOKEN, fitted)
     stores.close()

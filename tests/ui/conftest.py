@@ -25,9 +25,10 @@ def make_token(security: object, user: str, role: str) -> str:
     from shipyard.core.ids import new_id
     from shipyard.metadata.security import SecurityStore, TokenRecord
     from shipyard.security.tokens import display_prefix, hash_token, new_token
+    from shipyard.server.accounts import add_user
 
     assert isinstance(security, SecurityStore)
-    security.create_user(user, role, utcnow())
+    add_user(security, user, role, by="test")
     value = new_token()
     security.create_token(
         TokenRecord(new_id(), user, "ui-tests", hash_token(value), display_prefix(value), utcnow())

@@ -1,4 +1,5 @@
-"""The security storage interface: users, API tokens (stored hashed) and audit events.
+"""The security storage interface: principals (users, service accounts, groups), custom roles,
+bindings, API tokens (stored hashed) and the audit log.
 
 The server is its only user. Token *values* never reach this layer: callers pass the sha256 of a
 token (see :mod:`shipyard.security.tokens`), and lookups are by that hash.
@@ -19,10 +20,43 @@ from shipyard.metadata.base import MetadataStore
 
 @dataclass(frozen=True)
 class User:
+    """A person (``kind="user"``) or a machine (``kind="service"``: a service account for CI or a
+    deployment; it has tokens but never logs in to the UI)."""
+
     name: str
-    role: str  # "reader" | "writer" | "admin"
     created_at: datetime
+    kind: str = "user"
     disabled: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    created_at: datetime
+    description: str = ""
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CustomRole:
+    name: str
+    permissions: tuple[str, ...]  # sorted catalog names (see shipyard.security.policy.PERMISSIONS)
+    created_at: datetime
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Binding:
+    """``role`` granted to a user/service account (``principal_kind="user"``) or a group at ``scope``."""
+
+    id: str
+    principal_kind: str  # "user" | "group"
+    principal: str
+    role: str
+    scope: str
+    created_at: datetime
+    created_by: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +69,8 @@ class TokenRecord:
     created_at: datetime
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+    scope: str | None = None  # the token acts only inside this scope
+    permissions: tuple[str, ...] | None = None  # ... and only with these permissions
 
     def active(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
@@ -49,6 +85,8 @@ class TokenRecord:
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "revoked_at": self.revoked_at,
+            "scope": self.scope,
+            "permissions": list(self.permissions) if self.permissions is not None else None,
             "active": self.active(now),
         }
 
@@ -61,19 +99,74 @@ class AuditEvent:
     target: str  # the concrete path
     status: int  # the HTTP status the request got
     id: int | None = None
+    scope: str | None = None
+    request_id: str | None = None
+    source: str | None = None  # the client's address
+    detail: str | None = None  # canonical JSON of extra facts (digests, never values of secrets)
+    chain: str | None = None  # set by the store: sha256 over the previous event's chain and this event
 
 
 class SecurityStore(abc.ABC):
+    # ---- principals ------------------------------------------------------------------------------
     @abc.abstractmethod
-    def create_user(self, name: str, role: str, at: datetime) -> User:
-        """AlreadyExistsError when the name is taken."""
+    def create_user(self, name: str, at: datetime, *, kind: str = "user", description: str = "") -> User:
+        """AlreadyExistsError when the name is taken (by a user, a service account or a group)."""
 
     @abc.abstractmethod
     def get_user(self, name: str) -> User:
         """NotFoundError when absent."""
 
     @abc.abstractmethod
-    def list_users(self) -> list[User]: ...
+    def list_users(
+        self, *, kind: str | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[User]:
+        """By name, at most ``limit``, those after ``after`` (the last name of the previous page)."""
+
+    @abc.abstractmethod
+    def set_user_disabled(self, name: str, disabled: bool) -> User: ...
+
+    @abc.abstractmethod
+    def create_group(self, name: str, at: datetime, description: str = "") -> Group: ...
+
+    @abc.abstractmethod
+    def delete_group(self, name: str) -> None:
+        """Also removes its memberships and bindings."""
+
+    @abc.abstractmethod
+    def list_groups(self, limit: int = 1000, after: str | None = None) -> list[Group]: ...
+
+    @abc.abstractmethod
+    def set_membership(self, group: str, member: str, present: bool) -> Group:
+        """Add (``present``) or remove ``member``; idempotent. NotFoundError for an unknown group or user."""
+
+    # ---- roles and bindings ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_role(self, role: CustomRole) -> CustomRole: ...
+
+    @abc.abstractmethod
+    def delete_role(self, name: str) -> None:
+        """ConflictError while a binding still uses it."""
+
+    @abc.abstractmethod
+    def list_roles(self) -> list[CustomRole]: ...
+
+    @abc.abstractmethod
+    def create_binding(self, binding: Binding) -> Binding:
+        """AlreadyExistsError for the same (principal, role, scope); NotFoundError for an unknown
+        principal."""
+
+    @abc.abstractmethod
+    def delete_binding(self, binding_id: str) -> Binding: ...
+
+    @abc.abstractmethod
+    def list_bindings(
+        self, *, principal: str | None = None, scope: str | None = None, limit: int = 1000, offset: int = 0
+    ) -> list[Binding]: ...
+
+    @abc.abstractmethod
+    def access_rows(self, user: str) -> tuple[list[tuple[str, str]], dict[str, frozenset[str]]]:
+        """What :func:`shipyard.security.policy.resolve_access` needs for ``user``, in one read:
+        the (role, scope) pairs bound to the user and to its groups, and the custom roles they name."""
 
     @abc.abstractmethod
     def create_token(self, token: TokenRecord) -> TokenRecord: ...
@@ -83,7 +176,7 @@ class SecurityStore(abc.ABC):
         """The token with this hash and its user, or None (revoked and expired ones included)."""
 
     @abc.abstractmethod
-    def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
+    def list_tokens(self, user: str | None = None, limit: int = 1000, offset: int = 0) -> list[TokenRecord]:
         """Tokens (of one user when given), oldest first."""
 
     @abc.abstractmethod
@@ -93,12 +186,26 @@ class SecurityStore(abc.ABC):
     def revoke_token(self, token_id: str, at: datetime) -> TokenRecord:
         """Mark revoked (idempotent: the first revocation time stays)."""
 
+    # ---- the audit log (a hash chain: see shipyard.security.audit_chain) ---------------------------
     @abc.abstractmethod
-    def record_audit(self, events: list[AuditEvent]) -> None: ...
+    def record_audit(self, events: list[AuditEvent]) -> None:
+        """Append ``events`` in order, each chained to the one before it (serialized across writers)."""
 
     @abc.abstractmethod
-    def list_audit(self, limit: int = 100, user: str | None = None) -> list[AuditEvent]:
-        """Newest first."""
+    def list_audit(
+        self,
+        limit: int = 100,
+        user: str | None = None,
+        *,
+        action: str | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+    ) -> list[AuditEvent]:
+        """Newest first; ``action`` matches a substring of the action; ``before_id`` pages back."""
+
+    @abc.abstractmethod
+    def iter_audit(self, after_id: int = 0, batch: int = 1000) -> list[AuditEvent]:
+        """Oldest first: up to ``batch`` events with id > ``after_id`` (for verifying the chain)."""
 
 
 def open_security_store(metadata: MetadataStore) -> SecurityStore:

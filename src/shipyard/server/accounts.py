@@ -8,9 +8,9 @@ from datetime import timedelta
 from shipyard.core.clock import utcnow
 from shipyard.core.errors import ConfigurationError
 from shipyard.core.ids import new_id
-from shipyard.metadata.security import SecurityStore, TokenRecord
+from shipyard.metadata.security import Binding, SecurityStore, TokenRecord, User
+from shipyard.security.policy import SERVER_SCOPE
 from shipyard.security.tokens import display_prefix, hash_token, looks_like_token, new_token
-from shipyard.server.permissions import Role
 
 ADMIN_USER = "admin"
 
@@ -21,6 +21,9 @@ def issue_token(
     name: str,
     expires_in: timedelta | None = None,
     value: str | None = None,
+    *,
+    scope: str | None = None,
+    permissions: tuple[str, ...] | None = None,
 ) -> tuple[str, TokenRecord]:
     """Store a token for ``user`` (a fresh random one unless ``value`` is given); returns the value
     (show it once: only its hash is kept) and the record."""
@@ -34,8 +37,27 @@ def issue_token(
         prefix=display_prefix(value),
         created_at=now,
         expires_at=now + expires_in if expires_in is not None else None,
+        scope=scope,
+        permissions=permissions,
     )
     return value, store.create_token(record)
+
+
+def add_user(
+    store: SecurityStore,
+    name: str,
+    role: str | None,
+    *,
+    by: str,
+    kind: str = "user",
+    description: str = "",
+) -> User:
+    """Create a user (or a service account) and bind ``role`` to it at the server scope."""
+    now = utcnow()
+    user = store.create_user(name, now, kind=kind, description=description)
+    if role is not None:
+        store.create_binding(Binding(new_id(), "user", name, role, SERVER_SCOPE, now, by))
+    return user
 
 
 def bootstrap_admin(store: SecurityStore, env_token: str | None, say: Callable[[str], None]) -> None:
@@ -47,8 +69,8 @@ def bootstrap_admin(store: SecurityStore, env_token: str | None, say: Callable[[
             "SHIPYARD_ADMIN_TOKEN must look like shp_<at least 32 URL-safe characters>; "
             "make one with: python -c \"import secrets; print('shp_' + secrets.token_urlsafe(32))\""
         )
-    if not store.list_users():
-        store.create_user(ADMIN_USER, Role.ADMIN.value, utcnow())
+    if not store.list_users(limit=1):
+        add_user(store, ADMIN_USER, "admin", by="bootstrap", description="created on the server's first start")
         value, _ = issue_token(store, ADMIN_USER, "bootstrap", value=env_token)
         if env_token is None:
             say(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from shipyard.server.permissions import Permission, RouteKey, api_permissions
+from shipyard.server.permissions import RouteKey, Rule, api_permissions
 
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
@@ -135,7 +135,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.ctx = ctx
-    permissions: dict[RouteKey, Permission] = dict(api_permissions())
+    permissions: dict[RouteKey, Rule] = dict(api_permissions())
     include_routers(app)
     ui = _ui_module()
     if ui is not None and hasattr(ui, "router"):

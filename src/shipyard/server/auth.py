@@ -6,11 +6,16 @@ downloads stay streamed). For each HTTP request it:
 
 1. refuses non-canonical paths (``..``/``.`` segments, ``//``, backslashes, NUL, percent-encoded
    ``.``, ``/``, ``\\`` or NUL) with 400;
-2. finds the route and its permission in ``app.state.permissions``; a route missing from the table
-   is refused with 403 (deny by default); unknown paths need a valid token before they get a 404;
+2. finds the route and its :class:`~shipyard.server.permissions.Rule` in ``app.state.permissions``;
+   a route missing from the table is refused with 403 (deny by default); unknown paths need a
+   valid token before they get a 404;
 3. authenticates ``Authorization: Bearer <token>`` (or, for GET/HEAD only, the web UI's
-   ``shipyard_token`` cookie — never for mutations, so cross-site forms cannot act) → 401;
-4. checks the user's role grants the permission → 403;
+   ``shipyard_token`` cookie — never for mutations, so cross-site forms cannot act) → 401; the
+   principal's :class:`~shipyard.security.policy.Access` comes from its bindings (and its groups'),
+   narrowed by the token;
+4. checks the access grants the rule's permission somewhere → 403, and, for a rule that names a
+   resource, the per-object decision of :mod:`shipyard.server.access` (scope, ownership, four
+   eyes, protected aliases) → 403;
 5. for JSON routes: 415 unless the body is ``application/json``; 413 past ``max_json_bytes``;
 6. after a mutation (POST/PUT/PATCH/DELETE), queues an audit event: user, time, route, path,
    status (:mod:`shipyard.server.audit` writes them in batches, off the request path).
@@ -25,11 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
-from shipyard.server.permissions import Permission, Role, allowed
+from shipyard.server.permissions import AUTHENTICATED, PUBLIC, Rule, required_rule
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+    from shipyard.metadata.security import TokenRecord
+    from shipyard.security.policy import Access
     from shipyard.server.app import ServerContext
 
 
@@ -42,8 +49,12 @@ _BAD_ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 @dataclass(frozen=True)
 class Principal:
     name: str
-    role: Role
+    access: Access
     token_id: str | None  # None when the server runs with --no-auth
+
+    def can(self, permission: str) -> bool:
+        """At the server scope (what a server-wide action such as managing users needs)."""
+        return self.access.can(permission)
 
 
 class _TooLarge(HTTPException):
@@ -81,7 +92,7 @@ class Authenticator:
         if found is not None:
             record, user = found
             if hashes_equal(record.token_hash, digest) and record.active(utcnow()) and not user.disabled:
-                principal = Principal(user.name, Role(user.role), record.id)
+                principal = Principal(user.name, self.access_of(user.name, user.kind, record), record.id)
                 if record.expires_at is not None:  # never cache past the expiry
                     left = (record.expires_at - utcnow()).total_seconds()
                     now = now - max(0.0, self.ctx.config.token_cache_s - left)
@@ -89,6 +100,21 @@ class Authenticator:
             self._cache.clear()
         self._cache[digest] = (now + self.ctx.config.token_cache_s, principal)
         return principal
+
+    def access_of(self, user: str, kind: str, record: TokenRecord | None = None) -> Access:
+        from shipyard.security.policy import resolve_access
+
+        assert self.ctx.security is not None
+        pairs, roles = self.ctx.security.access_rows(user)
+        narrowed = record.permissions if record is not None else None
+        return resolve_access(
+            user,
+            pairs,
+            roles,
+            kind=kind,
+            token_scope=record.scope if record is not None else None,
+            token_permissions=frozenset(narrowed) if narrowed is not None else None,
+        )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -123,27 +149,20 @@ def path_problem(raw_path: str, path: str) -> str | None:
     return None
 
 
-def match_route(app: Any, scope: Scope) -> tuple[str | None, bool]:
-    """(path template of the route serving this request, whether the method matched)."""
+def match_route(app: Any, scope: Scope) -> tuple[str | None, bool, dict[str, str]]:
+    """(path template of the route serving this request, whether the method matched, its path
+    parameters as sent)."""
     from starlette.routing import Match
 
     partial: str | None = None
     for route in app.routes:
-        match, _ = route.matches(scope)
+        match, child = route.matches(scope)
         if match == Match.FULL:
-            return str(route.path), True
+            params = {k: str(v) for k, v in child.get("path_params", {}).items()}
+            return str(route.path), True, params
         if match == Match.PARTIAL and partial is None:
             partial = str(route.path)
-    return partial, False
-
-
-def required_permission(
-    permissions: dict[tuple[str, str], Permission], method: str, path: str
-) -> Permission | None:
-    found = permissions.get((method, path))
-    if found is None and method == "HEAD":
-        found = permissions.get(("GET", path))
-    return found
+    return partial, False, {}
 
 
 def _nosniff(send: Send) -> Send:
@@ -196,15 +215,15 @@ class GuardMiddleware:
             bad = error_response(400, "invalid_input", f"invalid request path: {problem}")
             await bad(scope, receive, send)
             return
-        template, method_ok = match_route(app, scope)
-        needed = required_permission(app.state.permissions, method, template) if template else None
+        template, method_ok, params = match_route(app, scope)
+        needed = required_rule(app.state.permissions, method, template) if template else None
         if template is not None and method_ok and needed is None:
             await error_response(
                 403, "permission_denied", f"{method} {template} is not in the server's permission table"
             )(scope, receive, send)
             return
         principal = await self._principal(ctx, scope, method)
-        if needed is not Permission.PUBLIC:
+        if needed is None or needed.permission != PUBLIC:
             if principal is None:
                 login = _login_redirect(scope, method)
                 if login is not None:
@@ -218,13 +237,11 @@ class GuardMiddleware:
                     headers={"WWW-Authenticate": "Bearer"},
                 )(scope, receive, send)
                 return
-            if needed is not None and not allowed(principal.role, needed):
-                await error_response(
-                    403,
-                    "permission_denied",
-                    f"user {principal.name!r} ({principal.role}) may not {method} {template} "
-                    f"(needs {needed} permission)",
-                )(scope, receive, send)
+            refusal = await self._refusal(ctx, principal, needed, params) if needed is not None else None
+            if refusal is not None:
+                await error_response(403, "permission_denied", f"{method} {template} refused: {refusal}")(
+                    scope, receive, send
+                )
                 return
         scope.setdefault("state", {})["principal"] = principal
         if method in MUTATIONS and template not in STREAM_ROUTES and method_ok:
@@ -235,11 +252,38 @@ class GuardMiddleware:
             receive = self._limited(receive, ctx.config.max_json_bytes)
         await self._forward(ctx, scope, receive, send, principal, template, method_ok)
 
+    @staticmethod
+    async def _refusal(
+        ctx: ServerContext, principal: Principal, rule: Rule, params: dict[str, str]
+    ) -> str | None:
+        """Why ``principal`` may not use this route (one line), or None."""
+        if rule.permission == AUTHENTICATED:
+            return None
+        if not principal.access.can_somewhere(rule.permission):
+            return f"{principal.name!r} lacks the {rule.permission} permission"
+        if rule.resource is None:
+            return None
+        import anyio.to_thread
+
+        from shipyard.core.errors import PermissionDeniedError
+        from shipyard.server.access import check_object
+
+        resource = rule.resource
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: check_object(ctx, principal.access, rule.permission, resource, params)
+            )
+        except PermissionDeniedError as exc:
+            return exc.message
+        return None
+
     async def _principal(self, ctx: ServerContext, scope: Scope, method: str) -> Principal | None:
         import anyio.to_thread
 
         if not ctx.config.auth:
-            return Principal(ctx.settings.user, Role.ADMIN, None)
+            from shipyard.security.policy import full_access
+
+            return Principal(ctx.settings.user, full_access(ctx.settings.user), None)
         value: str | None = None
         header = _header(scope, b"authorization")
         if header is not None:

@@ -8,7 +8,6 @@ from fastapi import Request
 from starlette.responses import Response
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.server.permissions import Role
 
 if TYPE_CHECKING:
     from shipyard.server.app import ServerContext
@@ -28,12 +27,23 @@ def principal_of(request: Request) -> Principal:
 
 
 def acting_user(request: Request, claimed: str | None) -> str:
-    """Who a write is recorded as: admins (and --no-auth servers) may record the name the client
-    sends (service accounts acting for people); everyone else is recorded as themselves."""
+    """Who a write is recorded as: principals with ``user:manage`` (and --no-auth servers) may record
+    the name the client sends; everyone else is recorded as themselves."""
     principal = principal_of(request)
-    if claimed and principal.role is Role.ADMIN:
+    if claimed and principal.can("user:manage"):
         return claimed
     return principal.name
+
+
+def may_write_runs(request: Request, run_ids: Any = (), task_ids: Any = ()) -> None:
+    """The per-object check for writes whose runs come from the request body (each run once)."""
+    from shipyard.server.access import check_run, check_task
+
+    ctx, access = ctx_of(request), principal_of(request).access
+    for run_id in dict.fromkeys(run_ids):
+        check_run(ctx, access, "run:write", run_id)
+    for task_id in dict.fromkeys(task_ids):
+        check_task(ctx, access, "run:write", task_id)
 
 
 def wire(obj: Any, status: int = 200) -> Response:

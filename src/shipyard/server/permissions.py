@@ -1,133 +1,151 @@
-"""Authorization as data: every route (method + path template) maps to the permission it needs.
+"""Authorization as data: every route (method + path template) maps to the :class:`Rule` it needs.
+
+A rule names a permission from the catalog (:data:`shipyard.security.policy.PERMISSIONS`), or
+``public`` (no token) or ``authenticated`` (any valid token: who am I, one's own tokens). A rule
+with a ``resource`` also says which object of the path the request acts on; the guard then checks
+the permission *at the object's scope* and the ownership rules (:mod:`shipyard.server.access`).
 
 A route that is not in the table is refused (deny by default); ``tests/server/test_routes_auth.py``
-enumerates ``app.routes`` and fails when one is missing. ``PUBLIC`` routes need no token — keep
-that list short and explicit.
+enumerates ``app.routes`` and fails when one is missing. Keep the ``public`` list short.
 """
 
 from __future__ import annotations
 
-import enum
+from dataclasses import dataclass
 
 RouteKey = tuple[str, str]  # (HTTP method, path template as FastAPI declares it)
+PUBLIC = "public"  # no token at all
+AUTHENTICATED = "authenticated"  # any valid token
 
 
-class Permission(enum.StrEnum):
-    PUBLIC = "public"  # no token at all
-    READ = "read"  # any valid token
-    WRITE = "write"  # a token of a user with the writer or admin role
-    ADMIN = "admin"  # a token of an admin
+@dataclass(frozen=True)
+class Rule:
+    permission: str
+    resource: str | None = None  # "run" | "model" | "version" | "alias" | "task": checked per object
 
 
-class Role(enum.StrEnum):
-    READER = "reader"
-    WRITER = "writer"
-    ADMIN = "admin"
-
-
-GRANTS: dict[Role, frozenset[Permission]] = {
-    Role.READER: frozenset({Permission.PUBLIC, Permission.READ}),
-    Role.WRITER: frozenset({Permission.PUBLIC, Permission.READ, Permission.WRITE}),
-    Role.ADMIN: frozenset(Permission),
-}
-
-_P = Permission
 API = "/api/v1"
-
-_R, _W, _A = _P.READ, _P.WRITE, _P.ADMIN
 _M = f"{API}/models/{{name}}"
 _V = f"{_M}/versions/{{version}}"
 _MP = f"{API}/monitoring/profiles/{{model}}/{{version}}"
+_RUN = f"{API}/runs/{{run_id}}"
 
-_TABLE: dict[RouteKey, Permission] = {
-    ("GET", "/health"): _P.PUBLIC,
+
+def _r(permission: str, resource: str | None = None) -> Rule:
+    return Rule(permission, resource)
+
+
+_RR, _RW = _r("run:read"), _r("run:write")
+_RUN_W = _r("run:write", "run")
+_MR = _r("model:read")
+_MONR, _MONW = _r("monitor:read"), _r("monitor:write")
+
+_TABLE: dict[RouteKey, Rule] = {
+    ("GET", "/health"): _r(PUBLIC),
     # the OpenAPI schema and its viewer describe the API: they need a token like the API
-    ("GET", "/openapi.json"): _R,
-    ("GET", "/docs"): _R,
-    ("GET", "/docs/oauth2-redirect"): _R,
-    # runs
-    ("POST", f"{API}/runs"): _W,
-    ("GET", f"{API}/runs"): _R,
-    ("GET", f"{API}/runs-count"): _R,
-    ("GET", f"{API}/run-ids"): _R,
-    ("POST", f"{API}/runs-fail-stale"): _W,
-    ("GET", f"{API}/runs/{{run_id}}"): _R,
-    ("POST", f"{API}/runs/{{run_id}}/finish"): _W,
-    ("POST", f"{API}/runs/{{run_id}}/heartbeat"): _W,
-    ("DELETE", f"{API}/runs/{{run_id}}"): _W,
+    ("GET", "/openapi.json"): _r(AUTHENTICATED),
+    ("GET", "/docs"): _r(AUTHENTICATED),
+    ("GET", "/docs/oauth2-redirect"): _r(AUTHENTICATED),
+    # runs (creating one checks the namespace in the route: see access.check_namespace)
+    ("POST", f"{API}/runs"): _RW,
+    ("GET", f"{API}/runs"): _RR,
+    ("GET", f"{API}/runs-count"): _RR,
+    ("GET", f"{API}/run-ids"): _RR,
+    ("POST", f"{API}/runs-fail-stale"): _r("run:write:any"),
+    ("GET", _RUN): _RR,
+    ("POST", f"{_RUN}/finish"): _RUN_W,
+    ("POST", f"{_RUN}/heartbeat"): _RUN_W,
+    ("DELETE", _RUN): _r("run:delete", "run"),
     # params, metrics, tags
-    ("POST", f"{API}/runs/{{run_id}}/params"): _W,
-    ("POST", f"{API}/runs/{{run_id}}/metrics"): _W,
-    ("GET", f"{API}/runs/{{run_id}}/metric-history"): _R,
-    ("POST", f"{API}/runs/{{run_id}}/tags"): _W,
-    ("DELETE", f"{API}/runs/{{run_id}}/tags"): _W,
-    # artifacts and their bytes
-    ("POST", f"{API}/artifacts"): _W,
-    ("GET", f"{API}/artifacts/{{artifact_id}}"): _R,
-    ("GET", f"{API}/runs/{{run_id}}/artifacts"): _R,
-    ("GET", f"{API}/runs/{{run_id}}/artifact"): _R,
-    ("PUT", f"{API}/blobs/sha256/{{digest}}"): _W,
-    ("GET", f"{API}/blobs/sha256/{{digest}}"): _R,
-    ("HEAD", f"{API}/blobs/sha256/{{digest}}"): _R,
-    # tasks and lineage
-    ("POST", f"{API}/tasks"): _W,
-    ("GET", f"{API}/cached-task"): _R,
-    ("GET", f"{API}/tasks/{{task_id}}"): _R,
-    ("PATCH", f"{API}/tasks/{{task_id}}"): _W,
-    ("GET", f"{API}/runs/{{run_id}}/tasks"): _R,
-    ("POST", f"{API}/lineage"): _W,
-    ("GET", f"{API}/tasks/{{task_id}}/inputs"): _R,
-    ("GET", f"{API}/artifacts/{{artifact_id}}/consumers"): _R,
+    ("POST", f"{_RUN}/params"): _RUN_W,
+    ("POST", f"{_RUN}/metrics"): _RUN_W,
+    ("GET", f"{_RUN}/metric-history"): _RR,
+    ("POST", f"{_RUN}/tags"): _RUN_W,
+    ("DELETE", f"{_RUN}/tags"): _RUN_W,
+    # artifacts and their bytes (recording an artifact checks its run in the route)
+    ("POST", f"{API}/artifacts"): _RW,
+    ("GET", f"{API}/artifacts/{{artifact_id}}"): _RR,
+    ("GET", f"{_RUN}/artifacts"): _RR,
+    ("GET", f"{_RUN}/artifact"): _RR,
+    ("PUT", f"{API}/blobs/sha256/{{digest}}"): _RW,  # content-addressed: no owner, bytes verified
+    ("GET", f"{API}/blobs/sha256/{{digest}}"): _RR,
+    ("HEAD", f"{API}/blobs/sha256/{{digest}}"): _RR,
+    # tasks and lineage (creating tasks and lineage checks their run in the route)
+    ("POST", f"{API}/tasks"): _RW,
+    ("GET", f"{API}/cached-task"): _RR,
+    ("GET", f"{API}/tasks/{{task_id}}"): _RR,
+    ("PATCH", f"{API}/tasks/{{task_id}}"): _r("run:write", "task"),
+    ("GET", f"{_RUN}/tasks"): _RR,
+    ("POST", f"{API}/lineage"): _RW,
+    ("GET", f"{API}/tasks/{{task_id}}/inputs"): _RR,
+    ("GET", f"{API}/artifacts/{{artifact_id}}/consumers"): _RR,
     # model registry
-    ("POST", f"{API}/models"): _W,
-    ("GET", f"{API}/models"): _R,
-    ("GET", f"{API}/model-versions"): _R,
-    ("GET", f"{API}/runs/{{run_id}}/model-versions"): _R,
-    ("GET", _M): _R,
-    ("PATCH", _M): _W,
-    ("POST", f"{_M}/tags"): _W,
-    ("DELETE", _M): _W,
-    ("POST", f"{_M}/versions"): _W,
-    ("GET", f"{_M}/versions"): _R,
-    ("GET", _V): _R,
-    ("DELETE", _V): _W,
-    ("POST", f"{_V}/tags"): _W,
-    ("DELETE", f"{_V}/tags"): _W,
-    ("POST", f"{_V}/approval"): _W,
-    ("GET", f"{_V}/lineage"): _R,
-    ("PUT", f"{_M}/aliases/{{alias}}"): _W,
-    ("POST", f"{_M}/aliases/{{alias}}/delete"): _W,
-    ("POST", f"{_M}/aliases/{{alias}}/protection"): _W,
-    ("GET", f"{_M}/aliases/{{alias}}"): _R,
-    ("GET", f"{_M}/alias-history"): _R,
+    ("POST", f"{API}/models"): _r("model:write"),
+    ("GET", f"{API}/models"): _MR,
+    ("GET", f"{API}/model-versions"): _MR,
+    ("GET", f"{_RUN}/model-versions"): _MR,
+    ("GET", _M): _MR,
+    ("PATCH", _M): _r("model:write", "model"),
+    ("POST", f"{_M}/tags"): _r("model:write", "model"),
+    ("DELETE", _M): _r("model:delete", "model"),
+    ("POST", f"{_M}/versions"): _r("model:write"),  # anyone who may write models registers versions
+    ("GET", f"{_M}/versions"): _MR,
+    ("GET", _V): _MR,
+    ("DELETE", _V): _r("model:delete", "version"),
+    ("POST", f"{_V}/tags"): _r("model:write", "version"),
+    ("DELETE", f"{_V}/tags"): _r("model:write", "version"),
+    ("POST", f"{_V}/approval"): _r("model:approve", "version"),  # never one's own version
+    ("GET", f"{_V}/lineage"): _MR,
+    ("PUT", f"{_M}/aliases/{{alias}}"): _r("alias:set", "alias"),
+    ("POST", f"{_M}/aliases/{{alias}}/delete"): _r("alias:set", "alias"),
+    ("POST", f"{_M}/aliases/{{alias}}/protection"): _r("alias:protect", "model"),
+    ("GET", f"{_M}/aliases/{{alias}}"): _MR,
+    ("GET", f"{_M}/alias-history"): _MR,
     # monitoring records: reference profiles, monitors, results, alerts
-    ("PUT", f"{_MP}"): _W,
-    ("GET", f"{_MP}"): _R,
-    ("PUT", f"{_MP}/importance"): _W,
-    ("PUT", f"{API}/monitoring/monitors/{{name}}"): _W,
-    ("GET", f"{API}/monitoring/monitors/{{name}}"): _R,
-    ("GET", f"{API}/monitoring/monitors"): _R,
-    ("POST", f"{API}/monitoring/results"): _W,
-    ("GET", f"{API}/monitoring/results"): _R,
-    ("GET", f"{API}/monitoring/open-alert"): _R,
-    ("POST", f"{API}/monitoring/alerts"): _W,
-    ("PATCH", f"{API}/monitoring/alerts/{{alert_id}}"): _W,
-    ("GET", f"{API}/monitoring/alerts"): _R,
-    # who am I, tokens (self-service: the routes check ownership), users and audit (admins)
-    ("GET", f"{API}/whoami"): _R,
-    ("POST", f"{API}/tokens"): _R,
-    ("GET", f"{API}/tokens"): _R,
-    ("DELETE", f"{API}/tokens/{{token_id}}"): _R,
-    ("POST", f"{API}/users"): _A,
-    ("GET", f"{API}/users"): _A,
-    ("GET", f"{API}/audit"): _A,
+    ("PUT", f"{_MP}"): _MONW,
+    ("GET", f"{_MP}"): _MONR,
+    ("PUT", f"{_MP}/importance"): _MONW,
+    ("PUT", f"{API}/monitoring/monitors/{{name}}"): _MONW,
+    ("GET", f"{API}/monitoring/monitors/{{name}}"): _MONR,
+    ("GET", f"{API}/monitoring/monitors"): _MONR,
+    ("POST", f"{API}/monitoring/results"): _MONW,
+    ("GET", f"{API}/monitoring/results"): _MONR,
+    ("GET", f"{API}/monitoring/open-alert"): _MONR,
+    ("POST", f"{API}/monitoring/alerts"): _MONW,
+    ("PATCH", f"{API}/monitoring/alerts/{{alert_id}}"): _MONW,
+    ("GET", f"{API}/monitoring/alerts"): _MONR,
+    # who am I, tokens (self-service: the routes check ownership)
+    ("GET", f"{API}/whoami"): _r(AUTHENTICATED),
+    ("POST", f"{API}/tokens"): _r("token:create"),
+    ("GET", f"{API}/tokens"): _r(AUTHENTICATED),
+    ("DELETE", f"{API}/tokens/{{token_id}}"): _r(AUTHENTICATED),
+    # principals, roles, bindings, audit
+    ("POST", f"{API}/users"): _r("user:manage"),
+    ("GET", f"{API}/users"): _r("user:manage"),
+    ("PATCH", f"{API}/users/{{name}}"): _r("user:manage"),
+    ("POST", f"{API}/groups"): _r("user:manage"),
+    ("GET", f"{API}/groups"): _r("user:manage"),
+    ("DELETE", f"{API}/groups/{{name}}"): _r("user:manage"),
+    ("PUT", f"{API}/groups/{{name}}/members/{{member}}"): _r("user:manage"),
+    ("DELETE", f"{API}/groups/{{name}}/members/{{member}}"): _r("user:manage"),
+    ("GET", f"{API}/roles"): _r(AUTHENTICATED),
+    ("POST", f"{API}/roles"): _r("user:manage"),
+    ("DELETE", f"{API}/roles/{{name}}"): _r("user:manage"),
+    ("GET", f"{API}/bindings"): _r("user:manage"),
+    ("POST", f"{API}/bindings"): _r("user:manage"),
+    ("DELETE", f"{API}/bindings/{{binding_id}}"): _r("user:manage"),
+    ("GET", f"{API}/audit"): _r("audit:read"),
+    ("GET", f"{API}/audit/verify"): _r("audit:read"),
 }
 
 
-def api_permissions() -> dict[RouteKey, Permission]:
+def api_permissions() -> dict[RouteKey, Rule]:
     """The table for the REST API (a copy: the app adds the UI's entries to its own)."""
     return dict(_TABLE)
 
 
-def allowed(role: Role, needed: Permission) -> bool:
-    return needed in GRANTS[role]
+def required_rule(table: dict[RouteKey, Rule], method: str, path: str) -> Rule | None:
+    found = table.get((method, path))
+    if found is None and method == "HEAD":
+        found = table.get(("GET", path))
+    return found

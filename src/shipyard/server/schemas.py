@@ -198,13 +198,51 @@ class ProtectIn(_Body):
 # ---- tokens and users -------------------------------------------------------------------------------
 class TokenCreateIn(_Body):
     name: str = "token"
-    expires_in_s: int | None = Field(default=None, gt=0, description="Lifetime in seconds; none: no expiry.")
-    user: str | None = Field(default=None, description="Admins only: mint a token for another user.")
+    expires_in_s: int | None = Field(
+        default=None, gt=0, le=10 * 366 * 86400, description="Lifetime in seconds; none: no expiry."
+    )
+    user: str | None = Field(default=None, description="token:manage only: mint a token for another user.")
+    scope: str | None = Field(
+        default=None, description="Narrow the token to '*', 'project:P' or 'project:P/env:E'."
+    )
+    permissions: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Narrow the token to these permissions (a subset of its holder's).",
+    )
 
 
 class UserCreateIn(_Body):
     name: str
-    role: str = "writer"
+    role: str | None = Field(
+        default="developer", description="A role bound at the server scope ('*'); null: none (bind later)."
+    )
+    kind: str = Field(
+        default="user", pattern="^(user|service)$", description="'service' for a service account."
+    )
+    description: str = Field(default="", max_length=2000)
+
+
+class UserUpdateIn(_Body):
+    disabled: bool
+
+
+class GroupCreateIn(_Body):
+    name: str
+    description: str = Field(default="", max_length=2000)
+
+
+class RoleCreateIn(_Body):
+    name: str
+    permissions: list[str] = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=2000)
+
+
+class BindingCreateIn(_Body):
+    principal: str
+    principal_kind: str = Field(default="user", pattern="^(user|group)$")
+    role: str
+    scope: str = "*"
 
 
 # ---- monitoring records (shipyard/server/routers/monitoring.py) ---------------------------------------

@@ -1,23 +1,36 @@
-"""Users, API tokens and audit events, on the shared ``MetaData`` (Alembic revision 0003_security).
+"""Principals, API tokens, roles, bindings and audit events, on the shared ``MetaData``.
 
-Tokens are stored as the sha256 of their value (``token_hash``, unique); the value itself is
-never stored.
+Alembic revisions 0003_security (users, tokens, audit) and 0007_access (service accounts, groups,
+custom roles, bindings, narrowed tokens, the audit hash chain). Tokens are stored as the sha256
+of their value (``token_hash``, unique); the value itself is never stored.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from shipyard.metadata.sql.schema import ID, KEY, metadata
-from shipyard.metadata.sql.types import UtcDateTime
+from shipyard.metadata.sql.types import JsonText, UtcDateTime
 
 users = Table(
     "users",
     metadata,
     Column("name", String(KEY), primary_key=True),
-    Column("role", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),  # "user" | "service" (a service account)
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled", Boolean(), nullable=False),
+    Column("description", Text(), nullable=False),
 )
 
 api_tokens = Table(
@@ -31,6 +44,8 @@ api_tokens = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("expires_at", UtcDateTime(), nullable=True),
     Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("scope", String(KEY), nullable=True),  # narrowed to this scope
+    Column("permissions", JsonText(), nullable=True),  # narrowed to these permissions (a list)
     Index(None, "user"),
 )
 
@@ -43,5 +58,49 @@ audit_events = Table(
     Column("action", String(KEY), nullable=False),
     Column("target", Text(), nullable=False),
     Column("status", Integer(), nullable=False),
+    Column("scope", String(KEY), nullable=True),
+    Column("request_id", String(64), nullable=True),
+    Column("source", String(64), nullable=True),  # the client address
+    Column("detail", Text(), nullable=True),  # canonical JSON: before/after digests, extra facts
+    Column("chain", String(64), nullable=True),  # sha256(previous chain + this event); NULL before 0007
     Index(None, "at"),
+)
+
+custom_roles = Table(
+    "custom_roles",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("description", Text(), nullable=False),
+    Column("permissions", JsonText(), nullable=False),  # a sorted list of catalog names
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("name", String(KEY), primary_key=True),
+    Column("description", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group", String(KEY), ForeignKey("groups.name", ondelete="CASCADE"), primary_key=True),
+    Column("member", String(KEY), ForeignKey("users.name", ondelete="CASCADE"), primary_key=True),
+    Index(None, "member"),
+)
+
+bindings = Table(
+    "bindings",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("principal_kind", String(16), nullable=False),  # "user" (users and service accounts) | "group"
+    Column("principal", String(KEY), nullable=False),
+    Column("role", String(64), nullable=False),
+    Column("scope", String(KEY), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+    UniqueConstraint("principal_kind", "principal", "role", "scope"),
+    Index(None, "principal"),
 )

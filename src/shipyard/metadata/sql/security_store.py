@@ -1,29 +1,61 @@
-"""``SqlSecurityStore``: users, tokens and audit events in the SQL metadata database.
+"""``SqlSecurityStore``: principals, roles, bindings, tokens and the audit chain in the SQL database.
 
 It borrows the :class:`SqlMetadataStore`'s transactions (same engine, same error translation).
+Audit events are appended under a lock (``BEGIN IMMEDIATE`` on SQLite, an advisory transaction
+lock on Postgres), so concurrent server processes extend one chain.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, text, update
 
-from shipyard.core.errors import AlreadyExistsError, NotFoundError
-from shipyard.metadata.security import AuditEvent, SecurityStore, TokenRecord, User
-from shipyard.metadata.sql.security_schema import api_tokens, audit_events, users
+from shipyard.core.audit_chain import GENESIS, link
+from shipyard.core.errors import AlreadyExistsError, ConflictError, NotFoundError
+from shipyard.metadata.security import (
+    AuditEvent,
+    Binding,
+    CustomRole,
+    Group,
+    SecurityStore,
+    TokenRecord,
+    User,
+)
+from shipyard.metadata.sql.security_schema import (
+    api_tokens,
+    audit_events,
+    bindings,
+    custom_roles,
+    group_members,
+    groups,
+    users,
+)
 from shipyard.metadata.sql.store import BorrowedTransactions
 
 _U = users.c
 _T = api_tokens.c
 _E = audit_events.c
+_B = bindings.c
+_G = groups.c
+_GM = group_members.c
+_R = custom_roles.c
+_AUDIT_LOCK = 0x5348495059415244  # "SHIPYARD": the Postgres advisory lock that orders audit appends
 
 
 def _user(row: Row[Any]) -> User:
-    return User(name=row.name, role=row.role, created_at=row.created_at, disabled=bool(row.disabled))
+    return User(
+        name=row.name,
+        created_at=row.created_at,
+        kind=row.kind,
+        disabled=bool(row.disabled),
+        description=row.description,
+    )
 
 
 def _token(row: Row[Any]) -> TokenRecord:
+    permissions = row.permissions
     return TokenRecord(
         id=row.id,
         user=row.user,
@@ -33,28 +65,232 @@ def _token(row: Row[Any]) -> TokenRecord:
         created_at=row.created_at,
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
+        scope=row.scope,
+        permissions=tuple(permissions) if permissions is not None else None,
+    )
+
+
+def _binding(row: Row[Any]) -> Binding:
+    return Binding(
+        id=row.id,
+        principal_kind=row.principal_kind,
+        principal=row.principal,
+        role=row.role,
+        scope=row.scope,
+        created_at=row.created_at,
+        created_by=row.created_by,
+    )
+
+
+def _event(row: Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        at=row.at,
+        user=row.user,
+        action=row.action,
+        target=row.target,
+        status=row.status,
+        id=row.id,
+        scope=row.scope,
+        request_id=row.request_id,
+        source=row.source,
+        detail=row.detail,
+        chain=row.chain,
     )
 
 
 class SqlSecurityStore(BorrowedTransactions, SecurityStore):
-    # ---- users -------------------------------------------------------------------------------------
-    def create_user(self, name: str, role: str, at: Any) -> User:
+    # ---- principals --------------------------------------------------------------------------------
+    def create_user(self, name: str, at: datetime, *, kind: str = "user", description: str = "") -> User:
         with self._write() as conn:
             if conn.execute(select(_U.name).where(_U.name == name)).first() is not None:
                 raise AlreadyExistsError(f"user {name!r} already exists")
-            conn.execute(insert(users).values(name=name, role=role, created_at=at, disabled=False))
-        return User(name=name, role=role, created_at=at)
+            if conn.execute(select(_G.name).where(_G.name == name)).first() is not None:
+                raise AlreadyExistsError(f"{name!r} is a group; pick another name")
+            conn.execute(
+                insert(users).values(
+                    name=name, kind=kind, created_at=at, disabled=False, description=description
+                )
+            )
+        return User(name=name, created_at=at, kind=kind, description=description)
 
     def get_user(self, name: str) -> User:
         with self._read() as conn:
             row = conn.execute(select(users).where(_U.name == name)).first()
         if row is None:
-            raise NotFoundError(f"user {name!r} does not exist")
+            raise NotFoundError(f"user {name!r} does not exist; `shipyard users list` shows them")
         return _user(row)
 
-    def list_users(self) -> list[User]:
+    def list_users(
+        self, *, kind: str | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[User]:
+        query = select(users).order_by(_U.name).limit(limit)
+        if kind is not None:
+            query = query.where(_U.kind == kind)
+        if after is not None:
+            query = query.where(_U.name > after)
         with self._read() as conn:
-            return [_user(r) for r in conn.execute(select(users).order_by(_U.name))]
+            return [_user(r) for r in conn.execute(query)]
+
+    def set_user_disabled(self, name: str, disabled: bool) -> User:
+        with self._write() as conn:
+            conn.execute(update(users).where(_U.name == name).values(disabled=disabled))
+        return self.get_user(name)
+
+    def create_group(self, name: str, at: datetime, description: str = "") -> Group:
+        with self._write() as conn:
+            if conn.execute(select(_G.name).where(_G.name == name)).first() is not None:
+                raise AlreadyExistsError(f"group {name!r} already exists")
+            if conn.execute(select(_U.name).where(_U.name == name)).first() is not None:
+                raise AlreadyExistsError(f"{name!r} is a user; pick another name for the group")
+            conn.execute(insert(groups).values(name=name, description=description, created_at=at))
+        return Group(name=name, created_at=at, description=description)
+
+    def delete_group(self, name: str) -> None:
+        with self._write() as conn:
+            self._group_row(conn, name)
+            conn.execute(delete(bindings).where(_B.principal_kind == "group", _B.principal == name))
+            conn.execute(delete(group_members).where(_GM.group == name))
+            conn.execute(delete(groups).where(_G.name == name))
+
+    def list_groups(self, limit: int = 1000, after: str | None = None) -> list[Group]:
+        query = select(groups).order_by(_G.name).limit(limit)
+        if after is not None:
+            query = query.where(_G.name > after)
+        with self._read() as conn:
+            return self._with_members(conn, list(conn.execute(query)))
+
+    def _group(self, conn: Connection, name: str) -> Group:
+        return self._with_members(conn, [self._group_row(conn, name)])[0]
+
+    @staticmethod
+    def _with_members(conn: Connection, rows: list[Row[Any]]) -> list[Group]:
+        members: dict[str, list[str]] = {r.name: [] for r in rows}
+        if members:
+            found = select(_GM.group, _GM.member).where(_GM.group.in_(list(members))).order_by(_GM.member)
+            for group, member in conn.execute(found):
+                members[group].append(member)
+        return [Group(r.name, r.created_at, r.description, tuple(members[r.name])) for r in rows]
+
+    def set_membership(self, group: str, member: str, present: bool) -> Group:
+        with self._write() as conn:
+            self._group_row(conn, group)
+            if conn.execute(select(_U.name).where(_U.name == member)).first() is None:
+                raise NotFoundError(f"user {member!r} does not exist; `shipyard users list` shows them")
+            where = (_GM.group == group, _GM.member == member)
+            exists = conn.execute(select(_GM.member).where(*where)).first() is not None
+            if present and not exists:
+                conn.execute(insert(group_members).values(group=group, member=member))
+            elif not present and exists:
+                conn.execute(delete(group_members).where(*where))
+            return self._group(conn, group)
+
+    @staticmethod
+    def _group_row(conn: Connection, name: str) -> Row[Any]:
+        row = conn.execute(select(groups).where(_G.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"group {name!r} does not exist; `shipyard groups list` shows them")
+        return row
+
+    # ---- roles and bindings ------------------------------------------------------------------------
+    def create_role(self, role: CustomRole) -> CustomRole:
+        with self._write() as conn:
+            if conn.execute(select(_R.name).where(_R.name == role.name)).first() is not None:
+                raise AlreadyExistsError(f"role {role.name!r} already exists")
+            conn.execute(
+                insert(custom_roles).values(
+                    name=role.name,
+                    description=role.description,
+                    permissions=sorted(role.permissions),
+                    created_at=role.created_at,
+                )
+            )
+        return role
+
+    def delete_role(self, name: str) -> None:
+        with self._write() as conn:
+            if conn.execute(select(_R.name).where(_R.name == name)).first() is None:
+                raise NotFoundError(f"role {name!r} does not exist; `shipyard roles list` shows them")
+            used = conn.execute(select(_B.id).where(_B.role == name).limit(1)).first()
+            if used is not None:
+                raise ConflictError(f"role {name!r} is still bound; delete its bindings first")
+            conn.execute(delete(custom_roles).where(_R.name == name))
+
+    def list_roles(self) -> list[CustomRole]:
+        with self._read() as conn:
+            return [
+                CustomRole(r.name, tuple(r.permissions), r.created_at, r.description)
+                for r in conn.execute(select(custom_roles).order_by(_R.name))
+            ]
+
+    def create_binding(self, binding: Binding) -> Binding:
+        with self._write() as conn:
+            if binding.principal_kind == "group":
+                self._group_row(conn, binding.principal)
+            elif conn.execute(select(_U.name).where(_U.name == binding.principal)).first() is None:
+                raise NotFoundError(
+                    f"user {binding.principal!r} does not exist; `shipyard users list` shows them"
+                )
+            same = conn.execute(
+                select(_B.id).where(
+                    _B.principal_kind == binding.principal_kind,
+                    _B.principal == binding.principal,
+                    _B.role == binding.role,
+                    _B.scope == binding.scope,
+                )
+            ).first()
+            if same is not None:
+                raise AlreadyExistsError(
+                    f"{binding.principal!r} already has role {binding.role!r} at {binding.scope!r} "
+                    f"(binding {same.id})"
+                )
+            conn.execute(
+                insert(bindings).values(
+                    id=binding.id,
+                    principal_kind=binding.principal_kind,
+                    principal=binding.principal,
+                    role=binding.role,
+                    scope=binding.scope,
+                    created_at=binding.created_at,
+                    created_by=binding.created_by,
+                )
+            )
+        return binding
+
+    def delete_binding(self, binding_id: str) -> Binding:
+        with self._write() as conn:
+            row = conn.execute(select(bindings).where(_B.id == binding_id)).first()
+            if row is None:
+                raise NotFoundError(
+                    f"binding {binding_id!r} does not exist; `shipyard bindings list` shows them"
+                )
+            conn.execute(delete(bindings).where(_B.id == binding_id))
+        return _binding(row)
+
+    def list_bindings(
+        self, *, principal: str | None = None, scope: str | None = None, limit: int = 1000, offset: int = 0
+    ) -> list[Binding]:
+        query = select(bindings).order_by(_B.principal, _B.scope, _B.role, _B.id).limit(limit).offset(offset)
+        if principal is not None:
+            query = query.where(_B.principal == principal)
+        if scope is not None:
+            query = query.where(_B.scope == scope)
+        with self._read() as conn:
+            return [_binding(r) for r in conn.execute(query)]
+
+    def access_rows(self, user: str) -> tuple[list[tuple[str, str]], dict[str, frozenset[str]]]:
+        member_of = select(_GM.group).where(_GM.member == user)
+        query = select(_B.role, _B.scope).where(
+            ((_B.principal_kind == "user") & (_B.principal == user))
+            | ((_B.principal_kind == "group") & _B.principal.in_(member_of))
+        )
+        with self._read() as conn:
+            pairs = [(r.role, r.scope) for r in conn.execute(query)]
+            names = {role for role, _ in pairs}
+            roles = {
+                r.name: frozenset(r.permissions)
+                for r in conn.execute(select(_R.name, _R.permissions).where(_R.name.in_(names)))
+            }
+        return pairs, roles
 
     # ---- tokens ------------------------------------------------------------------------------------
     def create_token(self, token: TokenRecord) -> TokenRecord:
@@ -71,13 +307,21 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
                     created_at=token.created_at,
                     expires_at=token.expires_at,
                     revoked_at=token.revoked_at,
+                    scope=token.scope,
+                    permissions=list(token.permissions) if token.permissions is not None else None,
                 )
             )
         return token
 
     def find_token(self, token_hash: str) -> tuple[TokenRecord, User] | None:
         query = (
-            select(api_tokens, _U.role, _U.created_at.label("user_created_at"), _U.disabled)
+            select(
+                api_tokens,
+                _U.kind,
+                _U.description,
+                _U.created_at.label("user_created_at"),
+                _U.disabled,
+            )
             .join(users, _U.name == _T.user)
             .where(_T.token_hash == token_hash)
         )
@@ -85,11 +329,17 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
             row = conn.execute(query).first()
         if row is None:
             return None
-        user = User(name=row.user, role=row.role, created_at=row.user_created_at, disabled=bool(row.disabled))
+        user = User(
+            name=row.user,
+            created_at=row.user_created_at,
+            kind=row.kind,
+            disabled=bool(row.disabled),
+            description=row.description,
+        )
         return _token(row), user
 
-    def list_tokens(self, user: str | None = None) -> list[TokenRecord]:
-        query = select(api_tokens).order_by(_T.created_at, _T.id)
+    def list_tokens(self, user: str | None = None, limit: int = 1000, offset: int = 0) -> list[TokenRecord]:
+        query = select(api_tokens).order_by(_T.created_at, _T.id).limit(limit).offset(offset)
         if user is not None:
             query = query.where(_T.user == user)
         with self._read() as conn:
@@ -116,19 +366,52 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
     def record_audit(self, events: list[AuditEvent]) -> None:
         if not events:
             return
-        rows = [
-            {"at": e.at, "user": e.user, "action": e.action[:250], "target": e.target, "status": e.status}
-            for e in events
-        ]
         with self._write() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK})
+            last = conn.execute(select(_E.chain).where(_E.chain.is_not(None)).order_by(_E.id.desc()).limit(1))
+            previous = last.scalar() or GENESIS
+            rows = []
+            for e in events:
+                previous = link(previous, e)
+                rows.append(
+                    {
+                        "at": e.at,
+                        "user": e.user,
+                        "action": e.action[:250],
+                        "target": e.target,
+                        "status": e.status,
+                        "scope": e.scope,
+                        "request_id": e.request_id,
+                        "source": e.source,
+                        "detail": e.detail,
+                        "chain": previous,
+                    }
+                )
             conn.execute(insert(audit_events), rows)
 
-    def list_audit(self, limit: int = 100, user: str | None = None) -> list[AuditEvent]:
+    def list_audit(
+        self,
+        limit: int = 100,
+        user: str | None = None,
+        *,
+        action: str | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+    ) -> list[AuditEvent]:
         query = select(audit_events).order_by(_E.id.desc()).limit(limit)
         if user is not None:
             query = query.where(_E.user == user)
+        if action is not None:
+            query = query.where(_E.action.contains(action, autoescape=True))
+        if since is not None:
+            query = query.where(_E.at >= since)
+        if before_id is not None:
+            query = query.where(_E.id < before_id)
         with self._read() as conn:
-            return [
-                AuditEvent(at=r.at, user=r.user, action=r.action, target=r.target, status=r.status, id=r.id)
-                for r in conn.execute(query)
-            ]
+            return [_event(r) for r in conn.execute(query)]
+
+    def iter_audit(self, after_id: int = 0, batch: int = 1000) -> list[AuditEvent]:
+        query = select(audit_events).where(_E.id > after_id).order_by(_E.id).limit(batch)
+        with self._read() as conn:
+            return [_event(r) for r in conn.execute(query)]

@@ -6,7 +6,18 @@ import importlib
 
 from fastapi import APIRouter, FastAPI
 
-_MODULES = ("health", "runs", "data", "artifacts", "blobs", "tasks", "models", "tokens", "monitoring")
+_MODULES = (
+    "health",
+    "runs",
+    "data",
+    "artifacts",
+    "blobs",
+    "tasks",
+    "models",
+    "tokens",
+    "principals",
+    "monitoring",
+)
 
 
 def include_routers(app: FastAPI) -> None:

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from shipyard.artifacts.cas import validate_digest
 from shipyard.core.entities import ArtifactRecord
 from shipyard.core.names import validate_key
-from shipyard.server.deps import ctx_of, decode_body, wire
+from shipyard.server.deps import ctx_of, decode_body, may_write_runs, wire
 from shipyard.server.schemas import ArtifactIn
 
 router = APIRouter(prefix="/api/v1", tags=["artifacts"])
@@ -19,6 +19,7 @@ def record_artifact(request: Request, body: ArtifactIn) -> Response:
     validate_key("artifact", body.name)
     validate_digest(body.digest)
     record: ArtifactRecord = decode_body(ArtifactRecord, body.model_dump())
+    may_write_runs(request, run_ids=[record.run_id])
     return wire(ctx_of(request).stores.metadata.record_artifact(record), 201)
 
 

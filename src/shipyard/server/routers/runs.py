@@ -9,7 +9,8 @@ from starlette.responses import Response
 
 from shipyard.core.entities import CodeVersion, RunCreate, RunStatus
 from shipyard.core.names import validate_name
-from shipyard.server.deps import acting_user, ctx_of, decode_body, wire
+from shipyard.server.access import check_namespace
+from shipyard.server.deps import acting_user, ctx_of, decode_body, principal_of, wire
 from shipyard.server.schemas import AtIn, FailStaleIn, FinishIn, RunCreateIn
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["runs"])
 def create_run(request: Request, body: RunCreateIn) -> Response:
     data = body.model_dump()
     data["user"] = acting_user(request, body.user)
-    validate_name("namespace", body.namespace)
+    check_namespace(principal_of(request).access, validate_name("namespace", body.namespace))
     create: RunCreate = decode_body(RunCreate, data)
     if body.code_version is not None:
         create = _with_code(create, body.code_version.model_dump())

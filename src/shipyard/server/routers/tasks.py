@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from shipyard.core.entities import LineageEdge, Task
-from shipyard.server.deps import ctx_of, decode_body, wire
+from shipyard.server.deps import ctx_of, decode_body, may_write_runs, wire
 from shipyard.server.schemas import LineageIn, TasksIn, TaskUpdateIn
 
 router = APIRouter(prefix="/api/v1", tags=["tasks and lineage"])
@@ -15,6 +15,7 @@ router = APIRouter(prefix="/api/v1", tags=["tasks and lineage"])
 @router.post("/tasks", status_code=204)
 def create_tasks(request: Request, body: TasksIn) -> Response:
     tasks = [decode_body(Task, t.model_dump()) for t in body.tasks]
+    may_write_runs(request, run_ids=[t.run_id for t in tasks])
     ctx_of(request).stores.metadata.create_tasks(tasks)
     return Response(status_code=204)
 
@@ -44,6 +45,7 @@ def list_tasks(request: Request, run_id: str) -> Response:
 @router.post("/lineage", status_code=204)
 def record_lineage(request: Request, body: LineageIn) -> Response:
     edges = [LineageEdge(e.task_id, e.artifact_id, e.input_name) for e in body.edges]
+    may_write_runs(request, task_ids=[e.task_id for e in edges])
     ctx_of(request).stores.metadata.record_lineage(edges)
     return Response(status_code=204)
 

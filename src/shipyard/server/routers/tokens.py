@@ -1,4 +1,5 @@
-"""Who am I, API tokens (create / list / revoke), users and the audit log (admins)."""
+"""Who am I and API tokens (create / list / revoke). Tokens can be narrowed to a scope and a subset
+of permissions; a narrowed token never mints a wider one."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from shipyard.core.clock import utcnow
 from shipyard.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from shipyard.core.names import validate_name
 from shipyard.metadata.security import SecurityStore, TokenRecord
+from shipyard.security.policy import Access, check_permissions, check_scope, covers
 from shipyard.server.accounts import issue_token
 from shipyard.server.deps import ctx_of, principal_of, wire
-from shipyard.server.permissions import Role
-from shipyard.server.schemas import TokenCreateIn, UserCreateIn
+from shipyard.server.schemas import TokenCreateIn
 
-router = APIRouter(prefix="/api/v1", tags=["tokens and users"])
+router = APIRouter(prefix="/api/v1", tags=["tokens"])
 
 
-def _security(request: Request) -> SecurityStore:
+def security_of(request: Request) -> SecurityStore:
     store = ctx_of(request).security
     if store is None:  # pragma: no cover - create_app always sets it
         raise NotFoundError("this server keeps no users or tokens")
@@ -34,62 +35,90 @@ def _public(record: TokenRecord) -> dict[str, object]:
 @router.get("/whoami")
 def whoami(request: Request) -> Response:
     principal = principal_of(request)
-    return wire({"user": principal.name, "role": principal.role.value, "token_id": principal.token_id})
+    access = principal.access
+    grants = [{"scope": g.scope, "permissions": sorted(g.permissions)} for g in access.grants]
+    return wire(
+        {
+            "user": principal.name,
+            "kind": access.kind,
+            "token_id": principal.token_id,
+            "token_scope": access.token_scope,
+            "token_permissions": sorted(access.token_permissions)
+            if access.token_permissions is not None
+            else None,
+            "permissions": sorted(access.permissions_at()),
+            "grants": grants,
+        }
+    )
+
+
+def _narrowing(
+    creator: Access, body: TokenCreateIn, for_self: bool
+) -> tuple[str | None, tuple[str, ...] | None]:
+    scope = check_scope(body.scope) if body.scope is not None else None
+    permissions = check_permissions(body.permissions) if body.permissions is not None else None
+    if for_self:  # a narrowed token only mints tokens inside its own narrowing
+        if creator.token_scope is not None:
+            if scope is not None and not covers(creator.token_scope, scope):
+                raise PermissionDeniedError(
+                    f"this token is limited to {creator.token_scope!r}; it cannot mint {scope!r}"
+                )
+            scope = scope or creator.token_scope
+        if creator.token_permissions is not None:
+            extra = sorted((permissions or creator.token_permissions) - creator.token_permissions)
+            if extra:
+                raise PermissionDeniedError(
+                    f"this token lacks {', '.join(extra)}; it cannot mint a token with them"
+                )
+            permissions = permissions or creator.token_permissions
+        missing = sorted(p for p in permissions or () if not creator.can_somewhere(p))
+        if missing:
+            raise InvalidInputError(f"you hold no {', '.join(missing)} permission to put on a token")
+    return scope, tuple(sorted(permissions)) if permissions is not None else None
 
 
 @router.post("/tokens", status_code=201)
 def create_token(request: Request, body: TokenCreateIn) -> Response:
     principal = principal_of(request)
     owner = body.user or principal.name
-    if owner != principal.name and principal.role is not Role.ADMIN:
-        raise PermissionDeniedError(f"only admins may create tokens for other users (not {principal.name!r})")
+    if owner != principal.name and not principal.can("token:manage"):
+        raise PermissionDeniedError(
+            f"creating tokens for other users needs the token:manage permission ({principal.name!r} lacks it)"
+        )
     validate_name("token", body.name)
+    scope, permissions = _narrowing(principal.access, body, owner == principal.name)
     expires = timedelta(seconds=body.expires_in_s) if body.expires_in_s is not None else None
-    value, record = issue_token(_security(request), owner, body.name, expires)
+    value, record = issue_token(
+        security_of(request), owner, body.name, expires, scope=scope, permissions=permissions
+    )
     return wire({"token": value, "record": _public(record)}, 201)
 
 
 @router.get("/tokens")
-def list_tokens(request: Request, all: bool = False) -> Response:
+def list_tokens(request: Request, all: bool = False, limit: int = 100, offset: int = 0) -> Response:
     principal = principal_of(request)
-    if all and principal.role is not Role.ADMIN:
-        raise PermissionDeniedError("only admins may list every user's tokens")
-    records = _security(request).list_tokens(None if all else principal.name)
-    return wire({"tokens": [_public(r) for r in records]})
+    if not 0 < limit <= 1000 or offset < 0:
+        raise InvalidInputError(f"limit must be between 1 and 1000 and offset >= 0, got {limit}, {offset}")
+    if all and not principal.can("token:manage"):
+        raise PermissionDeniedError("listing every user's tokens needs the token:manage permission")
+    records = security_of(request).list_tokens(
+        None if all else principal.name, limit=limit + 1, offset=offset
+    )
+    more = len(records) > limit
+    return wire(
+        {"tokens": [_public(r) for r in records[:limit]], "next_offset": offset + limit if more else None}
+    )
 
 
 @router.delete("/tokens/{token_id}")
 def revoke_token(request: Request, token_id: str) -> Response:
     principal = principal_of(request)
-    store = _security(request)
+    store = security_of(request)
     record = store.get_token(token_id)
-    if record.user != principal.name and principal.role is not Role.ADMIN:
+    if record.user != principal.name and not principal.can("token:manage"):
         raise NotFoundError(f"token {token_id!r} does not exist; `shipyard tokens list` shows them")
     revoked = store.revoke_token(token_id, utcnow())
     authenticator = ctx_of(request).authenticator
     if authenticator is not None:
         authenticator.clear()
     return wire(_public(revoked))
-
-
-@router.post("/users", status_code=201)
-def create_user(request: Request, body: UserCreateIn) -> Response:
-    if body.role not in {r.value for r in Role}:
-        raise InvalidInputError(f"unknown role {body.role!r}; use one of {', '.join(r.value for r in Role)}")
-    user = _security(request).create_user(validate_name("user", body.name), body.role, utcnow())
-    return wire(user, 201)
-
-
-@router.get("/users")
-def list_users(request: Request) -> Response:
-    return wire({"users": _security(request).list_users()})
-
-
-@router.get("/audit")
-def list_audit(request: Request, limit: int = 100, user: str | None = None) -> Response:
-    if not 0 < limit <= 10_000:
-        raise InvalidInputError(f"limit must be between 1 and 10000, got {limit}")
-    audit = ctx_of(request).audit
-    if audit is not None:
-        audit.flush()  # include what was just done
-    return wire({"events": _security(request).list_audit(limit, user)})

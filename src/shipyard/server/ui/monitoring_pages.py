@@ -12,14 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.server.permissions import Permission
+from shipyard.server.permissions import Rule
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.templating import Pages
 
 #: rows for the server's permission table
-PERMISSIONS: dict[tuple[str, str], Permission] = {
-    ("GET", f"{ROOT}/monitoring"): Permission.READ,
-    ("GET", f"{ROOT}/monitoring/{{deployment}}"): Permission.READ,
+PERMISSIONS: dict[tuple[str, str], Rule] = {
+    ("GET", f"{ROOT}/monitoring"): Rule("monitor:read"),
+    ("GET", f"{ROOT}/monitoring/{{deployment}}"): Rule("monitor:read"),
 }
 
 

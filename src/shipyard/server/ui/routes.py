@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shipyard.server.permissions import Permission
+from shipyard.server.permissions import PUBLIC, Rule
 from shipyard.server.ui.artifact_pages import add_artifact_routes
 from shipyard.server.ui.common import ROOT, STATIC
 from shipyard.server.ui.model_pages import add_model_routes
@@ -14,10 +14,10 @@ from shipyard.server.ui.runs_pages import add_run_routes
 from shipyard.server.ui.session import add_session_routes
 from shipyard.server.ui.templating import Pages
 
-_R, _P = Permission.READ, Permission.PUBLIC
+_R, _P, _M = Rule("run:read"), Rule(PUBLIC), Rule("model:read")
 
 #: the UI's rows of the server's permission table (merged by ``create_app``)
-PERMISSIONS: dict[tuple[str, str], Permission] = {
+PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", ROOT): _P,  # redirects to the login page or the runs list
     ("GET", f"{ROOT}/login"): _P,
     ("POST", f"{ROOT}/login"): _P,  # checks the token itself before setting the cookie
@@ -30,9 +30,9 @@ PERMISSIONS: dict[tuple[str, str], Permission] = {
     ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/image"): _R,
     ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/download"): _R,
     ("GET", f"{ROOT}/compare"): _R,
-    ("GET", f"{ROOT}/models"): _R,
-    ("GET", f"{ROOT}/models/{{name}}"): _R,
-    ("GET", f"{ROOT}/models/{{name}}/versions/{{version}}"): _R,
+    ("GET", f"{ROOT}/models"): _M,
+    ("GET", f"{ROOT}/models/{{name}}"): _M,
+    ("GET", f"{ROOT}/models/{{name}}/versions/{{version}}"): _M,
     **MONITORING_PERMISSIONS,
 }
 

@@ -1,0 +1,214 @@
+"""Roles as data: the permission catalog, the built-in roles, scopes, and the one evaluation.
+
+Pure functions over data, no I/O. A **binding** gives a principal (a user, a service account or a
+group) a **role** (a named set of permissions) at a **scope**:
+
+- ``*`` — the whole server;
+- ``project:NAME`` — one project (and every environment of it);
+- ``project:NAME/env:ENV`` — one environment of a project.
+
+A principal's :class:`Access` is the union of its own and its groups' bindings, optionally narrowed
+by the token it presented (a scope and/or a subset of permissions). ``Access.can(permission,
+scope)`` is the one question every decision asks; ownership rules (:func:`may_change`) sit on top.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from shipyard.core.errors import InvalidInputError
+
+SERVER_SCOPE = "*"
+
+# ---- the catalog ---------------------------------------------------------------------------------
+PERMISSIONS: dict[str, str] = {
+    "run:read": "read runs, params, metrics, tasks, lineage and artifacts",
+    "run:write": "create runs and change one's own runs (params, metrics, tags, artifacts, finish)",
+    "run:write:any": "change anyone's runs and write into another user's namespace",
+    "run:delete": "delete one's own runs (another's needs run:write:any too)",
+    "model:read": "read models, versions, aliases, cards and lineage",
+    "model:write": "create models, register versions, change one's own models and versions",
+    "model:write:any": "change anyone's models and versions",
+    "model:delete": "delete models and versions one may change",
+    "model:approve": "approve or revoke the approval of a version (never one's own)",
+    "alias:set": "point and remove unprotected aliases on models one may change",
+    "alias:set:protected": "move or remove a protected alias (e.g. champion)",
+    "alias:protect": "protect or unprotect an alias",
+    "monitor:read": "read reference profiles, monitors, results and alerts",
+    "monitor:write": "declare monitors, store profiles, results, alerts and feedback labels",
+    "predict": "call an inference service",
+    "deploy:apply": "apply a plan to an environment",
+    "secret:read": "read secret values",
+    "secret:write": "set and delete secrets",
+    "data:read": "read datasets and feature views (masked where a data policy says so)",
+    "data:write": "write datasets and feature views",
+    "data:read:pii": "read columns and rows a data policy marks as PII, unmasked",
+    "token:create": "create and revoke one's own API tokens",
+    "token:manage": "create, list and revoke anyone's API tokens",
+    "user:manage": "manage users, service accounts, groups, roles and bindings",
+    "audit:read": "read and verify the audit log",
+}
+
+_VIEWER = frozenset({"run:read", "model:read", "monitor:read", "data:read", "predict", "token:create"})
+_DEVELOPER = _VIEWER | {"run:write", "run:delete", "model:write", "alias:set", "monitor:write", "data:write"}
+_MAINTAINER = _DEVELOPER | {
+    "run:write:any",
+    "model:write:any",
+    "model:delete",
+    "model:approve",
+    "alias:set:protected",
+    "alias:protect",
+    "deploy:apply",
+    "secret:read",
+    "secret:write",
+}
+BUILTIN_ROLES: dict[str, frozenset[str]] = {
+    "viewer": _VIEWER,
+    "developer": frozenset(_DEVELOPER),
+    "maintainer": frozenset(_MAINTAINER),
+    "admin": frozenset(PERMISSIONS),
+}
+# the roles of the first version (one role per user); a stored "reader" means "viewer" now
+LEGACY_ROLES = {"reader": "viewer", "writer": "developer", "admin": "admin"}
+
+_SCOPE_RE = re.compile(r"^project:([a-z0-9][a-z0-9_\-]{0,62})(?:/env:([a-z0-9][a-z0-9_\-]{0,62}))?$")
+
+
+def check_scope(scope: str) -> str:
+    """``scope`` if it is ``*``, ``project:NAME`` or ``project:NAME/env:ENV``; else a one-line error."""
+    if scope == SERVER_SCOPE or _SCOPE_RE.fullmatch(scope):
+        return scope
+    raise InvalidInputError(
+        f"invalid scope {scope!r}; use '*' (the server), 'project:NAME' or 'project:NAME/env:ENV' "
+        "(lower-case letters, digits, '-' and '_')"
+    )
+
+
+def check_permissions(permissions: Iterable[str]) -> frozenset[str]:
+    """The set, if every name is in the catalog; else an error listing the unknown ones."""
+    chosen = frozenset(permissions)
+    unknown = sorted(chosen - PERMISSIONS.keys())
+    if unknown:
+        raise InvalidInputError(
+            f"unknown permission(s) {', '.join(unknown)}; `shipyard roles permissions` lists them"
+        )
+    return chosen
+
+
+def covers(outer: str, inner: str) -> bool:
+    """Whether a binding at ``outer`` applies to something at ``inner``."""
+    return outer in (SERVER_SCOPE, inner) or inner.startswith(outer + "/")
+
+
+def scope_of_namespace(namespace: str) -> str:
+    """Where a run in ``namespace`` lives: ``project:NAME/...`` namespaces belong to that project;
+    every other namespace (``user:alice``, ``production``) is at the server scope."""
+    if namespace.startswith("project:"):
+        project = namespace.split("/", 1)[0]
+        if _SCOPE_RE.fullmatch(project):
+            return project
+    return SERVER_SCOPE
+
+
+@dataclass(frozen=True)
+class Grant:
+    scope: str
+    permissions: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one principal may do: grants per scope, narrowed by the token it used."""
+
+    principal: str
+    grants: tuple[Grant, ...]
+    token_scope: str | None = None  # a token narrowed to a scope acts only there
+    token_permissions: frozenset[str] | None = None  # ... and only with these permissions
+    kind: str = "user"  # "user" | "service"
+
+    def can(self, permission: str, scope: str = SERVER_SCOPE) -> bool:
+        """May the principal use ``permission`` on something at ``scope``?"""
+        if self.token_permissions is not None and permission not in self.token_permissions:
+            return False
+        if self.token_scope is not None and not covers(self.token_scope, scope):
+            return False
+        return any(permission in g.permissions and covers(g.scope, scope) for g in self.grants)
+
+    def can_somewhere(self, permission: str) -> bool:
+        """May the principal use ``permission`` at some scope (the guard's first, cheap check)?"""
+        if self.token_permissions is not None and permission not in self.token_permissions:
+            return False
+        return any(
+            permission in g.permissions
+            and (
+                self.token_scope is None
+                or covers(self.token_scope, g.scope)
+                or covers(g.scope, self.token_scope)
+            )
+            for g in self.grants
+        )
+
+    def permissions_at(self, scope: str = SERVER_SCOPE) -> frozenset[str]:
+        return frozenset(p for p in PERMISSIONS if self.can(p, scope))
+
+
+def resolve_access(
+    principal: str,
+    bindings: Iterable[tuple[str, str]],
+    custom_roles: Mapping[str, frozenset[str]],
+    *,
+    kind: str = "user",
+    token_scope: str | None = None,
+    token_permissions: frozenset[str] | None = None,
+) -> Access:
+    """``bindings`` are (role name, scope) pairs (the principal's and its groups'); a role that no
+    longer exists grants nothing."""
+    merged: dict[str, set[str]] = {}
+    for bound, scope in bindings:
+        role = bound if bound in custom_roles else LEGACY_ROLES.get(bound, bound)
+        granted = BUILTIN_ROLES.get(role) or custom_roles.get(role) or frozenset()
+        merged.setdefault(scope, set()).update(granted)
+    grants = tuple(Grant(s, frozenset(p)) for s, p in sorted(merged.items()))
+    return Access(principal, grants, token_scope, token_permissions, kind)
+
+
+def full_access(principal: str) -> Access:
+    """Everything everywhere: a ``--no-auth`` loopback server's single user."""
+    return Access(principal, (Grant(SERVER_SCOPE, frozenset(PERMISSIONS)),))
+
+
+# ---- ownership -------------------------------------------------------------------------------------
+_ANY = {
+    "run:write": "run:write:any",
+    "run:delete": "run:write:any",
+    "model:write": "model:write:any",
+    "model:delete": "model:write:any",
+    "alias:set": "model:write:any",
+}
+
+
+def may_change(access: Access, permission: str, scope: str, owner: str | None) -> str | None:
+    """None when ``access`` may use ``permission`` on an object owned by ``owner`` at ``scope``;
+    otherwise why not (one line). Owners need ``permission``; others need its ``:any`` form too."""
+    if not access.can(permission, scope):
+        return f"{access.principal!r} lacks the {permission} permission" + _where(scope)
+    wider = _ANY.get(permission)
+    if owner is not None and owner != access.principal and wider is not None and not access.can(wider, scope):
+        return f"it belongs to {owner!r}; changing another's needs {wider}" + _where(scope)
+    return None
+
+
+def _where(scope: str) -> str:
+    return "" if scope == SERVER_SCOPE else f" in {scope}"
+
+
+def check_role_name(name: str) -> str:
+    if name in BUILTIN_ROLES or name in LEGACY_ROLES:
+        raise InvalidInputError(f"{name!r} is a built-in role; pick another name for a custom role")
+    if not re.fullmatch(r"[a-z][a-z0-9_\-]{0,62}", name):
+        raise InvalidInputError(
+            f"invalid role name {name!r}; use lower-case letters, digits, '-' and '_', starting with a letter"
+        )
+    return name

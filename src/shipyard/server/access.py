@@ -1,0 +1,121 @@
+"""Per-object authorization: the one place that decides whether a principal may act on a run, a
+task, a model, a version or an alias, and where a new run may be written.
+
+The guard calls :func:`check_object` for every route whose :class:`~shipyard.server.permissions.Rule`
+names a resource (the object comes from the path); routes whose object comes from the request
+body (recording an artifact, a task or lineage for a run; creating a run in a namespace) call
+:func:`check_run` / :func:`check_namespace` with that value. Every decision is
+:func:`shipyard.security.policy.may_change` plus the few rules of its own kind written here:
+
+- a run belongs to its creator, at its namespace's scope (``project:NAME/...`` or the server);
+- a model belongs to its creator, a version to whoever registered it (scope: the server);
+- approving needs ``model:approve`` and is refused for the version's own author (four eyes);
+- a protected alias moves only with ``alias:set:protected``;
+- a run goes into another user's namespace only with ``run:write:any``.
+
+An object that does not exist is not decided here: the route answers 404 itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shipyard.core.errors import NotFoundError, PermissionDeniedError
+from shipyard.security.policy import SERVER_SCOPE, Access, may_change, scope_of_namespace
+
+if TYPE_CHECKING:
+    from shipyard.server.app import ServerContext
+
+
+def _deny(access: Access, what: str, why: str) -> PermissionDeniedError:
+    return PermissionDeniedError(f"{access.principal!r} may not change {what}: {why}")
+
+
+def check_run(ctx: ServerContext, access: Access, permission: str, run_id: str) -> None:
+    try:
+        run = ctx.stores.metadata.get_run(run_id)
+    except NotFoundError:
+        return
+    why = may_change(access, permission, scope_of_namespace(run.namespace), run.user)
+    if why is not None:
+        raise _deny(access, f"run {run.id}", why)
+
+
+def check_task(ctx: ServerContext, access: Access, permission: str, task_id: str) -> None:
+    try:
+        task = ctx.stores.metadata.get_task(task_id)
+    except NotFoundError:
+        return
+    check_run(ctx, access, permission, task.run_id)
+
+
+def check_namespace(access: Access, namespace: str) -> None:
+    """May ``access`` create a run in ``namespace``?"""
+    scope = scope_of_namespace(namespace)
+    if not access.can("run:write", scope):
+        where = "" if scope == SERVER_SCOPE else f" in {scope}"
+        raise PermissionDeniedError(f"{access.principal!r} lacks the run:write permission{where}")
+    owner = namespace.removeprefix("user:") if namespace.startswith("user:") else None
+    if owner is not None and owner != access.principal and not access.can("run:write:any", scope):
+        raise PermissionDeniedError(
+            f"{access.principal!r} may not write runs into {namespace!r}: it is another user's namespace "
+            f"(that needs run:write:any); use your own, user:{access.principal}, or a project's"
+        )
+
+
+def check_model(ctx: ServerContext, access: Access, permission: str, name: str) -> None:
+    try:
+        model = ctx.registry.get_model(name)
+    except NotFoundError:
+        return
+    why = may_change(access, permission, SERVER_SCOPE, model.created_by)
+    if why is not None:
+        raise _deny(access, f"model {name!r}", why)
+
+
+def check_version(ctx: ServerContext, access: Access, permission: str, name: str, version: str) -> None:
+    try:
+        found = ctx.registry.get_version(name, int(version))
+    except (NotFoundError, ValueError):
+        return
+    what = f"{name} version {found.version}"
+    if permission == "model:approve":
+        if not access.can("model:approve"):
+            raise _deny(access, what, f"{access.principal!r} lacks the model:approve permission")
+        if found.created_by == access.principal:
+            raise _deny(access, what, "a version's author may not approve it (four eyes); ask a maintainer")
+        return
+    why = may_change(access, permission, SERVER_SCOPE, found.created_by)
+    if why is not None:
+        raise _deny(access, what, why)
+
+
+def check_alias(ctx: ServerContext, access: Access, permission: str, name: str, alias: str) -> None:
+    try:
+        model = ctx.registry.get_model(name)
+    except NotFoundError:
+        return
+    why = may_change(access, permission, SERVER_SCOPE, model.created_by)
+    protected = alias.casefold() in {a.casefold() for a in model.protected_aliases}
+    if why is None and protected and not access.can("alias:set:protected"):
+        why = f"alias {alias!r} is protected; moving it needs alias:set:protected"
+    if why is not None:
+        raise _deny(access, f"alias {alias!r} of model {name!r}", why)
+
+
+def check_object(
+    ctx: ServerContext, access: Access, permission: str, resource: str, params: dict[str, str]
+) -> None:
+    """Dispatch on the rule's resource kind with the route's path parameters."""
+    if resource == "run":
+        check_run(ctx, access, permission, params["run_id"])
+    elif resource == "task":
+        check_task(ctx, access, permission, params["task_id"])
+    elif resource == "model":
+        check_model(ctx, access, permission, params["name"])
+    elif resource == "version":
+        check_version(ctx, access, permission, params["name"], params["version"])
+    elif resource == "alias":
+        check_alias(ctx, access, permission, params["name"], params["alias"])
+    else:  # pragma: no cover - the table test keeps resources to the kinds above
+        raise PermissionDeniedError(f"unknown resource kind {resource!r} in the permission table")

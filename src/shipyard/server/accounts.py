@@ -70,7 +70,7 @@ def bootstrap_admin(store: SecurityStore, env_token: str | None, say: Callable[[
             "make one with: python -c \"import secrets; print('shp_' + secrets.token_urlsafe(32))\""
         )
     if not store.list_users(limit=1):
-        add_user(store, ADMIN_USER, "admin", by="bootstrap", description="created on the server's first start")
+        add_user(store, ADMIN_USER, "admin", by="bootstrap", description="the first start made it")
         value, _ = issue_token(store, ADMIN_USER, "bootstrap", value=env_token)
         if env_token is None:
             say(

@@ -44,6 +44,7 @@ MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STREAM_ROUTES = frozenset({"/api/v1/blobs/sha256/{digest}"})  # raw bytes, limits checked in the route
 TOKEN_COOKIE = "shipyard_token"  # noqa: S105 - a cookie name
 _BAD_ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,16 @@ class Authenticator:
             token_scope=record.scope if record is not None else None,
             token_permissions=frozenset(narrowed) if narrowed is not None else None,
         )
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's ``X-Request-ID`` when it is a plain token of at most 64 characters, else a new one."""
+    sent = _header(scope, b"x-request-id") or ""
+    if _REQUEST_ID.fullmatch(sent):
+        return sent
+    from shipyard.core.ids import new_id
+
+    return new_id()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -394,5 +405,14 @@ class GuardMiddleware:
         if ctx.audit is None:
             return
         ctx.audit.record(
-            AuditEvent(utcnow(), principal.name, f"{scope['method']} {template}", scope["path"], status)
+            AuditEvent(
+                utcnow(),
+                principal.name,
+                f"{scope['method']} {template}",
+                scope["path"],
+                status,
+                request_id=_request_id(scope),
+                source=str((scope.get("client") or ("",))[0])[:64] or None,
+                scope=principal.access.token_scope,
+            )
         )

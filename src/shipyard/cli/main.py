@@ -104,6 +104,18 @@ def build_app() -> typer.Typer:
     from shipyard.cli import server, tokens
 
     app.add_typer(tokens.app, name="tokens")
+    from shipyard.cli import access
+
+    for name, sub_app in (
+        ("users", access.users),
+        ("service-accounts", access.service_accounts),
+        ("groups", access.groups),
+        ("roles", access.roles),
+        ("bindings", access.bindings),
+        ("audit", access.audit),
+    ):
+        app.add_typer(sub_app, name=name)
+    app.command("whoami")(access.whoami)
     server.register(app)
     from shipyard.cli import serve
 

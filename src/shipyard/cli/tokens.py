@@ -40,13 +40,19 @@ def _local_record(record: Any) -> dict[str, Any]:
 
 
 @app.command("create")
-def create(
+def create(  # noqa: PLR0917 - one argument per option
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--name", help="A label to recognize the token by.")] = "token",
     expires_in: Annotated[
         str | None, typer.Option("--expires-in", help="Lifetime: 45s, 90m, 12h, 30d, 2w (default: never).")
     ] = None,
     user: Annotated[str | None, typer.Option("--user", help="Owner (admins; local: default admin).")] = None,
+    scope: Annotated[
+        str | None, typer.Option("--scope", help="Narrow it to '*', project:NAME or project:NAME/env:ENV.")
+    ] = None,
+    permission: Annotated[
+        list[str] | None, typer.Option("--permission", "-p", help="Narrow it to these permissions (repeat).")
+    ] = None,
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
     from shipyard.security.tokens import parse_duration
@@ -54,7 +60,7 @@ def create(
     lifetime: timedelta | None = parse_duration(expires_in) if expires_in else None
     session, local = _backend(ctx)
     if session is not None:
-        body: dict[str, Any] = {"name": name, "user": user}
+        body: dict[str, Any] = {"name": name, "user": user, "scope": scope, "permissions": permission}
         if lifetime is not None:
             body["expires_in_s"] = int(lifetime.total_seconds())
         answer = session.call("POST", "/tokens", body)
@@ -63,7 +69,13 @@ def create(
         from shipyard.server.accounts import ADMIN_USER, issue_token
 
         assert local is not None
-        value, stored = issue_token(local, user or ADMIN_USER, name, lifetime)
+        from shipyard.security.policy import check_permissions, check_scope
+
+        narrowed = tuple(sorted(check_permissions(permission))) if permission else None
+        checked_scope = check_scope(scope) if scope is not None else None
+        value, stored = issue_token(
+            local, user or ADMIN_USER, name, lifetime, scope=checked_scope, permissions=narrowed
+        )
         record = _local_record(stored)
     out = console()
     from rich.markup import escape

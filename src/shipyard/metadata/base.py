@@ -93,10 +93,13 @@ class MetadataStore(abc.ABC):
         offset: int = 0,
         flow_name: str | None = None,
         statuses: Sequence[RunStatus] | None = None,
+        *,
+        hidden_projects: Sequence[str] = (),
     ) -> RunPage:
         """Runs matching all the given conditions, newest first unless ``order_by`` says
         otherwise (``"metrics.acc DESC"``, ``"params.lr"``, ``"start_time ASC"``, ``"name"``).
-        ``namespaces=None`` means every namespace."""
+        ``namespaces=None`` means every namespace; runs of ``hidden_projects`` (namespaces
+        ``project:NAME`` and ``project:NAME/...``) are left out (the server hides private projects)."""
 
     def count_runs(
         self,
@@ -104,12 +107,16 @@ class MetadataStore(abc.ABC):
         filter: str | None = None,
         flow_name: str | None = None,
         statuses: Sequence[RunStatus] | None = None,
+        *,
+        hidden_projects: Sequence[str] = (),
     ) -> int:
         """How many runs ``search_runs`` with these conditions would return in all (added for the
         UI's page counts). This default pages through ``search_runs``; backends count in one query."""
         total, offset = 0, 0
         while True:
-            page = self.search_runs(namespaces, filter, (), 1000, offset, flow_name, statuses)
+            page = self.search_runs(
+                namespaces, filter, (), 1000, offset, flow_name, statuses, hidden_projects=hidden_projects
+            )
             total += len(page.runs)
             if page.next_offset is None:
                 return total

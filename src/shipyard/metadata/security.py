@@ -31,6 +31,18 @@ class User:
 
 
 @dataclass(frozen=True)
+class Project:
+    """The unit of ownership. A private project's runs (namespaces ``project:NAME...``) are invisible,
+    not merely read-only, to principals without ``run:read`` at ``project:NAME``."""
+
+    name: str
+    private: bool
+    created_at: datetime
+    created_by: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Group:
     name: str
     created_at: datetime
@@ -138,6 +150,21 @@ class SecurityStore(abc.ABC):
     @abc.abstractmethod
     def set_membership(self, group: str, member: str, present: bool) -> Group:
         """Add (``present``) or remove ``member``; idempotent. NotFoundError for an unknown group or user."""
+
+    # ---- projects --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_project(self, project: Project) -> Project:
+        """AlreadyExistsError when the name is taken."""
+
+    @abc.abstractmethod
+    def set_project_private(self, name: str, private: bool) -> Project: ...
+
+    @abc.abstractmethod
+    def list_projects(self, limit: int = 1000, after: str | None = None) -> list[Project]: ...
+
+    @abc.abstractmethod
+    def private_projects(self) -> frozenset[str]:
+        """The names of every private project (one small read; the server caches it briefly)."""
 
     # ---- roles and bindings ----------------------------------------------------------------------
     @abc.abstractmethod

@@ -127,6 +127,7 @@ class Access:
     token_scope: str | None = None  # a token narrowed to a scope acts only there
     token_permissions: frozenset[str] | None = None  # ... and only with these permissions
     kind: str = "user"  # "user" | "service"
+    private_projects: frozenset[str] = frozenset()  # where server-wide grants stop (admins' excepted)
 
     def can(self, permission: str, scope: str = SERVER_SCOPE) -> bool:
         """May the principal use ``permission`` on something at ``scope``?"""
@@ -134,7 +135,20 @@ class Access:
             return False
         if self.token_scope is not None and not covers(self.token_scope, scope):
             return False
-        return any(permission in g.permissions and covers(g.scope, scope) for g in self.grants)
+        return any(permission in g.permissions and self._reaches(g, scope) for g in self.grants)
+
+    def _reaches(self, grant: Grant, scope: str) -> bool:
+        """A grant at ``*`` reaches into a private project only when it can manage users (an admin
+        could bind itself there anyway); everywhere else :func:`covers` decides."""
+        if grant.scope == SERVER_SCOPE and scope != SERVER_SCOPE:
+            project = scope.split("/", 1)[0].removeprefix("project:")
+            if project in self.private_projects and "user:manage" not in grant.permissions:
+                return False
+        return covers(grant.scope, scope)
+
+    def hidden_projects(self) -> list[str]:
+        """The private projects this principal may not see at all."""
+        return sorted(p for p in self.private_projects if not self.can("run:read", f"project:{p}"))
 
     def can_somewhere(self, permission: str) -> bool:
         """May the principal use ``permission`` at some scope (the guard's first, cheap check)?"""
@@ -162,6 +176,7 @@ def resolve_access(
     kind: str = "user",
     token_scope: str | None = None,
     token_permissions: frozenset[str] | None = None,
+    private_projects: frozenset[str] = frozenset(),
 ) -> Access:
     """``bindings`` are (role name, scope) pairs (the principal's and its groups'); a role that no
     longer exists grants nothing."""
@@ -171,7 +186,7 @@ def resolve_access(
         granted = BUILTIN_ROLES.get(role) or custom_roles.get(role) or frozenset()
         merged.setdefault(scope, set()).update(granted)
     grants = tuple(Grant(s, frozenset(p)) for s, p in sorted(merged.items()))
-    return Access(principal, grants, token_scope, token_permissions, kind)
+    return Access(principal, grants, token_scope, token_permissions, kind, private_projects)
 
 
 def full_access(principal: str) -> Access:

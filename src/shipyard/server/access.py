@@ -11,7 +11,9 @@ body (recording an artifact, a task or lineage for a run; creating a run in a na
 - a model belongs to its creator, a version to whoever registered it (scope: the server);
 - approving needs ``model:approve`` and is refused for the version's own author (four eyes);
 - a protected alias moves only with ``alias:set:protected``;
-- a run goes into another user's namespace only with ``run:write:any``.
+- a run goes into another user's namespace only with ``run:write:any``;
+- a private project's runs (and their tasks and artifacts) answer 404 to whoever may not read
+  there: server-wide grants stop at a private project unless they can manage users.
 
 An object that does not exist is not decided here: the route answers 404 itself.
 """
@@ -36,7 +38,12 @@ def check_run(ctx: ServerContext, access: Access, permission: str, run_id: str) 
         run = ctx.stores.metadata.get_run(run_id)
     except NotFoundError:
         return
-    why = may_change(access, permission, scope_of_namespace(run.namespace), run.user)
+    scope = scope_of_namespace(run.namespace)
+    if scope.removeprefix("project:") in access.hidden_projects():
+        raise NotFoundError(f"run {run_id!r} not found")  # a private project's runs are invisible
+    if permission == "run:read":
+        return  # everything else is readable by anyone with run:read somewhere (the guard checked)
+    why = may_change(access, permission, scope, run.user)
     if why is not None:
         raise _deny(access, f"run {run.id}", why)
 
@@ -47,6 +54,14 @@ def check_task(ctx: ServerContext, access: Access, permission: str, task_id: str
     except NotFoundError:
         return
     check_run(ctx, access, permission, task.run_id)
+
+
+def check_artifact(ctx: ServerContext, access: Access, permission: str, artifact_id: str) -> None:
+    try:
+        record = ctx.stores.metadata.get_artifact(artifact_id)
+    except NotFoundError:
+        return
+    check_run(ctx, access, permission, record.run_id)
 
 
 def check_namespace(access: Access, namespace: str) -> None:
@@ -111,6 +126,8 @@ def check_object(
         check_run(ctx, access, permission, params["run_id"])
     elif resource == "task":
         check_task(ctx, access, permission, params["task_id"])
+    elif resource == "artifact":
+        check_artifact(ctx, access, permission, params["artifact_id"])
     elif resource == "model":
         check_model(ctx, access, permission, params["name"])
     elif resource == "version":

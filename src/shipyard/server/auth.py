@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
+from shipyard.core.errors import PermissionDeniedError, ShipyardError
 from shipyard.server.permissions import AUTHENTICATED, PUBLIC, Rule, required_rule
 
 if TYPE_CHECKING:
@@ -72,9 +73,11 @@ class Authenticator:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._private: tuple[float, frozenset[str]] | None = None
 
     def clear(self) -> None:
         self._cache.clear()
+        self._private = None
 
     def authenticate(self, value: str) -> Principal | None:
         from shipyard.core.clock import utcnow
@@ -115,7 +118,16 @@ class Authenticator:
             kind=kind,
             token_scope=record.scope if record is not None else None,
             token_permissions=frozenset(narrowed) if narrowed is not None else None,
+            private_projects=self.private_projects(),
         )
+
+    def private_projects(self) -> frozenset[str]:
+        """The private projects, re-read at most every ``token_cache_s`` (and on any change here)."""
+        now = time.monotonic()
+        if self._private is None or self._private[0] <= now:
+            assert self.ctx.security is not None
+            self._private = (now + self.ctx.config.token_cache_s, self.ctx.security.private_projects())
+        return self._private[1]
 
 
 def _request_id(scope: Scope) -> str:
@@ -249,10 +261,13 @@ class GuardMiddleware:
                 )(scope, receive, send)
                 return
             refusal = await self._refusal(ctx, principal, needed, params) if needed is not None else None
+            if isinstance(refusal, PermissionDeniedError):
+                message = f"{method} {template} refused: {refusal.message}"
+                await error_response(403, refusal.code, message)(scope, receive, send)
+                return
             if refusal is not None:
-                await error_response(403, "permission_denied", f"{method} {template} refused: {refusal}")(
-                    scope, receive, send
-                )
+                status = 404 if refusal.code == "not_found" else 500
+                await error_response(status, refusal.code, refusal.message)(scope, receive, send)
                 return
         scope.setdefault("state", {})["principal"] = principal
         if method in MUTATIONS and template not in STREAM_ROUTES and method_ok:
@@ -266,17 +281,19 @@ class GuardMiddleware:
     @staticmethod
     async def _refusal(
         ctx: ServerContext, principal: Principal, rule: Rule, params: dict[str, str]
-    ) -> str | None:
-        """Why ``principal`` may not use this route (one line), or None."""
+    ) -> ShipyardError | None:
+        """Why ``principal`` may not use this route: a 403 (or a 404 for an object it may not even
+        see, in a private project), or None."""
+        from shipyard.core.errors import NotFoundError, PermissionDeniedError
+
         if rule.permission == AUTHENTICATED:
             return None
         if not principal.access.can_somewhere(rule.permission):
-            return f"{principal.name!r} lacks the {rule.permission} permission"
+            return PermissionDeniedError(f"{principal.name!r} lacks the {rule.permission} permission")
         if rule.resource is None:
             return None
         import anyio.to_thread
 
-        from shipyard.core.errors import PermissionDeniedError
         from shipyard.server.access import check_object
 
         resource = rule.resource
@@ -284,8 +301,13 @@ class GuardMiddleware:
             await anyio.to_thread.run_sync(
                 lambda: check_object(ctx, principal.access, rule.permission, resource, params)
             )
-        except PermissionDeniedError as exc:
-            return exc.message
+        except (PermissionDeniedError, NotFoundError) as exc:
+            return exc
+        except Exception as exc:  # a failing store: logged here, answered without details
+            import logging
+
+            logging.getLogger("shipyard.server").error("access check failed", exc_info=exc)
+            return ShipyardError("internal server error; the server log has the details")
         return None
 
     async def _principal(self, ctx: ServerContext, scope: Scope, method: str) -> Principal | None:

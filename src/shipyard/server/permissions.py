@@ -21,7 +21,7 @@ AUTHENTICATED = "authenticated"  # any valid token
 @dataclass(frozen=True)
 class Rule:
     permission: str
-    resource: str | None = None  # "run" | "model" | "version" | "alias" | "task": checked per object
+    resource: str | None = None  # "run" | "task" | "artifact" | "model" | "version" | "alias"
 
 
 API = "/api/v1"
@@ -36,6 +36,7 @@ def _r(permission: str, resource: str | None = None) -> Rule:
 
 
 _RR, _RW = _r("run:read"), _r("run:write")
+_RUN_R, _TASK_R, _ART_R = _r("run:read", "run"), _r("run:read", "task"), _r("run:read", "artifact")
 _RUN_W = _r("run:write", "run")
 _MR = _r("model:read")
 _MONR, _MONW = _r("monitor:read"), _r("monitor:write")
@@ -52,38 +53,38 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", f"{API}/runs-count"): _RR,
     ("GET", f"{API}/run-ids"): _RR,
     ("POST", f"{API}/runs-fail-stale"): _r("run:write:any"),
-    ("GET", _RUN): _RR,
+    ("GET", _RUN): _RUN_R,
     ("POST", f"{_RUN}/finish"): _RUN_W,
     ("POST", f"{_RUN}/heartbeat"): _RUN_W,
     ("DELETE", _RUN): _r("run:delete", "run"),
     # params, metrics, tags
     ("POST", f"{_RUN}/params"): _RUN_W,
     ("POST", f"{_RUN}/metrics"): _RUN_W,
-    ("GET", f"{_RUN}/metric-history"): _RR,
+    ("GET", f"{_RUN}/metric-history"): _RUN_R,
     ("POST", f"{_RUN}/tags"): _RUN_W,
     ("DELETE", f"{_RUN}/tags"): _RUN_W,
     # artifacts and their bytes (recording an artifact checks its run in the route)
     ("POST", f"{API}/artifacts"): _RW,
-    ("GET", f"{API}/artifacts/{{artifact_id}}"): _RR,
-    ("GET", f"{_RUN}/artifacts"): _RR,
-    ("GET", f"{_RUN}/artifact"): _RR,
+    ("GET", f"{API}/artifacts/{{artifact_id}}"): _ART_R,
+    ("GET", f"{_RUN}/artifacts"): _RUN_R,
+    ("GET", f"{_RUN}/artifact"): _RUN_R,
     ("PUT", f"{API}/blobs/sha256/{{digest}}"): _RW,  # content-addressed: no owner, bytes verified
     ("GET", f"{API}/blobs/sha256/{{digest}}"): _RR,
     ("HEAD", f"{API}/blobs/sha256/{{digest}}"): _RR,
     # tasks and lineage (creating tasks and lineage checks their run in the route)
     ("POST", f"{API}/tasks"): _RW,
     ("GET", f"{API}/cached-task"): _RR,
-    ("GET", f"{API}/tasks/{{task_id}}"): _RR,
+    ("GET", f"{API}/tasks/{{task_id}}"): _TASK_R,
     ("PATCH", f"{API}/tasks/{{task_id}}"): _r("run:write", "task"),
-    ("GET", f"{_RUN}/tasks"): _RR,
+    ("GET", f"{_RUN}/tasks"): _RUN_R,
     ("POST", f"{API}/lineage"): _RW,
-    ("GET", f"{API}/tasks/{{task_id}}/inputs"): _RR,
-    ("GET", f"{API}/artifacts/{{artifact_id}}/consumers"): _RR,
+    ("GET", f"{API}/tasks/{{task_id}}/inputs"): _TASK_R,
+    ("GET", f"{API}/artifacts/{{artifact_id}}/consumers"): _ART_R,
     # model registry
     ("POST", f"{API}/models"): _r("model:write"),
     ("GET", f"{API}/models"): _MR,
     ("GET", f"{API}/model-versions"): _MR,
-    ("GET", f"{_RUN}/model-versions"): _MR,
+    ("GET", f"{_RUN}/model-versions"): _r("model:read", "run"),
     ("GET", _M): _MR,
     ("PATCH", _M): _r("model:write", "model"),
     ("POST", f"{_M}/tags"): _r("model:write", "model"),
@@ -134,6 +135,9 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", f"{API}/bindings"): _r("user:manage"),
     ("POST", f"{API}/bindings"): _r("user:manage"),
     ("DELETE", f"{API}/bindings/{{binding_id}}"): _r("user:manage"),
+    ("POST", f"{API}/projects"): _r("user:manage"),
+    ("GET", f"{API}/projects"): _r(AUTHENTICATED),
+    ("PATCH", f"{API}/projects/{{name}}"): _r("user:manage"),
     ("GET", f"{API}/audit"): _r("audit:read"),
     ("GET", f"{API}/audit/verify"): _r("audit:read"),
 }

@@ -232,6 +232,18 @@ class GroupCreateIn(_Body):
     description: str = Field(default="", max_length=2000)
 
 
+class ProjectCreateIn(_Body):
+    name: str = Field(
+        description="Lower-case letters, digits, '-' and '_'; runs go to namespace project:NAME."
+    )
+    private: bool = Field(default=False, description="Hide its runs from principals not bound to it.")
+    description: str = Field(default="", max_length=2000)
+
+
+class ProjectUpdateIn(_Body):
+    private: bool
+
+
 class RoleCreateIn(_Body):
     name: str
     permissions: list[str] = Field(min_length=1, max_length=64)

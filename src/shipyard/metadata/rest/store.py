@@ -102,6 +102,7 @@ class RestMetadataStore(MetadataStore):
         filter: str | None,
         flow_name: str | None,
         statuses: Sequence[RunStatus] | None,
+        hidden_projects: Sequence[str] = (),
     ) -> list[tuple[str, Any]]:
         if isinstance(namespaces, str):
             raise InvalidInputError(f"namespaces must be a list of strings, e.g. [{namespaces!r}]")
@@ -113,6 +114,7 @@ class RestMetadataStore(MetadataStore):
         if flow_name is not None:
             params.append(("flow_name", flow_name))
         params.extend(("status", RunStatus(s).value) for s in statuses or ())
+        params.extend(("hidden_project", p) for p in hidden_projects)
         return params
 
     def search_runs(  # noqa: PLR0917
@@ -124,8 +126,10 @@ class RestMetadataStore(MetadataStore):
         offset: int = 0,
         flow_name: str | None = None,
         statuses: Sequence[RunStatus] | None = None,
+        *,
+        hidden_projects: Sequence[str] = (),
     ) -> RunPage:
-        params = self._query(namespaces, filter, flow_name, statuses)
+        params = self._query(namespaces, filter, flow_name, statuses, hidden_projects)
         params.extend(("order_by", o) for o in order_by)
         params += [("max_results", max_results), ("offset", offset)]
         data = self._http.call("GET", "/runs", params=params)
@@ -138,8 +142,10 @@ class RestMetadataStore(MetadataStore):
         filter: str | None = None,
         flow_name: str | None = None,
         statuses: Sequence[RunStatus] | None = None,
+        *,
+        hidden_projects: Sequence[str] = (),
     ) -> int:
-        params = self._query(namespaces, filter, flow_name, statuses)
+        params = self._query(namespaces, filter, flow_name, statuses, hidden_projects)
         return int(self._http.call("GET", "/runs-count", params=params)["count"])
 
     def delete_run(self, run_id: str) -> None:

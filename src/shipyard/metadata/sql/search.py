@@ -181,9 +181,15 @@ def conditions(
     filter: str | None,
     flow_name: str | None,
     statuses: Sequence[RunStatus] | None,
+    hidden_projects: Sequence[str] = (),
 ) -> list[ColumnElement[bool]]:
     node = parse_filter(filter) if filter else None  # parse errors before touching the database
     conds: list[ColumnElement[bool]] = []
+    for project in hidden_projects:
+        namespace = f"project:{project}"
+        conds.append(
+            ~or_(runs.c.namespace == namespace, runs.c.namespace.startswith(namespace + "/", autoescape=True))
+        )
     if namespaces is not None:
         if isinstance(namespaces, str):
             raise InvalidInputError(f"namespaces must be a list of strings, e.g. [{namespaces!r}]")

@@ -66,6 +66,16 @@ audit_events = Table(
     Index(None, "at"),
 )
 
+projects = Table(  # the unit of ownership; a private project's runs are hidden from outsiders
+    "projects",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("private", Boolean(), nullable=False),
+    Column("description", Text(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("created_by", String(KEY), nullable=False),
+)
+
 custom_roles = Table(
     "custom_roles",
     metadata,

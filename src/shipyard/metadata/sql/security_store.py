@@ -19,6 +19,7 @@ from shipyard.metadata.security import (
     Binding,
     CustomRole,
     Group,
+    Project,
     SecurityStore,
     TokenRecord,
     User,
@@ -30,6 +31,7 @@ from shipyard.metadata.sql.security_schema import (
     custom_roles,
     group_members,
     groups,
+    projects,
     users,
 )
 from shipyard.metadata.sql.store import BorrowedTransactions
@@ -41,6 +43,7 @@ _B = bindings.c
 _G = groups.c
 _GM = group_members.c
 _R = custom_roles.c
+_P = projects.c
 _AUDIT_LOCK = 0x5348495059415244  # "SHIPYARD": the Postgres advisory lock that orders audit appends
 
 
@@ -68,6 +71,10 @@ def _token(row: Row[Any]) -> TokenRecord:
         scope=row.scope,
         permissions=tuple(permissions) if permissions is not None else None,
     )
+
+
+def _project(row: Row[Any]) -> Project:
+    return Project(row.name, bool(row.private), row.created_at, row.created_by, row.description)
 
 
 def _binding(row: Row[Any]) -> Binding:
@@ -190,6 +197,41 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
         if row is None:
             raise NotFoundError(f"group {name!r} does not exist; `shipyard groups list` shows them")
         return row
+
+    # ---- projects ----------------------------------------------------------------------------------
+    def create_project(self, project: Project) -> Project:
+        with self._write() as conn:
+            if conn.execute(select(_P.name).where(_P.name == project.name)).first() is not None:
+                raise AlreadyExistsError(f"project {project.name!r} already exists")
+            conn.execute(
+                insert(projects).values(
+                    name=project.name,
+                    private=project.private,
+                    description=project.description,
+                    created_at=project.created_at,
+                    created_by=project.created_by,
+                )
+            )
+        return project
+
+    def set_project_private(self, name: str, private: bool) -> Project:
+        with self._write() as conn:
+            conn.execute(update(projects).where(_P.name == name).values(private=private))
+            row = conn.execute(select(projects).where(_P.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"project {name!r} does not exist; `shipyard projects list` shows them")
+        return _project(row)
+
+    def list_projects(self, limit: int = 1000, after: str | None = None) -> list[Project]:
+        query = select(projects).order_by(_P.name).limit(limit)
+        if after is not None:
+            query = query.where(_P.name > after)
+        with self._read() as conn:
+            return [_project(r) for r in conn.execute(query)]
+
+    def private_projects(self) -> frozenset[str]:
+        with self._read() as conn:
+            return frozenset(conn.execute(select(_P.name).where(_P.private.is_(True))).scalars())
 
     # ---- roles and bindings ------------------------------------------------------------------------
     def create_role(self, role: CustomRole) -> CustomRole:

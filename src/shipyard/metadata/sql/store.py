@@ -144,8 +144,10 @@ class SqlMetadataStore(MetadataStore):
         offset: int = 0,
         flow_name: str | None = None,
         statuses: Sequence[RunStatus] | None = None,
+        *,
+        hidden_projects: Sequence[str] = (),
     ) -> RunPage:
-        conds = search.conditions(namespaces, filter, flow_name, statuses)
+        conds = search.conditions(namespaces, filter, flow_name, statuses, hidden_projects)
         with self._read() as conn:
             return search.search_runs(conn, conds, order_by, max_results, offset)
 
@@ -155,8 +157,10 @@ class SqlMetadataStore(MetadataStore):
         filter: str | None = None,
         flow_name: str | None = None,
         statuses: Sequence[RunStatus] | None = None,
+        *,
+        hidden_projects: Sequence[str] = (),
     ) -> int:
-        conds = search.conditions(namespaces, filter, flow_name, statuses)
+        conds = search.conditions(namespaces, filter, flow_name, statuses, hidden_projects)
         with self._read() as conn:
             return search.count_runs(conn, conds)
 

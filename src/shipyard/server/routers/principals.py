@@ -12,7 +12,7 @@ from shipyard.core.clock import utcnow
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.ids import new_id
 from shipyard.core.names import validate_name
-from shipyard.metadata.security import AuditEvent, Binding, CustomRole
+from shipyard.metadata.security import AuditEvent, Binding, CustomRole, Project
 from shipyard.security.policy import (
     BUILTIN_ROLES,
     LEGACY_ROLES,
@@ -24,7 +24,15 @@ from shipyard.security.policy import (
 from shipyard.server.accounts import add_user
 from shipyard.server.deps import ctx_of, principal_of, wire
 from shipyard.server.routers.tokens import security_of
-from shipyard.server.schemas import BindingCreateIn, GroupCreateIn, RoleCreateIn, UserCreateIn, UserUpdateIn
+from shipyard.server.schemas import (
+    BindingCreateIn,
+    GroupCreateIn,
+    ProjectCreateIn,
+    ProjectUpdateIn,
+    RoleCreateIn,
+    UserCreateIn,
+    UserUpdateIn,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["users, roles and audit"])
 
@@ -232,3 +240,35 @@ def verify_audit(request: Request) -> Response:
             "problem": verdict.problem,
         }
     )
+
+
+# ---- projects ------------------------------------------------------------------------------------
+@router.post("/projects", status_code=201)
+def create_project(request: Request, body: ProjectCreateIn) -> Response:
+    project = Project(
+        name=check_scope(f"project:{body.name}").removeprefix("project:"),
+        private=body.private,
+        created_at=utcnow(),
+        created_by=principal_of(request).name,
+        description=body.description,
+    )
+    created = security_of(request).create_project(project)
+    _access_changed(request)
+    return wire(created, 201)
+
+
+@router.get("/projects")
+def list_projects(request: Request, limit: int = 100, after: str | None = None) -> Response:
+    """Projects, less the private ones the caller may not see."""
+    hidden = set(principal_of(request).access.hidden_projects())
+    found = security_of(request).list_projects(limit=_limit(limit) + 1, after=after)
+    more = len(found) > limit
+    visible = [p for p in found[:limit] if p.name not in hidden]
+    return wire({"projects": visible, "next_after": found[limit - 1].name if more else None})
+
+
+@router.patch("/projects/{name}")
+def update_project(request: Request, name: str, body: ProjectUpdateIn) -> Response:
+    updated = security_of(request).set_project_private(name, body.private)
+    _access_changed(request)
+    return wire(updated)

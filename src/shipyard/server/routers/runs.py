@@ -43,8 +43,10 @@ def search_runs(  # noqa: PLR0917 - one argument per query parameter
     offset: int = 0,
     flow_name: str | None = None,
     status: Annotated[list[RunStatus] | None, Query()] = None,
+    hidden_project: Annotated[list[str] | None, Query(max_length=100)] = None,
 ) -> Response:
-    """Newest first unless ``order_by`` says otherwise; ``namespace`` absent means every namespace."""
+    """Newest first unless ``order_by`` says otherwise; ``namespace`` absent means every namespace.
+    Runs of private projects the caller may not read are never listed nor counted."""
     page = ctx_of(request).stores.metadata.search_runs(
         namespaces=namespace,
         filter=filter,
@@ -53,20 +55,31 @@ def search_runs(  # noqa: PLR0917 - one argument per query parameter
         offset=offset,
         flow_name=flow_name,
         statuses=status,
+        hidden_projects=_hidden(request, hidden_project),
     )
     return wire({"runs": page.runs, "next_offset": page.next_offset, "total": page.total})
 
 
+def _hidden(request: Request, asked: list[str] | None) -> list[str]:
+    """The private projects hidden from the caller, plus any the client itself asks to leave out."""
+    return sorted({*principal_of(request).access.hidden_projects(), *(asked or ())})
+
+
 @router.get("/runs-count")
-def count_runs(
+def count_runs(  # noqa: PLR0917 - one argument per query parameter
     request: Request,
     namespace: Annotated[list[str] | None, Query()] = None,
     filter: str | None = None,
     flow_name: str | None = None,
     status: Annotated[list[RunStatus] | None, Query()] = None,
+    hidden_project: Annotated[list[str] | None, Query(max_length=100)] = None,
 ) -> Response:
     count = ctx_of(request).stores.metadata.count_runs(
-        namespaces=namespace, filter=filter, flow_name=flow_name, statuses=status
+        namespaces=namespace,
+        filter=filter,
+        flow_name=flow_name,
+        statuses=status,
+        hidden_projects=_hidden(request, hidden_project),
     )
     return wire({"count": count})
 

@@ -9,7 +9,7 @@ expression's structure.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
@@ -134,8 +134,9 @@ class RunsPage:
         return self.query.offset + len(self.runs)
 
 
-def load_runs_page(metadata: MetadataStore, query: RunsQuery) -> RunsPage:
-    """One page of runs plus the number of matches (a COUNT query, not a scan of the runs)."""
+def load_runs_page(metadata: MetadataStore, query: RunsQuery, hidden: Sequence[str] = ()) -> RunsPage:
+    """One page of runs plus the number of matches (a COUNT query, not a scan of the runs); runs of
+    the ``hidden`` (private) projects are left out of both."""
     namespaces = [query.namespace] if query.namespace else None
     statuses = [RunStatus(query.status)] if query.status else None
     flow = query.flow or None
@@ -148,12 +149,15 @@ def load_runs_page(metadata: MetadataStore, query: RunsQuery) -> RunsPage:
         offset=query.offset,
         flow_name=flow,
         statuses=statuses,
+        hidden_projects=hidden,
     )
     total: int | None
     if page.next_offset is None and page.total is not None:
         total = page.total
     elif expression is None:  # attribute conditions only: an indexed COUNT
-        total = metadata.count_runs(namespaces=namespaces, flow_name=flow, statuses=statuses)
+        total = metadata.count_runs(
+            namespaces=namespaces, flow_name=flow, statuses=statuses, hidden_projects=hidden
+        )
     else:  # counting every match of a metric/param/tag filter scans them all: skip it
         total = None
     keys: dict[str, None] = {}

@@ -15,6 +15,7 @@ from shipyard.server.ui.session import add_session_routes
 from shipyard.server.ui.templating import Pages
 
 _R, _P, _M = Rule("run:read"), Rule(PUBLIC), Rule("model:read")
+_RUN = Rule("run:read", "run")
 
 #: the UI's rows of the server's permission table (merged by ``create_app``)
 PERMISSIONS: dict[tuple[str, str], Rule] = {
@@ -24,11 +25,11 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("POST", f"{ROOT}/logout"): _P,  # only clears the cookie
     ("GET", f"{STATIC}/{{path:path}}"): _P,  # CSS/JS of the login page; nothing secret
     ("GET", f"{ROOT}/runs"): _R,
-    ("GET", f"{ROOT}/runs/{{run_id}}"): _R,
-    ("GET", f"{ROOT}/runs/{{run_id}}/tasks/{{task_id}}/logs"): _R,
-    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}"): _R,
-    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/image"): _R,
-    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/download"): _R,
+    ("GET", f"{ROOT}/runs/{{run_id}}"): _RUN,
+    ("GET", f"{ROOT}/runs/{{run_id}}/tasks/{{task_id}}/logs"): _RUN,
+    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}"): _RUN,
+    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/image"): _RUN,
+    ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/download"): _RUN,
     ("GET", f"{ROOT}/compare"): _R,
     ("GET", f"{ROOT}/models"): _M,
     ("GET", f"{ROOT}/models/{{name}}"): _M,

@@ -13,6 +13,8 @@ from starlette.responses import RedirectResponse, Response
 from shipyard.core.entities import Run, RunStatus
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.metadata.base import MetadataStore
+from shipyard.server.access import check_run
+from shipyard.server.deps import principal_of
 from shipyard.server.ui import dag as dag_layout
 from shipyard.server.ui.charts import chart_data
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
@@ -85,7 +87,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
         except InvalidInputError as exc:
             return pages.render("runs.html", 400, q=RunsQuery(), page=None, error=exc.message, **common)
         try:
-            page = load_runs_page(ctx.stores.metadata, query)
+            page = load_runs_page(ctx.stores.metadata, query, principal_of(request).access.hidden_projects())
         except InvalidInputError as exc:
             return pages.render("runs.html", 400, q=query, page=None, error=exc.message, **common)
         return pages.render("runs.html", q=query, page=page, error=None, **common)
@@ -170,6 +172,9 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                     f"select between 2 and {MAX_COMPARE} runs to compare (got {len(ids)}); "
                     "tick their boxes on the runs list"
                 )
+            access = principal_of(request).access
+            for run_id in ids:  # a private project's run is not found, as on its own page
+                check_run(server_context(request), access, "run:read", run_id)
             runs = [metadata.get_run(i) for i in ids]
             only_diff = request.query_params.get("diff") == "1"
             param_keys = sorted({k for r in runs for k in r.params})

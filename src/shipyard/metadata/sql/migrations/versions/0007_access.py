@@ -1,4 +1,5 @@
-"""Access as data: service accounts, groups, custom roles, bindings, narrowed tokens, audit chain.
+"""Access as data: projects, service accounts, groups, custom roles, bindings, narrowed tokens,
+the audit chain.
 
 Each user's single role (``users.role``) becomes a binding of that role at the server scope
 (``*``): ``reader`` -> ``viewer``, ``writer`` -> ``developer``, ``admin`` -> ``admin``. The
@@ -29,6 +30,15 @@ _RANK = ["reader", "writer", "admin"]
 
 
 def upgrade() -> None:
+    op.create_table(
+        "projects",
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("private", sa.Boolean(), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.Column("created_by", sa.String(length=250), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_projects")),
+    )
     op.create_table(
         "custom_roles",
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -158,3 +168,4 @@ def downgrade() -> None:
     op.drop_table("group_members")
     op.drop_table("groups")
     op.drop_table("custom_roles")
+    op.drop_table("projects")

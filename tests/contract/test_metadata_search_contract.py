@@ -221,3 +221,15 @@ def test_filter_values_are_bound_not_formatted(metadata_store: MetadataStore) ->
     assert len(metadata_store.search_runs(filter="params.q = 'it''s'").runs) == 1
     assert len(metadata_store.search_runs(filter="tags.sql = '''; drop table runs; --'").runs) == 1
     assert len(metadata_store.search_runs().runs) == 1
+
+
+def test_hidden_projects_are_left_out_of_search_and_count(metadata_store: MetadataStore) -> None:
+    shown = make_run(metadata_store, namespace="project:fraudster")  # a different project, same prefix
+    hidden = make_run(metadata_store, namespace="project:fraud")
+    mine = make_run(metadata_store, namespace="user:ann")
+    page = metadata_store.search_runs(hidden_projects=["fraud"])
+    assert {r.id for r in page.runs} == {shown.id, mine.id}
+    assert metadata_store.count_runs(hidden_projects=["fraud"]) == 2
+    assert metadata_store.count_runs(namespaces=["project:fraud"], hidden_projects=["fraud"]) == 0
+    assert {r.id for r in metadata_store.search_runs().runs} == {shown.id, hidden.id, mine.id}
+    assert metadata_store.count_runs(hidden_projects=["fraud", "fraudster"]) == 1

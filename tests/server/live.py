@@ -16,7 +16,7 @@ from shipyard.core.settings import Settings, load_settings
 from shipyard.server.app import ServerConfig
 from shipyard.tracking.stores import Stores
 
-ADMIN_TOKEN = "shp_" + "T3st" * 11  # a fixed, well-formed admin token for tests
+ADMIN_TOKEN = "shp_MptBQrbMnbP9rSSN861t2Pt3biR1tWDp_Ld54wQBmmc"  # fixed for tests; random enough to pass
 
 
 @dataclass

@@ -4,7 +4,8 @@ The guard middleware (:mod:`shipyard.server.auth`) accepts the ``shipyard_token`
 and HEAD only, so a cookie can read pages but never change anything. Signing in posts the token
 as JSON (``static/login.js``): the guard admits only ``application/json`` bodies, and a cross-site
 page cannot send one without a CORS preflight, so no other site can sign a browser in. The cookie
-is HttpOnly, SameSite=Strict, Secure on HTTPS, and lives for the browser session.
+is HttpOnly, SameSite=Strict, Secure on HTTPS, and lives for the browser session. Failed sign-ins
+count towards the failed-authentication throttle (429, :mod:`shipyard.server.edge`).
 """
 
 from __future__ import annotations
@@ -59,11 +60,18 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
 
     @router.post(f"{ROOT}/login")
     def login(request: Request, body: Login) -> Response:
+        from shipyard.server.edge import note_failed_auth, throttled_response
+
         ctx = server_context(request)
         if ctx.config.auth:
+            value = body.token.strip()
+            throttled = throttled_response(ctx, request.scope, value)
+            if throttled is not None:
+                return throttled
             auth = ctx.authenticator
-            principal = auth.authenticate(body.token.strip()) if auth is not None else None
+            principal = auth.authenticate(value) if auth is not None else None
             if principal is None:
+                note_failed_auth(ctx, request.scope, value)
                 raise UnauthenticatedError("that token is not valid (unknown, expired or revoked)")
         response = JSONResponse({"next": safe_next(body.next)})
         response.set_cookie(

@@ -6,6 +6,11 @@ as JSON (``static/login.js``): the guard admits only ``application/json`` bodies
 page cannot send one without a CORS preflight, so no other site can sign a browser in. The cookie
 is HttpOnly, SameSite=Strict, Secure on HTTPS, and lives for the browser session. Failed sign-ins
 count towards the failed-authentication throttle (429, :mod:`shipyard.server.edge`).
+
+Signing out is a POST (a GET never clears the cookie) that must come from a page of this site:
+``Sec-Fetch-Site: same-origin``, or, from browsers without it, an ``Origin`` equal to the request's
+host (:func:`shipyard.security.network.same_origin`); anything else answers 403, so a cross-site
+form cannot sign a user out.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from shipyard.core.errors import NotFoundError, UnauthenticatedError
+from shipyard.core.errors import NotFoundError, PermissionDeniedError, UnauthenticatedError
 from shipyard.server.ui.common import ROOT, STATIC, page_context, server_context
 from shipyard.server.ui.templating import Pages, static_dir
 
@@ -86,6 +91,14 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
 
     @router.post(f"{ROOT}/logout")
     def logout(request: Request) -> Response:
+        from shipyard.security.network import same_origin
+
+        headers = request.headers
+        if not same_origin(headers.get("sec-fetch-site"), headers.get("origin"), headers.get("host")):
+            raise PermissionDeniedError(
+                "sign-out must be sent from a shipyard page (a cross-site or origin-less request "
+                "cannot sign you out); use the Sign out button"
+            )
         response = RedirectResponse(f"{ROOT}/login", status_code=303)
         response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
         return response

@@ -14,9 +14,13 @@ from tests.server.live import LiveServer, live_server
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    with live_server(
-        tmp_path, ServerConfig(token_cache_s=0.0, max_json_bytes=256 * 1024, max_blob_bytes=4096)
-    ) as s:
+    config = ServerConfig(
+        token_cache_s=0.0,
+        max_json_bytes=256 * 1024,
+        max_blob_bytes=4096,
+        auth_failures=10_000,  # tests here send many bad tokens on purpose; test_throttle_hosts has 429
+    )
+    with live_server(tmp_path, config) as s:
         yield s
 
 

@@ -16,7 +16,7 @@ from shipyard.core.settings import Settings, load_settings
 from shipyard.server.app import ServerConfig
 from shipyard.tracking.stores import Stores
 
-ADMIN_TOKEN = "shp_" + "T3st" * 11  # a fixed, well-formed admin token for tests
+ADMIN_TOKEN = "shp_MptBQrbMnbP9rSSN861t2Pt3biR1tWDp_Ld54wQBmmc"  # fixed for tests; random enough to pass
 
 
 @dataclass
@@ -41,7 +41,7 @@ def live_server(
     """Serve a fresh SQLite database and artifact folder under ``root``; admin token ``token``."""
     import uvicorn
 
-    from shipyard.server.run import build
+    from shipyard.server.run import build, uvicorn_options
 
     settings = load_settings(
         home=root / "server-home",
@@ -59,8 +59,9 @@ def live_server(
         else:
             os.environ["SHIPYARD_ADMIN_TOKEN"] = previous
     port = free_port()
+    options = uvicorn_options()  # as `shipyard server` runs it: proxy headers not believed
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options)
     )
     thread = threading.Thread(target=server.run, name=f"shipyard-server-{port}", daemon=True)
     thread.start()

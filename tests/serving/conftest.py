@@ -106,12 +106,11 @@ def live(app: Any) -> Iterator[str]:
     import httpx
     import uvicorn
 
+    from shipyard.serving.run import uvicorn_options
+
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio"
-        )
-    )
+    options = {**uvicorn_options(), "loop": "asyncio"}  # as `shipyard serve` runs it
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
     thread = threading.Thread(target=server.run, name=f"serving-{port}", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -105,12 +105,12 @@ def test_only_json_and_bounded_bodies(server: str, env: Env) -> None:
 
 
 def test_openapi_is_built_from_the_signature(server: str, env: Env) -> None:
-    doc = httpx.get(server + "/openapi.json").json()
+    doc = httpx.get(server + "/openapi.json", headers=auth(env)).json()
     body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     row = doc["components"]["schemas"]["fraudRow"]
     assert sorted(row["required"]) == sorted(FEATURES) and row["properties"]["f0"]["type"] == "number"
     assert len(body["example"]) >= 1 and set(body["example"][0]) == set(FEATURES)
-    assert "Swagger" in httpx.get(server + "/docs").text
+    assert "Swagger" in httpx.get(server + "/docs", headers=auth(env)).text
 
 
 def test_metrics_in_prometheus_format(server: str, env: Env) -> None:

@@ -25,7 +25,7 @@ def test_no_server_errors_and_conforming_responses(env: Env) -> None:
         "models:/fraud@champion", log_dir=str(env.root / "log-fuzz"), max_body_bytes=256_000
     )
     with live(create_serving_app(config, stores=env.stores)) as url:
-        schema = schemathesis.openapi.from_url(url + "/openapi.json")
+        schema = schemathesis.openapi.from_url(url + "/openapi.json", headers=auth(env))
         operations = [result.ok() for result in schema.get_all_operations()]
         assert {op.path for op in operations} >= {"/predict", "/health", "/ready", "/metrics"}
         for operation in operations:

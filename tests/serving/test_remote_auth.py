@@ -61,10 +61,8 @@ def test_tokens_are_checked_by_the_server(tmp_path: Path, monkeypatch: pytest.Mo
                 url + "/predict", json=body, headers={"Authorization": f"Bearer {server.token}"}
             )
             assert down.status_code == 503 and down.headers["retry-after"] == "5"
-            error = down.json()["error"]
-            assert (
-                error["code"] == "auth_unavailable" and "cannot reach the shipyard server" in error["message"]
-            )
+            error = down.json()["error"]  # generic: the server's address is only in the service's log
+            assert error["code"] == "auth_unavailable" and server.url not in error["message"]
         remote.close()
     finally:
         if running:

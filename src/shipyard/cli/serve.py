@@ -64,9 +64,32 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--allow-unsafe-model", help="Load pickle-based models (runs their code).")
         ] = False,
         log_level: Annotated[str, typer.Option("--log-level")] = "warning",
+        allowed_hosts: Annotated[
+            str | None,
+            typer.Option(
+                "--allowed-hosts",
+                envvar="SHIPYARD_ALLOWED_HOSTS",
+                help="Host names answered, comma-separated (421 for others; default: any with tokens, "
+                "loopback names only with --no-auth).",
+            ),
+        ] = None,
+        max_auth_failures: Annotated[
+            int,
+            typer.Option(
+                "--max-auth-failures", min=1, help="Failed token checks per client per minute before 429."
+            ),
+        ] = 20,
+        forwarded_allow_ips: Annotated[
+            str,
+            typer.Option(
+                "--forwarded-allow-ips",
+                help="Proxy addresses whose X-Forwarded-For is believed, comma-separated (default: none).",
+            ),
+        ] = "",
     ) -> None:
-        """Serve MODEL over HTTP: POST /predict, /docs, /health, /ready, /metrics. Requests need a
-        platform token (shipyard tokens create) unless --no-auth (loopback only)."""
+        """Serve MODEL over HTTP: POST /predict, /feedback, /docs, /health, /ready, /metrics.
+        Requests need a platform token (shipyard tokens create) unless --no-auth (loopback only)."""
+        from shipyard.security.network import parse_allowed_hosts
         from shipyard.serving.config import Route, ServingConfig, default_log_dir
         from shipyard.serving.run import serve as run_serve
 
@@ -84,8 +107,19 @@ def register(app: typer.Typer) -> None:
             timeout_s=timeout,
             max_body_bytes=_size(max_body),
             log_dir=None if no_log else (log_dir or default_log_dir(settings.home)),
+            allowed_hosts=parse_allowed_hosts(allowed_hosts),
+            auth_failures=max_auth_failures,
         )
-        run_serve(settings, config, host=host, port=port, workers=workers, log_level=log_level)
+        proxies = tuple(p.strip() for p in forwarded_allow_ips.split(",") if p.strip())
+        run_serve(
+            settings,
+            config,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            forwarded_allow_ips=proxies,
+        )
 
     @app.command("batch")
     def batch(  # noqa: PLR0917

@@ -43,9 +43,32 @@ def register(app: typer.Typer) -> None:
         monitors: Annotated[
             bool, typer.Option("--monitors", help="Also run the declared monitors on their schedules.")
         ] = False,
+        allowed_hosts: Annotated[
+            str | None,
+            typer.Option(
+                "--allowed-hosts",
+                envvar="SHIPYARD_ALLOWED_HOSTS",
+                help="Host names answered, comma-separated (421 for others; default: any with tokens, "
+                "loopback names only with --no-auth).",
+            ),
+        ] = None,
+        max_auth_failures: Annotated[
+            int,
+            typer.Option(
+                "--max-auth-failures", min=1, help="Failed sign-ins per client per minute before 429."
+            ),
+        ] = 20,
+        forwarded_allow_ips: Annotated[
+            str,
+            typer.Option(
+                "--forwarded-allow-ips",
+                help="Proxy addresses whose X-Forwarded-For is believed, comma-separated (default: none).",
+            ),
+        ] = "",
     ) -> None:
         """Serve the REST API on HOST:PORT. Authentication is on: the first start creates user
         'admin' and prints its token once (or uses SHIPYARD_ADMIN_TOKEN)."""
+        from shipyard.security.network import parse_allowed_hosts
         from shipyard.server.app import ServerConfig
         from shipyard.server.run import serve
 
@@ -59,5 +82,8 @@ def register(app: typer.Typer) -> None:
             max_blob_bytes=_parse_size(max_upload),
             max_json_bytes=_parse_size(max_body),
             monitor_tick_s=30.0 if monitors else None,
+            allowed_hosts=parse_allowed_hosts(allowed_hosts),
+            auth_failures=max_auth_failures,
         )
-        serve(settings, host, port, config, log_level=log_level)
+        proxies = tuple(p.strip() for p in forwarded_allow_ips.split(",") if p.strip())
+        serve(settings, host, port, config, log_level=log_level, forwarded_allow_ips=proxies)

@@ -1,1 +1,2 @@
-"""Security primitives with no I/O: token generation and hashing, durations, loopback checks."""
+"""Security primitives with no I/O: token generation, hashing and strength, durations, loopback and
+Host checks, the failed-authentication throttle."""

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from shipyard.core.clock import utcnow
-from shipyard.core.errors import ConfigurationError
+from shipyard.core.errors import ConfigurationError, InvalidInputError
 from shipyard.core.ids import new_id
 from shipyard.metadata.security import Binding, SecurityStore, TokenRecord, User
 from shipyard.security.policy import SERVER_SCOPE
-from shipyard.security.tokens import display_prefix, hash_token, looks_like_token, new_token
+from shipyard.security.tokens import check_token_strength, display_prefix, hash_token, new_token
 
 ADMIN_USER = "admin"
 
@@ -63,12 +63,14 @@ def add_user(
 def bootstrap_admin(store: SecurityStore, env_token: str | None, say: Callable[[str], None]) -> None:
     """On the first start create the ``admin`` user and its token — ``env_token``
     (SHIPYARD_ADMIN_TOKEN) when given, else a random one printed once through ``say``. A later start
-    with a new SHIPYARD_ADMIN_TOKEN adds it as another admin token."""
-    if env_token is not None and not looks_like_token(env_token):
-        raise ConfigurationError(
-            "SHIPYARD_ADMIN_TOKEN must look like shp_<at least 32 URL-safe characters>; "
-            "make one with: python -c \"import secrets; print('shp_' + secrets.token_urlsafe(32))\""
-        )
+    with a new SHIPYARD_ADMIN_TOKEN adds it as another admin token. A chosen token must be well
+    formed and look random (:func:`shipyard.security.tokens.check_token_strength`): an admin token
+    anyone could guess would open the whole server."""
+    if env_token is not None:
+        try:
+            check_token_strength(env_token, "SHIPYARD_ADMIN_TOKEN")
+        except InvalidInputError as exc:
+            raise ConfigurationError(exc.message) from None
     if not store.list_users(limit=1):
         add_user(store, ADMIN_USER, "admin", by="bootstrap", description="the first start made it")
         value, _ = issue_token(store, ADMIN_USER, "bootstrap", value=env_token)

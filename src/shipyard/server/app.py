@@ -7,7 +7,7 @@ place, :class:`shipyard.server.auth.GuardMiddleware`, driven by the permission t
 
 The web UI hook: when the module ``shipyard.server.ui`` exists and exposes ``router`` (an
 ``APIRouter``), it is included as is. Its routes must appear in the permission table: the UI module
-adds its own entries with a ``PERMISSIONS`` mapping ``{(METHOD, "/path/{template}"): Permission}``;
+adds its own entries with a ``PERMISSIONS`` mapping ``{(METHOD, "/path/{template}"): Rule}``;
 a route missing from the table is refused (deny by default) and fails ``tests/server/test_routes_auth.py``.
 """
 
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from shipyard.core.errors import ConfigurationError
 from shipyard.server.permissions import RouteKey, Rule, api_permissions
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from shipyard.metadata.model_registry import RegistryStore
     from shipyard.metadata.monitoring import MonitoringRecords
     from shipyard.metadata.security import SecurityStore
+    from shipyard.security.throttle import AuthThrottle
     from shipyard.server.audit import AuditLog
     from shipyard.server.auth import Authenticator
     from shipyard.tracking.stores import Stores
@@ -43,8 +45,28 @@ class ServerConfig:
     auth: bool = True  # False only with --no-auth, on loopback
     max_json_bytes: int = 64 * MiB  # JSON request bodies past this answer 413
     max_blob_bytes: int = 10 * 1024 * MiB  # artifact uploads past this answer 413
-    token_cache_s: float = 2.0  # how long a verified token is trusted without a database read
+    # how long a verified token is trusted without a database read (at most MAX_TOKEN_CACHE_S);
+    # revoking through this server clears the cache at once
+    token_cache_s: float = 2.0
     monitor_tick_s: float | None = None  # evaluate declared monitors on their schedules (--monitors)
+    # Host names answered (--allowed-hosts); None: any with auth, only loopback names with --no-auth
+    allowed_hosts: tuple[str, ...] | None = None
+    # failed authentications per client address, and per token prefix, in auth_window_s before 429
+    auth_failures: int = 20
+    auth_window_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        from shipyard.security.network import check_allowed_hosts
+        from shipyard.security.tokens import MAX_TOKEN_CACHE_S
+
+        if not 0 <= self.token_cache_s <= MAX_TOKEN_CACHE_S:
+            raise ConfigurationError(
+                f"token_cache_s={self.token_cache_s:g}: a token cache must be 0 to {MAX_TOKEN_CACHE_S:g} "
+                "seconds (a revoked token keeps working that long)"
+            )
+        if self.auth_failures < 1 or self.auth_window_s <= 0:
+            raise ConfigurationError("--max-auth-failures must be at least 1 and the window more than 0 s")
+        check_allowed_hosts(self.allowed_hosts, auth=self.auth)
 
 
 @dataclass
@@ -56,6 +78,7 @@ class ServerContext:
     config: ServerConfig
     security: SecurityStore | None = None
     authenticator: Authenticator | None = field(default=None, repr=False)
+    throttle: AuthThrottle | None = field(default=None, repr=False)  # failed authentications
     audit: AuditLog | None = field(default=None, repr=False)
     _registry: RegistryStore | None = field(default=None, repr=False)
     _monitoring: MonitoringRecords | None = field(default=None, repr=False)
@@ -108,6 +131,10 @@ def create_app(
 
     ctx = ServerContext(settings=settings, stores=stores, config=config, security=security)
     ctx.authenticator = Authenticator(ctx)
+    if config.auth:
+        from shipyard.security.throttle import AuthThrottle
+
+        ctx.throttle = AuthThrottle(config.auth_failures, config.auth_window_s)
     audit = ctx.audit = AuditLog(security)
 
     @contextlib.asynccontextmanager

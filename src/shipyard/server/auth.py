@@ -2,7 +2,9 @@
 content type, and the audit event of every mutation.
 
 :class:`GuardMiddleware` is a plain ASGI middleware (it never buffers responses, so streamed
-downloads stay streamed). For each HTTP request it:
+downloads stay streamed). For each HTTP request it first refuses (:mod:`shipyard.server.edge`) a
+``Host`` the server does not answer (421) and a client or token prefix with too many failed
+authentications (429; every token that fails below is counted there), then:
 
 1. refuses non-canonical paths (``..``/``.`` segments, ``//``, backslashes, NUL, percent-encoded
    ``.``, ``/``, ``\\`` or NUL) with 400;
@@ -158,6 +160,19 @@ def _cookie(scope: Scope, name: str) -> str | None:
     return None
 
 
+def presented_token(scope: Scope, method: str) -> str | None:
+    """The bearer value of ``Authorization``, or (GET/HEAD only) the UI's cookie; None when absent."""
+    header = _header(scope, b"authorization")
+    if header is not None:
+        scheme, _, rest = header.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return rest.strip() or None
+    if method in ("GET", "HEAD"):
+        return _cookie(scope, TOKEN_COOKIE) or None
+    return None
+
+
 def path_problem(raw_path: str, path: str) -> str | None:
     """Why a request path is not canonical, or None."""
     if _BAD_ENCODED.search(raw_path):
@@ -232,6 +247,12 @@ class GuardMiddleware:
         app = scope["app"]
         ctx: ServerContext = app.state.ctx
         method: str = scope["method"]
+        from shipyard.server.edge import edge_refusal  # Host allow-list (421), auth throttle (429)
+
+        refused = edge_refusal(ctx, scope, presented_token(scope, method))
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         raw_path = bytes(scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         problem = path_problem(raw_path, scope["path"])
         if problem is not None:
@@ -317,19 +338,17 @@ class GuardMiddleware:
             from shipyard.security.policy import full_access
 
             return Principal(ctx.settings.user, full_access(ctx.settings.user), None)
-        value: str | None = None
-        header = _header(scope, b"authorization")
-        if header is not None:
-            scheme, _, rest = header.partition(" ")
-            if scheme.lower() == "bearer":
-                value = rest.strip()
-        elif method in ("GET", "HEAD"):
-            value = _cookie(scope, TOKEN_COOKIE)
+        value = presented_token(scope, method)
         if not value:
             return None
         auth = ctx.authenticator
         assert auth is not None
-        return await anyio.to_thread.run_sync(auth.authenticate, value)
+        principal = await anyio.to_thread.run_sync(auth.authenticate, value)
+        if principal is None:
+            from shipyard.server.edge import note_failed_auth
+
+            note_failed_auth(ctx, scope, value)  # counted per client and token prefix (429 later)
+        return principal
 
     def _check_json(self, ctx: ServerContext, scope: Scope) -> Any:
         from shipyard.server.errors import error_response

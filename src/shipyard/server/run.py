@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import ConfigurationError
 from shipyard.security.network import check_no_auth_bind
@@ -44,7 +44,29 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def serve(settings: Settings, host: str, port: int, config: ServerConfig, log_level: str = "info") -> None:
+def uvicorn_options(forwarded_allow_ips: tuple[str, ...] = ()) -> dict[str, Any]:
+    """How the server runs under uvicorn: no access log or server header, a long keep-alive, and
+    proxy headers believed only from ``forwarded_allow_ips`` (none by default: the failed-login
+    throttle keys on the peer address, which ``X-Forwarded-For`` must not choose)."""
+    from shipyard.security.network import proxy_options
+
+    return {
+        "access_log": False,
+        "server_header": False,
+        "timeout_keep_alive": 75,  # clients keep a pool; closing idle connections early races them
+        **proxy_options(forwarded_allow_ips),
+    }
+
+
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    config: ServerConfig,
+    *,
+    log_level: str = "info",
+    forwarded_allow_ips: tuple[str, ...] = (),
+) -> None:
     import uvicorn
 
     if not config.auth:
@@ -60,9 +82,7 @@ def serve(settings: Settings, host: str, port: int, config: ServerConfig, log_le
             host=host,
             port=port,
             log_level=log_level,
-            access_log=False,
-            server_header=False,
-            timeout_keep_alive=75,  # clients keep a pool; closing idle connections early races them
+            **uvicorn_options(forwarded_allow_ips),
         )
     finally:
         stores.close()

@@ -1,11 +1,15 @@
 """``create_serving_app``: the FastAPI app of one deployment (no module globals).
 
-Routes: ``POST /predict``, ``GET /health`` (alive), ``GET /ready`` (models loaded and warmed up),
-``GET /metrics`` (Prometheus), ``GET /docs`` + ``/openapi.json`` (request body from the model's
-signature, the input example as its example). Status codes of ``/predict``: 200; 401 no/invalid
-token; 413 body over ``max_body_bytes``; 415 not ``application/json``; 422 body does not match the
-signature (the message names the column); 500 the model failed; 503 not ready or overloaded (with
-``Retry-After``); 504 no answer within ``timeout_s``.
+Routes: ``POST /predict``, ``POST /feedback`` (labels; a writer's token), ``GET /health`` (alive),
+``GET /ready`` (models loaded and warmed up), ``GET /metrics`` (Prometheus), ``GET /docs`` +
+``/openapi.json`` (a token like the rest; the request body from the model's signature, with an
+example made of type placeholders — never rows of the training data). Status codes of
+``/predict``: 200; 401 no/invalid token; 413 body over ``max_body_bytes``; 415 not
+``application/json``; 421 a Host the service does not answer; 422 body does not match the
+signature (the message names the column); 429 too many failed authentications (``Retry-After``);
+500 the model failed; 503 not ready or overloaded (with ``Retry-After``); 504 no answer within
+``timeout_s``. Every answer carries ``X-Content-Type-Options: nosniff``
+(:class:`shipyard.serving.guard.ServingGuard`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from starlette.responses import Response
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.serving.config import ServingConfig
-from shipyard.serving.guard import TokenCheck, error_response, server_check, store_check
+from shipyard.serving.guard import OPEN_PATHS, TokenCheck, error_response, server_check, store_check
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -87,7 +91,7 @@ def create_serving_app(
     bad URI or an unsafe model fails at once) and warmed up when the app starts.
     """
     from shipyard.serving.deployment import Deployment
-    from shipyard.serving.guard import TokenGuard, TokenVerifier
+    from shipyard.serving.guard import ServingGuard, TokenVerifier
     from shipyard.serving.metrics import ServingMetrics
     from shipyard.serving.predlog import PredictionLogWriter
 
@@ -97,9 +101,12 @@ def create_serving_app(
         from shipyard.serving.models import load_variants
 
         variants, shadow = load_variants(stores, config)
-    verifier = None
+    verifier = throttle = None
     if config.auth:
+        from shipyard.security.throttle import AuthThrottle
+
         verifier = TokenVerifier(_token_check(stores, security), config.token_cache_s)
+        throttle = AuthThrottle(config.auth_failures, config.auth_window_s)
     metrics = ServingMetrics()
     writer = None
     if config.log_dir:
@@ -137,8 +144,7 @@ def create_serving_app(
     _add_routes(app, deployment)
     _install_errors(app)
     _install_openapi(app, deployment)
-    if verifier is not None:
-        app.add_middleware(TokenGuard, verifier=verifier)
+    app.add_middleware(ServingGuard, config=config, verifier=verifier, throttle=throttle)
     return app
 
 
@@ -162,11 +168,14 @@ def _add_routes(app: FastAPI, deployment: Deployment) -> None:
     }
     for status, what in [
         (401, "no or invalid token"),
+        (403, "the token may not do this (/feedback needs a writer)"),
         (413, "body too large"),
         (415, "not application/json"),
+        (421, "a Host header this service does not answer"),
         (422, "input does not match the model's signature (the message names the column)"),
+        (429, "too many failed authentications from this client or for this token (see Retry-After)"),
         (500, "the model failed"),
-        (503, "not ready, or overloaded (see Retry-After)"),
+        (503, "not ready, overloaded, or tokens cannot be checked now (see Retry-After)"),
         (504, "the model did not answer in time"),
     ]:
         documented[status] = {"model": error_body, "description": what}
@@ -252,7 +261,10 @@ def _add_routes(app: FastAPI, deployment: Deployment) -> None:
     # resolution costs about a fifth of a request here, and the handler reads the body itself
     app.router.routes.insert(0, Route("/predict", predict, methods=["POST"]))
 
-    add_feedback_route(app, config, {k: documented[k] for k in (401, 413, 415, 422)}, error_body)
+    feedback_errors: dict[int | str, dict[str, Any]] = {
+        k: documented[k] for k in (401, 403, 413, 415, 421, 422, 429, 503)
+    }
+    add_feedback_route(app, config, feedback_errors, error_body)
 
     @app.get("/health", summary="The process is alive")
     async def health() -> Response:
@@ -300,8 +312,7 @@ def _install_errors(app: FastAPI) -> None:
 def _install_openapi(app: FastAPI, deployment: Deployment) -> None:
     from fastapi.openapi.utils import get_openapi
 
-    from shipyard.serving.models import example_records
-    from shipyard.serving.schema import build_models
+    from shipyard.serving.schema import build_models, example_row
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -310,15 +321,19 @@ def _install_openapi(app: FastAPI, deployment: Deployment) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         primary = deployment.primary
-        body, defs = build_models(primary.model.signature, primary.name).openapi(example_records(primary))
+        signature = primary.model.signature
+        # the example is made of type placeholders: the package's input example is training data
+        body, defs = build_models(signature, primary.name).openapi([example_row(signature)])
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {}).update(defs)
         post = schema["paths"]["/predict"]["post"]
         post["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
         if deployment.config.auth:
             components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-            post["security"] = [{"bearer": []}]
-            schema["paths"]["/metrics"]["get"]["security"] = [{"bearer": []}]
+            for path, item in schema["paths"].items():
+                if path not in OPEN_PATHS:
+                    for operation in item.values():
+                        operation["security"] = [{"bearer": []}]
         app.openapi_schema = schema
         return schema
 

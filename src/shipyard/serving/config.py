@@ -43,6 +43,12 @@ class ServingConfig:
     logged, never returned). ``max_batch_size`` rows / ``max_wait_ms`` bound one micro-batch;
     ``max_queue`` requests may wait per version before new ones get 503. ``log_dir``: where the
     prediction log goes (a local folder or ``s3://bucket/prefix``; None disables it).
+
+    ``token_cache_s``: how long a checked token is trusted before it is checked again (at most
+    ``MAX_TOKEN_CACHE_S`` = 5 s, so a revoked token stops working within it). ``allowed_hosts``:
+    the ``Host`` names answered (``--allowed-hosts``; None: any with auth, loopback names only with
+    ``--no-auth``). ``auth_failures`` failed authentications per client address, and per token
+    prefix, within ``auth_window_s`` seconds, and the next attempt gets 429.
     """
 
     model_uri: str
@@ -60,8 +66,11 @@ class ServingConfig:
     log_queue: int = 100_000
     log_flush_s: float = 1.0
     log_segment_rows: int = 50_000
-    token_cache_s: float = 30.0
+    token_cache_s: float = 2.0
     retry_after_s: int = 1
+    allowed_hosts: tuple[str, ...] | None = None
+    auth_failures: int = 20
+    auth_window_s: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.max_queue < 1:
@@ -71,6 +80,17 @@ class ServingConfig:
         if self.routes and sum(r.weight for r in self.routes) != 100:
             shown = ", ".join(f"{r.ref}={r.weight}" for r in self.routes)
             raise InvalidInputError(f"--route weights must add up to 100, got {shown}")
+        from shipyard.security.network import check_allowed_hosts
+        from shipyard.security.tokens import MAX_TOKEN_CACHE_S
+
+        if not 0 <= self.token_cache_s <= MAX_TOKEN_CACHE_S:
+            raise InvalidInputError(
+                f"token_cache_s={self.token_cache_s:g}: the token cache must be 0 to {MAX_TOKEN_CACHE_S:g} "
+                "seconds (a revoked token keeps working that long)"
+            )
+        if self.auth_failures < 1 or self.auth_window_s <= 0:
+            raise InvalidInputError("--max-auth-failures must be at least 1 and the window more than 0 s")
+        check_allowed_hosts(self.allowed_hosts, auth=self.auth)
         if self.deployment and not _DEPLOYMENT_RE.match(self.deployment):
             raise InvalidInputError(
                 f"deployment name {self.deployment!r}: use letters, digits, '_', '-' and '.' (at most 100)"

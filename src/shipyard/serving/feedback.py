@@ -14,10 +14,26 @@ from shipyard.serving.config import ServingConfig
 from shipyard.serving.guard import error_response
 
 
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is known to pass ``limit`` bytes: a larger ``Content-Length`` is
+    refused before anything is read, and a streamed body is counted as it arrives."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def add_feedback_route(
     app: FastAPI, config: ServingConfig, documented: dict[int | str, dict[str, Any]], error_body: Any
 ) -> None:
-    """Add the route; ``documented`` holds the shared error responses (401, 413, 415, 422)."""
+    """Add the route; ``documented`` holds the shared error responses (401, 403, 413, ...). The
+    guard (:mod:`shipyard.serving.guard`) admits only tokens whose user may write."""
     feedback_docs: dict[int | str, dict[str, Any]] = {
         200: {"description": "how many labels were stored and how many request ids were unknown"},
         **documented,
@@ -70,10 +86,10 @@ def add_feedback_route(
             return error_response(
                 409, "no_prediction_log", "this deployment has no prediction log to join labels to"
             )
-        body = await request.body()
-        if len(body) > config.max_body_bytes:
+        body = await read_limited(request, config.max_body_bytes)
+        if body is None:
             return error_response(
-                413, "payload_too_large", f"request body is over {config.max_body_bytes} bytes"
+                413, "payload_too_large", f"request body is over the limit of {config.max_body_bytes} bytes"
             )
         usage = 'send {"labels": [{"request_id": "...", "label": <number, string or bool>, "row": <int>}]}'
         try:

@@ -27,6 +27,8 @@ def config_to_json(config: ServingConfig) -> str:
 def config_from_json(text: str) -> ServingConfig:
     data: dict[str, Any] = json.loads(text)
     data["routes"] = tuple(Route(**r) for r in data.get("routes", ()))
+    if data.get("allowed_hosts") is not None:
+        data["allowed_hosts"] = tuple(data["allowed_hosts"])
     return ServingConfig(**data)
 
 
@@ -40,10 +42,15 @@ def app_from_env() -> FastAPI:
     return create_serving_app(config, stores=open_stores(load_settings()))
 
 
-def _uvicorn_options() -> dict[str, Any]:
+def uvicorn_options(forwarded_allow_ips: tuple[str, ...] = ()) -> dict[str, Any]:
+    """How the service runs under uvicorn: no access log or server header; proxy headers believed
+    only from ``forwarded_allow_ips`` (:func:`shipyard.security.network.proxy_options`)."""
     import importlib.util
 
+    from shipyard.security.network import proxy_options
+
     options: dict[str, Any] = {"access_log": False, "server_header": False, "timeout_keep_alive": 30}
+    options.update(proxy_options(forwarded_allow_ips))
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
     if importlib.util.find_spec("httptools") is not None:
@@ -59,8 +66,10 @@ def serve(
     port: int = 8000,
     workers: int = 1,
     log_level: str = "warning",
+    forwarded_allow_ips: tuple[str, ...] = (),
 ) -> None:
-    """Serve until interrupted. ``--no-auth`` is refused on anything but loopback."""
+    """Serve until interrupted. ``--no-auth`` is refused on anything but loopback.
+    ``forwarded_allow_ips``: proxies whose ``X-Forwarded-For`` is believed (none by default)."""
     import uvicorn
 
     from shipyard.serving.app import create_serving_app
@@ -86,13 +95,14 @@ def serve(
                 port=port,
                 workers=workers,
                 log_level=log_level,
-                **_uvicorn_options(),
+                **uvicorn_options(forwarded_allow_ips),
             )
             return
         app = create_serving_app(config, stores=stores)
         label = app.state.deployment.primary.label
         _say(f"serving {config.model_uri} (version {label}) on http://{host}:{port} {mode}")
-        uvicorn.run(app, host=host, port=port, log_level=log_level, **_uvicorn_options())
+        options = uvicorn_options(forwarded_allow_ips)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, **options)
     finally:
         stores.close()
 

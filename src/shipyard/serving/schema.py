@@ -151,3 +151,32 @@ def zero_row(sig: Signature) -> dict[str, Any]:
     """A row of zero values (warm-up when a package has no input example)."""
     zeros: dict[str, Any] = {"bool": False, "string": "", "datetime": "1970-01-01T00:00:00"}
     return {c.name: zeros.get(c.type, 0) for c in sig.inputs}
+
+
+_PLACEHOLDERS: dict[str, Any] = {
+    "bool": False,
+    "int32": 0,
+    "int64": 0,
+    "float32": 0.0,
+    "float64": 0.0,
+    "datetime": "2024-01-01T00:00:00",
+}
+_MAX_EXAMPLE_VALUES = 1024  # per shaped column; larger shapes show one value per dimension
+
+
+def example_row(sig: Signature) -> dict[str, Any]:
+    """A request row made from the signature's types alone, for the OpenAPI document: zeros,
+    ``false``, a fixed date and the word ``"string"``, never values of the package's input example
+    (training data, category names included)."""
+    import math
+
+    row: dict[str, Any] = {}
+    for col in sig.inputs:
+        value: Any = _PLACEHOLDERS.get(col.type, "string")
+        dims = [d if d > 0 else 1 for d in col.shape]
+        if math.prod(dims) > _MAX_EXAMPLE_VALUES:
+            dims = [1] * len(dims)
+        for dim in reversed(dims):
+            value = [value] * dim
+        row[col.name] = value
+    return row

@@ -4,7 +4,13 @@ The guard middleware (:mod:`shipyard.server.auth`) accepts the ``shipyard_token`
 and HEAD only, so a cookie can read pages but never change anything. Signing in posts the token
 as JSON (``static/login.js``): the guard admits only ``application/json`` bodies, and a cross-site
 page cannot send one without a CORS preflight, so no other site can sign a browser in. The cookie
-is HttpOnly, SameSite=Strict, Secure on HTTPS, and lives for the browser session.
+is HttpOnly, SameSite=Strict, Secure on HTTPS, and lives for the browser session. Failed sign-ins
+count towards the failed-authentication throttle (429, :mod:`shipyard.server.edge`).
+
+Signing out is a POST (a GET never clears the cookie) that must come from a page of this site:
+``Sec-Fetch-Site: same-origin``, or, from browsers without it, an ``Origin`` equal to the request's
+host (:func:`shipyard.security.network.same_origin`); anything else answers 403, so a cross-site
+form cannot sign a user out.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from shipyard.core.errors import NotFoundError, UnauthenticatedError
+from shipyard.core.errors import NotFoundError, PermissionDeniedError, UnauthenticatedError
 from shipyard.server.ui.common import ROOT, STATIC, page_context, server_context
 from shipyard.server.ui.templating import Pages, static_dir
 
@@ -59,11 +65,18 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
 
     @router.post(f"{ROOT}/login")
     def login(request: Request, body: Login) -> Response:
+        from shipyard.server.edge import note_failed_auth, throttled_response
+
         ctx = server_context(request)
         if ctx.config.auth:
+            value = body.token.strip()
+            throttled = throttled_response(ctx, request.scope, value)
+            if throttled is not None:
+                return throttled
             auth = ctx.authenticator
-            principal = auth.authenticate(body.token.strip()) if auth is not None else None
+            principal = auth.authenticate(value) if auth is not None else None
             if principal is None:
+                note_failed_auth(ctx, request.scope, value)
                 raise UnauthenticatedError("that token is not valid (unknown, expired or revoked)")
         response = JSONResponse({"next": safe_next(body.next)})
         response.set_cookie(
@@ -78,6 +91,14 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
 
     @router.post(f"{ROOT}/logout")
     def logout(request: Request) -> Response:
+        from shipyard.security.network import same_origin
+
+        headers = request.headers
+        if not same_origin(headers.get("sec-fetch-site"), headers.get("origin"), headers.get("host")):
+            raise PermissionDeniedError(
+                "sign-out must be sent from a shipyard page (a cross-site or origin-less request "
+                "cannot sign you out); use the Sign out button"
+            )
         response = RedirectResponse(f"{ROOT}/login", status_code=303)
         response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
         return response

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     secrets_key: SecretStr | None = Field(
         default=None, description="The secrets encryption key: base64 of 32 random bytes (never logged)."
     )
+    project: str | None = Field(
+        default=None, description="The project a run acts for: whose secrets its steps read."
+    )
+    environment: str | None = Field(
+        default=None, description="The project's environment a run acts in (dev, staging, production...)."
+    )
     secrets_key_file: Path | None = Field(
         default=None,
         description="A file holding the secrets key (base64 of 32 bytes); wins over the variable.",

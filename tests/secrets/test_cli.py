@@ -87,3 +87,33 @@ def test_refusals_and_bad_names_are_one_line(
 def test_secrets_need_a_server(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["secrets", "list", "fraud", "prod"]) == 1
     assert "secrets live on a shipyard server" in capsys.readouterr().err
+
+
+def test_rotate_key_reencrypts_the_servers_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shipyard.core.clock import utcnow
+    from shipyard.metadata import open_metadata_store
+    from shipyard.metadata.sql import SqlMetadataStore
+    from shipyard.secrets.crypto import SecretKey, key_id
+    from shipyard.secrets.local import LocalSecretsBackend
+
+    uri = f"sqlite:///{tmp_path / 'server.db'}"
+    old, new = new_key(), new_key()
+    store = open_metadata_store(uri)
+    assert isinstance(store, SqlMetadataStore)
+    try:
+        LocalSecretsBackend(store, SecretKey(old)).set("fraud", "prod", "db", VALUE, by="me", at=utcnow())
+        (tmp_path / "new.key").write_text(b64(new))
+        monkeypatch.setenv("SHIPYARD_URI", uri)
+        monkeypatch.setenv("SHIPYARD_SECRETS_KEY", b64(old))
+        assert main(["secrets", "rotate-key", "--new-key-file", str(tmp_path / "new.key")]) == 0
+        out = capsys.readouterr().out
+        assert f"re-encrypted 1 secret(s) from key {key_id(old)} to key {key_id(new)}" in out
+        assert b64(new) not in out and b64(old) not in out
+        assert LocalSecretsBackend(store, SecretKey(new)).get("fraud", "prod", "db") == VALUE
+        monkeypatch.setenv("SHIPYARD_URI", "http://127.0.0.1:9")
+        assert main(["secrets", "rotate-key", "--new-key-file", str(tmp_path / "new.key")]) == 1
+        assert "works on the server's database itself" in capsys.readouterr().err
+    finally:
+        store.close()

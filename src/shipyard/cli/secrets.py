@@ -171,3 +171,33 @@ def delete_secret(ctx: typer.Context, project: _PROJECT, environment: _ENV, name
     """Remove a secret."""
     _session(ctx).call("DELETE", _path(project, environment, name))
     _say(f"deleted {project}/{environment}/{name}")
+
+
+@app.command("rotate-key")
+def rotate_key(
+    ctx: typer.Context,
+    new_key_file: Annotated[
+        Path, typer.Option("--new-key-file", help="A file holding the new key (base64 of 32 bytes).")
+    ],
+) -> None:
+    """Re-encrypt every secret under a new key (run where SHIPYARD_URI is the server's database and
+    SHIPYARD_SECRETS_KEY / SHIPYARD_SECRETS_KEY_FILE is the current key), then give the server the
+    new key and restart it."""
+    from shipyard.core.errors import ConfigurationError
+    from shipyard.metadata.sql.store import SqlMetadataStore
+    from shipyard.secrets.crypto import load_key, read_key_file
+    from shipyard.secrets.local import LocalSecretsBackend
+
+    cli = state(ctx)
+    metadata = cli.stores.metadata
+    if not isinstance(metadata, SqlMetadataStore):
+        raise ConfigurationError(
+            "rotating the secrets key works on the server's database itself; run it with SHIPYARD_URI "
+            "set to the server's sqlite:/// or postgresql:// URL"
+        )
+    old, new = load_key(cli.settings), read_key_file(new_key_file)
+    count = LocalSecretsBackend(metadata, old).rotate_key(old.material, new.material)
+    _say(
+        f"re-encrypted {count} secret(s) from key {old.key_id} to key {new.key_id}; now point "
+        f"SHIPYARD_SECRETS_KEY_FILE at {new_key_file} (or set SHIPYARD_SECRETS_KEY) and restart the server"
+    )

@@ -104,7 +104,7 @@ def build_app() -> typer.Typer:
     from shipyard.cli import server, tokens
 
     app.add_typer(tokens.app, name="tokens")
-    from shipyard.cli import access
+    from shipyard.cli import access, secrets
 
     for name, sub_app in (
         ("users", access.users),
@@ -113,6 +113,7 @@ def build_app() -> typer.Typer:
         ("roles", access.roles),
         ("bindings", access.bindings),
         ("audit", access.audit),
+        ("secrets", secrets.app),
     ):
         app.add_typer(sub_app, name=name)
     app.command("whoami")(access.whoami)

@@ -9,7 +9,7 @@ import getpass
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_MARKERS = ("shipyard.yaml", ".git")
@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: float = Field(default=60.0, gt=0)
     metric_flush_interval_s: float = Field(default=1.0, gt=0)
     metric_batch_size: int = Field(default=5000, gt=0)
+    secrets_key: SecretStr | None = Field(
+        default=None, description="The secrets encryption key: base64 of 32 random bytes (never logged)."
+    )
+    project: str | None = Field(
+        default=None, description="The project a run acts for: whose secrets its steps read."
+    )
+    environment: str | None = Field(
+        default=None, description="The project's environment a run acts in (dev, staging, production...)."
+    )
+    secrets_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the secrets key (base64 of 32 bytes); wins over the variable.",
+    )
 
     @property
     def metadata_uri(self) -> str:

@@ -14,7 +14,7 @@ import importlib
 import inspect
 import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar, overload
@@ -49,6 +49,38 @@ class Resources:
     gpu: int = 0
 
 
+_SECRET_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")  # as shipyard.secrets.base checks stored names
+_RESERVED_VARIABLES = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "LANG", "TMPDIR", "TERM", "HOSTNAME", "TZ"}
+)
+_RESERVED_PREFIXES = ("SHIPYARD_", "PYTHON", "LD_", "LC_", "CUDA_", "RAY_")
+
+
+def parse_secrets(step_name: str, value: Sequence[str] | None) -> tuple[str, ...]:
+    """The names of the secrets a step reads, each seen by the step as the environment variable of
+    the same name in upper case (``db_password`` -> ``DB_PASSWORD``) while it runs."""
+    if value is None:
+        return ()
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise FlowError(f'step {step_name!r}: secrets is a list of names, e.g. secrets=["db"]')
+    names = tuple(value)
+    for name in names:
+        if not _SECRET_NAME.fullmatch(name):
+            raise FlowError(
+                f"step {step_name!r}: invalid secret name {name!r}; use lower-case letters, digits and "
+                "'_', starting with a letter"
+            )
+        variable = name.upper()
+        if variable in _RESERVED_VARIABLES or variable.startswith(_RESERVED_PREFIXES):
+            raise FlowError(
+                f"step {step_name!r}: secret {name!r} would replace the environment variable {variable}, "
+                "which the process itself needs; store it under another name"
+            )
+    if len(set(names)) != len(names):
+        raise FlowError(f"step {step_name!r}: secrets {list(names)} name one secret twice")
+    return names
+
+
 def parse_resources(step_name: str, value: Mapping[str, Any] | Resources | None) -> Resources:
     if value is None:
         return Resources()
@@ -78,7 +110,9 @@ def _parse_memory(step_name: str, value: Any) -> int:
 
 class Step(Generic[P, R]):
     """A function usable as a flow step. Options: ``retries``, ``retry_delay`` (seconds, doubled
-    on each retry), ``timeout`` (seconds), ``cache``, ``resources`` (cpu, memory, gpu), ``name``."""
+    on each retry), ``timeout`` (seconds), ``cache``, ``resources`` (cpu, memory, gpu), ``name``,
+    ``secrets`` (names of the run's project/environment secrets the step sees as environment
+    variables; see :mod:`shipyard.runtime.task_entry`)."""
 
     def __init__(
         self,
@@ -90,6 +124,7 @@ class Step(Generic[P, R]):
         timeout: float | None = None,
         cache: bool = False,
         resources: Mapping[str, Any] | Resources | None = None,
+        secrets: Sequence[str] | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -102,6 +137,7 @@ class Step(Generic[P, R]):
         self.timeout = timeout
         self.cache = cache
         self.resources = parse_resources(self.name, resources)
+        self.secrets = parse_secrets(self.name, secrets)
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
@@ -128,13 +164,16 @@ class Step(Generic[P, R]):
         return hashlib.sha256(source.encode()).hexdigest()
 
     def options_dict(self) -> dict[str, Any]:
-        return {
+        options: dict[str, Any] = {
             "retries": self.retries,
             "retry_delay": self.retry_delay,
             "timeout": self.timeout,
             "cache": self.cache,
             "resources": asdict(self.resources),
         }
+        if self.secrets:  # the names (never values), so a run's spec shows what its steps read
+            options["secrets"] = list(self.secrets)
+        return options
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         builder = current_builder()
@@ -167,6 +206,7 @@ def step(
     timeout: float | None = None,
     cache: bool = False,
     resources: Mapping[str, Any] | None = None,
+    secrets: Sequence[str] | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -174,7 +214,7 @@ def step(
     fn: Callable[P, R] | None = None, /, **options: Any
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
     """Make a function a flow step: ``@step`` or ``@step(retries=2, timeout=60, cache=True,
-    resources={"cpu": 2, "memory": "4GB", "gpu": 1})``."""
+    resources={"cpu": 2, "memory": "4GB", "gpu": 1}, secrets=["db"])``."""
     if fn is not None:
         return Step(fn, **options)
 

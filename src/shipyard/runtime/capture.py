@@ -1,5 +1,9 @@
 """Capture a task's stdout and stderr at the file-descriptor level (C extensions and child
-processes included). Each process keeps one pair of temporary files and truncates them per task."""
+processes included). Each process keeps one pair of temporary files and truncates them per task.
+
+Secret values a step was given (``redact``) are replaced by ``***`` in what is captured before
+anyone reads it: the stored task logs never hold them. A multi-line value is also redacted line by
+line (lines of 8 characters or more), since a program may print it one line at a time."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -35,8 +39,37 @@ def _read(fh: IO[bytes]) -> bytes:
     return data
 
 
+MASK = "***"
+_MIN_LINE = 8  # shorter lines of a multi-line secret are too common to redact on their own
+
+
+def _needles(values: Iterable[str]) -> list[str]:
+    found: set[str] = set()
+    for value in values:
+        if not value:
+            continue
+        found.add(value)
+        if "\n" in value:
+            found.update(line for line in (p.strip() for p in value.splitlines()) if len(line) >= _MIN_LINE)
+    return sorted(found, key=len, reverse=True)  # the longest first: a value that contains another
+
+
+def redact_text(text: str, values: Iterable[str]) -> str:
+    """``text`` with every secret value replaced by ``***``."""
+    for needle in _needles(values):
+        text = text.replace(needle, MASK)
+    return text
+
+
+def redact_bytes(data: bytes, values: Iterable[str]) -> bytes:
+    """``data`` with every secret value's UTF-8 bytes replaced by ``***``."""
+    for needle in _needles(values):
+        data = data.replace(needle.encode("utf-8"), MASK.encode())
+    return data
+
+
 @contextlib.contextmanager
-def capture_output(enabled: bool = True) -> Iterator[Captured]:
+def capture_output(enabled: bool = True, redact: Iterable[str] = ()) -> Iterator[Captured]:
     captured = Captured()
     if not enabled:
         yield captured
@@ -62,5 +95,6 @@ def capture_output(enabled: bool = True) -> Iterator[Captured]:
         os.dup2(saved[1], 2)
         os.close(saved[0])
         os.close(saved[1])
-        captured.stdout = _read(out)
-        captured.stderr = _read(err)
+        secrets = list(redact)
+        captured.stdout = redact_bytes(_read(out), secrets)
+        captured.stderr = redact_bytes(_read(err), secrets)

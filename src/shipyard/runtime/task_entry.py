@@ -6,6 +6,11 @@ the flow file (once per process per source hash), loads the inputs from the arti
 artifact ids in the task spec, also recorded as lineage), calls the step with its stdout/stderr
 captured, stores the output (``put_object`` -> ``record_artifact`` named ``output``) and the logs
 (``logs/stdout``, ``logs/stderr``), and records the task's outcome in one update.
+
+A step declared with ``secrets=["db"]`` gets each value, read for the run's project and
+environment (``SHIPYARD_PROJECT`` / ``SHIPYARD_ENVIRONMENT``: :mod:`shipyard.secrets.resolve`), as
+the environment variable ``DB`` while the function runs, and only then; the values are replaced by
+``***`` in its captured output, in the params and tags it logs and in the task's error text.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from shipyard.core.entities import Run, TaskStatus
 from shipyard.core.errors import FlowError, NotFoundError, SerializationError, ShipyardError
 from shipyard.core.settings import Settings, load_settings
 from shipyard.runtime.artifacts_io import InputLoader, record_to_ref
-from shipyard.runtime.capture import capture_output
+from shipyard.runtime.capture import capture_output, redact_text
 from shipyard.runtime.loader import import_file, resolve_step
+from shipyard.runtime.step_secrets import RedactingMetadata, exposed
 from shipyard.runtime.stores import RunStores, open_run_stores
 
 
@@ -88,6 +94,7 @@ def run_task(
     output: dict[str, Any] | None = None
     error: str | None = None
     captured_logs = None
+    secrets: list[str] = []
     try:
         spec = run.flow_spec or {}
         module = import_file(Path(spec["file"]), spec.get("source_hash"))
@@ -96,8 +103,14 @@ def run_task(
             name: _STATE.loader.resolve(stores.artifacts, entry, f"{task.key}.{name}")
             for name, entry in task.spec.get("inputs", {}).items()
         }
-        track = _uses_tracking(step.fn)
-        with capture_output() as captured_logs, _tracking(run_id, stores, task_id, track):
+        variables = _step_secrets(stores, task.key, getattr(step, "secrets", ()))
+        secrets = list(variables.values())
+        track = _uses_tracking(step.fn) or bool(secrets)  # the redacting store must be the one used
+        with (
+            capture_output(redact=secrets) as captured_logs,
+            exposed(variables),
+            _tracking(run_id, stores, task_id, track, secrets),
+        ):
             try:
                 result = step.fn(**kwargs)
             except Exception as exc:
@@ -108,6 +121,8 @@ def run_task(
         error = f"{type(exc).__name__}: {exc}"
     except Exception:
         error = traceback.format_exc()
+    if error is not None and secrets:
+        error = redact_text(error, secrets)
     if captured_logs is not None:
         _store_logs(stores, run_id, task_id, captured_logs.stdout, captured_logs.stderr)
     md.update_task(
@@ -170,9 +185,22 @@ def _uses_tracking(fn: Any) -> bool:
     return bool(names & _TRACKING_NAMES) or "shipyard.tracking.fluent" in sys.modules
 
 
+def _step_secrets(stores: RunStores, step: str, names: tuple[str, ...]) -> dict[str, str]:
+    """``{VARIABLE: value}`` for the secrets the step declared (none: nothing is read)."""
+    if not names:
+        return {}
+    from shipyard.secrets.resolve import read_step_secrets
+
+    values = read_step_secrets(stores.settings, stores.metadata, step, names)
+    return {name.upper(): value for name, value in values.items()}
+
+
 @contextlib.contextmanager
-def _tracking(run_id: str, stores: RunStores, task_id: str, enabled: bool = True) -> Iterator[None]:
-    """Make ``shipyard.log_metric`` inside the step write to this run.
+def _tracking(
+    run_id: str, stores: RunStores, task_id: str, enabled: bool = True, secrets: list[str] | None = None
+) -> Iterator[None]:
+    """Make ``shipyard.log_metric`` inside the step write to this run (with ``secrets`` replaced by
+    ``***`` in the params and tags it logs).
 
     The tracking package is a sibling of the runtime (neither imports the other), so it is
     resolved here at call time; without it, steps simply run unattached."""
@@ -185,8 +213,9 @@ def _tracking(run_id: str, stores: RunStores, task_id: str, enabled: bool = True
     except ImportError:
         yield
         return
+    metadata: Any = RedactingMetadata(stores.metadata, secrets) if secrets else stores.metadata
     tracking_stores = stores_mod.Stores(
-        settings=stores.settings, metadata=stores.metadata, artifacts=stores.artifacts
+        settings=stores.settings, metadata=metadata, artifacts=stores.artifacts
     )
     with fluent.use_run(run_id, tracking_stores, task_id=task_id):
         yield

@@ -13,7 +13,9 @@ body (recording an artifact, a task or lineage for a run; creating a run in a na
 - a protected alias moves only with ``alias:set:protected``;
 - a run goes into another user's namespace only with ``run:write:any``;
 - a private project's runs (and their tasks and artifacts) answer 404 to whoever may not read
-  there: server-wide grants stop at a private project unless they can manage users.
+  there: server-wide grants stop at a private project unless they can manage users;
+- a secret is read or written only with ``secret:read`` / ``secret:write`` at its project's
+  environment (``project:P/env:E``) or a scope that covers it.
 
 An object that does not exist is not decided here: the route answers 404 itself.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard.core.errors import NotFoundError, PermissionDeniedError
+from shipyard.secrets.base import secret_scope
 from shipyard.security.policy import SERVER_SCOPE, Access, may_change, scope_of_namespace
 
 if TYPE_CHECKING:
@@ -118,6 +121,15 @@ def check_alias(ctx: ServerContext, access: Access, permission: str, name: str, 
         raise _deny(access, f"alias {alias!r} of model {name!r}", why)
 
 
+def check_secret(access: Access, permission: str, project: str, environment: str) -> None:
+    """Secrets are decided at ``project:P/env:E`` only (no owner): a binding at the server, the
+    project or that environment grants ``permission``; anything else is refused. The path's names
+    cannot hold '/', so the scope built from them is exactly the one the secret lives in."""
+    scope = secret_scope(project, environment)
+    if not access.can(permission, scope):
+        raise PermissionDeniedError(f"{access.principal!r} lacks the {permission} permission in {scope}")
+
+
 def check_object(
     ctx: ServerContext, access: Access, permission: str, resource: str, params: dict[str, str]
 ) -> None:
@@ -134,5 +146,7 @@ def check_object(
         check_version(ctx, access, permission, params["name"], params["version"])
     elif resource == "alias":
         check_alias(ctx, access, permission, params["name"], params["alias"])
+    elif resource == "secret":
+        check_secret(access, permission, params["project"], params["environment"])
     else:  # pragma: no cover - the table test keeps resources to the kinds above
         raise PermissionDeniedError(f"unknown resource kind {resource!r} in the permission table")

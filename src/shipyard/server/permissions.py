@@ -21,7 +21,7 @@ AUTHENTICATED = "authenticated"  # any valid token
 @dataclass(frozen=True)
 class Rule:
     permission: str
-    resource: str | None = None  # "run" | "task" | "artifact" | "model" | "version" | "alias"
+    resource: str | None = None  # "run" | "task" | "artifact" | "model" | "version" | "alias" | "secret"
 
 
 API = "/api/v1"
@@ -29,6 +29,7 @@ _M = f"{API}/models/{{name}}"
 _V = f"{_M}/versions/{{version}}"
 _MP = f"{API}/monitoring/profiles/{{model}}/{{version}}"
 _RUN = f"{API}/runs/{{run_id}}"
+_SECRET = f"{API}/secrets/{{project}}/{{environment}}/{{name}}"
 
 
 def _r(permission: str, resource: str | None = None) -> Rule:
@@ -140,6 +141,12 @@ _TABLE: dict[RouteKey, Rule] = {
     ("PATCH", f"{API}/projects/{{name}}"): _r("user:manage"),
     ("GET", f"{API}/audit"): _r("audit:read"),
     ("GET", f"{API}/audit/verify"): _r("audit:read"),
+    # secrets: checked at project:{project}/env:{environment} (see access.check_secret); reading a
+    # value is audited by its route, listing shows metadata only
+    ("PUT", _SECRET): _r("secret:write", "secret"),
+    ("GET", _SECRET): _r("secret:read", "secret"),
+    ("DELETE", _SECRET): _r("secret:write", "secret"),
+    ("GET", f"{API}/secrets/{{project}}/{{environment}}"): _r("secret:read", "secret"),
 }
 
 

@@ -17,6 +17,7 @@ _MODULES = (
     "tokens",
     "principals",
     "monitoring",
+    "secrets",
 )
 
 

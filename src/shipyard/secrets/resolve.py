@@ -1,0 +1,47 @@
+"""The values a step declared (``@step(secrets=[...])``), for the run's project and environment.
+
+A run acts for ``SHIPYARD_PROJECT`` in ``SHIPYARD_ENVIRONMENT`` (typed settings, passed to every
+worker with the rest of the settings). Where the run's metadata lives decides where values come
+from: through a shipyard server (``SHIPYARD_URI=http(s)://``), the token's principal needs
+``secret:read`` at ``project:P/env:E`` and the server audits each read; with a local SQL database,
+the local backend decrypts them with the configured key (a local database belongs to its user).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from shipyard.core.errors import ConfigurationError
+from shipyard.secrets.base import check_secret_ref
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
+    from shipyard.metadata.base import MetadataStore
+
+
+def read_step_secrets(
+    settings: Settings, metadata: MetadataStore, step: str, names: Sequence[str]
+) -> dict[str, str]:
+    """``{name: value}`` for ``names``; one-line errors (never a value) when they cannot be read."""
+    if not names:
+        return {}
+    project, environment = settings.project, settings.environment
+    if not project or not environment:
+        raise ConfigurationError(
+            f"step {step!r} reads secrets {list(names)}, but the run names no project and environment; "
+            "set SHIPYARD_PROJECT and SHIPYARD_ENVIRONMENT (e.g. fraud and staging) for the run"
+        )
+    check_secret_ref(project, environment)
+    from shipyard.metadata.rest.store import RestMetadataStore
+
+    if isinstance(metadata, RestMetadataStore):
+        from shipyard.metadata.rest.http import seg
+
+        session = metadata.session
+        base = f"/secrets/{seg(project)}/{seg(environment)}/"
+        return {name: str(session.call("GET", base + seg(name))["value"]) for name in names}
+    from shipyard.secrets import open_secrets_backend
+
+    backend = open_secrets_backend(settings, metadata)
+    return {name: backend.get(project, environment, name) for name in names}

@@ -1,7 +1,8 @@
 """Users, API tokens and audit events, on the shared ``MetaData`` (Alembic revision 0003_security).
 
 Tokens are stored as the sha256 of their value (``token_hash``, unique); the value itself is
-never stored.
+never stored. ``users.canonical`` is :func:`shipyard.core.names.canonical_name` of the name,
+unique (revision 0006_canonical_names): ``Admin`` cannot be created beside ``admin``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ users = Table(
     "users",
     metadata,
     Column("name", String(KEY), primary_key=True),
+    Column("canonical", String(KEY), nullable=False),
     Column("role", String(16), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled", Boolean(), nullable=False),
+    Index(None, "canonical", unique=True),
 )
 
 api_tokens = Table(

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Row, insert, select, update
 
 from shipyard.core.errors import AlreadyExistsError, NotFoundError
+from shipyard.core.names import canonical_name, validate_user_name
 from shipyard.metadata.security import AuditEvent, SecurityStore, TokenRecord, User
 from shipyard.metadata.sql.security_schema import api_tokens, audit_events, users
 from shipyard.metadata.sql.store import BorrowedTransactions
@@ -39,10 +40,19 @@ def _token(row: Row[Any]) -> TokenRecord:
 class SqlSecurityStore(BorrowedTransactions, SecurityStore):
     # ---- users -------------------------------------------------------------------------------------
     def create_user(self, name: str, role: str, at: Any) -> User:
+        canonical = canonical_name(validate_user_name(name, new=True))
         with self._write() as conn:
-            if conn.execute(select(_U.name).where(_U.name == name)).first() is not None:
+            existing = conn.execute(select(_U.name).where(_U.canonical == canonical)).scalar()
+            if existing == name:
                 raise AlreadyExistsError(f"user {name!r} already exists")
-            conn.execute(insert(users).values(name=name, role=role, created_at=at, disabled=False))
+            if existing is not None:
+                raise AlreadyExistsError(
+                    f"user {name!r} looks like the existing user {existing!r}; use that name or pick "
+                    "one that differs by more than case, spacing or punctuation"
+                )
+            conn.execute(
+                insert(users).values(name=name, canonical=canonical, role=role, created_at=at, disabled=False)
+            )
         return User(name=name, role=role, created_at=at)
 
     def get_user(self, name: str) -> User:

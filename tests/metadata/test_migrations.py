@@ -205,3 +205,176 @@ def test_metric_points_survive_the_move_to_chunks_and_back(db_url: str) -> None:
     assert nan_at == [i for i, m in enumerate(before["loss"]) if math.isnan(m.value)] and nan_at
     assert [m.step for m in after["loss"]] == sorted(m.step for m in points if m.key == "loss")
     assert after["acc"] == before["acc"] == [Metric("acc", math.inf, 0, 1)]
+
+
+def _columns(db_url: str, table: str) -> set[str]:
+    engine = create_engine(normalize_url(db_url))
+    try:
+        with engine.connect() as conn:
+            return {c["name"] for c in inspect(conn).get_columns(table)}
+    finally:
+        engine.dispose()
+
+
+def _downgrade_to(db_url: str, revision: str) -> None:
+    from alembic import command
+
+    from shipyard.metadata.sql.migrate import alembic_config
+
+    engine = create_engine(normalize_url(db_url))
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), revision)
+    finally:
+        engine.dispose()
+
+
+def _seed_names(db_url: str) -> None:
+    """A model 'fraud' (with its protected 'champion'), an alias 'candidate' and a user 'admin'."""
+    from datetime import UTC, datetime
+
+    from shipyard.metadata.model_registry import ModelVersionCreate, open_registry_store
+    from shipyard.metadata.security import open_security_store
+
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    store = SqlMetadataStore(db_url)
+    try:
+        registry = open_registry_store(store)
+        registry.create_version(ModelVersionCreate("fraud", "a" * 64, 1, "sklearn", "alice", at))
+        registry.set_alias("fraud", "candidate", 1, user="alice", at=at)
+        open_security_store(store).create_user("admin", at)
+    finally:
+        store.close()
+
+
+def test_canonical_names_go_away_on_downgrade_and_are_backfilled_on_upgrade(db_url: str) -> None:
+    """0006 adds ``canonical`` (unique) to models, aliases and users; down drops it, up fills it
+    from the names already stored, and look-alikes are refused again afterwards."""
+    from datetime import UTC, datetime
+
+    from shipyard.core.errors import AlreadyExistsError
+    from shipyard.metadata.model_registry import open_registry_store
+    from shipyard.metadata.security import open_security_store
+
+    _seed_names(db_url)
+    _downgrade_to(db_url, "0005_metric_chunks")
+    for table in ("registered_models", "model_aliases", "users"):
+        assert "canonical" not in _columns(db_url, table)
+    store = SqlMetadataStore(db_url)  # back to head
+    try:
+        engine = create_engine(normalize_url(db_url))
+        try:
+            with engine.connect() as conn:
+                models = conn.execute(text("SELECT name, canonical FROM registered_models")).all()
+                aliases = conn.execute(
+                    text("SELECT alias, canonical FROM model_aliases ORDER BY alias")
+                ).all()
+                users = conn.execute(text("SELECT name, canonical FROM users")).all()
+        finally:
+            engine.dispose()
+        assert [tuple(r) for r in models] == [("fraud", "fraud")]
+        assert [tuple(r) for r in aliases] == [("candidate", "candidate"), ("champion", "champion")]
+        assert [tuple(r) for r in users] == [("admin", "admin")]
+        at = datetime(2024, 1, 2, tzinfo=UTC)
+        with pytest.raises(AlreadyExistsError, match="looks like the existing model 'fraud'"):
+            open_registry_store(store).create_model("Fraud", user="mallory", at=at)
+        with pytest.raises(AlreadyExistsError, match="looks like its existing alias 'champion'"):
+            open_registry_store(store).set_alias("fraud", "Champion", 1, user="mallory", at=at)
+        with pytest.raises(AlreadyExistsError, match="looks like the existing user 'admin'"):
+            open_security_store(store).create_user("Admin", at)
+    finally:
+        store.close()
+
+
+def test_upgrade_stops_on_stored_look_alikes_and_names_them(db_url: str) -> None:
+    """Names that already collide are never merged: the upgrade stops before changing anything,
+    listing each group, and goes through once they are renamed or deleted."""
+    from shipyard.core.errors import ConflictError
+
+    _seed_names(db_url)
+    _downgrade_to(db_url, "0005_metric_chunks")
+    engine = create_engine(normalize_url(db_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO registered_models (name, description, created_at, updated_at, created_by, "
+                    "last_version) VALUES ('Fraud ', '', 0, 0, 'mallory', 0)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO model_aliases (model_name, alias, version, protected, updated_by, "
+                    "updated_at) VALUES ('fraud', 'Champion', 1, false, 'mallory', 0)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO users (name, role, created_at, disabled) VALUES ('Admin', 'admin', 0, false)"
+                )
+            )
+        with pytest.raises(ConflictError) as info:
+            SqlMetadataStore(db_url)
+        message = str(info.value)
+        assert "0006_canonical_names" in message and "\n" not in message
+        assert "registered models 'Fraud ', 'fraud'" in message
+        assert "aliases 'Champion', 'champion' of model 'fraud'" in message
+        assert "users 'Admin', 'admin'" in message
+        assert "rename or delete all but one" in message
+        for table in ("registered_models", "model_aliases", "users"):
+            assert "canonical" not in _columns(db_url, table)  # nothing changed
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            assert ctx.get_current_heads() == ("0005_metric_chunks",)
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM registered_models WHERE name = 'Fraud '"))
+            conn.execute(text("DELETE FROM model_aliases WHERE alias = 'Champion'"))
+            conn.execute(text("DELETE FROM users WHERE name = 'Admin'"))
+    finally:
+        engine.dispose()
+    SqlMetadataStore(db_url).close()
+    assert "canonical" in _columns(db_url, "users")
+
+
+def test_roles_become_bindings_and_tokens_survive_0007(db_url: str) -> None:
+    """0007 turns each user's one role into a binding at '*' (reader -> viewer, writer ->
+    developer) without a table rebuild (which, on SQLite with foreign keys on, would cascade-delete
+    every token); its downgrade gives the roles back."""
+    SqlMetadataStore(db_url).close()  # a database at head
+    _downgrade_to(db_url, "0006_canonical_names")
+    engine = create_engine(normalize_url(db_url))
+    try:
+        with engine.begin() as conn:
+            for name, role in (("rita", "reader"), ("wes", "writer"), ("root", "admin")):
+                conn.execute(
+                    text(
+                        "INSERT INTO users (name, canonical, role, created_at, disabled) "
+                        "VALUES (:n, :n, :r, 0, false)"
+                    ),
+                    {"n": name, "r": role},
+                )
+            conn.execute(
+                text(
+                    'INSERT INTO api_tokens (id, "user", name, token_hash, prefix, created_at) '
+                    "VALUES ('t1', 'wes', 'ci', :h, 'shp_x', 0)"
+                ),
+                {"h": "b" * 64},
+            )
+        store = SqlMetadataStore(db_url)  # to head: 0007 runs
+        try:
+            from shipyard.metadata.security import open_security_store
+
+            security = open_security_store(store)
+            found = security.find_token("b" * 64)
+            assert found is not None and found[1].name == "wes" and found[1].kind == "user"
+            assert security.access_rows("wes")[0] == [("developer", "*")]
+            assert security.access_rows("rita")[0] == [("viewer", "*")]
+        finally:
+            store.close()
+        _downgrade_to(db_url, "0006_canonical_names")
+        with engine.connect() as conn:
+            roles = dict(conn.execute(text("SELECT name, role FROM users")).all())
+            tokens = conn.execute(text("SELECT id FROM api_tokens")).scalars().all()
+        assert roles == {"rita": "reader", "wes": "writer", "root": "admin"} and tokens == ["t1"]
+    finally:
+        engine.dispose()

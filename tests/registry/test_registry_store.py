@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shipyard.core.errors import AlreadyExistsError, ConflictError, NotFoundError
+from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate, RegistryStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -208,3 +208,96 @@ def test_one_version_reads_back_as_in_the_list(registry_store: RegistryStore) ->
         s.resolve_alias("fraud", "nope")
     with pytest.raises(NotFoundError, match="no registered model 'ghost'"):
         s.resolve_alias("ghost", "champion")
+
+
+# ---- look-alike names (issue 12, hole 7) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lookalike", ["Fraud", "FRAUD", "fraud_", "fraud-", "FrAuD"])
+def test_a_look_alike_model_name_is_refused_naming_the_existing_model(
+    registry_store: RegistryStore, lookalike: str
+) -> None:
+    s = registry_store
+    s.create_version(_create("fraud"))
+    with pytest.raises(AlreadyExistsError) as info:
+        s.create_model(lookalike, user="mallory", at=T0)
+    message = str(info.value)
+    assert f"model {lookalike!r} looks like the existing model 'fraud'" in message
+    assert "use that name or pick one that differs by more than case" in message
+    with pytest.raises(AlreadyExistsError, match="looks like the existing model 'fraud'"):
+        s.create_version(_create(lookalike))  # registering a version does not create it either
+    assert [m.name for m in s.list_models()] == ["fraud"]
+    assert [v.version for v in s.list_versions("fraud")] == [1]
+    assert s.create_version(_create("fraud")).version == 2  # the real name still works
+
+
+def test_lookups_stay_exact_and_suggest_the_look_alike(registry_store: RegistryStore) -> None:
+    s = registry_store
+    s.create_version(_create("fraud-detector"))
+    for lookup in (lambda: s.get_model("Fraud_Detector"), lambda: s.get_version("Fraud_Detector", 1)):
+        with pytest.raises(NotFoundError) as info:
+            lookup()
+        assert "no registered model 'Fraud_Detector'" in str(info.value)
+        assert "did you mean 'fraud-detector'?" in str(info.value)
+    with pytest.raises(NotFoundError) as missing:
+        s.get_model("ghost")
+    assert "did you mean" not in str(missing.value)
+
+
+def test_a_look_alike_alias_is_refused_per_model(registry_store: RegistryStore) -> None:
+    s = registry_store
+    s.create_version(_create("fraud"))
+    s.create_version(_create("other"))
+    s.set_approval("fraud", 1, True, user="carol", at=T0)
+    s.set_alias("fraud", "candidate", 1, user="alice", at=T0)
+    # the protected default alias: 'Champion' would read as the champion but skip its approval rule
+    with pytest.raises(AlreadyExistsError) as info:
+        s.set_alias("fraud", "Champion", 1, user="mallory", at=T0)
+    assert "alias 'Champion' of model 'fraud' looks like its existing alias 'champion'" in str(info.value)
+    for alias in ("Candidate", "candidate_", "CANDIDATE"):
+        with pytest.raises(AlreadyExistsError, match="looks like its existing alias 'candidate'"):
+            s.set_alias("fraud", alias, 1, user="mallory", at=T0)
+        with pytest.raises(AlreadyExistsError, match="looks like its existing alias 'candidate'"):
+            s.protect_alias("fraud", alias, True, user="mallory", at=T0)
+    assert s.get_model("fraud").aliases == {"candidate": 1}
+    assert s.get_model("fraud").protected_aliases == ("champion",)
+    s.set_alias("other", "Candidate", 1, user="alice", at=T0)  # another model's aliases are its own
+    s.set_alias("fraud", "candidate", 1, user="alice", at=T0)  # moving the alias itself still works
+    with pytest.raises(NotFoundError, match="did you mean 'candidate'"):
+        s.resolve_alias("fraud", "Candidate")
+    s.delete_alias("fraud", "candidate", user="alice", at=T0)  # a deleted alias frees its name
+    s.set_alias("fraud", "Candidate", 1, user="alice", at=T0)
+    assert s.get_model("fraud").aliases == {"Candidate": 1}
+
+
+def test_new_names_are_checked_and_names_stored_before_the_rule_keep_working(
+    metadata_uri: str, registry_store: RegistryStore
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    from shipyard.metadata.sql.engine import normalize_url
+
+    s = registry_store
+    with pytest.raises(InvalidInputError, match=r"ends with '\.'; use 'fraud'"):
+        s.create_version(_create("fraud."))
+    with pytest.raises(InvalidInputError, match="ends with whitespace"):
+        s.create_model("fraud ", user="u", at=T0)
+    s.create_version(_create("fraud"))
+    with pytest.raises(InvalidInputError, match="alias"):
+        s.set_alias("fraud", "Latest", 1, user="u", at=T0)
+    assert [m.name for m in s.list_models()] == ["fraud"]  # nothing half-created
+    engine = create_engine(normalize_url(metadata_uri))  # as an older shipyard could have stored it
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO registered_models (name, canonical, description, created_at, updated_at, "
+                    "created_by, last_version) VALUES ('legacy.', 'legacy', '', 0, 0, 'u', 0)"
+                )
+            )
+    finally:
+        engine.dispose()
+    assert s.create_version(_create("legacy.")).version == 1
+    assert s.get_model("legacy.").latest_version == 1
+    s.delete_model("legacy.")
+    assert [m.name for m in s.list_models()] == ["fraud"]

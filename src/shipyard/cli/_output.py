@@ -1,24 +1,115 @@
-"""Shared CLI output: JSON encoding (ISO datetimes, NaN rule), plain-text formatting, Rich tables.
+r"""Shared CLI output: JSON encoding (ISO datetimes, NaN rule), plain-text formatting, Rich tables.
 
 JSON output is strict JSON: datetimes are ISO-8601 strings, and the float values JSON cannot hold
 are written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
+
+Stored values are untrusted (a colleague, an older version or a server wrote them), so nothing
+the CLI prints may act on the terminal:
+
+- :func:`console` is the one Rich console of every command. It reads **no markup** unless a call
+  says ``markup=True`` (then every stored value in the string goes through :func:`esc`), and it
+  shows control characters as escapes (``\x1b``) in every string it renders, and drops any
+  that still reach its output (in ``Text`` objects built elsewhere).
+- :func:`plain` (a ``Text`` that is never read as markup), :func:`line` (one line from pieces)
+  and :func:`printable` (plain ``str`` for ``typer.echo``) are how commands print stored values;
+  a string the console renders is one line (``\n`` shown escaped, so a stored value cannot
+  forge table rows), so multi-line fields are printed as ``plain(value, multiline=True)`` and
+  our own multi-line markup as :func:`from_markup`.
+- :func:`dumps` writes every control character as a JSON ``\u`` escape, C1 ones included.
+
+Controls are the C0 set (ESC, BEL, backspace, carriage return...), DEL, the C1 set (the 8-bit
+CSI ``\x9b``...), the line/paragraph separators and the bidirectional overrides; ``\n`` and
+``\t`` are kept only where a multi-line field is printed (a carriage return there becomes a
+line break, so nothing can be overwritten).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 import math
 import sys
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, ConsoleOptions, RenderableType
+    from rich.segment import Segment
+    from rich.text import Text
 
     from shipyard.core.entities import ArtifactRecord, Run, Task
+
+# format characters that reorder or hide text on screen (Trojan-source style)
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_CONTROLS = (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *_BIDI)
+
+
+def _escape_of(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+@functools.cache
+def _tables() -> tuple[dict[int, str], dict[int, str], dict[int, None], dict[int, str]]:
+    """translate() tables: single-line, multi-line, drop (for rendered segments), JSON."""
+    single = {code: _escape_of(code) for code in _CONTROLS}
+    multi = {**single, ord("\n"): "\n", ord("\t"): "\t"}
+    drop: dict[int, None] = {code: None for code in _CONTROLS if code not in (ord("\n"), ord("\t"))}
+    as_json = {code: f"\\u{code:04x}" for code in _CONTROLS if code >= 0x7F}
+    return single, multi, drop, as_json
+
+
+def printable(value: object, *, multiline: bool = False) -> str:
+    r"""``str(value)`` that cannot act on a terminal: every control character is shown as an
+    escape (``\x1b``, ``\u202e``). ``multiline`` keeps newlines and tabs (and turns a carriage
+    return into a newline) for fields printed over several lines (errors, descriptions, logs)."""
+    text = str(value)
+    if text.isprintable():  # the common case: nothing to do
+        return text
+    single, multi, _, _ = _tables()
+    if multiline:
+        return text.replace("\r\n", "\n").replace("\r", "\n").translate(multi)
+    return text.translate(single)
+
+
+def esc(value: object, *, multiline: bool = False) -> str:
+    """A stored value for a Rich markup string (``markup=True``): controls escaped, then markup."""
+    from rich.markup import escape
+
+    return escape(printable(value, multiline=multiline))
+
+
+def plain(value: object, style: str = "", *, multiline: bool = False) -> Text:
+    """A stored value as a Rich ``Text``: printed literally (never read as markup), controls escaped."""
+    from rich.text import Text
+
+    return Text(printable(value, multiline=multiline), style=style)
+
+
+def from_markup(template: str) -> Text:
+    """Our own Rich markup (several lines allowed) whose stored values went through :func:`esc`."""
+    from rich.text import Text
+
+    return Text.from_markup(printable(template, multiline=True), emoji=False)
+
+
+def line(*parts: object) -> Text:
+    """One line from pieces: a ``(value, style)`` pair is styled, a ``Text`` kept, anything else
+    shown literally; e.g. ``line((run.name, "bold"), "  ", run.id)``."""
+    from rich.text import Text
+
+    out = Text()
+    for part in parts:
+        if isinstance(part, Text):
+            out.append_text(part)
+        elif isinstance(part, tuple) and len(part) == 2:
+            out.append_text(plain(part[0], str(part[1])))
+        else:
+            out.append_text(plain(part))
+    return out
 
 
 def to_jsonable(value: Any) -> Any:
@@ -54,19 +145,52 @@ def to_jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(to_jsonable(value), indent=2, allow_nan=False, ensure_ascii=False)
+    r"""Indented JSON; control characters JSON leaves raw (DEL, C1, separators, bidi) as ``\u``."""
+    text = json.dumps(to_jsonable(value), indent=2, allow_nan=False, ensure_ascii=False)
+    return text if text.isascii() else text.translate(_tables()[3])
 
 
 def print_json(value: Any) -> None:
     sys.stdout.write(dumps(value) + "\n")
 
 
-def console() -> Console:
+@functools.cache
+def _safe_console_class() -> type[Console]:
     from rich.console import Console
+    from rich.segment import Segment
 
+    class SafeConsole(Console):
+        """A Console for untrusted text; see the module doc."""
+
+        def render_str(self, text: str, **kwargs: Any) -> Text:
+            return super().render_str(printable(text), **kwargs)
+
+        def render(
+            self, renderable: RenderableType, options: ConsoleOptions | None = None
+        ) -> Iterable[Segment]:
+            return _without_controls(super().render(renderable, options), Segment)
+
+    return SafeConsole
+
+
+def _without_controls(segments: Iterable[Segment], segment: type[Segment]) -> Iterator[Segment]:
+    drop = _tables()[2]
+    for seg in segments:
+        if seg.control is None and not seg.text.isprintable() and seg.text != "\n":
+            yield segment(seg.text.translate(drop), seg.style)
+        else:
+            yield seg
+
+
+def console(*, stderr: bool = False) -> Console:
+    """The console every command prints with: no markup unless a call asks for it, no control
+    characters out (see the module doc)."""
+    stream = sys.stderr if stderr else sys.stdout
     # piped output (scripts, grep) gets full-width rows instead of columns squeezed to 80
-    width = None if sys.stdout.isatty() else 240
-    return Console(highlight=False, soft_wrap=False, width=width)
+    width = None if stream.isatty() else 240
+    return _safe_console_class()(
+        stderr=stderr, highlight=False, soft_wrap=stderr, width=width, markup=False, emoji=False
+    )
 
 
 def fmt_time(value: datetime | None) -> str:
@@ -112,9 +236,8 @@ STATUS_STYLE = {
 }
 
 
-def styled_status(status: str) -> str:
-    style = STATUS_STYLE.get(status, "")
-    return f"[{style}]{status}[/{style}]" if style else status
+def styled_status(status: str) -> Text:
+    return plain(status, STATUS_STYLE.get(status, ""))
 
 
 def run_summary(run: Run) -> dict[str, Any]:

@@ -64,9 +64,11 @@ def _finish(run: FlowRun, as_json: bool) -> None:
 
         print_json({"run_id": run.id, "status": status, "error": error})
     else:
+        from shipyard.cli._output import printable
+
         typer.echo(run.id)
         if error:
-            typer.echo(f"run {run.id} {status}: {error}", err=True)
+            typer.echo(f"run {run.id} {status}: {printable(error, multiline=True)}", err=True)
     if status == "cancelled":
         raise typer.Exit(130)
     if status != "succeeded":
@@ -173,6 +175,7 @@ def logs_command(
     task: Annotated[str | None, typer.Argument(help="STEP or STEP/INDEX (e.g. square/3).")] = None,
 ) -> None:
     """Print the captured stdout/stderr of a run's tasks."""
+    from shipyard.cli._output import printable
     from shipyard.runtime.api import resolve_run_id
     from shipyard.runtime.logs import task_logs
     from shipyard.runtime.stores import open_run_stores
@@ -185,12 +188,13 @@ def logs_command(
         for entry in entries:
             if not entry.stdout and not entry.stderr and len(entries) > 1:
                 continue
-            out.write(f"==> {entry.task.key} [{entry.task.status.value}] <==\n")
-            out.write(entry.stdout.decode(errors="replace"))
+            # captured output is stored data: control sequences are shown, never sent to the terminal
+            out.write(printable(f"==> {entry.task.key} [{entry.task.status.value}] <==") + "\n")
+            out.write(printable(entry.stdout.decode(errors="replace"), multiline=True))
             if entry.stderr:
-                out.write(entry.stderr.decode(errors="replace"))
+                out.write(printable(entry.stderr.decode(errors="replace"), multiline=True))
             if entry.task.error and entry.task.status.value == "failed":
-                out.write(entry.task.error.rstrip() + "\n")
+                out.write(printable(entry.task.error.rstrip(), multiline=True) + "\n")
         out.flush()
     finally:
         stores.close()
@@ -235,12 +239,13 @@ def list_flows(
 
         print_json(rows)
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from shipyard.cli._output import console
 
     table = Table(box=None)
     for col in ("flow", "runs", "last_run", "status", "started", "file"):
         table.add_column(col)
     for row in rows:
         table.add_row(*(str(row[c]) for c in ("flow", "runs", "last_run", "status", "started", "file")))
-    Console().print(table)
+    console().print(table)

@@ -142,10 +142,11 @@ def _register_flow_commands(app: typer.Typer) -> None:
 
 
 def _print_error(message: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
+    """``error: <message>`` on stderr, on one line; the message may echo stored values, so it is
+    printed literally with its control characters escaped (see :mod:`shipyard.cli._output`)."""
+    from shipyard.cli._output import console, line
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]error:[/red] {escape(message)}")
+    console(stderr=True).print(line(("error:", "red"), " ", message))
 
 
 def main(argv: list[str] | None = None) -> int:

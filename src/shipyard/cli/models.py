@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._output import console, fmt_size, fmt_time, print_json
+from shipyard.cli._output import console, fmt_size, fmt_time, line, plain, print_json, printable
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def show(
         console().print(f"wrote the model card of {card.version.uri} to {output}", markup=False)
         return
     if markdown:
-        typer.echo(card_markdown(card), nl=False)
+        typer.echo(printable(card_markdown(card), multiline=True), nl=False)
         return
     if as_json:
         print_json(card.to_dict())
@@ -141,12 +141,15 @@ def _print_card(card: ModelCard) -> None:
             f"{v.run_id or '-'}" + (f" ({card.run_name}, {card.run_status})" if card.run_name else ""),
         ),
         ("source task", v.task_id or "-"),
-        ("description", card.description or "-"),
-        ("intended use", card.intended_use or "- (set the version tag intended_use)"),
     ]
     for key, value in rows:
-        head.add_row(key, value)
-    out.print(Panel(head, title=f"model card: {v.model_name} v{v.version}", title_align="left", expand=False))
+        head.add_row(key, plain(value))
+    head.add_row("description", plain(card.description or "-", multiline=True))
+    head.add_row(
+        "intended use", plain(card.intended_use or "- (set the version tag intended_use)", multiline=True)
+    )
+    title = plain(f"model card: {v.model_name} v{v.version}")  # a str title would be read as markup
+    out.print(Panel(head, title=title, title_align="left", expand=False))
     if card.metrics or card.params:
         table = Table(title="run metrics and params", title_justify="left", box=None, pad_edge=False)
         table.add_column("KEY")
@@ -175,7 +178,7 @@ def _print_model(model: RegisteredModel, versions: list[ModelVersion]) -> None:
     from rich.table import Table
 
     out = console()
-    out.print(f"[bold]{model.name}[/bold]  {model.description or ''}")
+    out.print(line((model.name, "bold"), "  ", model.description or ""))
     if model.tags:
         out.print("tags: " + ", ".join(f"{k}={v}" for k, v in sorted(model.tags.items())), markup=False)
     protected = ", ".join("@" + a for a in model.protected_aliases) or "-"

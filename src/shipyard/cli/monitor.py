@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from shipyard.cli._output import console, print_json
+from shipyard.cli._output import console, plain, print_json
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
@@ -34,16 +34,16 @@ def _print_drift(report: DriftReport, title: str) -> None:
         table.add_column(column)
     for f in [*report.features, *([report.prediction] if report.prediction else [])]:
         p = "-" if f.p_value is None else f"{f.p_value:.3g}"
-        verdict = "[red]drift[/red]" if f.drift else "[green]ok[/green]"
+        verdict = plain("drift", "red") if f.drift else plain("ok", "green")
         table.add_row(f.feature, f.kind, f.method, f"{f.score:.4g}", p, f"{f.threshold:g}", verdict)
     out = console()
     out.print(table)
     share = f"{len(report.drifted)}/{len(report.features)} features drifted"
     out.print(f"{report.rows} rows; {share}; dataset drift: {'yes' if report.dataset_drift else 'no'}")
     for name in report.missing_features:
-        out.print(f"[yellow]feature {name!r} is missing from the prediction log[/yellow]")
+        out.print(f"feature {name!r} is missing from the prediction log", style="yellow")
     for name in report.no_data:
-        out.print(f"[yellow]feature {name!r}: no values in this window[/yellow]")
+        out.print(f"feature {name!r}: no values in this window", style="yellow")
 
 
 @app.command("drift")
@@ -321,7 +321,7 @@ def explain(  # noqa: PLR0917 (Typer maps parameters to options)
         try:
             MonitoringStore(stores).set_importance(version.model_name, version.version, result)
         except Exception as exc:
-            console().print(f"[yellow]not stored: {exc}[/yellow]")
+            console().print(f"not stored: {exc}", style="yellow")
         if as_json:
             print_json(result)
         for k, v in result.items() if not as_json else ():

@@ -14,6 +14,9 @@ from shipyard.cli._output import (
     fmt_size,
     fmt_time,
     fmt_value,
+    from_markup,
+    line,
+    plain,
     print_json,
     run_summary,
     styled_status,
@@ -119,7 +122,7 @@ def show_run(
     if graph:
         from shipyard.runtime.render import render_run_graph
 
-        console().print(render_run_graph(run, tasks))
+        console().print(from_markup(render_run_graph(run, tasks)))
         return
     artifacts = client.metadata.list_artifacts(run.id)
     shown, output = _load_output(client, artifacts)
@@ -154,7 +157,7 @@ def _print_run(run: Run, tasks: list[Any], artifacts: list[ArtifactRecord], show
     from rich.table import Table
 
     out = console()
-    out.print(f"[bold]{run.name}[/bold]  {run.id}  {styled_status(run.status.value)}")
+    out.print(line((run.name, "bold"), "  ", run.id, "  ", styled_status(run.status.value)))
     rows = [
         ("namespace", run.namespace),
         ("user", run.user),
@@ -200,17 +203,17 @@ def _print_run(run: Run, tasks: list[Any], artifacts: list[ArtifactRecord], show
             table.add_row(a.name, task, a.serializer + (" (unsafe)" if a.unsafe else ""), fmt_size(a.size))
         out.print(table)
     if shown:
-        out.print("[bold]output[/bold]")
-        out.print(dumps(output), markup=False)
+        out.print("output", style="bold")
+        out.print(plain(dumps(output), multiline=True))
     if run.error:
-        out.print("[bold red]error[/bold red]")
-        out.print(run.error, markup=False)
+        out.print("error", style="bold red")
+        out.print(plain(run.error, multiline=True))
 
 
 def _print_mapping(out: Any, title: str, values: dict[str, Any]) -> None:
     if not values:
         return
-    out.print(f"[bold]{title}[/bold]")
+    out.print(title, style="bold")
     width = min(max(len(k) for k in values), 40)
     for key in sorted(values):
         out.print(f"  {key:<{width}} {fmt_value(values[key])}", markup=False)

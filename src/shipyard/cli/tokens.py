@@ -81,7 +81,7 @@ def create(  # noqa: PLR0917 - one argument per option
     from rich.markup import escape
 
     label = escape(f"({record['name']}) for {record['user']}")
-    out.print(f"created token [bold]{record['id']}[/bold] {label}", highlight=False)
+    out.print(f"created token [bold]{record['id']}[/bold] {label}", markup=True)
     if record.get("expires_at"):
         out.print(f"expires {record['expires_at']}", highlight=False)
     out.print("it is shown only now; store it safely:", highlight=False)

@@ -15,7 +15,13 @@ Rules every backend keeps:
 - A protected alias may only point at an approved version (:class:`ConflictError` otherwise), and a
   version that an alias points at cannot be deleted or un-approved while a protected alias does.
 - Every alias change (set, move, delete, protect) appends an :class:`AliasEvent` (who, when, from, to).
-- Unknown models, versions and aliases raise :class:`~shipyard.core.errors.NotFoundError`.
+- Model names, and each model's alias names, are unique by
+  :func:`~shipyard.core.names.canonical_name`: creating a look-alike of an existing name (``Fraud``
+  beside ``fraud``, ``Champion`` beside ``champion``) raises
+  :class:`~shipyard.core.errors.AlreadyExistsError` naming the existing one. New names are
+  validated with ``new=True`` (see :mod:`shipyard.core.names`).
+- Lookups are exact. Unknown models, versions and aliases raise
+  :class:`~shipyard.core.errors.NotFoundError` (which may suggest the look-alike: "did you mean").
 """
 
 from __future__ import annotations

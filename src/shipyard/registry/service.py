@@ -201,7 +201,7 @@ class ModelRegistry:
         tags: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Register a model-package artifact record as the next version of model ``name``."""
-        name = validate_model_name(name)
+        name = validate_model_name(name)  # a new model's name is checked further where it is created
         if not record.meta.get(PACKAGE_MARK):
             raise InvalidInputError(f"artifact {record.name!r} is not a model package; log it with log_model")
         create = ModelVersionCreate(

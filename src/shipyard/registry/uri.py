@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from shipyard.core import names
 from shipyard.core.errors import InvalidInputError
-from shipyard.core.names import validate_key, validate_name
+from shipyard.core.names import validate_key
 
-_ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$")
 _FORMS = "models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/latest or runs:/RUN_ID/ARTIFACT"
 
 
@@ -34,18 +33,12 @@ class ModelRef:
         return f"models:/{self.name}/latest"
 
 
-def validate_model_name(name: object) -> str:
-    return validate_name("model", name)
+def validate_model_name(name: object, *, new: bool = False) -> str:
+    return names.validate_model_name(name, new=new)
 
 
-def validate_alias(alias: object) -> str:
-    text = validate_name("alias", alias)
-    if not _ALIAS_RE.match(text) or text == "latest":
-        raise InvalidInputError(
-            f"alias {text!r} is not valid: start with a letter, use letters, digits, '_' and '-' "
-            "(at most 100 characters); 'latest' is reserved"
-        )
-    return text
+def validate_alias(alias: object, *, new: bool = False) -> str:
+    return names.validate_alias_name(alias, new=new)
 
 
 def parse_version(text: object) -> int:

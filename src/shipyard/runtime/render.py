@@ -94,7 +94,10 @@ def _levels(graph: Graph) -> dict[str, int]:
 
 
 def render_graph(graph_spec: dict[str, Any], tasks: list[Task]) -> str:
-    """The DAG as Rich markup text: one line per node, indented by depth, with task statuses."""
+    """The DAG as Rich markup text: one line per node, indented by depth, with task statuses.
+    Names come from a stored spec, so they are escaped: a name is never read as markup."""
+    from rich.markup import escape
+
     graph = Graph.from_dict(graph_spec)
     by_step: dict[str, Counter[str]] = {}
     for task in tasks:
@@ -110,11 +113,13 @@ def render_graph(graph_spec: dict[str, Any], tasks: list[Task]) -> str:
         counts = by_step.get(name, Counter())
         status = ", ".join(f"[{_STYLE.get(k, 'white')}]{v} {k}[/]" for k, v in sorted(counts.items()))
         ups = [u for u in node.upstream]
-        guard = "".join(f" [dim]if {'' if g.expect else 'not '}{g.node}[/dim]" for g in node.guards)
-        frm = f" [dim]← {', '.join(ups)}[/dim]" if ups else ""
-        lines.append(f"{indent}{arrow}{shape} [bold]{name}[/bold]{fan}{guard}{frm}  {status}".rstrip())
+        guard = "".join(f" [dim]if {'' if g.expect else 'not '}{escape(g.node)}[/dim]" for g in node.guards)
+        frm = f" [dim]← {escape(', '.join(ups))}[/dim]" if ups else ""
+        lines.append(
+            f"{indent}{arrow}{shape} [bold]{escape(name)}[/bold]{fan}{guard}{frm}  {status}".rstrip()
+        )
     if graph.output is not None:
-        lines.append(f"[dim]output ← {getattr(graph.output, 'node', 'constant')}[/dim]")
+        lines.append(f"[dim]output ← {escape(str(getattr(graph.output, 'node', 'constant')))}[/dim]")
     return "\n".join(lines)
 
 
@@ -124,5 +129,7 @@ def render_run_graph(run: Run, tasks: list[Task]) -> str:
     if not graph:
         raise FlowError(f"run {run.id} is not a flow run; it has no graph to draw")
     style = _STYLE.get(run.status.value, "white")
-    title = f"[bold]{run.flow_name}[/bold] run {run.id} [{style}]{run.status.value}[/]"
+    from rich.markup import escape
+
+    title = f"[bold]{escape(str(run.flow_name))}[/bold] run {escape(run.id)} [{style}]{run.status.value}[/]"
     return title + "\n" + render_graph(graph, tasks)

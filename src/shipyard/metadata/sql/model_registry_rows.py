@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, literal, select, union_all
 
-from shipyard.core.errors import NotFoundError
+from shipyard.core.errors import AlreadyExistsError, NotFoundError
+from shipyard.core.names import canonical_name, validate_alias_name, validate_model_name
 from shipyard.metadata.model_registry import (
     DEFAULT_PROTECTED_ALIASES,
     AliasEvent,
@@ -33,14 +34,56 @@ _V = model_versions.c
 _A = model_aliases.c
 
 
+_LOOKS_ALIKE = "differs by more than case, spacing or punctuation"
+
+
 def model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
     query = select(registered_models).where(_M.name == name)
     if lock:
         query = query.with_for_update()
     row = conn.execute(query).first()
     if row is None:
-        raise NotFoundError(f"no registered model {name!r}; `shipyard models list` shows them")
+        similar = conn.execute(select(_M.name).where(_M.canonical == canonical_name(name))).scalar()
+        hint = f"did you mean {similar!r}?" if similar is not None else "`shipyard models list` shows them"
+        raise NotFoundError(f"no registered model {name!r}; {hint}")
     return row
+
+
+def similar_alias(conn: Connection, name: str, alias: str) -> str | None:
+    """The alias of model ``name`` that ``alias`` is a look-alike of (itself included), if any."""
+    found = conn.execute(
+        select(_A.alias).where(_A.model_name == name, _A.canonical == canonical_name(alias))
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def refuse_lookalike_alias(conn: Connection, name: str, alias: str) -> None:
+    """AlreadyExistsError when model ``name`` has an alias that differs from ``alias`` only by
+    case, spacing or punctuation (``Champion`` beside the protected ``champion``)."""
+    similar = similar_alias(conn, name, alias)
+    if similar is not None and similar != alias:
+        raise AlreadyExistsError(
+            f"alias {alias!r} of model {name!r} looks like its existing alias {similar!r}; "
+            f"use that alias or pick one that {_LOOKS_ALIKE}"
+        )
+
+
+def insert_alias(
+    conn: Connection, name: str, alias: str, version: int | None, *, protected: bool, user: str, at: datetime
+) -> None:
+    refuse_lookalike_alias(conn, name, validate_alias_name(alias, new=True))
+    conn.execute(
+        model_aliases.insert(),
+        {
+            "model_name": name,
+            "alias": alias,
+            "canonical": canonical_name(alias),
+            "version": version,
+            "protected": protected,
+            "updated_by": user,
+            "updated_at": at,
+        },
+    )
 
 
 def load_model(conn: Connection, row: Row[Any]) -> RegisteredModel:
@@ -175,27 +218,35 @@ def record_event(
 
 
 def insert_model(conn: Connection, name: str, *, user: str, at: datetime, description: str = "") -> bool:
-    """Insert the model row (and its default protected aliases); False when it existed."""
+    """Insert the model row (and its default protected aliases); False when it existed.
+
+    AlreadyExistsError when another model's name differs from ``name`` only by case, spacing or
+    punctuation (the unique ``canonical`` index; a racing insert waits for it, then sees it).
+    A name being created must pass ``validate_model_name(new=True)``; an existing one (stored
+    before that rule) still gets new versions."""
+    canonical = canonical_name(name)
     stmt = insert_for(conn, registered_models).values(
-        name=name, description=description, created_at=at, updated_at=at, created_by=user, last_version=0
+        name=name,
+        canonical=canonical,
+        description=description,
+        created_at=at,
+        updated_at=at,
+        created_by=user,
+        last_version=0,
     )
-    inserted = conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]).returning(_M.name)).first()
+    # no conflict target: a clash on the name or on its canonical form is answered below
+    inserted = conn.execute(stmt.on_conflict_do_nothing().returning(_M.name)).first()
     if inserted is None:
+        existing = conn.execute(select(_M.name).where(_M.canonical == canonical)).scalar()
+        if existing is not None and existing != name:
+            raise AlreadyExistsError(
+                f"model {name!r} looks like the existing model {existing!r}; "
+                f"use that name or pick one that {_LOOKS_ALIKE}"
+            )
         return False
-    conn.execute(
-        model_aliases.insert(),
-        [
-            {
-                "model_name": name,
-                "alias": a,
-                "version": None,
-                "protected": True,
-                "updated_by": user,
-                "updated_at": at,
-            }
-            for a in DEFAULT_PROTECTED_ALIASES
-        ],
-    )
+    validate_model_name(name, new=True)  # refusing rolls the insert back with the transaction
+    for alias in DEFAULT_PROTECTED_ALIASES:
+        insert_alias(conn, name, alias, None, protected=True, user=user, at=at)
     return True
 
 

@@ -4,6 +4,9 @@
 increments it with one ``UPDATE`` (a row lock on Postgres, the write lock on SQLite), so concurrent
 registrations get different numbers, and deleted numbers are never handed out again.
 ``model_versions`` keeps no foreign key to ``runs``: a registered version outlives its source run.
+``registered_models.canonical`` and ``model_aliases.canonical`` hold
+:func:`shipyard.core.names.canonical_name` of the name (unique, per model for aliases; revision
+0006_canonical_names), so ``Fraud`` cannot be registered beside ``fraud``.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ registered_models = Table(
     "registered_models",
     metadata,
     Column("name", String(KEY), primary_key=True),
+    Column("canonical", String(KEY), nullable=False),
     Column("description", Text(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("created_by", String(KEY), nullable=False),
     Column("last_version", Integer(), nullable=False),
+    Index(None, "canonical", unique=True),
 )
 
 registered_model_tags = Table(
@@ -102,11 +107,13 @@ model_aliases = Table(
     metadata,
     _model_fk(),
     Column("alias", String(KEY), nullable=False),
+    Column("canonical", String(KEY), nullable=False),
     Column("version", Integer(), nullable=True),  # NULL: a protected name that points nowhere yet
     Column("protected", Boolean(), nullable=False),
     Column("updated_by", String(KEY), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("model_name", "alias"),
+    Index(None, "model_name", "canonical", unique=True),
 )
 
 model_alias_history = Table(

@@ -47,6 +47,12 @@ def _version(conn: Connection, name: str, version: int) -> ModelVersion:
     return found
 
 
+def _did_you_mean(conn: Connection, name: str, alias: str) -> str:
+    """`` (did you mean 'champion'?)`` when ``alias`` is a look-alike of an alias of the model."""
+    similar = q.similar_alias(conn, name, alias)
+    return f" (did you mean {similar!r}?)" if similar is not None and similar != alias else ""
+
+
 class SqlRegistryStore(BorrowedTransactions, RegistryStore):
     # ---- models ------------------------------------------------------------------------------------
     def create_model(
@@ -224,17 +230,7 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
                 )
             old = current.version if current is not None else None
             if current is None:
-                conn.execute(
-                    model_aliases.insert(),
-                    {
-                        "model_name": name,
-                        "alias": alias,
-                        "version": version,
-                        "protected": False,
-                        "updated_by": user,
-                        "updated_at": at,
-                    },
-                )
+                q.insert_alias(conn, name, alias, version, protected=False, user=user, at=at)
             else:
                 conn.execute(
                     update(model_aliases)
@@ -248,7 +244,9 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
             q.model_row(conn, name)
             current = q.alias_row(conn, name, alias)
             if current is None or current.version is None:
-                raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+                raise NotFoundError(
+                    f"model {name!r} has no alias {alias!r}{_did_you_mean(conn, name, alias)}"
+                )
             if current.protected:  # keep the protection, drop the pointer
                 conn.execute(
                     update(model_aliases)
@@ -272,17 +270,7 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
                     "approve it or move the alias before protecting it"
                 )
             if current is None:
-                conn.execute(
-                    model_aliases.insert(),
-                    {
-                        "model_name": name,
-                        "alias": alias,
-                        "version": None,
-                        "protected": protected,
-                        "updated_by": user,
-                        "updated_at": at,
-                    },
-                )
+                q.insert_alias(conn, name, alias, None, protected=protected, user=user, at=at)
             elif not protected and version is None:
                 conn.execute(delete(model_aliases).where(_A.model_name == name, _A.alias == alias))
             else:
@@ -312,7 +300,8 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
                     .all()
                 )
                 raise NotFoundError(
-                    f"model {name!r} has no alias {alias!r}; its aliases: {', '.join(known) or '(none)'}"
+                    f"model {name!r} has no alias {alias!r}{_did_you_mean(conn, name, alias)}; "
+                    f"its aliases: {', '.join(known) or '(none)'}"
                 )
             return _version(conn, name, int(version))
 

@@ -31,8 +31,8 @@ def create_run(conn: Connection, run: RunCreate) -> Run:
         raise InvalidInputError(f"run id {run.id!r} must be a non-empty string of at most 64 characters")
     row = {
         "id": run.id,
-        "name": validate_name("run", run.name),
-        "namespace": validate_name("namespace", run.namespace),
+        "name": validate_name("run", run.name, new=True),
+        "namespace": validate_name("namespace", run.namespace, new=True),
         "user": run.user,
         "status": RunStatus.RUNNING.value,
         "start_time": run.start_time,

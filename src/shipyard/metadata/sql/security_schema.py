@@ -1,8 +1,10 @@
 """Principals, API tokens, roles, bindings and audit events, on the shared ``MetaData``.
 
-Alembic revisions 0003_security (users, tokens, audit) and 0007_access (service accounts, groups,
-custom roles, bindings, narrowed tokens, the audit hash chain). Tokens are stored as the sha256
-of their value (``token_hash``, unique); the value itself is never stored.
+Alembic revisions 0003_security (users, tokens, audit), 0006_canonical_names and 0007_access
+(service accounts, groups, custom roles, bindings, projects, narrowed tokens, the audit hash
+chain). Tokens are stored as the sha256 of their value (``token_hash``, unique); the value itself
+is never stored. ``users.canonical`` is :func:`shipyard.core.names.canonical_name` of the name,
+unique: ``Admin`` cannot be created beside ``admin``.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ users = Table(
     "users",
     metadata,
     Column("name", String(KEY), primary_key=True),
+    Column("canonical", String(KEY), nullable=False),
     Column("kind", String(16), nullable=False),  # "user" | "service" (a service account)
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled", Boolean(), nullable=False),
     Column("description", Text(), nullable=False),
+    Index(None, "canonical", unique=True),
 )
 
 api_tokens = Table(

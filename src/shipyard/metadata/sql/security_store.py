@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Row, delete, insert, select, text, update
 
 from shipyard.core.audit_chain import GENESIS, link
 from shipyard.core.errors import AlreadyExistsError, ConflictError, NotFoundError
+from shipyard.core.names import canonical_name, validate_user_name
 from shipyard.metadata.security import (
     AuditEvent,
     Binding,
@@ -108,14 +109,26 @@ def _event(row: Row[Any]) -> AuditEvent:
 class SqlSecurityStore(BorrowedTransactions, SecurityStore):
     # ---- principals --------------------------------------------------------------------------------
     def create_user(self, name: str, at: datetime, *, kind: str = "user", description: str = "") -> User:
+        canonical = canonical_name(validate_user_name(name, new=True))
         with self._write() as conn:
-            if conn.execute(select(_U.name).where(_U.name == name)).first() is not None:
+            existing = conn.execute(select(_U.name).where(_U.canonical == canonical)).scalar()
+            if existing == name:
                 raise AlreadyExistsError(f"user {name!r} already exists")
+            if existing is not None:
+                raise AlreadyExistsError(
+                    f"user {name!r} looks like the existing user {existing!r}; use that name or pick "
+                    "one that differs by more than case, spacing or punctuation"
+                )
             if conn.execute(select(_G.name).where(_G.name == name)).first() is not None:
                 raise AlreadyExistsError(f"{name!r} is a group; pick another name")
             conn.execute(
                 insert(users).values(
-                    name=name, kind=kind, created_at=at, disabled=False, description=description
+                    name=name,
+                    canonical=canonical,
+                    kind=kind,
+                    created_at=at,
+                    disabled=False,
+                    description=description,
                 )
             )
         return User(name=name, created_at=at, kind=kind, description=description)

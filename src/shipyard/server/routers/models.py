@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from shipyard.core.names import validate_key, validate_name
+from shipyard.core.names import validate_alias_name, validate_key, validate_model_name
 from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate
 from shipyard.server.deps import acting_user, ctx_of, decode_body, wire
 from shipyard.server.schemas import (
@@ -26,7 +26,7 @@ V = "/models/{name}/versions/{version}"
 
 
 def _name(name: str) -> str:
-    return validate_name("model", name)
+    return validate_model_name(name)
 
 
 @router.post("/models", status_code=201)
@@ -139,7 +139,7 @@ def set_alias(request: Request, name: str, alias: str, body: AliasIn) -> Respons
     registry = ctx_of(request).registry
     user = acting_user(request, body.user)
     return wire(
-        registry.set_alias(_name(name), validate_name("alias", alias), body.version, user=user, at=body.at)
+        registry.set_alias(_name(name), validate_alias_name(alias), body.version, user=user, at=body.at)
     )
 
 
@@ -147,7 +147,7 @@ def set_alias(request: Request, name: str, alias: str, body: AliasIn) -> Respons
 def delete_alias(request: Request, name: str, alias: str, body: AliasChangeIn) -> Response:
     registry = ctx_of(request).registry
     user = acting_user(request, body.user)
-    return wire(registry.delete_alias(_name(name), validate_name("alias", alias), user=user, at=body.at))
+    return wire(registry.delete_alias(_name(name), validate_alias_name(alias), user=user, at=body.at))
 
 
 @router.post(M + "/aliases/{alias}/protection")
@@ -155,14 +155,14 @@ def protect_alias(request: Request, name: str, alias: str, body: ProtectIn) -> R
     registry = ctx_of(request).registry
     user = acting_user(request, body.user)
     event = registry.protect_alias(
-        _name(name), validate_name("alias", alias), body.protected, user=user, at=body.at
+        _name(name), validate_alias_name(alias), body.protected, user=user, at=body.at
     )
     return wire(event)
 
 
 @router.get(M + "/aliases/{alias}")
 def resolve_alias(request: Request, name: str, alias: str) -> Response:
-    return wire(ctx_of(request).registry.resolve_alias(_name(name), validate_name("alias", alias)))
+    return wire(ctx_of(request).registry.resolve_alias(_name(name), validate_alias_name(alias)))
 
 
 @router.get(M + "/alias-history")

@@ -9,7 +9,7 @@ narrower bindings cannot be expressed there and are dropped).
 Tables are defined in ``shipyard/metadata/sql/security_schema.py``.
 
 Revision ID: 0007_access
-Revises: 0005_metric_chunks
+Revises: 0006_canonical_names
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007_access"
-down_revision = "0005_metric_chunks"
+down_revision = "0006_canonical_names"
 branch_labels = None
 depends_on = None
 
@@ -110,38 +110,37 @@ def upgrade() -> None:
     ]
     if rows:
         conn.execute(bindings.insert(), rows)
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("kind", sa.String(length=16), nullable=False, server_default="user"))
-        batch_op.add_column(sa.Column("description", sa.Text(), nullable=False, server_default=""))
-        batch_op.drop_column("role")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.alter_column("kind", server_default=None)
-        batch_op.alter_column("description", server_default=None)
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("scope", sa.String(length=250), nullable=True))
-        batch_op.add_column(sa.Column("permissions", sa.Text(), nullable=True))
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("scope", sa.String(length=250), nullable=True))
-        batch_op.add_column(sa.Column("request_id", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("source", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("detail", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("chain", sa.String(length=64), nullable=True))
+    # plain ALTER TABLE (never a batch rebuild: on SQLite, with foreign keys on, dropping the old
+    # ``users`` table would cascade-delete every token)
+    op.add_column("users", sa.Column("kind", sa.String(length=16), nullable=False, server_default="user"))
+    op.add_column("users", sa.Column("description", sa.Text(), nullable=False, server_default=""))
+    op.drop_column("users", "role")
+    if conn.dialect.name != "sqlite":  # SQLite cannot drop a default without a rebuild; it is harmless
+        op.alter_column("users", "kind", server_default=None)
+        op.alter_column("users", "description", server_default=None)
+    op.add_column("api_tokens", sa.Column("scope", sa.String(length=250), nullable=True))
+    op.add_column("api_tokens", sa.Column("permissions", sa.Text(), nullable=True))
+    for column in (
+        sa.Column("scope", sa.String(length=250), nullable=True),
+        sa.Column("request_id", sa.String(length=64), nullable=True),
+        sa.Column("source", sa.String(length=64), nullable=True),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.Column("chain", sa.String(length=64), nullable=True),
+    ):
+        op.add_column("audit_events", column)
 
 
 def downgrade() -> None:
     conn = op.get_bind()
-    with op.batch_alter_table("audit_events", schema=None) as batch_op:
-        for column in ("chain", "detail", "source", "request_id", "scope"):
-            batch_op.drop_column(column)
-    with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.drop_column("permissions")
-        batch_op.drop_column("scope")
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("role", sa.String(length=16), nullable=False, server_default="reader"))
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.alter_column("role", server_default=None)
-        batch_op.drop_column("description")
-        batch_op.drop_column("kind")
+    for name in ("chain", "detail", "source", "request_id", "scope"):
+        op.drop_column("audit_events", name)
+    op.drop_column("api_tokens", "permissions")
+    op.drop_column("api_tokens", "scope")
+    op.add_column("users", sa.Column("role", sa.String(length=16), nullable=False, server_default="reader"))
+    if conn.dialect.name != "sqlite":
+        op.alter_column("users", "role", server_default=None)
+    op.drop_column("users", "description")
+    op.drop_column("users", "kind")
     bindings = sa.table(
         "bindings",
         sa.column("principal_kind", sa.String),

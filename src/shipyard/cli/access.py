@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli._output import console, print_json
+from shipyard.cli._output import console, plain, print_json
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
@@ -49,19 +49,16 @@ def _seg(text: str) -> str:
 
 
 def _table(columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table(*columns)
     for row in rows:
-        table.add_row(*(escape("" if v is None else str(v)) for v in row))
+        table.add_row(*(plain("" if v is None else v) for v in row))
     console().print(table)
 
 
 def _done(text: str) -> None:
-    from rich.markup import escape
-
-    console().print(escape(text), highlight=False)
+    console().print(plain(text), highlight=False)
 
 
 # ---- users and service accounts -----------------------------------------------------------------

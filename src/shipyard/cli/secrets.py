@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from shipyard.cli._output import console, fmt_time, print_json
+from shipyard.cli._output import console, fmt_time, plain, print_json
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
@@ -83,19 +83,16 @@ def _time(text: str) -> str:
 
 
 def _table(rows: list[list[str]]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     table = Table("secret", "version", "updated", "by")
     for row in rows:
-        table.add_row(*(escape(v) for v in row))
+        table.add_row(*(plain(v) for v in row))
     console().print(table)
 
 
 def _say(text: str) -> None:
-    from rich.markup import escape
-
-    console().print(escape(text), highlight=False)
+    console().print(plain(text), highlight=False)
 
 
 def _terminal_safe(value: str) -> str:

@@ -74,7 +74,9 @@ class MonitoringRecords(abc.ABC):
     # ---- monitors ----------------------------------------------------------------------------------
     @abc.abstractmethod
     def put_monitor(self, name: str, deployment: str, spec: Mapping[str, Any], at: datetime) -> None:
-        """Create or replace a monitor's spec."""
+        """Create or replace a monitor's spec. Callers store specs checked by
+        ``shipyard.monitoring.monitors.checked_monitor`` (``MonitoringStore`` does; the server's
+        route refuses any other with InvalidInputError), and runners check them again."""
 
     @abc.abstractmethod
     def get_monitor(self, name: str) -> dict[str, Any]: ...

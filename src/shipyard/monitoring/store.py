@@ -64,7 +64,10 @@ class MonitoringStore:
 
     # ---- monitors, results, alerts -----------------------------------------------------------------
     def put_monitor(self, name: str, deployment: str, spec: Mapping[str, Any]) -> None:
-        self.records.put_monitor(name, deployment, spec, utcnow())
+        """Store a monitor's spec, checked by :func:`shipyard.monitoring.monitors.checked_monitor`."""
+        from shipyard.monitoring.monitors import checked_monitor
+
+        self.records.put_monitor(name, deployment, checked_monitor(name, deployment, spec), utcnow())
 
     def get_monitor(self, name: str) -> dict[str, Any]:
         return self.records.get_monitor(name)

@@ -58,8 +58,10 @@ def set_importance(request: Request, model: str, version: int, body: ImportanceI
 
 @router.put("/monitoring/monitors/{name}", status_code=204)
 def put_monitor(request: Request, name: str, body: MonitorIn) -> Response:
-    spec = json_value_in(body.spec)
-    _records(request).put_monitor(validate_name("monitor", name), body.deployment, spec, body.at)
+    from shipyard.monitoring.monitors import checked_monitor  # the CLI's check, on what is stored
+
+    spec = checked_monitor(validate_name("monitor", name), body.deployment, json_value_in(body.spec))
+    _records(request).put_monitor(spec["name"], spec["deployment"], spec, body.at)
     return Response(status_code=204)
 
 

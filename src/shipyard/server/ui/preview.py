@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -136,14 +135,6 @@ def image_bytes(store: ArtifactStore, record: ArtifactRecord) -> tuple[bytes, st
     data = store.get_bytes(record.digest, name=record.name)
     mime = image_type(data[:16])
     return (data, mime) if mime is not None else None
-
-
-def stream_blob(store: ArtifactStore, record: ArtifactRecord) -> Iterator[bytes]:
-    """The stored bytes in chunks, verified as they stream (a mismatch aborts the transfer)."""
-    with store.cas.open_verified(record.digest, record.name) as reader:
-        while chunk := reader.read(CHUNK):
-            yield chunk
-        reader.verify()  # raises on a mismatch, which cuts the response short
 
 
 def download_name(record: ArtifactRecord) -> str:

@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from shipyard.core.entities import Run, RunStatus
+from shipyard.artifacts.store import ArtifactStore
+from shipyard.core.entities import ArtifactRecord, Run, RunStatus
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.metadata.base import MetadataStore
 from shipyard.server.ui import dag as dag_layout
@@ -23,6 +24,18 @@ MAX_CHARTS = 24
 MAX_COMPARE = 10
 LOG_TAIL_BYTES = 256 << 10
 LOG_NAMES = ("logs/stdout", "logs/stderr")
+
+
+def log_tail(artifacts: ArtifactStore, record: ArtifactRecord, label: str) -> tuple[bytes, int]:
+    """The last LOG_TAIL_BYTES of a stored log and its size: read through once, verified, holding
+    only the tail (a log of any size costs the same memory)."""
+    tail = bytearray()
+    with artifacts.cas.open_verified(record.digest, label) as reader:
+        while chunk := reader.read(1 << 20):
+            tail += chunk
+            del tail[: max(0, len(tail) - LOG_TAIL_BYTES)]
+        reader.verify()
+    return bytes(tail), reader.position
 
 
 @dataclass(frozen=True)
@@ -150,10 +163,9 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 if record is None:
                     streams.append(LogStream(name.split("/")[1], "", 0, 0))
                     continue
-                data = artifacts.get_bytes(record.digest, name=f"{task.key} {name}")
-                tail = data[-LOG_TAIL_BYTES:]
+                tail, size = log_tail(artifacts, record, f"{task.key} {name}")
                 text = tail.decode("utf-8", errors="replace")
-                streams.append(LogStream(name.split("/")[1], text, len(data), len(tail)))
+                streams.append(LogStream(name.split("/")[1], text, size, len(tail)))
             return pages.render(
                 "logs.html", **page_context(request, "runs", run=run, task=task, streams=streams)
             )

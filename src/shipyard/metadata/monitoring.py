@@ -82,8 +82,8 @@ class MonitoringRecords(abc.ABC):
     def get_monitor(self, name: str) -> dict[str, Any]: ...
 
     @abc.abstractmethod
-    def list_monitors(self) -> list[dict[str, Any]]:
-        """Every monitor's spec, by name."""
+    def list_monitors(self, *, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Every monitor's spec, by name (``limit``/``offset``: one page of that list)."""
 
     # ---- results -----------------------------------------------------------------------------------
     @abc.abstractmethod

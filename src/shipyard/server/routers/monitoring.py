@@ -13,6 +13,7 @@ from shipyard.core.names import validate_name
 from shipyard.metadata.monitoring import MonitoringRecords, ResultRow
 from shipyard.metadata.rest.codec import float_in, json_value_in
 from shipyard.server.deps import ctx_of, decode_body, wire
+from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import (
     AlertCreateIn,
     AlertUpdateIn,
@@ -71,8 +72,12 @@ def get_monitor(request: Request, name: str) -> Response:
 
 
 @router.get("/monitoring/monitors")
-def list_monitors(request: Request) -> Response:
-    return wire({"monitors": _records(request).list_monitors()})
+def list_monitors(request: Request, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+    check_list_page(limit, offset)
+    page, next_offset = split_page(
+        _records(request).list_monitors(limit=limit + 1, offset=offset), limit, offset
+    )
+    return wire({"monitors": page, "next_offset": next_offset})
 
 
 @router.post("/monitoring/results", status_code=204)

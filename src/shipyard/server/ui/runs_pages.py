@@ -15,7 +15,7 @@ from shipyard.core.entities import ArtifactRecord, Run, RunStatus
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.metadata.base import MetadataStore
 from shipyard.server.ui import dag as dag_layout
-from shipyard.server.ui.charts import chart_data
+from shipyard.server.ui.charts import CHART_READ_POINTS, chart_data, chart_history
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.queries import ORDERS, RunsQuery, load_runs_page
 from shipyard.server.ui.templating import Pages, format_number, format_value
@@ -24,6 +24,16 @@ MAX_CHARTS = 24
 MAX_COMPARE = 10
 LOG_TAIL_BYTES = 256 << 10
 LOG_NAMES = ("logs/stdout", "logs/stderr")
+
+
+def _chart(metadata: MetadataStore, key: str, series: dict[str, str]) -> dict[str, Any]:
+    """One chart of ``key`` for ``{label: run id}``, read within CHART_READ_POINTS in all."""
+    budget = max(1, CHART_READ_POINTS // max(1, len(series)))
+    histories, complete = {}, True
+    for label, run_id in series.items():
+        histories[label], whole = chart_history(metadata, run_id, key, budget)
+        complete = complete and whole
+    return chart_data(key if complete else f"{key} (the first {budget:,} points per run)", histories)
 
 
 def log_tail(artifacts: ArtifactStore, record: ArtifactRecord, label: str) -> tuple[bytes, int]:
@@ -115,10 +125,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 if full is None:
                     raise
                 return RedirectResponse(f"{ROOT}/runs/{full}", status_code=303)
-            charts = [
-                chart_data(key, {key: metadata.get_metric_history(run.id, key)})
-                for key in sorted(run.metrics)[:MAX_CHARTS]
-            ]
+            charts = [_chart(metadata, key, {key: run.id}) for key in sorted(run.metrics)[:MAX_CHARTS]]
             tasks = metadata.list_tasks(run.id)
             artifacts = [a for a in metadata.list_artifacts(run.id) if a.name not in LOG_NAMES]
             try:
@@ -189,12 +196,8 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
             labels = _labels(runs)
             charts = []
             for key in metric_keys[:MAX_CHARTS]:
-                series = {
-                    label: metadata.get_metric_history(r.id, key)
-                    for label, r in zip(labels, runs, strict=True)
-                    if key in r.metrics
-                }
-                charts.append(chart_data(key, series))
+                having = {label: r.id for label, r in zip(labels, runs, strict=True) if key in r.metrics}
+                charts.append(_chart(metadata, key, having))
             return pages.render(
                 "compare.html",
                 **page_context(

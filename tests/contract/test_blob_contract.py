@@ -441,3 +441,37 @@ def test_a_blob_deleted_between_the_check_and_the_touch_is_written_again(
     assert store.put_bytes(b"collected meanwhile") == digest
     monkeypatch.undo()
     assert store.get_bytes(digest) == b"collected meanwhile"
+
+
+def test_local_backend_never_follows_links(tmp_path: Path) -> None:
+    """A blob file or folder replaced by a link is refused (IntegrityError), never read, written
+    or deleted through; writing a linked blob file again replaces the link."""
+    backend = LocalBackend(tmp_path / "root")
+    backend.write_bytes("a/b/c", b"real")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "c").write_bytes(b"secret")
+    blob = tmp_path / "root" / "a" / "b" / "c"
+    blob.unlink()
+    blob.symlink_to(outside / "c")
+    for read in (backend.open_read, backend.size, backend.stat, backend.touch):
+        with pytest.raises(IntegrityError, match="link"):
+            read("a/b/c")
+    assert not backend.exists("a/b/c")
+    backend.write_bytes("a/b/c", b"real")  # repaired: the link itself is replaced
+    with backend.open_read("a/b/c") as repaired:
+        assert not blob.is_symlink() and repaired.read() == b"real"
+    assert (outside / "c").read_bytes() == b"secret"
+    folder = tmp_path / "root" / "a" / "b"
+    blob.unlink()
+    folder.rmdir()
+    folder.symlink_to(outside, target_is_directory=True)
+    for call in (backend.open_read, backend.exists, backend.size, backend.delete, backend.local_path):
+        with pytest.raises(IntegrityError, match="link"):
+            call("a/b/c")
+    with pytest.raises(IntegrityError, match="link"):
+        backend.write_bytes("a/b/c", b"through the link")
+    assert (outside / "c").read_bytes() == b"secret"
+    os.mkfifo(tmp_path / "root" / "a" / "fifo")  # a FIFO must not block the reader
+    with pytest.raises(IntegrityError, match="not a regular file"):
+        backend.open_read("a/fifo")

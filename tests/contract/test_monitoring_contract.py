@@ -40,11 +40,12 @@ def test_profiles_are_replaced_and_keep_their_importance(records: MonitoringReco
 def test_monitors_are_created_replaced_and_listed(records: MonitoringRecords) -> None:
     with pytest.raises(NotFoundError, match=r"no monitor 'drift'; known: none"):
         records.get_monitor("drift")
-    spec = {"name": "drift", "deployment": "fraud", "checks": [{"kind": "drift", "threshold": 0.2}]}
+    spec = {"name": "drift", "deployment": "fraud", "window": "1h", "every": "1h",
+            "checks": {"drift": {"max_share": 0.2}}}  # fmt: skip
     records.put_monitor("drift", "fraud", spec, T0)
-    records.put_monitor("alpha", "fraud", {"name": "alpha", "window": "1h"}, T0)
+    records.put_monitor("alpha", "fraud", {**spec, "name": "alpha"}, T0)
     assert records.get_monitor("drift") == spec
-    changed = {**spec, "checks": [{"kind": "drift", "threshold": 0.3}]}
+    changed = {**spec, "checks": {"drift": {"max_share": 0.3}}}
     records.put_monitor("drift", "fraud", changed, T0 + timedelta(minutes=1))
     assert records.get_monitor("drift") == changed
     assert [m["name"] for m in records.list_monitors()] == ["alpha", "drift"]

@@ -201,3 +201,27 @@ def test_filter_like_text_never_crashes(source: str) -> None:
         parse_filter(source)
     except InvalidInputError:
         pass
+
+
+def test_nesting_is_bounded_and_refused_with_a_short_message() -> None:
+    from shipyard.metadata.filters import MAX_FILTER_DEPTH
+
+    assert parse_filter("(" * MAX_FILTER_DEPTH + "metrics.a > 1" + ")" * MAX_FILTER_DEPTH) is not None
+    for depth in (MAX_FILTER_DEPTH + 1, 500, 4000):
+        with pytest.raises(InvalidInputError, match="nested more than 32 deep") as info:
+            parse_filter("(" * depth + "metrics.a > 1" + ")" * depth)
+        assert len(info.value.message) < 400 and "\n" not in info.value.message
+
+
+def test_long_filters_and_order_by_make_short_errors() -> None:
+    from shipyard.metadata.filters import MAX_FILTER_LENGTH
+
+    long_name = "x" * (MAX_FILTER_LENGTH - 10)
+    for source in (long_name + " = 1", "metrics.a > 1 and " + "(" * 3000, "name = 'a' " + "or" * 4000):
+        with pytest.raises(InvalidInputError) as info:
+            parse_filter(source)
+        assert len(info.value.message) < 700, len(info.value.message)
+    with pytest.raises(InvalidInputError, match="at most 16"):
+        parse_order_by(["name"] * 17)
+    with pytest.raises(InvalidInputError, match="longer than"):
+        parse_order_by(["metrics." + "a" * 2000])

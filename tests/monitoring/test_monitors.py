@@ -142,28 +142,27 @@ def test_alerts_fire_once_per_ongoing_breach_and_resolve(
             "name": "health",
             "deployment": "dep",
             "window": "1h",
-            "log_dir": str(tmp_path),
             "checks": {"drift": {"max_share": 0.9}, "volume": {"min": 10}},
             "webhook": f"{url}/alerts",
         }
     )
     MonitoringStore(stores).put_monitor("health", "dep", spec)
     _traffic(tmp_path, T0, 1500, shift=1.0)
-    first = run_monitor(stores, "health", now=T0 + timedelta(hours=1))
+    first = run_monitor(stores, "health", now=T0 + timedelta(hours=1), log_dir=str(tmp_path))
     assert [a.key for a in first.opened] == ["drift:a"]
     assert [r["key"] for r in handler.received] == ["drift:a"]
-    second = run_monitor(stores, "health", now=T0 + timedelta(hours=1, minutes=5))
+    second = run_monitor(stores, "health", now=T0 + timedelta(hours=1, minutes=5), log_dir=str(tmp_path))
     assert second.opened == [] and second.ongoing == ["drift:a"]
     assert len(handler.received) == 1  # the same ongoing breach does not alert again
     _traffic(tmp_path, T0 + timedelta(hours=2), 1500, shift=0.0)
-    third = run_monitor(stores, "health", now=T0 + timedelta(hours=3))
+    third = run_monitor(stores, "health", now=T0 + timedelta(hours=3), log_dir=str(tmp_path))
     assert third.resolved == ["drift:a"] and third.opened == []
     alerts = MonitoringStore(stores).alerts("health")
     assert len(alerts) == 1 and alerts[0].resolved_at is not None and alerts[0].delivery.startswith("sent")
     series = MonitoringStore(stores).results("health")
     assert {r.subject for r in series} >= {"a", "b", "color", "dataset", "predictions"}
     assert len({r.at for r in series}) == 3  # one point per run: a time series
-    fourth = run_monitor(stores, "health", now=T0 + timedelta(hours=9))  # an empty window
+    fourth = run_monitor(stores, "health", now=T0 + timedelta(hours=9), log_dir=str(tmp_path))  # empty
     assert [a.key for a in fourth.opened] == ["volume:predictions"] and fourth.notes
 
 
@@ -193,6 +192,12 @@ def test_spec_validation_names_the_problem() -> None:
         ({"checks": {"vibes": {}}}, "unknown check"),
         ({"checks": {"quality": {"metric": "f1"}}}, "exactly one of min/max"),
         ({"window": "3y"}, "window"),
+        ({"log_dir": "/etc"}, "cannot set log_dir"),
+        ({"deployment": "../x"}, "deployment"),
+        ({"extra": 1}, "unknown key"),
+        ({"checks": ["drift"]}, "at least one"),
+        ({"checks": {"quality": True}}, "quality check"),
+        ({"checks": {"drift": {"features": {"a": "psi"}}}}, "features maps"),
     ]:
         with pytest.raises(InvalidInputError, match=match):
             validate_spec({**base, **bad})
@@ -204,13 +209,16 @@ def test_scheduler_runs_each_monitor_when_due_and_survives_failures(stores: Stor
     _reference(stores)
     _traffic(tmp_path, T0, 200, shift=0.0)
     store = MonitoringStore(stores)
-    base = {"deployment": "dep", "window": "1h", "log_dir": str(tmp_path), "checks": {"volume": {"min": 1}}}
+    base = {"deployment": "dep", "window": "1h", "checks": {"volume": {"min": 1}}}
     store.put_monitor("fast", "dep", validate_spec({**base, "name": "fast", "every": "1m"}))
     store.put_monitor("slow", "dep", validate_spec({**base, "name": "slow", "every": "1h"}))
     broken = validate_spec({**base, "name": "broken", "every": "1m"})
-    store.put_monitor("broken", "nowhere", {**broken, "window": "not-a-window"})
+    with pytest.raises(InvalidInputError, match="window"):  # the store checks what it is given
+        store.put_monitor("broken", "dep", {**broken, "window": "not-a-window"})
+    write_log(tmp_path, "ghost", [T0], {"a": [1.0]}, [0], model="ghost")  # no reference profile
+    store.put_monitor("broken", "ghost", {**broken, "deployment": "ghost", "checks": {"drift": {}}})
     seen: list[str] = []
-    scheduler = MonitorScheduler(stores, on_run=lambda r: seen.append(r.monitor))
+    scheduler = MonitorScheduler(stores, log_dir=str(tmp_path), on_run=lambda r: seen.append(r.monitor))
     now = T0 + timedelta(hours=1)
     assert sorted(r.monitor for r in scheduler.run_due(clock=0.0, now=now)) == ["fast", "slow"]
     assert scheduler.run_due(clock=30.0, now=now) == []
@@ -221,10 +229,10 @@ def test_scheduler_runs_each_monitor_when_due_and_survives_failures(stores: Stor
 def test_a_day_window_counts_the_whole_day_and_p_value_alerts_say_so(stores: Stores, tmp_path: Path) -> None:
     MonitoringStore(stores).save_profile("m", 1, build_profile(pd.DataFrame({"a": np.arange(500.0)})))
     write_log(tmp_path, "small", [T0] * 300, {"a": np.arange(300.0) + 400}, [0] * 300)
-    spec = {"name": "daily", "deployment": "small", "window": "1d", "log_dir": str(tmp_path),
+    spec = {"name": "daily", "deployment": "small", "window": "1d",
             "checks": {"volume": {"min": 300}, "drift": {"max_share": 2}}}  # fmt: skip
     MonitoringStore(stores).put_monitor("daily", "small", validate_spec(spec))
-    run = run_monitor(stores, "daily", now=T0 + timedelta(hours=13))  # the window starts mid-day
+    run = run_monitor(stores, "daily", now=T0 + timedelta(hours=13), log_dir=str(tmp_path))  # mid-day start
     volume = next(r for r in run.results if r.check == "volume")
     assert volume.value == 300 and not volume.breached
     (alert,) = run.opened
@@ -239,9 +247,9 @@ def test_the_server_runs_declared_monitors_when_asked(stores: Stores, tmp_path: 
     from shipyard.server.app import ServerConfig, create_app
 
     _reference(stores)
-    _traffic(tmp_path, datetime.now(UTC) - timedelta(minutes=50), 50, shift=0.0)
+    _traffic(stores.settings.home / "predictions", datetime.now(UTC) - timedelta(minutes=50), 50, shift=0.0)
     store = MonitoringStore(stores)
-    spec = {"deployment": "dep", "window": "1h", "log_dir": str(tmp_path), "checks": {"volume": {"min": 1}}}
+    spec = {"deployment": "dep", "window": "1h", "checks": {"volume": {"min": 1}}}
     store.put_monitor("hourly", "dep", validate_spec({**spec, "name": "hourly", "every": "1h"}))
 
     async def serve_for(app: Any, until: float) -> None:

@@ -161,3 +161,20 @@ def test_templates_autoescape_and_json_script_is_inert() -> None:
     assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
     out = env.from_string("{{ x|json_script }}").render(x={"t": "</script><!--&"})
     assert "</script>" not in out and "<!--" not in out and "\\u003c/script\\u003e" in out
+
+
+def test_charts_read_a_bounded_number_of_points(tmp_path: Path) -> None:
+    from shipyard.server.ui.charts import chart_history
+    from tests.contract.metadata_helpers import make_run
+
+    stores = open_test_stores(tmp_path)
+    try:
+        run = make_run(stores.metadata)
+        stores.metadata.log_metrics(run.id, [Metric("x", float(i), 200 - i, i) for i in range(120)])
+        stores.metadata.log_metrics(run.id, [Metric("x", -1.0, 0, 0)])
+        some, whole = chart_history(stores.metadata, run.id, "x", 50)
+        assert not whole and len(some) == 50 and [m.step for m in some] == list(range(151, 201))
+        everything, whole = chart_history(stores.metadata, run.id, "x", 500)
+        assert whole and len(everything) == 121 and everything[0].value == -1.0
+    finally:
+        stores.close()

@@ -40,6 +40,26 @@ from shipyard.core.entities import (
     Task,
     TaskStatus,
 )
+from shipyard.core.errors import InvalidInputError
+
+METRIC_PAGE_DEFAULT = 10_000  # points per metric-history page unless a caller asks for fewer/more
+METRIC_PAGE_MAX = 100_000  # the most one page may hold
+LIST_PAGE_DEFAULT = 1000  # rows per page of the server's lists (tasks, artifacts, lineage, monitors)
+LIST_PAGE_MAX = 10_000
+
+
+def check_page(limit: int | None, offset: int) -> None:
+    """InvalidInputError unless ``limit`` is None (everything) or >= 0 and ``offset`` >= 0."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise InvalidInputError(f"limit must be a whole number of rows, 0 or more, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidInputError(f"offset must be 0 or more, got {offset!r}")
+
+
+@dataclass(frozen=True)
+class MetricPage:
+    metrics: list[Metric]  # in the order they were logged
+    next_page_token: str | None  # pass back as ``page_token`` for the next page; None at the end
 
 
 @dataclass(frozen=True)
@@ -142,7 +162,15 @@ class MetadataStore(abc.ABC):
 
     @abc.abstractmethod
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every point of one metric, ordered by step then timestamp."""
+        """Every point of one metric, ordered by step then timestamp (ties in the order logged)."""
+
+    @abc.abstractmethod
+    def get_metric_history_page(
+        self, run_id: str, key: str, *, limit: int = METRIC_PAGE_DEFAULT, page_token: str | None = None
+    ) -> MetricPage:
+        """At most ``limit`` (1..METRIC_PAGE_MAX) points of one metric in the order they were
+        logged, from where ``page_token`` (a previous page's ``next_page_token``) left off.
+        InvalidInputError for a limit out of range or a token this backend did not issue."""
 
     @abc.abstractmethod
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
@@ -161,8 +189,11 @@ class MetadataStore(abc.ABC):
         may record the name again, and the record (same id, so lineage holds) takes the new value."""
 
     @abc.abstractmethod
-    def list_artifacts(self, run_id: str, task_id: str | None = None) -> list[ArtifactRecord]:
-        """Artifacts of a run (all of them), or of one task when ``task_id`` is given."""
+    def list_artifacts(
+        self, run_id: str, task_id: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[ArtifactRecord]:
+        """Artifacts of a run (all of them), or of one task when ``task_id`` is given, in the order
+        recorded; ``limit``/``offset`` take one page of that list (None: to the end)."""
 
     @abc.abstractmethod
     def get_artifact(self, artifact_id: str) -> ArtifactRecord:
@@ -182,8 +213,8 @@ class MetadataStore(abc.ABC):
         """One task."""
 
     @abc.abstractmethod
-    def list_tasks(self, run_id: str) -> list[Task]:
-        """Every task of a run, in creation order."""
+    def list_tasks(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[Task]:
+        """Every task of a run, in creation order (``limit``/``offset``: one page of it)."""
 
     @abc.abstractmethod
     def update_task(
@@ -207,12 +238,14 @@ class MetadataStore(abc.ABC):
         """Record that tasks consumed artifacts (idempotent)."""
 
     @abc.abstractmethod
-    def task_inputs(self, task_id: str) -> list[LineageEdge]:
-        """What one task consumed."""
+    def task_inputs(self, task_id: str, *, limit: int | None = None, offset: int = 0) -> list[LineageEdge]:
+        """What one task consumed (``limit``/``offset``: one page of it)."""
 
     @abc.abstractmethod
-    def artifact_consumers(self, artifact_id: str) -> list[LineageEdge]:
-        """Which tasks consumed an artifact."""
+    def artifact_consumers(
+        self, artifact_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[LineageEdge]:
+        """Which tasks consumed an artifact (``limit``/``offset``: one page of it)."""
 
     @abc.abstractmethod
     def find_cached_task(self, namespace: str, step: str, cache_key: str) -> Task | None:

@@ -68,6 +68,9 @@ PREFIXES: dict[str, FieldKind] = {
 COMPARISON_OPS: tuple[str, ...] = ("=", "!=", "<", "<=", ">", ">=")
 ALL_OPS: tuple[str, ...] = (*COMPARISON_OPS, "LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE", "IN", "NOT IN")
 MAX_FILTER_LENGTH = 10_000
+MAX_FILTER_DEPTH = 32  # parentheses nested deeper are refused (the parser and SQL compiler recurse)
+MAX_ORDER_BY = 16  # order_by items, each at most MAX_ORDER_BY_LENGTH characters
+MAX_ORDER_BY_LENGTH = 1000
 
 _VALID_FIELDS = "metrics.<key>, params.<key>, tags.<key>, " + ", ".join(ATTRIBUTES)
 _VALID_OPS = "= != < <= > >= LIKE ILIKE IN NOT IN"
@@ -128,9 +131,15 @@ _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">")
 
 
+def _shown(source: str) -> str:
+    """The filter as errors quote it: cut short, so a long filter makes a short message."""
+    return repr(source) if len(source) <= 120 else repr(source[:100]) + f"... ({len(source)} characters)"
+
+
 def _error(source: str, pos: int, problem: str) -> InvalidInputError:
     pointer = f"at position {pos + 1}" if pos < len(source) else "at the end"
-    return InvalidInputError(f"invalid filter {source!r} {pointer}: {problem}")
+    problem = problem if len(problem) <= 400 else problem[:400] + "..."
+    return InvalidInputError(f"invalid filter {_shown(source)} {pointer}: {problem}")
 
 
 def tokenize(source: str) -> list[Token]:
@@ -192,6 +201,7 @@ class _Parser:
         self.source = source
         self.tokens = tokenize(source)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> Token:
@@ -237,7 +247,13 @@ class _Parser:
     def primary(self) -> Node:
         if self.at("lparen"):
             open_tok = self.advance()
+            if self.depth >= MAX_FILTER_DEPTH:
+                raise self.fail(
+                    f"parentheses are nested more than {MAX_FILTER_DEPTH} deep; flatten the filter", open_tok
+                )
+            self.depth += 1
             node = self.expr()
+            self.depth -= 1
             if not self.at("rparen"):
                 raise self.fail(
                     f"expected ')' to close the '(' at position {open_tok.pos + 1}, "
@@ -390,33 +406,41 @@ def _check_types(source: str, node: Node) -> None:
     textual = f.kind == "tag" or (f.kind == "attribute" and f.key not in ("start_time", "end_time"))
     if "LIKE" in op and (numeric or (f.key in ("start_time", "end_time") and f.kind == "attribute")):
         raise InvalidInputError(
-            f"invalid filter {source!r}: {op} works on strings; {f} is a number or time, use = != < <= > >="
+            f"invalid filter {_shown(source)}: {op} works on strings; {f} is a number or time, "
+            "use = != < <= > >="
         )
     for v in values:
         is_number = isinstance(v, int | float) and not isinstance(v, bool)
         if numeric and not is_number:
-            raise InvalidInputError(f"invalid filter {source!r}: {f} is a number; compare it with a number")
+            raise InvalidInputError(
+                f"invalid filter {_shown(source)}: {f} is a number; compare it with a number"
+            )
         if textual and not isinstance(v, str):
             raise InvalidInputError(
-                f"invalid filter {source!r}: {f} is a string; quote the value, e.g. {f} = '{v}'"
+                f"invalid filter {_shown(source)}: {f} is a string; quote the value, e.g. {f} = '{v}'"
             )
     if f.kind == "attribute" and f.key == "status":
         valid = [s.value for s in RunStatus]
         for v in values:
             if isinstance(v, str) and "LIKE" not in op and v.lower() not in valid:
                 raise InvalidInputError(
-                    f"invalid filter {source!r}: unknown status {v!r}; valid statuses: {', '.join(valid)}"
+                    f"invalid filter {_shown(source)}: unknown status {v!r}; "
+                    f"valid statuses: {', '.join(valid)}"
                 )
 
 
 def parse_order_by(items: Sequence[str]) -> list[OrderBy]:
     """Parse ``order_by`` items like ``"metrics.acc DESC"``, ``"params.lr"``, ``"start_time ASC"``."""
     if isinstance(items, str):
-        raise InvalidInputError(f"order_by must be a list of strings, e.g. [{items!r}], not a string")
+        raise InvalidInputError(f"order_by must be a list of strings, e.g. [{items[:80]!r}], not a string")
+    if len(items) > MAX_ORDER_BY:
+        raise InvalidInputError(f"order_by has {len(items)} items; give at most {MAX_ORDER_BY}")
     result: list[OrderBy] = []
     for item in items:
         if not isinstance(item, str):
             raise InvalidInputError(f"order_by items must be strings, got {type(item).__name__}")
+        if len(item) > MAX_ORDER_BY_LENGTH:
+            raise InvalidInputError(f"an order_by item is longer than {MAX_ORDER_BY_LENGTH} characters")
         parser = _Parser(item)
         field = parser.field()
         ascending = True

@@ -74,14 +74,16 @@ class MonitoringRecords(abc.ABC):
     # ---- monitors ----------------------------------------------------------------------------------
     @abc.abstractmethod
     def put_monitor(self, name: str, deployment: str, spec: Mapping[str, Any], at: datetime) -> None:
-        """Create or replace a monitor's spec."""
+        """Create or replace a monitor's spec. Callers store specs checked by
+        ``shipyard.monitoring.monitors.checked_monitor`` (``MonitoringStore`` does; the server's
+        route refuses any other with InvalidInputError), and runners check them again."""
 
     @abc.abstractmethod
     def get_monitor(self, name: str) -> dict[str, Any]: ...
 
     @abc.abstractmethod
-    def list_monitors(self) -> list[dict[str, Any]]:
-        """Every monitor's spec, by name."""
+    def list_monitors(self, *, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Every monitor's spec, by name (``limit``/``offset``: one page of that list)."""
 
     # ---- results -----------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -31,10 +31,21 @@ FIXED = ("request_id", "ts", "deployment", "model", "version", "role", "latency_
 LABELS_DIR = "_labels"
 
 
-def default_log_dir() -> str:
-    from shipyard.core.settings import load_settings
+def default_log_dir(home: Path | None = None) -> str:
+    """The prediction log under ``home`` (default: this process's ``$SHIPYARD_HOME``)."""
+    if home is None:
+        from shipyard.core.settings import load_settings
 
-    return str(load_settings().home / "predictions")
+        home = load_settings().home
+    return str(home / "predictions")
+
+
+def deployment_dir(log_dir: str, deployment: str) -> Path:
+    """``<log_dir>/<deployment>``; the deployment must be a flat name (no '/', '..', absolute path),
+    so no caller's string can point a reader or writer outside ``log_dir``."""
+    from shipyard.core.names import validate_name
+
+    return Path(log_dir) / validate_name("deployment", deployment)
 
 
 def _files(folder: Path) -> list[Path]:
@@ -44,7 +55,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 def log_days(log_dir: str, deployment: str) -> list[Path]:
-    base = Path(log_dir) / deployment
+    base = deployment_dir(log_dir, deployment)
     if not base.is_dir():
         return []
     out = []
@@ -173,7 +184,7 @@ def log_labels(
             "labelled_at": pa.array([when] * len(values), pa.timestamp("us", tz="UTC")),
         }
     )
-    folder = Path(log_dir) / deployment / LABELS_DIR
+    folder = deployment_dir(log_dir, deployment) / LABELS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{when:%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
     tmp = folder / f".{name}.tmp"
@@ -188,7 +199,7 @@ def read_labels(log_dir: str, deployment: str) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = _files(Path(log_dir) / deployment / LABELS_DIR)
+    files = _files(deployment_dir(log_dir, deployment) / LABELS_DIR)
     if not files:
         return pd.DataFrame({"request_id": [], "row": [], "label": [], "labelled_at": []})
     frame = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default").to_pandas()

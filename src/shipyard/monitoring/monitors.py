@@ -13,6 +13,12 @@ A spec (YAML or JSON; ``shipyard monitor create SPEC``)::
       volume: {min: 100}                   # predictions in the window
     webhook: https://hooks.example.com/T0/B0   # host must be on SHIPYARD_WEBHOOK_ALLOWLIST
 
+Those are the only keys. A spec names its deployment and never a location: whoever runs the monitor
+reads the deployment's prediction log under its own root (``--log-dir``, default
+``$SHIPYARD_HOME/predictions``; a server uses its own home). :func:`validate_spec` is the one check
+for every spec, from the CLI, the REST API (``PUT /api/v1/monitoring/monitors/{name}``) or the
+store; :func:`run_monitor` checks a stored spec again before it reads anything.
+
 Each run stores one result row per check and subject (a time series) and turns breaches into
 alerts: a breach with no open alert for the same key opens one (and posts the webhook); a breach
 that is still going on only updates the open alert; a passing check resolves it.
@@ -35,39 +41,88 @@ if TYPE_CHECKING:
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 CHECKS = ("drift", "prediction_drift", "quality", "volume")
+KEYS = ("name", "deployment", "window", "every", "checks", "webhook")
 QUALITY = {"accuracy", "precision", "recall", "f1", "roc_auc", "mae", "rmse"}
 
 
 def validate_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """A checked copy of ``spec`` (errors name the field and the valid choices)."""
+    from shipyard.core.names import validate_name
+
+    if not isinstance(spec, Mapping):
+        raise InvalidInputError("a monitor spec is a mapping with name, deployment, checks")
     out = dict(spec)
     name = str(out.get("name", ""))
     if not _NAME_RE.match(name):
         raise InvalidInputError(f"monitor name {name!r}: use letters, digits, '_', '-', '.' (at most 100)")
+    if "log_dir" in out:
+        raise InvalidInputError(
+            f"monitor {name}: a spec cannot set log_dir; the runner reads its own prediction log "
+            "(`shipyard monitor run --log-dir`, default $SHIPYARD_HOME/predictions)"
+        )
+    unknown_keys = sorted(str(k) for k in set(out) - set(KEYS))
+    if unknown_keys:
+        raise InvalidInputError(f"monitor {name}: unknown key(s) {unknown_keys}; use {', '.join(KEYS)}")
     if not out.get("deployment"):
         raise InvalidInputError("a monitor needs a deployment (the serving deployment's name)")
-    Window.parse(str(out.setdefault("window", "1h")), datetime(2000, 1, 1))
-    parse_span(str(out.setdefault("every", "1h")))
-    checks = dict(out.get("checks") or {})
-    if not checks:
+    validate_name("deployment", out["deployment"])
+    for key in ("window", "every"):
+        if not isinstance(out.setdefault(key, "1h"), str):
+            raise InvalidInputError(f"monitor {name}: {key} is a span such as 1h, 1d (window also last:N)")
+    Window.parse(out["window"], datetime(2000, 1, 1))
+    parse_span(out["every"])
+    out["checks"] = _checked_checks(name, out.get("checks"))
+    if out.get("webhook"):
+        from shipyard.monitoring.webhook import check_url
+
+        if not isinstance(out["webhook"], str):
+            raise InvalidInputError(f"monitor {name}: webhook is an http(s) URL")
+        check_url(out["webhook"])
+    return out
+
+
+def checked_monitor(name: str, deployment: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``validate_spec(spec)``, refused unless its name and deployment are ``name`` and
+    ``deployment`` (the record's keys): what every writer stores."""
+    out = validate_spec(spec)
+    if out["name"] != name:
+        raise InvalidInputError(f"the spec's name {out['name']!r} differs from the monitor's name {name!r}")
+    if out["deployment"] != deployment:
+        raise InvalidInputError(
+            f"the spec's deployment {out['deployment']!r} differs from the given deployment {deployment!r}"
+        )
+    return out
+
+
+def _checked_checks(name: str, checks: Any) -> dict[str, Any]:
+    if not checks or not isinstance(checks, Mapping):
         raise InvalidInputError(f"monitor {name}: declare at least one check ({', '.join(CHECKS)})")
     unknown = set(checks) - set(CHECKS)
     if unknown:
         raise InvalidInputError(f"unknown check(s) {sorted(unknown)}; choose from {', '.join(CHECKS)}")
+    for check, cfg in checks.items():
+        if not (cfg is None or isinstance(cfg, bool | Mapping)):
+            raise InvalidInputError(f"monitor {name}: check {check} takes a mapping of options (or true)")
+    drift = checks.get("drift")
+    features = drift.get("features") if isinstance(drift, Mapping) else None
+    if features is not None and not (
+        isinstance(features, Mapping) and all(isinstance(o, Mapping) for o in features.values())
+    ):
+        raise InvalidInputError(
+            "drift check: features maps a feature to {method, threshold}, e.g. {amount: {method: psi}}"
+        )
     quality = checks.get("quality")
     bad_quality = quality is not None and (
-        quality.get("metric") not in QUALITY or ("min" in quality) == ("max" in quality)
+        not isinstance(quality, Mapping)
+        or quality.get("metric") not in QUALITY
+        or ("min" in quality) == ("max" in quality)
+        or not isinstance(quality.get("min", quality.get("max")), int | float)
     )
     if bad_quality:
         raise InvalidInputError(
             f"quality check: give metric (one of {', '.join(sorted(QUALITY))}) and exactly one of min/max"
         )
-    if out.get("webhook"):
-        from shipyard.monitoring.webhook import check_url
-
-        check_url(str(out["webhook"]))
-    out["checks"] = checks
-    return out
+    return dict(checks)
 
 
 @dataclass
@@ -101,7 +156,7 @@ class MonitorRun:
         }
 
 
-def _evaluate(stores: Stores, spec: Mapping[str, Any], now: datetime, log_dir: str | None) -> MonitorRun:
+def _evaluate(stores: Stores, spec: Mapping[str, Any], now: datetime, log_dir: str) -> MonitorRun:
     from shipyard.monitoring.quality import quality_over_time
     from shipyard.monitoring.service import deployment_drift
 
@@ -156,9 +211,7 @@ def _evaluate(stores: Stores, spec: Mapping[str, Any], now: datetime, log_dir: s
         if window.start is None or window.end is None:
             run.notes.append("quality/volume need a time window (1h, 1d), not last:N")
         else:
-            wq = quality_over_time(
-                _log_dir(log_dir), str(spec["deployment"]), window.start, window.end, None
-            )[0]
+            wq = quality_over_time(log_dir, str(spec["deployment"]), window.start, window.end, None)[0]
             if "volume" in checks:
                 minimum = float(dict(checks["volume"]).get("min", 1))
                 add("volume", "predictions", float(wq.predictions), minimum, wq.predictions < minimum)
@@ -175,12 +228,6 @@ def _evaluate(stores: Stores, spec: Mapping[str, Any], now: datetime, log_dir: s
                     breached = value < limit if "min" in q else value > limit
                     add("quality", metric, value, limit, breached, {"labelled": wq.labelled})
     return run
-
-
-def _log_dir(log_dir: str | None) -> str:
-    from shipyard.monitoring.logs import default_log_dir
-
-    return log_dir or default_log_dir()
 
 
 def _message(name: str, row: ResultRow) -> str:
@@ -200,15 +247,19 @@ def run_monitor(
 ) -> MonitorRun:
     """Evaluate monitor ``name``, store its results, open/refresh/resolve alerts (see module doc).
 
+    ``log_dir`` is the runner's prediction log (default ``<stores' home>/predictions``), never the
+    spec's.
+
     ``send(url, payload) -> str`` delivers webhooks (default :func:`shipyard.monitoring.webhook.send`).
     """
     from shipyard.core.clock import utcnow
     from shipyard.monitoring import webhook
+    from shipyard.monitoring.logs import default_log_dir
 
     store = MonitoringStore(stores)
-    spec = store.get_monitor(name)
+    spec = validate_spec(store.get_monitor(name))  # a record may predate (or bypass) the check
     now = now or utcnow()
-    run = _evaluate(stores, spec, now, log_dir or spec.get("log_dir"))
+    run = _evaluate(stores, spec, now, log_dir or default_log_dir(stores.settings.home))
     store.add_results(run.results)
     deliver = send or webhook.send
     for row in run.results:

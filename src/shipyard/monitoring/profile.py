@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     pass
 
 FORMAT = 1
+MAX_PROFILE_BYTES = 64 << 20  # a stored profile is bounded before it is parsed
 CHUNK_ROWS = 262_144
 
 
@@ -87,7 +88,18 @@ class Profile:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Profile:
-        return cls.from_dict(json.loads(raw))
+        """A stored profile; InvalidInputError (never a crash or a huge allocation) when malformed."""
+        if len(raw) > MAX_PROFILE_BYTES:
+            raise InvalidInputError(
+                f"reference profile of {len(raw)} bytes is over the limit of {MAX_PROFILE_BYTES}; "
+                "store a profile of fewer features or bins"
+            )
+        try:
+            return cls.from_dict(json.loads(raw))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"reference profile is malformed: {exc.message}") from None
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as exc:
+            raise InvalidInputError(f"reference profile is malformed: {type(exc).__name__}: {exc}") from None
 
     def summary(self) -> list[dict[str, Any]]:
         """One row per column: name, role, kind, missing rate and a few numbers."""

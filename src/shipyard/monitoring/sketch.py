@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 DEFAULT_BINS = 2048
+MAX_BINS = 1 << 20  # a stored sketch declaring more is refused before anything is allocated
 MAX_CATEGORIES = 10_000
 OTHER = "__other__"
 
@@ -62,8 +63,10 @@ class NumericSketch:
     def empty(cls, lo: float, hi: float, bins: int = DEFAULT_BINS) -> NumericSketch:
         import numpy as np
 
-        if not (hi > lo) or bins < 1:
-            raise InvalidInputError(f"a sketch grid needs lo < hi and bins >= 1, got [{lo}, {hi}) x {bins}")
+        if not (hi > lo) or not 1 <= bins <= MAX_BINS:
+            raise InvalidInputError(
+                f"a sketch grid needs lo < hi and 1 <= bins <= {MAX_BINS}, got [{lo}, {hi}) x {bins}"
+            )
         return cls(float(lo), float(hi), int(bins), np.zeros(bins + 2, dtype=np.int64))
 
     @classmethod
@@ -189,7 +192,11 @@ class NumericSketch:
         import numpy as np
 
         sketch = cls.empty(float(data["lo"]), float(data["hi"]), int(data["bins"]))
-        sketch.counts[np.asarray(data["index"], dtype=np.intp)] = np.asarray(data["counts"], dtype=np.int64)
+        index = np.asarray(data["index"], dtype=np.intp)
+        counts = np.asarray(data["counts"], dtype=np.int64)
+        if index.shape != counts.shape or index.ndim != 1 or ((index < 0) | (index >= sketch.bins + 2)).any():
+            raise InvalidInputError(f"a numeric sketch's index must be {sketch.bins + 2} bins' positions")
+        sketch.counts[index] = counts
         sketch.n, sketch.missing = int(data["n"]), int(data["missing"])
         if data.get("min") is not None:
             sketch.min, sketch.max = float(data["min"]), float(data["max"])

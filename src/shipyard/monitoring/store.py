@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.clock import utcnow
-from shipyard.core.errors import NotFoundError
+from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.metadata.monitoring import Alert, ResultRow, open_monitoring_records
 from shipyard.monitoring.profile import Profile
 
@@ -39,14 +39,11 @@ class MonitoringStore:
         """The version's profile; else the ``reference_profile`` artifact of its source run."""
         entry = self.records.get_profile(model, version)
         if entry is not None:
-            return Profile.from_json(
-                self.stores.artifacts.get_bytes(entry.digest, f"profile of {model}/{version}")
-            )
+            return Profile.from_json(self._profile_bytes(entry.digest, f"profile of {model}/{version}"))
         if run_id:
             for record in self.stores.metadata.list_artifacts(run_id):
                 if record.name == PROFILE_ARTIFACT and record.serializer == "json":
-                    value = self.stores.artifacts.get_bytes(record.digest, PROFILE_ARTIFACT)
-                    profile = Profile.from_json(value)
+                    profile = Profile.from_json(self._profile_bytes(record.digest, PROFILE_ARTIFACT))
                     self.save_profile(model, version, profile)
                     return profile
         raise NotFoundError(
@@ -54,6 +51,18 @@ class MonitoringStore:
             "shipyard.monitoring.log_reference(training_frame, ...) in the training run, or "
             f"`shipyard monitor profile models:/{model}/{version} DATA.parquet`"
         )
+
+    def _profile_bytes(self, digest: str, label: str) -> bytes:
+        """A stored profile's bytes, refused by size before they are read."""
+        from shipyard.artifacts.cas import blob_key
+        from shipyard.monitoring.profile import MAX_PROFILE_BYTES
+
+        size = self.stores.artifacts.cas.blobs.size(blob_key(digest))
+        if size > MAX_PROFILE_BYTES:
+            raise InvalidInputError(
+                f"{label} is {size} bytes, over the limit of {MAX_PROFILE_BYTES}; store a smaller profile"
+            )
+        return self.stores.artifacts.get_bytes(digest, label)
 
     def set_importance(self, model: str, version: int, importance: Mapping[str, Any]) -> None:
         self.records.set_importance(model, version, importance)
@@ -64,7 +73,10 @@ class MonitoringStore:
 
     # ---- monitors, results, alerts -----------------------------------------------------------------
     def put_monitor(self, name: str, deployment: str, spec: Mapping[str, Any]) -> None:
-        self.records.put_monitor(name, deployment, spec, utcnow())
+        """Store a monitor's spec, checked by :func:`shipyard.monitoring.monitors.checked_monitor`."""
+        from shipyard.monitoring.monitors import checked_monitor
+
+        self.records.put_monitor(name, deployment, checked_monitor(name, deployment, spec), utcnow())
 
     def get_monitor(self, name: str) -> dict[str, Any]:
         return self.records.get_monitor(name)

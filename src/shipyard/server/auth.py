@@ -241,6 +241,12 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        from shipyard.server.request_limits import request_line_response  # over-long path/query: 414
+
+        too_long = request_line_response(scope)
+        if too_long is not None:
+            await too_long(scope, receive, _nosniff(send))
+            return
         from shipyard.server.errors import error_response
 
         send = _nosniff(send)

@@ -1,4 +1,10 @@
-"""A local folder as a byte backend: temp file + fsync + rename + fsync(dir) for every write."""
+"""A local folder as a byte backend: temp file + fsync + rename + fsync(dir) for every write.
+
+Links are never followed below the root: a blob file or one of its folders replaced by a symbolic
+link raises :class:`IntegrityError` (reads open each folder relative to the one above it with
+``O_NOFOLLOW``, so a link swapped in meanwhile is refused too); a write never goes through a linked
+folder, and replacing a blob file that is a link (``exists`` is False for it) repairs it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import errno
 import os
 import re
 import shutil
+import stat as stat_mode
 import tempfile
 import time
 from collections.abc import Iterator
@@ -13,10 +20,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from shipyard.artifacts.backends.base import BlobBackend, BlobInfo
-from shipyard.core.errors import InvalidInputError, NotFoundError, StorageError
+from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
 
 STAGING = ".staging"
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as a blob must not block the open
 
 
 def _fsync_dir(path: Path) -> None:
@@ -41,6 +52,96 @@ class LocalBackend(BlobBackend):
                 f"blob key {key!r} is not a relative path of letters, digits, '_', '-' and '.' segments"
             )
         return self.root.joinpath(*parts)
+
+    def _link_error(self, key: str, where: Path) -> IntegrityError:
+        rel = where.relative_to(self.root).as_posix()
+        return IntegrityError(
+            f"blob {key} in {self.location}: {rel} is a symbolic link or not a regular file; the store "
+            "never follows links - restore the blob (or re-create its artifact)"
+        )
+
+    def _checked(self, key: str) -> Path:
+        """The key's path, after checking that none of its existing folders below the root is a
+        link (IntegrityError); the last component is the caller's to check."""
+        path = self._path(key)
+        folder = self.root
+        for part in key.split("/")[:-1]:
+            folder = folder / part
+            try:
+                mode = os.lstat(folder).st_mode
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                raise StorageError(f"cannot read {key} from {self.location}: {exc}") from exc
+            if stat_mode.S_ISLNK(mode):
+                raise self._link_error(key, folder)
+        return path
+
+    def _lstat(self, key: str) -> os.stat_result:
+        """The blob file's own status; NotFoundError when missing, IntegrityError for a link or
+        anything but a regular file (a folder counts as missing)."""
+        path = self._checked(key)
+        try:
+            info = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            raise NotFoundError(f"no blob {key} in {self.location}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read {key} from {self.location}: {exc}") from exc
+        if stat_mode.S_ISDIR(info.st_mode):
+            raise NotFoundError(f"no blob {key} in {self.location}")
+        if not stat_mode.S_ISREG(info.st_mode):
+            raise self._link_error(key, path)
+        return info
+
+    def _open_fd(self, key: str) -> int:
+        """A read-only descriptor of the blob file, reached without following any link below the
+        root: each folder is opened relative to the one above it with O_NOFOLLOW (openat)."""
+        parts = key.split("/")
+        if not (_NOFOLLOW and os.open in os.supports_dir_fd):  # no openat: check, then open
+            path = self._checked(key)
+            self._lstat(key)
+            return os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)
+        where = self.root
+        try:
+            dir_fd = os.open(self.root, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+        except FileNotFoundError as exc:  # nothing stored yet
+            raise NotFoundError(f"no blob {key} in {self.location}") from exc
+        try:
+            for part in parts[:-1]:
+                where = where / part
+                try:
+                    next_fd = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=dir_fd)
+                except OSError as exc:
+                    raise self._open_error(key, where, exc) from exc
+                os.close(dir_fd)
+                dir_fd = next_fd
+            where = where / parts[-1]
+            try:
+                fd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK, dir_fd=dir_fd)
+            except OSError as exc:
+                raise self._open_error(key, where, exc) from exc
+        finally:
+            os.close(dir_fd)
+        mode = os.fstat(fd).st_mode
+        if not stat_mode.S_ISREG(mode):
+            os.close(fd)
+            if stat_mode.S_ISDIR(mode):
+                raise NotFoundError(f"no blob {key} in {self.location}")
+            raise self._link_error(key, where)
+        return fd
+
+    def _open_error(self, key: str, where: Path, exc: OSError) -> Exception:
+        if isinstance(exc, FileNotFoundError):
+            return NotFoundError(f"no blob {key} in {self.location}")
+        try:
+            is_link = stat_mode.S_ISLNK(os.lstat(where).st_mode)
+        except OSError:
+            is_link = False
+        if is_link or exc.errno in (errno.ELOOP, errno.EMLINK):
+            return self._link_error(key, where)
+        if isinstance(exc, NotADirectoryError):
+            return NotFoundError(f"no blob {key} in {self.location}")
+        return StorageError(f"cannot read {key} from {self.location}: {exc}")
 
     # writing -----------------------------------------------------------------------------------------
     def staging_dir(self) -> Path:
@@ -111,7 +212,7 @@ class LocalBackend(BlobBackend):
             raise
 
     def adopt_file(self, key: str, path: Path) -> None:
-        dest = self._path(key)
+        dest = self._checked(key)  # never through a linked folder; a linked blob file is replaced
         try:
             self._make_parents(dest.parent)
             try:
@@ -136,26 +237,31 @@ class LocalBackend(BlobBackend):
 
     # reading -----------------------------------------------------------------------------------------
     def open_read(self, key: str) -> BinaryIO:
-        path = self._path(key)
+        self._path(key)
         try:
-            return open(path, "rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-            raise NotFoundError(f"no blob {key} in {self.location}") from exc
+            fd = self._open_fd(key)
         except OSError as exc:
             raise StorageError(f"cannot read {key} from {self.location}: {exc}") from exc
+        return os.fdopen(fd, "rb")
 
     def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
+        """True for a regular blob file; False when missing or when the file itself is a link
+        (so writing the blob again replaces the link); IntegrityError for a linked folder."""
+        path = self._checked(key)
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot read {key} from {self.location}: {exc}") from exc
+        return stat_mode.S_ISREG(mode)
 
     def size(self, key: str) -> int:
-        try:
-            return self._path(key).stat().st_size
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"no blob {key} in {self.location}") from exc
+        return self._lstat(key).st_size
 
     def delete(self, key: str) -> None:
         try:
-            self._path(key).unlink(missing_ok=True)
+            self._checked(key).unlink(missing_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot delete {key} from {self.location}: {exc}") from exc
 
@@ -180,25 +286,25 @@ class LocalBackend(BlobBackend):
                 key = f"{rel_dir}/{filename}" if rel_dir else filename
                 if key.startswith(prefix):
                     try:
-                        stat = os.stat(os.path.join(dirpath, filename))
+                        info = os.lstat(os.path.join(dirpath, filename))  # a link is not followed
                     except FileNotFoundError:  # deleted while we walked
                         continue
-                    yield BlobInfo(key, stat.st_size, stat.st_mtime)
+                    yield BlobInfo(key, info.st_size, info.st_mtime)
 
     def stat(self, key: str) -> BlobInfo:
-        try:
-            stat = self._path(key).stat()
-        except FileNotFoundError as exc:
-            raise NotFoundError(f"no blob {key} in {self.location}") from exc
-        return BlobInfo(key, stat.st_size, stat.st_mtime)
+        info = self._lstat(key)
+        return BlobInfo(key, info.st_size, info.st_mtime)
 
     def touch(self, key: str) -> None:
         try:
-            os.utime(self._path(key))
+            self._lstat(key)
+            os.utime(self._path(key), follow_symlinks=False)
         except FileNotFoundError as exc:
             raise NotFoundError(f"no blob {key} in {self.location}") from exc
         except OSError as exc:
             raise StorageError(f"cannot touch {key} in {self.location}: {exc}") from exc
 
     def local_path(self, key: str) -> Path:
-        return self._path(key)
+        """The blob file's path (checked: no link on the way; it may be missing). Reading it by
+        name is not race-free; the server reads through :meth:`open_read`."""
+        return self._checked(key)

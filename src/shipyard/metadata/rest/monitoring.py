@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from shipyard.metadata.base import LIST_PAGE_MAX, check_page
 from shipyard.metadata.monitoring import Alert, MonitoringRecords, ProfileEntry, ResultRow
 from shipyard.metadata.rest.codec import decode, json_value_in
 from shipyard.metadata.rest.http import RestSession, seg
@@ -42,8 +43,18 @@ class RestMonitoringRecords(MonitoringRecords):
         )
         return spec
 
-    def list_monitors(self) -> list[dict[str, Any]]:
-        return [json_value_in(s) for s in self._http.call("GET", "/monitoring/monitors")["monitors"]]
+    def list_monitors(self, *, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        check_page(limit, offset)
+        specs: list[dict[str, Any]] = []
+        while True:
+            want = LIST_PAGE_MAX if limit is None else min(LIST_PAGE_MAX, limit - len(specs))
+            if want <= 0:
+                return specs
+            data = self._http.call("GET", "/monitoring/monitors", params={"limit": want, "offset": offset})
+            specs.extend(json_value_in(s) for s in data["monitors"])
+            if data.get("next_offset") is None:
+                return specs
+            offset = int(data["next_offset"])
 
     # ---- results -----------------------------------------------------------------------------------
     def add_results(self, rows: Sequence[ResultRow]) -> None:

@@ -26,7 +26,15 @@ from shipyard.core.entities import (
     TaskStatus,
 )
 from shipyard.core.errors import ConfigurationError, InvalidInputError
-from shipyard.metadata.base import MetadataStore, RunPage
+from shipyard.metadata.base import (
+    LIST_PAGE_MAX,
+    METRIC_PAGE_DEFAULT,
+    METRIC_PAGE_MAX,
+    MetadataStore,
+    MetricPage,
+    RunPage,
+    check_page,
+)
 from shipyard.metadata.rest.codec import decode, float_in, float_out, to_wire
 from shipyard.metadata.rest.http import RestSession, seg
 
@@ -168,8 +176,26 @@ class RestMetadataStore(MetadataStore):
         self._http.send("POST", f"/runs/{seg(run_id)}/metrics", body)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        data = self._http.call("GET", f"/runs/{seg(run_id)}/metric-history", params={"key": key})
-        return [Metric(k, float_in(v), s, t) for k, v, s, t in data["metrics"]]
+        """Every page, in the order logged, then sorted by step and timestamp (a stable sort keeps
+        ties in the order logged, as the SQL stores do)."""
+        points: list[Metric] = []
+        token: str | None = None
+        while True:
+            page = self.get_metric_history_page(run_id, key, limit=METRIC_PAGE_MAX, page_token=token)
+            points.extend(page.metrics)
+            token = page.next_page_token
+            if token is None:
+                return sorted(points, key=lambda m: (m.step, m.timestamp))
+
+    def get_metric_history_page(
+        self, run_id: str, key: str, *, limit: int = METRIC_PAGE_DEFAULT, page_token: str | None = None
+    ) -> MetricPage:
+        params: dict[str, Any] = {"key": key, "limit": limit}
+        if page_token is not None:
+            params["page_token"] = page_token
+        data = self._http.call("GET", f"/runs/{seg(run_id)}/metric-history", params=params)
+        metrics = [Metric(k, float_in(v), s, t) for k, v, s, t in data["metrics"]]
+        return MetricPage(metrics, data.get("next_page_token"))
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self._http.call("POST", f"/runs/{seg(run_id)}/tags", {"tags": tags})
@@ -181,10 +207,28 @@ class RestMetadataStore(MetadataStore):
     def record_artifact(self, artifact: ArtifactRecord) -> ArtifactRecord:
         return decode(ArtifactRecord, self._http.call("POST", "/artifacts", artifact))
 
-    def list_artifacts(self, run_id: str, task_id: str | None = None) -> list[ArtifactRecord]:
-        params = {"task_id": task_id} if task_id is not None else None
-        data = self._http.call("GET", f"/runs/{seg(run_id)}/artifacts", params=params)
-        return [decode(ArtifactRecord, a) for a in data["artifacts"]]
+    def _pages(
+        self, path: str, field: str, params: dict[str, Any], limit: int | None, offset: int
+    ) -> list[Any]:
+        """The rows of a paged list route: one page when ``limit`` is given, else every page."""
+        check_page(limit, offset)
+        rows: list[Any] = []
+        while True:
+            want = LIST_PAGE_MAX if limit is None else min(LIST_PAGE_MAX, limit - len(rows))
+            if want <= 0:
+                return rows
+            data = self._http.call("GET", path, params={**params, "limit": want, "offset": offset})
+            rows.extend(data[field])
+            if data.get("next_offset") is None:
+                return rows
+            offset = int(data["next_offset"])
+
+    def list_artifacts(
+        self, run_id: str, task_id: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[ArtifactRecord]:
+        params = {"task_id": task_id} if task_id is not None else {}
+        rows = self._pages(f"/runs/{seg(run_id)}/artifacts", "artifacts", params, limit, offset)
+        return [decode(ArtifactRecord, a) for a in rows]
 
     def get_artifact(self, artifact_id: str) -> ArtifactRecord:
         return decode(ArtifactRecord, self._http.call("GET", f"/artifacts/{seg(artifact_id)}"))
@@ -201,8 +245,10 @@ class RestMetadataStore(MetadataStore):
     def get_task(self, task_id: str) -> Task:
         return decode(Task, self._http.call("GET", f"/tasks/{seg(task_id)}"))
 
-    def list_tasks(self, run_id: str) -> list[Task]:
-        return [decode(Task, t) for t in self._http.call("GET", f"/runs/{seg(run_id)}/tasks")["tasks"]]
+    def list_tasks(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[Task]:
+        return [
+            decode(Task, t) for t in self._pages(f"/runs/{seg(run_id)}/tasks", "tasks", {}, limit, offset)
+        ]
 
     def update_task(
         self,
@@ -236,13 +282,15 @@ class RestMetadataStore(MetadataStore):
         if edges:
             self._http.call("POST", "/lineage", {"edges": [to_wire(e) for e in edges]})
 
-    def task_inputs(self, task_id: str) -> list[LineageEdge]:
-        data = self._http.call("GET", f"/tasks/{seg(task_id)}/inputs")
-        return [decode(LineageEdge, e) for e in data["edges"]]
+    def task_inputs(self, task_id: str, *, limit: int | None = None, offset: int = 0) -> list[LineageEdge]:
+        rows = self._pages(f"/tasks/{seg(task_id)}/inputs", "edges", {}, limit, offset)
+        return [decode(LineageEdge, e) for e in rows]
 
-    def artifact_consumers(self, artifact_id: str) -> list[LineageEdge]:
-        data = self._http.call("GET", f"/artifacts/{seg(artifact_id)}/consumers")
-        return [decode(LineageEdge, e) for e in data["edges"]]
+    def artifact_consumers(
+        self, artifact_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[LineageEdge]:
+        rows = self._pages(f"/artifacts/{seg(artifact_id)}/consumers", "edges", {}, limit, offset)
+        return [decode(LineageEdge, e) for e in rows]
 
     def find_cached_task(self, namespace: str, step: str, cache_key: str) -> Task | None:
         params = {"namespace": namespace, "step": step, "cache_key": cache_key}

@@ -6,12 +6,17 @@ key is then one row insert instead of 5,000 rows and 5,000 index entries, which 
 ``log_metric`` loop run at hundreds of thousands of calls per second on SQLite. Reading a series
 concatenates its chunks in insertion order and sorts them stably by (step, timestamp), so points
 that tie keep the order they were logged in. NaN is stored as NaN inside the arrays.
+
+A page (:func:`read_page`) walks the chunks in the order they were written, from the position its
+token names (``<chunk id>.<points to skip in that chunk>``), fetching a few chunks at a time: its
+cost is the page's size, not the series'.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import re
 import sys
 from array import array
 from collections.abc import Sequence
@@ -22,12 +27,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from shipyard.core.entities import Metric
+from shipyard.core.errors import InvalidInputError
+from shipyard.metadata.base import METRIC_PAGE_MAX, MetricPage
 from shipyard.metadata.sql.codec import MetricColumns
 from shipyard.metadata.sql.schema import latest_metrics, metric_chunks
 
 _STEP = "<i8"  # numpy is imported on first use (reads): opening a store must not pay for it
 _VALUE = "<f8"
 _SWAP = sys.byteorder != "little"
+_TOKEN_RE = re.compile(r"([1-9][0-9]{0,17})\.(0|[1-9][0-9]{0,9})")
+_CHUNKS_PER_FETCH = 16
 
 
 def _packed(typecode: str, items: Sequence[Any]) -> bytes:
@@ -142,3 +151,65 @@ def read_series(conn: Connection, run_id: str, key: str) -> list[Metric]:
             values[order].tolist(), steps[order].tolist(), timestamps[order].tolist(), strict=True
         )
     ]
+
+
+def _position(token: str | None) -> tuple[int, int]:
+    if token is None:
+        return 0, 0
+    found = _TOKEN_RE.fullmatch(token) if isinstance(token, str) else None
+    if found is None:
+        raise InvalidInputError(
+            f"page_token {str(token)[:40]!r} is not one this server issued; pass back the previous "
+            "page's next_page_token unchanged (or none for the first page)"
+        )
+    return int(found.group(1)), int(found.group(2))
+
+
+def check_limit(limit: int) -> int:
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= METRIC_PAGE_MAX:
+        raise InvalidInputError(f"limit must be between 1 and {METRIC_PAGE_MAX} points, got {limit!r}")
+    return limit
+
+
+def read_page(conn: Connection, run_id: str, key: str, limit: int, token: str | None) -> MetricPage:
+    """At most ``limit`` points of one series in the order logged, from ``token``'s position."""
+    import numpy as np
+
+    check_limit(limit)
+    chunk_id, skip = _position(token)
+    c = metric_chunks.c
+    out: list[Metric] = []
+    while True:
+        query = (
+            select(c.id, c.count, c.steps, c["values"], c.timestamps)
+            .where(c.run_id == run_id, c.key == key, c.id >= chunk_id)
+            .order_by(c.id)
+            .limit(_CHUNKS_PER_FETCH)
+        )
+        rows = conn.execute(query).all()
+        for row in rows:
+            count = int(row[1])
+            start = skip if row.id == chunk_id else 0
+            take = min(count - start, limit - len(out))
+            if take > 0:
+                window = slice(start, start + take)
+                values = np.frombuffer(row[3], dtype=_VALUE)[window].tolist()
+                steps = np.frombuffer(row[2], dtype=_STEP)[window].tolist()
+                stamps = np.frombuffer(row[4], dtype=_STEP)[window].tolist()
+                out.extend(Metric(key, v, s, t) for v, s, t in zip(values, steps, stamps, strict=True))
+            if len(out) >= limit:
+                if start + take < count:
+                    return MetricPage(out, f"{row.id}.{start + take}")
+                return MetricPage(out, _after(conn, run_id, key, row.id))
+        if len(rows) < _CHUNKS_PER_FETCH:
+            return MetricPage(out, None)
+        chunk_id, skip = rows[-1].id + 1, 0
+
+
+def _after(conn: Connection, run_id: str, key: str, chunk_id: int) -> str | None:
+    """The token of the chunk after ``chunk_id``, or None when it was the last."""
+    c = metric_chunks.c
+    following = conn.execute(
+        select(c.id).where(c.run_id == run_id, c.key == key, c.id > chunk_id).order_by(c.id).limit(1)
+    ).scalar()
+    return None if following is None else f"{following}.0"

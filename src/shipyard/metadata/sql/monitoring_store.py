@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from shipyard.core.errors import NotFoundError
+from shipyard.metadata.base import check_page
 from shipyard.metadata.monitoring import Alert, MonitoringRecords, ProfileEntry, ResultRow
 from shipyard.metadata.sql.monitoring_schema import (
     monitor_alerts,
@@ -89,9 +90,13 @@ class SqlMonitoringRecords(BorrowedTransactions, MonitoringRecords):
             )
         return dict(row.spec)
 
-    def list_monitors(self) -> list[dict[str, Any]]:
+    def list_monitors(self, *, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        check_page(limit, offset)
+        query = select(_MON.spec).order_by(_MON.name)
+        if limit is not None or offset:
+            query = query.limit(limit).offset(offset)
         with self._read() as conn:
-            return [dict(r.spec) for r in conn.execute(select(_MON.spec).order_by(_MON.name))]
+            return [dict(r.spec) for r in conn.execute(query)]
 
     # ---- results -----------------------------------------------------------------------------------
     def add_results(self, rows: Sequence[ResultRow]) -> None:

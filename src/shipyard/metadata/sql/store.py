@@ -27,7 +27,7 @@ from shipyard.core.entities import (
     TaskStatus,
 )
 from shipyard.core.errors import ConfigurationError, ConflictError, ShipyardError, StorageError
-from shipyard.metadata.base import MetadataStore, RunPage
+from shipyard.metadata.base import METRIC_PAGE_DEFAULT, MetadataStore, MetricPage, RunPage, check_page
 from shipyard.metadata.sql import migrate, references, runs, search, values
 from shipyard.metadata.sql import tasks as task_ops
 from shipyard.metadata.sql.engine import WRITE, create_store_engine, display_url, is_memory, normalize_url
@@ -185,6 +185,12 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             return values.get_metric_history(conn, run_id, key)
 
+    def get_metric_history_page(
+        self, run_id: str, key: str, *, limit: int = METRIC_PAGE_DEFAULT, page_token: str | None = None
+    ) -> MetricPage:
+        with self._read() as conn:
+            return values.get_metric_history_page(conn, run_id, key, limit, page_token)
+
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         with self._write() as conn:
             values.set_tags(conn, run_id, tags)
@@ -198,9 +204,12 @@ class SqlMetadataStore(MetadataStore):
         with self._write() as conn:
             return task_ops.record_artifact(conn, artifact)
 
-    def list_artifacts(self, run_id: str, task_id: str | None = None) -> list[ArtifactRecord]:
+    def list_artifacts(
+        self, run_id: str, task_id: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[ArtifactRecord]:
+        check_page(limit, offset)
         with self._read() as conn:
-            return task_ops.list_artifacts(conn, run_id, task_id)
+            return task_ops.list_artifacts(conn, run_id, task_id, limit, offset)
 
     def get_artifact(self, artifact_id: str) -> ArtifactRecord:
         with self._read() as conn:
@@ -219,9 +228,10 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             return task_ops.get_task(conn, task_id)
 
-    def list_tasks(self, run_id: str) -> list[Task]:
+    def list_tasks(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[Task]:
+        check_page(limit, offset)
         with self._read() as conn:
-            return task_ops.list_tasks(conn, run_id)
+            return task_ops.list_tasks(conn, run_id, limit, offset)
 
     def update_task(
         self,
@@ -255,13 +265,17 @@ class SqlMetadataStore(MetadataStore):
         with self._write() as conn:
             task_ops.record_lineage(conn, edges)
 
-    def task_inputs(self, task_id: str) -> list[LineageEdge]:
+    def task_inputs(self, task_id: str, *, limit: int | None = None, offset: int = 0) -> list[LineageEdge]:
+        check_page(limit, offset)
         with self._read() as conn:
-            return task_ops.task_inputs(conn, task_id)
+            return task_ops.task_inputs(conn, task_id, limit, offset)
 
-    def artifact_consumers(self, artifact_id: str) -> list[LineageEdge]:
+    def artifact_consumers(
+        self, artifact_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[LineageEdge]:
+        check_page(limit, offset)
         with self._read() as conn:
-            return task_ops.artifact_consumers(conn, artifact_id)
+            return task_ops.artifact_consumers(conn, artifact_id, limit, offset)
 
     def find_cached_task(self, namespace: str, step: str, cache_key: str) -> Task | None:
         with self._read() as conn:

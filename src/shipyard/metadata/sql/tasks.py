@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Select, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.entities import ArtifactRecord, LineageEdge, Task, TaskStatus
@@ -58,10 +58,13 @@ def get_task(conn: Connection, task_id: str) -> Task:
     return codec.task_from(row)
 
 
-def list_tasks(conn: Connection, run_id: str) -> list[Task]:
-    rows = conn.execute(
-        select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.created_seq, tasks.c.id)
-    ).all()
+def _page(query: Select[Any], limit: int | None, offset: int) -> Select[Any]:
+    return query.limit(limit).offset(offset) if limit is not None or offset else query
+
+
+def list_tasks(conn: Connection, run_id: str, limit: int | None = None, offset: int = 0) -> list[Task]:
+    query = select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.created_seq, tasks.c.id)
+    rows = conn.execute(_page(query, limit, offset)).all()
     if not rows:
         require_run(conn, run_id)
     return [codec.task_from(r) for r in rows]
@@ -158,11 +161,13 @@ def get_artifact(conn: Connection, artifact_id: str) -> ArtifactRecord:
     return codec.artifact_from(row)
 
 
-def list_artifacts(conn: Connection, run_id: str, task_id: str | None) -> list[ArtifactRecord]:
+def list_artifacts(
+    conn: Connection, run_id: str, task_id: str | None, limit: int | None = None, offset: int = 0
+) -> list[ArtifactRecord]:
     query = select(artifacts).where(artifacts.c.run_id == run_id)
     if task_id is not None:
         query = query.where(artifacts.c.task_id == task_id)
-    rows = conn.execute(query.order_by(artifacts.c.created_at, artifacts.c.id)).all()
+    rows = conn.execute(_page(query.order_by(artifacts.c.created_at, artifacts.c.id), limit, offset)).all()
     if not rows:
         require_run(conn, run_id)
     return [codec.artifact_from(r) for r in rows]
@@ -196,22 +201,28 @@ def record_lineage(conn: Connection, edges: Sequence[LineageEdge]) -> None:
     conn.execute(insert_for(conn, lineage).on_conflict_do_nothing(), rows)
 
 
-def task_inputs(conn: Connection, task_id: str) -> list[LineageEdge]:
+def task_inputs(
+    conn: Connection, task_id: str, limit: int | None = None, offset: int = 0
+) -> list[LineageEdge]:
     get_task(conn, task_id)
-    rows = conn.execute(
+    query = (
         select(lineage)
         .where(lineage.c.task_id == task_id)
         .order_by(lineage.c.input_name, lineage.c.artifact_id)
     )
+    rows = conn.execute(_page(query, limit, offset))
     return [LineageEdge(r.task_id, r.artifact_id, r.input_name) for r in rows]
 
 
-def artifact_consumers(conn: Connection, artifact_id: str) -> list[LineageEdge]:
+def artifact_consumers(
+    conn: Connection, artifact_id: str, limit: int | None = None, offset: int = 0
+) -> list[LineageEdge]:
     get_artifact(conn, artifact_id)
-    rows = conn.execute(
+    query = (
         select(lineage)
         .join(tasks, tasks.c.id == lineage.c.task_id)
         .where(lineage.c.artifact_id == artifact_id)
         .order_by(tasks.c.created_seq, lineage.c.task_id, lineage.c.input_name)
     )
+    rows = conn.execute(_page(query, limit, offset))
     return [LineageEdge(r.task_id, r.artifact_id, r.input_name) for r in rows]

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, select
 from shipyard.core.entities import Metric
 from shipyard.core.errors import ConflictError, NotFoundError
 from shipyard.core.names import validate_key
+from shipyard.metadata.base import MetricPage
 from shipyard.metadata.sql import codec, metric_chunks
 from shipyard.metadata.sql.dialect import insert_for
 from shipyard.metadata.sql.runs import require_run
@@ -59,6 +60,14 @@ def log_metrics(conn: Connection, run_id: str, points: Sequence[Metric]) -> None
 def get_metric_history(conn: Connection, run_id: str, key: str) -> list[Metric]:
     require_run(conn, run_id)
     return metric_chunks.read_series(conn, run_id, key)
+
+
+def get_metric_history_page(
+    conn: Connection, run_id: str, key: str, limit: int, token: str | None
+) -> MetricPage:
+    metric_chunks.check_limit(limit)
+    require_run(conn, run_id)
+    return metric_chunks.read_page(conn, run_id, key, limit, token)
 
 
 def set_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:

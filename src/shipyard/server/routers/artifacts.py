@@ -9,6 +9,7 @@ from shipyard.artifacts.cas import validate_digest
 from shipyard.core.entities import ArtifactRecord
 from shipyard.core.names import validate_key
 from shipyard.server.deps import ctx_of, decode_body, may_write_runs, wire
+from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import ArtifactIn
 
 router = APIRouter(prefix="/api/v1", tags=["artifacts"])
@@ -29,8 +30,13 @@ def get_artifact(request: Request, artifact_id: str) -> Response:
 
 
 @router.get("/runs/{run_id}/artifacts")
-def list_artifacts(request: Request, run_id: str, task_id: str | None = None) -> Response:
-    return wire({"artifacts": ctx_of(request).stores.metadata.list_artifacts(run_id, task_id)})
+def list_artifacts(
+    request: Request, run_id: str, task_id: str | None = None, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+) -> Response:
+    check_list_page(limit, offset)
+    rows = ctx_of(request).stores.metadata.list_artifacts(run_id, task_id, limit=limit + 1, offset=offset)
+    page, next_offset = split_page(rows, limit, offset)
+    return wire({"artifacts": page, "next_offset": next_offset})
 
 
 @router.get("/runs/{run_id}/artifact")

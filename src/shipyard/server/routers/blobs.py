@@ -2,8 +2,10 @@
 
 Uploads stream to a temp file while hashing (never the whole body in memory), stop with 413 past
 ``max_blob_bytes``, must hash to the digest in the path (400 otherwise) and are then handed to the
-content-addressed store. Downloads stream from the store as attachments with ``nosniff``; bytes are
-never deserialized here (pickle is never loaded in the server process).
+content-addressed store. Downloads are attachments with ``nosniff``, verified against the digest
+before a complete answer leaves (``server/blob_responses.py``: a damaged or linked blob file
+answers 500 ``integrity_error``); bytes are never deserialized here (pickle is never loaded in the
+server process).
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import Response
 
 from shipyard.artifacts.cas import blob_key, validate_digest
-from shipyard.core.errors import InvalidInputError
+from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.server.deps import ctx_of
 from shipyard.server.errors import error_response
 
@@ -88,26 +89,17 @@ async def put_blob(request: Request, digest: str) -> Response:
 @router.head("/blobs/sha256/{digest}")
 def head_blob(request: Request, digest: str) -> Response:
     blobs = ctx_of(request).stores.artifacts.blobs
-    key = blob_key(digest)
-    if not blobs.exists(key):
+    try:
+        size = blobs.size(blob_key(digest))  # IntegrityError (500) for a linked blob file
+    except NotFoundError:
         return Response(status_code=404)
-    return Response(status_code=200, headers={"Content-Length": str(blobs.size(key)), **_DOWNLOAD_HEADERS})
+    return Response(status_code=200, headers={"Content-Length": str(size), **_DOWNLOAD_HEADERS})
 
 
 @router.get("/blobs/sha256/{digest}")
 def get_blob(request: Request, digest: str) -> Response:
-    blobs = ctx_of(request).stores.artifacts.blobs
-    key = blob_key(digest)
+    from shipyard.server.blob_responses import blob_response
+
+    validate_digest(digest)
     headers = {**_DOWNLOAD_HEADERS, "Content-Disposition": _disposition(digest)}
-    local = blobs.local_path(key)
-    if local is not None and local.is_file():
-        return FileResponse(local, media_type=_OCTET, headers=headers)
-    stream = blobs.open_read(key)  # NotFoundError -> 404
-
-    def chunks() -> Iterator[bytes]:
-        with stream:
-            while chunk := stream.read(_CHUNK):
-                yield chunk
-
-    size = blobs.size(key)
-    return StreamingResponse(chunks(), media_type=_OCTET, headers={**headers, "Content-Length": str(size)})
+    return blob_response(ctx_of(request).stores.artifacts.cas, digest, None, headers, _OCTET)

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from shipyard.core.entities import Metric
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_key
+from shipyard.metadata.base import METRIC_PAGE_DEFAULT
 from shipyard.metadata.rest.codec import float_in, json_value_in
 from shipyard.server.deps import ctx_of, wire
 from shipyard.server.schemas import MetricsIn, ParamsIn, TagsIn
@@ -95,11 +96,21 @@ async def log_metrics(request: Request, run_id: str) -> Response:
 
 
 @router.get("/runs/{run_id}/metric-history")
-def get_metric_history(request: Request, run_id: str, key: str) -> Response:
+def get_metric_history(
+    request: Request,
+    run_id: str,
+    key: str,
+    limit: int = METRIC_PAGE_DEFAULT,
+    page_token: str | None = None,
+) -> Response:
+    """One page of a metric's points in the order logged (``limit`` 1..100,000, default 10,000);
+    pass ``next_page_token`` back as ``page_token`` for the next page (None after the last)."""
     validate_key("metric", key)
-    history = ctx_of(request).stores.metadata.get_metric_history(run_id, key)
-    rows = [[m.key, m.value, m.step, m.timestamp] for m in history]
-    return wire({"metrics": rows})
+    page = ctx_of(request).stores.metadata.get_metric_history_page(
+        run_id, key, limit=limit, page_token=page_token
+    )
+    rows = [[m.key, m.value, m.step, m.timestamp] for m in page.metrics]
+    return wire({"metrics": rows, "next_page_token": page.next_page_token})
 
 
 @router.post("/runs/{run_id}/tags", status_code=204)

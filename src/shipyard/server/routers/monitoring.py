@@ -13,6 +13,7 @@ from shipyard.core.names import validate_name
 from shipyard.metadata.monitoring import MonitoringRecords, ResultRow
 from shipyard.metadata.rest.codec import float_in, json_value_in
 from shipyard.server.deps import ctx_of, decode_body, wire
+from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import (
     AlertCreateIn,
     AlertUpdateIn,
@@ -58,8 +59,10 @@ def set_importance(request: Request, model: str, version: int, body: ImportanceI
 
 @router.put("/monitoring/monitors/{name}", status_code=204)
 def put_monitor(request: Request, name: str, body: MonitorIn) -> Response:
-    spec = json_value_in(body.spec)
-    _records(request).put_monitor(validate_name("monitor", name), body.deployment, spec, body.at)
+    from shipyard.monitoring.monitors import checked_monitor  # the CLI's check, on what is stored
+
+    spec = checked_monitor(validate_name("monitor", name), body.deployment, json_value_in(body.spec))
+    _records(request).put_monitor(spec["name"], spec["deployment"], spec, body.at)
     return Response(status_code=204)
 
 
@@ -69,8 +72,12 @@ def get_monitor(request: Request, name: str) -> Response:
 
 
 @router.get("/monitoring/monitors")
-def list_monitors(request: Request) -> Response:
-    return wire({"monitors": _records(request).list_monitors()})
+def list_monitors(request: Request, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+    check_list_page(limit, offset)
+    page, next_offset = split_page(
+        _records(request).list_monitors(limit=limit + 1, offset=offset), limit, offset
+    )
+    return wire({"monitors": page, "next_offset": next_offset})
 
 
 @router.post("/monitoring/results", status_code=204)

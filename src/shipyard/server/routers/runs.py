@@ -8,12 +8,14 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from shipyard.core.entities import CodeVersion, RunCreate, RunStatus
+from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_name
 from shipyard.server.access import check_namespace
 from shipyard.server.deps import acting_user, ctx_of, decode_body, principal_of, wire
 from shipyard.server.schemas import AtIn, FailStaleIn, FinishIn, RunCreateIn
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
+MAX_RUN_IDS = 100  # /run-ids completes a short id; it is not a way to list every run
 
 
 @router.post("/runs", status_code=201)
@@ -86,6 +88,8 @@ def count_runs(  # noqa: PLR0917 - one argument per query parameter
 
 @router.get("/run-ids")
 def find_run_ids(request: Request, prefix: str, limit: int = 2) -> Response:
+    if not 1 <= limit <= MAX_RUN_IDS:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_RUN_IDS}, got {limit}")
     return wire({"ids": ctx_of(request).stores.metadata.find_run_ids(prefix, limit)})
 
 

@@ -2,19 +2,20 @@
 
 Images are served only when their bytes are PNG or JPEG, with their own media type, ``nosniff``
 and a sandboxing CSP, so an uploaded HTML or SVG file can never run script in the UI's origin.
-Downloads are always ``application/octet-stream`` attachments, streamed and verified.
+Downloads are always ``application/octet-stream`` attachments, verified before a complete answer
+leaves (``server/blob_responses.py``).
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from shipyard.core.entities import ArtifactRecord
 from shipyard.core.errors import NotFoundError
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
-from shipyard.server.ui.preview import build_preview, download_name, image_bytes, stream_blob
+from shipyard.server.ui.preview import build_preview, download_name, image_bytes
 from shipyard.server.ui.templating import Pages
 
 BLOB_HEADERS = {
@@ -62,18 +63,22 @@ def add_artifact_routes(router: APIRouter, pages: Pages) -> None:
     @router.get(f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/download")
     def artifact_download(request: Request, run_id: str, artifact_id: str) -> Response:
         def build() -> Response:
+            from shipyard.server.blob_responses import blob_response
+
             record = _record(request, run_id, artifact_id)
             stores = server_context(request).stores
-            if not stores.artifacts.exists(record.digest):
-                raise NotFoundError(f"the bytes of artifact {record.name!r} are missing from the store")
             headers = {
                 **BLOB_HEADERS,
                 "Content-Disposition": f'attachment; filename="{download_name(record)}"',
-                "Content-Length": str(record.size),
                 "Cache-Control": "no-store",
             }
-            return StreamingResponse(
-                stream_blob(stores.artifacts, record), media_type="application/octet-stream", headers=headers
-            )
+            try:
+                return blob_response(
+                    stores.artifacts.cas, record.digest, record.name, headers, "application/octet-stream"
+                )
+            except NotFoundError:
+                raise NotFoundError(
+                    f"the bytes of artifact {record.name!r} are missing from the store"
+                ) from None
 
         return guarded(pages, request, "runs", build)

@@ -2,7 +2,9 @@
 
 This is the "aligned data" shape uPlot draws (``[xs, ys1, ys2, ...]``); a series without a point at
 some step has ``null`` there, and NaN/inf (which JSON cannot carry) are ``null`` too. Long series are
-thinned to at most ``MAX_POINTS`` steps so a page never ships megabytes of JSON.
+thinned to at most ``MAX_POINTS`` steps so a page never ships megabytes of JSON. Series are read
+with :func:`chart_history`, a bounded read (``CHART_READ_POINTS`` per chart, in pages): a series
+with more points is charted from the ones logged first, and its chart says so.
 """
 
 from __future__ import annotations
@@ -12,8 +14,24 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shipyard.core.entities import Metric
+from shipyard.metadata.base import METRIC_PAGE_MAX, MetadataStore
 
 MAX_POINTS = 2000
+CHART_READ_POINTS = 200_000  # the most points one chart reads, all its series together
+
+
+def chart_history(metadata: MetadataStore, run_id: str, key: str, budget: int) -> tuple[list[Metric], bool]:
+    """At most ``budget`` points of a series (the first logged) sorted by step then time, and
+    whether that is all of it."""
+    points: list[Metric] = []
+    token: str | None = None
+    while True:
+        limit = min(METRIC_PAGE_MAX, budget - len(points))
+        page = metadata.get_metric_history_page(run_id, key, limit=limit, page_token=token)
+        points.extend(page.metrics)
+        token = page.next_page_token
+        if token is None or len(points) >= budget:
+            return sorted(points, key=lambda m: (m.step, m.timestamp)), token is None
 
 
 def _by_step(points: Sequence[Metric]) -> dict[int, float]:

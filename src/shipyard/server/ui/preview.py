@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,22 +66,23 @@ def _cell(value: Any) -> str:
 
 def _table(store: ArtifactStore, record: ArtifactRecord) -> Preview:
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from shipyard.server.ui.parquet_preview import read_preview
 
     data = store.get_bytes(record.digest, name=record.name)
     try:
-        parquet = pq.ParquetFile(pa.BufferReader(data))
-        batch = next(parquet.iter_batches(batch_size=PREVIEW_ROWS), None)
+        found = read_preview(data, PREVIEW_ROWS, _cell)
     except (pa.ArrowException, OSError, ValueError) as exc:
         return Preview("none", note=f"cannot read this parquet file: {exc}")
-    columns = [str(name) for name in parquet.schema_arrow.names]
-    rows: list[list[str]] = []
-    if batch is not None:
-        pydict = batch.to_pydict()
-        rows = [[_cell(pydict[c][i]) for c in batch.schema.names] for i in range(batch.num_rows)]
-        columns = [str(c) for c in batch.schema.names]
-    total = parquet.metadata.num_rows
-    return Preview("table", columns=columns, rows=rows, total_rows=total, truncated=total > len(rows))
+    truncated = found.total_rows > len(found.rows) or bool(found.notes)
+    return Preview(
+        "table",
+        columns=found.columns,
+        rows=found.rows,
+        total_rows=found.total_rows,
+        truncated=truncated,
+        note="; ".join(found.notes),
+    )
 
 
 def _text(data: bytes, *, pretty_json: bool = False) -> Preview | None:
@@ -96,8 +96,8 @@ def _text(data: bytes, *, pretty_json: bool = False) -> Preview | None:
             return None
     if "\x00" in text:
         return None
-    if pretty_json and len(data) <= TEXT_PREVIEW_BYTES:
-        with contextlib.suppress(ValueError):
+    if pretty_json and len(data) <= TEXT_PREVIEW_BYTES:  # bounded before it is parsed
+        with contextlib.suppress(ValueError, RecursionError):
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     return Preview("text", text=text, truncated=len(data) > TEXT_PREVIEW_BYTES)
 
@@ -136,14 +136,6 @@ def image_bytes(store: ArtifactStore, record: ArtifactRecord) -> tuple[bytes, st
     data = store.get_bytes(record.digest, name=record.name)
     mime = image_type(data[:16])
     return (data, mime) if mime is not None else None
-
-
-def stream_blob(store: ArtifactStore, record: ArtifactRecord) -> Iterator[bytes]:
-    """The stored bytes in chunks, verified as they stream (a mismatch aborts the transfer)."""
-    with store.cas.open_verified(record.digest, record.name) as reader:
-        while chunk := reader.read(CHUNK):
-            yield chunk
-        reader.verify()  # raises on a mismatch, which cuts the response short
 
 
 def download_name(record: ArtifactRecord) -> str:

@@ -10,13 +10,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from shipyard.core.entities import Run, RunStatus
+from shipyard.artifacts.store import ArtifactStore
+from shipyard.core.entities import ArtifactRecord, Run, RunStatus
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.metadata.base import MetadataStore
 from shipyard.server.access import check_run
 from shipyard.server.deps import principal_of
 from shipyard.server.ui import dag as dag_layout
-from shipyard.server.ui.charts import chart_data
+from shipyard.server.ui.charts import CHART_READ_POINTS, chart_data, chart_history
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.queries import ORDERS, RunsQuery, load_runs_page
 from shipyard.server.ui.templating import Pages, format_number, format_value
@@ -25,6 +26,28 @@ MAX_CHARTS = 24
 MAX_COMPARE = 10
 LOG_TAIL_BYTES = 256 << 10
 LOG_NAMES = ("logs/stdout", "logs/stderr")
+
+
+def _chart(metadata: MetadataStore, key: str, series: dict[str, str]) -> dict[str, Any]:
+    """One chart of ``key`` for ``{label: run id}``, read within CHART_READ_POINTS in all."""
+    budget = max(1, CHART_READ_POINTS // max(1, len(series)))
+    histories, complete = {}, True
+    for label, run_id in series.items():
+        histories[label], whole = chart_history(metadata, run_id, key, budget)
+        complete = complete and whole
+    return chart_data(key if complete else f"{key} (the first {budget:,} points per run)", histories)
+
+
+def log_tail(artifacts: ArtifactStore, record: ArtifactRecord, label: str) -> tuple[bytes, int]:
+    """The last LOG_TAIL_BYTES of a stored log and its size: read through once, verified, holding
+    only the tail (a log of any size costs the same memory)."""
+    tail = bytearray()
+    with artifacts.cas.open_verified(record.digest, label) as reader:
+        while chunk := reader.read(1 << 20):
+            tail += chunk
+            del tail[: max(0, len(tail) - LOG_TAIL_BYTES)]
+        reader.verify()
+    return bytes(tail), reader.position
 
 
 @dataclass(frozen=True)
@@ -104,10 +127,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 if full is None:
                     raise
                 return RedirectResponse(f"{ROOT}/runs/{full}", status_code=303)
-            charts = [
-                chart_data(key, {key: metadata.get_metric_history(run.id, key)})
-                for key in sorted(run.metrics)[:MAX_CHARTS]
-            ]
+            charts = [_chart(metadata, key, {key: run.id}) for key in sorted(run.metrics)[:MAX_CHARTS]]
             tasks = metadata.list_tasks(run.id)
             artifacts = [a for a in metadata.list_artifacts(run.id) if a.name not in LOG_NAMES]
             try:
@@ -152,10 +172,9 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 if record is None:
                     streams.append(LogStream(name.split("/")[1], "", 0, 0))
                     continue
-                data = artifacts.get_bytes(record.digest, name=f"{task.key} {name}")
-                tail = data[-LOG_TAIL_BYTES:]
+                tail, size = log_tail(artifacts, record, f"{task.key} {name}")
                 text = tail.decode("utf-8", errors="replace")
-                streams.append(LogStream(name.split("/")[1], text, len(data), len(tail)))
+                streams.append(LogStream(name.split("/")[1], text, size, len(tail)))
             return pages.render(
                 "logs.html", **page_context(request, "runs", run=run, task=task, streams=streams)
             )
@@ -182,12 +201,8 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
             labels = _labels(runs)
             charts = []
             for key in metric_keys[:MAX_CHARTS]:
-                series = {
-                    label: metadata.get_metric_history(r.id, key)
-                    for label, r in zip(labels, runs, strict=True)
-                    if key in r.metrics
-                }
-                charts.append(chart_data(key, series))
+                having = {label: r.id for label, r in zip(labels, runs, strict=True) if key in r.metrics}
+                charts.append(_chart(metadata, key, having))
             return pages.render(
                 "compare.html",
                 **page_context(

@@ -1,0 +1,87 @@
+"""Metric history in pages, over every metadata backend (SQLite, Postgres, a shipyard server).
+
+``get_metric_history_page`` returns at most ``limit`` points (default
+``METRIC_PAGE_DEFAULT``, at most ``METRIC_PAGE_MAX``) in the order they were logged, with an
+opaque ``next_page_token`` to pass back (None after the last page); ``get_metric_history``
+returns every point, sorted by step then timestamp (ties in the order logged), whichever backend.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from shipyard.core.entities import Metric
+from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.metadata import MetadataStore
+from shipyard.metadata.base import METRIC_PAGE_DEFAULT, METRIC_PAGE_MAX, MetricPage
+from tests.contract.metadata_helpers import make_run
+
+
+def _all_pages(store: MetadataStore, run_id: str, key: str, limit: int) -> list[MetricPage]:
+    pages = [store.get_metric_history_page(run_id, key, limit=limit)]
+    while pages[-1].next_page_token is not None:
+        pages.append(
+            store.get_metric_history_page(run_id, key, limit=limit, page_token=pages[-1].next_page_token)
+        )
+        assert len(pages) < 100
+    return pages
+
+
+def test_pages_walk_every_point_in_the_order_logged(metadata_store: MetadataStore) -> None:
+    run = make_run(metadata_store)
+    logged: list[Metric] = []
+    for batch in range(5):  # batches of different sizes, steps out of order, ties on step
+        points = [
+            Metric("loss", float(batch * 1000 + i), (7 - batch) * 100 + i % 50, 1000 + i)
+            for i in range(300 + batch * 41)
+        ]
+        metadata_store.log_metrics(run.id, [*points, Metric("other", 1.0, 0, 0)])
+        logged.extend(points)
+    for limit in (1, 97, 300, 2000):
+        pages = _all_pages(metadata_store, run.id, "loss", limit) if limit > 1 else None
+        if pages is None:  # limit 1: only check the first few pages
+            first = metadata_store.get_metric_history_page(run.id, "loss", limit=1)
+            second = metadata_store.get_metric_history_page(
+                run.id, "loss", limit=1, page_token=first.next_page_token
+            )
+            assert first.metrics + second.metrics == logged[:2]
+            continue
+        assert all(len(p.metrics) == limit for p in pages[:-1]) and 0 < len(pages[-1].metrics) <= limit
+        assert [m for p in pages for m in p.metrics] == logged
+    assert metadata_store.get_metric_history(run.id, "loss") == sorted(
+        logged, key=lambda m: (m.step, m.timestamp)
+    )
+
+
+def test_the_default_page_is_bounded(metadata_store: MetadataStore) -> None:
+    run = make_run(metadata_store)
+    points = [Metric("x", float(i), i, i) for i in range(METRIC_PAGE_DEFAULT + 5)]
+    metadata_store.log_metrics(run.id, points)
+    page = metadata_store.get_metric_history_page(run.id, "x")
+    assert len(page.metrics) == METRIC_PAGE_DEFAULT and page.next_page_token is not None
+    rest = metadata_store.get_metric_history_page(run.id, "x", page_token=page.next_page_token)
+    assert rest.metrics == points[METRIC_PAGE_DEFAULT:] and rest.next_page_token is None
+    assert metadata_store.get_metric_history(run.id, "x") == points  # the whole list, across pages
+
+
+def test_empty_and_missing_series(metadata_store: MetadataStore) -> None:
+    run = make_run(metadata_store)
+    empty = metadata_store.get_metric_history_page(run.id, "none")
+    assert empty.metrics == [] and empty.next_page_token is None
+    with pytest.raises(NotFoundError):
+        metadata_store.get_metric_history_page("f" * 32, "x")
+
+
+@pytest.mark.parametrize("limit", [0, -1, METRIC_PAGE_MAX + 1])
+def test_limits_out_of_range_are_refused(metadata_store: MetadataStore, limit: int) -> None:
+    run = make_run(metadata_store)
+    with pytest.raises(InvalidInputError, match="limit"):
+        metadata_store.get_metric_history_page(run.id, "x", limit=limit)
+
+
+@pytest.mark.parametrize("token", ["", "abc", "1.2.3", "-1.0", "9" * 40, "1.-5", "1 .2"])
+def test_tokens_not_issued_are_refused(metadata_store: MetadataStore, token: str) -> None:
+    run = make_run(metadata_store)
+    metadata_store.log_metrics(run.id, [Metric("x", 1.0)])
+    with pytest.raises(InvalidInputError, match="page_token"):
+        metadata_store.get_metric_history_page(run.id, "x", page_token=token)

@@ -114,9 +114,9 @@ def serve_and_score() -> None:
                 raise RuntimeError("the model server did not become ready")
             time.sleep(0.05)
         doc = httpx.get(f"{url}/openapi.json").json()  # the body schema comes from the signature
-        example = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"][
-            "example"
-        ]
+        schema = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        frame, _ = _breast_cancer(list(schema["example"][0]))  # the example holds placeholders only
+        example = frame.head(5).to_dict("records")  # type: ignore[attr-defined]
         answer = httpx.post(f"{url}/predict", json=example).json()
         print(f"served version {answer['version']}: predictions {answer['predictions']}")
         bad = httpx.post(f"{url}/predict", json=[{"not a feature": 1}])

@@ -93,3 +93,23 @@ def test_any_single_edit_breaks_the_chain(rows: list[tuple[str, str, int]], data
     assert not verify([*events[:victim], edited, *events[victim + 1 :]]).ok
     if len(events) > 1:
         assert not verify(events[:victim] + events[victim + 1 :]).ok or victim == len(events) - 1
+
+
+def test_mutations_of_objects_carry_before_and_after_digests(server: LiveServer, admin: httpx.Client) -> None:
+    import json
+
+    from tests.server.access_helpers import NOW, model_of
+
+    model_of(admin, "admin", "fraud")
+    admin.patch("/api/v1/models/fraud", json={"description": "v2", "at": NOW}).raise_for_status()
+    admin.patch("/api/v1/models/fraud", json={"description": "v2", "at": NOW}).raise_for_status()
+    admin.delete("/api/v1/models/fraud").raise_for_status()
+    events = admin.get("/api/v1/audit", params={"action": "/models/{name}"}).json()["events"]
+    by_action = [(e["action"], json.loads(e["detail"])) for e in reversed(events) if e["detail"]]
+    patches = [d for a, d in by_action if a.startswith("PATCH")]
+    assert len(patches) == 2 and patches[0]["before"] != patches[0]["after"]  # the first one changed it
+    assert patches[1]["after"] == patches[0]["after"]  # the same state again
+    [deleted] = [d for a, d in by_action if a.startswith("DELETE")]
+    assert deleted["before"] == patches[1]["after"] and deleted["after"] is None
+    assert all("v2" not in json.dumps(d) for _, d in by_action)  # digests, never content
+    assert admin.get("/api/v1/audit/verify").json()["ok"] is True

@@ -303,7 +303,12 @@ class GuardMiddleware:
                 await rejected(scope, receive, send)
                 return
             receive = self._limited(receive, ctx.config.max_json_bytes)
-        await self._forward(ctx, scope, receive, send, principal, template, method_ok)
+        before: tuple[str | None] | None = None
+        if method in MUTATIONS and principal is not None and needed is not None:
+            before = await self._digest(ctx, needed, template, params)
+        await self._forward(
+            ctx, scope, receive, send, principal, template, method_ok, (needed, params, before)
+        )
 
     @staticmethod
     async def _refusal(
@@ -407,6 +412,7 @@ class GuardMiddleware:
         principal: Principal | None,
         template: str | None,
         method_ok: bool,
+        state: tuple[Rule | None, dict[str, str], tuple[str | None] | None],
     ) -> None:
         from shipyard.server.errors import error_response
 
@@ -440,26 +446,40 @@ class GuardMiddleware:
                 await error_response(500, "internal_error", message)(scope, receive, send)
         finally:
             if scope["method"] in MUTATIONS and principal is not None and method_ok:
-                await self._audit(ctx, principal, scope, template or scope["path"], status)
+                rule, params, before = state
+                detail = None
+                if before is not None:
+                    import orjson
+
+                    after = await self._digest(ctx, rule, template, params)
+                    assert after is not None
+                    detail = orjson.dumps({"before": before[0], "after": after[0]}).decode()
+                await self._audit(ctx, principal, scope, template or scope["path"], status, detail)
 
     @staticmethod
-    async def _audit(
-        ctx: ServerContext, principal: Principal, scope: Scope, template: str, status: int
+    async def _audit(  # noqa: PLR0917
+        ctx: ServerContext, principal: Principal, scope: Scope, template: str, status: int, detail: str | None
     ) -> None:
-        from shipyard.core.clock import utcnow
-        from shipyard.metadata.security import AuditEvent
+        from shipyard.server.audit_state import audit_event
 
-        if ctx.audit is None:
-            return
-        ctx.audit.record(
-            AuditEvent(
-                utcnow(),
-                principal.name,
-                f"{scope['method']} {template}",
-                scope["path"],
-                status,
-                request_id=_request_id(scope),
-                source=str((scope.get("client") or ("",))[0])[:64] or None,
-                scope=principal.access.token_scope,
+        if ctx.audit is not None:
+            ctx.audit.record(
+                audit_event(principal, scope, template, status, detail=detail, request_id=_request_id(scope))
             )
-        )
+
+    @staticmethod
+    async def _digest(
+        ctx: ServerContext, rule: Rule | None, template: str | None, params: dict[str, str]
+    ) -> tuple[str | None] | None:
+        """(the digest of the rule's object now,) — or None for routes that carry no digests."""
+        import anyio.to_thread
+
+        from shipyard.server.audit_state import state_digest, wants_digests
+
+        if rule is None or rule.resource is None or not wants_digests(rule, template):
+            return None
+        resource = rule.resource
+        try:
+            return (await anyio.to_thread.run_sync(lambda: state_digest(ctx, resource, params)),)
+        except Exception:  # a digest is a courtesy: never fail or block the request for it
+            return (None,)

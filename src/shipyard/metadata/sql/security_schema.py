@@ -1,8 +1,9 @@
 """Principals, API tokens, roles, bindings and audit events, on the shared ``MetaData``.
 
-Alembic revisions 0003_security (users, tokens, audit) and 0007_access (service accounts, groups,
-custom roles, bindings, narrowed tokens, the audit hash chain). Tokens are stored as the sha256
-of their value (``token_hash``, unique); the value itself is never stored.
+Alembic revisions 0003_security (users, tokens, audit), 0007_access (service accounts, groups,
+custom roles, bindings, narrowed tokens, the audit hash chain) and 0009_login (``password_hash``).
+Tokens are stored as the sha256 of their value (``token_hash``, unique); the value itself is never
+stored. A password is stored as its argon2id hash only.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ users = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled", Boolean(), nullable=False),
     Column("description", Text(), nullable=False),
+    Column("password_hash", String(255), nullable=True),  # argon2id; NULL: no password (UI login off)
 )
 
 api_tokens = Table(

@@ -111,10 +111,10 @@ def test_sign_in_with_a_token(browser: Any, live: LiveServer, ui_app: UiApp) -> 
     page.goto("/ui")
     assert page.url.endswith("/ui/login")
     page.fill("#token", "shp_wrong")
-    page.click("button[type=submit]")
+    page.click("#login-form button[type=submit]")
     page.wait_for_selector("#login-error:not([hidden])")
     page.fill("#token", ui_app.token)
-    page.click("button[type=submit]")
+    page.click("#login-form button[type=submit]")
     page.wait_for_url("**/ui/runs")
     cookie = next(c for c in context.cookies() if c["name"] == "shipyard_token")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from shipyard.server.permissions import PUBLIC, Rule
 from shipyard.server.ui.artifact_pages import add_artifact_routes
 from shipyard.server.ui.common import ROOT, STATIC
+from shipyard.server.ui.login import add_login_routes
 from shipyard.server.ui.model_pages import add_model_routes
 from shipyard.server.ui.monitoring_pages import PERMISSIONS as MONITORING_PERMISSIONS
 from shipyard.server.ui.monitoring_pages import add_monitoring_routes
@@ -22,7 +23,8 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", ROOT): _P,  # redirects to the login page or the runs list
     ("GET", f"{ROOT}/login"): _P,
     ("POST", f"{ROOT}/login"): _P,  # checks the token itself before setting the cookie
-    ("POST", f"{ROOT}/logout"): _P,  # only clears the cookie
+    ("POST", f"{ROOT}/login/password"): _P,  # same-origin only; checks the password itself (throttled)
+    ("POST", f"{ROOT}/logout"): _P,  # same-origin only; clears the cookie, revokes a UI session token
     ("GET", f"{STATIC}/{{path:path}}"): _P,  # CSS/JS of the login page; nothing secret
     ("GET", f"{ROOT}/runs"): _R,
     ("GET", f"{ROOT}/runs/{{run_id}}"): _RUN,
@@ -42,6 +44,7 @@ def build_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     pages = Pages()
     add_session_routes(router, pages)
+    add_login_routes(router)
     add_run_routes(router, pages)
     add_artifact_routes(router, pages)
     add_model_routes(router, pages)

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from shipyard.server.permissions import PUBLIC, Rule
 from shipyard.server.ui.artifact_pages import add_artifact_routes
+from shipyard.server.ui.audit_pages import add_audit_routes
 from shipyard.server.ui.common import ROOT, STATIC
 from shipyard.server.ui.login import add_login_routes
 from shipyard.server.ui.model_pages import add_model_routes
@@ -36,6 +37,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{ROOT}/models"): _M,
     ("GET", f"{ROOT}/models/{{name}}"): _M,
     ("GET", f"{ROOT}/models/{{name}}/versions/{{version}}"): _M,
+    ("GET", f"{ROOT}/audit"): Rule("audit:read"),
     **MONITORING_PERMISSIONS,
 }
 
@@ -49,4 +51,5 @@ def build_router() -> APIRouter:
     add_artifact_routes(router, pages)
     add_model_routes(router, pages)
     add_monitoring_routes(router, pages)
+    add_audit_routes(router, pages)
     return router

@@ -15,9 +15,7 @@ from tests.server.live import LiveServer
 
 
 def page(server: LiveServer, token: str, **params: str | int) -> httpx.Response:
-    return httpx.get(
-        server.url + "/ui/audit", params=params, headers={"Cookie": f"shipyard_token={token}"}
-    )
+    return httpx.get(server.url + "/ui/audit", params=params, headers={"Cookie": f"shipyard_token={token}"})
 
 
 def ids(html: str) -> list[int]:

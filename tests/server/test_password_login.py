@@ -24,7 +24,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def login(server: LiveServer, user: str, password: str, **headers: str) -> httpx.Response:
-    sent = {"Origin": server.url} if not headers else headers
+    sent = headers or {"Origin": server.url}
     body = {"username": user, "password": password, "next": "/ui/models"}
     return httpx.post(f"{server.url}/ui/login/password", json=body, headers=sent)
 

@@ -12,6 +12,7 @@ from shipyard.server.ui.login import add_login_routes
 from shipyard.server.ui.model_pages import add_model_routes
 from shipyard.server.ui.monitoring_pages import PERMISSIONS as MONITORING_PERMISSIONS
 from shipyard.server.ui.monitoring_pages import add_monitoring_routes
+from shipyard.server.ui.oidc import add_oidc_routes
 from shipyard.server.ui.runs_pages import add_run_routes
 from shipyard.server.ui.session import add_session_routes
 from shipyard.server.ui.templating import Pages
@@ -25,6 +26,8 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{ROOT}/login"): _P,
     ("POST", f"{ROOT}/login"): _P,  # checks the token itself before setting the cookie
     ("POST", f"{ROOT}/login/password"): _P,  # same-origin only; checks the password itself (throttled)
+    ("GET", f"{ROOT}/login/sso"): _P,  # starts single sign-on (a redirect to the issuer)
+    ("GET", f"{ROOT}/login/sso/callback"): _P,  # verifies state, PKCE and the ID token itself
     ("POST", f"{ROOT}/logout"): _P,  # same-origin only; clears the cookie, revokes a UI session token
     ("GET", f"{STATIC}/{{path:path}}"): _P,  # CSS/JS of the login page; nothing secret
     ("GET", f"{ROOT}/runs"): _R,
@@ -47,6 +50,7 @@ def build_router() -> APIRouter:
     pages = Pages()
     add_session_routes(router, pages)
     add_login_routes(router)
+    add_oidc_routes(router, pages)
     add_run_routes(router, pages)
     add_artifact_routes(router, pages)
     add_model_routes(router, pages)

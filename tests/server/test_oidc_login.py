@@ -210,6 +210,8 @@ def test_the_server_command_checks_its_sso_flags(
     flags = ["--oidc-client-id", "c", "--oidc-client-secret-file", str(secret)]
     assert main(["server", "--port", "1", "--oidc-issuer", "http://id.example", *flags]) != 0
     assert "must be an https:// URL" in capsys.readouterr().err
-    assert main(["server", "--oidc-issuer", "https://id.example", "--oidc-username-claim", "sub", *flags]) != 0
+    assert (
+        main(["server", "--oidc-issuer", "https://id.example", "--oidc-username-claim", "sub", *flags]) != 0
+    )
     err = capsys.readouterr().err
     assert "--oidc-username-claim" in err and "Traceback" not in err

@@ -81,7 +81,7 @@ def test_a_password_sign_in_mints_a_short_session_that_sign_out_revokes(
     assert page(server, "/ui/runs", token).status_code == 200
     # the sign-in is audited; nothing in the audit log carries the password or its hash
     events = admin.get("/api/v1/audit", params={"user": "bob"}).json()["events"]
-    assert [e["action"] for e in events] == ["sign-in password"]
+    assert [e["action"] for e in events] == ["sign-out", "sign-in password"]  # newest first
     everything = admin.get("/api/v1/audit", params={"limit": 1000}).text
     assert PASSWORD not in everything and "$argon2" not in everything
     assert any(

@@ -51,14 +51,14 @@ def issue_ui_session(store: SecurityStore, user: str) -> str:
     return value
 
 
-def end_ui_session(store: SecurityStore, value: str) -> bool:
-    """Revoke the UI session token ``value``; False (nothing revoked) for any other token, so signing
-    out never revokes an API token pasted into the sign-in form."""
+def end_ui_session(store: SecurityStore, value: str) -> str | None:
+    """Revoke the UI session token ``value``; its user, or None (nothing revoked) for any other
+    token, so signing out never revokes an API token pasted into the sign-in form."""
     found = store.find_token(hash_token(value))
     if found is None or found[0].name != UI_SESSION or found[0].revoked_at is not None:
-        return False
+        return None
     store.revoke_token(found[0].id, utcnow())
-    return True
+    return found[0].user
 
 
 def end_ui_sessions(store: SecurityStore, user: str) -> int:

@@ -83,7 +83,8 @@ def note_failed_login(ctx: ServerContext, request: Request, name: str) -> None:
 
 
 def audit_sign_in(ctx: ServerContext, request: Request, user: str, how: str) -> None:
-    """One audit event per UI sign-in (a session token was minted): who, how, from where."""
+    """One audit event per UI sign-in (a session token was minted; action ``sign-in HOW``) or
+    sign-out (``how="sign-out"``: the session token was revoked): who, how, from where."""
     from shipyard.core.clock import utcnow
     from shipyard.metadata.security import AuditEvent
 
@@ -91,7 +92,12 @@ def audit_sign_in(ctx: ServerContext, request: Request, user: str, how: str) -> 
         path = request.url.path
         ctx.audit.record(
             AuditEvent(
-                utcnow(), user, f"sign-in {how}", path, 200, source=(client_of(request) or "")[:64] or None
+                utcnow(),
+                user,
+                how if how == "sign-out" else f"sign-in {how}",
+                path,
+                303 if how == "sign-out" else 200,
+                source=(client_of(request) or "")[:64] or None,
             )
         )
 

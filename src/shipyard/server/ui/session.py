@@ -97,9 +97,13 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
                 "cannot sign you out); use the Sign out button"
             )
         ctx, value = server_context(request), request.cookies.get(TOKEN_COOKIE)
-        ended = bool(value) and ctx.security is not None and end_ui_session(ctx.security, value or "")
-        if ended and ctx.authenticator is not None:
-            ctx.authenticator.clear()  # the session token stops working now, not after the cache
+        ended = end_ui_session(ctx.security, value) if value and ctx.security is not None else None
+        if ended is not None:
+            from shipyard.server.ui.login import audit_sign_in
+
+            if ctx.authenticator is not None:
+                ctx.authenticator.clear()  # the session token stops working now, not after the cache
+            audit_sign_in(ctx, request, ended, "sign-out")
         response = RedirectResponse(f"{ROOT}/login", status_code=303)
         response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
         return response

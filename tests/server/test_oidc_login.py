@@ -32,7 +32,11 @@ def issuer() -> Iterator[Issuer]:
 
 
 def _sso_server(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, issuer: Issuer, auto: bool
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    issuer: Issuer,
+    auto: bool,
+    claim: str = "preferred_username",
 ) -> Iterator[LiveServer]:
     secret = tmp_path / "client-secret"
     secret.write_text(CLIENT_SECRET + "\n")
@@ -40,6 +44,7 @@ def _sso_server(
     monkeypatch.setenv("SHIPYARD_OIDC_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("SHIPYARD_OIDC_CLIENT_SECRET_FILE", str(secret))
     monkeypatch.setenv("SHIPYARD_OIDC_AUTO_CREATE", "true" if auto else "false")
+    monkeypatch.setenv("SHIPYARD_OIDC_USERNAME_CLAIM", claim)
     with live_server(tmp_path, ServerConfig(token_cache_s=0.0)) as live:
         yield live
 
@@ -176,6 +181,21 @@ def test_auto_create_makes_users_with_no_role(
         assert bindings.json()["bindings"] == []  # an admin binds roles
         page = httpx.get(live.url + "/ui/runs", headers={"Cookie": f"shipyard_token={session}"})
         assert page.status_code == 403
+
+
+def test_users_can_be_mapped_by_a_verified_email(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, issuer: Issuer
+) -> None:
+    issuer.claims.update({"email": "sam@example.com", "email_verified": False})
+    for live in _sso_server(tmp_path, monkeypatch, issuer, auto=False, claim="email"):
+        with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {live.token}"}) as admin:
+            make_user(admin, "sam@example.com", "viewer")
+        with httpx.Client(base_url=live.url) as browser:
+            refused(browser.get(to_callback(browser)), "has not verified this email address")
+        issuer.claims["email_verified"] = True
+        with httpx.Client(base_url=live.url) as browser:
+            done = browser.get(to_callback(browser))
+        assert done.status_code == 200 and "sam@example.com" in done.text and session_cookie(done)
 
 
 def test_sso_is_off_unless_configured(server: LiveServer) -> None:

@@ -209,3 +209,14 @@ def test_the_cli_sets_a_password_from_stdin(
     assert main(["users", "set-password", "bob", "--stdin"]) == 1
     err = capsys.readouterr().err
     assert "at least 12 characters" in err and "Traceback" not in err and "short" not in err
+
+
+def test_oversized_passwords_are_refused_without_being_echoed(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    make_user(admin, "bob", "viewer")
+    huge = "p" * 1500 + "UNIQUE-CANARY"
+    for answer in (set_password(admin, "bob", huge), login(server, "bob", huge)):
+        assert answer.status_code == 422 and "UNIQUE-CANARY" not in answer.text
+    wrong = login(server, "bob", "UNIQUE-CANARY-" + "x" * 20)
+    assert wrong.status_code == 401 and "UNIQUE-CANARY" not in wrong.text

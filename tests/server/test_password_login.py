@@ -189,6 +189,19 @@ def test_failed_sign_ins_are_throttled(strict: LiveServer) -> None:
     assert "set-cookie" not in blocked.headers
 
 
+def test_guessing_the_current_password_is_throttled(strict: LiveServer) -> None:
+    with httpx.Client(base_url=strict.url, headers={"Authorization": f"Bearer {strict.token}"}) as admin:
+        narrowed = make_user(admin, "bob", "viewer")
+        set_password(admin, "bob", PASSWORD).raise_for_status()
+    with client_for(strict, narrowed) as bob:  # e.g. a leaked narrowed token trying to widen itself
+        for _ in range(3):
+            guess = set_password(bob, "bob", "a new long password", current_password="a guess 123")
+            assert guess.status_code == 403
+        blocked = set_password(bob, "bob", "a new long password", current_password=PASSWORD)
+        assert blocked.status_code == 429
+    assert login(strict, "bob", PASSWORD).status_code == 429  # the same per-user limit
+
+
 def test_the_cli_sets_a_password_from_stdin(
     server: LiveServer,
     admin: httpx.Client,

@@ -123,7 +123,14 @@ def set_password(request: Request, name: str, body: PasswordSetIn) -> Response:
         raise InvalidInputError(f"{name!r} is a service account: it uses tokens and never has a password")
     if name == principal.name and not principal.can("user:manage"):
         if stored is not None:
+            from shipyard.server.ui.login import login_throttled, note_failed_login
+
+            ctx = ctx_of(request)
+            throttled = login_throttled(ctx, request, name)  # guesses here count as sign-in failures
+            if throttled is not None:
+                return throttled
             if not verify_password(stored, body.current_password or "")[0]:
+                note_failed_login(ctx, request, name)
                 raise PermissionDeniedError("the current password is wrong; send current_password")
         elif principal.access.token_scope is not None or principal.access.token_permissions is not None:
             raise PermissionDeniedError("a narrowed token cannot set a password; use an unrestricted token")

@@ -111,10 +111,10 @@ def test_sign_in_with_a_token(browser: Any, live: LiveServer, ui_app: UiApp) -> 
     page.goto("/ui")
     assert page.url.endswith("/ui/login")
     page.fill("#token", "shp_wrong")
-    page.click("button[type=submit]")
+    page.click("#login-form button[type=submit]")
     page.wait_for_selector("#login-error:not([hidden])")
     page.fill("#token", ui_app.token)
-    page.click("button[type=submit]")
+    page.click("#login-form button[type=submit]")
     page.wait_for_url("**/ui/runs")
     cookie = next(c for c in context.cookies() if c["name"] == "shipyard_token")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -220,3 +220,42 @@ def test_open_a_model(page: Any) -> None:
     lineage = page.inner_text("#lineage")
     assert "dataset" in lineage and "train-flow-run" in lineage and "churn-model v2" in lineage
     shot(page, "09-model-version")
+
+
+def test_sign_in_with_a_password_and_out_again(browser: Any, live: LiveServer, ui_app: UiApp) -> None:
+    from shipyard.security.passwords import hash_password
+
+    security = ui_app.app.state.ctx.security  # type: ignore[attr-defined]
+    security.set_password("rita", hash_password("rita's long passphrase"))
+    security.set_password("alice", hash_password("alice's long passphrase"))
+    context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.url)
+    page = context.new_page()
+    watch = Watch(page)
+    page.goto("/ui/runs")
+    page.wait_for_url("**/ui/login?next=*")
+    page.fill("#username", "rita")
+    page.fill("#password", "not the passphrase")
+    page.click("#password-form button[type=submit]")
+    page.wait_for_selector("#login-error:not([hidden])")
+    assert "wrong user name or password" in page.inner_text("#login-error")
+    page.fill("#password", "rita's long passphrase")
+    page.click("#password-form button[type=submit]")
+    page.wait_for_url("**/ui/runs")
+    cookie = next(c for c in context.cookies() if c["name"] == "shipyard_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.locator("nav a", has_text="Audit").count() == 0  # a reader has no audit:read
+    page.click("text=Sign out")
+    page.wait_for_url("**/ui/login")
+    assert live.get("/ui/runs", cookie=f"shipyard_token={cookie['value']}").status == 401  # revoked
+    # an admin signs in the same way and finds the audit page in the navigation
+    page.fill("#username", "alice")
+    page.fill("#password", "alice's long passphrase")
+    page.click("#password-form button[type=submit]")
+    page.wait_for_url("**/ui/runs")
+    page.click("nav >> text=Audit")
+    page.wait_for_url("**/ui/audit")
+    assert "chain ok" in page.inner_text("#chain-verdict")
+    assert "sign-in password" in page.inner_text("#audit-table")
+    shot(page, "10-audit-log")
+    context.close()
+    assert all("401" in p for p in watch.problems), watch.problems

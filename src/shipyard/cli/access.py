@@ -113,6 +113,41 @@ def enable_user(ctx: typer.Context, name: str) -> None:
     _done(f"enabled {name}")
 
 
+@users.command("set-password")
+def set_password(
+    ctx: typer.Context,
+    name: str,
+    stdin: Annotated[
+        bool,
+        typer.Option(
+            "--stdin", help="Read the new password from standard input's first line (--current: the second)."
+        ),
+    ] = False,
+    current: Annotated[
+        bool, typer.Option("--current", help="Also ask for your current password (changing your own).")
+    ] = False,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Remove the password: no UI sign-in with one.")
+    ] = False,
+) -> None:
+    """Set NAME's web UI password (prompted without echo; user:manage for others, or your own with
+    --current). Service accounts never have a password. NAME's UI sessions end."""
+    import sys
+
+    body: dict[str, str | None] = {"password": None}
+    if not remove:
+        if stdin:
+            body["password"] = sys.stdin.readline().rstrip("\r\n")
+        else:
+            body["password"] = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    if current and stdin:  # the second line
+        body["current_password"] = sys.stdin.readline().rstrip("\r\n")
+    elif current:
+        body["current_password"] = typer.prompt("Current password", hide_input=True)
+    _session(ctx).call("PUT", f"/users/{_seg(name)}/password", body)
+    _done(f"removed {name}'s password" if remove else f"set {name}'s password; its UI sessions ended")
+
+
 @service_accounts.command("create")
 def create_service_account(
     ctx: typer.Context,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli.main import state
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
 
 
 def _parse_size(text: str) -> int:
@@ -18,6 +22,23 @@ def _parse_size(text: str) -> int:
         return int(value)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a size; use e.g. 500M, 10G or a number of bytes") from None
+
+
+def _with_sso(settings: Settings, **flags: object) -> Settings:
+    """``settings`` with the SSO flags that were given (validated like the environment's)."""
+    from pydantic import ValidationError
+
+    from shipyard.core.settings import Settings
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    if not given:
+        return settings
+    try:
+        return Settings.model_validate({**settings.model_dump(), **given})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = "--" + "-".join(str(p) for p in first["loc"]).replace("_", "-")
+        raise typer.BadParameter(f"{option}: {first['msg']}") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +79,52 @@ def register(app: typer.Typer) -> None:
                 "--max-auth-failures", min=1, help="Failed sign-ins per client per minute before 429."
             ),
         ] = 20,
+        oidc_issuer: Annotated[
+            str | None,
+            typer.Option(
+                "--oidc-issuer",
+                envvar="SHIPYARD_OIDC_ISSUER",
+                help="OpenID Connect issuer URL: turns on 'Sign in with SSO' in the web UI.",
+            ),
+        ] = None,
+        oidc_client_id: Annotated[
+            str | None,
+            typer.Option(
+                "--oidc-client-id", envvar="SHIPYARD_OIDC_CLIENT_ID", help="This server's client id."
+            ),
+        ] = None,
+        oidc_client_secret_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--oidc-client-secret-file",
+                envvar="SHIPYARD_OIDC_CLIENT_SECRET_FILE",
+                help="A file holding the client secret.",
+            ),
+        ] = None,
+        oidc_username_claim: Annotated[
+            str | None,
+            typer.Option(
+                "--oidc-username-claim",
+                envvar="SHIPYARD_OIDC_USERNAME_CLAIM",
+                help="The claim naming the shipyard user: preferred_username (default) or email.",
+            ),
+        ] = None,
+        oidc_auto_create: Annotated[
+            bool,
+            typer.Option(
+                "--oidc-auto-create",
+                envvar="SHIPYARD_OIDC_AUTO_CREATE",
+                help="Create unknown SSO users, with no role (an admin binds roles).",
+            ),
+        ] = False,
+        public_url: Annotated[
+            str | None,
+            typer.Option(
+                "--public-url",
+                envvar="SHIPYARD_PUBLIC_URL",
+                help="The server's external URL (the SSO redirect; default: from each request).",
+            ),
+        ] = None,
         forwarded_allow_ips: Annotated[
             str,
             typer.Option(
@@ -77,6 +144,15 @@ def register(app: typer.Typer) -> None:
             settings = settings.model_copy(update={"uri": backend_uri})
         if artifacts is not None:
             settings = settings.model_copy(update={"artifacts": artifacts})
+        settings = _with_sso(
+            settings,
+            oidc_issuer=oidc_issuer,
+            oidc_client_id=oidc_client_id,
+            oidc_client_secret_file=oidc_client_secret_file,
+            oidc_username_claim=oidc_username_claim,
+            oidc_auto_create=oidc_auto_create or None,
+            public_url=public_url,
+        )
         config = ServerConfig(
             auth=not no_auth,
             max_blob_bytes=_parse_size(max_upload),

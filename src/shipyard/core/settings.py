@@ -69,6 +69,26 @@ class Settings(BaseSettings):
         description="A file holding the secrets key (base64 of 32 bytes); wins over the variable.",
     )
 
+    # single sign-on of the team server's web UI (``shipyard server --oidc-*``)
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer URL; its discovery document names the endpoints."
+    )
+    oidc_client_id: str | None = Field(default=None, description="This server's client id at the issuer.")
+    oidc_client_secret_file: Path | None = Field(
+        default=None, description="A file holding the client secret (never logged)."
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        pattern="^(preferred_username|email)$",
+        description="The ID token claim that names the shipyard user: preferred_username or email.",
+    )
+    oidc_auto_create: bool = Field(
+        default=False, description="Create unknown SSO users (with no role: an admin binds roles)."
+    )
+    public_url: str | None = Field(
+        default=None, description="The server's external URL (SSO redirect); default: from each request."
+    )
+
     @property
     def metadata_uri(self) -> str:
         if self.uri:

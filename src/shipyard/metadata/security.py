@@ -138,6 +138,16 @@ class SecurityStore(abc.ABC):
     def set_user_disabled(self, name: str, disabled: bool) -> User: ...
 
     @abc.abstractmethod
+    def set_password(self, name: str, password_hash: str | None) -> None:
+        """Store the (argon2) hash of ``name``'s password, or remove it (``None``). NotFoundError for
+        an unknown user. Plain passwords never reach this layer."""
+
+    @abc.abstractmethod
+    def password_of(self, name: str) -> tuple[User, str | None] | None:
+        """``name``'s user and its password hash (None when it has no password), or None for an
+        unknown name. The only read of a hash: :class:`User` never carries it."""
+
+    @abc.abstractmethod
     def create_group(self, name: str, at: datetime, description: str = "") -> Group: ...
 
     @abc.abstractmethod

@@ -13,6 +13,8 @@ from shipyard.security.policy import SERVER_SCOPE
 from shipyard.security.tokens import check_token_strength, display_prefix, hash_token, new_token
 
 ADMIN_USER = "admin"
+UI_SESSION = "ui-session"  # the name of the token a UI sign-in (password or SSO) mints
+UI_SESSION_TTL = timedelta(hours=12)
 
 
 def issue_token(
@@ -41,6 +43,34 @@ def issue_token(
         permissions=permissions,
     )
     return value, store.create_token(record)
+
+
+def issue_ui_session(store: SecurityStore, user: str) -> str:
+    """A short-lived token for a browser session of ``user`` (the value goes into the cookie only)."""
+    value, _ = issue_token(store, user, UI_SESSION, UI_SESSION_TTL)
+    return value
+
+
+def end_ui_session(store: SecurityStore, value: str) -> str | None:
+    """Revoke the UI session token ``value``; its user, or None (nothing revoked) for any other
+    token, so signing out never revokes an API token pasted into the sign-in form."""
+    found = store.find_token(hash_token(value))
+    if found is None or found[0].name != UI_SESSION or found[0].revoked_at is not None:
+        return None
+    store.revoke_token(found[0].id, utcnow())
+    return found[0].user
+
+
+def end_ui_sessions(store: SecurityStore, user: str) -> int:
+    """Revoke every active UI session of ``user`` (after its password changed); how many."""
+    now, ended, offset = utcnow(), 0, 0
+    while page := store.list_tokens(user, limit=1000, offset=offset):
+        for record in page:
+            if record.name == UI_SESSION and record.active(now):
+                store.revoke_token(record.id, now)
+                ended += 1
+        offset += len(page)
+    return ended
 
 
 def add_user(

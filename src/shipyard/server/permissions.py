@@ -125,6 +125,8 @@ _TABLE: dict[RouteKey, Rule] = {
     ("POST", f"{API}/users"): _r("user:manage"),
     ("GET", f"{API}/users"): _r("user:manage"),
     ("PATCH", f"{API}/users/{{name}}"): _r("user:manage"),
+    # anyone's with user:manage; one's own with the current password (checked in the route)
+    ("PUT", f"{API}/users/{{name}}/password"): _r(AUTHENTICATED),
     ("POST", f"{API}/groups"): _r("user:manage"),
     ("GET", f"{API}/groups"): _r("user:manage"),
     ("DELETE", f"{API}/groups/{{name}}"): _r("user:manage"),

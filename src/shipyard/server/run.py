@@ -29,6 +29,9 @@ def build(settings: Settings, config: ServerConfig) -> tuple[FastAPI, Stores]:
             f"the server stores metadata in a database, not at {settings.metadata_uri}; "
             "set SHIPYARD_URI (or --backend-uri) to sqlite:///... or postgresql://... for the server"
         )
+    from shipyard.server.ui.oidc import check_oidc_settings
+
+    check_oidc_settings(settings)  # before anything is opened: a half-configured SSO stops the start
     stores = open_stores(settings)
     try:
         security = open_security_store(stores.metadata)

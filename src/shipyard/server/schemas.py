@@ -291,3 +291,12 @@ class AlertUpdateIn(_Body):
     value: Any = None
     resolved_at: datetime | None = None
     delivery: str | None = None
+
+
+class PasswordSetIn(_Body):
+    password: str | None = Field(
+        max_length=1024, description="The new password (at least 12 characters); null removes it."
+    )
+    current_password: str | None = Field(
+        default=None, max_length=1024, description="Your current password, when you change your own."
+    )

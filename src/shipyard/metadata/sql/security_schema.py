@@ -1,10 +1,11 @@
 """Principals, API tokens, roles, bindings and audit events, on the shared ``MetaData``.
 
-Alembic revisions 0003_security (users, tokens, audit), 0006_canonical_names and 0007_access
+Alembic revisions 0003_security (users, tokens, audit), 0006_canonical_names, 0007_access
 (service accounts, groups, custom roles, bindings, projects, narrowed tokens, the audit hash
-chain). Tokens are stored as the sha256 of their value (``token_hash``, unique); the value itself
-is never stored. ``users.canonical`` is :func:`shipyard.core.names.canonical_name` of the name,
-unique: ``Admin`` cannot be created beside ``admin``.
+chain) and 0009_login (``password_hash``). Tokens are stored as the sha256 of their value
+(``token_hash``, unique); the value itself is never stored. A password is stored as its argon2id
+hash only. ``users.canonical`` is :func:`shipyard.core.names.canonical_name` of the name, unique:
+``Admin`` cannot be created beside ``admin``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ users = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("disabled", Boolean(), nullable=False),
     Column("description", Text(), nullable=False),
+    Column("password_hash", String(255), nullable=True),  # argon2id; NULL: no password (UI login off)
     Index(None, "canonical", unique=True),
 )
 

@@ -156,6 +156,17 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
             conn.execute(update(users).where(_U.name == name).values(disabled=disabled))
         return self.get_user(name)
 
+    def set_password(self, name: str, password_hash: str | None) -> None:
+        with self._write() as conn:
+            done = conn.execute(update(users).where(_U.name == name).values(password_hash=password_hash))
+            if done.rowcount == 0:
+                raise NotFoundError(f"user {name!r} does not exist; `shipyard users list` shows them")
+
+    def password_of(self, name: str) -> tuple[User, str | None] | None:
+        with self._read() as conn:
+            row = conn.execute(select(users).where(_U.name == name)).first()
+        return None if row is None else (_user(row), row.password_hash)
+
     def create_group(self, name: str, at: datetime, description: str = "") -> Group:
         with self._write() as conn:
             if conn.execute(select(_G.name).where(_G.name == name)).first() is not None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from shipyard.core.clock import utcnow
-from shipyard.core.errors import InvalidInputError
+from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.core.ids import new_id
 from shipyard.core.names import validate_name
 from shipyard.metadata.security import AuditEvent, Binding, CustomRole, Project
@@ -27,6 +27,7 @@ from shipyard.server.routers.tokens import security_of
 from shipyard.server.schemas import (
     BindingCreateIn,
     GroupCreateIn,
+    PasswordSetIn,
     ProjectCreateIn,
     ProjectUpdateIn,
     RoleCreateIn,
@@ -98,6 +99,46 @@ def update_user(request: Request, name: str, body: UserUpdateIn) -> Response:
     user = security_of(request).set_user_disabled(name, body.disabled)
     _access_changed(request)
     return wire(user)
+
+
+@router.put("/users/{name}/password", status_code=204)
+def set_password(request: Request, name: str, body: PasswordSetIn) -> Response:
+    """Set (or, with ``password: null``, remove) the UI sign-in password of ``name``.
+
+    ``user:manage`` sets anyone's; a user sets its own with its current password or, when it has
+    none yet, with a token that is not narrowed (a narrowed token must not widen itself into a
+    full UI session). Service accounts never have a password. The user's UI sessions end."""
+    from shipyard.core.errors import PermissionDeniedError
+    from shipyard.security.passwords import check_password_strength, hash_password, verify_password
+    from shipyard.server.accounts import end_ui_sessions
+
+    principal, store = principal_of(request), security_of(request)
+    found = store.password_of(name)
+    if name != principal.name and not principal.can("user:manage"):
+        raise PermissionDeniedError(f"setting {name!r}'s password needs user:manage; you may set your own")
+    if found is None:
+        raise NotFoundError(f"user {name!r} does not exist; `shipyard users list` shows them")
+    user, stored = found
+    if user.kind == "service":
+        raise InvalidInputError(f"{name!r} is a service account: it uses tokens and never has a password")
+    if name == principal.name and not principal.can("user:manage"):
+        if stored is not None:
+            from shipyard.server.ui.login import login_throttled, note_failed_login
+
+            ctx = ctx_of(request)
+            throttled = login_throttled(ctx, request, name)  # guesses here count as sign-in failures
+            if throttled is not None:
+                return throttled
+            if not verify_password(stored, body.current_password or "")[0]:
+                note_failed_login(ctx, request, name)
+                raise PermissionDeniedError("the current password is wrong; send current_password")
+        elif principal.access.token_scope is not None or principal.access.token_permissions is not None:
+            raise PermissionDeniedError("a narrowed token cannot set a password; use an unrestricted token")
+    new = None if body.password is None else hash_password(check_password_strength(body.password))
+    store.set_password(name, new)
+    end_ui_sessions(store, name)
+    _access_changed(request)
+    return Response(status_code=204)
 
 
 # ---- groups --------------------------------------------------------------------------------------

@@ -29,8 +29,22 @@ def user_name(request: Request) -> str | None:
     return None if principal is None else str(principal.name)
 
 
+def can(request: Request, permission: str) -> bool:
+    """Whether the signed-in principal holds ``permission`` somewhere (what the guard checks for a
+    route without a resource): decides which links the navigation shows."""
+    principal = request.scope.get("state", {}).get("principal")
+    return principal is not None and bool(principal.access.can_somewhere(permission))
+
+
 def page_context(request: Request, section: str, **extra: Any) -> dict[str, Any]:
-    return {"root": ROOT, "static": STATIC, "user": user_name(request), "section": section, **extra}
+    return {
+        "root": ROOT,
+        "static": STATIC,
+        "user": user_name(request),
+        "section": section,
+        "can_audit": can(request, "audit:read"),
+        **extra,
+    }
 
 
 def error_page(pages: Pages, request: Request, exc: ShipyardError, section: str = "runs") -> HTMLResponse:

@@ -6,10 +6,13 @@ from fastapi import APIRouter
 
 from shipyard.server.permissions import PUBLIC, Rule
 from shipyard.server.ui.artifact_pages import add_artifact_routes
+from shipyard.server.ui.audit_pages import add_audit_routes
 from shipyard.server.ui.common import ROOT, STATIC
+from shipyard.server.ui.login import add_login_routes
 from shipyard.server.ui.model_pages import add_model_routes
 from shipyard.server.ui.monitoring_pages import PERMISSIONS as MONITORING_PERMISSIONS
 from shipyard.server.ui.monitoring_pages import add_monitoring_routes
+from shipyard.server.ui.oidc import add_oidc_routes
 from shipyard.server.ui.runs_pages import add_run_routes
 from shipyard.server.ui.session import add_session_routes
 from shipyard.server.ui.templating import Pages
@@ -22,7 +25,10 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", ROOT): _P,  # redirects to the login page or the runs list
     ("GET", f"{ROOT}/login"): _P,
     ("POST", f"{ROOT}/login"): _P,  # checks the token itself before setting the cookie
-    ("POST", f"{ROOT}/logout"): _P,  # only clears the cookie
+    ("POST", f"{ROOT}/login/password"): _P,  # same-origin only; checks the password itself (throttled)
+    ("GET", f"{ROOT}/login/sso"): _P,  # starts single sign-on (a redirect to the issuer)
+    ("GET", f"{ROOT}/login/sso/callback"): _P,  # verifies state, PKCE and the ID token itself
+    ("POST", f"{ROOT}/logout"): _P,  # same-origin only; clears the cookie, revokes a UI session token
     ("GET", f"{STATIC}/{{path:path}}"): _P,  # CSS/JS of the login page; nothing secret
     ("GET", f"{ROOT}/runs"): _R,
     ("GET", f"{ROOT}/runs/{{run_id}}"): _RUN,
@@ -34,6 +40,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{ROOT}/models"): _M,
     ("GET", f"{ROOT}/models/{{name}}"): _M,
     ("GET", f"{ROOT}/models/{{name}}/versions/{{version}}"): _M,
+    ("GET", f"{ROOT}/audit"): Rule("audit:read"),
     **MONITORING_PERMISSIONS,
 }
 
@@ -42,8 +49,11 @@ def build_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     pages = Pages()
     add_session_routes(router, pages)
+    add_login_routes(router)
+    add_oidc_routes(router, pages)
     add_run_routes(router, pages)
     add_artifact_routes(router, pages)
     add_model_routes(router, pages)
     add_monitoring_routes(router, pages)
+    add_audit_routes(router, pages)
     return router

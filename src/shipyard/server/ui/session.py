@@ -1,4 +1,5 @@
-"""Browser sign-in and the UI's static files.
+"""Browser sign-in with a token, sign-out, and the UI's static files (signing in with a password
+is :mod:`shipyard.server.ui.login`, single sign-on :mod:`shipyard.server.ui.oidc`).
 
 The guard middleware (:mod:`shipyard.server.auth`) accepts the ``shipyard_token`` cookie for GET
 and HEAD only, so a cookie can read pages but never change anything. Signing in posts the token
@@ -10,7 +11,8 @@ count towards the failed-authentication throttle (429, :mod:`shipyard.server.edg
 Signing out is a POST (a GET never clears the cookie) that must come from a page of this site:
 ``Sec-Fetch-Site: same-origin``, or, from browsers without it, an ``Origin`` equal to the request's
 host (:func:`shipyard.security.network.same_origin`); anything else answers 403, so a cross-site
-form cannot sign a user out.
+form cannot sign a user out. Signing out also revokes the session's token on the server when it
+is a ``ui-session`` token (minted by a password or SSO sign-in); a pasted API token stays valid.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
     @router.get(f"{ROOT}/login")
     def login_page(request: Request) -> Response:
         target = safe_next(request.query_params.get("next", f"{ROOT}/runs"))
-        return pages.render("login.html", **page_context(request, "login", next=target, error=None))
+        sso = server_context(request).settings.oidc_issuer is not None
+        return pages.render("login.html", **page_context(request, "login", next=target, error=None, sso=sso))
 
     @router.post(f"{ROOT}/login")
     def login(request: Request, body: Login) -> Response:
@@ -79,19 +82,13 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
                 note_failed_auth(ctx, request.scope, value)
                 raise UnauthenticatedError("that token is not valid (unknown, expired or revoked)")
         response = JSONResponse({"next": safe_next(body.next)})
-        response.set_cookie(
-            TOKEN_COOKIE,
-            body.token.strip(),
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path="/",
-        )
+        set_session_cookie(response, request, body.token.strip())
         return response
 
     @router.post(f"{ROOT}/logout")
     def logout(request: Request) -> Response:
         from shipyard.security.network import same_origin
+        from shipyard.server.accounts import end_ui_session
 
         headers = request.headers
         if not same_origin(headers.get("sec-fetch-site"), headers.get("origin"), headers.get("host")):
@@ -99,6 +96,14 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
                 "sign-out must be sent from a shipyard page (a cross-site or origin-less request "
                 "cannot sign you out); use the Sign out button"
             )
+        ctx, value = server_context(request), request.cookies.get(TOKEN_COOKIE)
+        ended = end_ui_session(ctx.security, value) if value and ctx.security is not None else None
+        if ended is not None:
+            from shipyard.server.ui.login import audit_sign_in
+
+            if ctx.authenticator is not None:
+                ctx.authenticator.clear()  # the session token stops working now, not after the cache
+            audit_sign_in(ctx, request, ended, "sign-out")
         response = RedirectResponse(f"{ROOT}/login", status_code=303)
         response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
         return response
@@ -109,6 +114,16 @@ def add_session_routes(router: APIRouter, pages: Pages) -> None:
         media = STATIC_TYPES[file.suffix]
         headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=3600"}
         return FileResponse(file, media_type=media, headers=headers)
+
+
+def set_session_cookie(response: Response, request: Request, value: str) -> None:
+    """The browser session: ``shipyard_token`` (HttpOnly, SameSite=Strict, Secure on HTTPS), for
+    every way of signing in (a pasted token, a password, single sign-on)."""
+    from shipyard.server.auth import TOKEN_COOKIE
+
+    response.set_cookie(
+        TOKEN_COOKIE, value, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/"
+    )
 
 
 def user_signed_in(request: Request) -> bool:

@@ -53,6 +53,12 @@ def test_the_access_commands_round_trip(cli, server: LiveServer, monkeypatch: py
     monkeypatch.setenv("SHIPYARD_TOKEN", server.token)
     code, out, _ = cli("audit", "list", "--who", "admin", "--what", "/bindings", "--json")
     assert code == 0 and [e["status"] for e in json.loads(out)] == [201, 400, 201]  # refusals are audited too
+    assert cli("projects", "create", "fraud", "--private")[0] == 0
+    code, out, _ = cli("projects", "list", "--json")
+    assert [(p["name"], p["private"]) for p in json.loads(out)] == [("fraud", True)]
+    assert cli("projects", "set-private", "fraud", "false")[0] == 0
+    code, _, err = cli("projects", "create", "Bad Name")
+    assert code == 1 and "invalid project name 'Bad Name'" in err
     code, out, _ = cli("audit", "verify")
     assert code == 0 and out.startswith("ok:")
     db = Path(str(server.settings.uri).removeprefix("sqlite:///"))

@@ -24,6 +24,9 @@ groups = typer.Typer(help="Groups of users; bind roles to a group once.", no_arg
 roles = typer.Typer(help="Built-in and custom roles, and the permission catalog.", no_args_is_help=True)
 bindings = typer.Typer(help="Who has which role where.", no_args_is_help=True)
 audit = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+projects = typer.Typer(
+    help="Projects: the unit of ownership; private ones hide their runs.", no_args_is_help=True
+)
 
 _JSON = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 _ROLE = Annotated[str | None, typer.Option("--role", help="A role bound at the server scope ('*').")]
@@ -299,6 +302,43 @@ def delete_binding(ctx: typer.Context, binding_id: str) -> None:
     """Remove a binding."""
     gone = _session(ctx).call("DELETE", f"/bindings/{_seg(binding_id)}")
     _done(f"removed {gone['role']} from {gone['principal']} at {gone['scope']}")
+
+
+# ---- projects ------------------------------------------------------------------------------------
+@projects.command("create")
+def create_project(
+    ctx: typer.Context,
+    name: str,
+    private: Annotated[
+        bool, typer.Option("--private", help="Hide its runs from everyone not bound to it.")
+    ] = False,
+    description: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create a project; its runs go to namespace project:NAME."""
+    _session(ctx).call("POST", "/projects", {"name": name, "private": private, "description": description})
+    _done(f"created {'private ' if private else ''}project {name}")
+
+
+@projects.command("list")
+def list_projects(ctx: typer.Context, as_json: _JSON = False) -> None:
+    """Projects you can see."""
+    rows = _session(ctx).call("GET", "/projects", params={"limit": 1000})["projects"]
+    if as_json:
+        print_json(rows)
+        return
+    _table(
+        ["project", "private", "by", "description"],
+        [[p["name"], p["private"], p["created_by"], p["description"]] for p in rows],
+    )
+
+
+@projects.command("set-private")
+def set_private(
+    ctx: typer.Context, name: str, private: Annotated[bool, typer.Argument(help="true or false")]
+) -> None:
+    """Make a project private (true) or visible (false)."""
+    _session(ctx).call("PATCH", f"/projects/{_seg(name)}", {"private": private})
+    _done(f"project {name} is now {'private' if private else 'visible'}")
 
 
 # ---- who am I, the audit log --------------------------------------------------------------------

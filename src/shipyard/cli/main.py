@@ -113,6 +113,7 @@ def build_app() -> typer.Typer:
         ("roles", access.roles),
         ("bindings", access.bindings),
         ("audit", access.audit),
+        ("projects", access.projects),
         ("secrets", secrets.app),
     ):
         app.add_typer(sub_app, name=name)

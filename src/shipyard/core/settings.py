@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     heartbeat_timeout_s: float = Field(default=60.0, gt=0)
     metric_flush_interval_s: float = Field(default=1.0, gt=0)
     metric_batch_size: int = Field(default=5000, gt=0)
+    unpack_max_bytes: int = Field(
+        default=4 << 30,
+        gt=0,
+        description="Most a folder artifact, model package or skops file may unpack to.",
+    )
+    unpack_max_members: int = Field(
+        default=100_000, gt=0, description="Most entries such an archive may hold."
+    )
 
     @property
     def metadata_uri(self) -> str:

@@ -27,6 +27,7 @@ def config_to_json(config: ServingConfig) -> str:
 def config_from_json(text: str) -> ServingConfig:
     data: dict[str, Any] = json.loads(text)
     data["routes"] = tuple(Route(**r) for r in data.get("routes", ()))
+    data["trusted"] = tuple(data.get("trusted", ()))
     return ServingConfig(**data)
 
 

@@ -149,9 +149,10 @@ class ArtifactStore:
             raise SerializationError(f"{path} was stored as {stored.serializer!r}, expected file or dir")
         return stored
 
-    def get_object(self, stored: StoredObject, *, name: str | None = None, allow_unsafe: bool = True) -> Any:
-        """Load an object back; refuses ``unsafe`` ones with SerializationError when not allowed.
-        ``file``/``dir`` objects load as a Path to a verified local copy."""
+    def get_object(self, stored: StoredObject, *, name: str | None = None, allow_unsafe: bool = False) -> Any:
+        """Load an object back. Objects whose loading runs code from the artifact (pickle; a skops
+        file with types off the allow-list) are refused with SerializationError unless
+        ``allow_unsafe=True``. ``file``/``dir`` objects load as a Path to a verified local copy."""
         from shipyard.artifacts.serializers import BlobSource, serializer_named
         from shipyard.artifacts.serializers.pickle_ import refuse_unsafe
 

@@ -16,10 +16,10 @@ from shipyard.registry.signature import SignatureError
 from tests.registry.models_for_tests import MeanModel
 
 
-def _roundtrip(tmp_path: Path, model: Any, example: Any, **kw: Any) -> Any:
+def _roundtrip(tmp_path: Path, model: Any, example: Any, trusted: tuple[str, ...] = (), **kw: Any) -> Any:
     folder = tmp_path / "pkg"
     write_package(folder, model, input_example=example, **kw)
-    return load_from_folder(folder, allow_unsafe=kw.pop("allow_unsafe", False))
+    return load_from_folder(folder, allow_unsafe=kw.pop("allow_unsafe", False), trusted=trusted)
 
 
 def test_sklearn_pipeline_roundtrip(tmp_path: Path, breast_cancer: Any, sk_pipeline: Any) -> None:
@@ -120,7 +120,12 @@ def test_torch_roundtrip(tmp_path: Path) -> None:
 
     model = make_torch_mlp(4, 8)
     x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
-    loaded = _roundtrip(tmp_path, model, x[:2])
+    with pytest.raises(SerializationError, match=r"trusted=\['tests\.registry\.torch_models:TinyMLP'\]"):
+        _roundtrip(tmp_path, model, x[:2])  # a class of one's own must be trusted by name
+    import shutil
+
+    shutil.rmtree(tmp_path / "pkg")
+    loaded = _roundtrip(tmp_path, model, x[:2], trusted=("tests.registry.torch_models:TinyMLP",))
     assert loaded.metadata["flavor"] == "pytorch" and loaded.metadata["serializer"] == "safetensors"
     assert loaded.metadata["flavor_options"]["class"] == "tests.registry.torch_models:TinyMLP"
     import torch

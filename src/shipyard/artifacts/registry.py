@@ -74,9 +74,12 @@ def _server_uri(settings: Settings) -> str | None:
 def open_artifact_store(settings: Settings) -> ArtifactStore:
     """The artifact store at ``settings.artifact_root`` (through the server when SHIPYARD_URI is
     http(s) and SHIPYARD_ARTIFACTS is unset)."""
+    from shipyard.artifacts.unpack import UnpackLimits
+
+    limits = UnpackLimits(settings.unpack_max_bytes, settings.unpack_max_members)
     server = _server_uri(settings)
     if server is not None:
         from shipyard.artifacts.backends.http import HttpBackend
 
-        return ArtifactStore(HttpBackend(server, settings.token))
-    return ArtifactStore(open_blob_backend(settings.artifact_root, settings))
+        return ArtifactStore(HttpBackend(server, settings.token), limits)
+    return ArtifactStore(open_blob_backend(settings.artifact_root, settings), limits)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.backends.base import BlobBackend
 from shipyard.artifacts.cas import ContentStore, validate_digest
+from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.core.clock import utcnow
 from shipyard.core.entities import ArtifactRecord
 from shipyard.core.errors import InvalidInputError, NotFoundError, SerializationError
@@ -70,12 +71,14 @@ class ArtifactStore:
     backend directly: ``ArtifactStore(LocalBackend(path))``. Serializers, in the order tried: numpy,
     parquet (pandas/pyarrow), json, bytes, file, dir, sklearn (skops), pickle (``unsafe``). Loading a
     ``file``/``dir`` artifact with :meth:`get_object` makes a verified copy in a new temp folder that
-    the caller owns; use :meth:`get_to_path` to choose where it goes.
+    the caller owns (removed again when loading fails); use :meth:`get_to_path` to choose where it
+    goes. ``limits`` bound what unpacking a folder, model package or skops file may produce.
     """
 
-    def __init__(self, blobs: BlobBackend) -> None:
+    def __init__(self, blobs: BlobBackend, limits: UnpackLimits | None = None) -> None:
         self.blobs = blobs
         self.cas = ContentStore(blobs)
+        self.limits = limits if limits is not None else UnpackLimits()
         self._serializers: list[Serializer] | None = None
 
     @property
@@ -146,9 +149,10 @@ class ArtifactStore:
             raise SerializationError(f"{path} was stored as {stored.serializer!r}, expected file or dir")
         return stored
 
-    def get_object(self, stored: StoredObject, *, name: str | None = None, allow_unsafe: bool = True) -> Any:
-        """Load an object back; refuses ``unsafe`` ones with SerializationError when not allowed.
-        ``file``/``dir`` objects load as a Path to a verified local copy."""
+    def get_object(self, stored: StoredObject, *, name: str | None = None, allow_unsafe: bool = False) -> Any:
+        """Load an object back. Objects whose loading runs code from the artifact (pickle; a skops
+        file with types off the allow-list) are refused with SerializationError unless
+        ``allow_unsafe=True``. ``file``/``dir`` objects load as a Path to a verified local copy."""
         from shipyard.artifacts.serializers import BlobSource, serializer_named
         from shipyard.artifacts.serializers.pickle_ import refuse_unsafe
 
@@ -158,7 +162,8 @@ class ArtifactStore:
         if (stored.unsafe or serializer.unsafe) and not allow_unsafe:
             python_type = stored.meta.get("python_type", "an object")
             raise refuse_unsafe(label, f"({python_type}, stored with {stored.serializer}) is marked unsafe")
-        return serializer.load(BlobSource(self.cas, digest, name), stored.meta, allow_unsafe=allow_unsafe)
+        source = BlobSource(self.cas, digest, name, self.limits)
+        return serializer.load(source, stored.meta, allow_unsafe=allow_unsafe)
 
     def get_to_path(self, stored: StoredObject, dest: Path, *, name: str | None = None) -> Path:
         """Materialize a ``file``/``dir`` artifact (or any artifact's raw bytes) at ``dest``."""
@@ -167,5 +172,5 @@ class ArtifactStore:
 
         digest = validate_digest(stored.digest)
         if stored.serializer == "dir":
-            return extract_dir(BlobSource(self.cas, digest, name), Path(dest))
+            return extract_dir(BlobSource(self.cas, digest, name, self.limits), Path(dest))
         return self.cas.get_file(digest, Path(dest), name)

@@ -15,6 +15,13 @@ def _size(text: str) -> int:
     return _parse_size(text)
 
 
+_UNSAFE_HELP = "Load pickle-based models: this runs code from the package; only for packages you trust."
+_TRUST_HELP = (
+    "A class or function the model package may contain beyond the built-in allow-list, by exact name "
+    "(e.g. mypkg.features.Shift, or mypkg.nets:Net for PyTorch); repeat for several."
+)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(  # noqa: PLR0917 (Typer maps parameters to options)
@@ -60,9 +67,8 @@ def register(app: typer.Typer) -> None:
         deployment: Annotated[
             str, typer.Option("--deployment", help="Name in the prediction log (default: the model name).")
         ] = "",
-        allow_unsafe_model: Annotated[
-            bool, typer.Option("--allow-unsafe-model", help="Load pickle-based models (runs their code).")
-        ] = False,
+        allow_unsafe_model: Annotated[bool, typer.Option("--allow-unsafe-model", help=_UNSAFE_HELP)] = False,
+        trust: Annotated[list[str] | None, typer.Option("--trust", metavar="NAME", help=_TRUST_HELP)] = None,
         log_level: Annotated[str, typer.Option("--log-level")] = "warning",
         allowed_hosts: Annotated[
             str | None,
@@ -101,6 +107,7 @@ def register(app: typer.Typer) -> None:
             deployment=deployment,
             auth=not no_auth,
             allow_unsafe_model=allow_unsafe_model,
+            trusted=tuple(trust or ()),
             max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms,
             max_queue=max_queue,
@@ -149,7 +156,8 @@ def register(app: typer.Typer) -> None:
                 "or a comma-separated list (e.g. id,ts).",
             ),
         ] = "all",
-        allow_unsafe_model: Annotated[bool, typer.Option("--allow-unsafe-model")] = False,
+        allow_unsafe_model: Annotated[bool, typer.Option("--allow-unsafe-model", help=_UNSAFE_HELP)] = False,
+        trust: Annotated[list[str] | None, typer.Option("--trust", metavar="NAME", help=_TRUST_HELP)] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     ) -> None:
         """Score INPUT into OUTPUT in chunks; rerun the same command to resume after a crash."""
@@ -182,6 +190,7 @@ def register(app: typer.Typer) -> None:
                 workers=workers,
                 stores=stores,
                 allow_unsafe=allow_unsafe_model,
+                trusted=tuple(trust or ()),
                 progress=progress,
                 keep=keep,
             )

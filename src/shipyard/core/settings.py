@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="The server's external URL (SSO redirect); default: from each request."
     )
+    unpack_max_bytes: int = Field(
+        default=4 << 30,
+        gt=0,
+        description="Most a folder artifact, model package or skops file may unpack to.",
+    )
+    unpack_max_members: int = Field(
+        default=100_000, gt=0, description="Most entries such an archive may hold."
+    )
 
     @property
     def metadata_uri(self) -> str:

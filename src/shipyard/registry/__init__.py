@@ -8,7 +8,8 @@ Modules (each small; heavy libraries are imported inside functions):
 - ``flavors/``: how a model family is saved and loaded: scikit-learn via skops, XGBoost JSON,
   LightGBM text, PyTorch state_dict in safetensors + class path, and a cloudpickle fallback for
   any object with ``predict`` (the only pickle-based flavor: marked ``unsafe``, refused on load
-  unless ``allow_unsafe=True``).
+  unless ``allow_unsafe=True``). Loading checks every class a package names against the flavor's
+  exact allow-list plus the caller's ``trusted`` names before importing anything.
 - ``package``: the package folder (model files, ``model.yaml`` with flavor, signature, Python
   and library versions, source run/task and per-file sha256, the input example); stored as one
   ``dir`` artifact whose digest is the package hash, marked ``meta["model_package"]``.

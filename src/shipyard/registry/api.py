@@ -130,7 +130,10 @@ def load_model(
     """Load a verified model package: ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``,
     ``models:/NAME/latest`` or ``runs:/RUN_ID/ARTIFACT``.
 
-    Pickle-based packages (the ``python`` flavor) are refused unless ``allow_unsafe=True``;
-    ``trusted`` names extra classes a scikit-learn package may contain (see the sklearn flavor).
+    Loading runs no code the platform did not choose. Pickle-based packages (the ``python``
+    flavor) are refused unless ``allow_unsafe=True``. A scikit-learn package may name only the
+    classes and functions on an explicit allow-list, a PyTorch package a few ``torch.nn`` layers;
+    ``trusted`` adds exact names of your own (``"mypkg.features.Shift"``, ``"mypkg.nets:Net"``).
+    Names that run code or reach files (``builtins.exec``, ``os.*``...) are refused even then.
     """
     return get_registry(stores).load(uri, allow_unsafe=allow_unsafe, trusted=trusted)

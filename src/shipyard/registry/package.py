@@ -19,6 +19,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from shipyard.artifacts.unpack import UnpackLimits, read_tar
 from shipyard.core.clock import utcnow
 from shipyard.core.errors import IntegrityError, InvalidInputError, SerializationError
 from shipyard.registry.flavors import flavor_for
@@ -44,27 +45,11 @@ def read_folder(folder: Path) -> dict[str, bytes]:
     }
 
 
-def files_from_tar(data: bytes, label: str) -> dict[str, bytes]:
-    """The files of a package stored as a ``dir`` artifact (a tar), read in memory."""
-    import io
-    import tarfile
-
-    files: dict[str, bytes] = {}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            for member in tar.getmembers():
-                name = member.name.removeprefix("./")
-                if member.isdir() or name in ("", "."):
-                    continue
-                if not member.isreg() or name.startswith("/") or ".." in name.split("/"):
-                    raise IntegrityError(f"model package {label} holds an unexpected entry {member.name!r}")
-                handle = tar.extractfile(member)
-                if handle is None:  # pragma: no cover - regular members always have a handle
-                    raise IntegrityError(f"model package {label}: cannot read {member.name!r}")
-                files[name] = handle.read()
-    except tarfile.TarError as exc:
-        raise SerializationError(f"{label} is not a model package (not a folder artifact: {exc})") from None
-    return files
+def files_from_tar(data: bytes, label: str, limits: UnpackLimits | None = None) -> dict[str, bytes]:
+    """The files of a package stored as a ``dir`` artifact (a tar), read in memory. Only regular
+    files and folders; the member count and declared sizes are checked against ``limits``
+    before anything is read (a sparse or oversized member is refused, not unpacked)."""
+    return read_tar(data, f"model package {label}", limits if limits is not None else UnpackLimits())
 
 
 def library_versions(names: tuple[str, ...]) -> dict[str, str]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.core.errors import ConfigurationError, InvalidInputError, SerializationError
 from shipyard.registry.flavors import Flavor, flavor_by_name
 from shipyard.registry.package import read_folder, read_manifest
@@ -65,21 +66,28 @@ def load_package(
     uri: str | None = None,
     version: int | None = None,
     model_name: str | None = None,
+    limits: UnpackLimits | None = None,
 ) -> LoadedModel:
-    """Verify and load a package from its files (refuses pickle packages unless ``allow_unsafe``)."""
+    """Verify and load a package from its files: pickle packages are refused unless
+    ``allow_unsafe``; classes the package names are checked against the flavor's allow-list plus
+    ``trusted`` before anything is imported; ``limits`` bound what is unpacked (skops files)."""
     manifest = read_manifest(files, verify=True)
     flavor = flavor_by_name(str(manifest.get("flavor")))
+    where = uri or digest or "package"
     if (manifest.get("unsafe") or flavor.unsafe) and not allow_unsafe:
         raise SerializationError(
-            f"model {uri or digest or 'package'} is a pickle-based ({flavor.name}) package: loading it runs "
-            "arbitrary code; pass allow_unsafe=True only if you trust where it came from"
+            f"model {where} is a pickle-based ({flavor.name}) package: loading it runs code from the "
+            "package; pass allow_unsafe=True only if you trust who wrote it"
         )
+    options = dict(manifest.get("flavor_options") or {})
     try:
-        model = flavor.load(files, dict(manifest.get("flavor_options") or {}), trusted)
+        model = flavor.load(files, options, trusted, limits if limits is not None else UnpackLimits())
+    except SerializationError as exc:
+        raise SerializationError(f"model {where}: {exc.message}") from None
     except ImportError as exc:
         pins = " ".join(f"{k}=={v}" for k, v in (manifest.get("requirements") or {}).items())
         raise ConfigurationError(
-            f"model {uri or digest or 'package'} ({flavor.name}) needs {exc.name or 'a library'} to load: "
+            f"model {where} ({flavor.name}) needs {exc.name or 'a library'} to load: "
             f"pip install {pins or exc.name}"
         ) from None
     return LoadedModel(

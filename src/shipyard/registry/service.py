@@ -143,14 +143,16 @@ class ModelRegistry:
         if record.serializer != "dir":
             raise InvalidInputError(f"{label} is not a model package ({record.serializer} artifact)")
         data = self.stores.artifacts.get_bytes(record.digest, label)  # sha256-verified
+        limits = self.stores.artifacts.limits
         return load_package(
-            files_from_tar(data, label),
+            files_from_tar(data, label, limits),
             allow_unsafe=allow_unsafe,
             trusted=trusted,
             digest=record.digest,
             uri=uri,
             version=version.version if version is not None else None,
             model_name=version.model_name if version is not None else None,
+            limits=limits,
         )
 
     def load(self, uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] = ()) -> LoadedModel:

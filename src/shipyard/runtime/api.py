@@ -17,7 +17,7 @@ from shipyard.executors.base import Executor, resources_from_dict
 from shipyard.executors.registry import open_executor
 from shipyard.flows.decorators import Flow
 from shipyard.flows.graph import Graph
-from shipyard.runtime.artifacts_io import record_to_ref, ref_to_stored
+from shipyard.runtime.artifacts_io import OWN_OUTPUTS, record_to_ref, ref_to_stored
 from shipyard.runtime.loader import LoadedFlow, load_flow, loaded_from_flow, start_code_version
 from shipyard.runtime.origin import OriginIndex
 from shipyard.runtime.plan import RunPlan
@@ -62,7 +62,8 @@ class FlowRun:
     def output(self) -> Any:
         """The flow's return value (NotFoundError if it returned nothing or did not finish)."""
         rec = self._stores.metadata.find_artifact(self.id, "output")
-        return self._stores.artifacts.get_object(ref_to_stored(record_to_ref(rec)), name="output")
+        stored = ref_to_stored(record_to_ref(rec))
+        return self._stores.artifacts.get_object(stored, name="output", allow_unsafe=OWN_OUTPUTS)
 
     def outputs(self, step: str) -> list[Any]:
         """The outputs of every task of ``step``, in task order (one item for an unmapped step)."""
@@ -72,7 +73,8 @@ class FlowRun:
         values = []
         for task in tasks:
             rec = self._stores.metadata.find_artifact(self.id, "output", task_id=task.id)
-            values.append(self._stores.artifacts.get_object(ref_to_stored(record_to_ref(rec)), name=task.key))
+            stored = ref_to_stored(record_to_ref(rec))
+            values.append(self._stores.artifacts.get_object(stored, name=task.key, allow_unsafe=OWN_OUTPUTS))
         return values
 
     def __repr__(self) -> str:

@@ -10,6 +10,10 @@ from shipyard.core.entities import ArtifactRecord
 from shipyard.core.errors import FlowError
 
 _SMALL = 1 << 20  # cache loaded inputs up to 1 MiB (a fan-out's source list is read by every task)
+#: A flow loads its own step outputs even when they are pickles: its own code wrote them, in this
+#: run or in the origin run its user chose to resume from. Every other reader of artifacts
+#: (``load_artifact``, the CLI, the server) refuses pickles unless told ``allow_unsafe=True``.
+OWN_OUTPUTS = True
 
 
 def record_to_ref(rec: ArtifactRecord) -> dict[str, Any]:
@@ -46,7 +50,7 @@ class InputLoader:
         if digest in self._cache:
             self._cache.move_to_end(digest)
             return self._cache[digest]
-        value = store.get_object(ref_to_stored(ref), name=name)
+        value = store.get_object(ref_to_stored(ref), name=name, allow_unsafe=OWN_OUTPUTS)
         if keep and int(ref["size"]) <= _SMALL:
             self._cache[digest] = value
             if len(self._cache) > self._max:

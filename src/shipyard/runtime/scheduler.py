@@ -16,7 +16,7 @@ from typing import Any
 from shipyard.core.clock import utcnow
 from shipyard.core.entities import RunStatus, TaskStatus
 from shipyard.executors.base import Executor, TaskRequest, TaskResult, resources_from_dict
-from shipyard.runtime.artifacts_io import ref_to_stored
+from shipyard.runtime.artifacts_io import OWN_OUTPUTS, ref_to_stored
 from shipyard.runtime.plan import RunPlan, Slot
 from shipyard.runtime.stores import RunStores
 
@@ -229,5 +229,5 @@ def _terminate(signum: int, frame: object) -> None:
 
 def _load_tree(stores: RunStores, tree: Any, depth: int) -> Any:
     if depth == 0:
-        return stores.artifacts.get_object(ref_to_stored(tree))
+        return stores.artifacts.get_object(ref_to_stored(tree), allow_unsafe=OWN_OUTPUTS)
     return [_load_tree(stores, sub, depth - 1) for sub in tree]

@@ -333,6 +333,7 @@ def batch_predict(
     workers: int = 1,
     stores: Stores | None = None,
     allow_unsafe: bool = False,
+    trusted: Sequence[str] = (),
     progress: Progress | None = None,
     keep: Keep = "all",
 ) -> BatchResult:
@@ -343,7 +344,7 @@ def batch_predict(
     if isinstance(model, str):
         from shipyard.registry.api import load_model
 
-        model = load_model(model, allow_unsafe=allow_unsafe, stores=stores)
+        model = load_model(model, allow_unsafe=allow_unsafe, trusted=trusted, stores=stores)
     in_fs, in_path = open_filesystem(input)
     out_fs, out_path = open_filesystem(output)
     kind = _format(output)

@@ -57,6 +57,7 @@ class ServingConfig:
     deployment: str = ""
     auth: bool = True
     allow_unsafe_model: bool = False
+    trusted: tuple[str, ...] = ()  # --trust: classes a package may name beyond the flavor's allow-list
     max_batch_size: int = 64
     max_wait_ms: float = 2.0
     max_queue: int = 256

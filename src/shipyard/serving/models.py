@@ -170,9 +170,16 @@ def _jsonable(value: Any) -> Any:
 
 
 def load_variant(
-    stores: Stores, uri: str, *, allow_unsafe: bool, role: str = "primary", weight: int = 100
+    stores: Stores,
+    uri: str,
+    *,
+    allow_unsafe: bool,
+    trusted: Sequence[str] = (),
+    role: str = "primary",
+    weight: int = 100,
 ) -> Variant:
-    """Load ``uri`` (verified) with its input example. Pickle packages need ``allow_unsafe``."""
+    """Load ``uri`` (verified) with its input example. Pickle packages need ``allow_unsafe``;
+    classes beyond the flavor's allow-list must be in ``trusted`` (``--trust``)."""
     from shipyard.registry.package import EXAMPLE, files_from_tar, read_example
     from shipyard.registry.predictor import load_package
     from shipyard.registry.service import ModelRegistry
@@ -187,10 +194,18 @@ def load_variant(
     else:
         mv = registry.resolve(ref)
         digest, version, name = mv.package_digest, mv.version, mv.model_name
-    files = files_from_tar(stores.artifacts.get_bytes(digest, uri), uri)  # sha256-verified
+    limits = stores.artifacts.limits
+    files = files_from_tar(stores.artifacts.get_bytes(digest, uri), uri, limits)  # sha256-verified
     try:
         model = load_package(
-            files, allow_unsafe=allow_unsafe, digest=digest, uri=uri, version=version, model_name=name
+            files,
+            allow_unsafe=allow_unsafe,
+            trusted=trusted,
+            digest=digest,
+            uri=uri,
+            version=version,
+            model_name=name,
+            limits=limits,
         )
     except SerializationError as exc:
         if "pickle" in str(exc):
@@ -220,17 +235,21 @@ def _ref_uri(base: str, ref: str) -> str:
 
 def load_variants(stores: Stores, config: ServingConfig) -> tuple[list[Variant], Variant | None]:
     """The routed versions (weights from ``config.routes``) and the shadow, loaded and checked."""
-    unsafe = config.allow_unsafe_model
+    unsafe, trusted = config.allow_unsafe_model, tuple(config.trusted)
     routes: Sequence[tuple[str, int]] = [(config.model_uri, 100)]
     if config.routes:
         routes = [(_ref_uri(config.model_uri, r.ref), r.weight) for r in config.routes]
-    variants = [load_variant(stores, uri, allow_unsafe=unsafe, weight=w) for uri, w in routes]
+    variants = [
+        load_variant(stores, uri, allow_unsafe=unsafe, trusted=trusted, weight=w) for uri, w in routes
+    ]
     labels = [v.label for v in variants]
     if len(set(labels)) != len(labels):
         raise InvalidInputError(f"--route names the same version twice: {labels}")
     shadow = None
     if config.shadow:
-        shadow = load_variant(stores, _ref_uri(config.model_uri, config.shadow), allow_unsafe=unsafe)
+        shadow = load_variant(
+            stores, _ref_uri(config.model_uri, config.shadow), allow_unsafe=unsafe, trusted=trusted
+        )
         shadow.role = "shadow"
     first = variants[0].model.signature
     for v in [*variants[1:], *([shadow] if shadow else [])]:

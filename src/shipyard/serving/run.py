@@ -29,6 +29,7 @@ def config_from_json(text: str) -> ServingConfig:
     data["routes"] = tuple(Route(**r) for r in data.get("routes", ()))
     if data.get("allowed_hosts") is not None:
         data["allowed_hosts"] = tuple(data["allowed_hosts"])
+    data["trusted"] = tuple(data.get("trusted", ()))
     return ServingConfig(**data)
 
 

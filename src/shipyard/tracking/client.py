@@ -240,9 +240,10 @@ class TrackingClient:
         return self.metadata.list_artifacts(self.resolve_run_id(run_id), task_id)
 
     def load_artifact(
-        self, run_id: str, name: str, *, task_id: str | None = None, allow_unsafe: bool = True
+        self, run_id: str, name: str, *, task_id: str | None = None, allow_unsafe: bool = False
     ) -> Any:
-        """The stored object (files and folders come back as a Path to a verified local copy)."""
+        """The stored object (files and folders come back as a Path to a verified local copy).
+        Pickled objects are refused unless ``allow_unsafe=True``: loading one runs code from it."""
         record = self.find_artifact(run_id, name, task_id)
         return self.artifacts.get_object(stored_object(record), name=name, allow_unsafe=allow_unsafe)
 

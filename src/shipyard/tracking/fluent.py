@@ -306,8 +306,12 @@ def get_metric_history(run_id: str, key: str) -> list[Metric]:
     return get_client().get_metric_history(run_id, key)
 
 
-def load_artifact(run_id: str, name: str) -> Any:
-    return get_client().load_artifact(run_id, name)
+def load_artifact(run_id: str, name: str, *, allow_unsafe: bool = False) -> Any:
+    """The artifact ``name`` of run ``run_id``: arrays, tables, JSON values, bytes, scikit-learn
+    models, and files/folders (as a Path to a verified local copy). A pickled object runs code
+    from the artifact when loaded, so it is refused unless ``allow_unsafe=True`` (only for
+    artifacts whose writer you trust)."""
+    return get_client().load_artifact(run_id, name, allow_unsafe=allow_unsafe)
 
 
 def list_artifacts(run_id: str) -> list[ArtifactRecord]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.artifacts.cas import BlobWriter, ContentStore, VerifyingReader
+from shipyard.artifacts.unpack import UnpackLimits
 
 
 class Fallthrough(Exception):
@@ -30,11 +31,13 @@ class Dumped:
 
 @dataclass(frozen=True)
 class BlobSource:
-    """Verified access to one stored blob, for ``Serializer.load``."""
+    """Verified access to one stored blob, for ``Serializer.load``; ``limits`` bound what a
+    serializer may unpack from it (archives, skops files)."""
 
     cas: ContentStore
     digest: str
     name: str | None
+    limits: UnpackLimits = field(default_factory=UnpackLimits)
 
     def read_bytes(self) -> bytes:
         return self.cas.get_bytes(self.digest, self.name)

@@ -3,7 +3,8 @@
 A file is stored as its bytes. A directory is stored as a deterministic tar: entries sorted, mtimes,
 owners and permission noise zeroed, so the same tree always gives the same digest. Symlinks are kept
 only when they stay inside the tree; extraction refuses absolute or ``..`` member names, links that
-escape, and anything but files, folders and symlinks.
+escape, sparse files and anything but files, folders and symlinks, and stops at the unpack limits
+(:mod:`shipyard.artifacts.unpack`) before writing anything. A failed load leaves no folder behind.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ import os
 import shutil
 import tarfile
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from shipyard.artifacts.cas import BlobWriter
 from shipyard.artifacts.serializers.base import BlobSource, Dumped, Serializer
+from shipyard.artifacts.unpack import tar_members
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError
 
 _COPY_CHUNK = 16 << 20
@@ -45,7 +47,11 @@ class FileSerializer(Serializer):
 
     def load(self, blob: BlobSource, meta: dict[str, Any], *, allow_unsafe: bool) -> Any:
         folder = Path(tempfile.mkdtemp(prefix="shipyard-file-"))
-        return blob.to_file(folder / _safe_filename(meta.get("filename"), blob.digest))
+        try:
+            return blob.to_file(folder / _safe_filename(meta.get("filename"), blob.digest))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
 
 def _safe_filename(name: object, default: str) -> str:
@@ -121,25 +127,23 @@ class DirSerializer(Serializer):
 
     def load(self, blob: BlobSource, meta: dict[str, Any], *, allow_unsafe: bool) -> Any:
         folder = Path(tempfile.mkdtemp(prefix="shipyard-dir-"))
-        return extract_dir(blob, folder / _safe_filename(meta.get("dirname"), blob.digest))
+        try:
+            return extract_dir(blob, folder / _safe_filename(meta.get("dirname"), blob.digest))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
 
 
-def _check_member(label: str, member: tarfile.TarInfo, dest: Path) -> None:
-    name = PurePosixPath(member.name)
-    if name.is_absolute() or ".." in name.parts or "\\" in member.name or not member.name:
-        raise IntegrityError(f"artifact {label!r} holds an unsafe member name {member.name!r}; refusing it")
-    if not (member.isreg() or member.isdir() or member.issym()):
-        raise IntegrityError(
-            f"artifact {label!r} holds {member.name!r}, which is not a file, folder or symlink"
-        )
+def _check_link(label: str, member: tarfile.TarInfo, dest: Path) -> None:
     if member.issym() and not _link_stays_inside(dest, dest / member.name, member.linkname):
         raise IntegrityError(
-            f"artifact {label!r} holds a symlink {member.name} -> {member.linkname} that escapes the folder"
+            f"{label} holds a symlink {member.name} -> {member.linkname} that escapes the folder"
         )
 
 
 def extract_dir(blob: BlobSource, dest: Path) -> Path:
-    """Verify the tar blob, then unpack it at ``dest`` (which must not exist yet)."""
+    """Verify the tar blob, then unpack it at ``dest`` (which must not exist yet); every member is
+    checked (kind, name, link target, the unpack limits) before anything is written."""
     dest = Path(os.path.abspath(dest))
     if dest.exists():
         raise InvalidInputError(f"cannot unpack artifact {blob.label!r} at {dest}: it already exists")
@@ -149,10 +153,12 @@ def extract_dir(blob: BlobSource, dest: Path) -> Path:
         tar_path = blob.to_file(staging / "blob.tar")  # verified before anything is unpacked
         tree = staging / "tree"
         tree.mkdir()
+        label = f"artifact {blob.label!r}"
         with tarfile.open(tar_path, mode="r:") as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(blob.label, member, tree)
+            members = []
+            for member in tar_members(tar, label, blob.limits, symlinks=True):
+                _check_link(label, member, tree)
+                members.append(member)
             tar.extractall(tree, members=members, filter="data")
         os.replace(tree, dest)
     finally:

@@ -16,9 +16,9 @@ PROTOCOL = 5
 
 def refuse_unsafe(label: str, why: str) -> SerializationError:
     return SerializationError(
-        f"artifact {label!r} {why}; loading it could run arbitrary code, so it is refused here. "
-        "Pass allow_unsafe=True only if you trust who wrote it (never inside the server), or store "
-        "the value as a numpy array, DataFrame, JSON value, bytes or scikit-learn model instead"
+        f"artifact {label!r} {why}: loading it runs code from the artifact; pass allow_unsafe=True "
+        "only if you trust who wrote it (never inside the server), or store the value as a numpy "
+        "array, DataFrame, JSON value, bytes or scikit-learn model instead"
     )
 
 

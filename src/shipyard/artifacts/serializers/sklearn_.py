@@ -1,8 +1,12 @@
 """scikit-learn estimators and pipelines via skops, which loads without pickle.
 
-At load time the types in the file are listed with ``skops.io.get_untrusted_types`` and trusted only
-when they come from scikit-learn, numpy or scipy; any other type makes the artifact ``unsafe``
-(loaded only with ``allow_unsafe=True``). Estimators skops cannot dump fall through to pickle.
+Every class and function the file names is checked against the explicit allow-list of
+:mod:`shipyard.artifacts.serializers.skops_types` (exact names, no namespace wildcards) and the
+zip's declared sizes are bounded (:mod:`shipyard.artifacts.serializers.skops_audit`). A file with
+anything else (a custom transformer, a function of one's own) is stored marked ``unsafe`` and
+loaded only with ``allow_unsafe=True``, which, as for a pickle, accepts whatever the file names.
+The check reads the file itself, so a record that claims ``unsafe=False`` changes nothing.
+Estimators skops cannot dump fall through to pickle.
 """
 
 from __future__ import annotations
@@ -12,14 +16,12 @@ from typing import Any
 from shipyard.artifacts.cas import BlobWriter
 from shipyard.artifacts.serializers.base import BlobSource, Dumped, Fallthrough, Serializer, loaded_module
 from shipyard.artifacts.serializers.base import qualified_type as _qualified_type
-from shipyard.artifacts.serializers.pickle_ import refuse_unsafe
+from shipyard.artifacts.unpack import UnpackLimits
 
-TRUSTED_ROOTS = ("sklearn", "numpy", "scipy")
-
-
-def _split(types: list[str]) -> tuple[list[str], list[str]]:
-    trusted = [t for t in types if t.split(".", 1)[0] in TRUSTED_ROOTS]
-    return trusted, [t for t in types if t not in trusted]
+_HINT = (
+    "loading it runs code from the artifact; pass allow_unsafe=True only if you trust who wrote it "
+    "(never inside the server)"
+)
 
 
 class SklearnSerializer(Serializer):
@@ -34,21 +36,23 @@ class SklearnSerializer(Serializer):
             import skops.io as sio
         except ImportError as exc:
             raise Fallthrough("skops is not installed: pip install 'shipyard[sklearn]'") from exc
+        from shipyard.artifacts.serializers import skops_audit
+
         try:
             data = sio.dumps(obj)
-            types = list(sio.get_untrusted_types(data=data))
         except Exception as exc:  # skops raises many types for objects it cannot handle
             raise Fallthrough(f"skops cannot store this estimator: {exc}") from exc
+        unbounded = UnpackLimits(max_bytes=1 << 62, max_members=1 << 62)  # bytes skops just wrote
+        _, refused, never = skops_audit.inspect(data, (), "the skops file", unbounded)
+        if never:
+            raise Fallthrough(f"skops would store names that are never loaded: {sorted(never)}")
         out.write(data)
-        _, untrusted = _split(types)
+        untrusted = sorted(refused)
         meta = {"python_type": _qualified_type(obj), "untrusted_types": untrusted}
         return Dumped(meta, unsafe=bool(untrusted))
 
     def load(self, blob: BlobSource, meta: dict[str, Any], *, allow_unsafe: bool) -> Any:
-        import skops.io as sio
+        from shipyard.artifacts.serializers import skops_audit
 
-        data = blob.read_bytes()
-        trusted, untrusted = _split(list(sio.get_untrusted_types(data=data)))
-        if untrusted and not allow_unsafe:
-            raise refuse_unsafe(blob.label, f"contains types outside scikit-learn/numpy/scipy ({untrusted})")
-        return sio.loads(data, trusted=trusted + untrusted)
+        label = f"artifact {blob.label!r}"
+        return skops_audit.load(blob.read_bytes(), (), label, blob.limits, _HINT, trust_all=allow_unsafe)

@@ -12,10 +12,12 @@ model's class hierarchy by module name, so that checking a scikit-learn model ne
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.core.errors import InvalidInputError, SerializationError
 
 
@@ -44,7 +46,29 @@ def package_file(files: Mapping[str, bytes], meta: dict[str, Any], default: str)
         raise SerializationError(f"model package is missing its model file {name!r}") from None
 
 
+_CLASS_PATH = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+)
+
+
+def checked_class_path(meta: dict[str, Any], allowed: frozenset[str], trusted: Sequence[str]) -> str:
+    """``meta["class"]`` (``module:QualName``) if it is in ``allowed`` or named in ``trusted``
+    (as ``module:QualName`` or ``module.QualName``); SerializationError otherwise. Nothing is
+    imported: this runs before the class's module would be."""
+    path = str(meta.get("class", ""))
+    if not _CLASS_PATH.match(path):
+        raise SerializationError(f"model.yaml names the class {path!r}, which is not a module:Class path")
+    if path in allowed or path in trusted or path.replace(":", ".") in trusted:
+        return path
+    raise SerializationError(
+        f"model.yaml names the class {path!r}, which shipyard does not import by default (importing "
+        "a module runs its code); if you trust who wrote the package, name it exactly: "
+        f"load_model(..., trusted=[{path!r}]) or shipyard serve/batch --trust {path}"
+    )
+
+
 def import_class(path: str) -> Any:
+    """Import ``module:QualName``; only for a path :func:`checked_class_path` passed."""
     import importlib
 
     module_name, _, qualname = path.partition(":")
@@ -75,9 +99,14 @@ class Flavor(abc.ABC):
         """Write the model's files under ``folder``; return what :meth:`load` needs (JSON values)."""
 
     @abc.abstractmethod
-    def load(self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str]) -> Any:
+    def load(
+        self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str], limits: UnpackLimits
+    ) -> Any:
         """The model object from the package's (verified) files, by relative path; ``meta`` is
-        what :meth:`save` returned. Loading works from memory: no files are written."""
+        what :meth:`save` returned. Loading works from memory: no files are written. It must run
+        no code the platform did not choose: classes and modules named in the package are checked
+        against an exact allow-list plus ``trusted`` *before* anything is imported; ``limits``
+        bound anything unpacked."""
 
     def predict(self, model: Any, data: Any) -> Any:
         return model.predict(data)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.registry.flavors.base import Flavor, module_roots, package_file
 
 _FILE = "model.txt"
@@ -58,7 +59,9 @@ class LightGBMFlavor(Flavor):
             "classes": None if classes is None else [c.item() if hasattr(c, "item") else c for c in classes],
         }
 
-    def load(self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str]) -> Any:
+    def load(
+        self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str], limits: UnpackLimits
+    ) -> Any:
         import lightgbm
 
         booster = lightgbm.Booster(model_str=package_file(files, meta, _FILE).decode("utf-8"))

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.registry.flavors.base import Flavor, package_file
 
 _FILE = "model.pkl"
@@ -35,7 +36,9 @@ class PythonFlavor(Flavor):
             pickler.dump(model, fh)
         return {"file": _FILE, "class": f"{type(model).__module__}.{type(model).__qualname__}"}
 
-    def load(self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str]) -> Any:
+    def load(
+        self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str], limits: UnpackLimits
+    ) -> Any:
         import pickle
 
         return pickle.loads(package_file(files, meta, _FILE))  # noqa: S301 - only with allow_unsafe=True

@@ -1,7 +1,12 @@
 """scikit-learn estimators and pipelines, saved with skops (no pickle).
 
-On load, skops refuses types it does not know; types from scikit-learn, numpy and scipy are trusted,
-anything else (a custom transformer) must be named in ``load_model(..., trusted=[...])``.
+Loading runs no code the platform did not choose: before skops reads the file, every class and
+function its schema names is checked against an explicit allow-list of exact names (the
+scikit-learn estimators and the internal, numpy and scipy types fitted estimators hold; see
+:mod:`shipyard.artifacts.serializers.skops_types`), and the zip's declared sizes are bounded.
+Anything else (a custom transformer, a function of your own) must be named exactly in
+``load_model(..., trusted=[...])`` or ``shipyard serve/batch --trust NAME``; names that run code
+or reach files (``builtins.exec``, ``os.*``, ``operator.*``...) are refused even then.
 """
 
 from __future__ import annotations
@@ -10,10 +15,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.core.errors import SerializationError
 from shipyard.registry.flavors.base import Flavor, module_roots, package_file
 
-_TRUSTED_ROOTS = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 _FILE = "model.skops"
 
 
@@ -38,24 +43,16 @@ class SklearnFlavor(Flavor):
             ) from None
         return {"file": _FILE, "class": f"{type(model).__module__}.{type(model).__qualname__}"}
 
-    def load(self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str]) -> Any:
-        import skops.io as sio
-        from skops.io.exceptions import UntrustedTypesFoundException
+    def load(
+        self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str], limits: UnpackLimits
+    ) -> Any:
+        from shipyard.artifacts.serializers import skops_audit
 
         data = package_file(files, meta, _FILE)
-        try:  # fast path: nothing beyond skops' own defaults and what the caller trusts
-            return sio.loads(data, trusted=list(trusted) or None)
-        except UntrustedTypesFoundException:
-            pass
-        found = sio.get_untrusted_types(data=data)
-        refused = [t for t in found if not t.startswith(_TRUSTED_ROOTS) and t not in trusted]
-        if refused:
-            raise SerializationError(_refusal(refused))
-        return sio.loads(data, trusted=[*found, *trusted])
+        return skops_audit.load(data, trusted, f"the package's {_FILE}", limits, _HINT)
 
 
-def _refusal(types: list[str]) -> str:
-    return (
-        f"the model package contains types shipyard does not trust by default: {types}; "
-        "if you trust the package's source, pass them as load_model(..., trusted=[...])"
-    )
+_HINT = (
+    "if you trust who wrote the package, name them exactly: load_model(..., trusted=[...]) or "
+    "shipyard serve/batch --trust NAME"
+)

@@ -1,6 +1,9 @@
 """PyTorch ``nn.Module`` models: the state_dict in safetensors plus the class's import path and
 constructor kwargs. Loading imports the class, builds it with the kwargs and loads the weights, so
-no pickle is involved; the class must live in an importable module.
+no pickle is involved; the class must live in an importable module. Importing a module runs its
+code, so the class named in model.yaml is checked first: a few ``torch.nn`` layers are allowed,
+any other class must be named exactly in ``load_model(..., trusted=["pkg.models:Net"])`` (or
+``--trust pkg.models:Net``), and an untrusted module is never imported.
 
 Constructor kwargs come from ``log_model(..., init_kwargs={...})``, else from the model's
 ``init_kwargs`` attribute when it has one, else none. Inputs are converted to a float32 tensor
@@ -14,10 +17,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.core.errors import InvalidInputError, SerializationError
-from shipyard.registry.flavors.base import Flavor, class_path, import_class, module_roots, package_file
+from shipyard.registry.flavors.base import (
+    Flavor,
+    checked_class_path,
+    class_path,
+    import_class,
+    module_roots,
+    package_file,
+)
 
 _FILE = "model.safetensors"
+#: torch.nn layers built from JSON kwargs alone; any other class must be trusted by name
+_ALLOWED = frozenset(
+    f"torch.nn.modules.{path}"
+    for path in (
+        "linear:Linear", "linear:Bilinear", "linear:Identity", "conv:Conv1d", "conv:Conv2d", "conv:Conv3d",
+        "sparse:Embedding", "rnn:LSTM", "rnn:GRU", "rnn:RNN",
+    )
+)  # fmt: skip
 
 
 class TorchFlavor(Flavor):
@@ -44,11 +63,14 @@ class TorchFlavor(Flavor):
         save_model(model, str(folder / _FILE))
         return {"file": _FILE, "class": class_path(type(model)), "init_kwargs": kwargs}
 
-    def load(self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str]) -> Any:
+    def load(
+        self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str], limits: UnpackLimits
+    ) -> Any:
+        path = checked_class_path(meta, _ALLOWED, trusted)  # before anything is imported
         import torch
         from safetensors.torch import load
 
-        cls = import_class(str(meta["class"]))
+        cls = import_class(path)
         if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
             raise SerializationError(f"model.yaml names {meta['class']!r}, which is not a torch.nn.Module")
         model = cls(**dict(meta.get("init_kwargs") or {}))

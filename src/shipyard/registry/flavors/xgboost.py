@@ -6,10 +6,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from shipyard.core.errors import SerializationError
-from shipyard.registry.flavors.base import Flavor, class_path, import_class, module_roots, package_file
+from shipyard.artifacts.unpack import UnpackLimits
+from shipyard.registry.flavors.base import (
+    Flavor,
+    checked_class_path,
+    class_path,
+    import_class,
+    module_roots,
+    package_file,
+)
 
 _FILE = "model.json"
+_ALLOWED = frozenset(
+    {
+        "xgboost.core:Booster",
+        *(
+            f"xgboost.sklearn:{name}"
+            for name in ("XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+        ),
+    }
+)
 
 
 class XGBoostFlavor(Flavor):
@@ -25,10 +41,10 @@ class XGBoostFlavor(Flavor):
         model.save_model(str(folder / _FILE))
         return {"file": _FILE, "class": class_path(type(model))}
 
-    def load(self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str]) -> Any:
-        if not str(meta["class"]).startswith("xgboost."):
-            raise SerializationError(f"model.yaml names {meta['class']!r}, which is not an XGBoost class")
-        cls = import_class(str(meta["class"]))
+    def load(
+        self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str], limits: UnpackLimits
+    ) -> Any:
+        cls = import_class(checked_class_path(meta, _ALLOWED, trusted))  # exact names, checked first
         model = cls()
         model.load_model(bytearray(package_file(files, meta, _FILE)))
         return model

@@ -113,3 +113,25 @@ def test_mutations_of_objects_carry_before_and_after_digests(server: LiveServer,
     assert deleted["before"] == patches[1]["after"] and deleted["after"] is None
     assert all("v2" not in json.dumps(d) for _, d in by_action)  # digests, never content
     assert admin.get("/api/v1/audit/verify").json()["ok"] is True
+
+
+def test_a_mutations_event_is_in_the_log_once_its_answer_arrived(
+    server: LiveServer, admin: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event is recorded before the answer's last byte leaves, however slow its digests are."""
+    import time
+
+    from shipyard.server import audit_state
+    from tests.server.access_helpers import NOW, model_of
+
+    model_of(admin, "admin", "fraud")
+    real = audit_state.state_digest
+
+    def slow(*args: object) -> str | None:
+        time.sleep(0.3)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit_state, "state_digest", slow)
+    admin.patch("/api/v1/models/fraud", json={"description": "x", "at": NOW}).raise_for_status()
+    events = admin.get("/api/v1/audit", params={"limit": 1}).json()["events"]
+    assert events[0]["action"] == "PATCH /api/v1/models/{name}" and events[0]["detail"]

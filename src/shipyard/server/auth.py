@@ -417,12 +417,33 @@ class GuardMiddleware:
         from shipyard.server.errors import error_response
 
         status = 500
-        started = False
+        started = audited = False
+        audit_it = scope["method"] in MUTATIONS and principal is not None and method_ok
+
+        async def record() -> None:
+            """The mutation's audit event, once, before the answer's last byte leaves (a client
+            that saw the answer finds the event in the log)."""
+            nonlocal audited
+            if audited or not audit_it:
+                return
+            audited = True
+            assert principal is not None
+            rule, params, before = state
+            detail = None
+            if before is not None:
+                import orjson
+
+                after = await self._digest(ctx, rule, template, params)
+                assert after is not None
+                detail = orjson.dumps({"before": before[0], "after": after[0]}).decode()
+            await self._audit(ctx, principal, scope, template or scope["path"], status, detail)
 
         async def watching_send(message: Message) -> None:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = int(message["status"]), True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                await record()
             await send(message)
 
         try:
@@ -433,7 +454,7 @@ class GuardMiddleware:
                 limit = ctx.config.max_json_bytes
                 await error_response(
                     413, "payload_too_large", f"request body is over the limit of {limit} bytes"
-                )(scope, receive, send)
+                )(scope, receive, watching_send)
         except Exception as exc:  # the last line of defence: log it here, answer without details
             import logging
 
@@ -443,18 +464,9 @@ class GuardMiddleware:
             )
             if not started:
                 message = "internal server error; the server log has the details"
-                await error_response(500, "internal_error", message)(scope, receive, send)
+                await error_response(500, "internal_error", message)(scope, receive, watching_send)
         finally:
-            if scope["method"] in MUTATIONS and principal is not None and method_ok:
-                rule, params, before = state
-                detail = None
-                if before is not None:
-                    import orjson
-
-                    after = await self._digest(ctx, rule, template, params)
-                    assert after is not None
-                    detail = orjson.dumps({"before": before[0], "after": after[0]}).decode()
-                await self._audit(ctx, principal, scope, template or scope["path"], status, detail)
+            await record()  # when no complete answer went out
 
     @staticmethod
     async def _audit(  # noqa: PLR0917

@@ -90,4 +90,10 @@ class RestMonitoringRecords(MonitoringRecords):
     def alerts(self, monitor: str | None = None, limit: int | None = None, *, offset: int = 0) -> list[Alert]:
         params = {"monitor": monitor} if monitor is not None else {}
         rows = follow_pages(self._http, "/monitoring/alerts", "alerts", params, limit=limit, offset=offset)
-        return [decode(Alert, a) for a in rows]
+        # newest first: an alert opened while the pages are followed pushes the rest one row on,
+        # so the next page may start with a row already taken; keep each alert once
+        alerts: dict[int, Alert] = {}
+        for row in rows:
+            alert = decode(Alert, row)
+            alerts.setdefault(alert.id, alert)
+        return list(alerts.values())

@@ -21,10 +21,10 @@ N = 567
 @pytest.fixture(autouse=True)
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """REST pages of 200 rows here, so following pages is exercised without big data."""
-    from shipyard.metadata.rest import monitoring, store
+    from shipyard.metadata.rest import paging, store
 
     monkeypatch.setattr(store, "LIST_PAGE_MAX", 200)
-    monkeypatch.setattr(monitoring, "LIST_PAGE_MAX", 200)
+    monkeypatch.setattr(paging, "LIST_PAGE_MAX", 200)
 
 
 def _check(whole: list[Any], page: Callable[..., list[Any]]) -> None:
@@ -67,3 +67,132 @@ def test_monitors_come_in_pages(metadata_store: MetadataStore) -> None:
     listed = records.list_monitors()
     assert [m["name"] for m in listed] == names
     _check(listed, lambda **kw: records.list_monitors(**kw))
+
+
+# ---- the model registry and monitoring results/alerts ----------------------------------------------
+M = 23  # rows per list below; REST pages of 7 here, so the client follows four pages
+SMALL = 7
+
+
+@pytest.fixture
+def tiny_pages(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """REST pages of ``SMALL`` rows; the list of the query parameters of every paged GET it sent."""
+    from shipyard.metadata.rest import http, paging
+
+    monkeypatch.setattr(paging, "LIST_PAGE_MAX", SMALL)
+    sent: list[dict[str, Any]] = []
+    real = http.RestSession.call
+
+    def call(self: Any, method: str, path: str, *args: Any, **kw: Any) -> Any:
+        params = kw.get("params") or {}
+        if method == "GET" and "offset" in params:
+            sent.append(dict(params))
+        return real(self, method, path, *args, **kw)
+
+    monkeypatch.setattr(http.RestSession, "call", call)
+    return sent
+
+
+def _every_row_once(whole: list[Any], page: Callable[..., list[Any]], sent: list[dict[str, Any]]) -> None:
+    """``page()`` is the whole list (over REST: followed page by page); pages of 4 cover every row
+    exactly once; limit/offset take a slice; bad values are refused."""
+    n = len(whole)
+    assert n > 2 * SMALL
+    sent.clear()
+    assert page() == whole
+    if sent:  # the REST client: one request per page, none asking for more than a page
+        assert [p["offset"] for p in sent] == list(range(0, n, SMALL))
+        assert all(p["limit"] == SMALL for p in sent)
+    seen: list[Any] = []
+    for offset in range(0, n + 4, 4):
+        seen.extend(page(limit=4, offset=offset))
+    assert seen == whole
+    assert page(limit=3, offset=2) == whole[2:5]
+    assert page(offset=n - 2) == whole[-2:]
+    assert page(limit=0) == [] and page(offset=n + 5) == []
+    for bad in ({"limit": -1}, {"offset": -1}):
+        with pytest.raises(InvalidInputError):
+            page(**bad)
+
+
+def test_registry_lists_come_in_pages(
+    metadata_store: MetadataStore, tiny_pages: list[dict[str, Any]]
+) -> None:
+    from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate, open_registry_store
+
+    registry = open_registry_store(metadata_store)
+    shared = LineageRecord("art-shared", "data", "d" * 64, "r0", "t0", "parquet", 2, "load")
+    # lineage rows that tie on (depth, name): only the artifact id orders them
+    feats = [LineageRecord(f"art-{i:03d}", "feat", "f" * 64, "r0", None, "numpy", 1) for i in range(M - 1)]
+    lineage = (shared, *feats)
+    for i in range(M):
+        registry.create_version(
+            ModelVersionCreate(
+                f"m{i:03d}", "a" * 64, 10, "sklearn", "alice", T0, run_id="r-many", lineage=(shared,)
+            )
+        )
+    for _ in range(M - 1):  # model "m000": M versions, from another run
+        registry.create_version(
+            ModelVersionCreate("m000", "b" * 64, 10, "sklearn", "bob", T0, run_id="r-one", lineage=lineage)
+        )
+    models = registry.list_models()
+    assert [m.name for m in models] == [f"m{i:03d}" for i in range(M)]
+    _every_row_once(models, lambda **kw: registry.list_models(**kw), tiny_pages)
+    assert [m.name for m in registry.list_models("m01", limit=2, offset=1)] == ["m011", "m012"]
+    versions = registry.list_versions("m000")
+    assert [v.version for v in versions] == list(range(1, M + 1))
+    _every_row_once(versions, lambda **kw: registry.list_versions("m000", **kw), tiny_pages)
+    from_run = registry.versions_from_run("r-many")
+    assert [v.model_name for v in from_run] == [f"m{i:03d}" for i in range(M)]
+    _every_row_once(from_run, lambda **kw: registry.versions_from_run("r-many", **kw), tiny_pages)
+    by_id = registry.versions_from_artifact(artifact_id="art-shared")
+    assert len(by_id) == 2 * M - 1
+    assert [(v.model_name, v.version) for v in by_id[: M + 1]] == [("m000", i) for i in range(1, M + 1)] + [
+        ("m001", 1)
+    ]
+    _every_row_once(
+        by_id, lambda **kw: registry.versions_from_artifact(artifact_id="art-shared", **kw), tiny_pages
+    )
+    _every_row_once(by_id, lambda **kw: registry.versions_from_artifact(digest="d" * 64, **kw), tiny_pages)
+    assert registry.versions_from_run("r-one", limit=2, offset=1) == by_id[2:4]
+    lineage_rows = registry.version_lineage("m000", 2)
+    assert [r.artifact_id for r in lineage_rows] == [f"art-{i:03d}" for i in range(M - 1)] + ["art-shared"]
+    _every_row_once(lineage_rows, lambda **kw: registry.version_lineage("m000", 2, **kw), tiny_pages)
+    registry.set_approval("m000", 1, True, user="u", at=T0)
+    for i in range(M):
+        registry.set_alias("m000", "candidate" if i % 2 else "staging", 1 + i % 3, user="u", at=T0)
+    history = registry.alias_history("m000")
+    assert len(history) == M
+    _every_row_once(history, lambda **kw: registry.alias_history("m000", **kw), tiny_pages)
+    staging = registry.alias_history("m000", "staging")
+    assert staging == [e for e in history if e.alias == "staging"]
+    assert registry.alias_history("m000", "staging", limit=2, offset=1) == staging[1:3]
+
+
+def test_monitor_results_and_alerts_come_in_pages(
+    metadata_store: MetadataStore, tiny_pages: list[dict[str, Any]]
+) -> None:
+    from datetime import timedelta
+
+    from shipyard.metadata.monitoring import ResultRow
+
+    records = open_monitoring_records(metadata_store)
+    # M rows at 4 instants: many ties on time, which only the insertion order breaks
+    rows = [
+        ResultRow("m", T0 + timedelta(minutes=i % 4), "psi", f"f{i:02d}", 0.1, 0.2, False) for i in range(M)
+    ]
+    records.add_results([*rows, ResultRow("other", T0, "psi", "x", 1.0, 0.2, True)])
+    results = records.results("m")
+    assert results == sorted(rows, key=lambda r: r.at)
+    _every_row_once(results, lambda **kw: records.results("m", **kw), tiny_pages)
+    later = records.results("m", since=T0 + timedelta(minutes=2))
+    assert (
+        later == results[-len(later) :]
+        and records.results("m", T0 + timedelta(minutes=2), 3, offset=2) == later[2:5]
+    )
+    made = [records.create_alert("m" if i % 3 else "n", f"k{i}", T0, None, "x") for i in range(M)]
+    alerts = records.alerts()
+    assert [a.id for a in alerts] == [a.id for a in reversed(made)]  # newest first
+    _every_row_once(alerts, lambda **kw: records.alerts(**kw), tiny_pages)
+    mine = [a for a in alerts if a.monitor == "m"]
+    assert records.alerts("m") == mine and records.alerts("m", 2, offset=3) == mine[3:5]

@@ -90,6 +90,60 @@ def test_every_list_route_answers_a_bounded_page(server: LiveServer, admin: http
     _refused(admin.get("/api/v1/runs", params={"max_results": 10**6}), 400, "invalid_input", "max_results")
 
 
+def test_registry_and_monitoring_lists_answer_bounded_pages(server: LiveServer, admin: httpx.Client) -> None:
+    from datetime import UTC, datetime
+
+    from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate, open_registry_store
+    from shipyard.metadata.monitoring import ResultRow, open_monitoring_records
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    registry = open_registry_store(server.stores.metadata)
+    edges = tuple(LineageRecord(f"a{i}", "data", "d" * 64, "r1", None, "parquet", 1) for i in range(2))
+    for name in ("fraud", "fraud-b"):
+        for _ in range(2):
+            registry.create_version(
+                ModelVersionCreate(name, "p" * 64, 1, "sklearn", "u", at, run_id="r1", lineage=edges)
+            )
+    for version in (1, 2):
+        registry.set_alias("fraud", "candidate", version, user="u", at=at)
+    records = open_monitoring_records(server.stores.metadata)
+    records.add_results(
+        [ResultRow("m", at, "psi", f"f{i}", 0.1, 0.2, False) for i in range(LIST_PAGE_DEFAULT + 5)]
+    )
+    for key in ("k1", "k2"):
+        records.create_alert("m", key, at, None, "x")
+    first = admin.get("/api/v1/monitoring/results", params={"monitor": "m"}).json()
+    assert len(first["results"]) == LIST_PAGE_DEFAULT and first["next_offset"] == LIST_PAGE_DEFAULT
+    rest = admin.get(
+        "/api/v1/monitoring/results", params={"monitor": "m", "offset": LIST_PAGE_DEFAULT}
+    ).json()
+    assert [r["subject"] for r in rest["results"]] == [
+        f"f{i}" for i in range(LIST_PAGE_DEFAULT, LIST_PAGE_DEFAULT + 5)
+    ]
+    assert rest["next_offset"] is None
+    routes = {
+        "/api/v1/models": ({}, "models"),
+        "/api/v1/models/fraud/versions": ({}, "versions"),
+        "/api/v1/models/fraud/versions/1/lineage": ({}, "lineage"),
+        "/api/v1/models/fraud/alias-history": ({}, "events"),
+        "/api/v1/model-versions": ({"artifact_id": "a0"}, "versions"),
+        "/api/v1/runs/r1/model-versions": ({}, "versions"),
+        "/api/v1/monitoring/results": ({"monitor": "m"}, "results"),
+        "/api/v1/monitoring/alerts": ({}, "alerts"),
+    }
+    for url, (params, field) in routes.items():
+        page = admin.get(url, params={**params, "limit": 1}).json()
+        assert len(page[field]) == 1 and page["next_offset"] == 1, url
+        last = admin.get(url, params={**params, "limit": 1, "offset": 1}).json()
+        assert len(last[field]) == 1 and last[field] != page[field], url
+        for bad, word in (
+            ({"limit": 0}, "limit"),
+            ({"limit": LIST_PAGE_MAX + 1}, "limit"),
+            ({"offset": -1}, "offset"),
+        ):
+            _refused(admin.get(url, params={**params, **bad}), 400, "invalid_input", word)
+
+
 @pytest.mark.parametrize("depth", [33, 500, 3000])
 def test_deeply_nested_filters_are_a_400_without_a_traceback(
     admin: httpx.Client, no_error_logs: pytest.LogCaptureFixture, depth: int

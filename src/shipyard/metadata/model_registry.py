@@ -20,6 +20,9 @@ Rules every backend keeps:
   beside ``fraud``, ``Champion`` beside ``champion``) raises
   :class:`~shipyard.core.errors.AlreadyExistsError` naming the existing one. New names are
   validated with ``new=True`` (see :mod:`shipyard.core.names`).
+- Every list method takes keyword-only ``limit``/``offset`` (one page of the list; ``limit=None``,
+  the default, is all of it) in a total order, so consecutive pages never skip or repeat a row;
+  a negative ``limit`` or ``offset`` raises :class:`~shipyard.core.errors.InvalidInputError`.
 - Lookups are exact. Unknown models, versions and aliases raise
   :class:`~shipyard.core.errors.NotFoundError` (which may suggest the look-alike: "did you mean").
 """
@@ -143,7 +146,9 @@ class RegistryStore(abc.ABC):
     def get_model(self, name: str) -> RegisteredModel: ...
 
     @abc.abstractmethod
-    def list_models(self, prefix: str | None = None) -> list[RegisteredModel]:
+    def list_models(
+        self, prefix: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[RegisteredModel]:
         """Every registered model (name starting with ``prefix`` when given), by name."""
 
     @abc.abstractmethod
@@ -165,7 +170,7 @@ class RegistryStore(abc.ABC):
     def get_version(self, name: str, version: int) -> ModelVersion: ...
 
     @abc.abstractmethod
-    def list_versions(self, name: str) -> list[ModelVersion]:
+    def list_versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
         """Every version of a model, oldest first."""
 
     @abc.abstractmethod
@@ -200,23 +205,35 @@ class RegistryStore(abc.ABC):
     def resolve_alias(self, name: str, alias: str) -> ModelVersion: ...
 
     @abc.abstractmethod
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+    def alias_history(
+        self, name: str, alias: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[AliasEvent]:
         """Alias events of a model (of one alias when given), oldest first."""
 
     # ---- lineage ---------------------------------------------------------------------------------
     @abc.abstractmethod
-    def version_lineage(self, name: str, version: int) -> list[LineageRecord]:
-        """The artifacts that fed a version, nearest first."""
+    def version_lineage(
+        self, name: str, version: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[LineageRecord]:
+        """The artifacts that fed a version, nearest first (by depth, then name, then artifact id)."""
 
     @abc.abstractmethod
     def versions_from_artifact(
-        self, *, artifact_id: str | None = None, digest: str | None = None
+        self,
+        *,
+        artifact_id: str | None = None,
+        digest: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ModelVersion]:
-        """Versions whose lineage contains the artifact (by id, or by content digest)."""
+        """Versions whose lineage contains the artifact (by id, or by content digest), by model
+        name then version."""
 
     @abc.abstractmethod
-    def versions_from_run(self, run_id: str) -> list[ModelVersion]:
-        """Versions whose package came from ``run_id``."""
+    def versions_from_run(
+        self, run_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[ModelVersion]:
+        """Versions whose package came from ``run_id``, by model name then version."""
 
 
 def open_registry_store(metadata: MetadataStore) -> RegistryStore:

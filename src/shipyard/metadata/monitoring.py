@@ -8,7 +8,9 @@ implementation that lives beside a metadata store: SQL tables in the same databa
 One contract suite (``tests/contract/test_monitoring_contract.py``) runs over every backend.
 
 Rules: an alert is *open* while ``resolved_at`` is None; ``results`` come back in time order;
-``get_monitor`` of an unknown name raises NotFoundError naming the known ones.
+``get_monitor`` of an unknown name raises NotFoundError naming the known ones. The lists (monitors,
+results, alerts) take ``limit``/``offset``: one page of a list in a total order (so consecutive pages
+never skip or repeat a row); ``limit=None`` is all of it; a negative one is InvalidInputError.
 """
 
 from __future__ import annotations
@@ -90,8 +92,11 @@ class MonitoringRecords(abc.ABC):
     def add_results(self, rows: Sequence[ResultRow]) -> None: ...
 
     @abc.abstractmethod
-    def results(self, monitor: str, since: datetime | None = None, limit: int = 10_000) -> list[ResultRow]:
-        """A monitor's results from ``since`` on, oldest first, at most ``limit``."""
+    def results(
+        self, monitor: str, since: datetime | None = None, limit: int | None = None, *, offset: int = 0
+    ) -> list[ResultRow]:
+        """A monitor's results from ``since`` on, oldest first (by time, then in the order they were
+        added), ``limit`` of them from ``offset`` on."""
 
     # ---- alerts ------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -115,8 +120,8 @@ class MonitoringRecords(abc.ABC):
         """Change the given fields (None leaves a field as it is); NotFoundError for an unknown id."""
 
     @abc.abstractmethod
-    def alerts(self, monitor: str | None = None, limit: int = 200) -> list[Alert]:
-        """Alerts, newest first."""
+    def alerts(self, monitor: str | None = None, limit: int | None = None, *, offset: int = 0) -> list[Alert]:
+        """Alerts (of ``monitor`` when given), newest first (by id), ``limit`` of them from ``offset`` on."""
 
 
 def open_monitoring_records(metadata: MetadataStore) -> MonitoringRecords:

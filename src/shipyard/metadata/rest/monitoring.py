@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from shipyard.metadata.base import LIST_PAGE_MAX, check_page
 from shipyard.metadata.monitoring import Alert, MonitoringRecords, ProfileEntry, ResultRow
 from shipyard.metadata.rest.codec import decode, json_value_in
 from shipyard.metadata.rest.http import RestSession, seg
+from shipyard.metadata.rest.paging import follow_pages
 
 
 def _profile(model: str, version: int) -> str:
@@ -44,29 +44,22 @@ class RestMonitoringRecords(MonitoringRecords):
         return spec
 
     def list_monitors(self, *, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-        check_page(limit, offset)
-        specs: list[dict[str, Any]] = []
-        while True:
-            want = LIST_PAGE_MAX if limit is None else min(LIST_PAGE_MAX, limit - len(specs))
-            if want <= 0:
-                return specs
-            data = self._http.call("GET", "/monitoring/monitors", params={"limit": want, "offset": offset})
-            specs.extend(json_value_in(s) for s in data["monitors"])
-            if data.get("next_offset") is None:
-                return specs
-            offset = int(data["next_offset"])
+        rows = follow_pages(self._http, "/monitoring/monitors", "monitors", {}, limit=limit, offset=offset)
+        return [json_value_in(s) for s in rows]
 
     # ---- results -----------------------------------------------------------------------------------
     def add_results(self, rows: Sequence[ResultRow]) -> None:
         if rows:
             self._http.call("POST", "/monitoring/results", {"rows": list(rows)})
 
-    def results(self, monitor: str, since: datetime | None = None, limit: int = 10_000) -> list[ResultRow]:
-        params: dict[str, Any] = {"monitor": monitor, "limit": limit}
+    def results(
+        self, monitor: str, since: datetime | None = None, limit: int | None = None, *, offset: int = 0
+    ) -> list[ResultRow]:
+        params: dict[str, Any] = {"monitor": monitor}
         if since is not None:
             params["since"] = since.isoformat()
-        data = self._http.call("GET", "/monitoring/results", params=params)
-        return [decode(ResultRow, r) for r in data["results"]]
+        rows = follow_pages(self._http, "/monitoring/results", "results", params, limit=limit, offset=offset)
+        return [decode(ResultRow, r) for r in rows]
 
     # ---- alerts ------------------------------------------------------------------------------------
     def open_alert(self, monitor: str, key: str) -> Alert | None:
@@ -94,10 +87,13 @@ class RestMonitoringRecords(MonitoringRecords):
         }
         self._http.call("PATCH", f"/monitoring/alerts/{int(alert_id)}", body)
 
-    def alerts(self, monitor: str | None = None, limit: int = 200) -> list[Alert]:
-        params: dict[str, Any] = {"limit": limit}
-        if monitor is not None:
-            params["monitor"] = monitor
-        return [
-            decode(Alert, a) for a in self._http.call("GET", "/monitoring/alerts", params=params)["alerts"]
-        ]
+    def alerts(self, monitor: str | None = None, limit: int | None = None, *, offset: int = 0) -> list[Alert]:
+        params = {"monitor": monitor} if monitor is not None else {}
+        rows = follow_pages(self._http, "/monitoring/alerts", "alerts", params, limit=limit, offset=offset)
+        # newest first: an alert opened while the pages are followed pushes the rest one row on,
+        # so the next page may start with a row already taken; keep each alert once
+        alerts: dict[int, Alert] = {}
+        for row in rows:
+            alert = decode(Alert, row)
+            alerts.setdefault(alert.id, alert)
+        return list(alerts.values())

@@ -17,6 +17,7 @@ from shipyard.metadata.model_registry import (
 )
 from shipyard.metadata.rest.codec import decode, to_wire
 from shipyard.metadata.rest.http import RestSession, seg
+from shipyard.metadata.rest.paging import follow_pages
 
 
 def _m(name: str) -> str:
@@ -31,8 +32,15 @@ class RestRegistryStore(RegistryStore):
     def __init__(self, session: RestSession) -> None:
         self._http = session
 
-    def _versions(self, data: Any) -> list[ModelVersion]:
-        return [decode(ModelVersion, v) for v in data["versions"]]
+    def _rows(
+        self, path: str, field: str, params: dict[str, Any], limit: int | None, offset: int
+    ) -> list[Any]:
+        return follow_pages(self._http, path, field, params, limit=limit, offset=offset)
+
+    def _versions(
+        self, path: str, params: dict[str, Any], limit: int | None, offset: int
+    ) -> list[ModelVersion]:
+        return [decode(ModelVersion, v) for v in self._rows(path, "versions", params, limit, offset)]
 
     # ---- models ------------------------------------------------------------------------------------
     def create_model(
@@ -50,10 +58,11 @@ class RestRegistryStore(RegistryStore):
     def get_model(self, name: str) -> RegisteredModel:
         return decode(RegisteredModel, self._http.call("GET", _m(name)))
 
-    def list_models(self, prefix: str | None = None) -> list[RegisteredModel]:
-        params = {"prefix": prefix} if prefix is not None else None
-        data = self._http.call("GET", "/models", params=params)
-        return [decode(RegisteredModel, m) for m in data["models"]]
+    def list_models(
+        self, prefix: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[RegisteredModel]:
+        params = {"prefix": prefix} if prefix is not None else {}
+        return [decode(RegisteredModel, m) for m in self._rows("/models", "models", params, limit, offset)]
 
     def update_model(self, name: str, *, description: str, at: datetime) -> RegisteredModel:
         body = {"description": description, "at": at}
@@ -74,8 +83,8 @@ class RestRegistryStore(RegistryStore):
     def get_version(self, name: str, version: int) -> ModelVersion:
         return decode(ModelVersion, self._http.call("GET", _v(name, version)))
 
-    def list_versions(self, name: str) -> list[ModelVersion]:
-        return self._versions(self._http.call("GET", _m(name) + "/versions"))
+    def list_versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
+        return self._versions(_m(name) + "/versions", {}, limit, offset)
 
     def delete_version(self, name: str, version: int) -> None:
         self._http.call("DELETE", _v(name, version))
@@ -112,21 +121,32 @@ class RestRegistryStore(RegistryStore):
     def resolve_alias(self, name: str, alias: str) -> ModelVersion:
         return decode(ModelVersion, self._http.call("GET", f"{_m(name)}/aliases/{seg(alias)}"))
 
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
-        params = {"alias": alias} if alias is not None else None
-        data = self._http.call("GET", _m(name) + "/alias-history", params=params)
-        return [decode(AliasEvent, e) for e in data["events"]]
+    def alias_history(
+        self, name: str, alias: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[AliasEvent]:
+        params = {"alias": alias} if alias is not None else {}
+        rows = self._rows(_m(name) + "/alias-history", "events", params, limit, offset)
+        return [decode(AliasEvent, e) for e in rows]
 
     # ---- lineage -----------------------------------------------------------------------------------
-    def version_lineage(self, name: str, version: int) -> list[LineageRecord]:
-        data = self._http.call("GET", _v(name, version) + "/lineage")
-        return [decode(LineageRecord, r) for r in data["lineage"]]
+    def version_lineage(
+        self, name: str, version: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[LineageRecord]:
+        rows = self._rows(_v(name, version) + "/lineage", "lineage", {}, limit, offset)
+        return [decode(LineageRecord, r) for r in rows]
 
     def versions_from_artifact(
-        self, *, artifact_id: str | None = None, digest: str | None = None
+        self,
+        *,
+        artifact_id: str | None = None,
+        digest: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ModelVersion]:
         params = {k: v for k, v in (("artifact_id", artifact_id), ("digest", digest)) if v is not None}
-        return self._versions(self._http.call("GET", "/model-versions", params=params))
+        return self._versions("/model-versions", params, limit, offset)
 
-    def versions_from_run(self, run_id: str) -> list[ModelVersion]:
-        return self._versions(self._http.call("GET", f"/runs/{seg(run_id)}/model-versions"))
+    def versions_from_run(
+        self, run_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[ModelVersion]:
+        return self._versions(f"/runs/{seg(run_id)}/model-versions", {}, limit, offset)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, Select, delete, select, update
 
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from shipyard.metadata.base import check_page
 from shipyard.metadata.model_registry import (
     AliasEvent,
     LineageRecord,
@@ -47,6 +49,12 @@ def _version(conn: Connection, name: str, version: int) -> ModelVersion:
     return found
 
 
+def _page(query: Select[Any], limit: int | None, offset: int) -> Select[Any]:
+    """``query`` (already in a total order) cut to one page; all of it when ``limit`` is None."""
+    check_page(limit, offset)
+    return query.limit(limit).offset(offset) if limit is not None or offset else query
+
+
 def _did_you_mean(conn: Connection, name: str, alias: str) -> str:
     """`` (did you mean 'champion'?)`` when ``alias`` is a look-alike of an alias of the model."""
     similar = q.similar_alias(conn, name, alias)
@@ -78,10 +86,13 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
         with self._read() as conn:
             return q.load_model(conn, q.model_row(conn, name))
 
-    def list_models(self, prefix: str | None = None) -> list[RegisteredModel]:
-        query = select(registered_models).order_by(_M.name)
+    def list_models(
+        self, prefix: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[RegisteredModel]:
+        query = select(registered_models).order_by(_M.name)  # the primary key: a total order
         if prefix:
             query = query.where(_M.name.startswith(prefix, autoescape=True))
+        query = _page(query, limit, offset)
         with self._read() as conn:
             return [q.load_model(conn, row) for row in conn.execute(query).all()]
 
@@ -133,12 +144,11 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
         with self._read() as conn:
             return _version(conn, name, version)
 
-    def list_versions(self, name: str) -> list[ModelVersion]:
+    def list_versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[ModelVersion]:
+        query = _page(select(model_versions).where(_V.model_name == name).order_by(_V.version), limit, offset)
         with self._read() as conn:
             q.model_row(conn, name)
-            rows = conn.execute(
-                select(model_versions).where(_V.model_name == name).order_by(_V.version)
-            ).all()
+            rows = conn.execute(query).all()
             return q.load_versions(conn, rows)
 
     def delete_version(self, name: str, version: int) -> None:
@@ -305,11 +315,14 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
                 )
             return _version(conn, name, int(version))
 
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+    def alias_history(
+        self, name: str, alias: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[AliasEvent]:
         h = model_alias_history.c
         query = select(model_alias_history).where(h.model_name == name).order_by(h.id)
         if alias is not None:
             query = query.where(h.alias == alias)
+        query = _page(query, limit, offset)
         with self._read() as conn:
             q.model_row(conn, name)
             return [
@@ -318,19 +331,28 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
             ]
 
     # ---- lineage -----------------------------------------------------------------------------------
-    def version_lineage(self, name: str, version: int) -> list[LineageRecord]:
+    def version_lineage(
+        self, name: str, version: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[LineageRecord]:
         lin = model_version_lineage.c
+        query = (
+            select(model_version_lineage)
+            .where(lin.model_name == name, lin.version == version)
+            .order_by(lin.depth, lin.name, lin.artifact_id)  # artifact_id completes the key: total
+        )
+        query = _page(query, limit, offset)
         with self._read() as conn:
             q.version_row(conn, name, version)
-            rows = conn.execute(
-                select(model_version_lineage)
-                .where(lin.model_name == name, lin.version == version)
-                .order_by(lin.depth, lin.name)
-            ).all()
+            rows = conn.execute(query).all()
         return [q.lineage_record(r) for r in rows]
 
     def versions_from_artifact(
-        self, *, artifact_id: str | None = None, digest: str | None = None
+        self,
+        *,
+        artifact_id: str | None = None,
+        digest: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ModelVersion]:
         lin = model_version_lineage.c
         if artifact_id is None and digest is None:
@@ -342,12 +364,14 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
             .join(keys, (keys.c.model_name == _V.model_name) & (keys.c.version == _V.version))
             .order_by(_V.model_name, _V.version)
         )
+        query = _page(query, limit, offset)
         with self._read() as conn:
             return q.load_versions(conn, conn.execute(query).all())
 
-    def versions_from_run(self, run_id: str) -> list[ModelVersion]:
+    def versions_from_run(
+        self, run_id: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[ModelVersion]:
+        query = select(model_versions).where(_V.run_id == run_id).order_by(_V.model_name, _V.version)
+        query = _page(query, limit, offset)
         with self._read() as conn:
-            rows = conn.execute(
-                select(model_versions).where(_V.run_id == run_id).order_by(_V.model_name, _V.version)
-            ).all()
-            return q.load_versions(conn, rows)
+            return q.load_versions(conn, conn.execute(query).all())

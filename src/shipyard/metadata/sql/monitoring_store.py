@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Select, delete, insert, select, update
 
 from shipyard.core.errors import NotFoundError
 from shipyard.metadata.base import check_page
@@ -91,10 +91,7 @@ class SqlMonitoringRecords(BorrowedTransactions, MonitoringRecords):
         return dict(row.spec)
 
     def list_monitors(self, *, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-        check_page(limit, offset)
-        query = select(_MON.spec).order_by(_MON.name)
-        if limit is not None or offset:
-            query = query.limit(limit).offset(offset)
+        query = _page(select(_MON.spec).order_by(_MON.name), limit, offset)
         with self._read() as conn:
             return [dict(r.spec) for r in conn.execute(query)]
 
@@ -105,12 +102,15 @@ class SqlMonitoringRecords(BorrowedTransactions, MonitoringRecords):
         with self._write() as conn:
             conn.execute(insert(monitor_results), [r.__dict__ for r in rows])
 
-    def results(self, monitor: str, since: datetime | None = None, limit: int = 10_000) -> list[ResultRow]:
+    def results(
+        self, monitor: str, since: datetime | None = None, limit: int | None = None, *, offset: int = 0
+    ) -> list[ResultRow]:
         query = select(monitor_results).where(_RES.monitor == monitor)
         if since is not None:
             query = query.where(_RES.at >= since)
+        query = _page(query.order_by(_RES.at, _RES.id), limit, offset)  # id breaks ties: a total order
         with self._read() as conn:
-            rows = conn.execute(query.order_by(_RES.at, _RES.id).limit(limit)).all()
+            rows = conn.execute(query).all()
         return [
             ResultRow(r.monitor, r.at, r.check, r.subject, r.value, r.threshold, bool(r.breached), r.detail)
             for r in rows
@@ -164,12 +164,19 @@ class SqlMonitoringRecords(BorrowedTransactions, MonitoringRecords):
             if values:
                 conn.execute(update(monitor_alerts).where(_AL.id == alert_id).values(**values))
 
-    def alerts(self, monitor: str | None = None, limit: int = 200) -> list[Alert]:
+    def alerts(self, monitor: str | None = None, limit: int | None = None, *, offset: int = 0) -> list[Alert]:
         query = select(monitor_alerts)
         if monitor is not None:
             query = query.where(_AL.monitor == monitor)
+        query = _page(query.order_by(_AL.id.desc()), limit, offset)
         with self._read() as conn:
-            return [_alert(r) for r in conn.execute(query.order_by(_AL.id.desc()).limit(limit))]
+            return [_alert(r) for r in conn.execute(query)]
+
+
+def _page(query: Select[Any], limit: int | None, offset: int) -> Select[Any]:
+    """``query`` (already in a total order) cut to one page; all of it when ``limit`` is None."""
+    check_page(limit, offset)
+    return query.limit(limit).offset(offset) if limit is not None or offset else query
 
 
 def _alert(row: Any) -> Alert:

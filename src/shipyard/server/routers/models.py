@@ -1,6 +1,9 @@
-"""The model registry: models, versions, tags, approval, aliases and their history, lineage."""
+"""The model registry: models, versions, tags, approval, aliases and their history, lineage.
+Every list answers one page (``limit``/``offset`` in, ``next_offset`` out; see ``server/paging.py``)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -8,6 +11,7 @@ from starlette.responses import Response
 from shipyard.core.names import validate_alias_name, validate_key, validate_model_name
 from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate
 from shipyard.server.deps import acting_user, ctx_of, decode_body, wire
+from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import (
     AliasChangeIn,
     AliasIn,
@@ -41,22 +45,45 @@ def create_model(request: Request, body: ModelCreateIn) -> Response:
     return wire(model, 201)
 
 
+def _page(field: str, read: Callable[[int, int], Sequence[object]], limit: int, offset: int) -> Response:
+    """One page of a list: ``read(limit + 1, offset)`` tells whether another page follows."""
+    check_list_page(limit, offset)
+    page, next_offset = split_page(read(limit + 1, offset), limit, offset)
+    return wire({field: page, "next_offset": next_offset})
+
+
 @router.get("/models")
-def list_models(request: Request, prefix: str | None = None) -> Response:
-    return wire({"models": ctx_of(request).registry.list_models(prefix)})
+def list_models(
+    request: Request, prefix: str | None = None, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+) -> Response:
+    registry = ctx_of(request).registry
+    return _page("models", lambda n, at: registry.list_models(prefix, limit=n, offset=at), limit, offset)
 
 
 @router.get("/model-versions")
 def versions_from_artifact(
-    request: Request, artifact_id: str | None = None, digest: str | None = None
+    request: Request,
+    artifact_id: str | None = None,
+    digest: str | None = None,
+    limit: int = LIST_PAGE_DEFAULT,
+    offset: int = 0,
 ) -> Response:
-    versions = ctx_of(request).registry.versions_from_artifact(artifact_id=artifact_id, digest=digest)
-    return wire({"versions": versions})
+    registry = ctx_of(request).registry
+
+    def read(n: int, at: int) -> Sequence[object]:
+        return registry.versions_from_artifact(artifact_id=artifact_id, digest=digest, limit=n, offset=at)
+
+    return _page("versions", read, limit, offset)
 
 
 @router.get("/runs/{run_id}/model-versions")
-def versions_from_run(request: Request, run_id: str) -> Response:
-    return wire({"versions": ctx_of(request).registry.versions_from_run(run_id)})
+def versions_from_run(
+    request: Request, run_id: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+) -> Response:
+    registry = ctx_of(request).registry
+    return _page(
+        "versions", lambda n, at: registry.versions_from_run(run_id, limit=n, offset=at), limit, offset
+    )
 
 
 @router.get(M)
@@ -96,8 +123,9 @@ def create_version(request: Request, name: str, body: VersionCreateIn) -> Respon
 
 
 @router.get(M + "/versions")
-def list_versions(request: Request, name: str) -> Response:
-    return wire({"versions": ctx_of(request).registry.list_versions(_name(name))})
+def list_versions(request: Request, name: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+    registry, model = ctx_of(request).registry, _name(name)
+    return _page("versions", lambda n, at: registry.list_versions(model, limit=n, offset=at), limit, offset)
 
 
 @router.get(V)
@@ -130,8 +158,15 @@ def set_approval(request: Request, name: str, version: int, body: ApprovalIn) ->
 
 
 @router.get(V + "/lineage")
-def version_lineage(request: Request, name: str, version: int) -> Response:
-    return wire({"lineage": ctx_of(request).registry.version_lineage(_name(name), version)})
+def version_lineage(
+    request: Request, name: str, version: int, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+) -> Response:
+    registry, model = ctx_of(request).registry, _name(name)
+
+    def read(n: int, at: int) -> Sequence[object]:
+        return registry.version_lineage(model, version, limit=n, offset=at)
+
+    return _page("lineage", read, limit, offset)
 
 
 @router.put(M + "/aliases/{alias}")
@@ -166,5 +201,12 @@ def resolve_alias(request: Request, name: str, alias: str) -> Response:
 
 
 @router.get(M + "/alias-history")
-def alias_history(request: Request, name: str, alias: str | None = None) -> Response:
-    return wire({"events": ctx_of(request).registry.alias_history(_name(name), alias)})
+def alias_history(
+    request: Request, name: str, alias: str | None = None, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+) -> Response:
+    registry, model = ctx_of(request).registry, _name(name)
+
+    def read(n: int, at: int) -> Sequence[object]:
+        return registry.alias_history(model, alias, limit=n, offset=at)
+
+    return _page("events", read, limit, offset)

@@ -87,8 +87,17 @@ def add_results(request: Request, body: ResultsIn) -> Response:
 
 
 @router.get("/monitoring/results")
-def results(request: Request, monitor: str, since: datetime | None = None, limit: int = 10_000) -> Response:
-    return wire({"results": _records(request).results(monitor, since, max(1, min(limit, 100_000)))})
+def results(
+    request: Request,
+    monitor: str,
+    since: datetime | None = None,
+    limit: int = LIST_PAGE_DEFAULT,
+    offset: int = 0,
+) -> Response:
+    check_list_page(limit, offset)
+    rows = _records(request).results(monitor, since, limit + 1, offset=offset)
+    page, next_offset = split_page(rows, limit, offset)
+    return wire({"results": page, "next_offset": next_offset})
 
 
 @router.get("/monitoring/open-alert")
@@ -115,5 +124,9 @@ def update_alert(request: Request, alert_id: int, body: AlertUpdateIn) -> Respon
 
 
 @router.get("/monitoring/alerts")
-def alerts(request: Request, monitor: str | None = None, limit: int = 200) -> Response:
-    return wire({"alerts": _records(request).alerts(monitor, max(1, min(limit, 10_000)))})
+def alerts(
+    request: Request, monitor: str | None = None, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+) -> Response:
+    check_list_page(limit, offset)
+    page, next_offset = split_page(_records(request).alerts(monitor, limit + 1, offset=offset), limit, offset)
+    return wire({"alerts": page, "next_offset": next_offset})

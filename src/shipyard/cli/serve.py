@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli._edge import AllowedHosts, ForwardedAllowIps, max_auth_failures_option, parse_proxies
 from shipyard.cli.main import state
 
 
@@ -70,28 +71,9 @@ def register(app: typer.Typer) -> None:
         allow_unsafe_model: Annotated[bool, typer.Option("--allow-unsafe-model", help=_UNSAFE_HELP)] = False,
         trust: Annotated[list[str] | None, typer.Option("--trust", metavar="NAME", help=_TRUST_HELP)] = None,
         log_level: Annotated[str, typer.Option("--log-level")] = "warning",
-        allowed_hosts: Annotated[
-            str | None,
-            typer.Option(
-                "--allowed-hosts",
-                envvar="SHIPYARD_ALLOWED_HOSTS",
-                help="Host names answered, comma-separated (421 for others; default: any with tokens, "
-                "loopback names only with --no-auth).",
-            ),
-        ] = None,
-        max_auth_failures: Annotated[
-            int,
-            typer.Option(
-                "--max-auth-failures", min=1, help="Failed token checks per client per minute before 429."
-            ),
-        ] = 20,
-        forwarded_allow_ips: Annotated[
-            str,
-            typer.Option(
-                "--forwarded-allow-ips",
-                help="Proxy addresses whose X-Forwarded-For is believed, comma-separated (default: none).",
-            ),
-        ] = "",
+        allowed_hosts: AllowedHosts = None,
+        max_auth_failures: Annotated[int, max_auth_failures_option("token checks")] = 20,
+        forwarded_allow_ips: ForwardedAllowIps = "",
     ) -> None:
         """Serve MODEL over HTTP: POST /predict, /feedback, /docs, /health, /ready, /metrics.
         Requests need a platform token (shipyard tokens create) unless --no-auth (loopback only)."""
@@ -117,7 +99,7 @@ def register(app: typer.Typer) -> None:
             allowed_hosts=parse_allowed_hosts(allowed_hosts),
             auth_failures=max_auth_failures,
         )
-        proxies = tuple(p.strip() for p in forwarded_allow_ips.split(",") if p.strip())
+        proxies = parse_proxies(forwarded_allow_ips)
         run_serve(
             settings,
             config,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shipyard.cli._edge import AllowedHosts, ForwardedAllowIps, max_auth_failures_option, parse_proxies
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
@@ -64,21 +65,8 @@ def register(app: typer.Typer) -> None:
         monitors: Annotated[
             bool, typer.Option("--monitors", help="Also run the declared monitors on their schedules.")
         ] = False,
-        allowed_hosts: Annotated[
-            str | None,
-            typer.Option(
-                "--allowed-hosts",
-                envvar="SHIPYARD_ALLOWED_HOSTS",
-                help="Host names answered, comma-separated (421 for others; default: any with tokens, "
-                "loopback names only with --no-auth).",
-            ),
-        ] = None,
-        max_auth_failures: Annotated[
-            int,
-            typer.Option(
-                "--max-auth-failures", min=1, help="Failed sign-ins per client per minute before 429."
-            ),
-        ] = 20,
+        allowed_hosts: AllowedHosts = None,
+        max_auth_failures: Annotated[int, max_auth_failures_option("sign-ins")] = 20,
         oidc_issuer: Annotated[
             str | None,
             typer.Option(
@@ -125,13 +113,7 @@ def register(app: typer.Typer) -> None:
                 help="The server's external URL (the SSO redirect; default: from each request).",
             ),
         ] = None,
-        forwarded_allow_ips: Annotated[
-            str,
-            typer.Option(
-                "--forwarded-allow-ips",
-                help="Proxy addresses whose X-Forwarded-For is believed, comma-separated (default: none).",
-            ),
-        ] = "",
+        forwarded_allow_ips: ForwardedAllowIps = "",
     ) -> None:
         """Serve the REST API on HOST:PORT. Authentication is on: the first start creates user
         'admin' and prints its token once (or uses SHIPYARD_ADMIN_TOKEN)."""
@@ -161,5 +143,5 @@ def register(app: typer.Typer) -> None:
             allowed_hosts=parse_allowed_hosts(allowed_hosts),
             auth_failures=max_auth_failures,
         )
-        proxies = tuple(p.strip() for p in forwarded_allow_ips.split(",") if p.strip())
+        proxies = parse_proxies(forwarded_allow_ips)
         serve(settings, host, port, config, log_level=log_level, forwarded_allow_ips=proxies)

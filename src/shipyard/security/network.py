@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 
 from shipyard.core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from starlette.types import Message, Send
 
 _HOST_RE = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9_.\-]{1,253}))(?::[0-9]{1,5})?")
 
@@ -135,3 +139,18 @@ def same_origin(sec_fetch_site: str | None, origin: str | None, host: str | None
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and parts.netloc == host.strip().lower()
+
+
+def nosniff(send: Send) -> Send:
+    """An ASGI ``send`` whose every answer says ``X-Content-Type-Options: nosniff`` (browsers must
+    not guess types); used by the team server's and the inference service's guards."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+                headers.append((b"x-content-type-options", b"nosniff"))
+            message["headers"] = headers
+        await send(message)
+
+    return wrapped

@@ -203,20 +203,6 @@ def match_route(app: Any, scope: Scope) -> tuple[str | None, bool, dict[str, str
     return partial, False, {}
 
 
-def _nosniff(send: Send) -> Send:
-    """Every answer says ``X-Content-Type-Options: nosniff`` (browsers must not guess types)."""
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", ()))
-            if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
-                headers.append((b"x-content-type-options", b"nosniff"))
-            message["headers"] = headers
-        await send(message)
-
-    return wrapped
-
-
 def _login_redirect(scope: Scope, method: str) -> ASGIApp | None:
     """A signed-out browser asking for a UI page is sent to the login page (303), not a JSON 401."""
     path: str = scope["path"]
@@ -241,15 +227,16 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        from shipyard.security.network import nosniff
         from shipyard.server.request_limits import request_line_response  # over-long path/query: 414
 
         too_long = request_line_response(scope)
         if too_long is not None:
-            await too_long(scope, receive, _nosniff(send))
+            await too_long(scope, receive, nosniff(send))
             return
         from shipyard.server.errors import error_response
 
-        send = _nosniff(send)
+        send = nosniff(send)
         app = scope["app"]
         ctx: ServerContext = app.state.ctx
         method: str = scope["method"]

@@ -40,7 +40,7 @@ from shipyard.core.errors import InvalidInputError, StorageError
 
 if TYPE_CHECKING:
     from starlette.responses import Response
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from shipyard.metadata.security import SecurityStore
     from shipyard.security.throttle import AuthThrottle
@@ -183,18 +183,6 @@ class TokenVerifier:
         return access
 
 
-def _nosniff(send: Send) -> Send:
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", ()))
-            if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
-                headers.append((b"x-content-type-options", b"nosniff"))
-            message["headers"] = headers
-        await send(message)
-
-    return wrapped
-
-
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, raw in scope.get("headers", ()):
         if key == name:
@@ -228,9 +216,9 @@ class ServingGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from shipyard.security.network import host_allowed
+        from shipyard.security.network import host_allowed, nosniff
 
-        send = _nosniff(send)
+        send = nosniff(send)
         config = self.config
         checks_host = config.allowed_hosts is not None or not config.auth
         if checks_host and not host_allowed(

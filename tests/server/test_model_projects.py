@@ -156,7 +156,8 @@ def test_a_private_projects_models_are_invisible_to_outsiders(
         page = outsider.get("/api/v1/models", params={"limit": 1}).json()
         assert [m["name"] for m in page["models"]] == ["public"] and page["next_offset"] is None
         assert "secret" not in outsider.get("/ui/models").text
-        assert "secret" in insider.get("/ui/models").text
+        listed = insider.get("/ui/models").text
+        assert "secret" in listed and "<td>vault</td>" in listed  # the project column
         admin.patch("/api/v1/projects/vault", json={"private": False}).raise_for_status()
         assert outsider.get("/api/v1/models/secret").status_code == 200  # public again
 

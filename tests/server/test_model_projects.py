@@ -199,3 +199,28 @@ def test_versions_found_by_run_or_artifact_leave_out_a_private_projects_models(
         ):
             assert names(admin, path, params) == ["public", "secret"]
             assert names(outsider, path, params) == ["public"]
+
+
+def test_a_models_profile_is_decided_at_the_models_scope(
+    server: LiveServer, admin: httpx.Client, people: dict[str, str]
+) -> None:
+    profile = {"digest": "2" * 64, "rows": 10, "at": NOW}
+    with (
+        client_for(server, people["insider"]) as insider,
+        client_for(server, people["outsider"]) as outsider,
+        client_for(server, people["dev"]) as dev,
+    ):
+        _create(insider, "secret", "vault").raise_for_status()
+        new_version(insider, "insider", "secret").raise_for_status()
+        path = "/api/v1/monitoring/profiles/secret/1"
+        assert insider.put(path, json=profile).status_code == 204
+        assert insider.get(path).status_code == 200
+        assert outsider.get(path).status_code == 404
+        assert outsider.put(path, json=profile).status_code == 404
+        assert outsider.put(path + "/importance", json={"importance": {"a": 1.0}}).status_code == 404
+        assert admin.get(path).status_code == 200
+        _create(outsider, "public").raise_for_status()
+        new_version(outsider, "outsider", "public").raise_for_status()
+        # a developer bound only in project:fraud writes no profile of a server-scope model
+        assert _denied(dev.put("/api/v1/monitoring/profiles/public/1", json=profile))
+        assert outsider.put("/api/v1/monitoring/profiles/public/1", json=profile).status_code == 204

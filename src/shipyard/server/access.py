@@ -12,7 +12,7 @@ body (recording an artifact, a task or lineage for a run; creating a run in a na
   (``project:NAME``) or the server when it has none; creating a model in a project, or
   registering a version of a project's model, needs ``model:write`` there (no ownership);
 - a private project's models (their versions and aliases) answer 404 to whoever may not read
-  there, on reads too, and lists leave them out;
+  there, on reads too (their reference profiles as well), and lists leave them out;
 - approving needs ``model:approve`` at the model's scope and is refused for the version's own
   author (four eyes);
 - a protected alias moves only with ``alias:set:protected``;
@@ -174,6 +174,18 @@ def check_alias(ctx: ServerContext, access: Access, permission: str, name: str, 
         raise _deny(access, f"alias {alias!r} of model {name!r}", why)
 
 
+def check_profile(ctx: ServerContext, access: Access, permission: str, name: str) -> None:
+    """A model's monitoring records (reference profile, importance): a private project's model
+    answers 404 to outsiders; a registered model's records are decided at its scope (no owner)."""
+    model = _visible_model(ctx, access, name)
+    if model is None:
+        return  # profiles of names never registered: the guard's check is all
+    scope = model_scope(model)
+    if not access.can(permission, scope):
+        where = "" if scope == SERVER_SCOPE else f" in {scope}"
+        raise PermissionDeniedError(f"{access.principal!r} lacks the {permission} permission{where}")
+
+
 def check_secret(access: Access, permission: str, project: str, environment: str) -> None:
     """Secrets are decided at ``project:P/env:E`` only (no owner): a binding at the server, the
     project or that environment grants ``permission``; anything else is refused. The path's names
@@ -199,6 +211,8 @@ def check_object(
         check_version(ctx, access, permission, params["name"], params["version"])
     elif resource == "alias":
         check_alias(ctx, access, permission, params["name"], params["alias"])
+    elif resource == "profile":
+        check_profile(ctx, access, permission, params["model"])
     elif resource == "secret":
         check_secret(access, permission, params["project"], params["environment"])
     else:  # pragma: no cover - the table test keeps resources to the kinds above

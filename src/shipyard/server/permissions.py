@@ -21,7 +21,8 @@ AUTHENTICATED = "authenticated"  # any valid token
 @dataclass(frozen=True)
 class Rule:
     permission: str
-    resource: str | None = None  # "run" | "task" | "artifact" | "model" | "version" | "alias" | "secret"
+    # "run" | "task" | "artifact" | "model" | "version" | "alias" | "profile" | "secret"
+    resource: str | None = None
 
 
 API = "/api/v1"
@@ -108,9 +109,10 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", f"{_M}/aliases/{{alias}}"): _MR_M,
     ("GET", f"{_M}/alias-history"): _MR_M,
     # monitoring records: reference profiles, monitors, results, alerts
-    ("PUT", f"{_MP}"): _MONW,
-    ("GET", f"{_MP}"): _MONR,
-    ("PUT", f"{_MP}/importance"): _MONW,
+    # a model's profile is decided at the model's scope (a private project's: 404 to outsiders)
+    ("PUT", f"{_MP}"): _r("monitor:write", "profile"),
+    ("GET", f"{_MP}"): _r("monitor:read", "profile"),
+    ("PUT", f"{_MP}/importance"): _r("monitor:write", "profile"),
     ("PUT", f"{API}/monitoring/monitors/{{name}}"): _MONW,
     ("GET", f"{API}/monitoring/monitors/{{name}}"): _MONR,
     ("GET", f"{API}/monitoring/monitors"): _MONR,

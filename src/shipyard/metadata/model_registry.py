@@ -23,6 +23,10 @@ Rules every backend keeps:
 - Every list method takes keyword-only ``limit``/``offset`` (one page of the list; ``limit=None``,
   the default, is all of it) in a total order, so consecutive pages never skip or repeat a row;
   a negative ``limit`` or ``offset`` raises :class:`~shipyard.core.errors.InvalidInputError`.
+- A model may belong to a project (``RegisteredModel.project``; None: the server scope). It is set
+  when the model is created (:meth:`RegistryStore.create_model`, or the first version's
+  ``ModelVersionCreate.project``) and never changes; a later version's ``project`` is ignored.
+  ``list_models(hidden_projects=...)`` leaves out the models of those projects.
 - Lookups are exact. Unknown models, versions and aliases raise
   :class:`~shipyard.core.errors.NotFoundError` (which may suggest the look-alike: "did you mean").
 """
@@ -30,7 +34,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,6 +71,7 @@ class RegisteredModel:
     latest_version: int | None = None
     aliases: dict[str, int] = field(default_factory=dict)  # alias -> version
     protected_aliases: tuple[str, ...] = ()
+    project: str | None = None  # the project it belongs to; None: the server scope
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class ModelVersionCreate:
     tags: dict[str, str] = field(default_factory=dict)
     unsafe: bool = False
     lineage: tuple[LineageRecord, ...] = ()
+    project: str | None = None  # the project of the model when this version creates it
 
 
 @dataclass(frozen=True)
@@ -139,17 +145,24 @@ class RegistryStore(abc.ABC):
         at: datetime,
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        project: str | None = None,
     ) -> RegisteredModel:
-        """A new registered model; AlreadyExistsError when the name is taken."""
+        """A new registered model (of ``project`` when given); AlreadyExistsError when the name is taken."""
 
     @abc.abstractmethod
     def get_model(self, name: str) -> RegisteredModel: ...
 
     @abc.abstractmethod
     def list_models(
-        self, prefix: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        prefix: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        hidden_projects: Sequence[str] = (),
     ) -> list[RegisteredModel]:
-        """Every registered model (name starting with ``prefix`` when given), by name."""
+        """Every registered model (name starting with ``prefix`` when given), by name; the models of
+        ``hidden_projects`` are left out (before paging)."""
 
     @abc.abstractmethod
     def update_model(self, name: str, *, description: str, at: datetime) -> RegisteredModel: ...

@@ -96,9 +96,12 @@ def register_model(
     description: str = "",
     tags: Mapping[str, Any] | None = None,
     stores: Stores | None = None,
+    project: str | None = None,
 ) -> ModelVersion:
     """Register a logged package: ``source`` is ``runs:/RUN_ID/ARTIFACT`` (or ``RUN_ID/ARTIFACT``),
-    or just ``ARTIFACT`` inside a run (that run's package, e.g. logged earlier in the same step)."""
+    or just ``ARTIFACT`` inside a run (that run's package, e.g. logged earlier in the same step).
+    A model registered for the first time belongs to ``project`` (default: ``SHIPYARD_PROJECT``;
+    neither: the server scope); an existing model keeps its project."""
     from shipyard.registry.uri import parse_model_uri
 
     if stores is None:
@@ -108,12 +111,14 @@ def register_model(
         if run is not None and "/" not in source and ":" not in source:
             registry = ModelRegistry(run.client.stores)
             record = _find_in_run(registry, run.id, source, run.task_id)
-            return registry.register_record(record, name, description=description, tags=tags)
+            return registry.register_record(record, name, description=description, tags=tags, project=project)
     registry = get_registry(stores)
     ref = parse_model_uri(source if source.startswith("runs:/") else f"runs:/{source}")
     if ref.run_id is None or ref.artifact is None:
         raise InvalidInputError(f"register_model needs runs:/RUN_ID/ARTIFACT, got {source!r}")
-    return registry.register(ref.run_id, ref.artifact, name, description=description, tags=tags)
+    return registry.register(
+        ref.run_id, ref.artifact, name, description=description, tags=tags, project=project
+    )
 
 
 def _find_in_run(registry: ModelRegistry, run_id: str, artifact: str, task_id: str | None) -> ArtifactRecord:

@@ -36,6 +36,7 @@ from shipyard.registry.uri import (
     validate_alias,
     validate_model_name,
 )
+from shipyard.security.policy import check_project_name
 from shipyard.tracking.client import TrackingClient, validate_tags
 from shipyard.tracking.stores import Stores
 
@@ -189,10 +190,11 @@ class ModelRegistry:
         *,
         description: str = "",
         tags: Mapping[str, Any] | None = None,
+        project: str | None = None,
     ) -> ModelVersion:
         """Register the package ``artifact`` of run ``run_id`` as the next version of model ``name``."""
         record = self.find_package(run_id, artifact)
-        return self.register_record(record, name, description=description, tags=tags)
+        return self.register_record(record, name, description=description, tags=tags, project=project)
 
     def register_record(
         self,
@@ -201,9 +203,13 @@ class ModelRegistry:
         *,
         description: str = "",
         tags: Mapping[str, Any] | None = None,
+        project: str | None = None,
     ) -> ModelVersion:
-        """Register a model-package artifact record as the next version of model ``name``."""
+        """Register a model-package artifact record as the next version of model ``name``. A model
+        that does not exist yet is created in ``project`` (default: ``Settings.project``, i.e.
+        ``SHIPYARD_PROJECT``; neither: the server scope); an existing model keeps its project."""
         name = validate_model_name(name)  # a new model's name is checked further where it is created
+        owner = self.new_model_project(project)
         if not record.meta.get(PACKAGE_MARK):
             raise InvalidInputError(f"artifact {record.name!r} is not a model package; log it with log_model")
         create = ModelVersionCreate(
@@ -222,8 +228,32 @@ class ModelRegistry:
             tags=validate_tags(tags or {}),
             unsafe=record.unsafe,
             lineage=tuple(collect_lineage(self.stores.metadata, record.task_id)),
+            project=owner,
         )
         return self.store.create_version(create)
+
+    def new_model_project(self, project: str | None = None) -> str | None:
+        """The project a new model goes into: ``project``, else ``Settings.project``, checked."""
+        chosen = project if project is not None else self.stores.settings.project
+        return None if chosen is None else check_project_name(chosen)
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+        project: str | None = None,
+    ) -> RegisteredModel:
+        """A new registered model with no versions, in ``project`` (default: ``Settings.project``)."""
+        return self.store.create_model(
+            validate_model_name(name, new=True),
+            user=self.user,
+            at=utcnow(),
+            description=description,
+            tags=validate_tags(tags or {}),
+            project=self.new_model_project(project),
+        )
 
     def resolve(self, ref: ModelRef | str) -> ModelVersion:
         """The version a ``models:/`` reference names."""

@@ -86,6 +86,16 @@ def check_scope(scope: str) -> str:
     )
 
 
+def check_project_name(name: str) -> str:
+    """``name`` if it can name a project (``project:NAME`` is a valid scope); else a one-line error."""
+    if "/" not in name and _SCOPE_RE.fullmatch(f"project:{name}"):
+        return name
+    raise InvalidInputError(
+        f"invalid project name {name!r}; use lower-case letters, digits, '-' and '_' "
+        "(at most 63, starting with a letter or digit)"
+    )
+
+
 def check_permissions(permissions: Iterable[str]) -> frozenset[str]:
     """The set, if every name is in the catalog; else an error listing the unknown ones."""
     chosen = frozenset(permissions)

@@ -8,8 +8,13 @@ body (recording an artifact, a task or lineage for a run; creating a run in a na
 :func:`shipyard.security.policy.may_change` plus the few rules of its own kind written here:
 
 - a run belongs to its creator, at its namespace's scope (``project:NAME/...`` or the server);
-- a model belongs to its creator, a version to whoever registered it (scope: the server);
-- approving needs ``model:approve`` and is refused for the version's own author (four eyes);
+- a model belongs to its creator, a version to whoever registered it, at the model's project
+  (``project:NAME``) or the server when it has none; creating a model in a project, or
+  registering a version of a project's model, needs ``model:write`` there (no ownership);
+- a private project's models (their versions and aliases) answer 404 to whoever may not read
+  there, on reads too (their reference profiles as well), and lists leave them out;
+- approving needs ``model:approve`` at the model's scope and is refused for the version's own
+  author (four eyes);
 - a protected alias moves only with ``alias:set:protected``;
 - a run goes into another user's namespace only with ``run:write:any``;
 - a private project's runs (and their tasks and artifacts) answer 404 to whoever may not read
@@ -29,6 +34,7 @@ from shipyard.secrets.base import secret_scope
 from shipyard.security.policy import SERVER_SCOPE, Access, may_change, scope_of_namespace
 
 if TYPE_CHECKING:
+    from shipyard.metadata.model_registry import RegisteredModel
     from shipyard.server.app import ServerContext
 
 
@@ -81,44 +87,103 @@ def check_namespace(access: Access, namespace: str) -> None:
         )
 
 
-def check_model(ctx: ServerContext, access: Access, permission: str, name: str) -> None:
+def model_scope(model: RegisteredModel) -> str:
+    """Where a model (its versions and aliases) lives: its project, or the server."""
+    return SERVER_SCOPE if model.project is None else f"project:{model.project}"
+
+
+def _visible_model(ctx: ServerContext, access: Access, name: str) -> RegisteredModel | None:
+    """The model, None when it does not exist (the route answers), NotFoundError when it belongs
+    to a private project ``access`` may not see (such a model answers 404 like a missing one)."""
     try:
         model = ctx.registry.get_model(name)
     except NotFoundError:
-        return
-    why = may_change(access, permission, SERVER_SCOPE, model.created_by)
+        return None
+    if model.project is not None and model.project in access.hidden_projects():
+        raise NotFoundError(f"registered model {name!r} not found")
+    return model
+
+
+def check_model(ctx: ServerContext, access: Access, permission: str, name: str) -> None:
+    model = _visible_model(ctx, access, name)
+    if model is None or permission == "model:read":
+        return  # readable by anyone with model:read somewhere who may see it (the guard checked)
+    why = may_change(access, permission, model_scope(model), model.created_by)
     if why is not None:
         raise _deny(access, f"model {name!r}", why)
 
 
+def check_model_create(access: Access, project: str | None) -> None:
+    """May ``access`` create a model in ``project`` (None: at the server scope)?"""
+    scope = SERVER_SCOPE if project is None else f"project:{project}"
+    if project is not None and project in access.hidden_projects():
+        raise PermissionDeniedError(f"{access.principal!r} lacks the model:write permission in {scope}")
+    if not access.can("model:write", scope):
+        where = "" if project is None else f" in {scope}"
+        hint = "" if project is not None else "; name a project you may write models in (project=...)"
+        raise PermissionDeniedError(f"{access.principal!r} lacks the model:write permission{where}{hint}")
+
+
+def check_new_version(ctx: ServerContext, access: Access, name: str, project: str | None) -> None:
+    """May ``access`` register a version of ``name``? Anyone with ``model:write`` at the model's
+    scope may (no ownership); a version that creates its model is creating it in ``project``."""
+    model = _visible_model(ctx, access, name)
+    if model is None:
+        check_model_create(access, project)
+        return
+    scope = model_scope(model)
+    if not access.can("model:write", scope):
+        where = "" if scope == SERVER_SCOPE else f" in {scope}"
+        raise PermissionDeniedError(f"{access.principal!r} lacks the model:write permission{where}")
+
+
 def check_version(ctx: ServerContext, access: Access, permission: str, name: str, version: str) -> None:
+    model = _visible_model(ctx, access, name)
+    if model is None or permission == "model:read":
+        return
     try:
         found = ctx.registry.get_version(name, int(version))
     except (NotFoundError, ValueError):
         return
     what = f"{name} version {found.version}"
+    scope = model_scope(model)
     if permission == "model:approve":
-        if not access.can("model:approve"):
-            raise _deny(access, what, f"{access.principal!r} lacks the model:approve permission")
+        if not access.can("model:approve", scope):
+            why = may_change(access, permission, scope, None)
+            raise _deny(access, what, why or "it lacks the model:approve permission")
         if found.created_by == access.principal:
             raise _deny(access, what, "a version's author may not approve it (four eyes); ask a maintainer")
         return
-    why = may_change(access, permission, SERVER_SCOPE, found.created_by)
+    why = may_change(access, permission, scope, found.created_by)
     if why is not None:
         raise _deny(access, what, why)
 
 
 def check_alias(ctx: ServerContext, access: Access, permission: str, name: str, alias: str) -> None:
-    try:
-        model = ctx.registry.get_model(name)
-    except NotFoundError:
+    model = _visible_model(ctx, access, name)
+    if model is None:
         return
-    why = may_change(access, permission, SERVER_SCOPE, model.created_by)
+    scope = model_scope(model)
+    why = may_change(access, permission, scope, model.created_by)
     protected = alias.casefold() in {a.casefold() for a in model.protected_aliases}
-    if why is None and protected and not access.can("alias:set:protected"):
-        why = f"alias {alias!r} is protected; moving it needs alias:set:protected"
+    if why is None and protected and not access.can("alias:set:protected", scope):
+        why = f"alias {alias!r} is protected; moving it needs alias:set:protected" + (
+            "" if scope == SERVER_SCOPE else f" in {scope}"
+        )
     if why is not None:
         raise _deny(access, f"alias {alias!r} of model {name!r}", why)
+
+
+def check_profile(ctx: ServerContext, access: Access, permission: str, name: str) -> None:
+    """A model's monitoring records (reference profile, importance): a private project's model
+    answers 404 to outsiders; a registered model's records are decided at its scope (no owner)."""
+    model = _visible_model(ctx, access, name)
+    if model is None:
+        return  # profiles of names never registered: the guard's check is all
+    scope = model_scope(model)
+    if not access.can(permission, scope):
+        where = "" if scope == SERVER_SCOPE else f" in {scope}"
+        raise PermissionDeniedError(f"{access.principal!r} lacks the {permission} permission{where}")
 
 
 def check_secret(access: Access, permission: str, project: str, environment: str) -> None:
@@ -146,6 +211,8 @@ def check_object(
         check_version(ctx, access, permission, params["name"], params["version"])
     elif resource == "alias":
         check_alias(ctx, access, permission, params["name"], params["alias"])
+    elif resource == "profile":
+        check_profile(ctx, access, permission, params["model"])
     elif resource == "secret":
         check_secret(access, permission, params["project"], params["environment"])
     else:  # pragma: no cover - the table test keeps resources to the kinds above

@@ -21,7 +21,8 @@ AUTHENTICATED = "authenticated"  # any valid token
 @dataclass(frozen=True)
 class Rule:
     permission: str
-    resource: str | None = None  # "run" | "task" | "artifact" | "model" | "version" | "alias" | "secret"
+    # "run" | "task" | "artifact" | "model" | "version" | "alias" | "profile" | "secret"
+    resource: str | None = None
 
 
 API = "/api/v1"
@@ -40,6 +41,8 @@ _RR, _RW = _r("run:read"), _r("run:write")
 _RUN_R, _TASK_R, _ART_R = _r("run:read", "run"), _r("run:read", "task"), _r("run:read", "artifact")
 _RUN_W = _r("run:write", "run")
 _MR = _r("model:read")
+# a private project's model answers 404 to outsiders on every route that names it, reads included
+_MR_M, _MR_V = _r("model:read", "model"), _r("model:read", "version")
 _MONR, _MONW = _r("monitor:read"), _r("monitor:write")
 
 _TABLE: dict[RouteKey, Rule] = {
@@ -82,31 +85,34 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", f"{API}/tasks/{{task_id}}/inputs"): _TASK_R,
     ("GET", f"{API}/artifacts/{{artifact_id}}/consumers"): _ART_R,
     # model registry
+    # creating a model (or a first version) in a project checks model:write there in the route
     ("POST", f"{API}/models"): _r("model:write"),
     ("GET", f"{API}/models"): _MR,
     ("GET", f"{API}/model-versions"): _MR,
     ("GET", f"{_RUN}/model-versions"): _r("model:read", "run"),
-    ("GET", _M): _MR,
+    ("GET", _M): _MR_M,
     ("PATCH", _M): _r("model:write", "model"),
     ("POST", f"{_M}/tags"): _r("model:write", "model"),
     ("DELETE", _M): _r("model:delete", "model"),
-    ("POST", f"{_M}/versions"): _r("model:write"),  # anyone who may write models registers versions
-    ("GET", f"{_M}/versions"): _MR,
-    ("GET", _V): _MR,
+    # anyone with model:write at the model's scope registers versions (checked in the route)
+    ("POST", f"{_M}/versions"): _r("model:write"),
+    ("GET", f"{_M}/versions"): _MR_M,
+    ("GET", _V): _MR_V,
     ("DELETE", _V): _r("model:delete", "version"),
     ("POST", f"{_V}/tags"): _r("model:write", "version"),
     ("DELETE", f"{_V}/tags"): _r("model:write", "version"),
     ("POST", f"{_V}/approval"): _r("model:approve", "version"),  # never one's own version
-    ("GET", f"{_V}/lineage"): _MR,
+    ("GET", f"{_V}/lineage"): _MR_V,
     ("PUT", f"{_M}/aliases/{{alias}}"): _r("alias:set", "alias"),
     ("POST", f"{_M}/aliases/{{alias}}/delete"): _r("alias:set", "alias"),
     ("POST", f"{_M}/aliases/{{alias}}/protection"): _r("alias:protect", "model"),
-    ("GET", f"{_M}/aliases/{{alias}}"): _MR,
-    ("GET", f"{_M}/alias-history"): _MR,
+    ("GET", f"{_M}/aliases/{{alias}}"): _MR_M,
+    ("GET", f"{_M}/alias-history"): _MR_M,
     # monitoring records: reference profiles, monitors, results, alerts
-    ("PUT", f"{_MP}"): _MONW,
-    ("GET", f"{_MP}"): _MONR,
-    ("PUT", f"{_MP}/importance"): _MONW,
+    # a model's profile is decided at the model's scope (a private project's: 404 to outsiders)
+    ("PUT", f"{_MP}"): _r("monitor:write", "profile"),
+    ("GET", f"{_MP}"): _r("monitor:read", "profile"),
+    ("PUT", f"{_MP}/importance"): _r("monitor:write", "profile"),
     ("PUT", f"{API}/monitoring/monitors/{{name}}"): _MONW,
     ("GET", f"{API}/monitoring/monitors/{{name}}"): _MONR,
     ("GET", f"{API}/monitoring/monitors"): _MONR,

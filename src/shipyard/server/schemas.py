@@ -132,6 +132,7 @@ class ModelCreateIn(_Body):
     at: datetime
     description: str = ""
     tags: dict[str, str] = Field(default_factory=dict)
+    project: str | None = None  # None: the server scope; creating in a project needs model:write there
 
 
 class ModelUpdateIn(_Body):
@@ -170,6 +171,7 @@ class VersionCreateIn(_Body):
     tags: dict[str, str] = Field(default_factory=dict)
     unsafe: bool = False
     lineage: list[LineageRecordIn] = Field(default_factory=list)
+    project: str | None = None  # the model's project when this version creates it (else ignored)
 
 
 class ApprovalIn(_Body):

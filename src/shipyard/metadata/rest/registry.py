@@ -3,7 +3,7 @@ store's HTTP session)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -51,17 +51,32 @@ class RestRegistryStore(RegistryStore):
         at: datetime,
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        project: str | None = None,
     ) -> RegisteredModel:
-        body = {"name": name, "user": user, "at": at, "description": description, "tags": dict(tags or {})}
+        body = {
+            "name": name,
+            "user": user,
+            "at": at,
+            "description": description,
+            "tags": dict(tags or {}),
+            "project": project,
+        }
         return decode(RegisteredModel, self._http.call("POST", "/models", body))
 
     def get_model(self, name: str) -> RegisteredModel:
         return decode(RegisteredModel, self._http.call("GET", _m(name)))
 
     def list_models(
-        self, prefix: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        prefix: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        hidden_projects: Sequence[str] = (),
     ) -> list[RegisteredModel]:
-        params = {"prefix": prefix} if prefix is not None else {}
+        params: dict[str, Any] = {"prefix": prefix} if prefix is not None else {}
+        if hidden_projects:  # the server hides the caller's invisible projects on its own
+            params["hidden_project"] = list(hidden_projects)
         return [decode(RegisteredModel, m) for m in self._rows("/models", "models", params, limit, offset)]
 
     def update_model(self, name: str, *, description: str, at: datetime) -> RegisteredModel:

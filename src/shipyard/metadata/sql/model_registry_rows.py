@@ -115,6 +115,7 @@ def load_model(conn: Connection, row: Row[Any]) -> RegisteredModel:
         latest_version=int(latest) if latest is not None else None,
         aliases=aliases,
         protected_aliases=tuple(protected),
+        project=row.project,
     )
 
 
@@ -217,7 +218,15 @@ def record_event(
     return AliasEvent(name, alias, action, old, new, user, at)
 
 
-def insert_model(conn: Connection, name: str, *, user: str, at: datetime, description: str = "") -> bool:
+def insert_model(
+    conn: Connection,
+    name: str,
+    *,
+    user: str,
+    at: datetime,
+    description: str = "",
+    project: str | None = None,
+) -> bool:
     """Insert the model row (and its default protected aliases); False when it existed.
 
     AlreadyExistsError when another model's name differs from ``name`` only by case, spacing or
@@ -233,6 +242,7 @@ def insert_model(conn: Connection, name: str, *, user: str, at: datetime, descri
         updated_at=at,
         created_by=user,
         last_version=0,
+        project=project,
     )
     # no conflict target: a clash on the name or on its canonical form is answered below
     inserted = conn.execute(stmt.on_conflict_do_nothing().returning(_M.name)).first()

@@ -7,6 +7,8 @@ registrations get different numbers, and deleted numbers are never handed out ag
 ``registered_models.canonical`` and ``model_aliases.canonical`` hold
 :func:`shipyard.core.names.canonical_name` of the name (unique, per model for aliases; revision
 0006_canonical_names), so ``Fraud`` cannot be registered beside ``fraud``.
+``registered_models.project`` is the project a model belongs to (NULL: the server scope; revision
+0010_model_projects); it is set when the model is created and never changes.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ registered_models = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("created_by", String(KEY), nullable=False),
     Column("last_version", Integer(), nullable=False),
+    Column("project", String(KEY), nullable=True),
     Index(None, "canonical", unique=True),
 )
 

@@ -6,11 +6,11 @@ writes on SQLite, the same error translation), so every method is one short tran
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, select, update
+from sqlalchemy import Connection, Select, delete, or_, select, update
 
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from shipyard.metadata.base import check_page
@@ -71,9 +71,10 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
         at: datetime,
         description: str = "",
         tags: Mapping[str, str] | None = None,
+        project: str | None = None,
     ) -> RegisteredModel:
         with self._write() as conn:
-            if not q.insert_model(conn, name, user=user, at=at, description=description):
+            if not q.insert_model(conn, name, user=user, at=at, description=description, project=project):
                 raise AlreadyExistsError(f"a registered model named {name!r} already exists")
             if tags:
                 conn.execute(
@@ -87,11 +88,18 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
             return q.load_model(conn, q.model_row(conn, name))
 
     def list_models(
-        self, prefix: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        prefix: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        hidden_projects: Sequence[str] = (),
     ) -> list[RegisteredModel]:
         query = select(registered_models).order_by(_M.name)  # the primary key: a total order
         if prefix:
             query = query.where(_M.name.startswith(prefix, autoescape=True))
+        if hidden_projects:
+            query = query.where(or_(_M.project.is_(None), _M.project.not_in(list(hidden_projects))))
         query = _page(query, limit, offset)
         with self._read() as conn:
             return [q.load_model(conn, row) for row in conn.execute(query).all()]
@@ -129,7 +137,7 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
     def create_version(self, create: ModelVersionCreate) -> ModelVersion:
         name = create.model_name
         with self._write() as conn:
-            q.insert_model(conn, name, user=create.created_by, at=create.created_at)
+            q.insert_model(conn, name, user=create.created_by, at=create.created_at, project=create.project)
             # the counter UPDATE takes the model row's lock: concurrent registrations queue here
             conn.execute(
                 update(registered_models)

@@ -4,13 +4,17 @@ Every list answers one page (``limit``/``offset`` in, ``next_offset`` out; see `
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from shipyard.core.errors import NotFoundError
 from shipyard.core.names import validate_alias_name, validate_key, validate_model_name
 from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate
-from shipyard.server.deps import acting_user, ctx_of, decode_body, wire
+from shipyard.security.policy import check_project_name
+from shipyard.server.access import check_model_create, check_new_version
+from shipyard.server.deps import acting_user, ctx_of, decode_body, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import (
     AliasChangeIn,
@@ -33,31 +37,60 @@ def _name(name: str) -> str:
     return validate_model_name(name)
 
 
+def _project(project: str | None) -> str | None:
+    return None if project is None else check_project_name(project)
+
+
 @router.post("/models", status_code=201)
 def create_model(request: Request, body: ModelCreateIn) -> Response:
+    """A new model, in ``project`` when given (that needs model:write at ``project:NAME``)."""
+    project = _project(body.project)
+    check_model_create(principal_of(request).access, project)
     model = ctx_of(request).registry.create_model(
         _name(body.name),
         user=acting_user(request, body.user),
         at=body.at,
         description=body.description,
         tags={validate_key("tag", k): v for k, v in body.tags.items()},
+        project=project,
     )
     return wire(model, 201)
 
 
-def _page(field: str, read: Callable[[int, int], Sequence[object]], limit: int, offset: int) -> Response:
-    """One page of a list: ``read(limit + 1, offset)`` tells whether another page follows."""
+def _page(
+    field: str,
+    read: Callable[[int, int], Sequence[object]],
+    limit: int,
+    offset: int,
+    keep: Callable[[list[Any]], list[Any]] | None = None,
+) -> Response:
+    """One page of a list: ``read(limit + 1, offset)`` tells whether another page follows;
+    ``keep`` filters the page's rows (the offsets stay those of the unfiltered list)."""
     check_list_page(limit, offset)
     page, next_offset = split_page(read(limit + 1, offset), limit, offset)
-    return wire({field: page, "next_offset": next_offset})
+    return wire({field: page if keep is None else keep(list(page)), "next_offset": next_offset})
 
 
 @router.get("/models")
 def list_models(
-    request: Request, prefix: str | None = None, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request,
+    prefix: str | None = None,
+    limit: int = LIST_PAGE_DEFAULT,
+    offset: int = 0,
+    hidden_project: Annotated[list[str] | None, Query(max_length=100)] = None,
 ) -> Response:
-    registry = ctx_of(request).registry
-    return _page("models", lambda n, at: registry.list_models(prefix, limit=n, offset=at), limit, offset)
+    """Models of private projects the caller may not see are never listed (nor counted in pages)."""
+    registry, hidden = ctx_of(request).registry, _hidden(request, hidden_project)
+
+    def read(n: int, at: int) -> Sequence[object]:
+        return registry.list_models(prefix, limit=n, offset=at, hidden_projects=hidden)
+
+    return _page("models", read, limit, offset)
+
+
+def _hidden(request: Request, asked: list[str] | None) -> list[str]:
+    """The private projects hidden from the caller, plus any the client itself asks to leave out."""
+    return sorted({*principal_of(request).access.hidden_projects(), *(asked or ())})
 
 
 @router.get("/model-versions")
@@ -73,7 +106,7 @@ def versions_from_artifact(
     def read(n: int, at: int) -> Sequence[object]:
         return registry.versions_from_artifact(artifact_id=artifact_id, digest=digest, limit=n, offset=at)
 
-    return _page("versions", read, limit, offset)
+    return _page("versions", read, limit, offset, _visible_versions(request))
 
 
 @router.get("/runs/{run_id}/model-versions")
@@ -82,8 +115,33 @@ def versions_from_run(
 ) -> Response:
     registry = ctx_of(request).registry
     return _page(
-        "versions", lambda n, at: registry.versions_from_run(run_id, limit=n, offset=at), limit, offset
+        "versions",
+        lambda n, at: registry.versions_from_run(run_id, limit=n, offset=at),
+        limit,
+        offset,
+        _visible_versions(request),
     )
+
+
+def _visible_versions(request: Request) -> Callable[[list[Any]], list[Any]]:
+    """Drops the versions of models in private projects the caller may not see (after paging: the
+    page may come back shorter, ``next_offset`` still moves on past it)."""
+    hidden = set(principal_of(request).access.hidden_projects())
+    registry = ctx_of(request).registry
+
+    def keep(versions: list[Any]) -> list[Any]:
+        if not hidden:
+            return versions
+        visible = set()
+        for name in {v.model_name for v in versions}:
+            try:
+                if registry.get_model(name).project not in hidden:
+                    visible.add(name)
+            except NotFoundError:  # deleted meanwhile: its versions are gone too
+                continue
+        return [v for v in versions if v.model_name in visible]
+
+    return keep
 
 
 @router.get(M)
@@ -113,6 +171,8 @@ def delete_model(request: Request, name: str) -> Response:
 def create_version(request: Request, name: str, body: VersionCreateIn) -> Response:
     data = body.model_dump()
     data["model_name"] = _name(name)
+    data["project"] = _project(body.project)
+    check_new_version(ctx_of(request), principal_of(request).access, data["model_name"], data["project"])
     data["created_by"] = acting_user(request, body.created_by)
     data["lineage"] = [decode_body(LineageRecord, r) for r in data["lineage"]]
     lineage = data.pop("lineage")

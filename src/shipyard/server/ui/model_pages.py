@@ -12,6 +12,7 @@ from starlette.responses import Response
 from shipyard.core.errors import NotFoundError
 from shipyard.metadata.model_registry import LineageRecord
 from shipyard.registry.uri import parse_version, validate_model_name
+from shipyard.server.deps import principal_of
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.templating import Pages
 
@@ -26,7 +27,8 @@ def add_model_routes(router: APIRouter, pages: Pages) -> None:
     @router.get(f"{ROOT}/models")
     def models_list(request: Request) -> Response:
         def build() -> Response:
-            models = server_context(request).registry.list_models()
+            hidden = principal_of(request).access.hidden_projects()
+            models = server_context(request).registry.list_models(hidden_projects=hidden)
             return pages.render("models.html", **page_context(request, "models", models=models))
 
         return guarded(pages, request, "models", build)

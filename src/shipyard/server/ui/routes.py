@@ -19,6 +19,7 @@ from shipyard.server.ui.templating import Pages
 
 _R, _P, _M = Rule("run:read"), Rule(PUBLIC), Rule("model:read")
 _RUN = Rule("run:read", "run")
+_MODEL, _VERSION = Rule("model:read", "model"), Rule("model:read", "version")
 
 #: the UI's rows of the server's permission table (merged by ``create_app``)
 PERMISSIONS: dict[tuple[str, str], Rule] = {
@@ -38,8 +39,8 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{ROOT}/runs/{{run_id}}/artifacts/{{artifact_id}}/download"): _RUN,
     ("GET", f"{ROOT}/compare"): _R,
     ("GET", f"{ROOT}/models"): _M,
-    ("GET", f"{ROOT}/models/{{name}}"): _M,
-    ("GET", f"{ROOT}/models/{{name}}/versions/{{version}}"): _M,
+    ("GET", f"{ROOT}/models/{{name}}"): _MODEL,  # a private project's model: 404 to outsiders
+    ("GET", f"{ROOT}/models/{{name}}/versions/{{version}}"): _VERSION,
     ("GET", f"{ROOT}/audit"): Rule("audit:read"),
     **MONITORING_PERMISSIONS,
 }

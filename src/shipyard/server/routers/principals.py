@@ -18,6 +18,7 @@ from shipyard.security.policy import (
     LEGACY_ROLES,
     PERMISSIONS,
     check_permissions,
+    check_project_name,
     check_role_name,
     check_scope,
 )
@@ -286,19 +287,8 @@ def verify_audit(request: Request) -> Response:
 # ---- projects ------------------------------------------------------------------------------------
 @router.post("/projects", status_code=201)
 def create_project(request: Request, body: ProjectCreateIn) -> Response:
-    if "/" in body.name or not body.name:
-        raise InvalidInputError(
-            f"invalid project name {body.name!r}; use lower-case letters, digits, '-' and '_'"
-        )
-    try:
-        check_scope(f"project:{body.name}")
-    except InvalidInputError:
-        raise InvalidInputError(
-            f"invalid project name {body.name!r}; use lower-case letters, digits, '-' and '_' "
-            "(at most 63, starting with a letter or digit)"
-        ) from None
     project = Project(
-        name=body.name,
+        name=check_project_name(body.name),
         private=body.private,
         created_at=utcnow(),
         created_by=principal_of(request).name,

@@ -70,6 +70,15 @@ def register(app: typer.Typer) -> None:
         ] = "",
         allow_unsafe_model: Annotated[bool, typer.Option("--allow-unsafe-model", help=_UNSAFE_HELP)] = False,
         trust: Annotated[list[str] | None, typer.Option("--trust", metavar="NAME", help=_TRUST_HELP)] = None,
+        secret: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--secret",
+                metavar="NAME",
+                help="A secret of SHIPYARD_PROJECT/SHIPYARD_ENVIRONMENT set as the environment variable "
+                "NAME (upper-cased) of the service (repeat).",
+            ),
+        ] = None,
         log_level: Annotated[str, typer.Option("--log-level")] = "warning",
         allowed_hosts: AllowedHosts = None,
         max_auth_failures: Annotated[int, max_auth_failures_option("token checks")] = 20,
@@ -90,6 +99,7 @@ def register(app: typer.Typer) -> None:
             auth=not no_auth,
             allow_unsafe_model=allow_unsafe_model,
             trusted=tuple(trust or ()),
+            secrets=tuple(secret or ()),
             max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms,
             max_queue=max_queue,

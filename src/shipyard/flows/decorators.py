@@ -56,28 +56,28 @@ _RESERVED_VARIABLES = frozenset(
 _RESERVED_PREFIXES = ("SHIPYARD_", "PYTHON", "LD_", "LC_", "CUDA_", "RAY_")
 
 
-def parse_secrets(step_name: str, value: Sequence[str] | None) -> tuple[str, ...]:
-    """The names of the secrets a step reads, each seen by the step as the environment variable of
-    the same name in upper case (``db_password`` -> ``DB_PASSWORD``) while it runs."""
+def parse_secrets(step_name: str, value: Sequence[str] | None, what: str = "step") -> tuple[str, ...]:
+    """The names of the secrets a step (or a deployment: ``what``) reads, each seen as the
+    environment variable of the same name in upper case (``db_password`` -> ``DB_PASSWORD``)."""
     if value is None:
         return ()
     if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-        raise FlowError(f'step {step_name!r}: secrets is a list of names, e.g. secrets=["db"]')
+        raise FlowError(f'{what} {step_name!r}: secrets is a list of names, e.g. secrets=["db"]')
     names = tuple(value)
     for name in names:
         if not _SECRET_NAME.fullmatch(name):
             raise FlowError(
-                f"step {step_name!r}: invalid secret name {name!r}; use lower-case letters, digits and "
+                f"{what} {step_name!r}: invalid secret name {name!r}; use lower-case letters, digits and "
                 "'_', starting with a letter"
             )
         variable = name.upper()
         if variable in _RESERVED_VARIABLES or variable.startswith(_RESERVED_PREFIXES):
             raise FlowError(
-                f"step {step_name!r}: secret {name!r} would replace the environment variable {variable}, "
+                f"{what} {step_name!r}: secret {name!r} would replace the environment variable {variable}, "
                 "which the process itself needs; store it under another name"
             )
     if len(set(names)) != len(names):
-        raise FlowError(f"step {step_name!r}: secrets {list(names)} name one secret twice")
+        raise FlowError(f"{what} {step_name!r}: secrets {list(names)} name one secret twice")
     return names
 
 

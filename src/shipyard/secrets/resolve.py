@@ -21,16 +21,18 @@ if TYPE_CHECKING:
 
 
 def read_step_secrets(
-    settings: Settings, metadata: MetadataStore, step: str, names: Sequence[str]
+    settings: Settings, metadata: MetadataStore, step: str, names: Sequence[str], what: str = "step"
 ) -> dict[str, str]:
-    """``{name: value}`` for ``names``; one-line errors (never a value) when they cannot be read."""
+    """``{name: value}`` for ``names`` of a step (or a deployment: ``what``); one-line errors (never
+    a value) when they cannot be read."""
     if not names:
         return {}
     project, environment = settings.project, settings.environment
     if not project or not environment:
+        owner = "the run" if what == "step" else f"the {what}"
         raise ConfigurationError(
-            f"step {step!r} reads secrets {list(names)}, but the run names no project and environment; "
-            "set SHIPYARD_PROJECT and SHIPYARD_ENVIRONMENT (e.g. fraud and staging) for the run"
+            f"{what} {step!r} reads secrets {list(names)}, but {owner} names no project and environment; "
+            f"set SHIPYARD_PROJECT and SHIPYARD_ENVIRONMENT (e.g. fraud and staging) for {owner}"
         )
     check_secret_ref(project, environment)
     from shipyard.metadata.rest.store import RestMetadataStore

@@ -95,6 +95,12 @@ def create_serving_app(
     from shipyard.serving.metrics import ServingMetrics
     from shipyard.serving.predlog import PredictionLogWriter
 
+    if config.secrets:
+        if stores is None:
+            raise InvalidInputError("a deployment with secrets needs stores to read them from")
+        from shipyard.serving.secrets import expose_secrets
+
+        expose_secrets(config, stores)  # before the model loads: its code may read them
     if variants is None:
         if stores is None:
             raise InvalidInputError("create_serving_app needs stores to load the model, or variants")

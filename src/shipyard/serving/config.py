@@ -58,6 +58,7 @@ class ServingConfig:
     auth: bool = True
     allow_unsafe_model: bool = False
     trusted: tuple[str, ...] = ()  # --trust: classes a package may name beyond the flavor's allow-list
+    secrets: tuple[str, ...] = ()  # --secret: read for SHIPYARD_PROJECT/ENVIRONMENT, set as env variables
     max_batch_size: int = 64
     max_wait_ms: float = 2.0
     max_queue: int = 256
@@ -83,6 +84,11 @@ class ServingConfig:
             raise InvalidInputError(f"--route weights must add up to 100, got {shown}")
         from shipyard.security.network import check_allowed_hosts
         from shipyard.security.tokens import MAX_TOKEN_CACHE_S
+
+        if self.secrets:
+            from shipyard.flows.decorators import parse_secrets
+
+            parse_secrets(self.deployment_name, self.secrets, what="deployment")
 
         if not 0 <= self.token_cache_s <= MAX_TOKEN_CACHE_S:
             raise InvalidInputError(

@@ -30,6 +30,7 @@ def config_from_json(text: str) -> ServingConfig:
     if data.get("allowed_hosts") is not None:
         data["allowed_hosts"] = tuple(data["allowed_hosts"])
     data["trusted"] = tuple(data.get("trusted", ()))
+    data["secrets"] = tuple(data.get("secrets", ()))
     return ServingConfig(**data)
 
 

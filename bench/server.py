@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -34,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 RESULTS = ROOT / "bench" / "results" / "server.json"
-TOKEN = "shp_" + "BenchBench" * 5
+TOKEN = "shp_" + secrets.token_urlsafe(32)  # a fresh admin token per run (weak ones are refused)
 N_MLFLOW_CALLS = 200
 REPEAT = 5  # every throughput is the best of 5 repetitions, for both (the machine is shared)
 

@@ -200,3 +200,27 @@ def test_service_accounts_and_user_management_need_user_manage(
     admin.patch("/api/v1/users/ci-bot", json={"disabled": True}).raise_for_status()
     with client_for(server, ci_token) as ci:
         assert ci.get("/api/v1/whoami").status_code == 401
+
+
+def test_metric_batches_check_the_owner_without_loading_the_run_each_time(
+    server: LiveServer, team: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metadata = server.stores.metadata
+    real, loads = metadata.get_run, []
+
+    def counting(run_id: str):  # type: ignore[no-untyped-def]
+        loads.append(run_id)
+        return real(run_id)
+
+    with client_for(server, team["alice"]) as alice, client_for(server, team["bob"]) as bob:
+        run = run_of(alice, "alice")
+        monkeypatch.setattr(metadata, "get_run", counting)
+        for step in range(5):
+            body = {"metrics": [["loss", 1.0, step, 0]]}
+            assert alice.post(f"/api/v1/runs/{run}/metrics", json=body).status_code == 204
+            assert _denied(bob.post(f"/api/v1/runs/{run}/metrics", json=body))
+        assert len(loads) <= 1  # ten checked batches, one read of the run
+        assert alice.delete(f"/api/v1/runs/{run}").status_code == 204
+        same_id = {"id": run, "name": "r", "namespace": "user:bob", "user": "bob", "start_time": NOW}
+        assert bob.post("/api/v1/runs", json=same_id).status_code == 201  # the id, now bob's
+        assert _denied(alice.post(f"/api/v1/runs/{run}/tags", json={"tags": {"a": "b"}}))

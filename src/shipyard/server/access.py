@@ -42,19 +42,43 @@ def _deny(access: Access, what: str, why: str) -> PermissionDeniedError:
     return PermissionDeniedError(f"{access.principal!r} may not change {what}: {why}")
 
 
-def check_run(ctx: ServerContext, access: Access, permission: str, run_id: str) -> None:
+_OWNERS_TTL_S = 60.0
+_OWNERS_MAX = 10_000
+
+
+def run_owner(ctx: ServerContext, run_id: str) -> tuple[str, str] | None:
+    """(owner, namespace) of a run, or None when it does not exist. Both are fixed when the run is
+    created, so they are kept a while (bounded; the delete route evicts) instead of loading the
+    whole run for every metric batch."""
+    import time
+
+    now = time.monotonic()
+    hit = ctx.run_owners.get(run_id)
+    if hit is not None and now - hit[0] < _OWNERS_TTL_S:
+        return hit[1], hit[2]
     try:
         run = ctx.stores.metadata.get_run(run_id)
     except NotFoundError:
+        return None
+    if len(ctx.run_owners) >= _OWNERS_MAX:
+        ctx.run_owners.clear()
+    ctx.run_owners[run_id] = (now, run.user, run.namespace)
+    return run.user, run.namespace
+
+
+def check_run(ctx: ServerContext, access: Access, permission: str, run_id: str) -> None:
+    found = run_owner(ctx, run_id)
+    if found is None:
         return
-    scope = scope_of_namespace(run.namespace)
+    owner, namespace = found
+    scope = scope_of_namespace(namespace)
     if scope.removeprefix("project:") in access.hidden_projects():
         raise NotFoundError(f"run {run_id!r} not found")  # a private project's runs are invisible
     if permission == "run:read":
         return  # everything else is readable by anyone with run:read somewhere (the guard checked)
-    why = may_change(access, permission, scope, run.user)
+    why = may_change(access, permission, scope, owner)
     if why is not None:
-        raise _deny(access, f"run {run.id}", why)
+        raise _deny(access, f"run {run_id}", why)
 
 
 def check_task(ctx: ServerContext, access: Access, permission: str, task_id: str) -> None:

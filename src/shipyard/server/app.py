@@ -82,6 +82,9 @@ class ServerContext:
     audit: AuditLog | None = field(default=None, repr=False)
     _registry: RegistryStore | None = field(default=None, repr=False)
     _monitoring: MonitoringRecords | None = field(default=None, repr=False)
+    # run id -> (read at, owner, namespace): both are fixed at creation, so the per-object check of
+    # every metric batch need not load the whole run (server/access.py; evicted on delete)
+    run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def registry(self) -> RegistryStore:

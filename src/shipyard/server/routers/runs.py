@@ -117,5 +117,7 @@ def heartbeat_run(request: Request, run_id: str, body: AtIn) -> Response:
 
 @router.delete("/runs/{run_id}", status_code=204)
 def delete_run(request: Request, run_id: str) -> Response:
-    ctx_of(request).stores.metadata.delete_run(run_id)
+    ctx = ctx_of(request)
+    ctx.stores.metadata.delete_run(run_id)
+    ctx.run_owners.pop(run_id, None)  # the id may be created again, by someone else
     return Response(status_code=204)

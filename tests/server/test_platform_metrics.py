@@ -80,12 +80,24 @@ def test_scraping_needs_a_token_with_metrics_read(server: LiveServer, admin: htt
     with client_for(server, viewer) as client:
         refused = client.get("/metrics")
     assert refused.status_code == 403 and "metrics:read" in refused.json()["error"]["message"]
-    made = admin.post("/api/v1/tokens", json={"name": "prometheus", "permissions": ["metrics:read"]})
+    # as the README sets it up: a service account with a custom role holding only metrics:read
+    made = admin.post("/api/v1/roles", json={"name": "scraper", "permissions": ["metrics:read"]})
     made.raise_for_status()
-    with client_for(server, made.json()["token"]) as scraper:
+    token = make_user(admin, "prometheus", None, kind="service")
+    binding = {"principal": "prometheus", "principal_kind": "user", "role": "scraper", "scope": "*"}
+    with client_for(server, token) as scraper:
+        assert scraper.get("/metrics").status_code == 403  # no binding yet
+        admin.post("/api/v1/bindings", json=binding).raise_for_status()
         samples = scrape(scraper)
-        assert scraper.get("/api/v1/runs").status_code == 403  # the scraper's token reads nothing else
+        assert scraper.get("/api/v1/runs").status_code == 403  # the scraper reads nothing else
     assert {"shipyard_runs", "shipyard_http_requests_total", "shipyard_host_cpus"} <= names(samples)
+    # held only in a project, it does not open the platform-wide metrics
+    project_only = make_user(admin, "proj-scraper", None, kind="service")
+    project_binding = {**binding, "principal": "proj-scraper", "scope": "project:fraud"}
+    admin.post("/api/v1/bindings", json=project_binding).raise_for_status()
+    with client_for(server, project_only) as client:
+        answer = client.get("/metrics")
+    assert answer.status_code == 403 and "server scope" in answer.json()["error"]["message"]
 
 
 def test_requests_are_counted_by_route_template_never_by_path(

@@ -22,9 +22,17 @@ router = APIRouter(tags=["platform"])
 )
 def platform_metrics(request: Request) -> Response:
     """The server's metrics in the Prometheus text format (see ARCHITECTURE.md, Path 3); the
-    store-derived gauges wait at most a bounded time for the database."""
+    store-derived gauges wait at most a bounded time for the database. They cover every project,
+    so ``metrics:read`` must be held at the server scope (``*``), not only in a project."""
+    from shipyard.core.errors import PermissionDeniedError
     from shipyard.server.errors import error_response
 
+    principal = principal_of(request)
+    if not principal.can("metrics:read"):
+        raise PermissionDeniedError(
+            f"{principal.name!r} holds metrics:read only in a project; /metrics covers every project "
+            "and needs it at the server scope ('*')"
+        )
     metrics = ctx_of(request).metrics
     if metrics is None:  # pragma: no cover - create_app always makes them
         return error_response(404, "not_found", "this server exports no metrics")

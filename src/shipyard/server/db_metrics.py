@@ -31,7 +31,8 @@ def operation_of(statement: Any) -> str:
 def watch_engine(engine: Engine, metrics: PlatformMetrics) -> Callable[[], None]:
     from sqlalchemy import event
 
-    latency, errors = metrics.db_latency, metrics.db_errors
+    errors = metrics.db_errors
+    by_operation = {op: metrics.db_latency.labels(op) for op in (*_OPERATIONS, "other")}
 
     def before(conn: Any, *_: Any) -> None:
         conn.info.setdefault(_STARTS, []).append(time.perf_counter())
@@ -39,7 +40,7 @@ def watch_engine(engine: Engine, metrics: PlatformMetrics) -> Callable[[], None]
     def after(conn: Any, _cursor: Any, statement: Any, *_: Any) -> None:
         starts = conn.info.get(_STARTS)
         if starts:
-            latency.labels(operation_of(statement)).observe(time.perf_counter() - starts.pop())
+            by_operation[operation_of(statement)].observe(time.perf_counter() - starts.pop())
 
     def failed(context: Any) -> None:
         try:  # the connection may be gone with the error

@@ -60,8 +60,7 @@ class HttpMetricsMiddleware:
         finally:
             route = scope.get("state", {}).get(ROUTE_KEY) or UNMATCHED
             method = scope["method"] if scope["method"] in _METHODS else "other"
-            metrics.http_requests.labels(route, method, f"{status // 100}xx").inc()
-            metrics.http_latency.labels(route, method).observe(time.perf_counter() - started)
+            metrics.observe_http(route, method, f"{status // 100}xx", time.perf_counter() - started)
             if route == BLOB_ROUTE:
                 if method == "PUT":
                     metrics.bytes_received.inc(received)

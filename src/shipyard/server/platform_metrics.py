@@ -125,9 +125,21 @@ class PlatformMetrics:
             "shipyard_monitor_runs", "Monitor evaluations.", ["source", "outcome"], registry=reg
         )
         self.labels = LabelBudget()
+        # labelled children, looked up once (labels() costs more than the observation itself); the
+        # keys are bounded: route templates x methods x status classes
+        self._http_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         for source in ("scheduler", "api"):
             for outcome in ("ok", "breached", "error"):
                 self.monitor_runs.labels(source, outcome)
+
+    def observe_http(self, route: str, method: str, code: str, seconds: float) -> None:
+        key = (route, method, code)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (self.http_requests.labels(*key), self.http_latency.labels(route, method))
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -67,6 +67,33 @@ class RunPage:
     runs: list[Run]
     next_offset: int | None  # pass back as ``offset`` to get the next page; None at the end
     total: int | None = None  # number of matching runs when the backend can count cheaply
+
+
+SUMMARY_NODES = 50  # at most this many nodes in StatusSummary.running_by_node (the busiest)
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    """Counts a platform dashboard (the server's ``/metrics``) reads at once, from cheap aggregates.
+
+    ``running_cpu``/``running_memory_mb``/``running_gpu`` add up the ``resources`` that the steps of
+    RUNNING tasks ask for (what executors hold for them); ``running_by_node`` counts RUNNING tasks
+    per node (the busiest ``SUMMARY_NODES``; the rest are left out)."""
+
+    runs_by_status: dict[str, int]  # every RunStatus value, 0 when none
+    tasks_by_status: dict[str, int]  # every TaskStatus value, 0 when none
+    running_cpu: float = 0.0
+    running_memory_mb: int = 0
+    running_gpu: int = 0
+    running_by_node: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskTiming:
+    """What the server's task histograms label and measure an update with."""
+
+    flow_name: str | None  # the task's run's flow
+    created_at: datetime  # when the task was created (it was ready to run: its upstreams had finished)
 
 
 class MetadataStore(abc.ABC):
@@ -141,6 +168,16 @@ class MetadataStore(abc.ABC):
             if page.next_offset is None:
                 return total
             offset = page.next_offset
+
+    @abc.abstractmethod
+    def status_summary(self, *, hidden_projects: Sequence[str] = ()) -> StatusSummary:
+        """Runs and tasks by status and what RUNNING tasks hold (see :class:`StatusSummary`), in a
+        few aggregate queries; runs (and their tasks) of ``hidden_projects`` are left out."""
+
+    def task_timing(self, task_id: str) -> TaskTiming | None:
+        """The task's flow and creation time, or None when unknown or when this backend cannot
+        tell cheaply (this default). Used for the server's queue-wait and duration histograms."""
+        return None
 
     @abc.abstractmethod
     def delete_run(self, run_id: str) -> None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from shipyard.security.throttle import AuthThrottle
     from shipyard.server.audit import AuditLog
     from shipyard.server.auth import Authenticator
+    from shipyard.server.platform_metrics import PlatformMetrics
     from shipyard.tracking.stores import Stores
 
 MiB = 1024 * 1024
@@ -54,6 +55,10 @@ class ServerConfig:
     # failed authentications per client address, and per token prefix, in auth_window_s before 429
     auth_failures: int = 20
     auth_window_s: float = 60.0
+    # /metrics: how long a scrape waits for the database's counts (then answers the last ones),
+    # and how long one reading of them is reused
+    metrics_timeout_s: float = 2.0
+    metrics_cache_s: float = 5.0
 
     def __post_init__(self) -> None:
         from shipyard.security.network import check_allowed_hosts
@@ -67,6 +72,8 @@ class ServerConfig:
         if self.auth_failures < 1 or self.auth_window_s <= 0:
             raise ConfigurationError("--max-auth-failures must be at least 1 and the window more than 0 s")
         check_allowed_hosts(self.allowed_hosts, auth=self.auth)
+        if self.metrics_timeout_s <= 0 or self.metrics_cache_s < 0:
+            raise ConfigurationError("the metrics timeout must be more than 0 s and the cache 0 s or more")
 
 
 @dataclass
@@ -85,6 +92,7 @@ class ServerContext:
     # run id -> (read at, owner, namespace): both are fixed at creation, so the per-object check of
     # every metric batch need not load the whole run (server/access.py; evicted on delete)
     run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
+    metrics: PlatformMetrics | None = field(default=None, repr=False)  # /metrics (platform_metrics.py)
 
     @property
     def registry(self) -> RegistryStore:
@@ -139,20 +147,34 @@ def create_app(
 
         ctx.throttle = AuthThrottle(config.auth_failures, config.auth_window_s)
     audit = ctx.audit = AuditLog(security)
+    from shipyard.server.platform_hooks import install_metrics
+
+    metrics = ctx.metrics = install_metrics(ctx)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from shipyard.server.platform_hooks import watch_database
+
         scheduler = None
+        unwatch = watch_database(ctx, metrics)  # query latency and errors for /metrics
         if config.monitor_tick_s is not None:
+            from functools import partial
+
             from shipyard.monitoring.scheduler import MonitorScheduler
 
-            scheduler = MonitorScheduler(stores, tick_s=config.monitor_tick_s)
+            scheduler = MonitorScheduler(
+                stores,
+                tick_s=config.monitor_tick_s,
+                on_run=partial(metrics.note_monitor_run, "scheduler"),
+                on_error=partial(metrics.note_monitor_error, "scheduler"),
+            )
             scheduler.start()
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            unwatch()
             audit.close()  # write what is queued before the process ends
 
     app = FastAPI(
@@ -174,6 +196,9 @@ def create_app(
     app.state.permissions = permissions
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware)
+    from shipyard.server.http_metrics import HttpMetricsMiddleware
+
+    app.add_middleware(HttpMetricsMiddleware)  # outermost: it times and counts every answer
     return app
 
 

@@ -253,6 +253,7 @@ class GuardMiddleware:
             await bad(scope, receive, send)
             return
         template, method_ok, params = match_route(app, scope)
+        scope.setdefault("state", {})["route"] = template  # the HTTP metrics' label (http_metrics.py)
         needed = required_rule(app.state.permissions, method, template) if template else None
         if template is not None and method_ok and needed is None:
             await error_response(

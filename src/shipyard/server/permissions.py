@@ -122,6 +122,11 @@ _TABLE: dict[RouteKey, Rule] = {
     ("POST", f"{API}/monitoring/alerts"): _MONW,
     ("PATCH", f"{API}/monitoring/alerts/{{alert_id}}"): _MONW,
     ("GET", f"{API}/monitoring/alerts"): _MONR,
+    ("GET", f"{API}/monitoring/open-alert-counts"): _MONR,
+    # the platform's own state: Prometheus scrapes /metrics with a token that has metrics:read
+    # (platform-wide counts and flow/step names of every project: not part of any role but admin)
+    ("GET", "/metrics"): _r("metrics:read"),
+    ("GET", f"{API}/status-summary"): _RR,  # private projects the caller may not read left out
     # who am I, tokens (self-service: the routes check ownership)
     ("GET", f"{API}/whoami"): _r(AUTHENTICATED),
     ("POST", f"{API}/tokens"): _r("token:create"),

@@ -33,6 +33,7 @@ from shipyard.metadata.base import (
     MetadataStore,
     MetricPage,
     RunPage,
+    StatusSummary,
     check_page,
 )
 from shipyard.metadata.rest.codec import decode, float_in, float_out, to_wire
@@ -155,6 +156,10 @@ class RestMetadataStore(MetadataStore):
     ) -> int:
         params = self._query(namespaces, filter, flow_name, statuses, hidden_projects)
         return int(self._http.call("GET", "/runs-count", params=params)["count"])
+
+    def status_summary(self, *, hidden_projects: Sequence[str] = ()) -> StatusSummary:
+        params = [("hidden_project", p) for p in hidden_projects]
+        return decode(StatusSummary, self._http.call("GET", "/status-summary", params=params))
 
     def delete_run(self, run_id: str) -> None:
         self._http.call("DELETE", f"/runs/{seg(run_id)}")

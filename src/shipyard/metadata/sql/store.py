@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shipyard.core.entities import (
@@ -27,8 +27,17 @@ from shipyard.core.entities import (
     TaskStatus,
 )
 from shipyard.core.errors import ConfigurationError, ConflictError, ShipyardError, StorageError
-from shipyard.metadata.base import METRIC_PAGE_DEFAULT, MetadataStore, MetricPage, RunPage, check_page
+from shipyard.metadata.base import (
+    METRIC_PAGE_DEFAULT,
+    MetadataStore,
+    MetricPage,
+    RunPage,
+    StatusSummary,
+    TaskTiming,
+    check_page,
+)
 from shipyard.metadata.sql import migrate, references, runs, search, values
+from shipyard.metadata.sql import status as status_ops
 from shipyard.metadata.sql import tasks as task_ops
 from shipyard.metadata.sql.engine import WRITE, create_store_engine, display_url, is_memory, normalize_url
 
@@ -72,6 +81,12 @@ class SqlMetadataStore(MetadataStore):
         except BaseException:
             self._engine.dispose()
             raise
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for instrumentation such as the server's query metrics; run
+        statements through the store's methods)."""
+        return self._engine
 
     @property
     def url(self) -> str:
@@ -163,6 +178,14 @@ class SqlMetadataStore(MetadataStore):
         conds = search.conditions(namespaces, filter, flow_name, statuses, hidden_projects)
         with self._read() as conn:
             return search.count_runs(conn, conds)
+
+    def status_summary(self, *, hidden_projects: Sequence[str] = ()) -> StatusSummary:
+        with self._read() as conn:
+            return status_ops.status_summary(conn, hidden_projects)
+
+    def task_timing(self, task_id: str) -> TaskTiming | None:
+        with self._read() as conn:
+            return status_ops.task_timing(conn, task_id)
 
     def referenced_digests(self) -> set[str]:
         with self._read() as conn:

@@ -31,7 +31,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnlineStor
 
 
 def test_read_answers_each_key_in_order_with_none_for_unknown(store: OnlineStore) -> None:
-    store.write("v", [(encode_key([1]), 10, {"a": 1.5, "b": "x"}), (encode_key([2]), 11, {"a": None, "b": "y"})])
+    store.write(
+        "v", [(encode_key([1]), 10, {"a": 1.5, "b": "x"}), (encode_key([2]), 11, {"a": None, "b": "y"})]
+    )
     got = store.read("v", [encode_key([2]), encode_key([3]), encode_key([1]), encode_key([2])])
     assert got == [(11, {"a": None, "b": "y"}), None, (10, {"a": 1.5, "b": "x"}), (11, {"a": None, "b": "y"})]
     assert store.read("v", [encode_key([1])]) == [(10, {"a": 1.5, "b": "x"})]

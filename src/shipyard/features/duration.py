@@ -47,6 +47,8 @@ def format_duration(value: timedelta) -> str:
     rest = int(seconds)
     parts = []
     for unit, size in _UNITS.items():
+        if unit == "w":  # "30d" reads better than "4w2d"
+            continue
         count, rest = divmod(rest, size)
         if count:
             parts.append(f"{count}{unit}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -183,7 +184,9 @@ class FeatureView:
 
 def _code_hash(function: Transform) -> str:
     try:
-        text = inspect.getsource(function)
+        text = textwrap.dedent(inspect.getsource(function))
+        start = re.search(r"^(async\s+)?def\s", text, re.MULTILINE)  # the decorator is the spec's
+        text = text[start.start() :] if start else text
     except (OSError, TypeError):
         text = getattr(getattr(function, "__code__", None), "co_code", b"").hex()
     return hashlib.sha256(text.encode()).hexdigest()

@@ -18,6 +18,7 @@ _MODULES = (
     "principals",
     "monitoring",
     "secrets",
+    "features",
 )
 
 

@@ -3,9 +3,12 @@ value at or before the row's timestamp and within the view's TTL — never a val
 never a dropped or duplicated entity row. Ties on the event timestamp go to the row with the latest
 created timestamp.
 
-One DuckDB query: per view, the source deduplicated on (join keys, event timestamp), then an
-``ASOF LEFT JOIN`` of the entity rows on the join keys and ``entity_ts >= event_ts``; the TTL
-nulls a match that is too old (an older row would be older still). The entity rows carry their
+One DuckDB query: per view, an ``ASOF LEFT JOIN`` of the entity rows on the join keys and
+``entity_ts >= event_ts``; the TTL nulls a match that is too old (an older row would be older
+still). Ties on the event time need no window over the source: with a created timestamp the ASOF
+inequality runs on one 128-bit key, ``event_us * 2**64 + (created_us + 2**63)`` (a missing created
+time sorts first), against ``entity_us * 2**64 + (2**64 - 1)``, so the match is the latest event at
+or before the row and, among equal events, the latest created. The entity rows carry their
 position, so the result keeps their order. Timestamps compare in UTC: zone-aware ones are
 converted, naive ones are taken as UTC.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
 
 from shipyard.core.errors import InvalidInputError
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
 ROW = "__shipyard_row"
 TS = "__shipyard_ts"
 _STRINGS = ("VARCHAR", "BLOB", "UUID")
+_SHIFT = 2**64
+_HALF = 2**63
 
 
 def output_names(
@@ -96,6 +102,17 @@ def _check_key_types(
             )
 
 
+def order_key(view: FeatureView) -> str:
+    """SQL of a row's rank among the rows of one entity: the event time, then the created time
+    (one 128-bit number; a missing created time ranks first). Without a created timestamp: the
+    event time itself."""
+    event = f"CAST({quote(view.timestamp)} AS TIMESTAMP)"
+    if not view.created_timestamp:
+        return event
+    created = f"CAST({quote(view.created_timestamp)} AS TIMESTAMP)"
+    return f"epoch_us({event})::HUGEINT * {_SHIFT} + coalesce(epoch_us({created})::HUGEINT + {_HALF}, 0)"
+
+
 def point_in_time_query(
     con: duckdb.DuckDBPyConnection,
     entity: pa.Table,
@@ -108,7 +125,7 @@ def point_in_time_query(
     """Register the entity rows and return the SQL of the joined result (in entity order)."""
     names = output_names(grouped, full_feature_names)
     check_entity(entity, grouped, timestamp_column, list(names.values()))
-    numbered = entity.append_column(ROW, pa.array(range(entity.num_rows), type=pa.int64()))
+    numbered = entity.append_column(ROW, pa.array(np.arange(entity.num_rows, dtype=np.int64)))
     con.register("shipyard_entity_in", numbered)
     entity_types = describe(con, "shipyard_entity_in")
     parts = [
@@ -119,16 +136,14 @@ def point_in_time_query(
         _check_key_types(con, view, entity_types, relation)
         keys = [quote(key) for key in view.join_keys]
         event = f"CAST({quote(view.timestamp)} AS TIMESTAMP)"
-        order = (
-            f"ORDER BY CAST({quote(view.created_timestamp)} AS TIMESTAMP) DESC NULLS LAST"
-            if view.created_timestamp
-            else ""
-        )
         chosen = ", ".join(quote(feature) for feature in features)
+        rank = order_key(view)
+        entity_key = (
+            f"epoch_us(e.{TS})::HUGEINT * {_SHIFT} + {_SHIFT - 1}" if view.created_timestamp else f"e.{TS}"
+        )
         parts.append(
-            f"f{index} AS (SELECT {', '.join(keys)}, {event} AS __f_ts, {chosen} FROM {quote(relation)} "
-            f"WHERE {quote(view.timestamp)} IS NOT NULL "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)}, {event} {order}) = 1)"
+            f"f{index} AS (SELECT {', '.join(keys)}, {event} AS __f_ts, {rank} AS __f_order, {chosen} "
+            f"FROM {quote(relation)} WHERE {quote(view.timestamp)} IS NOT NULL)"
         )
         fresh = "f.__f_ts IS NOT NULL"
         if view.ttl is not None:
@@ -141,7 +156,7 @@ def point_in_time_query(
         on = " AND ".join(f"e.{key} = f.{key}" for key in keys)
         parts.append(
             f"e{index} AS (SELECT e.*, {selected} FROM e{index - 1} e "
-            f"ASOF LEFT JOIN f{index} f ON {on} AND e.{TS} >= f.__f_ts)"
+            f"ASOF LEFT JOIN f{index} f ON {on} AND {entity_key} >= f.__f_order)"
         )
     last = len(grouped)
     return f"WITH {', '.join(parts)} SELECT * EXCLUDE ({ROW}, {TS}) FROM e{last} ORDER BY {ROW}"

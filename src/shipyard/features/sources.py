@@ -30,6 +30,7 @@ def connect(memory_limit: str = "2GB", spill: Path | None = None) -> duckdb.Duck
     import duckdb
 
     con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")  # a library prints nothing on its own
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
     folder = spill or Path(tempfile.gettempdir()) / f"shipyard-duckdb-{os.getpid()}"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.features.offline import point_in_time_query
+from shipyard.features.offline import order_key, point_in_time_query
 from shipyard.features.online.base import OnlineStore, Record, encode_key
 from shipyard.features.online.registry import open_online_store
 from shipyard.features.sources import DatasetReader, connect, literal, quote, register_source
@@ -243,23 +243,27 @@ class FeatureStore:
         where = [f"{quote(view.timestamp)} IS NOT NULL", f"epoch_us({event}) <= {int(until_us)}"]
         if since_us is not None:
             where.append(f"epoch_us({event}) > {int(since_us)}")
-        tie = (
-            f", CAST({quote(view.created_timestamp)} AS TIMESTAMP) DESC NULLS LAST"
-            if view.created_timestamp
-            else ""
+        # the newest row per entity by (event, created) — one hash aggregate, no window; the values'
+        # JSON is built by DuckDB for the winners only (NaN, which JSON cannot hold, as null)
+        packed = ", ".join(
+            f"{quote(f)} := CASE WHEN isnan({quote(f)}) THEN NULL ELSE {quote(f)} END"
+            if kind in ("float64", "float32")
+            else f"{quote(f)} := {quote(f)}"
+            for f, kind in view.features.items()
         )
-        features = list(view.features)
+        group = ", ".join(keys)
         query = (
-            f"SELECT {', '.join(keys)}, epoch_us({event}) AS __us, {', '.join(quote(f) for f in features)} "
-            f"FROM {quote(relation)} WHERE {' AND '.join(where)} "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY {event} DESC{tie}) = 1"
+            f"SELECT {group}, max(epoch_us({event})) AS __us, "
+            f"to_json(arg_max(struct_pack({packed}), {order_key(view)})) AS __values "
+            f"FROM {quote(relation)} WHERE {' AND '.join(where)} GROUP BY {group}"
         )
         reader: pa.RecordBatchReader = con.sql(query).to_arrow_reader(_BATCH)
         width = len(view.join_keys)
         for batch in reader:
             columns = [column.to_pylist() for column in batch.columns]
-            for row in zip(*columns, strict=True):
-                yield encode_key(row[:width]), row[width], dict(zip(features, row[width + 1 :], strict=True))
+            keys_of = zip(*columns[:width], strict=True)
+            for key, event_us, values in zip(keys_of, columns[width], columns[width + 1], strict=True):
+                yield encode_key(key), event_us, values
 
     def get_online_features(
         self,

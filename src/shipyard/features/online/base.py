@@ -27,8 +27,9 @@ from typing import Any, TypeAlias
 
 import orjson
 
-#: (encoded entity key, event time in microseconds since the epoch UTC, {feature: value})
-Record: TypeAlias = tuple[str, int, dict[str, Any]]
+#: (encoded entity key, event time in microseconds since the epoch UTC, {feature: value} or that
+#: object's JSON already encoded — materialization builds it in DuckDB)
+Record: TypeAlias = tuple[str, int, dict[str, Any] | bytes | str]
 
 
 def encode_key(values: Sequence[Any]) -> str:
@@ -36,7 +37,9 @@ def encode_key(values: Sequence[Any]) -> str:
     return orjson.dumps(list(values), option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
-def encode_values(values: dict[str, Any]) -> bytes:
+def encode_values(values: dict[str, Any] | bytes | str) -> bytes | str:
+    if isinstance(values, bytes | str):
+        return values
     return orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC)
 
 

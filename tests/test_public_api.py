@@ -24,6 +24,8 @@ EXPECTED = {
     # models
     "log_model", "load_model", "register_model",
     "log_labels", "log_reference",
+    # features
+    "Entity", "FeatureView", "FileSource", "feature_view", "FeatureStore",
 }  # fmt: skip
 
 

@@ -65,12 +65,22 @@ _EXPORTS: dict[str, str] = {
     # monitoring
     "log_labels": "shipyard.monitoring.logs",
     "log_reference": "shipyard.monitoring.service",
+    # features
+    "Entity": "shipyard.features.views",
+    "FeatureView": "shipyard.features.views",
+    "FileSource": "shipyard.features.views",
+    "feature_view": "shipyard.features.views",
+    "FeatureStore": "shipyard.features.store",
 }
 
 __all__ = [
     "ActiveRun",
     "ArtifactRecord",
     "ConflictError",
+    "Entity",
+    "FeatureStore",
+    "FeatureView",
+    "FileSource",
     "InvalidInputError",
     "Metric",
     "NotFoundError",
@@ -86,6 +96,7 @@ __all__ = [
     "active_run",
     "delete_run",
     "end_run",
+    "feature_view",
     "flow",
     "flush",
     "get_metric_history",
@@ -132,6 +143,8 @@ if TYPE_CHECKING:  # static view of the lazy names, for type checkers and IDEs
     from shipyard.core.entities import ArtifactRecord, Metric, Run, RunStatus, Task, TaskStatus
     from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
     from shipyard.core.settings import Settings, load_settings
+    from shipyard.features.store import FeatureStore
+    from shipyard.features.views import Entity, FeatureView, FileSource, feature_view
     from shipyard.flows import flow, step
     from shipyard.monitoring.logs import log_labels
     from shipyard.monitoring.service import log_reference

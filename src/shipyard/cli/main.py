@@ -125,6 +125,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import monitor
 
     monitor.register(app)
+    from shipyard.cli import features
+
+    app.add_typer(features.app, name="features")
     _register_flow_commands(app)
     return app
 

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Most a folder artifact, model package or skops file may unpack to.",
     )
+    online_store: str | None = Field(
+        default=None, description="The feature store's online store: sqlite:///... or redis://host:6379/0."
+    )
     unpack_max_members: int = Field(
         default=100_000, gt=0, description="Most entries such an archive may hold."
     )
@@ -102,6 +105,10 @@ class Settings(BaseSettings):
         if self.uri:
             return self.uri
         return f"sqlite:///{self.home / 'shipyard.db'}"
+
+    @property
+    def online_store_uri(self) -> str:
+        return self.online_store or f"sqlite:///{self.home / 'online.db'}"
 
     @property
     def artifact_root(self) -> str:

@@ -27,6 +27,7 @@ from shipyard.server.permissions import RouteKey, Rule, api_permissions
 
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
+    from shipyard.metadata.features import FeatureRecords
     from shipyard.metadata.model_registry import RegistryStore
     from shipyard.metadata.monitoring import MonitoringRecords
     from shipyard.metadata.security import SecurityStore
@@ -89,6 +90,7 @@ class ServerContext:
     audit: AuditLog | None = field(default=None, repr=False)
     _registry: RegistryStore | None = field(default=None, repr=False)
     _monitoring: MonitoringRecords | None = field(default=None, repr=False)
+    _features: FeatureRecords | None = field(default=None, repr=False)
     # run id -> (read at, owner, namespace): both are fixed at creation, so the per-object check of
     # every metric batch need not load the whole run (server/access.py; evicted on delete)
     run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
@@ -109,6 +111,14 @@ class ServerContext:
 
             self._monitoring = open_monitoring_records(self.stores.metadata)
         return self._monitoring
+
+    @property
+    def features(self) -> FeatureRecords:
+        if self._features is None:
+            from shipyard.metadata.features import open_feature_records
+
+            self._features = open_feature_records(self.stores.metadata)
+        return self._features
 
 
 def _ui_module() -> ModuleType | None:

@@ -108,6 +108,11 @@ _TABLE: dict[RouteKey, Rule] = {
     ("POST", f"{_M}/aliases/{{alias}}/protection"): _r("alias:protect", "model"),
     ("GET", f"{_M}/aliases/{{alias}}"): _MR_M,
     ("GET", f"{_M}/alias-history"): _MR_M,
+    # feature views: data:write / data:read at the view's project, checked in the route
+    ("POST", f"{API}/features/views/{{name}}"): _r("data:write"),
+    ("GET", f"{API}/features/views/{{name}}"): _r("data:read"),
+    ("GET", f"{API}/features/views/{{name}}/versions"): _r("data:read"),
+    ("GET", f"{API}/features/views"): _r("data:read"),
     # monitoring records: reference profiles, monitors, results, alerts
     # a model's profile is decided at the model's scope (a private project's: 404 to outsiders)
     ("PUT", f"{_MP}"): _r("monitor:write", "profile"),

@@ -276,6 +276,11 @@ class MonitorIn(_Body):
     at: datetime
 
 
+class FeatureViewIn(_Body):
+    spec: dict[str, Any]
+    project: str | None = None
+
+
 class ResultsIn(_Body):
     rows: list[dict[str, Any]] = Field(max_length=100_000)
 

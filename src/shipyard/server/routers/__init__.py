@@ -19,6 +19,7 @@ _MODULES = (
     "monitoring",
     "secrets",
     "platform",
+    "features",
 )
 
 

@@ -36,7 +36,11 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(
-    root: Path, config: ServerConfig | None = None, token: str = ADMIN_TOKEN, uri: str | None = None
+    root: Path,
+    config: ServerConfig | None = None,
+    token: str = ADMIN_TOKEN,
+    uri: str | None = None,
+    artifacts: Path | None = None,
 ) -> Iterator[LiveServer]:
     """Serve a fresh SQLite database (or the database ``uri``) and an artifact folder under
     ``root``; admin token ``token``."""
@@ -47,7 +51,7 @@ def live_server(
     settings = load_settings(
         home=root / "server-home",
         uri=uri or f"sqlite:///{root / 'server-home' / 'shipyard.db'}",
-        artifacts=str(root / "server-home" / "artifacts"),
+        artifacts=str(artifacts or root / "server-home" / "artifacts"),
     )
     settings.home.mkdir(parents=True, exist_ok=True)
     previous = os.environ.get("SHIPYARD_ADMIN_TOKEN")

@@ -38,9 +38,14 @@ def _mount_point(path: Path) -> Path:
     return here
 
 
-def write_error(exc: OSError, what: str, folder: Path | str) -> StorageError:
+def write_error(exc: OSError, what: str, folder: Path | str | None) -> StorageError:
     """The error for an OS failure while writing ``what`` under ``folder``: a full disk or quota
-    is :class:`InsufficientStorageError` (HTTP 507) naming the disk, anything else StorageError."""
+    is :class:`InsufficientStorageError` (HTTP 507) naming the disk, anything else StorageError.
+    ``folder`` None: the system's temp folder (where a remote backend buffers)."""
+    if folder is None:
+        import tempfile
+
+        folder = tempfile.gettempdir()
     if exc.errno in _FULL:
         disk = _mount_point(Path(folder))
         why = "the disk quota is exceeded" if exc.errno == errno.EDQUOT else "the disk is full"

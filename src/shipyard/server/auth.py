@@ -446,7 +446,16 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, watching_send)
+            key = _header(scope, b"idempotency-key")
+            keyed = key is not None and scope["method"] == "POST" and method_ok and template is not None
+            if keyed and principal is not None:
+                from shipyard.server.idempotency import run_idempotent  # a retried write runs once
+
+                assert key is not None and template is not None
+                name = principal.name
+                await run_idempotent(ctx, scope, receive, watching_send, self.app, name, template, key)
+            else:
+                await self.app(scope, receive, watching_send)
         except _TooLarge:
             status = 413
             if not started:

@@ -151,7 +151,7 @@ class RestSession:
         if retry_after is not None and retry_after.strip().isdigit():
             return min(float(retry_after), self.max_wait_s)
         base = self.backoff_s * (2**attempt)
-        return min(base * (0.5 + random.random() / 2), self.max_wait_s)
+        return float(min(base * (0.5 + random.random() / 2), self.max_wait_s))
 
     def _unreachable(self, exc: Exception) -> StorageError:
         return StorageError(

@@ -125,6 +125,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import monitor
 
     monitor.register(app)
+    from shipyard.cli import backup
+
+    backup.register(app)
     _register_flow_commands(app)
     return app
 

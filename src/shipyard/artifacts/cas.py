@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from shipyard.artifacts._hashing import INLINE_LIMIT, HashPipe, sha256_hex
-from shipyard.artifacts.backends.base import BlobBackend
+from shipyard.artifacts.backends.base import BlobBackend, write_error
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
@@ -75,7 +75,10 @@ class BlobWriter:
     def _open_temp(self) -> BinaryIO:
         if self._file is None:
             self._staging = self._cas.blobs.staging_dir()
-            fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".blob", dir=self._staging)
+            try:
+                fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".blob", dir=self._staging)
+            except OSError as exc:
+                raise write_error(exc, "a blob", self._staging) from exc
             self._path = Path(name)
             self._file = open(fd, "wb", buffering=0)  # noqa: SIM115 - closed in commit/abort
         return self._file
@@ -131,11 +134,16 @@ class BlobWriter:
 
     def _write_all(self, view: memoryview) -> None:
         out = self._open_temp()
-        for start in range(0, len(view), _CHUNK * 4):
-            part = view[start : start + _CHUNK * 4]
-            while part:
-                written = out.write(part)
-                part = part[written or 0 :]
+        try:
+            for start in range(0, len(view), _CHUNK * 4):
+                part = view[start : start + _CHUNK * 4]
+                while part:
+                    written = out.write(part)
+                    part = part[written or 0 :]
+        except OSError as exc:  # a full disk: the temp file goes now, the caller gets one clear error
+            where = self._staging or self._cas.blobs.location
+            self.abort()
+            raise write_error(exc, "a blob", where) from exc
 
     # completion --------------------------------------------------------------------------------------
     def commit(self) -> tuple[str, int]:
@@ -161,7 +169,7 @@ class BlobWriter:
                 self._cas.adopt(digest, self._path)  # type: ignore[arg-type]  # set with _file
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot write a blob to {self._cas.blobs.location}: {exc}") from exc
+            raise write_error(exc, "a blob", self._staging or self._cas.blobs.location) from exc
         except BaseException:
             self.abort()
             raise

@@ -128,6 +128,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import features
 
     app.add_typer(features.app, name="features")
+    from shipyard.cli import backup
+
+    backup.register(app)
     _register_flow_commands(app)
     return app
 

@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     online_store: str | None = Field(
         default=None, description="The feature store's online store: sqlite:///... or redis://host:6379/0."
     )
+    db_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Most one Postgres connect, pool wait, lock wait or statement may take before it "
+        "fails (a server answers 503 with Retry-After); a frozen database cannot hang requests longer.",
+    )
     unpack_max_members: int = Field(
         default=100_000, gt=0, description="Most entries such an archive may hold."
     )

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from shipyard.metadata.model_registry import RegistryStore
     from shipyard.metadata.monitoring import MonitoringRecords
     from shipyard.metadata.security import SecurityStore
+    from shipyard.metadata.sql.idempotency_store import SqlIdempotencyStore
     from shipyard.security.throttle import AuthThrottle
     from shipyard.server.audit import AuditLog
     from shipyard.server.auth import Authenticator
@@ -60,6 +61,8 @@ class ServerConfig:
     # and how long one reading of them is reused
     metrics_timeout_s: float = 2.0
     metrics_cache_s: float = 5.0
+    # how long a POST's Idempotency-Key and its stored answer are kept (server/idempotency.py)
+    idempotency_ttl_s: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         from shipyard.security.network import check_allowed_hosts
@@ -70,6 +73,8 @@ class ServerConfig:
                 f"token_cache_s={self.token_cache_s:g}: a token cache must be 0 to {MAX_TOKEN_CACHE_S:g} "
                 "seconds (a revoked token keeps working that long)"
             )
+        if self.idempotency_ttl_s <= 0:
+            raise ConfigurationError("the Idempotency-Key TTL must be more than 0 seconds")
         if self.auth_failures < 1 or self.auth_window_s <= 0:
             raise ConfigurationError("--max-auth-failures must be at least 1 and the window more than 0 s")
         check_allowed_hosts(self.allowed_hosts, auth=self.auth)
@@ -95,6 +100,21 @@ class ServerContext:
     # every metric batch need not load the whole run (server/access.py; evicted on delete)
     run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
     metrics: PlatformMetrics | None = field(default=None, repr=False)  # /metrics (platform_metrics.py)
+    idempotency_purged_at: float = field(default=float("-inf"), repr=False)  # monotonic seconds
+    _idempotency: SqlIdempotencyStore | None = field(default=None, repr=False)
+
+    @property
+    def idempotency(self) -> SqlIdempotencyStore | None:
+        """Where Idempotency-Key answers are kept; None (the header is ignored) off SQL."""
+        if self._idempotency is None:
+            from shipyard.metadata.sql.store import SqlMetadataStore
+
+            if not isinstance(self.stores.metadata, SqlMetadataStore):
+                return None
+            from shipyard.metadata.sql.idempotency_store import SqlIdempotencyStore
+
+            self._idempotency = SqlIdempotencyStore(self.stores.metadata)
+        return self._idempotency
 
     @property
     def registry(self) -> RegistryStore:
@@ -209,7 +229,22 @@ def create_app(
     from shipyard.server.http_metrics import HttpMetricsMiddleware
 
     app.add_middleware(HttpMetricsMiddleware)  # outermost: it times and counts every answer
+    _document_idempotency(app)
     return app
+
+
+def _document_idempotency(app: FastAPI) -> None:
+    """The OpenAPI schema declares ``Idempotency-Key`` on POST routes (server/idempotency.py)."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from shipyard.server.idempotency import document
+
+            app.openapi_schema = document(base())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _version() -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
-from shipyard.core.errors import PermissionDeniedError, ShipyardError
+from shipyard.core.errors import HTTP_STATUS, PermissionDeniedError, ShipyardError, StorageError
 from shipyard.server.permissions import AUTHENTICATED, PUBLIC, Rule, required_rule
 
 if TYPE_CHECKING:
@@ -260,7 +260,17 @@ class GuardMiddleware:
                 403, "permission_denied", f"{method} {template} is not in the server's permission table"
             )(scope, receive, send)
             return
-        principal = await self._principal(ctx, scope, method)
+        try:
+            principal = await self._principal(ctx, scope, method)
+        except ShipyardError as exc:  # the token lookup failed: the database is down or stuck (503)
+            status = HTTP_STATUS.get(exc.code, 500)
+            if status >= 500:
+                import logging
+
+                log = logging.getLogger("shipyard.server")
+                log.error("%s %s: token lookup failed: %s", method, scope["path"], exc)
+            await error_response(status, exc.code, exc.message)(scope, receive, send)
+            return
         if needed is None or needed.permission != PUBLIC:
             if principal is None:
                 login = _login_redirect(scope, method)
@@ -281,7 +291,7 @@ class GuardMiddleware:
                 await error_response(403, refusal.code, message)(scope, receive, send)
                 return
             if refusal is not None:
-                status = 404 if refusal.code == "not_found" else 500
+                status = HTTP_STATUS.get(refusal.code, 500)
                 await error_response(status, refusal.code, refusal.message)(scope, receive, send)
                 return
         scope.setdefault("state", {})["principal"] = principal
@@ -322,6 +332,8 @@ class GuardMiddleware:
                 lambda: check_object(ctx, principal.access, rule.permission, resource, params)
             )
         except (PermissionDeniedError, NotFoundError) as exc:
+            return exc
+        except StorageError as exc:  # the database is down or not answering: 503, retry later
             return exc
         except Exception as exc:  # a failing store: logged here, answered without details
             import logging
@@ -435,7 +447,16 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, watching_send)
+            key = _header(scope, b"idempotency-key")
+            keyed = key is not None and scope["method"] == "POST" and method_ok and template is not None
+            if keyed and principal is not None:
+                from shipyard.server.idempotency import run_idempotent  # a retried write runs once
+
+                assert key is not None and template is not None
+                name = principal.name
+                await run_idempotent(ctx, scope, receive, watching_send, self.app, name, template, key)
+            else:
+                await self.app(scope, receive, watching_send)
         except _TooLarge:
             status = 413
             if not started:

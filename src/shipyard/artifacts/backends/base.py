@@ -16,10 +16,44 @@ content-addressed layer builds (never user input); a missing key raises
 from __future__ import annotations
 
 import abc
+import errno
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from shipyard.core.errors import InsufficientStorageError, StorageError
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _mount_point(path: Path) -> Path:
+    here = path
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    here = here.resolve()
+    while not os.path.ismount(here) and here != here.parent:
+        here = here.parent
+    return here
+
+
+def write_error(exc: OSError, what: str, folder: Path | str | None) -> StorageError:
+    """The error for an OS failure while writing ``what`` under ``folder``: a full disk or quota
+    is :class:`InsufficientStorageError` (HTTP 507) naming the disk, anything else StorageError.
+    ``folder`` None: the system's temp folder (where a remote backend buffers)."""
+    if folder is None:
+        import tempfile
+
+        folder = tempfile.gettempdir()
+    if exc.errno in _FULL:
+        disk = _mount_point(Path(folder))
+        why = "the disk quota is exceeded" if exc.errno == errno.EDQUOT else "the disk is full"
+        return InsufficientStorageError(
+            f"cannot write {what} to {folder}: {why} (filesystem mounted at {disk}); free space there "
+            "or point SHIPYARD_ARTIFACTS at a larger disk. Nothing was stored; stored data is intact"
+        )
+    return StorageError(f"cannot write {what} to {folder}: {exc.strerror or exc}")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from shipyard.artifacts.backends.base import BlobBackend, BlobInfo
+from shipyard.artifacts.backends.base import BlobBackend, BlobInfo, write_error
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
 
 STAGING = ".staging"
@@ -149,7 +149,7 @@ class LocalBackend(BlobBackend):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create the staging folder {folder}: {exc}") from exc
+            raise write_error(exc, "the staging folder", folder) from exc
         return folder
 
     def clean_staging(self, max_age_s: float = 24 * 3600) -> int:
@@ -187,7 +187,7 @@ class LocalBackend(BlobBackend):
             self.adopt_file(key, tmp)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write {key} to {self.location}: {exc}") from exc
+            raise write_error(exc, key, self.location) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -206,7 +206,7 @@ class LocalBackend(BlobBackend):
             raise NotFoundError(f"cannot store {path} as {key}: no such file") from exc
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write {key} to {self.location}: {exc}") from exc
+            raise write_error(exc, key, self.location) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -225,7 +225,7 @@ class LocalBackend(BlobBackend):
                 return
             _fsync_dir(dest.parent)
         except OSError as exc:
-            raise StorageError(f"cannot write {key} to {self.location}: {exc}") from exc
+            raise write_error(exc, key, self.location) from exc
 
     def _make_parents(self, folder: Path) -> None:
         if folder.is_dir():

@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from shipyard.core.entities import (
     ArtifactRecord,
@@ -39,7 +40,14 @@ from shipyard.metadata.base import (
 from shipyard.metadata.sql import migrate, references, runs, search, values
 from shipyard.metadata.sql import status as status_ops
 from shipyard.metadata.sql import tasks as task_ops
-from shipyard.metadata.sql.engine import WRITE, create_store_engine, display_url, is_memory, normalize_url
+from shipyard.metadata.sql.engine import (
+    DEFAULT_TIMEOUT_S,
+    WRITE,
+    create_store_engine,
+    display_url,
+    is_memory,
+    normalize_url,
+)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -56,10 +64,10 @@ class SqlMetadataStore(MetadataStore):
     :class:`~shipyard.core.errors.SchemaVersionError` when it was written by a newer shipyard.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._url = normalize_url(url)
         self.display_url = display_url(self._url)
-        self._engine = create_store_engine(self._url)
+        self._engine = create_store_engine(self._url, timeout_s)
         # an in-memory SQLite database is one shared connection: serialize access to it
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if is_memory(self._url) else contextlib.nullcontext()
@@ -112,6 +120,10 @@ class SqlMetadataStore(MetadataStore):
             raise ConflictError(f"the change contradicts stored data: {_first_line(exc)}") from None
         except DBAPIError as exc:
             raise StorageError(f"metadata database error at {self.display_url}: {_first_line(exc)}") from exc
+        except (PoolTimeoutError, DisconnectionError) as exc:  # every pooled connection busy or stuck
+            raise StorageError(
+                f"the metadata database at {self.display_url} is not answering in time: {_first_line(exc)}"
+            ) from exc
 
     def _read(self) -> contextlib.AbstractContextManager[Connection]:
         return self._tx(write=False)

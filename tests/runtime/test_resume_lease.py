@@ -45,7 +45,11 @@ def test_a_second_concurrent_resume_is_refused_and_failed_items_run_once(
         assert len(resumer) == 1
 
         second = subprocess.run(
-            [*CLI, "resume", origin.id, "-q"], env=dict(os.environ), capture_output=True, text=True, timeout=60
+            [*CLI, "resume", origin.id, "-q"],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert second.returncode == 1, second.stdout + second.stderr
         (line,) = second.stderr.strip().splitlines()  # one line, no traceback

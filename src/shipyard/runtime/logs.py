@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 
 from shipyard.core.entities import ArtifactRecord, Task
-from shipyard.metadata.base import MetadataStore
 from shipyard.core.errors import NotFoundError
+from shipyard.metadata.base import MetadataStore
 from shipyard.runtime.stores import RunStores
 
 _SELECTOR = re.compile(r"^(?P<step>[^/\[]+)(?:/(?P<index>\d+(?:/\d+)*))?$")

@@ -90,7 +90,8 @@ def update_task(conn: Connection, task_id: str, changes: dict[str, Any]) -> Task
     task = get_task(conn, task_id)
     if status in _ATTEMPT_STATES and task.attempts > 0:
         if status is TaskStatus.RUNNING:
-            attempts.archive_artifacts(conn, [task_id], before=task.attempts)
+            if task.attempts > 1:  # a first attempt has no earlier records to move
+                attempts.archive_artifacts(conn, [task_id], before=task.attempts)
         elif status is not TaskStatus.SUCCEEDED:
             attempts.archive_artifacts(conn, [task_id])
         attempts.record_attempt(

@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_attempt_artifacts")),
     )
     op.create_index(op.f("ix_attempt_artifacts_task_id_attempt"), "attempt_artifacts", ["task_id", "attempt"])
+    _fail_duplicate_resumes()
     op.create_index(
         "uq_runs_resuming_origin",
         "runs",
@@ -73,6 +74,42 @@ def upgrade() -> None:
         sqlite_where=_RUNNING,
         postgresql_where=_RUNNING,
     )
+
+
+def _fail_duplicate_resumes() -> None:
+    """Before this revision two resumes of one run could both be RUNNING (often both long dead and
+    never reaped); the unique index allows one. Keep the newest, fail the others."""
+    runs = sa.table(
+        "runs",
+        sa.column("id", sa.String()),
+        sa.column("origin_run_id", sa.String()),
+        sa.column("status", sa.String()),
+        sa.column("start_time", sa.BigInteger()),
+        sa.column("end_time", sa.BigInteger()),
+        sa.column("error", sa.Text()),
+    )
+    conn = op.get_bind()
+    rows = conn.execute(
+        sa.select(runs.c.id, runs.c.origin_run_id)
+        .where(runs.c.status == "running", runs.c.origin_run_id.is_not(None))
+        .order_by(runs.c.origin_run_id, runs.c.start_time.desc(), runs.c.id.desc())
+    ).all()
+    seen: set[str] = set()
+    losers: list[str] = []
+    for run_id, origin in rows:
+        if origin in seen:
+            losers.append(run_id)
+        seen.add(origin)
+    if losers:
+        conn.execute(
+            sa.update(runs)
+            .where(runs.c.id.in_(losers))
+            .values(
+                status="failed",
+                end_time=runs.c.start_time,
+                error="failed by the upgrade to 0012_attempts: a newer resume of the same run was running",
+            )
+        )
 
 
 def downgrade() -> None:

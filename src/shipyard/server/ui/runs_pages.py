@@ -176,7 +176,9 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
             task = metadata.get_task(task_id)
             if task.run_id != run.id:
                 raise NotFoundError(f"run {run.id} has no task {task_id}")
-            _, records = log_records(metadata, task, _attempt_param(request))
+            shown, records = log_records(metadata, task, _attempt_param(request))
+            attempts = metadata.list_task_attempts(task.id) if task.attempts > 1 else []
+            error = next((a.error for a in attempts if a.attempt == shown), task.error)
             streams = []
             for name in LOG_NAMES:
                 record = records.get(name)
@@ -187,7 +189,17 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 text = tail.decode("utf-8", errors="replace")
                 streams.append(LogStream(name.split("/")[1], text, size, len(tail)))
             return pages.render(
-                "logs.html", **page_context(request, "runs", run=run, task=task, streams=streams)
+                "logs.html",
+                **page_context(
+                    request,
+                    "runs",
+                    run=run,
+                    task=task,
+                    streams=streams,
+                    attempts=attempts,
+                    shown=shown,
+                    error=error,
+                ),
             )
 
         return guarded(pages, request, "runs", build)

@@ -67,6 +67,20 @@ def test_a_task_that_succeeds_on_retry_shows_only_that_attempt(metadata_store: M
     assert second.artifacts == [out]
 
 
+def test_a_late_write_of_a_failed_attempt_is_history_only(metadata_store: MetadataStore) -> None:
+    run = make_run(metadata_store)
+    task = make_task(run, "train")
+    metadata_store.create_tasks([task])
+    metadata_store.update_task(task.id, status=TaskStatus.RUNNING, attempts=1)
+    metadata_store.update_task(task.id, status=TaskStatus.FAILED, error="timed out after 1s")
+    late = metadata_store.record_artifact(make_artifact(run, "output", "f" * 64, task=task))
+    assert late.attempt == 1
+    with pytest.raises(NotFoundError):
+        metadata_store.find_artifact(run.id, "output", task_id=task.id)
+    (attempt,) = metadata_store.list_task_attempts(task.id)
+    assert [a.digest for a in attempt.artifacts] == ["f" * 64]
+
+
 def test_cancelling_a_task_waiting_for_its_retry_keeps_the_failed_outcome(
     metadata_store: MetadataStore,
 ) -> None:

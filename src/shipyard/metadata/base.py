@@ -195,10 +195,11 @@ class MetadataStore(abc.ABC):
     def record_artifact(self, artifact: ArtifactRecord) -> ArtifactRecord:
         """Record a named output. The name is unique per (run, task); recording the same name
         with the same digest again returns the existing record, another digest is a ConflictError
-        -- except for a task that has not succeeded (pending, running or failed): its attempt
-        may record the name again, and the record (same id, so lineage holds) takes the new value.
-        A task's record carries the task's current attempt number (``ArtifactRecord.attempt``, set
-        by the store)."""
+        -- except for a task that is pending or running: its attempt may record the name again,
+        and the record (same id, so lineage holds) takes the new value. A task's record carries
+        the task's current attempt number (``ArtifactRecord.attempt``, set by the store); one
+        recorded for a failed or cancelled task (a late write of its ended attempt) goes to that
+        attempt's history (``list_task_attempts``), never to the task's outputs."""
 
     @abc.abstractmethod
     def list_artifacts(

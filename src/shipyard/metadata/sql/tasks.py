@@ -15,7 +15,7 @@ from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInput
 from shipyard.metadata.sql import attempts, codec
 from shipyard.metadata.sql.dialect import insert_for
 from shipyard.metadata.sql.runs import require_run
-from shipyard.metadata.sql.schema import artifacts, lineage, runs, tasks
+from shipyard.metadata.sql.schema import artifacts, attempt_artifacts, lineage, runs, tasks
 
 
 # ---- tasks ----------------------------------------------------------------------------------
@@ -128,7 +128,8 @@ def find_cached_task(conn: Connection, namespace: str, step: str, cache_key: str
 
 
 # ---- artifacts ------------------------------------------------------------------------------
-_REWRITABLE = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value, TaskStatus.FAILED.value)
+_REWRITABLE = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
+_ENDED = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
 
 
 def _by_name(conn: Connection, run_id: str, task_id: str | None, name: str) -> ArtifactRecord | None:
@@ -143,7 +144,8 @@ def _by_name(conn: Connection, run_id: str, task_id: str | None, name: str) -> A
 def record_artifact(conn: Connection, artifact: ArtifactRecord) -> ArtifactRecord:
     """Record a named output; a task's record carries the task's current attempt (the store's
     count, not the caller's). A task's outputs become write-once when it succeeds; until then
-    (pending, running, or failed awaiting a retry) an attempt may record the same name again."""
+    (pending or running) an attempt may record the same name again. What arrives for a failed or
+    cancelled task (a late write of its ended attempt) goes to that attempt's history only."""
     require_run(conn, artifact.run_id)
     may_rewrite = False
     if artifact.task_id is not None:
@@ -158,6 +160,9 @@ def record_artifact(conn: Connection, artifact: ArtifactRecord) -> ArtifactRecor
             )
         artifact = replace(artifact, attempt=int(owner.attempts))
         may_rewrite = owner.status in _REWRITABLE
+        if owner.status in _ENDED:  # a late write of an attempt already failed: history only
+            conn.execute(attempt_artifacts.insert(), codec.artifact_row(artifact))
+            return artifact
     else:
         artifact = replace(artifact, attempt=None)
     row = codec.artifact_row(artifact)

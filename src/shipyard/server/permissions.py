@@ -83,6 +83,7 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", f"{_RUN}/tasks"): _RUN_R,
     ("POST", f"{API}/lineage"): _RW,
     ("GET", f"{API}/tasks/{{task_id}}/inputs"): _TASK_R,
+    ("GET", f"{API}/tasks/{{task_id}}/attempts"): _TASK_R,
     ("GET", f"{API}/artifacts/{{artifact_id}}/consumers"): _ART_R,
     # model registry
     # creating a model (or a first version) in a project checks model:write there in the route

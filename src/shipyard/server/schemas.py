@@ -46,12 +46,13 @@ class FinishIn(_Body):
     error: str | None = None
 
 
-class AtIn(_Body):
-    at: datetime
+class HeartbeatIn(_Body):
+    # ignored: liveness is judged on the server's store clock only (older clients send their time)
+    at: datetime | None = None
 
 
 class FailStaleIn(_Body):
-    older_than: datetime
+    timeout_s: float = Field(gt=0, le=366 * 86400, description="seconds without a heartbeat")
 
 
 class ParamsIn(_Body):
@@ -79,6 +80,7 @@ class ArtifactIn(_Body):
     task_id: str | None = None
     unsafe: bool = False
     meta: dict[str, Any] = Field(default_factory=dict)
+    attempt: int | None = None  # ignored: the store records the task's current attempt
 
 
 class TaskIn(_Body):

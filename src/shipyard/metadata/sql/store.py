@@ -25,6 +25,7 @@ from shipyard.core.entities import (
     RunCreate,
     RunStatus,
     Task,
+    TaskAttempt,
     TaskStatus,
 )
 from shipyard.core.errors import ConfigurationError, ConflictError, ShipyardError, StorageError
@@ -37,7 +38,7 @@ from shipyard.metadata.base import (
     TaskTiming,
     check_page,
 )
-from shipyard.metadata.sql import migrate, references, runs, search, values
+from shipyard.metadata.sql import attempts, migrate, references, runs, search, values
 from shipyard.metadata.sql import status as status_ops
 from shipyard.metadata.sql import tasks as task_ops
 from shipyard.metadata.sql.engine import (
@@ -138,8 +139,14 @@ class SqlMetadataStore(MetadataStore):
 
     # ---- runs --------------------------------------------------------------------------------------
     def create_run(self, run: RunCreate) -> Run:
-        with self._write() as conn:
-            return runs.create_run(conn, run)
+        try:
+            with self._write() as conn:
+                return runs.create_run(conn, run)
+        except runs.ResumeRace as race:
+            with self._read() as conn:
+                raise runs.resume_conflict(
+                    race.origin_run_id, runs.resuming_run(conn, race.origin_run_id)
+                ) from None
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
@@ -154,13 +161,13 @@ class SqlMetadataStore(MetadataStore):
             runs.finish_run(conn, run_id, status, end_time, error)
             return runs.get_run(conn, run_id)
 
-    def heartbeat_run(self, run_id: str, at: datetime) -> None:
+    def heartbeat_run(self, run_id: str) -> None:
         with self._write() as conn:
-            runs.heartbeat_run(conn, run_id, at)
+            runs.heartbeat_run(conn, run_id)
 
-    def fail_stale_runs(self, older_than: datetime) -> list[str]:
+    def fail_stale_runs(self, timeout_s: float) -> list[str]:
         with self._write() as conn:
-            return runs.fail_stale_runs(conn, older_than)
+            return runs.fail_stale_runs(conn, timeout_s)
 
     def search_runs(  # noqa: PLR0917 (the interface's signature)
         self,
@@ -295,6 +302,10 @@ class SqlMetadataStore(MetadataStore):
         }
         with self._write() as conn:
             return task_ops.update_task(conn, task_id, changes)
+
+    def list_task_attempts(self, task_id: str) -> list[TaskAttempt]:
+        with self._read() as conn:
+            return attempts.list_task_attempts(conn, task_id)
 
     def record_lineage(self, edges: Sequence[LineageEdge]) -> None:
         with self._write() as conn:

@@ -42,6 +42,12 @@ def update_task(request: Request, task_id: str, body: TaskUpdateIn) -> Response:
     return wire(task)
 
 
+@router.get("/tasks/{task_id}/attempts")
+def list_task_attempts(request: Request, task_id: str) -> Response:
+    """Every attempt of the task with the artifacts it recorded (a task has at most retries + 1)."""
+    return wire({"attempts": ctx_of(request).stores.metadata.list_task_attempts(task_id)})
+
+
 @router.get("/runs/{run_id}/tasks")
 def list_tasks(request: Request, run_id: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
     check_list_page(limit, offset)

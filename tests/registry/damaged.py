@@ -102,7 +102,11 @@ def models(X: pd.DataFrame, y: Any) -> dict[str, tuple[Any, Any, dict[str, Any]]
     from sklearn.preprocessing import StandardScaler
 
     out: dict[str, tuple[Any, Any, dict[str, Any]]] = {
-        "sklearn": (make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y), X.head(3), {})
+        "sklearn": (
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y),
+            X.head(3),
+            {},
+        )
     }
     try:
         import xgboost

@@ -6,9 +6,12 @@ when the package has an input example, predicts it (``predict_proba`` too where 
 an error, or a non-finite prediction on a finite example, refuses the change with one line naming
 the version and the cause. What cannot be checked here is let through, never guessed at: a package
 that needs trust the caller did not give (a pickle package, a class off the allow-list: serving
-needs ``--allow-unsafe-model`` / ``--trust`` for it, and then loads it itself) or a model library
-this process does not have. There is no switch to skip the check: a version that does not load
-cannot be served, so an alias or an approval pointing at it only moves the failure to serve time.
+needs ``--allow-unsafe-model`` / ``--trust`` for it, and then loads it itself), a model library
+this process does not have, or a package that is not in this store at all (the registry API lets a
+version be registered by digest alone; loading it then answers "not found").
+
+There is no switch to skip the check: a version that does not load cannot be served, so an alias or an approval pointing at it
+only moves the failure to serve time; the fix is a new version.
 
 The SDK runs it where the registry is local; against a server, the server runs it (the REST routes
 for aliases and approval call it) on its own copy of the package.
@@ -51,7 +54,9 @@ def check_version_loads(stores: Stores, version: ModelVersion, action: str) -> N
         )
     except (UntrustedContentError, ConfigurationError):
         return  # needs trust or a library only the serving side has: it is checked there
-    except (SerializationError, IntegrityError, NotFoundError) as exc:
+    except NotFoundError:
+        return  # no package in this store (a version registered by digest alone): nothing to judge
+    except (SerializationError, IntegrityError) as exc:
         raise _refusal(action, where, "its package does not load", exc.message) from None
     if EXAMPLE not in files:
         return
@@ -67,7 +72,9 @@ def check_version_loads(stores: Stores, version: ModelVersion, action: str) -> N
         raise _refusal(action, where, "it cannot predict its input example", cause) from None
     if _finite(example) and not all(_finite(out) for out in outputs):
         raise _refusal(
-            action, where, "it predicts NaN or infinity for its finite input example",
+            action,
+            where,
+            "it predicts NaN or infinity for its finite input example",
             "its weights may be damaged",
         )
 
@@ -79,8 +86,7 @@ def _refusal(action: str, where: str, what: str, cause: str) -> ConflictError:
             break
     cause = cause.removesuffix(REREGISTER)
     return ConflictError(
-        f"cannot {action} {where}: {what} ({one_line(cause)}); log and register a working "
-        "version instead"
+        f"cannot {action} {where}: {what} ({one_line(cause)}); log and register a working version instead"
     )
 
 
@@ -95,4 +101,3 @@ def _finite(values: Any) -> bool:
     if array.dtype.kind not in "fc":
         return True
     return bool(np.isfinite(array).all())
-

@@ -264,13 +264,14 @@ class ContentStore:
 
     def scratch_dir(self) -> Path | None:
         """Where a remote backend's writes buffer (created 0700 on first use), so that garbage
-        collection finds what a killed writer left there; None: the system's temp folder."""
+        collection finds what a killed writer left there; None: the system's temp folder (also
+        when the scratch folder cannot be created, e.g. a read-only home)."""
         if self.scratch is None:
             return None
         try:
             self.scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create the scratch folder {self.scratch}: {exc}") from exc
+        except OSError:
+            return None
         return self.scratch
 
     def temp_dir(self) -> Path | None:

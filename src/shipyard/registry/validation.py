@@ -10,8 +10,8 @@ needs ``--allow-unsafe-model`` / ``--trust`` for it, and then loads it itself), 
 this process does not have, or a package that is not in this store at all (the registry API lets a
 version be registered by digest alone; loading it then answers "not found").
 
-There is no switch to skip the check: a version that does not load cannot be served, so an alias or an approval pointing at it
-only moves the failure to serve time; the fix is a new version.
+There is no switch to skip the check: a version that does not load cannot be served, so an alias
+or an approval pointing at it only moves the failure to serve time; the fix is a new version.
 
 The SDK runs it where the registry is local; against a server, the server runs it (the REST routes
 for aliases and approval call it) on its own copy of the package.

@@ -69,6 +69,8 @@ class _BodyStream(io.RawIOBase):
         self._key = key
         self._body = response["Body"]
         self._etag = response.get("ETag")
+        length = response.get("ContentLength")
+        self._length = int(length) if length is not None else None
         self._position = 0
         self._failures = 0
         self._transient = _transient_errors()
@@ -93,6 +95,8 @@ class _BodyStream(io.RawIOBase):
             try:
                 data = bytes(self._body.read(n))
             except self._transient as exc:
+                if self._length is not None and self._position >= self._length:
+                    return b""  # it broke off after the last byte: nothing left to ask for
                 self._resume(exc)
                 continue
             self._position += len(data)

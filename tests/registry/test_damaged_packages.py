@@ -99,3 +99,26 @@ def test_good_and_trust_needing_versions_are_still_aliased(
         registry.approve(version.model_name, 1)
         assert registry.set_alias(version.model_name, "candidate", 1).new_version == 1
         assert registry.get_model(version.model_name).aliases == {"candidate": 1}
+
+
+def test_a_damaged_input_example_refuses_the_alias_and_fails_serving_in_one_line(
+    stores: Stores, tmp_path: Path, breast_cancer: Any, sk_pipeline: Any
+) -> None:
+    import hashlib
+    import json
+
+    folder = tmp_path / "pkg"
+    write_package(folder, sk_pipeline, input_example=breast_cancer[0].head(3))
+    damaged_example = b'{"kind": "dataframe", "columns": ['
+    (folder / "input_example.json").write_bytes(damaged_example)
+    manifest = json.loads((folder / "model.yaml").read_text())
+    manifest["files"]["input_example.json"] = hashlib.sha256(damaged_example).hexdigest()
+    (folder / "model.yaml").write_text(json.dumps(manifest))
+    name = hostile.register_folder(stores, folder, "bad-example").model_name
+    with pytest.raises(ConflictError) as refused:
+        ModelRegistry(stores).set_alias(name, "candidate", 1)
+    _one_line_naming(str(refused.value), f"models:/{name}/1")
+    assert "input_example.json is damaged" in str(refused.value)
+    with pytest.raises(ShipyardError) as failed:
+        LOADERS["serving"](stores, f"models:/{name}/1", [])
+    _one_line_naming(str(failed.value), f"models:/{name}/1")

@@ -61,7 +61,7 @@ def check_version_loads(stores: Stores, version: ModelVersion, action: str) -> N
     if EXAMPLE not in files:
         return
     try:
-        example = read_example(files[EXAMPLE])
+        example = read_example(files[EXAMPLE], where)
         outputs = [model.predict(example)]
         if model.has_predict_proba:
             outputs.append(model.predict_proba(example))

@@ -215,7 +215,7 @@ def load_variant(
                 "pass --allow-unsafe-model only if you trust where it came from"
             ) from None
         raise
-    example = read_example(files[EXAMPLE]) if EXAMPLE in files else None
+    example = read_example(files[EXAMPLE], where) if EXAMPLE in files else None
     label = str(version) if version is not None else uri
     variant = Variant(model, name, version, label, example, role=role, weight=weight)
     variant.enable_fast_path()

@@ -89,6 +89,11 @@ class SerializationError(ShipyardError):
     code = "serialization_error"
 
 
+class UntrustedContentError(SerializationError):
+    """Loading was refused because it needs trust the caller did not give (a class off the
+    allow-list, a pickle package without ``allow_unsafe``); the content itself may be fine."""
+
+
 class FlowError(ShipyardError):
     """A flow or step definition is invalid, or a flow file cannot be loaded."""
 

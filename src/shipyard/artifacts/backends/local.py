@@ -19,7 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from shipyard.artifacts.backends.base import BlobBackend, BlobInfo, write_error
+from shipyard.artifacts.backends.base import (
+    BlobBackend,
+    BlobInfo,
+    StaleReport,
+    clean_temp_folder,
+    write_error,
+)
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
 
 STAGING = ".staging"
@@ -157,19 +163,12 @@ class LocalBackend(BlobBackend):
 
         Only files older than ``max_age_s`` go, so writers still running keep theirs.
         """
-        folder = self.root / STAGING
-        if not folder.is_dir():
-            return 0
-        cutoff = time.time() - max_age_s
-        removed = 0
-        for entry in folder.iterdir():
-            try:
-                if entry.is_file() and entry.stat().st_mtime < cutoff:
-                    entry.unlink()
-                    removed += 1
-            except FileNotFoundError:  # another cleaner or its writer got there first
-                continue
-        return removed
+        return self.clean_stale(time.time() - max_age_s).files
+
+    def clean_stale(self, cutoff: float, *, dry_run: bool = False) -> StaleReport:
+        """Temp files in ``.staging`` (blob writes: ``.tmp-*``; server uploads: ``.upload-*``)
+        last modified before ``cutoff``."""
+        return clean_temp_folder(self.root / STAGING, cutoff, dry_run=dry_run)
 
     def _temp(self) -> tuple[int, Path]:
         fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".blob", dir=self.staging_dir())

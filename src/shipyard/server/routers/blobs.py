@@ -70,7 +70,7 @@ async def put_blob(request: Request, digest: str) -> Response:
         async for _ in request.stream():  # drain: the client sent it, we already have it
             pass
         return Response(status_code=200)
-    staging = ctx.stores.artifacts.blobs.staging_dir()
+    staging = await anyio.to_thread.run_sync(cas.temp_dir)  # gc removes what a killed upload left
     try:
         fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".blob", dir=staging)
     except OSError as exc:

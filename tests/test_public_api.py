@@ -24,6 +24,8 @@ EXPECTED = {
     # models
     "log_model", "load_model", "register_model",
     "log_labels", "log_reference",
+    # datasets
+    "log_dataset", "load_dataset",
 }  # fmt: skip
 
 

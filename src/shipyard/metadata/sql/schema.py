@@ -176,3 +176,4 @@ from shipyard.metadata.sql import model_registry_schema as _model_registry  # no
 from shipyard.metadata.sql import monitoring_schema as _monitoring  # noqa: E402, F401
 from shipyard.metadata.sql import secrets_schema as _secrets  # noqa: E402, F401
 from shipyard.metadata.sql import security_schema as _security  # noqa: E402, F401
+from shipyard.metadata.sql import datasets_schema as _datasets  # noqa: E402, F401

@@ -17,7 +17,13 @@ from tests.data.conftest import CountingBackend
 
 
 def _frame(n: int = 50) -> pd.DataFrame:
-    return pd.DataFrame({"id": range(n), "amount": [i * 1.5 for i in range(n)], "country": [("DE", "FR")[i % 2] for i in range(n)]})
+    return pd.DataFrame(
+        {
+            "id": range(n),
+            "amount": [i * 1.5 for i in range(n)],
+            "country": [("DE", "FR")[i % 2] for i in range(n)],
+        }
+    )
 
 
 def test_a_dataframe_round_trips_with_schema_rows_and_stats(stores: Stores) -> None:
@@ -110,7 +116,11 @@ def test_columns_filter_and_streaming(stores: Stores) -> None:
 
 @pytest.mark.parametrize(
     ("where", "problem"),
-    [("id >", "expected a value"), ("__import__('os')", "expected an operator"), ("id = 1 ; x", "unexpected")],
+    [
+        ("id >", "expected a value"),
+        ("__import__('os')", "expected an operator"),
+        ("id = 1 ; x", "unexpected"),
+    ],
 )
 def test_a_bad_row_filter_is_one_line_naming_the_problem(stores: Stores, where: str, problem: str) -> None:
     shipyard.log_dataset("tx", _frame(10))

@@ -51,7 +51,13 @@ def log_dataset(
     run_id, task_id, run_stores = _active()
     service = get_datasets(stores or run_stores)
     result = service.snapshot(
-        name, data, description=description, column_tags=column_tags, run_id=run_id, task_id=task_id, project=project
+        name,
+        data,
+        description=description,
+        column_tags=column_tags,
+        run_id=run_id,
+        task_id=task_id,
+        project=project,
     )
     return result.version
 

@@ -15,13 +15,17 @@ class VersionDiff:
     new: str
     columns_added: list[str] = field(default_factory=list)
     columns_removed: list[str] = field(default_factory=list)
-    columns_changed: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {type|tags: [old, new]}
+    columns_changed: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # name -> {type|tags: [old, new]}
     rows: tuple[int | None, int | None] = (None, None)
     size: tuple[int, int] = (0, 0)
     files_added: list[str] = field(default_factory=list)
     files_removed: list[str] = field(default_factory=list)
     files_changed: list[str] = field(default_factory=list)
-    stats_changed: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # column -> stat -> [old, new]
+    stats_changed: dict[str, dict[str, list[Any]]] = field(
+        default_factory=dict
+    )  # column -> stat -> [old, new]
 
     @property
     def unchanged(self) -> bool:

@@ -72,7 +72,8 @@ def _check_columns(schema: pa.Schema, columns: Sequence[str] | None) -> list[str
     missing = [c for c in columns if c not in schema.names]
     if missing:
         raise InvalidInputError(
-            f"the dataset has no column(s) {', '.join(map(repr, missing))}; it has {', '.join(schema.names[:30])}"
+            f"the dataset has no column(s) {', '.join(map(repr, missing))}; "
+            f"it has {', '.join(schema.names[:30])}"
         )
     return list(columns)
 
@@ -95,6 +96,7 @@ def iter_batches(
     label: str,
     columns: Sequence[str] | None = None,
     where: pc.Expression | None = None,
+    *,
     batch_size: int = 65_536,
 ) -> Iterator[pa.RecordBatch]:
     """Record batches, one file at a time: a file is fetched only when the stream reaches it."""

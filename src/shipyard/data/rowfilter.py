@@ -146,7 +146,11 @@ class _Parser:
             return tok.text
         if tok.kind == "number":
             number = float(tok.text)
-            return int(number) if number.is_integer() and "." not in tok.text and "e" not in tok.text.lower() else number
+            return (
+                int(number)
+                if number.is_integer() and "." not in tok.text and "e" not in tok.text.lower()
+                else number
+            )
         if tok.kind == "name" and tok.text.lower() in ("true", "false"):
             return tok.text.lower() == "true"
         self.i -= 1

@@ -125,7 +125,9 @@ class DatasetService:
             root = Path(tmp) / "data"
             keys = list(source.list_keys(""))
             if not keys:
-                raise InvalidInputError(f"cannot snapshot {uri}: no objects under it; check the bucket and prefix")
+                raise InvalidInputError(
+                    f"cannot snapshot {uri}: no objects under it; check the bucket and prefix"
+                )
             for key in keys:
                 target = root.joinpath(*loading.safe_relative(key).parts)
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +170,9 @@ class DatasetService:
         return self.store.list_files(version.dataset_name, version.version)
 
     def _materializer(self) -> loading.Materializer:
-        return loading.Materializer(self.stores.artifacts.cas, self.stores.settings.home / "cache" / "dataset-blobs")
+        return loading.Materializer(
+            self.stores.artifacts.cas, self.stores.settings.home / "cache" / "dataset-blobs"
+        )
 
     def load(
         self,
@@ -185,7 +189,11 @@ class DatasetService:
         if output not in OUTPUTS:
             raise InvalidInputError(f"output {output!r} is not one of {', '.join(OUTPUTS)}")
         if output == "path":
-            target = dest if dest is not None else Path(tempfile.mkdtemp(prefix=f"shipyard-{version.dataset_name}-"))
+            target = (
+                dest
+                if dest is not None
+                else Path(tempfile.mkdtemp(prefix=f"shipyard-{version.dataset_name}-"))
+            )
             return loading.to_folder(self._materializer(), self.files(version), target, version.uri)
         table = self.read_table(version, columns=columns, where=where)
         return loading.as_output(table, output)
@@ -202,7 +210,9 @@ class DatasetService:
         self, version: DatasetVersion, *, columns: Sequence[str] | None = None, where: str | None = None
     ) -> pa.Table:
         expr = parse_row_filter(where) if where is not None else None
-        return loading.read_table(self._materializer(), self._table_files(version), version.uri, columns, expr)
+        return loading.read_table(
+            self._materializer(), self._table_files(version), version.uri, columns, expr
+        )
 
     def iter_batches(
         self,
@@ -214,7 +224,9 @@ class DatasetService:
     ) -> Iterator[pa.RecordBatch]:
         expr = parse_row_filter(where) if where is not None else None
         files = self._table_files(version)
-        return loading.iter_batches(self._materializer(), files, version.uri, columns, expr, batch_size)
+        return loading.iter_batches(
+            self._materializer(), files, version.uri, columns, expr, batch_size=batch_size
+        )
 
     # ---- managing ----------------------------------------------------------------------------------
     def diff(self, old: DatasetVersion, new: DatasetVersion) -> VersionDiff:

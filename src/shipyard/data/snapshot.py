@@ -52,12 +52,17 @@ class Snapshot:
 
 
 def snapshot_table(
-    cas: ContentStore, value: Any, column_tags: Mapping[str, Sequence[str]] | None, source_format: str | None = None
+    cas: ContentStore,
+    value: Any,
+    column_tags: Mapping[str, Sequence[str]] | None,
+    source_format: str | None = None,
 ) -> Snapshot:
     table, fmt = to_arrow(value)
     columns = columns_of(table.schema, column_tags)
     files, written = _store_parts(cas, table)
-    return Snapshot("table", source_format or fmt, files, table.num_rows, columns, table_stats(table), written)
+    return Snapshot(
+        "table", source_format or fmt, files, table.num_rows, columns, table_stats(table), written
+    )
 
 
 def _store_parts(cas: ContentStore, table: pa.Table) -> tuple[list[DatasetFile], int]:

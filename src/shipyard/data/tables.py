@@ -37,7 +37,9 @@ def to_arrow(value: Any) -> tuple[pa.Table, str]:
         raise InvalidInputError(f"cannot snapshot this DataFrame as a table: {exc}") from None
 
 
-def columns_of(schema: pa.Schema, column_tags: Mapping[str, Sequence[str]] | None) -> tuple[dict[str, Any], ...]:
+def columns_of(
+    schema: pa.Schema, column_tags: Mapping[str, Sequence[str]] | None
+) -> tuple[dict[str, Any], ...]:
     """The stored schema: name, Arrow type and tags per column; unknown tagged columns refused."""
     tags = dict(column_tags or {})
     unknown = sorted(set(tags) - set(schema.names))

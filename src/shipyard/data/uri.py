@@ -46,7 +46,5 @@ def parse_dataset_uri(text: str) -> DatasetRef:
     if not sep or version == "latest":
         return DatasetRef(name)
     if not version.isdigit() or int(version) < 1:
-        raise InvalidInputError(
-            f"{text!r}: version {version!r} is not a positive number; expected {_FORMS}"
-        )
+        raise InvalidInputError(f"{text!r}: version {version!r} is not a positive number; expected {_FORMS}")
     return DatasetRef(name, version=int(version))

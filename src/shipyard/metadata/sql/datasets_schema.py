@@ -32,7 +32,9 @@ PATH = 1024  # a file's path inside a version
 
 
 def _dataset_fk() -> Column[str]:
-    return Column("dataset_name", String(KEY), ForeignKey("datasets.name", ondelete="CASCADE"), nullable=False)
+    return Column(
+        "dataset_name", String(KEY), ForeignKey("datasets.name", ondelete="CASCADE"), nullable=False
+    )
 
 
 def _version_fk() -> ForeignKeyConstraint:

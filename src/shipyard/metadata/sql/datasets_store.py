@@ -73,7 +73,9 @@ def _aliases_of(conn: Connection, name: str) -> dict[str, int]:
 
 
 def _load_dataset(conn: Connection, row: Row[Any]) -> Dataset:
-    last = conn.execute(select(_V.version).where(_V.dataset_name == row.name).order_by(_V.version.desc())).scalar()
+    last = conn.execute(
+        select(_V.version).where(_V.dataset_name == row.name).order_by(_V.version.desc())
+    ).scalar()
     return Dataset(
         name=row.name,
         description=row.description,
@@ -198,7 +200,14 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
                 },
             )
             rows = [
-                {"dataset_name": name, "version": version, "path": f.path, "digest": f.digest, "size": f.size, "rows": f.rows}
+                {
+                    "dataset_name": name,
+                    "version": version,
+                    "path": f.path,
+                    "digest": f.digest,
+                    "size": f.size,
+                    "rows": f.rows,
+                }
                 for f in create.files
             ]
             for start in range(0, len(rows), _FILE_BATCH):
@@ -210,7 +219,9 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
             return _load_versions(conn, [_version_row(conn, name, version)])[0]
 
     def list_versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[DatasetVersion]:
-        query = _page(select(dataset_versions).where(_V.dataset_name == name).order_by(_V.version), limit, offset)
+        query = _page(
+            select(dataset_versions).where(_V.dataset_name == name).order_by(_V.version), limit, offset
+        )
         with self._read() as conn:
             _dataset_row(conn, name)
             return _load_versions(conn, conn.execute(query).all())
@@ -267,7 +278,9 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
     def resolve_alias(self, name: str, alias: str) -> DatasetVersion:
         with self._read() as conn:
             _dataset_row(conn, name)
-            version = conn.execute(select(_A.version).where(_A.dataset_name == name, _A.alias == alias)).scalar()
+            version = conn.execute(
+                select(_A.version).where(_A.dataset_name == name, _A.alias == alias)
+            ).scalar()
             if version is None:
                 known = ", ".join(_aliases_of(conn, name)) or "none yet"
                 raise NotFoundError(

@@ -1,8 +1,9 @@
 """Which artifact blobs the metadata still points at (for the blob garbage collector).
 
 A blob is referenced by an artifact record, a model version's package, a model version's
-recorded lineage (the data that made it stays available even after its run is deleted) or a
-reference profile, or a dataset version's file. Anything else in the blob store is garbage once it is old enough.
+recorded lineage (the data that made it stays available even after its run is deleted), a
+reference profile or a dataset version's file. Anything else in the blob store is garbage once it
+is old enough.
 """
 
 from __future__ import annotations

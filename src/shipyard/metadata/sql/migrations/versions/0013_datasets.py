@@ -29,7 +29,10 @@ def _version_fk(table: str) -> sa.ForeignKeyConstraint:
 
 def _dataset_fk(table: str) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint(
-        ["dataset_name"], ["datasets.name"], name=op.f(f"fk_{table}_dataset_name_datasets"), ondelete="CASCADE"
+        ["dataset_name"],
+        ["datasets.name"],
+        name=op.f(f"fk_{table}_dataset_name_datasets"),
+        ondelete="CASCADE",
     )
 
 
@@ -97,7 +100,9 @@ def upgrade() -> None:
         sa.Column("direction", sa.String(length=8), nullable=False),
         sa.Column("at", sa.BigInteger(), nullable=False),
         _version_fk("dataset_uses"),
-        sa.PrimaryKeyConstraint("dataset_name", "version", "run_id", "task_id", "direction", name=op.f("pk_dataset_uses")),
+        sa.PrimaryKeyConstraint(
+            "dataset_name", "version", "run_id", "task_id", "direction", name=op.f("pk_dataset_uses")
+        ),
     )
     op.create_index(op.f("ix_dataset_uses_run_id"), "dataset_uses", ["run_id"])
 

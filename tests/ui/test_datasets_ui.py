@@ -5,7 +5,6 @@ headless Chromium when it is installed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -67,8 +66,26 @@ def test_the_dataset_pages_show_versions_schema_stats_preview_and_lineage(
     assert "Trained on datasets" in model_page and "transactions v2" in model_page
 
 
-def test_the_dataset_page_in_chromium(browser: Any, live: LiveServer, data_app: tuple[UiApp, str]) -> None:
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    from tests.services import require
+    from tests.ui.test_browser import CHROMIUM, LAUNCH_ARGS, _browser_available
+
+    require(
+        _browser_available(), f"{CHROMIUM} or the playwright package is missing (scripts/install-browser.sh)"
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def test_the_dataset_page_in_chromium(chromium: Any, live: LiveServer, data_app: tuple[UiApp, str]) -> None:
     from tests.ui.test_browser import SHOTS, Watch
+
+    browser = chromium
 
     ui, _ = data_app
     context = browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.url)
@@ -83,9 +100,7 @@ def test_the_dataset_page_in_chromium(browser: Any, live: LiveServer, data_app: 
     page.wait_for_url("**version=1")
     assert page.locator("#preview tbody tr").count() == 3
     assert "pii" in page.locator("#schema").inner_text()
-    page.screenshot(path=str(Path(SHOTS) / "datasets-page.png"), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "datasets-page.png"), full_page=True)
     context.close()
     assert watch.problems == []
-
-
-from tests.ui.test_browser import browser  # noqa: E402, F401 - the module's Chromium fixture

@@ -161,3 +161,37 @@ def test_aliases_resolve_move_and_protect_deletion(service: DatasetService) -> N
     service.store.delete_version("tx", 1)
     assert [v.version for v in service.store.list_versions("tx")] == [2]
     assert service.snapshot("tx", _frame(5)).version.version == 3  # numbers are never reused
+
+
+def test_a_same_size_edit_is_seen_and_links_are_refused(service: DatasetService, tmp_path: Path) -> None:
+    import os
+
+    src = tmp_path / "d"
+    src.mkdir()
+    (src / "a.txt").write_text("aaaa")
+    first = service.snapshot("d", src).version
+    (src / "a.txt").write_text("bbbb")  # same size; the mtime (and so the cache stamp) moves
+    st = (src / "a.txt").stat()
+    os.utime(src / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    second = service.snapshot("d", src).version
+    assert service.diff(first, second).files_changed == ["a.txt"]
+    (src / "link").symlink_to(src / "a.txt")
+    with pytest.raises(InvalidInputError, match="symbolic link"):
+        service.snapshot("d", src)
+    assert service.store.get_dataset("d").latest_version == 2  # the refused snapshot left nothing
+
+
+def test_a_failed_version_write_leaves_no_version(
+    service: DatasetService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.core.errors import StorageError
+
+    service.snapshot("tx", _frame(10))
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise StorageError("disk full")
+
+    monkeypatch.setattr(service.stores.artifacts.cas, "put_small", broken)
+    with pytest.raises(StorageError, match="disk full"):
+        service.snapshot("tx", _frame(20))
+    assert [v.version for v in service.store.list_versions("tx")] == [1]

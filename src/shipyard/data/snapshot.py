@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.cas import ContentStore
@@ -88,34 +88,38 @@ def _store_parts(cas: ContentStore, table: pa.Table) -> tuple[list[DatasetFile],
     return [f for f, _ in done], sum(new for _, new in done)
 
 
-def _relative(root: Path, path: Path) -> str:
-    rel = PurePosixPath(path.relative_to(root).as_posix())
-    text = str(rel)
-    if len(text.encode()) > _MAX_PATH or any(ord(ch) < 32 for ch in text):
+def _checked(rel: str, path: str) -> str:
+    if len(rel.encode()) > _MAX_PATH or any(ord(ch) < 32 for ch in rel):
         raise InvalidInputError(f"cannot snapshot {path}: its name is too long or has control characters")
-    return text
+    return rel
 
 
 def list_files(root: Path) -> list[tuple[str, Path, os.stat_result]]:
-    """(relative path, path, stat) of every regular file under ``root``, sorted; links refused."""
+    """(relative path, path, stat) of every regular file under ``root``, sorted; links refused.
+    Walked with ``os.scandir`` (one ``lstat`` per entry)."""
     if not root.exists():
         raise NotFoundError(f"cannot snapshot {root}: no such file or folder; check the path")
     if root.is_symlink():
         raise InvalidInputError(f"cannot snapshot {root}: it is a symbolic link; give the real path")
     if root.is_file():
-        return [(root.name, root, root.stat())]
+        return [(_checked(root.name, str(root)), root, root.stat())]
     found: list[tuple[str, Path, os.stat_result]] = []
-    for folder, dirs, names in os.walk(root):
-        here = Path(folder)
-        for d in dirs:
-            if (here / d).is_symlink():
-                raise InvalidInputError(f"cannot snapshot {root}: {here / d} is a symbolic link")
-        for name in names:
-            path = here / name
-            st = path.lstat()
-            if not path.is_file() or path.is_symlink():
-                raise InvalidInputError(f"cannot snapshot {root}: {path} is not a regular file")
-            found.append((_relative(root, path), path, st))
+    pending = [("", str(root))]
+    while pending:
+        prefix, folder = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_symlink():
+                    raise InvalidInputError(f"cannot snapshot {root}: {entry.path} is a symbolic link")
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((rel + "/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(
+                        (_checked(rel, entry.path), Path(entry.path), entry.stat(follow_symlinks=False))
+                    )
+                else:
+                    raise InvalidInputError(f"cannot snapshot {root}: {entry.path} is not a regular file")
     if not found:
         raise InvalidInputError(f"cannot snapshot {root}: the folder has no files")
     return sorted(found, key=lambda t: t[0])
@@ -129,13 +133,15 @@ def store_files(
     known: set[str],
 ) -> tuple[list[DatasetFile], int]:
     """Store ``entries`` (from :func:`list_files` of ``root``); (files, blobs written)."""
-    cached = cache.under(root.resolve()) if cache is not None else {}
+    base, is_dir = root.resolve(), root.is_dir()
+    cached = cache.under(base) if cache is not None else {}
     remembered: list[tuple[str, Stamp, str]] = []
 
     def store(entry: tuple[str, Path, os.stat_result]) -> tuple[DatasetFile, bool]:
         rel, path, st = entry
         stamp = stamp_of(st)
-        hit = cached.get(str(path.resolve()))
+        key = f"{base}/{rel}" if is_dir else str(base)
+        hit = cached.get(key)
         if hit is not None and hit[0] == stamp and (hit[1] in known or cas.exists(hit[1])):
             return DatasetFile(rel, hit[1], st.st_size), False
         if st.st_size <= _SMALL:
@@ -148,7 +154,7 @@ def store_files(
         else:
             new = True
             digest, size = cas.put_file(path)
-        remembered.append((str(path.resolve()), stamp, digest))
+        remembered.append((key, stamp, digest))
         return DatasetFile(rel, digest, size), new
 
     with ThreadPoolExecutor(_THREADS) as pool:

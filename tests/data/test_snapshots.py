@@ -71,19 +71,42 @@ def test_a_folder_of_files_round_trips(stores: Stores, tmp_path: Path) -> None:
 def test_an_unchanged_resnapshot_writes_no_blob_and_one_changed_file_writes_one(
     service: DatasetService, writes: CountingBackend, tmp_path: Path
 ) -> None:
+    from shipyard.data.snapshot import PACK_LIMIT
+
     src = tmp_path / "docs"
     src.mkdir()
     for i in range(20):
         (src / f"{i}.txt").write_text(f"doc {i}")
+    (src / "big.bin").write_bytes(b"x" * (PACK_LIMIT + 1))
     first = service.snapshot("docs", src)
-    assert first.written == 20 and writes.writes == 20
+    # the 20 small files travel in one pack blob, the big one is a blob of its own
+    assert first.written == 2 and writes.writes == 2
+    files = {f.path: f for f in service.files(first.version)}
+    assert files["big.bin"].pack is None and len({files[f"{i}.txt"].pack for i in range(20)}) == 1
     again = service.snapshot("docs", src)
-    assert (again.version.version, again.written, writes.writes) == (2, 0, 20)
+    assert (again.version.version, again.written, writes.writes) == (2, 0, 2)
     (src / "3.txt").write_text("changed")
     third = service.snapshot("docs", src)
-    assert (third.written, writes.writes) == (1, 21)
+    assert (third.written, writes.writes) == (1, 3)  # a pack holding only the changed file
     diff = service.diff(first.version, third.version)
     assert diff.files_changed == ["3.txt"] and not diff.files_added and not diff.files_removed
+    out = service.load(third.version, dest=tmp_path / "out")
+    assert (out / "3.txt").read_text() == "changed" and (out / "7.txt").read_text() == "doc 7"
+    assert (out / "big.bin").stat().st_size == PACK_LIMIT + 1
+
+
+def test_a_damaged_pack_is_refused_on_load(service: DatasetService, tmp_path: Path) -> None:
+    from shipyard.core.errors import IntegrityError
+    from shipyard.data.load import Materializer
+
+    src = tmp_path / "d"
+    src.mkdir()
+    (src / "a.txt").write_text("hello")
+    version = service.snapshot("d", src).version
+    file = service.files(version)[0]
+    lying = type(file)(file.path, "0" * 64, file.size, None, file.pack, file.offset)
+    with pytest.raises(IntegrityError, match="do not match its sha256"):
+        Materializer(service.stores.artifacts.cas, tmp_path / "cache").read(lying, "d/a.txt")
 
 
 def test_an_unchanged_dataframe_writes_no_blob(service: DatasetService, writes: CountingBackend) -> None:

@@ -7,6 +7,7 @@ only when its size matches the recorded one (it was verified when it was written
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -21,22 +22,59 @@ if TYPE_CHECKING:
     import pyarrow.dataset as pds
 
 
+def _sliced(data: bytes, file: DatasetFile, label: str) -> bytes:
+    """A packed file's bytes out of its pack, checked against the file's own digest."""
+    offset = file.offset or 0
+    part = data[offset : offset + file.size]
+    if len(part) != file.size or hashlib.sha256(part).hexdigest() != file.digest:
+        raise IntegrityError(f"{label}: its bytes in pack {file.pack} do not match its sha256; refused")
+    return part
+
+
+def file_bytes(cas: ContentStore, file: DatasetFile, label: str) -> bytes:
+    """One file's verified bytes (from its blob, or sliced out of its verified pack)."""
+    if file.pack is None:
+        return cas.get_bytes(validate_digest(file.digest), label)
+    return _sliced(cas.get_bytes(validate_digest(file.pack), label), file, label)
+
+
 class Materializer:
-    """Verified local copies of a version's blobs, one per digest, made on first use."""
+    """Verified local copies of a version's blobs (and packs), one per digest, made on first use."""
 
     def __init__(self, cas: ContentStore, cache_dir: Path) -> None:
         self.cas = cas
         self.cache_dir = cache_dir
 
-    def local(self, file: DatasetFile, label: str) -> Path:
-        digest = validate_digest(file.digest)
+    def _blob(self, digest: str, label: str, size: int | None) -> Path:
+        digest = validate_digest(digest)
         path = self.cache_dir / digest[:2] / digest
-        if path.is_file() and path.stat().st_size == file.size:
+        if path.is_file() and (size is None or path.stat().st_size == size):
             return path
         self.cas.get_file(digest, path, label)
-        if path.stat().st_size != file.size:
+        if size is not None and path.stat().st_size != size:
             path.unlink(missing_ok=True)
-            raise IntegrityError(f"{label}: {file.size} bytes recorded, the stored blob has another size")
+            raise IntegrityError(f"{label}: {size} bytes recorded, the stored blob has another size")
+        return path
+
+    def read(self, file: DatasetFile, label: str) -> bytes:
+        """A packed file's verified bytes, from the cached copy of its pack."""
+        assert file.pack is not None
+        with open(self._blob(file.pack, label, None), "rb") as pack:
+            pack.seek(file.offset or 0)
+            return _sliced(pack.read(file.size), DatasetFile(file.path, file.digest, file.size), label)
+
+    def local(self, file: DatasetFile, label: str) -> Path:
+        """A local, verified copy of the file's bytes (named by its digest)."""
+        if file.pack is None:
+            return self._blob(file.digest, label, file.size)
+        path = self.cache_dir / validate_digest(file.digest)[:2] / file.digest
+        if path.is_file() and path.stat().st_size == file.size:
+            return path
+        data = self.read(file, label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
         return path
 
 
@@ -56,7 +94,10 @@ def to_folder(mat: Materializer, files: Sequence[DatasetFile], dest: Path, label
     for f in files:
         target = dest.joinpath(*safe_relative(f.path).parts)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(mat.local(f, f"{label}/{f.path}"), target)
+        if f.pack is not None:
+            target.write_bytes(mat.read(f, f"{label}/{f.path}"))
+        else:
+            shutil.copyfile(mat.local(f, f"{label}/{f.path}"), target)
     return dest
 
 

@@ -135,18 +135,22 @@ class DatasetService:
                     shutil.copyfileobj(src, out, 16 << 20)
             single = keys[0] if len(keys) == 1 and "/" not in keys[0] else None
             return snapshot_path(
-                self.stores.artifacts.cas, root / single if single else root, column_tags, None, set()
+                self.stores.artifacts.cas,
+                root / single if single else root,
+                column_tags,
+                None,
+                self._known_digests(name),
             )
 
-    def _known_digests(self, name: str) -> set[str]:
-        """Digests of the latest version's files (stored for sure: a version references them)."""
+    def _known_digests(self, name: str) -> dict[str, DatasetFile]:
+        """Where the latest version keeps each digest (stored for sure: a version references it)."""
         from shipyard.core.errors import NotFoundError
 
         try:
             latest = self.store.get_dataset(name).latest_version
         except NotFoundError:
-            return set()
-        return set() if latest is None else {f.digest for f in self.store.list_files(name, latest)}
+            return {}
+        return {} if latest is None else {f.digest: f for f in self.store.list_files(name, latest)}
 
     def record_use(self, version: DatasetVersion, run_id: str, task_id: str | None, direction: str) -> None:
         use = DatasetUse(version.dataset_name, version.version, run_id, direction, utcnow(), task_id)

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 PART_BYTES = 64 << 20  # target in-memory size of one Parquet part of a table
-_SMALL = 4 << 20  # files up to this size are read whole, hashed, then written only if new
+PACK_LIMIT = 64 << 10  # new files up to this size are stored in pack blobs
+PACK_BYTES = 64 << 20  # a pack blob is closed at about this size
+_CHUNK_FILES = 4096  # files probed (read and hashed) at a time
 _THREADS = 8
 _MAX_PATH = 1024
 
@@ -125,43 +127,106 @@ def list_files(root: Path) -> list[tuple[str, Path, os.stat_result]]:
     return sorted(found, key=lambda t: t[0])
 
 
+class _Packer:
+    """Gathers new small files into pack blobs of about ``PACK_BYTES`` (one write, one fsync for
+    thousands of files); each file keeps its own sha256 and is located by (pack, offset)."""
+
+    def __init__(self, cas: ContentStore) -> None:
+        self.cas = cas
+        self.buffer = bytearray()
+        self.members: list[tuple[int, str, str, int, int]] = []  # index, path, digest, size, offset
+        self.offsets: dict[str, int] = {}  # digest -> offset in the open pack
+        self.placed: dict[int, DatasetFile] = {}
+        self.written = 0
+
+    def add(self, index: int, rel: str, digest: str, data: bytes) -> None:
+        offset = self.offsets.get(digest)
+        if offset is None:
+            offset = self.offsets[digest] = len(self.buffer)
+            self.buffer += data
+        self.members.append((index, rel, digest, len(data), offset))
+        if len(self.buffer) >= PACK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.members:
+            return
+        pack = self.cas.put_bytes(memoryview(self.buffer))
+        self.written += 1
+        for index, rel, digest, size, offset in self.members:
+            self.placed[index] = DatasetFile(rel, digest, size, None, pack, offset)
+        self.buffer, self.members, self.offsets = bytearray(), [], {}
+
+
 def store_files(
     cas: ContentStore,
     root: Path,
     entries: list[tuple[str, Path, os.stat_result]],
     cache: HashCache | None,
-    known: set[str],
+    known: dict[str, DatasetFile],
 ) -> tuple[list[DatasetFile], int]:
-    """Store ``entries`` (from :func:`list_files` of ``root``); (files, blobs written)."""
+    """Store ``entries`` (from :func:`list_files` of ``root``); (files, blobs written).
+
+    ``known`` maps digests to where the dataset's latest version keeps them: such files are
+    neither written nor (when the hash cache vouches for them) read. New files up to
+    ``PACK_LIMIT`` go into pack blobs, larger ones are blobs of their own."""
     base, is_dir = root.resolve(), root.is_dir()
     cached = cache.under(base) if cache is not None else {}
     remembered: list[tuple[str, Stamp, str]] = []
+    packer = _Packer(cas)
+    placed: dict[int, DatasetFile] = {}
+    big_written = 0
 
-    def store(entry: tuple[str, Path, os.stat_result]) -> tuple[DatasetFile, bool]:
-        rel, path, st = entry
+    def probe(index: int) -> tuple[int, str, bytes | None, DatasetFile | None, bool]:
+        """(index, digest, bytes to pack or None, the placed file or None, whether a blob was written)"""
+        rel, path, st = entries[index]
         stamp = stamp_of(st)
         key = f"{base}/{rel}" if is_dir else str(base)
         hit = cached.get(key)
-        if hit is not None and hit[0] == stamp and (hit[1] in known or cas.exists(hit[1])):
-            return DatasetFile(rel, hit[1], st.st_size), False
-        if st.st_size <= _SMALL:
-            data = path.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
-            new = not cas.exists(digest)
-            if new:
-                cas.put_small(data, digest)
-            size = len(data)
-        else:
-            new = True
+        if hit is not None and hit[0] == stamp:
+            where = known.get(hit[1])
+            if where is not None:
+                return (
+                    index,
+                    hit[1],
+                    None,
+                    DatasetFile(rel, hit[1], st.st_size, None, where.pack, where.offset),
+                    False,
+                )
+            if st.st_size > PACK_LIMIT and cas.exists(hit[1]):
+                return index, hit[1], None, DatasetFile(rel, hit[1], st.st_size), False
+        if st.st_size > PACK_LIMIT:
             digest, size = cas.put_file(path)
+            remembered.append((key, stamp, digest))
+            return index, digest, None, DatasetFile(rel, digest, size), True
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
         remembered.append((key, stamp, digest))
-        return DatasetFile(rel, digest, size), new
+        where = known.get(digest)
+        if where is not None:
+            return (
+                index,
+                digest,
+                None,
+                DatasetFile(rel, digest, len(data), None, where.pack, where.offset),
+                False,
+            )
+        return index, digest, data, None, False
 
     with ThreadPoolExecutor(_THREADS) as pool:
-        done = list(pool.map(store, entries))
+        for start in range(0, len(entries), _CHUNK_FILES):
+            batch = range(start, min(len(entries), start + _CHUNK_FILES))
+            for index, digest, data, found, wrote in pool.map(probe, batch):
+                big_written += wrote
+                if found is not None:
+                    placed[index] = found
+                elif data is not None:
+                    packer.add(index, entries[index][0], digest, data)
+    packer.flush()
+    placed.update(packer.placed)
     if cache is not None and remembered:
         cache.remember(remembered)
-    return [f for f, _ in done], sum(new for _, new in done)
+    return [placed[i] for i in range(len(entries))], packer.written + big_written
 
 
 def snapshot_path(
@@ -169,7 +234,7 @@ def snapshot_path(
     root: Path,
     column_tags: Mapping[str, Sequence[str]] | None,
     cache: HashCache | None,
-    known: set[str],
+    known: dict[str, DatasetFile],
 ) -> Snapshot:
     """A CSV file, a Parquet file, a folder of Parquet files, or a folder of any files."""
     if root.is_file() and root.suffix.lower() in (".csv", ".tsv"):

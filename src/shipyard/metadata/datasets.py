@@ -39,12 +39,16 @@ USE_DIRECTIONS = ("input", "output")
 
 @dataclass(frozen=True)
 class DatasetFile:
-    """One file of a version: its relative path, content digest, size and (tables) row count."""
+    """One file of a version: its relative path, content digest (sha256 of its bytes), size and
+    (tables) row count. Small files are stored in a *pack* blob: ``pack`` is that blob's digest and
+    ``offset`` where the file's bytes start in it; otherwise the file is the blob ``digest``."""
 
     path: str
     digest: str
     size: int
     rows: int | None = None
+    pack: str | None = None
+    offset: int | None = None
 
 
 @dataclass(frozen=True)

@@ -305,11 +305,12 @@ class PasswordSetIn(_Body):
 
 
 class DatasetVersionIn(_Body):
-    """A dataset version; ``files`` are rows ``[path, sha256, size, rows-or-null]``."""
+    """A dataset version; ``files`` are rows ``[path, sha256, size, rows, pack, offset]`` (the last
+    three may be null; ``pack``/``offset`` locate a small file inside a pack blob)."""
 
     kind: str
     source_format: str
-    files: list[tuple[str, str, int, int | None]]
+    files: list[tuple[str, str, int, int | None, str | None, int | None]]
     created_by: str | None = None
     created_at: datetime
     num_rows: int | None = None

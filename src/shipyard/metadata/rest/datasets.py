@@ -1,5 +1,6 @@
 """``RestDatasetStore``: the :class:`DatasetStore` over a shipyard server (shares the metadata
-store's HTTP session). A version's files travel as compact rows ``[path, digest, size, rows]``."""
+store's HTTP session). A version's files travel as compact rows
+``[path, digest, size, rows, pack, offset]``."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def _d(name: str) -> str:
 
 def _v(name: str, version: int) -> str:
     return f"/datasets/{seg(name)}/versions/{int(version)}"
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class RestDatasetStore(DatasetStore):
@@ -56,7 +61,7 @@ class RestDatasetStore(DatasetStore):
     def create_version(self, create: DatasetVersionCreate) -> DatasetVersion:
         body = to_wire(create)
         body.pop("dataset_name")
-        body["files"] = [[f.path, f.digest, f.size, f.rows] for f in create.files]
+        body["files"] = [[f.path, f.digest, f.size, f.rows, f.pack, f.offset] for f in create.files]
         return decode(DatasetVersion, self._http.call("POST", _d(create.dataset_name) + "/versions", body))
 
     def get_version(self, name: str, version: int) -> DatasetVersion:
@@ -70,7 +75,10 @@ class RestDatasetStore(DatasetStore):
         self, name: str, version: int, *, limit: int | None = None, offset: int = 0
     ) -> list[DatasetFile]:
         rows = self._rows(_v(name, version) + "/files", "files", {}, limit, offset)
-        return [DatasetFile(str(p), str(d), int(s), None if r is None else int(r)) for p, d, s, r in rows]
+        return [
+            DatasetFile(str(p), str(d), int(s), _int(r), None if k is None else str(k), _int(o))
+            for p, d, s, r, k, o in rows
+        ]
 
     def delete_version(self, name: str, version: int) -> None:
         self._http.call("DELETE", _v(name, version))

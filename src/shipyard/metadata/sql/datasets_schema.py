@@ -2,8 +2,9 @@
 
 ``datasets.last_version`` is the per-dataset version counter (one ``UPDATE`` takes the row lock,
 so concurrent snapshots get different numbers; deleted numbers are never reused).
-``dataset_files`` lists every file of a version (path, content digest, size, rows): the blobs a
-version needs, so garbage collection keeps them (``references.py``) and diffs are a join.
+``dataset_files`` lists every file of a version (path, content digest, size, rows, and for a small
+file the pack blob and offset it is stored at): the blobs a version needs, so garbage collection
+keeps them (``references.py``: digests and packs) and diffs compare digests.
 ``dataset_versions.columns`` is the schema with each column's tags (``pii``...); ``stats`` the
 per-column statistics. ``dataset_uses`` links runs (and tasks) to the versions they read or
 wrote; model versions reach datasets through their run. No foreign key to ``runs``: a version
@@ -88,6 +89,8 @@ dataset_files = Table(
     Column("digest", String(128), nullable=False),
     Column("size", BigInteger(), nullable=False),
     Column("rows", BigInteger(), nullable=True),
+    Column("pack", String(128), nullable=True),  # the pack blob holding a small file, if any
+    Column("offset", BigInteger(), nullable=True),
     PrimaryKeyConstraint("dataset_name", "version", "path"),
     _version_fk(),
     Index(None, "digest"),

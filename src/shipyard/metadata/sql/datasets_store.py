@@ -145,6 +145,8 @@ def _check_create(create: DatasetVersionCreate) -> None:
     paths = [f.path for f in create.files]
     if len(set(paths)) != len(paths):
         raise InvalidInputError(f"dataset {create.dataset_name!r}: a version lists the same file twice")
+    if any((f.pack is None) != (f.offset is None) or (f.offset or 0) < 0 for f in create.files):
+        raise InvalidInputError(f"dataset {create.dataset_name!r}: a packed file needs its pack and offset")
 
 
 class SqlDatasetStore(BorrowedTransactions, DatasetStore):
@@ -207,6 +209,8 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
                     "digest": f.digest,
                     "size": f.size,
                     "rows": f.rows,
+                    "pack": f.pack,
+                    "offset": f.offset,
                 }
                 for f in create.files
             ]
@@ -230,7 +234,7 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
         self, name: str, version: int, *, limit: int | None = None, offset: int = 0
     ) -> list[DatasetFile]:
         query = _page(
-            select(_F.path, _F.digest, _F.size, _F.rows)
+            select(_F.path, _F.digest, _F.size, _F.rows, _F.pack, _F.offset)
             .where(_F.dataset_name == name, _F.version == version)
             .order_by(_F.path),
             limit,
@@ -238,7 +242,10 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
         )
         with self._read() as conn:
             _version_row(conn, name, version)
-            return [DatasetFile(r.path, r.digest, int(r.size), r.rows) for r in conn.execute(query)]
+            return [
+                DatasetFile(r.path, r.digest, int(r.size), r.rows, r.pack, r.offset)
+                for r in conn.execute(query)
+            ]
 
     def delete_version(self, name: str, version: int) -> None:
         with self._write() as conn:

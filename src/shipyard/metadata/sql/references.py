@@ -23,5 +23,6 @@ def referenced_digests(conn: Connection) -> set[str]:
         select(model_version_lineage.c.digest),
         select(reference_profiles.c.digest),
         select(dataset_files.c.digest),
+        select(dataset_files.c.pack).where(dataset_files.c.pack.is_not(None)),
     )
     return {str(digest) for (digest,) in conn.execute(query)}

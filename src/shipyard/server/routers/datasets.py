@@ -68,10 +68,11 @@ def create_version(request: Request, name: str, body: DatasetVersionIn) -> Respo
     if body.run_id is not None:
         check_run(ctx, principal_of(request).access, "run:write", body.run_id)
     files = []
-    for path, digest, size, rows in body.files:
+    for path, digest, size, rows, pack, offset in body.files:
         if size < 0 or (rows is not None and rows < 0):
             raise InvalidInputError(f"file {path[:100]!r}: size and rows must not be negative")
-        files.append(DatasetFile(path, validate_digest(digest), size, rows))
+        packed = None if pack is None else validate_digest(pack)
+        files.append(DatasetFile(path, validate_digest(digest), size, rows, packed, offset))
     create = DatasetVersionCreate(
         dataset_name=name,
         kind=body.kind,
@@ -111,12 +112,13 @@ def delete_version(request: Request, name: str, version: int) -> Response:
 def list_files(
     request: Request, name: str, version: int, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
 ) -> Response:
-    """Rows ``[path, sha256, size, rows]``, by path."""
+    """Rows ``[path, sha256, size, rows, pack, offset]``, by path."""
     store, name = ctx_of(request).datasets, _name(name)
 
     def read(n: int, at: int) -> Sequence[object]:
         return [
-            [f.path, f.digest, f.size, f.rows] for f in store.list_files(name, version, limit=n, offset=at)
+            [f.path, f.digest, f.size, f.rows, f.pack, f.offset]
+            for f in store.list_files(name, version, limit=n, offset=at)
         ]
 
     return _page("files", read, limit, offset)

@@ -40,7 +40,9 @@ def _preview(ctx: ServerContext, version: DatasetVersion, files: list[DatasetFil
     first = files[0]
     if first.size > MAX_PREVIEW_BYTES:
         return Preview("none", note="the first part is too large to preview; use `shipyard data get`")
-    data = ctx.stores.artifacts.get_bytes(first.digest, name=f"{version.uri}/{first.path}")
+    from shipyard.data.load import file_bytes
+
+    data = file_bytes(ctx.stores.artifacts.cas, first, f"{version.uri}/{first.path}")
     try:
         found = read_preview(data, PREVIEW_ROWS, _cell)
     except (pa.ArrowException, OSError, ValueError) as exc:

@@ -77,6 +77,8 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(length=128), nullable=False),
         sa.Column("size", sa.BigInteger(), nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=True),
+        sa.Column("pack", sa.String(length=128), nullable=True),
+        sa.Column("offset", sa.BigInteger(), nullable=True),
         _version_fk("dataset_files"),
         sa.PrimaryKeyConstraint("dataset_name", "version", "path", name=op.f("pk_dataset_files")),
     )

@@ -36,6 +36,7 @@ PART_BYTES = 64 << 20  # target in-memory size of one Parquet part of a table
 PACK_LIMIT = 64 << 10  # new files up to this size are stored in pack blobs
 PACK_BYTES = 64 << 20  # a pack blob is closed at about this size
 _CHUNK_FILES = 4096  # files probed (read and hashed) at a time
+_PER_TASK = 256  # files per thread-pool task
 _THREADS = 8
 _MAX_PATH = 1024
 
@@ -213,10 +214,14 @@ def store_files(
             )
         return index, digest, data, None, False
 
+    def probe_many(indexes: range) -> list[tuple[int, str, bytes | None, DatasetFile | None, bool]]:
+        return [probe(i) for i in indexes]  # a few hundred files per task: little pool overhead
+
     with ThreadPoolExecutor(_THREADS) as pool:
         for start in range(0, len(entries), _CHUNK_FILES):
-            batch = range(start, min(len(entries), start + _CHUNK_FILES))
-            for index, digest, data, found, wrote in pool.map(probe, batch):
+            end = min(len(entries), start + _CHUNK_FILES)
+            tasks = [range(i, min(end, i + _PER_TASK)) for i in range(start, end, _PER_TASK)]
+            for index, digest, data, found, wrote in (r for rs in pool.map(probe_many, tasks) for r in rs):
                 big_written += wrote
                 if found is not None:
                     placed[index] = found

@@ -92,8 +92,7 @@ dataset_files = Table(
     Column("pack", String(128), nullable=True),  # the pack blob holding a small file, if any
     Column("offset", BigInteger(), nullable=True),
     PrimaryKeyConstraint("dataset_name", "version", "path"),
-    _version_fk(),
-    Index(None, "digest"),
+    _version_fk(),  # no index on digest: garbage collection scans the table once anyway
 )
 
 dataset_aliases = Table(

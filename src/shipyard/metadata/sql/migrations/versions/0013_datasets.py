@@ -82,7 +82,6 @@ def upgrade() -> None:
         _version_fk("dataset_files"),
         sa.PrimaryKeyConstraint("dataset_name", "version", "path", name=op.f("pk_dataset_files")),
     )
-    op.create_index(op.f("ix_dataset_files_digest"), "dataset_files", ["digest"])
     op.create_table(
         "dataset_aliases",
         sa.Column("dataset_name", sa.String(length=250), nullable=False),

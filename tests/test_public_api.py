@@ -26,6 +26,8 @@ EXPECTED = {
     "log_labels", "log_reference",
     # features
     "Entity", "FeatureView", "FileSource", "feature_view", "FeatureStore",
+    # datasets
+    "log_dataset", "load_dataset",
 }  # fmt: skip
 
 

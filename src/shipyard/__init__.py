@@ -62,6 +62,9 @@ _EXPORTS: dict[str, str] = {
     "log_model": "shipyard.registry.api",
     "load_model": "shipyard.registry.api",
     "register_model": "shipyard.registry.api",
+    # datasets
+    "log_dataset": "shipyard.data.api",
+    "load_dataset": "shipyard.data.api",
     # monitoring
     "log_labels": "shipyard.monitoring.logs",
     "log_reference": "shipyard.monitoring.service",
@@ -104,9 +107,11 @@ __all__ = [
     "get_run",
     "list_artifacts",
     "load_artifact",
+    "load_dataset",
     "load_model",
     "load_settings",
     "log_artifact",
+    "log_dataset",
     "log_labels",
     "log_metric",
     "log_metrics",
@@ -143,6 +148,7 @@ if TYPE_CHECKING:  # static view of the lazy names, for type checkers and IDEs
     from shipyard.core.entities import ArtifactRecord, Metric, Run, RunStatus, Task, TaskStatus
     from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
     from shipyard.core.settings import Settings, load_settings
+    from shipyard.data.api import load_dataset, log_dataset
     from shipyard.features.store import FeatureStore
     from shipyard.features.views import Entity, FeatureView, FileSource, feature_view
     from shipyard.flows import flow, step

@@ -27,6 +27,7 @@ from shipyard.server.permissions import RouteKey, Rule, api_permissions
 
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
+    from shipyard.metadata.datasets import DatasetStore
     from shipyard.metadata.features import FeatureRecords
     from shipyard.metadata.model_registry import RegistryStore
     from shipyard.metadata.monitoring import MonitoringRecords
@@ -96,6 +97,7 @@ class ServerContext:
     _registry: RegistryStore | None = field(default=None, repr=False)
     _monitoring: MonitoringRecords | None = field(default=None, repr=False)
     _features: FeatureRecords | None = field(default=None, repr=False)
+    _datasets: DatasetStore | None = field(default=None, repr=False)
     # run id -> (read at, owner, namespace): both are fixed at creation, so the per-object check of
     # every metric batch need not load the whole run (server/access.py; evicted on delete)
     run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
@@ -123,6 +125,14 @@ class ServerContext:
 
             self._registry = open_registry_store(self.stores.metadata)
         return self._registry
+
+    @property
+    def datasets(self) -> DatasetStore:
+        if self._datasets is None:
+            from shipyard.metadata.datasets import open_dataset_store
+
+            self._datasets = open_dataset_store(self.stores.metadata)
+        return self._datasets
 
     @property
     def monitoring(self) -> MonitoringRecords:

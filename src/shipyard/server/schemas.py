@@ -309,3 +309,34 @@ class PasswordSetIn(_Body):
     current_password: str | None = Field(
         default=None, max_length=1024, description="Your current password, when you change your own."
     )
+
+
+class DatasetVersionIn(_Body):
+    """A dataset version; ``files`` are rows ``[path, sha256, size, rows, pack, offset]`` (the last
+    three may be null; ``pack``/``offset`` locate a small file inside a pack blob)."""
+
+    kind: str
+    source_format: str
+    files: list[tuple[str, str, int, int | None, str | None, int | None]]
+    created_by: str | None = None
+    created_at: datetime
+    num_rows: int | None = None
+    columns: list[dict[str, Any]] = Field(default_factory=list)
+    stats: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    description: str = ""
+    run_id: str | None = None
+    task_id: str | None = None
+    project: str | None = None  # the dataset's project when this version creates it
+
+
+class DatasetAliasIn(_Body):
+    version: int
+    user: str | None = None
+    at: datetime
+
+
+class DatasetUseIn(_Body):
+    run_id: str
+    task_id: str | None = None
+    direction: str
+    at: datetime

@@ -14,6 +14,7 @@ _MODULES = (
     "blobs",
     "tasks",
     "models",
+    "datasets",
     "tokens",
     "principals",
     "monitoring",

@@ -145,6 +145,10 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 versions = ctx.registry.versions_from_run(run.id)
             except ShipyardError:
                 versions = []  # no registry for this metadata backend
+            try:
+                dataset_uses = ctx.datasets.run_uses(run.id)
+            except ShipyardError:
+                dataset_uses = []
             return pages.render(
                 "run.html",
                 **page_context(
@@ -162,6 +166,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                     task_keys={t.id: t.key for t in tasks},
                     artifacts=artifacts,
                     versions=versions,
+                    dataset_uses=dataset_uses,
                 ),
             )
 

@@ -3,7 +3,7 @@
 Tables are defined in ``shipyard/metadata/sql/features_schema.py``.
 
 Revision ID: 0014_feature_views
-Revises: 0012_attempts
+Revises: 0013_datasets
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_feature_views"
-down_revision = "0012_attempts"
+down_revision = "0013_datasets"
 branch_labels = None
 depends_on = None
 

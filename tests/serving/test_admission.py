@@ -97,3 +97,23 @@ def test_every_refusal_is_counted_by_reason_and_status(env: Env) -> None:
     assert delta[("payload_too_large", "413")] == 2
     assert delta[("too_many_requests", "429")] == 1
     assert delta[("overloaded", "503")] == 0
+
+
+def test_the_limit_shrinks_while_a_queue_stands_and_grows_back_when_it_drains() -> None:
+    from shipyard.serving.admission import QUEUE_TARGET_S, WINDOW_S, Admission
+
+    gate = Admission(320, 1, floor=64, clock=lambda: 0.0)
+    now = 0.0
+    limits = []
+    for _ in range(20):  # every wait in each window is over the target: a standing queue
+        for _ in range(5):
+            now += WINDOW_S / 4
+            gate.observe(QUEUE_TARGET_S * 3, now)
+        limits.append(gate.limit)
+    assert limits == sorted(limits, reverse=True) and limits[0] < 320 and limits[-1] == 64
+    for _ in range(40):  # one short wait per window: no standing queue
+        now += WINDOW_S / 2
+        gate.observe(QUEUE_TARGET_S * 3, now)
+        now += WINDOW_S / 2
+        gate.observe(QUEUE_TARGET_S / 5, now)
+    assert gate.limit == 320

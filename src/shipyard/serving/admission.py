@@ -7,19 +7,24 @@ was rendered per request. With clients that retry at once, the refusals took the
 requests needed (successful throughput fell 83% at 640 connections, p99 of those admitted
 0.5-2.5 s).
 
-The gate runs before all of that. It counts the requests in flight (admitted, not yet answered);
-while ``limit`` are in flight, a new request gets a prebuilt **503** ``overloaded`` with
+The gate runs before all of that: first thing in the app's ``__call__``
+(:class:`shipyard.serving.app.ServingApp`), before FastAPI's and Starlette's own middleware, the
+guard and the router. It counts the requests in flight (admitted, not yet answered); while
+``limit`` are in flight, a new request gets a prebuilt **503** ``overloaded`` with
 ``Retry-After`` at once: two ASGI messages made of constant bytes, no token check, no body read, no
 Starlette object, a counter increment (``shipyard_serving_rejected_total{reason="overloaded"}``).
-The limit defaults to what the micro-batchers can hold: ``max_queue`` waiting requests plus one
-batch being computed (``max_batch_size``), so an admitted request waits at most a bounded queue and
-its ``timeout_s`` deadline (504) as before, while everything beyond is refused in microseconds.
+The limit is at most what the micro-batchers can hold (``max_queue`` waiting requests plus one
+batch being computed, ``max_batch_size``; ``--max-in-flight`` sets it) and at least one batch; in
+between it follows the queueing delay the admitted requests see (:class:`Admission`), so they
+are answered within tens of milliseconds (and never past their ``timeout_s`` deadline, 504) while
+everything beyond is refused in microseconds.
 ``/health`` and ``/ready`` bypass the gate (probes must see a live service under load), and so does
 ``/metrics`` (the counters are what an operator reads during an overload).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -34,18 +39,43 @@ def default_limit(max_queue: int, max_batch_size: int) -> int:
     return max_queue + max_batch_size
 
 
-class Admission:
-    """The gate's state, shared with ``/metrics``: the limit, the requests in flight, the prebuilt
-    refusal (``on_reject`` counts it)."""
+QUEUE_TARGET_S = 0.025  # standing queueing delay allowed before the limit shrinks (p99 target: 50 ms)
+WINDOW_S = 0.1  # how often the limit adapts
 
-    def __init__(self, limit: int, retry_after_s: int, on_reject: Callable[[], None] = lambda: None) -> None:
+
+class Admission:
+    """The gate: the limit, the requests in flight (read by ``/metrics``), the prebuilt refusal
+    (``on_reject`` counts it).
+
+    The limit adapts between ``floor`` and ``ceiling`` with CoDel's signal (as a router's queue
+    does): the time admitted requests wait in the micro-batcher's queue before the model takes them
+    (:meth:`observe`). Every :data:`WINDOW_S`, if even the shortest wait of the window was over
+    :data:`QUEUE_TARGET_S`, a queue is standing: the limit shrinks by a quarter; otherwise it grows
+    by an eighth. Requests in flight divided by throughput is how long each waits (Little's law),
+    so a fixed limit holds latency for one speed of machine and model only; this one follows the
+    throughput the service really has.
+    """
+
+    def __init__(
+        self,
+        ceiling: int,
+        retry_after_s: int,
+        on_reject: Callable[[], None] = lambda: None,
+        *,
+        floor: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         from shipyard.serving.guard import error_body
 
-        if limit < 1:
+        if ceiling < 1:
             raise ValueError("the admission limit must be at least 1")
-        self.limit = limit
+        self.ceiling = ceiling
+        self.floor = max(1, min(floor, ceiling))
+        self.limit = ceiling
         self.in_flight = 0
         self.on_reject = on_reject
+        self._window_min = float("inf")
+        self._window_end = clock() + WINDOW_S
         body = error_body("overloaded", "the server is at capacity; retry shortly")
         self.body = body
         self.headers = [
@@ -55,27 +85,30 @@ class Admission:
             (b"x-content-type-options", b"nosniff"),
         ]
 
-
-class AdmissionGate:
-    """ASGI middleware (added last, so outermost of the app's own): at most ``admission.limit``
-    requests in flight; the rest get the prebuilt 503 + ``Retry-After``."""
-
-    def __init__(self, app: ASGIApp, admission: Admission) -> None:
-        self.app = app
-        self.admission = admission
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        gate = self.admission
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, app: ASGIApp) -> None:
+        """Admit ``scope`` into ``app``, or refuse it with the prebuilt 503."""
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
             return
-        if gate.in_flight >= gate.limit:
-            gate.on_reject()
-            await send({"type": "http.response.start", "status": 503, "headers": gate.headers})
-            await send({"type": "http.response.body", "body": gate.body})
+        if self.in_flight >= self.limit:
+            self.on_reject()
+            await send({"type": "http.response.start", "status": 503, "headers": self.headers})
+            await send({"type": "http.response.body", "body": self.body})
             return
-        gate.in_flight += 1
+        self.in_flight += 1
         try:
-            await self.app(scope, receive, send)
+            await app(scope, receive, send)
         finally:
-            gate.in_flight -= 1
+            self.in_flight -= 1
+
+    def observe(self, waited_s: float, now: float) -> None:
+        """The model took a request that waited ``waited_s`` in its queue (``now``: monotonic)."""
+        self._window_min = min(self._window_min, waited_s)
+        if now < self._window_end:
+            return
+        if self._window_min > QUEUE_TARGET_S:
+            self.limit = max(self.floor, self.limit - max(1, self.limit // 4))
+        elif self.limit < self.ceiling:
+            self.limit = min(self.ceiling, self.limit + max(1, self.limit // 8))
+        self._window_min = float("inf")
+        self._window_end = now + WINDOW_S

@@ -37,6 +37,8 @@ from shipyard.serving.guard import OPEN_PATHS, TokenCheck, error_response, serve
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+    from starlette.types import Receive, Scope, Send
+
     from shipyard.metadata.security import SecurityStore
     from shipyard.serving.admission import Admission
     from shipyard.serving.deployment import Deployment
@@ -60,6 +62,16 @@ class _RequestIds:
         if given and _REQUEST_ID_RE.match(given):
             return given
         return f"{self.prefix}{next(self.counter):012x}"
+
+
+class ServingApp(FastAPI):
+    """The FastAPI app of a deployment, whose ``__call__`` goes through the admission gate first,
+    before FastAPI's and Starlette's own middleware (:mod:`shipyard.serving.admission`)."""
+
+    admission: Admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.admission(scope, receive, send, super().__call__)
 
 
 def _schemas() -> Any:
@@ -89,7 +101,7 @@ def create_serving_app(
     (default: the security store of ``stores``' metadata database). Models are loaded here (so a
     bad URI or an unsafe model fails at once) and warmed up when the app starts.
     """
-    from shipyard.serving.admission import Admission, AdmissionGate
+    from shipyard.serving.admission import Admission
     from shipyard.serving.contract import install_methods
     from shipyard.serving.deployment import Deployment
     from shipyard.serving.guard import ServingGuard, TokenVerifier
@@ -125,7 +137,13 @@ def create_serving_app(
             flush_s=config.log_flush_s,
             segment_rows=config.log_segment_rows,
         )
-    deployment = Deployment(config, variants, shadow, metrics, writer)
+    admission = Admission(
+        config.in_flight_limit,
+        config.retry_after_s,
+        metrics.rejected.labels("overloaded", "503").inc,
+        floor=config.max_batch_size,
+    )
+    deployment = Deployment(config, variants, shadow, metrics, writer, admission.observe)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -136,7 +154,7 @@ def create_serving_app(
             await deployment.stop()
 
     primary = deployment.primary
-    app = FastAPI(
+    app = ServingApp(
         title=f"{primary.name} (shipyard serving)",
         version=primary.label,
         description=(
@@ -152,16 +170,12 @@ def create_serving_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.deployment = deployment
-    admission = Admission(
-        config.in_flight_limit, config.retry_after_s, metrics.rejected.labels("overloaded", "503").inc
-    )
-    app.state.admission = admission
+    app.admission = app.state.admission = admission
     _add_routes(app, deployment, admission)
     allow = install_methods(app)
     _install_errors(app, allow)
     _install_openapi(app, deployment)
     app.add_middleware(ServingGuard, config=config, verifier=verifier, throttle=throttle, metrics=metrics)
-    app.add_middleware(AdmissionGate, admission=admission)  # added last: runs first
     return app
 
 
@@ -296,6 +310,7 @@ def _add_routes(app: FastAPI, deployment: Deployment, admission: Admission) -> N
         for label, batcher in deployment.batchers.items():
             metrics.queue_depth.labels(label).set(batcher.depth)
         metrics.in_flight.set(admission.in_flight)
+        metrics.admission_limit.set(admission.limit)
         data, ctype = metrics.render()
         return Response(data, media_type=ctype)
 

@@ -10,6 +10,7 @@ Every series carries ``version`` (the model version that answered, or ``-`` befo
   requests per model call (micro-batches);
 - ``shipyard_serving_queue_depth{version}``: requests waiting for the model;
 - ``shipyard_serving_in_flight``: requests past the admission gate and not yet answered;
+  ``shipyard_serving_admission_limit``: how many it admits at once now (it adapts);
 - ``shipyard_serving_rejected_total{reason,status}``: requests refused before the model saw them,
   by error code and HTTP status (``overloaded``/503 at the admission gate or a full queue,
   ``unauthenticated``/401, ``permission_denied``/403, ``too_many_requests``/429,
@@ -79,6 +80,9 @@ class ServingMetrics:
             p + "prediction_log_written", "Prediction-log records written.", registry=reg
         )
         self.in_flight: Gauge = Gauge(p + "in_flight", "Requests admitted, not yet answered.", registry=reg)
+        self.admission_limit: Gauge = Gauge(
+            p + "admission_limit", "Requests admitted at once now (adaptive).", registry=reg
+        )
         self.rejected: Counter = Counter(
             p + "rejected", "Requests refused before the model.", ["reason", "status"], registry=reg
         )

@@ -143,7 +143,7 @@ def create_serving_app(
         metrics.rejected.labels("overloaded", "503").inc,
         floor=config.max_batch_size,
     )
-    deployment = Deployment(config, variants, shadow, metrics, writer, admission.observe)
+    deployment = Deployment(config, variants, shadow, metrics, writer, on_wait=admission.observe)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -47,6 +47,7 @@ class Deployment:
         shadow: Variant | None,
         metrics: ServingMetrics,
         log_writer: PredictionLogWriter | None,
+        *,
         on_wait: Callable[[float, float], None] | None = None,
     ) -> None:
         self.config = config

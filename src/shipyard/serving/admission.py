@@ -24,7 +24,9 @@ everything beyond is refused in microseconds.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -39,6 +41,8 @@ def default_limit(max_queue: int, max_batch_size: int) -> int:
     return max_queue + max_batch_size
 
 
+HOLD_S = 0.025  # how long a request beyond the limit waits for a slot before its 503
+WAITING_PER_SLOT = 8  # requests that may wait, per request admitted at once
 QUEUE_TARGET_S = 0.025  # standing queueing delay allowed before the limit shrinks (p99 target: 50 ms)
 WINDOW_S = 0.1  # how often the limit adapts
 
@@ -63,6 +67,7 @@ class Admission:
         on_reject: Callable[[], None] = lambda: None,
         *,
         floor: int = 1,
+        hold_s: float = HOLD_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from shipyard.serving.guard import error_body
@@ -74,6 +79,9 @@ class Admission:
         self.limit = ceiling
         self.in_flight = 0
         self.on_reject = on_reject
+        self.hold_s = hold_s
+        self.max_waiting = WAITING_PER_SLOT * ceiling
+        self._waiting: deque[asyncio.Future[bool]] = deque()
         self._window_min = float("inf")
         self._window_end = clock() + WINDOW_S
         body = error_body("overloaded", "the server is at capacity; retry shortly")
@@ -90,16 +98,50 @@ class Admission:
         if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
             await app(scope, receive, send)
             return
-        if self.in_flight >= self.limit:
+        waiting = self._waiting
+        while waiting and waiting[0].done():  # gone: their hold expired
+            waiting.popleft()
+        if self.in_flight < self.limit and not waiting:
+            self.in_flight += 1
+        elif not await self._wait():
             self.on_reject()
             await send({"type": "http.response.start", "status": 503, "headers": self.headers})
             await send({"type": "http.response.body", "body": self.body})
             return
-        self.in_flight += 1
         try:
             await app(scope, receive, send)
         finally:
-            self.in_flight -= 1
+            self._release()
+
+    async def _wait(self) -> bool:
+        """Wait in line at most ``hold_s`` for a slot: True once one is handed over (counted)."""
+        if len(self._waiting) >= self.max_waiting or self.hold_s <= 0:
+            return False
+        loop = asyncio.get_running_loop()
+        slot: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append(slot)
+        timer = loop.call_later(self.hold_s, _expire, slot)
+        try:
+            return await slot
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled() and slot.result():
+                self._release()  # handed a slot just as the request went away
+            raise
+        finally:
+            timer.cancel()
+
+    def _release(self) -> None:
+        """A request is answered: its slot goes to the first one still waiting, if any."""
+        self.in_flight -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        waiting = self._waiting
+        while waiting and self.in_flight < self.limit:
+            slot = waiting.popleft()
+            if not slot.done():
+                slot.set_result(True)
+                self.in_flight += 1
 
     def observe(self, waited_s: float, now: float) -> None:
         """The model took a request that waited ``waited_s`` in its queue (``now``: monotonic)."""
@@ -110,5 +152,11 @@ class Admission:
             self.limit = max(self.floor, self.limit - max(1, self.limit // 4))
         elif self.limit < self.ceiling:
             self.limit = min(self.ceiling, self.limit + max(1, self.limit // 8))
+            self._hand_over()
         self._window_min = float("inf")
         self._window_end = now + WINDOW_S
+
+
+def _expire(slot: asyncio.Future[bool]) -> None:
+    if not slot.done():
+        slot.set_result(False)

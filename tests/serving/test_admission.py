@@ -117,3 +117,45 @@ def test_the_limit_shrinks_while_a_queue_stands_and_grows_back_when_it_drains() 
         now += WINDOW_S / 2
         gate.observe(QUEUE_TARGET_S / 5, now)
     assert gate.limit == 320
+
+
+def test_a_request_beyond_the_limit_takes_a_slot_freed_while_it_waits_else_gets_503() -> None:
+    from shipyard.serving.admission import Admission
+
+    async def main() -> list[int]:
+        gate = Admission(1, 1, hold_s=0.5)
+        release = asyncio.Event()
+        statuses: list[int] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["path"] == "/slow":
+                await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+
+        def request(path: str) -> Any:
+            async def send(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    statuses.append(message["status"])
+
+            return gate({"type": "http", "path": path}, None, send, app)
+
+        first = asyncio.ensure_future(request("/slow"))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(request("/fast"))  # waits in line for the slot
+        await asyncio.sleep(0.01)
+        assert statuses == [] and gate.in_flight == 1
+        release.set()  # the first is answered: its slot goes to the second
+        await asyncio.gather(first, second)
+        assert statuses == [200, 200] and gate.in_flight == 0
+        release.clear()
+        gate.hold_s = 0.01
+        third = asyncio.ensure_future(request("/slow"))
+        await asyncio.sleep(0)
+        await request("/fast")  # no slot frees within the hold: 503
+        assert statuses[-1] == 503
+        release.set()
+        await third
+        assert gate.in_flight == 0
+        return statuses
+
+    assert asyncio.run(main()) == [200, 200, 503, 200]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from shipyard.serving import ServingConfig, create_serving_app
 from tests.serving.conftest import Env, auth, live
@@ -20,6 +21,7 @@ from tests.serving.conftest import Env, auth, live
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
 
+@pytest.mark.slow  # about 20 s: some 700 generated requests
 def test_schemathesis_finds_no_failure_of_any_check(env: Env, tmp_path: Path) -> None:
     config = ServingConfig(
         "models:/fraud@champion",

@@ -9,15 +9,20 @@ requests needed (successful throughput fell 83% at 640 connections, p99 of those
 
 The gate runs before all of that: first thing in the app's ``__call__``
 (:class:`shipyard.serving.app.ServingApp`), before FastAPI's and Starlette's own middleware, the
-guard and the router. It counts the requests in flight (admitted, not yet answered); while
-``limit`` are in flight, a new request gets a prebuilt **503** ``overloaded`` with
-``Retry-After`` at once: two ASGI messages made of constant bytes, no token check, no body read, no
-Starlette object, a counter increment (``shipyard_serving_rejected_total{reason="overloaded"}``).
+guard and the router. It counts the requests in flight (admitted, not yet answered). Beyond the
+limit a request waits in line (FIFO, at most :data:`HOLD_S`, at most ``8 x limit`` waiting) for a
+slot that an answered request hands over; when none comes it gets a prebuilt **503**
+``overloaded`` with ``Retry-After``: two ASGI messages of constant bytes, no token check, no body
+read, no Starlette object, a counter increment
+(``shipyard_serving_rejected_total{reason="overloaded"}``). The short wait matters as much as the
+cheap answer: a client that resends at once after a 503 (a retry storm; wrk) would otherwise spin
+the event loop with refusals, and those refusals, cheap as each is, took the CPU the admitted
+requests need; a refusal still arrives within tens of milliseconds.
+
 The limit is at most what the micro-batchers can hold (``max_queue`` waiting requests plus one
 batch being computed, ``max_batch_size``; ``--max-in-flight`` sets it) and at least one batch; in
-between it follows the queueing delay the admitted requests see (:class:`Admission`), so they
-are answered within tens of milliseconds (and never past their ``timeout_s`` deadline, 504) while
-everything beyond is refused in microseconds.
+between it follows the queueing delay the admitted requests see (:class:`Admission`), so they are
+answered within tens of milliseconds (never past their ``timeout_s`` deadline, 504).
 ``/health`` and ``/ready`` bypass the gate (probes must see a live service under load), and so does
 ``/metrics`` (the counters are what an operator reads during an overload).
 """

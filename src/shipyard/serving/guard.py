@@ -1,6 +1,7 @@
 """The serving app's one checkpoint (:class:`ServingGuard`), and its JSON error bodies.
 
-For every HTTP request, in this order:
+For every HTTP request the admission gate lets in (:mod:`shipyard.serving.admission` runs first), in
+this order:
 
 1. every answer, errors included, carries ``X-Content-Type-Options: nosniff``;
 2. the ``Host`` header must be one the service answers (DNS rebinding): with ``--no-auth`` only

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--max-in-flight",
                 min=0,
-                help="Requests in flight before more get 503 (0: --max-queue + --max-batch-size).",
+                help="Most requests in flight, then 503 (0: --max-queue + --max-batch-size; adapts below).",
             ),
         ] = 0,
         timeout: Annotated[

@@ -41,9 +41,10 @@ class ServingConfig:
     ``routes``: canary split between versions of the same model (weights sum to 100); empty means
     all traffic to ``model_uri``. ``shadow``: a version that gets a copy of every request (answers
     logged, never returned). ``max_batch_size`` rows / ``max_wait_ms`` bound one micro-batch;
-    ``max_queue`` requests may wait per version before new ones get 503. ``max_in_flight``: requests
-    admitted at once (:mod:`shipyard.serving.admission`; 0: ``max_queue + max_batch_size``), the
-    rest get a prebuilt 503 before any other work. ``log_dir``: where the
+    ``max_queue`` requests may wait per version before new ones get 503. ``max_in_flight``: the most
+    requests admitted at once (:mod:`shipyard.serving.admission`; 0: ``max_queue +
+    max_batch_size``; the gate adapts below it, down to one batch); the rest wait at most 25 ms for
+    a slot, then get a prebuilt 503 before any other work. ``log_dir``: where the
     prediction log goes (a local folder or ``s3://bucket/prefix``; None disables it).
 
     ``token_cache_s``: how long a checked token is trusted before it is checked again (at most

@@ -35,7 +35,7 @@ from shipyard.serving.config import ServingConfig
 from shipyard.serving.guard import OPEN_PATHS, TokenCheck, error_response, server_check, store_check
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from starlette.types import Receive, Scope, Send
 
@@ -62,6 +62,16 @@ class _RequestIds:
         if given and _REQUEST_ID_RE.match(given):
             return given
         return f"{self.prefix}{next(self.counter):012x}"
+
+
+def _counters(*counters: Any) -> Callable[[], None]:
+    """One call that increments each of ``counters`` (bound metric children)."""
+
+    def inc() -> None:
+        for counter in counters:
+            counter.inc()
+
+    return inc
 
 
 class ServingApp(FastAPI):
@@ -140,7 +150,11 @@ def create_serving_app(
     admission = Admission(
         config.in_flight_limit,
         config.retry_after_s,
-        metrics.rejected.labels("overloaded", "503").inc,
+        _counters(
+            metrics.rejected.labels("overloaded", "503"),
+            metrics.requests.labels("-", "503"),  # refused before routing: no version
+            metrics.errors.labels("-", "overloaded"),
+        ),
         floor=config.max_batch_size,
     )
     deployment = Deployment(config, variants, shadow, metrics, writer, on_wait=admission.observe)

@@ -47,10 +47,22 @@ def test_categorical_merge_is_associative(a: list[str | None], b: list[str], c: 
 
 
 def test_counts_land_in_the_right_bins_including_under_and_overflow() -> None:
-    s = NumericSketch.empty(0.0, 10.0, 10)
-    s.add(np.array([-5.0, -0.1, 0.0, 0.5, 9.99, 10.0, 50.0, np.nan]))
+    s = NumericSketch.empty(0.0, 10.0, 10, tail=1)  # one tail bin per side: the old layout
+    s.add(np.array([-5.0, -0.1, 0.0, 0.5, 9.99, 10.0, 50.0, np.nan, np.inf]))
     assert s.counts.tolist() == [2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]
-    assert (s.n, s.missing, s.min, s.max) == (7, 1, -5.0, 50.0)
+    assert (s.n, s.missing, s.min, s.max) == (7, 2, -5.0, 50.0)  # inf is missing, as in Evidently
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float64, st.integers(1, 200), elements=st.floats(-1e9, 1e9)))
+def test_every_value_lies_inside_the_edges_of_its_bin_tails_included(values: np.ndarray) -> None:
+    s = NumericSketch.empty(-1.0, 1.0, 16)
+    for v in values:
+        one = s.like([v])
+        edges = one.edges()  # the outermost bins run to the exact min / max
+        (index,) = np.flatnonzero(one.counts)
+        tol = 1e-9 * max(1.0, abs(v))  # the float rounding of computing the bin
+        assert edges[index] - tol <= v <= edges[index + 1] + tol
 
 
 def test_profile_round_trips_through_json_and_merges() -> None:

@@ -149,9 +149,10 @@ from evidently.presets import DataDriftPreset
 out = {}
 for stem in sys.argv[1:]:
     reference, current = pd.read_parquet(stem + "-ref.parquet"), pd.read_parquet(stem + "-cur.parquet")
-    snapshot = Report([DataDriftPreset()], include_tests=True).run(current_data=current, reference_data=reference)
-    result = snapshot.dict()
-    scores = {m["config"]["column"]: float(m["value"]) for m in result["metrics"] if "column" in m.get("config", {})}
+    report = Report([DataDriftPreset()], include_tests=True)
+    result = report.run(current_data=current, reference_data=reference).dict()
+    metrics = [m for m in result["metrics"] if "column" in m.get("config", {})]
+    scores = {m["config"]["column"]: float(m["value"]) for m in metrics}
     columns = {}
     for test in result["tests"]:
         params = test["metric_config"]["params"]
@@ -206,7 +207,10 @@ def _corpus() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
         return a, b
 
     def int_missing(n: int, m: int, t: float) -> tuple[Any, Any]:
-        a, b = rng.integers(0, 50, n).astype(np.float64), rng.integers(0, 50 + int(10 * t), m).astype(np.float64)
+        a, b = (
+            rng.integers(0, 50, n).astype(np.float64),
+            rng.integers(0, 50 + int(10 * t), m).astype(np.float64),
+        )
         a[rng.random(n) < 0.25] = np.nan
         return a, b
 
@@ -262,7 +266,11 @@ def agreement(peer_timeout: float) -> None:
         pq.write_table(pa.table(cur), f"{stem}-cur.parquet")
         stems.append(str(stem))
     proc = subprocess.run(
-        [str(PEER_PY), "-c", PEER_AGREEMENT, *stems], capture_output=True, text=True, timeout=peer_timeout, check=False
+        [str(PEER_PY), "-c", PEER_AGREEMENT, *stems],
+        capture_output=True,
+        text=True,
+        timeout=peer_timeout,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"Evidently failed:\n{proc.stderr[-3000:]}")
@@ -280,7 +288,11 @@ def agreement(peer_timeout: float) -> None:
         second_pass = "exact_values" in inspect.signature(drift_report).parameters  # not before 0.x
         ours = {
             f.feature: f
-            for f in (drift_report(profile, current, exact_values=raw) if second_pass else drift_report(profile, current)).features
+            for f in (
+                drift_report(profile, current, exact_values=raw)
+                if second_pass
+                else drift_report(profile, current)
+            ).features
         }
         sketch_only = {f.feature: f for f in drift_report(profile, current).features}
         row = per_shape.setdefault(shape, [0, 0, 0, 0, 0])
@@ -293,10 +305,13 @@ def agreement(peer_timeout: float) -> None:
             row[3] += not getattr(approx, "exact", True)
             row[4] += bool(drift)
             if (mine.method, mine.drift) != want:
-                differ.append(f"  {shape} {Path(stem).name}/{column}: shipyard {mine.method} {mine.drift} "
-                              f"({mine.score:.4g}, p={mine.p_value}), Evidently {want} ({score:.4g})")
+                differ.append(
+                    f"  {shape} {Path(stem).name}/{column}: shipyard {mine.method} {mine.drift} "
+                    f"({mine.score:.4g}, p={mine.p_value}), Evidently {want} ({score:.4g})"
+                )
     print()
-    print(f"{'shape':<26}{'columns':>8}{'drifting':>9}{'agree':>8}{'share':>9}{'sketch only':>13}{'2nd pass':>10}")
+    head = f"{'columns':>8}{'drifting':>9}{'agree':>8}{'share':>9}{'sketch only':>13}{'2nd pass':>10}"
+    print(f"{'shape':<26}{head}")
     total = [0, 0, 0, 0, 0]
     for shape, row in per_shape.items():
         n, same, same_sketch, second, drifting = row
@@ -308,10 +323,14 @@ def agreement(peer_timeout: float) -> None:
         f"{'overall':<26}{n:>8}{drifting:>9}{same:>8}{same / n:>9.1%}{same_sketch / n:>13.1%}{second:>10}"
         f"  (>= 99%: {verdict})"
     )
-    print("(drifting: columns Evidently calls drifted; agree: same test and same verdict as Evidently's DataDriftPreset; sketch only: the verdict from the "
-          "sketches alone, without the second pass; 2nd pass: columns whose bound straddled the threshold)")
+    print(
+        "(drifting: columns Evidently calls drifted; agree: same test and same verdict as Evidently's "
+        "DataDriftPreset; sketch only: the verdict from the sketches alone, without the second pass; "
+        "2nd pass: columns whose bound straddled the threshold)"
+    )
     for line in differ:
         print(line)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

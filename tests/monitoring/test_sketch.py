@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.monitoring.profile import Profile, build_profile
-from shipyard.monitoring.sketch import CategoricalSketch, NumericSketch
+from shipyard.monitoring.sketch import DISTINCT_CAP, CategoricalSketch, NumericSketch
 
 floats = arrays(
     np.float64, st.integers(0, 300), elements=st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")))
@@ -32,6 +32,27 @@ def test_numeric_merge_is_associative_and_commutative(a: np.ndarray, b: np.ndarr
         assert (merged.n, merged.missing) == (whole.n, whole.missing)
         assert merged.min == whole.min and merged.max == whole.max
         assert merged.total == pytest.approx(whole.total, rel=1e-9, abs=1e-6)
+        assert merged.values == whole.values  # exact distinct counts, or None past the cap on both
+        assert (merged.exact is None) == (whole.exact is None)
+        if merged.exact is not None and whole.exact is not None:
+            assert np.array_equal(np.sort(merged.exact), np.sort(whole.exact))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    arrays(np.int64, st.integers(0, 200), elements=st.integers(0, 40)),
+    arrays(np.int64, st.integers(0, 200), elements=st.integers(0, 40)),
+)
+def test_distinct_value_counts_are_exact_up_to_the_cap(a: np.ndarray, b: np.ndarray) -> None:
+    grid = NumericSketch.empty(0.0, 40.0, 64)
+    merged = grid.like(a).merge(grid.like(b))
+    both = np.concatenate([a, b])
+    keys, counts = np.unique(both, return_counts=True)
+    if len(keys) <= DISTINCT_CAP:
+        assert merged.values == dict(zip(keys.astype(float).tolist(), counts.tolist(), strict=True))
+    else:
+        assert merged.values is None
+    assert merged.integer is (True if both.size else None)
 
 
 @settings(max_examples=50, deadline=None)

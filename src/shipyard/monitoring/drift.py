@@ -119,9 +119,9 @@ def column_kind(reference: Sketch, current: Sketch) -> str:
     """``numeric`` or ``categorical``, as Evidently types the column (module doc)."""
     if isinstance(reference, CategoricalSketch):
         return "categorical"
-    if isinstance(current, NumericSketch) and current.integer and current.values is not None:
-        if len(current.values) <= INTEGER_CATEGORIES:
-            return "categorical"
+    values = current.values if isinstance(current, NumericSketch) and current.integer else None
+    if values is not None and len(values) <= INTEGER_CATEGORIES:
+        return "categorical"
     return "numeric"
 
 
@@ -168,7 +168,7 @@ def _decide(method: str, result: stats.Stat, limit: float) -> tuple[bool, bool]:
     return result.value >= limit, straddles and not result.exact
 
 
-def compare(  # noqa: PLR0913, PLR0917 (one column, all of its test settings)
+def compare(  # noqa: PLR0917 (one column, all of its test settings)
     name: str,
     ref: Sketch,
     cur: Sketch,
@@ -291,7 +291,5 @@ def drift_report(
         cur = window(prediction_column, pred_ref)
         if cur.n:
             method, threshold = overrides.get(prediction_column, (None, None))
-            report.prediction = compare(
-                prediction_column, pred_ref, cur, method, threshold, exact_values
-            )
+            report.prediction = compare(prediction_column, pred_ref, cur, method, threshold, exact_values)
     return report

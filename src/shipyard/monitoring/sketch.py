@@ -64,7 +64,8 @@ def _tail_index(distance: npt.NDArray[np.float64], tail: int) -> npt.NDArray[np.
     if tail == 1:
         return np.zeros(distance.shape, dtype=np.intp)
     k = np.floor(np.log1p(np.maximum(distance, 0.0) * (TAIL_RATIO - 1)) / np.log(TAIL_RATIO))
-    return np.minimum(k, tail - 1).astype(np.intp)
+    index: npt.NDArray[np.intp] = np.minimum(k, tail - 1).astype(np.intp)
+    return index
 
 
 def _tail_offsets(tail: int) -> npt.NDArray[np.float64]:
@@ -80,7 +81,8 @@ class NumericSketch:
     lo: float
     hi: float
     bins: int
-    counts: npt.NDArray[np.int64]  # length bins + 2 * tail: [lower tail (outermost first), bins..., upper tail]
+    #: length bins + 2 * tail: [lower tail bins (outermost first), core bins..., upper tail bins]
+    counts: npt.NDArray[np.int64]
     n: int = 0
     missing: int = 0
     min: float = float("inf")

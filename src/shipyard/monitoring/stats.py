@@ -74,7 +74,12 @@ def scipy_stats() -> Any:
 
 
 def _exact_pair(ref: NumericSketch, cur: NumericSketch) -> tuple[Floats, Floats] | None:
-    if ref.exact is not None and cur.exact is not None and ref.exact.size == ref.n and cur.exact.size == cur.n:
+    if (
+        ref.exact is not None
+        and cur.exact is not None
+        and ref.exact.size == ref.n
+        and cur.exact.size == cur.n
+    ):
         return ref.exact, cur.exact
     return None
 
@@ -314,7 +319,8 @@ def _grouped(ref: Sketch, cur: Sketch, groups: int) -> tuple[Floats, Floats]:
     if isinstance(ref, NumericSketch) and isinstance(cur, NumericSketch):
         p, q = _shares(ref, cur)
         index = _groups(ref, groups)
-        return np.bincount(index, p, groups).astype(np.float64), np.bincount(index, q, groups).astype(np.float64)
+        grouped_p = np.bincount(index, p, groups).astype(np.float64)
+        return grouped_p, np.bincount(index, q, groups).astype(np.float64)
     if isinstance(ref, CategoricalSketch) and isinstance(cur, CategoricalSketch):
         return category_shares(ref, cur)
     raise InvalidInputError("PSI and Jensen-Shannon need two numeric or two categorical sketches")

@@ -193,3 +193,10 @@ def test_small_profiles_keep_exact_values_through_json() -> None:
             column.pop(key)
     legacy = Profile.from_dict(old).features["x"]
     assert isinstance(legacy, NumericSketch) and legacy.tail == 1 and legacy.exact is None
+
+
+def test_an_integer_window_with_few_values_against_a_many_valued_reference_stays_numeric() -> None:
+    rng = np.random.default_rng(6)
+    ref, cur = rng.integers(0, 5000, 20_000), rng.integers(0, 6, 3000)  # no counts or values kept of ref
+    got = _report({"x": ref}, {"x": cur})["x"]
+    assert (got.kind, got.method, got.drift) == ("numeric", "wasserstein", True)

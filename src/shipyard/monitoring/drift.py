@@ -120,7 +120,8 @@ def column_kind(reference: Sketch, current: Sketch) -> str:
     if isinstance(reference, CategoricalSketch):
         return "categorical"
     values = current.values if isinstance(current, NumericSketch) and current.integer else None
-    if values is not None and len(values) <= INTEGER_CATEGORIES:
+    # (and the reference's counts are known: else its categorical tests cannot be computed)
+    if values is not None and len(values) <= INTEGER_CATEGORIES and stats.value_counts(reference) is not None:
         return "categorical"
     return "numeric"
 

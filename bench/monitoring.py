@@ -5,7 +5,9 @@
 The data (20 float64 features; 6 of them shifted in the current frame) is generated once,
 deterministically, and written to Parquet under ``bench/results/monitoring-data/``. Each side runs
 in its own subprocess and **includes reading the Parquet files** in its time; peak memory is that
-subprocess's own peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss`` at its end).
+subprocess's own peak RSS (``VmHWM`` of ``/proc/self/status`` at its end: unlike ``ru_maxrss``, which
+Linux carries over ``fork``/``exec`` from the parent, so a bench process holding the generated data
+would inflate both sides).
 
 shipyard: stream both files in 256k-row batches -> reference profile (fixed-grid sketches) ->
 current sketches on the reference grid -> per-feature test (Wasserstein normed, like Evidently's
@@ -31,7 +33,14 @@ PEER_PY = ROOT / ".venv-evidently" / "bin" / "python"
 FEATURES = 20
 
 OURS = r"""
-import json, resource, sys, time
+import json, sys, time
+def peak_kib():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 from shipyard.monitoring.profile import build_profile, column_chunks
 from shipyard.monitoring.drift import drift_report
@@ -50,7 +59,7 @@ import inspect
 second_pass = "exact_values" in inspect.signature(drift_report).parameters  # (older shipyard: none)
 report = drift_report(reference, current, **({"exact_values": exact_values} if second_pass else {}))
 total = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 t1 = time.perf_counter()  # the same reads again, without the statistics: the read share of `total`
 for path in (ref_path, cur_path):
     for name, chunks in column_chunks(path):
@@ -64,6 +73,13 @@ print(json.dumps({"seconds": total, "read": read, "peak_kib": peak, "drifted": s
 
 PEER = r"""
 import json, sys, time, warnings
+def peak_kib():
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 warnings.filterwarnings("ignore")
 t0 = time.perf_counter()
 import pandas as pd
@@ -81,8 +97,7 @@ for metric in result["metrics"]:
     if "column" in config and "threshold" in config:  # a ValueDrift; these data take Wasserstein (>=)
         if float(metric["value"]) >= float(config["threshold"]):
             drifted.append(config["column"])
-import resource
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = peak_kib()
 out = {"seconds": time.perf_counter() - t0, "read": read, "peak_kib": peak, "drifted": sorted(drifted)}
 print(json.dumps(out))
 """

@@ -200,3 +200,16 @@ def test_an_integer_window_with_few_values_against_a_many_valued_reference_stays
     ref, cur = rng.integers(0, 5000, 20_000), rng.integers(0, 6, 3000)  # no counts or values kept of ref
     got = _report({"x": ref}, {"x": cur})["x"]
     assert (got.kind, got.method, got.drift) == ("numeric", "wasserstein", True)
+
+
+def test_psi_interpolated_from_histograms_is_flagged_and_settled_by_the_second_pass() -> None:
+    rng = np.random.default_rng(9)
+    ref, cur = rng.normal(size=30_000), rng.normal(0.2, 1, 30_000)
+    profile = build_profile(pd.DataFrame({"x": ref}))
+    frame = pd.DataFrame({"x": cur})
+    approx = drift_report(profile, frame, overrides={"x": ("psi", None)}).features[0]
+    assert approx.method == "psi" and not approx.exact  # no bound on the interpolation: not trusted
+    settled = drift_report(profile, frame, overrides={"x": ("psi", None)}, exact_values=lambda _: (ref, cur))
+    p, q = _evidently_binned(ref, cur, fill=True)
+    assert settled.features[0].exact
+    assert settled.features[0].score == pytest.approx(float(np.sum((p - q) * np.log(p / q))), rel=1e-9)

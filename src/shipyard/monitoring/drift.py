@@ -165,8 +165,12 @@ def _decide(method: str, result: stats.Stat, limit: float) -> tuple[bool, bool]:
     if METHODS[method][1]:
         assert result.p_value is not None
         return result.p_value < limit, False
+    if result.exact:
+        return result.value >= limit, False
+    if not result.error_bound:  # interpolated without a bound (PSI/JS on histograms): never trusted
+        return result.value >= limit, True
     straddles = result.value - result.error_bound < limit <= result.value + result.error_bound
-    return result.value >= limit, straddles and not result.exact
+    return result.value >= limit, straddles
 
 
 def compare(  # noqa: PLR0917 (one column, all of its test settings)

@@ -213,3 +213,16 @@ def test_psi_interpolated_from_histograms_is_flagged_and_settled_by_the_second_p
     p, q = _evidently_binned(ref, cur, fill=True)
     assert settled.features[0].exact
     assert settled.features[0].score == pytest.approx(float(np.sum((p - q) * np.log(p / q))), rel=1e-9)
+
+
+def test_the_cli_marks_verdicts_taken_on_an_approximation(capsys: pytest.CaptureFixture[str]) -> None:
+    from shipyard.cli.monitor import _print_drift
+    from shipyard.monitoring.drift import DriftReport, FeatureDrift
+
+    rows = [
+        FeatureDrift("a", "numeric", "wasserstein", 0.11, None, 0.1, True, 0.02, 5000, 5000, 0.0, False),
+        FeatureDrift("b", "numeric", "wasserstein", 0.01, None, 0.1, False, 0.0, 5000, 5000, 0.0, True),
+    ]
+    _print_drift(DriftReport(rows, None, 5000), "drift")
+    out = capsys.readouterr().out
+    assert "drift (approx.)" in out and "ok (approx.)" not in out and "straddles the threshold" in out

@@ -23,7 +23,8 @@ Numeric columns:
 - **PSI** and **Jensen-Shannon** with Evidently's binning: the value counts when the reference has
   at most 20 distinct values, else ``np.histogram_bin_edges(reference + current, "sturges")``;
   PSI replaces empty shares as Evidently does (``0.0001``, or the smallest share / 10^6 when that is
-  smaller). From histograms the counts per Sturges bin are interpolated inside the sketch's bins.
+  smaller). From histograms the counts per Sturges bin are interpolated inside the sketch's bins
+  (``exact=False`` with no bound: :func:`shipyard.monitoring.drift.compare` never trusts it alone).
   ``psi_quantile`` / ``jensenshannon_quantile`` are shipyard's sketch-native variants on groups of
   bins holding equal shares of the reference (deciles for PSI, 30 groups for JS).
 

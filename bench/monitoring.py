@@ -270,7 +270,7 @@ def agreement(peer_timeout: float) -> None:
     import pyarrow.parquet as pq
 
     from shipyard.monitoring.drift import drift_report
-    from shipyard.monitoring.profile import build_profile
+    from shipyard.monitoring.profile import Profile, build_profile
 
     AGREE.mkdir(parents=True, exist_ok=True)
     frames = _corpus()
@@ -310,38 +310,45 @@ def agreement(peer_timeout: float) -> None:
             ).features
         }
         sketch_only = {f.feature: f for f in drift_report(profile, current).features}
-        row = per_shape.setdefault(shape, [0, 0, 0, 0, 0])
+        # as a deployment's monitor runs: the profile read back from its JSON, no raw data at hand
+        stored = {f.feature: f for f in drift_report(Profile.from_json(profile.to_json()), current).features}
+        row = per_shape.setdefault(shape, [0, 0, 0, 0, 0, 0])
         for column, (method, drift, score) in theirs[stem].items():
-            mine, approx = ours[column], sketch_only[column]
+            mine, approx, served = ours[column], sketch_only[column], stored[column]
             want = (EVIDENTLY_METHODS.get(method, method), bool(drift))
             row[0] += 1
             row[1] += (mine.method, mine.drift) == want
             row[2] += (approx.method, approx.drift) == want
             row[3] += not getattr(approx, "exact", True)
             row[4] += bool(drift)
+            row[5] += (served.method, served.drift) == want
             if (mine.method, mine.drift) != want:
                 differ.append(
                     f"  {shape} {Path(stem).name}/{column}: shipyard {mine.method} {mine.drift} "
                     f"({mine.score:.4g}, p={mine.p_value}), Evidently {want} ({score:.4g})"
                 )
     print()
-    head = f"{'columns':>8}{'drifting':>9}{'agree':>8}{'share':>9}{'sketch only':>13}{'2nd pass':>10}"
+    head = f"{'columns':>8}{'drifting':>9}{'agree':>8}{'share':>9}{'sketch only':>13}"
+    head += f"{'stored':>8}{'2nd pass':>10}"
     print(f"{'shape':<26}{head}")
-    total = [0, 0, 0, 0, 0]
+    total = [0, 0, 0, 0, 0, 0]
+
+    def line(name: str, row: list[int]) -> str:
+        n, same, same_sketch, second, drifting, same_stored = row
+        return (
+            f"{name:<26}{n:>8}{drifting:>9}{same:>8}{same / n:>9.1%}{same_sketch / n:>13.1%}"
+            f"{same_stored / n:>8.1%}{second:>10}"
+        )
+
     for shape, row in per_shape.items():
-        n, same, same_sketch, second, drifting = row
-        print(f"{shape:<26}{n:>8}{drifting:>9}{same:>8}{same / n:>9.1%}{same_sketch / n:>13.1%}{second:>10}")
+        print(line(shape, row))
         total = [a + b for a, b in zip(total, row, strict=True)]
-    n, same, same_sketch, second, drifting = total
-    verdict = "PASS" if same / n >= 0.99 else "FAIL"
-    print(
-        f"{'overall':<26}{n:>8}{drifting:>9}{same:>8}{same / n:>9.1%}{same_sketch / n:>13.1%}{second:>10}"
-        f"  (>= 99%: {verdict})"
-    )
+    print(line("overall", total) + f"  (>= 99%: {'PASS' if total[1] / total[0] >= 0.99 else 'FAIL'})")
     print(
         "(drifting: columns Evidently calls drifted; agree: same test and same verdict as Evidently's "
         "DataDriftPreset; sketch only: the verdict from the sketches alone, without the second pass; "
-        "2nd pass: columns whose bound straddled the threshold)"
+        "stored: from the profile read back from JSON (exact values kept only up to 1000), no second pass, "
+        "as a deployment's monitor runs; 2nd pass: columns whose bound straddled the threshold)"
     )
     for line in differ:
         print(line)

@@ -170,22 +170,28 @@ class NumericSketch:
         self._add_distinct(arr)
         if self.exact is not None:
             self.exact = np.concatenate([self.exact, arr]) if self.n + arr.size <= EXACT_LIMIT else None
-        tail, bins = self.tail, self.bins
+        tail, bins, size = self.tail, self.bins, self.bins + 2 * self.tail
+        low, high = float(arr.min()), float(arr.max())
+        scale = bins / (self.hi - self.lo)
         scaled = arr - self.lo
-        scaled *= bins / (self.hi - self.lo)
-        low, high = float(scaled.min()), float(scaled.max())
-        if low >= 0.0 and high < bins:  # the common case: all inside the grid
-            scaled += float(tail)
-            index = scaled.astype(np.intp)
-        else:  # core bins as usual; beyond the grid, geometric tail bins
-            index = (np.clip(scaled, 0.0, bins - 0.5) + tail).astype(np.intp)
-            below, above = scaled < 0.0, scaled >= bins
-            index[below] = tail - 1 - _tail_index(-scaled[below], tail)
-            index[above] = tail + bins + _tail_index(scaled[above] - bins, tail)
-        self.counts += np.bincount(index, minlength=bins + 2 * tail)
+        scaled *= scale
+        scaled += float(tail)
+        # everything below the grid lands in the innermost lower tail bin, above it in the innermost
+        # upper one; the (few) values out there are then moved to their own tail bins
+        np.clip(scaled, float(tail - 1), float(tail + bins), out=scaled)
+        counts = np.bincount(scaled.astype(np.intp), minlength=size)
+        if tail > 1 and low < self.lo:
+            below = (self.lo - arr[scaled < tail]) * scale  # exactly those counted in bin tail - 1
+            counts[tail - 1] -= below.size
+            counts += np.bincount(tail - 1 - _tail_index(below, tail), minlength=size)
+        if tail > 1 and high >= self.hi:
+            above = (arr[scaled >= tail + bins] - self.hi) * scale  # those counted in tail + bins
+            counts[tail + bins] -= above.size
+            counts += np.bincount(tail + bins + _tail_index(above, tail), minlength=size)
+        self.counts += counts
         self.n += int(arr.size)
-        self.min = min(self.min, float(arr.min()))
-        self.max = max(self.max, float(arr.max()))
+        self.min = min(self.min, low)
+        self.max = max(self.max, high)
         self.total += total
         self.total_sq += float(np.dot(arr, arr))
 

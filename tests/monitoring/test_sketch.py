@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.monitoring.profile import Profile, build_profile
-from shipyard.monitoring.sketch import CategoricalSketch, NumericSketch
+from shipyard.monitoring.sketch import DISTINCT_CAP, CategoricalSketch, NumericSketch
 
 floats = arrays(
     np.float64, st.integers(0, 300), elements=st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")))
@@ -32,6 +32,27 @@ def test_numeric_merge_is_associative_and_commutative(a: np.ndarray, b: np.ndarr
         assert (merged.n, merged.missing) == (whole.n, whole.missing)
         assert merged.min == whole.min and merged.max == whole.max
         assert merged.total == pytest.approx(whole.total, rel=1e-9, abs=1e-6)
+        assert merged.values == whole.values  # exact distinct counts, or None past the cap on both
+        assert (merged.exact is None) == (whole.exact is None)
+        if merged.exact is not None and whole.exact is not None:
+            assert np.array_equal(np.sort(merged.exact), np.sort(whole.exact))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    arrays(np.int64, st.integers(0, 200), elements=st.integers(0, 40)),
+    arrays(np.int64, st.integers(0, 200), elements=st.integers(0, 40)),
+)
+def test_distinct_value_counts_are_exact_up_to_the_cap(a: np.ndarray, b: np.ndarray) -> None:
+    grid = NumericSketch.empty(0.0, 40.0, 64)
+    merged = grid.like(a).merge(grid.like(b))
+    both = np.concatenate([a, b])
+    keys, counts = np.unique(both, return_counts=True)
+    if len(keys) <= DISTINCT_CAP:
+        assert merged.values == dict(zip(keys.astype(float).tolist(), counts.tolist(), strict=True))
+    else:
+        assert merged.values is None
+    assert merged.integer is (True if both.size else None)
 
 
 @settings(max_examples=50, deadline=None)
@@ -47,10 +68,22 @@ def test_categorical_merge_is_associative(a: list[str | None], b: list[str], c: 
 
 
 def test_counts_land_in_the_right_bins_including_under_and_overflow() -> None:
-    s = NumericSketch.empty(0.0, 10.0, 10)
-    s.add(np.array([-5.0, -0.1, 0.0, 0.5, 9.99, 10.0, 50.0, np.nan]))
+    s = NumericSketch.empty(0.0, 10.0, 10, tail=1)  # one tail bin per side: the old layout
+    s.add(np.array([-5.0, -0.1, 0.0, 0.5, 9.99, 10.0, 50.0, np.nan, np.inf]))
     assert s.counts.tolist() == [2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2]
-    assert (s.n, s.missing, s.min, s.max) == (7, 1, -5.0, 50.0)
+    assert (s.n, s.missing, s.min, s.max) == (7, 2, -5.0, 50.0)  # inf is missing, as in Evidently
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float64, st.integers(1, 200), elements=st.floats(-1e9, 1e9)))
+def test_every_value_lies_inside_the_edges_of_its_bin_tails_included(values: np.ndarray) -> None:
+    s = NumericSketch.empty(-1.0, 1.0, 16)
+    for v in values:
+        one = s.like([v])
+        edges = one.edges()  # the outermost bins run to the exact min / max
+        (index,) = np.flatnonzero(one.counts)
+        tol = 1e-9 * max(1.0, abs(v))  # the float rounding of computing the bin
+        assert edges[index] - tol <= v <= edges[index + 1] + tol
 
 
 def test_profile_round_trips_through_json_and_merges() -> None:

@@ -34,12 +34,19 @@ def _print_drift(report: DriftReport, title: str) -> None:
         table.add_column(column)
     for f in [*report.features, *([report.prediction] if report.prediction else [])]:
         p = "-" if f.p_value is None else f"{f.p_value:.3g}"
-        verdict = plain("drift", "red") if f.drift else plain("ok", "green")
+        word = ("drift" if f.drift else "ok") + ("" if f.exact else " (approx.)")
+        verdict = plain(word, "red" if f.drift else "green")
         table.add_row(f.feature, f.kind, f.method, f"{f.score:.4g}", p, f"{f.threshold:g}", verdict)
     out = console()
     out.print(table)
     share = f"{len(report.drifted)}/{len(report.features)} features drifted"
     out.print(f"{report.rows} rows; {share}; dataset drift: {'yes' if report.dataset_drift else 'no'}")
+    if any(not f.exact for f in report.features):
+        out.print(
+            "approx.: decided on the sketches while the error bound straddles the threshold "
+            "(the reference profile keeps no raw data for an exact second pass)",
+            style="yellow",
+        )
     for name in report.missing_features:
         out.print(f"feature {name!r} is missing from the prediction log", style="yellow")
     for name in report.no_data:

@@ -4,15 +4,19 @@ The prediction log is written by :mod:`shipyard.serving.predlog` (its docstring 
 monitoring sits below serving, so it reads the same layout here, one column set at a time::
 
     <log_dir>/<deployment>/<YYYY-MM-DD>/<HHMMSS>-<pid>-<seq>.parquet      predictions
-    <log_dir>/<deployment>/_labels/<YYYYmmddTHHMMSSffffff>-<pid>-<random>.parquet   labels
+    <log_dir>/<deployment>/_labels/<YYYYmmddTHHMMSSffffff>-<written ns>-<pid>-<random>.parquet   labels
 
 A label segment has ``request_id``, ``row`` (``-1``: every row of the request), ``label`` and
-``labelled_at``. Labels are joined to predictions by request id (and row); the newest label wins.
+``labelled_at``. Labels are joined to predictions by request id (and row); the newest label wins,
+whether it names the row or the whole request: a whole-request label given after a row's own label
+replaces it, and a row's label given after a whole-request label overrides it for that row.
+Labels given for the same instant keep the order they were written in (file name, then position).
 """
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -186,7 +190,8 @@ def log_labels(
     )
     folder = deployment_dir(log_dir, deployment) / LABELS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{when:%Y%m%dT%H%M%S%f}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
+    # labels given for the same instant sort in the order they were written (then by process)
+    name = f"{when:%Y%m%dT%H%M%S%f}-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:12]}.parquet"
     tmp = folder / f".{name}.tmp"
     pq.write_table(table, tmp)
     tmp.replace(folder / name)
@@ -194,28 +199,36 @@ def log_labels(
 
 
 def read_labels(log_dir: str, deployment: str) -> pd.DataFrame:
-    """All labels of ``deployment``, the newest per (request id, row)."""
+    """All labels of ``deployment``, the newest per (request id, row), with ``seq``: the order in
+    which they were given (``labelled_at``, then file, then position), for :func:`join_labels`."""
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = _files(deployment_dir(log_dir, deployment) / LABELS_DIR)
     if not files:
-        return pd.DataFrame({"request_id": [], "row": [], "label": [], "labelled_at": []})
+        return pd.DataFrame({"request_id": [], "row": [], "label": [], "labelled_at": [], "seq": []})
     frame = pa.concat_tables([pq.read_table(f) for f in files], promote_options="default").to_pandas()
-    frame = frame.sort_values("labelled_at", kind="stable")
+    frame = frame.sort_values("labelled_at", kind="stable")  # files are in name (= time) order
+    frame["seq"] = np.arange(len(frame), dtype=np.int64)
     latest: pd.DataFrame = frame.drop_duplicates(["request_id", "row"], keep="last")
     return latest
 
 
 def join_labels(predictions: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
-    """``predictions`` with a ``label`` column (NaN/None where no label arrived)."""
+    """``predictions`` with a ``label`` column (NaN/None where no label arrived): per row, the newer
+    of the row's own label and its request's whole-request label (``seq``, else ``labelled_at``)."""
+    order = "seq" if "seq" in labels.columns else "labelled_at"
     by_row = labels[labels["row"] >= 0]
-    whole = labels[labels["row"] < 0].drop(columns=["row"])
-    out = predictions.merge(whole[["request_id", "label"]], on="request_id", how="left")
+    whole = labels[labels["row"] < 0][["request_id", "label", order]].rename(columns={order: "_whole_at"})
+    out = predictions.merge(whole, on="request_id", how="left")
     if len(by_row):
-        exact = by_row[["request_id", "row", "label"]].rename(columns={"label": "_row_label"})
+        exact = by_row[["request_id", "row", "label", order]].rename(
+            columns={"label": "_row_label", order: "_row_at"}
+        )
         out = out.merge(exact, on=["request_id", "row"], how="left")
-        out["label"] = out["_row_label"].where(out["_row_label"].notna(), out["label"])
-        out = out.drop(columns=["_row_label"])
-    return out
+        newer = out["_row_at"].notna() & (out["_whole_at"].isna() | (out["_row_at"] > out["_whole_at"]))
+        out["label"] = out["_row_label"].where(newer, out["label"])
+        out = out.drop(columns=["_row_label", "_row_at"])
+    return out.drop(columns=["_whole_at"])

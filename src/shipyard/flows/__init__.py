@@ -35,8 +35,21 @@ Public API: :func:`flow`, :func:`step`, :func:`when`, :func:`unless`, :func:`pic
 :class:`Step`, :class:`Graph`, :class:`Node`, :class:`Ref`, :class:`Resources`.
 """
 
-from shipyard.flows.build import pick, unless, when
+from shipyard.flows.build import loop, pick, unless, when
 from shipyard.flows.decorators import Flow, Resources, Step, flow, step
 from shipyard.flows.graph import Graph, Node, Ref
 
-__all__ = ["Flow", "Graph", "Node", "Ref", "Resources", "Step", "flow", "pick", "step", "unless", "when"]
+__all__ = [
+    "Flow",
+    "Graph",
+    "Node",
+    "Ref",
+    "Resources",
+    "Step",
+    "flow",
+    "loop",
+    "pick",
+    "step",
+    "unless",
+    "when",
+]

@@ -56,7 +56,9 @@ def test_nested_fan_out_joins_per_outer_item_including_an_empty_inner_fan_out(se
     assert r.outputs("subtotal") == nested_expected(4, 100)
 
 
-def test_join_lineage_names_the_inner_items_of_its_own_outer_item(stores: RunStores, settings: Settings) -> None:
+def test_join_lineage_names_the_inner_items_of_its_own_outer_item(
+    stores: RunStores, settings: Settings
+) -> None:
     r = run(settings, "nested_join", n=3, by=1)
     tasks = {t.key: t for t in r.tasks}
     outputs = {a.task_id: a.id for a in stores.metadata.list_artifacts(r.id) if a.task_id}

@@ -14,6 +14,7 @@ import pytest
 from shipyard.core.entities import RunStatus, TaskStatus
 from shipyard.core.settings import Settings, load_settings
 from shipyard.runtime.api import FlowRun, RunOptions, resume, run_file
+from shipyard.runtime.render import render_run_graph
 from shipyard.runtime.stores import RunStores, open_run_stores
 
 SHAPES = Path(__file__).resolve().parents[1] / "flows" / "flows_for_tests" / "shapes.py"
@@ -54,6 +55,7 @@ def test_nested_fan_out_joins_per_outer_item_including_an_empty_inner_fan_out(se
     assert not any(k.startswith("inc[0]") for k in tasks)  # chunk[0] is empty: no inner task
     assert tasks["subtotal[0]"] is S.SUCCEEDED  # ... and its join still runs, on []
     assert r.outputs("subtotal") == nested_expected(4, 100)
+    assert "subtotal[/bold] [dim]map*[/dim] [dim]join per item" in render_run_graph(r.info, r.tasks)
 
 
 def test_join_lineage_names_the_inner_items_of_its_own_outer_item(
@@ -161,6 +163,9 @@ def test_a_loop_repeats_until_its_check_holds(settings: Settings) -> None:
     )
     assert r.outputs("halve") == expected
     assert r.outputs("below_one") == [x < 1 for x in expected]
+    shown = render_run_graph(r.info, r.tasks)
+    assert "halve[/bold] [dim]loop until below_one (max 10)[/dim]" in shown
+    assert f"{k} succeeded" in shown
 
 
 def test_a_loop_that_hits_max_iterations_fails_or_stops(settings: Settings) -> None:

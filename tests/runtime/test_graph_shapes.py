@@ -68,6 +68,12 @@ def test_join_lineage_names_the_inner_items_of_its_own_outer_item(
     assert sorted(e.artifact_id for e in edges) == sorted(outputs[tasks[f"inc[2][{j}]"].id] for j in range(2))
 
 
+def test_a_join_over_three_fan_outs_whose_first_inner_lists_are_empty(settings: Settings) -> None:
+    r = run(settings, "deep_nested", n=3)  # failed with a TypeError while recording lineage
+    assert r.status is RunStatus.SUCCEEDED, r.error
+    assert r.output == [z + 1 for x in range(3) for y in range(x) for z in range(y)] == [1]
+
+
 def test_a_failed_inner_item_resumes_alone_then_its_join_runs(settings: Settings, tmp_path: Path) -> None:
     marker = tmp_path / "fixed"
     origin = run(settings, "nested_join", n=4, by=100, marker=str(marker))
@@ -137,6 +143,18 @@ def test_a_failed_gated_item_resumes_alone(settings: Settings, tmp_path: Path) -
     done_before = [k for k in ("triple[0]", "triple[2]") if before[k] is S.SUCCEEDED]
     assert {tasks[k] for k in done_before} <= {S.REUSED}  # items cancelled by the failure run now
     assert [tasks[f"triple[{i}]"] for i in (1, 3, 5)] == [S.SKIPPED] * 3
+
+
+def test_items_skipped_by_a_condition_skip_their_nested_fan_out_and_join(settings: Settings) -> None:
+    r = run(settings, "gated_nested", n=5, by=100)
+    assert r.status is RunStatus.SUCCEEDED, r.error
+    assert r.output == [sum(10 * i + j + 100 for j in range(i)) for i in range(5) if i % 2 == 0]
+    tasks = statuses(r)
+    assert [tasks[f"subtotal[{i}]"] for i in range(5)] == [S.SUCCEEDED, S.SKIPPED] * 2 + [S.SUCCEEDED]
+    assert [tasks[f"inc[{i}]"] for i in (1, 3)] == [S.SKIPPED] * 2  # one row for the whole item
+    assert sorted(k for k in tasks if k.startswith("inc[")) == sorted(
+        ["inc[1]", "inc[3]"] + [f"inc[{i}][{j}]" for i in (2, 4) for j in range(i)]
+    )
 
 
 # ---- a loop ---------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ Three more shapes (inside a flow; ``from shipyard.flows import loop``)::
 
 - Building (``search.build(params)``) calls the function with concrete params; it validates the
   graph before anything runs: missing inputs, cycles, types visible from annotations, maps over
-  non-lists, steps inside ``when(mapped)`` not mapped over its items, loop bounds and state types. A step called outside a flow is a plain function call (unit tests).
+  non-lists, steps inside ``when(mapped)`` not mapped over its items, loop bounds and state types.
+  A step called outside a flow is a plain function call (unit tests).
 - Running: ``shipyard run file.py -p k=v`` or ``search.run(cs=[1.0])`` (see :mod:`shipyard.runtime`).
   Every step output is a content-addressed artifact with lineage; ``shipyard resume RUN_ID`` reruns
   what failed and what is downstream of it; ``cache=True`` reuses an identical earlier task

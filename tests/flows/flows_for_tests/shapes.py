@@ -114,3 +114,31 @@ def halving(
     x = first(start)
     final = loop(halve, x, until=below_one, max_iterations=max_iterations, on_max=on_max, marker=marker)
     return done(final)
+
+
+@flow
+def gated_nested(n: int = 5, by: int = 100):
+    xs = numbers(n)
+    even = is_even.map(xs)
+    with when(even):  # only the even items fan out again ...
+        chunks = chunk.map(xs)
+    bumped = inc.map(chunks, by=by, marker="")  # ... so inc[i][*] exists for even i only
+    sums = subtotal.join(bumped)  # and subtotal[i] too: the odd ones are skipped items
+    return collect(sums)
+
+
+@step
+def upto(x: int) -> list[int]:
+    return list(range(x))
+
+
+@step
+def flatten3(xsss: list[list[list[int]]]) -> list[int]:
+    return [x for xss in xsss for xs in xss for x in xs]
+
+
+@flow
+def deep_nested(n: int = 3):
+    """Three fan-outs deep whose first inner lists are empty: [[], [[]], [[], [1]]]."""
+    deep = inc.map(upto.map(upto.map(numbers(n))), by=1, marker="")
+    return flatten3(deep)

@@ -15,6 +15,7 @@ def test_flows_exports() -> None:
         "Resources",
         "Step",
         "flow",
+        "loop",
         "pick",
         "step",
         "unless",

@@ -23,20 +23,43 @@ A guide in one screen::
             alerted = alert(best)
         return pick(shipped, alerted)          # the output of whichever branch ran
 
+Three more shapes (inside a flow; ``from shipyard.flows import loop``)::
+
+    inner = inc.map(chunk.map(xs))             # nested fan-out: inc[i][j]
+    sums = subtotal.join(inner)                # a join per outer item: subtotal[i] gets inner[i]
+    even = is_even.map(xs)
+    with when(even):                           # a condition per item: triple[i] runs where even[i]
+        tripled = triple.map(xs)
+    final = loop(halve, x, until=small, max_iterations=20)   # halve@1, small@1, halve@2, ...
+
 - Building (``search.build(params)``) calls the function with concrete params; it validates the
   graph before anything runs: missing inputs, cycles, types visible from annotations, maps over
-  non-lists. A step called outside a flow is a plain function call (unit tests).
+  non-lists, steps inside ``when(mapped)`` not mapped over its items, loop bounds and state types.
+  A step called outside a flow is a plain function call (unit tests).
 - Running: ``shipyard run file.py -p k=v`` or ``search.run(cs=[1.0])`` (see :mod:`shipyard.runtime`).
   Every step output is a content-addressed artifact with lineage; ``shipyard resume RUN_ID`` reruns
   what failed and what is downstream of it; ``cache=True`` reuses an identical earlier task
   (same step source, input digests and constants).
 
-Public API: :func:`flow`, :func:`step`, :func:`when`, :func:`unless`, :func:`pick`, :class:`Flow`,
-:class:`Step`, :class:`Graph`, :class:`Node`, :class:`Ref`, :class:`Resources`.
+Public API: :func:`flow`, :func:`step`, :func:`when`, :func:`unless`, :func:`pick`, :func:`loop`,
+:class:`Flow`, :class:`Step`, :class:`Graph`, :class:`Node`, :class:`Ref`, :class:`Resources`.
 """
 
-from shipyard.flows.build import pick, unless, when
+from shipyard.flows.build import loop, pick, unless, when
 from shipyard.flows.decorators import Flow, Resources, Step, flow, step
 from shipyard.flows.graph import Graph, Node, Ref
 
-__all__ = ["Flow", "Graph", "Node", "Ref", "Resources", "Step", "flow", "pick", "step", "unless", "when"]
+__all__ = [
+    "Flow",
+    "Graph",
+    "Node",
+    "Ref",
+    "Resources",
+    "Step",
+    "flow",
+    "loop",
+    "pick",
+    "step",
+    "unless",
+    "when",
+]

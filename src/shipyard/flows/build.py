@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import FlowError
-from shipyard.flows.graph import ConstInput, Graph, Guard, Input, Node, Ref, RefInput
+from shipyard.flows.graph import ConstInput, Graph, Guard, Input, Loop, Node, Ref, RefInput
 from shipyard.flows.typecheck import compatible, item_type, list_of
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ class GraphBuilder:
         self._guards: list[Guard] = []
         self._returns: dict[str, Any] = {}  # node -> return annotation of one item
         self._counts: dict[str, int] = {}
+        self._spaces: dict[str, tuple[str, ...]] = {}  # node -> what each fan-out level maps over
 
     @contextlib.contextmanager
     def active(self) -> Iterator[GraphBuilder]:
@@ -73,30 +74,31 @@ class GraphBuilder:
         return list_of(self._returns.get(ref.node, Any), ref.depth)
 
     # ---- step calls --------------------------------------------------------------------------
-    def call(self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], mapped: bool) -> Ref:
-        try:
-            bound = step.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise FlowError(f"step {step.name!r}: {exc}") from None
+    def call(
+        self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any], fan: str | None = None
+    ) -> Ref:
+        """Record one step call: plain (``fan=None``), ``"map"`` (one task per item of the first
+        argument) or ``"join"`` (one task per outer item of a mapped first argument)."""
+        bound = self._bind(step, args, kwargs)
         name = self._node_name(step.name)
         hints = step.hints
         inputs: dict[str, Input] = {}
-        map_arg: str | None = None
+        fan_arg: str | None = None
         depth = 0
+        space: tuple[str, ...] = ()
         for i, (arg, value) in enumerate(bound.arguments.items()):
-            param = step.signature.parameters[arg]
-            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                raise FlowError(
-                    f"step {step.name!r}: *args/**kwargs cannot be wired in a flow; name the inputs"
-                )
             expected = hints.get(arg, Any)
-            if mapped and i == 0:
-                map_arg = arg
-                depth = self._map_source(step, arg, value, expected, inputs)
+            if fan is not None and i == 0:
+                fan_arg = arg
+                if fan == "map":
+                    depth, space = self._map_source(step, arg, value, expected, inputs)
+                else:
+                    depth, space = self._join_source(step, arg, value, expected, inputs)
                 continue
             inputs[arg] = self._input(step, arg, value, expected)
-        if mapped and map_arg is None:
-            raise FlowError(f"step {step.name!r}: .map() needs the list to fan out over as first argument")
+        if fan is not None and fan_arg is None:
+            raise FlowError(f"step {step.name!r}: .{fan}() needs the list to fan out over as first argument")
+        self._check_guards(step.name, depth, space)
         node = Node(
             name=name,
             kind="step",
@@ -105,29 +107,62 @@ class GraphBuilder:
             code_hash=step.code_hash,
             opts=step.options_dict(),
             inputs=inputs,
-            map_arg=map_arg,
+            map_arg=fan_arg if fan == "map" else None,
+            join_arg=fan_arg if fan == "join" else None,
             depth=depth,
             guards=tuple(self._guards),
         )
         self.graph.add(node)
         self._returns[name] = hints.get("return", Any)
+        self._spaces[name] = space
         return Ref(name, depth)
+
+    def _bind(self, step: Step[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            bound = step.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise FlowError(f"step {step.name!r}: {exc}") from None
+        for arg in bound.arguments:
+            param = step.signature.parameters[arg]
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise FlowError(
+                    f"step {step.name!r}: *args/**kwargs cannot be wired in a flow; name the inputs"
+                )
+        return bound
+
+    def _check_guards(self, name: str, depth: int, space: tuple[str, ...]) -> None:
+        """A step inside ``when(mapped)`` runs per item: it must be mapped over the same items."""
+        for guard in self._guards:
+            if guard.depth == 0:
+                continue
+            if depth < guard.depth or space[: guard.depth] != self._spaces[guard.node]:
+                raise FlowError(
+                    f"step {name!r} is inside when({guard.node!r}), which has one value per mapped item; "
+                    f"map {name!r} over the same list as {guard.node!r} (or call it after the `with` block "
+                    "to join the items that ran)"
+                )
 
     def _map_source(
         self, step: Step[Any, Any], arg: str, value: Any, expected: Any, inputs: dict[str, Input]
-    ) -> int:
+    ) -> tuple[int, tuple[str, ...]]:
         if isinstance(value, Ref):
             produced = self.value_type(value) if value.depth == 0 else self._returns.get(value.node, Any)
             item = item_type(produced)
             where = f"{value.node!r}" + (" (each mapped item)" if value.depth else "")
             if item is None:
+                hint = (
+                    f"; to run one task per outer item with the list of its inner outputs, use "
+                    f"{step.name}.join({value.node})"
+                    if value.depth
+                    else ""
+                )
                 raise FlowError(
                     f"step {step.name!r}: .map() over the output of {where}, which is annotated "
-                    f"{_tname(produced)}, not a list"
+                    f"{_tname(produced)}, not a list{hint}"
                 )
             self._check(step, arg, item, expected, f"an item of {where}")
             inputs[arg] = RefInput(value.node)
-            return value.depth + 1
+            return value.depth + 1, (*self._spaces.get(value.node, ()), value.node)
         if not isinstance(value, list | tuple):
             raise FlowError(
                 f"step {step.name!r}: .map() needs a list, got {type(value).__name__} {value!r:.60}"
@@ -136,8 +171,22 @@ class GraphBuilder:
             self._check_const(step, arg, item)
             if item is not None:
                 self._check(step, arg, type(item), expected, f"the item {item!r:.40}")
-        inputs[arg] = ConstInput(_jsonable(step, arg, list(value)))
-        return 1
+        const = _jsonable(step, arg, list(value))
+        inputs[arg] = ConstInput(const)
+        return 1, ("const:" + json.dumps(const, sort_keys=True),)
+
+    def _join_source(
+        self, step: Step[Any, Any], arg: str, value: Any, expected: Any, inputs: dict[str, Input]
+    ) -> tuple[int, tuple[str, ...]]:
+        if not isinstance(value, Ref) or value.depth == 0:
+            raise FlowError(
+                f"step {step.name!r}: .join() takes a mapped step output (from .map()); "
+                f"for a single value call {step.name}(...) directly"
+            )
+        produced = list_of(self._returns.get(value.node, Any), 1)
+        self._check(step, arg, produced, expected, f"the inner list of {value.node!r}")
+        inputs[arg] = RefInput(value.node)
+        return value.depth - 1, self._spaces.get(value.node, ())[:-1]
 
     def _input(self, step: Step[Any, Any], arg: str, value: Any, expected: Any) -> Input:
         if isinstance(value, Ref):
@@ -173,9 +222,53 @@ class GraphBuilder:
         name = self._node_name("pick")
         depth = depths.pop()
         choices = tuple(r.node for r in refs)
+        self._spaces[name] = self._spaces.get(refs[0].node, ())
+        self._check_guards(name, depth, self._spaces[name])
         self.graph.add(Node(name=name, kind="pick", choices=choices, depth=depth, guards=tuple(self._guards)))
         self._returns[name] = self._returns.get(refs[0].node, Any)
         return Ref(name, depth)
+
+    # ---- loops -----------------------------------------------------------------------------------
+    def loop(
+        self,
+        body: Step[Any, Any],
+        state: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        until: Step[Any, Any],
+        max_iterations: int,
+        on_max: str,
+    ) -> Ref:
+        what = f"loop({getattr(body, 'name', body)!r})"
+        from shipyard.flows.decorators import Step
+
+        if not isinstance(body, Step) or not isinstance(until, Step):
+            raise FlowError(f"{what}: the body and until= must both be @step functions")
+        if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) or max_iterations < 1:
+            raise FlowError(f"{what}: max_iterations must be a positive int, got {max_iterations!r}")
+        if on_max not in ("fail", "stop"):
+            raise FlowError(f"{what}: on_max is 'fail' or 'stop', got {on_max!r}")
+        if isinstance(state, Ref) and state.depth:
+            raise FlowError(
+                f"{what}: the initial state {state.node!r} is mapped; join it in a step first "
+                "(a loop per mapped item is not supported yet)"
+            )
+        ref = self.call(body, (state, *args), kwargs)
+        node = self.graph.nodes[ref.node]
+        state_arg = next(iter(node.inputs))
+        produced = self._returns[ref.node]
+        what_state = "its own output (the state of the next iteration)"
+        self._check(body, state_arg, produced, body.hints.get(state_arg, Any), what_state)
+        params = [p for p in until.signature.parameters.values() if p.default is p.empty]
+        if len(params) != 1 or params[0].kind in (params[0].VAR_POSITIONAL, params[0].VAR_KEYWORD):
+            raise FlowError(
+                f"{what}: until step {until.name!r} must take exactly one required argument, the state"
+            )
+        check = self.call(until, (ref,), {})
+        self.graph.nodes[check.node].loop_of = ref.node
+        node.loop = Loop(state_arg, check.node, max_iterations, on_max)
+        return ref
 
 
 def _contains_ref(value: Any) -> bool:
@@ -230,10 +323,33 @@ def _guard(cond: Ref, expect: bool, what: str) -> Iterator[None]:
     builder = _builder_or_error(what)
     if not isinstance(cond, Ref):
         raise FlowError(f"{what} takes a step output; for a parameter use a plain `if`")
-    if cond.depth:
-        raise FlowError(f"{what} needs a single value, but {cond.node!r} is mapped; join it in a step first")
-    with builder.guarded(Guard(cond.node, expect)):
+    with builder.guarded(Guard(cond.node, expect, cond.depth)):
         yield
+
+
+def loop(
+    body: Step[Any, Any],
+    state: Any,
+    *args: Any,
+    until: Step[Any, Any],
+    max_iterations: int,
+    on_max: str = "fail",
+    **kwargs: Any,
+) -> Any:
+    """Run ``body(state, *args, **kwargs)`` again and again, each output the next iteration's state,
+    until ``until(state)`` (a step) is truthy; returns the last state. After ``max_iterations``
+    iterations without that, the run fails (``on_max="fail"``) or the loop ends (``"stop"``).
+    Outside a flow, a plain Python loop with the same rules."""
+    builder = current_builder()
+    if builder is None:
+        for _ in range(max_iterations):
+            state = body.fn(state, *args, **kwargs)
+            if until.fn(state):
+                return state
+        if on_max == "stop":
+            return state
+        raise FlowError(f"loop({body.name!r}): {until.name!r} still false after {max_iterations} iterations")
+    return builder.loop(body, state, args, kwargs, until=until, max_iterations=max_iterations, on_max=on_max)
 
 
 def pick(*refs: Any) -> Any:

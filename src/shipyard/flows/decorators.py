@@ -179,7 +179,7 @@ class Step(Generic[P, R]):
         builder = current_builder()
         if builder is None:
             return self.fn(*args, **kwargs)
-        return builder.call(self, args, kwargs, mapped=False)  # type: ignore[return-value]
+        return builder.call(self, args, kwargs)  # type: ignore[return-value]
 
     def map(self, items: Any, *args: Any, **kwargs: Any) -> list[R]:
         """One task per item of ``items`` (a list, or a step output that is a list); the other
@@ -187,7 +187,17 @@ class Step(Generic[P, R]):
         builder = current_builder()
         if builder is None:
             return [self.fn(item, *args, **kwargs) for item in items]
-        return builder.call(self, (items, *args), kwargs, mapped=True)  # type: ignore[return-value]
+        return builder.call(self, (items, *args), kwargs, fan="map")  # type: ignore[return-value]
+
+    def join(self, mapped: Any, *args: Any, **kwargs: Any) -> Any:
+        """Close the innermost fan-out of ``mapped`` (a ``.map`` output): one task per outer item,
+        receiving the list of its inner outputs (``join(inner)`` after ``inner = f.map(outer)`` with
+        ``outer = g.map(xs)`` runs ``join[i]`` on ``inner[i]``). Over a one-level map it is a plain
+        call. Outside a flow, ``mapped`` is a list of lists and the result one output per list."""
+        builder = current_builder()
+        if builder is None:
+            return [self.fn(inner, *args, **kwargs) for inner in mapped]
+        return builder.call(self, (mapped, *args), kwargs, fan="join")
 
     def __repr__(self) -> str:
         return f"<step {self.name}>"

@@ -12,7 +12,15 @@ Input kinds, stored on :class:`Node.inputs` by argument name:
 A mapped node (``step.map(source, ...)``) has ``map_arg`` naming the argument that receives one
 item of ``source``; it expands into one task per item when ``source`` is known at run time.
 Mapping over a mapped output nests: each upstream item must itself be a list, and the tasks are
-keyed ``step[i][j]``.
+keyed ``step[i][j]``. A joining node (``step.join(source, ...)``) has ``join_arg``: it closes the
+innermost fan-out of ``source``, one task per outer item receiving the list of its inner outputs.
+
+A guard on a mapped condition (``when(mapped)``) has ``depth`` > 0: it gates each task by the
+condition's item at the same index (the graph builder checks both are mapped over the same items).
+
+A loop (``loop(body, state, until=check, max_iterations=N)``) is two nodes: the body, whose
+:class:`Loop` names its state argument, and the ``until`` node (``loop_of`` names the body). The
+runtime expands them into iterations ``body@1``, ``check@1``, ``body@2``..., the graph stays static.
 """
 
 from __future__ import annotations
@@ -65,6 +73,27 @@ class Guard:
 
     node: str
     expect: bool = True
+    depth: int = 0  # the condition's depth: > 0 gates per item, by the first ``depth`` indices
+
+
+@dataclass(frozen=True)
+class Loop:
+    """The body of a loop: its output becomes ``state_arg`` of the next iteration until the output of
+    ``until`` (a step on the new state) is truthy; at most ``max_iterations`` iterations, after which
+    the run fails (``on_max="fail"``) or the loop ends with the last state (``"stop"``)."""
+
+    state_arg: str
+    until: str
+    max_iterations: int
+    on_max: str = "fail"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "state_arg": self.state_arg,
+            "until": self.until,
+            "max_iterations": self.max_iterations,
+            "on_max": self.on_max,
+        }
 
 
 @dataclass
@@ -80,6 +109,14 @@ class Node:
     depth: int = 0
     guards: tuple[Guard, ...] = ()
     choices: tuple[str, ...] = ()  # for "pick" nodes
+    join_arg: str | None = None
+    loop: Loop | None = None  # on a loop's body
+    loop_of: str | None = None  # on a loop's ``until`` node: the body it ends
+
+    @property
+    def fan_arg(self) -> str | None:
+        """The argument that receives one item (``map``) or one inner list (``join``) per task."""
+        return self.map_arg or self.join_arg
 
     @property
     def upstream(self) -> list[str]:
@@ -102,8 +139,11 @@ class Node:
             },
             "map_arg": self.map_arg,
             "depth": self.depth,
-            "guards": [{"node": g.node, "expect": g.expect} for g in self.guards],
+            "guards": [{"node": g.node, "expect": g.expect, "depth": g.depth} for g in self.guards],
             "choices": list(self.choices),
+            "join_arg": self.join_arg,
+            "loop": self.loop.to_dict() if self.loop else None,
+            "loop_of": self.loop_of,
         }
 
     @classmethod
@@ -122,8 +162,13 @@ class Node:
             inputs=inputs,
             map_arg=data.get("map_arg"),
             depth=int(data.get("depth", 0)),
-            guards=tuple(Guard(g["node"], bool(g["expect"])) for g in data.get("guards", [])),
+            guards=tuple(
+                Guard(g["node"], bool(g["expect"]), int(g.get("depth", 0))) for g in data.get("guards", [])
+            ),
             choices=tuple(data.get("choices", [])),
+            join_arg=data.get("join_arg"),
+            loop=Loop(**data["loop"]) if data.get("loop") else None,
+            loop_of=data.get("loop_of"),
         )
 
 

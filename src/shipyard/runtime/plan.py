@@ -2,9 +2,13 @@
 
 Nodes expand when every upstream node has finished: a guard that is false or a skipped input
 skips the node (one SKIPPED task row), a ``pick`` node resolves to its first non-skipped choice,
-a mapped node becomes one task per item of its source (known only now). Before a task is
-dispatched it may be satisfied from the origin run (``resume``: REUSED) or the cache (CACHED).
-Task rows are created in one batch per expansion, with their lineage.
+a mapped node becomes one task per item of its source (known only now), a joining node one task
+per outer item of its source. A guard on a mapped condition skips item by item (the item's leaf
+becomes :data:`~shipyard.runtime.tree.SKIPPED_ITEM`; joins leave it out). A loop's body expands one
+iteration at a time (``body@k``, then ``until@k`` on its output) until the check holds or
+``max_iterations`` is reached. Before a task is dispatched it may be satisfied from the origin run
+(``resume``: REUSED) or the cache (CACHED). Task rows are created in one batch per expansion, with
+their lineage.
 """
 
 from __future__ import annotations
@@ -22,7 +26,17 @@ from shipyard.flows.graph import ConstInput, Graph, Node, RefInput
 from shipyard.runtime.artifacts_io import InputLoader
 from shipyard.runtime.origin import OriginIndex
 from shipyard.runtime.stores import RunStores
-from shipyard.runtime.tree import key_for, leaves, set_at
+from shipyard.runtime.tree import (
+    SKIPPED_ITEM,
+    get_at,
+    is_skipped,
+    key_for,
+    loop_key,
+    prune,
+    set_at,
+    shape,
+    walk,
+)
 
 
 @dataclass
@@ -37,6 +51,20 @@ class Slot:
     attempt: int = 1
     status: TaskStatus = TaskStatus.PENDING
     error: str | None = None
+    iteration: int = 0  # a loop task's iteration (1-based); 0 otherwise
+
+
+@dataclass
+class LoopState:
+    """A running loop, kept on its body's node state."""
+
+    common: dict[str, dict[str, Any]]  # the body's inputs but the state
+    state: dict[str, Any]  # the state input of the next body task
+    iteration: int = 0
+    phase: str = "body"  # which task comes next: body | until
+    last: dict[str, Any] | None = None  # the last body output
+    check: dict[str, Any] | None = None  # the last until output, not yet judged
+    ready: bool = False  # a task of the loop finished: advance() moves it on
 
 
 @dataclass
@@ -46,6 +74,7 @@ class NodeState:
     value: Any = None  # artifact ref tree once done
     open_tasks: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # task status -> n (progress)
+    loop: LoopState | None = None
 
 
 def _digest_tree(entry: dict[str, Any]) -> Any:
@@ -103,7 +132,11 @@ class RunPlan:
             edges: list[LineageEdge] = []
             records: list[ArtifactRecord] = []
             for ns in self.nodes.values():
-                if ns.state != "waiting":
+                if ns.loop is not None and ns.loop.ready and ns.state == "running":
+                    progressed = True
+                    to_run += self._loop_next(ns, new_tasks, edges, records)
+                    continue
+                if ns.state != "waiting" or ns.node.loop_of:
                     continue
                 ups = [self.nodes[u] for u in ns.node.upstream]
                 if any(u.state in ("waiting", "running") for u in ups):
@@ -125,6 +158,8 @@ class RunPlan:
             gs = self.nodes[g.node]
             if gs.state == "skipped":
                 return f"condition {g.node!r} was skipped"
+            if g.depth:
+                continue  # judged item by item
             if bool(self._load(gs.value, g.node)) is not g.expect:
                 return f"condition {g.node!r} is {not g.expect}"
         for up in ns.node.inputs.values():
@@ -138,67 +173,197 @@ class RunPlan:
         node = ns.node
         reason = self._skip_reason(ns)
         if node.kind == "pick":
-            chosen = next((self.nodes[c] for c in node.choices if self.nodes[c].state == "done"), None)
-            if reason is None and chosen is not None:
-                ns.state, ns.value = "done", chosen.value
-            else:
-                ns.state = "skipped"
+            self._pick(ns, reason)
             return []
         if reason is not None:
             ns.state = "skipped"
             ns.counts["skipped"] = 1
             new.append(self._task_row(node, (), {}, status=TaskStatus.SKIPPED, error=f"skipped: {reason}"))
+            if node.loop is not None:
+                self.nodes[node.loop.until].state = "skipped"
             return []
         try:
             items, template = self._items(node)
         except FlowError as exc:
-            ns.state = "failed"
-            ns.counts["failed"] = 1
-            new.append(self._task_row(node, (), {}, status=TaskStatus.FAILED, error=str(exc)))
-            self.failed = (node.name, str(exc))
+            self._fail_node(ns, str(exc), new)
             return []
-        common = {name: self._entry(inp) for name, inp in node.inputs.items() if name != node.map_arg}
+        common = {name: self._entry(inp) for name, inp in node.inputs.items() if name != node.fan_arg}
         ns.value = template
         ns.state = "running"
+        if node.loop is not None:
+            return self._start_loop(ns, common, new, edges, recs)
         to_run: list[Slot] = []
         for path, item_entry in items:
+            skipped = "input item was skipped" if item_entry is None else self._item_skip_reason(node, path)
+            if skipped is not None:
+                ns.value = set_at(ns.value, path, dict(SKIPPED_ITEM))
+                ns.counts["skipped"] = ns.counts.get("skipped", 0) + 1
+                row = self._task_row(node, path, {}, status=TaskStatus.SKIPPED, error=f"skipped: {skipped}")
+                new.append(row)
+                continue
             inputs = dict(common)
-            if node.map_arg is not None:
-                inputs[node.map_arg] = item_entry
+            if node.fan_arg is not None:
+                assert item_entry is not None
+                inputs[node.fan_arg] = item_entry
             to_run += self._add_task(ns, path, inputs, new=new, edges=edges, recs=recs)
         if ns.open_tasks == 0:
             ns.state = "done"
         return to_run
 
+    def _fail_node(self, ns: NodeState, error: str, new: list[Task]) -> None:
+        ns.state = "failed"
+        ns.counts["failed"] = ns.counts.get("failed", 0) + 1
+        new.append(self._task_row(ns.node, (), {}, status=TaskStatus.FAILED, error=error))
+        if self.failed is None:
+            self.failed = (ns.node.name, error)
+
+    def _item_skip_reason(self, node: Node, path: tuple[int, ...]) -> str | None:
+        """Why the item at ``path`` does not run: a mapped condition of its own item is false."""
+        for g in node.guards:
+            if not g.depth:
+                continue
+            key = key_for(g.node, path[: g.depth])
+            try:
+                leaf = get_at(self.nodes[g.node].value, path[: g.depth])
+            except (IndexError, TypeError):
+                raise FlowError(f"step {node.name!r} has no condition item {key!r}") from None
+            if is_skipped(leaf):
+                return f"condition {key!r} was skipped"
+            if bool(self._load(leaf, key)) is not g.expect:
+                return f"condition {key!r} is {not g.expect}"
+        return None
+
+    def _pick(self, ns: NodeState, reason: str | None) -> None:
+        """The first option that ran; for mapped options, item by item (a skipped item of one
+        option is taken from the next option that has it)."""
+        done = [self.nodes[c] for c in ns.node.choices if self.nodes[c].state == "done"]
+        if reason is not None or not done:
+            ns.state = "skipped"
+            return
+        value = done[0].value
+        if ns.node.depth:
+            value = _copy_refs(value)
+            for path, leaf in list(walk(value, ns.node.depth)):
+                if not is_skipped(leaf):
+                    continue
+                for other in done[1:]:
+                    try:
+                        alt = get_at(other.value, path)
+                    except (IndexError, TypeError):
+                        continue
+                    if not is_skipped(alt):
+                        value = set_at(value, path, alt)
+                        break
+        ns.state, ns.value = "done", value
+
     def _entry(self, inp: RefInput | ConstInput) -> dict[str, Any]:
         if isinstance(inp, ConstInput):
             return {"const": inp.value}
         up = self.nodes[inp.node]
-        return {"gather": up.value} if up.node.depth else {"art": up.value}
+        return {"gather": prune(up.value)} if up.node.depth else {"art": up.value}
 
-    def _items(self, node: Node) -> tuple[list[tuple[tuple[int, ...], dict[str, Any]]], Any]:
-        """(path, input entry for the mapped argument) per task, and the value template."""
-        if node.map_arg is None:
+    def _items(self, node: Node) -> tuple[list[tuple[tuple[int, ...], dict[str, Any] | None]], Any]:
+        """(path, input entry for the fan-out argument; None: the item is skipped) per task, and the
+        value template."""
+        if node.fan_arg is None:
             return [((), {})], None
-        source = node.inputs[node.map_arg]
+        source = node.inputs[node.fan_arg]
         if isinstance(source, ConstInput):
             values = list(source.value)
             return [((i,), {"const": v}) for i, v in enumerate(values)], [None] * len(values)
         up = self.nodes[source.node]
-        items: list[tuple[tuple[int, ...], dict[str, Any]]] = []
-        template: Any = [] if up.node.depth == 0 else _copy_tree(up.value)
-        for path, ref in leaves(up.value, up.node.depth):
+        items: list[tuple[tuple[int, ...], dict[str, Any] | None]] = []
+        if node.join_arg is not None:
+            for path, sub in walk(up.value, up.node.depth - 1):
+                items.append((path, None if is_skipped(sub) else {"gather": prune(sub)}))
+            return items, shape(up.value, up.node.depth - 1)
+        template: Any = [] if up.node.depth == 0 else shape(up.value, up.node.depth)
+        for path, ref in walk(up.value, up.node.depth):
+            if is_skipped(ref):
+                items.append((path, None))
+                continue
             value = self._load(ref, key_for(source.node, path))
             if isinstance(value, str | bytes | dict) or not hasattr(value, "__len__"):
+                hint = (
+                    f"; to run one task per outer item with the list of its inner outputs, use "
+                    f"{node.step_name}.join({source.node})"
+                    if up.node.depth
+                    else ""
+                )
                 raise FlowError(
                     f"step {node.name!r} maps over the output of {key_for(source.node, path)!r}, "
-                    f"which is a {type(value).__name__}, not a list"
+                    f"which is a {type(value).__name__}, not a list{hint}"
                 )
             n = len(value)
             items += [((*path, j), {"art": ref, "select": [j]}) for j in range(n)]
             template = set_at(template, path, [None] * n) if path else [None] * n
         return items, template
 
+    # ---- loops -----------------------------------------------------------------------------------
+    def _start_loop(
+        self,
+        ns: NodeState,
+        common: dict[str, dict[str, Any]],
+        new: list[Task],
+        edges: list[LineageEdge],
+        recs: list[ArtifactRecord],
+    ) -> list[Slot]:
+        assert ns.node.loop is not None
+        state = common.pop(ns.node.loop.state_arg)
+        ns.loop = LoopState(common=common, state=state)
+        self.nodes[ns.node.loop.until].state = "running"
+        return self._loop_next(ns, new, edges, recs)
+
+    def _loop_next(
+        self, ns: NodeState, new: list[Task], edges: list[LineageEdge], recs: list[ArtifactRecord]
+    ) -> list[Slot]:
+        """Move a loop on until a task must run (returned) or the loop ended."""
+        ls, spec = ns.loop, ns.node.loop
+        assert ls is not None and spec is not None
+        until = self.nodes[spec.until]
+        ls.ready = False
+        while True:
+            if ls.check is not None:
+                check, ls.check = ls.check, None
+                if self._loop_decide(ns, check, new):
+                    return []
+            if ls.phase == "body":
+                ls.iteration += 1
+                inputs = {**ls.common, spec.state_arg: ls.state}
+                slot, out = self._resolve_task(ns, (), inputs, new, edges, recs, ls.iteration)
+                if slot is not None:
+                    return [slot]
+                ls.last, ls.phase = out, "until"
+            assert ls.last is not None
+            arg = next(iter(until.node.inputs))
+            slot, out = self._resolve_task(until, (), {arg: {"art": ls.last}}, new, edges, recs, ls.iteration)
+            if slot is not None:
+                return [slot]
+            ls.check = out
+
+    def _loop_decide(self, ns: NodeState, check: dict[str, Any], new: list[Task]) -> bool:
+        """Judge the until step's output of this iteration; True when the loop ended."""
+        ls, spec = ns.loop, ns.node.loop
+        assert ls is not None and spec is not None
+        until = self.nodes[spec.until]
+        holds = bool(self._load(check, loop_key(spec.until, ls.iteration)))
+        if holds or (ls.iteration >= spec.max_iterations and spec.on_max == "stop"):
+            ns.state, ns.value = "done", ls.last
+            until.state, until.value = "done", check
+            return True
+        if ls.iteration >= spec.max_iterations:
+            until.state = "failed"
+            self._fail_node(
+                ns,
+                f"loop {ns.node.name!r}: {spec.until!r} was still false after max_iterations="
+                f"{spec.max_iterations}; raise max_iterations, or pass on_max='stop' to keep the last state",
+                new,
+            )
+            return True
+        ls.state, ls.phase = {"art": ls.last}, "body"
+        return False
+
+    # ---- tasks -----------------------------------------------------------------------------------
     def _add_task(
         self,
         ns: NodeState,
@@ -209,6 +374,24 @@ class RunPlan:
         edges: list[LineageEdge],
         recs: list[ArtifactRecord],
     ) -> list[Slot]:
+        slot, out = self._resolve_task(ns, path, inputs, new, edges, recs)
+        if slot is None:
+            ns.value = set_at(ns.value, path, out)
+            return []
+        ns.open_tasks += 1
+        return [slot]
+
+    def _resolve_task(  # noqa: PLR0917 (one task's pieces)
+        self,
+        ns: NodeState,
+        path: tuple[int, ...],
+        inputs: dict[str, dict[str, Any]],
+        new: list[Task],
+        edges: list[LineageEdge],
+        recs: list[ArtifactRecord],
+        iteration: int = 0,
+    ) -> tuple[Slot | None, dict[str, Any] | None]:
+        """A task row; reused from the origin run or the cache (its output ref), or a slot to run."""
         node = ns.node
         ikey = input_key(inputs)
         cache_key = (
@@ -216,7 +399,7 @@ class RunPlan:
             if node.opts.get("cache")
             else None
         )
-        key = key_for(node.name, path)
+        key = loop_key(node.name, iteration) if iteration else key_for(node.name, path)
         reused = self.origin.lookup(key, ikey) if self.origin is not None else None
         status, source, out = TaskStatus.PENDING, None, None
         if reused is not None:
@@ -231,7 +414,14 @@ class RunPlan:
                     status, source = TaskStatus.CACHED, hit.id
                     out = {"id": found[0].id, **_ref_fields(found[0])}
         row = self._task_row(
-            node, path, inputs, status=status, reused_from=source, cache_key=cache_key, ikey=ikey
+            node,
+            path,
+            inputs,
+            status=status,
+            reused_from=source,
+            cache_key=cache_key,
+            ikey=ikey,
+            iteration=iteration,
         )
         new.append(row)
         edges += _lineage(row.id, inputs)
@@ -249,14 +439,12 @@ class RunPlan:
                 meta=dict(out.get("meta") or {}),
             )
             recs.append(rec)
-            ns.value = set_at(ns.value, path, {**out, "id": rec.id})
             ns.counts[status.value] = ns.counts.get(status.value, 0) + 1
-            return []
-        slot = Slot(task_id=row.id, key=key, node=node.name, path=path, opts=node.opts)
+            return None, {**out, "id": rec.id}
+        slot = Slot(task_id=row.id, key=key, node=node.name, path=path, opts=node.opts, iteration=iteration)
         self.slots[row.id] = slot
-        ns.open_tasks += 1
         ns.counts["pending"] = ns.counts.get("pending", 0) + 1
-        return [slot]
+        return slot, None
 
     def _task_row(
         self,
@@ -269,15 +457,26 @@ class RunPlan:
         reused_from: str | None = None,
         cache_key: str | None = None,
         ikey: str | None = None,
+        iteration: int = 0,
     ) -> Task:
         now = utcnow()
         done = status is not TaskStatus.PENDING
+        spec: dict[str, Any] = {
+            "node": node.name,
+            "target": node.target,
+            "path": list(path),
+            "inputs": inputs,
+            "input_key": ikey,
+            "opts": node.opts,
+        }
+        if iteration:
+            spec["iteration"] = iteration
         return Task(
             id=new_id(),
             run_id=self.run_id,
             step=node.name,
-            key=key_for(node.name, path),
-            index=path[-1] if path else None,
+            key=loop_key(node.name, iteration) if iteration else key_for(node.name, path),
+            index=iteration or (path[-1] if path else None),
             status=status,
             attempts=0,
             started_at=now if done else None,
@@ -285,20 +484,23 @@ class RunPlan:
             error=error,
             cache_key=cache_key,
             reused_from=reused_from,
-            spec={
-                "node": node.name,
-                "target": node.target,
-                "path": list(path),
-                "inputs": inputs,
-                "input_key": ikey,
-                "opts": node.opts,
-            },
+            spec=spec,
         )
 
     # ---- outcomes --------------------------------------------------------------------------------
     def task_succeeded(self, slot: Slot, output: dict[str, Any]) -> None:
         ns = self.nodes[slot.node]
         slot.status = TaskStatus.SUCCEEDED
+        if slot.iteration:  # a loop's task: advance() runs the loop on
+            self._count(ns, "pending", "succeeded")
+            body = self.nodes[ns.node.loop_of] if ns.node.loop_of else ns
+            assert body.loop is not None
+            if ns is body:
+                body.loop.last, body.loop.phase = output, "until"
+            else:
+                body.loop.check = output
+            body.loop.ready = True
+            return
         ns.value = set_at(ns.value, slot.path, output)
         ns.open_tasks -= 1
         self._count(ns, "pending", "succeeded")
@@ -308,8 +510,12 @@ class RunPlan:
     def task_failed(self, slot: Slot, error: str) -> None:
         ns = self.nodes[slot.node]
         slot.status, slot.error = TaskStatus.FAILED, error
-        ns.open_tasks -= 1
+        if not slot.iteration:
+            ns.open_tasks -= 1
         ns.state = "failed"
+        partner = ns.node.loop_of or (ns.node.loop.until if ns.node.loop else None)
+        if partner is not None:
+            self.nodes[partner].state = "failed"
         self._count(ns, "pending", "failed")
         if self.failed is None:
             self.failed = (slot.key, error)
@@ -331,7 +537,7 @@ class RunPlan:
         ns = self.nodes[out.node]
         if ns.state != "done":
             return None
-        return ns.value, ns.node.depth
+        return prune(ns.value), ns.node.depth
 
 
 def _ref_fields(rec: ArtifactRecord) -> dict[str, Any]:
@@ -344,8 +550,8 @@ def _ref_fields(rec: ArtifactRecord) -> dict[str, Any]:
     }
 
 
-def _copy_tree(tree: Any) -> Any:
-    return [_copy_tree(t) for t in tree] if isinstance(tree, list) else None
+def _copy_refs(tree: Any) -> Any:
+    return [_copy_refs(t) for t in tree] if isinstance(tree, list) else tree
 
 
 def _lineage(task_id: str, inputs: dict[str, dict[str, Any]]) -> list[LineageEdge]:
@@ -354,16 +560,14 @@ def _lineage(task_id: str, inputs: dict[str, dict[str, Any]]) -> list[LineageEdg
         if "art" in entry:
             edges.append(LineageEdge(task_id, entry["art"]["id"], name))
         elif "gather" in entry:
-            for path, ref in leaves(entry["gather"], _depth(entry["gather"])):
-                edges.append(LineageEdge(task_id, ref["id"], key_for(name, path)))
+            edges += [
+                LineageEdge(task_id, ref["id"], key_for(name, path)) for path, ref in _refs(entry["gather"])
+            ]
     return edges
 
 
-def _depth(tree: Any) -> int:
-    depth = 0
-    while isinstance(tree, list):
-        depth += 1
-        if not tree:
-            break
-        tree = tree[0]
-    return depth
+def _refs(tree: Any, prefix: tuple[int, ...] = ()) -> list[tuple[tuple[int, ...], dict[str, Any]]]:
+    """(path, ref) of every artifact ref in a gathered tree (inner lists may be empty)."""
+    if not isinstance(tree, list):
+        return [(prefix, tree)]
+    return [found for i, sub in enumerate(tree) for found in _refs(sub, (*prefix, i))]

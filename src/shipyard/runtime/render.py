@@ -110,6 +110,10 @@ def render_graph(graph_spec: dict[str, Any], tasks: list[Task]) -> str:
         arrow = "└─▶ " if level[name] else ""
         shape = "◆" if node.kind == "pick" else ("▦" if node.depth else "●")
         fan = f" [dim]map{'*' * node.depth}[/dim]" if node.depth else ""
+        if node.join_arg:
+            fan += " [dim]join per item[/dim]"
+        if node.loop is not None:
+            fan += f" [dim]loop until {escape(node.loop.until)} (max {node.loop.max_iterations})[/dim]"
         counts = by_step.get(name, Counter())
         status = ", ".join(f"[{_STYLE.get(k, 'white')}]{v} {k}[/]" for k, v in sorted(counts.items()))
         ups = [u for u in node.upstream]

@@ -189,6 +189,26 @@ class FeatureStore:
             con.close()
         return int(entity.num_rows)
 
+    def apply(self) -> dict[str, int]:
+        """Register each view's spec in the feature registry (as ``shipyard features apply``: an
+        unchanged view keeps its version); return each view's version."""
+        from shipyard.metadata.features import open_feature_records
+
+        if self.stores is None:
+            raise InvalidInputError(
+                "applying views needs the platform's stores: FeatureStore(..., stores=...)"
+            )
+        records = open_feature_records(self.stores.metadata)
+        settings = self.stores.settings
+        now = datetime.now(UTC)
+        versions = {}
+        for name, view in sorted(self.views.items()):
+            record, _ = records.apply_view(
+                name, view.spec(), project=settings.project, by=settings.user, at=now
+            )
+            versions[name] = record.version
+        return versions
+
     def log_training_set(
         self,
         name: str,

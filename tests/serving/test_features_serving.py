@@ -129,6 +129,9 @@ def test_entity_errors_name_the_entity_key_or_feature(
         unknown = post(url, env, {"entities": [{"customer_id": 101, "merchant_id": "m1"},
                                                {"customer_id": 999, "merchant_id": "m1"}]})  # fmt: skip
         as_string = post(url, env, {"entities": [{"customer_id": "101", "merchant_id": "m1"}]})
+        integral = post(url, env, {"entities": [{"customer_id": 101.0, "merchant_id": "m1"}]})
+        as_bool = post(url, env, {"entities": [{"customer_id": True, "merchant_id": "m1"}]})
+        huge = post(url, env, {"entities": [{"customer_id": 2**70, "merchant_id": "m1"}]})
         null = post(url, env, {"entities": [{"customer_id": 103, "merchant_id": "m1"}]})
         missing_key = post(url, env, {"entities": [{"customer_id": 101}]})
         extra_key = post(url, env, {"entities": [{"customer_id": 101, "merchant_id": "m1", "x": 1}]})
@@ -140,6 +143,9 @@ def test_entity_errors_name_the_entity_key_or_feature(
     assert "entity 1 (customer_id=999, merchant_id='m1')" in unknown.json()["error"]["message"]
     assert "'fs_customer'" in unknown.json()["error"]["message"]
     assert as_string.status_code == 404  # keys are typed: "101" is not 101
+    assert integral.status_code == 200  # 101.0 is the integer 101 (JSON Schema's reading)
+    assert as_bool.status_code == 422
+    assert huge.status_code == 404 and "no online values in feature view 'fs_customer'" in huge.text
     assert null.status_code == 422
     assert "feature fs_customer:f3 has no value online" in null.json()["error"]["message"]
     assert missing_key.status_code == 422 and "missing join key 'merchant_id'" in missing_key.text

@@ -9,7 +9,8 @@ with a type the column takes (``int64`` features feed float columns too), and th
 opened: anything else is a one-line error naming the view, feature or column.
 
 Per request: each entity must give the join keys of the views used (integers or strings of at
-most :data:`MAX_KEY_CHARS` characters; nothing else), at most ``max_entities`` entities. The
+most :data:`MAX_KEY_CHARS` characters; ``42.0`` is ``42``; an integer beyond 64 bits is an
+unknown entity), at most ``max_entities`` entities. The
 fetched values go through the same type checks as records, and are what the prediction log
 stores as the request's inputs. An entity that a view has no online values for answers 404 naming
 it (the body was valid; the entity is unknown); a stored value the model cannot take (null, e.g.
@@ -109,11 +110,11 @@ def open_entity_lookup(
 def build_entity_models(
     join_keys: list[str], max_entities: int, title: str = "Model"
 ) -> tuple[type[BaseModel], type[BaseModel], TypeAdapter[Any]]:
-    from pydantic import ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, create_model
+    from pydantic import BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, create_model
 
     strict = ConfigDict(extra="forbid", populate_by_name=False)
     key = (
-        Annotated[StrictInt, Field(ge=_INT64[0], le=_INT64[1])]
+        Annotated[StrictInt, BeforeValidator(_integral)]
         | Annotated[StrictStr, Field(max_length=MAX_KEY_CHARS)]
     )
     fields: dict[str, Any] = {f"k{i}": (key, Field(alias=name)) for i, name in enumerate(join_keys)}
@@ -122,6 +123,18 @@ def build_entity_models(
     entities = Annotated[list[row], Field(min_length=1, max_length=max_entities)]
     body_model = create_model(f"{safe}EntitiesBody", __config__=strict, entities=(entities, ...))
     return row, body_model, TypeAdapter(body_model)
+
+
+def _integral(value: object) -> object:
+    """A JSON number with no fraction is an integer (``42.0`` is the key ``42``, as JSON Schema
+    says); ``true`` stays a boolean and is refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _too_big(value: object) -> bool:
+    return isinstance(value, int) and not _INT64[0] <= value <= _INT64[1]
 
 
 def is_entities_body(data: object) -> bool:
@@ -140,19 +153,24 @@ def parse_entities(models: EntityModels | None, data: dict[str, Any]) -> list[di
             "(serve it with --features VIEW to predict by entity key)"
         )
     try:
-        models.body.validate_python(data)
+        body = models.body.validate_python(data)
     except ValidationError as exc:
         raise InvalidInputError(
             "entities: " + error_message(exc, models.lookup.join_keys, noun="join key")
         ) from None
-    entities: list[dict[str, Any]] = data["entities"]
-    return entities
+    return [row.model_dump(by_alias=True) for row in body.entities]
 
 
 def entity_records(models: EntityModels, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The model's input rows from the online store (blocking: run it off the event loop).
     Raises :class:`shipyard.features.lookup.MissingEntity` or InvalidInputError (a null value)."""
+    from shipyard.features.lookup import MissingEntity
+
     lookup = models.lookup
+    for index, entity in enumerate(entities):  # no stored key is this big: unknown, as any other
+        for view in lookup.used:
+            if any(_too_big(entity[key]) for key in view.join_keys):
+                raise MissingEntity(index, entity, view.name)
     rows = lookup.fetch(entities)
     for index, row in enumerate(rows):
         for column, value in row.items():

@@ -214,3 +214,17 @@ def test_a_feature_of_two_views_and_a_wrong_type_fail_at_start(
             stores=env.stores, online=store,
         )  # fmt: skip
     store.close()
+
+
+def test_serve_cli_names_a_missing_view_in_one_line(env: Env, views: tuple[Path, list[FeatureView]]) -> None:
+    import subprocess
+    import sys
+
+    from tests.serving.conftest import cli_env
+
+    command = [sys.executable, "-m", "shipyard.cli.main", "serve", "fraud@champion", "--no-auth",
+               "--features", "fs_customer", "--features", "fs_nope"]  # fmt: skip
+    done = subprocess.run(command, env=cli_env(env), capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "feature view 'fs_nope' is not in the feature registry" in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr

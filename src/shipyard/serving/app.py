@@ -247,6 +247,7 @@ def _add_routes(
             log.error("online feature lookup for %s failed", rid, exc_info=exc)
             message = "the online feature store cannot be read now; retry shortly"
             return fail(503, "features_unavailable", message, rid, **retry)
+
     retry = {"Retry-After": str(config.retry_after_s)}
     predict_response = _schemas()
     documented: dict[int | str, dict[str, Any]] = {  # the errors: contract.document_errors

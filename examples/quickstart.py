@@ -1,6 +1,7 @@
 """shipyard quickstart: track a training run, run a training flow, serve the registered model
 (predictions over HTTP), send it shifted traffic and late labels and show the drift and quality
-report, score a file with batch inference, then list runs.
+report, score a file with batch inference, build a training set from a feature view and predict
+by entity key from the online store, then list runs.
 
 Run it with ``.venv/bin/python examples/quickstart.py``. With nothing configured, runs go to a
 SQLite file and artifacts to a folder under ``.shipyard/`` in this repository (``SHIPYARD_HOME``).
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -77,34 +80,27 @@ def run_train_flow() -> None:
     print(f"flow run {run.id}: {run.status.value}, best {run.output['best']}")
 
 
-def serve_and_score() -> None:
-    """Serve the model the flow registered (like ``shipyard serve models:/breast_cancer/latest``),
-    send it predictions, then score a Parquet file with batch inference (``shipyard batch``)."""
+@contextmanager
+def _serving(app: object) -> Iterator[str]:
+    """Run ``app`` on a free loopback port in a thread (as ``shipyard serve`` does); yield its URL
+    once /ready says the model is loaded and warmed up."""
     import socket
     import threading
     import time
 
     import httpx
-    import pandas as pd
     import uvicorn
 
-    from shipyard.serving import ServingConfig, batch_predict, create_serving_app, read_prediction_log
-    from shipyard.tracking.fluent import get_stores
-
-    stores = get_stores()
-    log_dir = str(stores.settings.home / "predictions")
-    config = ServingConfig("models:/breast_cancer/latest", auth=False, log_dir=log_dir, log_flush_s=0.2)
-    app = create_serving_app(config, stores=stores)
     with socket.socket() as sock:  # a free loopback port
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))  # type: ignore[arg-type]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
-        while True:  # /ready: loaded and warmed up
+        while True:
             try:
                 if httpx.get(f"{url}/ready").status_code == 200:
                     break
@@ -113,6 +109,25 @@ def serve_and_score() -> None:
             if time.monotonic() > deadline:
                 raise RuntimeError("the model server did not become ready")
             time.sleep(0.05)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def serve_and_score() -> None:
+    """Serve the model the flow registered (like ``shipyard serve models:/breast_cancer/latest``),
+    send it predictions, then score a Parquet file with batch inference (``shipyard batch``)."""
+    import httpx
+    import pandas as pd
+
+    from shipyard.serving import ServingConfig, batch_predict, create_serving_app, read_prediction_log
+    from shipyard.tracking.fluent import get_stores
+
+    stores = get_stores()
+    log_dir = str(stores.settings.home / "predictions")
+    config = ServingConfig("models:/breast_cancer/latest", auth=False, log_dir=log_dir, log_flush_s=0.2)
+    with _serving(create_serving_app(config, stores=stores)) as url:
         doc = httpx.get(f"{url}/openapi.json").json()  # the body schema comes from the signature
         schema = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
         frame, _ = _breast_cancer(list(schema["example"][0]))  # the example holds placeholders only
@@ -122,9 +137,7 @@ def serve_and_score() -> None:
         bad = httpx.post(f"{url}/predict", json=[{"not a feature": 1}])
         print(f"a wrong body gets {bad.status_code}: {bad.json()['error']['message'][:80]}...")
         send_shifted_traffic_and_labels(url, list(example[0]))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)  # stops the app: the prediction log is flushed
+    # leaving the block stops the app: the prediction log is flushed
     logged = read_prediction_log(log_dir, config.deployment_name)
     print(f"prediction log: {len(logged)} rows, columns {list(logged.columns)[:8]}...")
     show_monitoring(log_dir, config.deployment_name)
@@ -140,6 +153,69 @@ def serve_and_score() -> None:
             stores=stores,
         )
         print(f"batch: scored {result.rows} rows in {result.chunks} chunks ({result.rows_per_s:,.0f} rows/s)")
+
+
+def features_to_prediction() -> None:
+    """A feature view over a dataset of generated transactions, a point-in-time training set logged
+    as a dataset version, a model trained on it, and a prediction by customer id through the served
+    app (like ``shipyard serve models:/churn/latest --features customer_spend``)."""
+    import httpx
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from shipyard.features import DatasetSource, Entity, FeatureStore, FeatureView
+    from shipyard.serving import ServingConfig, create_serving_app
+    from shipyard.tracking.fluent import get_stores
+
+    stores = get_stores()
+    rng = np.random.default_rng(7)
+    days = pd.date_range("2024-01-01", periods=30, freq="D", tz="UTC")
+    tx = pd.DataFrame(
+        {
+            "customer_id": np.repeat(np.arange(50), len(days)),
+            "ts": np.tile(days, 50),
+            "spend_7d": rng.gamma(2.0, 50.0, size=50 * len(days)),
+            "visits_7d": rng.poisson(3, size=50 * len(days)).astype("int64"),
+        }
+    )
+    source = shipyard.log_dataset("customer_activity", tx)
+    view = FeatureView(
+        name="customer_spend",
+        entity=Entity("customer", "customer_id"),
+        source=DatasetSource(source.uri),
+        timestamp="ts",
+        features={"spend_7d": "float64", "visits_7d": "int64"},
+        ttl="7d",
+    )
+    online = f"sqlite:///{stores.settings.home / 'quickstart-online.db'}"
+    with FeatureStore([view], stores=stores, online=online) as store:
+        versions = store.apply()  # as `shipyard features apply`
+        entities = pd.DataFrame(
+            {"customer_id": rng.integers(0, 50, 400), "event_timestamp": rng.choice(days[7:], 400)}
+        )
+        with shipyard.start_run(name="churn"):
+            training = store.log_training_set(
+                "churn_training", entities, ["customer_spend:spend_7d", "customer_spend:visits_7d"]
+            )
+            frame = shipyard.load_dataset(training.uri)
+            x = frame[["spend_7d", "visits_7d"]]
+            y = (x["spend_7d"] < 80).astype("int64")  # a made-up label: low spenders churn
+            shipyard.log_model(
+                LogisticRegression().fit(x, y), "churn", input_example=x.head(5), register=True
+            )
+        version = versions["customer_spend"]
+        print(f"training set {training.uri}: {training.num_rows} rows from customer_spend v{version}")
+        store.materialize()
+        config = ServingConfig(
+            "models:/churn/latest",
+            auth=False,
+            log_dir=None,
+            features=("customer_spend",),
+            online_store=online,
+        )
+        with _serving(create_serving_app(config, stores=stores)) as url:
+            answer = httpx.post(f"{url}/predict", json={"entities": [{"customer_id": 7}, {"customer_id": 8}]})
+        print(f"by entity key: customers 7 and 8 -> {answer.json()['predictions']}")
 
 
 def _breast_cancer(columns: list[str]) -> tuple[object, object]:
@@ -213,6 +289,7 @@ def main() -> None:
     show_run(run_id)
     run_train_flow()
     serve_and_score()
+    features_to_prediction()
     list_runs()
 
 

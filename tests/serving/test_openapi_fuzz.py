@@ -15,21 +15,44 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shipyard.features.online.base import OnlineStore
 from shipyard.serving import ServingConfig, create_serving_app
 from tests.serving.conftest import Env, auth, live
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
 
-@pytest.mark.slow  # about 20 s: some 700 generated requests
-def test_schemathesis_finds_no_failure_of_any_check(env: Env, tmp_path: Path) -> None:
+def _feature_deployment(env: Env, root: Path) -> tuple[tuple[str, ...], OnlineStore]:
+    """Views ``fs_customer`` and ``fs_merchant`` applied and materialized into a SQLite store."""
+    from datetime import UTC, datetime
+
+    from shipyard.features import FeatureStore
+    from shipyard.features.online.sqlite import SqliteOnlineStore
+    from shipyard.metadata.features import open_feature_records
+    from tests.serving.test_features_serving import _views
+
+    views = _views(root)
+    records = open_feature_records(env.stores.metadata)
+    for view in views:
+        records.apply_view(view.name, view.spec(), project=None, by="test", at=datetime.now(UTC))
+    online = SqliteOnlineStore(root / "online.db")
+    FeatureStore(views, root=root, online=online).materialize()
+    return ("fs_customer", "fs_merchant"), online
+
+
+@pytest.mark.slow  # about 20 s each: some 700 generated requests
+@pytest.mark.parametrize("by_entity", [False, True], ids=["records", "entities"])
+def test_schemathesis_finds_no_failure_of_any_check(env: Env, tmp_path: Path, by_entity: bool) -> None:
+    features, online = _feature_deployment(env, tmp_path) if by_entity else ((), None)
     config = ServingConfig(
         "models:/fraud@champion",
         log_dir=str(env.root / "log-fuzz"),
         max_body_bytes=256_000,
         auth_failures=1_000_000,  # ignored_auth sends bad tokens from this one address on purpose
+        features=features,
+        max_entities=50,
     )
-    with live(create_serving_app(config, stores=env.stores)) as url:
+    with live(create_serving_app(config, stores=env.stores, online=online)) as url:
         document = httpx.get(url + "/openapi.json", headers=auth(env)).json()
         assert set(document["paths"]) == {"/predict", "/feedback", "/health", "/ready", "/metrics"}
         command = [
@@ -55,6 +78,8 @@ def test_schemathesis_finds_no_failure_of_any_check(env: Env, tmp_path: Path) ->
             "30",
         ]
         done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    if online is not None:
+        online.close()
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-8000:]
     assert re.search(r"Tested:\s+5\b", out), out[-3000:]

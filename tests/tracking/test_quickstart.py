@@ -34,3 +34,5 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     f1 = re.search(r"f1=([0-9.]+)", quality.group(3))
     assert f1 is not None and float(f1.group(1)) > 0.5, out
     assert "batch: scored 10000 rows" in out
+    assert "training set datasets:/churn_training/1: 400 rows from customer_spend v1" in out
+    assert re.search(r"by entity key: customers 7 and 8 -> \[[01], [01]\]", out), out

@@ -42,7 +42,7 @@ def _store(ctx: typer.Context, file: Path) -> FeatureStore:
     from shipyard.features.store import FeatureStore
 
     settings = state(ctx).settings
-    return FeatureStore.from_file(file, online=settings.online_store_uri)
+    return FeatureStore.from_file(file, online=settings.online_store_uri, stores=state(ctx).stores)
 
 
 def _when(text: str | None, what: str) -> datetime | None:

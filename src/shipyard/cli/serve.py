@@ -87,13 +87,34 @@ def register(app: typer.Typer) -> None:
                 "NAME (upper-cased) of the service (repeat).",
             ),
         ] = None,
+        features: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--features",
+                metavar="VIEW[:FEATURE]",
+                help="A feature view (all its features) or one feature that gives model inputs; "
+                'then POST /predict also takes {"entities": [{"<join key>": ...}]} (repeat).',
+            ),
+        ] = None,
+        online_store: Annotated[
+            str | None,
+            typer.Option(
+                "--online-store",
+                help="Online store URI for --features (default: SHIPYARD_ONLINE_STORE or "
+                "SHIPYARD_HOME/online.db).",
+            ),
+        ] = None,
+        max_entities: Annotated[
+            int, typer.Option("--max-entities", min=1, help="Most entities in one request (422 beyond).")
+        ] = 1000,
         log_level: Annotated[str, typer.Option("--log-level")] = "warning",
         allowed_hosts: AllowedHosts = None,
         max_auth_failures: Annotated[int, max_auth_failures_option("token checks")] = 20,
         forwarded_allow_ips: ForwardedAllowIps = "",
     ) -> None:
         """Serve MODEL over HTTP: POST /predict, /feedback, /docs, /health, /ready, /metrics.
-        Requests need a platform token (shipyard tokens create) unless --no-auth (loopback only)."""
+        Requests need a platform token (shipyard tokens create) unless --no-auth (loopback only).
+        With --features, /predict also predicts by entity key from the online feature store."""
         from shipyard.security.network import parse_allowed_hosts
         from shipyard.serving.config import Route, ServingConfig, default_log_dir
         from shipyard.serving.run import serve as run_serve
@@ -117,6 +138,9 @@ def register(app: typer.Typer) -> None:
             log_dir=None if no_log else (log_dir or default_log_dir(settings.home)),
             allowed_hosts=parse_allowed_hosts(allowed_hosts),
             auth_failures=max_auth_failures,
+            features=tuple(features or ()),
+            online_store=(online_store or settings.online_store_uri) if features else None,
+            max_entities=max_entities,
         )
         proxies = parse_proxies(forwarded_allow_ips)
         run_serve(

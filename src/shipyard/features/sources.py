@@ -21,9 +21,38 @@ from shipyard.features.views import DatasetSource, FeatureView, FileSource, SqlS
 if TYPE_CHECKING:
     import duckdb
 
+    from shipyard.tracking.stores import Stores
+
 #: reads a dataset version (``datasets:/name/3``) as Arrow record batches
 DatasetReader = Callable[[str], pa.RecordBatchReader]
 _SQL_BATCH = 50_000
+_DATASET_BATCH = 65_536
+
+
+def dataset_reader(stores: Stores) -> DatasetReader:
+    """The reader of :class:`DatasetSource` views: the version (``datasets:/name@alias``,
+    ``.../3``, ``.../latest``) streamed through :func:`shipyard.data.api.load_dataset` as record
+    batches, one file fetched (and verified) at a time — inside a run, recorded as its input."""
+
+    def read(uri: str) -> pa.RecordBatchReader:
+        from shipyard.data.api import get_datasets, load_dataset
+
+        batches: Iterator[pa.RecordBatch] = iter(
+            load_dataset(uri, stream=True, batch_size=_DATASET_BATCH, stores=stores)
+        )
+        first = next(batches, None)
+        if first is None:  # no rows: the schema from the (empty) table itself
+            service = get_datasets(stores)
+            schema = service.read_table(service.resolve(uri)).schema
+            return pa.RecordBatchReader.from_batches(schema, iter(()))
+
+        def chained() -> Iterator[pa.RecordBatch]:
+            yield first
+            yield from batches
+
+        return pa.RecordBatchReader.from_batches(first.schema, chained())
+
+    return read
 
 
 def connect(memory_limit: str = "2GB", spill: Path | None = None) -> duckdb.DuckDBPyConnection:

@@ -24,12 +24,22 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.features.offline import order_key, point_in_time_query
 from shipyard.features.online.base import OnlineStore, Record, encode_key
 from shipyard.features.online.registry import open_online_store
-from shipyard.features.sources import DatasetReader, connect, literal, quote, register_source
+from shipyard.features.sources import (
+    DatasetReader,
+    connect,
+    dataset_reader,
+    literal,
+    quote,
+    register_source,
+)
 from shipyard.features.views import Entity, FeatureView, group_references
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
+
+    from shipyard.metadata.datasets import DatasetVersion
+    from shipyard.tracking.stores import Stores
 
 _BATCH = 100_000
 
@@ -73,8 +83,11 @@ class FeatureStore:
         root: Path | str | None = None,
         online: OnlineStore | str | None = None,
         datasets: DatasetReader | None = None,
+        stores: Stores | None = None,
         memory_limit: str = "2GB",
     ) -> None:
+        """``stores``: the platform's stores, for :class:`DatasetSource` views (read through
+        ``shipyard.data``) and :meth:`log_training_set`; ``datasets`` overrides the reader."""
         self.views: dict[str, FeatureView] = {}
         for view in views:
             if view.name in self.views:
@@ -83,7 +96,8 @@ class FeatureStore:
         self.root = Path(root) if root is not None else Path.cwd()
         self._online_arg = online
         self._online: OnlineStore | None = online if isinstance(online, OnlineStore) else None
-        self._datasets = datasets
+        self.stores = stores
+        self._datasets = datasets if datasets is not None or stores is None else dataset_reader(stores)
         self._memory_limit = memory_limit
 
     @classmethod
@@ -174,6 +188,75 @@ class FeatureStore:
         finally:
             con.close()
         return int(entity.num_rows)
+
+    def apply(self) -> dict[str, int]:
+        """Register each view's spec in the feature registry (as ``shipyard features apply``: an
+        unchanged view keeps its version); return each view's version."""
+        from shipyard.metadata.features import open_feature_records
+
+        if self.stores is None:
+            raise InvalidInputError(
+                "applying views needs the platform's stores: FeatureStore(..., stores=...)"
+            )
+        records = open_feature_records(self.stores.metadata)
+        settings = self.stores.settings
+        now = datetime.now(UTC)
+        versions = {}
+        for name, view in sorted(self.views.items()):
+            record, _ = records.apply_view(
+                name, view.spec(), project=settings.project, by=settings.user, at=now
+            )
+            versions[name] = record.version
+        return versions
+
+    def log_training_set(
+        self,
+        name: str,
+        entity_rows: pd.DataFrame | pa.Table,
+        features: Sequence[str],
+        *,
+        timestamp_column: str = "event_timestamp",
+        full_feature_names: bool = False,
+        description: str = "",
+        project: str | None = None,
+    ) -> DatasetVersion:
+        """Log the point-in-time training set as the next version of dataset ``name`` (streamed
+        through a Parquet file, never whole in memory), its description naming each feature view's
+        registry version and source (:mod:`shipyard.features.training`). Inside a run the version
+        is recorded as the run's output, and dataset sources it read as its inputs."""
+        import tempfile
+
+        from shipyard.data.api import log_dataset
+        from shipyard.features.training import describe, view_lineage
+        from shipyard.metadata.features import open_feature_records
+        from shipyard.tracking.fluent import active_run
+
+        run = active_run()
+        stores = self.stores if self.stores is not None else (run.client.stores if run is not None else None)
+        if stores is None:
+            raise InvalidInputError(
+                "logging a training set needs the platform's stores: "
+                "FeatureStore(..., stores=open_stores()) or an active run"
+            )
+        grouped = group_references(features, self.views)
+        views = view_lineage(open_feature_records(stores.metadata), grouped)
+        lineage = {
+            "features": list(features),
+            "timestamp_column": timestamp_column,
+            "full_feature_names": full_feature_names,
+            "views": views,
+        }
+        with tempfile.TemporaryDirectory(prefix="shipyard-training-") as folder:
+            path = Path(folder) / f"{name}.parquet"
+            self.write_historical_features(
+                entity_rows,
+                features,
+                path,
+                timestamp_column=timestamp_column,
+                full_feature_names=full_feature_names,
+            )
+            text = describe(views, lineage, description)
+            return log_dataset(name, path, description=text, project=project, stores=stores)
 
     # ---- online -------------------------------------------------------------------------------------
     @property

@@ -39,9 +39,11 @@ if TYPE_CHECKING:
 
     from starlette.types import Receive, Scope, Send
 
+    from shipyard.features.online.base import OnlineStore
     from shipyard.metadata.security import SecurityStore
     from shipyard.serving.admission import Admission
     from shipyard.serving.deployment import Deployment
+    from shipyard.serving.features import EntityModels
     from shipyard.serving.models import Variant
     from shipyard.tracking.stores import Stores
 
@@ -104,12 +106,15 @@ def create_serving_app(
     variants: list[Variant] | None = None,
     shadow: Variant | None = None,
     security: SecurityStore | None = None,
+    online: OnlineStore | None = None,
 ) -> FastAPI:
     """The app serving ``config.model_uri`` (loaded from ``stores``), or the given ``variants``.
 
     With ``config.auth`` (the default) requests need a platform token, checked in ``security``
     (default: the security store of ``stores``' metadata database). Models are loaded here (so a
-    bad URI or an unsafe model fails at once) and warmed up when the app starts.
+    bad URI or an unsafe model fails at once) and warmed up when the app starts. With
+    ``config.features`` the views are resolved and the online store opened here too (``online``:
+    an open store to use instead of ``config.online_store``; the caller closes it).
     """
     from shipyard.serving.admission import Admission
     from shipyard.serving.contract import install_methods
@@ -130,6 +135,14 @@ def create_serving_app(
         from shipyard.serving.models import load_variants
 
         variants, shadow = load_variants(stores, config)
+    entities = None
+    if config.features:
+        from shipyard.serving.features import open_entity_lookup
+
+        primary_variant = variants[0]
+        entities = open_entity_lookup(
+            config, stores, primary_variant.model.signature, online, primary_variant.name
+        )
     verifier = throttle = None
     if config.auth:
         from shipyard.security.throttle import AuthThrottle
@@ -166,6 +179,8 @@ def create_serving_app(
             yield
         finally:
             await deployment.stop()
+            if entities is not None:
+                entities.close()
 
     primary = deployment.primary
     app = ServingApp(
@@ -185,28 +200,54 @@ def create_serving_app(
     )
     app.state.deployment = deployment
     app.admission = app.state.admission = admission
-    _add_routes(app, deployment, admission)
+    _add_routes(app, deployment, admission, entities)
     allow = install_methods(app)
     _install_errors(app, allow)
-    _install_openapi(app, deployment)
+    _install_openapi(app, deployment, entities)
     app.add_middleware(ServingGuard, config=config, verifier=verifier, throttle=throttle, metrics=metrics)
     return app
 
 
-def _add_routes(app: FastAPI, deployment: Deployment, admission: Admission) -> None:
+def _add_routes(
+    app: FastAPI, deployment: Deployment, admission: Admission, entities: EntityModels | None
+) -> None:
+    import asyncio
+
     import orjson
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
+    from shipyard.features.lookup import MissingEntity
     from shipyard.serving.batcher import Overloaded
     from shipyard.serving.deployment import PredictTimeout, utc_now
+    from shipyard.serving.features import entity_records, is_entities_body, parse_entities
     from shipyard.serving.feedback import add_feedback_route
     from shipyard.serving.finite import is_overflow, non_finite_row, overflow_message
-    from shipyard.serving.schema import build_models, parse_body
+    from shipyard.serving.schema import build_models, decode, parse_data
 
     config = deployment.config
     metrics = deployment.metrics
     models = build_models(deployment.primary.model.signature, deployment.primary.name)
+
+    async def online_rows(rid: str, data: dict[str, Any]) -> Response | tuple[dict[str, list[Any]], int]:
+        """The model's input columns of an entities body, read from the online store."""
+        try:
+            keys = parse_entities(entities, data)
+        except InvalidInputError as exc:
+            return fail(422, "invalid_input", exc.message, rid)
+        assert entities is not None
+        try:
+            records = await asyncio.to_thread(entity_records, entities, keys)
+            return parse_data(models, records)
+        except MissingEntity as exc:
+            return fail(404, "entity_not_found", exc.message, rid)
+        except InvalidInputError as exc:
+            return fail(422, "invalid_input", f"the online values do not fit the model: {exc.message}", rid)
+        except Exception as exc:  # the online store is down or refuses: the client may retry
+            log.error("online feature lookup for %s failed", rid, exc_info=exc)
+            message = "the online feature store cannot be read now; retry shortly"
+            return fail(503, "features_unavailable", message, rid, **retry)
+
     retry = {"Retry-After": str(config.retry_after_s)}
     predict_response = _schemas()
     documented: dict[int | str, dict[str, Any]] = {  # the errors: contract.document_errors
@@ -254,9 +295,16 @@ def _add_routes(app: FastAPI, deployment: Deployment, admission: Admission) -> N
         if not deployment.ready:
             return fail(503, "not_ready", "the model is still loading", rid, **retry)
         try:
-            columns, rows = parse_body(models, b"".join(chunks))
+            data = decode(b"".join(chunks))
+            parsed = None if is_entities_body(data) else parse_data(models, data)
         except InvalidInputError as exc:
             return fail(422, "invalid_input", exc.message, rid)
+        if parsed is None:
+            fetched = await online_rows(rid, data)
+            if isinstance(fetched, Response):
+                return fetched
+            parsed = fetched
+        columns, rows = parsed
         counted[0] = False
         deployment.arriving -= 1  # no await until its rows are queued
         try:
@@ -314,10 +362,10 @@ def _add_routes(app: FastAPI, deployment: Deployment, admission: Admission) -> N
         if not deployment.ready:
             metrics.reject("not_ready", 503)
             return error_response(503, "not_ready", "the model is still loading", retry)
-        versions = [v.label for v in deployment.variants]
-        return Response(
-            orjson.dumps({"status": "ready", "versions": versions}), media_type="application/json"
-        )
+        answer: dict[str, Any] = {"status": "ready", "versions": [v.label for v in deployment.variants]}
+        if entities is not None:
+            answer["feature_views"] = entities.lookup.lineage()
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def prometheus() -> Response:
@@ -355,7 +403,7 @@ def _install_errors(app: FastAPI, allow: dict[str, str]) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def _install_openapi(app: FastAPI, deployment: Deployment) -> None:
+def _install_openapi(app: FastAPI, deployment: Deployment, entities: EntityModels | None) -> None:
     from fastapi.openapi.utils import get_openapi
 
     from shipyard.serving.admission import EXEMPT_PATHS
@@ -371,7 +419,8 @@ def _install_openapi(app: FastAPI, deployment: Deployment) -> None:
         primary = deployment.primary
         signature = primary.model.signature
         # the example is made of type placeholders: the package's input example is training data
-        body, defs = build_models(signature, primary.name).openapi([example_row(signature)])
+        extra = None if entities is None else entities.body_model
+        body, defs = build_models(signature, primary.name, extra).openapi([example_row(signature)])
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {}).update(defs)
         post = schema["paths"]["/predict"]["post"]

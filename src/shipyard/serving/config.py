@@ -77,10 +77,15 @@ class ServingConfig:
     allowed_hosts: tuple[str, ...] | None = None
     auth_failures: int = 20
     auth_window_s: float = 60.0
+    features: tuple[str, ...] = ()
+    online_store: str | None = None
+    max_entities: int = 1000
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.max_queue < 1:
             raise InvalidInputError("--max-batch-size and the queue size must be at least 1")
+        if not 1 <= self.max_entities <= 100_000:
+            raise InvalidInputError("--max-entities must be between 1 and 100000")
         if self.max_in_flight < 0:
             raise InvalidInputError("--max-in-flight must be at least 0 (0: --max-queue + --max-batch-size)")
         if self.max_wait_ms < 0 or self.timeout_s <= 0:

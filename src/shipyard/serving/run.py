@@ -31,6 +31,7 @@ def config_from_json(text: str) -> ServingConfig:
         data["allowed_hosts"] = tuple(data["allowed_hosts"])
     data["trusted"] = tuple(data.get("trusted", ()))
     data["secrets"] = tuple(data.get("secrets", ()))
+    data["features"] = tuple(data.get("features", ()))
     return ServingConfig(**data)
 
 
@@ -85,6 +86,10 @@ def serve(
         mode = "with token authentication" if config.auth else "WITHOUT authentication (loopback only)"
         if workers > 1:
             variants, _ = load_variants(stores, config)  # fail here, not in N workers
+            if config.features:
+                from shipyard.serving.features import open_entity_lookup
+
+                open_entity_lookup(config, stores, variants[0].model.signature, None).close()
             os.environ[CONFIG_ENV] = config_to_json(config)
             _say(
                 f"serving {config.model_uri} (version {variants[0].label}) on http://{host}:{port} {mode}, "

@@ -5,6 +5,7 @@ Accepted bodies (JSON only)::
     [{"f0": 1.0, "f1": 2.0}, ...]                 # records
     {"records": [{"f0": 1.0, "f1": 2.0}, ...]}    # records, wrapped
     {"columns": {"f0": [1.0, ...], "f1": [...]}}  # columns (equal lengths)
+    {"entities": [{"customer_id": 42}, ...]}      # entity keys, with --features (serving/features.py)
 
 Types are strict: a float column takes JSON numbers (integers too) of magnitude at most
 :data:`FLOAT_BOUNDS` (below), never strings or booleans; an integer column takes integers in
@@ -84,7 +85,11 @@ class RequestModels:
         return schema, defs
 
 
-def build_models(sig: Signature, title: str = "Model") -> RequestModels:
+def build_models(
+    sig: Signature, title: str = "Model", entities: type[BaseModel] | None = None
+) -> RequestModels:
+    """The request models of ``sig``; ``entities`` (the entities body of a deployment with feature
+    views) is documented beside the records forms."""
     from pydantic import ConfigDict, Field, TypeAdapter, create_model
 
     if not sig.inputs:
@@ -105,13 +110,15 @@ def build_models(sig: Signature, title: str = "Model") -> RequestModels:
     records_body = create_model(f"{safe}RecordsBody", __config__=strict, records=(records_list, ...))
     columns_body = create_model(f"{safe}ColumnsBody", __config__=strict, columns=(columns, ...))
     body = TypeAdapter(records_list | records_body | columns_body)
-    documented = TypeAdapter(records_list | records_body)
+    forms: Any = records_list | records_body if entities is None else records_list | records_body | entities
+    documented = TypeAdapter(forms)
     return RequestModels(
         sig.column_names, fields, row, body, TypeAdapter(records_list), TypeAdapter(columns), documented
     )
 
 
-def _message(exc: Any, names: Sequence[str]) -> str:
+def error_message(exc: Any, names: Sequence[str], noun: str = "column") -> str:
+    """One line naming what is wrong with each of the first few bad fields."""
     missing: dict[str, None] = {}
     extra: dict[str, None] = {}
     parts = []
@@ -128,29 +135,38 @@ def _message(exc: Any, names: Sequence[str]) -> str:
             ctx = err.get("ctx", {})
             bound = f"at most {ctx['le']:.6g}" if "le" in ctx else f"at least {ctx.get('ge', 0):.6g}"
             value = err.get("input")
-            parts.append(f"column {column!r}{where}: {value!r} is out of the range the model takes ({bound})")
+            parts.append(f"{noun} {column!r}{where}: {value!r} is out of the range the model takes ({bound})")
         elif column is not None:
-            parts.append(f"column {column!r}{where}: {err.get('msg', 'invalid')}")
+            parts.append(f"{noun} {column!r}{where}: {err.get('msg', 'invalid')}")
         else:
             parts.append(f"{'.'.join(str(p) for p in loc) or 'body'}: {err.get('msg', 'invalid')}")
     if extra:
         shown = ", ".join(list(extra)[:5])
-        parts.insert(0, f"unexpected column {shown}: the model takes only {list(names)}")
+        parts.insert(0, f"unexpected {noun} {shown}: the model takes only {list(names)}")
     if missing:
         shown = ", ".join(list(missing)[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        parts.insert(0, f"missing column {shown}")
+        parts.insert(0, f"missing {noun} {shown}")
     return "; ".join(list(dict.fromkeys(parts))[:5])
+
+
+def decode(raw: bytes) -> Any:
+    import orjson
+
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInputError(f"the body is not valid JSON ({exc})") from None
 
 
 def parse_body(models: RequestModels, raw: bytes) -> tuple[dict[str, list[Any]], int]:
     """Validate a JSON body; the rows as columns (signature order) and the row count."""
-    import orjson
+    return parse_data(models, decode(raw))
+
+
+def parse_data(models: RequestModels, data: Any) -> tuple[dict[str, list[Any]], int]:
+    """:func:`parse_body` of a decoded body."""
     from pydantic import ValidationError
 
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInputError(f"the body is not valid JSON ({exc})") from None
     if isinstance(data, dict) and len(data) == 1 and "records" in data:
         data = data["records"]
     try:
@@ -165,7 +181,7 @@ def parse_body(models: RequestModels, raw: bytes) -> tuple[dict[str, list[Any]],
                 'the body must be a list of records, {"records": [...]} or {"columns": {...}}'
             )
     except ValidationError as exc:
-        raise InvalidInputError(_message(exc, models.names)) from None
+        raise InvalidInputError(error_message(exc, models.names)) from None
     out = {n: list(getattr(cols, f)) for n, f in zip(models.names, models.fields, strict=True)}
     lengths = {len(v) for v in out.values()}
     if len(lengths) > 1:

@@ -3,7 +3,8 @@ did not change reads nothing (what makes an unchanged re-snapshot of a large dat
 
 One SQLite file in the shipyard home (``<home>/cache/file-hashes.db``). An entry is used only
 when the file's size, modification time (ns) and inode all still match, and only as a hint: the
-digest is then trusted only if the content store holds that blob.
+digest is then trusted only if the content store holds that blob. Written in WAL mode without a
+sync per commit: losing the last entries in a crash only means hashing those files again.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ class HashCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=30)
+        # a cache: a crash may lose the last entries (they are re-hashed), never corrupt the file
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS hashes (path TEXT PRIMARY KEY, size INTEGER, mtime INTEGER, "
             "ino INTEGER, digest TEXT)"

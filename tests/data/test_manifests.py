@@ -36,7 +36,7 @@ def test_a_manifest_round_trips_sorted_with_packs_and_rows() -> None:
 def test_a_damaged_or_oversized_manifest_is_refused() -> None:
     data, digest = encode_manifest(_FILES)
     flipped = bytes([data[0] ^ 1]) + data[1:]
-    with pytest.raises(IntegrityError, match="file list of datasets:/d/1 is damaged.*sha256"):
+    with pytest.raises(IntegrityError, match=r"file list of datasets:/d/1 is damaged.*sha256"):
         decode_manifest(flipped, digest, 4, "datasets:/d/1")
     with pytest.raises(IntegrityError, match="wrong file count"):
         decode_manifest(data, digest, 3, "d")
@@ -58,7 +58,7 @@ def test_a_version_damaged_in_the_database_is_refused_on_listing(
 
     _folder(tmp_path / "src")
     version = service.snapshot("d", tmp_path / "src").version
-    data, digest = encode_manifest([DatasetFile("sub/small.txt", "0" * 64, 5, None, "f" * 64, 0)])
+    data, _ = encode_manifest([DatasetFile("sub/small.txt", "0" * 64, 5, None, "f" * 64, 0)])
     engine = service.stores.metadata._engine  # type: ignore[attr-defined]
     with engine.begin() as conn:
         conn.execute(update(dataset_versions).values(manifest=data))  # not what the digest says

@@ -159,8 +159,8 @@ def store_files(
 
     ``known`` maps digests to where the dataset's latest version keeps them: such files are
     neither written nor (when the hash cache vouches for them) read."""
-    base, is_dir = str(root.resolve()), root.is_dir()
-    cached = cache.under(Path(base)) if cache is not None else {}
+    base = root.resolve()
+    cached = cache.under(base) if cache is not None else {}
     remembered: list[tuple[str, Stamp, str]] = []
     placed: dict[int, DatasetFile] = {}
     big_written = 0
@@ -169,21 +169,22 @@ def store_files(
         rel, path, st = entries[index]
         size = st.st_size
         stamp = (size, st.st_mtime_ns, st.st_ino)
-        key = f"{base}/{rel}" if is_dir else base
-        hit = cached.get(key)
+        hit = cached.get(rel)
         if hit is not None and hit[0] == stamp:
             where = known.get(hit[1])
             if where is not None:
+                remembered.append((rel, stamp, hit[1]))
                 return index, hit[1], None, _at(rel, hit[1], size, where), False
             if size > PACK_LIMIT and cas.exists(hit[1]):
+                remembered.append((rel, stamp, hit[1]))
                 return index, hit[1], None, DatasetFile(rel, hit[1], size), False
         if size > PACK_LIMIT:
             digest, size = cas.put_file(Path(path))
-            remembered.append((key, stamp, digest))
+            remembered.append((rel, stamp, digest))
             return index, digest, None, DatasetFile(rel, digest, size), True
         data = read_small(path, size)
         digest = hashlib.sha256(data).hexdigest()
-        remembered.append((key, stamp, digest))
+        remembered.append((rel, stamp, digest))
         where = known.get(digest)
         if where is not None:
             return index, digest, None, _at(rel, digest, len(data), where), False
@@ -206,5 +207,5 @@ def store_files(
                         packer.add(index, entries[index][0], digest, data)
         placed.update(packer.placed())
     if cache is not None and remembered:
-        cache.remember(remembered)
+        cache.remember(base, remembered)
     return [placed[i] for i in range(len(entries))], len(packer.packs) + big_written

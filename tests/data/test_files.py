@@ -99,3 +99,15 @@ def test_a_failed_pack_write_leaves_no_version(
     with pytest.raises(StorageError, match="disk full"):
         service.snapshot("d", src)
     assert [v.version for v in service.store.list_versions("d")] == [1]
+
+
+def test_a_damaged_hash_cache_row_is_ignored(tmp_path: Path) -> None:
+    from shipyard.data.hashcache import HashCache
+
+    cache = HashCache(tmp_path / "cache.db")
+    cache.remember(tmp_path, [("a.txt", (1, 2, 3), "d" * 64)])
+    assert cache.under(tmp_path) == {"a.txt": ((1, 2, 3), "d" * 64)}
+    with cache._db:
+        cache._db.execute("UPDATE roots SET entries = ?", (b"not zlib",))
+    assert cache.under(tmp_path) == {}
+    cache.close()

@@ -25,7 +25,6 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _BUFFER = 1 << 20  # small writes are gathered into chunks of this size
 _CHUNK = 16 << 20  # large transfers move in chunks of this size
 BLOB_PREFIX = "blobs/sha256/"
-_FADV_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
 
 Buffer = bytes | bytearray | memoryview
 
@@ -71,7 +70,6 @@ class BlobWriter:
         self._staging: Path | None = None  # None: a remote backend, the temp file is only a buffer
         self._pipe = HashPipe()
         self._pending = bytearray()
-        self._on_disk = 0  # bytes written to the temp file so far
         self._done = False
 
     def _open_temp(self) -> BinaryIO:
@@ -143,12 +141,6 @@ class BlobWriter:
                 while part:
                     written = out.write(part)
                     part = part[written or 0 :]
-            if self._staging is not None and len(view) >= _CHUNK and _FADV_DONTNEED is not None:
-                # start writing these pages back now, so commit()'s fsync has little left to wait
-                # for (Linux starts writeback of dirty pages on DONTNEED; pages still dirty or
-                # under writeback stay cached)
-                os.posix_fadvise(out.fileno(), self._on_disk, len(view), _FADV_DONTNEED)
-            self._on_disk += len(view)
         except OSError as exc:  # a full disk: the temp file goes now, the caller gets one clear error
             where = self._staging or self._cas.blobs.location
             self.abort()

@@ -71,7 +71,7 @@ def test_a_folder_of_files_round_trips(stores: Stores, tmp_path: Path) -> None:
 def test_an_unchanged_resnapshot_writes_no_blob_and_one_changed_file_writes_one(
     service: DatasetService, writes: CountingBackend, tmp_path: Path
 ) -> None:
-    from shipyard.data.snapshot import PACK_LIMIT
+    from shipyard.data.files import PACK_LIMIT
 
     src = tmp_path / "docs"
     src.mkdir()

@@ -2,9 +2,11 @@
 
 ``datasets.last_version`` is the per-dataset version counter (one ``UPDATE`` takes the row lock,
 so concurrent snapshots get different numbers; deleted numbers are never reused).
-``dataset_files`` lists every file of a version (path, content digest, size, rows, and for a small
-file the pack blob and offset it is stored at): the blobs a version needs, so garbage collection
-keeps them (``references.py``: digests and packs) and diffs compare digests.
+A version's file list (path, content digest, size, rows, and for a small file the pack blob and
+offset it is stored at) is one compressed manifest in ``dataset_versions.manifest`` (revision
+0016, ``dataset_manifest.py``), with the distinct blobs it needs (packs, unpacked files) in
+``dataset_version_blobs`` so garbage collection keeps them (``references.py``). Versions written
+before 0016 keep one ``dataset_files`` row per file (their digests and packs are kept too).
 ``dataset_versions.columns`` is the schema with each column's tags (``pii``...); ``stats`` the
 per-column statistics. ``dataset_uses`` links runs (and tasks) to the versions they read or
 wrote; model versions reach datasets through their run. No foreign key to ``runs``: a version
@@ -20,6 +22,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -77,6 +80,8 @@ dataset_versions = Table(
     Column("task_id", String(ID), nullable=True),
     Column("created_by", String(KEY), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("manifest", LargeBinary(), nullable=True),  # the file list (0016); NULL: dataset_files rows
+    Column("manifest_digest", String(64), nullable=True),
     PrimaryKeyConstraint("dataset_name", "version"),
 )
 
@@ -93,6 +98,16 @@ dataset_files = Table(
     Column("offset", BigInteger(), nullable=True),
     PrimaryKeyConstraint("dataset_name", "version", "path"),
     _version_fk(),  # no index on digest: garbage collection scans the table once anyway
+)
+
+dataset_version_blobs = Table(
+    "dataset_version_blobs",
+    metadata,
+    Column("dataset_name", String(KEY), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("digest", String(128), nullable=False),
+    PrimaryKeyConstraint("dataset_name", "version", "digest"),
+    _version_fk(),
 )
 
 dataset_aliases = Table(

@@ -25,10 +25,12 @@ from shipyard.metadata.datasets import (
     DatasetVersion,
     DatasetVersionCreate,
 )
+from shipyard.metadata.sql.dataset_manifest import blobs_of, decode_manifest, encode_manifest
 from shipyard.metadata.sql.datasets_schema import (
     dataset_aliases,
     dataset_files,
     dataset_uses,
+    dataset_version_blobs,
     dataset_versions,
     datasets,
 )
@@ -40,7 +42,7 @@ _V = dataset_versions.c
 _F = dataset_files.c
 _A = dataset_aliases.c
 _U = dataset_uses.c
-_FILE_BATCH = 5000  # rows per INSERT of a version's files
+_VERSION_COLUMNS = [c for c in dataset_versions.c if c.name != "manifest"]  # read apart, on demand
 
 
 def _page(query: Select[Any], limit: int | None, offset: int) -> Select[Any]:
@@ -58,7 +60,8 @@ def _dataset_row(conn: Connection, name: str) -> Row[Any]:
 
 
 def _version_row(conn: Connection, name: str, version: int) -> Row[Any]:
-    row = conn.execute(select(dataset_versions).where(_V.dataset_name == name, _V.version == version)).first()
+    query = select(*_VERSION_COLUMNS).where(_V.dataset_name == name, _V.version == version)
+    row = conn.execute(query).first()
     if row is None:
         _dataset_row(conn, name)
         raise NotFoundError(
@@ -182,6 +185,7 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
                 .values(last_version=_D.last_version + 1, updated_at=create.created_at)
             )
             version = int(conn.execute(select(_D.last_version).where(_D.name == name)).scalar_one())
+            manifest, manifest_digest = encode_manifest(create.files)
             conn.execute(
                 dataset_versions.insert(),
                 {
@@ -199,23 +203,13 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
                     "task_id": create.task_id,
                     "created_by": create.created_by,
                     "created_at": create.created_at,
+                    "manifest": manifest,
+                    "manifest_digest": manifest_digest,
                 },
             )
-            rows = [
-                {
-                    "dataset_name": name,
-                    "version": version,
-                    "path": f.path,
-                    "digest": f.digest,
-                    "size": f.size,
-                    "rows": f.rows,
-                    "pack": f.pack,
-                    "offset": f.offset,
-                }
-                for f in create.files
-            ]
-            for start in range(0, len(rows), _FILE_BATCH):
-                conn.execute(dataset_files.insert(), rows[start : start + _FILE_BATCH])
+            blobs = [{"dataset_name": name, "version": version, "digest": d} for d in blobs_of(create.files)]
+            if blobs:
+                conn.execute(dataset_version_blobs.insert(), blobs)
             return _load_versions(conn, [_version_row(conn, name, version)])[0]
 
     def get_version(self, name: str, version: int) -> DatasetVersion:
@@ -224,7 +218,7 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
 
     def list_versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[DatasetVersion]:
         query = _page(
-            select(dataset_versions).where(_V.dataset_name == name).order_by(_V.version), limit, offset
+            select(*_VERSION_COLUMNS).where(_V.dataset_name == name).order_by(_V.version), limit, offset
         )
         with self._read() as conn:
             _dataset_row(conn, name)
@@ -233,15 +227,27 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
     def list_files(
         self, name: str, version: int, *, limit: int | None = None, offset: int = 0
     ) -> list[DatasetFile]:
-        query = _page(
-            select(_F.path, _F.digest, _F.size, _F.rows, _F.pack, _F.offset)
-            .where(_F.dataset_name == name, _F.version == version)
-            .order_by(_F.path),
-            limit,
-            offset,
-        )
+        check_page(limit, offset)
         with self._read() as conn:
-            _version_row(conn, name, version)
+            row = conn.execute(
+                select(_V.manifest, _V.manifest_digest, _V.num_files).where(
+                    _V.dataset_name == name, _V.version == version
+                )
+            ).first()
+            if row is None:
+                _version_row(conn, name, version)  # raises the one-line not-found error
+            assert row is not None
+            if row.manifest is not None:
+                label = f"datasets:/{name}/{version}"
+                files = decode_manifest(bytes(row.manifest), row.manifest_digest, row.num_files, label)
+                return files[offset:] if limit is None else files[offset : offset + limit]
+            query = _page(  # a version written before manifests (0016): one row per file
+                select(_F.path, _F.digest, _F.size, _F.rows, _F.pack, _F.offset)
+                .where(_F.dataset_name == name, _F.version == version)
+                .order_by(_F.path),
+                limit,
+                offset,
+            )
             return [
                 DatasetFile(r.path, r.digest, int(r.size), r.rows, r.pack, r.offset)
                 for r in conn.execute(query)
@@ -256,7 +262,7 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
                     f"cannot delete {name} version {version}: alias(es) {', '.join(pointing)} point at it; "
                     f"move or delete them first (`shipyard data alias {name} ALIAS --delete`)"
                 )
-            for table in (dataset_uses, dataset_files):
+            for table in (dataset_uses, dataset_files, dataset_version_blobs):
                 conn.execute(delete(table).where(table.c.dataset_name == name, table.c.version == version))
             conn.execute(delete(dataset_versions).where(_V.dataset_name == name, _V.version == version))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select, union
 
-from shipyard.metadata.sql.datasets_schema import dataset_files
+from shipyard.metadata.sql.datasets_schema import dataset_files, dataset_version_blobs
 from shipyard.metadata.sql.model_registry_schema import model_version_lineage, model_versions
 from shipyard.metadata.sql.monitoring_schema import reference_profiles
 from shipyard.metadata.sql.schema import artifacts, attempt_artifacts
@@ -25,5 +25,6 @@ def referenced_digests(conn: Connection) -> set[str]:
         select(reference_profiles.c.digest),
         select(dataset_files.c.digest),
         select(dataset_files.c.pack).where(dataset_files.c.pack.is_not(None)),
+        select(dataset_version_blobs.c.digest),  # packs and blobs of versions with a manifest
     )
     return {str(digest) for (digest,) in conn.execute(query)}

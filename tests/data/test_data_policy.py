@@ -62,7 +62,7 @@ def test_the_most_restrictive_action_wins_and_row_filters_are_anded() -> None:
 def test_selecting_a_hidden_column_or_filtering_on_a_guarded_one_is_refused() -> None:
     decision = decide(Facts("bob"), [_p("a", ("user:bob",), {"email": "mask:hash"})], COLUMNS)
     refuse_hidden(decision, selected=["id", "email"])  # a masked column may be selected
-    with pytest.raises(PermissionDeniedError, match="ssn .* hidden"):
+    with pytest.raises(PermissionDeniedError, match=r"ssn .* hidden"):
         refuse_hidden(decision, selected=["ssn"])
     with pytest.raises(PermissionDeniedError, match="cannot filter on column\\(s\\) ssn"):
         refuse_hidden(decision, filtered=["ssn"])

@@ -58,7 +58,7 @@ def test_policies_via_the_cli_restrict_the_local_user(cli: Any, tmp_path: Path) 
     assert list(seen["card"]) == ["***1111", "***0009"]
     batches = list(shipyard.load_dataset("tx", stream=True))
     assert sum(b.num_rows for b in batches) == 2 and "email" not in batches[0].schema.names
-    with pytest.raises(PermissionDeniedError, match="email .* hidden"):
+    with pytest.raises(PermissionDeniedError, match=r"email .* hidden"):
         shipyard.load_dataset("tx", columns=["id", "email"])
     with pytest.raises(PermissionDeniedError, match="cannot filter on column\\(s\\) card"):
         shipyard.load_dataset("tx", where="card = '4111111111111111'")

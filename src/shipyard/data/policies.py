@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import PermissionDeniedError
 from shipyard.data.rowfilter import filter_columns, parse_row_filter
@@ -73,7 +73,7 @@ class Reader:
         pii = self.access is None or self.access.can("data:read:pii", scope)
         return Facts(self.user, self.groups, self.roles, self.token_id, pii)
 
-    def decision(self, kind: str, name: str, columns: Sequence[dict[str, object]], scope: str) -> Decision:
+    def decision(self, kind: str, name: str, columns: Sequence[Mapping[str, Any]], scope: str) -> Decision:
         found = self.policies.list_policies(target_kind=kind, target=name)
         return decide(self.facts(scope), found, columns, scope)
 
@@ -106,7 +106,10 @@ def local_reader(stores: Stores) -> Reader | None:
 
 # ---- a dataset version under a decision -----------------------------------------------------------
 def redact_stats(version: DatasetVersion, decision: Decision) -> DatasetVersion:
-    """The version without the statistics (min, max, mean: values) of hidden or masked columns."""
+    """The version without the statistics (min, max, mean: values) of hidden or masked columns;
+    under a row filter without any (they describe rows the reader may not see)."""
+    if decision.row_filter is not None:
+        return replace(version, stats={}) if version.stats else version
     guarded = decision.hidden | decision.masked.keys()
     if not guarded & version.stats.keys():
         return version

@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 from typing import TYPE_CHECKING
 
-from shipyard.security.data_policy import DataPolicy
+from shipyard.core.data_policies import DataPolicy
 
 if TYPE_CHECKING:
     from shipyard.metadata.base import MetadataStore

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.core.data_policies import DataPolicy, check_policy
 from shipyard.metadata.policies import PolicyStore
 from shipyard.metadata.rest.codec import decode
 from shipyard.metadata.rest.http import RestSession, seg
 from shipyard.metadata.rest.paging import follow_pages
-from shipyard.security.data_policy import DataPolicy, check_policy
 
 
 class RestPolicyStore(PolicyStore):

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from shipyard.core.clock import utcnow
+from shipyard.core.data_policies import DataPolicy, check_policy
 from shipyard.core.errors import AlreadyExistsError, NotFoundError
 from shipyard.metadata.base import check_page
 from shipyard.metadata.policies import PolicyStore
 from shipyard.metadata.sql.policies_schema import data_policies
 from shipyard.metadata.sql.store import BorrowedTransactions
-from shipyard.security.data_policy import DataPolicy, check_policy
 
 _P = data_policies.c
 
@@ -41,6 +43,8 @@ def _missing(name: str) -> NotFoundError:
 class SqlPolicyStore(BorrowedTransactions, PolicyStore):
     def create_policy(self, policy: DataPolicy) -> DataPolicy:
         check_policy(policy)
+        if policy.created_at is None:
+            policy = replace(policy, created_at=utcnow())
         values = {
             "name": policy.name,
             "target_kind": policy.target_kind,

@@ -62,6 +62,20 @@ def _to_arrow(frame: object) -> pa.Table:
     )
 
 
+def _dataset_reader(stores: Stores) -> DatasetReader:
+    """Dataset sources read through ``load_dataset``'s path: the data policies of the dataset
+    apply (over a server, its data route decides)."""
+    from shipyard.data.service import DatasetService
+
+    service = DatasetService(stores)
+
+    def read(uri: str) -> pa.RecordBatchReader:
+        table = service.read_table(service.resolve(uri))
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches())
+
+    return read
+
+
 def _micros(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -89,7 +103,7 @@ class FeatureStore:
         self.root = Path(root) if root is not None else Path.cwd()
         self._online_arg = online
         self._online: OnlineStore | None = online if isinstance(online, OnlineStore) else None
-        self._datasets = datasets
+        self._datasets = datasets if datasets is not None or stores is None else _dataset_reader(stores)
         self._memory_limit = memory_limit
         self._guard: ViewGuard | None = None
         if stores is not None:

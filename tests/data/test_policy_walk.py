@@ -205,3 +205,45 @@ def test_every_read_of_a_pii_column_is_an_audit_event(server: LiveServer, tmp_pa
         detail = json.loads(event["detail"])
         assert detail["dataset"] == "tx" and detail["pii_columns"] == ["email"]
         assert HIDDEN not in json.dumps(event)  # names the column, never a value
+
+
+def test_group_role_and_token_subjects_bind_on_the_server(server: LiveServer, tmp_path: Path) -> None:
+    tokens = _seed(server, tmp_path)
+    admin_headers = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, headers=admin_headers) as admin:
+        admin.post("/api/v1/groups", json={"name": "analysts"}).raise_for_status()
+        admin.put("/api/v1/groups/analysts/members/nopii").raise_for_status()
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tokens['nopii']}"}) as me:
+            token_id = me.get("/api/v1/tokens").json()["tokens"][0]["id"]
+            assert me.get("/api/v1/policies").status_code == 403  # policy:manage: admins only
+        for name, subject, columns in (
+            ("by-group", "group:analysts", {"note": "mask:redact"}),
+            ("by-role", "role:viewer", {"amount": "hide"}),
+            ("by-token", f"token:{token_id}", {"region": "mask:partial"}),
+        ):
+            body = {
+                "name": name,
+                "target_kind": "dataset",
+                "target": "tx",
+                "subjects": [subject],
+                "columns": columns,
+            }
+            admin.post("/api/v1/policies", json=body).raise_for_status()
+        listed = admin.get("/api/v1/policies", params={"target_kind": "dataset", "target": "tx"}).json()
+        assert [p["name"] for p in listed["policies"]] == ["by-group", "by-role", "by-token", "eu-rows"]
+        access = admin.get("/api/v1/datasets/tx/versions/2/access").json()
+        assert access == {
+            "hidden": [],
+            "masked": {},
+            "row_filter": False,
+            "pii_read": ["email"],
+            "data_route": False,
+        }
+    stores = open_stores(load_settings(uri=server.url, token=tokens["nopii"], home=tmp_path / "n"))
+    try:
+        service = DatasetService(stores)
+        got = service.load(service.resolve("tx/2"))
+        assert list(got.columns) == ["id", "ts", "region", "note"]  # email (pii) and amount hidden
+        assert set(got["note"]) == {"***"} and set(got["region"]) == {"***"}  # 2 characters: all masked
+    finally:
+        stores.close()

@@ -129,6 +129,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import features
 
     app.add_typer(features.app, name="features")
+    from shipyard.cli import policy
+
+    app.add_typer(policy.app, name="policy")
     from shipyard.cli import backup
 
     backup.register(app)

@@ -35,11 +35,20 @@ def parse_row_filter(source: str) -> pc.Expression:
     return _Parser(source).parse()
 
 
+def filter_columns(source: str) -> set[str]:
+    """The column names a row filter reads (a one-line error when it does not parse)."""
+    parse_row_filter(source)
+    parser = _Parser(source)
+    parser.parse()
+    return parser.columns
+
+
 class _Parser:
     def __init__(self, source: str) -> None:
         self.source = source
         self.tokens = tokenize(source)
         self.i = 0
+        self.columns: set[str] = set()
 
     def _error(self, problem: str) -> InvalidInputError:
         tok = self.tokens[self.i]
@@ -99,6 +108,7 @@ class _Parser:
             self.i -= 1
             raise self._error("expected a column name")
         column = pc.field(tok.text)
+        self.columns.add(tok.text)
         if self._keyword("is"):
             negate = self._keyword("not")
             if not self._keyword("null"):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core.clock import utcnow
 from shipyard.core.errors import InvalidInputError
 from shipyard.data import load as loading
+from shipyard.data import policies as guard
 from shipyard.data.diff import VersionDiff, diff_versions
 from shipyard.data.hashcache import HashCache
 from shipyard.data.rowfilter import parse_row_filter
@@ -32,6 +33,8 @@ from shipyard.metadata.datasets import (
     open_dataset_store,
 )
 from shipyard.metadata.model_registry import ModelVersion, open_registry_store
+from shipyard.metadata.rest.datasets import RestDatasetStore
+from shipyard.security.data_policy import Decision
 from shipyard.security.policy import check_project_name
 from shipyard.tracking.stores import Stores
 
@@ -59,6 +62,53 @@ class DatasetService:
         self.stores = stores
         self.store = store if store is not None else open_dataset_store(stores.metadata)
         self.user = stores.settings.user
+        self._reader: guard.Reader | bool | None = False  # False: not looked up yet
+        self._mask_key: bytes | None = None
+
+    # ---- data policies ------------------------------------------------------------------------------
+    @property
+    def reader(self) -> guard.Reader | None:
+        """Who reads through the local paths (None over a server: the server decides there)."""
+        if self._reader is False:
+            self._reader = guard.local_reader(self.stores)
+        assert not isinstance(self._reader, bool)
+        return self._reader
+
+    def decision(self, version: DatasetVersion) -> Decision:
+        """What this service's user may see of ``version`` (local paths; over a server: the
+        server's answer)."""
+        if isinstance(self.store, RestDatasetStore):
+            found = self.store.read_access(version.dataset_name, version.version)
+            return Decision(
+                frozenset(found["hidden"]),
+                dict(found["masked"]),
+                "(server-side)" if found["row_filter"] else None,
+                tuple(found["pii_read"]),
+            )
+        reader = self.reader
+        if reader is None:
+            return Decision()
+        project = self.store.get_dataset(version.dataset_name).project
+        return reader.decision("dataset", version.dataset_name, version.columns, guard.scope_of(project))
+
+    def _local_plan(
+        self, version: DatasetVersion, columns: Sequence[str] | None, where: str | None
+    ) -> guard.Plan:
+        """How to read locally (over a server, only after it said the reader is unrestricted)."""
+        remote = isinstance(self.store, RestDatasetStore)
+        return guard.plan_read(version, Decision() if remote else self.decision(version), columns, where)
+
+    def _salt(self) -> bytes:
+        """The key of ``mask:hash``: the one under this process's home (the server's, on the server)."""
+        if self._mask_key is None:
+            self._mask_key = guard.policy_salt(self.stores.settings.home)
+        return self._mask_key
+
+    def _server_reads(self, version: DatasetVersion) -> bool:
+        """Whether a REST read of ``version`` must go through the server's data route."""
+        if not isinstance(self.store, RestDatasetStore) or version.kind != "table":
+            return False
+        return bool(self.store.read_access(version.dataset_name, version.version)["data_route"])
 
     # ---- writing ---------------------------------------------------------------------------------
     def snapshot(
@@ -158,6 +208,14 @@ class DatasetService:
 
     # ---- reading ---------------------------------------------------------------------------------
     def resolve(self, uri: str | DatasetRef) -> DatasetVersion:
+        """The version ``uri`` names (without the statistics of columns hidden or masked from
+        this service's user)."""
+        found = self._resolve(uri)
+        if isinstance(self.store, RestDatasetStore) or self.reader is None:
+            return found  # the server answers versions already redacted
+        return guard.redact_stats(found, self.decision(found))
+
+    def _resolve(self, uri: str | DatasetRef) -> DatasetVersion:
         ref = parse_dataset_uri(uri) if isinstance(uri, str) else uri
         if ref.alias is not None:
             return self.store.resolve_alias(ref.name, ref.alias)
@@ -193,6 +251,8 @@ class DatasetService:
         if output not in OUTPUTS:
             raise InvalidInputError(f"output {output!r} is not one of {', '.join(OUTPUTS)}")
         if output == "path":
+            if version.kind == "table":
+                guard.refuse_raw_files(version, self.decision(version))
             target = (
                 dest
                 if dest is not None
@@ -213,10 +273,30 @@ class DatasetService:
     def read_table(
         self, version: DatasetVersion, *, columns: Sequence[str] | None = None, where: str | None = None
     ) -> pa.Table:
+        """The version's rows as this service's user may see them (data policies applied: over a
+        server by the server's data route, locally here)."""
+        if self._server_reads(version):
+            assert isinstance(self.store, RestDatasetStore)
+            table: pa.Table = self.store.read_data(
+                version.dataset_name, version.version, columns=columns, where=where
+            )
+            return table
+        plan = self._local_plan(version, columns, where)
+        return self.read_plain(version, plan.read_columns, plan.where, plan)
+
+    def read_plain(
+        self,
+        version: DatasetVersion,
+        columns: Sequence[str] | None,
+        where: str | None,
+        plan: guard.Plan | None,
+    ) -> pa.Table:
+        """Read the files (``plan`` shapes the answer: the server's data route uses it too)."""
         expr = parse_row_filter(where) if where is not None else None
-        return loading.read_table(
+        table = loading.read_table(
             self._materializer(), self._table_files(version), version.uri, columns, expr
         )
+        return table if plan is None else guard.shape(table, plan, self._salt())
 
     def iter_batches(
         self,
@@ -226,14 +306,28 @@ class DatasetService:
         where: str | None = None,
         batch_size: int = 65_536,
     ) -> Iterator[pa.RecordBatch]:
-        expr = parse_row_filter(where) if where is not None else None
+        if self._server_reads(version):
+            assert isinstance(self.store, RestDatasetStore)
+            table = self.store.read_data(version.dataset_name, version.version, columns=columns, where=where)
+            return iter(table.to_batches(batch_size))
+        plan = self._local_plan(version, columns, where)
+        return self.iter_plain(version, plan, batch_size=batch_size)
+
+    def iter_plain(
+        self, version: DatasetVersion, plan: guard.Plan, *, batch_size: int = 65_536
+    ) -> Iterator[pa.RecordBatch]:
+        expr = parse_row_filter(plan.where) if plan.where is not None else None
         files = self._table_files(version)
-        return loading.iter_batches(
-            self._materializer(), files, version.uri, columns, expr, batch_size=batch_size
+        batches = loading.iter_batches(
+            self._materializer(), files, version.uri, plan.read_columns, expr, batch_size=batch_size
         )
+        return guard.shape_batches(batches, plan, self._salt())
 
     # ---- managing ----------------------------------------------------------------------------------
     def diff(self, old: DatasetVersion, new: DatasetVersion) -> VersionDiff:
+        """What changed (statistics of columns hidden or masked from this user left out)."""
+        if not isinstance(self.store, RestDatasetStore) and self.reader is not None:
+            old, new = (guard.redact_stats(v, self.decision(v)) for v in (old, new))
         return diff_versions(old, new, self.files(old), self.files(new))
 
     def set_alias(self, name: str, alias: str, version: int) -> DatasetVersion:

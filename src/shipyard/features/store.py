@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.features.guard import ViewGuard, guard_columns, guard_table
 from shipyard.features.offline import order_key, point_in_time_query
 from shipyard.features.online.base import OnlineStore, Record, encode_key
 from shipyard.features.online.registry import open_online_store
@@ -87,7 +88,9 @@ class FeatureStore:
         memory_limit: str = "2GB",
     ) -> None:
         """``stores``: the platform's stores, for :class:`DatasetSource` views (read through
-        ``shipyard.data``) and :meth:`log_training_set`; ``datasets`` overrides the reader."""
+        ``shipyard.data``, so the dataset's data policies apply) and :meth:`log_training_set`; the
+        data policies of ``stores`` are applied for its user (``settings.user``) to every read
+        (local SQL stores; see ``features/guard.py``). ``datasets`` overrides the reader."""
         self.views: dict[str, FeatureView] = {}
         for view in views:
             if view.name in self.views:
@@ -99,6 +102,14 @@ class FeatureStore:
         self.stores = stores
         self._datasets = datasets if datasets is not None or stores is None else dataset_reader(stores)
         self._memory_limit = memory_limit
+        self._guard: ViewGuard | None = None
+        if stores is not None:
+            from shipyard.data.policies import local_reader, policy_salt
+
+            reader = local_reader(stores)
+            if reader is not None:
+                salt = policy_salt(stores.settings.home)
+                self._guard = ViewGuard(reader, salt, stores.settings.project)
 
     @classmethod
     def from_file(cls, path: Path | str, **kwargs: Any) -> FeatureStore:
@@ -133,6 +144,9 @@ class FeatureStore:
         table = self.historical_table(
             entity_rows, features, timestamp_column=timestamp_column, full_feature_names=full_feature_names
         )
+        if self._guard is not None:
+            grouped = group_references(features, self.views)
+            table = guard_table(table, self._guard, grouped, full_feature_names)
         frame: pd.DataFrame = table.to_pandas()
         return frame
 
@@ -170,9 +184,19 @@ class FeatureStore:
         timestamp_column: str = "event_timestamp",
         full_feature_names: bool = False,
     ) -> int:
-        """Stream the training set into a Parquet file (bounded memory); return its row count."""
+        """Stream the training set into a Parquet file (bounded memory); return its row count.
+        Under a data policy that restricts a view the set is built in memory, guarded, then written."""
         grouped = group_references(features, self.views)
         entity = _to_arrow(entity_rows)
+        guard = self._guard
+        if guard is not None and any(guard.decision(v, f).restricted for v, f in grouped.values()):
+            import pyarrow.parquet as pq
+
+            table = self.historical_table(
+                entity, features, timestamp_column=timestamp_column, full_feature_names=full_feature_names
+            )
+            pq.write_table(guard_table(table, guard, grouped, full_feature_names), str(destination))
+            return int(entity.num_rows)
         con = self._connect()
         try:
             relations = self._relations(con, (view for view, _ in grouped.values()))
@@ -381,6 +405,8 @@ class FeatureStore:
                         f"feature column {column!r} would appear twice: pass full_feature_names=True"
                     )
                 result[column] = [None if hit is None else hit[1].get(feature) for hit in found]
+        if self._guard is not None:
+            return guard_columns(result, self._guard, grouped, full_feature_names)
         return result
 
     def freshness(self, view: str) -> datetime | None:

@@ -48,6 +48,7 @@ PERMISSIONS: dict[str, str] = {
     "token:create": "create and revoke one's own API tokens",
     "token:manage": "create, list and revoke anyone's API tokens",
     "user:manage": "manage users, service accounts, groups, roles and bindings",
+    "policy:manage": "create, list and delete data policies (column masks and row filters)",
     "audit:read": "read and verify the audit log",
     "metrics:read": "scrape the server's Prometheus metrics (/metrics: platform-wide counts and names)",
 }

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from shipyard.metadata.features import FeatureRecords
     from shipyard.metadata.model_registry import RegistryStore
     from shipyard.metadata.monitoring import MonitoringRecords
+    from shipyard.metadata.policies import PolicyStore
     from shipyard.metadata.security import SecurityStore
     from shipyard.metadata.sql.idempotency_store import SqlIdempotencyStore
     from shipyard.security.throttle import AuthThrottle
@@ -98,6 +99,7 @@ class ServerContext:
     _monitoring: MonitoringRecords | None = field(default=None, repr=False)
     _features: FeatureRecords | None = field(default=None, repr=False)
     _datasets: DatasetStore | None = field(default=None, repr=False)
+    _policies: PolicyStore | None = field(default=None, repr=False)
     # run id -> (read at, owner, namespace): both are fixed at creation, so the per-object check of
     # every metric batch need not load the whole run (server/access.py; evicted on delete)
     run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
@@ -149,6 +151,14 @@ class ServerContext:
 
             self._features = open_feature_records(self.stores.metadata)
         return self._features
+
+    @property
+    def policies(self) -> PolicyStore:
+        if self._policies is None:
+            from shipyard.metadata.policies import open_policy_store
+
+            self._policies = open_policy_store(self.stores.metadata)
+        return self._policies
 
 
 def _ui_module() -> ModuleType | None:

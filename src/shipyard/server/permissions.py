@@ -132,6 +132,14 @@ _TABLE: dict[RouteKey, Rule] = {
     ("DELETE", f"{_D}/aliases/{{alias}}"): _r("data:write", "dataset"),
     ("GET", f"{_D}/aliases/{{alias}}"): _r("data:read", "dataset"),
     ("GET", f"{_RUN}/dataset-uses"): _r("data:read", "run"),
+    # a version's rows and what the caller may see of them: the data policies applied in the route
+    ("GET", f"{_DV}/access"): _r("data:read", "dataset"),
+    ("GET", f"{_DV}/data"): _r("data:read", "dataset"),
+    # data policies: admins only (whoever manages them can grant themselves any column)
+    ("POST", f"{API}/policies"): _r("policy:manage"),
+    ("GET", f"{API}/policies"): _r("policy:manage"),
+    ("GET", f"{API}/policies/{{name}}"): _r("policy:manage"),
+    ("DELETE", f"{API}/policies/{{name}}"): _r("policy:manage"),
     # monitoring records: reference profiles, monitors, results, alerts
     # a model's profile is decided at the model's scope (a private project's: 404 to outsiders)
     ("PUT", f"{_MP}"): _r("monitor:write", "profile"),

@@ -340,3 +340,13 @@ class DatasetUseIn(_Body):
     task_id: str | None = None
     direction: str
     at: datetime
+
+
+class PolicyIn(_Body):
+    name: str = Field(max_length=128)
+    target_kind: str = Field(max_length=16)
+    target: str = Field(max_length=250)
+    subjects: list[str] = Field(max_length=1000)
+    columns: dict[str, str] = Field(default_factory=dict, max_length=1000)
+    row_filter: str | None = Field(default=None, max_length=10_000)
+    description: str = Field(default="", max_length=10_000)

@@ -107,3 +107,25 @@ class RestDatasetStore(DatasetStore):
     def run_uses(self, run_id: str, *, limit: int | None = None, offset: int = 0) -> list[DatasetUse]:
         rows = self._rows(f"/runs/{seg(run_id)}/dataset-uses", "uses", {}, limit, offset)
         return [decode(DatasetUse, u) for u in rows]
+
+    # ---- reads the server decides (data policies; not part of the DatasetStore interface) ---------
+    def read_access(self, name: str, version: int) -> dict[str, Any]:
+        """What the caller may see of a version: ``hidden``, ``masked``, ``row_filter`` (whether
+        one applies), ``pii_read`` and ``data_route`` (read it through the data route)."""
+        found: dict[str, Any] = self._http.call("GET", _v(name, version) + "/access")
+        return found
+
+    def read_data(
+        self, name: str, version: int, *, columns: Sequence[str] | None = None, where: str | None = None
+    ) -> Any:
+        """The version's rows as the server answers them for the caller (policies applied), as
+        an Arrow table (the route streams Arrow IPC)."""
+        import pyarrow as pa
+
+        params: dict[str, Any] = {"format": "arrow"}
+        if columns is not None:
+            params["column"] = list(columns)
+        if where is not None:
+            params["where"] = where
+        response = self._http.fetch(_v(name, version) + "/data", params=params)
+        return pa.ipc.open_stream(response.content).read_all()

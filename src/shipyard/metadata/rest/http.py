@@ -126,6 +126,13 @@ class RestSession:
             return None
         return orjson.loads(response.content)
 
+    def fetch(self, path: str, params: Any = None) -> httpx.Response:
+        """A GET whose answer is not JSON (Arrow, Parquet): the response, or the server's error raised."""
+        response = self._send_with_retries("GET", path, None, params, {"Accept": "*/*"})
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return response
+
     def _send_with_retries(
         self, method: str, path: str, content: bytes | None, params: Any, headers: dict[str, str]
     ) -> httpx.Response:

@@ -97,7 +97,10 @@ dataset_files = Table(
     Column("pack", String(128), nullable=True),  # the pack blob holding a small file, if any
     Column("offset", BigInteger(), nullable=True),
     PrimaryKeyConstraint("dataset_name", "version", "path"),
-    _version_fk(),  # no index on digest: garbage collection scans the table once anyway
+    _version_fk(),
+    # the blob route asks which versions hold a digest (a restricted dataset's bytes are refused)
+    Index(None, "digest"),
+    Index(None, "pack"),
 )
 
 dataset_version_blobs = Table(

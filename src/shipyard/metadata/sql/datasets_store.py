@@ -302,6 +302,20 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
                 )
             return _load_versions(conn, [_version_row(conn, name, int(version))])[0]
 
+    def versions_holding(self, digest: str, *, limit: int = 100) -> list[tuple[str, int]]:
+        """(dataset, version) pairs whose files are the blob ``digest`` or packed in it (SQL only:
+        the server's blob route asks, to refuse a dataset's bytes to whom a data policy restricts)."""
+        files = dataset_files.c
+        query = (
+            select(files.dataset_name, files.version)
+            .where((files.digest == digest) | (files.pack == digest))
+            .distinct()
+            .order_by(files.dataset_name, files.version)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [(str(r.dataset_name), int(r.version)) for r in conn.execute(query)]
+
     def record_use(self, use: DatasetUse) -> None:
         if use.direction not in USE_DIRECTIONS:
             raise InvalidInputError(f"dataset use direction {use.direction!r} is not one of input, output")

@@ -220,5 +220,6 @@ from shipyard.metadata.sql import features_schema as _features  # noqa: E402, F4
 from shipyard.metadata.sql import idempotency_schema as _idempotency  # noqa: E402, F401
 from shipyard.metadata.sql import model_registry_schema as _model_registry  # noqa: E402, F401
 from shipyard.metadata.sql import monitoring_schema as _monitoring  # noqa: E402, F401
+from shipyard.metadata.sql import policies_schema as _policies  # noqa: E402, F401
 from shipyard.metadata.sql import secrets_schema as _secrets  # noqa: E402, F401
 from shipyard.metadata.sql import security_schema as _security  # noqa: E402, F401

@@ -15,6 +15,8 @@ _MODULES = (
     "tasks",
     "models",
     "datasets",
+    "dataset_data",
+    "policies",
     "tokens",
     "principals",
     "monitoring",

@@ -111,10 +111,17 @@ def head_blob(request: Request, digest: str) -> Response:
     return Response(status_code=200, headers={"Content-Length": str(size), **_DOWNLOAD_HEADERS})
 
 
-@router.get("/blobs/sha256/{digest}")
+@router.get(
+    "/blobs/sha256/{digest}",
+    responses={403: {"description": "the bytes belong to a dataset a data policy restricts for the caller"}},
+)
 def get_blob(request: Request, digest: str) -> Response:
     from shipyard.server.blob_responses import blob_response
+    from shipyard.server.data_access import blob_refusal
 
     validate_digest(digest)
+    refused = blob_refusal(ctx_of(request), request, digest)
+    if refused is not None:
+        return error_response(403, "permission_denied", refused)
     headers = {**_DOWNLOAD_HEADERS, "Content-Disposition": _disposition(digest)}
     return blob_response(ctx_of(request).stores.artifacts.cas, digest, None, headers, _OCTET)

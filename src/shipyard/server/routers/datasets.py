@@ -15,6 +15,7 @@ from shipyard.core.names import validate_alias_name, validate_name
 from shipyard.metadata.datasets import DatasetFile, DatasetUse, DatasetVersionCreate
 from shipyard.security.policy import check_project_name
 from shipyard.server.access import check_new_dataset_version, check_run
+from shipyard.server.data_access import redacted
 from shipyard.server.deps import acting_user, ctx_of, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import DatasetAliasIn, DatasetUseIn, DatasetVersionIn
@@ -93,13 +94,20 @@ def create_version(request: Request, name: str, body: DatasetVersionIn) -> Respo
 
 @router.get(D + "/versions")
 def list_versions(request: Request, name: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
-    store, name = ctx_of(request).datasets, _name(name)
-    return _page("versions", lambda n, at: store.list_versions(name, limit=n, offset=at), limit, offset)
+    """Statistics of columns hidden or masked from the caller by a data policy are left out."""
+    ctx, name = ctx_of(request), _name(name)
+
+    def read(n: int, at: int) -> Sequence[object]:
+        return redacted(ctx, principal_of(request), ctx.datasets.list_versions(name, limit=n, offset=at))
+
+    return _page("versions", read, limit, offset)
 
 
 @router.get(V)
 def get_version(request: Request, name: str, version: int) -> Response:
-    return wire(ctx_of(request).datasets.get_version(_name(name), version))
+    """Statistics of columns hidden or masked from the caller by a data policy are left out."""
+    ctx = ctx_of(request)
+    return wire(redacted(ctx, principal_of(request), [ctx.datasets.get_version(_name(name), version)])[0])
 
 
 @router.delete(V, status_code=204)
@@ -146,10 +154,11 @@ def record_use(request: Request, name: str, version: int, body: DatasetUseIn) ->
 @router.put(D + "/aliases/{alias}")
 def set_alias(request: Request, name: str, alias: str, body: DatasetAliasIn) -> Response:
     user = acting_user(request, body.user)
-    found = ctx_of(request).datasets.set_alias(
+    ctx = ctx_of(request)
+    found = ctx.datasets.set_alias(
         _name(name), validate_alias_name(alias, new=True), body.version, user=user, at=body.at
     )
-    return wire(found)
+    return wire(redacted(ctx, principal_of(request), [found])[0])
 
 
 @router.delete(D + "/aliases/{alias}", status_code=204)
@@ -160,7 +169,9 @@ def delete_alias(request: Request, name: str, alias: str) -> Response:
 
 @router.get(D + "/aliases/{alias}")
 def resolve_alias(request: Request, name: str, alias: str) -> Response:
-    return wire(ctx_of(request).datasets.resolve_alias(_name(name), validate_alias_name(alias)))
+    ctx = ctx_of(request)
+    found = ctx.datasets.resolve_alias(_name(name), validate_alias_name(alias))
+    return wire(redacted(ctx, principal_of(request), [found])[0])
 
 
 @router.get("/runs/{run_id}/dataset-uses")

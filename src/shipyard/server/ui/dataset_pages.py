@@ -17,7 +17,10 @@ from starlette.responses import Response
 
 from shipyard.core.errors import InvalidInputError, ShipyardError
 from shipyard.core.names import validate_name
+from shipyard.data.policies import redact_stats
 from shipyard.metadata.datasets import DatasetFile, DatasetVersion
+from shipyard.security.data_policy import Decision
+from shipyard.server.data_access import audit_pii_read, dataset_decision
 from shipyard.server.deps import principal_of
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.preview import MAX_PREVIEW_BYTES, PREVIEW_ROWS, Preview
@@ -29,7 +32,11 @@ if TYPE_CHECKING:
 FILES_SHOWN = 100
 
 
-def _preview(ctx: ServerContext, version: DatasetVersion, files: list[DatasetFile]) -> Preview:
+def _preview(
+    ctx: ServerContext, version: DatasetVersion, files: list[DatasetFile], decision: Decision
+) -> Preview:
+    """The first rows, as the viewer may see them: hidden columns left out, masked ones masked;
+    under a row filter no rows are previewed (the first part's rows are not the viewer's)."""
     import pyarrow as pa
 
     from shipyard.server.ui.parquet_preview import read_preview
@@ -38,6 +45,10 @@ def _preview(ctx: ServerContext, version: DatasetVersion, files: list[DatasetFil
     if version.kind != "table" or not files:
         return Preview("none", note="a folder of files: see the file list")
     first = files[0]
+    if decision.row_filter is not None:
+        return Preview(
+            "none", note="a data policy filters the rows you see: load it with shipyard.load_dataset"
+        )
     if first.size > MAX_PREVIEW_BYTES:
         return Preview("none", note="the first part is too large to preview; use `shipyard data get`")
     from shipyard.data.load import file_bytes
@@ -47,14 +58,39 @@ def _preview(ctx: ServerContext, version: DatasetVersion, files: list[DatasetFil
         found = read_preview(data, PREVIEW_ROWS, _cell)
     except (pa.ArrowException, OSError, ValueError) as exc:
         return Preview("none", note=f"cannot read {first.path} as Parquet: {exc}")
+    columns, rows = _apply(ctx, found.columns, found.rows, decision)
     return Preview(
         "table",
-        columns=found.columns,
-        rows=found.rows,
+        columns=columns,
+        rows=rows,
         total_rows=version.num_rows,
         truncated=(version.num_rows or 0) > len(found.rows) or bool(found.notes),
         note="; ".join(found.notes),
     )
+
+
+def _apply(
+    ctx: ServerContext, columns: list[str], rows: list[list[str]], decision: Decision
+) -> tuple[list[str], list[list[str]]]:
+    """Preview cells without hidden columns, masked ones masked (the displayed text is masked)."""
+    if not decision.hidden and not decision.masked:
+        return columns, rows
+    import pyarrow as pa
+
+    from shipyard.data.policies import policy_salt
+    from shipyard.security.data_policy import mask_array
+
+    salt = policy_salt(ctx.settings.home)
+    keep = [i for i, c in enumerate(columns) if c not in decision.hidden]
+    cells = [[row[i] for i in keep] for row in rows]
+    shown = [columns[i] for i in keep]
+    for j, name in enumerate(shown):
+        method = decision.masked.get(name)
+        if method is not None:
+            masked = mask_array(pa.array([r[j] for r in cells], pa.string()), method, salt).to_pylist()
+            for r, value in zip(cells, masked, strict=True):
+                r[j] = "" if value is None else value
+    return shown, cells
 
 
 def _version_number(raw: str | None) -> int | None:
@@ -86,13 +122,19 @@ def add_dataset_routes(router: APIRouter, pages: Pages) -> None:
             extra: dict[str, Any] = {"dataset": dataset, "versions": versions, "v": None}
             if wanted is not None:
                 v = store.get_version(dataset.name, wanted)
+                decision = dataset_decision(ctx, principal_of(request), v)
+                v = redact_stats(v, decision)
                 files = store.list_files(dataset.name, v.version, limit=FILES_SHOWN)
                 uses = store.version_uses(dataset.name, v.version)
                 models = []
                 for run_id in dict.fromkeys(u.run_id for u in uses if u.direction == "input"):
                     with contextlib.suppress(ShipyardError):  # no registry for this backend
                         models.extend(ctx.registry.versions_from_run(run_id))
-                extra.update(v=v, files=files, uses=uses, models=models, preview=_preview(ctx, v, files))
+                extra.update(
+                    v=v, files=files, uses=uses, models=models, preview=_preview(ctx, v, files, decision)
+                )
+                if v.kind == "table" and decision.pii_read:
+                    audit_pii_read(ctx, request, v, decision, "ui preview")
             return pages.render("dataset.html", **page_context(request, "datasets", **extra))
 
         return guarded(pages, request, "datasets", build)

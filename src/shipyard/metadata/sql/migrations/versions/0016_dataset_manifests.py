@@ -6,7 +6,7 @@ Versions written before keep their ``dataset_files`` rows.
 Tables are defined in ``shipyard/metadata/sql/datasets_schema.py``.
 
 Revision ID: 0016_dataset_manifests
-Revises: 0014_feature_views
+Revises: 0015_data_policies
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_dataset_manifests"
-down_revision = "0014_feature_views"
+down_revision = "0015_data_policies"
 branch_labels = None
 depends_on = None
 

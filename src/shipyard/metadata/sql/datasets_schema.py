@@ -111,6 +111,7 @@ dataset_version_blobs = Table(
     Column("digest", String(128), nullable=False),
     PrimaryKeyConstraint("dataset_name", "version", "digest"),
     _version_fk(),
+    Index(None, "digest"),  # the blob route: which versions need this blob (a manifest's files and packs)
 )
 
 dataset_aliases = Table(

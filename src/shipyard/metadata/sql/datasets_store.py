@@ -305,12 +305,17 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
     def versions_holding(self, digest: str, *, limit: int = 100) -> list[tuple[str, int]]:
         """(dataset, version) pairs whose files are the blob ``digest`` or packed in it (SQL only:
         the server's blob route asks, to refuse a dataset's bytes to whom a data policy restricts)."""
-        files = dataset_files.c
+        files, needed = dataset_files.c, dataset_version_blobs.c
+        rows = select(files.dataset_name, files.version).where(
+            (files.digest == digest) | (files.pack == digest)
+        )
+        # versions written since 0016 list their files in a manifest; the blobs (files and packs)
+        # each one needs are in dataset_version_blobs
+        manifests = select(needed.dataset_name, needed.version).where(needed.digest == digest)
+        union = rows.union(manifests).subquery("holding")
         query = (
-            select(files.dataset_name, files.version)
-            .where((files.digest == digest) | (files.pack == digest))
-            .distinct()
-            .order_by(files.dataset_name, files.version)
+            select(union.c.dataset_name, union.c.version)
+            .order_by(union.c.dataset_name, union.c.version)
             .limit(limit)
         )
         with self._read() as conn:

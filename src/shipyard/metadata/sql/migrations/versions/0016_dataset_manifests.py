@@ -36,9 +36,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("dataset_name", "version", "digest", name=op.f("pk_dataset_version_blobs")),
     )
+    op.create_index(op.f("ix_dataset_version_blobs_digest"), "dataset_version_blobs", ["digest"])
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_dataset_version_blobs_digest"), table_name="dataset_version_blobs")
     op.drop_table("dataset_version_blobs")
     # versions written since keep no dataset_files rows: downgrading loses their file lists
     op.drop_column("dataset_versions", "manifest_digest")

@@ -52,7 +52,14 @@ def wire(obj: Any, status: int = 200) -> Response:
 
     from shipyard.metadata.rest.codec import to_wire
 
-    return Response(orjson.dumps(to_wire(obj)), status_code=status, media_type="application/json")
+    data = to_wire(obj)
+    try:
+        body = orjson.dumps(data)
+    except orjson.JSONEncodeError:  # an integer past 64 bits stored before the edge refused them
+        import json
+
+        body = json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def decode_body(cls: type[Any], data: Any) -> Any:

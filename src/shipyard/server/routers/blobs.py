@@ -22,6 +22,7 @@ from shipyard.artifacts.cas import blob_key, validate_digest
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.server.deps import ctx_of
 from shipyard.server.errors import error_response
+from shipyard.server.schemas import Digest
 
 router = APIRouter(prefix="/api/v1", tags=["artifacts"])
 _CHUNK = 1024 * 1024
@@ -37,9 +38,13 @@ def _disposition(digest: str) -> str:
 
 
 @router.put(
-    "/blobs/sha256/{digest}", status_code=201, openapi_extra={"requestBody": {"content": {_OCTET: {}}}}
+    "/blobs/sha256/{digest}",
+    status_code=201,
+    response_class=Response,
+    responses={200: {"description": "Already stored"}},
+    openapi_extra={"requestBody": {"content": {_OCTET: {}}}},
 )
-async def put_blob(request: Request, digest: str) -> Response:
+async def put_blob(request: Request, digest: Digest) -> Response:
     import anyio.to_thread
 
     validate_digest(digest)
@@ -86,8 +91,8 @@ async def put_blob(request: Request, digest: str) -> Response:
         tmp.unlink(missing_ok=True)
 
 
-@router.head("/blobs/sha256/{digest}")
-def head_blob(request: Request, digest: str) -> Response:
+@router.head("/blobs/sha256/{digest}", response_class=Response)
+def head_blob(request: Request, digest: Digest) -> Response:
     blobs = ctx_of(request).stores.artifacts.blobs
     try:
         size = blobs.size(blob_key(digest))  # IntegrityError (500) for a linked blob file
@@ -96,8 +101,12 @@ def head_blob(request: Request, digest: str) -> Response:
     return Response(status_code=200, headers={"Content-Length": str(size), **_DOWNLOAD_HEADERS})
 
 
-@router.get("/blobs/sha256/{digest}")
-def get_blob(request: Request, digest: str) -> Response:
+@router.get(
+    "/blobs/sha256/{digest}",
+    response_class=Response,
+    responses={200: {"content": {_OCTET: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+def get_blob(request: Request, digest: Digest) -> Response:
     from shipyard.server.blob_responses import blob_response
 
     validate_digest(digest)

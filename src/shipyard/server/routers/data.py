@@ -8,18 +8,20 @@ Pydantic; the OpenAPI schema still documents it as :class:`~shipyard.server.sche
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from shipyard.core.entities import Metric
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_key
-from shipyard.metadata.base import METRIC_PAGE_DEFAULT
+from shipyard.metadata.base import METRIC_PAGE_DEFAULT, METRIC_PAGE_MAX
 from shipyard.metadata.rest.codec import float_in, json_value_in
+from shipyard.server.contract import INT64_MAX, INT64_MIN
 from shipyard.server.deps import ctx_of, wire
-from shipyard.server.schemas import MetricsIn, ParamsIn, TagsIn
+from shipyard.server.schemas import Key, MetricsIn, ParamsIn, TagsIn
 
 router = APIRouter(prefix="/api/v1", tags=["params, metrics, tags"])
 _METRICS_SCHEMA = {"content": {"application/json": {"schema": MetricsIn.model_json_schema()}}}
@@ -65,6 +67,8 @@ def parse_metrics(body: bytes) -> list[Metric]:
                 value = float_in(value)
             if type(step) is not int or type(ts) is not int:
                 raise ValueError("step and timestamp must be integers")
+            if not (INT64_MIN <= step <= INT64_MAX and INT64_MIN <= ts <= INT64_MAX):
+                raise ValueError("step and timestamp must fit in 64 bits")
         except InvalidInputError:
             raise
         except (ValueError, TypeError) as exc:
@@ -99,8 +103,8 @@ async def log_metrics(request: Request, run_id: str) -> Response:
 def get_metric_history(
     request: Request,
     run_id: str,
-    key: str,
-    limit: int = METRIC_PAGE_DEFAULT,
+    key: Key,
+    limit: Annotated[int, Interval(ge=1, le=METRIC_PAGE_MAX)] = METRIC_PAGE_DEFAULT,
     page_token: str | None = None,
 ) -> Response:
     """One page of a metric's points in the order logged (``limit`` 1..100,000, default 10,000);
@@ -121,6 +125,6 @@ def set_tags(request: Request, run_id: str, body: TagsIn) -> Response:
 
 
 @router.delete("/runs/{run_id}/tags", status_code=204)
-def delete_tag(request: Request, run_id: str, key: str) -> Response:
+def delete_tag(request: Request, run_id: str, key: Key) -> Response:
     ctx_of(request).stores.metadata.delete_tag(run_id, validate_key("tag", key))
     return Response(status_code=204)

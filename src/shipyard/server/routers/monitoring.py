@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -17,10 +15,17 @@ from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_pag
 from shipyard.server.schemas import (
     AlertCreateIn,
     AlertUpdateIn,
+    Id64,
     ImportanceIn,
+    Limit,
     MonitorIn,
+    MonitorName,
+    Name,
+    Offset,
     ProfileIn,
     ResultsIn,
+    Time,
+    Version,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
@@ -41,24 +46,24 @@ def _number(value: object) -> float | None:
 
 
 @router.put(P, status_code=204)
-def put_profile(request: Request, model: str, version: int, body: ProfileIn) -> Response:
+def put_profile(request: Request, model: Name, version: Version, body: ProfileIn) -> Response:
     _records(request).put_profile(validate_name("model", model), version, body.digest, body.rows, body.at)
     return Response(status_code=204)
 
 
 @router.get(P)
-def get_profile(request: Request, model: str, version: int) -> Response:
+def get_profile(request: Request, model: Name, version: Version) -> Response:
     return wire({"profile": _records(request).get_profile(model, version)})
 
 
 @router.put(P + "/importance", status_code=204)
-def set_importance(request: Request, model: str, version: int, body: ImportanceIn) -> Response:
+def set_importance(request: Request, model: Name, version: Version, body: ImportanceIn) -> Response:
     _records(request).set_importance(model, version, json_value_in(body.importance))
     return Response(status_code=204)
 
 
 @router.put("/monitoring/monitors/{name}", status_code=204)
-def put_monitor(request: Request, name: str, body: MonitorIn) -> Response:
+def put_monitor(request: Request, name: MonitorName, body: MonitorIn) -> Response:
     from shipyard.monitoring.monitors import checked_monitor  # the CLI's check, on what is stored
 
     spec = checked_monitor(validate_name("monitor", name), body.deployment, json_value_in(body.spec))
@@ -67,12 +72,12 @@ def put_monitor(request: Request, name: str, body: MonitorIn) -> Response:
 
 
 @router.get("/monitoring/monitors/{name}")
-def get_monitor(request: Request, name: str) -> Response:
+def get_monitor(request: Request, name: MonitorName) -> Response:
     return wire({"spec": _records(request).get_monitor(name)})
 
 
 @router.get("/monitoring/monitors")
-def list_monitors(request: Request, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+def list_monitors(request: Request, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0) -> Response:
     check_list_page(limit, offset)
     page, next_offset = split_page(
         _records(request).list_monitors(limit=limit + 1, offset=offset), limit, offset
@@ -90,9 +95,9 @@ def add_results(request: Request, body: ResultsIn) -> Response:
 def results(
     request: Request,
     monitor: str,
-    since: datetime | None = None,
-    limit: int = LIST_PAGE_DEFAULT,
-    offset: int = 0,
+    since: Time | None = None,
+    limit: Limit = LIST_PAGE_DEFAULT,
+    offset: Offset = 0,
 ) -> Response:
     check_list_page(limit, offset)
     rows = _records(request).results(monitor, since, limit + 1, offset=offset)
@@ -112,7 +117,7 @@ def create_alert(request: Request, body: AlertCreateIn) -> Response:
 
 
 @router.patch("/monitoring/alerts/{alert_id}", status_code=204)
-def update_alert(request: Request, alert_id: int, body: AlertUpdateIn) -> Response:
+def update_alert(request: Request, alert_id: Id64, body: AlertUpdateIn) -> Response:
     _records(request).update_alert(
         alert_id,
         last_seen_at=body.last_seen_at,
@@ -125,7 +130,7 @@ def update_alert(request: Request, alert_id: int, body: AlertUpdateIn) -> Respon
 
 @router.get("/monitoring/alerts")
 def alerts(
-    request: Request, monitor: str | None = None, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request, monitor: str | None = None, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
 ) -> Response:
     check_list_page(limit, offset)
     page, next_offset = split_page(_records(request).alerts(monitor, limit + 1, offset=offset), limit, offset)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from typing import Annotated, Literal
 
+from annotated_types import Interval
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -28,15 +29,20 @@ from shipyard.server.routers.tokens import security_of
 from shipyard.server.schemas import (
     BindingCreateIn,
     GroupCreateIn,
+    Id64,
+    Limit,
+    Offset,
     PasswordSetIn,
     ProjectCreateIn,
     ProjectUpdateIn,
     RoleCreateIn,
+    Time,
     UserCreateIn,
     UserUpdateIn,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["users, roles and audit"])
+Page = Annotated[int, Interval(ge=1, le=1000)]  # one page of users, groups, projects or bindings
 
 
 def _limit(limit: int, most: int = 1000) -> int:
@@ -86,7 +92,10 @@ def create_user(request: Request, body: UserCreateIn) -> Response:
 
 @router.get("/users")
 def list_users(
-    request: Request, kind: str | None = None, limit: int = 100, after: str | None = None
+    request: Request,
+    kind: Literal["user", "service"] | None = None,
+    limit: Page = 100,
+    after: str | None = None,
 ) -> Response:
     users = security_of(request).list_users(kind=kind, limit=_limit(limit) + 1, after=after)
     more = len(users) > limit
@@ -150,7 +159,7 @@ def create_group(request: Request, body: GroupCreateIn) -> Response:
 
 
 @router.get("/groups")
-def list_groups(request: Request, limit: int = 100, after: str | None = None) -> Response:
+def list_groups(request: Request, limit: Page = 100, after: str | None = None) -> Response:
     groups = security_of(request).list_groups(limit=_limit(limit) + 1, after=after)
     more = len(groups) > limit
     return wire({"groups": groups[:limit], "next_after": groups[limit - 1].name if more else None})
@@ -213,8 +222,8 @@ def list_bindings(
     request: Request,
     principal: str | None = None,
     scope: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    limit: Page = 100,
+    offset: Offset = 0,
 ) -> Response:
     if offset < 0:
         raise InvalidInputError(f"offset must be >= 0, got {offset}")
@@ -241,11 +250,11 @@ def delete_binding(request: Request, binding_id: str) -> Response:
 @router.get("/audit")
 def list_audit(  # noqa: PLR0917 - one argument per query parameter
     request: Request,
-    limit: int = 100,
+    limit: Limit = 100,
     user: str | None = None,
     action: str | None = None,
-    since: datetime | None = None,
-    before_id: int | None = None,
+    since: Time | None = None,
+    before_id: Id64 | None = None,
 ) -> Response:
     audit = ctx_of(request).audit
     if audit is not None:
@@ -300,7 +309,7 @@ def create_project(request: Request, body: ProjectCreateIn) -> Response:
 
 
 @router.get("/projects")
-def list_projects(request: Request, limit: int = 100, after: str | None = None) -> Response:
+def list_projects(request: Request, limit: Page = 100, after: str | None = None) -> Response:
     """Projects, less the private ones the caller may not see."""
     hidden = set(principal_of(request).access.hidden_projects())
     found = security_of(request).list_projects(limit=_limit(limit) + 1, after=after)

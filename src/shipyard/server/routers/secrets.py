@@ -25,6 +25,7 @@ from shipyard.core.clock import utcnow
 from shipyard.core.errors import HTTP_STATUS, ShipyardError
 from shipyard.secrets.base import MAX_VALUE_BYTES, check_secret_ref, secret_scope
 from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.schemas import ProjectName, SecretName
 
 if TYPE_CHECKING:
     from shipyard.secrets.base import SecretsBackend
@@ -57,8 +58,10 @@ def backend_of(request: Request) -> SecretsBackend:
     return backend
 
 
-@router.put(_ONE)
-def set_secret(request: Request, project: str, environment: str, name: str, body: SecretValueIn) -> Response:
+@router.put(_ONE, responses={201: {"description": "Created (its first version)"}})
+def set_secret(
+    request: Request, project: ProjectName, environment: ProjectName, name: SecretName, body: SecretValueIn
+) -> Response:
     check_secret_ref(project, environment, name)
     info = backend_of(request).set(
         project, environment, name, body.value, by=principal_of(request).name, at=utcnow()
@@ -67,7 +70,9 @@ def set_secret(request: Request, project: str, environment: str, name: str, body
 
 
 @router.get(_ONE)
-def read_secret(request: Request, project: str, environment: str, name: str, value: bool = True) -> Response:
+def read_secret(
+    request: Request, project: ProjectName, environment: ProjectName, name: SecretName, value: bool = True
+) -> Response:
     """The secret's metadata and value; ``?value=false``: the metadata only (not a read of the value,
     so not audited as one)."""
     check_secret_ref(project, environment, name)
@@ -92,8 +97,8 @@ def read_secret(request: Request, project: str, environment: str, name: str, val
 @router.get("/secrets/{project}/{environment}")
 def list_secrets(
     request: Request,
-    project: str,
-    environment: str,
+    project: ProjectName,
+    environment: ProjectName,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
@@ -104,7 +109,9 @@ def list_secrets(
 
 
 @router.delete(_ONE, status_code=204)
-def delete_secret(request: Request, project: str, environment: str, name: str) -> Response:
+def delete_secret(
+    request: Request, project: ProjectName, environment: ProjectName, name: SecretName
+) -> Response:
     check_secret_ref(project, environment, name)
     backend_of(request).delete(project, environment, name)
     return Response(status_code=204)

@@ -1,0 +1,98 @@
+"""The REST API's contract in one place: the bounds and patterns its request schemas state, and
+the checks behind them that JSON Schema cannot say on its own.
+
+Every pattern here is exactly the rule the code applies (``shipyard.core.names``,
+``shipyard.security.policy``, ``shipyard.secrets.base``, ``shipyard.artifacts.cas``), written
+without look-arounds so that JSON Schema, Pydantic's regex engine and a fuzzer all read it the
+same way: what the schema allows, the code accepts, and what it forbids, the code refuses (422).
+
+- integers are bounded to int64, or tighter where a 32-bit column keeps them (versions, counts);
+- free-form JSON (params, specs, signatures, importance, alert values) is walked: an integer
+  outside int64 or a non-finite float is refused with the path to it (JSON has no NaN; the wire
+  form of one is ``{"$float": "nan"}``), so no stored value can later fail a read;
+- times are ISO 8601 *strings* with an offset: a number is not a time (it used to be read as
+  seconds since 1970).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MAX = 2**31 - 1
+MAX_JSON_DEPTH = 64
+
+# a flat name or key: ASCII letters, digits and _ - . : @ + = and spaces (core/names.py)
+_C = r"A-Za-z0-9_\-. :@+="  # a name's characters
+_C_NO_DOT = r"A-Za-z0-9_\- :@+="
+_C_NO_COLON = r"A-Za-z0-9_\-. @+="
+_END = r"A-Za-z0-9_\-:@+="  # a new name ends with neither whitespace nor '.'
+# one '/'-separated segment: not empty, not '.' nor '..'
+_SEGMENT = rf"(?:[{_C_NO_DOT}][{_C}]{{0,249}}|\.[{_C_NO_DOT}][{_C}]{{0,248}}|\.\.[{_C}]{{1,248}})"
+# the first segment: also not a drive letter ('C:...')
+_FIRST = (
+    rf"(?:[0-9_\- :@+=][{_C}]{{0,249}}|[A-Za-z](?:[{_C_NO_COLON}][{_C}]{{0,248}})?"
+    rf"|\.[{_C_NO_DOT}][{_C}]{{0,248}}|\.\.[{_C}]{{1,248}})"
+)
+NAME_MAX = 250
+KEY_PATTERN = rf"^{_FIRST}(?:/{_SEGMENT})*$"  # param, metric, tag and artifact names (with maxLength)
+NAME_PATTERN = rf"^{_FIRST}$"  # a flat name as looked up
+NEW_NAME_PATTERN = (  # a flat name being created: also no whitespace at either end, no '.' at the end
+    rf"^(?:[{_END}]|[0-9_\-:@+=][{_C}]{{0,248}}[{_END}]|\.[{_C}]{{0,248}}[{_END}]"
+    rf"|[A-Za-z][A-Za-z0-9_\-@+=]|[A-Za-z][{_C_NO_COLON}][{_C}]{{0,247}}[{_END}])$"
+)
+ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$"
+PROJECT_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"  # projects and environments (security/policy.py)
+ROLE_PATTERN = r"^[a-z][a-z0-9_\-]{0,62}$"
+SECRET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"  # noqa: S105 - a pattern, not a secret
+MONITOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
+DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+SCOPE_PATTERN = r"^(?:\*|project:[a-z0-9][a-z0-9_\-]{0,62}(?:/env:[a-z0-9][a-z0-9_\-]{0,62})?)$"
+
+
+def iso_time_text(value: Any) -> Any:
+    """Before a time is parsed: only a string may be one (Pydantic would read 0 as 1970-01-01)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 time string with an offset, like 2024-01-31T12:00:00Z")
+    return value
+
+
+def json_problem(value: Any, where: str = "", depth: int = 0) -> str | None:
+    """Why ``value`` (parsed JSON) cannot be stored and answered back, or None."""
+    if depth > MAX_JSON_DEPTH:
+        return f"{where or 'value'} nests deeper than {MAX_JSON_DEPTH} levels"
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return None
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            shown = str(value)[:30]
+            return f"{where or 'value'}: integer {shown} is outside the 64-bit range; send it as a string"
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return f'{where or "value"}: {value} is not a JSON number; send {{"$float": "nan"|"inf"|"-inf"}}'
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = json_problem(item, f"{where}.{key}" if where else str(key), depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            problem = json_problem(item, f"{where}[{i}]", depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def checked_json(value: Any) -> Any:
+    """``value`` when :func:`json_problem` finds nothing in it; else a ValueError (answered 422)."""
+    problem = json_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value

@@ -17,12 +17,14 @@ same way: what the schema allows, the code accepts, and what it forbids, the cod
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 INT32_MAX = 2**31 - 1
 MAX_JSON_DEPTH = 64
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")  # a date and a time: never a bare number
 
 # a flat name or key: ASCII letters, digits and _ - . : @ + = and spaces (core/names.py)
 _C = r"A-Za-z0-9_\-. :@+="  # a name's characters
@@ -56,7 +58,7 @@ def iso_time_text(value: Any) -> Any:
     """Before a time is parsed: only a string may be one (Pydantic would read 0 as 1970-01-01)."""
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _ISO_START.match(value):
         raise ValueError("expected an ISO 8601 time string with an offset, like 2024-01-31T12:00:00Z")
     return value
 

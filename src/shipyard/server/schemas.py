@@ -17,6 +17,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
+    StrictBool,
     StringConstraints,
     WithJsonSchema,
 )
@@ -28,12 +30,12 @@ from shipyard.server.contract import checked_json, iso_time_text
 
 # ---- the bounds every field states, in bodies, paths and queries alike (server/contract.py);
 # a value outside them answers 422 before a route runs ------------------------------------------------
-Int64 = Annotated[int, Interval(ge=c.INT64_MIN, le=c.INT64_MAX)]
-Count = Annotated[int, Interval(ge=0, le=c.INT32_MAX)]  # attempts, depth: stored in 32-bit columns
-Size = Annotated[int, Interval(ge=0, le=c.INT64_MAX)]
+Int64 = Annotated[int, Strict(), Interval(ge=c.INT64_MIN, le=c.INT64_MAX)]
+Count = Annotated[int, Strict(), Interval(ge=0, le=c.INT32_MAX)]  # attempts, depth: stored in 32-bit columns
+Size = Annotated[int, Strict(), Interval(ge=0, le=c.INT64_MAX)]
 Offset = Annotated[int, Interval(ge=0, le=c.INT64_MAX)]
 Limit = Annotated[int, Interval(ge=1, le=LIST_PAGE_MAX)]  # one page of a list (server/paging.py)
-Version = Annotated[int, Interval(ge=1, le=c.INT32_MAX)]
+Version = Annotated[int, Strict(), Interval(ge=1, le=c.INT32_MAX)]
 Id64 = Annotated[int, Interval(ge=1, le=c.INT64_MAX)]  # alert and audit event ids
 Key = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.KEY_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NAME_PATTERN)]
@@ -70,13 +72,13 @@ class _Body(BaseModel):
 
 class CodeVersionIn(_Body):
     git_commit: str | None = None
-    git_dirty: bool | None = None
+    git_dirty: StrictBool | None = None
     source_hash: str | None = None
     source_files: list[str] = Field(default_factory=list)
 
 
 class RunCreateIn(_Body):
-    id: str
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     name: NewName
     namespace: NewName
     user: str
@@ -126,7 +128,7 @@ class ArtifactIn(_Body):
     serializer: str
     created_at: Time
     task_id: str | None = None
-    unsafe: bool = False
+    unsafe: StrictBool = False
     meta: FreeJson = Field(default_factory=dict)
 
 
@@ -220,13 +222,13 @@ class VersionCreateIn(_Body):
     signature: FreeJson = Field(default_factory=dict)
     description: str = ""
     tags: Tags = Field(default_factory=dict)
-    unsafe: bool = False
+    unsafe: StrictBool = False
     lineage: list[LineageRecordIn] = Field(default_factory=list)
     project: ProjectName | None = None  # the model's project when this version creates it (else ignored)
 
 
 class ApprovalIn(_Body):
-    approved: bool
+    approved: StrictBool
     user: str | None = None
     at: Time
 
@@ -243,7 +245,7 @@ class AliasChangeIn(_Body):
 
 
 class ProtectIn(_Body):
-    protected: bool
+    protected: StrictBool
     user: str | None = None
     at: Time
 
@@ -277,7 +279,7 @@ class UserCreateIn(_Body):
 
 
 class UserUpdateIn(_Body):
-    disabled: bool
+    disabled: StrictBool
 
 
 class GroupCreateIn(_Body):
@@ -289,12 +291,12 @@ class ProjectCreateIn(_Body):
     name: ProjectName = Field(
         description="Lower-case letters, digits, '-' and '_'; runs go to namespace project:NAME."
     )
-    private: bool = Field(default=False, description="Hide its runs from principals not bound to it.")
+    private: StrictBool = Field(default=False, description="Hide its runs from principals not bound to it.")
     description: str = Field(default="", max_length=2000)
 
 
 class ProjectUpdateIn(_Body):
-    private: bool
+    private: StrictBool
 
 
 class RoleCreateIn(_Body):
@@ -348,6 +350,7 @@ class AlertUpdateIn(_Body):
 
 class PasswordSetIn(_Body):
     password: str | None = Field(
+        min_length=12,
         max_length=1024, description="The new password (at least 12 characters); null removes it."
     )
     current_password: str | None = Field(

@@ -40,7 +40,7 @@ class SecretValueIn(BaseModel):
     """The body of ``PUT /api/v1/secrets/{project}/{environment}/{name}``."""
 
     model_config = ConfigDict(extra="forbid")
-    value: str = Field(max_length=MAX_VALUE_BYTES)  # empty and byte limits: check_secret_value
+    value: str = Field(min_length=1, max_length=MAX_VALUE_BYTES)  # empty and byte limits: check_secret_value
 
 
 def backend_of(request: Request) -> SecretsBackend:

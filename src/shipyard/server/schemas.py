@@ -35,7 +35,8 @@ Count = Annotated[int, Strict(), Interval(ge=0, le=c.INT32_MAX)]  # attempts, de
 Size = Annotated[int, Strict(), Interval(ge=0, le=c.INT64_MAX)]
 Offset = Annotated[int, Interval(ge=0, le=c.INT64_MAX)]
 Limit = Annotated[int, Interval(ge=1, le=LIST_PAGE_MAX)]  # one page of a list (server/paging.py)
-Version = Annotated[int, Strict(), Interval(ge=1, le=c.INT32_MAX)]
+Version = Annotated[int, Interval(ge=1, le=c.INT32_MAX)]  # paths and queries: read from text
+BodyVersion = Annotated[int, Strict(), Interval(ge=1, le=c.INT32_MAX)]
 Id64 = Annotated[int, Interval(ge=1, le=c.INT64_MAX)]  # alert and audit event ids
 Key = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.KEY_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NAME_PATTERN)]
@@ -234,7 +235,7 @@ class ApprovalIn(_Body):
 
 
 class AliasIn(_Body):
-    version: Version
+    version: BodyVersion
     user: str | None = None
     at: Time
 

@@ -22,8 +22,19 @@ to_parquet`` script. Two models: the served LogisticRegression and a gradient-bo
 ``predict`` is the real cost, as in most production batch scoring (there (b) is the target too).
 Each figure is the median of ``--batch-reps`` runs, the cases interleaved.
 
+Overload (``--overload``, or ``--overload-only``): ``shipyard serve --no-auth`` with its defaults
+(admission limit adapting between 64 and 320 requests in flight, serving/admission.py) under ``wrk`` at
+64, 640 and 2,000 connections, clients that resend at once whatever the answer (as a retry storm
+does). Capacity is the 200s per second at 64 connections. wrk counts the answers by status (a Lua
+``response`` hook); a probe client in this process sends one request at a time on its own
+connection throughout and records each answer's status and latency, which gives the p99 of admitted
+requests and of refusals separately (wrk's own latency figures mix the two). Load generator, probe
+and server run on the same cores (2 here): the figures say what one such machine does, and the
+output says so. ``--src`` serves another checkout's ``src`` (e.g. main's, for the figures before a
+change).
+
 The machine is shared: the load average is printed with the figures. Results go to
-``bench/results/serving.json``.
+``bench/results/serving.json`` (``serving-overload.json`` with ``--overload-only``).
 """
 
 from __future__ import annotations
@@ -37,7 +48,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +72,18 @@ MLFLOW_SAVE = (
     + r"""
 import mlflow.sklearn
 mlflow.sklearn.save_model(model, sys.argv[2], input_example=x.head(5))
+"""
+)
+REGISTER = (
+    TRAIN
+    + r"""
+import shipyard
+from shipyard.registry.api import get_registry
+with shipyard.start_run(name="bench"):
+    shipyard.log_model(model, "bench", input_example=x.head(5), register=True)
+reg = get_registry()
+reg.approve("bench", 1)
+reg.set_alias("bench", "champion", 1)
 """
 )
 
@@ -130,39 +156,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def shipyard_online(
     tmp: Path, data: Path, row: dict[str, float], duration: int, workers: int = 1
 ) -> dict[int, dict[str, float]]:
-    home = tmp / "shipyard-home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    env["SHIPYARD_HOME"] = str(home)
-    register = (
-        TRAIN
-        + r"""
-import shipyard
-from shipyard.registry.api import get_registry
-with shipyard.start_run(name="bench"):
-    shipyard.log_model(model, "bench", input_example=x.head(5), register=True)
-reg = get_registry()
-reg.approve("bench", 1)
-reg.set_alias("bench", "champion", 1)
-"""
-    )
-    subprocess.run([sys.executable, "-c", register, str(data)], env=env, check=True)
-    port = free_port()
-    cmd = [
-        str(ROOT / ".venv" / "bin" / "shipyard"),
-        "serve",
-        "models:/bench@champion",
-        "--no-auth",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/ready", proc)
+    with shipyard_server(tmp, data, workers=workers) as port:
         return measure(f"http://127.0.0.1:{port}/predict", json.dumps([row]), duration, tmp)
-    finally:
-        stop(proc)
 
 
 def mlflow_online(
@@ -295,6 +290,182 @@ def batch_case(tmp: Path, source: Path, frame: Any, loaded: Any, stores: Any, re
     return out
 
 
+OVERLOAD_LUA = r"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("BODY", "r"); wrk.body = f:read("*a"); f:close()
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) ok = 0; refused = 0; other = 0 end
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1 elseif status == 503 then refused = refused + 1 else other = other + 1 end
+end
+function done(summary, latency, requests)
+  local o, r, x = 0, 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); r = r + t:get("refused"); x = x + t:get("other") end
+  io.write(string.format("STATUS ok=%d refused=%d other=%d\n", o, r, x))
+end
+"""
+
+
+class Probe:
+    """One request at a time on its own keep-alive connection, every ``gap_s``: (status, seconds)."""
+
+    def __init__(self, port: int, body: str, gap_s: float = 0.004) -> None:
+        self.port = port
+        self.body = body.encode()
+        self.gap_s = gap_s
+        self.samples: list[tuple[int, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="probe", daemon=True)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        import http.client
+
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {"Content-Type": "application/json"}
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            try:
+                conn.request("POST", "/predict", self.body, headers)
+                response = conn.getresponse()
+                response.read()
+                self.samples.append((response.status, time.perf_counter() - started))
+            except (OSError, http.client.HTTPException):
+                self.samples.append((0, time.perf_counter() - started))
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            time.sleep(self.gap_s)
+        conn.close()
+
+
+def p99_ms(values: list[float]) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def overload_step(port: int, body: str, connections: int, duration: int, tmp: Path) -> dict[str, float]:
+    (tmp / "body.json").write_text(body)
+    script = tmp / "overload.lua"
+    script.write_text(OVERLOAD_LUA.replace("BODY", str(tmp / "body.json")))
+    url = f"http://127.0.0.1:{port}/predict"
+    cmd = [
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--timeout",
+        "5s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+    with Probe(port, body) as probe:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    found = re.search(r"STATUS ok=(\d+) refused=(\d+) other=(\d+)", out)
+    assert found, out
+    ok, refused, other = (int(v) for v in found.groups())
+    timeouts = re.search(r"timeout (\d+)", out)
+    admitted = [t for status, t in probe.samples if status == 200]
+    rejections = [t for status, t in probe.samples if status == 503]
+    return {
+        "admitted_rps": ok / duration,
+        "refused_rps": refused / duration,
+        "other": float(other),
+        "timeouts": float(timeouts.group(1)) if timeouts else 0.0,
+        "admitted_p99_ms": p99_ms(admitted),
+        "refused_p99_ms": p99_ms(rejections),
+        "probe_admitted": float(len(admitted)),
+        "probe_refused": float(len(rejections)),
+    }
+
+
+@contextmanager
+def shipyard_server(tmp: Path, data: Path, src: Path | None = None, workers: int = 1) -> Iterator[int]:
+    """``shipyard serve models:/bench@champion --no-auth`` (registered on first use); yields the port.
+    ``src``: serve that checkout's sources instead of this one's."""
+    home = tmp / "shipyard-home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["SHIPYARD_HOME"] = str(home)
+    env["PYTHONPATH"] = str(src or ROOT / "src")
+    if not (home / "registered").exists():
+        subprocess.run([sys.executable, "-c", REGISTER, str(data)], env=env, check=True)
+        (home / "registered").write_text("")
+    port = free_port()
+    cmd = [sys.executable, "-m", "shipyard.cli.main", "serve", "models:/bench@champion", "--no-auth"]
+    cmd += ["--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/ready", proc)
+        yield port
+    finally:
+        stop(proc)
+
+
+def overload(tmp: Path, data: Path, row: dict[str, float], duration: int, src: Path | None) -> dict[int, Any]:
+    body = json.dumps([row])
+    with shipyard_server(tmp, data, src) as port:
+        overload_step(port, body, 16, 2, tmp)  # warm-up
+        return {c: overload_step(port, body, c, duration, tmp) for c in (64, 640, 2000)}
+
+
+def report_overload(results: dict[int, Any]) -> None:
+    capacity = results[64]["admitted_rps"]
+    print(
+        "overload: wrk (2 threads) + a probe client + shipyard serve (1 worker) on the same "
+        f"{os.cpu_count()} cores; capacity = 200s/s at 64 connections = {capacity:.0f}/s"
+    )
+    header = (
+        "connections",
+        "admitted/s",
+        "of capacity",
+        "admitted p99",
+        "refused/s",
+        "refusal p99",
+        "target",
+        "",
+    )
+    rows = [header]
+    for c, r in results.items():
+        share = r["admitted_rps"] / capacity if capacity else float("nan")
+        target, verdict = "-", ""
+        if c != 64:
+            target = ">= 80%, p99 < 50 ms, refusals < 50 ms"
+            ok = share >= 0.8 and r["admitted_p99_ms"] < 50 and not r["refused_p99_ms"] >= 50
+            verdict = "PASS" if ok else "FAIL"
+        rows.append(
+            (
+                str(c),
+                f"{r['admitted_rps']:.0f}",
+                f"{share:.0%}",
+                f"{r['admitted_p99_ms']:.1f} ms",
+                f"{r['refused_rps']:.0f}",
+                f"{r['refused_p99_ms']:.1f} ms" if r["probe_refused"] else "(none)",
+                target,
+                verdict,
+            )
+        )
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    for r in rows:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)))
+    for c, r in results.items():
+        if r["other"] or r["timeouts"]:
+            print(
+                f"warning: c={c}: {r['other']:.0f} answers not 200 or 503, {r['timeouts']:.0f} wrk timeouts"
+            )
+
+
 def main() -> None:
     import numpy as np
 
@@ -304,6 +475,9 @@ def main() -> None:
     parser.add_argument("--batch-reps", type=int, default=5, help="runs per batch case (median)")
     parser.add_argument("--skip-online", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="server processes, both sides")
+    parser.add_argument("--overload", action="store_true", help="also the overload row")
+    parser.add_argument("--overload-only", action="store_true", help="only the overload row")
+    parser.add_argument("--src", type=Path, help="serve this checkout's src folder (overload row)")
     args = parser.parse_args()
     if shutil.which("wrk") is None and not args.skip_online:
         sys.exit("wrk is missing: apt-get install -y wrk")
@@ -315,7 +489,20 @@ def main() -> None:
     np.savez(data, x=x, y=y)
     row = {f: float(v) for f, v in zip(FEATURES, rng.normal(size=len(FEATURES)), strict=True)}
     results: dict[str, Any] = {"load_before": os.getloadavg()}
+    if args.overload_only:
+        try:
+            results["overload"] = overload(tmp, data, row, args.duration, args.src)
+            results["load_after"] = os.getloadavg()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        report_overload(results["overload"])
+        print(f"load average before {results['load_before']}, after {results['load_after']} (shared machine)")
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.with_name("serving-overload.json").write_text(json.dumps(results, indent=2, default=str))
+        return
     try:
+        if args.overload:
+            results["overload"] = overload(tmp, data, row, args.duration, args.src)
         if not args.skip_online:
             results["workers"] = args.workers
             results["shipyard"] = shipyard_online(tmp, data, row, args.duration, args.workers)
@@ -328,6 +515,8 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report(results)
+    if "overload" in results:
+        report_overload(results["overload"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     where = RESULTS if args.workers == 1 else RESULTS.with_name(f"serving-w{args.workers}.json")
     where.write_text(json.dumps(results, indent=2, default=str))

@@ -38,3 +38,11 @@ def require(condition: bool, reason: str) -> None:
 def require_postgres() -> str:
     require(port_open("127.0.0.1", 5432), "Postgres is not reachable at 127.0.0.1:5432")
     return POSTGRES_URL
+
+
+REDIS_URL = os.environ.get("SHIPYARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def require_redis() -> str:
+    require(port_open("127.0.0.1", 6379), "Redis is not reachable at 127.0.0.1:6379")
+    return REDIS_URL

@@ -24,6 +24,10 @@ EXPECTED = {
     # models
     "log_model", "load_model", "register_model",
     "log_labels", "log_reference",
+    # features
+    "Entity", "FeatureView", "FileSource", "feature_view", "FeatureStore",
+    # datasets
+    "log_dataset", "load_dataset",
 }  # fmt: skip
 
 

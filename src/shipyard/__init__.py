@@ -62,15 +62,28 @@ _EXPORTS: dict[str, str] = {
     "log_model": "shipyard.registry.api",
     "load_model": "shipyard.registry.api",
     "register_model": "shipyard.registry.api",
+    # datasets
+    "log_dataset": "shipyard.data.api",
+    "load_dataset": "shipyard.data.api",
     # monitoring
     "log_labels": "shipyard.monitoring.logs",
     "log_reference": "shipyard.monitoring.service",
+    # features
+    "Entity": "shipyard.features.views",
+    "FeatureView": "shipyard.features.views",
+    "FileSource": "shipyard.features.views",
+    "feature_view": "shipyard.features.views",
+    "FeatureStore": "shipyard.features.store",
 }
 
 __all__ = [
     "ActiveRun",
     "ArtifactRecord",
     "ConflictError",
+    "Entity",
+    "FeatureStore",
+    "FeatureView",
+    "FileSource",
     "InvalidInputError",
     "Metric",
     "NotFoundError",
@@ -86,6 +99,7 @@ __all__ = [
     "active_run",
     "delete_run",
     "end_run",
+    "feature_view",
     "flow",
     "flush",
     "get_metric_history",
@@ -93,9 +107,11 @@ __all__ = [
     "get_run",
     "list_artifacts",
     "load_artifact",
+    "load_dataset",
     "load_model",
     "load_settings",
     "log_artifact",
+    "log_dataset",
     "log_labels",
     "log_metric",
     "log_metrics",
@@ -132,6 +148,9 @@ if TYPE_CHECKING:  # static view of the lazy names, for type checkers and IDEs
     from shipyard.core.entities import ArtifactRecord, Metric, Run, RunStatus, Task, TaskStatus
     from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
     from shipyard.core.settings import Settings, load_settings
+    from shipyard.data.api import load_dataset, log_dataset
+    from shipyard.features.store import FeatureStore
+    from shipyard.features.views import Entity, FeatureView, FileSource, feature_view
     from shipyard.flows import flow, step
     from shipyard.monitoring.logs import log_labels
     from shipyard.monitoring.service import log_reference

@@ -46,16 +46,20 @@ def test_artifacts_unique_per_run_and_task(metadata_store: MetadataStore) -> Non
         metadata_store.find_artifact(run.id, "other")
 
 
-def test_a_retry_may_rewrite_what_a_failed_attempt_recorded(metadata_store: MetadataStore) -> None:
+def test_a_retry_records_again_what_a_failed_attempt_recorded(metadata_store: MetadataStore) -> None:
     run = make_run(metadata_store)
     task = make_task(run, "train")
     metadata_store.create_tasks([task])
+    metadata_store.update_task(task.id, status=TaskStatus.RUNNING, attempts=1)
     first = metadata_store.record_artifact(make_artifact(run, "model", "a" * 64, task=task))
+    again = metadata_store.record_artifact(make_artifact(run, "model", "c" * 64, task=task))
+    assert again.id == first.id and again.digest == "c" * 64  # one attempt may rewrite its own
     metadata_store.update_task(task.id, status=TaskStatus.FAILED, attempts=1)
+    metadata_store.update_task(task.id, status=TaskStatus.RUNNING, attempts=2)
     second = metadata_store.record_artifact(make_artifact(run, "model", "b" * 64, task=task))
-    assert second.id == first.id and second.digest == "b" * 64
-    assert metadata_store.find_artifact(run.id, "model", task_id=task.id).digest == "b" * 64
-    assert len(metadata_store.list_artifacts(run.id, task_id=task.id)) == 1
+    assert second.digest == "b" * 64 and second.attempt == 2
+    assert metadata_store.find_artifact(run.id, "model", task_id=task.id) == second
+    assert metadata_store.list_artifacts(run.id, task_id=task.id) == [second]
 
 
 def test_artifact_fields_round_trip(metadata_store: MetadataStore) -> None:

@@ -9,6 +9,7 @@ rest (artifacts/tasks/lineage, search, concurrency).
 from __future__ import annotations
 
 import math
+import time
 from datetime import timedelta
 
 import pytest
@@ -48,7 +49,8 @@ def test_create_and_get_run_round_trips_every_field(metadata_store: MetadataStor
     assert got == created
     assert got.status is RunStatus.RUNNING
     assert got.start_time == T0 and got.start_time.tzinfo is not None
-    assert got.end_time is None and got.heartbeat_at is None
+    assert got.end_time is None
+    assert got.heartbeat_at is not None and got.heartbeat_at > T0  # the store's clock, not start_time
     assert got.params == {"lr": 0.01, "layers": [64, 32], "opt": {"name": "adam", "beta": 0.9}, "flag": True,
                           "none": None}  # fmt: skip
     assert isinstance(got.params["flag"], bool)
@@ -70,7 +72,7 @@ def test_unknown_ids_raise_not_found_naming_the_id(metadata_store: MetadataStore
     calls = [
         lambda: metadata_store.get_run(missing),
         lambda: metadata_store.finish_run(missing, RunStatus.SUCCEEDED, T0),
-        lambda: metadata_store.heartbeat_run(missing, T0),
+        lambda: metadata_store.heartbeat_run(missing),
         lambda: metadata_store.delete_run(missing),
         lambda: metadata_store.log_params(missing, {"a": 1}),
         lambda: metadata_store.log_metrics(missing, [Metric("a", 1.0)]),
@@ -119,30 +121,41 @@ def test_finish_run_with_running_status_is_invalid(metadata_store: MetadataStore
 
 
 def test_heartbeat_and_fail_stale_runs(metadata_store: MetadataStore) -> None:
-    fresh = make_run(metadata_store, start_time=T0)
+    # every start_time is years in the past on the client's clock: only the store's clock counts
     stale = make_run(metadata_store, start_time=T0)
-    never = make_run(metadata_store, start_time=T0)  # no heartbeat: its start time counts
+    never = make_run(metadata_store, start_time=T0)  # no heartbeat: its creation counts
     done = make_run(metadata_store, start_time=T0)
     metadata_store.finish_run(done.id, RunStatus.SUCCEEDED, T0 + timedelta(seconds=1))
-    metadata_store.heartbeat_run(fresh.id, T0 + timedelta(minutes=10))
-    metadata_store.heartbeat_run(stale.id, T0 + timedelta(minutes=1))
-    assert metadata_store.get_run(fresh.id).heartbeat_at == T0 + timedelta(minutes=10)
+    metadata_store.heartbeat_run(stale.id)
     pending = make_task(stale, "a")
     running = make_task(stale, "b", status=TaskStatus.RUNNING)
     ok = make_task(stale, "c", status=TaskStatus.SUCCEEDED)
     metadata_store.create_tasks([pending, running, ok])
+    first_beat = metadata_store.get_run(stale.id).heartbeat_at
+    assert metadata_store.fail_stale_runs(60.0) == []  # created and beaten just now
+    time.sleep(1.3)
+    fresh = make_run(metadata_store, start_time=T0)
+    metadata_store.heartbeat_run(fresh.id)
+    beat = metadata_store.get_run(fresh.id).heartbeat_at
+    assert first_beat is not None and beat is not None and beat - first_beat >= timedelta(seconds=1.2)
 
-    failed = metadata_store.fail_stale_runs(T0 + timedelta(minutes=5))
+    failed = metadata_store.fail_stale_runs(1.0)
 
     assert sorted(failed) == sorted([stale.id, never.id])
     for run_id in failed:
         run = metadata_store.get_run(run_id)
         assert run.status is RunStatus.FAILED and run.end_time is not None and run.error
+        assert "no heartbeat for 1s" in run.error
     assert metadata_store.get_run(fresh.id).status is RunStatus.RUNNING
     assert metadata_store.get_run(done.id).status is RunStatus.SUCCEEDED
     statuses = {t.key: t.status for t in metadata_store.list_tasks(stale.id)}
     assert statuses == {"a": TaskStatus.FAILED, "b": TaskStatus.FAILED, "c": TaskStatus.SUCCEEDED}
-    assert metadata_store.fail_stale_runs(T0 + timedelta(minutes=5)) == []
+    assert metadata_store.fail_stale_runs(1.0) == []
+
+
+def test_fail_stale_runs_needs_a_positive_timeout(metadata_store: MetadataStore) -> None:
+    with pytest.raises(InvalidInputError, match="timeout_s"):
+        metadata_store.fail_stale_runs(0)
 
 
 def test_delete_run_cascades(metadata_store: MetadataStore) -> None:

@@ -96,3 +96,17 @@ def test_alerts_open_update_resolve(records: MonitoringRecords) -> None:
     assert resolved.resolved_at == T0 + timedelta(minutes=9)
     with pytest.raises(NotFoundError):
         records.update_alert(10_000_000, delivery="x")
+
+
+def test_open_alert_counts_count_unresolved_alerts_per_monitor(records: MonitoringRecords) -> None:
+    assert records.open_alert_counts() == {}
+    for key in ("a", "b", "c"):
+        records.create_alert("busy", key, T0, 1.0, "x")
+    records.create_alert("quiet", "a", T0, 1.0, "x")
+    closed = records.create_alert("done", "a", T0, 1.0, "x")
+    records.update_alert(closed.id, resolved_at=T0 + timedelta(minutes=1))
+    assert records.open_alert_counts() == {"busy": 3, "quiet": 1}
+    assert records.open_alert_counts(limit=1) == {"busy": 3}  # the monitors with the most first
+    resolved = records.alerts("busy")[0]
+    records.update_alert(resolved.id, resolved_at=T0 + timedelta(minutes=2))
+    assert records.open_alert_counts()["busy"] == 2

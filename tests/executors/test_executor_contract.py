@@ -104,6 +104,29 @@ def test_retry_with_backoff_then_success(runner: Runner, tmp_path: Path) -> None
         assert runner.stores.artifacts.get_object(StoredObject.of(note)) == {"attempt": 2}
 
 
+def test_a_retried_task_shows_its_succeeding_attempt_and_keeps_the_failed_one(
+    runner: Runner, tmp_path: Path
+) -> None:
+    run = runner.run("faults.py", "retrying", n=2, state_dir=str(tmp_path))
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    md, art = runner.stores.metadata, runner.stores.artifacts
+    for i in range(2):
+        task = runner.tasks(run)[f"flaky[{i}]"]
+        assert task.status is TaskStatus.SUCCEEDED and task.attempts == 2
+        assert task.error is None  # not the failed first attempt's traceback
+        own = {a.name: a for a in md.list_artifacts(run.id, task_id=task.id)}
+        assert set(own) == {"note", "output"}  # attempt 1's stdout is not this task's log
+        assert {a.attempt for a in own.values()} == {2}
+        first, second = md.list_task_attempts(task.id)
+        assert first.status is TaskStatus.FAILED and first.error and "first attempt fails" in first.error
+        logs = {a.name: a for a in first.artifacts}
+        assert art.get_bytes(logs["logs/stdout"].digest) == f"first attempt of item {i}\n".encode()
+        assert art.get_object(StoredObject.of(logs["note"])) == {"attempt": 1}
+        assert "output" not in logs
+        assert second.status is TaskStatus.SUCCEEDED and second.error is None
+        assert {a.name for a in second.artifacts} == {"note", "output"}
+
+
 def test_timeout_kills_the_task(runner: Runner) -> None:
     run = runner.run("faults.py", "timing_out", seconds=30.0)
     assert run.status is RunStatus.FAILED

@@ -61,6 +61,22 @@ def test_logs_show_task_output_and_failures(capsys: pytest.CaptureFixture[str], 
     assert code == 1 and "steps: fragile, prepare" in err
 
 
+def test_logs_of_a_retried_task_by_attempt(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = cli(
+        capsys, "run", str(FLOWS / "faults.py"), "--flow", "retrying", "-p", "n=1", "-p",
+        f"state_dir={tmp_path}", "-q",
+    )  # fmt: skip
+    assert code == 0
+    run_id = out.strip()
+    code, out, _ = cli(capsys, "logs", run_id, "flaky/0")
+    assert code == 0 and "[succeeded, attempt 2 of 2]" in out
+    assert "first attempt of item 0" not in out  # the succeeding attempt printed nothing
+    code, out, _ = cli(capsys, "logs", run_id, "flaky/0", "--attempt", "1")
+    assert code == 0 and "first attempt of item 0" in out and "attempt 1 of 2" in out
+    code, _, err = cli(capsys, "logs", run_id, "flaky/0", "--attempt", "3")
+    assert code == 1 and "has no attempt 3; its attempts: 1, 2" in err
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -218,12 +218,19 @@ def test_scheduler_runs_each_monitor_when_due_and_survives_failures(stores: Stor
     write_log(tmp_path, "ghost", [T0], {"a": [1.0]}, [0], model="ghost")  # no reference profile
     store.put_monitor("broken", "ghost", {**broken, "deployment": "ghost", "checks": {"drift": {}}})
     seen: list[str] = []
-    scheduler = MonitorScheduler(stores, log_dir=str(tmp_path), on_run=lambda r: seen.append(r.monitor))
+    failed: list[tuple[str, str]] = []
+    scheduler = MonitorScheduler(
+        stores,
+        log_dir=str(tmp_path),
+        on_run=lambda r: seen.append(r.monitor),
+        on_error=lambda name, exc: failed.append((name, type(exc).__name__)),
+    )
     now = T0 + timedelta(hours=1)
     assert sorted(r.monitor for r in scheduler.run_due(clock=0.0, now=now)) == ["fast", "slow"]
     assert scheduler.run_due(clock=30.0, now=now) == []
     assert [r.monitor for r in scheduler.run_due(clock=61.0, now=now)] == ["fast"]
     assert seen == ["fast", "slow", "fast"]  # "broken" failed (logged) without stopping the others
+    assert [name for name, _ in failed] == ["broken", "broken"]  # handed to on_error (the server counts it)
 
 
 def test_a_day_window_counts_the_whole_day_and_p_value_alerts_say_so(stores: Stores, tmp_path: Path) -> None:
@@ -259,7 +266,11 @@ def test_the_server_runs_declared_monitors_when_asked(stores: Stores, tmp_path: 
             while not store.results("hourly") and loop.time() < deadline:
                 await asyncio.sleep(0.05)
 
-    asyncio.run(serve_for(create_app(stores.settings, stores, config=ServerConfig(monitor_tick_s=0.05)), 30))
+    app = create_app(stores.settings, stores, config=ServerConfig(monitor_tick_s=0.05))
+    asyncio.run(serve_for(app, 30))
     assert store.results("hourly"), "the server's scheduler never ran the monitor"
+    registry = app.state.ctx.metrics.registry  # /metrics counts the scheduler's runs
+    labels = {"source": "scheduler", "outcome": "ok"}
+    assert registry.get_sample_value("shipyard_monitor_runs_total", labels) == 1
     asyncio.run(serve_for(create_app(stores.settings, stores), 0.3))  # without --monitors: nothing runs
     assert len(store.results("hourly")) == 1

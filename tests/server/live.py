@@ -36,17 +36,22 @@ def free_port() -> int:
 
 @contextmanager
 def live_server(
-    root: Path, config: ServerConfig | None = None, token: str = ADMIN_TOKEN
+    root: Path,
+    config: ServerConfig | None = None,
+    token: str = ADMIN_TOKEN,
+    uri: str | None = None,
+    artifacts: Path | None = None,
 ) -> Iterator[LiveServer]:
-    """Serve a fresh SQLite database and artifact folder under ``root``; admin token ``token``."""
+    """Serve a fresh SQLite database (or the database ``uri``) and an artifact folder under
+    ``root``; admin token ``token``."""
     import uvicorn
 
     from shipyard.server.run import build, uvicorn_options
 
     settings = load_settings(
         home=root / "server-home",
-        uri=f"sqlite:///{root / 'server-home' / 'shipyard.db'}",
-        artifacts=str(root / "server-home" / "artifacts"),
+        uri=uri or f"sqlite:///{root / 'server-home' / 'shipyard.db'}",
+        artifacts=str(artifacts or root / "server-home" / "artifacts"),
     )
     settings.home.mkdir(parents=True, exist_ok=True)
     previous = os.environ.get("SHIPYARD_ADMIN_TOKEN")

@@ -122,3 +122,31 @@ def test_a_large_tampered_blob_never_completes(
     path.write_bytes(data + b"extra")  # longer than its record: also cut short
     with pytest.raises(httpx.RemoteProtocolError):
         admin.get(f"/ui/runs/{run_id}/artifacts/{artifact_id}/download")
+
+
+@pytest.mark.parametrize("damage", ["flipped", "truncated"])
+def test_cli_artifacts_get_through_the_server_never_writes_damaged_bytes(
+    server: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    damage: str,
+) -> None:
+    """`shipyard artifacts get` over the REST blob route (issue 13, point 4): a damaged blob is a
+    one-line error naming the artifact and nothing is written."""
+    from shipyard.cli.main import main
+
+    data = b"C" * 3000
+    digest, path = _stored(server, data)
+    run_id, _ = _artifact(server, digest, len(data))
+    os.chmod(path, 0o644)
+    path.write_bytes(b"D" * 3000 if damage == "flipped" else data[:1000])
+    monkeypatch.setenv("SHIPYARD_URI", server.url)
+    monkeypatch.setenv("SHIPYARD_TOKEN", server.token)
+    dest = tmp_path / "got.txt"
+    capsys.readouterr()
+    assert main(["artifacts", "get", run_id, "notes.txt", "-o", str(dest)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "unexpected" not in err, err
+    assert "is corrupted" in err and digest in err, err
+    assert not dest.exists() and list(tmp_path.glob(".got.txt*")) == []

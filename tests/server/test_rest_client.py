@@ -1,5 +1,6 @@
-"""The REST client's session: reads are retried once on a dropped kept-alive connection, writes
-never are; server error bodies become the same ShipyardError subclasses."""
+"""The REST client's session: reads are retried on a dropped kept-alive connection, writes without an
+idempotency key never are (tests/server/test_rest_retries.py has the rest); server error bodies
+become the same ShipyardError subclasses."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ def flaky_server() -> Iterator[tuple[str, list[bytes]]]:
     sock.close()
 
 
-def test_reads_are_retried_once_writes_are_not(flaky_server: tuple[str, list[bytes]]) -> None:
+def test_reads_are_retried_unkeyed_writes_are_not(flaky_server: tuple[str, list[bytes]]) -> None:
     url, seen = flaky_server
     session = RestSession(url, token="shp_" + "t" * 43)
     try:
@@ -74,7 +75,7 @@ def test_reads_are_retried_once_writes_are_not(flaky_server: tuple[str, list[byt
         assert len(seen) == 2 and seen[0].startswith(b"GET /api/v1/runs")
         assert b"authorization: bearer shp_" in seen[0].lower()
         with pytest.raises(StorageError, match="cannot reach the shipyard server"):
-            session.call("POST", "/runs", {"x": 1})
+            session.call("PATCH", "/runs/1", {"x": 1})
         assert len(seen) == 3  # sent once, not again
     finally:
         session.close()

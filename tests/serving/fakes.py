@@ -39,3 +39,18 @@ class SecretReader:
         if (frame.iloc[:, 0] < -1e6).any():
             raise RuntimeError(f"cannot connect with {value}")
         return np.full(len(frame), len(value), dtype="int64")
+
+
+class Cubing:
+    """Answers the cube of the first column: raises ``FloatingPointError`` when it overflows
+    (``raises``), else answers the overflow (``inf``) as numpy does."""
+
+    def __init__(self, raises: bool) -> None:
+        self.raises = raises
+
+    def predict(self, frame: Any) -> Any:
+        import numpy as np
+
+        x = np.asarray(frame, dtype="float64")[:, 0]
+        with np.errstate(over="raise" if self.raises else "ignore"):
+            return x**3

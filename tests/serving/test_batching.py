@@ -70,7 +70,9 @@ def test_overload_answers_503_fast_and_recovers(env: Env) -> None:
         r = httpx.post(url + "/predict", json=rows(1, 1), headers=auth(env), timeout=10)
         assert r.status_code == 200  # recovered
         text = httpx.get(url + "/metrics", headers=auth(env)).text
-        assert re.search(r'shipyard_serving_errors_total{kind="overloaded",version="4"} [1-9]', text)
+        # refused at the admission gate (before routing: version "-") or by the full queue ("4")
+        assert re.search(r'shipyard_serving_errors_total{kind="overloaded",version="(-|4)"} [1-9]', text)
+        assert re.search(r'shipyard_serving_requests_total{status="503",version="(-|4)"} [1-9]', text)
 
 
 def test_slow_model_times_out_with_504(env: Env) -> None:

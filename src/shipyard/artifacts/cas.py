@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from shipyard.artifacts._hashing import INLINE_LIMIT, HashPipe, sha256_hex
-from shipyard.artifacts.backends.base import BlobBackend
+from shipyard.artifacts.backends.base import BlobBackend, StaleReport, clean_temp_folder, write_error
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
@@ -75,7 +75,11 @@ class BlobWriter:
     def _open_temp(self) -> BinaryIO:
         if self._file is None:
             self._staging = self._cas.blobs.staging_dir()
-            fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".blob", dir=self._staging)
+            folder = self._staging if self._staging is not None else self._cas.scratch_dir()
+            try:
+                fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".blob", dir=folder)
+            except OSError as exc:
+                raise write_error(exc, "a blob", folder) from exc
             self._path = Path(name)
             self._file = open(fd, "wb", buffering=0)  # noqa: SIM115 - closed in commit/abort
         return self._file
@@ -131,11 +135,16 @@ class BlobWriter:
 
     def _write_all(self, view: memoryview) -> None:
         out = self._open_temp()
-        for start in range(0, len(view), _CHUNK * 4):
-            part = view[start : start + _CHUNK * 4]
-            while part:
-                written = out.write(part)
-                part = part[written or 0 :]
+        try:
+            for start in range(0, len(view), _CHUNK * 4):
+                part = view[start : start + _CHUNK * 4]
+                while part:
+                    written = out.write(part)
+                    part = part[written or 0 :]
+        except OSError as exc:  # a full disk: the temp file goes now, the caller gets one clear error
+            where = self._staging or self._cas.blobs.location
+            self.abort()
+            raise write_error(exc, "a blob", where) from exc
 
     # completion --------------------------------------------------------------------------------------
     def commit(self) -> tuple[str, int]:
@@ -161,7 +170,7 @@ class BlobWriter:
                 self._cas.adopt(digest, self._path)  # type: ignore[arg-type]  # set with _file
         except OSError as exc:
             self.abort()
-            raise StorageError(f"cannot write a blob to {self._cas.blobs.location}: {exc}") from exc
+            raise write_error(exc, "a blob", self._staging or self._cas.blobs.location) from exc
         except BaseException:
             self.abort()
             raise
@@ -257,8 +266,33 @@ class VerifyingReader:
 class ContentStore:
     """sha256-addressed, write-once, verified blobs over a byte backend."""
 
-    def __init__(self, blobs: BlobBackend) -> None:
+    def __init__(self, blobs: BlobBackend, scratch: Path | None = None) -> None:
         self.blobs = blobs
+        self.scratch = scratch  # temp files of a remote backend's writes; None: the system's temp
+
+    def scratch_dir(self) -> Path | None:
+        """Where a remote backend's writes buffer (created 0700 on first use), so that garbage
+        collection finds what a killed writer left there; None: the system's temp folder (also
+        when the scratch folder cannot be created, e.g. a read-only home)."""
+        if self.scratch is None:
+            return None
+        try:
+            self.scratch.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return self.scratch
+
+    def temp_dir(self) -> Path | None:
+        """Where a writer puts a temp file that becomes a blob: the backend's staging dir (then
+        :meth:`adopt` is a rename), else the scratch folder."""
+        staging = self.blobs.staging_dir()
+        return staging if staging is not None else self.scratch_dir()
+
+    def clean_stale(self, cutoff: float, *, dry_run: bool = False) -> StaleReport:
+        """Remove what killed writers left, last active before ``cutoff``: the backend's temp
+        files and unfinished uploads, and temp files in the scratch folder."""
+        report = self.blobs.clean_stale(cutoff, dry_run=dry_run)
+        return report + clean_temp_folder(self.scratch, cutoff, dry_run=dry_run)
 
     def exists(self, digest: str) -> bool:
         return self.blobs.exists(blob_key(digest))

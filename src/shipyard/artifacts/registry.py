@@ -81,5 +81,13 @@ def open_artifact_store(settings: Settings) -> ArtifactStore:
     if server is not None:
         from shipyard.artifacts.backends.http import HttpBackend
 
-        return ArtifactStore(HttpBackend(server, settings.token), limits)
-    return ArtifactStore(open_blob_backend(settings.artifact_root, settings), limits)
+        return ArtifactStore(HttpBackend(server, settings.token), limits, scratch_folder(settings))
+    return ArtifactStore(
+        open_blob_backend(settings.artifact_root, settings), limits, scratch_folder(settings)
+    )
+
+
+def scratch_folder(settings: Settings) -> Path:
+    """Where writes to a remote store buffer their temp files: ``<home>/scratch`` (a local folder
+    uses its own ``.staging``); ``shipyard artifacts gc`` removes what killed writers left there."""
+    return settings.home / "scratch"

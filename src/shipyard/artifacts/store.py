@@ -75,9 +75,11 @@ class ArtifactStore:
     goes. ``limits`` bound what unpacking a folder, model package or skops file may produce.
     """
 
-    def __init__(self, blobs: BlobBackend, limits: UnpackLimits | None = None) -> None:
+    def __init__(
+        self, blobs: BlobBackend, limits: UnpackLimits | None = None, scratch: Path | None = None
+    ) -> None:
         self.blobs = blobs
-        self.cas = ContentStore(blobs)
+        self.cas = ContentStore(blobs, scratch)
         self.limits = limits if limits is not None else UnpackLimits()
         self._serializers: list[Serializer] | None = None
 

@@ -81,18 +81,31 @@ def gc_blobs(
     min_age: Annotated[
         str, typer.Option("--min-age", help="Keep unreferenced blobs younger than this (45s, 90m, 12h, 30d).")
     ] = "24h",
+    temp_min_age: Annotated[
+        str,
+        typer.Option(
+            "--temp-min-age",
+            help="Remove temp files and unfinished S3 uploads of killed writers idle this long (1h).",
+        ),
+    ] = "1h",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Report what would be deleted; delete nothing.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Delete artifact blobs that no run, model version, lineage record or reference profile points
-    at any more (e.g. after `shipyard runs delete`). Run it where the stores are, not via a server."""
+    at any more (e.g. after `shipyard runs delete`), and the temp files and unfinished S3 uploads
+    of killed writers. Run it where the stores are, not via a server."""
     from shipyard.security.tokens import parse_duration
     from shipyard.tracking.gc import collect_garbage
 
-    age = parse_duration(min_age)
-    report = collect_garbage(state(ctx).stores, min_age_s=age.total_seconds(), dry_run=dry_run)
+    age, temp_age = parse_duration(min_age), parse_duration(temp_min_age)
+    report = collect_garbage(
+        state(ctx).stores,
+        min_age_s=age.total_seconds(),
+        dry_run=dry_run,
+        temp_min_age_s=temp_age.total_seconds(),
+    )
     if as_json:
         print_json(dataclasses.asdict(report))
         return
@@ -102,3 +115,11 @@ def gc_blobs(
         f"referenced and {report.young} younger than {min_age} (of {report.blobs})",
         markup=False,
     )
+    if report.temp_files or report.uploads_aborted:
+        verb = "would remove" if dry_run else "removed"
+        console().print(
+            f"{verb} {report.temp_files} temp file(s) of killed writers, {fmt_size(report.temp_bytes)}; "
+            f"{'would abort' if dry_run else 'aborted'} {report.uploads_aborted} unfinished upload(s), "
+            f"{fmt_size(report.upload_bytes)}",
+            markup=False,
+        )

@@ -173,8 +173,12 @@ def logs_command(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="A run id or unique prefix.")],
     task: Annotated[str | None, typer.Argument(help="STEP or STEP/INDEX (e.g. square/3).")] = None,
+    attempt: Annotated[
+        int | None,
+        typer.Option("--attempt", min=1, help="Show this attempt's logs (a retried task keeps each)."),
+    ] = None,
 ) -> None:
-    """Print the captured stdout/stderr of a run's tasks."""
+    """Print the captured stdout/stderr of a run's tasks (a failed task: its last attempt's)."""
     from shipyard.cli._output import printable
     from shipyard.runtime.api import resolve_run_id
     from shipyard.runtime.logs import task_logs
@@ -183,17 +187,18 @@ def logs_command(
     stores = open_run_stores(state(ctx).settings)
     try:
         full_id = resolve_run_id(stores, run_id)
-        entries = task_logs(stores, full_id, task)
+        entries = task_logs(stores, full_id, task, attempt)
         out = sys.stdout
         for entry in entries:
             if not entry.stdout and not entry.stderr and len(entries) > 1:
                 continue
             # captured output is stored data: control sequences are shown, never sent to the terminal
-            out.write(printable(f"==> {entry.task.key} [{entry.task.status.value}] <==") + "\n")
+            tried = f", attempt {entry.attempt} of {entry.task.attempts}" if entry.task.attempts > 1 else ""
+            out.write(printable(f"==> {entry.task.key} [{entry.task.status.value}{tried}] <==") + "\n")
             out.write(printable(entry.stdout.decode(errors="replace"), multiline=True))
             if entry.stderr:
                 out.write(printable(entry.stderr.decode(errors="replace"), multiline=True))
-            if entry.task.error and entry.task.status.value == "failed":
+            if entry.task.error and entry.task.status.value == "failed" and attempt is None:
                 out.write(printable(entry.task.error.rstrip(), multiline=True) + "\n")
         out.flush()
     finally:

@@ -96,11 +96,12 @@ def build_app() -> typer.Typer:
         ctx.obj = context
         ctx.call_on_close(context.close)
 
-    from shipyard.cli import artifacts, models, runs
+    from shipyard.cli import artifacts, data, models, runs
 
     app.add_typer(runs.app, name="runs")
     app.add_typer(artifacts.app, name="artifacts")
     app.add_typer(models.app, name="models")
+    app.add_typer(data.app, name="data")
     from shipyard.cli import server, tokens
 
     app.add_typer(tokens.app, name="tokens")
@@ -125,6 +126,12 @@ def build_app() -> typer.Typer:
     from shipyard.cli import monitor
 
     monitor.register(app)
+    from shipyard.cli import features
+
+    app.add_typer(features.app, name="features")
+    from shipyard.cli import backup
+
+    backup.register(app)
     _register_flow_commands(app)
     return app
 

@@ -53,6 +53,14 @@ def register(app: typer.Typer) -> None:
         max_queue: Annotated[
             int, typer.Option("--max-queue", min=1, help="Requests waiting per version before 503.")
         ] = 256,
+        max_in_flight: Annotated[
+            int,
+            typer.Option(
+                "--max-in-flight",
+                min=0,
+                help="Most requests in flight, then 503 (0: --max-queue + --max-batch-size; adapts below).",
+            ),
+        ] = 0,
         timeout: Annotated[
             float, typer.Option("--timeout", help="Per-request timeout in seconds (504).")
         ] = 10.0,
@@ -103,6 +111,7 @@ def register(app: typer.Typer) -> None:
             max_batch_size=max_batch_size,
             max_wait_ms=max_wait_ms,
             max_queue=max_queue,
+            max_in_flight=max_in_flight,
             timeout_s=timeout,
             max_body_bytes=_size(max_body),
             log_dir=None if no_log else (log_dir or default_log_dir(settings.home)),

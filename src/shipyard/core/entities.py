@@ -115,6 +115,24 @@ class ArtifactRecord:
     task_id: str | None = None
     unsafe: bool = False  # True when loading it runs arbitrary code (pickle)
     meta: dict[str, Any] = field(default_factory=dict)
+    attempt: int | None = None  # the task attempt that recorded it (set by the store; None: run-level)
+
+
+@dataclass(frozen=True)
+class TaskAttempt:
+    """One attempt of a task: its outcome and what it recorded (logs, outputs), kept after a retry.
+
+    Only the succeeding attempt's artifacts are the task's outputs (``list_artifacts``); a failed
+    attempt's stay here, to be inspected as attempt N's."""
+
+    task_id: str
+    attempt: int
+    status: TaskStatus
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+    node: str | None = None
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -131,7 +149,7 @@ class Task:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     heartbeat_at: datetime | None = None
-    error: str | None = None  # traceback text of the last failed attempt
+    error: str | None = None  # the current attempt's error (cleared when a new attempt starts)
     cache_key: str | None = None
     reused_from: str | None = None  # task id whose outputs this task reuses (cache or resume)
     node: str | None = None  # which machine/worker ran it

@@ -71,6 +71,12 @@ class StorageError(ShipyardError):
     code = "storage_error"
 
 
+class InsufficientStorageError(StorageError):
+    """The disk (or quota) that should hold the bytes is full; nothing partial was kept."""
+
+    code = "insufficient_storage"
+
+
 class IntegrityError(StorageError):
     """Stored bytes do not match their recorded hash (corrupted or truncated)."""
 
@@ -81,6 +87,11 @@ class SerializationError(ShipyardError):
     """A value cannot be stored or loaded by any serializer."""
 
     code = "serialization_error"
+
+
+class UntrustedContentError(SerializationError):
+    """Loading was refused because it needs trust the caller did not give (a class off the
+    allow-list, a pickle package without ``allow_unsafe``); the content itself may be fine."""
 
 
 class FlowError(ShipyardError):
@@ -104,6 +115,7 @@ HTTP_STATUS: dict[str, int] = {
     "configuration_error": 500,
     "schema_too_new": 500,
     "storage_error": 503,
+    "insufficient_storage": 507,
     "integrity_error": 500,
     "serialization_error": 400,
     "flow_error": 400,

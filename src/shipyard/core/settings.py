@@ -93,6 +93,16 @@ class Settings(BaseSettings):
         gt=0,
         description="Most a folder artifact, model package or skops file may unpack to.",
     )
+    online_store: str | None = Field(
+        default=None, description="The feature store's online store: sqlite:///... or redis://host:6379/0."
+    )
+    db_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Most one Postgres connect, pool wait, lock wait or statement may take before it "
+        "fails (a server answers 503 with Retry-After); a frozen database cannot hang requests longer.",
+    )
     unpack_max_members: int = Field(
         default=100_000, gt=0, description="Most entries such an archive may hold."
     )
@@ -102,6 +112,10 @@ class Settings(BaseSettings):
         if self.uri:
             return self.uri
         return f"sqlite:///{self.home / 'shipyard.db'}"
+
+    @property
+    def online_store_uri(self) -> str:
+        return self.online_store or f"sqlite:///{self.home / 'online.db'}"
 
     @property
     def artifact_root(self) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +38,7 @@ from shipyard.core.entities import (
     RunCreate,
     RunStatus,
     Task,
+    TaskAttempt,
     TaskStatus,
 )
 from shipyard.core.errors import InvalidInputError
@@ -69,6 +70,33 @@ class RunPage:
     total: int | None = None  # number of matching runs when the backend can count cheaply
 
 
+SUMMARY_NODES = 50  # at most this many nodes in StatusSummary.running_by_node (the busiest)
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    """Counts a platform dashboard (the server's ``/metrics``) reads at once, from cheap aggregates.
+
+    ``running_cpu``/``running_memory_mb``/``running_gpu`` add up the ``resources`` that the steps of
+    RUNNING tasks ask for (what executors hold for them); ``running_by_node`` counts RUNNING tasks
+    per node (the busiest ``SUMMARY_NODES``; the rest are left out)."""
+
+    runs_by_status: dict[str, int]  # every RunStatus value, 0 when none
+    tasks_by_status: dict[str, int]  # every TaskStatus value, 0 when none
+    running_cpu: float = 0.0
+    running_memory_mb: int = 0
+    running_gpu: int = 0
+    running_by_node: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TaskTiming:
+    """What the server's task histograms label and measure an update with."""
+
+    flow_name: str | None  # the task's run's flow
+    created_at: datetime  # when the task was created (it was ready to run: its upstreams had finished)
+
+
 class MetadataStore(abc.ABC):
     """Runs, params, metrics, tags, artifacts records, tasks and lineage."""
 
@@ -80,7 +108,11 @@ class MetadataStore(abc.ABC):
     # ---- runs ------------------------------------------------------------------------------
     @abc.abstractmethod
     def create_run(self, run: RunCreate) -> Run:
-        """Create a run in status RUNNING with its initial params and tags; returns it."""
+        """Create a run in status RUNNING with its initial params and tags; returns it.
+
+        A run with ``origin_run_id`` (a resume) takes that origin's resume lease: while another
+        RUNNING run resumes the same origin this is a ConflictError naming that run. The lease
+        ends when the holder finishes or is failed as stale (``fail_stale_runs``)."""
 
     @abc.abstractmethod
     def get_run(self, run_id: str) -> Run:
@@ -95,13 +127,18 @@ class MetadataStore(abc.ABC):
         """Set a terminal status. Finishing an already-finished run keeps the first outcome."""
 
     @abc.abstractmethod
-    def heartbeat_run(self, run_id: str, at: datetime) -> None:
-        """Record that the process owning a RUNNING run is alive."""
+    def heartbeat_run(self, run_id: str) -> None:
+        """Record that the process owning a RUNNING run is alive, at the store's own time."""
 
     @abc.abstractmethod
-    def fail_stale_runs(self, older_than: datetime) -> list[str]:
-        """Mark FAILED every RUNNING run whose heartbeat (or start) is before ``older_than``,
-        and its unfinished tasks FAILED; return the run ids."""
+    def fail_stale_runs(self, timeout_s: float) -> list[str]:
+        """Mark FAILED every RUNNING run whose last heartbeat (or creation) is more than
+        ``timeout_s`` seconds old, and its unfinished tasks FAILED; return the run ids.
+
+        Liveness is judged on ONE clock, the store's (the database's for SQL, the server's store
+        for REST): ``create_run`` and ``heartbeat_run`` stamp the store's time, and the age is
+        taken against the store's time, so neither the beating nor the reading client's clock
+        matters."""
 
     @abc.abstractmethod
     def search_runs(  # noqa: PLR0917
@@ -141,6 +178,16 @@ class MetadataStore(abc.ABC):
             if page.next_offset is None:
                 return total
             offset = page.next_offset
+
+    @abc.abstractmethod
+    def status_summary(self, *, hidden_projects: Sequence[str] = ()) -> StatusSummary:
+        """Runs and tasks by status and what RUNNING tasks hold (see :class:`StatusSummary`), in a
+        few aggregate queries; runs (and their tasks) of ``hidden_projects`` are left out."""
+
+    def task_timing(self, task_id: str) -> TaskTiming | None:
+        """The task's flow and creation time, or None when unknown or when this backend cannot
+        tell cheaply (this default). Used for the server's queue-wait and duration histograms."""
+        return None
 
     @abc.abstractmethod
     def delete_run(self, run_id: str) -> None:
@@ -185,8 +232,11 @@ class MetadataStore(abc.ABC):
     def record_artifact(self, artifact: ArtifactRecord) -> ArtifactRecord:
         """Record a named output. The name is unique per (run, task); recording the same name
         with the same digest again returns the existing record, another digest is a ConflictError
-        -- except for a task that has not succeeded (pending, running or failed): a retry attempt
-        may record the name again, and the record (same id, so lineage holds) takes the new value."""
+        -- except for a task that is pending or running: its attempt may record the name again,
+        and the record (same id, so lineage holds) takes the new value. A task's record carries
+        the task's current attempt number (``ArtifactRecord.attempt``, set by the store); one
+        recorded for a failed or cancelled task (a late write of its ended attempt) goes to that
+        attempt's history (``list_task_attempts``), never to the task's outputs."""
 
     @abc.abstractmethod
     def list_artifacts(
@@ -232,6 +282,14 @@ class MetadataStore(abc.ABC):
         cache_key: str | None = None,
     ) -> Task:
         """Change the given fields (None leaves a field as it is); returns the task."""
+
+    @abc.abstractmethod
+    def list_task_attempts(self, task_id: str) -> list[TaskAttempt]:
+        """Every attempt of a task, in order, each with the artifacts it recorded (its logs and
+        outputs). ``update_task`` keeps this history: status RUNNING starts attempt ``attempts``
+        (clearing the task's error and end time), SUCCEEDED/FAILED/CANCELLED end it. A task's
+        own artifacts (``list_artifacts``, ``find_artifact``) are only its running or succeeded
+        attempt's: a failed or cancelled attempt's records are found here only."""
 
     @abc.abstractmethod
     def record_lineage(self, edges: Sequence[LineageEdge]) -> None:

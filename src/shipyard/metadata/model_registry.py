@@ -37,7 +37,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from shipyard.metadata.base import MetadataStore
 
@@ -134,6 +134,10 @@ class AliasEvent:
 
 class RegistryStore(abc.ABC):
     """Where registered models live; shares the metadata store's database."""
+
+    #: True when a server behind the store checks that a version's package loads before it is
+    #: approved or aliased (so a client need not download the package to check it too)
+    server_checks_packages: ClassVar[bool] = False
 
     # ---- models ----------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from shipyard.metadata.base import MetadataStore
 
 
+OPEN_ALERT_MONITORS = 100  # monitors reported by open_alert_counts unless a caller asks otherwise
+
+
 @dataclass(frozen=True)
 class ProfileEntry:
     model: str
@@ -122,6 +125,11 @@ class MonitoringRecords(abc.ABC):
     @abc.abstractmethod
     def alerts(self, monitor: str | None = None, limit: int | None = None, *, offset: int = 0) -> list[Alert]:
         """Alerts (of ``monitor`` when given), newest first (by id), ``limit`` of them from ``offset`` on."""
+
+    @abc.abstractmethod
+    def open_alert_counts(self, limit: int = OPEN_ALERT_MONITORS) -> dict[str, int]:
+        """Open alerts per monitor (monitors with none are absent), one aggregate query: the
+        ``limit`` monitors with the most (ties by name)."""
 
 
 def open_monitoring_records(metadata: MetadataStore) -> MonitoringRecords:

@@ -49,8 +49,9 @@ def register_metadata_backend(scheme: str, factory: BackendFactory) -> None:
     _BACKENDS[scheme.lower()] = factory
 
 
-def open_metadata_store(uri: str) -> MetadataStore:
-    """Open the metadata store that ``uri``'s scheme names (see :func:`known_schemes`)."""
+def open_metadata_store(uri: str, *, db_timeout_s: float | None = None) -> MetadataStore:
+    """Open the metadata store that ``uri``'s scheme names (see :func:`known_schemes`);
+    ``db_timeout_s`` bounds every database wait of the built-in SQL store (Settings.db_timeout_s)."""
     if not isinstance(uri, str) or not uri.strip():
         raise ConfigurationError("the metadata URI is empty; set SHIPYARD_URI, e.g. sqlite:///shipyard.db")
     scheme, sep, _ = uri.strip().partition(":")
@@ -61,6 +62,10 @@ def open_metadata_store(uri: str) -> MetadataStore:
             f"unknown metadata URI scheme {scheme.lower() if sep else ''!r} in {shown!r}; "
             f"known schemes: {', '.join(known_schemes())} (e.g. sqlite:///path/to/shipyard.db)"
         )
+    if factory is _sql and db_timeout_s is not None:
+        from shipyard.metadata.sql import SqlMetadataStore
+
+        return SqlMetadataStore(uri.strip(), timeout_s=db_timeout_s)
     return factory(uri.strip())
 
 

@@ -129,6 +129,12 @@ class SecurityStore(abc.ABC):
         """NotFoundError when absent."""
 
     @abc.abstractmethod
+    def bootstrap_first_user(self, user: User, binding: Binding, token: TokenRecord) -> bool:
+        """In one transaction, serialized against concurrent callers: when no user exists yet,
+        create ``user``, its ``binding`` and ``token`` and return True; else write nothing and
+        return False (another start made the first user)."""
+
+    @abc.abstractmethod
     def list_users(
         self, *, kind: str | None = None, limit: int = 1000, after: str | None = None
     ) -> list[User]:

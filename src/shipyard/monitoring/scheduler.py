@@ -1,7 +1,8 @@
 """Running monitors on their schedules: :class:`MonitorScheduler` checks every ``tick_s`` which
 declared monitors are due (their ``every`` elapsed since their last run in this process; all are due
 at start) and runs them. ``shipyard monitor run --loop`` uses it in the foreground; a server starts it
-as a background thread (``start()`` / ``stop()``). A failing monitor is logged, never fatal."""
+as a background thread (``start()`` / ``stop()``). A failing monitor is logged (and handed to
+``on_error``), never fatal."""
 
 from __future__ import annotations
 
@@ -30,12 +31,14 @@ class MonitorScheduler:
         names: list[str] | None = None,
         tick_s: float = 30.0,
         on_run: Callable[[MonitorRun], Any] | None = None,
+        on_error: Callable[[str, BaseException], Any] | None = None,
     ) -> None:
         self.stores = stores
         self.log_dir = log_dir
         self.names = names
         self.tick_s = tick_s
         self.on_run = on_run
+        self.on_error = on_error  # a monitor that failed (logged either way)
         self._last: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -58,8 +61,10 @@ class MonitorScheduler:
             self._last[name] = clock
             try:
                 result = run_monitor(self.stores, name, now=now, log_dir=self.log_dir)
-            except Exception:
+            except Exception as exc:
                 log.exception("monitor %s failed", name)
+                if self.on_error is not None:
+                    self.on_error(name, exc)
                 continue
             runs.append(result)
             if self.on_run is not None:

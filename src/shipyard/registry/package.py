@@ -90,15 +90,22 @@ def _write_example(example: Any, path: Path) -> None:
     path.write_text(json.dumps(payload, allow_nan=True, default=str))
 
 
-def read_example(data: bytes) -> Any:
-    """The stored input example: a DataFrame, or a numpy array for array-input models."""
+def read_example(data: bytes, label: str = "package") -> Any:
+    """The stored input example: a DataFrame, or a numpy array for array-input models;
+    SerializationError naming ``label`` when the file is damaged."""
     import numpy as np
     import pandas as pd
 
-    payload = json.loads(data)
-    if payload.get("kind") == "ndarray":
-        return np.asarray(payload["data"], dtype=payload["dtype"])
-    return pd.DataFrame(payload["data"], columns=payload["columns"])
+    try:
+        payload = json.loads(data)
+        if payload.get("kind") == "ndarray":
+            return np.asarray(payload["data"], dtype=payload["dtype"])
+        return pd.DataFrame(payload["data"], columns=payload["columns"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise SerializationError(
+            f"model {label}: its {EXAMPLE} is damaged ({type(exc).__name__}); log and register the "
+            "model again"
+        ) from None
 
 
 def write_package(

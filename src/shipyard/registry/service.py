@@ -28,7 +28,7 @@ from shipyard.metadata.model_registry import (
 )
 from shipyard.registry.lineage import collect_lineage
 from shipyard.registry.package import files_from_tar, write_package
-from shipyard.registry.predictor import LoadedModel, load_package
+from shipyard.registry.predictor import LoadedModel, load_package, package_label
 from shipyard.registry.signature import Signature
 from shipyard.registry.uri import (
     ModelRef,
@@ -140,7 +140,12 @@ class ModelRegistry:
         uri: str | None = None,
         version: ModelVersion | None = None,
     ) -> LoadedModel:
-        label = uri or record.name
+        label = package_label(
+            uri or record.name,
+            version.model_name if version is not None else None,
+            version.version if version is not None else None,
+            record.digest,
+        )
         if record.serializer != "dir":
             raise InvalidInputError(f"{label} is not a model package ({record.serializer} artifact)")
         data = self.stores.artifacts.get_bytes(record.digest, label)  # sha256-verified
@@ -280,9 +285,18 @@ class ModelRegistry:
         return self.store.list_versions(validate_model_name(name))
 
     def set_alias(self, name: str, alias: str, version: int) -> AliasEvent:
-        return self.store.set_alias(
-            validate_model_name(name), validate_alias(alias), version, user=self.user, at=utcnow()
-        )
+        """Point ``alias`` at ``version``; refused (ConflictError) when its package does not load
+        (:mod:`shipyard.registry.validation`)."""
+        name, alias = validate_model_name(name), validate_alias(alias)
+        self._check_loads(name, version, f"set alias {alias!r} to")
+        return self.store.set_alias(name, alias, version, user=self.user, at=utcnow())
+
+    def _check_loads(self, name: str, version: int, action: str) -> None:
+        if self.store.server_checks_packages:  # the server checks its own copy of the package
+            return
+        from shipyard.registry.validation import check_version_loads
+
+        check_version_loads(self.stores, self.store.get_version(name, version), action)
 
     def delete_alias(self, name: str, alias: str) -> AliasEvent:
         return self.store.delete_alias(
@@ -295,9 +309,11 @@ class ModelRegistry:
         )
 
     def approve(self, name: str, version: int, approved: bool = True) -> ModelVersion:
-        return self.store.set_approval(
-            validate_model_name(name), version, approved, user=self.user, at=utcnow()
-        )
+        """Approve (or revoke); an approval is refused when the package does not load."""
+        name = validate_model_name(name)
+        if approved:
+            self._check_loads(name, version, "approve")
+        return self.store.set_approval(name, version, approved, user=self.user, at=utcnow())
 
     def tag_version(self, name: str, version: int, tags: Mapping[str, Any]) -> ModelVersion:
         return self.store.set_version_tags(validate_model_name(name), version, validate_tags(tags))

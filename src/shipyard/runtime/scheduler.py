@@ -90,7 +90,7 @@ class Scheduler:
                 self._due_retries()
                 now = time.monotonic()
                 if now - last_beat >= self.heartbeat_s:
-                    md.heartbeat_run(run_id, utcnow())
+                    md.heartbeat_run(run_id)  # stamped by the store's clock
                     last_beat = now
                 if self.progress is not None and now - last_progress >= 0.1:
                     self.progress(self.plan)

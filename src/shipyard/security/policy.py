@@ -49,6 +49,7 @@ PERMISSIONS: dict[str, str] = {
     "token:manage": "create, list and revoke anyone's API tokens",
     "user:manage": "manage users, service accounts, groups, roles and bindings",
     "audit:read": "read and verify the audit log",
+    "metrics:read": "scrape the server's Prometheus metrics (/metrics: platform-wide counts and names)",
 }
 
 _VIEWER = frozenset({"run:read", "model:read", "monitor:read", "data:read", "predict", "token:create"})

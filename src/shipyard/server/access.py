@@ -19,6 +19,8 @@ body (recording an artifact, a task or lineage for a run; creating a run in a na
 - a run goes into another user's namespace only with ``run:write:any``;
 - a private project's runs (and their tasks and artifacts) answer 404 to whoever may not read
   there: server-wide grants stop at a private project unless they can manage users;
+- a dataset is like a model: it belongs to its creator at its project's scope (or the server);
+  a private project's datasets answer 404 to outsiders; a new version needs ``data:write`` there;
 - a secret is read or written only with ``secret:read`` / ``secret:write`` at its project's
   environment (``project:P/env:E``) or a scope that covers it.
 
@@ -34,6 +36,7 @@ from shipyard.secrets.base import secret_scope
 from shipyard.security.policy import SERVER_SCOPE, Access, may_change, scope_of_namespace
 
 if TYPE_CHECKING:
+    from shipyard.metadata.datasets import Dataset
     from shipyard.metadata.model_registry import RegisteredModel
     from shipyard.server.app import ServerContext
 
@@ -210,6 +213,48 @@ def check_profile(ctx: ServerContext, access: Access, permission: str, name: str
         raise PermissionDeniedError(f"{access.principal!r} lacks the {permission} permission{where}")
 
 
+def dataset_scope(dataset: Dataset) -> str:
+    return SERVER_SCOPE if dataset.project is None else f"project:{dataset.project}"
+
+
+def _visible_dataset(ctx: ServerContext, access: Access, name: str) -> Dataset | None:
+    """The dataset, None when it does not exist, NotFoundError when it is a private project's
+    that ``access`` may not see."""
+    try:
+        dataset = ctx.datasets.get_dataset(name)
+    except NotFoundError:
+        return None
+    if dataset.project is not None and dataset.project in access.hidden_projects():
+        raise NotFoundError(f"no dataset {name!r}")
+    return dataset
+
+
+def check_dataset(ctx: ServerContext, access: Access, permission: str, name: str) -> None:
+    """Reads need data:read somewhere (the guard checked) and a visible dataset; changes need
+    ``permission`` at the dataset's scope, and its ``:any`` form for another's dataset."""
+    dataset = _visible_dataset(ctx, access, name)
+    if dataset is None or permission == "data:read":
+        return
+    why = may_change(access, permission, dataset_scope(dataset), dataset.created_by)
+    if why is not None:
+        raise _deny(access, f"dataset {name!r}", why)
+
+
+def check_new_dataset_version(ctx: ServerContext, access: Access, name: str, project: str | None) -> None:
+    """Anyone with data:write at the dataset's scope adds versions; a first version creates the
+    dataset in ``project`` (data:write there)."""
+    dataset = _visible_dataset(ctx, access, name)
+    if dataset is not None:
+        scope = dataset_scope(dataset)
+    else:
+        scope = SERVER_SCOPE if project is None else f"project:{project}"
+        if project is not None and project in access.hidden_projects():
+            raise PermissionDeniedError(f"{access.principal!r} lacks the data:write permission in {scope}")
+    if not access.can("data:write", scope):
+        where = "" if scope == SERVER_SCOPE else f" in {scope}"
+        raise PermissionDeniedError(f"{access.principal!r} lacks the data:write permission{where}")
+
+
 def check_secret(access: Access, permission: str, project: str, environment: str) -> None:
     """Secrets are decided at ``project:P/env:E`` only (no owner): a binding at the server, the
     project or that environment grants ``permission``; anything else is refused. The path's names
@@ -237,6 +282,8 @@ def check_object(
         check_alias(ctx, access, permission, params["name"], params["alias"])
     elif resource == "profile":
         check_profile(ctx, access, permission, params["model"])
+    elif resource == "dataset":
+        check_dataset(ctx, access, permission, params["name"])
     elif resource == "secret":
         check_secret(access, permission, params["project"], params["environment"])
     else:  # pragma: no cover - the table test keeps resources to the kinds above

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shipyard.core.clock import utcnow
-from shipyard.core.errors import ConfigurationError, InvalidInputError
+from shipyard.core.errors import ConfigurationError, ConflictError, InvalidInputError
 from shipyard.core.ids import new_id
 from shipyard.metadata.security import Binding, SecurityStore, TokenRecord, User
 from shipyard.security.policy import SERVER_SCOPE
@@ -31,7 +31,21 @@ def issue_token(
     (show it once: only its hash is kept) and the record."""
     value = value if value is not None else new_token()
     now = utcnow()
-    record = TokenRecord(
+    record = _token_record(user, name, value, now, expires_in, scope=scope, permissions=permissions)
+    return value, store.create_token(record)
+
+
+def _token_record(
+    user: str,
+    name: str,
+    value: str,
+    now: datetime,
+    expires_in: timedelta | None = None,
+    *,
+    scope: str | None = None,
+    permissions: tuple[str, ...] | None = None,
+) -> TokenRecord:
+    return TokenRecord(
         id=new_id(),
         user=user,
         name=name,
@@ -42,7 +56,6 @@ def issue_token(
         scope=scope,
         permissions=permissions,
     )
-    return value, store.create_token(record)
 
 
 def issue_ui_session(store: SecurityStore, user: str) -> str:
@@ -101,9 +114,14 @@ def bootstrap_admin(store: SecurityStore, env_token: str | None, say: Callable[[
             check_token_strength(env_token, "SHIPYARD_ADMIN_TOKEN")
         except InvalidInputError as exc:
             raise ConfigurationError(exc.message) from None
-    if not store.list_users(limit=1):
-        add_user(store, ADMIN_USER, "admin", by="bootstrap", description="the first start made it")
-        value, _ = issue_token(store, ADMIN_USER, "bootstrap", value=env_token)
+    now = utcnow()
+    value = env_token if env_token is not None else new_token()
+    first = store.bootstrap_first_user(
+        User(name=ADMIN_USER, created_at=now, description="the first start made it"),
+        Binding(new_id(), "user", ADMIN_USER, "admin", SERVER_SCOPE, now, "bootstrap"),
+        _token_record(ADMIN_USER, "bootstrap", value, now),
+    )  # one transaction, serialized: of concurrent first starts exactly one makes the admin
+    if first:
         if env_token is None:
             say(
                 "created user 'admin'. Its token is shown only this once; keep it safe:\n\n"
@@ -113,5 +131,10 @@ def bootstrap_admin(store: SecurityStore, env_token: str | None, say: Callable[[
             say("created user 'admin' with the token from SHIPYARD_ADMIN_TOKEN")
         return
     if env_token is not None and store.find_token(hash_token(env_token)) is None:
-        issue_token(store, ADMIN_USER, "from SHIPYARD_ADMIN_TOKEN", value=env_token)
+        try:
+            issue_token(store, ADMIN_USER, "from SHIPYARD_ADMIN_TOKEN", value=env_token)
+        except ConflictError:  # a concurrent start with the same variable added it first
+            if store.find_token(hash_token(env_token)) is None:
+                raise
+            return
         say("added the token from SHIPYARD_ADMIN_TOKEN to user 'admin'")

@@ -27,12 +27,16 @@ from shipyard.server.permissions import RouteKey, Rule, api_permissions
 
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
+    from shipyard.metadata.datasets import DatasetStore
+    from shipyard.metadata.features import FeatureRecords
     from shipyard.metadata.model_registry import RegistryStore
     from shipyard.metadata.monitoring import MonitoringRecords
     from shipyard.metadata.security import SecurityStore
+    from shipyard.metadata.sql.idempotency_store import SqlIdempotencyStore
     from shipyard.security.throttle import AuthThrottle
     from shipyard.server.audit import AuditLog
     from shipyard.server.auth import Authenticator
+    from shipyard.server.platform_metrics import PlatformMetrics
     from shipyard.tracking.stores import Stores
 
 MiB = 1024 * 1024
@@ -54,6 +58,12 @@ class ServerConfig:
     # failed authentications per client address, and per token prefix, in auth_window_s before 429
     auth_failures: int = 20
     auth_window_s: float = 60.0
+    # /metrics: how long a scrape waits for the database's counts (then answers the last ones),
+    # and how long one reading of them is reused
+    metrics_timeout_s: float = 2.0
+    metrics_cache_s: float = 5.0
+    # how long a POST's Idempotency-Key and its stored answer are kept (server/idempotency.py)
+    idempotency_ttl_s: float = 24 * 3600.0
 
     def __post_init__(self) -> None:
         from shipyard.security.network import check_allowed_hosts
@@ -64,9 +74,13 @@ class ServerConfig:
                 f"token_cache_s={self.token_cache_s:g}: a token cache must be 0 to {MAX_TOKEN_CACHE_S:g} "
                 "seconds (a revoked token keeps working that long)"
             )
+        if self.idempotency_ttl_s <= 0:
+            raise ConfigurationError("the Idempotency-Key TTL must be more than 0 seconds")
         if self.auth_failures < 1 or self.auth_window_s <= 0:
             raise ConfigurationError("--max-auth-failures must be at least 1 and the window more than 0 s")
         check_allowed_hosts(self.allowed_hosts, auth=self.auth)
+        if self.metrics_timeout_s <= 0 or self.metrics_cache_s < 0:
+            raise ConfigurationError("the metrics timeout must be more than 0 s and the cache 0 s or more")
 
 
 @dataclass
@@ -82,9 +96,27 @@ class ServerContext:
     audit: AuditLog | None = field(default=None, repr=False)
     _registry: RegistryStore | None = field(default=None, repr=False)
     _monitoring: MonitoringRecords | None = field(default=None, repr=False)
+    _features: FeatureRecords | None = field(default=None, repr=False)
+    _datasets: DatasetStore | None = field(default=None, repr=False)
     # run id -> (read at, owner, namespace): both are fixed at creation, so the per-object check of
     # every metric batch need not load the whole run (server/access.py; evicted on delete)
     run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
+    metrics: PlatformMetrics | None = field(default=None, repr=False)  # /metrics (platform_metrics.py)
+    idempotency_purged_at: float = field(default=float("-inf"), repr=False)  # monotonic seconds
+    _idempotency: SqlIdempotencyStore | None = field(default=None, repr=False)
+
+    @property
+    def idempotency(self) -> SqlIdempotencyStore | None:
+        """Where Idempotency-Key answers are kept; None (the header is ignored) off SQL."""
+        if self._idempotency is None:
+            from shipyard.metadata.sql.store import SqlMetadataStore
+
+            if not isinstance(self.stores.metadata, SqlMetadataStore):
+                return None
+            from shipyard.metadata.sql.idempotency_store import SqlIdempotencyStore
+
+            self._idempotency = SqlIdempotencyStore(self.stores.metadata)
+        return self._idempotency
 
     @property
     def registry(self) -> RegistryStore:
@@ -95,12 +127,28 @@ class ServerContext:
         return self._registry
 
     @property
+    def datasets(self) -> DatasetStore:
+        if self._datasets is None:
+            from shipyard.metadata.datasets import open_dataset_store
+
+            self._datasets = open_dataset_store(self.stores.metadata)
+        return self._datasets
+
+    @property
     def monitoring(self) -> MonitoringRecords:
         if self._monitoring is None:
             from shipyard.metadata.monitoring import open_monitoring_records
 
             self._monitoring = open_monitoring_records(self.stores.metadata)
         return self._monitoring
+
+    @property
+    def features(self) -> FeatureRecords:
+        if self._features is None:
+            from shipyard.metadata.features import open_feature_records
+
+            self._features = open_feature_records(self.stores.metadata)
+        return self._features
 
 
 def _ui_module() -> ModuleType | None:
@@ -139,20 +187,34 @@ def create_app(
 
         ctx.throttle = AuthThrottle(config.auth_failures, config.auth_window_s)
     audit = ctx.audit = AuditLog(security)
+    from shipyard.server.platform_hooks import install_metrics
+
+    metrics = ctx.metrics = install_metrics(ctx)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        from shipyard.server.platform_hooks import watch_database
+
         scheduler = None
+        unwatch = watch_database(ctx, metrics)  # query latency and errors for /metrics
         if config.monitor_tick_s is not None:
+            from functools import partial
+
             from shipyard.monitoring.scheduler import MonitorScheduler
 
-            scheduler = MonitorScheduler(stores, tick_s=config.monitor_tick_s)
+            scheduler = MonitorScheduler(
+                stores,
+                tick_s=config.monitor_tick_s,
+                on_run=partial(metrics.note_monitor_run, "scheduler"),
+                on_error=partial(metrics.note_monitor_error, "scheduler"),
+            )
             scheduler.start()
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            unwatch()
             audit.close()  # write what is queued before the process ends
 
     app = FastAPI(
@@ -177,7 +239,25 @@ def create_app(
     install_openapi(app)  # every route's error answers, derived from the permission table
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware)
+    from shipyard.server.http_metrics import HttpMetricsMiddleware
+
+    app.add_middleware(HttpMetricsMiddleware)  # outermost: it times and counts every answer
+    _document_idempotency(app)
     return app
+
+
+def _document_idempotency(app: FastAPI) -> None:
+    """The OpenAPI schema declares ``Idempotency-Key`` on POST routes (server/idempotency.py)."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from shipyard.server.idempotency import document
+
+            app.openapi_schema = document(base())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _version() -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
-from shipyard.core.errors import PermissionDeniedError, ShipyardError
+from shipyard.core.errors import HTTP_STATUS, PermissionDeniedError, ShipyardError, StorageError
 from shipyard.server.permissions import AUTHENTICATED, PUBLIC, Rule, required_rule
 
 if TYPE_CHECKING:
@@ -274,13 +274,24 @@ class GuardMiddleware:
             await bad(scope, receive, send)
             return
         template, method_ok, params = match_route(app, scope)
+        scope.setdefault("state", {})["route"] = template  # the HTTP metrics' label (http_metrics.py)
         needed = required_rule(app.state.permissions, method, template) if template else None
         if template is not None and method_ok and needed is None:
             await error_response(
                 403, "permission_denied", f"{method} {template} is not in the server's permission table"
             )(scope, receive, send)
             return
-        principal = await self._principal(ctx, scope, method)
+        try:
+            principal = await self._principal(ctx, scope, method)
+        except ShipyardError as exc:  # the token lookup failed: the database is down or stuck (503)
+            status = HTTP_STATUS.get(exc.code, 500)
+            if status >= 500:
+                import logging
+
+                log = logging.getLogger("shipyard.server")
+                log.error("%s %s: token lookup failed: %s", method, scope["path"], exc)
+            await error_response(status, exc.code, exc.message)(scope, receive, send)
+            return
         if needed is None or needed.permission != PUBLIC:
             if principal is None:
                 login = _login_redirect(scope, method)
@@ -301,7 +312,7 @@ class GuardMiddleware:
                 await error_response(403, refusal.code, message)(scope, receive, send)
                 return
             if refusal is not None:
-                status = 404 if refusal.code == "not_found" else 500
+                status = HTTP_STATUS.get(refusal.code, 500)
                 await error_response(status, refusal.code, refusal.message)(scope, receive, send)
                 return
         scope.setdefault("state", {})["principal"] = principal
@@ -345,6 +356,8 @@ class GuardMiddleware:
                 lambda: check_object(ctx, principal.access, rule.permission, resource, params)
             )
         except (PermissionDeniedError, NotFoundError) as exc:
+            return exc
+        except StorageError as exc:  # the database is down or not answering: 503, retry later
             return exc
         except Exception as exc:  # a failing store: logged here, answered without details
             import logging
@@ -458,7 +471,16 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, watching_send)
+            key = _header(scope, b"idempotency-key")
+            keyed = key is not None and scope["method"] == "POST" and method_ok and template is not None
+            if keyed and principal is not None:
+                from shipyard.server.idempotency import run_idempotent  # a retried write runs once
+
+                assert key is not None and template is not None
+                name = principal.name
+                await run_idempotent(ctx, scope, receive, watching_send, self.app, name, template, key)
+            else:
+                await self.app(scope, receive, watching_send)
         except _TooLarge:
             status = 413
             if not started:

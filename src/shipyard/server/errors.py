@@ -4,6 +4,10 @@ Status codes come from :data:`shipyard.core.errors.HTTP_STATUS`. Request bodies 
 JSON, or that do not match the route's schema, answer **422** with code ``invalid_input``; values
 the domain rejects (a bad name, a bad filter) answer 400 with the same code. Unexpected failures
 are logged with their traceback on the server and answer 500 with a generic message.
+
+A backend that is down or not answering in time (``storage_error``: the database stopped, frozen
+past ``Settings.db_timeout_s``, or its pool exhausted) answers **503** with ``Retry-After``; the
+server needs no restart when it comes back. A full disk answers **507** ``insufficient_storage``.
 """
 
 from __future__ import annotations
@@ -29,12 +33,18 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    503: "storage_error",
 }
+
+
+RETRY_AFTER_S = 5  # what a 503 tells clients to wait before trying again
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     import orjson
 
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_S), **(headers or {})}
     body = orjson.dumps({"error": {"code": code, "message": message}})
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 

@@ -21,7 +21,7 @@ AUTHENTICATED = "authenticated"  # any valid token
 @dataclass(frozen=True)
 class Rule:
     permission: str
-    # "run" | "task" | "artifact" | "model" | "version" | "alias" | "profile" | "secret"
+    # "run" | "task" | "artifact" | "model" | "version" | "alias" | "profile" | "secret" | "dataset"
     resource: str | None = None
 
 
@@ -31,6 +31,8 @@ _V = f"{_M}/versions/{{version}}"
 _MP = f"{API}/monitoring/profiles/{{model}}/{{version}}"
 _RUN = f"{API}/runs/{{run_id}}"
 _SECRET = f"{API}/secrets/{{project}}/{{environment}}/{{name}}"
+_D = f"{API}/datasets/{{name}}"
+_DV = f"{_D}/versions/{{version}}"
 
 
 def _r(permission: str, resource: str | None = None) -> Rule:
@@ -83,6 +85,7 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", f"{_RUN}/tasks"): _RUN_R,
     ("POST", f"{API}/lineage"): _RW,
     ("GET", f"{API}/tasks/{{task_id}}/inputs"): _TASK_R,
+    ("GET", f"{API}/tasks/{{task_id}}/attempts"): _TASK_R,
     ("GET", f"{API}/artifacts/{{artifact_id}}/consumers"): _ART_R,
     # model registry
     # creating a model (or a first version) in a project checks model:write there in the route
@@ -108,6 +111,27 @@ _TABLE: dict[RouteKey, Rule] = {
     ("POST", f"{_M}/aliases/{{alias}}/protection"): _r("alias:protect", "model"),
     ("GET", f"{_M}/aliases/{{alias}}"): _MR_M,
     ("GET", f"{_M}/alias-history"): _MR_M,
+    # feature views: data:write / data:read at the view's project, checked in the route
+    ("POST", f"{API}/features/views/{{name}}"): _r("data:write"),
+    ("GET", f"{API}/features/views/{{name}}"): _r("data:read"),
+    ("GET", f"{API}/features/views/{{name}}/versions"): _r("data:read"),
+    ("GET", f"{API}/features/views"): _r("data:read"),
+    # datasets: a private project's dataset answers 404 to outsiders on every route that names it;
+    # a new version checks data:write at the dataset's scope in the route, recording a use also
+    # run:write on the run (in the route)
+    ("GET", f"{API}/datasets"): _r("data:read"),
+    ("GET", _D): _r("data:read", "dataset"),
+    ("POST", f"{_D}/versions"): _r("data:write"),
+    ("GET", f"{_D}/versions"): _r("data:read", "dataset"),
+    ("GET", _DV): _r("data:read", "dataset"),
+    ("DELETE", _DV): _r("data:write", "dataset"),
+    ("GET", f"{_DV}/files"): _r("data:read", "dataset"),
+    ("GET", f"{_DV}/uses"): _r("data:read", "dataset"),
+    ("POST", f"{_DV}/uses"): _r("data:read", "dataset"),
+    ("PUT", f"{_D}/aliases/{{alias}}"): _r("data:write", "dataset"),
+    ("DELETE", f"{_D}/aliases/{{alias}}"): _r("data:write", "dataset"),
+    ("GET", f"{_D}/aliases/{{alias}}"): _r("data:read", "dataset"),
+    ("GET", f"{_RUN}/dataset-uses"): _r("data:read", "run"),
     # monitoring records: reference profiles, monitors, results, alerts
     # a model's profile is decided at the model's scope (a private project's: 404 to outsiders)
     ("PUT", f"{_MP}"): _r("monitor:write", "profile"),
@@ -122,6 +146,11 @@ _TABLE: dict[RouteKey, Rule] = {
     ("POST", f"{API}/monitoring/alerts"): _MONW,
     ("PATCH", f"{API}/monitoring/alerts/{{alert_id}}"): _MONW,
     ("GET", f"{API}/monitoring/alerts"): _MONR,
+    ("GET", f"{API}/monitoring/open-alert-counts"): _MONR,
+    # the platform's own state: Prometheus scrapes /metrics with a token that has metrics:read
+    # (platform-wide counts and flow/step names of every project: not part of any role but admin)
+    ("GET", "/metrics"): _r("metrics:read"),
+    ("GET", f"{API}/status-summary"): _RR,  # private projects the caller may not read left out
     # who am I, tokens (self-service: the routes check ownership)
     ("GET", f"{API}/whoami"): _r(AUTHENTICATED),
     ("POST", f"{API}/tokens"): _r("token:create"),

@@ -14,15 +14,13 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from shipyard.core.settings import Settings
+    from shipyard.metadata.security import SecurityStore
     from shipyard.tracking.stores import Stores
 
 
 def build(settings: Settings, config: ServerConfig) -> tuple[FastAPI, Stores]:
     """The app over the stores ``settings`` name (the admin bootstrapped when auth is on)."""
-    from shipyard.metadata.security import open_security_store
-    from shipyard.server.accounts import bootstrap_admin
     from shipyard.server.app import create_app
-    from shipyard.tracking.stores import open_stores
 
     if settings.metadata_uri.lower().startswith(("http://", "https://")):
         raise ConfigurationError(
@@ -32,15 +30,30 @@ def build(settings: Settings, config: ServerConfig) -> tuple[FastAPI, Stores]:
     from shipyard.server.ui.oidc import check_oidc_settings
 
     check_oidc_settings(settings)  # before anything is opened: a half-configured SSO stops the start
+    stores, security = prepare(settings, config)
+    try:
+        return create_app(settings, stores, config=config, security=security), stores
+    except BaseException:
+        stores.close()
+        raise
+
+
+def prepare(settings: Settings, config: ServerConfig) -> tuple[Stores, SecurityStore]:
+    """What a start changes in the database: migrations (when the stores open) and the admin
+    bootstrap. Both are safe when several servers start at once on one database."""
+    from shipyard.metadata.security import open_security_store
+    from shipyard.server.accounts import bootstrap_admin
+    from shipyard.tracking.stores import open_stores
+
     stores = open_stores(settings)
     try:
         security = open_security_store(stores.metadata)
         if config.auth:
             bootstrap_admin(security, os.environ.get("SHIPYARD_ADMIN_TOKEN") or None, _say)
-        return create_app(settings, stores, config=config, security=security), stores
     except BaseException:
         stores.close()
         raise
+    return stores, security
 
 
 def _say(text: str) -> None:

@@ -98,12 +98,13 @@ class FinishIn(_Body):
     error: str | None = None
 
 
-class AtIn(_Body):
-    at: Time
+class HeartbeatIn(_Body):
+    # ignored: liveness is judged on the server's store clock only (older clients send their time)
+    at: Time | None = None
 
 
 class FailStaleIn(_Body):
-    older_than: Time
+    timeout_s: float = Field(gt=0, le=366 * 86400, description="seconds without a heartbeat")
 
 
 class ParamsIn(_Body):
@@ -131,6 +132,7 @@ class ArtifactIn(_Body):
     task_id: str | None = None
     unsafe: StrictBool = False
     meta: FreeJson = Field(default_factory=dict)
+    attempt: Count | None = None  # ignored: the store records the task's current attempt
 
 
 class TaskIn(_Body):
@@ -330,6 +332,11 @@ class MonitorIn(_Body):
     at: Time
 
 
+class FeatureViewIn(_Body):
+    spec: FreeJson
+    project: ProjectName | None = None
+
+
 class ResultsIn(_Body):
     rows: list[FreeJson] = Field(max_length=100_000)
 
@@ -357,3 +364,43 @@ class PasswordSetIn(_Body):
     current_password: str | None = Field(
         default=None, max_length=1024, description="Your current password, when you change your own."
     )
+
+
+class DatasetVersionIn(_Body):
+    """A dataset version; ``files`` are rows ``[path, sha256, size, rows, pack, offset]`` (the last
+    three may be null; ``pack``/``offset`` locate a small file inside a pack blob)."""
+
+    kind: Literal["table", "files"]
+    source_format: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    files: list[
+        tuple[
+            Annotated[str, StringConstraints(min_length=1, max_length=1024)],
+            Digest,
+            Size,
+            Size | None,
+            Digest | None,
+            Size | None,
+        ]
+    ] = Field(max_length=1_000_000)
+    created_by: str | None = None
+    created_at: Time
+    num_rows: Size | None = None
+    columns: list[FreeJson] = Field(default_factory=list)
+    stats: dict[str, FreeJson] = Field(default_factory=dict)
+    description: str = ""
+    run_id: str | None = None
+    task_id: str | None = None
+    project: ProjectName | None = None  # the dataset's project when this version creates it
+
+
+class DatasetAliasIn(_Body):
+    version: BodyVersion
+    user: str | None = None
+    at: Time
+
+
+class DatasetUseIn(_Body):
+    run_id: str
+    task_id: str | None = None
+    direction: Literal["input", "output"]
+    at: Time

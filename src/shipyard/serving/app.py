@@ -6,10 +6,15 @@ Routes: ``POST /predict``, ``POST /feedback`` (labels; a writer's token), ``GET 
 example made of type placeholders — never rows of the training data). Status codes of
 ``/predict``: 200; 401 no/invalid token; 413 body over ``max_body_bytes``; 415 not
 ``application/json``; 421 a Host the service does not answer; 422 body does not match the
-signature (the message names the column); 429 too many failed authentications (``Retry-After``);
-500 the model failed; 503 not ready or overloaded (with ``Retry-After``); 504 no answer within
-``timeout_s``. Every answer carries ``X-Content-Type-Options: nosniff``
-(:class:`shipyard.serving.guard.ServingGuard`).
+signature, or values the model cannot compute on (the message names the column,
+:mod:`shipyard.serving.finite`); 429 too many failed authentications (``Retry-After``); 500 the
+model failed; 503 not ready or overloaded (with ``Retry-After``); 504 no answer within
+``timeout_s``. Every route's statuses are in the OpenAPI document (:mod:`shipyard.serving.contract`).
+Every answer carries ``X-Content-Type-Options: nosniff`` (:class:`shipyard.serving.guard.ServingGuard`).
+
+Layers, outermost first: the admission gate (:mod:`shipyard.serving.admission`: a prebuilt 503
+beyond ``in_flight_limit`` requests, before anything else runs), the guard (Host, token), the
+routes.
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ from shipyard.serving.config import ServingConfig
 from shipyard.serving.guard import OPEN_PATHS, TokenCheck, error_response, server_check, store_check
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
+
+    from starlette.types import Receive, Scope, Send
 
     from shipyard.metadata.security import SecurityStore
+    from shipyard.serving.admission import Admission
     from shipyard.serving.deployment import Deployment
     from shipyard.serving.models import Variant
     from shipyard.tracking.stores import Stores
@@ -56,7 +64,27 @@ class _RequestIds:
         return f"{self.prefix}{next(self.counter):012x}"
 
 
-def _schemas() -> tuple[Any, Any]:
+def _counters(*counters: Any) -> Callable[[], None]:
+    """One call that increments each of ``counters`` (bound metric children)."""
+
+    def inc() -> None:
+        for counter in counters:
+            counter.inc()
+
+    return inc
+
+
+class ServingApp(FastAPI):
+    """The FastAPI app of a deployment, whose ``__call__`` goes through the admission gate first,
+    before FastAPI's and Starlette's own middleware (:mod:`shipyard.serving.admission`)."""
+
+    admission: Admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.admission(scope, receive, send, super().__call__)
+
+
+def _schemas() -> Any:
     from pydantic import BaseModel
 
     class PredictResponse(BaseModel):
@@ -66,14 +94,7 @@ def _schemas() -> tuple[Any, Any]:
         predictions: list[Any]
         probabilities: list[list[float | None]] | None = None
 
-    class ErrorDetail(BaseModel):
-        code: str
-        message: str
-
-    class ErrorBody(BaseModel):
-        error: ErrorDetail
-
-    return PredictResponse, ErrorBody
+    return PredictResponse
 
 
 def create_serving_app(
@@ -90,6 +111,8 @@ def create_serving_app(
     (default: the security store of ``stores``' metadata database). Models are loaded here (so a
     bad URI or an unsafe model fails at once) and warmed up when the app starts.
     """
+    from shipyard.serving.admission import Admission
+    from shipyard.serving.contract import install_methods
     from shipyard.serving.deployment import Deployment
     from shipyard.serving.guard import ServingGuard, TokenVerifier
     from shipyard.serving.metrics import ServingMetrics
@@ -124,7 +147,17 @@ def create_serving_app(
             flush_s=config.log_flush_s,
             segment_rows=config.log_segment_rows,
         )
-    deployment = Deployment(config, variants, shadow, metrics, writer)
+    admission = Admission(
+        config.in_flight_limit,
+        config.retry_after_s,
+        _counters(
+            metrics.rejected.labels("overloaded", "503"),
+            metrics.requests.labels("-", "503"),  # refused before routing: no version
+            metrics.errors.labels("-", "overloaded"),
+        ),
+        floor=config.max_batch_size,
+    )
+    deployment = Deployment(config, variants, shadow, metrics, writer, on_wait=admission.observe)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -135,10 +168,14 @@ def create_serving_app(
             await deployment.stop()
 
     primary = deployment.primary
-    app = FastAPI(
+    app = ServingApp(
         title=f"{primary.name} (shipyard serving)",
         version=primary.label,
-        description=f"Predictions from {primary.model.uri}. Send JSON records or columns to POST /predict.",
+        description=(
+            f"Predictions from {primary.model.uri}. Send JSON records to POST /predict (as the schema "
+            'says), or columns: {"columns": {"<name>": [values, ...], ...}} with every column of the '
+            "signature and all of the same length."
+        ),
         lifespan=lifespan,
         openapi_url="/openapi.json",
         docs_url="/docs",
@@ -147,14 +184,16 @@ def create_serving_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.deployment = deployment
-    _add_routes(app, deployment)
-    _install_errors(app)
+    app.admission = app.state.admission = admission
+    _add_routes(app, deployment, admission)
+    allow = install_methods(app)
+    _install_errors(app, allow)
     _install_openapi(app, deployment)
-    app.add_middleware(ServingGuard, config=config, verifier=verifier, throttle=throttle)
+    app.add_middleware(ServingGuard, config=config, verifier=verifier, throttle=throttle, metrics=metrics)
     return app
 
 
-def _add_routes(app: FastAPI, deployment: Deployment) -> None:
+def _add_routes(app: FastAPI, deployment: Deployment, admission: Admission) -> None:
     import orjson
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
@@ -162,29 +201,17 @@ def _add_routes(app: FastAPI, deployment: Deployment) -> None:
     from shipyard.serving.batcher import Overloaded
     from shipyard.serving.deployment import PredictTimeout, utc_now
     from shipyard.serving.feedback import add_feedback_route
+    from shipyard.serving.finite import is_overflow, non_finite_row, overflow_message
     from shipyard.serving.schema import build_models, parse_body
 
     config = deployment.config
     metrics = deployment.metrics
     models = build_models(deployment.primary.model.signature, deployment.primary.name)
     retry = {"Retry-After": str(config.retry_after_s)}
-    predict_response, error_body = _schemas()
-    documented: dict[int | str, dict[str, Any]] = {
+    predict_response = _schemas()
+    documented: dict[int | str, dict[str, Any]] = {  # the errors: contract.document_errors
         200: {"model": predict_response, "description": "predictions, in the order of the input rows"},
     }
-    for status, what in [
-        (401, "no or invalid token"),
-        (403, "the token may not do this (/feedback needs a writer)"),
-        (413, "body too large"),
-        (415, "not application/json"),
-        (421, "a Host header this service does not answer"),
-        (422, "input does not match the model's signature (the message names the column)"),
-        (429, "too many failed authentications from this client or for this token (see Retry-After)"),
-        (500, "the model failed"),
-        (503, "not ready, overloaded, or tokens cannot be checked now (see Retry-After)"),
-        (504, "the model did not answer in time"),
-    ]:
-        documented[status] = {"model": error_body, "description": what}
 
     request_id = _RequestIds()
     ok_requests: dict[str, Any] = {}
@@ -193,6 +220,8 @@ def _add_routes(app: FastAPI, deployment: Deployment) -> None:
     def fail(status: int, code: str, message: str, rid: str, version: str = "-", **headers: str) -> Response:
         metrics.requests.labels(version, str(status)).inc()
         metrics.errors.labels(version, code).inc()
+        if status in (413, 415, 503):  # refused before the model saw it
+            metrics.reject(code, status)
         return error_response(status, code, message, {"X-Request-ID": rid, **headers})
 
     @app.post("/predict", responses=documented, summary="Predict on JSON records or columns")
@@ -239,10 +268,17 @@ def _add_routes(app: FastAPI, deployment: Deployment) -> None:
             message = f"the model did not answer within {config.timeout_s:g} s"
             return fail(504, "timeout", message, rid, deployment.route(rid).label)
         except Exception as exc:
+            if is_overflow(exc):  # finite input the model cannot compute on: the input's fault
+                message = overflow_message(columns, None, f"the model failed with {type(exc).__name__}")
+                return fail(422, "invalid_input", message, rid, deployment.route(rid).label)
             log.error("predict %s failed", rid, exc_info=exc)
             message = "the model failed on this input; the server log has details"
             return fail(500, "model_error", message, rid, deployment.route(rid).label)
         variant = result.variant
+        bad = non_finite_row(result.predictions, result.proba)
+        if bad is not None:
+            message = overflow_message(columns, bad, "the model's output is not finite")
+            return fail(422, "invalid_input", message, rid, variant.label)
         body: dict[str, Any] = {
             "request_id": rid,
             "model": variant.name,
@@ -267,10 +303,7 @@ def _add_routes(app: FastAPI, deployment: Deployment) -> None:
     # resolution costs about a fifth of a request here, and the handler reads the body itself
     app.router.routes.insert(0, Route("/predict", predict, methods=["POST"]))
 
-    feedback_errors: dict[int | str, dict[str, Any]] = {
-        k: documented[k] for k in (401, 403, 413, 415, 421, 422, 429, 503)
-    }
-    add_feedback_route(app, config, feedback_errors, error_body)
+    add_feedback_route(app, config, metrics.reject)
 
     @app.get("/health", summary="The process is alive")
     async def health() -> Response:
@@ -279,6 +312,7 @@ def _add_routes(app: FastAPI, deployment: Deployment) -> None:
     @app.get("/ready", summary="Models loaded and warmed up")
     async def ready() -> Response:
         if not deployment.ready:
+            metrics.reject("not_ready", 503)
             return error_response(503, "not_ready", "the model is still loading", retry)
         versions = [v.label for v in deployment.variants]
         return Response(
@@ -289,11 +323,13 @@ def _add_routes(app: FastAPI, deployment: Deployment) -> None:
     async def prometheus() -> Response:
         for label, batcher in deployment.batchers.items():
             metrics.queue_depth.labels(label).set(batcher.depth)
+        metrics.in_flight.set(admission.in_flight)
+        metrics.admission_limit.set(admission.limit)
         data, ctype = metrics.render()
         return Response(data, media_type=ctype)
 
 
-def _install_errors(app: FastAPI) -> None:
+def _install_errors(app: FastAPI, allow: dict[str, str]) -> None:
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
@@ -301,7 +337,11 @@ def _install_errors(app: FastAPI) -> None:
         assert isinstance(exc, HTTPException)
         codes = {404: "not_found", 405: "method_not_allowed"}
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and request.url.path in allow:
+            headers["Allow"] = allow[request.url.path]  # every method of the path, OPTIONS included
+            message = f"{request.method} is not allowed here; use {allow[request.url.path]}"
+        return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message, headers)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         return error_response(422, "invalid_input", "invalid request")
@@ -318,6 +358,8 @@ def _install_errors(app: FastAPI) -> None:
 def _install_openapi(app: FastAPI, deployment: Deployment) -> None:
     from fastapi.openapi.utils import get_openapi
 
+    from shipyard.serving.admission import EXEMPT_PATHS
+    from shipyard.serving.contract import document_errors
     from shipyard.serving.schema import build_models, example_row
 
     def openapi() -> dict[str, Any]:
@@ -334,6 +376,7 @@ def _install_openapi(app: FastAPI, deployment: Deployment) -> None:
         components.setdefault("schemas", {}).update(defs)
         post = schema["paths"]["/predict"]["post"]
         post["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        document_errors(schema, auth=deployment.config.auth, open_paths=OPEN_PATHS, exempt=EXEMPT_PATHS)
         if deployment.config.auth:
             components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
             for path, item in schema["paths"].items():

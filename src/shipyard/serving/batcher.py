@@ -9,8 +9,10 @@ model runs, new requests queue up and form the next batch (batches grow with loa
 gets its own slice of the outputs, in order. If a multi-request batch fails, its requests are
 retried one by one so that one bad request cannot fail the others.
 
-The queue is bounded (``max_queue`` requests): :meth:`MicroBatcher.submit` raises
-:class:`Overloaded` at once when it is full, and the app answers 503 with ``Retry-After``.
+How long each batch's oldest request waited goes to ``on_wait`` (the admission gate adapts its
+limit to it, :mod:`shipyard.serving.admission`). The queue is bounded (``max_queue`` requests):
+:meth:`MicroBatcher.submit` raises :class:`Overloaded` at once when it is full, and the app answers
+503 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Pending:
     columns: dict[str, list[Any]]
     rows: int
     future: asyncio.Future[Result] = field(repr=False)
+    queued: float = 0.0  # time.monotonic() when it was queued
 
 
 class MicroBatcher:
@@ -51,8 +54,10 @@ class MicroBatcher:
         max_wait_ms: float,
         max_queue: int,
         arriving: Callable[[], int] = lambda: 0,
+        on_wait: Callable[[float, float], None] | None = None,
     ) -> None:
         self.arriving = arriving
+        self.on_wait = on_wait  # (seconds the batch's oldest request waited, now): admission.py
         self.variant = variant
         self.metrics = metrics
         self.max_batch_size = max_batch_size
@@ -85,7 +90,7 @@ class MicroBatcher:
         assert self._queue is not None, "the batcher is not started"
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         try:
-            self._queue.put_nowait(Pending(columns, rows, future))
+            self._queue.put_nowait(Pending(columns, rows, future, time.monotonic()))
         except asyncio.QueueFull:
             raise Overloaded from None
         self._depth.set(self._queue.qsize())
@@ -105,6 +110,9 @@ class MicroBatcher:
             batch.append(item)
             rows += item.rows
         self._depth.set(queue.qsize())
+        if self.on_wait is not None:
+            now = time.monotonic()
+            self.on_wait(now - batch[0].queued, now)
         return [p for p in batch if not p.future.done()]  # timed-out callers are gone
 
     async def _run(self) -> None:

@@ -41,7 +41,10 @@ class ServingConfig:
     ``routes``: canary split between versions of the same model (weights sum to 100); empty means
     all traffic to ``model_uri``. ``shadow``: a version that gets a copy of every request (answers
     logged, never returned). ``max_batch_size`` rows / ``max_wait_ms`` bound one micro-batch;
-    ``max_queue`` requests may wait per version before new ones get 503. ``log_dir``: where the
+    ``max_queue`` requests may wait per version before new ones get 503. ``max_in_flight``: the most
+    requests admitted at once (:mod:`shipyard.serving.admission`; 0: ``max_queue +
+    max_batch_size``; the gate adapts below it, down to one batch); the rest wait at most 25 ms for
+    a slot, then get a prebuilt 503 before any other work. ``log_dir``: where the
     prediction log goes (a local folder or ``s3://bucket/prefix``; None disables it).
 
     ``token_cache_s``: how long a checked token is trusted before it is checked again (at most
@@ -62,6 +65,7 @@ class ServingConfig:
     max_batch_size: int = 64
     max_wait_ms: float = 2.0
     max_queue: int = 256
+    max_in_flight: int = 0
     timeout_s: float = 10.0
     max_body_bytes: int = 4 * 1024 * 1024
     log_dir: str | None = None
@@ -77,6 +81,8 @@ class ServingConfig:
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.max_queue < 1:
             raise InvalidInputError("--max-batch-size and the queue size must be at least 1")
+        if self.max_in_flight < 0:
+            raise InvalidInputError("--max-in-flight must be at least 0 (0: --max-queue + --max-batch-size)")
         if self.max_wait_ms < 0 or self.timeout_s <= 0:
             raise InvalidInputError("--max-wait-ms must be >= 0 and the timeout > 0")
         if self.routes and sum(r.weight for r in self.routes) != 100:
@@ -102,6 +108,13 @@ class ServingConfig:
             raise InvalidInputError(
                 f"deployment name {self.deployment!r}: use letters, digits, '_', '-' and '.' (at most 100)"
             )
+
+    @property
+    def in_flight_limit(self) -> int:
+        """Requests admitted at once (the admission gate's limit)."""
+        from shipyard.serving.admission import default_limit
+
+        return self.max_in_flight or default_limit(self.max_queue, self.max_batch_size)
 
     @property
     def deployment_name(self) -> str:

@@ -12,6 +12,7 @@ import gc
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,8 @@ class Deployment:
         shadow: Variant | None,
         metrics: ServingMetrics,
         log_writer: PredictionLogWriter | None,
+        *,
+        on_wait: Callable[[float, float], None] | None = None,
     ) -> None:
         self.config = config
         self.variants = variants
@@ -62,6 +65,7 @@ class Deployment:
                 max_wait_ms=config.max_wait_ms,
                 max_queue=config.max_queue,
                 arriving=(lambda: self.arriving) if v.role == "primary" else (lambda: 0),
+                on_wait=on_wait if v.role == "primary" else None,
             )
             for v in [*variants, *([shadow] if shadow else [])]
         }

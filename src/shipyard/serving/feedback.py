@@ -3,6 +3,7 @@ by request id (:func:`shipyard.monitoring.logs.log_labels`; the monitoring side 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,40 +30,84 @@ async def read_limited(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def add_feedback_route(
-    app: FastAPI, config: ServingConfig, documented: dict[int | str, dict[str, Any]], error_body: Any
-) -> None:
-    """Add the route; ``documented`` holds the shared error responses (401, 403, 413, ...). The
-    guard (:mod:`shipyard.serving.guard`) admits only tokens whose user may write."""
+MAX_ROW = 2**31 - 1  # rows are stored as int32
+
+
+def feedback_schema() -> dict[str, Any]:
+    """The body's JSON schema: what :func:`parse_feedback` accepts, and nothing else (one label
+    type per request: numbers, strings or booleans)."""
+
+    def items(label: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["request_id", "label"],
+                "additionalProperties": False,
+                "properties": {
+                    "request_id": {"type": "string"},
+                    "label": label,
+                    "row": {"type": "integer", "minimum": 0, "maximum": MAX_ROW},
+                },
+            },
+        }
+
+    return {
+        "type": "object",
+        "required": ["labels"],
+        "additionalProperties": False,
+        "properties": {
+            "labels": {
+                "anyOf": [items({"type": "number"}), items({"type": "string"}), items({"type": "boolean"})]
+            }
+        },
+    }
+
+
+def parse_feedback(body: bytes) -> tuple[list[str], list[Any], list[int]] | None:
+    """Request ids, labels and rows (-1: every row of the request), or None when the body does not
+    match :func:`feedback_schema`."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or set(data) != {"labels"} or not isinstance(data["labels"], list):
+        return None
+    ids: list[str] = []
+    labels: list[Any] = []
+    rows: list[int] = []
+    for item in data["labels"]:
+        if not isinstance(item, dict) or not {"request_id", "label"} <= set(item) <= _KEYS:
+            return None
+        row = item.get("row", -1)
+        if isinstance(row, float) and row.is_integer():
+            row = int(row)  # JSON Schema's integers include 1.0
+        if not isinstance(item["request_id"], str) or type(row) is not int or not -1 <= row <= MAX_ROW:
+            return None
+        if "row" in item and row < 0:
+            return None
+        ids.append(item["request_id"])
+        labels.append(item["label"])
+        rows.append(row)
+    kinds = {bool if type(v) is bool else float if type(v) in (int, float) else type(v) for v in labels}
+    if not kinds <= {float, str, bool} or len(kinds) > 1:
+        return None
+    return ids, labels, rows
+
+
+_KEYS = frozenset({"request_id", "label", "row"})
+
+
+def add_feedback_route(app: FastAPI, config: ServingConfig, reject: Callable[[str, int], None]) -> None:
+    """Add the route (its error statuses are documented by :mod:`shipyard.serving.contract`);
+    ``reject`` counts refused requests. The guard (:mod:`shipyard.serving.guard`) admits only tokens
+    whose user may write."""
     feedback_docs: dict[int | str, dict[str, Any]] = {
         200: {"description": "how many labels were stored and how many request ids were unknown"},
-        **documented,
-        409: {"model": error_body, "description": "this deployment writes no prediction log"},
     }
     feedback_body = {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["labels"],
-                    "properties": {
-                        "labels": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["request_id", "label"],
-                                "properties": {
-                                    "request_id": {"type": "string"},
-                                    "label": {"type": ["number", "string", "boolean"]},
-                                    "row": {"type": "integer", "minimum": 0},
-                                },
-                            },
-                        }
-                    },
-                }
-            }
-        },
+        "content": {"application/json": {"schema": feedback_schema()}},
     }
 
     @app.post(
@@ -81,6 +126,7 @@ def add_feedback_route(
 
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if ctype != "application/json":
+            reject("unsupported_media_type", 415)
             return error_response(415, "unsupported_media_type", "send the body as application/json")
         if not config.log_dir:
             return error_response(
@@ -88,26 +134,19 @@ def add_feedback_route(
             )
         body = await read_limited(request, config.max_body_bytes)
         if body is None:
+            reject("payload_too_large", 413)
             return error_response(
                 413, "payload_too_large", f"request body is over the limit of {config.max_body_bytes} bytes"
             )
-        usage = 'send {"labels": [{"request_id": "...", "label": <number, string or bool>, "row": <int>}]}'
-        try:
-            items = orjson.loads(body)["labels"]
-            ids = [i["request_id"] for i in items]
-            labels = [i["label"] for i in items]
-            rows = [i.get("row", -1) for i in items]
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        parsed = parse_feedback(body)
+        if parsed is None:
+            usage = (
+                'send {"labels": [{"request_id": "...", "label": <number, string or bool>, '
+                '"row": <int >= 0>}]}'
+                " (one label type per request, no other keys)"
+            )
             return error_response(422, "invalid_input", usage)
-        kinds = {type(v) for v in labels}
-        if (
-            not all(isinstance(i, str) for i in ids)
-            or not all(type(r) is int and r >= -1 for r in rows)
-            or not kinds <= {int, float, str, bool}
-            or len(kinds - {int, float}) > 1
-            or (str in kinds and len(kinds) > 1)
-        ):
-            return error_response(422, "invalid_input", usage + " (one label type per request)")
+        ids, labels, rows = parsed
         try:
             result = await asyncio.to_thread(
                 log_labels, ids, labels, deployment=config.deployment_name, log_dir=config.log_dir, rows=rows

@@ -1,6 +1,7 @@
 """The serving app's one checkpoint (:class:`ServingGuard`), and its JSON error bodies.
 
-For every HTTP request, in this order:
+For every HTTP request the admission gate lets in (:mod:`shipyard.serving.admission` runs first), in
+this order:
 
 1. every answer, errors included, carries ``X-Content-Type-Options: nosniff``;
 2. the ``Host`` header must be one the service answers (DNS rebinding): with ``--no-auth`` only
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from shipyard.metadata.security import SecurityStore
     from shipyard.security.throttle import AuthThrottle
     from shipyard.serving.config import ServingConfig
+    from shipyard.serving.metrics import ServingMetrics
 
 log = logging.getLogger("shipyard.serving")
 
@@ -206,11 +208,18 @@ class ServingGuard:
         config: ServingConfig,
         verifier: TokenVerifier | None,
         throttle: AuthThrottle | None = None,
+        metrics: ServingMetrics | None = None,
     ) -> None:
         self.app = app
         self.config = config
         self.verifier = verifier
         self.throttle = throttle
+        self.metrics = metrics
+
+    def _refuse(self, reason: str, response: Response) -> Response:
+        if self.metrics is not None:
+            self.metrics.reject(reason, response.status_code)
+        return response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -230,7 +239,8 @@ class ServingGuard:
                 if not config.auth
                 else "the Host header names a host this service does not answer (see --allowed-hosts)"
             )
-            await error_response(421, "misdirected_request", message)(scope, receive, send)
+            misdirected = error_response(421, "misdirected_request", message)
+            await self._refuse("misdirected_request", misdirected)(scope, receive, send)
             return
         if self.verifier is None or scope.get("path") in OPEN_PATHS:
             await self.app(scope, receive, send)
@@ -250,25 +260,32 @@ class ServingGuard:
             throttled = self.throttle.check(peer, token)
             if throttled is not None:
                 retry = {"Retry-After": str(throttled.retry_after_s)}
-                return error_response(429, "too_many_requests", throttled.message, retry)
+                return self._refuse(
+                    "too_many_requests", error_response(429, "too_many_requests", throttled.message, retry)
+                )
         try:
             access = await self.verifier.check(token) if token else None
         except StorageError as exc:  # fail closed; the details (server URL, cause) only in our log
             log.warning("cannot check an API token: %s", exc)
             message = "the token cannot be checked right now; retry shortly"
-            return error_response(503, "auth_unavailable", message, {"Retry-After": "5"})
+            return self._refuse(
+                "auth_unavailable", error_response(503, "auth_unavailable", message, {"Retry-After": "5"})
+            )
         if access is None:
             if token and self.throttle is not None:
                 self.throttle.failed(peer, token)
             message = (
                 "a valid API token is required: send 'Authorization: Bearer <token>' (shipyard tokens create)"
             )
-            return error_response(401, "unauthenticated", message, {"WWW-Authenticate": "Bearer"})
+            return self._refuse(
+                "unauthenticated",
+                error_response(401, "unauthenticated", message, {"WWW-Authenticate": "Bearer"}),
+            )
         if not access.may_predict:
             message = "this token lacks the predict permission (`shipyard whoami` shows what it has)"
-            return error_response(403, "permission_denied", message)
+            return self._refuse("permission_denied", error_response(403, "permission_denied", message))
         if scope.get("path") in WRITE_PATHS and not access.may_write:
             path = scope.get("path")
             message = f"{path} stores labels: it needs the monitor:write permission (developers and up)"
-            return error_response(403, "permission_denied", message)
+            return self._refuse("permission_denied", error_response(403, "permission_denied", message))
         return None

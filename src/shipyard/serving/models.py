@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.errors import InvalidInputError, SerializationError
+from shipyard.core.errors import InvalidInputError, SerializationError, UntrustedContentError
 from shipyard.serving.config import ServingConfig
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ def load_variant(
     """Load ``uri`` (verified) with its input example. Pickle packages need ``allow_unsafe``;
     classes beyond the flavor's allow-list must be in ``trusted`` (``--trust``)."""
     from shipyard.registry.package import EXAMPLE, files_from_tar, read_example
-    from shipyard.registry.predictor import load_package
+    from shipyard.registry.predictor import load_package, package_label
     from shipyard.registry.service import ModelRegistry
     from shipyard.registry.uri import parse_model_uri
 
@@ -195,7 +195,8 @@ def load_variant(
         mv = registry.resolve(ref)
         digest, version, name = mv.package_digest, mv.version, mv.model_name
     limits = stores.artifacts.limits
-    files = files_from_tar(stores.artifacts.get_bytes(digest, uri), uri, limits)  # sha256-verified
+    where = package_label(uri, name if version is not None else None, version, digest)
+    files = files_from_tar(stores.artifacts.get_bytes(digest, where), where, limits)  # sha256-verified
     try:
         model = load_package(
             files,
@@ -208,13 +209,13 @@ def load_variant(
             limits=limits,
         )
     except SerializationError as exc:
-        if "pickle" in str(exc):
+        if isinstance(exc, UntrustedContentError) and "pickle-based" in str(exc):
             raise SerializationError(
                 f"{uri} is a pickle-based model: serving it would run arbitrary code from the package; "
                 "pass --allow-unsafe-model only if you trust where it came from"
             ) from None
         raise
-    example = read_example(files[EXAMPLE]) if EXAMPLE in files else None
+    example = read_example(files[EXAMPLE], where) if EXAMPLE in files else None
     label = str(version) if version is not None else uri
     variant = Variant(model, name, version, label, example, role=role, weight=weight)
     variant.enable_fast_path()

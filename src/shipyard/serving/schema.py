@@ -6,10 +6,11 @@ Accepted bodies (JSON only)::
     {"records": [{"f0": 1.0, "f1": 2.0}, ...]}    # records, wrapped
     {"columns": {"f0": [1.0, ...], "f1": [...]}}  # columns (equal lengths)
 
-Types are strict: a float column takes JSON numbers (integers too), never strings or booleans; an
-integer column takes integers in range; a bool column takes ``true``/``false``; a string column
-takes strings; a datetime column takes ISO 8601 strings. Every column is required and no other
-column is allowed. Errors name the column: ``column 'f3': Field required``.
+Types are strict: a float column takes JSON numbers (integers too) of magnitude at most
+:data:`FLOAT_BOUNDS` (below), never strings or booleans; an integer column takes integers in
+range; a bool column takes ``true``/``false``; a string column takes strings; a datetime column
+takes ISO 8601 strings. Every column is required and no other column is allowed. Errors name the
+column: ``column 'f3': Field required``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ if TYPE_CHECKING:
 
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
+# The largest magnitude a float column takes: 2^511 for float64, 2^63 for float32 (both exact).
+# Models compute with products of their inputs (dot products with weights, squared distances,
+# variances, polynomial features); at these bounds the square of any input, and the sum of two
+# squares, stays finite in the column's own dtype, so second-order arithmetic cannot overflow.
+# Anything larger is no measurement but an overflow waiting to happen (-5e295 made a model answer
+# 500), so it is refused with a 422 naming the column, and the OpenAPI document states the bound.
+# What a model still cannot compute (its output is not finite, or it raises an overflow) is caught
+# after the call: serving/finite.py.
+FLOAT_BOUNDS = {"float64": float(2**511), "float32": float(2**63)}
+
 
 def _python_type(col: ColumnSpec) -> Any:
     from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
@@ -39,8 +50,9 @@ def _python_type(col: ColumnSpec) -> Any:
     if col.type in _INT_RANGES:
         low, high = _INT_RANGES[col.type]
         return Annotated[StrictInt, Field(ge=low, le=high)]
-    if col.type in ("float32", "float64"):
-        return StrictFloat
+    if col.type in FLOAT_BOUNDS:
+        bound = FLOAT_BOUNDS[col.type]
+        return Annotated[StrictFloat, Field(ge=-bound, le=bound)]
     if col.type == "datetime":
         return datetime
     return StrictStr
@@ -56,10 +68,16 @@ class RequestModels:
     body: TypeAdapter[Any]
     records: TypeAdapter[Any]
     columns: TypeAdapter[Any]
+    documented: TypeAdapter[Any]  # the records forms: see openapi()
 
     def openapi(self, example: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The request-body JSON schema (refs into components) and the component schemas."""
-        schema = self.body.json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+        """The request-body JSON schema (refs into components) and the component schemas.
+
+        It states the records forms only: the columns form's rule that every column has the same
+        length is one JSON Schema cannot express, so a schema listing it would promise bodies that
+        the service refuses. The columns form is still accepted, and described in the operation's
+        text."""
+        schema = self.documented.json_schema(ref_template="#/components/schemas/{model}", mode="validation")
         defs = schema.pop("$defs", {})
         if example:
             schema["example"] = example
@@ -87,7 +105,10 @@ def build_models(sig: Signature, title: str = "Model") -> RequestModels:
     records_body = create_model(f"{safe}RecordsBody", __config__=strict, records=(records_list, ...))
     columns_body = create_model(f"{safe}ColumnsBody", __config__=strict, columns=(columns, ...))
     body = TypeAdapter(records_list | records_body | columns_body)
-    return RequestModels(sig.column_names, fields, row, body, TypeAdapter(records_list), TypeAdapter(columns))
+    documented = TypeAdapter(records_list | records_body)
+    return RequestModels(
+        sig.column_names, fields, row, body, TypeAdapter(records_list), TypeAdapter(columns), documented
+    )
 
 
 def _message(exc: Any, names: Sequence[str]) -> str:
@@ -103,6 +124,11 @@ def _message(exc: Any, names: Sequence[str]) -> str:
             extra[f"{loc[-1]!r}{where}"] = None
         elif err.get("type") == "missing" and column is not None:
             missing[f"{column!r}{where}"] = None
+        elif column is not None and err.get("type") in ("less_than_equal", "greater_than_equal"):
+            ctx = err.get("ctx", {})
+            bound = f"at most {ctx['le']:.6g}" if "le" in ctx else f"at least {ctx.get('ge', 0):.6g}"
+            value = err.get("input")
+            parts.append(f"column {column!r}{where}: {value!r} is out of the range the model takes ({bound})")
         elif column is not None:
             parts.append(f"column {column!r}{where}: {err.get('msg', 'invalid')}")
         else:

@@ -11,6 +11,12 @@ and a write that finds its blob already stored touches it (the content-addressed
 :meth:`~shipyard.artifacts.backends.base.BlobBackend.touch`), so a blob about to be referenced is
 always young. Each candidate's age is read again right before it is deleted. A backend that cannot
 tell a blob's age keeps it. Run it where the stores are (not through a server), like ``mlflow gc``.
+
+It also removes what killed writers left behind (:meth:`~shipyard.artifacts.cas.ContentStore.clean_stale`):
+temp files of blob writes and server uploads (``.staging/.tmp-*``, ``.staging/.upload-*`` of a local
+store, ``<home>/scratch`` for a remote one) and unfinished S3 multipart uploads under the store's
+prefix, once they have been idle for ``temp_min_age_s`` (default an hour; a live writer keeps its
+file or upload active, so it is never touched).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.tracking.stores import Stores
 
 DEFAULT_MIN_AGE_S = 24 * 3600.0
+DEFAULT_TEMP_MIN_AGE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,10 @@ class GcReport:
     deleted: int  # deleted (or, with dry_run, that would be)
     deleted_bytes: int
     dry_run: bool
+    temp_files: int = 0  # temp files of killed writers removed
+    temp_bytes: int = 0
+    uploads_aborted: int = 0  # unfinished multipart uploads aborted
+    upload_bytes: int = 0
 
 
 def _digest(key: str) -> str | None:
@@ -47,11 +58,18 @@ def _digest(key: str) -> str | None:
 
 
 def collect_garbage(
-    stores: Stores, *, min_age_s: float = DEFAULT_MIN_AGE_S, dry_run: bool = False
+    stores: Stores,
+    *,
+    min_age_s: float = DEFAULT_MIN_AGE_S,
+    dry_run: bool = False,
+    temp_min_age_s: float = DEFAULT_TEMP_MIN_AGE_S,
 ) -> GcReport:
-    """Delete unreferenced blobs older than ``min_age_s`` seconds (see the module doc)."""
-    if min_age_s < 0:
-        raise InvalidInputError(f"min_age_s must not be negative, got {min_age_s}")
+    """Delete unreferenced blobs older than ``min_age_s`` seconds and what killed writers left,
+    idle for ``temp_min_age_s`` seconds (see the module doc)."""
+    for label, value in (("min_age_s", min_age_s), ("temp_min_age_s", temp_min_age_s)):
+        if value < 0:
+            raise InvalidInputError(f"{label} must not be negative, got {value}")
+    stale = stores.artifacts.cas.clean_stale(time.time() - temp_min_age_s, dry_run=dry_run)
     backend = stores.artifacts.blobs
     listed = [(info, digest) for info in backend.list_blobs(BLOB_PREFIX) if (digest := _digest(info.key))]
     referenced = stores.metadata.referenced_digests()  # read after listing: a newer blob is young
@@ -75,4 +93,15 @@ def collect_garbage(
             backend.delete(info.key)
         deleted += 1
         deleted_bytes += now.size
-    return GcReport(len(listed), kept, young, deleted, deleted_bytes, dry_run)
+    return GcReport(
+        len(listed),
+        kept,
+        young,
+        deleted,
+        deleted_bytes,
+        dry_run,
+        stale.files,
+        stale.file_bytes,
+        stale.uploads,
+        stale.upload_bytes,
+    )

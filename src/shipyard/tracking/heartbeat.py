@@ -1,11 +1,13 @@
 """Heartbeats: a RUNNING run proves its process is alive; runs whose heartbeat lapsed are failed.
 
-:class:`Heartbeat` calls ``metadata.heartbeat_run(run_id, now)`` every
+:class:`Heartbeat` calls ``metadata.heartbeat_run(run_id)`` every
 ``settings.heartbeat_interval_s``, on one daemon thread per process (:class:`HeartbeatThread`).
 When the process dies (SIGKILL, ``os._exit``, a lost machine) the heartbeats stop, and the next
 reader — :meth:`StaleRunReaper.maybe_reap`, called by the tracking client before it reads runs, or
 ``shipyard runs gc`` — marks every RUNNING run whose last heartbeat is older than
-``settings.heartbeat_timeout_s`` FAILED.
+``settings.heartbeat_timeout_s`` FAILED. Both sides use the metadata store's clock (the store
+stamps each beat and measures the age), never this process's: a client whose clock is off by
+minutes is neither failed while alive nor kept RUNNING after it died.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ import logging
 import os
 import threading
 import time
-from datetime import timedelta
 
-from shipyard.core.clock import utcnow
 from shipyard.metadata.base import MetadataStore
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class Heartbeat:
 
     def beat(self) -> None:
         try:
-            self.metadata.heartbeat_run(self.run_id, utcnow())
+            self.metadata.heartbeat_run(self.run_id)
         except Exception as exc:  # a missed beat is not fatal; the next one may succeed
             self.failures += 1
             log.warning("heartbeat for run %s failed: %s", self.run_id, exc)
@@ -120,4 +120,4 @@ class StaleRunReaper:
         return self.reap()
 
     def reap(self) -> list[str]:
-        return self._metadata.fail_stale_runs(utcnow() - timedelta(seconds=self._timeout))
+        return self._metadata.fail_stale_runs(self._timeout)

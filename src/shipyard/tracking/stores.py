@@ -39,7 +39,7 @@ def open_stores(settings: Settings | None = None) -> Stores:
 
         metadata: MetadataStore = RestMetadataStore(settings.metadata_uri, token=settings.token)
     else:
-        metadata = open_metadata_store(settings.metadata_uri)
+        metadata = open_metadata_store(settings.metadata_uri, db_timeout_s=settings.db_timeout_s)
     try:
         artifacts = open_artifact_store(settings)
     except BaseException:

@@ -44,6 +44,7 @@ def flaky(x: int, state_dir: str) -> int:
     tries.write_text(str(count + 1))
     shipyard.log_artifact({"attempt": count + 1}, name="note")  # the retry records it again
     if count == 0:
+        print(f"first attempt of item {x}")  # only the failed attempt prints
         raise RuntimeError("first attempt fails")
     return x
 
@@ -59,6 +60,26 @@ def slow(x: int, seconds: float, marker: str) -> int:
     if not Path(marker).exists():
         time.sleep(seconds)
     return x
+
+
+@step
+def gated(x: int, marker: str, gate: str) -> int:
+    """Fails item 2 until ``marker`` exists; then each run of item 2 leaves a file beside the marker
+    and waits (at most 10 s) for ``gate`` to exist."""
+    if x != 2:
+        return x
+    if not Path(marker).exists():
+        raise ValueError("item 2 is not fixed yet")
+    Path(f"{marker}.ran-{time.time_ns()}").touch()
+    end = time.monotonic() + 10
+    while not Path(gate).exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    return x
+
+
+@flow
+def gated_resume(n: int = 4, marker: str = "/nonexistent", gate: str = "/nonexistent"):
+    return total(gated.map(prepare(n), marker=marker, gate=gate))
 
 
 @flow

@@ -16,10 +16,44 @@ content-addressed layer builds (never user input); a missing key raises
 from __future__ import annotations
 
 import abc
+import errno
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from shipyard.core.errors import InsufficientStorageError, StorageError
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _mount_point(path: Path) -> Path:
+    here = path
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    here = here.resolve()
+    while not os.path.ismount(here) and here != here.parent:
+        here = here.parent
+    return here
+
+
+def write_error(exc: OSError, what: str, folder: Path | str | None) -> StorageError:
+    """The error for an OS failure while writing ``what`` under ``folder``: a full disk or quota
+    is :class:`InsufficientStorageError` (HTTP 507) naming the disk, anything else StorageError.
+    ``folder`` None: the system's temp folder (where a remote backend buffers)."""
+    if folder is None:
+        import tempfile
+
+        folder = tempfile.gettempdir()
+    if exc.errno in _FULL:
+        disk = _mount_point(Path(folder))
+        why = "the disk quota is exceeded" if exc.errno == errno.EDQUOT else "the disk is full"
+        return InsufficientStorageError(
+            f"cannot write {what} to {folder}: {why} (filesystem mounted at {disk}); free space there "
+            "or point SHIPYARD_ARTIFACTS at a larger disk. Nothing was stored; stored data is intact"
+        )
+    return StorageError(f"cannot write {what} to {folder}: {exc.strerror or exc}")
 
 
 @dataclass(frozen=True)
@@ -27,6 +61,49 @@ class BlobInfo:
     key: str
     size: int
     modified: float | None  # seconds since the epoch of the last write or touch; None: unknown
+
+
+@dataclass(frozen=True)
+class StaleReport:
+    """What a clean-up of abandoned writes found (and, unless a dry run, removed)."""
+
+    files: int = 0  # temp files of killed writers
+    file_bytes: int = 0
+    uploads: int = 0  # unfinished multipart uploads (S3), aborted
+    upload_bytes: int = 0
+
+    def __add__(self, other: StaleReport) -> StaleReport:
+        return StaleReport(
+            self.files + other.files,
+            self.file_bytes + other.file_bytes,
+            self.uploads + other.uploads,
+            self.upload_bytes + other.upload_bytes,
+        )
+
+
+def clean_temp_folder(folder: Path | None, cutoff: float, *, dry_run: bool = False) -> StaleReport:
+    """Remove the regular files directly in ``folder`` last modified before ``cutoff`` (seconds
+    since the epoch): temp files of writers that were killed. A live writer keeps writing, so its
+    file stays young; links and folders are left alone."""
+    import os
+    import stat
+
+    if folder is None or not folder.is_dir():
+        return StaleReport()
+    files = size = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISREG(info.st_mode) or info.st_mtime >= cutoff:
+                    continue
+                if not dry_run:
+                    os.unlink(entry.path)
+            except FileNotFoundError:  # its writer finished (or another cleaner got there first)
+                continue
+            files += 1
+            size += info.st_size
+    return StaleReport(files, size)
 
 
 class BlobBackend(abc.ABC):
@@ -90,6 +167,11 @@ class BlobBackend(abc.ABC):
         Backends without a staging dir fall back to :meth:`write_file` + unlink."""
         self.write_file(key, path)
         path.unlink(missing_ok=True)
+
+    def clean_stale(self, cutoff: float, *, dry_run: bool = False) -> StaleReport:
+        """Remove what killed writers left behind, last active before ``cutoff`` (seconds since
+        the epoch): temp files in the staging dir, unfinished multipart uploads. Default: nothing."""
+        return StaleReport()
 
     def close(self) -> None:
         """Release clients or connections (idempotent); local backends hold none."""

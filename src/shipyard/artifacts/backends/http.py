@@ -20,6 +20,7 @@ from shipyard.artifacts.backends.base import BlobBackend
 from shipyard.artifacts.cas import BLOB_PREFIX, validate_digest
 from shipyard.core.errors import (
     ConfigurationError,
+    InsufficientStorageError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
@@ -69,6 +70,8 @@ class HttpBackend(BlobBackend):
             raise PermissionDeniedError(f"{message} ({where})")
         if response.status_code in (400, 413, 415, 422):
             raise InvalidInputError(f"{message} ({where})")
+        if response.status_code == 507:  # the server's disk is full: its message names it
+            raise InsufficientStorageError(f"the server cannot store {key}: {message}")
         raise StorageError(f"{message} ({where})")
 
     def _request(self, method: str, key: str, *, replayable: bool = True, **kwargs: object) -> httpx.Response:

@@ -19,7 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from shipyard.artifacts.backends.base import BlobBackend, BlobInfo
+from shipyard.artifacts.backends.base import (
+    BlobBackend,
+    BlobInfo,
+    StaleReport,
+    clean_temp_folder,
+    write_error,
+)
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
 
 STAGING = ".staging"
@@ -149,7 +155,7 @@ class LocalBackend(BlobBackend):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create the staging folder {folder}: {exc}") from exc
+            raise write_error(exc, "the staging folder", folder) from exc
         return folder
 
     def clean_staging(self, max_age_s: float = 24 * 3600) -> int:
@@ -157,19 +163,12 @@ class LocalBackend(BlobBackend):
 
         Only files older than ``max_age_s`` go, so writers still running keep theirs.
         """
-        folder = self.root / STAGING
-        if not folder.is_dir():
-            return 0
-        cutoff = time.time() - max_age_s
-        removed = 0
-        for entry in folder.iterdir():
-            try:
-                if entry.is_file() and entry.stat().st_mtime < cutoff:
-                    entry.unlink()
-                    removed += 1
-            except FileNotFoundError:  # another cleaner or its writer got there first
-                continue
-        return removed
+        return self.clean_stale(time.time() - max_age_s).files
+
+    def clean_stale(self, cutoff: float, *, dry_run: bool = False) -> StaleReport:
+        """Temp files in ``.staging`` (blob writes: ``.tmp-*``; server uploads: ``.upload-*``)
+        last modified before ``cutoff``."""
+        return clean_temp_folder(self.root / STAGING, cutoff, dry_run=dry_run)
 
     def _temp(self) -> tuple[int, Path]:
         fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".blob", dir=self.staging_dir())
@@ -187,7 +186,7 @@ class LocalBackend(BlobBackend):
             self.adopt_file(key, tmp)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write {key} to {self.location}: {exc}") from exc
+            raise write_error(exc, key, self.location) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -206,7 +205,7 @@ class LocalBackend(BlobBackend):
             raise NotFoundError(f"cannot store {path} as {key}: no such file") from exc
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise StorageError(f"cannot write {key} to {self.location}: {exc}") from exc
+            raise write_error(exc, key, self.location) from exc
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -225,7 +224,7 @@ class LocalBackend(BlobBackend):
                 return
             _fsync_dir(dest.parent)
         except OSError as exc:
-            raise StorageError(f"cannot write {key} to {self.location}: {exc}") from exc
+            raise write_error(exc, key, self.location) from exc
 
     def _make_parents(self, folder: Path) -> None:
         if folder.is_dir():

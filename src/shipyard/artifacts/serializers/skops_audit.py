@@ -36,7 +36,7 @@ from shipyard.artifacts.serializers.skops_types import (
     never_trusted,
 )
 from shipyard.artifacts.unpack import Budget, UnpackLimits, check_zip
-from shipyard.core.errors import SerializationError
+from shipyard.core.errors import SerializationError, UntrustedContentError
 
 SCHEMA = "schema.json"
 MAX_SCHEMA_BYTES = 256 << 20
@@ -98,7 +98,7 @@ def audit(
             "or reach files. Do not load this file"
         )
     if refused:
-        raise SerializationError(
+        raise UntrustedContentError(
             f"{label} contains what shipyard does not load by default: {_listing(refused)}; {hint}"
         )
     return sorted(allowed)

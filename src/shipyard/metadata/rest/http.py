@@ -1,9 +1,18 @@
 """The HTTP session of the REST backends: one kept-alive httpx connection pool, the bearer token,
-orjson bodies, and server errors turned back into the same :class:`ShipyardError` subclasses."""
+orjson bodies, and server errors turned back into the same :class:`ShipyardError` subclasses.
+
+Retries: a request that is safe to send again — a GET/HEAD, or a POST, which always carries an
+``Idempotency-Key`` (one per logical write, the same on every attempt, so the server applies it
+once and answers a retry with the stored response) — is retried on a dropped or refused connection
+and on 503 (honouring ``Retry-After``), with exponential backoff, at most ``retries`` times.
+"""
 
 from __future__ import annotations
 
 import functools
+import random
+import time
+import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -67,11 +76,27 @@ def seg(value: str) -> str:
     return quote(value, safe="")
 
 
-class RestSession:
-    """Thread-safe; one per store. ``token`` goes in ``Authorization: Bearer``."""
+RETRY_METHODS = frozenset({"GET", "HEAD", "POST"})  # POSTs carry an Idempotency-Key
+_RETRY_ERRORS = (httpx.NetworkError, httpx.RemoteProtocolError)  # dropped/refused; not timeouts
 
-    def __init__(self, uri: str, token: str | None, timeout_s: float = 60.0) -> None:
+
+class RestSession:
+    """Thread-safe; one per store. ``token`` goes in ``Authorization: Bearer``. Safe requests are
+    retried up to ``retries`` times (see the module doc), waiting ``backoff_s``, doubling, at most
+    ``max_wait_s`` between attempts."""
+
+    def __init__(
+        self,
+        uri: str,
+        token: str | None,
+        timeout_s: float = 60.0,
+        *,
+        retries: int = 4,
+        backoff_s: float = 0.2,
+        max_wait_s: float = 5.0,
+    ) -> None:
         self.base_url = check_base_url(uri)
+        self.retries, self.backoff_s, self.max_wait_s = retries, backoff_s, max_wait_s
         headers = {"Accept": "application/json", "User-Agent": "shipyard"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -91,22 +116,45 @@ class RestSession:
         return self.send(method, path, content, params)
 
     def send(self, method: str, path: str, content: bytes | None, params: Any = None) -> Any:
-        headers = {"Content-Type": "application/json"} if content is not None else None
-        try:
-            try:
-                response = self.client.request(method, path, content=content, params=params, headers=headers)
-            except (httpx.RemoteProtocolError, httpx.ConnectError):
-                if method not in ("GET", "HEAD"):
-                    raise
-                # a kept-alive connection the server closed meanwhile: reads are safe to send again
-                response = self.client.request(method, path, content=content, params=params, headers=headers)
-        except httpx.TransportError as exc:
-            raise StorageError(
-                f"cannot reach the shipyard server at {self.base_url}: {exc}; check SHIPYARD_URI and that "
-                "`shipyard server` is running"
-            ) from None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        if method == "POST":
+            headers["Idempotency-Key"] = uuid.uuid4().hex  # one logical write: the same on retries
+        response = self._send_with_retries(method, path, content, params, headers)
         if response.status_code >= 400:
             raise error_from_response(response)
         if response.status_code == 204 or not response.content:
             return None
         return orjson.loads(response.content)
+
+    def _send_with_retries(
+        self, method: str, path: str, content: bytes | None, params: Any, headers: dict[str, str]
+    ) -> httpx.Response:
+        retries = self.retries if method in RETRY_METHODS else 0
+        attempt = 0
+        while True:
+            try:
+                response = self.client.request(method, path, content=content, params=params, headers=headers)
+            except _RETRY_ERRORS as exc:
+                if attempt >= retries:
+                    raise self._unreachable(exc) from None
+                wait = self._backoff(attempt, None)
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from None
+            else:
+                if response.status_code != 503 or attempt >= retries:
+                    return response
+                wait = self._backoff(attempt, response.headers.get("retry-after"))
+            attempt += 1
+            time.sleep(wait)
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None and retry_after.strip().isdigit():
+            return min(float(retry_after), self.max_wait_s)
+        base = self.backoff_s * (2**attempt)
+        return float(min(base * (0.5 + random.random() / 2), self.max_wait_s))
+
+    def _unreachable(self, exc: Exception) -> StorageError:
+        return StorageError(
+            f"cannot reach the shipyard server at {self.base_url}: {exc}; check SHIPYARD_URI and that "
+            "`shipyard server` is running"
+        )

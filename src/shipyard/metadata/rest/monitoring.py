@@ -7,7 +7,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from shipyard.metadata.monitoring import Alert, MonitoringRecords, ProfileEntry, ResultRow
+from shipyard.metadata.base import check_page
+from shipyard.metadata.monitoring import (
+    OPEN_ALERT_MONITORS,
+    Alert,
+    MonitoringRecords,
+    ProfileEntry,
+    ResultRow,
+)
 from shipyard.metadata.rest.codec import decode, json_value_in
 from shipyard.metadata.rest.http import RestSession, seg
 from shipyard.metadata.rest.paging import follow_pages
@@ -97,3 +104,10 @@ class RestMonitoringRecords(MonitoringRecords):
             alert = decode(Alert, row)
             alerts.setdefault(alert.id, alert)
         return list(alerts.values())
+
+    def open_alert_counts(self, limit: int = OPEN_ALERT_MONITORS) -> dict[str, int]:
+        check_page(limit, 0)
+        if limit == 0:
+            return {}
+        data = self._http.call("GET", "/monitoring/open-alert-counts", params={"limit": limit})
+        return {str(k): int(v) for k, v in dict(data["counts"]).items()}

@@ -29,6 +29,8 @@ def _v(name: str, version: int) -> str:
 
 
 class RestRegistryStore(RegistryStore):
+    server_checks_packages = True  # the alias and approval routes check the package (registry/validation.py)
+
     def __init__(self, session: RestSession) -> None:
         self._http = session
 

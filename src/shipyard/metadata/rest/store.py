@@ -23,6 +23,7 @@ from shipyard.core.entities import (
     RunCreate,
     RunStatus,
     Task,
+    TaskAttempt,
     TaskStatus,
 )
 from shipyard.core.errors import ConfigurationError, InvalidInputError
@@ -33,6 +34,7 @@ from shipyard.metadata.base import (
     MetadataStore,
     MetricPage,
     RunPage,
+    StatusSummary,
     check_page,
 )
 from shipyard.metadata.rest.codec import decode, float_in, float_out, to_wire
@@ -98,11 +100,11 @@ class RestMetadataStore(MetadataStore):
         body = {"status": status, "end_time": end_time, "error": error}
         return decode(Run, self._http.call("POST", f"/runs/{seg(run_id)}/finish", body))
 
-    def heartbeat_run(self, run_id: str, at: datetime) -> None:
-        self._http.call("POST", f"/runs/{seg(run_id)}/heartbeat", {"at": at})
+    def heartbeat_run(self, run_id: str) -> None:
+        self._http.call("POST", f"/runs/{seg(run_id)}/heartbeat", {})  # the server's store stamps it
 
-    def fail_stale_runs(self, older_than: datetime) -> list[str]:
-        return list(self._http.call("POST", "/runs-fail-stale", {"older_than": older_than})["ids"])
+    def fail_stale_runs(self, timeout_s: float) -> list[str]:
+        return list(self._http.call("POST", "/runs-fail-stale", {"timeout_s": timeout_s})["ids"])
 
     @staticmethod
     def _query(
@@ -155,6 +157,10 @@ class RestMetadataStore(MetadataStore):
     ) -> int:
         params = self._query(namespaces, filter, flow_name, statuses, hidden_projects)
         return int(self._http.call("GET", "/runs-count", params=params)["count"])
+
+    def status_summary(self, *, hidden_projects: Sequence[str] = ()) -> StatusSummary:
+        params = [("hidden_project", p) for p in hidden_projects]
+        return decode(StatusSummary, self._http.call("GET", "/status-summary", params=params))
 
     def delete_run(self, run_id: str) -> None:
         self._http.call("DELETE", f"/runs/{seg(run_id)}")
@@ -277,6 +283,10 @@ class RestMetadataStore(MetadataStore):
         }
         body = {k: v for k, v in fields.items() if v is not None}
         return decode(Task, self._http.call("PATCH", f"/tasks/{seg(task_id)}", body))
+
+    def list_task_attempts(self, task_id: str) -> list[TaskAttempt]:
+        data = self._http.call("GET", f"/tasks/{seg(task_id)}/attempts")
+        return [decode(TaskAttempt, a) for a in data["attempts"]]
 
     def record_lineage(self, edges: Sequence[LineageEdge]) -> None:
         if edges:

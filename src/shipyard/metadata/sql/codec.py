@@ -174,6 +174,7 @@ def artifact_row(a: ArtifactRecord) -> dict[str, Any]:
         "created_at": a.created_at,
         "unsafe": bool(a.unsafe),
         "meta": dict(a.meta),
+        "attempt": a.attempt,
     }
 
 
@@ -190,4 +191,5 @@ def artifact_from(row: Row[Any]) -> ArtifactRecord:
         task_id=m["task_id"] or None,
         unsafe=bool(m["unsafe"]),
         meta=m["meta"] or {},
+        attempt=m["attempt"],
     )

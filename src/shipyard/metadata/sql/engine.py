@@ -3,10 +3,19 @@
 SQLite: WAL journal, a 30 s busy timeout, foreign keys on, case-sensitive LIKE (as on Postgres),
 and explicit ``BEGIN IMMEDIATE`` for write transactions so concurrent writers queue on the busy
 timeout instead of failing with a lock-upgrade deadlock. Reads use a deferred ``BEGIN`` (a snapshot).
+
+Postgres: every wait is bounded by ``timeout_s`` (``Settings.db_timeout_s``): the connect timeout,
+the pool's checkout wait, ``statement_timeout`` and ``lock_timeout`` on the server, and a client-side
+:class:`~shipyard.metadata.sql.watchdog.Watchdog` on each statement and checkout ping for a database
+that is frozen rather than down. A stale pooled connection (the database restarted) fails its ping
+and is replaced, so the store recovers by itself. Connections with the ``UNBOUNDED`` execution option
+(migrations) are exempt from the statement deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import time
 from pathlib import Path
@@ -19,7 +28,10 @@ from shipyard.core.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 5
+DEFAULT_TIMEOUT_S = 30.0  # Settings.db_timeout_s
+WATCHDOG_GRACE_S = 2.0  # the server's own statement_timeout answers first when the database runs
 WRITE = {"shipyard_write": True}  # execution option that selects BEGIN IMMEDIATE on SQLite
+UNBOUNDED = {"shipyard_unbounded": True}  # no statement deadline (migrations)
 _PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
 
@@ -53,10 +65,10 @@ def is_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
-def create_store_engine(url: URL) -> Engine:
+def create_store_engine(url: URL, timeout_s: float = DEFAULT_TIMEOUT_S) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
-    return _postgres_engine(url)
+    return _postgres_engine(url, timeout_s)
 
 
 def _set_wal(cur: Any) -> None:
@@ -79,10 +91,54 @@ def _set_wal(cur: Any) -> None:
             delay = min(delay * 2, 0.2)
 
 
-def _postgres_engine(url: URL) -> Engine:
-    connect_args: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+def _postgres_engine(url: URL, timeout_s: float) -> Engine:
+    from sqlalchemy.exc import DisconnectionError
+
+    from shipyard.metadata.sql.watchdog import Watchdog
+
+    ms = max(1, int(timeout_s * 1000))
+    given = url.query.get("options")  # e.g. options=-csearch_path=... : kept, ours appended
+    given = given if isinstance(given, str) else " ".join(given or ())
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, min(PG_CONNECT_TIMEOUT_S, math.ceil(timeout_s))),
+        "options": f"{given} -c statement_timeout={ms} -c lock_timeout={ms}".strip(),
+    }
+    # pre-ping is done below, under the watchdog (SQLAlchemy's own ping could wait for ever)
+    engine = create_engine(url, pool_timeout=timeout_s, connect_args=connect_args)
+    watchdog = Watchdog()
     _dispose_after_fork(engine)
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_conn: Any, record: Any, proxy: Any) -> None:
+        """SQLAlchemy's pessimistic-disconnect recipe: a connection that cannot answer a trivial
+        query in time is discarded (DisconnectionError makes the pool retry with a fresh one)."""
+        try:
+            with watchdog.watching(dbapi_conn, timeout_s):
+                cur = dbapi_conn.cursor()
+                try:
+                    cur.execute("SELECT 1")
+                finally:
+                    cur.close()
+                if not dbapi_conn.autocommit:
+                    dbapi_conn.rollback()
+        except Exception as exc:
+            raise DisconnectionError(f"stale or unresponsive connection: {exc}") from exc
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _arm(conn: Any, *_: Any) -> None:
+        if not conn.get_execution_options().get("shipyard_unbounded", False):
+            watchdog.watch(conn.connection.dbapi_connection, timeout_s + WATCHDOG_GRACE_S)
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _disarm(conn: Any, *_: Any) -> None:
+        watchdog.release(conn.connection.dbapi_connection)
+
+    @event.listens_for(engine, "handle_error")
+    def _disarm_on_error(context: Any) -> None:
+        if context.connection is not None and not context.connection.closed:
+            with contextlib.suppress(Exception):
+                watchdog.release(context.connection.connection.dbapi_connection)
+
     return engine
 
 

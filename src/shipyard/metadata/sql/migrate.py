@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, exc, text
 
 from shipyard.core.errors import SchemaVersionError
-from shipyard.metadata.sql.engine import WRITE
+from shipyard.metadata.sql.engine import UNBOUNDED, WRITE
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 VERSION_TABLE = "shipyard_schema_version"
@@ -116,8 +116,10 @@ def ensure_schema(engine: Engine, where: str) -> None:
     _check_known(current, where)
     if current == heads:
         return
-    with engine.connect().execution_options(**WRITE) as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
+    with engine.connect().execution_options(**WRITE, **UNBOUNDED) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":  # a migration may wait and run as long as it needs
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
+            conn.execute(text("SET LOCAL lock_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         current = current_revisions(conn)  # another process may have migrated meanwhile
         _check_known(current, where)

@@ -7,11 +7,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, delete, insert, select, update
+from sqlalchemy import Connection, Select, delete, func, insert, select, update
 
 from shipyard.core.errors import NotFoundError
 from shipyard.metadata.base import check_page
-from shipyard.metadata.monitoring import Alert, MonitoringRecords, ProfileEntry, ResultRow
+from shipyard.metadata.monitoring import (
+    OPEN_ALERT_MONITORS,
+    Alert,
+    MonitoringRecords,
+    ProfileEntry,
+    ResultRow,
+)
 from shipyard.metadata.sql.monitoring_schema import (
     monitor_alerts,
     monitor_results,
@@ -184,6 +190,19 @@ class SqlMonitoringRecords(BorrowedTransactions, MonitoringRecords):
         query = _page(query.order_by(_AL.id.desc()), limit, offset)
         with self._read() as conn:
             return [_alert(r) for r in conn.execute(query)]
+
+    def open_alert_counts(self, limit: int = OPEN_ALERT_MONITORS) -> dict[str, int]:
+        check_page(limit, 0)
+        count = func.count().label("n")
+        query = (
+            select(_AL.monitor, count)
+            .where(_AL.resolved_at.is_(None))
+            .group_by(_AL.monitor)
+            .order_by(count.desc(), _AL.monitor)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return {str(monitor): int(n) for monitor, n in conn.execute(query)}
 
 
 def _page(query: Select[Any], limit: int | None, offset: int) -> Select[Any]:

@@ -1,4 +1,15 @@
-"""Run rows: create, load (batched), finish, heartbeat, stale-run expiry, delete."""
+"""Run rows: create, load (batched), finish, heartbeat, stale-run expiry, delete.
+
+Liveness uses the database's clock only (:func:`~.dialect.store_now`): a run is created with
+``heartbeat_at`` = the database's now, every heartbeat writes the database's now, and a run is
+stale when that is more than ``timeout_s`` behind the database's now. The clocks of the processes
+that beat and of those that read never enter it.
+
+The resume lease: a run created with ``origin_run_id`` holds its origin while it is RUNNING (the
+partial unique index ``uq_runs_resuming_origin``); a second resume of the same origin is a
+:class:`ConflictError` naming the holder. The lease ends when the holder finishes, or when it is
+failed as stale (its process died).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +17,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select, update
+from sqlalchemy import Connection, Row, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shipyard.core.clock import utcnow
 from shipyard.core.entities import Run, RunCreate, RunStatus, TaskStatus
-from shipyard.core.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key, validate_name
-from shipyard.metadata.sql import codec
+from shipyard.metadata.sql import attempts, codec
+from shipyard.metadata.sql.dialect import store_now
 from shipyard.metadata.sql.schema import latest_metrics, params, runs, tags, tasks
 from shipyard.metadata.sql.types import from_micros, to_micros
 
@@ -48,9 +59,18 @@ def create_run(conn: Connection, run: RunCreate) -> Run:
     tag_rows = [
         {"run_id": run.id, "key": validate_key("tag", k), "value": str(v)} for k, v in run.tags.items()
     ]
+    if run.origin_run_id is not None:
+        holder = resuming_run(conn, run.origin_run_id)
+        if holder is not None:
+            raise resume_conflict(run.origin_run_id, holder)
+    row.pop("heartbeat_at")  # alive as of now on the database's clock, not the client's start_time
     try:
-        conn.execute(runs.insert(), row)
-    except IntegrityError:
+        beat = conn.execute(
+            runs.insert().values(**row, heartbeat_at=store_now(conn)).returning(runs.c.heartbeat_at)
+        ).scalar_one()
+    except IntegrityError as exc:
+        if run.origin_run_id is not None and "origin_run_id" in str(exc.orig):
+            raise ResumeRace(run.origin_run_id) from None  # another resume won on Postgres
         raise AlreadyExistsError(f"a run with id {run.id!r} already exists; use a new id") from None
     if param_rows:
         conn.execute(params.insert(), param_rows)
@@ -64,7 +84,7 @@ def create_run(conn: Connection, run: RunCreate) -> Run:
         status=RunStatus.RUNNING,
         start_time=from_micros(to_micros(run.start_time)),  # as stored: UTC, microseconds
         end_time=None,
-        heartbeat_at=None,
+        heartbeat_at=beat,
         params={r["key"]: codec.param_value(r["value"]) for r in param_rows},
         tags={r["key"]: r["value"] for r in tag_rows},
         metrics={},
@@ -160,34 +180,72 @@ def finish_run(
         require_run(conn, run_id)  # else: already finished, the first outcome stays
 
 
-def heartbeat_run(conn: Connection, run_id: str, at: datetime) -> None:
+class ResumeRace(ConflictError):
+    """Another resume of the origin committed between the check and the insert (Postgres); the
+    store reads the holder in a new transaction and raises :func:`resume_conflict`."""
+
+    def __init__(self, origin_run_id: str) -> None:
+        super().__init__(f"run {origin_run_id} is already being resumed by another run")
+        self.origin_run_id = origin_run_id
+
+
+def resuming_run(conn: Connection, origin_run_id: str) -> str | None:
+    """The RUNNING run that holds the resume lease of ``origin_run_id``, if any."""
+    query = select(runs.c.id).where(
+        runs.c.origin_run_id == origin_run_id, runs.c.status == RunStatus.RUNNING.value
+    )
+    return conn.execute(query.limit(1)).scalar()
+
+
+def resume_conflict(origin_run_id: str, holder: str | None) -> ConflictError:
+    who, wait = (f"run {holder}", f" (`shipyard runs show {holder}`)") if holder else ("another run", "")
+    return ConflictError(
+        f"run {origin_run_id} is already being resumed by {who} (one resume of a run at a time); "
+        f"wait until it finishes{wait}, or, if its process has stopped, resume again once its "
+        "heartbeat is older than the heartbeat timeout (the stale run is then failed and its lease "
+        "ends; `shipyard runs gc` fails stale runs)"
+    )
+
+
+def heartbeat_run(conn: Connection, run_id: str) -> None:
     result = conn.execute(
         update(runs)
         .where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
-        .values(heartbeat_at=at)
+        .values(heartbeat_at=store_now(conn))
     )
     if result.rowcount == 0:
         require_run(conn, run_id)  # a finished run ignores late heartbeats
 
 
-def fail_stale_runs(conn: Connection, older_than: datetime) -> list[str]:
-    now = utcnow()
+def fail_stale_runs(conn: Connection, timeout_s: float) -> list[str]:
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0:
+        raise InvalidInputError(f"timeout_s must be a number of seconds above 0, got {timeout_s!r}")
+    now = store_now(conn)
     last_seen = func.coalesce(runs.c.heartbeat_at, runs.c.start_time)
-    message = f"no heartbeat since before {older_than.isoformat()}: the process running it stopped"
+    message = (
+        f"no heartbeat for {timeout_s:g}s (by the metadata store's clock): the process running it stopped"
+    )
     stale = conn.execute(
         update(runs)
-        .where(runs.c.status == RunStatus.RUNNING.value, last_seen < older_than)
+        .where(runs.c.status == RunStatus.RUNNING.value, last_seen < now - literal(round(timeout_s * 1e6)))
         .values(status=RunStatus.FAILED.value, end_time=now, error=message)
         .returning(runs.c.id)
     )
     ids = sorted(stale.scalars())
     unfinished = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
     for chunk in _chunks(ids):
-        conn.execute(
-            update(tasks)
-            .where(tasks.c.run_id.in_(chunk), tasks.c.status.in_(unfinished))
-            .values(status=TaskStatus.FAILED.value, ended_at=now, error=f"run failed: {message}")
+        task_ids = list(
+            conn.execute(
+                select(tasks.c.id).where(tasks.c.run_id.in_(chunk), tasks.c.status.in_(unfinished))
+            ).scalars()
         )
+        for part in _chunks(task_ids):
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id.in_(part))
+                .values(status=TaskStatus.FAILED.value, ended_at=now, error=f"run failed: {message}")
+            )
+            attempts.fail_running_attempts(conn, part, now, f"run failed: {message}")
     return ids
 
 

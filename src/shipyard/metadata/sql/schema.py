@@ -11,6 +11,9 @@ Encoding choices:
   so ``metrics.x > 0`` never matches NaN on any dialect. +/-inf are stored as they are.
 - ``artifacts.task_id`` is ``''`` (not NULL) for run-level artifacts so the unique
   (run_id, task_id, name) constraint holds for them too.
+- ``artifacts`` holds a task's outputs: those of its running or succeeded attempt only. When an
+  attempt fails (or a new one starts) its records move to ``attempt_artifacts``, kept per attempt
+  beside ``task_attempts`` (status, times, error, node of each attempt).
 - Params keep their JSON text (``value``) plus a text form (``value_text``) and a numeric form
   (``value_num``) that filters compare against (see :mod:`shipyard.metadata.filters`).
 """
@@ -32,6 +35,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from shipyard.metadata.sql.types import DocumentJsonText, JsonText, UtcDateTime
@@ -72,6 +76,14 @@ runs = Table(
     Index(None, "start_time"),
     Index(None, "flow_name", "start_time"),
     Index(None, "status", "heartbeat_at"),
+    # the resume lease: at most one RUNNING run resumes a given origin (atomic on every dialect)
+    Index(
+        "uq_runs_resuming_origin",
+        "origin_run_id",
+        unique=True,
+        sqlite_where=text("status = 'running' AND origin_run_id IS NOT NULL"),
+        postgresql_where=text("status = 'running' AND origin_run_id IS NOT NULL"),
+    ),
 )
 
 params = Table(
@@ -156,8 +168,39 @@ artifacts = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("unsafe", Boolean(), nullable=False),
     Column("meta", DocumentJsonText(), nullable=False),
+    Column("attempt", Integer(), nullable=True),  # the task attempt that wrote it (None: run-level)
     UniqueConstraint("run_id", "task_id", "name"),
     Index(None, "task_id"),
+)
+
+task_attempts = Table(  # one row per attempt of a task (revision 0012_attempts)
+    "task_attempts",
+    metadata,
+    Column("task_id", String(ID), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=True),
+    Column("ended_at", UtcDateTime(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Column("node", String(KEY), nullable=True),
+    PrimaryKeyConstraint("task_id", "attempt"),
+)
+
+attempt_artifacts = Table(  # what attempts that did not succeed recorded (moved out of artifacts)
+    "attempt_artifacts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    _run_fk(),
+    Column("task_id", String(ID), ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer(), nullable=False),
+    Column("name", String(KEY), nullable=False),
+    Column("digest", String(128), nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    Column("serializer", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("unsafe", Boolean(), nullable=False),
+    Column("meta", JsonText(), nullable=False),
+    Index(None, "task_id", "attempt"),
 )
 
 lineage = Table(
@@ -172,6 +215,9 @@ lineage = Table(
 
 # Other tables on this MetaData live in their own modules: the model registry (revision
 # 0002_registry) and users, tokens and audit events (revision 0003_security, owned by the server work).
+from shipyard.metadata.sql import datasets_schema as _datasets  # noqa: E402, F401
+from shipyard.metadata.sql import features_schema as _features  # noqa: E402, F401
+from shipyard.metadata.sql import idempotency_schema as _idempotency  # noqa: E402, F401
 from shipyard.metadata.sql import model_registry_schema as _model_registry  # noqa: E402, F401
 from shipyard.metadata.sql import monitoring_schema as _monitoring  # noqa: E402, F401
 from shipyard.metadata.sql import secrets_schema as _secrets  # noqa: E402, F401

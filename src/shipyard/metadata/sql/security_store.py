@@ -46,6 +46,7 @@ _GM = group_members.c
 _R = custom_roles.c
 _P = projects.c
 _AUDIT_LOCK = 0x5348495059415244  # "SHIPYARD": the Postgres advisory lock that orders audit appends
+_BOOTSTRAP_LOCK = 0x5348495059414442  # serializes the first-admin bootstrap of concurrent starts
 
 
 def _user(row: Row[Any]) -> User:
@@ -106,6 +107,50 @@ def _event(row: Row[Any]) -> AuditEvent:
     )
 
 
+def _insert_user(conn: Connection, user: User) -> None:
+    conn.execute(
+        insert(users).values(
+            name=user.name,
+            canonical=canonical_name(user.name),
+            kind=user.kind,
+            created_at=user.created_at,
+            disabled=user.disabled,
+            description=user.description,
+        )
+    )
+
+
+def _insert_binding(conn: Connection, binding: Binding) -> None:
+    conn.execute(
+        insert(bindings).values(
+            id=binding.id,
+            principal_kind=binding.principal_kind,
+            principal=binding.principal,
+            role=binding.role,
+            scope=binding.scope,
+            created_at=binding.created_at,
+            created_by=binding.created_by,
+        )
+    )
+
+
+def _insert_token(conn: Connection, token: TokenRecord) -> None:
+    conn.execute(
+        insert(api_tokens).values(
+            id=token.id,
+            user=token.user,
+            name=token.name,
+            token_hash=token.token_hash,
+            prefix=token.prefix,
+            created_at=token.created_at,
+            expires_at=token.expires_at,
+            revoked_at=token.revoked_at,
+            scope=token.scope,
+            permissions=list(token.permissions) if token.permissions is not None else None,
+        )
+    )
+
+
 class SqlSecurityStore(BorrowedTransactions, SecurityStore):
     # ---- principals --------------------------------------------------------------------------------
     def create_user(self, name: str, at: datetime, *, kind: str = "user", description: str = "") -> User:
@@ -121,17 +166,19 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
                 )
             if conn.execute(select(_G.name).where(_G.name == name)).first() is not None:
                 raise AlreadyExistsError(f"{name!r} is a group; pick another name")
-            conn.execute(
-                insert(users).values(
-                    name=name,
-                    canonical=canonical,
-                    kind=kind,
-                    created_at=at,
-                    disabled=False,
-                    description=description,
-                )
-            )
+            _insert_user(conn, User(name=name, created_at=at, kind=kind, description=description))
         return User(name=name, created_at=at, kind=kind, description=description)
+
+    def bootstrap_first_user(self, user: User, binding: Binding, token: TokenRecord) -> bool:
+        with self._write() as conn:
+            if conn.dialect.name == "postgresql":  # SQLite: BEGIN IMMEDIATE already serializes
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
+            if conn.execute(select(_U.name).limit(1)).first() is not None:
+                return False
+            _insert_user(conn, user)
+            _insert_binding(conn, binding)
+            _insert_token(conn, token)
+        return True
 
     def get_user(self, name: str) -> User:
         with self._read() as conn:
@@ -309,17 +356,7 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
                     f"{binding.principal!r} already has role {binding.role!r} at {binding.scope!r} "
                     f"(binding {same.id})"
                 )
-            conn.execute(
-                insert(bindings).values(
-                    id=binding.id,
-                    principal_kind=binding.principal_kind,
-                    principal=binding.principal,
-                    role=binding.role,
-                    scope=binding.scope,
-                    created_at=binding.created_at,
-                    created_by=binding.created_by,
-                )
-            )
+            _insert_binding(conn, binding)
         return binding
 
     def delete_binding(self, binding_id: str) -> Binding:
@@ -363,20 +400,7 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
         with self._write() as conn:
             if conn.execute(select(_U.name).where(_U.name == token.user)).first() is None:
                 raise NotFoundError(f"user {token.user!r} does not exist")
-            conn.execute(
-                insert(api_tokens).values(
-                    id=token.id,
-                    user=token.user,
-                    name=token.name,
-                    token_hash=token.token_hash,
-                    prefix=token.prefix,
-                    created_at=token.created_at,
-                    expires_at=token.expires_at,
-                    revoked_at=token.revoked_at,
-                    scope=token.scope,
-                    permissions=list(token.permissions) if token.permissions is not None else None,
-                )
-            )
+            _insert_token(conn, token)
         return token
 
     def find_token(self, token_hash: str) -> tuple[TokenRecord, User] | None:

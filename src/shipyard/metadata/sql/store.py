@@ -13,8 +13,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from shipyard.core.entities import (
     ArtifactRecord,
@@ -24,13 +25,30 @@ from shipyard.core.entities import (
     RunCreate,
     RunStatus,
     Task,
+    TaskAttempt,
     TaskStatus,
 )
 from shipyard.core.errors import ConfigurationError, ConflictError, ShipyardError, StorageError
-from shipyard.metadata.base import METRIC_PAGE_DEFAULT, MetadataStore, MetricPage, RunPage, check_page
-from shipyard.metadata.sql import migrate, references, runs, search, values
+from shipyard.metadata.base import (
+    METRIC_PAGE_DEFAULT,
+    MetadataStore,
+    MetricPage,
+    RunPage,
+    StatusSummary,
+    TaskTiming,
+    check_page,
+)
+from shipyard.metadata.sql import attempts, migrate, references, runs, search, values
+from shipyard.metadata.sql import status as status_ops
 from shipyard.metadata.sql import tasks as task_ops
-from shipyard.metadata.sql.engine import WRITE, create_store_engine, display_url, is_memory, normalize_url
+from shipyard.metadata.sql.engine import (
+    DEFAULT_TIMEOUT_S,
+    WRITE,
+    create_store_engine,
+    display_url,
+    is_memory,
+    normalize_url,
+)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -47,10 +65,10 @@ class SqlMetadataStore(MetadataStore):
     :class:`~shipyard.core.errors.SchemaVersionError` when it was written by a newer shipyard.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self._url = normalize_url(url)
         self.display_url = display_url(self._url)
-        self._engine = create_store_engine(self._url)
+        self._engine = create_store_engine(self._url, timeout_s)
         # an in-memory SQLite database is one shared connection: serialize access to it
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if is_memory(self._url) else contextlib.nullcontext()
@@ -72,6 +90,12 @@ class SqlMetadataStore(MetadataStore):
         except BaseException:
             self._engine.dispose()
             raise
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for instrumentation such as the server's query metrics; run
+        statements through the store's methods)."""
+        return self._engine
 
     @property
     def url(self) -> str:
@@ -97,6 +121,10 @@ class SqlMetadataStore(MetadataStore):
             raise ConflictError(f"the change contradicts stored data: {_first_line(exc)}") from None
         except DBAPIError as exc:
             raise StorageError(f"metadata database error at {self.display_url}: {_first_line(exc)}") from exc
+        except (PoolTimeoutError, DisconnectionError) as exc:  # every pooled connection busy or stuck
+            raise StorageError(
+                f"the metadata database at {self.display_url} is not answering in time: {_first_line(exc)}"
+            ) from exc
 
     def _read(self) -> contextlib.AbstractContextManager[Connection]:
         return self._tx(write=False)
@@ -111,8 +139,14 @@ class SqlMetadataStore(MetadataStore):
 
     # ---- runs --------------------------------------------------------------------------------------
     def create_run(self, run: RunCreate) -> Run:
-        with self._write() as conn:
-            return runs.create_run(conn, run)
+        try:
+            with self._write() as conn:
+                return runs.create_run(conn, run)
+        except runs.ResumeRace as race:
+            with self._read() as conn:
+                raise runs.resume_conflict(
+                    race.origin_run_id, runs.resuming_run(conn, race.origin_run_id)
+                ) from None
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
@@ -127,13 +161,13 @@ class SqlMetadataStore(MetadataStore):
             runs.finish_run(conn, run_id, status, end_time, error)
             return runs.get_run(conn, run_id)
 
-    def heartbeat_run(self, run_id: str, at: datetime) -> None:
+    def heartbeat_run(self, run_id: str) -> None:
         with self._write() as conn:
-            runs.heartbeat_run(conn, run_id, at)
+            runs.heartbeat_run(conn, run_id)
 
-    def fail_stale_runs(self, older_than: datetime) -> list[str]:
+    def fail_stale_runs(self, timeout_s: float) -> list[str]:
         with self._write() as conn:
-            return runs.fail_stale_runs(conn, older_than)
+            return runs.fail_stale_runs(conn, timeout_s)
 
     def search_runs(  # noqa: PLR0917 (the interface's signature)
         self,
@@ -163,6 +197,14 @@ class SqlMetadataStore(MetadataStore):
         conds = search.conditions(namespaces, filter, flow_name, statuses, hidden_projects)
         with self._read() as conn:
             return search.count_runs(conn, conds)
+
+    def status_summary(self, *, hidden_projects: Sequence[str] = ()) -> StatusSummary:
+        with self._read() as conn:
+            return status_ops.status_summary(conn, hidden_projects)
+
+    def task_timing(self, task_id: str) -> TaskTiming | None:
+        with self._read() as conn:
+            return status_ops.task_timing(conn, task_id)
 
     def referenced_digests(self) -> set[str]:
         with self._read() as conn:
@@ -260,6 +302,10 @@ class SqlMetadataStore(MetadataStore):
         }
         with self._write() as conn:
             return task_ops.update_task(conn, task_id, changes)
+
+    def list_task_attempts(self, task_id: str) -> list[TaskAttempt]:
+        with self._read() as conn:
+            return attempts.list_task_attempts(conn, task_id)
 
     def record_lineage(self, edges: Sequence[LineageEdge]) -> None:
         with self._write() as conn:

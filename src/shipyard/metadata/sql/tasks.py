@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, Select, select, update
@@ -11,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.entities import ArtifactRecord, LineageEdge, Task, TaskStatus
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
-from shipyard.metadata.sql import codec
+from shipyard.metadata.sql import attempts, codec
 from shipyard.metadata.sql.dialect import insert_for
 from shipyard.metadata.sql.runs import require_run
-from shipyard.metadata.sql.schema import artifacts, lineage, runs, tasks
+from shipyard.metadata.sql.schema import artifacts, attempt_artifacts, lineage, runs, tasks
 
 
 # ---- tasks ----------------------------------------------------------------------------------
@@ -71,14 +72,42 @@ def list_tasks(conn: Connection, run_id: str, limit: int | None = None, offset: 
 
 
 def update_task(conn: Connection, task_id: str, changes: dict[str, Any]) -> Task:
+    """Change the given fields. A status change also keeps the attempt history: RUNNING starts
+    attempt ``attempts`` (earlier attempts' records leave the task's outputs, the previous error
+    and end time are cleared); SUCCEEDED, FAILED and CANCELLED end it (a failed or cancelled
+    attempt's records leave the task's outputs too)."""
     values = {k: v for k, v in changes.items() if v is not None}
-    if "status" in values:
-        values["status"] = TaskStatus(values["status"]).value
+    status = TaskStatus(values["status"]) if "status" in values else None
+    if status is not None:
+        values["status"] = status.value
+    if status is TaskStatus.RUNNING:
+        values.setdefault("error", None)
+        values.setdefault("ended_at", None)
     if values:
         result = conn.execute(update(tasks).where(tasks.c.id == task_id).values(**values))
         if result.rowcount == 0:
             raise NotFoundError(f"task {task_id!r} not found")
-    return get_task(conn, task_id)
+    task = get_task(conn, task_id)
+    if status in _ATTEMPT_STATES and task.attempts > 0:
+        if status is TaskStatus.RUNNING:
+            if task.attempts > 1:  # a first attempt has no earlier records to move
+                attempts.archive_artifacts(conn, [task_id], before=task.attempts)
+        elif status is not TaskStatus.SUCCEEDED:
+            attempts.archive_artifacts(conn, [task_id])
+        attempts.record_attempt(
+            conn,
+            task_id,
+            task.attempts,
+            status,
+            values.get("started_at"),
+            values.get("ended_at"),
+            values.get("error"),
+            values.get("node"),
+        )
+    return task
+
+
+_ATTEMPT_STATES = (TaskStatus.RUNNING, TaskStatus.SUCCEEDED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
 def find_cached_task(conn: Connection, namespace: str, step: str, cache_key: str) -> Task | None:
@@ -99,6 +128,10 @@ def find_cached_task(conn: Connection, namespace: str, step: str, cache_key: str
 
 
 # ---- artifacts ------------------------------------------------------------------------------
+_REWRITABLE = (TaskStatus.PENDING.value, TaskStatus.RUNNING.value)
+_ENDED = (TaskStatus.FAILED.value, TaskStatus.CANCELLED.value)
+
+
 def _by_name(conn: Connection, run_id: str, task_id: str | None, name: str) -> ArtifactRecord | None:
     row = conn.execute(
         select(artifacts).where(
@@ -108,25 +141,30 @@ def _by_name(conn: Connection, run_id: str, task_id: str | None, name: str) -> A
     return None if row is None else codec.artifact_from(row)
 
 
-def _attempt_may_rewrite(conn: Connection, task_id: str | None) -> bool:
-    """A task's outputs become write-once when it succeeds; until then (or after a failed attempt)
-    a retry may record the same name again, replacing what the failed attempt left."""
-    if task_id is None:
-        return False
-    status = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).scalar()
-    return status in (TaskStatus.PENDING.value, TaskStatus.RUNNING.value, TaskStatus.FAILED.value)
-
-
 def record_artifact(conn: Connection, artifact: ArtifactRecord) -> ArtifactRecord:
+    """Record a named output; a task's record carries the task's current attempt (the store's
+    count, not the caller's). A task's outputs become write-once when it succeeds; until then
+    (pending or running) an attempt may record the same name again. What arrives for a failed or
+    cancelled task (a late write of its ended attempt) goes to that attempt's history only."""
     require_run(conn, artifact.run_id)
+    may_rewrite = False
     if artifact.task_id is not None:
-        owner = conn.execute(select(tasks.c.run_id).where(tasks.c.id == artifact.task_id)).scalar()
+        owner = conn.execute(
+            select(tasks.c.run_id, tasks.c.status, tasks.c.attempts).where(tasks.c.id == artifact.task_id)
+        ).first()
         if owner is None:
             raise NotFoundError(f"task {artifact.task_id!r} not found")
-        if owner != artifact.run_id:
+        if owner.run_id != artifact.run_id:
             raise InvalidInputError(
-                f"task {artifact.task_id!r} belongs to run {owner!r}, not {artifact.run_id!r}"
+                f"task {artifact.task_id!r} belongs to run {owner.run_id!r}, not {artifact.run_id!r}"
             )
+        artifact = replace(artifact, attempt=int(owner.attempts))
+        may_rewrite = owner.status in _REWRITABLE
+        if owner.status in _ENDED:  # a late write of an attempt already failed: history only
+            conn.execute(attempt_artifacts.insert(), codec.artifact_row(artifact))
+            return artifact
+    else:
+        artifact = replace(artifact, attempt=None)
     row = codec.artifact_row(artifact)
     existing = _by_name(conn, artifact.run_id, artifact.task_id, artifact.name)
     if existing is None:
@@ -136,7 +174,7 @@ def record_artifact(conn: Connection, artifact: ArtifactRecord) -> ArtifactRecor
         existing = _by_name(conn, artifact.run_id, artifact.task_id, artifact.name)
         if existing is None:
             raise AlreadyExistsError(f"an artifact with id {artifact.id!r} already exists; use a new id")
-    if existing.digest != artifact.digest and _attempt_may_rewrite(conn, artifact.task_id):
+    if existing.digest != artifact.digest and may_rewrite:
         row = {k: v for k, v in row.items() if k not in ("id", "run_id", "task_id", "name")}
         conn.execute(update(artifacts).where(artifacts.c.id == existing.id).values(**row))
         return get_artifact(conn, existing.id)

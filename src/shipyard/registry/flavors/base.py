@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from shipyard.artifacts.unpack import UnpackLimits
-from shipyard.core.errors import InvalidInputError, SerializationError
+from shipyard.core.errors import InvalidInputError, SerializationError, UntrustedContentError
 
 
 def module_roots(model: Any) -> set[str]:
@@ -60,7 +60,7 @@ def checked_class_path(meta: dict[str, Any], allowed: frozenset[str], trusted: S
         raise SerializationError(f"model.yaml names the class {path!r}, which is not a module:Class path")
     if path in allowed or path in trusted or path.replace(":", ".") in trusted:
         return path
-    raise SerializationError(
+    raise UntrustedContentError(
         f"model.yaml names the class {path!r}, which shipyard does not import by default (importing "
         "a module runs its code); if you trust who wrote the package, name it exactly: "
         f"load_model(..., trusted=[{path!r}]) or shipyard serve/batch --trust {path}"

@@ -14,10 +14,13 @@ _MODULES = (
     "blobs",
     "tasks",
     "models",
+    "datasets",
     "tokens",
     "principals",
     "monitoring",
     "secrets",
+    "platform",
+    "features",
 )
 
 

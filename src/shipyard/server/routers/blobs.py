@@ -2,7 +2,8 @@
 
 Uploads stream to a temp file while hashing (never the whole body in memory), stop with 413 past
 ``max_blob_bytes``, must hash to the digest in the path (400 otherwise) and are then handed to the
-content-addressed store. Downloads are attachments with ``nosniff``, verified against the digest
+content-addressed store. A full disk answers 507 ``insufficient_storage`` with the temp file removed
+and nothing stored under the digest. Downloads are attachments with ``nosniff``, verified against the digest
 before a complete answer leaves (``server/blob_responses.py``: a damaged or linked blob file
 answers 500 ``integrity_error``); bytes are never deserialized here (pickle is never loaded in the
 server process).
@@ -18,6 +19,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from shipyard.artifacts.backends.base import write_error
 from shipyard.artifacts.cas import blob_key, validate_digest
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.server.deps import ctx_of
@@ -41,8 +43,14 @@ def _disposition(digest: str) -> str:
     "/blobs/sha256/{digest}",
     status_code=201,
     response_class=Response,
-    responses={200: {"description": "Already stored"}},
     openapi_extra={"requestBody": {"content": {_OCTET: {}}}},
+    responses={
+        200: {"description": "Already stored"},
+        507: {
+            "description": "Insufficient Storage: the disk holding the artifacts is full; nothing was "
+            "stored (error code insufficient_storage)"
+        }
+    },
 )
 async def put_blob(request: Request, digest: Digest) -> Response:
     import anyio.to_thread
@@ -65,8 +73,11 @@ async def put_blob(request: Request, digest: Digest) -> Response:
         async for _ in request.stream():  # drain: the client sent it, we already have it
             pass
         return Response(status_code=200)
-    staging = ctx.stores.artifacts.blobs.staging_dir()
-    fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".blob", dir=staging)
+    staging = await anyio.to_thread.run_sync(cas.temp_dir)  # gc removes what a killed upload left
+    try:
+        fd, name = tempfile.mkstemp(prefix=".upload-", suffix=".blob", dir=staging)
+    except OSError as exc:
+        raise write_error(exc, f"blob {digest}", staging) from exc
     tmp = Path(name)
     try:
         hasher, size = hashlib.sha256(), 0
@@ -87,6 +98,8 @@ async def put_blob(request: Request, digest: Digest) -> Response:
             )
         await anyio.to_thread.run_sync(cas.adopt, digest, tmp)
         return Response(status_code=201)
+    except OSError as exc:  # a full disk answers 507; the temp file goes below, nothing is adopted
+        raise write_error(exc, f"blob {digest}", staging) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

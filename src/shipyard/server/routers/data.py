@@ -94,8 +94,10 @@ async def log_metrics(request: Request, run_id: str) -> Response:
         points = parse_metrics(body)
     except _Unprocessable as exc:
         return error_response(422, "invalid_input", exc.message)
-    store = ctx_of(request).stores.metadata
-    await anyio.to_thread.run_sync(store.log_metrics, run_id, points)
+    ctx = ctx_of(request)
+    await anyio.to_thread.run_sync(ctx.stores.metadata.log_metrics, run_id, points)
+    if ctx.metrics is not None:
+        ctx.metrics.metric_points.inc(len(points))
     return Response(status_code=204)
 
 

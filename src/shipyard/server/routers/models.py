@@ -223,9 +223,20 @@ def delete_version_tag(request: Request, name: Name, version: Version, key: Key)
 
 @router.post(V + "/approval")
 def set_approval(request: Request, name: Name, version: Version, body: ApprovalIn) -> Response:
-    registry = ctx_of(request).registry
+    """Approve (or revoke); an approval is refused (409) when the version's package does not load."""
+    ctx = ctx_of(request)
     user = acting_user(request, body.user)
-    return wire(registry.set_approval(_name(name), version, body.approved, user=user, at=body.at))
+    if body.approved:
+        _check_loads(request, _name(name), version, "approve")
+    return wire(ctx.registry.set_approval(_name(name), version, body.approved, user=user, at=body.at))
+
+
+def _check_loads(request: Request, name: str, version: int, action: str) -> None:
+    """409 when the version's package does not load or cannot predict its input example."""
+    from shipyard.registry.validation import check_version_loads
+
+    ctx = ctx_of(request)
+    check_version_loads(ctx.stores, ctx.registry.get_version(name, version), action)
 
 
 @router.get(V + "/lineage")
@@ -242,11 +253,12 @@ def version_lineage(
 
 @router.put(M + "/aliases/{alias}")
 def set_alias(request: Request, name: Name, alias: Alias, body: AliasIn) -> Response:
+    """Point the alias at a version; refused (409) when its package does not load."""
     registry = ctx_of(request).registry
     user = acting_user(request, body.user)
-    return wire(
-        registry.set_alias(_name(name), validate_alias_name(alias), body.version, user=user, at=body.at)
-    )
+    model, alias = _name(name), validate_alias_name(alias)
+    _check_loads(request, model, body.version, f"set alias {alias!r} to")
+    return wire(registry.set_alias(model, alias, body.version, user=user, at=body.at))
 
 
 @router.post(M + "/aliases/{alias}/delete")

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_name
-from shipyard.metadata.monitoring import MonitoringRecords, ResultRow
+from shipyard.metadata.monitoring import OPEN_ALERT_MONITORS, MonitoringRecords, ResultRow
 from shipyard.metadata.rest.codec import float_in, json_value_in
 from shipyard.server.deps import ctx_of, decode_body, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
@@ -87,7 +87,11 @@ def list_monitors(request: Request, limit: Limit = LIST_PAGE_DEFAULT, offset: Of
 
 @router.post("/monitoring/results", status_code=204)
 def add_results(request: Request, body: ResultsIn) -> Response:
-    _records(request).add_results([decode_body(ResultRow, row) for row in body.rows])
+    rows = [decode_body(ResultRow, row) for row in body.rows]
+    _records(request).add_results(rows)
+    metrics = ctx_of(request).metrics
+    if metrics is not None and rows:  # a client's monitor run reports its results in one call
+        metrics.note_monitor_run("api", None, breached=any(row.breached for row in rows))
     return Response(status_code=204)
 
 
@@ -108,6 +112,13 @@ def results(
 @router.get("/monitoring/open-alert")
 def open_alert(request: Request, monitor: str, key: str) -> Response:
     return wire({"alert": _records(request).open_alert(monitor, key)})
+
+
+@router.get("/monitoring/open-alert-counts")
+def open_alert_counts(request: Request, limit: int = OPEN_ALERT_MONITORS) -> Response:
+    """Open alerts per monitor: the ``limit`` (1..10,000) monitors with the most."""
+    check_list_page(limit, 0)
+    return wire({"counts": _records(request).open_alert_counts(limit)})
 
 
 @router.post("/monitoring/alerts", status_code=201)

@@ -15,7 +15,7 @@ from shipyard.core.names import validate_name
 from shipyard.metadata.sql.search import MAX_RESULTS
 from shipyard.server.access import check_namespace
 from shipyard.server.deps import acting_user, ctx_of, decode_body, principal_of, wire
-from shipyard.server.schemas import AtIn, FailStaleIn, FinishIn, Offset, RunCreateIn
+from shipyard.server.schemas import FailStaleIn, FinishIn, HeartbeatIn, Offset, RunCreateIn
 
 router = APIRouter(prefix="/api/v1", tags=["runs"])
 MAX_RUN_IDS = 100  # /run-ids completes a short id; it is not a way to list every run
@@ -102,7 +102,8 @@ def find_run_ids(
 
 @router.post("/runs-fail-stale")
 def fail_stale_runs(request: Request, body: FailStaleIn) -> Response:
-    return wire({"ids": ctx_of(request).stores.metadata.fail_stale_runs(body.older_than)})
+    """Fail the runs without a heartbeat for ``timeout_s`` seconds, by the server's store clock."""
+    return wire({"ids": ctx_of(request).stores.metadata.fail_stale_runs(body.timeout_s)})
 
 
 @router.get("/runs/{run_id}")
@@ -117,8 +118,9 @@ def finish_run(request: Request, run_id: str, body: FinishIn) -> Response:
 
 
 @router.post("/runs/{run_id}/heartbeat", status_code=204)
-def heartbeat_run(request: Request, run_id: str, body: AtIn) -> Response:
-    ctx_of(request).stores.metadata.heartbeat_run(run_id, body.at)
+def heartbeat_run(request: Request, run_id: str, body: HeartbeatIn | None = None) -> Response:
+    """Stamped with the server's store clock; a time the client sends is ignored."""
+    ctx_of(request).stores.metadata.heartbeat_run(run_id)
     return Response(status_code=204)
 
 

@@ -35,7 +35,17 @@ def get_task(request: Request, task_id: str) -> Response:
 @router.patch("/tasks/{task_id}")
 def update_task(request: Request, task_id: str, body: TaskUpdateIn) -> Response:
     fields = {k: v for k, v in body.model_dump().items() if v is not None}
-    return wire(ctx_of(request).stores.metadata.update_task(task_id, **fields))
+    ctx = ctx_of(request)
+    task = ctx.stores.metadata.update_task(task_id, **fields)
+    if ctx.metrics is not None:  # queue wait (RUNNING) and duration (finished) histograms
+        ctx.metrics.note_task_update(ctx.stores.metadata, task, "status" in fields)
+    return wire(task)
+
+
+@router.get("/tasks/{task_id}/attempts")
+def list_task_attempts(request: Request, task_id: str) -> Response:
+    """Every attempt of the task with the artifacts it recorded (a task has at most retries + 1)."""
+    return wire({"attempts": ctx_of(request).stores.metadata.list_task_attempts(task_id)})
 
 
 @router.get("/runs/{run_id}/tasks")

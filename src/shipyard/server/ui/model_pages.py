@@ -4,23 +4,38 @@ and lineage: source run -> its input artifacts -> package -> version)."""
 from __future__ import annotations
 
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shipyard.core.errors import NotFoundError
+from shipyard.core.errors import NotFoundError, ShipyardError
+from shipyard.metadata.datasets import DatasetUse
 from shipyard.metadata.model_registry import LineageRecord
 from shipyard.registry.uri import parse_version, validate_model_name
 from shipyard.server.deps import principal_of
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.templating import Pages
 
+if TYPE_CHECKING:
+    from shipyard.server.app import ServerContext
+
 
 def lineage_columns(records: list[LineageRecord]) -> list[tuple[int, list[LineageRecord]]]:
     """Lineage grouped by depth, farthest first (so the page reads left to right into the model)."""
     ordered = sorted(records, key=lambda r: (-r.depth, r.name))
     return [(depth, list(group)) for depth, group in groupby(ordered, key=lambda r: r.depth)]
+
+
+def _run_inputs(ctx: ServerContext, run_id: str | None) -> list[DatasetUse]:
+    """The dataset versions the version's source run read (model -> run -> dataset)."""
+    if run_id is None:
+        return []
+    try:
+        return [u for u in ctx.datasets.run_uses(run_id) if u.direction == "input"]
+    except ShipyardError:
+        return []
 
 
 def add_model_routes(router: APIRouter, pages: Pages) -> None:
@@ -74,6 +89,7 @@ def add_model_routes(router: APIRouter, pages: Pages) -> None:
                     v=found,
                     card=card,
                     task_key=task_key,
+                    dataset_uses=_run_inputs(ctx, found.run_id),
                     lineage_columns=lineage_columns(card.lineage),
                 ),
             )

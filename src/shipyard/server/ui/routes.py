@@ -8,6 +8,9 @@ from shipyard.server.permissions import PUBLIC, Rule
 from shipyard.server.ui.artifact_pages import add_artifact_routes
 from shipyard.server.ui.audit_pages import add_audit_routes
 from shipyard.server.ui.common import ROOT, STATIC
+from shipyard.server.ui.dataset_pages import add_dataset_routes
+from shipyard.server.ui.feature_pages import PERMISSIONS as FEATURE_PERMISSIONS
+from shipyard.server.ui.feature_pages import add_feature_routes
 from shipyard.server.ui.login import add_login_routes
 from shipyard.server.ui.model_pages import add_model_routes
 from shipyard.server.ui.monitoring_pages import PERMISSIONS as MONITORING_PERMISSIONS
@@ -41,8 +44,11 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{ROOT}/models"): _M,
     ("GET", f"{ROOT}/models/{{name}}"): _MODEL,  # a private project's model: 404 to outsiders
     ("GET", f"{ROOT}/models/{{name}}/versions/{{version}}"): _VERSION,
+    ("GET", f"{ROOT}/datasets"): Rule("data:read"),
+    ("GET", f"{ROOT}/datasets/{{name}}"): Rule("data:read", "dataset"),  # a private project's: 404
     ("GET", f"{ROOT}/audit"): Rule("audit:read"),
     **MONITORING_PERMISSIONS,
+    **FEATURE_PERMISSIONS,
 }
 
 
@@ -55,6 +61,8 @@ def build_router() -> APIRouter:
     add_run_routes(router, pages)
     add_artifact_routes(router, pages)
     add_model_routes(router, pages)
+    add_dataset_routes(router, pages)
     add_monitoring_routes(router, pages)
+    add_feature_routes(router, pages)
     add_audit_routes(router, pages)
     return router

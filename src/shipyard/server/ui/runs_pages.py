@@ -14,6 +14,7 @@ from shipyard.artifacts.store import ArtifactStore
 from shipyard.core.entities import ArtifactRecord, Run, RunStatus
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.metadata.base import MetadataStore
+from shipyard.runtime.logs import log_records
 from shipyard.server.access import check_run
 from shipyard.server.deps import principal_of
 from shipyard.server.ui import dag as dag_layout
@@ -26,6 +27,16 @@ MAX_CHARTS = 24
 MAX_COMPARE = 10
 LOG_TAIL_BYTES = 256 << 10
 LOG_NAMES = ("logs/stdout", "logs/stderr")
+
+
+def _attempt_param(request: Request) -> int | None:
+    """``?attempt=N``: show that attempt's logs (a retried task keeps each attempt's)."""
+    raw = request.query_params.get("attempt")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or not 0 < int(raw) < 1_000_000:
+        raise InvalidInputError(f"attempt must be a whole number from 1, got {raw[:20]!r}")
+    return int(raw)
 
 
 def _chart(metadata: MetadataStore, key: str, series: dict[str, str]) -> dict[str, Any]:
@@ -134,6 +145,10 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 versions = ctx.registry.versions_from_run(run.id)
             except ShipyardError:
                 versions = []  # no registry for this metadata backend
+            try:
+                dataset_uses = ctx.datasets.run_uses(run.id)
+            except ShipyardError:
+                dataset_uses = []
             return pages.render(
                 "run.html",
                 **page_context(
@@ -151,6 +166,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                     task_keys={t.id: t.key for t in tasks},
                     artifacts=artifacts,
                     versions=versions,
+                    dataset_uses=dataset_uses,
                 ),
             )
 
@@ -165,7 +181,9 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
             task = metadata.get_task(task_id)
             if task.run_id != run.id:
                 raise NotFoundError(f"run {run.id} has no task {task_id}")
-            records = {a.name: a for a in metadata.list_artifacts(run.id, task.id)}
+            shown, records = log_records(metadata, task, _attempt_param(request))
+            attempts = metadata.list_task_attempts(task.id) if task.attempts > 1 else []
+            error = next((a.error for a in attempts if a.attempt == shown), task.error)
             streams = []
             for name in LOG_NAMES:
                 record = records.get(name)
@@ -176,7 +194,17 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 text = tail.decode("utf-8", errors="replace")
                 streams.append(LogStream(name.split("/")[1], text, size, len(tail)))
             return pages.render(
-                "logs.html", **page_context(request, "runs", run=run, task=task, streams=streams)
+                "logs.html",
+                **page_context(
+                    request,
+                    "runs",
+                    run=run,
+                    task=task,
+                    streams=streams,
+                    attempts=attempts,
+                    shown=shown,
+                    error=error,
+                ),
             )
 
         return guarded(pages, request, "runs", build)

@@ -1,0 +1,104 @@
+"""The feature-view registry (:class:`~shipyard.metadata.features.FeatureRecords` over HTTP).
+
+A view belongs to the project named at its first apply (or to the server scope); writing it needs
+``data:write`` there, reading it ``data:read`` there. Views of private projects the caller may not
+read are left out of lists and answer 404."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from shipyard.core.errors import ConflictError, NotFoundError, PermissionDeniedError
+from shipyard.metadata.features import FeatureRecords, ViewRecord
+from shipyard.metadata.rest.codec import json_value_in
+from shipyard.security.policy import SERVER_SCOPE, Access, check_project_name
+from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
+from shipyard.server.schemas import FeatureViewIn
+
+router = APIRouter(prefix="/api/v1", tags=["features"])
+
+
+def _records(request: Request) -> FeatureRecords:
+    return ctx_of(request).features
+
+
+def _scope(project: str | None) -> str:
+    return SERVER_SCOPE if project is None else f"project:{project}"
+
+
+def _readable(access: Access, view: ViewRecord) -> bool:
+    if view.project is not None and view.project in access.hidden_projects():
+        return False
+    return access.can("data:read", _scope(view.project))
+
+
+def _visible(request: Request, view: ViewRecord) -> ViewRecord:
+    if not _readable(principal_of(request).access, view):
+        raise NotFoundError(f"feature view {view.name!r} does not exist: see `shipyard features list`")
+    return view
+
+
+@router.post("/features/views/{name}")
+def apply_view(request: Request, name: str, body: FeatureViewIn) -> Response:
+    from shipyard.features.views import check_identifier
+
+    check_identifier(name, "feature view name")
+    project = None if body.project is None else check_project_name(body.project)
+    access = principal_of(request).access
+    records = _records(request)
+    try:
+        existing: ViewRecord | None = records.get_view(name)
+    except NotFoundError:
+        existing = None
+    if existing is not None:
+        _visible(request, existing)
+        if existing.project != project:
+            raise ConflictError(
+                f"feature view {name!r} belongs to {_scope(existing.project)}; a view's project never changes"
+            )
+    if not access.can("data:write", _scope(project)):
+        raise PermissionDeniedError(
+            f"{access.principal!r} lacks the data:write permission in {_scope(project)}"
+        )
+    spec = json_value_in(body.spec)
+    view, created = records.apply_view(name, spec, project=project, by=access.principal, at=datetime.now(UTC))
+    return wire({"view": view, "created": created}, status=201 if created else 200)
+
+
+@router.get("/features/views/{name}")
+def get_view(request: Request, name: str, version: int | None = Query(default=None, ge=1)) -> Response:
+    latest = _visible(request, _records(request).get_view(name))
+    view = latest if version is None else _records(request).get_view(name, version)
+    return wire({"view": view})
+
+
+@router.get("/features/views/{name}/versions")
+def view_versions(
+    request: Request,
+    name: str,
+    limit: int = Query(default=LIST_PAGE_DEFAULT, ge=1, le=LIST_PAGE_MAX),
+    offset: int = Query(default=0, ge=0),
+) -> Response:
+    check_list_page(limit, offset)
+    _visible(request, _records(request).get_view(name))
+    rows = _records(request).view_versions(name, limit=limit + 1, offset=offset)
+    page, next_offset = split_page(rows, limit, offset)
+    return wire({"versions": page, "next_offset": next_offset})
+
+
+@router.get("/features/views")
+def list_views(
+    request: Request,
+    limit: int = Query(default=LIST_PAGE_DEFAULT, ge=1, le=LIST_PAGE_MAX),
+    offset: int = Query(default=0, ge=0),
+) -> Response:
+    """Views the caller may read, by name (the page is cut after filtering: stable and complete)."""
+    check_list_page(limit, offset)
+    access = principal_of(request).access
+    readable = [view for view in _records(request).list_views() if _readable(access, view)]
+    page, next_offset = split_page(readable[offset : offset + limit + 1], limit, offset)
+    return wire({"views": page, "next_offset": next_offset})

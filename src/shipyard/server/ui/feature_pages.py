@@ -1,0 +1,84 @@
+"""Feature pages: the applied feature views, and one view (entity, source, timestamps, TTL, typed
+features, its versions, and its online freshness when the server knows the online store)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shipyard.core.errors import NotFoundError
+from shipyard.metadata.features import ViewRecord
+from shipyard.server.deps import principal_of
+from shipyard.server.permissions import Rule
+from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
+from shipyard.server.ui.templating import Pages
+
+PERMISSIONS: dict[tuple[str, str], Rule] = {
+    ("GET", f"{ROOT}/features"): Rule("data:read"),
+    ("GET", f"{ROOT}/features/{{name}}"): Rule("data:read"),
+}
+
+
+def _readable(request: Request, view: ViewRecord) -> bool:
+    access = principal_of(request).access
+    if view.project is not None and view.project in access.hidden_projects():
+        return False
+    return access.can("data:read", "*" if view.project is None else f"project:{view.project}")
+
+
+def _freshness(request: Request, name: str) -> datetime | None:
+    """Up to when the view's online values are materialized, if an online store is configured."""
+    settings = server_context(request).settings
+    if settings.online_store is None:
+        return None
+    from shipyard.features.online.registry import open_online_store
+
+    try:
+        store = open_online_store(settings.online_store)
+    except Exception:  # the page still shows the view when the online store is down
+        return None
+    try:
+        mark = store.watermark(name)
+    except Exception:
+        return None
+    finally:
+        store.close()
+    return None if mark is None else datetime.fromtimestamp(mark[0] / 1_000_000, UTC)
+
+
+def add_feature_routes(router: APIRouter, pages: Pages) -> None:
+    @router.get(f"{ROOT}/features")
+    def features_list(request: Request) -> Response:
+        def build() -> Response:
+            views = [
+                v for v in server_context(request).features.list_views(limit=1000) if _readable(request, v)
+            ]
+            return pages.render("features.html", **page_context(request, "features", views=views))
+
+        return guarded(pages, request, "features", build)
+
+    @router.get(f"{ROOT}/features/{{name}}")
+    def feature_page(request: Request, name: str) -> Response:
+        def build() -> Response:
+            records = server_context(request).features
+            view = records.get_view(name)
+            if not _readable(request, view):
+                raise NotFoundError(f"feature view {name!r} does not exist")
+            spec: dict[str, Any] = view.spec
+            return pages.render(
+                "feature.html",
+                **page_context(
+                    request,
+                    "features",
+                    view=view,
+                    spec=spec,
+                    versions=records.view_versions(name, limit=50),
+                    freshness=_freshness(request, name),
+                ),
+            )
+
+        return guarded(pages, request, "features", build)

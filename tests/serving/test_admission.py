@@ -1,0 +1,161 @@
+"""The admission gate and the refusal counters: beyond ``max_in_flight`` requests get a 503 with
+``Retry-After`` before their token or body is looked at, the admitted ones still succeed, and every
+refusal (401/413/415/429/503) is counted in /metrics by reason and status."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from shipyard.serving import ServingConfig, create_serving_app
+from tests.serving.conftest import Env, auth, live, rows
+
+
+def rejected(url: str, env: Env) -> dict[tuple[str, str], float]:
+    text = httpx.get(url + "/metrics", headers=auth(env)).text
+    out = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "shipyard_serving_rejected":
+            for sample in family.samples:
+                if sample.name == "shipyard_serving_rejected_total":
+                    out[(sample.labels["reason"], sample.labels["status"])] = sample.value
+    return out
+
+
+def test_beyond_the_limit_requests_get_503_at_once_and_the_admitted_ones_succeed(env: Env) -> None:
+    # version 4 sleeps 0.2 s per model call; two requests in flight at most
+    config = ServingConfig(
+        "models:/fraud/4", allow_unsafe_model=True, max_in_flight=2, max_batch_size=1, log_dir=None
+    )
+    app = create_serving_app(config, stores=env.stores)
+    admission = app.state.admission
+
+    async def main(url: str) -> tuple[list[httpx.Response], list[httpx.Response]]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            admitted = [
+                asyncio.ensure_future(client.post("/predict", json=rows(1, i), headers=auth(env)))
+                for i in range(2)
+            ]
+            deadline = time.monotonic() + 10
+            while admission.in_flight < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+            assert admission.in_flight == 2
+            # refused before the guard: a bad token, or none, gets the same 503, not a 401
+            headers: list[dict[str, Any]] = [auth(env), {}, {"Authorization": "Bearer shp_wrong"}]
+            beyond = await asyncio.gather(
+                *(client.post("/predict", json=rows(1, i), headers=headers[i % 3]) for i in range(6))
+            )
+            return list(await asyncio.gather(*admitted)), list(beyond)
+
+    with live(app) as url:
+        before = rejected(url, env)
+        ok, refused = asyncio.run(main(url))
+        after = rejected(url, env)
+        assert httpx.get(url + "/health").status_code == 200  # probes bypass the gate
+        again = httpx.post(url + "/predict", json=rows(1, 9), headers=auth(env), timeout=10)
+    assert [r.status_code for r in ok] == [200, 200]
+    for r in refused:
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "1" and r.headers["x-content-type-options"] == "nosniff"
+        assert r.json()["error"]["code"] == "overloaded"
+    assert after[("overloaded", "503")] - before[("overloaded", "503")] == 6
+    assert after[("unauthenticated", "401")] == before[("unauthenticated", "401")]
+    assert again.status_code == 200  # admitted again once the in-flight ones are answered
+    assert admission.in_flight == 0
+
+
+def test_every_refusal_is_counted_by_reason_and_status(env: Env) -> None:
+    config = ServingConfig(
+        "models:/fraud@champion",
+        log_dir=str(env.root / "log-rejections"),
+        max_body_bytes=2048,
+        auth_failures=2,
+    )
+    big = rows(60, 1)
+    with live(create_serving_app(config, stores=env.stores)) as url:
+        start = rejected(url, env)
+        assert start[("overloaded", "503")] == 0 and start[("payload_too_large", "413")] == 0
+        assert httpx.post(url + "/predict", json=rows(1, 1)).status_code == 401
+        assert httpx.post(url + "/predict", content=b"x", headers=auth(env)).status_code == 415
+        assert httpx.post(url + "/feedback", content=b"x", headers=auth(env)).status_code == 415
+        assert httpx.post(url + "/predict", json=big, headers=auth(env)).status_code == 413
+        assert httpx.post(url + "/feedback", json={"labels": big}, headers=auth(env)).status_code == 413
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.7")) as client:
+            wrong = {"Authorization": "Bearer shp_" + "x" * 43}
+            codes = [
+                client.post(url + "/predict", json=rows(1, 1), headers=wrong).status_code for _ in range(3)
+            ]
+        assert codes == [401, 401, 429]
+        end = rejected(url, env)
+    delta = {key: end[key] - start.get(key, 0) for key in end}
+    assert delta[("unauthenticated", "401")] == 3
+    assert delta[("unsupported_media_type", "415")] == 2
+    assert delta[("payload_too_large", "413")] == 2
+    assert delta[("too_many_requests", "429")] == 1
+    assert delta[("overloaded", "503")] == 0
+
+
+def test_the_limit_shrinks_while_a_queue_stands_and_grows_back_when_it_drains() -> None:
+    from shipyard.serving.admission import QUEUE_TARGET_S, WINDOW_S, Admission
+
+    gate = Admission(320, 1, floor=64, clock=lambda: 0.0)
+    now = 0.0
+    limits = []
+    for _ in range(20):  # every wait in each window is over the target: a standing queue
+        for _ in range(5):
+            now += WINDOW_S / 4
+            gate.observe(QUEUE_TARGET_S * 3, now)
+        limits.append(gate.limit)
+    assert limits == sorted(limits, reverse=True) and limits[0] < 320 and limits[-1] == 64
+    for _ in range(40):  # one short wait per window: no standing queue
+        now += WINDOW_S / 2
+        gate.observe(QUEUE_TARGET_S * 3, now)
+        now += WINDOW_S / 2
+        gate.observe(QUEUE_TARGET_S / 5, now)
+    assert gate.limit == 320
+
+
+def test_a_request_beyond_the_limit_takes_a_slot_freed_while_it_waits_else_gets_503() -> None:
+    from shipyard.serving.admission import Admission
+
+    async def main() -> list[int]:
+        gate = Admission(1, 1, hold_s=0.5)
+        release = asyncio.Event()
+        statuses: list[int] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["path"] == "/slow":
+                await release.wait()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+
+        def request(path: str) -> Any:
+            async def send(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    statuses.append(message["status"])
+
+            return gate({"type": "http", "path": path}, None, send, app)
+
+        first = asyncio.ensure_future(request("/slow"))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(request("/fast"))  # waits in line for the slot
+        await asyncio.sleep(0.01)
+        assert statuses == [] and gate.in_flight == 1
+        release.set()  # the first is answered: its slot goes to the second
+        await asyncio.gather(first, second)
+        assert statuses == [200, 200] and gate.in_flight == 0
+        release.clear()
+        gate.hold_s = 0.01
+        third = asyncio.ensure_future(request("/slow"))
+        await asyncio.sleep(0)
+        await request("/fast")  # no slot frees within the hold: 503
+        assert statuses[-1] == 503
+        release.set()
+        await third
+        assert gate.in_flight == 0
+        return statuses
+
+    assert asyncio.run(main()) == [200, 200, 503, 200]

@@ -1,4 +1,4 @@
-"""Numbers past 64 bits never reach the store (422 naming the field), and a stored row that holds
+"""Numbers past 64 bits never reach the store (400 naming the field), and a stored row that holds
 one anyway — or text that no longer decodes — never makes a read answer 500: lists still answer.
 (Before, ``package_size: 2**64`` raised OverflowError and one such number inside a monitor spec
 or a version signature was stored, after which every list of monitors or versions answered 500.)"""
@@ -18,7 +18,7 @@ BIG = 2**64
 
 
 def _unprocessable(response: httpx.Response, *words: str) -> None:
-    assert response.status_code == 422, response.text[:300]
+    assert response.status_code == 400, response.text[:300]
     message = response.json()["error"]["message"]
     for word in words:
         assert word in message, message

@@ -4,7 +4,8 @@ the checks behind them that JSON Schema cannot say on its own.
 Every pattern here is exactly the rule the code applies (``shipyard.core.names``,
 ``shipyard.security.policy``, ``shipyard.secrets.base``, ``shipyard.artifacts.cas``), written
 without look-arounds so that JSON Schema, Pydantic's regex engine and a fuzzer all read it the
-same way: what the schema allows, the code accepts, and what it forbids, the code refuses (422).
+same way: what the schema allows, the code accepts, and what it forbids, the code refuses
+(400 ``invalid_input``, one line).
 
 - integers are bounded to int64, or tighter where a 32-bit column keeps them (versions, counts);
 - free-form JSON (params, specs, signatures, importance, alert values) is walked: an integer
@@ -93,8 +94,94 @@ def json_problem(value: Any, where: str = "", depth: int = 0) -> str | None:
 
 
 def checked_json(value: Any) -> Any:
-    """``value`` when :func:`json_problem` finds nothing in it; else a ValueError (answered 422)."""
+    """``value`` when :func:`json_problem` finds nothing in it; else a ValueError (answered 400)."""
     problem = json_problem(value)
     if problem:
         raise ValueError(problem)
     return value
+
+
+def _monitor_text(value: str) -> str:
+    return (
+        f"invalid monitor name {value!r}: use letters, digits, '_', '-', '.' (at most 100), "
+        "starting with a letter or digit"
+    )
+
+
+def _domain_refusal(pattern: str, kind: str, value: str) -> str | None:
+    """The one-line message the code's own check gives ``value`` for ``pattern`` (None: it passes)."""
+    from shipyard.artifacts.cas import validate_digest
+    from shipyard.core.errors import InvalidInputError
+    from shipyard.core.names import validate_alias_name, validate_key, validate_name
+    from shipyard.secrets.base import check_secret_ref
+    from shipyard.security.policy import check_project_name, check_scope
+
+    checks: dict[str, Any] = {
+        KEY_PATTERN: lambda: validate_key(kind, value),
+        NAME_PATTERN: lambda: validate_name(kind, value),
+        NEW_NAME_PATTERN: lambda: validate_name(kind, value, new=True),
+        ALIAS_PATTERN: lambda: validate_alias_name(value, new=True),
+        PROJECT_PATTERN: lambda: (
+            check_secret_ref("x", value) if kind == "environment" else check_project_name(value)
+        ),
+        SECRET_NAME_PATTERN: lambda: check_secret_ref("x", "x", value),
+        SCOPE_PATTERN: lambda: check_scope(value),
+        DIGEST_PATTERN: lambda: validate_digest(value),
+    }
+    check = checks.get(pattern)
+    if check is None:
+        return None
+    try:
+        check()
+    except InvalidInputError as exc:
+        return exc.message
+    return None
+
+
+def pattern_refusal(pattern: str, kind: str, value: object) -> str:
+    """Why ``value`` does not match ``pattern``, in the words of the check the code applies, one line."""
+    text = value if isinstance(value, str) else str(value)
+    message = _domain_refusal(pattern, kind, text)
+    if message is None:
+        if pattern == ROLE_PATTERN:
+            message = (
+                f"invalid role name {text[:80]!r}; use lower-case letters, digits, '-' and '_', "
+                "starting with a letter (at most 63)"
+            )
+        elif pattern == MONITOR_PATTERN:
+            message = _monitor_text(text[:80])
+        elif pattern == NEW_NAME_PATTERN:  # the check passes a name only the pattern's length refuses
+            message = f"{kind} {text[:40]!r}... is longer than {NAME_MAX} characters"
+        else:
+            message = f"{kind} {text[:80]!r} does not match {pattern}"
+    return message.replace("\n", "\\n").replace("\r", "\\r")
+
+
+FLOAT_MAX = 1.7976931348623157e308
+FLOAT_SCHEMA: dict[str, Any] = {  # a number, a non-finite one as {"$float": ...}, or null
+    "anyOf": [
+        {"type": "number", "minimum": -FLOAT_MAX, "maximum": FLOAT_MAX},
+        {
+            "type": "object",
+            "required": ["$float"],
+            "properties": {"$float": {"enum": ["nan", "inf", "-inf"]}},
+            "additionalProperties": False,
+        },
+        {"type": "null"},
+    ]
+}
+
+
+def wire_float(value: Any) -> Any:
+    """``value`` if it is a float on the wire (:data:`FLOAT_SCHEMA`); else a one-line ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, dict) and set(value) == {"$float"} and value["$float"] in ("nan", "inf", "-inf"):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        if isinstance(value, int) and -FLOAT_MAX <= value <= FLOAT_MAX:
+            return value
+    shown = repr(value)[:60]
+    raise ValueError(f'{shown} is not a number: send a number, {{"$float": "nan"|"inf"|"-inf"}} or null')

@@ -2,7 +2,7 @@
 
 Wire conventions (see :mod:`shipyard.metadata.rest.codec`): times are ISO 8601 strings with an
 offset; a non-finite float is ``{"$float": "nan" | "inf" | "-inf"}``; responses carry the entities'
-fields by name. Bodies that are not JSON or do not match these schemas answer 422.
+fields by name. Bodies that are not JSON or do not match these schemas answer 400 ``invalid_input``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from shipyard.server import contract as c
 from shipyard.server.contract import checked_json, iso_time_text
 
 # ---- the bounds every field states, in bodies, paths and queries alike (server/contract.py);
-# a value outside them answers 422 before a route runs ------------------------------------------------
+# a value outside them answers 400 before a route runs ------------------------------------------------
 Int64 = Annotated[int, Strict(), Interval(ge=c.INT64_MIN, le=c.INT64_MAX)]
 Count = Annotated[int, Strict(), Interval(ge=0, le=c.INT32_MAX)]  # attempts, depth: stored in 32-bit columns
 Size = Annotated[int, Strict(), Interval(ge=0, le=c.INT64_MAX)]
@@ -64,7 +64,7 @@ Params = Annotated[
     AfterValidator(checked_json),
     WithJsonSchema({"type": "object", "propertyNames": _KEY_NAMES}),
 ]
-AnyJson = Annotated[Any, AfterValidator(checked_json)]
+WireFloat = Annotated[Any, AfterValidator(c.wire_float), WithJsonSchema(c.FLOAT_SCHEMA)]
 
 
 class _Body(BaseModel):
@@ -345,13 +345,13 @@ class AlertCreateIn(_Body):
     monitor: str
     key: str
     at: Time
-    value: AnyJson = None  # a number, {"$float": ...} or null
+    value: WireFloat = None  # a number, {"$float": ...} or null
     message: str
 
 
 class AlertUpdateIn(_Body):
     last_seen_at: Time | None = None
-    value: AnyJson = None
+    value: WireFloat = None
     resolved_at: Time | None = None
     delivery: str | None = None
 

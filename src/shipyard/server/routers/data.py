@@ -80,7 +80,7 @@ def parse_metrics(body: bytes) -> list[Metric]:
 
 
 class _Unprocessable(InvalidInputError):
-    """Malformed body: answered 422 like every other body that does not parse."""
+    """Malformed body: answered 400 like every other body that does not parse."""
 
 
 @router.post("/runs/{run_id}/metrics", status_code=204, openapi_extra={"requestBody": _METRICS_SCHEMA})
@@ -93,7 +93,7 @@ async def log_metrics(request: Request, run_id: str) -> Response:
     try:
         points = parse_metrics(body)
     except _Unprocessable as exc:
-        return error_response(422, "invalid_input", exc.message)
+        return error_response(400, "invalid_input", exc.message)
     ctx = ctx_of(request)
     await anyio.to_thread.run_sync(ctx.stores.metadata.log_metrics, run_id, points)
     if ctx.metrics is not None:

@@ -7,8 +7,8 @@ sensitive read: the guard audits only mutations, so :func:`read_secret` records 
 read (with ``Cache-Control: no-store``): never in errors, logs or audit events.
 
 The backend is opened on first use from the server's settings (``SHIPYARD_SECRETS_KEY`` or
-``SHIPYARD_SECRETS_KEY_FILE``); a server without a key answers every secrets route with a
-configuration error saying how to make one, and everything else works as before.
+``SHIPYARD_SECRETS_KEY_FILE``); a server without a key answers every secrets route 503
+``not_configured`` (no Retry-After) saying how to make one, and everything else works as before.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from shipyard.core.clock import utcnow
-from shipyard.core.errors import HTTP_STATUS, ShipyardError
+from shipyard.core.errors import HTTP_STATUS, ConfigurationError, NotConfiguredError, ShipyardError
 from shipyard.secrets.base import MAX_VALUE_BYTES, check_secret_ref, secret_scope
 from shipyard.server.deps import ctx_of, principal_of, wire
 from shipyard.server.schemas import ProjectName, SecretName
@@ -54,7 +54,11 @@ def backend_of(request: Request) -> SecretsBackend:
                 from shipyard.secrets import open_secrets_backend
 
                 ctx = ctx_of(request)
-                backend = state.secrets_backend = open_secrets_backend(ctx.settings, ctx.stores.metadata)
+                try:
+                    backend = open_secrets_backend(ctx.settings, ctx.stores.metadata)
+                except ConfigurationError as exc:  # no key: 503, the rest of the server works
+                    raise NotConfiguredError(exc.message.replace("\n", " ")) from None
+                state.secrets_backend = backend
     return backend
 
 

@@ -7,7 +7,9 @@ without look-arounds so that JSON Schema, Pydantic's regex engine and a fuzzer a
 same way: what the schema allows, the code accepts, and what it forbids, the code refuses
 (400 ``invalid_input``, one line).
 
-- integers are bounded to int64, or tighter where a 32-bit column keeps them (versions, counts);
+- integers are bounded to +-(2**53-1) (exact in every JSON reader), or tighter where a 32-bit
+  column keeps them (versions, counts); an integral float (``3.0``) is the integer JSON Schema
+  says it is;
 - free-form JSON (params, specs, signatures, importance, alert values) is walked: an integer
   outside int64 or a non-finite float is refused with the path to it (JSON has no NaN; the wire
   form of one is ``{"$float": "nan"}``), so no stored value can later fail a read;
@@ -23,6 +25,9 @@ from datetime import datetime
 from typing import Any
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# the integers of request fields: those every JSON reader holds exactly (a double's 53 bits), so a
+# bound near 2**63 can never be read as a float and round past what the code checks
+JSON_INT_MIN, JSON_INT_MAX = -(2**53 - 1), 2**53 - 1
 INT32_MAX = 2**31 - 1
 MAX_JSON_DEPTH = 64
 _ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")  # a date and a time: never a bare number
@@ -52,7 +57,16 @@ ROLE_PATTERN = r"^[a-z][a-z0-9_\-]{0,62}$"
 SECRET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"  # noqa: S105 - a pattern, not a secret
 MONITOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+FEATURE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # feature views (features/views.py check_identifier)
 SCOPE_PATTERN = r"^(?:\*|project:[a-z0-9][a-z0-9_\-]{0,62}(?:/env:[a-z0-9][a-z0-9_\-]{0,62})?)$"
+
+
+def integral(value: Any) -> Any:
+    """Before an integer is checked: ``3.0`` is the integer 3 (JSON Schema's ``integer``); any other
+    value goes on to the strict check unchanged (a string, a bool or ``3.5`` is refused there)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
 
 
 def iso_time_text(value: Any) -> Any:
@@ -113,6 +127,7 @@ def _domain_refusal(pattern: str, kind: str, value: str) -> str | None:
     from shipyard.artifacts.cas import validate_digest
     from shipyard.core.errors import InvalidInputError
     from shipyard.core.names import validate_alias_name, validate_key, validate_name
+    from shipyard.features.views import check_identifier
     from shipyard.secrets.base import check_secret_ref
     from shipyard.security.policy import check_project_name, check_scope
 
@@ -127,6 +142,7 @@ def _domain_refusal(pattern: str, kind: str, value: str) -> str | None:
         SECRET_NAME_PATTERN: lambda: check_secret_ref("x", "x", value),
         SCOPE_PATTERN: lambda: check_scope(value),
         DIGEST_PATTERN: lambda: validate_digest(value),
+        FEATURE_PATTERN: lambda: check_identifier(value, "feature view name"),
     }
     check = checks.get(pattern)
     if check is None:

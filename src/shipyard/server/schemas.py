@@ -30,14 +30,15 @@ from shipyard.server.contract import checked_json, iso_time_text
 
 # ---- the bounds every field states, in bodies, paths and queries alike (server/contract.py);
 # a value outside them answers 400 before a route runs ------------------------------------------------
-Int64 = Annotated[int, Strict(), Interval(ge=c.INT64_MIN, le=c.INT64_MAX)]
-Count = Annotated[int, Strict(), Interval(ge=0, le=c.INT32_MAX)]  # attempts, depth: stored in 32-bit columns
-Size = Annotated[int, Strict(), Interval(ge=0, le=c.INT64_MAX)]
-Offset = Annotated[int, Interval(ge=0, le=c.INT64_MAX)]
+_INTEGRAL = BeforeValidator(c.integral)  # last: it runs first (3.0 -> 3), the bounds stay in the schema
+Int64 = Annotated[int, Strict(), Interval(ge=c.JSON_INT_MIN, le=c.JSON_INT_MAX), _INTEGRAL]
+Count = Annotated[int, Strict(), Interval(ge=0, le=c.INT32_MAX), _INTEGRAL]  # attempts, depth: 32-bit columns
+Size = Annotated[int, Strict(), Interval(ge=0, le=c.JSON_INT_MAX), _INTEGRAL]
+Offset = Annotated[int, Interval(ge=0, le=c.JSON_INT_MAX)]
 Limit = Annotated[int, Interval(ge=1, le=LIST_PAGE_MAX)]  # one page of a list (server/paging.py)
 Version = Annotated[int, Interval(ge=1, le=c.INT32_MAX)]  # paths and queries: read from text
-BodyVersion = Annotated[int, Strict(), Interval(ge=1, le=c.INT32_MAX)]
-Id64 = Annotated[int, Interval(ge=1, le=c.INT64_MAX)]  # alert and audit event ids
+BodyVersion = Annotated[int, Strict(), Interval(ge=1, le=c.INT32_MAX), _INTEGRAL]
+Id64 = Annotated[int, Interval(ge=1, le=c.JSON_INT_MAX)]  # alert and audit event ids
 Key = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.KEY_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NAME_PATTERN)]
 NewName = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NEW_NAME_PATTERN)]
@@ -47,6 +48,7 @@ RoleName = Annotated[str, StringConstraints(pattern=c.ROLE_PATTERN)]
 SecretName = Annotated[str, StringConstraints(pattern=c.SECRET_NAME_PATTERN)]
 MonitorName = Annotated[str, StringConstraints(pattern=c.MONITOR_PATTERN)]
 Digest = Annotated[str, StringConstraints(pattern=c.DIGEST_PATTERN)]
+FeatureName = Annotated[str, StringConstraints(pattern=c.FEATURE_PATTERN)]
 Scope = Annotated[str, StringConstraints(pattern=c.SCOPE_PATTERN)]
 _KEY_NAMES = {"minLength": 1, "maxLength": c.NAME_MAX, "pattern": c.KEY_PATTERN}
 Tags = Annotated[

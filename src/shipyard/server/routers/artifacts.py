@@ -8,11 +8,11 @@ from starlette.responses import Response
 from shipyard.artifacts.cas import validate_digest
 from shipyard.core.entities import ArtifactRecord
 from shipyard.core.names import validate_key
-from shipyard.server.deps import ctx_of, decode_body, may_write_runs, wire
+from shipyard.server.deps import ctx_of, decode_body, may_write_runs, once, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import ArtifactIn, Key, Limit, Offset
 
-router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+router = APIRouter(prefix="/api/v1", tags=["artifacts"], dependencies=once())
 
 
 @router.post("/artifacts", status_code=201)

@@ -22,11 +22,11 @@ from starlette.responses import Response
 from shipyard.artifacts.backends.base import write_error
 from shipyard.artifacts.cas import blob_key, validate_digest
 from shipyard.core.errors import InvalidInputError, NotFoundError
-from shipyard.server.deps import ctx_of
+from shipyard.server.deps import ctx_of, once
 from shipyard.server.errors import error_response
 from shipyard.server.schemas import Digest
 
-router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+router = APIRouter(prefix="/api/v1", tags=["artifacts"], dependencies=once())
 _CHUNK = 1024 * 1024
 _DOWNLOAD_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -49,7 +49,7 @@ def _disposition(digest: str) -> str:
         507: {
             "description": "Insufficient Storage: the disk holding the artifacts is full; nothing was "
             "stored (error code insufficient_storage)"
-        }
+        },
     },
 )
 async def put_blob(request: Request, digest: Digest) -> Response:

@@ -19,11 +19,11 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_key
 from shipyard.metadata.base import METRIC_PAGE_DEFAULT, METRIC_PAGE_MAX
 from shipyard.metadata.rest.codec import float_in, json_value_in
-from shipyard.server.contract import INT64_MAX, INT64_MIN
-from shipyard.server.deps import ctx_of, wire
+from shipyard.server.contract import JSON_INT_MAX, JSON_INT_MIN, integral
+from shipyard.server.deps import ctx_of, once, wire
 from shipyard.server.schemas import Key, MetricsIn, ParamsIn, TagsIn
 
-router = APIRouter(prefix="/api/v1", tags=["params, metrics, tags"])
+router = APIRouter(prefix="/api/v1", tags=["params, metrics, tags"], dependencies=once())
 _METRICS_SCHEMA = {"content": {"application/json": {"schema": MetricsIn.model_json_schema()}}}
 
 
@@ -66,9 +66,11 @@ def parse_metrics(body: bytes) -> list[Metric]:
             if type(value) is not float:
                 value = float_in(value)
             if type(step) is not int or type(ts) is not int:
-                raise ValueError("step and timestamp must be integers")
-            if not (INT64_MIN <= step <= INT64_MAX and INT64_MIN <= ts <= INT64_MAX):
-                raise ValueError("step and timestamp must fit in 64 bits")
+                step, ts = integral(step), integral(ts)  # 3.0 is the integer 3
+                if type(step) is not int or type(ts) is not int:
+                    raise ValueError("step and timestamp must be integers")
+            if not (JSON_INT_MIN <= step <= JSON_INT_MAX and JSON_INT_MIN <= ts <= JSON_INT_MAX):
+                raise ValueError("step and timestamp must be within +-(2**53-1); send smaller integers")
         except InvalidInputError:
             raise
         except (ValueError, TypeError) as exc:

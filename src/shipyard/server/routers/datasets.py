@@ -17,7 +17,7 @@ from shipyard.metadata.datasets import DatasetFile, DatasetUse, DatasetVersionCr
 from shipyard.security.policy import check_project_name
 from shipyard.server import contract as c
 from shipyard.server.access import check_new_dataset_version, check_run
-from shipyard.server.deps import acting_user, ctx_of, principal_of, wire
+from shipyard.server.deps import acting_user, ctx_of, once, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import (
     Alias,
@@ -30,7 +30,7 @@ from shipyard.server.schemas import (
     Version,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["datasets"])
+router = APIRouter(prefix="/api/v1", tags=["datasets"], dependencies=once())
 D = "/datasets/{name}"
 V = "/datasets/{name}/versions/{version}"
 

@@ -16,7 +16,7 @@ from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate
 from shipyard.security.policy import check_project_name
 from shipyard.server import contract as c
 from shipyard.server.access import check_model_create, check_new_version
-from shipyard.server.deps import acting_user, ctx_of, decode_body, principal_of, wire
+from shipyard.server.deps import acting_user, ctx_of, decode_body, once, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import (
     Alias,
@@ -37,7 +37,7 @@ from shipyard.server.schemas import (
     VersionCreateIn,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["models"])
+router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=once())
 M = "/models/{name}"
 V = "/models/{name}/versions/{version}"
 

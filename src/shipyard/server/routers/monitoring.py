@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from annotated_types import Interval
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -10,8 +13,8 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_name
 from shipyard.metadata.monitoring import OPEN_ALERT_MONITORS, MonitoringRecords, ResultRow
 from shipyard.metadata.rest.codec import float_in, json_value_in
-from shipyard.server.deps import ctx_of, decode_body, wire
-from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
+from shipyard.server.deps import ctx_of, decode_body, once, wire
+from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
 from shipyard.server.schemas import (
     AlertCreateIn,
     AlertUpdateIn,
@@ -28,7 +31,7 @@ from shipyard.server.schemas import (
     Version,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["monitoring"])
+router = APIRouter(prefix="/api/v1", tags=["monitoring"], dependencies=once())
 P = "/monitoring/profiles/{model}/{version}"
 
 
@@ -115,7 +118,9 @@ def open_alert(request: Request, monitor: str, key: str) -> Response:
 
 
 @router.get("/monitoring/open-alert-counts")
-def open_alert_counts(request: Request, limit: int = OPEN_ALERT_MONITORS) -> Response:
+def open_alert_counts(
+    request: Request, limit: Annotated[int, Interval(ge=1, le=LIST_PAGE_MAX)] = OPEN_ALERT_MONITORS
+) -> Response:
     """Open alerts per monitor: the ``limit`` (1..10,000) monitors with the most."""
     check_list_page(limit, 0)
     return wire({"counts": _records(request).open_alert_counts(limit)})

@@ -24,7 +24,7 @@ from shipyard.security.policy import (
     check_scope,
 )
 from shipyard.server.accounts import add_user
-from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.deps import ctx_of, once, principal_of, wire
 from shipyard.server.routers.tokens import security_of
 from shipyard.server.schemas import (
     BindingCreateIn,
@@ -41,7 +41,7 @@ from shipyard.server.schemas import (
     UserUpdateIn,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["users, roles and audit"])
+router = APIRouter(prefix="/api/v1", tags=["users, roles and audit"], dependencies=once())
 Page = Annotated[int, Interval(ge=1, le=1000)]  # one page of users, groups, projects or bindings
 
 

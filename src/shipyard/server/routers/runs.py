@@ -14,10 +14,10 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_name
 from shipyard.metadata.sql.search import MAX_RESULTS
 from shipyard.server.access import check_namespace
-from shipyard.server.deps import acting_user, ctx_of, decode_body, principal_of, wire
+from shipyard.server.deps import acting_user, ctx_of, decode_body, once, principal_of, wire
 from shipyard.server.schemas import FailStaleIn, FinishIn, HeartbeatIn, Offset, RunCreateIn
 
-router = APIRouter(prefix="/api/v1", tags=["runs"])
+router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=once())
 MAX_RUN_IDS = 100  # /run-ids completes a short id; it is not a way to list every run
 
 

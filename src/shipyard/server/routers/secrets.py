@@ -24,13 +24,13 @@ from starlette.responses import Response
 from shipyard.core.clock import utcnow
 from shipyard.core.errors import HTTP_STATUS, ConfigurationError, NotConfiguredError, ShipyardError
 from shipyard.secrets.base import MAX_VALUE_BYTES, check_secret_ref, secret_scope
-from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.deps import ctx_of, once, principal_of, wire
 from shipyard.server.schemas import ProjectName, SecretName
 
 if TYPE_CHECKING:
     from shipyard.secrets.base import SecretsBackend
 
-router = APIRouter(prefix="/api/v1", tags=["secrets"])
+router = APIRouter(prefix="/api/v1", tags=["secrets"], dependencies=once())
 _ONE = "/secrets/{project}/{environment}/{name}"
 _OPEN_LOCK = threading.Lock()
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")

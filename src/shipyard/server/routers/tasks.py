@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from shipyard.core.entities import LineageEdge, Task
-from shipyard.server.deps import ctx_of, decode_body, may_write_runs, wire
+from shipyard.server.deps import ctx_of, decode_body, may_write_runs, once, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import Limit, LineageIn, Offset, TasksIn, TaskUpdateIn
 
-router = APIRouter(prefix="/api/v1", tags=["tasks and lineage"])
+router = APIRouter(prefix="/api/v1", tags=["tasks and lineage"], dependencies=once())
 
 
 @router.post("/tasks", status_code=204)

@@ -16,10 +16,10 @@ from shipyard.core.names import validate_name
 from shipyard.metadata.security import SecurityStore, TokenRecord
 from shipyard.security.policy import Access, check_permissions, check_scope, covers
 from shipyard.server.accounts import issue_token
-from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.deps import ctx_of, once, principal_of, wire
 from shipyard.server.schemas import Offset, TokenCreateIn
 
-router = APIRouter(prefix="/api/v1", tags=["tokens"])
+router = APIRouter(prefix="/api/v1", tags=["tokens"], dependencies=once())
 
 
 def security_of(request: Request) -> SecurityStore:

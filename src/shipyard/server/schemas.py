@@ -116,7 +116,7 @@ class ParamsIn(_Body):
 class MetricsIn(_Body):
     """Points as ``[key, value, step, timestamp_ms]`` rows (compact: thousands per call)."""
 
-    metrics: list[tuple[Key, float | dict[str, str], Int64, Int64]]
+    metrics: list[tuple[Key, Annotated[Any, WithJsonSchema(c.METRIC_VALUE_SCHEMA)], Int64, Int64]]
 
 
 class TagsIn(_Body):
@@ -215,7 +215,7 @@ class LineageRecordIn(_Body):
 
 
 class VersionCreateIn(_Body):
-    package_digest: str
+    package_digest: Digest
     package_size: Size
     flavor: str
     created_by: str

@@ -24,7 +24,10 @@ from shipyard.server.deps import ctx_of, once, wire
 from shipyard.server.schemas import Key, MetricsIn, ParamsIn, TagsIn
 
 router = APIRouter(prefix="/api/v1", tags=["params, metrics, tags"], dependencies=once())
-_METRICS_SCHEMA = {"content": {"application/json": {"schema": MetricsIn.model_json_schema()}}}
+_METRICS_SCHEMA = {
+    "required": True,
+    "content": {"application/json": {"schema": MetricsIn.model_json_schema()}},
+}
 
 
 @router.post("/runs/{run_id}/params", status_code=204)

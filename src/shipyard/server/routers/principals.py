@@ -31,11 +31,14 @@ from shipyard.server.schemas import (
     GroupCreateIn,
     Id64,
     Limit,
+    Name,
     Offset,
     PasswordSetIn,
     ProjectCreateIn,
+    ProjectName,
     ProjectUpdateIn,
     RoleCreateIn,
+    RoleName,
     Time,
     UserCreateIn,
     UserUpdateIn,
@@ -103,7 +106,7 @@ def list_users(
 
 
 @router.patch("/users/{name}")
-def update_user(request: Request, name: str, body: UserUpdateIn) -> Response:
+def update_user(request: Request, name: Name, body: UserUpdateIn) -> Response:
     if name == principal_of(request).name and body.disabled:
         raise InvalidInputError("you cannot disable yourself; ask another admin")
     user = security_of(request).set_user_disabled(name, body.disabled)
@@ -112,7 +115,7 @@ def update_user(request: Request, name: str, body: UserUpdateIn) -> Response:
 
 
 @router.put("/users/{name}/password", status_code=204)
-def set_password(request: Request, name: str, body: PasswordSetIn) -> Response:
+def set_password(request: Request, name: Name, body: PasswordSetIn) -> Response:
     """Set (or, with ``password: null``, remove) the UI sign-in password of ``name``.
 
     ``user:manage`` sets anyone's; a user sets its own with its current password or, when it has
@@ -166,21 +169,21 @@ def list_groups(request: Request, limit: Page = 100, after: str | None = None) -
 
 
 @router.delete("/groups/{name}", status_code=204)
-def delete_group(request: Request, name: str) -> Response:
+def delete_group(request: Request, name: Name) -> Response:
     security_of(request).delete_group(name)
     _access_changed(request)
     return Response(status_code=204)
 
 
 @router.put("/groups/{name}/members/{member}")
-def add_member(request: Request, name: str, member: str) -> Response:
+def add_member(request: Request, name: Name, member: Name) -> Response:
     group = security_of(request).set_membership(name, member, True)
     _access_changed(request)
     return wire(group)
 
 
 @router.delete("/groups/{name}/members/{member}")
-def remove_member(request: Request, name: str, member: str) -> Response:
+def remove_member(request: Request, name: Name, member: Name) -> Response:
     group = security_of(request).set_membership(name, member, False)
     _access_changed(request)
     return wire(group)
@@ -212,7 +215,7 @@ def create_role(request: Request, body: RoleCreateIn) -> Response:
 
 
 @router.delete("/roles/{name}", status_code=204)
-def delete_role(request: Request, name: str) -> Response:
+def delete_role(request: Request, name: RoleName) -> Response:
     security_of(request).delete_role(name)
     return Response(status_code=204)
 
@@ -319,7 +322,7 @@ def list_projects(request: Request, limit: Page = 100, after: str | None = None)
 
 
 @router.patch("/projects/{name}")
-def update_project(request: Request, name: str, body: ProjectUpdateIn) -> Response:
+def update_project(request: Request, name: ProjectName, body: ProjectUpdateIn) -> Response:
     updated = security_of(request).set_project_private(name, body.private)
     _access_changed(request)
     return wire(updated)

@@ -59,7 +59,8 @@ def _config(path: Path) -> Path:
     lines += [
         "[[operations]]",
         'include-method = "POST"',
-        f'checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "{KEY_REUSED}"]',
+        "checks.positive_data_acceptance.expected-statuses = "
+        f'["2xx", "401", "403", "404", "409", "{KEY_REUSED}"]',
         "",
     ]
     path.write_text("\n".join(lines))

@@ -202,5 +202,6 @@ def wire_float(value: Any) -> Any:
     shown = repr(value)[:60]
     raise ValueError(f'{shown} is not a number: send a number, {{"$float": "nan"|"inf"|"-inf"}} or null')
 
+
 # a metric's value: a number, or a non-finite one as {"$float": ...} (never null)
 METRIC_VALUE_SCHEMA: dict[str, Any] = {"anyOf": FLOAT_SCHEMA["anyOf"][:2]}

@@ -65,12 +65,14 @@ def _kind(request: Request, loc: tuple[Any, ...]) -> str:
     model); a body or query field is its own name."""
     fields = [str(p) for p in loc[1:] if isinstance(p, str)]
     field = fields[-1] if fields else "value"
-    if loc[:1] == ("path",) and field == "name":
+    if field == "name":  # the object the path names: /models/{name} or POST /models (a model)
         segments = request.url.path.split("/")
-        value = request.path_params.get(field)
+        value = request.path_params.get(field) if loc[:1] == ("path",) else None
         for before, segment in itertools.pairwise(segments):
             if before.endswith("s") and unquote(segment) == value:
                 return before[:-1].replace("-", " ")
+        if value is None and segments[-1].endswith("s"):
+            return segments[-1][:-1].replace("-", " ")
     return field.replace("_", " ")
 
 

@@ -361,7 +361,8 @@ class AlertUpdateIn(_Body):
 class PasswordSetIn(_Body):
     password: str | None = Field(
         min_length=12,
-        max_length=1024, description="The new password (at least 12 characters); null removes it."
+        max_length=1024,
+        description="The new password (at least 12 characters); null removes it.",
     )
     current_password: str | None = Field(
         default=None, max_length=1024, description="Your current password, when you change your own."

@@ -95,6 +95,8 @@ def _one_error(request: Request, err: dict[str, Any]) -> str:
     unit = "characters" if kind.startswith("string") else "items"
     if kind in {"string_too_long", "too_long"}:
         return f"{where} is longer than {ctx.get('max_length')} {unit}; shorten it"
+    if kind in {"string_too_short", "too_short"} and ctx.get("min_length") == 1:
+        return f"{where} must not be empty"
     if kind in {"string_too_short", "too_short"}:
         return f"{where} needs at least {ctx.get('min_length')} {unit}"
     bound = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}

@@ -27,11 +27,11 @@ def test_not_found_is_a_json_error(admin: httpx.Client) -> None:
     assert "a" * 32 in message
 
 
-def test_bad_json_is_422_and_wrong_content_type_is_415(admin: httpx.Client) -> None:
+def test_bad_json_is_400_and_wrong_content_type_is_415(admin: httpx.Client) -> None:
     headers = {"Content-Type": "application/json"}
-    _error(admin.post("/api/v1/runs", content=b"{not json", headers=headers), 422, "invalid_input")
-    _error(admin.post("/api/v1/runs", json={"name": "missing fields"}), 422, "invalid_input")
-    _error(admin.post("/api/v1/runs/x/metrics", content=b"[1, 2", headers=headers), 422, "invalid_input")
+    _error(admin.post("/api/v1/runs", content=b"{not json", headers=headers), 400, "invalid_input")
+    _error(admin.post("/api/v1/runs", json={"name": "missing fields"}), 400, "invalid_input")
+    _error(admin.post("/api/v1/runs/x/metrics", content=b"[1, 2", headers=headers), 400, "invalid_input")
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     _error(admin.post("/api/v1/runs", content=b"a=b", headers=form), 415, "unsupported_media_type")
 

@@ -59,6 +59,13 @@ class ConfigurationError(ShipyardError):
     code = "configuration_error"
 
 
+class NotConfiguredError(ConfigurationError):
+    """A feature the server was not set up for (secrets without a key): the server answers 503,
+    and a client does not retry it (the fix is on the server's side, not a wait)."""
+
+    code = "not_configured"
+
+
 class SchemaVersionError(ConfigurationError):
     """The database schema is newer than this version of shipyard understands."""
 
@@ -113,6 +120,7 @@ HTTP_STATUS: dict[str, int] = {
     "permission_denied": 403,
     "unauthenticated": 401,
     "configuration_error": 500,
+    "not_configured": 503,
     "schema_too_new": 500,
     "storage_error": 503,
     "insufficient_storage": 507,

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.features.guard import ViewGuard, guard_columns, guard_table
-from shipyard.features.offline import order_key, point_in_time_query
+from shipyard.features.offline import in_entity_order, order_key, point_in_time_query
 from shipyard.features.online.base import OnlineStore, Record, encode_key
 from shipyard.features.online.registry import open_online_store
 from shipyard.features.sources import (
@@ -170,8 +170,9 @@ class FeatureStore:
                 relations,
                 timestamp_column=timestamp_column,
                 full_feature_names=full_feature_names,
+                ordered=False,
             )
-            return con.sql(query).to_arrow_table()
+            return in_entity_order(con.sql(query).to_arrow_table())
         finally:
             con.close()
 

@@ -244,6 +244,9 @@ def create_app(
         add_routes(app, ui.router)
         permissions.update(getattr(ui, "PERMISSIONS", {}))
     app.state.permissions = permissions
+    from shipyard.server.openapi import install_openapi
+
+    install_openapi(app)  # every route's error answers, derived from the permission table
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware)
     from shipyard.server.http_metrics import HttpMetricsMiddleware

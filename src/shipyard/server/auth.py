@@ -36,6 +36,7 @@ from shipyard.core.errors import HTTP_STATUS, PermissionDeniedError, ShipyardErr
 from shipyard.server.permissions import AUTHENTICATED, PUBLIC, Rule, required_rule
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from shipyard.metadata.security import TokenRecord
@@ -203,6 +204,26 @@ def match_route(app: Any, scope: Scope) -> tuple[str | None, bool, dict[str, str
     return partial, False, {}
 
 
+def methods_response(app: Any, scope: Scope, method: str) -> Response:
+    """The answer for a method the path does not serve: ``OPTIONS`` 204, else 405 — both with an
+    ``Allow`` header listing every method of the path (its routes are separate, one per method)."""
+    from starlette.responses import Response
+    from starlette.routing import Match
+
+    from shipyard.server.errors import error_response
+
+    methods = {"OPTIONS"}
+    probe = {**scope, "method": "GET"}
+    for route in app.routes:
+        if getattr(route, "methods", None) and route.matches(probe)[0] != Match.NONE:
+            methods |= set(route.methods)
+    allow = ", ".join(sorted(methods))
+    if method == "OPTIONS":
+        return Response(status_code=204, headers={"Allow": allow})
+    message = f"{method} is not allowed here; this path answers {allow}"
+    return error_response(405, "method_not_allowed", message, headers={"Allow": allow})
+
+
 def _login_redirect(scope: Scope, method: str) -> ASGIApp | None:
     """A signed-out browser asking for a UI page is sent to the login page (303), not a JSON 401."""
     path: str = scope["path"]
@@ -295,6 +316,9 @@ class GuardMiddleware:
                 await error_response(status, refusal.code, refusal.message)(scope, receive, send)
                 return
         scope.setdefault("state", {})["principal"] = principal
+        if template is not None and not method_ok:  # OPTIONS: 204, another method: 405; both list them
+            await methods_response(app, scope, method)(scope, receive, send)
+            return
         if method in MUTATIONS and template not in STREAM_ROUTES and method_ok:
             rejected = self._check_json(ctx, scope)
             if rejected is not None:

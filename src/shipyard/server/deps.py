@@ -52,7 +52,14 @@ def wire(obj: Any, status: int = 200) -> Response:
 
     from shipyard.metadata.rest.codec import to_wire
 
-    return Response(orjson.dumps(to_wire(obj)), status_code=status, media_type="application/json")
+    data = to_wire(obj)
+    try:
+        body = orjson.dumps(data)
+    except orjson.JSONEncodeError:  # an integer past 64 bits stored before the edge refused them
+        import json
+
+        body = json.dumps(data, allow_nan=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def decode_body(cls: type[Any], data: Any) -> Any:
@@ -63,3 +70,36 @@ def decode_body(cls: type[Any], data: Any) -> Any:
         return decode(cls, data)
     except (ValueError, TypeError) as exc:
         raise InvalidInputError(f"invalid {cls.__name__}: {exc}") from None
+
+
+def single_query_values(request: Request) -> None:
+    """Refuse a query parameter the route takes once but the request repeats (``?prefix=a&prefix=b``
+    would otherwise silently mean ``b``); list parameters (``?status=a&status=b``) may repeat."""
+    query = request.query_params
+    if len(query.multi_items()) == len(query):  # len(): distinct names
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    for field in dependant.query_params:
+        name = field.alias
+        if len(query.getlist(name)) > 1 and not _is_sequence(field.field_info.annotation):
+            raise InvalidInputError(f"query parameter {name!r} is given more than once; send it once")
+
+
+def _is_sequence(annotation: Any) -> bool:
+    """Whether a parameter's type is a list (``list[str] | None`` included)."""
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return any(_is_sequence(arg) for arg in typing.get_args(annotation) if arg is not type(None))
+
+
+def once() -> list[Any]:
+    """The dependencies every API router takes: :func:`single_query_values`."""
+    from fastapi import Depends
+
+    return [Depends(single_query_values)]

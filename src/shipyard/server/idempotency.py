@@ -184,9 +184,16 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
         "gets the first answer back (header Idempotent-Replayed: true). Kept for the server's "
         "idempotency TTL (24 h by default), per principal.",
     }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     answers = {
-        "409": {"description": "Conflict: a request with this Idempotency-Key is still running"},
-        "422": {"description": "Unprocessable: this Idempotency-Key was used for another request"},
+        "409": {
+            "description": "Conflict: a request with this Idempotency-Key is still running",
+            "content": error,
+        },
+        "422": {
+            "description": "Unprocessable: this Idempotency-Key was used for another request",
+            "content": error,
+        },
     }
     for item in schema.get("paths", {}).values():
         operation = item.get("post")

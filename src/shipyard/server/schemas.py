@@ -2,17 +2,71 @@
 
 Wire conventions (see :mod:`shipyard.metadata.rest.codec`): times are ISO 8601 strings with an
 offset; a non-finite float is ``{"$float": "nan" | "inf" | "-inf"}``; responses carry the entities'
-fields by name. Bodies that are not JSON or do not match these schemas answer 422.
+fields by name. Bodies that are not JSON or do not match these schemas answer 400 ``invalid_input``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Interval
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from shipyard.core.entities import RunStatus, TaskStatus
+from shipyard.metadata.base import LIST_PAGE_MAX
+from shipyard.server import contract as c
+from shipyard.server.contract import checked_json, iso_time_text
+
+# ---- the bounds every field states, in bodies, paths and queries alike (server/contract.py);
+# a value outside them answers 400 before a route runs ------------------------------------------------
+_INTEGRAL = BeforeValidator(c.integral)  # last: it runs first (3.0 -> 3), the bounds stay in the schema
+Int64 = Annotated[int, Strict(), Interval(ge=c.JSON_INT_MIN, le=c.JSON_INT_MAX), _INTEGRAL]
+Count = Annotated[int, Strict(), Interval(ge=0, le=c.INT32_MAX), _INTEGRAL]  # attempts, depth: 32-bit columns
+Size = Annotated[int, Strict(), Interval(ge=0, le=c.JSON_INT_MAX), _INTEGRAL]
+Offset = Annotated[int, Interval(ge=0, le=c.JSON_INT_MAX)]
+Limit = Annotated[int, Interval(ge=1, le=LIST_PAGE_MAX)]  # one page of a list (server/paging.py)
+Version = Annotated[int, Interval(ge=1, le=c.INT32_MAX)]  # paths and queries: read from text
+BodyVersion = Annotated[int, Strict(), Interval(ge=1, le=c.INT32_MAX), _INTEGRAL]
+Id64 = Annotated[int, Interval(ge=1, le=c.JSON_INT_MAX)]  # alert and audit event ids
+Key = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.KEY_PATTERN)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NAME_PATTERN)]
+NewName = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NEW_NAME_PATTERN)]
+Alias = Annotated[str, StringConstraints(pattern=c.ALIAS_PATTERN)]
+ProjectName = Annotated[str, StringConstraints(pattern=c.PROJECT_PATTERN)]
+RoleName = Annotated[str, StringConstraints(pattern=c.ROLE_PATTERN)]
+SecretName = Annotated[str, StringConstraints(pattern=c.SECRET_NAME_PATTERN)]
+MonitorName = Annotated[str, StringConstraints(pattern=c.MONITOR_PATTERN)]
+Digest = Annotated[str, StringConstraints(pattern=c.DIGEST_PATTERN)]
+FeatureName = Annotated[str, StringConstraints(pattern=c.FEATURE_PATTERN)]
+Scope = Annotated[str, StringConstraints(pattern=c.SCOPE_PATTERN)]
+_KEY_NAMES = {"minLength": 1, "maxLength": c.NAME_MAX, "pattern": c.KEY_PATTERN}
+Tags = Annotated[
+    dict[Key, str],
+    WithJsonSchema(
+        {"type": "object", "propertyNames": _KEY_NAMES, "additionalProperties": {"type": "string"}}
+    ),
+]
+# an ISO 8601 text with its UTC offset; a number (seconds since 1970?) or a naive time is refused
+Time = Annotated[AwareDatetime, BeforeValidator(iso_time_text)]
+# free-form JSON: refused when it holds an integer outside int64 or a non-finite float
+FreeJson = Annotated[dict[str, Any], AfterValidator(checked_json)]
+Params = Annotated[
+    dict[Key, Any],
+    AfterValidator(checked_json),
+    WithJsonSchema({"type": "object", "propertyNames": _KEY_NAMES}),
+]
+WireFloat = Annotated[Any, AfterValidator(c.wire_float), WithJsonSchema(c.FLOAT_SCHEMA)]
 
 
 class _Body(BaseModel):
@@ -21,34 +75,34 @@ class _Body(BaseModel):
 
 class CodeVersionIn(_Body):
     git_commit: str | None = None
-    git_dirty: bool | None = None
+    git_dirty: StrictBool | None = None
     source_hash: str | None = None
     source_files: list[str] = Field(default_factory=list)
 
 
 class RunCreateIn(_Body):
-    id: str
-    name: str
-    namespace: str
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    name: NewName
+    namespace: NewName
     user: str
-    start_time: datetime
-    params: dict[str, Any] = Field(default_factory=dict)
-    tags: dict[str, str] = Field(default_factory=dict)
+    start_time: Time
+    params: Params = Field(default_factory=dict)
+    tags: Tags = Field(default_factory=dict)
     flow_name: str | None = None
-    flow_spec: dict[str, Any] | None = None
+    flow_spec: FreeJson | None = None
     code_version: CodeVersionIn | None = None
     origin_run_id: str | None = None
 
 
 class FinishIn(_Body):
-    status: RunStatus
-    end_time: datetime
+    status: Literal[RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED]  # a terminal one
+    end_time: Time
     error: str | None = None
 
 
 class HeartbeatIn(_Body):
     # ignored: liveness is judged on the server's store clock only (older clients send their time)
-    at: datetime | None = None
+    at: Time | None = None
 
 
 class FailStaleIn(_Body):
@@ -56,31 +110,31 @@ class FailStaleIn(_Body):
 
 
 class ParamsIn(_Body):
-    params: dict[str, Any]
+    params: Params
 
 
 class MetricsIn(_Body):
     """Points as ``[key, value, step, timestamp_ms]`` rows (compact: thousands per call)."""
 
-    metrics: list[tuple[str, float | dict[str, str], int, int]]
+    metrics: list[tuple[Key, Annotated[Any, WithJsonSchema(c.METRIC_VALUE_SCHEMA)], Int64, Int64]]
 
 
 class TagsIn(_Body):
-    tags: dict[str, str]
+    tags: Tags
 
 
 class ArtifactIn(_Body):
     id: str
     run_id: str
-    name: str
-    digest: str
-    size: int
+    name: Key
+    digest: Digest
+    size: Size
     serializer: str
-    created_at: datetime
+    created_at: Time
     task_id: str | None = None
-    unsafe: bool = False
-    meta: dict[str, Any] = Field(default_factory=dict)
-    attempt: int | None = None  # ignored: the store records the task's current attempt
+    unsafe: StrictBool = False
+    meta: FreeJson = Field(default_factory=dict)
+    attempt: Count | None = None  # ignored: the store records the task's current attempt
 
 
 class TaskIn(_Body):
@@ -88,17 +142,17 @@ class TaskIn(_Body):
     run_id: str
     step: str
     key: str
-    index: int | None = None
+    index: Count | None = None
     status: TaskStatus = TaskStatus.PENDING
-    attempts: int = 0
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    heartbeat_at: datetime | None = None
+    attempts: Count = 0
+    started_at: Time | None = None
+    ended_at: Time | None = None
+    heartbeat_at: Time | None = None
     error: str | None = None
     cache_key: str | None = None
     reused_from: str | None = None
     node: str | None = None
-    spec: dict[str, Any] = Field(default_factory=dict)
+    spec: FreeJson = Field(default_factory=dict)
 
 
 class TasksIn(_Body):
@@ -107,10 +161,10 @@ class TasksIn(_Body):
 
 class TaskUpdateIn(_Body):
     status: TaskStatus | None = None
-    attempts: int | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    heartbeat_at: datetime | None = None
+    attempts: Count | None = None
+    started_at: Time | None = None
+    ended_at: Time | None = None
+    heartbeat_at: Time | None = None
     error: str | None = None
     reused_from: str | None = None
     node: str | None = None
@@ -129,22 +183,24 @@ class LineageIn(_Body):
 
 # ---- model registry ------------------------------------------------------------------------------
 class ModelCreateIn(_Body):
-    name: str
+    name: NewName
     user: str | None = None
-    at: datetime
+    at: Time
     description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
-    project: str | None = None  # None: the server scope; creating in a project needs model:write there
+    tags: Tags = Field(default_factory=dict)
+    project: ProjectName | None = (
+        None  # None: the server scope; creating in a project needs model:write there
+    )
 
 
 class ModelUpdateIn(_Body):
     description: str
-    at: datetime
+    at: Time
 
 
 class ModelTagsIn(_Body):
-    tags: dict[str, str]
-    at: datetime
+    tags: Tags
+    at: Time
 
 
 class LineageRecordIn(_Body):
@@ -154,59 +210,59 @@ class LineageRecordIn(_Body):
     run_id: str
     task_id: str | None
     serializer: str
-    depth: int
+    depth: Count
     producer_step: str | None = None
 
 
 class VersionCreateIn(_Body):
-    package_digest: str
-    package_size: int
+    package_digest: Digest
+    package_size: Size
     flavor: str
     created_by: str
-    created_at: datetime
+    created_at: Time
     run_id: str | None = None
     task_id: str | None = None
     artifact_id: str | None = None
     artifact_name: str | None = None
-    signature: dict[str, Any] = Field(default_factory=dict)
+    signature: FreeJson = Field(default_factory=dict)
     description: str = ""
-    tags: dict[str, str] = Field(default_factory=dict)
-    unsafe: bool = False
+    tags: Tags = Field(default_factory=dict)
+    unsafe: StrictBool = False
     lineage: list[LineageRecordIn] = Field(default_factory=list)
-    project: str | None = None  # the model's project when this version creates it (else ignored)
+    project: ProjectName | None = None  # the model's project when this version creates it (else ignored)
 
 
 class ApprovalIn(_Body):
-    approved: bool
+    approved: StrictBool
     user: str | None = None
-    at: datetime
+    at: Time
 
 
 class AliasIn(_Body):
-    version: int
+    version: BodyVersion
     user: str | None = None
-    at: datetime
+    at: Time
 
 
 class AliasChangeIn(_Body):
     user: str | None = None
-    at: datetime
+    at: Time
 
 
 class ProtectIn(_Body):
-    protected: bool
+    protected: StrictBool
     user: str | None = None
-    at: datetime
+    at: Time
 
 
 # ---- tokens and users -------------------------------------------------------------------------------
 class TokenCreateIn(_Body):
-    name: str = "token"
+    name: Name = "token"
     expires_in_s: int | None = Field(
         default=None, gt=0, le=10 * 366 * 86400, description="Lifetime in seconds; none: no expiry."
     )
     user: str | None = Field(default=None, description="token:manage only: mint a token for another user.")
-    scope: str | None = Field(
+    scope: Scope | None = Field(
         default=None, description="Narrow the token to '*', 'project:P' or 'project:P/env:E'."
     )
     permissions: list[str] | None = Field(
@@ -217,7 +273,7 @@ class TokenCreateIn(_Body):
 
 
 class UserCreateIn(_Body):
-    name: str
+    name: NewName
     role: str | None = Field(
         default="developer", description="A role bound at the server scope ('*'); null: none (bind later)."
     )
@@ -228,83 +284,85 @@ class UserCreateIn(_Body):
 
 
 class UserUpdateIn(_Body):
-    disabled: bool
+    disabled: StrictBool
 
 
 class GroupCreateIn(_Body):
-    name: str
+    name: NewName
     description: str = Field(default="", max_length=2000)
 
 
 class ProjectCreateIn(_Body):
-    name: str = Field(
+    name: ProjectName = Field(
         description="Lower-case letters, digits, '-' and '_'; runs go to namespace project:NAME."
     )
-    private: bool = Field(default=False, description="Hide its runs from principals not bound to it.")
+    private: StrictBool = Field(default=False, description="Hide its runs from principals not bound to it.")
     description: str = Field(default="", max_length=2000)
 
 
 class ProjectUpdateIn(_Body):
-    private: bool
+    private: StrictBool
 
 
 class RoleCreateIn(_Body):
-    name: str
+    name: RoleName
     permissions: list[str] = Field(min_length=1, max_length=64)
     description: str = Field(default="", max_length=2000)
 
 
 class BindingCreateIn(_Body):
-    principal: str
+    principal: Name
     principal_kind: str = Field(default="user", pattern="^(user|group)$")
     role: str
-    scope: str = "*"
+    scope: Scope = "*"
 
 
 # ---- monitoring records (shipyard/server/routers/monitoring.py) ---------------------------------------
 class ProfileIn(_Body):
-    digest: str
-    rows: int = Field(ge=0)
-    at: datetime
+    digest: Digest
+    rows: Size
+    at: Time
 
 
 class ImportanceIn(_Body):
-    importance: dict[str, Any]
+    importance: FreeJson
 
 
 class MonitorIn(_Body):
-    deployment: str
-    spec: dict[str, Any]
-    at: datetime
+    deployment: Name
+    spec: FreeJson
+    at: Time
 
 
 class FeatureViewIn(_Body):
-    spec: dict[str, Any]
-    project: str | None = None
+    spec: FreeJson
+    project: ProjectName | None = None
 
 
 class ResultsIn(_Body):
-    rows: list[dict[str, Any]] = Field(max_length=100_000)
+    rows: list[FreeJson] = Field(max_length=100_000)
 
 
 class AlertCreateIn(_Body):
     monitor: str
     key: str
-    at: datetime
-    value: Any = None  # a number, {"$float": ...} or null
+    at: Time
+    value: WireFloat = None  # a number, {"$float": ...} or null
     message: str
 
 
 class AlertUpdateIn(_Body):
-    last_seen_at: datetime | None = None
-    value: Any = None
-    resolved_at: datetime | None = None
+    last_seen_at: Time | None = None
+    value: WireFloat = None
+    resolved_at: Time | None = None
     delivery: str | None = None
 
 
 class PasswordSetIn(_Body):
     password: str | None = Field(
-        max_length=1024, description="The new password (at least 12 characters); null removes it."
+        min_length=12,
+        max_length=1024,
+        description="The new password (at least 12 characters); null removes it.",
     )
     current_password: str | None = Field(
         default=None, max_length=1024, description="Your current password, when you change your own."
@@ -315,31 +373,40 @@ class DatasetVersionIn(_Body):
     """A dataset version; ``files`` are rows ``[path, sha256, size, rows, pack, offset]`` (the last
     three may be null; ``pack``/``offset`` locate a small file inside a pack blob)."""
 
-    kind: str
-    source_format: str
-    files: list[tuple[str, str, int, int | None, str | None, int | None]]
+    kind: Literal["table", "files"]
+    source_format: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    files: list[
+        tuple[
+            Annotated[str, StringConstraints(min_length=1, max_length=1024)],
+            Digest,
+            Size,
+            Size | None,
+            Digest | None,
+            Size | None,
+        ]
+    ] = Field(max_length=1_000_000)
     created_by: str | None = None
-    created_at: datetime
-    num_rows: int | None = None
-    columns: list[dict[str, Any]] = Field(default_factory=list)
-    stats: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    created_at: Time
+    num_rows: Size | None = None
+    columns: list[FreeJson] = Field(default_factory=list)
+    stats: dict[str, FreeJson] = Field(default_factory=dict)
     description: str = ""
     run_id: str | None = None
     task_id: str | None = None
-    project: str | None = None  # the dataset's project when this version creates it
+    project: ProjectName | None = None  # the dataset's project when this version creates it
 
 
 class DatasetAliasIn(_Body):
-    version: int
+    version: BodyVersion
     user: str | None = None
-    at: datetime
+    at: Time
 
 
 class DatasetUseIn(_Body):
     run_id: str
     task_id: str | None = None
-    direction: str
-    at: datetime
+    direction: Literal["input", "output"]
+    at: Time
 
 
 class PolicyIn(_Body):

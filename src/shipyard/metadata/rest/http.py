@@ -37,6 +37,11 @@ _FALLBACK = {
 }
 
 
+def _not_configured(response: httpx.Response) -> bool:
+    """A 503 that waiting does not fix: the server lacks a setting (no Retry-After, code not_configured)."""
+    return "retry-after" not in response.headers and b'"not_configured"' in response.content[:200]
+
+
 @functools.cache
 def _error_classes() -> dict[str, type[ShipyardError]]:
     found: dict[str, type[ShipyardError]] = {}
@@ -148,7 +153,7 @@ class RestSession:
             except httpx.TransportError as exc:
                 raise self._unreachable(exc) from None
             else:
-                if response.status_code != 503 or attempt >= retries:
+                if response.status_code != 503 or attempt >= retries or _not_configured(response):
                     return response
                 wait = self._backoff(attempt, response.headers.get("retry-after"))
             attempt += 1

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.schema import ForeignKeyConstraint
 
 from shipyard.metadata.sql.schema import ID, KEY, metadata
-from shipyard.metadata.sql.types import JsonText, UtcDateTime
+from shipyard.metadata.sql.types import DocumentJsonText, UtcDateTime
 
 
 def _model_fk() -> Column[str]:
@@ -72,7 +72,7 @@ model_versions = Table(
     Column("task_id", String(ID), nullable=True),
     Column("artifact_id", String(ID), nullable=True),
     Column("artifact_name", String(KEY), nullable=True),
-    Column("signature", JsonText(), nullable=False),
+    Column("signature", DocumentJsonText(), nullable=False),
     Column("description", Text(), nullable=False),
     Column("unsafe", Boolean(), nullable=False),
     Column("approved", Boolean(), nullable=False),

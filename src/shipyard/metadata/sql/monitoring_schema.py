@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table, Text
 
 from shipyard.metadata.sql.schema import KEY, metadata
-from shipyard.metadata.sql.types import JsonText, UtcDateTime
+from shipyard.metadata.sql.types import DocumentJsonText, UtcDateTime
 
 reference_profiles = Table(
     "reference_profiles",
@@ -21,7 +21,7 @@ reference_profiles = Table(
     Column("digest", String(64), nullable=False),
     Column("rows", BigInteger(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
-    Column("importance", JsonText(), nullable=True),
+    Column("importance", DocumentJsonText(), nullable=True),
 )
 
 monitors = Table(
@@ -29,7 +29,7 @@ monitors = Table(
     metadata,
     Column("name", String(KEY), primary_key=True),
     Column("deployment", String(KEY), nullable=False),
-    Column("spec", JsonText(), nullable=False),
+    Column("spec", DocumentJsonText(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
@@ -45,7 +45,7 @@ monitor_results = Table(
     Column("value", Float(), nullable=True),
     Column("threshold", Float(), nullable=True),
     Column("breached", Boolean(), nullable=False),
-    Column("detail", JsonText(), nullable=True),
+    Column("detail", DocumentJsonText(), nullable=True),
     Index(None, "monitor", "at"),
 )
 

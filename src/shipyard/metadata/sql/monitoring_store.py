@@ -25,8 +25,21 @@ from shipyard.metadata.sql.monitoring_schema import (
     reference_profiles,
 )
 from shipyard.metadata.sql.store import BorrowedTransactions
+from shipyard.metadata.sql.types import UNREADABLE
 
 _P, _MON, _RES, _AL = reference_profiles.c, monitors.c, monitor_results.c, monitor_alerts.c
+
+
+def _spec(row: Any) -> dict[str, Any]:
+    """A stored spec; one that no longer decodes still names its monitor (the list answers)."""
+    spec = row.spec
+    if isinstance(spec, dict) and UNREADABLE not in spec:
+        return dict(spec)
+    return {
+        "name": row.name,
+        "deployment": row.deployment,
+        UNREADABLE: str(spec.get(UNREADABLE, "not an object") if isinstance(spec, dict) else "not an object"),
+    }
 
 
 class SqlMonitoringRecords(BorrowedTransactions, MonitoringRecords):
@@ -88,18 +101,18 @@ class SqlMonitoringRecords(BorrowedTransactions, MonitoringRecords):
 
     def get_monitor(self, name: str) -> dict[str, Any]:
         with self._read() as conn:
-            row = conn.execute(select(_MON.spec).where(_MON.name == name)).first()
+            row = conn.execute(select(_MON.name, _MON.deployment, _MON.spec).where(_MON.name == name)).first()
             known = [r.name for r in conn.execute(select(_MON.name).order_by(_MON.name))]
         if row is None:
             raise NotFoundError(
                 f"no monitor {name!r}; known: {', '.join(known) or 'none (shipyard monitor create)'}"
             )
-        return dict(row.spec)
+        return _spec(row)
 
     def list_monitors(self, *, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-        query = _page(select(_MON.spec).order_by(_MON.name), limit, offset)
+        query = _page(select(_MON.name, _MON.deployment, _MON.spec).order_by(_MON.name), limit, offset)
         with self._read() as conn:
-            return [dict(r.spec) for r in conn.execute(query)]
+            return [_spec(r) for r in conn.execute(query)]
 
     # ---- results -----------------------------------------------------------------------------------
     def add_results(self, rows: Sequence[ResultRow]) -> None:

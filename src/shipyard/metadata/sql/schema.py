@@ -38,7 +38,7 @@ from sqlalchemy import (
     text,
 )
 
-from shipyard.metadata.sql.types import JsonText, UtcDateTime
+from shipyard.metadata.sql.types import DocumentJsonText, JsonText, UtcDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -68,7 +68,7 @@ runs = Table(
     Column("end_time", UtcDateTime(), nullable=True),
     Column("heartbeat_at", UtcDateTime(), nullable=True),
     Column("flow_name", String(KEY), nullable=True),
-    Column("flow_spec", JsonText(), nullable=True),
+    Column("flow_spec", DocumentJsonText(), nullable=True),
     Column("code_version", JsonText(), nullable=True),
     Column("origin_run_id", String(ID), nullable=True),
     Column("error", Text(), nullable=True),
@@ -148,7 +148,7 @@ tasks = Table(
     Column("cache_key", String(KEY), nullable=True),
     Column("reused_from", String(ID), nullable=True),
     Column("node", String(KEY), nullable=True),
-    Column("spec", JsonText(), nullable=False),
+    Column("spec", DocumentJsonText(), nullable=False),
     Column("created_seq", BigInteger(), nullable=False),  # creation order: insert time (us) * 1000 + position
     UniqueConstraint("run_id", "key"),
     Index(None, "run_id", "created_seq"),
@@ -167,7 +167,7 @@ artifacts = Table(
     Column("serializer", String(64), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("unsafe", Boolean(), nullable=False),
-    Column("meta", JsonText(), nullable=False),
+    Column("meta", DocumentJsonText(), nullable=False),
     Column("attempt", Integer(), nullable=True),  # the task attempt that wrote it (None: run-level)
     UniqueConstraint("run_id", "task_id", "name"),
     Index(None, "task_id"),

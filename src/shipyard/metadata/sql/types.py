@@ -51,3 +51,20 @@ class JsonText(TypeDecorator[Any]):
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any | None:
         return None if value is None else json.loads(value)
+
+
+UNREADABLE = "$unreadable"
+
+
+class DocumentJsonText(JsonText):
+    """A free-form JSON document (a spec, a signature, metadata) that a read never fails on: text
+    that does not decode comes back as ``{"$unreadable": why}``, so one damaged row cannot make a
+    whole list answer 500. Never for values a decision depends on (permissions stay JsonText)."""
+
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any | None:
+        try:
+            return super().process_result_value(value, dialect)
+        except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+            return {UNREADABLE: f"the stored JSON does not decode: {str(exc)[:80]}"}

@@ -22,10 +22,11 @@ from starlette.responses import Response
 from shipyard.artifacts.backends.base import write_error
 from shipyard.artifacts.cas import blob_key, validate_digest
 from shipyard.core.errors import InvalidInputError, NotFoundError
-from shipyard.server.deps import ctx_of
+from shipyard.server.deps import ctx_of, once
 from shipyard.server.errors import error_response
+from shipyard.server.schemas import Digest
 
-router = APIRouter(prefix="/api/v1", tags=["artifacts"])
+router = APIRouter(prefix="/api/v1", tags=["artifacts"], dependencies=once())
 _CHUNK = 1024 * 1024
 _DOWNLOAD_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -41,15 +42,17 @@ def _disposition(digest: str) -> str:
 @router.put(
     "/blobs/sha256/{digest}",
     status_code=201,
+    response_class=Response,
     openapi_extra={"requestBody": {"content": {_OCTET: {}}}},
     responses={
+        200: {"description": "Already stored"},
         507: {
             "description": "Insufficient Storage: the disk holding the artifacts is full; nothing was "
             "stored (error code insufficient_storage)"
-        }
+        },
     },
 )
-async def put_blob(request: Request, digest: str) -> Response:
+async def put_blob(request: Request, digest: Digest) -> Response:
     import anyio.to_thread
 
     validate_digest(digest)
@@ -101,8 +104,8 @@ async def put_blob(request: Request, digest: str) -> Response:
         tmp.unlink(missing_ok=True)
 
 
-@router.head("/blobs/sha256/{digest}")
-def head_blob(request: Request, digest: str) -> Response:
+@router.head("/blobs/sha256/{digest}", response_class=Response)
+def head_blob(request: Request, digest: Digest) -> Response:
     blobs = ctx_of(request).stores.artifacts.blobs
     try:
         size = blobs.size(blob_key(digest))  # IntegrityError (500) for a linked blob file
@@ -113,9 +116,13 @@ def head_blob(request: Request, digest: str) -> Response:
 
 @router.get(
     "/blobs/sha256/{digest}",
-    responses={403: {"description": "the bytes belong to a dataset a data policy restricts for the caller"}},
+    response_class=Response,
+    responses={
+        200: {"content": {_OCTET: {"schema": {"type": "string", "format": "binary"}}}},
+        403: {"description": "the bytes belong to a dataset a data policy restricts for the caller"},
+    },
 )
-def get_blob(request: Request, digest: str) -> Response:
+def get_blob(request: Request, digest: Digest) -> Response:
     from shipyard.server.blob_responses import blob_response
     from shipyard.server.data_access import blob_refusal
 

@@ -8,21 +8,26 @@ Pydantic; the OpenAPI schema still documents it as :class:`~shipyard.server.sche
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Annotated, Any
 
+from annotated_types import Interval
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from shipyard.core.entities import Metric
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_key
-from shipyard.metadata.base import METRIC_PAGE_DEFAULT
+from shipyard.metadata.base import METRIC_PAGE_DEFAULT, METRIC_PAGE_MAX
 from shipyard.metadata.rest.codec import float_in, json_value_in
-from shipyard.server.deps import ctx_of, wire
-from shipyard.server.schemas import MetricsIn, ParamsIn, TagsIn
+from shipyard.server.contract import JSON_INT_MAX, JSON_INT_MIN, integral
+from shipyard.server.deps import ctx_of, once, wire
+from shipyard.server.schemas import Key, MetricsIn, ParamsIn, TagsIn
 
-router = APIRouter(prefix="/api/v1", tags=["params, metrics, tags"])
-_METRICS_SCHEMA = {"content": {"application/json": {"schema": MetricsIn.model_json_schema()}}}
+router = APIRouter(prefix="/api/v1", tags=["params, metrics, tags"], dependencies=once())
+_METRICS_SCHEMA = {
+    "required": True,
+    "content": {"application/json": {"schema": MetricsIn.model_json_schema()}},
+}
 
 
 @router.post("/runs/{run_id}/params", status_code=204)
@@ -64,7 +69,11 @@ def parse_metrics(body: bytes) -> list[Metric]:
             if type(value) is not float:
                 value = float_in(value)
             if type(step) is not int or type(ts) is not int:
-                raise ValueError("step and timestamp must be integers")
+                step, ts = integral(step), integral(ts)  # 3.0 is the integer 3
+                if type(step) is not int or type(ts) is not int:
+                    raise ValueError("step and timestamp must be integers")
+            if not (JSON_INT_MIN <= step <= JSON_INT_MAX and JSON_INT_MIN <= ts <= JSON_INT_MAX):
+                raise ValueError("step and timestamp must be within +-(2**53-1); send smaller integers")
         except InvalidInputError:
             raise
         except (ValueError, TypeError) as exc:
@@ -76,7 +85,7 @@ def parse_metrics(body: bytes) -> list[Metric]:
 
 
 class _Unprocessable(InvalidInputError):
-    """Malformed body: answered 422 like every other body that does not parse."""
+    """Malformed body: answered 400 like every other body that does not parse."""
 
 
 @router.post("/runs/{run_id}/metrics", status_code=204, openapi_extra={"requestBody": _METRICS_SCHEMA})
@@ -89,7 +98,7 @@ async def log_metrics(request: Request, run_id: str) -> Response:
     try:
         points = parse_metrics(body)
     except _Unprocessable as exc:
-        return error_response(422, "invalid_input", exc.message)
+        return error_response(400, "invalid_input", exc.message)
     ctx = ctx_of(request)
     await anyio.to_thread.run_sync(ctx.stores.metadata.log_metrics, run_id, points)
     if ctx.metrics is not None:
@@ -101,8 +110,8 @@ async def log_metrics(request: Request, run_id: str) -> Response:
 def get_metric_history(
     request: Request,
     run_id: str,
-    key: str,
-    limit: int = METRIC_PAGE_DEFAULT,
+    key: Key,
+    limit: Annotated[int, Interval(ge=1, le=METRIC_PAGE_MAX)] = METRIC_PAGE_DEFAULT,
     page_token: str | None = None,
 ) -> Response:
     """One page of a metric's points in the order logged (``limit`` 1..100,000, default 10,000);
@@ -123,6 +132,6 @@ def set_tags(request: Request, run_id: str, body: TagsIn) -> Response:
 
 
 @router.delete("/runs/{run_id}/tags", status_code=204)
-def delete_tag(request: Request, run_id: str, key: str) -> Response:
+def delete_tag(request: Request, run_id: str, key: Key) -> Response:
     ctx_of(request).stores.metadata.delete_tag(run_id, validate_key("tag", key))
     return Response(status_code=204)

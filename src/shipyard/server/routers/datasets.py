@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import StringConstraints
 from starlette.responses import Response
 
 from shipyard.artifacts.cas import validate_digest
@@ -14,13 +15,23 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_alias_name, validate_name
 from shipyard.metadata.datasets import DatasetFile, DatasetUse, DatasetVersionCreate
 from shipyard.security.policy import check_project_name
+from shipyard.server import contract as c
 from shipyard.server.access import check_new_dataset_version, check_run
 from shipyard.server.data_access import redacted
-from shipyard.server.deps import acting_user, ctx_of, principal_of, wire
+from shipyard.server.deps import acting_user, ctx_of, once, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
-from shipyard.server.schemas import DatasetAliasIn, DatasetUseIn, DatasetVersionIn
+from shipyard.server.schemas import (
+    Alias,
+    DatasetAliasIn,
+    DatasetUseIn,
+    DatasetVersionIn,
+    Limit,
+    Name,
+    Offset,
+    Version,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["datasets"])
+router = APIRouter(prefix="/api/v1", tags=["datasets"], dependencies=once())
 D = "/datasets/{name}"
 V = "/datasets/{name}/versions/{version}"
 
@@ -38,9 +49,9 @@ def _page(field: str, read: Callable[[int, int], Sequence[object]], limit: int, 
 @router.get("/datasets")
 def list_datasets(
     request: Request,
-    prefix: str | None = None,
-    limit: int = LIST_PAGE_DEFAULT,
-    offset: int = 0,
+    prefix: Annotated[str | None, StringConstraints(max_length=c.NAME_MAX)] = None,
+    limit: Limit = LIST_PAGE_DEFAULT,
+    offset: Offset = 0,
     hidden_project: Annotated[list[str] | None, Query(max_length=100)] = None,
 ) -> Response:
     """Datasets of private projects the caller may not see are never listed."""
@@ -55,12 +66,12 @@ def list_datasets(
 
 
 @router.get(D)
-def get_dataset(request: Request, name: str) -> Response:
+def get_dataset(request: Request, name: Name) -> Response:
     return wire(ctx_of(request).datasets.get_dataset(_name(name)))
 
 
 @router.post(D + "/versions", status_code=201)
-def create_version(request: Request, name: str, body: DatasetVersionIn) -> Response:
+def create_version(request: Request, name: Name, body: DatasetVersionIn) -> Response:
     """The next version with all its files, in one transaction."""
     name = _name(name)
     project = None if body.project is None else check_project_name(body.project)
@@ -74,6 +85,8 @@ def create_version(request: Request, name: str, body: DatasetVersionIn) -> Respo
             raise InvalidInputError(f"file {path[:100]!r}: size and rows must not be negative")
         packed = None if pack is None else validate_digest(pack)
         files.append(DatasetFile(path, validate_digest(digest), size, rows, packed, offset))
+    if sum(f.size for f in files) > c.INT64_MAX:
+        raise InvalidInputError("the files' sizes add up past 2**63-1 bytes; send the real sizes")
     create = DatasetVersionCreate(
         dataset_name=name,
         kind=body.kind,
@@ -93,7 +106,9 @@ def create_version(request: Request, name: str, body: DatasetVersionIn) -> Respo
 
 
 @router.get(D + "/versions")
-def list_versions(request: Request, name: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+def list_versions(
+    request: Request, name: Name, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
+) -> Response:
     """Statistics of columns hidden or masked from the caller by a data policy are left out."""
     ctx, name = ctx_of(request), _name(name)
 
@@ -104,21 +119,21 @@ def list_versions(request: Request, name: str, limit: int = LIST_PAGE_DEFAULT, o
 
 
 @router.get(V)
-def get_version(request: Request, name: str, version: int) -> Response:
+def get_version(request: Request, name: Name, version: Version) -> Response:
     """Statistics of columns hidden or masked from the caller by a data policy are left out."""
     ctx = ctx_of(request)
     return wire(redacted(ctx, principal_of(request), [ctx.datasets.get_version(_name(name), version)])[0])
 
 
 @router.delete(V, status_code=204)
-def delete_version(request: Request, name: str, version: int) -> Response:
+def delete_version(request: Request, name: Name, version: Version) -> Response:
     ctx_of(request).datasets.delete_version(_name(name), version)
     return Response(status_code=204)
 
 
 @router.get(V + "/files")
 def list_files(
-    request: Request, name: str, version: int, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request, name: Name, version: Version, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
 ) -> Response:
     """Rows ``[path, sha256, size, rows, pack, offset]``, by path."""
     store, name = ctx_of(request).datasets, _name(name)
@@ -134,14 +149,14 @@ def list_files(
 
 @router.get(V + "/uses")
 def version_uses(
-    request: Request, name: str, version: int, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request, name: Name, version: Version, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
 ) -> Response:
     store, name = ctx_of(request).datasets, _name(name)
     return _page("uses", lambda n, at: store.version_uses(name, version, limit=n, offset=at), limit, offset)
 
 
 @router.post(V + "/uses", status_code=204)
-def record_use(request: Request, name: str, version: int, body: DatasetUseIn) -> Response:
+def record_use(request: Request, name: Name, version: Version, body: DatasetUseIn) -> Response:
     """A run read (``input``) or wrote (``output``) the version: needs run:write on the run."""
     ctx = ctx_of(request)
     check_run(ctx, principal_of(request).access, "run:write", body.run_id)
@@ -152,7 +167,7 @@ def record_use(request: Request, name: str, version: int, body: DatasetUseIn) ->
 
 
 @router.put(D + "/aliases/{alias}")
-def set_alias(request: Request, name: str, alias: str, body: DatasetAliasIn) -> Response:
+def set_alias(request: Request, name: Name, alias: Alias, body: DatasetAliasIn) -> Response:
     user = acting_user(request, body.user)
     ctx = ctx_of(request)
     found = ctx.datasets.set_alias(
@@ -162,19 +177,19 @@ def set_alias(request: Request, name: str, alias: str, body: DatasetAliasIn) -> 
 
 
 @router.delete(D + "/aliases/{alias}", status_code=204)
-def delete_alias(request: Request, name: str, alias: str) -> Response:
+def delete_alias(request: Request, name: Name, alias: Alias) -> Response:
     ctx_of(request).datasets.delete_alias(_name(name), validate_alias_name(alias))
     return Response(status_code=204)
 
 
 @router.get(D + "/aliases/{alias}")
-def resolve_alias(request: Request, name: str, alias: str) -> Response:
+def resolve_alias(request: Request, name: Name, alias: Alias) -> Response:
     ctx = ctx_of(request)
     found = ctx.datasets.resolve_alias(_name(name), validate_alias_name(alias))
     return wire(redacted(ctx, principal_of(request), [found])[0])
 
 
 @router.get("/runs/{run_id}/dataset-uses")
-def run_uses(request: Request, run_id: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+def run_uses(request: Request, run_id: str, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0) -> Response:
     store = ctx_of(request).datasets
     return _page("uses", lambda n, at: store.run_uses(run_id, limit=n, offset=at), limit, offset)

@@ -15,11 +15,12 @@ from shipyard.core.errors import ConflictError, NotFoundError, PermissionDeniedE
 from shipyard.metadata.features import FeatureRecords, ViewRecord
 from shipyard.metadata.rest.codec import json_value_in
 from shipyard.security.policy import SERVER_SCOPE, Access, check_project_name
-from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.contract import INT32_MAX, JSON_INT_MAX
+from shipyard.server.deps import ctx_of, once, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
-from shipyard.server.schemas import FeatureViewIn
+from shipyard.server.schemas import FeatureName, FeatureViewIn
 
-router = APIRouter(prefix="/api/v1", tags=["features"])
+router = APIRouter(prefix="/api/v1", tags=["features"], dependencies=once())
 
 
 def _records(request: Request) -> FeatureRecords:
@@ -42,8 +43,8 @@ def _visible(request: Request, view: ViewRecord) -> ViewRecord:
     return view
 
 
-@router.post("/features/views/{name}")
-def apply_view(request: Request, name: str, body: FeatureViewIn) -> Response:
+@router.post("/features/views/{name}", responses={201: {"description": "Created (its first version)"}})
+def apply_view(request: Request, name: FeatureName, body: FeatureViewIn) -> Response:
     from shipyard.features.views import check_identifier
 
     check_identifier(name, "feature view name")
@@ -70,7 +71,9 @@ def apply_view(request: Request, name: str, body: FeatureViewIn) -> Response:
 
 
 @router.get("/features/views/{name}")
-def get_view(request: Request, name: str, version: int | None = Query(default=None, ge=1)) -> Response:
+def get_view(
+    request: Request, name: FeatureName, version: int | None = Query(default=None, ge=1, le=INT32_MAX)
+) -> Response:
     latest = _visible(request, _records(request).get_view(name))
     view = latest if version is None else _records(request).get_view(name, version)
     return wire({"view": view})
@@ -79,9 +82,9 @@ def get_view(request: Request, name: str, version: int | None = Query(default=No
 @router.get("/features/views/{name}/versions")
 def view_versions(
     request: Request,
-    name: str,
+    name: FeatureName,
     limit: int = Query(default=LIST_PAGE_DEFAULT, ge=1, le=LIST_PAGE_MAX),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=JSON_INT_MAX),
 ) -> Response:
     check_list_page(limit, offset)
     _visible(request, _records(request).get_view(name))
@@ -94,7 +97,7 @@ def view_versions(
 def list_views(
     request: Request,
     limit: int = Query(default=LIST_PAGE_DEFAULT, ge=1, le=LIST_PAGE_MAX),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=JSON_INT_MAX),
 ) -> Response:
     """Views the caller may read, by name (the page is cut after filtering: stable and complete)."""
     check_list_page(limit, offset)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-router = APIRouter(tags=["health"])
+from shipyard.server.deps import once
+
+router = APIRouter(tags=["health"], dependencies=once())
 
 
 @router.get("/health")

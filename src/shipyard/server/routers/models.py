@@ -7,28 +7,37 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import StringConstraints
 from starlette.responses import Response
 
 from shipyard.core.errors import NotFoundError
 from shipyard.core.names import validate_alias_name, validate_key, validate_model_name
 from shipyard.metadata.model_registry import LineageRecord, ModelVersionCreate
 from shipyard.security.policy import check_project_name
+from shipyard.server import contract as c
 from shipyard.server.access import check_model_create, check_new_version
-from shipyard.server.deps import acting_user, ctx_of, decode_body, principal_of, wire
+from shipyard.server.deps import acting_user, ctx_of, decode_body, once, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
 from shipyard.server.schemas import (
+    Alias,
     AliasChangeIn,
     AliasIn,
     ApprovalIn,
+    Digest,
+    Key,
+    Limit,
     ModelCreateIn,
     ModelTagsIn,
     ModelUpdateIn,
+    Name,
+    Offset,
     ProtectIn,
     TagsIn,
+    Version,
     VersionCreateIn,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["models"])
+router = APIRouter(prefix="/api/v1", tags=["models"], dependencies=once())
 M = "/models/{name}"
 V = "/models/{name}/versions/{version}"
 
@@ -74,9 +83,9 @@ def _page(
 @router.get("/models")
 def list_models(
     request: Request,
-    prefix: str | None = None,
-    limit: int = LIST_PAGE_DEFAULT,
-    offset: int = 0,
+    prefix: Annotated[str | None, StringConstraints(max_length=c.NAME_MAX)] = None,
+    limit: Limit = LIST_PAGE_DEFAULT,
+    offset: Offset = 0,
     hidden_project: Annotated[list[str] | None, Query(max_length=100)] = None,
 ) -> Response:
     """Models of private projects the caller may not see are never listed (nor counted in pages)."""
@@ -97,9 +106,9 @@ def _hidden(request: Request, asked: list[str] | None) -> list[str]:
 def versions_from_artifact(
     request: Request,
     artifact_id: str | None = None,
-    digest: str | None = None,
-    limit: int = LIST_PAGE_DEFAULT,
-    offset: int = 0,
+    digest: Digest | None = None,
+    limit: Limit = LIST_PAGE_DEFAULT,
+    offset: Offset = 0,
 ) -> Response:
     registry = ctx_of(request).registry
 
@@ -111,7 +120,7 @@ def versions_from_artifact(
 
 @router.get("/runs/{run_id}/model-versions")
 def versions_from_run(
-    request: Request, run_id: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request, run_id: str, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
 ) -> Response:
     registry = ctx_of(request).registry
     return _page(
@@ -145,30 +154,30 @@ def _visible_versions(request: Request) -> Callable[[list[Any]], list[Any]]:
 
 
 @router.get(M)
-def get_model(request: Request, name: str) -> Response:
+def get_model(request: Request, name: Name) -> Response:
     return wire(ctx_of(request).registry.get_model(_name(name)))
 
 
 @router.patch(M)
-def update_model(request: Request, name: str, body: ModelUpdateIn) -> Response:
+def update_model(request: Request, name: Name, body: ModelUpdateIn) -> Response:
     return wire(ctx_of(request).registry.update_model(_name(name), description=body.description, at=body.at))
 
 
 @router.post(M + "/tags", status_code=204)
-def set_model_tags(request: Request, name: str, body: ModelTagsIn) -> Response:
+def set_model_tags(request: Request, name: Name, body: ModelTagsIn) -> Response:
     tags = {validate_key("tag", k): v for k, v in body.tags.items()}
     ctx_of(request).registry.set_model_tags(_name(name), tags, body.at)
     return Response(status_code=204)
 
 
 @router.delete(M, status_code=204)
-def delete_model(request: Request, name: str) -> Response:
+def delete_model(request: Request, name: Name) -> Response:
     ctx_of(request).registry.delete_model(_name(name))
     return Response(status_code=204)
 
 
 @router.post(M + "/versions", status_code=201)
-def create_version(request: Request, name: str, body: VersionCreateIn) -> Response:
+def create_version(request: Request, name: Name, body: VersionCreateIn) -> Response:
     data = body.model_dump()
     data["model_name"] = _name(name)
     data["project"] = _project(body.project)
@@ -183,35 +192,37 @@ def create_version(request: Request, name: str, body: VersionCreateIn) -> Respon
 
 
 @router.get(M + "/versions")
-def list_versions(request: Request, name: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+def list_versions(
+    request: Request, name: Name, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
+) -> Response:
     registry, model = ctx_of(request).registry, _name(name)
     return _page("versions", lambda n, at: registry.list_versions(model, limit=n, offset=at), limit, offset)
 
 
 @router.get(V)
-def get_version(request: Request, name: str, version: int) -> Response:
+def get_version(request: Request, name: Name, version: Version) -> Response:
     return wire(ctx_of(request).registry.get_version(_name(name), version))
 
 
 @router.delete(V, status_code=204)
-def delete_version(request: Request, name: str, version: int) -> Response:
+def delete_version(request: Request, name: Name, version: Version) -> Response:
     ctx_of(request).registry.delete_version(_name(name), version)
     return Response(status_code=204)
 
 
 @router.post(V + "/tags")
-def set_version_tags(request: Request, name: str, version: int, body: TagsIn) -> Response:
+def set_version_tags(request: Request, name: Name, version: Version, body: TagsIn) -> Response:
     tags = {validate_key("tag", k): v for k, v in body.tags.items()}
     return wire(ctx_of(request).registry.set_version_tags(_name(name), version, tags))
 
 
 @router.delete(V + "/tags")
-def delete_version_tag(request: Request, name: str, version: int, key: str) -> Response:
+def delete_version_tag(request: Request, name: Name, version: Version, key: Key) -> Response:
     return wire(ctx_of(request).registry.delete_version_tag(_name(name), version, validate_key("tag", key)))
 
 
 @router.post(V + "/approval")
-def set_approval(request: Request, name: str, version: int, body: ApprovalIn) -> Response:
+def set_approval(request: Request, name: Name, version: Version, body: ApprovalIn) -> Response:
     """Approve (or revoke); an approval is refused (409) when the version's package does not load."""
     ctx = ctx_of(request)
     user = acting_user(request, body.user)
@@ -230,7 +241,7 @@ def _check_loads(request: Request, name: str, version: int, action: str) -> None
 
 @router.get(V + "/lineage")
 def version_lineage(
-    request: Request, name: str, version: int, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request, name: Name, version: Version, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
 ) -> Response:
     registry, model = ctx_of(request).registry, _name(name)
 
@@ -241,7 +252,7 @@ def version_lineage(
 
 
 @router.put(M + "/aliases/{alias}")
-def set_alias(request: Request, name: str, alias: str, body: AliasIn) -> Response:
+def set_alias(request: Request, name: Name, alias: Alias, body: AliasIn) -> Response:
     """Point the alias at a version; refused (409) when its package does not load."""
     registry = ctx_of(request).registry
     user = acting_user(request, body.user)
@@ -251,14 +262,14 @@ def set_alias(request: Request, name: str, alias: str, body: AliasIn) -> Respons
 
 
 @router.post(M + "/aliases/{alias}/delete")
-def delete_alias(request: Request, name: str, alias: str, body: AliasChangeIn) -> Response:
+def delete_alias(request: Request, name: Name, alias: Alias, body: AliasChangeIn) -> Response:
     registry = ctx_of(request).registry
     user = acting_user(request, body.user)
     return wire(registry.delete_alias(_name(name), validate_alias_name(alias), user=user, at=body.at))
 
 
 @router.post(M + "/aliases/{alias}/protection")
-def protect_alias(request: Request, name: str, alias: str, body: ProtectIn) -> Response:
+def protect_alias(request: Request, name: Name, alias: Alias, body: ProtectIn) -> Response:
     registry = ctx_of(request).registry
     user = acting_user(request, body.user)
     event = registry.protect_alias(
@@ -268,13 +279,17 @@ def protect_alias(request: Request, name: str, alias: str, body: ProtectIn) -> R
 
 
 @router.get(M + "/aliases/{alias}")
-def resolve_alias(request: Request, name: str, alias: str) -> Response:
+def resolve_alias(request: Request, name: Name, alias: Alias) -> Response:
     return wire(ctx_of(request).registry.resolve_alias(_name(name), validate_alias_name(alias)))
 
 
 @router.get(M + "/alias-history")
 def alias_history(
-    request: Request, name: str, alias: str | None = None, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request,
+    name: Name,
+    alias: Alias | None = None,
+    limit: Limit = LIST_PAGE_DEFAULT,
+    offset: Offset = 0,
 ) -> Response:
     registry, model = ctx_of(request).registry, _name(name)
 

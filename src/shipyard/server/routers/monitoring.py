@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Annotated
 
+from annotated_types import Interval
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -12,18 +13,25 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_name
 from shipyard.metadata.monitoring import OPEN_ALERT_MONITORS, MonitoringRecords, ResultRow
 from shipyard.metadata.rest.codec import float_in, json_value_in
-from shipyard.server.deps import ctx_of, decode_body, wire
-from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
+from shipyard.server.deps import ctx_of, decode_body, once, wire
+from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
 from shipyard.server.schemas import (
     AlertCreateIn,
     AlertUpdateIn,
+    Id64,
     ImportanceIn,
+    Limit,
     MonitorIn,
+    MonitorName,
+    Name,
+    Offset,
     ProfileIn,
     ResultsIn,
+    Time,
+    Version,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["monitoring"])
+router = APIRouter(prefix="/api/v1", tags=["monitoring"], dependencies=once())
 P = "/monitoring/profiles/{model}/{version}"
 
 
@@ -41,24 +49,24 @@ def _number(value: object) -> float | None:
 
 
 @router.put(P, status_code=204)
-def put_profile(request: Request, model: str, version: int, body: ProfileIn) -> Response:
+def put_profile(request: Request, model: Name, version: Version, body: ProfileIn) -> Response:
     _records(request).put_profile(validate_name("model", model), version, body.digest, body.rows, body.at)
     return Response(status_code=204)
 
 
 @router.get(P)
-def get_profile(request: Request, model: str, version: int) -> Response:
+def get_profile(request: Request, model: Name, version: Version) -> Response:
     return wire({"profile": _records(request).get_profile(model, version)})
 
 
 @router.put(P + "/importance", status_code=204)
-def set_importance(request: Request, model: str, version: int, body: ImportanceIn) -> Response:
+def set_importance(request: Request, model: Name, version: Version, body: ImportanceIn) -> Response:
     _records(request).set_importance(model, version, json_value_in(body.importance))
     return Response(status_code=204)
 
 
 @router.put("/monitoring/monitors/{name}", status_code=204)
-def put_monitor(request: Request, name: str, body: MonitorIn) -> Response:
+def put_monitor(request: Request, name: MonitorName, body: MonitorIn) -> Response:
     from shipyard.monitoring.monitors import checked_monitor  # the CLI's check, on what is stored
 
     spec = checked_monitor(validate_name("monitor", name), body.deployment, json_value_in(body.spec))
@@ -67,12 +75,12 @@ def put_monitor(request: Request, name: str, body: MonitorIn) -> Response:
 
 
 @router.get("/monitoring/monitors/{name}")
-def get_monitor(request: Request, name: str) -> Response:
+def get_monitor(request: Request, name: MonitorName) -> Response:
     return wire({"spec": _records(request).get_monitor(name)})
 
 
 @router.get("/monitoring/monitors")
-def list_monitors(request: Request, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+def list_monitors(request: Request, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0) -> Response:
     check_list_page(limit, offset)
     page, next_offset = split_page(
         _records(request).list_monitors(limit=limit + 1, offset=offset), limit, offset
@@ -94,9 +102,9 @@ def add_results(request: Request, body: ResultsIn) -> Response:
 def results(
     request: Request,
     monitor: str,
-    since: datetime | None = None,
-    limit: int = LIST_PAGE_DEFAULT,
-    offset: int = 0,
+    since: Time | None = None,
+    limit: Limit = LIST_PAGE_DEFAULT,
+    offset: Offset = 0,
 ) -> Response:
     check_list_page(limit, offset)
     rows = _records(request).results(monitor, since, limit + 1, offset=offset)
@@ -110,7 +118,9 @@ def open_alert(request: Request, monitor: str, key: str) -> Response:
 
 
 @router.get("/monitoring/open-alert-counts")
-def open_alert_counts(request: Request, limit: int = OPEN_ALERT_MONITORS) -> Response:
+def open_alert_counts(
+    request: Request, limit: Annotated[int, Interval(ge=1, le=LIST_PAGE_MAX)] = OPEN_ALERT_MONITORS
+) -> Response:
     """Open alerts per monitor: the ``limit`` (1..10,000) monitors with the most."""
     check_list_page(limit, 0)
     return wire({"counts": _records(request).open_alert_counts(limit)})
@@ -123,7 +133,7 @@ def create_alert(request: Request, body: AlertCreateIn) -> Response:
 
 
 @router.patch("/monitoring/alerts/{alert_id}", status_code=204)
-def update_alert(request: Request, alert_id: int, body: AlertUpdateIn) -> Response:
+def update_alert(request: Request, alert_id: Id64, body: AlertUpdateIn) -> Response:
     _records(request).update_alert(
         alert_id,
         last_seen_at=body.last_seen_at,
@@ -136,7 +146,7 @@ def update_alert(request: Request, alert_id: int, body: AlertUpdateIn) -> Respon
 
 @router.get("/monitoring/alerts")
 def alerts(
-    request: Request, monitor: str | None = None, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request, monitor: str | None = None, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
 ) -> Response:
     check_list_page(limit, offset)
     page, next_offset = split_page(_records(request).alerts(monitor, limit + 1, offset=offset), limit, offset)

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.deps import ctx_of, once, principal_of, wire
 
-router = APIRouter(tags=["platform"])
+router = APIRouter(tags=["platform"], dependencies=once())
 
 
 @router.get(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from typing import Annotated, Literal
 
+from annotated_types import Interval
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -23,20 +24,28 @@ from shipyard.security.policy import (
     check_scope,
 )
 from shipyard.server.accounts import add_user
-from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.deps import ctx_of, once, principal_of, wire
 from shipyard.server.routers.tokens import security_of
 from shipyard.server.schemas import (
     BindingCreateIn,
     GroupCreateIn,
+    Id64,
+    Limit,
+    Name,
+    Offset,
     PasswordSetIn,
     ProjectCreateIn,
+    ProjectName,
     ProjectUpdateIn,
     RoleCreateIn,
+    RoleName,
+    Time,
     UserCreateIn,
     UserUpdateIn,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["users, roles and audit"])
+router = APIRouter(prefix="/api/v1", tags=["users, roles and audit"], dependencies=once())
+Page = Annotated[int, Interval(ge=1, le=1000)]  # one page of users, groups, projects or bindings
 
 
 def _limit(limit: int, most: int = 1000) -> int:
@@ -86,7 +95,10 @@ def create_user(request: Request, body: UserCreateIn) -> Response:
 
 @router.get("/users")
 def list_users(
-    request: Request, kind: str | None = None, limit: int = 100, after: str | None = None
+    request: Request,
+    kind: Literal["user", "service"] | None = None,
+    limit: Page = 100,
+    after: str | None = None,
 ) -> Response:
     users = security_of(request).list_users(kind=kind, limit=_limit(limit) + 1, after=after)
     more = len(users) > limit
@@ -94,7 +106,7 @@ def list_users(
 
 
 @router.patch("/users/{name}")
-def update_user(request: Request, name: str, body: UserUpdateIn) -> Response:
+def update_user(request: Request, name: Name, body: UserUpdateIn) -> Response:
     if name == principal_of(request).name and body.disabled:
         raise InvalidInputError("you cannot disable yourself; ask another admin")
     user = security_of(request).set_user_disabled(name, body.disabled)
@@ -103,7 +115,7 @@ def update_user(request: Request, name: str, body: UserUpdateIn) -> Response:
 
 
 @router.put("/users/{name}/password", status_code=204)
-def set_password(request: Request, name: str, body: PasswordSetIn) -> Response:
+def set_password(request: Request, name: Name, body: PasswordSetIn) -> Response:
     """Set (or, with ``password: null``, remove) the UI sign-in password of ``name``.
 
     ``user:manage`` sets anyone's; a user sets its own with its current password or, when it has
@@ -150,28 +162,28 @@ def create_group(request: Request, body: GroupCreateIn) -> Response:
 
 
 @router.get("/groups")
-def list_groups(request: Request, limit: int = 100, after: str | None = None) -> Response:
+def list_groups(request: Request, limit: Page = 100, after: str | None = None) -> Response:
     groups = security_of(request).list_groups(limit=_limit(limit) + 1, after=after)
     more = len(groups) > limit
     return wire({"groups": groups[:limit], "next_after": groups[limit - 1].name if more else None})
 
 
 @router.delete("/groups/{name}", status_code=204)
-def delete_group(request: Request, name: str) -> Response:
+def delete_group(request: Request, name: Name) -> Response:
     security_of(request).delete_group(name)
     _access_changed(request)
     return Response(status_code=204)
 
 
 @router.put("/groups/{name}/members/{member}")
-def add_member(request: Request, name: str, member: str) -> Response:
+def add_member(request: Request, name: Name, member: Name) -> Response:
     group = security_of(request).set_membership(name, member, True)
     _access_changed(request)
     return wire(group)
 
 
 @router.delete("/groups/{name}/members/{member}")
-def remove_member(request: Request, name: str, member: str) -> Response:
+def remove_member(request: Request, name: Name, member: Name) -> Response:
     group = security_of(request).set_membership(name, member, False)
     _access_changed(request)
     return wire(group)
@@ -203,7 +215,7 @@ def create_role(request: Request, body: RoleCreateIn) -> Response:
 
 
 @router.delete("/roles/{name}", status_code=204)
-def delete_role(request: Request, name: str) -> Response:
+def delete_role(request: Request, name: RoleName) -> Response:
     security_of(request).delete_role(name)
     return Response(status_code=204)
 
@@ -213,8 +225,8 @@ def list_bindings(
     request: Request,
     principal: str | None = None,
     scope: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
+    limit: Page = 100,
+    offset: Offset = 0,
 ) -> Response:
     if offset < 0:
         raise InvalidInputError(f"offset must be >= 0, got {offset}")
@@ -241,11 +253,11 @@ def delete_binding(request: Request, binding_id: str) -> Response:
 @router.get("/audit")
 def list_audit(  # noqa: PLR0917 - one argument per query parameter
     request: Request,
-    limit: int = 100,
+    limit: Limit = 100,
     user: str | None = None,
     action: str | None = None,
-    since: datetime | None = None,
-    before_id: int | None = None,
+    since: Time | None = None,
+    before_id: Id64 | None = None,
 ) -> Response:
     audit = ctx_of(request).audit
     if audit is not None:
@@ -300,7 +312,7 @@ def create_project(request: Request, body: ProjectCreateIn) -> Response:
 
 
 @router.get("/projects")
-def list_projects(request: Request, limit: int = 100, after: str | None = None) -> Response:
+def list_projects(request: Request, limit: Page = 100, after: str | None = None) -> Response:
     """Projects, less the private ones the caller may not see."""
     hidden = set(principal_of(request).access.hidden_projects())
     found = security_of(request).list_projects(limit=_limit(limit) + 1, after=after)
@@ -310,7 +322,7 @@ def list_projects(request: Request, limit: int = 100, after: str | None = None) 
 
 
 @router.patch("/projects/{name}")
-def update_project(request: Request, name: str, body: ProjectUpdateIn) -> Response:
+def update_project(request: Request, name: ProjectName, body: ProjectUpdateIn) -> Response:
     updated = security_of(request).set_project_private(name, body.private)
     _access_changed(request)
     return wire(updated)

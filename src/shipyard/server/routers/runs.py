@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from annotated_types import Interval
 from fastapi import APIRouter, Query, Request
+from pydantic import StringConstraints
 from starlette.responses import Response
 
 from shipyard.core.entities import CodeVersion, RunCreate, RunStatus
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_name
+from shipyard.metadata.sql.search import MAX_RESULTS
 from shipyard.server.access import check_namespace
-from shipyard.server.deps import acting_user, ctx_of, decode_body, principal_of, wire
-from shipyard.server.schemas import FailStaleIn, FinishIn, HeartbeatIn, RunCreateIn
+from shipyard.server.deps import acting_user, ctx_of, decode_body, once, principal_of, wire
+from shipyard.server.schemas import FailStaleIn, FinishIn, HeartbeatIn, Offset, RunCreateIn
 
-router = APIRouter(prefix="/api/v1", tags=["runs"])
+router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=once())
 MAX_RUN_IDS = 100  # /run-ids completes a short id; it is not a way to list every run
 
 
@@ -41,8 +44,8 @@ def search_runs(  # noqa: PLR0917 - one argument per query parameter
     namespace: Annotated[list[str] | None, Query()] = None,
     filter: str | None = None,
     order_by: Annotated[list[str] | None, Query()] = None,
-    max_results: int = 100,
-    offset: int = 0,
+    max_results: Annotated[int, Interval(ge=1, le=MAX_RESULTS)] = 100,
+    offset: Offset = 0,
     flow_name: str | None = None,
     status: Annotated[list[RunStatus] | None, Query()] = None,
     hidden_project: Annotated[list[str] | None, Query(max_length=100)] = None,
@@ -87,7 +90,11 @@ def count_runs(  # noqa: PLR0917 - one argument per query parameter
 
 
 @router.get("/run-ids")
-def find_run_ids(request: Request, prefix: str, limit: int = 2) -> Response:
+def find_run_ids(
+    request: Request,
+    prefix: Annotated[str, StringConstraints(min_length=1)],
+    limit: Annotated[int, Interval(ge=1, le=MAX_RUN_IDS)] = 2,
+) -> Response:
     if not 1 <= limit <= MAX_RUN_IDS:
         raise InvalidInputError(f"limit must be between 1 and {MAX_RUN_IDS}, got {limit}")
     return wire({"ids": ctx_of(request).stores.metadata.find_run_ids(prefix, limit)})

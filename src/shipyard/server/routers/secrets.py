@@ -7,8 +7,8 @@ sensitive read: the guard audits only mutations, so :func:`read_secret` records 
 read (with ``Cache-Control: no-store``): never in errors, logs or audit events.
 
 The backend is opened on first use from the server's settings (``SHIPYARD_SECRETS_KEY`` or
-``SHIPYARD_SECRETS_KEY_FILE``); a server without a key answers every secrets route with a
-configuration error saying how to make one, and everything else works as before.
+``SHIPYARD_SECRETS_KEY_FILE``); a server without a key answers every secrets route 503
+``not_configured`` (no Retry-After) saying how to make one, and everything else works as before.
 """
 
 from __future__ import annotations
@@ -22,14 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from shipyard.core.clock import utcnow
-from shipyard.core.errors import HTTP_STATUS, ShipyardError
+from shipyard.core.errors import HTTP_STATUS, ConfigurationError, NotConfiguredError, ShipyardError
 from shipyard.secrets.base import MAX_VALUE_BYTES, check_secret_ref, secret_scope
-from shipyard.server.deps import ctx_of, principal_of, wire
+from shipyard.server.deps import ctx_of, once, principal_of, wire
+from shipyard.server.schemas import ProjectName, SecretName
 
 if TYPE_CHECKING:
     from shipyard.secrets.base import SecretsBackend
 
-router = APIRouter(prefix="/api/v1", tags=["secrets"])
+router = APIRouter(prefix="/api/v1", tags=["secrets"], dependencies=once())
 _ONE = "/secrets/{project}/{environment}/{name}"
 _OPEN_LOCK = threading.Lock()
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
@@ -39,7 +40,7 @@ class SecretValueIn(BaseModel):
     """The body of ``PUT /api/v1/secrets/{project}/{environment}/{name}``."""
 
     model_config = ConfigDict(extra="forbid")
-    value: str = Field(max_length=MAX_VALUE_BYTES)  # empty and byte limits: check_secret_value
+    value: str = Field(min_length=1, max_length=MAX_VALUE_BYTES)  # empty and byte limits: check_secret_value
 
 
 def backend_of(request: Request) -> SecretsBackend:
@@ -53,12 +54,18 @@ def backend_of(request: Request) -> SecretsBackend:
                 from shipyard.secrets import open_secrets_backend
 
                 ctx = ctx_of(request)
-                backend = state.secrets_backend = open_secrets_backend(ctx.settings, ctx.stores.metadata)
+                try:
+                    backend = open_secrets_backend(ctx.settings, ctx.stores.metadata)
+                except ConfigurationError as exc:  # no key: 503, the rest of the server works
+                    raise NotConfiguredError(exc.message.replace("\n", " ")) from None
+                state.secrets_backend = backend
     return backend
 
 
-@router.put(_ONE)
-def set_secret(request: Request, project: str, environment: str, name: str, body: SecretValueIn) -> Response:
+@router.put(_ONE, responses={201: {"description": "Created (its first version)"}})
+def set_secret(
+    request: Request, project: ProjectName, environment: ProjectName, name: SecretName, body: SecretValueIn
+) -> Response:
     check_secret_ref(project, environment, name)
     info = backend_of(request).set(
         project, environment, name, body.value, by=principal_of(request).name, at=utcnow()
@@ -67,7 +74,9 @@ def set_secret(request: Request, project: str, environment: str, name: str, body
 
 
 @router.get(_ONE)
-def read_secret(request: Request, project: str, environment: str, name: str, value: bool = True) -> Response:
+def read_secret(
+    request: Request, project: ProjectName, environment: ProjectName, name: SecretName, value: bool = True
+) -> Response:
     """The secret's metadata and value; ``?value=false``: the metadata only (not a read of the value,
     so not audited as one)."""
     check_secret_ref(project, environment, name)
@@ -92,8 +101,8 @@ def read_secret(request: Request, project: str, environment: str, name: str, val
 @router.get("/secrets/{project}/{environment}")
 def list_secrets(
     request: Request,
-    project: str,
-    environment: str,
+    project: ProjectName,
+    environment: ProjectName,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
@@ -104,7 +113,9 @@ def list_secrets(
 
 
 @router.delete(_ONE, status_code=204)
-def delete_secret(request: Request, project: str, environment: str, name: str) -> Response:
+def delete_secret(
+    request: Request, project: ProjectName, environment: ProjectName, name: SecretName
+) -> Response:
     check_secret_ref(project, environment, name)
     backend_of(request).delete(project, environment, name)
     return Response(status_code=204)

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from shipyard.core.entities import LineageEdge, Task
-from shipyard.server.deps import ctx_of, decode_body, may_write_runs, wire
+from shipyard.server.deps import ctx_of, decode_body, may_write_runs, once, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, check_list_page, split_page
-from shipyard.server.schemas import LineageIn, TasksIn, TaskUpdateIn
+from shipyard.server.schemas import Limit, LineageIn, Offset, TasksIn, TaskUpdateIn
 
-router = APIRouter(prefix="/api/v1", tags=["tasks and lineage"])
+router = APIRouter(prefix="/api/v1", tags=["tasks and lineage"], dependencies=once())
 
 
 @router.post("/tasks", status_code=204)
@@ -49,7 +49,9 @@ def list_task_attempts(request: Request, task_id: str) -> Response:
 
 
 @router.get("/runs/{run_id}/tasks")
-def list_tasks(request: Request, run_id: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+def list_tasks(
+    request: Request, run_id: str, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
+) -> Response:
     check_list_page(limit, offset)
     rows = ctx_of(request).stores.metadata.list_tasks(run_id, limit=limit + 1, offset=offset)
     page, next_offset = split_page(rows, limit, offset)
@@ -65,7 +67,9 @@ def record_lineage(request: Request, body: LineageIn) -> Response:
 
 
 @router.get("/tasks/{task_id}/inputs")
-def task_inputs(request: Request, task_id: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0) -> Response:
+def task_inputs(
+    request: Request, task_id: str, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
+) -> Response:
     check_list_page(limit, offset)
     rows = ctx_of(request).stores.metadata.task_inputs(task_id, limit=limit + 1, offset=offset)
     page, next_offset = split_page(rows, limit, offset)
@@ -74,7 +78,7 @@ def task_inputs(request: Request, task_id: str, limit: int = LIST_PAGE_DEFAULT, 
 
 @router.get("/artifacts/{artifact_id}/consumers")
 def artifact_consumers(
-    request: Request, artifact_id: str, limit: int = LIST_PAGE_DEFAULT, offset: int = 0
+    request: Request, artifact_id: str, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
 ) -> Response:
     check_list_page(limit, offset)
     rows = ctx_of(request).stores.metadata.artifact_consumers(artifact_id, limit=limit + 1, offset=offset)

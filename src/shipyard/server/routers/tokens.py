@@ -4,7 +4,9 @@ of permissions; a narrowed token never mints a wider one."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
+from annotated_types import Interval
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -14,10 +16,10 @@ from shipyard.core.names import validate_name
 from shipyard.metadata.security import SecurityStore, TokenRecord
 from shipyard.security.policy import Access, check_permissions, check_scope, covers
 from shipyard.server.accounts import issue_token
-from shipyard.server.deps import ctx_of, principal_of, wire
-from shipyard.server.schemas import TokenCreateIn
+from shipyard.server.deps import ctx_of, once, principal_of, wire
+from shipyard.server.schemas import Offset, TokenCreateIn
 
-router = APIRouter(prefix="/api/v1", tags=["tokens"])
+router = APIRouter(prefix="/api/v1", tags=["tokens"], dependencies=once())
 
 
 def security_of(request: Request) -> SecurityStore:
@@ -95,7 +97,12 @@ def create_token(request: Request, body: TokenCreateIn) -> Response:
 
 
 @router.get("/tokens")
-def list_tokens(request: Request, all: bool = False, limit: int = 100, offset: int = 0) -> Response:
+def list_tokens(
+    request: Request,
+    all: bool = False,
+    limit: Annotated[int, Interval(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> Response:
     principal = principal_of(request)
     if not 0 < limit <= 1000 or offset < 0:
         raise InvalidInputError(f"limit must be between 1 and 1000 and offset >= 0, got {limit}, {offset}")

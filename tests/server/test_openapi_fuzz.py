@@ -34,6 +34,9 @@ SEMANTIC_400 = {
     ("PUT", "/api/v1/blobs/sha256/{digest}"): "the uploaded bytes must hash to the digest in the path",
     ("PUT", "/api/v1/monitoring/monitors/{name}"): "spec is the monitoring DSL, checked by monitors.py",
     ("POST", "/api/v1/monitoring/results"): "rows are ResultRow records checked by the codec",
+    ("POST", "/api/v1/policies"): "row_filter is the row-filter language (data/rowfilter.py), not a pattern",
+    ("GET", "/api/v1/datasets/{name}/versions/{version}/data"): "where is the row-filter language and "
+    "column must name the version's columns",
     ("POST", "/api/v1/datasets/{name}/versions"): "columns and stats are free-form JSON: an integer "
     "past 64 bits is refused, and JSON Schema cannot tell 10**30 from 1e30",
 }
@@ -94,8 +97,10 @@ def test_every_operation_conforms(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             "1",
             "--no-shrink",
             "--continue-on-failure",
+            # one worker: CPython 3.11's ast.parse is not thread-safe ("AST constructor recursion depth
+            # mismatch" when hypothesis describes lambdas in two threads at once)
             "--workers",
-            "2",
+            "1",
             "--output-sanitize",
             "true",
         ]

@@ -410,10 +410,28 @@ class DatasetUseIn(_Body):
 
 
 class PolicyIn(_Body):
-    name: str = Field(max_length=128)
-    target_kind: str = Field(max_length=16)
-    target: str = Field(max_length=250)
-    subjects: list[str] = Field(max_length=1000)
-    columns: dict[str, str] = Field(default_factory=dict, max_length=1000)
-    row_filter: str | None = Field(default=None, max_length=10_000)
+    """A data policy (``core/data_policies.check_policy`` is the same rule, with its messages):
+    column rules, a row filter, or both."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [{"required": ["columns"], "properties": {"columns": {"minProperties": 1}}},
+                      {"required": ["row_filter"], "properties": {"row_filter": {"type": "string"}}}]
+        },
+    )  # fmt: skip
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,127}$")
+    target_kind: Literal["dataset", "feature_view"]
+    target: str = Field(min_length=1, max_length=250)
+    subjects: list[
+        Annotated[
+            str, StringConstraints(pattern=r"^(user|group|role|token):[A-Za-z0-9][A-Za-z0-9_.@\-]{0,249}$")
+        ]
+    ] = Field(min_length=1, max_length=1000)
+    columns: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=250)],
+        Literal["allow", "mask:partial", "mask:redact", "mask:hash", "hide"],
+    ] = Field(default_factory=dict, max_length=1000)
+    row_filter: str | None = Field(default=None, min_length=1, max_length=10_000)
     description: str = Field(default="", max_length=10_000)

@@ -24,6 +24,7 @@ from shipyard.data.policies import plan_read
 from shipyard.data.service import DatasetService
 from shipyard.server.data_access import audit_pii_read, dataset_decision
 from shipyard.server.deps import ctx_of, principal_of
+from shipyard.server.schemas import Name, Version
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,7 +39,7 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 
 
 @router.get(V + "/access")
-def version_access(request: Request, name: str, version: int) -> Response:
+def version_access(request: Request, name: Name, version: Version) -> Response:
     import orjson
 
     ctx = ctx_of(request)
@@ -60,8 +61,8 @@ def version_access(request: Request, name: str, version: int) -> Response:
 )
 def version_data(  # noqa: PLR0917
     request: Request,
-    name: str,
-    version: int,
+    name: Name,
+    version: Version,
     column: Annotated[list[str] | None, Query(max_length=1000)] = None,
     where: Annotated[str | None, Query(max_length=10_000)] = None,
     format: Annotated[str, Query(pattern="^(arrow|parquet)$")] = "arrow",

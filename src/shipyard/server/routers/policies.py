@@ -5,6 +5,7 @@ themselves any column). A policy's row filter is checked against the row-filter 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -40,7 +41,7 @@ def create_policy(request: Request, body: PolicyIn) -> Response:
 @router.get("/policies")
 def list_policies(
     request: Request,
-    target_kind: str | None = Query(default=None, max_length=16),
+    target_kind: Literal["dataset", "feature_view"] | None = Query(default=None),
     target: str | None = Query(default=None, max_length=250),
     limit: int = Query(default=LIST_PAGE_DEFAULT, ge=1, le=LIST_PAGE_MAX),
     offset: int = Query(default=0, ge=0),

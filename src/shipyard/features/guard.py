@@ -34,7 +34,7 @@ class ViewGuard:
         return found
 
 
-def _keep_mask(values: Mapping[str, pa.Array | pa.ChunkedArray], row_filter: str, rows: int) -> pa.Array:
+def keep_mask(values: Mapping[str, pa.Array | pa.ChunkedArray], row_filter: str, rows: int) -> pa.Array:
     import pyarrow.compute as pc
     import pyarrow.dataset as pds
 
@@ -66,7 +66,7 @@ def guard_table(
         if decision.row_filter is not None:
             values = {k: table.column(k) for k in view.join_keys if k in table.column_names}
             values.update({f: table.column(c) for f, c in out.items()})
-            keep = _keep_mask(values, decision.row_filter, table.num_rows)
+            keep = keep_mask(values, decision.row_filter, table.num_rows)
             for column in out.values():
                 i = table.column_names.index(column)
                 nulls = pa.nulls(table.num_rows, table.schema.field(i).type)

@@ -121,7 +121,7 @@ def create_serving_app(
     from shipyard.serving.deployment import Deployment
     from shipyard.serving.guard import ServingGuard, TokenVerifier
     from shipyard.serving.metrics import ServingMetrics
-    from shipyard.serving.predlog import PredictionLogWriter
+    from shipyard.serving.predlog import PredictionLogWriter, log_sources
 
     if config.secrets:
         if stores is None:
@@ -159,6 +159,7 @@ def create_serving_app(
             max_queue=config.log_queue,
             flush_s=config.log_flush_s,
             segment_rows=config.log_segment_rows,
+            sources=None if entities is None else log_sources(entities.lookup.columns),
         )
     admission = Admission(
         config.in_flight_limit,

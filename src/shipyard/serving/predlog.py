@@ -39,6 +39,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
     from shipyard.serving.metrics import ServingMetrics
+    from shipyard.tracking.stores import Stores
 
 log = logging.getLogger("shipyard.serving")
 
@@ -75,6 +77,12 @@ class LogEntry:
 def feature_column(name: str) -> str:
     """The log column of input feature ``name``."""
     return f"input_{name}" if name in FIXED_COLUMNS or name in OUTPUT_COLUMNS else name
+
+
+def log_sources(columns: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """``{log column: (view, feature)}`` of a deployment whose input ``columns`` come from views
+    (``{input column: view}``; a column is its view's feature of the same name)."""
+    return {feature_column(column): (view, column) for column, view in columns.items()}
 
 
 def open_filesystem(location: str, s3_endpoint_url: str | None = None) -> tuple[pafs.FileSystem, str]:
@@ -106,8 +114,11 @@ class PredictionLogWriter:
         max_queue: int = 100_000,
         flush_s: float = 1.0,
         segment_rows: int = 50_000,
+        sources: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.fs, self.root = open_filesystem(location)
+        # log column -> (feature view, feature): the columns whose values come from feature views
+        self.sources = dict(sources or {})
         self.deployment = deployment
         self.metrics = metrics
         self.flush_s = flush_s
@@ -179,6 +190,10 @@ class PredictionLogWriter:
         import pyarrow.fs as pafs
         import pyarrow.parquet as pq
 
+        if self.sources:
+            from shipyard.serving.logpolicy import encode_sources
+
+            table = table.replace_schema_metadata(encode_sources(self.sources))
         now = datetime.now(UTC)
         self._seq += 1
         folder = f"{self.root}/{self.deployment}/{now:%Y-%m-%d}"
@@ -250,8 +265,14 @@ def read_prediction_log(
     start: datetime | None = None,
     end: datetime | None = None,
     as_arrow: bool = False,
+    stores: Stores | None = None,
 ) -> pd.DataFrame | pa.Table:
     """The prediction log of ``deployment`` (schema in the module doc), oldest first.
+
+    Columns whose values a deployment fetched from feature views (``--features``) carry those
+    views' data policies for ``settings.user`` (:mod:`shipyard.serving.logpolicy`): hidden ones are
+    left out, masked ones masked. ``stores`` (default: the process's) holds the policies; it is
+    opened only for a log with such columns.
 
     ``start``/``end`` (UTC datetimes) keep rows with ``start <= ts < end``; whole days outside the
     range are not read. Returns a pandas DataFrame (a pyarrow Table with ``as_arrow=True``); an empty
@@ -275,12 +296,15 @@ def read_prediction_log(
         for info in fs.get_file_info(pafs.FileSelector(day.path)):
             if info.base_name.endswith(".parquet") and not info.base_name.startswith("."):
                 files.append(info.path)
+    sources: set[tuple[str, str, str]] = set()
     if not files:
         table = pa.table({})
     else:
-        table = pa.concat_tables(
-            [pq.read_table(f, filesystem=fs) for f in sorted(files)], promote_options="default"
-        )
+        from shipyard.serving.logpolicy import decode_sources
+
+        parts = [pq.read_table(f, filesystem=fs) for f in sorted(files)]
+        sources = decode_sources(part.schema.metadata for part in parts)
+        table = pa.concat_tables(parts, promote_options="default").replace_schema_metadata(None)
         if start is not None:
             table = table.filter(
                 pc.greater_equal(table["ts"], pa.scalar(start, pa.timestamp("us", tz="UTC")))
@@ -288,7 +312,25 @@ def read_prediction_log(
         if end is not None:
             table = table.filter(pc.less(table["ts"], pa.scalar(end, pa.timestamp("us", tz="UTC"))))
         table = table.sort_by([("ts", "ascending"), ("request_id", "ascending"), ("row", "ascending")])
+    if sources:
+        table = _guarded(table, sources, stores)
     return table if as_arrow else table.to_pandas()
+
+
+def _guarded(table: pa.Table, sources: set[tuple[str, str, str]], stores: Stores | None) -> pa.Table:
+    from shipyard.data.policies import local_reader, policy_salt
+    from shipyard.features.guard import ViewGuard
+    from shipyard.serving.logpolicy import guard_log
+
+    if stores is None:
+        from shipyard.tracking.fluent import get_stores
+
+        stores = get_stores()
+    reader = local_reader(stores)
+    if reader is None:  # over a server: the server holds the policies (see logpolicy's doc)
+        return table
+    guard = ViewGuard(reader, policy_salt(stores.settings.home), stores.settings.project)
+    return guard_log(table, sources, guard)
 
 
 def _day_in_range(name: str, start: datetime | None, end: datetime | None) -> bool:

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ _MARKS = (
     "at_us INTEGER NOT NULL)"
 )
 _ONE = "SELECT event_us, data FROM online_features WHERE view = ? AND entity = ?"
-_CHUNK = 10_000
+_CHUNK = 100_000
 _IN_LIMIT = 500
 
 
@@ -47,6 +48,9 @@ class SqliteOnlineStore(OnlineStore):
         total = 0
         with self._lock:
             while chunk := list(islice(rows, _CHUNK)):
+                # in key order, the B-tree grows at its edge instead of splitting pages at random
+                # (a stable sort: a key's records keep their order, so the newest-wins rule holds)
+                chunk.sort(key=itemgetter(1))
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     self._conn.executemany(_UPSERT, chunk)

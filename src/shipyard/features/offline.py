@@ -121,11 +121,8 @@ def point_in_time_query(
     *,
     timestamp_column: str,
     full_feature_names: bool = False,
-    ordered: bool = True,
 ) -> str:
-    """Register the entity rows and return the SQL of the joined result: in entity order, or
-    (``ordered=False``) in any order with the entity row's position as the last column ``ROW`` —
-    :func:`in_entity_order` puts it back without a sort, cheaper than DuckDB's ORDER BY."""
+    """Register the entity rows and return the SQL of the joined result (in entity order)."""
     names = output_names(grouped, full_feature_names)
     check_entity(entity, grouped, timestamp_column, list(names.values()))
     numbered = entity.append_column(ROW, pa.array(np.arange(entity.num_rows, dtype=np.int64)))
@@ -162,15 +159,4 @@ def point_in_time_query(
             f"ASOF LEFT JOIN f{index} f ON {on} AND {entity_key} >= f.__f_order)"
         )
     last = len(grouped)
-    if not ordered:
-        return f"WITH {', '.join(parts)} SELECT * EXCLUDE ({ROW}, {TS}), {ROW} FROM e{last}"
     return f"WITH {', '.join(parts)} SELECT * EXCLUDE ({ROW}, {TS}) FROM e{last} ORDER BY {ROW}"
-
-
-def in_entity_order(table: pa.Table) -> pa.Table:
-    """The rows of an unordered result (last column ``ROW``, a permutation of 0..n-1) in entity
-    order: one scatter builds the inverse permutation, one take applies it — no sort."""
-    positions = table.column(ROW).to_numpy()
-    order = np.empty(len(positions), dtype=np.int64)
-    order[positions] = np.arange(len(positions), dtype=np.int64)
-    return table.drop_columns([ROW]).take(pa.array(order))

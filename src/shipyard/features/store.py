@@ -12,6 +12,7 @@ Online lookups do not apply the TTL (as Feast's don't): the values are the newes
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.features.guard import ViewGuard, guard_columns, guard_table
-from shipyard.features.offline import in_entity_order, order_key, point_in_time_query
+from shipyard.features.offline import order_key, point_in_time_query
 from shipyard.features.online.base import OnlineStore, Record, encode_key
 from shipyard.features.online.registry import open_online_store
 from shipyard.features.sources import (
@@ -159,20 +160,31 @@ class FeatureStore:
         full_feature_names: bool = False,
     ) -> pa.Table:
         grouped = group_references(features, self.views)
-        entity = _to_arrow(entity_rows)
+        with self._joined(_to_arrow(entity_rows), grouped, timestamp_column, full_feature_names) as (
+            con,
+            query,
+        ):
+            table: pa.Table = con.sql(query).to_arrow_table()
+        return table
+
+    @contextlib.contextmanager
+    def _joined(
+        self,
+        entity: pa.Table,
+        grouped: Mapping[str, tuple[FeatureView, list[str]]],
+        timestamp_column: str,
+        full_feature_names: bool,
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, str]]:
+        """A connection with the views' sources and the entity rows registered, and the SQL of the
+        point-in-time result over them (in entity order)."""
         con = self._connect()
         try:
             relations = self._relations(con, (view for view, _ in grouped.values()))
             query = point_in_time_query(
-                con,
-                entity,
-                grouped,
-                relations,
-                timestamp_column=timestamp_column,
-                full_feature_names=full_feature_names,
-                ordered=False,
-            )
-            return in_entity_order(con.sql(query).to_arrow_table())
+                con, entity, grouped, relations,
+                timestamp_column=timestamp_column, full_feature_names=full_feature_names,
+            )  # fmt: skip
+            yield con, query
         finally:
             con.close()
 
@@ -198,20 +210,8 @@ class FeatureStore:
             )
             pq.write_table(guard_table(table, guard, grouped, full_feature_names), str(destination))
             return int(entity.num_rows)
-        con = self._connect()
-        try:
-            relations = self._relations(con, (view for view, _ in grouped.values()))
-            query = point_in_time_query(
-                con,
-                entity,
-                grouped,
-                relations,
-                timestamp_column=timestamp_column,
-                full_feature_names=full_feature_names,
-            )
+        with self._joined(entity, grouped, timestamp_column, full_feature_names) as (con, query):
             con.execute(f"COPY ({query}) TO {literal(str(destination))} (FORMAT parquet)")
-        finally:
-            con.close()
         return int(entity.num_rows)
 
     def apply(self) -> dict[str, int]:

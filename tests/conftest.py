@@ -1,4 +1,5 @@
-"""Shared fixtures. Each area keeps its own fixtures in tests/<area>/conftest.py."""
+"""Shared fixtures. Each area keeps its own fixtures in tests/<area>/conftest.py; the S3 ones
+(moto's standalone server on loopback, test credentials) are shared by every area that uses S3."""
 
 from __future__ import annotations
 
@@ -21,3 +22,42 @@ def _isolated_home(
     home = tmp_path_factory.mktemp("shipyard-home")
     monkeypatch.setenv("SHIPYARD_HOME", str(home))
     yield home
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's standalone S3 server on loopback, one per session (the one stand-in allowed)."""
+    import socket
+
+    from tests.services import require
+
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        require(False, f"moto[server] is not installed ({exc})")
+        raise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    try:
+        server.start()
+    except OSError as exc:  # pragma: no cover
+        require(False, f"moto's S3 server cannot start on 127.0.0.1: {exc}")
+    host, port = server.get_host_and_port()
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            pass
+    except OSError as exc:  # pragma: no cover
+        server.stop()
+        require(False, f"moto's S3 server does not answer on {host}:{port}: {exc}")
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test credentials for moto, and nothing from the machine's AWS configuration."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -20,7 +20,6 @@ from shipyard.artifacts.cas import blob_key
 from shipyard.artifacts.store import ArtifactStore
 from shipyard.core.errors import StorageError
 from tests.artifacts.fault_proxy import FaultProxy, fault_proxy
-from tests.contract.test_blob_contract import aws_env, moto_endpoint  # noqa: F401 - fixtures
 
 SIZE = 3 << 20  # several reads of the 1 MiB buffer
 CUT_AFTER = 700 << 10  # response bytes passed on before the reset: headers + part of the body
@@ -32,7 +31,7 @@ def data() -> bytes:
 
 
 @pytest.fixture
-def faulty(moto_endpoint: str, aws_env: None, data: bytes) -> Iterator[tuple[ArtifactStore, FaultProxy, str]]:  # noqa: F811
+def faulty(moto_endpoint: str, aws_env: None, data: bytes) -> Iterator[tuple[ArtifactStore, FaultProxy, str]]:
     """(store over the proxy, the proxy, the blob's digest), the blob already stored."""
     bucket = f"faults-{uuid.uuid4().hex[:12]}"
     direct = S3Backend(bucket, "p", endpoint_url=moto_endpoint)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -23,46 +22,12 @@ from shipyard.artifacts.backends.local import LocalBackend
 from shipyard.artifacts.cas import blob_key
 from shipyard.artifacts.store import ArtifactStore, StoredObject
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
-from tests.services import require
 
 BACKENDS = ["local", "s3"]
 REPO = Path(__file__).resolve().parents[2]
 
 
 # fixtures ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        require(False, f"moto[server] is not installed ({exc})")
-        raise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    try:
-        server.start()
-    except OSError as exc:  # pragma: no cover
-        require(False, f"moto's S3 server cannot start on 127.0.0.1: {exc}")
-    host, port = server.get_host_and_port()
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            pass
-    except OSError as exc:  # pragma: no cover
-        server.stop()
-        require(False, f"moto's S3 server does not answer on {host}:{port}: {exc}")
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
 @pytest.fixture(params=BACKENDS)
 def blob_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlobBackend]:
     if request.param == "local":

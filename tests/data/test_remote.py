@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,6 @@ from shipyard.tracking import fluent
 from shipyard.tracking.stores import open_stores
 from tests.server.access_helpers import make_user
 from tests.server.live import LiveServer, live_server
-from tests.services import require
 
 
 @pytest.fixture
@@ -77,32 +75,15 @@ def test_a_viewer_may_read_but_not_write_datasets(server: LiveServer, tmp_path: 
         viewer_stores.close()
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        require(False, f"moto[server] is not installed ({exc})")
-        raise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with socket.create_connection((host, port), timeout=2):
-        pass
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture
+def endpoint(moto_endpoint: str) -> str:
+    return moto_endpoint
 
 
 @pytest.fixture
-def bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def bucket(endpoint: str, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> str:
     import boto3
 
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("SHIPYARD_S3_ENDPOINT_URL", endpoint)
     name = f"data-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import socket
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -16,38 +14,20 @@ import pytest
 from shipyard.serving import batch_predict, read_prediction_log
 from shipyard.serving.metrics import ServingMetrics
 from shipyard.serving.predlog import LogEntry, PredictionLogWriter
-from tests.services import require
 from tests.serving.conftest import FEATURES, Env, make_data
 
 pytestmark = pytest.mark.s3
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    try:
-        from moto.server import ThreadedMotoServer
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        require(False, f"moto[server] is not installed ({exc})")
-        raise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    with socket.create_connection((host, port), timeout=2):
-        pass
-    yield f"http://{host}:{port}"
-    server.stop()
+@pytest.fixture
+def endpoint(moto_endpoint: str) -> str:
+    return moto_endpoint
 
 
 @pytest.fixture
-def bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def bucket(endpoint: str, aws_env: None, monkeypatch: pytest.MonkeyPatch) -> str:
     import boto3
 
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("SHIPYARD_S3_ENDPOINT_URL", endpoint)
     name = f"serving-{uuid.uuid4().hex[:12]}"
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=name)

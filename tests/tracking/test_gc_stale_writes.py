@@ -20,7 +20,6 @@ from shipyard.cli.main import main
 from shipyard.core.settings import load_settings
 from shipyard.tracking.gc import collect_garbage
 from shipyard.tracking.stores import Stores, open_stores
-from tests.contract.test_blob_contract import aws_env, moto_endpoint  # noqa: F401 - fixtures
 
 HOUR = 3600
 
@@ -94,7 +93,7 @@ def test_a_killed_writer_to_a_remote_store_leaves_its_temp_file_in_the_scratch_f
 
 
 @pytest.fixture
-def s3_stores(tmp_path: Path, moto_endpoint: str, aws_env: None) -> Iterator[Stores]:  # noqa: F811
+def s3_stores(tmp_path: Path, moto_endpoint: str, aws_env: None) -> Iterator[Stores]:
     bucket = f"gc-{uuid.uuid4().hex[:12]}"
     settings = load_settings(
         home=tmp_path / "home",

@@ -56,25 +56,40 @@ def guard_table(
     full_feature_names: bool,
 ) -> pa.Table:
     """A training set with each view's decision applied to its feature columns."""
-    import pyarrow.compute as pc
 
     for view, features in grouped.values():
         decision = guard.decision(view, features)
         if not decision.restricted:
             continue
         out = {f: f"{view.name}__{f}" if full_feature_names else f for f in features}
-        if decision.row_filter is not None:
-            values = {k: table.column(k) for k in view.join_keys if k in table.column_names}
-            values.update({f: table.column(c) for f, c in out.items()})
-            keep = keep_mask(values, decision.row_filter, table.num_rows)
-            for column in out.values():
-                i = table.column_names.index(column)
-                nulls = pa.nulls(table.num_rows, table.schema.field(i).type)
-                table = table.set_column(i, column, pc.if_else(keep, table.column(i), nulls))
-        for feature, method in decision.masked.items():
-            if feature in out:
-                i = table.column_names.index(out[feature])
-                table = table.set_column(i, out[feature], mask_array(table.column(i), method, guard.salt))
+        values = {k: table.column(k) for k in view.join_keys if k in table.column_names}
+        values.update({f: table.column(c) for f, c in out.items()})
+        table = shape_columns(table, decision, out, values, guard.salt)
+    return table
+
+
+def shape_columns(
+    table: pa.Table,
+    decision: Decision,
+    columns: Mapping[str, str],
+    values: Mapping[str, Any],
+    salt: bytes,
+) -> pa.Table:
+    """``columns`` (feature -> the table's column) under one view's decision: null in the rows its
+    row filter (judged on ``values``, by feature or key name) does not keep, masked where it masks.
+    Shared by training sets, online lookups and the prediction log reader."""
+    import pyarrow.compute as pc
+
+    if decision.row_filter is not None and columns:
+        keep = keep_mask(values, decision.row_filter, table.num_rows)
+        for column in columns.values():
+            i = table.column_names.index(column)
+            nulls = pa.nulls(table.num_rows, table.schema.field(i).type)
+            table = table.set_column(i, column, pc.if_else(keep, table.column(i), nulls))
+    for feature, method in decision.masked.items():
+        if feature in columns:
+            i = table.column_names.index(columns[feature])
+            table = table.set_column(i, columns[feature], mask_array(table.column(i), method, salt))
     return table
 
 

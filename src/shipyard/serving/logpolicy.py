@@ -20,8 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from shipyard.data.policies import scope_of
-from shipyard.features.guard import ViewGuard, keep_mask
-from shipyard.security.data_policy import mask_array
+from shipyard.features.guard import ViewGuard, shape_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,8 +49,6 @@ def decode_sources(metadatas: Iterable[Mapping[bytes, bytes] | None]) -> set[tup
 
 def guard_log(table: pa.Table, sources: Iterable[tuple[str, str, str]], guard: ViewGuard) -> pa.Table:
     """``table`` (prediction-log rows) with each source view's decision for ``guard.reader`` applied."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
 
     by_view: dict[str, dict[str, str]] = {}  # view -> feature -> log column
     for column, view, feature in sources:
@@ -64,15 +61,6 @@ def guard_log(table: pa.Table, sources: Iterable[tuple[str, str, str]], guard: V
             continue
         table = table.drop_columns([c for f, c in features.items() if f in decision.hidden])
         shown = {f: c for f, c in features.items() if f not in decision.hidden and c in table.column_names}
-        if decision.row_filter is not None and shown:
-            values = {f: table.column(c) for f, c in shown.items()}
-            keep = keep_mask(values, decision.row_filter, table.num_rows)
-            for column in shown.values():
-                i = table.column_names.index(column)
-                nulls = pa.nulls(table.num_rows, table.schema.field(i).type)
-                table = table.set_column(i, column, pc.if_else(keep, table.column(i), nulls))
-        for feature, method in decision.masked.items():
-            if feature in shown:
-                i = table.column_names.index(shown[feature])
-                table = table.set_column(i, shown[feature], mask_array(table.column(i), method, guard.salt))
+        values = {f: table.column(c) for f, c in shown.items()}
+        table = shape_columns(table, decision, shown, values, guard.salt)
     return table

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+#: The run tag naming the orchestrator (argo, airflow) that drives a run: it owns the run's
+#: liveness, so such a run is never failed for a missing heartbeat.
+ORCHESTRATOR_TAG = "shipyard.orchestrator"
+
 
 class RunStatus(enum.StrEnum):
     RUNNING = "running"

@@ -131,6 +131,34 @@ def _start(  # noqa: PLR0917 (the pieces execute() prepared)
     fail_stale(stores)
     run_id = new_id()
     origin = OriginIndex.load(stores.metadata, origin_run_id) if origin_run_id else None
+    create_flow_run(
+        stores,
+        loaded,
+        graph,
+        version(),
+        run_id=run_id,
+        tags={"shipyard.kind": "flow", **options.tags},
+        origin_run_id=origin_run_id,
+    )
+    plan = RunPlan(graph, stores, run_id, settings.user_namespace, origin)
+    outcome = Scheduler(plan, executor, stores, progress=options.progress).run()
+    return FlowRun(stores, run_id, outcome)
+
+
+def create_flow_run(
+    stores: RunStores,
+    loaded: LoadedFlow,
+    graph: Graph,
+    version: CodeVersion,
+    *,
+    run_id: str,
+    tags: Mapping[str, str],
+    origin_run_id: str | None = None,
+    spec: Mapping[str, Any] | None = None,
+) -> None:
+    """Create the RUNNING run record of a flow: its params, graph and code (``spec``: more
+    ``flow_spec`` fields, e.g. the orchestrator that drives it)."""
+    settings = stores.settings
     stores.metadata.create_run(
         RunCreate(
             id=run_id,
@@ -139,16 +167,13 @@ def _start(  # noqa: PLR0917 (the pieces execute() prepared)
             user=settings.user,
             start_time=utcnow(),
             params=dict(graph.params),
-            tags={"shipyard.kind": "flow", **options.tags},
+            tags=dict(tags),
             flow_name=loaded.flow.name,
-            flow_spec={**loaded.spec, "graph": graph.to_dict()},
-            code_version=version(),
+            flow_spec={**loaded.spec, "graph": graph.to_dict(), **(spec or {})},
+            code_version=version,
             origin_run_id=origin_run_id,
         )
     )
-    plan = RunPlan(graph, stores, run_id, settings.user_namespace, origin)
-    outcome = Scheduler(plan, executor, stores, progress=options.progress).run()
-    return FlowRun(stores, run_id, outcome)
 
 
 def run_flow(

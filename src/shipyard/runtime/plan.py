@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.core.clock import utcnow
@@ -24,7 +23,9 @@ from shipyard.core.errors import FlowError
 from shipyard.core.ids import new_id
 from shipyard.flows.graph import ConstInput, Graph, Node, RefInput
 from shipyard.runtime.artifacts_io import InputLoader
-from shipyard.runtime.origin import OriginIndex
+from shipyard.runtime.origin import OriginIndex, Recorded
+from shipyard.runtime.plan_loops import LoopMixin
+from shipyard.runtime.plan_state import NodeState, Slot
 from shipyard.runtime.stores import RunStores
 from shipyard.runtime.tree import (
     SKIPPED_ITEM,
@@ -37,44 +38,6 @@ from shipyard.runtime.tree import (
     shape,
     walk,
 )
-
-
-@dataclass
-class Slot:
-    """One task of the run, as the scheduler tracks it."""
-
-    task_id: str
-    key: str
-    node: str
-    path: tuple[int, ...]
-    opts: dict[str, Any]
-    attempt: int = 1
-    status: TaskStatus = TaskStatus.PENDING
-    error: str | None = None
-    iteration: int = 0  # a loop task's iteration (1-based); 0 otherwise
-
-
-@dataclass
-class LoopState:
-    """A running loop, kept on its body's node state."""
-
-    common: dict[str, dict[str, Any]]  # the body's inputs but the state
-    state: dict[str, Any]  # the state input of the next body task
-    iteration: int = 0
-    phase: str = "body"  # which task comes next: body | until
-    last: dict[str, Any] | None = None  # the last body output
-    check: dict[str, Any] | None = None  # the last until output, not yet judged
-    ready: bool = False  # a task of the loop finished: advance() moves it on
-
-
-@dataclass
-class NodeState:
-    node: Node
-    state: str = "waiting"  # waiting | running | done | skipped | failed
-    value: Any = None  # artifact ref tree once done
-    open_tasks: int = 0
-    counts: dict[str, int] = field(default_factory=dict)  # task status -> n (progress)
-    loop: LoopState | None = None
 
 
 def _digest_tree(entry: dict[str, Any]) -> Any:
@@ -94,7 +57,7 @@ def input_key(inputs: dict[str, dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(canon, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class RunPlan:
+class RunPlan(LoopMixin):
     def __init__(
         self,
         graph: Graph,
@@ -102,7 +65,15 @@ class RunPlan:
         run_id: str,
         namespace: str,
         origin: OriginIndex | None = None,
+        *,
+        recorded: Recorded | None = None,
+        only: str | None = None,
     ) -> None:
+        """``recorded``: rebuild an orchestrated run's plan from its task rows (a recorded task
+        keeps its id and is not written again; one that finished gives its output). Then only
+        nodes already recorded are replayed, and ``only`` (a node name) is expanded anew."""
+        self.recorded = recorded
+        self.only = only
         self.graph = graph
         self.stores = stores
         self.run_id = run_id
@@ -112,6 +83,7 @@ class RunPlan:
         self.slots: dict[str, Slot] = {}
         self.failed: tuple[str, str] | None = None  # (task key, error)
         self._loader = InputLoader()
+        self._recorded_nodes = recorded.nodes if recorded is not None else set()
 
     # ---- queries -----------------------------------------------------------------------------
     @property
@@ -143,8 +115,12 @@ class RunPlan:
                     continue
                 if any(u.state == "failed" for u in ups):
                     continue
+                if not self._may_expand(ns.node):
+                    continue
                 progressed = True
                 to_run += self._expand(ns, new_tasks, edges, records)
+            if self.recorded is not None:
+                new_tasks, edges, records = self._unrecorded(new_tasks, edges, records)
             if new_tasks:
                 self.stores.metadata.create_tasks(new_tasks)
             for rec in records:
@@ -152,6 +128,22 @@ class RunPlan:
             if edges:
                 self.stores.metadata.record_lineage(edges)
         return to_run
+
+    def _may_expand(self, node: Node) -> bool:
+        if self.recorded is None or node.kind == "pick" or node.name == self.only:
+            return True
+        return node.name in self._recorded_nodes
+
+    def _unrecorded(
+        self, new: list[Task], edges: list[LineageEdge], recs: list[ArtifactRecord]
+    ) -> tuple[list[Task], list[LineageEdge], list[ArtifactRecord]]:
+        """What a replay must still write: rows (and their lineage and reused outputs) for keys the
+        run has not recorded."""
+        assert self.recorded is not None
+        known = self.recorded.tasks
+        fresh = [t for t in new if t.key not in known]
+        ids = {t.id for t in fresh}
+        return fresh, [e for e in edges if e.task_id in ids], [r for r in recs if r.task_id in ids]
 
     def _skip_reason(self, ns: NodeState) -> str | None:
         for g in ns.node.guards:
@@ -299,70 +291,6 @@ class RunPlan:
             template = set_at(template, path, [None] * n) if path else [None] * n
         return items, template
 
-    # ---- loops -----------------------------------------------------------------------------------
-    def _start_loop(
-        self,
-        ns: NodeState,
-        common: dict[str, dict[str, Any]],
-        new: list[Task],
-        edges: list[LineageEdge],
-        recs: list[ArtifactRecord],
-    ) -> list[Slot]:
-        assert ns.node.loop is not None
-        state = common.pop(ns.node.loop.state_arg)
-        ns.loop = LoopState(common=common, state=state)
-        self.nodes[ns.node.loop.until].state = "running"
-        return self._loop_next(ns, new, edges, recs)
-
-    def _loop_next(
-        self, ns: NodeState, new: list[Task], edges: list[LineageEdge], recs: list[ArtifactRecord]
-    ) -> list[Slot]:
-        """Move a loop on until a task must run (returned) or the loop ended."""
-        ls, spec = ns.loop, ns.node.loop
-        assert ls is not None and spec is not None
-        until = self.nodes[spec.until]
-        ls.ready = False
-        while True:
-            if ls.check is not None:
-                check, ls.check = ls.check, None
-                if self._loop_decide(ns, check, new):
-                    return []
-            if ls.phase == "body":
-                ls.iteration += 1
-                inputs = {**ls.common, spec.state_arg: ls.state}
-                slot, out = self._resolve_task(ns, (), inputs, new, edges, recs, ls.iteration)
-                if slot is not None:
-                    return [slot]
-                ls.last, ls.phase = out, "until"
-            assert ls.last is not None
-            arg = next(iter(until.node.inputs))
-            slot, out = self._resolve_task(until, (), {arg: {"art": ls.last}}, new, edges, recs, ls.iteration)
-            if slot is not None:
-                return [slot]
-            ls.check = out
-
-    def _loop_decide(self, ns: NodeState, check: dict[str, Any], new: list[Task]) -> bool:
-        """Judge the until step's output of this iteration; True when the loop ended."""
-        ls, spec = ns.loop, ns.node.loop
-        assert ls is not None and spec is not None
-        until = self.nodes[spec.until]
-        holds = bool(self._load(check, loop_key(spec.until, ls.iteration)))
-        if holds or (ls.iteration >= spec.max_iterations and spec.on_max == "stop"):
-            ns.state, ns.value = "done", ls.last
-            until.state, until.value = "done", check
-            return True
-        if ls.iteration >= spec.max_iterations:
-            until.state = "failed"
-            self._fail_node(
-                ns,
-                f"loop {ns.node.name!r}: {spec.until!r} was still false after max_iterations="
-                f"{spec.max_iterations}; raise max_iterations, or pass on_max='stop' to keep the last state",
-                new,
-            )
-            return True
-        ls.state, ls.phase = {"art": ls.last}, "body"
-        return False
-
     # ---- tasks -----------------------------------------------------------------------------------
     def _add_task(
         self,
@@ -402,7 +330,10 @@ class RunPlan:
         key = loop_key(node.name, iteration) if iteration else key_for(node.name, path)
         reused = self.origin.lookup(key, ikey) if self.origin is not None else None
         status, source, out = TaskStatus.PENDING, None, None
-        if reused is not None:
+        done = self.recorded.done(key) if self.recorded is not None else None
+        if done is not None:  # replaying an orchestrated run: its recorded output
+            status, source, out = done[0].status, done[0].reused_from, done[1]
+        elif reused is not None:
             status, source, out = TaskStatus.REUSED, reused[0].id, reused[1]
         elif cache_key is not None:
             hit = self.stores.metadata.find_cached_task(self.namespace, node.name, cache_key)
@@ -425,6 +356,9 @@ class RunPlan:
         )
         new.append(row)
         edges += _lineage(row.id, inputs)
+        if out is not None and done is not None:
+            ns.counts[status.value] = ns.counts.get(status.value, 0) + 1
+            return None, out
         if out is not None:
             rec = ArtifactRecord(
                 id=new_id(),
@@ -471,11 +405,13 @@ class RunPlan:
         }
         if iteration:
             spec["iteration"] = iteration
+        key = loop_key(node.name, iteration) if iteration else key_for(node.name, path)
+        known = self.recorded.tasks.get(key) if self.recorded is not None else None
         return Task(
-            id=new_id(),
+            id=known.id if known is not None else new_id(),
             run_id=self.run_id,
             step=node.name,
-            key=loop_key(node.name, iteration) if iteration else key_for(node.name, path),
+            key=key,
             index=iteration or (path[-1] if path else None),
             status=status,
             attempts=0,

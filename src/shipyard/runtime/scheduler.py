@@ -17,7 +17,8 @@ from shipyard.core.clock import utcnow
 from shipyard.core.entities import RunStatus, TaskStatus
 from shipyard.executors.base import Executor, TaskRequest, TaskResult, resources_from_dict
 from shipyard.runtime.artifacts_io import OWN_OUTPUTS, ref_to_stored
-from shipyard.runtime.plan import RunPlan, Slot
+from shipyard.runtime.plan import RunPlan
+from shipyard.runtime.plan_state import Slot
 from shipyard.runtime.stores import RunStores
 
 ProgressFn = Callable[[RunPlan], None]
@@ -110,7 +111,7 @@ class Scheduler:
             message = f"step {key} failed: {error}"
             md.finish_run(run_id, RunStatus.FAILED, utcnow(), error=message)
             return Outcome(RunStatus.FAILED, message)
-        self._record_output()
+        record_output(self.plan, self.stores)
         md.finish_run(run_id, RunStatus.SUCCEEDED, utcnow())
         return Outcome(RunStatus.SUCCEEDED)
 
@@ -201,26 +202,28 @@ class Scheduler:
         for slot in open_slots:
             self._cancel(slot)
 
-    # ---- output ------------------------------------------------------------------------------
-    def _record_output(self) -> None:
-        from shipyard.flows.graph import ConstInput
 
-        art = self.stores.artifacts
-        out = self.plan.graph.output
-        found = self.plan.output_tree()
-        stored: Any
-        if found is not None:
-            tree, depth = found
-            if depth == 0:
-                stored = ref_to_stored(tree)
-            else:
-                values = _load_tree(self.stores, tree, depth)
-                stored = art.put_object(values)
-        elif isinstance(out, ConstInput):
-            stored = art.put_object(out.value)
+def record_output(plan: RunPlan, stores: RunStores) -> None:
+    """Record the flow's return value as the run's ``output`` artifact (a mapped output is
+    loaded and stored as one list)."""
+    from shipyard.flows.graph import ConstInput
+
+    art = stores.artifacts
+    out = plan.graph.output
+    found = plan.output_tree()
+    stored: Any
+    if found is not None:
+        tree, depth = found
+        if depth == 0:
+            stored = ref_to_stored(tree)
         else:
-            return
-        self.stores.metadata.record_artifact(stored.record(self.plan.run_id, "output"))
+            values = _load_tree(stores, tree, depth)
+            stored = art.put_object(values)
+    elif isinstance(out, ConstInput):
+        stored = art.put_object(out.value)
+    else:
+        return
+    stores.metadata.record_artifact(stored.record(plan.run_id, "output"))
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
-from shipyard.core.entities import Run, RunCreate, RunStatus, TaskStatus
+from shipyard.core.entities import ORCHESTRATOR_TAG, Run, RunCreate, RunStatus, TaskStatus
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key, validate_name
 from shipyard.metadata.sql import attempts, codec
@@ -225,9 +225,15 @@ def fail_stale_runs(conn: Connection, timeout_s: float) -> list[str]:
     message = (
         f"no heartbeat for {timeout_s:g}s (by the metadata store's clock): the process running it stopped"
     )
+    # an orchestrator (Argo, Airflow) owns the liveness of the runs it drives: no process beats them
+    orchestrated = select(tags.c.run_id).where(tags.c.run_id == runs.c.id, tags.c.key == ORCHESTRATOR_TAG)
     stale = conn.execute(
         update(runs)
-        .where(runs.c.status == RunStatus.RUNNING.value, last_seen < now - literal(round(timeout_s * 1e6)))
+        .where(
+            runs.c.status == RunStatus.RUNNING.value,
+            last_seen < now - literal(round(timeout_s * 1e6)),
+            ~orchestrated.exists(),
+        )
         .values(status=RunStatus.FAILED.value, end_time=now, error=message)
         .returning(runs.c.id)
     )

@@ -135,6 +135,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import backup
 
     backup.register(app)
+    from shipyard.cli import spec
+
+    spec.register(app)
     _register_flow_commands(app)
     return app
 

@@ -263,7 +263,8 @@ def test_sign_in_with_a_password_and_out_again(browser: Any, live: LiveServer, u
 
 
 def test_a_notebook_steps_executed_notebook_is_rendered_as_text(page: Any, ui_app: UiApp) -> None:
-    run_id, task_id = notebook_task(ui_app.seeded.stores, "notebook-step-run")  # last: the lists above count runs
+    # the last test of this module: the tests above count the seeded runs
+    run_id, task_id = notebook_task(ui_app.seeded.stores, "notebook-step-run")
     page.goto(f"/ui/runs/{run_id}/tasks/{task_id}/logs")
     notebook = page.wait_for_selector("#notebook")
     assert notebook is not None

@@ -14,7 +14,9 @@ from tests.ui.live import LiveServer
 from tests.ui.seed import XSS, make_png, notebook_bytes, notebook_task
 
 
-def test_the_task_page_shows_the_notebook_as_text_and_only_real_images(live: LiveServer, ui_app: UiApp) -> None:
+def test_the_task_page_shows_the_notebook_as_text_and_only_real_images(
+    live: LiveServer, ui_app: UiApp
+) -> None:
     run_id, task_id = notebook_task(ui_app.seeded.stores)
     reply = live.get(f"/ui/runs/{run_id}/tasks/{task_id}/logs", ui_app.token)
     assert reply.status == 200

@@ -94,7 +94,11 @@ def _cell(raw: dict[str, Any]) -> NotebookCell:
     kind = kind if kind in ("code", "markdown", "raw") else "raw"
     count = raw.get("execution_count")
     outputs = raw.get("outputs") if kind == "code" else None
-    shown = [out for o in outputs if isinstance(o, dict) for out in _output(o)] if isinstance(outputs, list) else []
+    shown = (
+        [out for o in outputs if isinstance(o, dict) for out in _output(o)]
+        if isinstance(outputs, list)
+        else []
+    )
     return NotebookCell(
         kind=kind,
         source=_text(raw.get("source")),

@@ -198,3 +198,55 @@ def seed(folder: Path) -> Seeded:
     seeded.runs["other-team"] = other.id
     _flow_run(seeded, client, folder)
     return seeded
+
+
+def notebook_bytes(png: bytes) -> bytes:
+    """An executed notebook with every kind of output the task page must handle safely."""
+    import base64
+    import json
+
+    def code(count: int, source: str, *outputs: dict[str, Any]) -> dict[str, Any]:
+        return {"cell_type": "code", "execution_count": count, "metadata": {}, "source": source,
+                "outputs": list(outputs)}  # fmt: skip
+
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Findings\n", "<b>not bold</b>"]},
+        code(1, "print('hello from the notebook')",
+             {"output_type": "stream", "name": "stdout", "text": ["hello from the notebook\n", XSS + "\n"]}),
+        code(2, "HTML(payload)",
+             {"output_type": "display_data", "metadata": {},
+              "data": {"text/html": XSS, "text/plain": "<IPython.core.display.HTML object>"}},
+             {"output_type": "execute_result", "execution_count": 2, "metadata": {},
+              "data": {"application/javascript": "alert('js')"}}),
+        code(3, "plot()",
+             {"output_type": "display_data", "metadata": {},
+              "data": {"image/png": base64.b64encode(png).decode(), "text/plain": "<Figure>"}}),
+        code(4, "fake()",
+             {"output_type": "display_data", "metadata": {},
+              "data": {"image/png": base64.b64encode(b"<svg onload=alert(1)>").decode(),
+                       "text/plain": "not a png"}}),
+        code(5, "1 / 0",
+             {"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
+              "traceback": ["\x1b[31mZeroDivisionError\x1b[39m: division by zero"]}),
+    ]  # fmt: skip
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+
+
+def notebook_task(stores: Stores, name: str = "notebook-run") -> tuple[str, str]:
+    """A finished run with one notebook step whose task recorded :func:`notebook_bytes`:
+    (run id, task id)."""
+    from shipyard.artifacts.store import StoredObject
+
+    md = stores.metadata
+    run = md.create_run(
+        RunCreate(id=new_id(), name=name, namespace=stores.settings.user_namespace, user="alice",
+                  start_time=utcnow())
+    )  # fmt: skip
+    task = Task(id=new_id(), run_id=run.id, step="explore", key="explore")
+    md.create_tasks([task])
+    md.update_task(task.id, status=TaskStatus.RUNNING, attempts=1)
+    data = notebook_bytes(make_png())
+    stored = StoredObject(stores.artifacts.put_bytes(data), len(data), "bytes")
+    md.record_artifact(stored.record(run.id, "notebook", task_id=task.id, meta={"format": "ipynb"}))
+    md.update_task(task.id, status=TaskStatus.SUCCEEDED)
+    return run.id, task.id

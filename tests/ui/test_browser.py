@@ -14,6 +14,7 @@ import pytest
 from tests.services import require
 from tests.ui.conftest import UiApp
 from tests.ui.live import LiveServer
+from tests.ui.seed import XSS, notebook_task
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = [
@@ -259,3 +260,20 @@ def test_sign_in_with_a_password_and_out_again(browser: Any, live: LiveServer, u
     shot(page, "10-audit-log")
     context.close()
     assert all("401" in p for p in watch.problems), watch.problems
+
+
+def test_a_notebook_steps_executed_notebook_is_rendered_as_text(page: Any, ui_app: UiApp) -> None:
+    # the last test of this module: the tests above count the seeded runs
+    run_id, task_id = notebook_task(ui_app.seeded.stores, "notebook-step-run")
+    page.goto(f"/ui/runs/{run_id}/tasks/{task_id}/logs")
+    notebook = page.wait_for_selector("#notebook")
+    assert notebook is not None
+    text = page.inner_text("#notebook")
+    assert "hello from the notebook" in text
+    assert XSS in text  # a printed <script> and one in a text/html output: shown as text...
+    assert page.locator("#notebook script").count() == 0  # ... never parsed as elements (Watch: no dialog)
+    images = page.locator("#notebook img.nb-image")
+    assert images.count() == 1
+    page.wait_for_function("[...document.querySelectorAll('#notebook img')].every(i => i.complete)")
+    assert page.evaluate("document.querySelector('#notebook img.nb-image').naturalWidth") == 96
+    shot(page, "11-notebook-task")

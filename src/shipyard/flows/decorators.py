@@ -22,6 +22,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from shipyard.core.errors import FlowError
 from shipyard.flows.build import GraphBuilder, current_builder
 from shipyard.flows.graph import ConstInput, Graph, Ref, RefInput
+from shipyard.flows.notebooks import notebook_spec
 from shipyard.flows.params import ParamSpec as FlowParam
 from shipyard.flows.params import coerce_params, param_specs
 
@@ -112,7 +113,8 @@ class Step(Generic[P, R]):
     """A function usable as a flow step. Options: ``retries``, ``retry_delay`` (seconds, doubled
     on each retry), ``timeout`` (seconds), ``cache``, ``resources`` (cpu, memory, gpu), ``name``,
     ``secrets`` (names of the run's project/environment secrets the step sees as environment
-    variables; see :mod:`shipyard.runtime.task_entry`)."""
+    variables; see :mod:`shipyard.runtime.task_entry`), ``notebook`` and ``outputs`` (the step runs
+    that notebook with the function's arguments as its inputs; :mod:`shipyard.flows.notebooks`)."""
 
     def __init__(
         self,
@@ -125,6 +127,8 @@ class Step(Generic[P, R]):
         cache: bool = False,
         resources: Mapping[str, Any] | Resources | None = None,
         secrets: Sequence[str] | None = None,
+        notebook: str | Path | None = None,
+        outputs: str | Sequence[str] | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -138,6 +142,7 @@ class Step(Generic[P, R]):
         self.cache = cache
         self.resources = parse_resources(self.name, resources)
         self.secrets = parse_secrets(self.name, secrets)
+        self.notebook = notebook_spec(self.name, fn, notebook, outputs)
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
@@ -161,6 +166,8 @@ class Step(Generic[P, R]):
             source = inspect.getsource(self.fn)
         except (OSError, TypeError):
             source = self.fn.__code__.co_code.hex()
+        if self.notebook is not None:
+            source += self.notebook.digest()
         return hashlib.sha256(source.encode()).hexdigest()
 
     def options_dict(self) -> dict[str, Any]:
@@ -173,12 +180,14 @@ class Step(Generic[P, R]):
         }
         if self.secrets:  # the names (never values), so a run's spec shows what its steps read
             options["secrets"] = list(self.secrets)
+        if self.notebook is not None:
+            options["notebook"] = self.notebook.path.name
         return options
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         builder = current_builder()
         if builder is None:
-            return self.fn(*args, **kwargs)
+            return self._invoke(*args, **kwargs)
         return builder.call(self, args, kwargs)  # type: ignore[return-value]
 
     def map(self, items: Any, *args: Any, **kwargs: Any) -> list[R]:
@@ -186,7 +195,7 @@ class Step(Generic[P, R]):
         arguments are passed to every task. Outside a flow, a list comprehension."""
         builder = current_builder()
         if builder is None:
-            return [self.fn(item, *args, **kwargs) for item in items]
+            return [self._invoke(item, *args, **kwargs) for item in items]
         return builder.call(self, (items, *args), kwargs, fan="map")  # type: ignore[return-value]
 
     def join(self, mapped: Any, *args: Any, **kwargs: Any) -> Any:
@@ -196,8 +205,16 @@ class Step(Generic[P, R]):
         call. Outside a flow, ``mapped`` is a list of lists and the result one output per list."""
         builder = current_builder()
         if builder is None:
-            return [self.fn(inner, *args, **kwargs) for inner in mapped]
+            return [self._invoke(inner, *args, **kwargs) for inner in mapped]
         return builder.call(self, (mapped, *args), kwargs, fan="join")
+
+    def _invoke(self, *args: Any, **kwargs: Any) -> R:
+        """The step run outside a flow: the function, or its notebook (the runtime's, resolved at
+        call time as in :meth:`Flow.run_with`)."""
+        if self.notebook is None:
+            return self.fn(*args, **kwargs)
+        runner = importlib.import_module("shipyard.runtime.notebook")
+        return typing.cast(R, runner.run_notebook(self, self.signature.bind(*args, **kwargs).arguments))
 
     def __repr__(self) -> str:
         return f"<step {self.name}>"
@@ -217,6 +234,8 @@ def step(
     cache: bool = False,
     resources: Mapping[str, Any] | None = None,
     secrets: Sequence[str] | None = None,
+    notebook: str | Path | None = None,
+    outputs: str | Sequence[str] | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -224,7 +243,9 @@ def step(
     fn: Callable[P, R] | None = None, /, **options: Any
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
     """Make a function a flow step: ``@step`` or ``@step(retries=2, timeout=60, cache=True,
-    resources={"cpu": 2, "memory": "4GB", "gpu": 1}, secrets=["db"])``."""
+    resources={"cpu": 2, "memory": "4GB", "gpu": 1}, secrets=["db"])``, or a notebook step:
+    ``@step(notebook="explore.ipynb", outputs=["model", "score"])`` over ``def explore(data,
+    alpha=0.5): ...``."""
     if fn is not None:
         return Step(fn, **options)
 

@@ -29,13 +29,14 @@ class TaskLogs:
 
 
 def log_records(
-    metadata: MetadataStore, task: Task, attempt: int | None = None
+    metadata: MetadataStore, task: Task, attempt: int | None = None, names: tuple[str, ...] = LOG_NAMES
 ) -> tuple[int | None, dict[str, ArtifactRecord]]:
-    """(attempt, {name: record}) of the logs to show for ``task``: attempt ``attempt``'s when given
-    (NotFoundError naming the attempts there are), else the task's own records, else the last
-    attempt's (a failed task's own records are empty: its attempts keep them)."""
+    """(attempt, {name: record}) of the logs (or other per-attempt records: ``names``) to show for
+    ``task``: attempt ``attempt``'s when given (NotFoundError naming the attempts there are), else
+    the task's own records, else the last attempt's (a failed task's own records are empty: its
+    attempts keep them)."""
     if attempt is None:
-        own = {a.name: a for a in metadata.list_artifacts(task.run_id, task.id) if a.name in LOG_NAMES}
+        own = {a.name: a for a in metadata.list_artifacts(task.run_id, task.id) if a.name in names}
         if own or task.status.ok or task.attempts == 0:
             return (task.attempts or None), own
     history = metadata.list_task_attempts(task.id)
@@ -47,7 +48,7 @@ def log_records(
     if chosen is None:
         numbers = ", ".join(str(h.attempt) for h in history)
         raise NotFoundError(f"task {task.key} has no attempt {attempt}; its attempts: {numbers}")
-    return chosen.attempt, {a.name: a for a in chosen.artifacts if a.name in LOG_NAMES}
+    return chosen.attempt, {a.name: a for a in chosen.artifacts if a.name in names}
 
 
 def select_tasks(tasks: list[Task], selector: str | None) -> list[Task]:

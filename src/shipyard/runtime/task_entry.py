@@ -5,7 +5,9 @@ takes only ids: it reads the run's flow spec and the task's spec from the metada
 the flow file (once per process per source hash), loads the inputs from the artifact store (the
 artifact ids in the task spec, also recorded as lineage), calls the step with its stdout/stderr
 captured, stores the output (``put_object`` -> ``record_artifact`` named ``output``) and the logs
-(``logs/stdout``, ``logs/stderr``), and records the task's outcome in one update.
+(``logs/stdout``, ``logs/stderr``), and records the task's outcome in one update. A notebook step
+(``@step(notebook=...)``) runs its notebook instead (:mod:`shipyard.runtime.notebook`) and also
+records the executed notebook (``notebook``).
 
 A step declared with ``secrets=["db"]`` gets each value, read for the run's project and
 environment (``SHIPYARD_PROJECT`` / ``SHIPYARD_ENVIRONMENT``: :mod:`shipyard.secrets.resolve`), as
@@ -33,6 +35,7 @@ from shipyard.core.settings import Settings, load_settings
 from shipyard.runtime.artifacts_io import InputLoader, record_to_ref
 from shipyard.runtime.capture import capture_output, redact_text
 from shipyard.runtime.loader import import_file, resolve_step
+from shipyard.runtime.notebook import NotebookError, notebook_saver, run_notebook
 from shipyard.runtime.step_secrets import RedactingMetadata, exposed
 from shipyard.runtime.stores import RunStores, open_run_stores
 
@@ -112,7 +115,13 @@ def run_task(
             _tracking(run_id, stores, task_id, track, secrets),
         ):
             try:
-                result = step.fn(**kwargs)
+                if step.notebook is None:
+                    result = step.fn(**kwargs)
+                else:  # runtime/notebook.py: papermill; the executed notebook is an artifact
+                    save = notebook_saver(stores, run_id, task_id)
+                    result = run_notebook(step, kwargs, save, redact=secrets)
+            except NotebookError as exc:  # a cell's traceback, or a one-line error
+                error = exc.message
             except Exception as exc:
                 error = _user_traceback(exc, step.fn.__code__)
         if error is None:

@@ -1,4 +1,5 @@
-"""Run pages: the runs list, one run (params, charts, DAG, tasks, artifacts), task logs, compare."""
+"""Run pages: the runs list, one run (params, charts, DAG, tasks, artifacts), a task's page (its
+logs, error and, for a notebook step, the executed notebook: ``notebook_view.py``), compare."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from shipyard.server.deps import principal_of
 from shipyard.server.ui import dag as dag_layout
 from shipyard.server.ui.charts import CHART_READ_POINTS, chart_data, chart_history
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
+from shipyard.server.ui.notebook_view import load_notebook_view
 from shipyard.server.ui.queries import ORDERS, RunsQuery, load_runs_page
 from shipyard.server.ui.templating import Pages, format_number, format_value
 
@@ -27,6 +29,7 @@ MAX_CHARTS = 24
 MAX_COMPARE = 10
 LOG_TAIL_BYTES = 256 << 10
 LOG_NAMES = ("logs/stdout", "logs/stderr")
+NOTEBOOK = "notebook"  # a notebook step's executed notebook (runtime/notebook.py)
 
 
 def _attempt_param(request: Request) -> int | None:
@@ -181,7 +184,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
             task = metadata.get_task(task_id)
             if task.run_id != run.id:
                 raise NotFoundError(f"run {run.id} has no task {task_id}")
-            shown, records = log_records(metadata, task, _attempt_param(request))
+            shown, records = log_records(metadata, task, _attempt_param(request), (*LOG_NAMES, NOTEBOOK))
             attempts = metadata.list_task_attempts(task.id) if task.attempts > 1 else []
             error = next((a.error for a in attempts if a.attempt == shown), task.error)
             streams = []
@@ -193,6 +196,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 tail, size = log_tail(artifacts, record, f"{task.key} {name}")
                 text = tail.decode("utf-8", errors="replace")
                 streams.append(LogStream(name.split("/")[1], text, size, len(tail)))
+            notebook = records.get(NOTEBOOK)
             return pages.render(
                 "logs.html",
                 **page_context(
@@ -204,6 +208,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                     attempts=attempts,
                     shown=shown,
                     error=error,
+                    notebook=load_notebook_view(artifacts, notebook) if notebook is not None else None,
                 ),
             )
 

@@ -119,6 +119,16 @@ def due_times(
     return Due(tuple(found), skipped=0, more=more)
 
 
+def cron_source(cron: str) -> str:
+    """The key a scheduler keeps a cron schedule's cursor under (a trigger's is ``trigger.source``)."""
+    return f"cron:{cron}"
+
+
+def schedule_sources(flow: Flow) -> list[str]:
+    """Every source that starts ``flow``: its cron schedule, then its triggers."""
+    return ([cron_source(flow.schedule)] if flow.schedule else []) + [t.source for t in flow.triggers]
+
+
 def schedule_spec(flow: Flow) -> dict[str, Any]:
     """What starts ``flow``, for exporters (Argo CronWorkflow / Events sensors, Airflow schedule /
     Datasets): ``{"flow": name, "cron": "0 * * * *" | None, "timezone": "UTC", "triggers":
@@ -132,4 +142,13 @@ def schedule_spec(flow: Flow) -> dict[str, Any]:
     }
 
 
-__all__ = ["MAX_CATCHUP", "Due", "due_times", "next_fire_times", "parse_cron", "schedule_spec"]
+__all__ = [
+    "MAX_CATCHUP",
+    "Due",
+    "cron_source",
+    "schedule_sources",
+    "due_times",
+    "next_fire_times",
+    "parse_cron",
+    "schedule_spec",
+]

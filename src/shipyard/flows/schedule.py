@@ -88,7 +88,8 @@ def next_fire_times(cron: str, after: datetime, count: int = 1) -> list[datetime
 @dataclass(frozen=True)
 class Due:
     """What a pass should fire: ``times`` (oldest first), and how many fire times it leaves out
-    (``skipped``; ``more`` when even more than that were missed — the count is bounded)."""
+    (``skipped``; with ``more``, at least that many: the count is bounded), ``more``: more fire
+    times were missed than the walk back counts (``max_catchup + 1``)."""
 
     times: tuple[datetime, ...]
     skipped: int = 0
@@ -111,12 +112,10 @@ def due_times(
         if at <= last or len(found) > max_catchup:
             break
         found.append(at)
-    more = len(found) > max_catchup
-    found = found[:max_catchup]
-    found.reverse()
+    more = len(found) > max_catchup  # the walk stopped at its bound: there may be more
     if not catchup:
-        return Due(tuple(found[-1:]), skipped=max(len(found) - 1, 0), more=more)
-    return Due(tuple(found), skipped=0, more=more)
+        return Due(tuple(found[:1]), skipped=max(len(found) - 1, 0), more=more)
+    return Due(tuple(reversed(found[:max_catchup])), skipped=0, more=more)
 
 
 def cron_source(cron: str) -> str:

@@ -158,7 +158,7 @@ class ScheduleRunner:
         due = due_times(cron, from_micros(last), now, catchup=self._catchup, max_catchup=self._max)
         if due.skipped:
             self._report(
-                f"flow {name}: skipped {'more than ' if due.more else ''}{due.skipped} missed fire "
+                f"flow {name}: skipped {'at least ' if due.more else ''}{due.skipped} missed fire "
                 f"time(s) of {cron!r} (--catchup runs each); running the latest"
             )
         elif due.more:

@@ -94,8 +94,10 @@ def _runner(db: SqlMetadataStore, flows: list[object], clock: Clock, starter: St
             ) -> tuple[ScheduleRunner, list[str]]:  # fmt: skip
     lines: list[str] = []
     events = EventReader(open_registry_store(db), open_dataset_store(db), page=2)  # small pages: paging runs
-    runner = ScheduleRunner([_loaded(f) for f in flows], open_schedule_store(db), events, starter, clock=clock,
-                            owner="test", report=lines.append, **kw)  # type: ignore[arg-type]  # fmt: skip
+    loaded = [_loaded(f) for f in flows]
+    runner = ScheduleRunner(
+        loaded, open_schedule_store(db), events, starter, clock=clock, owner="test", report=lines.append, **kw
+    )
     return runner, lines
 
 
@@ -150,8 +152,14 @@ def test_catchup_runs_each_missed_tick_in_order_up_to_the_bound(db: SqlMetadataS
     clock.now = _hour(23, 30)  # 8 more missed, at most 3 per pass: the latest 3
     runner, lines = _runner(db, [hourly], clock, starter, catchup=True, max_catchup=3)
     runner.run_pass()
-    assert [t["shipyard.scheduled_time"][11:16] for _, t in starter.started[5:]] == ["21:00", "22:00", "23:00"]
-    assert lines[0:1] == ["flow hourly: more than 3 fire times of '0 * * * *' were missed; running the latest 3 (--max-catchup)"]  # fmt: skip
+    assert [t["shipyard.scheduled_time"][11:16] for _, t in starter.started[5:]] == [
+        "21:00",
+        "22:00",
+        "23:00",
+    ]
+    assert lines[0] == (
+        "flow hourly: more than 3 fire times of '0 * * * *' were missed; running the latest 3 (--max-catchup)"
+    )
 
 
 def test_a_run_that_fails_to_start_is_recorded_and_not_retried(db: SqlMetadataStore) -> None:
@@ -229,8 +237,14 @@ def test_a_dataset_version_starts_one_run_and_not_again_after_a_restart(db: SqlM
     open_dataset_store(db).delete_version("transactions", 6)
     catching, lines = _runner(db, [on_tx], clock, starter, catchup=True, max_catchup=3)
     catching.run_pass()  # one run per version, 3 per pass; the deleted v6 is passed over
-    assert starter.triggers[2:] == ["dataset:transactions@5", "dataset:transactions@7", "dataset:transactions@8"]
-    assert [line for line in lines if "run run" not in line] == ["flow on_tx: more events of dataset:transactions are waiting; the next pass runs them"]
+    assert starter.triggers[2:] == [
+        "dataset:transactions@5",
+        "dataset:transactions@7",
+        "dataset:transactions@8",
+    ]
+    assert [line for line in lines if "run run" not in line] == [
+        "flow on_tx: more events of dataset:transactions are waiting; the next pass runs them"
+    ]
     catching.run_pass()
     assert starter.triggers[5:] == ["dataset:transactions@9"]
     assert catching.run_pass() == []

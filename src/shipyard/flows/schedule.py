@@ -145,9 +145,9 @@ __all__ = [
     "MAX_CATCHUP",
     "Due",
     "cron_source",
-    "schedule_sources",
     "due_times",
     "next_fire_times",
     "parse_cron",
+    "schedule_sources",
     "schedule_spec",
 ]

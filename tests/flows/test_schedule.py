@@ -11,7 +11,13 @@ import shipyard
 from shipyard.core.errors import FlowError
 from shipyard.flows import flow, on_dataset, on_model, on_model_version, schedule_spec, step
 from shipyard.flows.schedule import due_times, next_fire_times, parse_cron
-from shipyard.flows.triggers import AnyOf, DatasetTrigger, ModelAliasTrigger, ModelVersionTrigger
+from shipyard.flows.triggers import (
+    AnyOf,
+    DatasetTrigger,
+    ModelAliasTrigger,
+    ModelVersionTrigger,
+    trigger_from_dict,
+)
 
 T = datetime(2024, 1, 1, 10, 30, tzinfo=UTC)
 
@@ -120,6 +126,19 @@ def test_flow_triggers_are_checked_where_declared() -> None:
         @flow(schedule="@daily")
         def needs(n: int) -> None:
             one()
+
+
+def test_triggers_written_as_data_for_a_spec_file() -> None:
+    assert trigger_from_dict("f", {"dataset": "tx"}) == on_dataset("tx")
+    assert trigger_from_dict("f", {"model_version": "churn"}) == on_model_version("churn")
+    assert trigger_from_dict("f", {"model": "churn", "alias": "champion"}) == on_model(
+        "churn", alias="champion"
+    )
+    assert trigger_from_dict("f", {"model": "churn"}) == ModelAliasTrigger("churn", None)
+    with pytest.raises(FlowError, match=r"flow 'f': trigger \{'dataset': 'tx', 'alias': 'x'\} is not one of"):
+        trigger_from_dict("f", {"dataset": "tx", "alias": "x"})
+    with pytest.raises(FlowError, match="on_dataset: dataset name 'a/b'"):
+        trigger_from_dict("f", {"dataset": "a/b"})
 
 
 def test_schedule_spec_is_what_exporters_read() -> None:

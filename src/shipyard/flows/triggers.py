@@ -120,6 +120,23 @@ def on_model(name: str, *, alias: str | None = None) -> ModelAliasTrigger:
     return ModelAliasTrigger(model, alias)
 
 
+def trigger_from_dict(flow_name: str, entry: object) -> Trigger:
+    """A trigger written as data, for a spec file's ``flows:`` entries (the hook its reader calls):
+    ``{"dataset": NAME}``, ``{"model_version": NAME}`` or ``{"model": NAME, "alias": ALIAS}``
+    (no ``alias``: any alias), the inverse of ``describe()`` without its ``kind``."""
+    shapes = ({"dataset"}, {"model_version"}, {"model"}, {"model", "alias"})
+    if not isinstance(entry, dict) or set(entry) not in shapes:
+        raise FlowError(
+            f"flow {flow_name!r}: trigger {entry!r} is not one of {{dataset: NAME}}, "
+            "{model_version: NAME}, {model: NAME, alias: ALIAS}"
+        )
+    if "dataset" in entry:
+        return on_dataset(entry["dataset"])
+    if "model_version" in entry:
+        return on_model_version(entry["model_version"])
+    return on_model(entry["model"], alias=entry.get("alias"))
+
+
 def parse_triggers(flow_name: str, value: object) -> tuple[Trigger, ...]:
     """The triggers of ``@flow(trigger=...)``: one, an ``a | b`` combination or a list; no duplicates."""
     if value is None:
@@ -147,4 +164,5 @@ __all__ = [
     "on_model",
     "on_model_version",
     "parse_triggers",
+    "trigger_from_dict",
 ]

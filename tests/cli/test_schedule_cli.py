@@ -84,3 +84,31 @@ def test_a_server_uri_is_refused(cli: Any, tmp_path: Path, monkeypatch: pytest.M
     result = cli("schedule", "run", str(path), "--once")
     assert result.code == 1
     assert "needs its URI" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_the_loop_reports_a_store_outage_and_goes_on(
+    cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.core.errors import StorageError
+    from shipyard.runtime.schedule_loop import ScheduleRunner
+
+    path = tmp_path / "refresh.py"
+    path.write_text(FLOW)
+    passes: list[int] = []
+    sleeps: list[float] = []
+
+    def run_pass(self: ScheduleRunner) -> list[Any]:
+        passes.append(1)
+        raise StorageError("metadata database error at sqlite:///x: disk I/O error\nsecond line")
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ScheduleRunner, "run_pass", run_pass)
+    monkeypatch.setattr("shipyard.cli.schedule.time.sleep", sleep)
+    result = cli("schedule", "run", str(path), "--interval", "5")
+    assert result.code == 130 and len(passes) == 2  # the loop survived the first failure
+    assert result.out.count("error: metadata database error at sqlite:///x: disk I/O error second line") == 2
+    assert all(0 < s <= 5 for s in sleeps)

@@ -59,15 +59,13 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     ] = None,
 ) -> None:
     """Start due runs of the flows in FILES, in a loop (or one pass with --once).
-
-    A flow whose fire times passed while no scheduler ran runs once, for the latest of them
-    (--catchup: once for each, at most --max-catchup). New dataset versions, model versions and
-    alias moves start one run for the newest (--catchup: one per event). Runs start one after the
-    other, with the flow's parameter defaults, tagged shipyard.trigger and shipyard.scheduled_time.
-    Several schedulers may share a database: each fire time or event starts one run. Needs the
-    database's URI (SHIPYARD_URI=sqlite:///... or postgresql://...), not a server's.
-    """
+    Fire times missed while no scheduler ran: only the latest runs (--catchup: each, up to --max-catchup).
+    New dataset versions, model versions and alias moves: one run for the newest (--catchup: one each).
+    Runs use the flow's parameter defaults and are tagged shipyard.trigger and shipyard.scheduled_time.
+    The first pass over a flow (or a changed cron) only starts watching; nothing from before runs.
+    Schedulers sharing a database start each fire once; they need its URI (sqlite:///, postgresql://)."""
     from shipyard.core.clock import utcnow
+    from shipyard.core.errors import ShipyardError
     from shipyard.runtime.api import RunOptions
     from shipyard.runtime.schedule_loop import open_scheduler
     from shipyard.runtime.stores import open_run_stores
@@ -85,12 +83,15 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
         for loaded in runner.flows:
             _say(f"scheduling flow {loaded.flow.name}: {_describe(loaded)}")
         while True:
-            fired = runner.run_pass()
             if once:
-                bad = [f for f in fired if f.run is None or f.run.status != "succeeded"]
-                if bad:
+                fired = runner.run_pass()
+                if any(f.run is None or f.run.status != "succeeded" for f in fired):
                     raise typer.Exit(1)
                 return
+            try:
+                runner.run_pass()
+            except ShipyardError as exc:  # a database or registry outage: report, try again next pass
+                _say(f"error: {' '.join(str(exc).split())} (next pass in {interval:g} s)")
             wake = runner.next_fire()
             delay = interval
             if wake is not None:
@@ -115,8 +116,10 @@ def list_command(
     count: Annotated[int, typer.Option("--count", "-n", min=1, max=100, help="Next fire times shown.")] = 3,
     as_json: AsJson = False,
 ) -> None:
-    """Show the schedules and triggers of the flows in FILES: next fire times (UTC) and, where the
-    metadata database is at hand, the last fire of each."""
+    """Show the schedules and triggers of the flows in FILES, next fire times (UTC), last fires.
+
+    The last fire of each schedule and trigger is read from the metadata database (left out when
+    SHIPYARD_URI names a server)."""
     from shipyard.core.clock import utcnow
     from shipyard.flows.schedule import next_fire_times, schedule_sources, schedule_spec
     from shipyard.runtime.schedule_loop import load_scheduled

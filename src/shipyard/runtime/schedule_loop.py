@@ -11,8 +11,9 @@ tick; then the run starts through the runtime with the flow's parameter defaults
 ``shipyard.trigger`` (``schedule``, ``dataset:NAME@V``, ``model:NAME/V``, ``model:NAME@ALIAS=V``)
 and ``shipyard.scheduled_time`` (the fire time, or the event's time). A process that dies between
 a claim and its run's start loses that fire: at most once. The first pass over a flow starts
-nothing: it records where watching begins (now; the newest version). Runs start one after the
-other in this process; the clock is injected, so tests never sleep.
+nothing: it records where watching begins (now; the newest version); a changed cron expression is a
+new source, watched from its first pass. Runs start one after the other in this process; the clock
+is injected, so tests never sleep.
 """
 
 from __future__ import annotations

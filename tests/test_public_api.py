@@ -20,7 +20,7 @@ EXPECTED = {
     "RunStatus", "Metric", "ArtifactRecord", "Task", "TaskStatus", "ShipyardError",
     "InvalidInputError", "NotFoundError", "ConflictError",
     # flows
-    "flow", "step",
+    "flow", "step", "on_dataset", "on_model", "on_model_version",
     # models
     "log_model", "load_model", "register_model",
     "log_labels", "log_reference",

@@ -58,6 +58,9 @@ _EXPORTS: dict[str, str] = {
     # flows
     "flow": "shipyard.flows",
     "step": "shipyard.flows",
+    "on_dataset": "shipyard.flows",
+    "on_model": "shipyard.flows",
+    "on_model_version": "shipyard.flows",
     # models
     "log_model": "shipyard.registry.api",
     "load_model": "shipyard.registry.api",
@@ -120,6 +123,9 @@ __all__ = [
     "log_params",
     "log_reference",
     "namespace",
+    "on_dataset",
+    "on_model",
+    "on_model_version",
     "open_stores",
     "register_model",
     "search_runs",
@@ -151,7 +157,7 @@ if TYPE_CHECKING:  # static view of the lazy names, for type checkers and IDEs
     from shipyard.data.api import load_dataset, log_dataset
     from shipyard.features.store import FeatureStore
     from shipyard.features.views import Entity, FeatureView, FileSource, feature_view
-    from shipyard.flows import flow, step
+    from shipyard.flows import flow, on_dataset, on_model, on_model_version, step
     from shipyard.monitoring.logs import log_labels
     from shipyard.monitoring.service import log_reference
     from shipyard.registry.api import load_model, log_model, register_model

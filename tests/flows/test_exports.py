@@ -16,7 +16,11 @@ def test_flows_exports() -> None:
         "Step",
         "flow",
         "loop",
+        "on_dataset",
+        "on_model",
+        "on_model_version",
         "pick",
+        "schedule_spec",
         "step",
         "unless",
         "when",
@@ -28,3 +32,6 @@ def test_flows_exports() -> None:
 def test_top_level_flow_and_step_are_the_flows_ones() -> None:
     assert shipyard.flow is shipyard.flows.flow
     assert shipyard.step is shipyard.flows.step
+    assert shipyard.on_dataset is shipyard.flows.on_dataset
+    assert shipyard.on_model is shipyard.flows.on_model
+    assert shipyard.on_model_version is shipyard.flows.on_model_version

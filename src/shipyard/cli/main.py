@@ -132,6 +132,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import policy
 
     app.add_typer(policy.app, name="policy")
+    from shipyard.cli import schedule
+
+    app.add_typer(schedule.app, name="schedule")
     from shipyard.cli import backup
 
     backup.register(app)

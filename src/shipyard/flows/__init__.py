@@ -41,13 +41,21 @@ Three more shapes (inside a flow; ``from shipyard.flows import loop``)::
   what failed and what is downstream of it; ``cache=True`` reuses an identical earlier task
   (same step source, input digests and constants).
 
+What starts a flow besides a user (``shipyard schedule run FILE``; see :mod:`shipyard.flows.schedule`)::
+
+    @flow(schedule="0 * * * *", trigger=on_dataset("transactions") | on_model("churn", alias="champion"))
+    def retrain(days: int = 30): ...          # started with the parameters' defaults
+
 Public API: :func:`flow`, :func:`step`, :func:`when`, :func:`unless`, :func:`pick`, :func:`loop`,
+:func:`on_dataset`, :func:`on_model`, :func:`on_model_version`, :func:`schedule_spec`,
 :class:`Flow`, :class:`Step`, :class:`Graph`, :class:`Node`, :class:`Ref`, :class:`Resources`.
 """
 
 from shipyard.flows.build import loop, pick, unless, when
 from shipyard.flows.decorators import Flow, Resources, Step, flow, step
 from shipyard.flows.graph import Graph, Node, Ref
+from shipyard.flows.schedule import schedule_spec
+from shipyard.flows.triggers import on_dataset, on_model, on_model_version
 
 __all__ = [
     "Flow",
@@ -58,7 +66,11 @@ __all__ = [
     "Step",
     "flow",
     "loop",
+    "on_dataset",
+    "on_model",
+    "on_model_version",
     "pick",
+    "schedule_spec",
     "step",
     "unless",
     "when",

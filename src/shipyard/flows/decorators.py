@@ -25,6 +25,7 @@ from shipyard.flows.graph import ConstInput, Graph, Ref, RefInput
 from shipyard.flows.notebooks import notebook_spec
 from shipyard.flows.params import ParamSpec as FlowParam
 from shipyard.flows.params import coerce_params, param_specs
+from shipyard.flows.schedule import schedule_options
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -256,12 +257,21 @@ def step(
 
 
 class Flow:
-    """A flow: a function wiring steps together, with typed parameters."""
+    """A flow: a function wiring steps together, with typed parameters; ``schedule`` (a cron
+    expression) and ``triggers`` say what starts it besides a user (see :mod:`shipyard.flows.schedule`)."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        *,
+        schedule: str | None = None,
+        trigger: Any = None,
+    ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
         self.params: list[FlowParam] = param_specs(fn)
+        self.schedule, self.triggers = schedule_options(self.name, self.params, schedule, trigger)
         functools.update_wrapper(self, fn)
 
     @property
@@ -307,11 +317,19 @@ class Flow:
         return f"<flow {self.name}>"
 
 
-def flow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
-    """Declare a flow: ``@flow`` or ``@flow(name="training")``."""
+def flow(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    schedule: str | None = None,
+    trigger: Any = None,
+) -> Any:
+    """Declare a flow: ``@flow``, ``@flow(name="training")``, ``@flow(schedule="0 * * * *")`` or
+    ``@flow(trigger=on_dataset("transactions") | on_model("churn", alias="champion"))``."""
     if fn is not None:
-        return Flow(fn, name=name)
-    return lambda f: Flow(f, name=name)
+        return Flow(fn, name=name, schedule=schedule, trigger=trigger)
+    return lambda f: Flow(f, name=name, schedule=schedule, trigger=trigger)
 
 
 __all__ = ["ConstInput", "Flow", "Resources", "Step", "flow", "step"]

@@ -221,5 +221,6 @@ from shipyard.metadata.sql import idempotency_schema as _idempotency  # noqa: E4
 from shipyard.metadata.sql import model_registry_schema as _model_registry  # noqa: E402, F401
 from shipyard.metadata.sql import monitoring_schema as _monitoring  # noqa: E402, F401
 from shipyard.metadata.sql import policies_schema as _policies  # noqa: E402, F401
+from shipyard.metadata.sql import schedules_schema as _schedules  # noqa: E402, F401
 from shipyard.metadata.sql import secrets_schema as _secrets  # noqa: E402, F401
 from shipyard.metadata.sql import security_schema as _security  # noqa: E402, F401

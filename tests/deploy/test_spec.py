@@ -153,6 +153,14 @@ def line_of(text: str, needle: str) -> int:
             "must be a .py path inside the project",
         ),
         (
+            'schedule: "0 2 * * *"',
+            'schedule: "0 25 * * *"',
+            'schedule: "0 25',
+            5,
+            "deployments.nightly.schedule",
+            "is not a cron expression",
+        ),
+        (
             "    output: scores/\n",
             "",
             "nightly:",

@@ -90,9 +90,13 @@ def _secret_name(text: str) -> str:
 
 
 def _cron(text: str) -> str:
-    fields = text.split()
-    if len(fields) != 5 and not text.startswith("@"):
-        raise ValueError(f"{text!r} is not a cron expression of five fields like '0 * * * *'")
+    from shipyard.core.errors import FlowError
+    from shipyard.flows.schedule import parse_cron
+
+    try:
+        parse_cron("", text)
+    except FlowError as exc:
+        raise ValueError(str(exc).removeprefix("flow '': ")) from None
     return text
 
 

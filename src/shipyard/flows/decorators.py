@@ -21,6 +21,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from shipyard.core.errors import FlowError
 from shipyard.flows.build import GraphBuilder, current_builder
+from shipyard.flows.envspec import EnvSpec, parse_env
 from shipyard.flows.graph import ConstInput, Graph, Ref, RefInput
 from shipyard.flows.params import ParamSpec as FlowParam
 from shipyard.flows.params import coerce_params, param_specs
@@ -112,7 +113,8 @@ class Step(Generic[P, R]):
     """A function usable as a flow step. Options: ``retries``, ``retry_delay`` (seconds, doubled
     on each retry), ``timeout`` (seconds), ``cache``, ``resources`` (cpu, memory, gpu), ``name``,
     ``secrets`` (names of the run's project/environment secrets the step sees as environment
-    variables; see :mod:`shipyard.runtime.task_entry`)."""
+    variables; see :mod:`shipyard.runtime.task_entry`), ``pip``/``python`` (the step's own
+    environment, :mod:`shipyard.runtime.envs`) and ``image`` (for exported runs)."""
 
     def __init__(
         self,
@@ -125,6 +127,9 @@ class Step(Generic[P, R]):
         cache: bool = False,
         resources: Mapping[str, Any] | Resources | None = None,
         secrets: Sequence[str] | None = None,
+        pip: Sequence[str] | None = None,
+        python: str | None = None,
+        image: str | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -138,6 +143,7 @@ class Step(Generic[P, R]):
         self.cache = cache
         self.resources = parse_resources(self.name, resources)
         self.secrets = parse_secrets(self.name, secrets)
+        self.env: EnvSpec = parse_env(f"step {self.name!r}", pip=pip, python=python, image=image)
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
@@ -173,6 +179,10 @@ class Step(Generic[P, R]):
         }
         if self.secrets:  # the names (never values), so a run's spec shows what its steps read
             options["secrets"] = list(self.secrets)
+        if self.env.to_dict():
+            options["env"] = self.env.to_dict()
+        if self.env.image:
+            options["image"] = self.env.image
         return options
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -217,6 +227,9 @@ def step(
     cache: bool = False,
     resources: Mapping[str, Any] | None = None,
     secrets: Sequence[str] | None = None,
+    pip: Sequence[str] | None = None,
+    python: str | None = None,
+    image: str | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -224,7 +237,8 @@ def step(
     fn: Callable[P, R] | None = None, /, **options: Any
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
     """Make a function a flow step: ``@step`` or ``@step(retries=2, timeout=60, cache=True,
-    resources={"cpu": 2, "memory": "4GB", "gpu": 1}, secrets=["db"])``."""
+    resources={"cpu": 2, "memory": "4GB", "gpu": 1}, secrets=["db"], pip=["xgboost==2.1.*"],
+    python="3.11", image="registry.io/team/x:1")``."""
     if fn is not None:
         return Step(fn, **options)
 
@@ -235,11 +249,24 @@ def step(
 
 
 class Flow:
-    """A flow: a function wiring steps together, with typed parameters."""
+    """A flow: a function wiring steps together, with typed parameters; ``pip``, ``requirements``
+    (a file beside the flow file) and ``python`` are every step's environment (a step's own pins
+    add to them)."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        *,
+        pip: Sequence[str] | None = None,
+        requirements: str | None = None,
+        python: str | None = None,
+    ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
+        self.env: EnvSpec = parse_env(
+            f"flow {self.name!r}", pip=pip, requirements=requirements, python=python
+        )
         self.params: list[FlowParam] = param_specs(fn)
         functools.update_wrapper(self, fn)
 
@@ -286,11 +313,21 @@ class Flow:
         return f"<flow {self.name}>"
 
 
-def flow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) -> Any:
-    """Declare a flow: ``@flow`` or ``@flow(name="training")``."""
+def flow(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    pip: Sequence[str] | None = None,
+    requirements: str | None = None,
+    python: str | None = None,
+) -> Any:
+    """Declare a flow: ``@flow`` or ``@flow(name="training", pip=["six==1.16.0"],
+    requirements="requirements.txt", python="3.11")``."""
+    env: dict[str, Any] = {"pip": pip, "requirements": requirements, "python": python}
     if fn is not None:
-        return Flow(fn, name=name)
-    return lambda f: Flow(f, name=name)
+        return Flow(fn, name=name, **env)
+    return lambda f: Flow(f, name=name, **env)
 
 
 __all__ = ["ConstInput", "Flow", "Resources", "Step", "flow", "step"]

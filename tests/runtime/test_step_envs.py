@@ -179,3 +179,26 @@ def test_a_timeout_kills_the_environment_process(settings: Settings, counts: Pat
     while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline, f"the step's process {pid} outlived its timeout"
         time.sleep(0.1)
+
+
+def test_the_image_installs_the_recorded_locks_where_tasks_look_for_them(
+    settings: Settings, counts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.cli.main import main
+    from shipyard.runtime.envs.lock import current_python
+
+    run = _run(settings, "two_sixes")
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    calls = UvCalls(monkeypatch, forbid=("pip compile", "pip install"))  # the locks are cached
+    out = tmp_path / "Dockerfile"
+    assert main(["image", "build", str(FLOWS / "two_sixes.py"), "-o", str(out)]) == 0
+    assert calls.calls == []
+    text = out.read_text()
+    assert f"FROM python:{current_python()}-slim" in text.splitlines()
+    for lock_hash, entry in run.info.flow_spec["envs"].items():
+        folder = f"/opt/shipyard/envs/{lock_hash}"
+        block = f'COPY <<"SHIPYARD_LOCK" {folder}/lock.txt\n{entry["lock"].rstrip()}\nSHIPYARD_LOCK\n'
+        assert block in text
+        assert f"RUN pip install --no-deps --require-hashes --target {folder}/site -r {folder}/lock.txt" in text
+    assert "ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \\\n" in text
+    assert "    SHIPYARD_HOME=/opt/shipyard\n" in text

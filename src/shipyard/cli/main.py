@@ -135,6 +135,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import backup
 
     backup.register(app)
+    from shipyard.cli import image
+
+    app.add_typer(image.app, name="image")
     _register_flow_commands(app)
     return app
 

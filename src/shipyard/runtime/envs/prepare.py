@@ -52,8 +52,11 @@ def read_requirements(owner: str, name: str, flow_file: Path) -> tuple[str, ...]
     return tuple(found)
 
 
-def step_requests(graph: Graph, flow_env: EnvSpec, flow_file: Path) -> dict[str, EnvRequest]:
-    """``{node name: request}`` for every step node with requirements; checks ``python=``."""
+def step_requests(
+    graph: Graph, flow_env: EnvSpec, flow_file: Path, *, check_python: bool = True
+) -> dict[str, EnvRequest]:
+    """``{node name: request}`` for every step node with requirements. A ``python=`` other than
+    this interpreter's is an error (``check_python``) or, for an image, the version to lock for."""
     flow_owner = f"flow {graph.flow_name!r}"
     flow_pins = flow_env.pip
     if flow_env.requirements:
@@ -66,14 +69,14 @@ def step_requests(graph: Graph, flow_env: EnvSpec, flow_file: Path) -> dict[str,
         owner = f"step {node.step_name or node.name!r}"
         declared = EnvSpec.from_dict(node.opts.get("env"))
         wanted = declared.python or flow_env.python
-        if wanted and wanted != python:
+        if wanted and wanted != python and check_python:
             raise FlowError(
                 f"{owner} asks for python={wanted} but its tasks run on Python {python}; run the flow "
                 f"with Python {wanted}, or build an image for it (shipyard image build)"
             )
         pins = merge_pins(owner, flow_pins, declared.pip)
         if pins:
-            requests[node.name] = EnvRequest(python, pins)
+            requests[node.name] = EnvRequest(wanted or python, pins)
     return requests
 
 
@@ -112,8 +115,9 @@ def prepare_envs(
     install: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Resolve (or reuse) and install every step's environment; returns ``flow_spec["envs"]``
-    and sets ``opts["env_lock"]`` on each step node that has one."""
-    requests = step_requests(graph, flow_env, flow_file)
+    and sets ``opts["env_lock"]`` on each step node that has one. ``install=False`` (an image's
+    Dockerfile) resolves only, for each step's declared Python."""
+    requests = step_requests(graph, flow_env, flow_file, check_python=install)
     if not requests:
         return {}
     root = envs_root(home)

@@ -77,6 +77,10 @@ def one_line(text: str) -> str:
                 break
         if line:
             parts.append(line)
-    joined = ": ".join(parts) or "uv failed and said nothing"
-    joined = " ".join(joined.split())
+    joined = ""
+    for part in parts:  # a wrapped line goes on; a new sentence is set off by a colon
+        if joined:
+            joined += " " if joined.endswith((":", ",")) or not part[:1].isupper() else ": "
+        joined += part
+    joined = " ".join(joined.split()) or "uv failed and said nothing"
     return joined if len(joined) <= _MAX_LINE else joined[: _MAX_LINE - 3] + "..."

@@ -68,7 +68,7 @@ def test_a_step_may_add_to_and_narrow_its_flow_pins() -> None:
 def test_a_step_pin_that_contradicts_its_flow_is_refused(
     flow_pins: list[str], step_pins: list[str], message: str
 ) -> None:
-    with pytest.raises(FlowError, match="no version of [Ss]ix satisfies both") as info:
+    with pytest.raises(FlowError, match=r"no version of [Ss]ix satisfies both") as info:
         merge_pins("step 'a'", flow_pins, step_pins)
     assert str(info.value).startswith(message)
 
@@ -80,7 +80,7 @@ def test_requirements_files(tmp_path: Path) -> None:
     (tmp_path / "bad.txt").write_text("six\n-r other.txt\n")
     with pytest.raises(FlowError, match=r"^flow 'f': bad.txt line 2: pip options \(-r\) are not supported"):
         read_requirements("flow 'f'", "bad.txt", flow_file)
-    with pytest.raises(FlowError, match="requirements file .*missing.txt' does not exist"):
+    with pytest.raises(FlowError, match=r"requirements file .*missing\.txt' does not exist"):
         read_requirements("flow 'f'", "missing.txt", flow_file)
 
 

@@ -36,7 +36,8 @@ def test_an_image_pin_and_a_python_version_make_a_dockerfile(
     lines = text.splitlines()
     assert lines[0] == "# syntax=docker/dockerfile:1.7"
     assert "FROM python:3.12-slim" in lines  # the flow's python=, not this interpreter's
-    assert "# step 'score' runs in its own image registry.example.com/team/scorer:1.2: not built here." in lines
+    pinned = "# step 'score' runs in its own image registry.example.com/team/scorer:1.2: not built here."
+    assert pinned in lines
     assert f'ARG SHIPYARD_REQUIREMENT="shipyard=={shipyard.__version__}"' in lines
     assert "COPY <<" not in text  # no step declares packages: no environment to install
     assert lines[-2:] == ["WORKDIR /app", "COPY . /app"]

@@ -199,6 +199,22 @@ def test_the_image_installs_the_recorded_locks_where_tasks_look_for_them(
         folder = f"/opt/shipyard/envs/{lock_hash}"
         block = f'COPY <<"SHIPYARD_LOCK" {folder}/lock.txt\n{entry["lock"].rstrip()}\nSHIPYARD_LOCK\n'
         assert block in text
-        assert f"RUN pip install --no-deps --require-hashes --target {folder}/site -r {folder}/lock.txt" in text
+        install = f"RUN pip install --no-deps --require-hashes --target {folder}/site -r {folder}/lock.txt"
+        assert install in text
     assert "ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \\\n" in text
     assert "    SHIPYARD_HOME=/opt/shipyard\n" in text
+
+
+def test_a_worker_without_the_environment_installs_it_from_the_recorded_lock(
+    settings: Settings, counts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.runtime.envs import prepare
+
+    skipped: list[str] = []
+    monkeypatch.setattr(prepare, "ensure_env", lambda lock, root, owner: skipped.append(lock.hash))
+    run = _run(settings, "two_sixes")  # the runner resolves, the workers install (another machine)
+    assert run.status is RunStatus.SUCCEEDED, run.error
+    assert run.output["new"] == "1.16.0" and run.output["old"] == "1.15.0"
+    assert sorted(skipped) == sorted(run.info.flow_spec["envs"])
+    for lock_hash, entry in run.info.flow_spec["envs"].items():
+        assert (settings.home / "envs" / lock_hash / "lock.txt").read_text() == entry["lock"]

@@ -6,7 +6,8 @@ It reads the settings (one JSON line, secrets included: a pipe, never argv or th
 and then task requests from ``REQUESTS_FD``, runs each through
 :func:`shipyard.runtime.task_entry.run_task` (which records the task) and writes its payload as
 one JSON line to ``REPLIES_FD``. It dies with the process that started it (``PR_SET_PDEATHSIG``
-on Linux): a worker killed for a timeout or a cancelled run takes its environment's process along.
+on Linux, a one-second parent check elsewhere): a worker killed for a timeout or a cancelled run
+takes its environment's process along.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 import signal
 import site
 import sys
+import threading
+import time
 import traceback
 from typing import Any
 
@@ -28,8 +31,16 @@ def _die_with_parent(parent: int) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:  # no death signal: notice being orphaned within a second
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if os.getppid() != parent:  # the parent died before the death signal was set
         os._exit(0)
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,3 +62,34 @@ def test_a_python_other_than_the_interpreters_fails_before_the_run(no_uv: None) 
         assert stores.metadata.count_runs() == 0
     finally:
         stores.close()
+
+
+def test_a_lock_that_breaks_shipyards_own_dependencies_is_refused() -> None:
+    import importlib.metadata
+
+    from shipyard.runtime.envs.lock import Lock
+    from shipyard.runtime.envs.prepare import _check_shipyard
+
+    try:
+        importlib.metadata.requires("shipyard")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("shipyard is not installed as a distribution (pip install -e .)")
+    old = Lock("3.11", "pydantic==1.10.13 \\\n    --hash=sha256:ab\nsix==1.16.0\n", ("pydantic<2",))
+    with pytest.raises(FlowError) as info:
+        _check_shipyard("step 'train'", old)
+    assert str(info.value).startswith(
+        "step 'train': its environment pins pydantic==1.10.13 but shipyard itself needs pydantic>="
+    )
+    _check_shipyard("step 'train'", Lock("3.11", "six==1.16.0\n", ("six",)))  # not one of ours
+
+
+def test_settings_reach_the_environment_process_whole() -> None:
+    import json
+
+    from shipyard.core.settings import Settings
+    from shipyard.runtime.envs.dispatch import settings_line
+
+    settings = load_settings(secrets_key="a" * 44, token="tok", heartbeat_interval_s=0.5)
+    again = Settings(**json.loads(settings_line(settings)))
+    assert again == settings
+    assert again.secrets_key is not None and again.secrets_key.get_secret_value() == "a" * 44

@@ -100,7 +100,7 @@ def _check_shipyard(owner: str, lock: Lock) -> None:
         version = pins.get(canonicalize_name(req.name))
         if version is not None and req.specifier and not req.specifier.contains(version, prereleases=True):
             raise FlowError(
-                f"{owner}'s environment pins {req.name}=={version} but shipyard itself needs "
+                f"{owner}: its environment pins {req.name}=={version} but shipyard itself needs "
                 f"{req.name}{req.specifier}; its tasks could not start: change the pin"
             )
 

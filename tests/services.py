@@ -46,3 +46,11 @@ REDIS_URL = os.environ.get("SHIPYARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 def require_redis() -> str:
     require(port_open("127.0.0.1", 6379), "Redis is not reachable at 127.0.0.1:6379")
     return REDIS_URL
+
+
+def require_pypi() -> None:
+    """PyPI (through uv, ``shipyard[envs]``) for the per-step environment tests."""
+    import importlib.util
+
+    require(importlib.util.find_spec("uv") is not None, "uv is not installed (pip install 'shipyard[envs]')")
+    require(port_open("pypi.org", 443, timeout=3.0), "PyPI (pypi.org:443) is not reachable")

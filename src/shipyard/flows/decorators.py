@@ -21,6 +21,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from shipyard.core.errors import FlowError
 from shipyard.flows.build import GraphBuilder, current_builder
+from shipyard.flows.envspec import EnvSpec, parse_env
 from shipyard.flows.graph import ConstInput, Graph, Ref, RefInput
 from shipyard.flows.notebooks import notebook_spec
 from shipyard.flows.params import ParamSpec as FlowParam
@@ -115,7 +116,9 @@ class Step(Generic[P, R]):
     on each retry), ``timeout`` (seconds), ``cache``, ``resources`` (cpu, memory, gpu), ``name``,
     ``secrets`` (names of the run's project/environment secrets the step sees as environment
     variables; see :mod:`shipyard.runtime.task_entry`), ``notebook`` and ``outputs`` (the step runs
-    that notebook with the function's arguments as its inputs; :mod:`shipyard.flows.notebooks`)."""
+    that notebook with the function's arguments as its inputs; :mod:`shipyard.flows.notebooks`),
+    ``pip``/``python`` (the step's own environment, :mod:`shipyard.runtime.envs`) and ``image``
+    (for exported runs)."""
 
     def __init__(
         self,
@@ -130,6 +133,9 @@ class Step(Generic[P, R]):
         secrets: Sequence[str] | None = None,
         notebook: str | Path | None = None,
         outputs: str | Sequence[str] | None = None,
+        pip: Sequence[str] | None = None,
+        python: str | None = None,
+        image: str | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -144,6 +150,7 @@ class Step(Generic[P, R]):
         self.resources = parse_resources(self.name, resources)
         self.secrets = parse_secrets(self.name, secrets)
         self.notebook = notebook_spec(self.name, fn, notebook, outputs)
+        self.env: EnvSpec = parse_env(f"step {self.name!r}", pip=pip, python=python, image=image)
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
@@ -183,6 +190,10 @@ class Step(Generic[P, R]):
             options["secrets"] = list(self.secrets)
         if self.notebook is not None:
             options["notebook"] = self.notebook.path.name
+        if self.env.to_dict():
+            options["env"] = self.env.to_dict()
+        if self.env.image:
+            options["image"] = self.env.image
         return options
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -237,6 +248,9 @@ def step(
     secrets: Sequence[str] | None = None,
     notebook: str | Path | None = None,
     outputs: str | Sequence[str] | None = None,
+    pip: Sequence[str] | None = None,
+    python: str | None = None,
+    image: str | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -244,7 +258,8 @@ def step(
     fn: Callable[P, R] | None = None, /, **options: Any
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
     """Make a function a flow step: ``@step`` or ``@step(retries=2, timeout=60, cache=True,
-    resources={"cpu": 2, "memory": "4GB", "gpu": 1}, secrets=["db"])``, or a notebook step:
+    resources={"cpu": 2, "memory": "4GB", "gpu": 1}, secrets=["db"], pip=["xgboost==2.1.*"],
+    python="3.11", image="registry.io/team/x:1")``, or a notebook step:
     ``@step(notebook="explore.ipynb", outputs=["model", "score"])`` over ``def explore(data,
     alpha=0.5): ...``."""
     if fn is not None:
@@ -258,7 +273,9 @@ def step(
 
 class Flow:
     """A flow: a function wiring steps together, with typed parameters; ``schedule`` (a cron
-    expression) and ``triggers`` say what starts it besides a user (see :mod:`shipyard.flows.schedule`)."""
+    expression) and ``triggers`` say what starts it besides a user (see :mod:`shipyard.flows.schedule`);
+    ``pip``, ``requirements`` (a file beside the flow file) and ``python`` are every step's
+    environment (a step's own pins add to them)."""
 
     def __init__(
         self,
@@ -267,9 +284,15 @@ class Flow:
         *,
         schedule: str | None = None,
         trigger: Any = None,
+        pip: Sequence[str] | None = None,
+        requirements: str | None = None,
+        python: str | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
+        self.env: EnvSpec = parse_env(
+            f"flow {self.name!r}", pip=pip, requirements=requirements, python=python
+        )
         self.params: list[FlowParam] = param_specs(fn)
         self.schedule, self.triggers = schedule_options(self.name, self.params, schedule, trigger)
         functools.update_wrapper(self, fn)
@@ -324,12 +347,24 @@ def flow(
     name: str | None = None,
     schedule: str | None = None,
     trigger: Any = None,
+    pip: Sequence[str] | None = None,
+    requirements: str | None = None,
+    python: str | None = None,
 ) -> Any:
-    """Declare a flow: ``@flow``, ``@flow(name="training")``, ``@flow(schedule="0 * * * *")`` or
-    ``@flow(trigger=on_dataset("transactions") | on_model("churn", alias="champion"))``."""
+    """Declare a flow: ``@flow``, ``@flow(name="training")``, ``@flow(schedule="0 * * * *")``,
+    ``@flow(trigger=on_dataset("transactions") | on_model("churn", alias="champion"))`` or
+    ``@flow(pip=["six==1.16.0"], requirements="requirements.txt", python="3.11")``."""
+    options: dict[str, Any] = {
+        "name": name,
+        "schedule": schedule,
+        "trigger": trigger,
+        "pip": pip,
+        "requirements": requirements,
+        "python": python,
+    }
     if fn is not None:
-        return Flow(fn, name=name, schedule=schedule, trigger=trigger)
-    return lambda f: Flow(f, name=name, schedule=schedule, trigger=trigger)
+        return Flow(fn, **options)
+    return lambda f: Flow(f, **options)
 
 
 __all__ = ["ConstInput", "Flow", "Resources", "Step", "flow", "step"]

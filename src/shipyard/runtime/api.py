@@ -101,7 +101,8 @@ def execute(
     stores: RunStores | None = None,
 ) -> FlowRun:
     """Build the graph (validated), create the run, run it to the end; returns the run."""
-    from shipyard.runtime.task_entry import run_task, warm_up
+    from shipyard.runtime.envs.dispatch import run_task_in_env
+    from shipyard.runtime.task_entry import warm_up
 
     version = start_code_version([loaded.path])
     graph = loaded.flow.build(params)
@@ -109,7 +110,7 @@ def execute(
         options.executor, max_workers=options.max_workers, warmup=warm_up, **options.executor_options
     )
     _check_resources(graph, executor)
-    executor.init(run_task, settings)
+    executor.init(run_task_in_env, settings)
     try:
         return _start(loaded, graph, settings, options, executor, version, origin_run_id, stores)
     except BaseException:
@@ -159,6 +160,7 @@ def create_flow_run(
     """Create the RUNNING run record of a flow: its params, graph and code (``spec``: more
     ``flow_spec`` fields, e.g. the orchestrator that drives it)."""
     settings = stores.settings
+    envs = _prepare_envs(loaded, graph, settings, stores, origin_run_id)
     stores.metadata.create_run(
         RunCreate(
             id=run_id,
@@ -169,11 +171,29 @@ def create_flow_run(
             params=dict(graph.params),
             tags=dict(tags),
             flow_name=loaded.flow.name,
-            flow_spec={**loaded.spec, "graph": graph.to_dict(), **(spec or {})},
+            flow_spec={
+                **loaded.spec,
+                "graph": graph.to_dict(),
+                **({"envs": envs} if envs else {}),
+                **(spec or {}),
+            },
             code_version=version,
             origin_run_id=origin_run_id,
         )
     )
+
+
+def _prepare_envs(
+    loaded: LoadedFlow, graph: Graph, settings: Settings, stores: RunStores, origin_run_id: str | None
+) -> dict[str, Any]:
+    """Every step's environment resolved (a resumed run reuses its origin's locks) and installed,
+    before the run exists (:mod:`shipyard.runtime.envs.prepare`)."""
+    from shipyard.runtime.envs.prepare import prepare_envs
+
+    recorded = None
+    if origin_run_id:
+        recorded = (stores.metadata.get_run(origin_run_id).flow_spec or {}).get("envs")
+    return prepare_envs(graph, loaded.flow.env, loaded.path, settings.home, recorded)
 
 
 def run_flow(

@@ -78,6 +78,12 @@ def warm_up(settings: Settings) -> None:
         pass
 
 
+def run_context(run_id: str, settings: Settings) -> tuple[RunStores, Run]:
+    """The stores and the run record (read once per process) this process uses for ``run_id``."""
+    stores = _STATE.stores_for(settings)
+    return stores, _STATE.run(stores, run_id)
+
+
 def run_task(
     run_id: str, task_id: str, settings: Settings, attempt: int | None = None, node: str | None = None
 ) -> dict[str, Any]:

@@ -135,6 +135,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import backup
 
     backup.register(app)
+    from shipyard.cli import export
+
+    app.add_typer(export.app, name="export")
     _register_flow_commands(app)
     return app
 

@@ -22,6 +22,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from shipyard.core.errors import FlowError
 from shipyard.flows.build import GraphBuilder, current_builder
 from shipyard.flows.graph import ConstInput, Graph, Ref, RefInput
+from shipyard.flows.kubernetes import parse_kubernetes
 from shipyard.flows.params import ParamSpec as FlowParam
 from shipyard.flows.params import coerce_params, param_specs
 
@@ -112,7 +113,8 @@ class Step(Generic[P, R]):
     """A function usable as a flow step. Options: ``retries``, ``retry_delay`` (seconds, doubled
     on each retry), ``timeout`` (seconds), ``cache``, ``resources`` (cpu, memory, gpu), ``name``,
     ``secrets`` (names of the run's project/environment secrets the step sees as environment
-    variables; see :mod:`shipyard.runtime.task_entry`)."""
+    variables; see :mod:`shipyard.runtime.task_entry`), ``kubernetes`` (node selector and
+    tolerations of its pods in exported workflows: :mod:`shipyard.flows.kubernetes`)."""
 
     def __init__(
         self,
@@ -125,6 +127,7 @@ class Step(Generic[P, R]):
         cache: bool = False,
         resources: Mapping[str, Any] | Resources | None = None,
         secrets: Sequence[str] | None = None,
+        kubernetes: Mapping[str, Any] | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -138,6 +141,7 @@ class Step(Generic[P, R]):
         self.cache = cache
         self.resources = parse_resources(self.name, resources)
         self.secrets = parse_secrets(self.name, secrets)
+        self.kubernetes = parse_kubernetes(self.name, kubernetes)
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
@@ -173,6 +177,8 @@ class Step(Generic[P, R]):
         }
         if self.secrets:  # the names (never values), so a run's spec shows what its steps read
             options["secrets"] = list(self.secrets)
+        if self.kubernetes:  # only when set: the options (and graph digests) of other steps stay as they were
+            options["kubernetes"] = self.kubernetes
         return options
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -217,6 +223,7 @@ def step(
     cache: bool = False,
     resources: Mapping[str, Any] | None = None,
     secrets: Sequence[str] | None = None,
+    kubernetes: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 

@@ -185,9 +185,7 @@ def _uses_tracking(fn: Any) -> bool:
     return bool(names & _TRACKING_NAMES) or "shipyard.tracking.fluent" in sys.modules
 
 
-def _step_secrets(
-    stores: RunStores, settings: Settings, step: str, names: tuple[str, ...]
-) -> dict[str, str]:
+def _step_secrets(stores: RunStores, settings: Settings, step: str, names: tuple[str, ...]) -> dict[str, str]:
     """``{VARIABLE: value}`` for the secrets the step declared (none: nothing is read), with this
     task's settings (the cached stores may have been opened with another task's)."""
     if not names:

@@ -240,6 +240,23 @@ def test_step_secrets_come_from_the_kubernetes_secret_and_stay_redacted(
     assert "connect" in (stores.metadata.get_run(run_id).error or "")
 
 
+def test_a_loop_pod_gets_the_deadline_and_resources_of_every_iteration(validate_argo: Validate) -> None:
+    ref = flow_ref(FLOWS / "shapes.py", {"max_iterations": "4"}, "halving", "/app")
+    body, check = ref.graph.nodes["halve"], ref.graph.nodes["below_one"]
+    body.opts.update(timeout=10, resources={"cpu": 1.0, "memory_mb": 512, "gpu": 0})
+    check.opts.update(timeout=5, resources={"cpu": 2.0, "memory_mb": 256, "gpu": 0}, secrets=["db_password"])
+    doc = _as_json(export(ref, ArgoOptions(image="registry.example/fraud:1", chunk=3)))
+    validate_argo(doc)
+    halve = _template(doc, "run-halve")
+    assert halve["activeDeadlineSeconds"] == "60"  # (10 + 5) s x 4 iterations, whatever the chunk
+    assert halve["container"]["resources"] == {
+        "requests": {"cpu": "2", "memory": "512Mi"},
+        "limits": {"memory": "512Mi"},
+    }
+    assert [e["name"] for e in halve["container"]["env"]] == ["SHIPYARD_STEP_SECRETS", "DB_PASSWORD"]
+    assert not any(t["name"] == "run-below-one" for t in doc["spec"]["templates"])  # driven by run-halve
+
+
 def test_names_are_argo_names_and_distinct(validate_argo: Validate) -> None:
     doc = exported(FLOWS / "shapes.py", "deep_nested", {"n": 2})  # upto and upto.2
     validate_argo(doc)

@@ -144,6 +144,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import image
 
     app.add_typer(image.app, name="image")
+    from shipyard.cli import export
+
+    app.add_typer(export.app, name="export")
     _register_flow_commands(app)
     return app
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,11 @@ class Settings(BaseSettings):
     )
     environment: str | None = Field(
         default=None, description="The project's environment a run acts in (dev, staging, production...)."
+    )
+    step_secrets: Literal["store", "env"] = Field(
+        default="store",
+        description="Where a step's declared secrets come from: the secrets store, or (env) environment "
+        "variables of the same names, as an exported workflow's pod gets them from Kubernetes Secrets.",
     )
     secrets_key_file: Path | None = Field(
         default=None,

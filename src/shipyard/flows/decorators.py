@@ -23,6 +23,7 @@ from shipyard.core.errors import FlowError
 from shipyard.flows.build import GraphBuilder, current_builder
 from shipyard.flows.envspec import EnvSpec, parse_env
 from shipyard.flows.graph import ConstInput, Graph, Ref, RefInput
+from shipyard.flows.kubernetes import parse_kubernetes
 from shipyard.flows.notebooks import notebook_spec
 from shipyard.flows.params import ParamSpec as FlowParam
 from shipyard.flows.params import coerce_params, param_specs
@@ -117,8 +118,9 @@ class Step(Generic[P, R]):
     ``secrets`` (names of the run's project/environment secrets the step sees as environment
     variables; see :mod:`shipyard.runtime.task_entry`), ``notebook`` and ``outputs`` (the step runs
     that notebook with the function's arguments as its inputs; :mod:`shipyard.flows.notebooks`),
-    ``pip``/``python`` (the step's own environment, :mod:`shipyard.runtime.envs`) and ``image``
-    (for exported runs)."""
+    ``pip``/``python`` (the step's own environment, :mod:`shipyard.runtime.envs`), ``image`` (for
+    exported runs) and ``kubernetes`` (node selector and tolerations of its pods in exported
+    workflows: :mod:`shipyard.flows.kubernetes`)."""
 
     def __init__(
         self,
@@ -136,6 +138,7 @@ class Step(Generic[P, R]):
         pip: Sequence[str] | None = None,
         python: str | None = None,
         image: str | None = None,
+        kubernetes: Mapping[str, Any] | None = None,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
@@ -151,6 +154,7 @@ class Step(Generic[P, R]):
         self.secrets = parse_secrets(self.name, secrets)
         self.notebook = notebook_spec(self.name, fn, notebook, outputs)
         self.env: EnvSpec = parse_env(f"step {self.name!r}", pip=pip, python=python, image=image)
+        self.kubernetes = parse_kubernetes(self.name, kubernetes)
         functools.update_wrapper(self, fn)
 
     @functools.cached_property
@@ -194,6 +198,8 @@ class Step(Generic[P, R]):
             options["env"] = self.env.to_dict()
         if self.env.image:
             options["image"] = self.env.image
+        if self.kubernetes:  # only when set: the options (and graph digests) of other steps stay as they were
+            options["kubernetes"] = self.kubernetes
         return options
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -251,6 +257,7 @@ def step(
     pip: Sequence[str] | None = None,
     python: str | None = None,
     image: str | None = None,
+    kubernetes: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 

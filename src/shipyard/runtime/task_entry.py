@@ -112,7 +112,7 @@ def run_task(
             name: _STATE.loader.resolve(stores.artifacts, entry, f"{task.key}.{name}")
             for name, entry in task.spec.get("inputs", {}).items()
         }
-        variables = _step_secrets(stores, task.key, getattr(step, "secrets", ()))
+        variables = _step_secrets(stores, settings, task.key, getattr(step, "secrets", ()))
         secrets = list(variables.values())
         track = _uses_tracking(step.fn) or bool(secrets)  # the redacting store must be the one used
         with (
@@ -200,13 +200,14 @@ def _uses_tracking(fn: Any) -> bool:
     return bool(names & _TRACKING_NAMES) or "shipyard.tracking.fluent" in sys.modules
 
 
-def _step_secrets(stores: RunStores, step: str, names: tuple[str, ...]) -> dict[str, str]:
-    """``{VARIABLE: value}`` for the secrets the step declared (none: nothing is read)."""
+def _step_secrets(stores: RunStores, settings: Settings, step: str, names: tuple[str, ...]) -> dict[str, str]:
+    """``{VARIABLE: value}`` for the secrets the step declared (none: nothing is read), with this
+    task's settings (the cached stores may have been opened with another task's)."""
     if not names:
         return {}
     from shipyard.secrets.resolve import read_step_secrets
 
-    values = read_step_secrets(stores.settings, stores.metadata, step, names)
+    values = read_step_secrets(settings, stores.metadata, step, names)
     return {name.upper(): value for name, value in values.items()}
 
 

@@ -5,6 +5,9 @@ worker with the rest of the settings). Where the run's metadata lives decides wh
 from: through a shipyard server (``SHIPYARD_URI=http(s)://``), the token's principal needs
 ``secret:read`` at ``project:P/env:E`` and the server audits each read; with a local SQL database,
 the local backend decrypts them with the configured key (a local database belongs to its user).
+With ``SHIPYARD_STEP_SECRETS=env`` (an exported workflow's pods, :mod:`shipyard.exporters.argo`)
+each value is the process's environment variable of the same name instead, set from a Kubernetes
+Secret; no store is asked.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ def read_step_secrets(
     a value) when they cannot be read."""
     if not names:
         return {}
+    if settings.step_secrets == "env":
+        return _from_environment(step, names, what)
     project, environment = settings.project, settings.environment
     if not project or not environment:
         owner = "the run" if what == "step" else f"the {what}"
@@ -47,3 +52,22 @@ def read_step_secrets(
 
     backend = open_secrets_backend(settings, metadata)
     return {name: backend.get(project, environment, name) for name in names}
+
+
+def _from_environment(step: str, names: Sequence[str], what: str) -> dict[str, str]:
+    """``SHIPYARD_STEP_SECRETS=env``: each value from the variable of the same name in upper case,
+    set by whoever started the process (an exported workflow's pod, from a Kubernetes Secret)."""
+    import os
+
+    values: dict[str, str] = {}
+    for name in names:
+        variable = name.upper()
+        value = os.environ.get(variable)
+        if value is None:
+            raise ConfigurationError(
+                f"{what} {step!r} reads secret {name!r} from the environment variable {variable} "
+                "(SHIPYARD_STEP_SECRETS=env), which is not set; give the process that variable "
+                "(e.g. from a Kubernetes Secret)"
+            )
+        values[name] = value
+    return values

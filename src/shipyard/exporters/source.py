@@ -1,0 +1,34 @@
+"""The flow an exporter writes a workflow for, as its tasks' containers see it: one place that turns
+``FLOW.py -p ...`` into a :class:`~shipyard.exporters.commands.FlowRef`.
+
+The container finds the flow file at ``CODE_DIR/<path relative to the project root>`` (the project
+root: the nearest folder holding ``shipyard.yaml`` or ``.git``, else the file's own folder), so an
+image that copies the project to ``/app`` runs ``/app/flows/train.py`` for ``flows/train.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from shipyard.core.errors import FlowError
+from shipyard.core.settings import find_project_root
+from shipyard.exporters.commands import FlowRef
+from shipyard.runtime.loader import load_flow
+
+
+def flow_ref(
+    file: Path, params: Mapping[str, Any], flow_name: str | None = None, code_dir: str = "/app"
+) -> FlowRef:
+    """Load and build the flow (its params coerced, its graph validated) as ``code_dir`` holds it."""
+    base = PurePosixPath(code_dir)
+    if not base.is_absolute() or ".." in base.parts:
+        raise FlowError(f"--code-dir {code_dir!r} must be an absolute path in the container, e.g. /app")
+    loaded = load_flow(file, flow_name)
+    graph = loaded.flow.build(params)
+    root = find_project_root(loaded.path.parent) or loaded.path.parent
+    relative = loaded.path.relative_to(root)
+    return FlowRef(
+        path=str(base.joinpath(*relative.parts)), name=loaded.flow.name, graph=graph, params=graph.params
+    )

@@ -17,6 +17,8 @@ from shipyard.executors.registry import open_executor
 from shipyard.flows.decorators import Flow
 from shipyard.flows.graph import Graph
 from shipyard.runtime.artifacts_io import OWN_OUTPUTS, record_to_ref, ref_to_stored
+from shipyard.runtime.code_package import ARTIFACT_NAME as CODE_ARTIFACT
+from shipyard.runtime.code_package import CodePackage, build_code_package
 from shipyard.runtime.loader import LoadedFlow, load_flow, loaded_from_flow, start_code_version
 from shipyard.runtime.origin import OriginIndex
 from shipyard.runtime.plan import RunPlan
@@ -131,6 +133,7 @@ def _start(  # noqa: PLR0917 (the pieces execute() prepared)
     fail_stale(stores)
     run_id = new_id()
     origin = OriginIndex.load(stores.metadata, origin_run_id) if origin_run_id else None
+    package = store_code_package(loaded, stores)
     stores.metadata.create_run(
         RunCreate(
             id=run_id,
@@ -141,14 +144,21 @@ def _start(  # noqa: PLR0917 (the pieces execute() prepared)
             params=dict(graph.params),
             tags={"shipyard.kind": "flow", **options.tags},
             flow_name=loaded.flow.name,
-            flow_spec={**loaded.spec, "graph": graph.to_dict()},
+            flow_spec={**loaded.spec, "graph": graph.to_dict(), "code_package": package.spec},
             code_version=version(),
             origin_run_id=origin_run_id,
         )
     )
+    stores.metadata.record_artifact(package.stored.record(run_id, CODE_ARTIFACT))
     plan = RunPlan(graph, stores, run_id, settings.user_namespace, origin)
     outcome = Scheduler(plan, executor, stores, progress=options.progress).run()
     return FlowRun(stores, run_id, outcome)
+
+
+def store_code_package(loaded: LoadedFlow, stores: RunStores) -> CodePackage:
+    """The run's code (flow file, local modules, shipyard.yaml) as a stored package, so a task
+    runs where the flow file is not (another node, a pod)."""
+    return build_code_package(loaded.path, stores.artifacts, max_bytes=stores.settings.code_package_max_bytes)
 
 
 def run_flow(

@@ -120,7 +120,7 @@ def _gitignore(root: Path) -> Any:
         return lambda _name: False
     import pathspec
 
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", path.read_text(errors="replace").splitlines())
+    spec = pathspec.GitIgnoreSpec.from_lines(path.read_text(errors="replace").splitlines())
     return spec.match_file
 
 

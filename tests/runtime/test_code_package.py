@@ -58,7 +58,8 @@ def test_the_same_code_gives_the_same_digest_wherever_it_lies(stores: RunStores,
 def test_a_package_holds_code_package_data_and_the_spec_only(stores: RunStores, tmp_path: Path) -> None:
     root = tmp_path / "project"
     flow = write_project(root)
-    for name in ("README.md", "data.csv", ".venv/lib/site.py", "__pycache__/flow.cpython-311.pyc"):
+    hidden = ("pkg/.env", ".venv/lib/site.py", "pkg/__pycache__/m.cpython-311.pyc", ".github/ci.py")
+    for name in ("README.md", "data.csv", "__pycache__/flow.cpython-311.pyc", *hidden):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text("x")
     (root / "node_modules").mkdir()
@@ -96,9 +97,10 @@ def test_in_a_git_repository_git_decides_what_is_ignored(stores: RunStores, tmp_
     _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", "first")
     (repo / "untracked.py").write_text("z = 3")  # not ignored: a local module too
+    (repo / "flows" / "pkg" / ".env").write_text("TOKEN=x")  # not ignored, but hidden: never packed
     package = build_code_package(flow, stores.artifacts)
     assert package.root == repo.resolve() and package.flow_path == "flows/flow.py"
-    assert "flows/scratch_notes.py" not in package.files
+    assert "flows/scratch_notes.py" not in package.files and "flows/pkg/.env" not in package.files
     assert {"tool.py", "untracked.py", "flows/helpers.py", "flows/pkg/factor.json"} <= set(package.files)
 
 

@@ -10,9 +10,10 @@ honoured); elsewhere a walk that skips hidden folders, virtual environments, ``_
 ``node_modules`` and applies the root's ``.gitignore``. The package is bounded
 (``SHIPYARD_CODE_PACKAGE_MAX_BYTES``, default 64 MiB); the error names the largest files.
 
-:func:`materialize` fetches a package by digest (verified), unpacks it through
-:mod:`shipyard.artifacts.unpack` (bounded) into ``<home>/code/<digest>/`` via a temp folder and a
-rename (concurrent workers are safe: the first rename wins), and reuses it when present.
+:func:`materialize` fetches a package by digest (verified), unpacks it like any ``dir`` artifact
+(every member checked by :mod:`shipyard.artifacts.unpack` before it is written) into
+``<home>/code/<digest>/`` via a temp folder and a rename (concurrent workers are safe: the first
+rename wins, the others use its copy), and reuses it when present.
 :func:`ensure_flow_module` is what a task calls: the flow file from disk when it is still there with
 the run's source hash (the fast path), else the same file from the run's package.
 """
@@ -22,11 +23,9 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -35,8 +34,8 @@ from typing import Any
 
 from shipyard.artifacts.cas import validate_digest
 from shipyard.artifacts.store import ArtifactStore, StoredObject
-from shipyard.artifacts.unpack import check_name, read_tar
-from shipyard.core.errors import FlowError
+from shipyard.artifacts.unpack import check_name
+from shipyard.core.errors import FlowError, InvalidInputError
 from shipyard.core.settings import find_project_root
 from shipyard.runtime.loader import file_hash, import_file
 from shipyard.runtime.stores import RunStores
@@ -125,12 +124,13 @@ def _gitignore(root: Path) -> Any:
 
 
 def _selected(names: Iterable[str], flow_path: str) -> list[str]:
-    """Python modules, files inside Python packages (package data), the flow file, shipyard.yaml."""
-    names = set(names)
+    """Python modules, files inside Python packages (package data), the flow file, shipyard.yaml;
+    never hidden files (``.env``...) or what lies in hidden folders, environments or caches."""
+    names = {n for n in names if not any(p.startswith(".") or p in _SKIP_DIRS for p in n.split("/"))}
     packages = {str(PurePosixPath(n).parent) for n in names if PurePosixPath(n).name == "__init__.py"}
 
     def wanted(name: str) -> bool:
-        if name.endswith(".py") or name in (flow_path, SPEC_FILE):
+        if name.endswith(".py") or name == SPEC_FILE:
             return True
         parents = PurePosixPath(name).parents
         return any(str(p) in packages for p in parents if str(p) != ".")
@@ -243,23 +243,13 @@ def materialize(digest: str, artifacts: ArtifactStore, cache_root: Path) -> Path
     final = cache_root / digest
     if final.is_dir():
         return final
-    label = f"code package {digest[:12]}"
-    files = read_tar(artifacts.get_bytes(digest, name=label), label, artifacts.limits)
-    cache_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}.", dir=cache_root))
-    try:
-        for name, data in files.items():
-            target = staging / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        try:
-            os.rename(staging, final)
-        except OSError:
-            if not final.is_dir():  # not another worker's finished copy: a real failure
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
+    package = StoredObject(digest, 0, "dir")
+    try:  # verified, then unpacked member by member within the limits, in a temp folder renamed here
+        return artifacts.get_to_path(package, final, name=f"code package {digest[:12]}")
+    except (InvalidInputError, OSError):
+        if final.is_dir():  # another worker's rename won: its copy is whole
+            return final
+        raise
 
 
 def _same_file(path: Path, source_hash: str | None) -> bool:

@@ -98,6 +98,9 @@ def test_cli_and_a_flow_through_the_server(
     assert len(runs) == 1 and runs[0].flow_name == "hello" and runs[0].status.value == "succeeded"
     tasks = server.stores.metadata.list_tasks(runs[0].id)
     assert len([t for t in tasks if t.step == "square"]) == 4
+    package = (server.stores.metadata.get_run(runs[0].id).flow_spec or {})["code_package"]  # via the server
+    assert server.stores.metadata.find_artifact(runs[0].id, "code").digest == package["digest"]
+    assert server.stores.artifacts.exists(package["digest"])
     logs = _cli(client_env, "logs", runs[0].id[:12], "total")  # task logs are artifacts on the server
     assert logs.returncode == 0, logs.stderr
     shown = _cli(client_env, "runs", "show", runs[0].id[:12])

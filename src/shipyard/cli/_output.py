@@ -240,6 +240,18 @@ def styled_status(status: str) -> Text:
     return plain(status, STATUS_STYLE.get(status, ""))
 
 
+def code_package_text(run: Run) -> str | None:
+    """``<digest prefix>, <size>, <n> files`` of a flow run's code package (None: the run has none)."""
+    package = (run.flow_spec or {}).get("code_package")
+    if not isinstance(package, dict) or not isinstance(package.get("digest"), str):
+        return None
+    size = package.get("size")
+    files = package.get("files")
+    size_text = fmt_size(size) if isinstance(size, int) else "-"
+    files_text = f"{files} files" if isinstance(files, int) else "- files"
+    return f"{package['digest'][:12]}, {size_text}, {files_text}"
+
+
 def run_summary(run: Run) -> dict[str, Any]:
     """The JSON shape of a run (``runs list --json`` items; ``runs show --json`` adds to it)."""
     return {
@@ -257,6 +269,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "tags": run.tags,
         "metrics": run.metrics,
         "code_version": run.code_version,
+        "code_package": (run.flow_spec or {}).get("code_package"),
         "origin_run_id": run.origin_run_id,
         "error": run.error,
     }

@@ -8,6 +8,7 @@ import typer
 
 from shipyard.cli._output import (
     artifact_summary,
+    code_package_text,
     console,
     dumps,
     fmt_duration,
@@ -170,6 +171,9 @@ def _print_run(run: Run, tasks: list[Any], artifacts: list[ArtifactRecord], show
         cv = run.code_version
         commit = (cv.git_commit or "-")[:12] + (" (dirty)" if cv.git_dirty else "")
         rows.append(("code", f"git {commit}, source {(cv.source_hash or '-')[:12]}"))
+    package = code_package_text(run)
+    if package:
+        rows.append(("code package", package))
     if run.origin_run_id:
         rows.append(("resumed from", run.origin_run_id))
     for label, value in rows:

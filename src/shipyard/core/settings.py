@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     unpack_max_members: int = Field(
         default=100_000, gt=0, description="Most entries such an archive may hold."
     )
+    code_package_max_bytes: int = Field(
+        default=64 << 20, gt=0, description="Most a run's code package (flow + local modules) may hold."
+    )
 
     @property
     def metadata_uri(self) -> str:

@@ -14,8 +14,9 @@ local executor, on whichever node of the cluster has the task's resources free.
 - Workers build their own stores from the shipped :class:`Settings` (and get the runner's
   ``SHIPYARD_*`` variables and working folder for the task); outputs travel only through the
   artifact store. With a cluster that spans other machines, SQLite metadata or the default local
-  artifact folder is refused (ConfigurationError saying what to set), and the flow file must exist
-  at the same path on every node (a shared checkout), as must shipyard itself.
+  artifact folder is refused (ConfigurationError saying what to set). A node without the flow file
+  (or with another version of it) imports the run's code package from the artifact store
+  (:mod:`shipyard.runtime.code_package`); shipyard itself must be installed on every node.
 - Task records name the Ray node (``ray:<ip>:<node id prefix>``).
 
 ``ray`` is imported when the executor is created, never when shipyard is imported.

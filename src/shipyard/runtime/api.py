@@ -17,6 +17,8 @@ from shipyard.executors.registry import open_executor
 from shipyard.flows.decorators import Flow
 from shipyard.flows.graph import Graph
 from shipyard.runtime.artifacts_io import OWN_OUTPUTS, record_to_ref, ref_to_stored
+from shipyard.runtime.code_package import ARTIFACT_NAME as CODE_ARTIFACT
+from shipyard.runtime.code_package import CodePackage, build_code_package
 from shipyard.runtime.loader import LoadedFlow, load_flow, loaded_from_flow, start_code_version
 from shipyard.runtime.origin import OriginIndex
 from shipyard.runtime.plan import RunPlan
@@ -161,6 +163,7 @@ def create_flow_run(
     ``flow_spec`` fields, e.g. the orchestrator that drives it)."""
     settings = stores.settings
     envs = _prepare_envs(loaded, graph, settings, stores, origin_run_id)
+    package = store_code_package(loaded, stores)
     stores.metadata.create_run(
         RunCreate(
             id=run_id,
@@ -174,6 +177,7 @@ def create_flow_run(
             flow_spec={
                 **loaded.spec,
                 "graph": graph.to_dict(),
+                "code_package": package.spec,
                 **({"envs": envs} if envs else {}),
                 **(spec or {}),
             },
@@ -181,6 +185,7 @@ def create_flow_run(
             origin_run_id=origin_run_id,
         )
     )
+    stores.metadata.record_artifact(package.stored.record(run_id, CODE_ARTIFACT))
 
 
 def _prepare_envs(
@@ -194,6 +199,12 @@ def _prepare_envs(
     if origin_run_id:
         recorded = (stores.metadata.get_run(origin_run_id).flow_spec or {}).get("envs")
     return prepare_envs(graph, loaded.flow.env, loaded.path, settings.home, recorded)
+
+
+def store_code_package(loaded: LoadedFlow, stores: RunStores) -> CodePackage:
+    """The run's code (flow file, local modules, shipyard.yaml) as a stored package, so a task
+    runs where the flow file is not (another node, a pod)."""
+    return build_code_package(loaded.path, stores.artifacts, max_bytes=stores.settings.code_package_max_bytes)
 
 
 def run_flow(

@@ -2,7 +2,8 @@
 
 ``run_task(run_id, task_id, settings)`` (or ``python -m shipyard.runtime.task_entry RUN_ID TASK_ID``)
 takes only ids: it reads the run's flow spec and the task's spec from the metadata store, imports
-the flow file (once per process per source hash), loads the inputs from the artifact store (the
+the flow file (once per process per source hash; from the run's code package when the file is not
+here: :mod:`shipyard.runtime.code_package`), loads the inputs from the artifact store (the
 artifact ids in the task spec, also recorded as lineage), calls the step with its stdout/stderr
 captured, stores the output (``put_object`` -> ``record_artifact`` named ``output``) and the logs
 (``logs/stdout``, ``logs/stderr``), and records the task's outcome in one update. A notebook step
@@ -23,7 +24,6 @@ import socket
 import sys
 import traceback
 from collections.abc import Iterator
-from pathlib import Path
 from types import CodeType, TracebackType
 from typing import Any
 
@@ -34,7 +34,8 @@ from shipyard.core.errors import FlowError, NotFoundError, SerializationError, S
 from shipyard.core.settings import Settings, load_settings
 from shipyard.runtime.artifacts_io import InputLoader, record_to_ref
 from shipyard.runtime.capture import capture_output, redact_text
-from shipyard.runtime.loader import import_file, resolve_step
+from shipyard.runtime.code_package import ensure_flow_module
+from shipyard.runtime.loader import resolve_step
 from shipyard.runtime.notebook import NotebookError, notebook_saver, run_notebook
 from shipyard.runtime.step_secrets import RedactingMetadata, exposed
 from shipyard.runtime.stores import RunStores, open_run_stores
@@ -106,7 +107,7 @@ def run_task(
     secrets: list[str] = []
     try:
         spec = run.flow_spec or {}
-        module = import_file(Path(spec["file"]), spec.get("source_hash"))
+        module = ensure_flow_module(spec, stores)
         step = resolve_step(task.spec["target"], module, spec.get("module"))
         kwargs = {
             name: _STATE.loader.resolve(stores.artifacts, entry, f"{task.key}.{name}")

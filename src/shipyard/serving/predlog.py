@@ -318,7 +318,7 @@ def read_prediction_log(
 
 
 def _guarded(table: pa.Table, sources: set[tuple[str, str, str]], stores: Stores | None) -> pa.Table:
-    from shipyard.data.policies import local_reader, policy_salt
+    from shipyard.data.policies import policy_salt, view_reader
     from shipyard.features.guard import ViewGuard
     from shipyard.serving.logpolicy import guard_log
 
@@ -326,8 +326,8 @@ def _guarded(table: pa.Table, sources: set[tuple[str, str, str]], stores: Stores
         from shipyard.tracking.fluent import get_stores
 
         stores = get_stores()
-    reader = local_reader(stores)
-    if reader is None:  # over a server: the server holds the policies (see logpolicy's doc)
+    reader = view_reader(stores)  # over a server: the server's decision for the token's principal
+    if reader is None:
         return table
     guard = ViewGuard(reader, policy_salt(stores.settings.home), stores.settings.project)
     return guard_log(table, sources, guard)

@@ -50,9 +50,7 @@ def test_integers_past_64_bits_and_non_numbers_are_refused_at_the_edge(admin: ht
     _unprocessable(admin.patch("/api/v1/models/m", json={"description": "d", "at": 0}), "at")
     # NaN is not JSON: Python's parser reads it, the edge refuses it
     raw = '{"params": {"x": NaN}}'
-    response = admin.post(
-        "/api/v1/runs/r/params", content=raw, headers={"Content-Type": "application/json"}
-    )
+    response = admin.post("/api/v1/runs/r/params", content=raw, headers={"Content-Type": "application/json"})
     _unprocessable(response, "params", "x")
     assert admin.get("/api/v1/monitoring/monitors").json()["monitors"] == []
 

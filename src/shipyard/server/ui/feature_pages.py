@@ -34,22 +34,13 @@ def _readable(request: Request, view: ViewRecord) -> bool:
 
 
 def _freshness(request: Request, name: str) -> datetime | None:
-    """Up to when the view's online values are materialized, if an online store is configured."""
-    settings = server_context(request).settings
-    if settings.online_store is None:
-        return None
-    from shipyard.features.online.registry import open_online_store
-
+    """Up to when the view's online values are materialized, if an online store is configured
+    (the server's one store, opened once: ``ServerContext.online_store``)."""
     try:
-        store = open_online_store(settings.online_store)
+        store = server_context(request).online_store()
+        mark = None if store is None else store.watermark(name)
     except Exception:  # the page still shows the view when the online store is down
         return None
-    try:
-        mark = store.watermark(name)
-    except Exception:
-        return None
-    finally:
-        store.close()
     return None if mark is None else datetime.fromtimestamp(mark[0] / 1_000_000, UTC)
 
 

@@ -6,7 +6,9 @@ non-EU row (``us-only-…``) to the second — or answers at all where it must r
 Paths: ``load_dataset`` (pandas, arrow, a stream, chosen columns, a filter, a folder), the data
 route (Arrow, Parquet), the raw blob route for each of the version's blobs, version reads with
 statistics (one version, the list, an alias), ``data diff``, the UI's dataset page (preview and
-statistics), and a feature view whose source is the dataset (historical and online).
+statistics), a feature view whose source is the dataset (historical and online), a feature view
+over the reader's own Parquet file (historical and online: the server decides, the client shapes)
+and a prediction log holding that view's values, read with the server's stores.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ from shipyard.core.errors import PermissionDeniedError, ShipyardError
 from shipyard.core.settings import load_settings
 from shipyard.data.service import DatasetService
 from shipyard.features import Entity, FeatureStore, FeatureView
-from shipyard.features.views import DatasetSource
+from shipyard.features.views import DatasetSource, FileSource
 from shipyard.metadata.datasets import open_dataset_store
+from shipyard.serving.logpolicy import encode_sources
+from shipyard.serving.predlog import read_prediction_log
 from shipyard.tracking.stores import Stores, open_stores
 from tests.server.access_helpers import make_user
 from tests.server.live import LiveServer, live_server
@@ -78,6 +82,12 @@ def _seed(server: LiveServer, tmp_path: Path) -> dict[str, str]:
             "row_filter": "region = 'EU'",
         }
         admin.post("/api/v1/policies", json=policy).raise_for_status()
+        for name, rule in (
+            ("file-eu", {"subjects": ["user:eu"], "row_filter": "region = 'EU'"}),
+            ("file-mask", {"subjects": ["user:nopii"], "columns": {"email": "mask:redact"}}),
+        ):
+            body = {"name": name, "target_kind": "feature_view", "target": "custfile", **rule}
+            admin.post("/api/v1/policies", json=body).raise_for_status()
     return tokens
 
 
@@ -145,7 +155,49 @@ def _walk(server: LiveServer, stores: Stores, token: str) -> tuple[list[str], li
         attempt(
             "online features", lambda: features.get_online_features([{"id": 1}, {"id": 101}], ["cust:note"])
         )
+    _walk_own_files(stores, attempt)
     return seen, refused
+
+
+FILE_FEATURES = ["custfile:note", "custfile:region", "custfile:email"]
+
+
+def _walk_own_files(stores: Stores, attempt: Callable[[str, Callable[[], object]], None]) -> None:
+    """A feature view over the reader's own file, and a prediction log with its values: the
+    feature-view policies (decided by the server) apply though the rows never pass through it."""
+    home = Path(stores.settings.home)
+    _frame().to_parquet(home / "cust.parquet")
+    view = FeatureView(
+        name="custfile",
+        entity=Entity("customer", ["id"]),
+        source=FileSource(str(home / "cust.parquet")),
+        timestamp="ts",
+        features={"note": "string", "region": "string", "email": "string"},
+    )
+    online = f"sqlite:///{home / 'online-files.db'}"
+    with FeatureStore([view], root=home, online=online, stores=stores) as features:
+        entity = pd.DataFrame(
+            {"id": [1, 101], "event_timestamp": pd.Series([T0] * 2, dtype="datetime64[us, UTC]")}
+        )
+        attempt("file view historical", lambda: features.get_historical_features(entity, FILE_FEATURES))
+        features.materialize(end=datetime(2025, 1, 1, tzinfo=UTC))
+        rows = [{"id": 1}, {"id": 101}]
+        attempt("file view online", lambda: features.get_online_features(rows, FILE_FEATURES))
+    log = home / "predictions" / "dep" / "2024-01-01"
+    log.mkdir(parents=True)
+    frame = _frame()
+    segment = pa.table(
+        {
+            "request_id": [f"r{i}" for i in range(6)],
+            "ts": pa.array([T0] * 6, pa.timestamp("us", tz="UTC")),
+            "row": pa.array([0] * 6, pa.int32()),
+            **{c: frame[c].tolist() for c in ("note", "region", "email")},
+            "prediction": [0.5] * 6,
+        }
+    )
+    sources = {c: ("custfile", c) for c in ("note", "region", "email")}
+    pq.write_table(segment.replace_schema_metadata(encode_sources(sources)), log / "000000-1-000001.parquet")
+    attempt("prediction log", lambda: read_prediction_log(str(home / "predictions"), "dep", stores=stores))
 
 
 @pytest.mark.slow
@@ -162,7 +214,7 @@ def test_no_read_path_returns_a_hidden_column_or_row(server: LiveServer, tmp_pat
         # the paths that must refuse did, naming why; and the others answered (an empty walk proves nothing)
         assert any(r.startswith("load folder") and "data policy" in r for r in refused), refused
         assert any(r.startswith("blob ") and "/data" in r for r in refused), refused
-        assert len(seen) >= 14, seen
+        assert len(seen) >= 17, seen
         assert any("eu-1" in s for s in seen if s.startswith("load pandas")), seen[0][:300]
     # what each may see does come back: EU notes to eu, every note to nopii
     stores = open_stores(load_settings(uri=server.url, token=tokens["eu"], home=tmp_path / "eu2"))

@@ -110,3 +110,43 @@ def test_datasets_on_s3_from_an_s3_prefix(bucket: str, endpoint: str, tmp_path: 
         assert len(keys) == 1 and keys[0].startswith("store/blobs/sha256/")
     finally:
         stores.close()
+
+
+def test_a_restricted_stream_through_the_server_is_read_as_it_arrives(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader a policy restricts streams the data route: batches come while the answer is read
+    (the whole answer is never fetched into memory first), in pieces of the asked size."""
+    import httpx
+
+    from shipyard.metadata.rest.http import RestSession
+
+    admin = open_stores(load_settings(uri=server.url, token=server.token, home=tmp_path / "admin"))
+    rows = 150_000
+    try:
+        frame = pd.DataFrame({"id": range(rows), "email": [f"p{i}@x" for i in range(rows)]})
+        DatasetService(admin).snapshot("big", frame, column_tags={"email": ["pii"]})
+    finally:
+        admin.close()
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as http:
+        token = make_user(http, "viewer1", "viewer")
+
+    def whole(*_: object, **__: object) -> None:
+        raise AssertionError("the data route was fetched whole")
+
+    monkeypatch.setattr(RestSession, "fetch", whole)
+    reader = open_stores(load_settings(uri=server.url, token=token, home=tmp_path / "viewer"))
+    try:
+        service = DatasetService(reader)
+        version = service.resolve("big/1")
+        sizes = []
+        for batch in service.iter_batches(version, batch_size=20_000):
+            assert batch.schema.names == ["id"]  # the pii column hidden by default
+            sizes.append(batch.num_rows)
+        assert sum(sizes) == rows and max(sizes) == 20_000
+        table = service.load(version, output="arrow")
+        assert table.num_rows == rows and table.column_names == ["id"]
+        with pytest.raises(PermissionDeniedError, match="email"):
+            list(service.iter_batches(version, columns=["id", "email"]))
+    finally:
+        reader.close()

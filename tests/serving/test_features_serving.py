@@ -119,6 +119,10 @@ def test_prediction_by_entity_equals_prediction_on_the_fetched_records(
     assert len(mine) == 2
     for column in FEATURES:
         assert mine[column].tolist() == expected[column]  # the fetched values are the logged inputs
+    # the entity keys too (a join by entity); a request sent as records has none
+    theirs = logged[logged["request_id"] == by_record.headers["x-request-id"]]
+    assert mine["customer_id"].tolist() == [101, 102] and mine["merchant_id"].tolist() == ["m2", "m1"]
+    assert theirs["customer_id"].isna().all() and theirs["merchant_id"].isna().all()
 
 
 def test_entity_errors_name_the_entity_key_or_feature(

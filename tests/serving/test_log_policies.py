@@ -21,7 +21,7 @@ from shipyard.features.online.sqlite import SqliteOnlineStore
 from shipyard.metadata.policies import open_policy_store
 from shipyard.monitoring.logs import read_log
 from shipyard.serving import create_serving_app, read_prediction_log
-from shipyard.serving.logpolicy import SOURCES_KEY
+from shipyard.serving.logpolicy import KEYS_KEY, SOURCES_KEY
 from shipyard.tracking.stores import Stores
 from tests.serving.conftest import FEATURES, Env, live
 from tests.serving.test_features_serving import _config, _views, post
@@ -126,3 +126,38 @@ def test_another_user_reads_the_log_unrestricted(
     assert isinstance(got, pd.DataFrame)
     assert sorted(set(got["f10"])) == sorted(set(fetched["f10"]))
     assert sorted(set(got["f11"])) == sorted(set(fetched["f11"]))
+
+
+def test_the_log_records_entity_keys_and_a_filter_on_them_applies(env: Env, served: Served) -> None:
+    log, _, _ = served
+    got = read_prediction_log(str(log), "by-entity", stores=env.stores)
+    assert isinstance(got, pd.DataFrame)
+    ordered = got.sort_values(["request_id", "row"])
+    # the entities' join keys, row by row, so labels and monitors can join by entity
+    assert ordered["customer_id"].tolist() == [101, 102] * 2
+    assert ordered["merchant_id"].tolist() == ["m2", "m1"] * 2
+    segment = next(log.glob("by-entity/*/*.parquet"))
+    keyed = json.loads(pq.read_schema(segment).metadata[KEYS_KEY])
+    assert (
+        keyed["customer_id"][0][0].startswith("fs_customer") and keyed["customer_id"][0][1] == "customer_id"
+    )
+
+    # a row filter on a key of the merchant view: its features emptied in the rows it does not keep
+    merchant = keyed["merchant_id"][0][0]
+    policies = open_policy_store(env.stores.metadata)
+    name = f"rows-{uuid.uuid4().hex[:8]}"
+    policies.create_policy(
+        DataPolicy(
+            name, "feature_view", merchant, (f"user:{env.settings.user}",), row_filter="merchant_id = 'm2'"
+        )
+    )
+    try:
+        rows = read_prediction_log(str(log), "by-entity", stores=env.stores)
+    finally:
+        policies.delete_policy(name)
+    assert isinstance(rows, pd.DataFrame)
+    kept = rows[rows["merchant_id"] == "m2"]
+    dropped = rows[rows["merchant_id"] == "m1"]
+    assert len(kept) == 2 and len(dropped) == 2  # the keys stay: they are the requests'
+    assert kept["f12"].notna().all() and dropped["f12"].isna().all()
+    assert dropped["f0"].notna().all()  # the customer view's features: another view, no filter

@@ -90,3 +90,30 @@ def test_open_a_feature_view_in_the_browser(featured: tuple[UiApp, LiveServer], 
     assert "7d" in page.inner_text("#feature-spec")
     context.close()
     assert errors == []
+
+
+def test_the_online_store_is_opened_once_for_all_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.features.online import registry
+
+    opened: list[str] = []
+    real = registry.open_online_store
+
+    def counting(uri: str) -> Any:
+        opened.append(uri)
+        return real(uri)
+
+    monkeypatch.setattr(registry, "open_online_store", counting)
+    built = build_ui_app(tmp_path)
+    built.seeded.stores.settings.online_store = f"sqlite:///{tmp_path / 'online.db'}"
+    records = open_feature_records(built.seeded.stores.metadata)
+    for name in ("one", "two"):
+        records.apply_view(name, {**SPEC, "name": name}, project=None, by="alice", at=MARK)
+    try:
+        with LiveServer(built.app) as live:
+            for name in ("one", "two", "one"):
+                assert live.get(f"/ui/features/{name}", built.reader_token).status == 200
+    finally:
+        built.seeded.stores.close()
+    assert len(opened) == 1

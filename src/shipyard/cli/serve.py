@@ -162,7 +162,9 @@ def register(app: typer.Typer) -> None:
         input_path: Annotated[
             str,
             typer.Argument(
-                metavar="INPUT", help="A .parquet/.csv file or a Parquet folder (local or s3://)."
+                metavar="INPUT",
+                help="A .parquet/.csv file or a Parquet folder (local or s3://), or a dataset "
+                "(datasets:/NAME/VERSION or datasets:/NAME@ALIAS, read under your data policies).",
             ),
         ],
         output: Annotated[

@@ -4,19 +4,23 @@ reads that apply it (columns hidden and masked, rows filtered, forbidden request
 
 The server builds a :class:`Reader` from the request's principal (``server/data_access.py``); the
 SDK's local paths build one for ``settings.user`` with :func:`local_reader` — the same decision
-either way. A local SQLite file with no users belongs to its user (as the server's ``--no-auth``
-mode does): that user holds every permission, ``data:read:pii`` included, and only the policies
-naming it restrict it. A shared database with users decides from their bindings.
+either way. A client of a team server that shapes feature-view rows itself (files it reads, its
+online store, a prediction log) asks the server for that decision (:class:`ServerViewReader`,
+:func:`view_reader`); masks are then keyed by the client's own salt (the values are its own).
+
+A local SQLite file with no users belongs to its user (as the server's ``--no-auth`` mode does):
+that user holds every permission, ``data:read:pii`` included, and only the policies naming it
+restrict it. A shared database with users decides from their bindings.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shipyard.core.errors import PermissionDeniedError
 from shipyard.data.rowfilter import filter_columns, parse_row_filter
@@ -76,6 +80,52 @@ class Reader:
     def decision(self, kind: str, name: str, columns: Sequence[Mapping[str, Any]], scope: str) -> Decision:
         found = self.policies.list_policies(target_kind=kind, target=name)
         return decide(self.facts(scope), found, columns, scope)
+
+
+class PolicyReader(Protocol):
+    """Anything that decides what its principal may see of a target: :class:`Reader` (the policies
+    at hand) or :class:`ServerViewReader` (the server's answer)."""
+
+    def decision(self, kind: str, name: str, columns: Sequence[Mapping[str, Any]], scope: str) -> Decision:
+        """The decision for target ``name`` of ``kind`` (dataset | feature_view)."""
+        ...
+
+
+class ServerViewReader:
+    """Feature-view decisions for a client of a team server: the server decides for the token's
+    principal (``GET /api/v1/features/views/{name}/access``, the same :meth:`Reader.decision`)
+    and the client applies it to the rows it reads itself (a view over its own files, its online
+    store, a prediction log). Asked once per view per reader."""
+
+    def __init__(self, ask: Callable[[str, str | None], Mapping[str, Any]], project: str | None) -> None:
+        self._ask = ask  # RestFeatureRecords.read_access
+        self._project = project
+        self._found: dict[str, Decision] = {}
+
+    def decision(self, kind: str, name: str, columns: Sequence[Mapping[str, Any]], scope: str) -> Decision:
+        if kind != "feature_view":  # datasets over a server are shaped by the server's data route
+            raise PermissionDeniedError(f"the server decides reads of {kind} {name!r}; read it through it")
+        if name not in self._found:
+            body = self._ask(name, self._project)
+            self._found[name] = Decision(
+                frozenset(body["hidden"]), dict(body["masked"]), body.get("row_filter") or None
+            )
+        return self._found[name]
+
+
+def view_reader(stores: Stores) -> PolicyReader | None:
+    """Who reads feature views through ``stores``: the local reader over a SQL store, the server's
+    decisions over a team server; None when neither applies."""
+    from shipyard.metadata.features import open_feature_records
+    from shipyard.metadata.rest.features import RestFeatureRecords
+
+    local = local_reader(stores)
+    if local is not None:
+        return local
+    records = open_feature_records(stores.metadata)
+    if isinstance(records, RestFeatureRecords):
+        return ServerViewReader(records.read_access, stores.settings.project)
+    return None
 
 
 def scope_of(project: str | None) -> str:

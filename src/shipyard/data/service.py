@@ -306,10 +306,12 @@ class DatasetService:
         where: str | None = None,
         batch_size: int = 65_536,
     ) -> Iterator[pa.RecordBatch]:
-        if self._server_reads(version):
+        if self._server_reads(version):  # read as the server streams it, a batch at a time
             assert isinstance(self.store, RestDatasetStore)
-            table = self.store.read_data(version.dataset_name, version.version, columns=columns, where=where)
-            return iter(table.to_batches(batch_size))
+            reader = self.store.stream_data(
+                version.dataset_name, version.version, columns=columns, where=where
+            )
+            return (piece for batch in reader for piece in _sliced(batch, batch_size))
         plan = self._local_plan(version, columns, where)
         return self.iter_plain(version, plan, batch_size=batch_size)
 
@@ -353,3 +355,9 @@ class DatasetService:
         if found.run_id is None:
             return []
         return [u for u in self.store.run_uses(found.run_id) if u.direction == "input"]
+
+
+def _sliced(batch: pa.RecordBatch, size: int) -> Iterator[pa.RecordBatch]:
+    """``batch`` in pieces of at most ``size`` rows."""
+    for start in range(0, batch.num_rows, size):
+        yield batch.slice(start, size)

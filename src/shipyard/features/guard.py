@@ -16,14 +16,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from shipyard.data.policies import Reader, scope_of
+from shipyard.data.policies import PolicyReader, scope_of
 from shipyard.features.views import FeatureView
 from shipyard.security.data_policy import Decision, mask_array, refuse_hidden
 
 
 @dataclass(frozen=True)
 class ViewGuard:
-    reader: Reader
+    reader: PolicyReader
     salt: bytes
     project: str | None = None
 

@@ -81,6 +81,10 @@ class FeatureLookup:
         """The declared type of the feature that gives input ``column``."""
         return self.views[self.columns[column]].features[column]
 
+    def key_views(self) -> dict[str, list[str]]:
+        """Each join key, with the views keyed by it."""
+        return {key: [view.name for view in self.used if key in view.join_keys] for key in self.join_keys}
+
     def lineage(self) -> dict[str, int]:
         """The views read, by name, with their registry versions."""
         return {view.name: view.version for view in self.used}

@@ -90,8 +90,9 @@ class FeatureStore:
     ) -> None:
         """``stores``: the platform's stores, for :class:`DatasetSource` views (read through
         ``shipyard.data``, so the dataset's data policies apply) and :meth:`log_training_set`; the
-        data policies of ``stores`` are applied for its user (``settings.user``) to every read
-        (local SQL stores; see ``features/guard.py``). ``datasets`` overrides the reader."""
+        data policies of ``stores`` are applied for its user to every read (``settings.user`` over
+        a SQL store; over a team server the token's principal, as the server decides: see
+        ``features/guard.py``). ``datasets`` overrides the reader."""
         self.views: dict[str, FeatureView] = {}
         for view in views:
             if view.name in self.views:
@@ -105,9 +106,9 @@ class FeatureStore:
         self._memory_limit = memory_limit
         self._guard: ViewGuard | None = None
         if stores is not None:
-            from shipyard.data.policies import local_reader, policy_salt
+            from shipyard.data.policies import policy_salt, view_reader
 
-            reader = local_reader(stores)
+            reader = view_reader(stores)
             if reader is not None:
                 salt = policy_salt(stores.settings.home)
                 self._guard = ViewGuard(reader, salt, stores.settings.project)

@@ -7,7 +7,8 @@ its source and the features taken::
     lineage: {"features": [...], "timestamp_column": "event_timestamp", "views": [{"name": ...,
               "version": 3, "spec_sha256": ..., "source": {...}, "features": [...]}]}
 
-:func:`training_set_lineage` reads it back from a version.
+:func:`training_set_lineage` reads it back from a version; :func:`lineage_marker` is the text a
+view's entry always holds there (the feature page finds a view's training sets by it).
 """
 
 from __future__ import annotations
@@ -88,3 +89,22 @@ def training_set_lineage(version: DatasetVersion) -> dict[str, Any] | None:
                 return None
             return found if isinstance(found, dict) else None
     return None
+
+
+def lineage_marker(view: str) -> str:
+    """Text the lineage of every training set read from ``view`` contains (its entry's name,
+    followed by the next key in sorted order): ``"name":"customer","source":``."""
+    return f"{orjson.dumps({'name': view}).decode()[1:-1]},{orjson.dumps('source').decode()}:"
+
+
+def views_of(version: DatasetVersion) -> list[tuple[str, int]]:
+    """The (view, registry version) pairs a training-set version was read from ([] for others)."""
+    found = training_set_lineage(version) or {}
+    views = found.get("views")
+    if not isinstance(views, list):
+        return []
+    return [
+        (str(v["name"]), int(v["version"]))
+        for v in views
+        if isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("version"), int)
+    ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -27,6 +28,7 @@ from shipyard.server.permissions import RouteKey, Rule, api_permissions
 
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
+    from shipyard.features.online.base import OnlineStore
     from shipyard.metadata.datasets import DatasetStore
     from shipyard.metadata.features import FeatureRecords
     from shipyard.metadata.model_registry import RegistryStore
@@ -106,6 +108,8 @@ class ServerContext:
     metrics: PlatformMetrics | None = field(default=None, repr=False)  # /metrics (platform_metrics.py)
     idempotency_purged_at: float = field(default=float("-inf"), repr=False)  # monotonic seconds
     _idempotency: SqlIdempotencyStore | None = field(default=None, repr=False)
+    _online: OnlineStore | None = field(default=None, repr=False)
+    _online_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def idempotency(self) -> SqlIdempotencyStore | None:
@@ -151,6 +155,25 @@ class ServerContext:
 
             self._features = open_feature_records(self.stores.metadata)
         return self._features
+
+    def online_store(self) -> OnlineStore | None:
+        """The online store ``settings.online_store`` names (None: none), opened on first use and
+        kept for the app's life (the feature pages read freshness from it); a failed open is
+        raised and tried again on the next call."""
+        if self.settings.online_store is None:
+            return None
+        with self._online_lock:
+            if self._online is None:
+                from shipyard.features.online.registry import open_online_store
+
+                self._online = open_online_store(self.settings.online_store)
+            return self._online
+
+    def close_online(self) -> None:
+        with self._online_lock:
+            if self._online is not None:
+                self._online.close()
+                self._online = None
 
     @property
     def policies(self) -> PolicyStore:
@@ -225,6 +248,7 @@ def create_app(
             if scheduler is not None:
                 scheduler.stop()
             unwatch()
+            ctx.close_online()
             audit.close()  # write what is queued before the process ends
 
     app = FastAPI(

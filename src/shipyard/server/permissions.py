@@ -115,6 +115,7 @@ _TABLE: dict[RouteKey, Rule] = {
     ("POST", f"{API}/features/views/{{name}}"): _r("data:write"),
     ("GET", f"{API}/features/views/{{name}}"): _r("data:read"),
     ("GET", f"{API}/features/views/{{name}}/versions"): _r("data:read"),
+    ("GET", f"{API}/features/views/{{name}}/access"): _r("data:read"),
     ("GET", f"{API}/features/views"): _r("data:read"),
     # datasets: a private project's dataset answers 404 to outsiders on every route that names it;
     # a new version checks data:write at the dataset's scope in the route, recording a use also

@@ -121,7 +121,7 @@ def create_serving_app(
     from shipyard.serving.deployment import Deployment
     from shipyard.serving.guard import ServingGuard, TokenVerifier
     from shipyard.serving.metrics import ServingMetrics
-    from shipyard.serving.predlog import PredictionLogWriter, log_sources
+    from shipyard.serving.predlog import PredictionLogWriter, log_keys, log_sources
 
     if config.secrets:
         if stores is None:
@@ -160,6 +160,9 @@ def create_serving_app(
             flush_s=config.log_flush_s,
             segment_rows=config.log_segment_rows,
             sources=None if entities is None else log_sources(entities.lookup.columns),
+            keys=None
+            if entities is None
+            else log_keys(entities.lookup.key_views(), log_sources(entities.lookup.columns)),
         )
     admission = Admission(
         config.in_flight_limit,
@@ -230,8 +233,11 @@ def _add_routes(
     metrics = deployment.metrics
     models = build_models(deployment.primary.model.signature, deployment.primary.name)
 
-    async def online_rows(rid: str, data: dict[str, Any]) -> Response | tuple[dict[str, list[Any]], int]:
-        """The model's input columns of an entities body, read from the online store."""
+    async def online_rows(
+        rid: str, data: dict[str, Any]
+    ) -> Response | tuple[dict[str, list[Any]], int, dict[str, list[Any]]]:
+        """The model's input columns of an entities body, read from the online store, and the
+        entities' join keys (column by column, for the prediction log)."""
         try:
             keys = parse_entities(entities, data)
         except InvalidInputError as exc:
@@ -239,7 +245,8 @@ def _add_routes(
         assert entities is not None
         try:
             records = await asyncio.to_thread(entity_records, entities, keys)
-            return parse_data(models, records)
+            columns, count = parse_data(models, records)
+            return columns, count, {k: [entity[k] for entity in keys] for k in entities.lookup.join_keys}
         except MissingEntity as exc:
             return fail(404, "entity_not_found", exc.message, rid)
         except InvalidInputError as exc:
@@ -300,16 +307,17 @@ def _add_routes(
             parsed = None if is_entities_body(data) else parse_data(models, data)
         except InvalidInputError as exc:
             return fail(422, "invalid_input", exc.message, rid)
+        keys = None
         if parsed is None:
             fetched = await online_rows(rid, data)
             if isinstance(fetched, Response):
                 return fetched
-            parsed = fetched
+            parsed, keys = fetched[:2], fetched[2]
         columns, rows = parsed
         counted[0] = False
         deployment.arriving -= 1  # no await until its rows are queued
         try:
-            result = await deployment.predict(rid, ts, started, columns, rows)
+            result = await deployment.predict(rid, ts, started, columns, rows, keys)
         except Overloaded:
             version = deployment.route(rid).label  # routing is deterministic: the version it went to
             return fail(503, "overloaded", "the server is at capacity; retry shortly", rid, version, **retry)

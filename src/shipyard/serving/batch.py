@@ -8,9 +8,11 @@ columns that ``keep`` names: ``"all"`` (the default), ``"none"`` (only the compu
 fastest, when rows are matched by position) or a list such as ``["id", "ts"]`` (the key columns
 that identify a row).
 
-INPUT: a ``.parquet`` file, a ``.csv`` file (typed by the model's signature) or a folder of Parquet
-files. OUTPUT: a path ending in ``.parquet`` or ``.csv`` is one file; anything else is a folder of
-``part-NNNNNN.parquet`` files (one per chunk, in input order).
+INPUT: a ``.parquet`` file, a ``.csv`` file (typed by the model's signature), a folder of Parquet
+files, or a dataset version (``datasets:/NAME/N`` or ``@ALIAS``: streamed with the reader's data
+policies applied, :mod:`shipyard.serving.batch_dataset`). OUTPUT: a path ending in ``.parquet``
+or ``.csv`` is one file; anything else is a folder of ``part-NNNNNN.parquet`` files (one per
+chunk, in input order).
 
 Resuming: chunk *i* is always rows ``[i*chunk_rows, (i+1)*chunk_rows)`` of the input. Each finished
 chunk is written atomically (a temporary name, then a rename) as ``OUTPUT.staging/part-NNNNNN.arrow``
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.serving.batch_dataset import is_dataset_uri, open_dataset_input
 from shipyard.serving.predlog import open_filesystem
 
 if TYPE_CHECKING:
@@ -171,9 +174,8 @@ def _score(model: LoadedModel, table: pa.Table) -> pa.Table:
     return pa.table({"prediction": pa.array(preds), "model_version": pa.array(version)})
 
 
-def _kept_columns(keep: Keep, available: Sequence[str]) -> list[str] | None:
-    """The input columns to copy into the output (None: all of them), checked against the input's
-    columns (``available``)."""
+def _keep_names(keep: Keep) -> list[str] | None:
+    """The columns ``keep`` names (None: all of them)."""
     if isinstance(keep, str):
         if keep == "all":
             return None
@@ -182,7 +184,15 @@ def _kept_columns(keep: Keep, available: Sequence[str]) -> list[str] | None:
         keep = [c.strip() for c in keep.split(",") if c.strip()]
         if not keep:
             raise InvalidInputError("--keep takes all, none or a comma-separated list of input columns")
-    chosen = list(dict.fromkeys(keep))
+    return list(dict.fromkeys(keep))
+
+
+def _kept_columns(keep: Keep, available: Sequence[str]) -> list[str] | None:
+    """The input columns to copy into the output (None: all of them), checked against the input's
+    columns (``available``)."""
+    chosen = _keep_names(keep)
+    if chosen is None:
+        return None
     missing = [c for c in chosen if c not in available]
     if missing:
         raise InvalidInputError(
@@ -345,24 +355,30 @@ def batch_predict(
         from shipyard.registry.api import load_model
 
         model = load_model(model, allow_unsafe=allow_unsafe, trusted=trusted, stores=stores)
-    in_fs, in_path = open_filesystem(input)
     out_fs, out_path = open_filesystem(output)
     kind = _format(output)
-    found = in_fs.get_file_info(in_path).type.name
-    if found == "NotFound":
-        raise NotFoundError(f"input {input!r} does not exist; check the path (or the bucket and key)")
-    if _format(input) == "folder" and found != "Directory":
-        raise InvalidInputError(
-            f"input {input!r} is not a .parquet or .csv file, nor a folder of Parquet files"
-        )
-    available, total = _describe_input(in_fs, in_path)
+    source_key = input
+    if is_dataset_uri(input):
+        dataset = open_dataset_input(input, model.signature.column_names, _keep_names(keep), stores)
+        available, total, source_key = dataset.columns, dataset.total, dataset.uri
+    else:
+        in_fs, in_path = open_filesystem(input)
+        found = in_fs.get_file_info(in_path).type.name
+        if found == "NotFound":
+            raise NotFoundError(f"input {input!r} does not exist; check the path (or the bucket and key)")
+        if _format(input) == "folder" and found != "Directory":
+            raise InvalidInputError(
+                f"input {input!r} is not a .parquet or .csv file, nor a folder of Parquet files, "
+                "nor a dataset (datasets:/NAME/VERSION or datasets:/NAME@ALIAS)"
+            )
+        available, total = _describe_input(in_fs, in_path)
     kept = _kept_columns(keep, available)
     staging = _Staging(out_fs, out_path, "parquet" if kind == "folder" else "arrow")
     # a single-file output from Parquet that keeps every input column: parts hold only the
     # computed columns and the assembly streams the input beside them (see _Staging.finish)
-    slim = kind != "folder" and _format(input) != "csv" and kept is None
+    slim = kind != "folder" and _format(input) != "csv" and not is_dataset_uri(input) and kept is None
     manifest = {
-        "input": input,
+        "input": source_key,
         "model": model.digest or model.uri or "",
         "chunk_rows": chunk_rows,
         "parts": "computed columns" if slim else "rows",
@@ -374,6 +390,9 @@ def batch_predict(
     inflight: dict[Future[int], int] = {}
 
     def chunks_of_input() -> Iterator[pa.Table]:
+        if is_dataset_uri(input):  # only the columns scored and kept are read
+            read = None if kept is None else list(dict.fromkeys([*model.signature.column_names, *kept]))
+            return _chunks(dataset.batches(chunk_rows, read), chunk_rows)
         return _chunks(_read_batches(model, in_fs, in_path, chunk_rows), chunk_rows)
 
     def run(index: int, table: pa.Table) -> int:

@@ -119,10 +119,17 @@ class Deployment:
         except TimeoutError:
             raise PredictTimeout from None
 
-    async def predict(
-        self, request_id: str, ts: datetime, started: float, columns: dict[str, list[Any]], rows: int
+    async def predict(  # noqa: PLR0917
+        self,
+        request_id: str,
+        ts: datetime,
+        started: float,
+        columns: dict[str, list[Any]],
+        rows: int,
+        keys: dict[str, list[Any]] | None = None,
     ) -> Prediction:
-        """Route, batch, predict; log the request and send the shadow copy off the hot path.
+        """Route, batch, predict; log the request (with the entities' join ``keys`` of an entities
+        body) and send the shadow copy off the hot path.
 
         Raises :class:`Overloaded` (queue full), :class:`PredictTimeout`, or the model's error.
         """
@@ -131,11 +138,20 @@ class Deployment:
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._log(
             LogEntry(
-                request_id, ts, variant.name, variant.version, "primary", latency_ms, columns, preds, proba
+                request_id,
+                ts,
+                variant.name,
+                variant.version,
+                "primary",
+                latency_ms,
+                columns,
+                preds,
+                proba,
+                keys,
             )
         )
         if self.shadow is not None:
-            task = asyncio.get_running_loop().create_task(self._shadow(request_id, ts, columns, rows))
+            task = asyncio.get_running_loop().create_task(self._shadow(request_id, ts, columns, rows, keys))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return Prediction(variant, preds, proba)
@@ -144,7 +160,14 @@ class Deployment:
         if self.log_writer is not None:
             self.log_writer.put(entry)
 
-    async def _shadow(self, request_id: str, ts: datetime, columns: dict[str, list[Any]], rows: int) -> None:
+    async def _shadow(
+        self,
+        request_id: str,
+        ts: datetime,
+        columns: dict[str, list[Any]],
+        rows: int,
+        keys: dict[str, list[Any]] | None,
+    ) -> None:
         """The shadow's answer goes to the log only; its failures are counted, never raised."""
         assert self.shadow is not None
         shadow = self.shadow
@@ -160,7 +183,9 @@ class Deployment:
             return
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._log(
-            LogEntry(request_id, ts, shadow.name, shadow.version, "shadow", latency_ms, columns, preds, proba)
+            LogEntry(
+                request_id, ts, shadow.name, shadow.version, "shadow", latency_ms, columns, preds, proba, keys
+            )
         )
 
 

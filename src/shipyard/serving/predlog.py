@@ -20,6 +20,9 @@ version        int64 (null for runs:/)     the model version that produced the r
 role           string                      ``primary`` (returned) or ``shadow`` (logged only)
 latency_ms     float64                     request latency (shadow: its own model latency)
 row            int32                       the row's index inside its request
+<join key>...  int64 or string             a deployment with ``--features``: the entity's
+                                           join keys (``entity_<key>`` where the name is
+                                           taken; null for rows sent as records)
 <feature>...   the signature's types        one column per input feature (a feature named like
                                            a column above is stored as ``input_<name>``)
 prediction     the model's output type      the prediction
@@ -39,7 +42,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.fs as pafs
 
+    from shipyard.serving.logpolicy import Source
     from shipyard.serving.metrics import ServingMetrics
     from shipyard.tracking.stores import Stores
 
@@ -72,6 +76,7 @@ class LogEntry:
     columns: dict[str, list[Any]]
     predictions: list[Any]
     proba: list[list[float]] | None
+    keys: dict[str, list[Any]] | None = None  # join key -> one value per row (entities bodies)
 
 
 def feature_column(name: str) -> str:
@@ -83,6 +88,20 @@ def log_sources(columns: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """``{log column: (view, feature)}`` of a deployment whose input ``columns`` come from views
     (``{input column: view}``; a column is its view's feature of the same name)."""
     return {feature_column(column): (view, column) for column, view in columns.items()}
+
+
+def key_column(key: str, inputs: Collection[str]) -> str:
+    """The log column of entity join key ``key`` (``entity_<key>`` where the name is taken)."""
+    taken = key in FIXED_COLUMNS or key in OUTPUT_COLUMNS or feature_column(key) in inputs
+    return f"entity_{key}" if taken else key
+
+
+def log_keys(
+    join_keys: Mapping[str, Sequence[str]], inputs: Collection[str]
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """``{join key: (log column, views keyed by it)}`` of a deployment that serves feature views
+    (``join_keys``: ``{key: views using it}``), beside its input columns ``inputs`` (log names)."""
+    return {key: (key_column(key, inputs), tuple(views)) for key, views in join_keys.items()}
 
 
 def open_filesystem(location: str, s3_endpoint_url: str | None = None) -> tuple[pafs.FileSystem, str]:
@@ -115,10 +134,13 @@ class PredictionLogWriter:
         flush_s: float = 1.0,
         segment_rows: int = 50_000,
         sources: Mapping[str, tuple[str, str]] | None = None,
+        keys: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
     ) -> None:
         self.fs, self.root = open_filesystem(location)
         # log column -> (feature view, feature): the columns whose values come from feature views
         self.sources = dict(sources or {})
+        # join key -> (its log column, the views keyed by it): entities bodies log their keys
+        self.keys = dict(keys or {})
         self.deployment = deployment
         self.metrics = metrics
         self.flush_s = flush_s
@@ -131,6 +153,11 @@ class PredictionLogWriter:
         self._seq = 0
         self._thread = threading.Thread(target=self._run, name="shipyard-prediction-log", daemon=True)
         self._dropped = metrics.log_dropped.labels("queue_full")
+
+    @property
+    def key_columns(self) -> dict[str, str]:
+        """Join key -> its log column."""
+        return {key: column for key, (column, _) in self.keys.items()}
 
     def start(self) -> None:
         self._thread.start()
@@ -165,7 +192,7 @@ class PredictionLogWriter:
                     pending.append(entry)
                     count += len(entry.predictions)
                 try:
-                    tables.append(entries_table(pending, self.deployment))
+                    tables.append(entries_table(pending, self.deployment, self.key_columns))
                     rows += count
                 except Exception:
                     log.exception("could not convert %d prediction-log rows", count)
@@ -190,10 +217,10 @@ class PredictionLogWriter:
         import pyarrow.fs as pafs
         import pyarrow.parquet as pq
 
-        if self.sources:
+        if self.sources or self.keys:
             from shipyard.serving.logpolicy import encode_sources
 
-            table = table.replace_schema_metadata(encode_sources(self.sources))
+            table = table.replace_schema_metadata(encode_sources(self.sources, self.keys))
         now = datetime.now(UTC)
         self._seq += 1
         folder = f"{self.root}/{self.deployment}/{now:%Y-%m-%d}"
@@ -207,9 +234,12 @@ class PredictionLogWriter:
             pq.write_table(table, f"{folder}/{name}", filesystem=self.fs, use_dictionary=_TEXT_COLUMNS)
 
 
-def entries_table(entries: list[LogEntry], deployment: str) -> pa.Table:
+def entries_table(
+    entries: list[LogEntry], deployment: str, key_columns: Mapping[str, str] | None = None
+) -> pa.Table:
     """One Arrow table of log rows (flattening in C with ``itertools``: this runs beside the event
-    loop, so its GIL time is latency for requests)."""
+    loop, so its GIL time is latency for requests). ``key_columns`` (join key -> log column): the
+    entity keys of entities bodies, null for rows sent as records."""
     import pyarrow as pa
 
     chain = itertools.chain.from_iterable
@@ -233,12 +263,33 @@ def entries_table(entries: list[LogEntry], deployment: str) -> pa.Table:
         "latency_ms": repeat([e.latency_ms for e in entries], pa.float64()),
         "row": pa.array(list(chain(range(n) for n in counts)), pa.int32()),
     }
+    for key, column in (key_columns or {}).items():
+        data[column] = _keys([e.keys.get(key) if e.keys else None for e in entries], counts)
     for name in entries[0].columns:
         data[feature_column(name)] = _flat([e.columns[name] for e in entries], total)
     data["prediction"] = _flat([e.predictions for e in entries], total)
     probas = list(chain(e.proba if e.proba is not None else [None] * len(e.predictions) for e in entries))
     data["proba"] = pa.array(probas, pa.list_(pa.float64()))
     return pa.table(data)
+
+
+def _keys(lists: list[list[Any] | None], counts: list[int]) -> pa.Array:
+    """One join key's values (None: a request sent as records): integers as int64 and strings as
+    strings, as the online store keeps them (a key of the other type is an unknown entity, never
+    logged); a mix as strings."""
+    import pyarrow as pa
+
+    values = list(
+        itertools.chain.from_iterable(
+            v if v is not None else [None] * n for v, n in zip(lists, counts, strict=True)
+        )
+    )
+    kinds = {type(v) for v in values if v is not None}
+    if not kinds:  # no entities here: untyped nulls, which take the type of the other tables
+        return pa.nulls(len(values))
+    if kinds == {int}:
+        return pa.array(values, pa.int64())
+    return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def _flat(lists: list[list[Any]], total: int) -> pa.Array:
@@ -296,7 +347,7 @@ def read_prediction_log(
         for info in fs.get_file_info(pafs.FileSelector(day.path)):
             if info.base_name.endswith(".parquet") and not info.base_name.startswith("."):
                 files.append(info.path)
-    sources: set[tuple[str, str, str]] = set()
+    sources: set[Source] = set()
     if not files:
         table = pa.table({})
     else:
@@ -304,7 +355,7 @@ def read_prediction_log(
 
         parts = [pq.read_table(f, filesystem=fs) for f in sorted(files)]
         sources = decode_sources(part.schema.metadata for part in parts)
-        table = pa.concat_tables(parts, promote_options="default").replace_schema_metadata(None)
+        table = _concat(parts).replace_schema_metadata(None)
         if start is not None:
             table = table.filter(
                 pc.greater_equal(table["ts"], pa.scalar(start, pa.timestamp("us", tz="UTC")))
@@ -317,8 +368,33 @@ def read_prediction_log(
     return table if as_arrow else table.to_pandas()
 
 
-def _guarded(table: pa.Table, sources: set[tuple[str, str, str]], stores: Stores | None) -> pa.Table:
-    from shipyard.data.policies import local_reader, policy_salt
+def _concat(parts: list[pa.Table]) -> pa.Table:
+    """The segments as one table; a column typed differently in different segments (an entity key
+    logged as integers, then as strings) is read as strings."""
+    import pyarrow as pa
+
+    try:
+        return pa.concat_tables(parts, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        types: dict[str, set[pa.DataType]] = {}
+        for part in parts:
+            for field in part.schema:
+                if not pa.types.is_null(field.type):
+                    types.setdefault(field.name, set()).add(field.type)
+        mixed = {name for name, found in types.items() if len(found) > 1}
+        if not mixed:
+            raise
+        cast = []
+        for part in parts:
+            for name in mixed & set(part.column_names):
+                i = part.column_names.index(name)
+                part = part.set_column(i, name, part.column(i).cast(pa.string()))  # noqa: PLW2901
+            cast.append(part)
+        return pa.concat_tables(cast, promote_options="default")
+
+
+def _guarded(table: pa.Table, sources: set[Source], stores: Stores | None) -> pa.Table:
+    from shipyard.data.policies import policy_salt, view_reader
     from shipyard.features.guard import ViewGuard
     from shipyard.serving.logpolicy import guard_log
 
@@ -326,8 +402,8 @@ def _guarded(table: pa.Table, sources: set[tuple[str, str, str]], stores: Stores
         from shipyard.tracking.fluent import get_stores
 
         stores = get_stores()
-    reader = local_reader(stores)
-    if reader is None:  # over a server: the server holds the policies (see logpolicy's doc)
+    reader = view_reader(stores)  # over a server: the server's decision for the token's principal
+    if reader is None:
         return table
     guard = ViewGuard(reader, policy_salt(stores.settings.home), stores.settings.project)
     return guard_log(table, sources, guard)

@@ -4,7 +4,8 @@ store's HTTP session). A version's files travel as compact rows
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -120,6 +121,13 @@ class RestDatasetStore(DatasetStore):
     ) -> Any:
         """The version's rows as the server answers them for the caller (policies applied), as
         an Arrow table (the route streams Arrow IPC)."""
+        return self.stream_data(name, version, columns=columns, where=where).read_all()
+
+    def stream_data(
+        self, name: str, version: int, *, columns: Sequence[str] | None = None, where: str | None = None
+    ) -> Any:
+        """The same rows as a ``pyarrow.RecordBatchReader`` that reads the answer as it is consumed
+        (one batch in memory at a time, never the whole answer)."""
         import pyarrow as pa
 
         params: dict[str, Any] = {"format": "arrow"}
@@ -127,5 +135,37 @@ class RestDatasetStore(DatasetStore):
             params["column"] = list(columns)
         if where is not None:
             params["where"] = where
-        response = self._http.fetch(_v(name, version) + "/data", params=params)
-        return pa.ipc.open_stream(response.content).read_all()
+        chunks = self._http.stream(_v(name, version) + "/data", params=params)
+        return pa.ipc.open_stream(_ChunkFile(chunks))
+
+
+class _ChunkFile(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks (what Arrow's stream reader reads)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` (short only at the end: Arrow takes a short read for the end)."""
+        filled = 0
+        while filled < len(buffer):
+            if not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._pending = memoryview(chunk)
+            size = min(len(buffer) - filled, len(self._pending))
+            buffer[filled : filled + size] = self._pending[:size]
+            self._pending = self._pending[size:]
+            filled += size
+        return filled
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        super().close()

@@ -40,3 +40,11 @@ class RestFeatureRecords(FeatureRecords):
         path = f"/features/views/{seg(name)}/versions"
         rows = follow_pages(self._http, path, "versions", {}, limit=limit, offset=offset)
         return [decode(ViewRecord, row) for row in rows]
+
+    # ---- a decision the server makes (data policies; not part of the FeatureRecords interface) -----
+    def read_access(self, name: str, project: str | None) -> dict[str, Any]:
+        """What the caller may see of view ``name``'s columns: ``hidden``, ``masked`` (column ->
+        method) and ``row_filter`` (the text, or None); ``project`` scopes a view not applied."""
+        params = {} if project is None else {"project": project}
+        found: dict[str, Any] = self._http.call("GET", f"/features/views/{seg(name)}/access", params=params)
+        return found

@@ -13,6 +13,7 @@ import functools
 import random
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -137,6 +138,42 @@ class RestSession:
         if response.status_code >= 400:
             raise error_from_response(response)
         return response
+
+    def stream(self, path: str, params: Any = None) -> Iterator[bytes]:
+        """A GET whose (large, not JSON) answer is read chunk by chunk as the caller consumes it;
+        the server's error is raised before the first chunk. Connecting is retried like
+        :meth:`fetch`; a body cut off midway is an error (no resuming)."""
+        attempt = 0
+        while True:
+            try:
+                context = self.client.stream("GET", path, params=params, headers={"Accept": "*/*"})
+                response = context.__enter__()
+            except _RETRY_ERRORS as exc:
+                if attempt >= self.retries:
+                    raise self._unreachable(exc) from None
+                wait = self._backoff(attempt, None)
+            except httpx.TransportError as exc:
+                raise self._unreachable(exc) from None
+            else:
+                if response.status_code != 503 or attempt >= self.retries or _not_configured(response):
+                    break
+                wait = self._backoff(attempt, response.headers.get("retry-after"))
+                context.__exit__(None, None, None)
+            attempt += 1
+            time.sleep(wait)
+        if response.status_code >= 400:
+            response.read()
+            context.__exit__(None, None, None)
+            raise error_from_response(response)
+        return self._chunks(context, response)
+
+    def _chunks(self, context: Any, response: httpx.Response) -> Iterator[bytes]:
+        try:
+            yield from response.iter_bytes()
+        except httpx.TransportError as exc:
+            raise self._unreachable(exc) from None
+        finally:
+            context.__exit__(None, None, None)
 
     def _send_with_retries(
         self, method: str, path: str, content: bytes | None, params: Any, headers: dict[str, str]

@@ -321,6 +321,24 @@ class SqlDatasetStore(BorrowedTransactions, DatasetStore):
         with self._read() as conn:
             return [(str(r.dataset_name), int(r.version)) for r in conn.execute(query)]
 
+    def versions_described_with(
+        self, text: str, *, hidden_projects: Sequence[str] = (), limit: int = 20, offset: int = 0
+    ) -> list[DatasetVersion]:
+        """Versions whose description contains ``text`` (taken literally), newest first, outside
+        ``hidden_projects`` (SQL only: the feature page finds the training sets logged from a view
+        by the lineage their description carries, ``features/training.py``)."""
+        query = _page(
+            select(*_VERSION_COLUMNS)
+            .join(datasets, _D.name == _V.dataset_name)
+            .where(_V.description.contains(text, autoescape=True))
+            .where(or_(_D.project.is_(None), _D.project.not_in(list(hidden_projects))))
+            .order_by(_V.created_at.desc(), _V.dataset_name, _V.version.desc()),
+            limit,
+            offset,
+        )
+        with self._read() as conn:
+            return _load_versions(conn, conn.execute(query).all())
+
     def record_use(self, use: DatasetUse) -> None:
         if use.direction not in USE_DIRECTIONS:
             raise InvalidInputError(f"dataset use direction {use.direction!r} is not one of input, output")

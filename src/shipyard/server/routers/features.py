@@ -18,7 +18,7 @@ from shipyard.security.policy import SERVER_SCOPE, Access, check_project_name
 from shipyard.server.contract import INT32_MAX, JSON_INT_MAX
 from shipyard.server.deps import ctx_of, once, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
-from shipyard.server.schemas import FeatureName, FeatureViewIn
+from shipyard.server.schemas import FeatureName, FeatureViewIn, ProjectName
 
 router = APIRouter(prefix="/api/v1", tags=["features"], dependencies=once())
 
@@ -77,6 +77,37 @@ def get_view(
     latest = _visible(request, _records(request).get_view(name))
     view = latest if version is None else _records(request).get_view(name, version)
     return wire({"view": view})
+
+
+@router.get("/features/views/{name}/access")
+def view_access(request: Request, name: FeatureName, project: ProjectName | None = None) -> Response:
+    """What the caller may see of a feature view's columns, for reads the client shapes itself (a
+    view over its own files, its online store, a prediction log): hidden and masked columns and
+    the row filter (its text: the client applies it). The decision is the server's
+    (``data/policies.Reader.decision``); the scope is the applied view's project, or ``project``
+    for a view not applied."""
+    import orjson
+
+    from shipyard.data.policies import scope_of
+    from shipyard.server.data_access import reader_of
+
+    try:
+        applied: ViewRecord | None = _visible(request, _records(request).get_view(name))
+    except NotFoundError:
+        applied = None
+    scope = scope_of(applied.project if applied is not None else project)
+    principal = principal_of(request)
+    if not principal.access.can("data:read", scope):
+        raise PermissionDeniedError(
+            f"{principal.access.principal!r} lacks the data:read permission in {scope}"
+        )
+    decision = reader_of(ctx_of(request), principal).decision("feature_view", name, [], scope)
+    body = {
+        "hidden": sorted(decision.hidden),
+        "masked": dict(sorted(decision.masked.items())),
+        "row_filter": decision.row_filter,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.get("/features/views/{name}/versions")

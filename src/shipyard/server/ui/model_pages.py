@@ -1,5 +1,6 @@
 """Model pages: the registered models, one model (versions, aliases, history), one version (card
-and lineage: source run -> its input artifacts -> package -> version)."""
+and lineage: source run -> its input artifacts -> package -> version; the datasets its run read,
+and the feature views a training set among them was read from)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from shipyard.metadata.model_registry import LineageRecord
 from shipyard.registry.uri import parse_version, validate_model_name
 from shipyard.server.deps import principal_of
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
+from shipyard.server.ui.feature_lineage import views_behind
+from shipyard.server.ui.feature_pages import view_visible
 from shipyard.server.ui.templating import Pages
 
 if TYPE_CHECKING:
@@ -75,6 +78,7 @@ def add_model_routes(router: APIRouter, pages: Pages) -> None:
             ctx = server_context(request)
             found = ctx.registry.get_version(validate_model_name(name), parse_version(version))
             card = build_card(ModelRegistry(ctx.stores, ctx.registry), found)
+            uses = _run_inputs(ctx, found.run_id)
             task_key = None
             if found.task_id:
                 try:
@@ -89,7 +93,8 @@ def add_model_routes(router: APIRouter, pages: Pages) -> None:
                     v=found,
                     card=card,
                     task_key=task_key,
-                    dataset_uses=_run_inputs(ctx, found.run_id),
+                    dataset_uses=uses,
+                    feature_views=views_behind(ctx, uses, lambda view: view_visible(request, view)),
                     lineage_columns=lineage_columns(card.lineage),
                 ),
             )

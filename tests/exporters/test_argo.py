@@ -24,6 +24,7 @@ from shipyard.runtime.logs import task_logs
 from shipyard.runtime.orchestrated import run_id_for
 from shipyard.runtime.stores import RunStores, open_run_stores
 from tests.exporters.argo_harness import ArgoHarness, Outcome
+from tests.runtime.code_project import expected_values, write_project
 from tests.runtime.test_orchestrated import SHAPES, local, summary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -322,3 +323,24 @@ def test_the_exported_commands_run_as_processes_from_the_code_dir(
     run = FlowRun(stores, run_id)
     assert run.output == 5 and run.info.tags[ORCHESTRATOR_TAG] == "argo"
     assert stores.metadata.get_run(run_id).flow_spec["file"] == str(target / "fanout.py")
+
+
+# ---- the code from a package: the image holds no project --------------------------------------------
+@pytest.mark.slow
+def test_an_exported_workflow_runs_from_its_code_package(
+    stores: RunStores, settings: Settings, tmp_path: Path
+) -> None:
+    flow_file = write_project(tmp_path / "project")
+    ref = flow_ref(flow_file, {"n": "3"}, "packaged", package_store=stores.artifacts)
+    assert ref.package is not None and ref.path == "flow.py"
+    doc = yaml.safe_load(to_yaml(export(ref, ArgoOptions(image="registry.example/fraud:1"))))
+    assert doc["spec"]["templates"] and "--code-package" in _template(doc, "start")["container"]["command"]
+    shutil.move(tmp_path / "project", tmp_path / "gone")  # no pod can see the project folder
+    base_env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO / "src")}
+    outcome, run_id = execute(doc, settings, tmp_path, base_env=base_env, in_process=False)
+    assert outcome.phase == "Succeeded", [p.stderr for p in outcome.failed_pods()]
+    run = FlowRun(stores, run_id)
+    assert run.output["values"] == expected_values(3)
+    code = settings.home / "code" / ref.package
+    assert all(Path(f).is_relative_to(code) for f in run.output["flow_files"] + run.output["helper_files"])
+    assert run.info.flow_spec["code_package"]["digest"] == ref.package  # the run names the same package

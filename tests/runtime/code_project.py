@@ -96,8 +96,8 @@ def moving_away(project: Path, to: Path) -> Callable[[LoadedFlow, RunStores], Co
     before any task starts: the tasks can only run from the package."""
     real = api.store_code_package
 
-    def store_then_move(loaded: LoadedFlow, stores: RunStores) -> CodePackage:
-        package = real(loaded, stores)
+    def store_then_move(loaded: LoadedFlow, stores: RunStores, root: Path | None = None) -> CodePackage:
+        package = real(loaded, stores, root)
         shutil.move(project, to)
         return package
 

@@ -197,8 +197,8 @@ def test_a_flow_file_edited_after_the_run_started_does_not_change_what_its_tasks
     flow = write_project(tmp_path / "project")
     real = api.store_code_package
 
-    def store_then_edit(loaded: LoadedFlow, run_stores: RunStores) -> CodePackage:
-        package = real(loaded, run_stores)
+    def store_then_edit(loaded: LoadedFlow, run_stores: RunStores, root: Path | None = None) -> CodePackage:
+        package = real(loaded, run_stores, root)
         flow.write_text(flow.read_text().replace("scale(x) + lazy_helper", "-1 + lazy_helper"))
         return package
 

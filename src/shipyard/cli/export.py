@@ -8,11 +8,14 @@ from typing import Annotated
 
 import typer
 
+from shipyard.cli.main import state
+
 app = typer.Typer(help="Export a flow as an orchestrator's workflow spec.", no_args_is_help=True)
 
 
 @app.command("argo")
 def argo_command(  # noqa: PLR0917 (Typer maps parameters to options)
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The flow file (a Python file with one @flow).")],
     image: Annotated[
         str, typer.Option("--image", help="The image every step runs in, unless @step(image=...) names one.")
@@ -38,6 +41,14 @@ def argo_command(  # noqa: PLR0917 (Typer maps parameters to options)
     code_dir: Annotated[
         str, typer.Option("--code-dir", help="Where the image holds the project (the flow file's root).")
     ] = "/app",
+    code_package: Annotated[
+        bool,
+        typer.Option(
+            "--code-package",
+            help="Store the project's code as a package in the artifact store now (SHIPYARD_ARTIFACTS "
+            "must be the store the pods use); the pods fetch it by digest, so the image needs no code.",
+        ),
+    ] = False,
     name: Annotated[str | None, typer.Option("--name", help="metadata.name (default: the flow's).")] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", help="metadata.namespace.")] = None,
     env_secret: Annotated[
@@ -83,7 +94,8 @@ def argo_command(  # noqa: PLR0917 (Typer maps parameters to options)
         parallelism=parallelism,
     )
     options.check()  # before the flow file is imported
-    flow = flow_ref(file, parse_cli_params(param or []), flow_name, code_dir)
+    artifacts = state(ctx).stores.artifacts if code_package else None
+    flow = flow_ref(file, parse_cli_params(param or []), flow_name, code_dir, artifacts)
     text = to_yaml(export(flow, options), file.name)
     if output is None:
         typer.echo(text, nl=False)

@@ -23,6 +23,7 @@ class FlowRef:
     name: str
     graph: Graph
     params: Mapping[str, Any] = field(default_factory=dict)
+    package: str | None = None  # the code package's digest: ``path`` is then inside it
 
     @property
     def steps(self) -> list[str]:
@@ -32,6 +33,8 @@ class FlowRef:
 def start(flow: FlowRef, run_key: str, orchestrator: str) -> list[str]:
     argv = [*ENTRY, "start", "--run-key", run_key, "--orchestrator", orchestrator]
     argv += ["--flow-name", flow.name, "--graph", graph_digest(flow.graph)]
+    if flow.package is not None:
+        argv += ["--code-package", flow.package]
     for name, value in sorted(flow.params.items()):
         argv += ["-p", f"{name}={json.dumps(value, sort_keys=True)}"]
     return [*argv, flow.path]

@@ -158,12 +158,14 @@ def create_flow_run(
     tags: Mapping[str, str],
     origin_run_id: str | None = None,
     spec: Mapping[str, Any] | None = None,
+    package_root: Path | None = None,
 ) -> None:
     """Create the RUNNING run record of a flow: its params, graph and code (``spec``: more
-    ``flow_spec`` fields, e.g. the orchestrator that drives it)."""
+    ``flow_spec`` fields, e.g. the orchestrator that drives it; ``package_root``: the folder the
+    code package is built from, when the flow file came out of one)."""
     settings = stores.settings
     envs = _prepare_envs(loaded, graph, settings, stores, origin_run_id)
-    package = store_code_package(loaded, stores)
+    package = store_code_package(loaded, stores, package_root)
     stores.metadata.create_run(
         RunCreate(
             id=run_id,
@@ -201,10 +203,11 @@ def _prepare_envs(
     return prepare_envs(graph, loaded.flow.env, loaded.path, settings.home, recorded)
 
 
-def store_code_package(loaded: LoadedFlow, stores: RunStores) -> CodePackage:
+def store_code_package(loaded: LoadedFlow, stores: RunStores, root: Path | None = None) -> CodePackage:
     """The run's code (flow file, local modules, shipyard.yaml) as a stored package, so a task
     runs where the flow file is not (another node, a pod)."""
-    return build_code_package(loaded.path, stores.artifacts, max_bytes=stores.settings.code_package_max_bytes)
+    limit = stores.settings.code_package_max_bytes
+    return build_code_package(loaded.path, stores.artifacts, max_bytes=limit, root=root)
 
 
 def run_flow(

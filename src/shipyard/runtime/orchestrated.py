@@ -83,8 +83,10 @@ def start(  # noqa: PLR0917 (the command's arguments)
     orchestrator: str,
     flow_name: str | None = None,
     expect_graph: str | None = None,
+    code_package: str | None = None,
 ) -> str:
-    """Create the run (once: a retried start finds it); returns its id."""
+    """Create the run (once: a retried start finds it); returns its id. With ``code_package`` (a
+    digest), ``flow_file`` is the flow's path inside that package, fetched from the artifact store."""
     from shipyard.runtime.api import create_flow_run
 
     run_id = run_id_for(run_key)
@@ -93,6 +95,9 @@ def start(  # noqa: PLR0917 (the command's arguments)
         return run_id
     except NotFoundError:
         pass
+    root: Path | None = None
+    if code_package is not None:
+        root, flow_file = _from_package(stores, code_package, flow_file)
     loaded = load_flow(flow_file, flow_name)
     graph = loaded.flow.build(params)
     if expect_graph is not None and graph_digest(graph) != expect_graph:
@@ -108,8 +113,23 @@ def start(  # noqa: PLR0917 (the command's arguments)
         run_id=run_id,
         tags={"shipyard.kind": "flow", ORCHESTRATOR_TAG: orchestrator, "shipyard.run_key": run_key[:500]},
         spec={"orchestrator": orchestrator},
+        package_root=root,
     )
     return run_id
+
+
+def _from_package(stores: RunStores, digest: str, flow_path: Path) -> tuple[Path, Path]:
+    """The package's folder (materialized under ``<home>/code``, on ``sys.path`` so the project's
+    modules import) and the flow file in it."""
+    from shipyard.artifacts.unpack import check_name
+    from shipyard.runtime.code_package import materialize
+
+    name = flow_path.as_posix()
+    check_name("the flow file in the code package", name)
+    root = materialize(digest, stores.artifacts, stores.settings.home / "code")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return root, root / name
 
 
 # ---- replay ------------------------------------------------------------------------------------
@@ -276,6 +296,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--orchestrator", required=True)
     p.add_argument("--flow-name")
     p.add_argument("--graph")
+    p.add_argument("--code-package", help="the digest of the code package holding the flow file")
     p.add_argument("-p", "--param", action="append", default=[])
     p.add_argument("flow_file", type=Path)
     p = sub.add_parser("expand", help="create a step's tasks; print how many")
@@ -315,6 +336,7 @@ def _dispatch(args: argparse.Namespace, stores: RunStores) -> int:
             args.orchestrator,
             args.flow_name,
             args.graph,
+            args.code_package,
         )
         print(run_id)
         return 0

@@ -159,3 +159,91 @@ def test_a_request_beyond_the_limit_takes_a_slot_freed_while_it_waits_else_gets_
         return statuses
 
     assert asyncio.run(main()) == [200, 200, 503, 200]
+
+
+class _Counting:
+    """An ASGI wrapper (as uvicorn's own are) that records the paths the app is called with."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+def _answer(sock: Any) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    """One HTTP/1.1 response from ``sock``: status line, headers (lower-case names), body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.split(b"\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(b":") for line in lines)}
+    while len(body) < int(headers[b"content-length"]):
+        body += sock.recv(65536)
+    return status, headers, body
+
+
+def test_serve_refuses_beyond_the_limit_in_the_protocol_before_the_app_sees_the_request(env: Env) -> None:
+    # `shipyard serve`'s protocol: one request in flight at most; the one holding the slot has sent
+    # only part of its body, so the slot stays taken for as long as the test needs
+    import socket
+
+    config = ServingConfig("models:/fraud@champion", max_in_flight=1, max_batch_size=1, log_dir=None)
+    app = create_serving_app(config, stores=env.stores)
+    gate = app.state.admission
+    counting = _Counting(app)
+    body = b'{"this is": "not even parsed"}'
+    refused_request = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    with live(counting) as url:
+        port = int(url.rsplit(":", 1)[1])
+        holder = socket.create_connection(("127.0.0.1", port), timeout=10)
+        other = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            token = env.token.encode()
+            holder.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + token + b"\r\nContent-Length: 100\r\n\r\n[{"
+            )
+            deadline = time.monotonic() + 10
+            while gate.in_flight < 1 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert gate.in_flight == 1 and counting.paths.count("/predict") == 1
+            seconds = []
+            for _ in range(3):  # on one keep-alive connection: each refusal leaves it usable
+                started = time.perf_counter()
+                other.sendall(refused_request)
+                status, headers, answer = _answer(other)
+                seconds.append(time.perf_counter() - started)
+                assert status == b"HTTP/1.1 503 Service Unavailable"
+                assert headers[b"retry-after"] == b"1" and headers[b"x-content-type-options"] == b"nosniff"
+                assert b"connection" not in headers and b"date" in headers
+                assert b'"overloaded"' in answer
+            assert min(seconds) < 0.05, seconds
+            # the app never saw them: no guard (no token was sent: not a 401), no body parsing
+            assert counting.paths.count("/predict") == 1
+            holder.sendall(b"x" * 98)  # the holder's body is complete (not JSON: 422), its slot freed
+            status, _, _ = _answer(holder)
+            assert status.startswith(b"HTTP/1.1 422")
+            rows_body = httpx.Request("POST", url, json=rows(1, 1)).read()
+            other.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s"
+                % (token, len(rows_body), rows_body)
+            )
+            status, headers, _ = _answer(other)  # admitted on the same connection
+            assert status == b"HTTP/1.1 200 OK" and headers[b"x-content-type-options"] == b"nosniff"
+        finally:
+            holder.close()
+            other.close()
+        after = rejected(url, env)
+    assert after[("overloaded", "503")] == 3
+    assert gate.in_flight == 0

@@ -142,9 +142,9 @@ class GatedHttpToolsProtocol(HttpToolsProtocol):
         self.gate = find_gate(self.app)
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
-        cycle.send = _one_write(cycle)  # type: ignore[method-assign]
         gate = self.gate
         if gate is None or app is not self.app or cycle.scope["path"] in EXEMPT_PATHS:
+            cycle.send = _one_write(cycle)  # type: ignore[method-assign]
             super()._start_asgi_task(cycle, app)  # not gated (or uvicorn's own limit_concurrency 503)
         elif gate.take():
             if not self.run_admitted(cycle, app):
@@ -159,6 +159,7 @@ class GatedHttpToolsProtocol(HttpToolsProtocol):
         gate = self.gate
         assert gate is not None
         cycle.scope[ADMITTED] = True  # type: ignore[literal-required]
+        cycle.send = _one_write(cycle)  # type: ignore[method-assign]
         context = contextvars.Context() if self.config.reset_contextvars else None
         task = self.loop.create_task(cycle.run_asgi(app), context=context)
         task.add_done_callback(self.tasks.discard)

@@ -249,70 +249,109 @@ def test_serve_refuses_beyond_the_limit_in_the_protocol_before_the_app_sees_the_
     assert gate.in_flight == 0
 
 
-def test_the_protocol_writes_each_answer_once_and_in_order_when_requests_are_pipelined() -> None:
+class _Transport(asyncio.Transport):
+    """An in-memory transport that keeps what is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+class _GatedApp:
+    """An ASGI app with a gate of one slot, no waiting: it answers 200 "ok" once ``go`` is set."""
+
+    def __init__(self) -> None:
+        from shipyard.serving.admission import Admission
+
+        self.admission = Admission(1, 1, hold_s=0)
+        self.seen: list[tuple[str, bool]] = []
+        self.go = asyncio.Event()
+        self.go.set()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from shipyard.serving.admission import ADMITTED
+
+        self.seen.append((scope["path"], scope.get(ADMITTED, False)))
+        await receive()
+        await self.go.wait()
+        await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def _connect(app: _GatedApp) -> tuple[Any, _Transport]:
     import uvicorn
     from uvicorn.server import ServerState
 
-    from shipyard.serving.admission import ADMITTED, Admission
     from shipyard.serving.protocol import GatedHttpToolsProtocol
 
-    seen: list[tuple[str, bool]] = []
+    config = uvicorn.Config(app, http=GatedHttpToolsProtocol, lifespan="off", log_level="warning")
+    config.load()
+    protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={})
+    assert isinstance(protocol, GatedHttpToolsProtocol) and protocol.gate is app.admission
+    transport = _Transport()
+    protocol.connection_made(transport)
+    return protocol, transport
 
-    class App:
-        def __init__(self) -> None:
-            self.admission = Admission(1, 1, hold_s=0)
 
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            seen.append((scope["path"], scope.get(ADMITTED, False)))
-            await receive()
-            await asyncio.sleep(0.01)
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
-            await send({"type": "http.response.body", "body": b"ok"})
+async def _until(check: Any) -> None:
+    for _ in range(400):
+        await asyncio.sleep(0.005)
+        if check():
+            return
 
-    class Transport(asyncio.Transport):
-        def __init__(self) -> None:
-            super().__init__()
-            self.writes: list[bytes] = []
 
-        def write(self, data: Any) -> None:
-            self.writes.append(bytes(data))
+REQUEST = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
 
-        def is_closing(self) -> bool:
-            return False
 
-        def close(self) -> None:
-            pass
-
-        def pause_reading(self) -> None:
-            pass
-
-        def resume_reading(self) -> None:
-            pass
-
-    async def main() -> list[bytes]:
-        app = App()
-        config = uvicorn.Config(app, http=GatedHttpToolsProtocol, lifespan="off", log_level="warning")
-        config.load()
-        protocol = config.http_protocol_class(config=config, server_state=ServerState(), app_state={})
-        assert isinstance(protocol, GatedHttpToolsProtocol) and protocol.gate is app.admission
-        transport = Transport()
-        protocol.connection_made(transport)
-        request = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+def test_the_protocol_writes_each_answer_once_and_in_order_when_requests_are_pipelined() -> None:
+    async def main() -> tuple[list[bytes], _GatedApp]:
+        app = _GatedApp()
+        protocol, transport = _connect(app)
         # three pipelined: the first runs, the second waits its turn (uvicorn's pipeline) and is
         # refused by the full gate the moment the first is answered (its slot is released when
         # its task ends, just after), the third is a probe: never gated
-        protocol.data_received(request * 2 + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-        for _ in range(200):
-            await asyncio.sleep(0.005)
-            if len(transport.writes) == 3:
-                break
+        protocol.data_received(REQUEST * 2 + b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        await _until(lambda: len(transport.writes) == 3)
         protocol.connection_lost(None)
         assert app.admission.in_flight == 0
-        return transport.writes
+        return transport.writes, app
 
-    writes = asyncio.run(main())
+    writes, app = asyncio.run(main())
     assert len(writes) == 3  # one write per answer: its head and body together
     assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n") and writes[0].endswith(b"\r\n\r\nok")
     assert writes[1].startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b'"overloaded"' in writes[1]
     assert writes[2].startswith(b"HTTP/1.1 200 OK\r\n")  # /health bypasses the gate
-    assert seen == [("/predict", True), ("/health", False)]  # the refused one never reached the app
+    assert app.seen == [("/predict", True), ("/health", False)]  # the refused one never reached the app
+
+
+def test_thousands_of_pipelined_requests_refused_in_a_row_need_no_recursion() -> None:
+    async def main() -> list[bytes]:
+        app = _GatedApp()
+        app.go.clear()
+        protocol, transport = _connect(app)
+        protocol.data_received(REQUEST * 3000)  # the first holds the slot, 2999 wait in the pipeline
+        await _until(lambda: app.admission.in_flight == 1)
+        app.go.set()  # answered: each of the others is refused as it comes up
+        await _until(lambda: len(transport.writes) == 3000)
+        protocol.connection_lost(None)
+        return transport.writes
+
+    writes = asyncio.run(main())
+    assert len(writes) == 3000 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert all(w.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") for w in writes[1:])

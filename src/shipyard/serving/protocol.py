@@ -140,6 +140,7 @@ class GatedHttpToolsProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.gate = find_gate(self.app)
+        self._completions = 0  # refusals whose on_response_complete is still to run
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: ASGI3Application) -> None:
         gate = self.gate
@@ -173,10 +174,18 @@ class GatedHttpToolsProtocol(HttpToolsProtocol):
             return False
         assert self.gate is not None
         head = cycle.scope["method"] == "HEAD"
+        if cycle.waiting_for_100_continue:  # its body may or may not follow: the framing is lost
+            cycle.keep_alive = False
         self.transport.write(self.gate.wire(self.server_state.default_headers, cycle.keep_alive, head))
         cycle.response_started = cycle.response_complete = True
         cycle.message_event.set()
         if not cycle.keep_alive:
             self.transport.close()
-        self.on_response_complete()  # the next pipelined request, keep-alive timer, reading resumed
+        # then the next pipelined request, the keep-alive timer, reading resumed; a pipelined
+        # request refused at once from there is completed by this loop, not by recursion
+        self._completions += 1
+        if self._completions == 1:
+            while self._completions:
+                self.on_response_complete()
+                self._completions -= 1
         return True

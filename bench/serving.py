@@ -23,7 +23,8 @@ to_parquet`` script. Two models: the served LogisticRegression and a gradient-bo
 Each figure is the median of ``--batch-reps`` runs, the cases interleaved.
 
 Overload (``--overload``, or ``--overload-only``): ``shipyard serve --no-auth`` with its defaults
-(admission limit adapting between 64 and 320 requests in flight, serving/admission.py) under ``wrk`` at
+(admission limit adapting between 64 and 320 requests in flight, serving/admission.py, checked in the
+HTTP protocol, serving/protocol.py; refusals keep the connection open) under ``wrk`` at
 64, 640 and 2,000 connections, clients that resend at once whatever the answer (as a retry storm
 does). Capacity is the 200s per second at 64 connections. wrk counts the answers by status (a Lua
 ``response`` hook); a probe client in this process sends one request at a time on its own

@@ -23,7 +23,8 @@ to_parquet`` script. Two models: the served LogisticRegression and a gradient-bo
 Each figure is the median of ``--batch-reps`` runs, the cases interleaved.
 
 Overload (``--overload``, or ``--overload-only``): ``shipyard serve --no-auth`` with its defaults
-(admission limit adapting between 64 and 320 requests in flight, serving/admission.py) under ``wrk`` at
+(admission limit adapting between 64 and 320 requests in flight, serving/admission.py, checked in the
+HTTP protocol, serving/protocol.py; refusals keep the connection open) under ``wrk`` at
 64, 640 and 2,000 connections, clients that resend at once whatever the answer (as a retry storm
 does). Capacity is the 200s per second at 64 connections. wrk counts the answers by status (a Lua
 ``response`` hook); a probe client in this process sends one request at a time on its own
@@ -31,7 +32,9 @@ connection throughout and records each answer's status and latency, which gives 
 requests and of refusals separately (wrk's own latency figures mix the two). Load generator, probe
 and server run on the same cores (2 here): the figures say what one such machine does, and the
 output says so. ``--src`` serves another checkout's ``src`` (e.g. main's, for the figures before a
-change).
+change). The server's CPU time (``/proc``) gives the cores it got during each step and its CPU
+microseconds per answer (200s and 503s together): on a shared machine these move less with the
+neighbours' load than the rates do.
 
 The machine is shared: the load average is printed with the figures. Results go to
 ``bench/results/serving.json`` (``serving-overload.json`` with ``--overload-only``).
@@ -156,7 +159,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def shipyard_online(
     tmp: Path, data: Path, row: dict[str, float], duration: int, workers: int = 1
 ) -> dict[int, dict[str, float]]:
-    with shipyard_server(tmp, data, workers=workers) as port:
+    with shipyard_server(tmp, data, workers=workers) as (port, _):
         return measure(f"http://127.0.0.1:{port}/predict", json.dumps([row]), duration, tmp)
 
 
@@ -354,7 +357,15 @@ def p99_ms(values: list[float]) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def overload_step(port: int, body: str, connections: int, duration: int, tmp: Path) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and its threads so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def overload_step(
+    port: int, pid: int, body: str, connections: int, duration: int, tmp: Path
+) -> dict[str, float]:
     (tmp / "body.json").write_text(body)
     script = tmp / "overload.lua"
     script.write_text(OVERLOAD_LUA.replace("BODY", str(tmp / "body.json")))
@@ -371,8 +382,10 @@ def overload_step(port: int, body: str, connections: int, duration: int, tmp: Pa
         str(script),
         url,
     ]
+    cpu_before, started = cpu_seconds(pid), time.perf_counter()
     with Probe(port, body) as probe:
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu, elapsed = cpu_seconds(pid) - cpu_before, time.perf_counter() - started
     found = re.search(r"STATUS ok=(\d+) refused=(\d+) other=(\d+)", out)
     assert found, out
     ok, refused, other = (int(v) for v in found.groups())
@@ -388,12 +401,17 @@ def overload_step(port: int, body: str, connections: int, duration: int, tmp: Pa
         "refused_p99_ms": p99_ms(rejections),
         "probe_admitted": float(len(admitted)),
         "probe_refused": float(len(rejections)),
+        "server_cores": cpu / elapsed,  # CPU seconds the server used per second: what it got
+        "server_us_per_answer": 1e6 * cpu / max(1, ok + refused),
     }
 
 
 @contextmanager
-def shipyard_server(tmp: Path, data: Path, src: Path | None = None, workers: int = 1) -> Iterator[int]:
-    """``shipyard serve models:/bench@champion --no-auth`` (registered on first use); yields the port.
+def shipyard_server(
+    tmp: Path, data: Path, src: Path | None = None, workers: int = 1
+) -> Iterator[tuple[int, int]]:
+    """``shipyard serve models:/bench@champion --no-auth`` (registered on first use); yields the
+    port and the server's process id.
     ``src``: serve that checkout's sources instead of this one's."""
     home = tmp / "shipyard-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
@@ -408,16 +426,16 @@ def shipyard_server(tmp: Path, data: Path, src: Path | None = None, workers: int
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(f"http://127.0.0.1:{port}/ready", proc)
-        yield port
+        yield port, proc.pid
     finally:
         stop(proc)
 
 
 def overload(tmp: Path, data: Path, row: dict[str, float], duration: int, src: Path | None) -> dict[int, Any]:
     body = json.dumps([row])
-    with shipyard_server(tmp, data, src) as port:
-        overload_step(port, body, 16, 2, tmp)  # warm-up
-        return {c: overload_step(port, body, c, duration, tmp) for c in (64, 640, 2000)}
+    with shipyard_server(tmp, data, src) as (port, pid):
+        overload_step(port, pid, body, 16, 2, tmp)  # warm-up
+        return {c: overload_step(port, pid, body, c, duration, tmp) for c in (64, 640, 2000)}
 
 
 def report_overload(results: dict[int, Any]) -> None:
@@ -433,6 +451,8 @@ def report_overload(results: dict[int, Any]) -> None:
         "admitted p99",
         "refused/s",
         "refusal p99",
+        "server CPU",
+        "CPU/answer",
         "target",
         "",
     )
@@ -452,6 +472,8 @@ def report_overload(results: dict[int, Any]) -> None:
                 f"{r['admitted_p99_ms']:.1f} ms",
                 f"{r['refused_rps']:.0f}",
                 f"{r['refused_p99_ms']:.1f} ms" if r["probe_refused"] else "(none)",
+                f"{r['server_cores']:.2f} cores",
+                f"{r['server_us_per_answer']:.0f} us",
                 target,
                 verdict,
             )

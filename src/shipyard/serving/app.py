@@ -13,8 +13,8 @@ model failed; 503 not ready or overloaded (with ``Retry-After``); 504 no answer 
 Every answer carries ``X-Content-Type-Options: nosniff`` (:class:`shipyard.serving.guard.ServingGuard`).
 
 Layers, outermost first: the admission gate (:mod:`shipyard.serving.admission`: a prebuilt 503
-beyond ``in_flight_limit`` requests, before anything else runs), the guard (Host, token), the
-routes.
+beyond ``in_flight_limit`` requests, before anything else runs; under ``shipyard serve`` in the HTTP
+protocol itself, :mod:`shipyard.serving.protocol`), the guard (Host, token), the routes.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ def _counters(*counters: Any) -> Callable[[], None]:
 
 class ServingApp(FastAPI):
     """The FastAPI app of a deployment, whose ``__call__`` goes through the admission gate first,
-    before FastAPI's and Starlette's own middleware (:mod:`shipyard.serving.admission`)."""
+    before FastAPI's and Starlette's own middleware (:mod:`shipyard.serving.admission`); a request
+    the HTTP protocol already admitted passes (:mod:`shipyard.serving.protocol`)."""
 
     admission: Admission
 

@@ -47,7 +47,8 @@ def app_from_env() -> FastAPI:
 
 def uvicorn_options(forwarded_allow_ips: tuple[str, ...] = ()) -> dict[str, Any]:
     """How the service runs under uvicorn: no access log or server header; proxy headers believed
-    only from ``forwarded_allow_ips`` (:func:`shipyard.security.network.proxy_options`)."""
+    only from ``forwarded_allow_ips`` (:func:`shipyard.security.network.proxy_options`); with
+    httptools, the protocol that holds the admission gate (:mod:`shipyard.serving.protocol`)."""
     import importlib.util
 
     from shipyard.security.network import proxy_options
@@ -56,8 +57,10 @@ def uvicorn_options(forwarded_allow_ips: tuple[str, ...] = ()) -> dict[str, Any]
     options.update(proxy_options(forwarded_allow_ips))
     if importlib.util.find_spec("uvloop") is not None:
         options["loop"] = "uvloop"
-    if importlib.util.find_spec("httptools") is not None:
-        options["http"] = "httptools"
+    if importlib.util.find_spec("httptools") is not None:  # the admission gate in the protocol
+        from shipyard.serving.protocol import GatedHttpToolsProtocol
+
+        options["http"] = GatedHttpToolsProtocol
     return options
 
 

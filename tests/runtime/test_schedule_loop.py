@@ -119,7 +119,14 @@ def test_a_tick_fires_once_and_not_again_after_a_restart(db: SqlMetadataStore) -
     (fired,) = runner.run_pass()
     assert fired.run is not None and fired.run.run_id == "run1"
     assert starter.started == [
-        ("hourly", {"shipyard.trigger": "schedule", "shipyard.scheduled_time": "2024-01-01T11:00:00+00:00"})
+        (
+            "hourly",
+            {
+                "shipyard.trigger": "schedule",
+                "shipyard.scheduled_time": "2024-01-01T11:00:00+00:00",
+                "shipyard.trigger_source": "cron:0 * * * *",
+            },
+        )
     ]
     assert runner.run_pass() == []
     restarted, _ = _runner(db, [hourly], clock, starter)  # a new process on the same database
@@ -223,7 +230,14 @@ def test_a_dataset_version_starts_one_run_and_not_again_after_a_restart(db: SqlM
     assert _log_dataset(db, T0) == 1
     (fired,) = runner.run_pass()
     assert starter.started == [
-        ("on_tx", {"shipyard.trigger": "dataset:transactions@1", "shipyard.scheduled_time": T0.isoformat()})
+        (
+            "on_tx",
+            {
+                "shipyard.trigger": "dataset:transactions@1",
+                "shipyard.scheduled_time": T0.isoformat(),
+                "shipyard.trigger_source": "dataset:transactions",
+            },
+        )
     ]
     assert fired.position == 1
     assert runner.run_pass() == []

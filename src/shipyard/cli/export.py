@@ -74,6 +74,14 @@ def argo_command(  # noqa: PLR0917 (Typer maps parameters to options)
     parallelism: Annotated[
         int | None, typer.Option("--parallelism", help="At most this many pods at once.")
     ] = None,
+    events_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--events-out",
+            help="Also write the flow's triggers as an Argo Events EventSource + Sensor here "
+            "(report events with `shipyard schedule run FLOW.py --notify URL`).",
+        ),
+    ] = None,
 ) -> None:
     """Write a flow as an Argo WorkflowTemplate (a CronWorkflow with --schedule)."""
     from shipyard.exporters.argo import ArgoOptions, export, to_yaml
@@ -96,19 +104,40 @@ def argo_command(  # noqa: PLR0917 (Typer maps parameters to options)
     options.check()  # before the flow file is imported
     artifacts = state(ctx).stores.artifacts if code_package else None
     flow = flow_ref(file, parse_cli_params(param or []), flow_name, code_dir, artifacts)
-    text = to_yaml(export(flow, options), file.name)
+    doc = export(flow, options)
+    text = to_yaml(doc, file.name)
+    if events_out is not None:
+        _write_events(flow.name, flow.triggers, doc["metadata"]["name"], namespace, events_out, file.name)
     if output is None:
         typer.echo(text, nl=False)
         return
+    _write(output, text)
+
+
+def _write(output: Path, text: str) -> None:
     from shipyard.core.errors import InvalidInputError
 
     if output.is_dir():
-        raise InvalidInputError(
-            f"-o {output} is a folder; name the YAML file to write, e.g. -o workflow.yaml"
-        )
+        raise InvalidInputError(f"{output} is a folder; name the YAML file to write, e.g. -o workflow.yaml")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InvalidInputError(f"cannot write {output}: {exc.strerror or exc}") from None
     typer.echo(f"wrote {output} ({len(text.encode()) / 1024:.1f} KB)", err=True)
+
+
+def _write_events(  # noqa: PLR0917 (the pieces of one file)
+    flow: str, sources: tuple[str, ...], template: str, namespace: str | None, output: Path, source: str
+) -> None:
+    from shipyard.core.errors import InvalidInputError
+    from shipyard.exporters.argo import to_yaml
+    from shipyard.exporters.argo_events import EventsOptions, export_events
+
+    docs = export_events(flow, sources, template, EventsOptions(namespace=namespace))
+    if not docs:
+        raise InvalidInputError(
+            f"flow {flow!r} has no trigger; --events-out needs @flow(trigger=on_dataset(...)) "
+            "or on_model(...)"
+        )
+    _write(output, "---\n".join(to_yaml(d, source) for d in docs))

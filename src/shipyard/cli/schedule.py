@@ -57,6 +57,14 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     max_workers: Annotated[
         int | None, typer.Option("--max-workers", "-w", help="Parallel tasks of each run (default: cores).")
     ] = None,
+    notify: Annotated[
+        str | None,
+        typer.Option(
+            "--notify",
+            help="POST each fire to this URL (the Argo Events webhook of `shipyard export argo "
+            "--events-out`) instead of running the flow here.",
+        ),
+    ] = None,
 ) -> None:
     """Start due runs of the flows in FILES, in a loop (or one pass with --once).
     Fire times missed while no scheduler ran: only the latest runs (--catchup: each, up to --max-catchup).
@@ -67,7 +75,7 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     from shipyard.core.clock import utcnow
     from shipyard.core.errors import ShipyardError
     from shipyard.runtime.api import RunOptions
-    from shipyard.runtime.schedule_loop import open_scheduler
+    from shipyard.runtime.schedule_loop import NOTIFIED, open_scheduler
     from shipyard.runtime.stores import open_run_stores
 
     stores = open_run_stores(state(ctx).settings)
@@ -79,13 +87,14 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
             catchup=catchup,
             max_catchup=max_catchup,
             report=_say,
+            notify=notify,
         )
         for loaded in runner.flows:
             _say(f"scheduling flow {loaded.flow.name}: {_describe(loaded)}")
         while True:
             if once:
                 fired = runner.run_pass()
-                if any(f.run is None or f.run.status != "succeeded" for f in fired):
+                if any(f.run is None or f.run.status not in ("succeeded", NOTIFIED) for f in fired):
                     raise typer.Exit(1)
                 return
             try:

@@ -24,6 +24,7 @@ class FlowRef:
     graph: Graph
     params: Mapping[str, Any] = field(default_factory=dict)
     package: str | None = None  # the code package's digest: ``path`` is then inside it
+    triggers: tuple[str, ...] = ()  # the sources of its triggers (``dataset:NAME``...), for sensors
 
     @property
     def steps(self) -> list[str]:

@@ -33,6 +33,7 @@ def flow_ref(
         raise FlowError(f"--code-dir {code_dir!r} must be an absolute path in the container, e.g. /app")
     loaded = load_flow(file, flow_name)
     graph = loaded.flow.build(params)
+    triggers = tuple(t.source for t in loaded.flow.triggers)
     if package_store is not None:
         from shipyard.runtime.code_package import build_code_package
 
@@ -47,5 +48,9 @@ def flow_ref(
     root = find_project_root(loaded.path.parent) or loaded.path.parent
     relative = loaded.path.relative_to(root)
     return FlowRef(
-        path=str(base.joinpath(*relative.parts)), name=loaded.flow.name, graph=graph, params=graph.params
+        path=str(base.joinpath(*relative.parts)),
+        name=loaded.flow.name,
+        graph=graph,
+        params=graph.params,
+        triggers=triggers,
     )

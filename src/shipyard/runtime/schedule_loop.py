@@ -42,6 +42,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 TRIGGER_TAG = "shipyard.trigger"
 TIME_TAG = "shipyard.scheduled_time"
+SOURCE_TAG = "shipyard.trigger_source"  # what fired it: cron:EXPR, dataset:NAME, model-alias:M@A...
+NOTIFIED = "notified"  # the status of a fire reported to a webhook instead of run here
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ class ScheduleRunner:
         if not self._store.claim(claim):
             return None  # another scheduler has it
         try:
-            run = self._start(loaded, tags)
+            run = self._start(loaded, {**tags, SOURCE_TAG: source})
         except Exception as exc:  # a flow that fails to build or start must not stop the scheduler
             error = " ".join(f"{type(exc).__name__}: {exc}".split())
             self._store.record_start(name, source, position, run_id=None, error=error)
@@ -234,6 +236,36 @@ def runtime_starter(stores: RunStores, options: RunOptions) -> StartRun:
     return start
 
 
+def webhook_starter(url: str, timeout_s: float = 10.0) -> StartRun:
+    """Report each fire to ``url`` (an Argo Events webhook EventSource: the exported Sensor submits
+    the flow's workflow) instead of running it here: a POST of ``{"flow", "source", "event",
+    "scheduled_time", "position"}``; an answer other than 2xx is the fire's error (claimed once, not
+    retried, like a run that failed to start)."""
+    import httpx
+
+    if not url.startswith(("http://", "https://")):
+        raise FlowError(
+            f"--notify {url!r} is not an http(s) URL, e.g. http://shipyard-eventsource-svc:12000/shipyard"
+        )
+
+    def notify(loaded: LoadedFlow, tags: Mapping[str, str]) -> StartedRun:
+        body = {
+            "flow": loaded.flow.name,
+            "source": tags.get(SOURCE_TAG, ""),
+            "event": tags.get(TRIGGER_TAG, ""),
+            "scheduled_time": tags.get(TIME_TAG),
+        }
+        try:
+            answer = httpx.post(url, json=body, timeout=timeout_s)
+        except httpx.HTTPError as exc:
+            raise FlowError(f"cannot notify {url}: {type(exc).__name__}: {exc}") from None
+        if not answer.is_success:
+            raise FlowError(f"{url} answered {answer.status_code} to the notification of {body['event']}")
+        return StartedRun(run_id="", status=NOTIFIED)
+
+    return notify
+
+
 def open_scheduler(
     paths: Sequence[Path],
     stores: RunStores,
@@ -242,6 +274,7 @@ def open_scheduler(
     catchup: bool = False,
     max_catchup: int = MAX_CATCHUP,
     report: Report | None = None,
+    notify: str | None = None,
 ) -> ScheduleRunner:
     """A :class:`ScheduleRunner` over the scheduled flows of ``paths``, its state in ``stores``'
     database (a server URI is refused: :func:`~shipyard.metadata.schedules.open_schedule_store`)."""
@@ -256,7 +289,7 @@ def open_scheduler(
         flows,
         schedules,
         events,
-        runtime_starter(stores, options),
+        webhook_starter(notify) if notify else runtime_starter(stores, options),
         catchup=catchup,
         max_catchup=max_catchup,
         report=report,

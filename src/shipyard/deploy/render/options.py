@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from shipyard.core.errors import InvalidInputError
+from shipyard.core.errors import FlowError, InvalidInputError
 from shipyard.deploy.spec.models import size_bytes
 from shipyard.exporters.k8s import check_resource_name
 
@@ -84,7 +84,10 @@ class RenderOptions:
             ("--metrics-secret", self.metrics_secret),
         ):
             if name is not None:
-                check_resource_name(name, what)
+                try:
+                    check_resource_name(name, what)
+                except FlowError as exc:
+                    raise InvalidInputError(str(exc)) from None
         for cidr in self.egress_cidrs:
             try:
                 ipaddress.ip_network(cidr)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -178,7 +179,9 @@ def validate_crds(objects: list[dict[str, Any]]) -> dict[int, str]:
             "}",
             'const docs = JSON.parse(readFileSync(0, "utf8"));',
             "const errors = {};",
-            "docs.forEach((o, i) => { try { model(o).validate(); } catch (e) { errors[i] = String(e.message || e); } });",
+            "docs.forEach((o, i) => {",
+            "  try { model(o).validate(); } catch (e) { errors[i] = String(e.message || e); }",
+            "});",
             "process.stdout.write(JSON.stringify(errors));",
         ]
     )
@@ -248,3 +251,56 @@ def checkov(folder: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         for check in rep["results"]["passed_checks"]:
             passed.setdefault(check["resource"], set()).add(check["check_id"])
     return failed, passed
+
+
+# ---- helm ----------------------------------------------------------------------------------------------
+_ASSIGN = re.compile(
+    r'^\{\{- \$o := index \.Values\.objects "([^"]+)" \}\}\n\{\{- if \$o\.enabled \}\}\n', re.M
+)
+_VALUE = re.compile(r'\{\{ toJson \(index \$o\.values "([^"]+)"\) \}\}')
+
+
+def helm_values(chart: Path, values_file: str | None) -> dict[str, Any]:
+    """values.yaml with ``values_file`` coalesced over it as Helm does (mappings merge, null deletes)."""
+
+    def merge(base: Any, over: Any) -> Any:
+        if not isinstance(base, dict) or not isinstance(over, dict):
+            return over
+        out = dict(base)
+        for k, v in over.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = merge(base.get(k), v)
+        return out
+
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    if values_file:
+        values = merge(values, yaml.safe_load((chart / values_file).read_text()))
+    return values
+
+
+def helm_template(chart: Path, values_file: str | None, namespace: str) -> list[dict[str, Any]]:
+    """``helm template -n NAMESPACE -f VALUES_FILE`` for the one template shape the renderer writes
+    (helm itself is not installable from the registries this project uses); anything else in a
+    template fails the test."""
+    chart_doc = yaml.safe_load((chart / "Chart.yaml").read_text())
+    assert chart_doc["apiVersion"] == "v2" and chart_doc["name"] and chart_doc["version"]
+    values = helm_values(chart, values_file)
+    out: list[dict[str, Any]] = []
+    for path in sorted((chart / "templates").glob("*.yaml")):
+        text = path.read_text()
+        head, _, body = text.partition("\n")
+        assert head.startswith("{{- /* ") and head.endswith(" */}}"), head
+        found = _ASSIGN.match(body)
+        assert found is not None and body.endswith("{{- end }}\n"), path.name
+        entry = values["objects"][found.group(1)]
+        if not entry["enabled"]:
+            continue
+        inner = body[found.end() : -len("{{- end }}\n")]
+        inner = inner.replace("{{ toJson .Release.Namespace }}", json.dumps(namespace))
+        given = entry.get("values", {})
+        inner = _VALUE.sub(lambda m, given=given: json.dumps(given[m.group(1)]), inner)
+        assert "{{" not in inner, f"{path.name}: an unexpected template action"
+        out.append(yaml.safe_load(inner))
+    return out

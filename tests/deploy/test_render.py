@@ -17,7 +17,7 @@ import yaml
 from shipyard.cli.main import main
 from shipyard.core.errors import InvalidInputError
 from shipyard.deploy.render.files import HEADER, HELM_HEADER, write
-from shipyard.deploy.render.k8s import environment_objects, namespace_for, render_k8s
+from shipyard.deploy.render.k8s import environment_objects, namespace_for, owned, render_k8s
 from shipyard.deploy.render.options import RenderOptions
 from shipyard.deploy.spec.load import load_spec
 from shipyard.deploy.spec.models import Spec
@@ -375,6 +375,27 @@ def test_rendering_again_removes_what_the_spec_no_longer_has(spec: Spec, tmp_pat
     assert (out / "NOTES.yaml").exists()
 
 
+def test_rendering_one_environment_leaves_the_others_alone(spec: Spec, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    rendered(spec, out, helm=True)
+    staging = sorted(p.relative_to(out) for p in (out / "overlays" / "staging").rglob("*.yaml"))
+    files = render_k8s(spec, ["production"], RenderOptions(**ARGO, helm=True))
+    assert not any(p.startswith("overlays/staging/") for p in files)
+    assert files["helm/fraud/values-staging.yaml"] == (out / "helm/fraud/values-staging.yaml").read_text()
+    assert write(files, out, owned(["production"])) == (0, 0)
+    assert sorted(p.relative_to(out) for p in (out / "overlays" / "staging").rglob("*.yaml")) == staging
+    assert (out / "argocd" / "staging.application.yaml").is_file()
+    # a render of every environment owns them all: an environment gone from the spec goes
+    smaller = spec.model_copy(
+        update={"environments": {"production": spec.environments["production"]}, "overrides": {}}
+    )
+    assert write(render_k8s(smaller, None, RenderOptions(**ARGO)), out, owned(None))[1] > len(staging)
+    assert not (out / "overlays" / "staging").exists() or not any(
+        (out / "overlays" / "staging").rglob("*.yaml")
+    )
+    assert not (out / "argocd" / "staging.application.yaml").exists()
+
+
 def test_argo_cd_applications_follow_each_overlay(spec: Spec, tmp_path: Path) -> None:
     out = tmp_path / "repo" / "deploy" / "k8s"
     rendered(spec, out, path="deploy/k8s", revision="main")
@@ -444,6 +465,10 @@ def test_specs_that_kubernetes_cannot_run_are_refused(tmp_path: Path) -> None:
         "mode: shadow}\n", 'mode: shadow}\n      - {model: "models:/fraud/8", mode: shadow}\n'
     )
     assert "at most one shadow route" in refused(two_shadows)
+    bad_setting = SPEC.replace("      LOG_LEVEL: info\n", "      log-level: info\n")
+    assert "environments.production.settings: 'log-level' is not an environment variable name" in refused(
+        bad_setting
+    )
 
 
 def test_the_cli_renders_and_reports_errors_on_one_line(

@@ -89,7 +89,7 @@ def k8s_command(  # noqa: PLR0917 (Typer maps parameters to options)
     """Write a Kustomize base and an overlay per environment (and Argo CD Applications, a Helm chart)."""
     from shipyard.core.errors import InvalidInputError
     from shipyard.deploy.render.files import write
-    from shipyard.deploy.render.k8s import render_k8s
+    from shipyard.deploy.render.k8s import owned, render_k8s
     from shipyard.deploy.render.options import RenderOptions
     from shipyard.deploy.spec.load import load_spec
 
@@ -115,7 +115,7 @@ def k8s_command(  # noqa: PLR0917 (Typer maps parameters to options)
     )
     options.check()  # before the spec is read
     files = render_k8s(load_spec(spec_file), env, options)
-    written, removed = write(files, output)
+    written, removed = write(files, output, owned(env))
     gone = f", removed {removed} stale" if removed else ""
     typer.echo(f"rendered {len(files)} files into {output} ({written} changed{gone})", err=True)
     if repo_url is None:

@@ -27,16 +27,17 @@ def to_yaml(doc: Any, header: bool = True) -> str:
     return (HEADER if header else "") + body
 
 
-def write(files: dict[str, str], out: Path) -> tuple[int, int]:
+def write(files: dict[str, str], out: Path, owned: tuple[str, ...] = ("",)) -> tuple[int, int]:
     """Write ``files`` (relative path -> text) under ``out``; returns (written, removed). Files an
-    earlier render wrote (they start with the header) that this render has not are removed."""
+    earlier render wrote (they start with the header) under the ``owned`` path prefixes that this
+    render has not are removed (a render of one environment leaves the others' overlays alone)."""
     if out.exists() and not out.is_dir():
         raise InvalidInputError(f"-o {out} is a file; name a folder to render into")
     written = removed = 0
     try:
         for old in sorted(out.rglob("*.yaml")) if out.is_dir() else []:
             rel = old.relative_to(out).as_posix()
-            if rel not in files and _ours(old):
+            if rel not in files and rel.startswith(owned) and _ours(old):
                 old.unlink()
                 removed += 1
         for rel, text in sorted(files.items()):

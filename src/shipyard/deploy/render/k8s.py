@@ -39,12 +39,29 @@ def environment_objects(spec: Spec, env: str, options: RenderOptions) -> dict[Ke
     return view_objects(view, env, options)
 
 
+def owned(envs: list[str] | None) -> tuple[str, ...]:
+    """The paths a render of ``envs`` (None: every environment) owns, for :func:`files.write`."""
+    if not envs:
+        return ("base/", "overlays/", "argocd/", "helm/")
+    return (
+        "base/",
+        "helm/",
+        *(f"overlays/{e}/" for e in envs),
+        *(f"argocd/{e}.application.yaml" for e in envs),
+    )
+
+
 def render_k8s(spec: Spec, envs: list[str] | None, options: RenderOptions) -> dict[str, str]:
-    """The files (relative path -> text) for environments ``envs`` (None: every one)."""
+    """The files (relative path -> text) for environments ``envs`` (None: every one); the Helm
+    chart always covers every environment (its templates vary where any of them differs)."""
     options.check()
     names = list(spec.environments) if not envs else list(dict.fromkeys(envs))
     project = spec.project.name
     per_env = {env: environment_objects(spec, env, options) for env in names}
+    if options.helm:
+        every = {
+            env: per_env.get(env) or environment_objects(spec, env, options) for env in spec.environments
+        }
     base = view_objects(spec, None, options)
     docs: dict[str, object] = {**kustomize.base_files(base)}
     for env in names:
@@ -56,5 +73,5 @@ def render_k8s(spec: Spec, envs: list[str] | None, options: RenderOptions) -> di
     if options.helm:
         from shipyard.deploy.render.helm import chart_files
 
-        files.update(chart_files(spec, base, per_env, options))
+        files.update(chart_files(spec, base, every, options))
     return dict(sorted(files.items()))

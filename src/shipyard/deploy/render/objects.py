@@ -11,7 +11,7 @@ from shipyard.deploy.render.environment import (
 )
 from shipyard.deploy.render.kserve import inference_service_objects
 from shipyard.deploy.render.options import RenderOptions
-from shipyard.deploy.render.workload import Context, Obj, batch_objects, service_objects
+from shipyard.deploy.render.workload import Context, Obj, batch_objects, check_settings, service_objects
 from shipyard.deploy.spec.models import Service, Spec
 
 Key = tuple[str, str, str]  # (apiVersion, kind, name)
@@ -25,6 +25,7 @@ def view_objects(view: Spec, env_name: str | None, options: RenderOptions) -> di
     """``view``: ``for_environment(spec, env_name)``, or the spec itself for the base (``env_name`` None)."""
     environment = view.environments[env_name] if env_name is not None else None
     ctx = Context(view.project.name, env_name, environment, options)
+    check_settings(ctx)
     objects: list[Obj] = [settings_config_map(ctx), *network_policies(ctx)]
     secret = external_secret(ctx, secrets_read(view, ctx))
     if secret is not None:

@@ -22,6 +22,7 @@ from shipyard.deploy.spec.models import BatchJob, Environment, Resources, Servic
 
 Obj = dict[str, Any]
 _SECRET_REF = re.compile(r"\$\{secret:([^}]*)\}")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,16 @@ def container_resources(ctx: Context, asked: Resources) -> Obj:
     if asked.gpu:
         amounts["nvidia.com/gpu"] = str(asked.gpu)
     return {"requests": dict(amounts), "limits": dict(amounts)}
+
+
+def check_settings(ctx: Context) -> None:
+    """Settings become environment variables: each name must be one."""
+    for key in ctx.environment.settings if ctx.environment else {}:
+        if not _ENV_NAME.match(key):
+            raise InvalidInputError(
+                f"environments.{ctx.env_name}.settings: {key!r} is not an environment variable name "
+                "(letters, digits and '_', not starting with a digit)"
+            )
 
 
 def env_vars(ctx: Context, secrets: list[str]) -> list[Obj]:

@@ -1,0 +1,306 @@
+"""What the render tests check rendered files with:
+
+- :func:`build_overlay`: ``kustomize build`` of an overlay, re-implemented for exactly what the
+  renderer writes (resources, namespace, JSON 6902 patches, ``$patch: delete``), and
+  :func:`kubectl_kustomize`, the real one (``kubectl kustomize``) where kubectl is installed;
+- :func:`validate_core`: the Kubernetes schemas of the ``kubernetes-validate`` package, strict
+  (an unknown field fails);
+- :func:`validate_crds`: Argo CD ``Application``, Prometheus Operator ``ServiceMonitor`` and
+  external-secrets ``ExternalSecret`` against the validators the ``@kubernetes-models/*`` npm
+  packages generate from those projects' published CRDs (installed once into ``.venvs/crd-models``;
+  they check types, enums and required fields; CRD schemas allow unknown fields, so those do not);
+- :func:`checkov`: checkov (in its own cached virtualenv ``.venvs/checkov``: its pins clash with
+  ours) over a folder, its failed check ids per resource.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.services import require
+
+REPO = Path(__file__).resolve().parents[2]
+K8S_VERSIONS = ("1.30", "1.37")
+CHECKOV = "checkov==3.3.30"
+NPM_MODELS = {
+    "@kubernetes-models/argo-cd": "4.0.0",
+    "@kubernetes-models/prometheus-operator": "6.0.0",
+    "@kubernetes-models/external-secrets": "2.0.0",
+}
+CRD_MODULES = {
+    ("argoproj.io/v1alpha1", "Application"): "@kubernetes-models/argo-cd/argoproj.io/v1alpha1/Application",
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): (
+        "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor"
+    ),
+    ("external-secrets.io/v1", "ExternalSecret"): (
+        "@kubernetes-models/external-secrets/external-secrets.io/v1/ExternalSecret"
+    ),
+}
+
+
+# ---- kustomize ---------------------------------------------------------------------------------
+def load_docs(path: Path) -> list[Any]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def build_overlay(folder: Path) -> list[dict[str, Any]]:
+    """The objects ``kustomize build folder`` gives, for the features the renderer uses."""
+    kust = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert set(kust) <= {"apiVersion", "kind", "namespace", "resources", "patches"}, set(kust)
+    objects: list[dict[str, Any]] = []
+    for res in kust.get("resources", []):
+        target = folder / res
+        objects += build_overlay(target) if target.is_dir() else load_docs(target)
+    for patch in kust.get("patches", []):
+        assert set(patch) <= {"path", "target"}, patch
+        body = load_docs(folder / patch["path"])
+        if "target" not in patch:  # a strategic merge patch: only deletes here
+            (doc,) = body
+            assert doc.pop("$patch") == "delete", doc
+            found = [o for o in objects if _gvkn(o) == _gvkn(doc)]
+            assert len(found) == 1, f"{patch['path']}: no single {doc['kind']}/{doc['metadata']['name']}"
+            objects.remove(found[0])
+            continue
+        (ops,) = body
+        t = patch["target"]
+        api = f"{t['group']}/{t['version']}" if "group" in t else t["version"]
+        found = [o for o in objects if _gvkn(o) == (api, t["kind"], t["name"])]
+        assert len(found) == 1, f"{patch['path']}: target {t} matches {len(found)} objects"
+        objects[objects.index(found[0])] = json_patch(found[0], ops)
+    if "namespace" in kust:
+        for obj in objects:
+            obj.setdefault("metadata", {})["namespace"] = kust["namespace"]
+    return objects
+
+
+def _gvkn(obj: dict[str, Any]) -> tuple[str, str, str]:
+    return obj["apiVersion"], obj["kind"], obj["metadata"]["name"]
+
+
+def json_patch(doc: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """RFC 6902 add/replace/remove (what the renderer writes); a bad path raises."""
+    out = copy.deepcopy(doc)
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent: Any = out
+        for part in parts[:-1]:
+            parent = parent[int(part)] if isinstance(parent, list) else parent[part]
+        last: Any = int(parts[-1]) if isinstance(parent, list) else parts[-1]
+        if op["op"] == "remove":
+            del parent[last]
+        elif op["op"] == "replace":
+            assert (last < len(parent)) if isinstance(parent, list) else (last in parent), op["path"]
+            parent[last] = copy.deepcopy(op["value"])
+        elif op["op"] == "add":
+            if isinstance(parent, list):
+                parent.insert(last, copy.deepcopy(op["value"]))
+            else:
+                parent[last] = copy.deepcopy(op["value"])
+        else:
+            raise AssertionError(f"unexpected op {op}")
+    return out
+
+
+def kubectl_kustomize(folder: Path) -> list[dict[str, Any]] | None:
+    """``kubectl kustomize folder`` (None where kubectl is not installed: an optional cross-check)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return None
+    done = subprocess.run(
+        [kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d is not None]
+
+
+# ---- schemas -----------------------------------------------------------------------------------------
+def validate_core(obj: dict[str, Any], versions: tuple[str, ...] = K8S_VERSIONS) -> None:
+    import kubernetes_validate
+
+    for version in versions:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = "/".join(str(p) for p in exc.path)
+            raise AssertionError(
+                f"{obj['kind']}/{obj['metadata']['name']} (k8s {version}) at {where}: {exc.message}"
+            ) from None
+
+
+def _crd_models() -> Path:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    require(
+        node is not None and npm is not None, "node and npm are not installed (the CRD validators need them)"
+    )
+    folder = REPO / ".venvs" / "crd-models"
+    marker = folder / (
+        "installed-" + hashlib.sha256(json.dumps(NPM_MODELS, sort_keys=True).encode()).hexdigest()[:12]
+    )
+    if not marker.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        pkgs = [f"{name}@{version}" for name, version in sorted(NPM_MODELS.items())]
+        done = subprocess.run(
+            [str(npm), "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder), *pkgs],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+        require(done.returncode == 0, f"npm install of the CRD models failed: {done.stderr[-300:]}")
+        marker.write_text("ok")
+    return folder
+
+
+def validate_crds(objects: list[dict[str, Any]]) -> dict[int, str]:
+    """Validate each object with its CRD's model; returns {index: error} (empty: all valid).
+    Every object must be of a kind in :data:`CRD_MODULES`."""
+    folder = _crd_models()
+    imports, cases = [], []
+    for i, ((api, kind), module) in enumerate(sorted(CRD_MODULES.items())):
+        imports.append(f'import {{ {kind} as M{i} }} from "{module}";')
+        cases.append(f'if (o.apiVersion === "{api}" && o.kind === "{kind}") return new M{i}(o);')
+    script = "\n".join(
+        [
+            *imports,
+            'import { readFileSync } from "node:fs";',
+            "function model(o) {",
+            *cases,
+            '  throw new Error("no model for " + o.apiVersion + " " + o.kind);',
+            "}",
+            'const docs = JSON.parse(readFileSync(0, "utf8"));',
+            "const errors = {};",
+            "docs.forEach((o, i) => {",
+            "  try { model(o).validate(); } catch (e) { errors[i] = String(e.message || e); }",
+            "});",
+            "process.stdout.write(JSON.stringify(errors));",
+        ]
+    )
+    path = folder / "validate.mjs"
+    path.write_text(script)
+    done = subprocess.run(
+        [str(shutil.which("node")), str(path)],
+        input=json.dumps(objects),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=folder,
+    )
+    assert done.returncode == 0, done.stderr
+    return {int(k): v for k, v in json.loads(done.stdout).items()}
+
+
+# ---- checkov -------------------------------------------------------------------------------------
+def _checkov_bin() -> Path:
+    venv = REPO / ".venvs" / "checkov"
+    exe = venv / "bin" / "checkov"
+    marker = venv / f"installed-{CHECKOV}"
+    if not marker.exists():
+        if not (venv / "bin" / "python").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", CHECKOV],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        require(done.returncode == 0, f"pip install {CHECKOV} failed: {done.stderr[-300:]}")
+        marker.write_text("ok")
+    return exe
+
+
+def checkov(folder: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """checkov's kubernetes checks over ``folder``: (failed, passed), each resource -> check ids."""
+    done = subprocess.run(
+        [
+            str(_checkov_bin()),
+            "-d",
+            str(folder),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(folder), "BC_SKIP_MAPPING": "TRUE"},
+    )
+    assert done.returncode in (0, 1), done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    reports = report if isinstance(report, list) else [report]
+    failed: dict[str, set[str]] = {}
+    passed: dict[str, set[str]] = {}
+    for rep in reports:
+        assert rep["summary"]["parsing_errors"] == 0, rep["summary"]
+        for check in rep["results"]["failed_checks"]:
+            failed.setdefault(check["resource"], set()).add(check["check_id"])
+        for check in rep["results"]["passed_checks"]:
+            passed.setdefault(check["resource"], set()).add(check["check_id"])
+    return failed, passed
+
+
+# ---- helm ----------------------------------------------------------------------------------------------
+_ASSIGN = re.compile(
+    r'^\{\{- \$o := index \.Values\.objects "([^"]+)" \}\}\n\{\{- if \$o\.enabled \}\}\n', re.M
+)
+_VALUE = re.compile(r'\{\{ toJson \(index \$o\.values "([^"]+)"\) \}\}')
+
+
+def helm_values(chart: Path, values_file: str | None) -> dict[str, Any]:
+    """values.yaml with ``values_file`` coalesced over it as Helm does (mappings merge, null deletes)."""
+
+    def merge(base: Any, over: Any) -> Any:
+        if not isinstance(base, dict) or not isinstance(over, dict):
+            return over
+        out = dict(base)
+        for k, v in over.items():
+            if v is None:
+                out.pop(k, None)
+            else:
+                out[k] = merge(base.get(k), v)
+        return out
+
+    values = yaml.safe_load((chart / "values.yaml").read_text())
+    if values_file:
+        values = merge(values, yaml.safe_load((chart / values_file).read_text()))
+    return values
+
+
+def helm_template(chart: Path, values_file: str | None, namespace: str) -> list[dict[str, Any]]:
+    """``helm template -n NAMESPACE -f VALUES_FILE`` for the one template shape the renderer writes
+    (helm itself is not installable from the registries this project uses); anything else in a
+    template fails the test."""
+    chart_doc = yaml.safe_load((chart / "Chart.yaml").read_text())
+    assert chart_doc["apiVersion"] == "v2" and chart_doc["name"] and chart_doc["version"]
+    values = helm_values(chart, values_file)
+    out: list[dict[str, Any]] = []
+    for path in sorted((chart / "templates").glob("*.yaml")):
+        text = path.read_text()
+        head, _, body = text.partition("\n")
+        assert head.startswith("{{- /* ") and head.endswith(" */}}"), head
+        found = _ASSIGN.match(body)
+        assert found is not None and body.endswith("{{- end }}\n"), path.name
+        entry = values["objects"][found.group(1)]
+        if not entry["enabled"]:
+            continue
+        inner = body[found.end() : -len("{{- end }}\n")]
+        inner = inner.replace("{{ toJson .Release.Namespace }}", json.dumps(namespace))
+        given = entry.get("values", {})
+        inner = _VALUE.sub(lambda m, given=given: json.dumps(given[m.group(1)]), inner)
+        assert "{{" not in inner, f"{path.name}: an unexpected template action"
+        out.append(yaml.safe_load(inner))
+    return out

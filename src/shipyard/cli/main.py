@@ -135,6 +135,11 @@ def build_app() -> typer.Typer:
     from shipyard.cli import backup
 
     backup.register(app)
+    from shipyard.cli import export_airflow
+
+    export_app = typer.Typer(help="Write a flow as an orchestrator's workflow.", no_args_is_help=True)
+    export_airflow.register(export_app)
+    app.add_typer(export_app, name="export")
     _register_flow_commands(app)
     return app
 

@@ -1,0 +1,79 @@
+"""A real Airflow for the exporter tests: a virtual environment with ``apache-airflow`` (and the
+cncf.kubernetes provider, to import the kubernetes variant) from PyPI, built once per machine in a
+cache folder outside the repository (``$SHIPYARD_TEST_AIRFLOW_VENV``, default
+``~/.cache/shipyard/airflow-<version>-py<X.Y>``) and reused while its ``.ready`` marker exists.
+
+Airflow runs in its own environment, never in shipyard's: the exported DAG runs shipyard's commands
+as subprocesses with the project's interpreter (``--python``), as a worker would.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+AIRFLOW_VERSION = "3.3.2"
+PACKAGES = [f"apache-airflow=={AIRFLOW_VERSION}", "apache-airflow-providers-cncf-kubernetes==10.25.0"]
+BUILD_TIMEOUT_S = 1800
+PROBE = Path(__file__).with_name("airflow_probe.py")
+
+
+class AirflowUnavailable(RuntimeError):
+    """The Airflow environment could not be built (no PyPI, no venv module...)."""
+
+
+def venv_dir() -> Path:
+    explicit = os.environ.get("SHIPYARD_TEST_AIRFLOW_VENV")
+    if explicit:
+        return Path(explicit)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    return cache / "shipyard" / f"airflow-{AIRFLOW_VERSION}-py{version}"
+
+
+def ensure_airflow() -> Path:
+    """The folder of the Airflow environment, built now if missing (minutes, once per machine)."""
+    venv = venv_dir()
+    ready = venv / ".ready"
+    if ready.exists():
+        return venv
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test process may be building it
+        if ready.exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)  # a half-built one
+        base = getattr(sys, "_base_executable", sys.executable)
+        _check([base, "-m", "venv", str(venv)], "create a virtual environment")
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        _check([*pip, *PACKAGES], f"pip install {' '.join(PACKAGES)}")
+        ready.write_text(" ".join(PACKAGES) + "\n")
+    return venv
+
+
+def _check(argv: list[str], what: str) -> None:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise AirflowUnavailable(f"could not {what}: {exc}") from exc
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AirflowUnavailable(f"could not {what}: {tail}")
+
+
+def airflow_env(home: Path, dags: Path, **extra: str) -> dict[str, str]:
+    """The environment of an Airflow command: its own home (SQLite), the DAGs folder, no examples;
+    the shipyard settings (``SHIPYARD_*``) and PATH pass through to the tasks' subprocesses."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env |= {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "PYTHONWARNINGS": "ignore",
+    }
+    return env | extra

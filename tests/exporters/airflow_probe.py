@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib
 import json
 import runpy
@@ -27,10 +28,8 @@ def _pre_import(folder: Path) -> None:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names = [node.module]
             for name in names:
-                try:
+                with contextlib.suppress(ImportError):  # a fallback (Airflow 2) or an error DagBag reports
                     importlib.import_module(name)
-                except ImportError:
-                    pass  # the file's own fallback (Airflow 2 names) or a real error DagBag reports
 
 
 def _dagbag(folder: Path):  # type: ignore[no-untyped-def]
@@ -68,7 +67,10 @@ def main() -> None:
     args = parser.parse_args()
     _pre_import(args.folder)
     bag = _dagbag(args.folder)
+    import airflow
+
     result = {
+        "version": airflow.__version__,
         "files": {
             Path(s.file).name: {"duration_s": s.duration.total_seconds(), "dags": s.dag_num}
             for s in bag.dagbag_stats

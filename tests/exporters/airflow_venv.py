@@ -67,8 +67,8 @@ def _check(argv: list[str], what: str) -> None:
 
 def airflow_env(home: Path, dags: Path, **extra: str) -> dict[str, str]:
     """The environment of an Airflow command: its own home (SQLite), the DAGs folder, no examples;
-    the shipyard settings (``SHIPYARD_*``) and PATH pass through to the tasks' subprocesses."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    ``extra`` (the shipyard settings, ``SHIPYARD_HOME``...) passes through to the tasks' commands."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SHIPYARD_"))}
     env |= {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),

@@ -150,7 +150,7 @@ def test_the_generated_helpers_fill_the_run_key_and_keep_the_mapping_within_the_
 
 def test_export_writes_the_dag_into_a_folder_or_a_file(tmp_path: Path) -> None:
     options = AirflowOptions("local", schedule="0 * * * *")
-    written = export(FLOWS / "fanout.py", {"n": "4"}, tmp_path / "dags", options, "hello")
+    written = export(FLOWS / "fanout.py", {"n": "4"}, tmp_path / "dags", options, flow_name="hello")
     assert written == tmp_path / "dags" / "shipyard_hello.py"
     consts = constants(written.read_text())
     assert consts["SCHEDULE"] == "0 * * * *" and consts["DAG_ID"] == "shipyard_hello"
@@ -159,10 +159,14 @@ def test_export_writes_the_dag_into_a_folder_or_a_file(tmp_path: Path) -> None:
     assert named == tmp_path / "x" / "mine.py" and constants(named.read_text())["DAG_ID"] == "d.1"
 
 
-def test_the_cli_writes_the_dag_and_prints_its_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_writes_the_dag_and_prints_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(
-        ["export", "airflow", str(FLOWS / "fanout.py"), "--flow", "hello", "-p", "n=2", "-o", str(tmp_path)]
-        + ["--image", "reg/app:1", "--schedule", "@daily", "--dag-id", "hello_k8s"]
+        [
+            *("export", "airflow", str(FLOWS / "fanout.py"), "--flow", "hello", "-p", "n=2"),
+            *("-o", str(tmp_path), "--image", "reg/app:1", "--schedule", "@daily", "--dag-id", "hello_k8s"),
+        ]
     )
     assert code == 0
     out = capsys.readouterr().out.strip()
@@ -209,4 +213,3 @@ def test_the_flow_path_the_tasks_see_can_be_given() -> None:
     moved = FlowRef("/app/flows/linear.py", flow_ref.name, flow_ref.graph, flow_ref.params)
     consts = constants(render(moved, AirflowOptions(image="reg/app:1")))
     assert consts["START"][-1] == "/app/flows/linear.py"
-

@@ -21,7 +21,9 @@ def airflow_command(  # noqa: PLR0917 (Typer maps parameters to options)
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="A flow parameter, KEY=VALUE.")
     ] = None,
-    flow_name: Annotated[str | None, typer.Option("--flow", help="Which flow, when the file has several.")] = None,
+    flow_name: Annotated[
+        str | None, typer.Option("--flow", help="Which flow, when the file has several.")
+    ] = None,
     operator: Annotated[
         str, typer.Option("--operator", help="kubernetes (a pod per task) or local (a subprocess).")
     ] = "kubernetes",
@@ -45,11 +47,13 @@ def airflow_command(  # noqa: PLR0917 (Typer maps parameters to options)
     namespace: Annotated[str | None, typer.Option("--namespace", help="The pods' namespace.")] = None,
     env_secret: Annotated[
         str, typer.Option("--env-secret", help="The Secret holding SHIPYARD_* settings for the pods.")
-    ] = "shipyard",
+    ] = "shipyard",  # noqa: S107 (a Secret's name)
     pool: Annotated[
         str | None, typer.Option("--pool", help="An Airflow pool; a step takes ceil(cpu) slots of it.")
     ] = None,
-    gpu_queue: Annotated[str, typer.Option("--gpu-queue", help="The queue of steps asking for a GPU.")] = "gpu",
+    gpu_queue: Annotated[
+        str, typer.Option("--gpu-queue", help="The queue of steps asking for a GPU.")
+    ] = "gpu",
     max_map_length: Annotated[
         int, typer.Option("--max-map-length", help="Airflow's [core] max_map_length: chunks per step.")
     ] = 1024,
@@ -73,5 +77,7 @@ def airflow_command(  # noqa: PLR0917 (Typer maps parameters to options)
         gpu_queue=gpu_queue,
         max_map_length=max_map_length,
     )
-    target = export(file, parse_cli_params(param or []), out, options, flow_name, flow_path)
+    target = export(
+        file, parse_cli_params(param or []), out, options, flow_name=flow_name, flow_path=flow_path
+    )
     typer.echo(str(target))

@@ -29,6 +29,7 @@ from shipyard.core.errors import FlowError
 from shipyard.exporters import commands
 from shipyard.exporters.commands import FlowRef
 from shipyard.flows.graph import Graph
+from shipyard.runtime.orchestrated import graph_digest
 
 Operator = Literal["kubernetes", "local"]
 OPERATORS: tuple[Operator, ...] = ("kubernetes", "local")
@@ -55,7 +56,7 @@ class AirflowOptions:
     python: str = "python"
     image: str | None = None
     namespace: str | None = None  # the pods' namespace (kubernetes; default: the provider's)
-    env_secret: str = "shipyard"  # the Secret whose keys the pods see as environment variables
+    env_secret: str = "shipyard"  # noqa: S105 (the name of the Secret the pods' environment comes from)
     pool: str | None = None
     gpu_queue: str = "gpu"
     max_map_length: int = MAX_MAP_LENGTH
@@ -195,7 +196,7 @@ def render(flow: FlowRef, options: AirflowOptions, source: str = "") -> str:
     lines = [f"{name} = {_literal(value)}" for name, value in consts.items()]
     lines.append(f"STEPS = {_literal(steps)}")
     header = _HEADER.format(
-        flow=flow.name, source=source or flow.path, digest=commands.graph_digest(flow.graph)[:16]
+        flow=flow.name, source=source or flow.path, digest=graph_digest(flow.graph)[:16]
     )
     body = _LOCAL if options.operator == "local" else _KUBERNETES
     return header + _IMPORTS[options.operator] + "\n" + "\n".join(lines) + "\n" + body
@@ -219,6 +220,7 @@ def export(
     params: Mapping[str, Any],
     out: Path,
     options: AirflowOptions,
+    *,
     flow_name: str | None = None,
     flow_path: str | None = None,
 ) -> Path:
@@ -316,7 +318,7 @@ def _task_args(step):
 
 _LOCAL = (
     _COMMON
-    + '''
+    + """
 def _call(argv, timeout=None):
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     print(done.stdout, end="")
@@ -372,7 +374,7 @@ with DAG(
             (runs[up] if up != "start" else start) >> expand
         run >> finish
         runs[name] = run
-'''
+"""
 )
 
 _KUBERNETES = (
@@ -381,9 +383,11 @@ _KUBERNETES = (
 KEY = "{{ dag.dag_id }}/{{ run_id }}"  # rendered by Airflow in each pod's arguments
 
 
+def _resources(resources):
+    return {"container_resources": k8s.V1ResourceRequirements(**resources)} if resources else {}
+
+
 def _pod(task_id, argv, image=IMAGE, resources=None, **kwargs):
-    if resources:
-        kwargs["container_resources"] = k8s.V1ResourceRequirements(**resources)
     return KubernetesPodOperator(
         task_id=task_id,
         name=task_id.replace("_", "-").lower(),
@@ -394,6 +398,7 @@ def _pod(task_id, argv, image=IMAGE, resources=None, **kwargs):
         env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=ENV_SECRET))],
         get_logs=True,
         on_finish_action="delete_pod",
+        **_resources(resources),
         **kwargs,
     )
 
@@ -416,7 +421,9 @@ with DAG(
     finish = _pod("finish", FINISH, trigger_rule="all_done")
     runs = {}
     for name, step in STEPS.items():
-        expand = _pod(f"expand_{name}", step["expand"], step["image"], trigger_rule="none_failed", do_xcom_push=True)
+        expand = _pod(
+            f"expand_{name}", step["expand"], step["image"], trigger_rule="none_failed", do_xcom_push=True
+        )
         chunks = _chunks.override(task_id=f"chunks_{name}")(expand.output, name)
         run = KubernetesPodOperator.partial(
             task_id=f"run_{name}",
@@ -427,7 +434,7 @@ with DAG(
             env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=ENV_SECRET))],
             get_logs=True,
             on_finish_action="delete_pod",
-            **({"container_resources": k8s.V1ResourceRequirements(**step["resources"])} if step["resources"] else {}),
+            **_resources(step["resources"]),
             **_task_args(step),
         ).expand(arguments=chunks)
         for up in step["after"] or ["start"]:

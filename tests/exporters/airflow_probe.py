@@ -48,7 +48,7 @@ def _task(task) -> dict[str, object]:  # type: ignore[no-untyped-def]
         "type": type(task).__name__,
         "upstream": sorted(task.upstream_task_ids),
         "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
-        "mapped": type(task).__name__ == "MappedOperator",
+        "mapped": any(c.__name__ == "MappedOperator" for c in type(task).__mro__),
         "retries": task.retries,
         "pool": task.pool,
         "pool_slots": task.pool_slots,

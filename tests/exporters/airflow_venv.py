@@ -1,7 +1,8 @@
 """A real Airflow for the exporter tests: a virtual environment with ``apache-airflow`` (and the
-cncf.kubernetes provider, to import the kubernetes variant) from PyPI, built once per machine in a
-cache folder outside the repository (``$SHIPYARD_TEST_AIRFLOW_VENV``, default
-``~/.cache/shipyard/airflow-<version>-py<X.Y>``) and reused while its ``.ready`` marker exists.
+cncf.kubernetes provider, to import the kubernetes variant; and Airflow 2.10 for the DAG file's
+fallback imports) from PyPI, built once per machine in a cache folder outside the repository
+(``$SHIPYARD_TEST_AIRFLOW_CACHE``, default ``~/.cache/shipyard``, one
+``airflow-<version>-py<X.Y>`` each) and reused while its ``.ready`` marker exists.
 
 Airflow runs in its own environment, never in shipyard's: the exported DAG runs shipyard's commands
 as subprocesses with the project's interpreter (``--python``), as a worker would.
@@ -16,8 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-AIRFLOW_VERSION = "3.3.2"
-PACKAGES = [f"apache-airflow=={AIRFLOW_VERSION}", "apache-airflow-providers-cncf-kubernetes==10.25.0"]
+# per major version: the exact release and what is installed with it (pinned: no constraints file)
+AIRFLOWS = {
+    3: ("3.3.2", ["apache-airflow==3.3.2", "apache-airflow-providers-cncf-kubernetes==10.25.0"]),
+    2: ("2.10.5", ["apache-airflow==2.10.5"]),
+}
 BUILD_TIMEOUT_S = 1800
 PROBE = Path(__file__).with_name("airflow_probe.py")
 
@@ -26,18 +30,21 @@ class AirflowUnavailable(RuntimeError):
     """The Airflow environment could not be built (no PyPI, no venv module...)."""
 
 
-def venv_dir() -> Path:
-    explicit = os.environ.get("SHIPYARD_TEST_AIRFLOW_VENV")
-    if explicit:
-        return Path(explicit)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    return cache / "shipyard" / f"airflow-{AIRFLOW_VERSION}-py{version}"
+def venv_dir(major: int = 3) -> Path:
+    version = AIRFLOWS[major][0]
+    cache = os.environ.get("SHIPYARD_TEST_AIRFLOW_CACHE")
+    root = (
+        Path(cache)
+        if cache
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shipyard"
+    )
+    return root / f"airflow-{version}-py{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def ensure_airflow() -> Path:
+def ensure_airflow(major: int = 3) -> Path:
     """The folder of the Airflow environment, built now if missing (minutes, once per machine)."""
-    venv = venv_dir()
+    venv = venv_dir(major)
+    packages = AIRFLOWS[major][1]
     ready = venv / ".ready"
     if ready.exists():
         return venv
@@ -50,8 +57,8 @@ def ensure_airflow() -> Path:
         base = getattr(sys, "_base_executable", sys.executable)
         _check([base, "-m", "venv", str(venv)], "create a virtual environment")
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        _check([*pip, *PACKAGES], f"pip install {' '.join(PACKAGES)}")
-        ready.write_text(" ".join(PACKAGES) + "\n")
+        _check([*pip, *packages], f"pip install {' '.join(packages)}")
+        ready.write_text(" ".join(packages) + "\n")
     return venv
 
 

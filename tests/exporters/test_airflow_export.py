@@ -17,6 +17,7 @@ from shipyard.cli.main import main
 from shipyard.core.errors import FlowError
 from shipyard.exporters.airflow import AirflowOptions, export, render
 from shipyard.exporters.commands import FlowRef
+from shipyard.flows.graph import RefInput
 from shipyard.runtime.loader import load_flow
 from shipyard.runtime.orchestrated import exported_steps, graph_digest
 
@@ -213,3 +214,29 @@ def test_the_flow_path_the_tasks_see_can_be_given() -> None:
     moved = FlowRef("/app/flows/linear.py", flow_ref.name, flow_ref.graph, flow_ref.params)
     consts = constants(render(moved, AirflowOptions(image="reg/app:1")))
     assert consts["START"][-1] == "/app/flows/linear.py"
+
+
+def test_the_flow_s_own_schedule_is_used_unless_one_is_given(tmp_path: Path) -> None:
+    flow_file = tmp_path / "scheduled.py"
+    flow_file.write_text(
+        (FLOWS / "linear.py").read_text()
+        + '\nlinear.schedule = "30 2 * * *"  # as @flow(schedule=) sets it\n'
+    )
+    own = export(flow_file, {}, tmp_path / "a", AirflowOptions("local"))
+    assert constants(own.read_text())["SCHEDULE"] == "30 2 * * *"
+    given = export(flow_file, {}, tmp_path / "b", AirflowOptions("local", schedule="@hourly"))
+    assert constants(given.read_text())["SCHEDULE"] == "@hourly"
+
+
+def test_a_step_name_airflow_cannot_use_is_refused() -> None:
+    flow_ref = ref(FLOWS / "linear.py", "linear")
+    node = flow_ref.graph.nodes.pop("double")
+    node.name = "double it"
+    flow_ref.graph.nodes[node.name] = node
+    for other in flow_ref.graph.nodes.values():
+        other.inputs = {
+            k: (RefInput("double it") if isinstance(v, RefInput) and v.node == "double" else v)
+            for k, v in other.inputs.items()
+        }
+    with pytest.raises(FlowError, match="step 'double it' cannot name an Airflow task"):
+        render(flow_ref, AirflowOptions("local"))

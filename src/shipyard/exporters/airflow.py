@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -175,6 +175,12 @@ def render(flow: FlowRef, options: AirflowOptions, source: str = "") -> str:
     """The DAG file's text: constants (the command lines, per-step settings) and a fixed body."""
     validate(options)
     names = flow.steps
+    for name in names:  # each becomes part of a task id: expand_<name>, run_<name>
+        if not _DAG_ID.fullmatch(name):
+            raise FlowError(
+                f"step {name!r} cannot name an Airflow task: rename it (@step(name=...)) with letters, "
+                "digits, '_', '-' or '.'"
+            )
     exported = set(names)
     steps = {name: _step(flow, name, exported, options) for name in names}
     dag_id = options.dag_id or _default_dag_id(flow.name)
@@ -195,9 +201,7 @@ def render(flow: FlowRef, options: AirflowOptions, source: str = "") -> str:
         consts["IMAGE"] = options.image or next(iter(steps.values()))["image"]
     lines = [f"{name} = {_literal(value)}" for name, value in consts.items()]
     lines.append(f"STEPS = {_literal(steps)}")
-    header = _HEADER.format(
-        flow=flow.name, source=source or flow.path, digest=graph_digest(flow.graph)[:16]
-    )
+    header = _HEADER.format(flow=flow.name, source=source or flow.path, digest=graph_digest(flow.graph)[:16])
     body = _LOCAL if options.operator == "local" else _KUBERNETES
     return header + _IMPORTS[options.operator] + "\n" + "\n".join(lines) + "\n" + body
 
@@ -225,12 +229,16 @@ def export(
     flow_path: str | None = None,
 ) -> Path:
     """Write the DAG file for ``flow_file``'s flow into ``out`` (a folder, or a ``.py`` file);
-    returns its path. ``flow_path``: the flow file as the tasks see it (default: its absolute path
-    for local tasks, its path relative to the current folder in an image)."""
+    returns its path. The schedule is ``options.schedule``, else the flow's own (if it has one).
+    ``flow_path``: the flow file as the tasks see it (default: its absolute path for local tasks,
+    its path relative to the current folder in an image)."""
     from shipyard.runtime.loader import load_flow
 
-    validate(options)
     loaded = load_flow(flow_file, flow_name)
+    schedule = getattr(loaded.flow, "schedule", None)  # @flow(schedule=...), where a flow has one
+    if options.schedule is None and isinstance(schedule, str):
+        options = replace(options, schedule=schedule)
+    validate(options)
     graph = loaded.flow.build(params)
     if flow_path is None:
         flow_path = str(loaded.path) if options.operator == "local" else _relative(loaded.path)

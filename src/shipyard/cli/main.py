@@ -144,8 +144,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import image
 
     app.add_typer(image.app, name="image")
-    from shipyard.cli import export
+    from shipyard.cli import export, export_airflow
 
+    export_airflow.register(export.app)
     app.add_typer(export.app, name="export")
     from shipyard.cli import render
 

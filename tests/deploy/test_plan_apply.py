@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import pytest
 
@@ -77,7 +78,10 @@ def test_apply_is_idempotent_and_a_change_is_an_ordered_update_with_its_diff(wor
 def test_deletes_run_after_creates_in_reverse_kind_order(world: World) -> None:
     _ready(world)
     apply(spec_of(), "staging", delivery=world.delivery, facts=world.facts(), user="alice")
-    bare = "project: {name: fraud}\nenvironments:\n  staging:\n    policies: {secrets: [db], data: {datasets: [transactions]}}\n"
+    bare = (
+        "project: {name: fraud}\nenvironments:\n  staging:\n"
+        "    policies: {secrets: [db], data: {datasets: [transactions]}}\n"
+    )
     plan = make_plan(spec_of(bare), "staging", delivery=world.delivery, facts=world.facts())
     assert [(c.action, c.kind) for c in plan.changes] == [
         ("delete", "monitor"),
@@ -219,7 +223,5 @@ def test_rollback_restores_the_previous_release_fast_even_after_an_approval_is_r
         rollback("fraud", "staging", delivery=world.delivery, facts=world.facts(), user="alice")
 
 
-def time_now():  # noqa: ANN201 - a datetime
-    from datetime import UTC, datetime
-
+def time_now() -> datetime:
     return datetime.now(UTC)

@@ -67,7 +67,8 @@ class Facts(Protocol):
 @dataclass
 class StoreFacts:
     """:class:`Facts` from the stores beside ``metadata``; ``user`` is who applies against a local
-    database (a server answers for its token's principal)."""
+    database (a server answers for its token's principal). Answers are cached for the object's
+    life: make one per plan (or per command), not one per process."""
 
     metadata: MetadataStore
     delivery: DeliveryStore

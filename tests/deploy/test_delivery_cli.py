@@ -157,3 +157,33 @@ def test_the_commands(cli_world: World, capsys: pytest.CaptureFixture[str]) -> N
         assert "unknown environment 'qa'; the spec declares: staging, production" in capsys.readouterr().err
     finally:
         world.metadata.close()
+
+
+def test_a_long_actuation_keeps_its_lock_past_the_ttl(world: World, tmp_path: Path) -> None:
+    _ready(world)
+    slow = _Slow(1.5)
+    results: dict[str, ApplyResult] = {}
+
+    def first() -> None:
+        other = open_world(open_metadata_store(sqlite_uri(tmp_path)))
+        try:
+            results["first"] = apply(
+                spec_of(),
+                "staging",
+                delivery=other.delivery,
+                facts=other.facts(),
+                user="alice",
+                actuator=slow,
+                lock_ttl_s=0.6,
+            )
+        finally:
+            other.metadata.close()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert slow.started.wait(10)
+    time.sleep(1.0)  # past the TTL: the lock was extended, so it is still held
+    with pytest.raises(ConflictError, match="being applied by alice"):
+        apply(spec_of(), "staging", delivery=world.delivery, facts=world.facts("bob"), user="bob")
+    thread.join(20)
+    assert results["first"].release is not None and results["first"].release.outcome == "applied"

@@ -22,11 +22,14 @@ replaced.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
     from shipyard.metadata.delivery import DeliveryStore
 
 Key = tuple[str, str]
+log = logging.getLogger("shipyard.deploy.apply")
 
 
 class Actuator(Protocol):
@@ -120,6 +124,29 @@ def _restore(changes: Sequence[Change], failed: Mapping[Key, str]) -> tuple[list
     return put, remove
 
 
+@contextlib.contextmanager
+def _keep_lock(
+    delivery: DeliveryStore, project: str, env: str, *, owner: str, user: str, ttl_s: float
+) -> Iterator[None]:
+    """Extend the lock every third of its TTL while an actuator works (a rollout may outlast it)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(ttl_s / 3):
+            try:
+                delivery.acquire_lock(project, env, owner=owner, by=user, ttl_s=ttl_s)
+            except Exception:  # finish_release refuses later if the lock really was lost
+                log.warning("could not extend the apply lock of %s/%s", project, env, exc_info=True)
+
+    thread = threading.Thread(target=beat, name="shipyard-apply-lock", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _run(
     delivery: DeliveryStore,
     plan: Plan,
@@ -128,14 +155,16 @@ def _run(
     owner: str,
     user: str,
     actuator: Actuator,
+    ttl_s: float = DEFAULT_LOCK_TTL_S,
 ) -> Release:
-    """Open the release, actuate, finish it."""
+    """Open the release, actuate (keeping the lock), finish it."""
     project, env = plan.project, plan.environment
     put = [c.after for c in plan.changes if c.after is not None]
     remove = [c.key for c in plan.changes if c.action == "delete"]
     release = delivery.begin_release(project, env, draft, owner=owner, by=user, put=put, remove=remove)
     try:
-        answers = actuator.apply(project, env, plan.changes)
+        with _keep_lock(delivery, project, env, owner=owner, user=user, ttl_s=ttl_s):
+            answers = actuator.apply(project, env, plan.changes)
         failed = {key: why for key, why in answers.items() if why}
     except Exception as exc:  # the actuator broke: nothing it did can be trusted to have happened
         reason = f"the actuator failed: {' '.join(str(exc).split()) or type(exc).__name__}"
@@ -184,7 +213,8 @@ def apply(
         if not plan.changes:
             return ApplyResult(plan, None)
         draft = ReleaseDraft(plan.spec_hash, _plan_json(plan, spec), commit=commit, author=author)
-        release = _run(delivery, plan, draft, owner=owner, user=user, actuator=actuator or RecordOnly())
+        chosen = actuator or RecordOnly()
+        release = _run(delivery, plan, draft, owner=owner, user=user, actuator=chosen, ttl_s=lock_ttl_s)
         return ApplyResult(plan, release)
     finally:
         delivery.release_lock(project, env, owner=owner)

@@ -441,6 +441,7 @@ class PolicyIn(_Body):
 DeployKind = Literal["environment", "service", "batch", "flow", "monitor"]
 DeployName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
 LockOwner = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@\-]{1,200}$")]
+MAX_RELEASE_OBJECTS = 1000  # objects one release request writes or restores (a body stays well bounded)
 
 
 class DeployObjectIn(_Body):
@@ -468,13 +469,13 @@ class ReleaseBeginIn(_Body):
     author: Annotated[str, StringConstraints(max_length=250)] | None = None
     kind: Literal["apply", "rollback"] = "apply"
     restores: BodyVersion | None = None
-    put: list[DeployObjectIn] = Field(default_factory=list, max_length=10_000)
-    remove: list[DeployRemoveIn] = Field(default_factory=list, max_length=10_000)
+    put: list[DeployObjectIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)
+    remove: list[DeployRemoveIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)
 
 
 class ReleaseFinishIn(_Body):
     owner: LockOwner
     outcome: Literal["applied", "failed"]
     error: Annotated[str, StringConstraints(max_length=4000)] | None = None
-    put: list[DeployObjectIn] = Field(default_factory=list, max_length=10_000)
-    remove: list[DeployRemoveIn] = Field(default_factory=list, max_length=10_000)
+    put: list[DeployObjectIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)
+    remove: list[DeployRemoveIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)

@@ -141,6 +141,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import spec
 
     spec.register(app)
+    from shipyard.cli import deliver
+
+    deliver.register(app)
     from shipyard.cli import image
 
     app.add_typer(image.app, name="image")

@@ -39,7 +39,8 @@ PERMISSIONS: dict[str, str] = {
     "monitor:read": "read reference profiles, monitors, results and alerts",
     "monitor:write": "declare monitors, store profiles, results, alerts and feedback labels",
     "predict": "call an inference service",
-    "deploy:apply": "apply a plan to an environment",
+    "deploy:plan": "read an environment's applied state, releases and lock, and plan against it",
+    "deploy:apply": "apply a plan to an environment, or roll it back to an earlier release",
     "secret:read": "read secret values",
     "secret:write": "set and delete secrets",
     "data:read": "read datasets and feature views (masked where a data policy says so)",
@@ -53,7 +54,9 @@ PERMISSIONS: dict[str, str] = {
     "metrics:read": "scrape the server's Prometheus metrics (/metrics: platform-wide counts and names)",
 }
 
-_VIEWER = frozenset({"run:read", "model:read", "monitor:read", "data:read", "predict", "token:create"})
+_VIEWER = frozenset(
+    {"run:read", "model:read", "monitor:read", "data:read", "deploy:plan", "predict", "token:create"}
+)
 _DEVELOPER = _VIEWER | {"run:write", "run:delete", "model:write", "alias:set", "monitor:write", "data:write"}
 _MAINTAINER = _DEVELOPER | {
     "run:write:any",

@@ -22,7 +22,9 @@ body (recording an artifact, a task or lineage for a run; creating a run in a na
 - a dataset is like a model: it belongs to its creator at its project's scope (or the server);
   a private project's datasets answer 404 to outsiders; a new version needs ``data:write`` there;
 - a secret is read or written only with ``secret:read`` / ``secret:write`` at its project's
-  environment (``project:P/env:E``) or a scope that covers it.
+  environment (``project:P/env:E``) or a scope that covers it;
+- an environment's delivery state is read with ``deploy:plan`` and changed with ``deploy:apply``
+  at ``project:P/env:E`` (or a scope that covers it), like a secret.
 
 An object that does not exist is not decided here: the route answers 404 itself.
 """
@@ -264,6 +266,13 @@ def check_secret(access: Access, permission: str, project: str, environment: str
         raise PermissionDeniedError(f"{access.principal!r} lacks the {permission} permission in {scope}")
 
 
+def check_environment(access: Access, permission: str, project: str, environment: str) -> None:
+    """Delivery state is decided at ``project:P/env:E`` (no owner), like a secret."""
+    scope = secret_scope(project, environment)
+    if not access.can(permission, scope):
+        raise PermissionDeniedError(f"{access.principal!r} lacks the {permission} permission in {scope}")
+
+
 def check_object(
     ctx: ServerContext, access: Access, permission: str, resource: str, params: dict[str, str]
 ) -> None:
@@ -286,5 +295,7 @@ def check_object(
         check_dataset(ctx, access, permission, params["name"])
     elif resource == "secret":
         check_secret(access, permission, params["project"], params["environment"])
+    elif resource == "environment":
+        check_environment(access, permission, params["project"], params["environment"])
     else:  # pragma: no cover - the table test keeps resources to the kinds above
         raise PermissionDeniedError(f"unknown resource kind {resource!r} in the permission table")

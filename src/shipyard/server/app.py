@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from shipyard.core.settings import Settings
     from shipyard.features.online.base import OnlineStore
     from shipyard.metadata.datasets import DatasetStore
+    from shipyard.metadata.delivery import DeliveryStore
     from shipyard.metadata.features import FeatureRecords
     from shipyard.metadata.model_registry import RegistryStore
     from shipyard.metadata.monitoring import MonitoringRecords
@@ -102,6 +103,7 @@ class ServerContext:
     _features: FeatureRecords | None = field(default=None, repr=False)
     _datasets: DatasetStore | None = field(default=None, repr=False)
     _policies: PolicyStore | None = field(default=None, repr=False)
+    _delivery: DeliveryStore | None = field(default=None, repr=False)
     # run id -> (read at, owner, namespace): both are fixed at creation, so the per-object check of
     # every metric batch need not load the whole run (server/access.py; evicted on delete)
     run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
@@ -174,6 +176,14 @@ class ServerContext:
             if self._online is not None:
                 self._online.close()
                 self._online = None
+
+    @property
+    def delivery(self) -> DeliveryStore:
+        if self._delivery is None:
+            from shipyard.metadata.delivery import open_delivery_store
+
+            self._delivery = open_delivery_store(self.stores.metadata)
+        return self._delivery
 
     @property
     def policies(self) -> PolicyStore:

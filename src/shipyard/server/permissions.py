@@ -22,6 +22,7 @@ AUTHENTICATED = "authenticated"  # any valid token
 class Rule:
     permission: str
     # "run" | "task" | "artifact" | "model" | "version" | "alias" | "profile" | "secret" | "dataset"
+    # | "environment"
     resource: str | None = None
 
 
@@ -32,6 +33,7 @@ _MP = f"{API}/monitoring/profiles/{{model}}/{{version}}"
 _RUN = f"{API}/runs/{{run_id}}"
 _SECRET = f"{API}/secrets/{{project}}/{{environment}}/{{name}}"
 _D = f"{API}/datasets/{{name}}"
+_ENV = f"{API}/deploy/{{project}}/{{environment}}"
 _DV = f"{_D}/versions/{{version}}"
 
 
@@ -193,6 +195,19 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", _SECRET): _r("secret:read", "secret"),
     ("DELETE", _SECRET): _r("secret:write", "secret"),
     ("GET", f"{API}/secrets/{{project}}/{{environment}}"): _r("secret:read", "secret"),
+    # delivery state: decided at project:{project}/env:{environment} (access.check_environment);
+    # deploy:plan reads the state and what a plan asks (who applies, which secret names exist)
+    ("GET", f"{API}/deploy/environments"): _r("deploy:plan"),  # those the caller may plan, only
+    ("GET", f"{_ENV}/objects"): _r("deploy:plan", "environment"),
+    ("GET", f"{_ENV}/releases"): _r("deploy:plan", "environment"),
+    ("GET", f"{_ENV}/releases/{{number}}"): _r("deploy:plan", "environment"),
+    ("GET", f"{_ENV}/lock"): _r("deploy:plan", "environment"),
+    ("GET", f"{_ENV}/applier"): _r("deploy:plan", "environment"),
+    ("GET", f"{_ENV}/secret-names"): _r("deploy:plan", "environment"),
+    ("POST", f"{_ENV}/lock"): _r("deploy:apply", "environment"),
+    ("DELETE", f"{_ENV}/lock"): _r("deploy:apply", "environment"),
+    ("POST", f"{_ENV}/releases"): _r("deploy:apply", "environment"),
+    ("POST", f"{_ENV}/releases/{{number}}/finish"): _r("deploy:apply", "environment"),
 }
 
 

@@ -435,3 +435,47 @@ class PolicyIn(_Body):
     ] = Field(default_factory=dict, max_length=1000)
     row_filter: str | None = Field(default=None, min_length=1, max_length=10_000)
     description: str = Field(default="", max_length=10_000)
+
+
+# ---- delivery state (shipyard/server/routers/deploy.py) ------------------------------------------------
+DeployKind = Literal["environment", "service", "batch", "flow", "monitor"]
+DeployName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
+LockOwner = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@\-]{1,200}$")]
+MAX_RELEASE_OBJECTS = 1000  # objects one release request writes or restores (a body stays well bounded)
+
+
+class DeployObjectIn(_Body):
+    kind: DeployKind
+    name: DeployName
+    spec: FreeJson
+    model_version: Annotated[str, StringConstraints(max_length=600)] | None = None
+
+
+class DeployRemoveIn(_Body):
+    kind: DeployKind
+    name: DeployName
+
+
+class DeployLockIn(_Body):
+    owner: LockOwner
+    ttl_s: Annotated[float, Interval(gt=0, le=3600)] = 120.0
+
+
+class ReleaseBeginIn(_Body):
+    owner: LockOwner
+    spec_hash: Digest
+    plan: FreeJson
+    commit: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,64}$")] | None = None
+    author: Annotated[str, StringConstraints(max_length=250)] | None = None
+    kind: Literal["apply", "rollback"] = "apply"
+    restores: BodyVersion | None = None
+    put: list[DeployObjectIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)
+    remove: list[DeployRemoveIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)
+
+
+class ReleaseFinishIn(_Body):
+    owner: LockOwner
+    outcome: Literal["applied", "failed"]
+    error: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    put: list[DeployObjectIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)
+    remove: list[DeployRemoveIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)

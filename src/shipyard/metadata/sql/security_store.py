@@ -457,28 +457,7 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
         if not events:
             return
         with self._write() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK})
-            last = conn.execute(select(_E.chain).where(_E.chain.is_not(None)).order_by(_E.id.desc()).limit(1))
-            previous = last.scalar() or GENESIS
-            rows = []
-            for e in events:
-                previous = link(previous, e)
-                rows.append(
-                    {
-                        "at": e.at,
-                        "user": e.user,
-                        "action": e.action[:250],
-                        "target": e.target,
-                        "status": e.status,
-                        "scope": e.scope,
-                        "request_id": e.request_id,
-                        "source": e.source,
-                        "detail": e.detail,
-                        "chain": previous,
-                    }
-                )
-            conn.execute(insert(audit_events), rows)
+            append_audit(conn, events)
 
     def list_audit(
         self,
@@ -505,3 +484,32 @@ class SqlSecurityStore(BorrowedTransactions, SecurityStore):
         query = select(audit_events).where(_E.id > after_id).order_by(_E.id).limit(batch)
         with self._read() as conn:
             return [_event(r) for r in conn.execute(query)]
+
+
+def append_audit(conn: Connection, events: list[AuditEvent]) -> None:
+    """Append ``events`` to the hash-chained audit log inside the caller's write transaction (so a
+    store can record a change and its audit event atomically)."""
+    if not events:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK})
+    last = conn.execute(select(_E.chain).where(_E.chain.is_not(None)).order_by(_E.id.desc()).limit(1))
+    previous = last.scalar() or GENESIS
+    rows = []
+    for e in events:
+        previous = link(previous, e)
+        rows.append(
+            {
+                "at": e.at,
+                "user": e.user,
+                "action": e.action[:250],
+                "target": e.target,
+                "status": e.status,
+                "scope": e.scope,
+                "request_id": e.request_id,
+                "source": e.source,
+                "detail": e.detail,
+                "chain": previous,
+            }
+        )
+    conn.execute(insert(audit_events), rows)

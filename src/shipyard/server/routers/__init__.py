@@ -23,6 +23,7 @@ _MODULES = (
     "secrets",
     "platform",
     "features",
+    "deploy",
 )
 
 

@@ -9,6 +9,8 @@ from shipyard.server.ui.artifact_pages import add_artifact_routes
 from shipyard.server.ui.audit_pages import add_audit_routes
 from shipyard.server.ui.common import ROOT, STATIC
 from shipyard.server.ui.dataset_pages import add_dataset_routes
+from shipyard.server.ui.deploy_pages import PERMISSIONS as DEPLOY_PERMISSIONS
+from shipyard.server.ui.deploy_pages import add_deploy_routes
 from shipyard.server.ui.feature_pages import PERMISSIONS as FEATURE_PERMISSIONS
 from shipyard.server.ui.feature_pages import add_feature_routes
 from shipyard.server.ui.login import add_login_routes
@@ -49,6 +51,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{ROOT}/audit"): Rule("audit:read"),
     **MONITORING_PERMISSIONS,
     **FEATURE_PERMISSIONS,
+    **DEPLOY_PERMISSIONS,
 }
 
 
@@ -64,5 +67,6 @@ def build_router() -> APIRouter:
     add_dataset_routes(router, pages)
     add_monitoring_routes(router, pages)
     add_feature_routes(router, pages)
+    add_deploy_routes(router, pages)
     add_audit_routes(router, pages)
     return router

@@ -1,0 +1,140 @@
+"""``RestDeliveryStore``: :class:`DeliveryStore` over a shipyard server (routes in
+``shipyard/server/routers/deploy.py``). Who holds a lock or applies a release is the token's
+principal: the ``by`` and ``user`` arguments are the server's to decide and are not sent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shipyard.metadata.base import check_page
+from shipyard.metadata.delivery import (
+    DEFAULT_LOCK_TTL_S,
+    AppliedObject,
+    Applier,
+    ApplyLock,
+    DeliveryStore,
+    EnvironmentState,
+    ObjectState,
+    Release,
+    ReleaseDraft,
+    states_json,
+)
+from shipyard.metadata.rest.codec import decode
+from shipyard.metadata.rest.http import RestSession, seg
+from shipyard.metadata.rest.paging import follow_pages
+
+_NAMES_PER_CALL = 200
+
+
+def _env(project: str, environment: str) -> str:
+    return f"/deploy/{seg(project)}/{seg(environment)}"
+
+
+def _changes(put: Sequence[ObjectState], remove: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    return {"put": states_json(put), "remove": [{"kind": k, "name": n} for k, n in remove]}
+
+
+class RestDeliveryStore(DeliveryStore):
+    def __init__(self, session: RestSession) -> None:
+        self._http = session
+
+    # ---- the lock ----------------------------------------------------------------------------------
+    def acquire_lock(
+        self, project: str, environment: str, *, owner: str, by: str, ttl_s: float = DEFAULT_LOCK_TTL_S
+    ) -> ApplyLock:
+        data = self._http.call("POST", _env(project, environment) + "/lock", {"owner": owner, "ttl_s": ttl_s})
+        return decode(ApplyLock, data["lock"])
+
+    def release_lock(self, project: str, environment: str, *, owner: str) -> bool:
+        data = self._http.call("DELETE", _env(project, environment) + "/lock", params={"owner": owner})
+        return bool(data["released"])
+
+    def get_lock(self, project: str, environment: str) -> ApplyLock | None:
+        data = self._http.call("GET", _env(project, environment) + "/lock")["lock"]
+        return None if data is None else decode(ApplyLock, data)
+
+    # ---- releases ----------------------------------------------------------------------------------
+    def begin_release(
+        self,
+        project: str,
+        environment: str,
+        draft: ReleaseDraft,
+        *,
+        owner: str,
+        by: str,
+        put: Sequence[ObjectState] = (),
+        remove: Sequence[tuple[str, str]] = (),
+    ) -> Release:
+        body = {
+            "owner": owner,
+            "spec_hash": draft.spec_hash,
+            "plan": draft.plan,
+            "commit": draft.commit,
+            "author": draft.author,
+            "kind": draft.kind,
+            "restores": draft.restores,
+            **_changes(put, remove),
+        }
+        data = self._http.call("POST", _env(project, environment) + "/releases", body)
+        return decode(Release, data["release"])
+
+    def finish_release(
+        self,
+        project: str,
+        environment: str,
+        number: int,
+        *,
+        owner: str,
+        outcome: str,
+        error: str | None = None,
+        put: Sequence[ObjectState] = (),
+        remove: Sequence[tuple[str, str]] = (),
+    ) -> Release:
+        body = {"owner": owner, "outcome": outcome, "error": error, **_changes(put, remove)}
+        path = f"{_env(project, environment)}/releases/{int(number)}/finish"
+        return decode(Release, self._http.call("POST", path, body)["release"])
+
+    def get_release(self, project: str, environment: str, number: int) -> Release:
+        path = f"{_env(project, environment)}/releases/{int(number)}"
+        return decode(Release, self._http.call("GET", path)["release"])
+
+    def list_releases(
+        self, project: str, environment: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[Release]:
+        path = _env(project, environment) + "/releases"
+        rows = follow_pages(self._http, path, "releases", {}, limit=limit, offset=offset)
+        return [decode(Release, row) for row in rows]
+
+    # ---- state -------------------------------------------------------------------------------------
+    def list_objects(
+        self, project: str, environment: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[AppliedObject]:
+        path = _env(project, environment) + "/objects"
+        rows = follow_pages(self._http, path, "objects", {}, limit=limit, offset=offset)
+        return [decode(AppliedObject, row) for row in rows]
+
+    def list_environments(
+        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[EnvironmentState]:
+        check_page(limit, offset)
+        params = {} if project is None else {"project": project}
+        rows = follow_pages(
+            self._http, "/deploy/environments", "environments", params, limit=limit, offset=offset
+        )
+        return [decode(EnvironmentState, row) for row in rows]
+
+    # ---- what a plan asks ----------------------------------------------------------------------------
+    def applier(self, project: str, environment: str, *, user: str) -> Applier:
+        return decode(Applier, self._http.call("GET", _env(project, environment) + "/applier"))
+
+    def present_secrets(self, project: str, environment: str, names: Sequence[str]) -> set[str]:
+        wanted = sorted(set(names))
+        present: set[str] = set()
+        for start in range(0, len(wanted), _NAMES_PER_CALL):
+            chunk = wanted[start : start + _NAMES_PER_CALL]
+            data = self._http.call(
+                "GET", _env(project, environment) + "/secret-names", params={"name": chunk}
+            )
+            present.update(str(n) for n in data["present"])
+        return present

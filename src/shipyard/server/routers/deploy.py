@@ -1,0 +1,206 @@
+"""Delivery state (:class:`~shipyard.metadata.delivery.DeliveryStore` over HTTP): an environment's
+applied objects, releases and apply lock.
+
+The guard has checked ``deploy:plan`` (reads) or ``deploy:apply`` (the lock and releases) at
+``project:P/env:E`` for the path's project and environment (:func:`shipyard.server.access.
+check_environment`). Who holds a lock and who applied a release is the token's principal, never a
+name the client sends; finishing a release records its audit event (``release.<outcome>``) in the
+store's transaction. The spec's own policies (approvals, quality, who may apply by name) are
+judged by the planner (``shipyard.deploy.plan``) before it writes here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
+
+from shipyard.metadata.delivery import DeliveryStore, ObjectState, ReleaseDraft
+from shipyard.security.policy import covers
+from shipyard.server.contract import INT32_MAX, JSON_INT_MAX
+from shipyard.server.deps import ctx_of, once, principal_of, wire
+from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
+from shipyard.server.schemas import (
+    DeployLockIn,
+    DeployObjectIn,
+    DeployRemoveIn,
+    LockOwner,
+    ProjectName,
+    ReleaseBeginIn,
+    ReleaseFinishIn,
+    SecretName,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["deploy"], dependencies=once())
+_ENV = "/deploy/{project}/{environment}"
+_Limit = Annotated[int, Query(ge=1, le=LIST_PAGE_MAX)]
+_Offset = Annotated[int, Query(ge=0, le=JSON_INT_MAX)]
+
+
+def _store(request: Request) -> DeliveryStore:
+    return ctx_of(request).delivery
+
+
+def _states(rows: list[DeployObjectIn]) -> list[ObjectState]:
+    return [ObjectState(r.kind, r.name, dict(r.spec), r.model_version) for r in rows]
+
+
+def _keys(rows: list[DeployRemoveIn]) -> list[tuple[str, str]]:
+    return [(r.kind, r.name) for r in rows]
+
+
+@router.get("/deploy/environments")
+def list_environments(
+    request: Request,
+    project: ProjectName | None = None,
+    limit: _Limit = LIST_PAGE_DEFAULT,
+    offset: _Offset = 0,
+) -> Response:
+    """Environments with a release that the caller may plan in (the page is cut after filtering)."""
+    check_list_page(limit, offset)
+    access = principal_of(request).access
+    rows = [
+        env
+        for env in _store(request).list_environments(project)
+        if access.can("deploy:plan", f"project:{env.project}/env:{env.environment}")
+    ]
+    page, next_offset = split_page(rows[offset : offset + limit + 1], limit, offset)
+    return wire({"environments": page, "next_offset": next_offset})
+
+
+@router.get(f"{_ENV}/objects")
+def list_objects(
+    request: Request,
+    project: ProjectName,
+    environment: ProjectName,
+    limit: _Limit = LIST_PAGE_DEFAULT,
+    offset: _Offset = 0,
+) -> Response:
+    check_list_page(limit, offset)
+    rows = _store(request).list_objects(project, environment, limit=limit + 1, offset=offset)
+    page, next_offset = split_page(rows, limit, offset)
+    return wire({"objects": page, "next_offset": next_offset})
+
+
+@router.get(f"{_ENV}/releases")
+def list_releases(
+    request: Request,
+    project: ProjectName,
+    environment: ProjectName,
+    limit: _Limit = LIST_PAGE_DEFAULT,
+    offset: _Offset = 0,
+) -> Response:
+    check_list_page(limit, offset)
+    rows = _store(request).list_releases(project, environment, limit=limit + 1, offset=offset)
+    page, next_offset = split_page(rows, limit, offset)
+    return wire({"releases": page, "next_offset": next_offset})
+
+
+@router.get(f"{_ENV}/releases/{{number}}")
+def get_release(
+    request: Request,
+    project: ProjectName,
+    environment: ProjectName,
+    number: Annotated[int, Path(ge=1, le=INT32_MAX)],
+) -> Response:
+    return wire({"release": _store(request).get_release(project, environment, number)})
+
+
+@router.post(f"{_ENV}/releases", responses={201: {"description": "The release, applying"}})
+def begin_release(
+    request: Request, project: ProjectName, environment: ProjectName, body: ReleaseBeginIn
+) -> Response:
+    draft = ReleaseDraft(
+        spec_hash=body.spec_hash,
+        plan=dict(body.plan),
+        commit=body.commit,
+        author=body.author,
+        kind=body.kind,
+        restores=body.restores,
+    )
+    release = _store(request).begin_release(
+        project,
+        environment,
+        draft,
+        owner=body.owner,
+        by=principal_of(request).name,
+        put=_states(body.put),
+        remove=_keys(body.remove),
+    )
+    return wire({"release": release}, status=201)
+
+
+@router.post(f"{_ENV}/releases/{{number}}/finish")
+def finish_release(
+    request: Request,
+    project: ProjectName,
+    environment: ProjectName,
+    number: Annotated[int, Path(ge=1, le=INT32_MAX)],
+    body: ReleaseFinishIn,
+) -> Response:
+    release = _store(request).finish_release(
+        project,
+        environment,
+        number,
+        owner=body.owner,
+        outcome=body.outcome,
+        error=body.error,
+        put=_states(body.put),
+        remove=_keys(body.remove),
+    )
+    return wire({"release": release})
+
+
+@router.get(f"{_ENV}/lock")
+def get_lock(request: Request, project: ProjectName, environment: ProjectName) -> Response:
+    return wire({"lock": _store(request).get_lock(project, environment)})
+
+
+@router.post(f"{_ENV}/lock")
+def acquire_lock(
+    request: Request, project: ProjectName, environment: ProjectName, body: DeployLockIn
+) -> Response:
+    lock = _store(request).acquire_lock(
+        project, environment, owner=body.owner, by=principal_of(request).name, ttl_s=body.ttl_s
+    )
+    return wire({"lock": lock})
+
+
+@router.delete(f"{_ENV}/lock")
+def release_lock(
+    request: Request, project: ProjectName, environment: ProjectName, owner: LockOwner
+) -> Response:
+    return wire({"released": _store(request).release_lock(project, environment, owner=owner)})
+
+
+@router.get(f"{_ENV}/applier")
+def applier(request: Request, project: ProjectName, environment: ProjectName) -> Response:
+    """The token's principal as an applier here: kind, the roles bound to it at a scope that reaches
+    the environment (its groups' included), and whether it holds deploy:apply there."""
+    ctx, principal = ctx_of(request), principal_of(request)
+    access = principal.access
+    scope = f"project:{project}/env:{environment}"
+    roles: list[str] = []
+    if ctx.security is not None and principal.token_id is not None:
+        pairs, _ = ctx.security.access_rows(principal.name)
+        roles = sorted({role for role, at in pairs if covers(at, scope)})
+    body = {
+        "name": principal.name,
+        "kind": access.kind,
+        "roles": roles,
+        "can_apply": access.can("deploy:apply", scope),
+    }
+    return wire(body)
+
+
+@router.get(f"{_ENV}/secret-names")
+def secret_names(
+    request: Request,
+    project: ProjectName,
+    environment: ProjectName,
+    name: Annotated[list[SecretName], Query(max_length=200)],
+) -> Response:
+    """Which of the given secret names exist in the environment (names only, never values)."""
+    present = _store(request).present_secrets(project, environment, name)
+    return wire({"present": sorted(present)})

@@ -1,0 +1,134 @@
+"""The DeliveryStore contract (shipyard.metadata.delivery) over every metadata backend: SQLite,
+Postgres and a shipyard server (REST)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.metadata import MetadataStore
+from shipyard.metadata.delivery import DeliveryStore, ObjectState, ReleaseDraft, open_delivery_store
+
+H = "a" * 64
+
+
+@pytest.fixture
+def store(metadata_store: MetadataStore) -> DeliveryStore:
+    return open_delivery_store(metadata_store)
+
+
+def _svc(name: str, replicas: int = 1, version: str = "models:/fraud/1") -> ObjectState:
+    return ObjectState("service", name, {"model": "models:/fraud@champion", "replicas": replicas}, version)
+
+
+def _release(store: DeliveryStore, owner: str, put: list[ObjectState], remove=(), **draft: object) -> int:
+    begun = store.begin_release(
+        "fraud",
+        "prod",
+        ReleaseDraft(H, {"changes": len(put)}, **draft),
+        owner=owner,
+        by="alice",
+        put=put,
+        remove=remove,
+    )
+    assert begun.outcome == "applying"
+    done = store.finish_release("fraud", "prod", begun.number, owner=owner, outcome="applied")
+    return done.number
+
+
+def test_releases_number_per_environment_and_keep_the_state_they_left(store: DeliveryStore) -> None:
+    store.acquire_lock("fraud", "prod", owner="o1", by="alice")
+    env = ObjectState("environment", "prod", {"settings": {"db": "${secret:db}"}})
+    first = _release(store, "o1", [env, _svc("api"), _svc("batch-a")], commit="abc1234", author="bob")
+    second = _release(
+        store, "o1", [_svc("api", replicas=3, version="models:/fraud/2")], remove=[("service", "batch-a")]
+    )
+    assert (first, second) == (1, 2)
+    objects = store.list_objects("fraud", "prod")
+    assert [(o.kind, o.name, o.release) for o in objects] == [
+        ("environment", "prod", 1),
+        ("service", "api", 2),
+    ]
+    assert objects[1].spec["replicas"] == 3 and objects[1].model_version == "models:/fraud/2"
+    assert store.desired("fraud", "prod") == objects
+    assert [o.name for o in store.list_objects("fraud", "prod", limit=1, offset=1)] == ["api"]
+    one = store.get_release("fraud", "prod", 1)
+    assert one.commit == "abc1234" and one.author == "bob" and one.plan == {"changes": 3}
+    assert one.state is not None and [s.name for s in one.state] == ["prod", "api", "batch-a"]
+    releases = store.list_releases("fraud", "prod")
+    assert [r.number for r in releases] == [2, 1] and releases[0].plan is None
+    assert [r.number for r in store.list_releases("fraud", "prod", limit=1, offset=1)] == [1]
+    assert store.list_releases("fraud", "staging") == [] and store.list_objects("fraud", "staging") == []
+    with pytest.raises(NotFoundError, match="release 9 of fraud/prod"):
+        store.get_release("fraud", "prod", 9)
+    with pytest.raises(InvalidInputError):
+        store.list_releases("fraud", "prod", limit=-1)
+    envs = store.list_environments()
+    assert [(e.project, e.environment, e.release, e.outcome, e.objects) for e in envs] == [
+        ("fraud", "prod", 2, "applied", 2)
+    ]
+
+
+def test_the_lock_is_exclusive_until_it_expires_and_names_its_holder(store: DeliveryStore) -> None:
+    held = store.acquire_lock("fraud", "prod", owner="host:1:aa", by="alice", ttl_s=1.0)
+    assert held.owner == "host:1:aa" and store.get_lock("fraud", "prod") is not None
+    with pytest.raises(ConflictError, match=r"being applied by .*host:1:aa"):
+        store.acquire_lock("fraud", "prod", owner="host:2:bb", by="bob")
+    assert store.acquire_lock("fraud", "staging", owner="host:2:bb", by="bob").owner == "host:2:bb"
+    again = store.acquire_lock("fraud", "prod", owner="host:1:aa", by="alice", ttl_s=1.0)  # extends
+    assert again.expires_at >= held.expires_at
+    # a release needs the lock
+    with pytest.raises(ConflictError, match="does not hold"):
+        store.begin_release(
+            "fraud", "prod", ReleaseDraft(H, {}), owner="host:2:bb", by="bob", put=[_svc("x")]
+        )
+    time.sleep(1.2)  # expired: the next applier takes it over
+    assert store.get_lock("fraud", "prod") is None
+    assert store.acquire_lock("fraud", "prod", owner="host:2:bb", by="bob").owner == "host:2:bb"
+    assert not store.release_lock("fraud", "prod", owner="host:1:aa")
+    assert store.release_lock("fraud", "prod", owner="host:2:bb")
+    assert store.get_lock("fraud", "prod") is None
+
+
+def test_a_failed_release_restores_objects_and_an_interrupted_one_is_marked(store: DeliveryStore) -> None:
+    store.acquire_lock("fraud", "prod", owner="o1", by="alice")
+    _release(store, "o1", [_svc("api")])
+    begun = store.begin_release(
+        "fraud", "prod", ReleaseDraft(H, {}), owner="o1", by="alice", put=[_svc("api", 5, "models:/fraud/2")]
+    )
+    assert store.list_objects("fraud", "prod")[0].spec["replicas"] == 5  # desired while applying
+    failed = store.finish_release(
+        "fraud",
+        "prod",
+        begun.number,
+        owner="o1",
+        outcome="failed",
+        error="api never became ready",
+        put=[_svc("api")],
+    )
+    assert failed.outcome == "failed" and failed.error == "api never became ready"
+    assert store.list_objects("fraud", "prod")[0].spec["replicas"] == 1
+    with pytest.raises(ConflictError, match="already finished"):
+        store.finish_release("fraud", "prod", begun.number, owner="o1", outcome="applied")
+    left = store.begin_release("fraud", "prod", ReleaseDraft(H, {}), owner="o1", by="alice", put=[_svc("b")])
+    nxt = store.begin_release("fraud", "prod", ReleaseDraft(H, {}), owner="o1", by="alice", put=[_svc("c")])
+    interrupted = store.get_release("fraud", "prod", left.number)
+    assert interrupted.outcome == "failed" and "interrupted" in (interrupted.error or "")
+    store.finish_release("fraud", "prod", nxt.number, owner="o1", outcome="applied")
+
+
+def test_a_rollback_marks_the_release_it_replaced(store: DeliveryStore) -> None:
+    store.acquire_lock("fraud", "prod", owner="o1", by="alice")
+    _release(store, "o1", [_svc("api")])
+    _release(store, "o1", [_svc("api", 2, "models:/fraud/2")])
+    back = _release(store, "o1", [_svc("api")], kind="rollback", restores=1)
+    assert store.get_release("fraud", "prod", back).restores == 1
+    assert [r.outcome for r in store.list_releases("fraud", "prod")] == ["applied", "rolled-back", "applied"]
+
+
+def test_what_a_plan_asks(store: DeliveryStore) -> None:
+    applier = store.applier("fraud", "prod", user="admin")
+    assert applier.can_apply and applier.name
+    assert store.present_secrets("fraud", "prod", ["db", "api_key"]) == set()

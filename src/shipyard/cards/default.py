@@ -28,7 +28,7 @@ def _size(num: int) -> str:
 
 
 def _artifact_summary(art: Mapping[str, Any]) -> tuple[str, str]:
-    meta = art.get("meta") if isinstance(art.get("meta"), Mapping) else {}
+    meta: Mapping[str, Any] = art["meta"] if isinstance(art.get("meta"), Mapping) else {}
     kind = str(meta.get("python_type") or art.get("serializer") or "")
     shape = meta.get("shape") or meta.get("rows")
     if shape is not None:
@@ -42,10 +42,9 @@ def _count_refs(entry: Any) -> tuple[int, int]:
     if isinstance(entry, Mapping):
         art = entry.get("art")
         if isinstance(art, Mapping):
-            size = art.get("size")
-            return 1, size if isinstance(size, int) else 0
-        items = entry.get("gather") or entry.get("items") or []
-        entry = items
+            art_size = art.get("size")
+            return 1, art_size if isinstance(art_size, int) else 0
+        entry = entry.get("gather") or entry.get("items") or []
     if isinstance(entry, list):
         counts = [_count_refs(e) for e in entry]
         return sum(c for c, _ in counts), sum(s for _, s in counts)
@@ -60,11 +59,11 @@ def input_rows(inputs: Mapping[str, Any]) -> list[list[Any]]:
             shown = value if len(value) <= MAX_INPUT_TEXT else value[: MAX_INPUT_TEXT - 1] + "…"
             rows.append([name, "constant", shown, ""])
         elif isinstance(entry, Mapping) and isinstance(entry.get("art"), Mapping):
-            kind, size = _artifact_summary(entry["art"])
-            rows.append([name, "artifact", kind, size])
+            kind, size_text = _artifact_summary(entry["art"])
+            rows.append([name, "artifact", kind, size_text])
         else:
-            count, size = _count_refs(entry)
-            rows.append([name, "gathered", f"{count:,} artifacts", _size(size)])
+            count, total = _count_refs(entry)
+            rows.append([name, "gathered", f"{count:,} artifacts", _size(total)])
     return rows
 
 
@@ -95,8 +94,8 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> dict[str, A
 
 def default_components(run: Run, task: Task, records: Sequence[ArtifactRecord]) -> list[dict[str, Any]]:
     """The default card's components for ``task`` of ``run`` (``records``: the task's artifacts)."""
-    spec = task.spec or {}
-    opts = spec.get("opts") if isinstance(spec.get("opts"), Mapping) else {}
+    spec: Mapping[str, Any] = task.spec or {}
+    opts: Mapping[str, Any] = spec["opts"] if isinstance(spec.get("opts"), Mapping) else {}
     duration = task.duration_s
     summary = [
         ["step", task.step],
@@ -111,14 +110,14 @@ def default_components(run: Run, task: Task, records: Sequence[ArtifactRecord]) 
     if task.reused_from:
         summary.append(["reused from task", task.reused_from])
     components = [_table("Task", ["", ""], summary)]
-    resources = opts.get("resources") if isinstance(opts.get("resources"), Mapping) else {}
+    resources: Mapping[str, Any] = opts["resources"] if isinstance(opts.get("resources"), Mapping) else {}
     asked = [[k, v] for k, v in sorted(resources.items()) if v]
     if opts.get("timeout"):
         asked.append(["timeout_s", opts["timeout"]])
     components.append(_table("Resources", ["resource", "requested"], asked))
     params = [[k, json.dumps(v, ensure_ascii=False, default=str)] for k, v in sorted(run.params.items())]
     components.append(_table("Parameters (of the run)", ["name", "value"], params))
-    inputs = spec.get("inputs") if isinstance(spec.get("inputs"), Mapping) else {}
+    inputs: Mapping[str, Any] = spec["inputs"] if isinstance(spec.get("inputs"), Mapping) else {}
     components.append(_table("Inputs", ["name", "from", "value or type", "size"], input_rows(inputs)))
     components.append(_table("Outputs", ["name", "type", "stored as", "size"], output_rows(records)))
     if task.error:

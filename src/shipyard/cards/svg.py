@@ -30,7 +30,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     start = math.ceil(low / step) * step
-    ticks = []
+    ticks: list[float] = []
     value = start
     while value <= high + step * 1e-9 and len(ticks) < 50:
         ticks.append(round(value, 12))
@@ -162,7 +162,7 @@ def bar_chart(categories: Sequence[Any], series: Sequence[tuple[str, Sequence[An
     for c, name in enumerate(cats):
         for i, (_, values) in enumerate(series):
             value = list(values)[c] if c < len(values) else None
-            if not _finite([value]):
+            if value is None or not _finite([value]):
                 continue
             top = frame.py(float(value))
             x = LEFT + c * slot + slot * 0.1 + i * bar

@@ -1,1 +1,3 @@
-from tests.cli.conftest import cli  # noqa: F401 (the in-process CLI runner)
+"""Fixtures of the card tests: the in-process CLI runner (shipyard card get)."""
+
+from tests.cli.conftest import cli  # noqa: F401

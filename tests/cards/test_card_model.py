@@ -29,7 +29,12 @@ def png(width: int = 4, height: int = 3) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def parse_strict(page: str) -> Any:
@@ -47,11 +52,19 @@ def test_every_component_kind_renders_as_valid_html_without_script() -> None:
     card.markdown("# Title\n\nsome *text* " + XSS + " " + ONERROR + "\n\n[link](javascript:alert(1))")
     card.table(pd.DataFrame({"name": [XSS, "b"], "value": [1.5, float("nan")]}))
     card.table([[1, 2], [3, 4]], headers=["a", ONERROR])
-    card.chart("line", {"epoch": [1, 2, 3], "loss": [3, 2, 1], "acc": [0.1, 0.2, 0.3]}, x="epoch", y=["loss", "acc"])
+    card.chart(
+        "line", {"epoch": [1, 2, 3], "loss": [3, 2, 1], "acc": [0.1, 0.2, 0.3]}, x="epoch", y=["loss", "acc"]
+    )
     card.chart("bar", {"k": ["a", XSS], "v": [1, 2]}, x="k", y="v", title=XSS)
     card.chart("scatter", x=[1, 2, 3], y=[3, 1, 2])
     card.chart("histogram", x=[1, 2, 2, 3, 3, 3], bins=3)
-    card.vega({"mark": "bar", "data": {"values": [{"a": "x", "b": 2}]}, "encoding": {"x": {"field": "a"}, "y": {"field": "b"}}})
+    card.vega(
+        {
+            "mark": "bar",
+            "data": {"values": [{"a": "x", "b": 2}]},
+            "encoding": {"x": {"field": "a"}, "y": {"field": "b"}},
+        }
+    )
     card.vega({"layer": [], "title": XSS})  # not drawn: shown as JSON text
     card.image(png())
     page = card.html()
@@ -110,7 +123,7 @@ def test_what_a_card_refuses_is_one_line_naming_the_fix() -> None:
 
 def test_a_figure_is_accepted_by_its_savefig() -> None:
     class Figure:
-        def savefig(self, buffer: Any, format: str, bbox_inches: str) -> None:  # noqa: A002
+        def savefig(self, buffer: Any, format: str, bbox_inches: str) -> None:
             assert format == "png"
             buffer.write(png())
 
@@ -141,7 +154,9 @@ def test_a_stored_document_is_rendered_defensively() -> None:
 
 def test_a_task_card_is_stored_when_refreshed_coalesced_and_at_the_end_redacted() -> None:
     stored: list[dict[str, Any]] = []
-    with task_card(lambda data: stored.append(json.loads(data)), secrets=["s3cr3t"], min_interval_s=60) as holder:
+    with task_card(
+        lambda data: stored.append(json.loads(data)), secrets=["s3cr3t"], min_interval_s=60
+    ) as holder:
         import shipyard
 
         assert shipyard.card.__getattr__("components") is holder.card.components

@@ -76,8 +76,19 @@ def records() -> list[Any]:
         rows=100,
         missing_features=[XSS],
     )
-    task = Task(id="t" * 32, run_id="r" * 32, step="train", key="train" + XSS, status=TaskStatus.FAILED, error=XSS)
-    return [run_entity(), task, version, model, dataset, dataset_version, drift, shipyard.Card(XSS).markdown(XSS)]
+    task = Task(
+        id="t" * 32, run_id="r" * 32, step="train", key="train" + XSS, status=TaskStatus.FAILED, error=XSS
+    )
+    return [
+        run_entity(),
+        task,
+        version,
+        model,
+        dataset,
+        dataset_version,
+        drift,
+        shipyard.Card(XSS).markdown(XSS),
+    ]
 
 
 @pytest.mark.parametrize("record", records(), ids=lambda r: type(r).__name__)

@@ -14,7 +14,6 @@ from shipyard.core.errors import FlowError
 from shipyard.core.settings import load_settings
 from shipyard.runtime.notebook_flow import flow_name, notebook_parameters
 from shipyard.runtime.stores import open_run_stores
-from tests.cli.conftest import cli  # noqa: F401 (the in-process CLI runner)
 
 
 def write_notebook(path: Path, *cells: tuple[str, str], params: str | None) -> Path:
@@ -24,12 +23,17 @@ def write_notebook(path: Path, *cells: tuple[str, str], params: str | None) -> P
         cell.metadata["tags"] = ["parameters"]
         nb.cells.append(cell)
     for kind, source in cells:
-        nb.cells.append(nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source))
+        nb.cells.append(
+            nbformat.v4.new_code_cell(source) if kind == "code" else nbformat.v4.new_markdown_cell(source)
+        )
     nbformat.write(nb, str(path))
     return path
 
 
-PARAMS = "alpha = 0.5\nepochs: int = 3\nlabel = 'base'\nimport math\nscale = math.pi  # an expression: not a parameter\n"
+PARAMS = (
+    "alpha = 0.5\nepochs: int = 3\nlabel = 'base'\n"
+    "import math\nscale = math.pi  # an expression: not a parameter\n"
+)
 
 
 def test_the_parameters_cell_gives_typed_flow_parameters(tmp_path: Path) -> None:
@@ -51,7 +55,10 @@ def _last_run() -> Any:
 def test_a_notebook_runs_as_a_tracked_flow_with_its_parameters(cli: Any, tmp_path: Path) -> None:
     path = write_notebook(
         tmp_path / "train.ipynb",
-        ("code", "result = alpha * epochs\nprint(f'result={result} label={label} type={type(alpha).__name__}')"),
+        (
+            "code",
+            "result = alpha * epochs\nprint(f'result={result} label={label} type={type(alpha).__name__}')",
+        ),
         params=PARAMS,
     )
     result = cli("run", str(path), "-p", "alpha=0.3", "-q")
@@ -95,7 +102,9 @@ def test_a_failing_cell_fails_the_run_with_the_cells_traceback(cli: Any, tmp_pat
     try:
         assert run.status is RunStatus.FAILED
         (task,) = stores.metadata.list_tasks(run.id)
-        assert task.error is not None and "failed in cell In [4]" in task.error  # parameters, injected, x = 1, the raise and "Traceback" in task.error
+        assert (
+            task.error is not None and "failed in cell In [4]" in task.error
+        )  # parameters, injected, x = 1, the raise and "Traceback" in task.error
         history = stores.metadata.list_task_attempts(task.id)
         assert "notebook" in {a.name for a in history[-1].artifacts}  # the executed copy is kept
     finally:

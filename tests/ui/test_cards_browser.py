@@ -44,7 +44,9 @@ def test_a_running_steps_card_updates_live_and_its_payload_never_runs(
 
     def run() -> None:
         options = RunOptions(max_workers=1, executor_options={"start_method": "spawn"})
-        finished["run"] = run_file(FLOWS / "live_card.py", {"folder": str(tmp_path)}, stores.settings, options)
+        finished["run"] = run_file(
+            FLOWS / "live_card.py", {"folder": str(tmp_path)}, stores.settings, options
+        )
 
     runner = threading.Thread(target=run, daemon=True)
     runner.start()

@@ -99,7 +99,9 @@ def task_card(
         try:
             holder.flush()
         except Exception as exc:  # the step's own outcome stands; the log says why the card is stale
-            print(f"shipyard: the task's card could not be stored: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print(
+                f"shipyard: the task's card could not be stored: {type(exc).__name__}: {exc}", file=sys.stderr
+            )
 
 
 def current_card() -> Card:

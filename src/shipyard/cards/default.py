@@ -101,7 +101,11 @@ def default_components(run: Run, task: Task, records: Sequence[ArtifactRecord]) 
         ["step", task.step],
         ["task", task.key],
         ["status", task.status.value],
-        ["attempt", f"{task.attempts}" + (f" (retries allowed: {opts.get('retries')})" if opts.get("retries") else "")],
+        [
+            "attempt",
+            f"{task.attempts}"
+            + (f" (retries allowed: {opts.get('retries')})" if opts.get("retries") else ""),
+        ],
         ["node", task.node or ""],
         ["started", _when(task.started_at)],
         ["ended", _when(task.ended_at)],

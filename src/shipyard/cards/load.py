@@ -62,7 +62,9 @@ def _depth_ok(node: Any, depth: int = 0) -> bool:
 def read_document(artifacts: ArtifactStore, record: ArtifactRecord) -> dict[str, Any] | str:
     """The stored card document, or a one-line reason it cannot be shown."""
     if record.size > MAX_STORED_BYTES:
-        return f"the stored card is {record.size:,} bytes, over the {MAX_STORED_BYTES >> 20} MiB a card may be"
+        return (
+            f"the stored card is {record.size:,} bytes, over the {MAX_STORED_BYTES >> 20} MiB a card may be"
+        )
     data = artifacts.get_bytes(record.digest, name=f"card of task {record.task_id}")
     if len(data) > MAX_STORED_BYTES:
         return "the stored card is too large to show"

@@ -34,7 +34,9 @@ def metric_charts(metadata: MetadataStore, run: Run) -> str:
         points, whole = _history(metadata, run.id, key)
         points.sort(key=lambda m: (m.step, m.timestamp))
         note = "" if whole else f" (the first {MAX_POINTS:,} points)"
-        chart = xy_chart([m.step for m in points], [(key, [m.value for m in points])], scatter=False, label=key)
+        chart = xy_chart(
+            [m.step for m in points], [(key, [m.value for m in points])], scatter=False, label=key
+        )
         parts.append(f"<h4>{esc(key)}{esc(note)}</h4>{chart}")
     if len(run.metrics) > MAX_CHARTS:
         parts.append(f'<p class="muted">{len(run.metrics) - MAX_CHARTS} more metrics not charted</p>')

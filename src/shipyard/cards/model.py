@@ -135,10 +135,18 @@ def _chart_table(data: Any) -> tuple[list[str], list[list[Any]], int]:
         n = max((len(v) for v in values), default=0)
         return columns, [[v[i] if i < len(v) else None for v in values] for i in range(n)], n
     if hasattr(data, "to_dict") and hasattr(data, "itertuples"):  # pandas: every row, not a preview
-        return [str(c) for c in data.columns], [list(r) for r in data.itertuples(index=False, name=None)], len(data)
+        return (
+            [str(c) for c in data.columns],
+            [list(r) for r in data.itertuples(index=False, name=None)],
+            len(data),
+        )
     if hasattr(data, "to_pylist") and hasattr(data, "column_names"):
         names = list(data.column_names)
-        return [str(c) for c in names], [[rec.get(c) for c in names] for rec in data.to_pylist()], data.num_rows
+        return (
+            [str(c) for c in names],
+            [[rec.get(c) for c in names] for rec in data.to_pylist()],
+            data.num_rows,
+        )
     return table_data(data)
 
 
@@ -167,7 +175,7 @@ def histogram(values: Sequence[Any], bins: int) -> tuple[list[float], list[int]]
     return [low + i * width for i in range(bins + 1)], counts
 
 
-def chart_component(  # noqa: PLR0912, PLR0917 (one argument check each)
+def chart_component(  # noqa: PLR0917 (one argument check each)
     kind: str,
     data: Any = None,
     x: Any = None,
@@ -191,32 +199,37 @@ def chart_component(  # noqa: PLR0912, PLR0917 (one argument check each)
             labels: list[str] = []
         else:
             if not isinstance(x, str):
-                raise InvalidInputError(f'card.chart("{kind}", data, x="column", y="column") names the columns')
+                raise InvalidInputError(
+                    f'card.chart("{kind}", data, x="column", y="column") names the columns'
+                )
             y_names = [y] if isinstance(y, str) else list(y or [])
             if not y_names or not all(isinstance(n, str) for n in y_names):
                 raise InvalidInputError(f'card.chart("{kind}", data, x=..., y="column" or ["a", "b"])')
             xs, ys, labels = column(x), [column(n) for n in y_names], y_names
+    elif kind == "histogram":
+        xs, ys, labels = list(x if x is not None else y or []), [], []
     else:
-        if kind == "histogram":
-            xs, ys, labels = list(x if x is not None else y or []), [], []
+        if x is None and y is not None:
+            x = list(range(len(list(y))))
+        if x is None or y is None:
+            raise InvalidInputError(
+                f'card.chart("{kind}", x=[...], y=[...]) or card.chart("{kind}", data, x=, y=)'
+            )
+        xs = list(x)
+        y_list = list(y)
+        if y_list and all(isinstance(v, Sequence) and not isinstance(v, str) for v in y_list):
+            ys = [list(v) for v in y_list]
         else:
-            if x is None and y is not None:
-                x = list(range(len(list(y))))
-            if x is None or y is None:
-                raise InvalidInputError(f'card.chart("{kind}", x=[...], y=[...]) or card.chart("{kind}", data, x=, y=)')
-            xs = list(x)
-            y_list = list(y)
-            if y_list and all(isinstance(v, Sequence) and not isinstance(v, str) for v in y_list):
-                ys = [list(v) for v in y_list]
-            else:
-                ys = [y_list]
-            labels = ["y"] if len(ys) == 1 else [f"y{i + 1}" for i in range(len(ys))]
+            ys = [y_list]
+        labels = ["y"] if len(ys) == 1 else [f"y{i + 1}" for i in range(len(ys))]
     if len(ys) > MAX_SERIES:
         raise InvalidInputError(f"card.chart: at most {MAX_SERIES} series, got {len(ys)}")
     component: dict[str, Any] = {"type": "chart", "kind": kind, "title": _cut(str(title or ""), MAX_TITLE)}
     if kind == "histogram":
         edges, counts = histogram(xs, bins)
-        component.update(edges=edges, counts=counts, label=str(x or y or "") if isinstance(x or y, str) else "")
+        component.update(
+            edges=edges, counts=counts, label=str(x or y or "") if isinstance(x or y, str) else ""
+        )
         return component
     numeric_x = kind != "bar"
     x_values = [(_number(v) if numeric_x else cell_value(v)) for v in xs]
@@ -224,7 +237,10 @@ def chart_component(  # noqa: PLR0912, PLR0917 (one argument check each)
     x_values, y_values, thinned = _thin(x_values, y_values)
     component.update(
         x=x_values,
-        series=[{"name": _cut(str(n), MAX_TITLE), "values": v[: len(x_values)]} for n, v in zip(labels, y_values, strict=False)],
+        series=[
+            {"name": _cut(str(n), MAX_TITLE), "values": v[: len(x_values)]}
+            for n, v in zip(labels, y_values, strict=False)
+        ],
         x_label=str(x) if isinstance(x, str) else "",
         thinned=thinned,
     )
@@ -243,7 +259,8 @@ def image_bytes(image: Any) -> bytes:
         data = buffer.getvalue()
     else:
         raise InvalidInputError(
-            f"card.image takes PNG or JPEG bytes or a figure with savefig (matplotlib), not a {type(image).__name__}"
+            "card.image takes PNG or JPEG bytes or a figure with savefig (matplotlib), "
+            f"not a {type(image).__name__}"
         )
     if image_mime(data) is None:
         raise InvalidInputError("card.image: the bytes are not a PNG or JPEG image")
@@ -317,8 +334,12 @@ class Card:
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"card.vega: the spec is not JSON: {exc}") from None
         if len(encoded) > MAX_VEGA_BYTES:
-            raise InvalidInputError(f"card.vega: the spec is {len(encoded):,} bytes, over {MAX_VEGA_BYTES >> 20} MiB")
-        return self._add({"type": "vega", "title": _cut(str(title or ""), MAX_TITLE), "spec": json.loads(encoded)})
+            raise InvalidInputError(
+                f"card.vega: the spec is {len(encoded):,} bytes, over {MAX_VEGA_BYTES >> 20} MiB"
+            )
+        return self._add(
+            {"type": "vega", "title": _cut(str(title or ""), MAX_TITLE), "spec": json.loads(encoded)}
+        )
 
     def image(self, image: Any, title: str | None = None) -> Card:
         """An image: a figure with ``savefig`` (matplotlib) or PNG/JPEG bytes."""
@@ -350,7 +371,9 @@ class Card:
         return {"version": FORMAT_VERSION, "title": self.title, "components": list(self.components)}
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_document(), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        return json.dumps(
+            self.to_document(), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+        ).encode()
 
     def html(self, standalone: bool = True) -> str:
         """The card as HTML: a whole document (``standalone``) or a fragment for a notebook."""

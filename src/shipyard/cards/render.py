@@ -26,11 +26,11 @@ from shipyard.cards.model import MAX_COMPONENTS, MAX_VEGA_BYTES, image_mime
 from shipyard.core.html import esc, text
 
 _CSS = """
-body{font:14px/1.5 system-ui,-apple-system,sans-serif;color:#1d2433;margin:0;padding:12px 16px;background:#fff}
+body{font:14px/1.5 system-ui,-apple-system,sans-serif;color:#1d2433;margin:0;padding:12px 16px}
 .shipyard-card h1{font-size:1.3rem;margin:.2rem 0 .8rem}.shipyard-card h2{font-size:1.1rem}
 .shipyard-card .component{margin:0 0 1.2rem}
 .shipyard-card table{border-collapse:collapse;font-size:13px;max-width:100%}
-.shipyard-card th,.shipyard-card td{padding:.2rem .6rem;border-bottom:1px solid #e3e6ec;text-align:left;vertical-align:top}
+.shipyard-card th,.shipyard-card td{padding:.2rem .6rem;border-bottom:1px solid #e3e6ec;text-align:left}
 .shipyard-card th{font-weight:600;background:#f8f9fb}
 .shipyard-card .muted{color:#667085;font-size:12px}
 .shipyard-card .title{font-weight:600;margin:.2rem 0}
@@ -73,7 +73,7 @@ def render_document(doc: Any, heading: str = "") -> str:
     page_title = esc(title or heading or "card")
     policy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{esc(policy)}">'
         f"<title>{page_title}</title><style>{_CSS}</style></head>"
         f"<body>{_body(doc, heading)}</body></html>\n"
@@ -144,7 +144,11 @@ def _table_html(component: Mapping[str, Any]) -> str:
     body = []
     for row in rows:
         cells = row if isinstance(row, list) else []
-        body.append("<tr>" + "".join(f"<td>{text(_cell(v), 1000)}</td>" for v in cells[: len(columns) or None]) + "</tr>")
+        body.append(
+            "<tr>"
+            + "".join(f"<td>{text(_cell(v), 1000)}</td>" for v in cells[: len(columns) or None])
+            + "</tr>"
+        )
     notes = []
     total_rows, total_columns = component.get("total_rows"), component.get("total_columns")
     if isinstance(total_rows, int) and total_rows > len(rows):
@@ -206,7 +210,8 @@ def _vega_html(component: Mapping[str, Any]) -> str:
     source = json.dumps(spec, indent=2, ensure_ascii=False)[:MAX_VEGA_BYTES]
     return (
         f'{_title(component)}<p class="muted">A Vega-Lite spec this card does not draw (one view with '
-        f"inline data.values and a line, bar, point or area mark is drawn); its JSON:</p><pre>{esc(source)}</pre>"
+        "inline data.values and a line, bar, point or area mark is drawn); its JSON:</p>"
+        f"<pre>{esc(source)}</pre>"
     )
 
 

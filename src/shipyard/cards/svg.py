@@ -67,12 +67,15 @@ class _Frame:
 
     def axes(self, x_ticks: bool = True) -> list[str]:
         parts = [
-            f'<line x1="{LEFT}" y1="{TOP + self.h}" x2="{LEFT + self.w}" y2="{TOP + self.h}" stroke="#98a2b3"/>',
+            f'<line x1="{LEFT}" y1="{TOP + self.h}" x2="{LEFT + self.w}" y2="{TOP + self.h}" '
+            'stroke="#98a2b3"/>',
             f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + self.h}" stroke="#98a2b3"/>',
         ]
         for t in nice_ticks(self.y0, self.y1):
             y = self.py(t)
-            parts.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + self.w}" y2="{y:.1f}" stroke="#eef0f3"/>')
+            parts.append(
+                f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + self.w}" y2="{y:.1f}" stroke="#eef0f3"/>'
+            )
             parts.append(
                 f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#475467">'
                 f"{esc(_label(t))}</text>"
@@ -106,10 +109,16 @@ def _legend(names: Sequence[str]) -> str:
 
 
 def _finite(values: Sequence[Any]) -> list[float]:
-    return [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+    return [
+        float(v)
+        for v in values
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    ]
 
 
-def xy_chart(x: Sequence[Any], series: Sequence[tuple[str, Sequence[Any]]], *, scatter: bool, label: str) -> str:
+def xy_chart(
+    x: Sequence[Any], series: Sequence[tuple[str, Sequence[Any]]], *, scatter: bool, label: str
+) -> str:
     """Lines (gaps at missing points) or points of each series over a numeric x."""
     xs = _finite(x)
     ys = [v for _, values in series for v in _finite(values)]
@@ -131,7 +140,10 @@ def xy_chart(x: Sequence[Any], series: Sequence[tuple[str, Sequence[Any]]], *, s
             if _finite([a]) and _finite([b])
         ]
         if scatter:
-            parts += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}" fill-opacity="0.7"/>' for px, py in points]
+            parts += [
+                f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}" fill-opacity="0.7"/>'
+                for px, py in points
+            ]
             continue
         runs: list[list[tuple[float, float]]] = [[]]
         for a, b in zip(x, values, strict=False):
@@ -154,7 +166,7 @@ def bar_chart(categories: Sequence[Any], series: Sequence[tuple[str, Sequence[An
     ys = [v for _, values in series for v in _finite(list(values)[: len(cats)])]
     if not cats or not ys:
         return '<p class="muted">no data to chart</p>'
-    frame = _Frame((0.0, float(len(cats))), (min(0.0, min(ys)), max(0.0, max(ys))))
+    frame = _Frame((0.0, float(len(cats))), (min(0.0, *ys), max(0.0, *ys)))
     parts = frame.axes(x_ticks=False)
     slot = frame.w / len(cats)
     bar = slot * 0.8 / max(1, len(series))

@@ -12,7 +12,14 @@ from typing import Any
 from shipyard.cards.model import MAX_SERIES, chart_component
 from shipyard.core.errors import InvalidInputError
 
-_MARKS = {"line": "line", "area": "line", "bar": "bar", "point": "scatter", "circle": "scatter", "square": "scatter"}
+_MARKS = {
+    "line": "line",
+    "area": "line",
+    "bar": "bar",
+    "point": "scatter",
+    "circle": "scatter",
+    "square": "scatter",
+}
 
 
 def _field(encoding: Mapping[str, Any], channel: str) -> tuple[str | None, Mapping[str, Any]]:
@@ -31,19 +38,25 @@ def as_chart(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     encoding = spec.get("encoding")
     if not isinstance(mark_type, str) or mark_type not in _MARKS:
         return None
-    if not isinstance(data, Mapping) or not isinstance(data.get("values"), list) or not isinstance(encoding, Mapping):
+    if (
+        not isinstance(data, Mapping)
+        or not isinstance(data.get("values"), list)
+        or not isinstance(encoding, Mapping)
+    ):
         return None
     if any(k in spec for k in ("layer", "concat", "hconcat", "vconcat", "facet", "repeat", "transform")):
         return None
     records = [r for r in data["values"] if isinstance(r, Mapping)]
     x, x_spec = _field(encoding, "x")
-    y, y_spec = _field(encoding, "y")
+    y, _ = _field(encoding, "y")
     colour, _ = _field(encoding, "color")
     title = spec.get("title") if isinstance(spec.get("title"), str) else ""
     try:
         if x_spec.get("bin") and x is not None:
             bins = x_spec["bin"].get("maxbins", 20) if isinstance(x_spec["bin"], Mapping) else 20
-            return chart_component("histogram", {x: [r.get(x) for r in records]}, x=x, title=title, bins=int(bins))
+            return chart_component(
+                "histogram", {x: [r.get(x) for r in records]}, x=x, title=title, bins=int(bins)
+            )
         if x is None or y is None:
             return None
         kind = _MARKS[mark_type]
@@ -53,7 +66,9 @@ def as_chart(spec: Mapping[str, Any]) -> dict[str, Any] | None:
         groups = list(dict.fromkeys(str(r.get(colour)) for r in records))[:MAX_SERIES]
         xs = list(dict.fromkeys(r.get(x) for r in records))
         if kind != "bar":
-            xs = sorted(xs, key=lambda v: (not isinstance(v, int | float), v if isinstance(v, int | float) else 0))
+            xs = sorted(
+                xs, key=lambda v: (not isinstance(v, int | float), v if isinstance(v, int | float) else 0)
+            )
         index = {v: i for i, v in enumerate(xs)}
         columns = {x: xs, **{g: [None] * len(xs) for g in groups}}
         for r in records:

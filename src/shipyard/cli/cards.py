@@ -9,7 +9,9 @@ import typer
 
 from shipyard.cli.main import state
 
-app = typer.Typer(help="Task cards: the reports steps build (shipyard.card) and the default card.", no_args_is_help=True)
+app = typer.Typer(
+    help="Task cards: the reports steps build (shipyard.card) and the default card.", no_args_is_help=True
+)
 
 
 def _default_name(run_id: str, key: str) -> Path:
@@ -24,7 +26,9 @@ def get_command(
     task: Annotated[str, typer.Argument(help="STEP or STEP/INDEX (e.g. train/3) of a mapped step.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="The HTML file to write ('-': stdout; default card-RUN-TASK.html)."),
+        typer.Option(
+            "--output", "-o", help="The HTML file to write ('-': stdout; default card-RUN-TASK.html)."
+        ),
     ] = None,
 ) -> None:
     """Write a task's card (its own card, then the default card) as a standalone HTML file: inline

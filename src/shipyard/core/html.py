@@ -74,9 +74,7 @@ def grid(columns: Sequence[str], rows: Sequence[Sequence[Any]], raw_columns: Seq
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = []
     for row in rows[:MAX_ROWS]:
-        cells = "".join(
-            f"<td>{cell if i in raw_columns else text(cell)}</td>" for i, cell in enumerate(row)
-        )
+        cells = "".join(f"<td>{cell if i in raw_columns else text(cell)}</td>" for i, cell in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     more = f'<p class="muted">{len(rows) - MAX_ROWS:,} more rows</p>' if len(rows) > MAX_ROWS else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"

@@ -44,7 +44,13 @@ def run_html(run: Any, extra: str = "") -> str:
 
 def tasks_grid(tasks: Any) -> str:
     rows = [
-        [t.key, status(t.status), t.attempts, f"{t.duration_s:.2f} s" if t.duration_s is not None else "", t.node or ""]
+        [
+            t.key,
+            status(t.status),
+            t.attempts,
+            f"{t.duration_s:.2f} s" if t.duration_s is not None else "",
+            t.node or "",
+        ]
         for t in tasks
     ]
     return grid(["task", "status", "attempts", "duration", "node"], rows, raw_columns=(1,))
@@ -133,10 +139,19 @@ def dataset_version_html(version: Any) -> str:
         stats = version.stats.get(name, {}) if isinstance(version.stats, dict) else {}
         stats = stats if isinstance(stats, dict) else {}
         tags: list[Any] = column["tags"] if isinstance(column.get("tags"), list) else []
+        nulls = stats.get("nulls", stats.get("null_count"))
+        kind = column.get("type", "")
         rows.append(
-            [name, column.get("type", ""), ", ".join(map(str, tags)), stats.get("nulls", stats.get("null_count")),
-             stats.get("min"), stats.get("max"), stats.get("mean")]
-        )  # fmt: skip
+            [
+                name,
+                kind,
+                ", ".join(map(str, tags)),
+                nulls,
+                stats.get("min"),
+                stats.get("max"),
+                stats.get("mean"),
+            ]
+        )
     if rows:
         body += section("Columns", grid(["column", "type", "tags", "nulls", "min", "max", "mean"], rows))
     return repr_block(f"Dataset {version.dataset_name} v{version.version}", body)

@@ -156,10 +156,20 @@ def drift_repr(report: DriftReport) -> str:
         label="drift score per feature",
     )
     rows = [
-        [f.feature, f.kind, f.method, f.score, f.p_value, f.threshold, status("failed" if f.drift else "succeeded")]
+        [
+            f.feature,
+            f.kind,
+            f.method,
+            f.score,
+            f.p_value,
+            f.threshold,
+            status("failed" if f.drift else "succeeded"),
+        ]
         for f in features
     ]
-    table = grid(["feature", "kind", "method", "score", "p-value", "threshold", "drift"], rows, raw_columns=(6,))
+    table = grid(
+        ["feature", "kind", "method", "score", "p-value", "threshold", "drift"], rows, raw_columns=(6,)
+    )
     notes = ""
     if report.missing_features:
         notes += f'<p class="muted">missing: {_esc(", ".join(report.missing_features))}</p>'

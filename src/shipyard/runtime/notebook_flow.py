@@ -64,7 +64,9 @@ def notebook_parameters(path: Path) -> list[tuple[str, Any]]:
     try:
         tree = ast.parse(_source(tagged[0]))
     except SyntaxError as exc:
-        raise FlowError(f"notebook {path.name}: its parameters cell does not parse: {exc.msg} (line {exc.lineno})") from None
+        raise FlowError(
+            f"notebook {path.name}: its parameters cell does not parse: {exc.msg} (line {exc.lineno})"
+        ) from None
     found: dict[str, Any] = {}
     for node in tree.body:
         target, value = None, None
@@ -91,7 +93,9 @@ def _annotation(value: Any) -> Any:
 def _signature(params: list[tuple[str, Any]]) -> inspect.Signature:
     return inspect.Signature(
         [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=_annotation(default))
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=_annotation(default)
+            )
             for name, default in params
         ]
     )

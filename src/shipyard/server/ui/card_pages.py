@@ -67,6 +67,8 @@ def add_card_routes(router: APIRouter, pages: Pages) -> None:
         def build() -> Response:
             found = load_task_card(request, run_id, task_id)
             body = {"version": found.version, "running": found.task.status in LIVE_STATUSES}
-            return JSONResponse(body, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+            return JSONResponse(
+                body, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+            )
 
         return guarded(pages, request, "runs", build)

@@ -28,6 +28,8 @@ EXPECTED = {
     "Entity", "FeatureView", "FileSource", "feature_view", "FeatureStore",
     # datasets
     "log_dataset", "load_dataset",
+    # cards and notebooks
+    "card", "Card", "notebook",
 }  # fmt: skip
 
 

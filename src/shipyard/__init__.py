@@ -77,11 +77,18 @@ _EXPORTS: dict[str, str] = {
     "FileSource": "shipyard.features.views",
     "feature_view": "shipyard.features.views",
     "FeatureStore": "shipyard.features.store",
+    # cards: a step's report (shipyard.card), and cards built anywhere
+    "card": "shipyard.cards.current",
+    "Card": "shipyard.cards.model",
 }
+
+#: public submodules, imported on first access (``shipyard.notebook.show(run)``)
+_SUBMODULES = frozenset({"notebook"})
 
 __all__ = [
     "ActiveRun",
     "ArtifactRecord",
+    "Card",
     "ConflictError",
     "Entity",
     "FeatureStore",
@@ -100,6 +107,7 @@ __all__ = [
     "TrackingClient",
     "__version__",
     "active_run",
+    "card",
     "delete_run",
     "end_run",
     "feature_view",
@@ -123,6 +131,7 @@ __all__ = [
     "log_params",
     "log_reference",
     "namespace",
+    "notebook",
     "on_dataset",
     "on_model",
     "on_model_version",
@@ -138,6 +147,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"shipyard.{name}")  # the import sets the attribute
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
@@ -151,6 +162,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static view of the lazy names, for type checkers and IDEs
+    from shipyard import notebook
+    from shipyard.cards.current import card
+    from shipyard.cards.model import Card
     from shipyard.core.entities import ArtifactRecord, Metric, Run, RunStatus, Task, TaskStatus
     from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
     from shipyard.core.settings import Settings, load_settings

@@ -101,7 +101,13 @@ RayAddress = Annotated[
 
 def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The flow file (a Python file with one @flow).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="The flow file (a Python file with one @flow), or a notebook (.ipynb): a one-step "
+            "flow whose parameters are its parameters cell's."
+        ),
+    ],
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="A flow parameter, KEY=VALUE.")
     ] = None,

@@ -154,6 +154,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import render
 
     app.add_typer(render.app, name="render")
+    from shipyard.cli import cards
+
+    app.add_typer(cards.app, name="card")
     _register_flow_commands(app)
     return app
 

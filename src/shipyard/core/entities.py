@@ -104,6 +104,12 @@ class Run:
             return None
         return (self.end_time - self.start_time).total_seconds()
 
+    def _repr_html_(self) -> str:
+        """A notebook's display of the run (escaped HTML; metric charts: shipyard.notebook.show)."""
+        from shipyard.core.reprs import run_html
+
+        return run_html(self)
+
 
 @dataclass(frozen=True)
 class ArtifactRecord:
@@ -164,6 +170,11 @@ class Task:
         if self.started_at is None or self.ended_at is None:
             return None
         return (self.ended_at - self.started_at).total_seconds()
+
+    def _repr_html_(self) -> str:
+        from shipyard.core.reprs import task_html
+
+        return task_html(self)
 
 
 @dataclass(frozen=True)

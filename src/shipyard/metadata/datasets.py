@@ -62,6 +62,12 @@ class Dataset:
     aliases: dict[str, int] = field(default_factory=dict)  # alias -> version
     project: str | None = None
 
+    def _repr_html_(self) -> str:
+        """A notebook's display (escaped HTML)."""
+        from shipyard.core.reprs import dataset_html
+
+        return dataset_html(self)
+
 
 @dataclass(frozen=True)
 class DatasetVersionCreate:
@@ -101,6 +107,12 @@ class DatasetVersion:
     @property
     def uri(self) -> str:
         return f"datasets:/{self.dataset_name}/{self.version}"
+
+    def _repr_html_(self) -> str:
+        """A notebook's display (escaped HTML)."""
+        from shipyard.core.reprs import dataset_version_html
+
+        return dataset_version_html(self)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,12 @@ class RegisteredModel:
     protected_aliases: tuple[str, ...] = ()
     project: str | None = None  # the project it belongs to; None: the server scope
 
+    def _repr_html_(self) -> str:
+        """A notebook's display (escaped HTML)."""
+        from shipyard.core.reprs import registered_model_html
+
+        return registered_model_html(self)
+
 
 @dataclass(frozen=True)
 class ModelVersionCreate:
@@ -119,6 +125,12 @@ class ModelVersion:
     @property
     def uri(self) -> str:
         return f"models:/{self.model_name}/{self.version}"
+
+    def _repr_html_(self) -> str:
+        """A notebook's display (escaped HTML)."""
+        from shipyard.core.reprs import model_version_html
+
+        return model_version_html(self)
 
 
 @dataclass(frozen=True)

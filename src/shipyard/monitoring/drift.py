@@ -114,6 +114,12 @@ class DriftReport:
             "no_data": self.no_data,
         }
 
+    def _repr_html_(self) -> str:
+        """A notebook's display: the verdict, a score chart and the per-feature table."""
+        from shipyard.monitoring.report import drift_repr
+
+        return drift_repr(self)
+
 
 def column_kind(reference: Sketch, current: Sketch) -> str:
     """``numeric`` or ``categorical``, as Evidently types the column (module doc)."""

@@ -135,3 +135,44 @@ def render_report(  # noqa: PLR0917
         out.append("</table>")
     out.append("</body></html>")
     return "".join(out)
+
+
+def drift_repr(report: DriftReport) -> str:
+    """A drift report in a notebook (``DriftReport._repr_html_``): the verdict, a chart of each
+    feature's score against its threshold, and the per-feature table; every name escaped."""
+    from shipyard.cards.svg import bar_chart
+    from shipyard.core.html import grid, repr_block, status
+
+    features = [*report.features, *([report.prediction] if report.prediction else [])]
+    verdict = "drift" if report.dataset_drift else "no drift"
+    summary = (
+        f"<p>{status('failed' if report.dataset_drift else 'succeeded')} — {_esc(verdict)}: "
+        f"{len(report.drifted)} of {len(report.features)} features drifted "
+        f"(share {report.drift_share:.0%}) over {report.rows:,} rows</p>"
+    )
+    chart = bar_chart(
+        [f.feature for f in features],
+        [("score", [f.score for f in features]), ("threshold", [f.threshold for f in features])],
+        label="drift score per feature",
+    )
+    rows = [
+        [
+            f.feature,
+            f.kind,
+            f.method,
+            f.score,
+            f.p_value,
+            f.threshold,
+            status("failed" if f.drift else "succeeded"),
+        ]
+        for f in features
+    ]
+    table = grid(
+        ["feature", "kind", "method", "score", "p-value", "threshold", "drift"], rows, raw_columns=(6,)
+    )
+    notes = ""
+    if report.missing_features:
+        notes += f'<p class="muted">missing: {_esc(", ".join(report.missing_features))}</p>'
+    if report.no_data:
+        notes += f'<p class="muted">no data: {_esc(", ".join(report.no_data))}</p>'
+    return repr_block("Drift report", summary + chart + table + notes)

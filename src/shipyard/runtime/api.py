@@ -81,6 +81,12 @@ class FlowRun:
     def __repr__(self) -> str:
         return f"<FlowRun {self.id} {self.status.value}>"
 
+    def _repr_html_(self) -> str:
+        """A notebook's display: the run, its tasks and its metric charts (escaped HTML)."""
+        from shipyard.runtime.reprs import flow_run_html
+
+        return flow_run_html(self)
+
 
 def fail_stale(stores: RunStores) -> list[str]:
     """Fail the runs whose heartbeat lapsed, judged by the metadata store's clock (not ours)."""
@@ -213,8 +219,15 @@ def store_code_package(loaded: LoadedFlow, stores: RunStores, root: Path | None 
 def run_flow(
     flow: Flow, params: Mapping[str, Any], settings: Settings | None = None, **options: Any
 ) -> FlowRun:
-    """``flow.run(**params)``: run a flow defined in an importable file."""
-    return execute(loaded_from_flow(flow), params, settings or load_settings(), RunOptions(**options))
+    """``flow.run(**params)``: run a flow defined in an importable file. In a Jupyter notebook a
+    table of its tasks per step updates while it runs (interrupt the cell to cancel the run)."""
+    run_options = RunOptions(**options)
+    if run_options.progress is None:
+        from shipyard.runtime.reprs import NotebookProgress, in_notebook
+
+        if in_notebook():
+            run_options.progress = NotebookProgress(f"flow {flow.name}")
+    return execute(loaded_from_flow(flow), params, settings or load_settings(), run_options)
 
 
 def run_file(

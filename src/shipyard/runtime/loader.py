@@ -67,6 +67,13 @@ def import_file(path: Path, source_hash: str | None = None) -> ModuleType:
     if cached is not None:
         return cached
     name = f"shipyard_flow_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}_{digest[:12]}"
+    if path.suffix == ".ipynb":  # a notebook run as a one-step flow (shipyard run notebook.ipynb)
+        from shipyard.runtime.notebook_flow import notebook_module
+
+        module = notebook_module(path, name)
+        sys.modules[name] = module
+        _MODULES[(str(path), digest)] = module
+        return module
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise FlowError(f"cannot import {str(path)!r} as a Python file")

@@ -8,7 +8,8 @@ artifact ids in the task spec, also recorded as lineage), calls the step with it
 captured, stores the output (``put_object`` -> ``record_artifact`` named ``output``) and the logs
 (``logs/stdout``, ``logs/stderr``), and records the task's outcome in one update. A notebook step
 (``@step(notebook=...)``) runs its notebook instead (:mod:`shipyard.runtime.notebook`) and also
-records the executed notebook (``notebook``).
+records the executed notebook (``notebook``). What the step puts on ``shipyard.card`` is stored as
+its artifact ``card`` (:mod:`shipyard.cards.current`), before the task's outcome is recorded.
 
 A step declared with ``secrets=["db"]`` gets each value, read for the run's project and
 environment (``SHIPYARD_PROJECT`` / ``SHIPYARD_ENVIRONMENT``: :mod:`shipyard.secrets.resolve`), as
@@ -23,11 +24,13 @@ import importlib
 import socket
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import CodeType, TracebackType
 from typing import Any
 
 from shipyard.artifacts.store import StoredObject
+from shipyard.cards.current import ARTIFACT_NAME as CARD_ARTIFACT
+from shipyard.cards.current import task_card
 from shipyard.core.clock import utcnow
 from shipyard.core.entities import Run, TaskStatus
 from shipyard.core.errors import FlowError, NotFoundError, SerializationError, ShipyardError
@@ -120,6 +123,7 @@ def run_task(
             capture_output(redact=secrets) as captured_logs,
             exposed(variables),
             _tracking(run_id, stores, task_id, track, secrets),
+            task_card(_card_saver(stores, run_id, task_id), secrets),
         ):
             try:
                 if step.notebook is None:
@@ -166,6 +170,18 @@ def _store_output(stores: RunStores, run_id: str, task_id: str, key: str, result
         ) from None
     rec = stores.metadata.record_artifact(stored.record(run_id, "output", task_id=task_id))
     return record_to_ref(rec)
+
+
+def _card_saver(stores: RunStores, run_id: str, task_id: str) -> Callable[[bytes], None]:
+    """Stores a version of the task's card (``shipyard.card``) as its artifact ``card``: the same
+    record takes each new version while the task runs."""
+
+    def save(data: bytes) -> None:
+        stored = StoredObject(stores.artifacts.put_bytes(data), len(data), "bytes")
+        record = stored.record(run_id, CARD_ARTIFACT, task_id=task_id, meta={"format": "shipyard-card"})
+        stores.metadata.record_artifact(record)
+
+    return save
 
 
 def _store_logs(stores: RunStores, run_id: str, task_id: str, stdout: bytes, stderr: bytes) -> None:

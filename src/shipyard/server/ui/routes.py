@@ -7,6 +7,8 @@ from fastapi import APIRouter
 from shipyard.server.permissions import PUBLIC, Rule
 from shipyard.server.ui.artifact_pages import add_artifact_routes
 from shipyard.server.ui.audit_pages import add_audit_routes
+from shipyard.server.ui.card_pages import PERMISSIONS as CARD_PERMISSIONS
+from shipyard.server.ui.card_pages import add_card_routes
 from shipyard.server.ui.common import ROOT, STATIC
 from shipyard.server.ui.dataset_pages import add_dataset_routes
 from shipyard.server.ui.deploy_pages import PERMISSIONS as DEPLOY_PERMISSIONS
@@ -49,6 +51,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", f"{ROOT}/datasets"): Rule("data:read"),
     ("GET", f"{ROOT}/datasets/{{name}}"): Rule("data:read", "dataset"),  # a private project's: 404
     ("GET", f"{ROOT}/audit"): Rule("audit:read"),
+    **CARD_PERMISSIONS,
     **MONITORING_PERMISSIONS,
     **FEATURE_PERMISSIONS,
     **DEPLOY_PERMISSIONS,
@@ -62,6 +65,7 @@ def build_router() -> APIRouter:
     add_login_routes(router)
     add_oidc_routes(router, pages)
     add_run_routes(router, pages)
+    add_card_routes(router, pages)
     add_artifact_routes(router, pages)
     add_model_routes(router, pages)
     add_dataset_routes(router, pages)

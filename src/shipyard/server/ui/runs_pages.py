@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from shipyard.artifacts.store import ArtifactStore
+from shipyard.cards.load import find_task_card
 from shipyard.core.entities import ArtifactRecord, Run, RunStatus
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
 from shipyard.metadata.base import MetadataStore
@@ -19,6 +20,7 @@ from shipyard.runtime.logs import log_records
 from shipyard.server.access import check_run
 from shipyard.server.deps import principal_of
 from shipyard.server.ui import dag as dag_layout
+from shipyard.server.ui.card_pages import LIVE_STATUSES
 from shipyard.server.ui.charts import CHART_READ_POINTS, chart_data, chart_history
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.notebook_view import load_notebook_view
@@ -197,7 +199,8 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 text = tail.decode("utf-8", errors="replace")
                 streams.append(LogStream(name.split("/")[1], text, size, len(tail)))
             notebook = records.get(NOTEBOOK)
-            return pages.render(
+            card = find_task_card(metadata, run, task)
+            return pages.render_framing(
                 "logs.html",
                 **page_context(
                     request,
@@ -209,6 +212,8 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                     shown=shown,
                     error=error,
                     notebook=load_notebook_view(artifacts, notebook) if notebook is not None else None,
+                    card_version=card.version,
+                    card_live=task.status in LIVE_STATUSES,
                 ),
             )
 

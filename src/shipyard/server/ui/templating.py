@@ -19,6 +19,8 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+#: a page that frames a task's card (served sandboxed, with a CSP of its own): frames from here only
+CSP_WITH_CARD = CSP + "; frame-src 'self'"
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -115,3 +117,8 @@ class Pages:
     def render(self, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(name).render(**context)
         return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+    def render_framing(self, name: str, **context: Any) -> HTMLResponse:
+        """Like :meth:`render`, for a page that frames same-origin content (a task's card)."""
+        html = self.env.get_template(name).render(**context)
+        return HTMLResponse(html, headers={**SECURITY_HEADERS, "Content-Security-Policy": CSP_WITH_CARD})

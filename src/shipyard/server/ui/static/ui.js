@@ -53,7 +53,31 @@
     update();
   }
 
+  /* A running task's card: poll its version and reload the (sandboxed) frame when it changes. */
+  function liveCard(frame) {
+    var url = frame.getAttribute("data-version-url");
+    var base = frame.getAttribute("src").split("?")[0];
+    var version = frame.getAttribute("data-version");
+    function schedule() { window.setTimeout(poll, 1000); }
+    function poll() {
+      fetch(url, { credentials: "same-origin", cache: "no-store" })
+        .then(function (reply) { return reply.ok ? reply.json() : null; })
+        .then(function (state) {
+          if (!state) { schedule(); return; }
+          if (state.version !== version) {
+            version = state.version;
+            frame.setAttribute("data-version", version);
+            frame.setAttribute("src", base + "?v=" + encodeURIComponent(version));
+          }
+          if (state.running) { schedule(); } else { frame.removeAttribute("data-live"); }
+        })
+        .catch(schedule);
+    }
+    schedule();
+  }
+
   function init() {
+    Array.prototype.forEach.call(document.querySelectorAll("iframe[data-live]"), liveCard);
     Array.prototype.forEach.call(document.querySelectorAll("figure[data-chart]"), function (fig) {
       try { drawChart(fig); } catch (err) { fig.setAttribute("data-error", String(err)); }
     });

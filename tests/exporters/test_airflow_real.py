@@ -59,8 +59,10 @@ CASES = {
     "chunked": Case(FLOWS / "fanout.py", "hello", {"n": 7}, max_map_length=3),  # 3 chunks of <= 3
     "retrying": Case(FLOWS / "faults.py", "retrying", {"n": 2}),  # flaky fails once per item
     "failing": Case(FLOWS / "faults.py", "failing", {"n": 3}),  # fragile[2] fails
+    "gated": Case(FLOWS / "shapes.py", "gated_items", {"n": 4}),  # a condition per mapped item
+    "loop": Case(FLOWS / "shapes.py", "halving", {}),  # a data-dependent loop: one mapped command
 }
-SHAPES = ["linear", "branching", "empty", "nested", "chunked", "retrying"]
+SHAPES = ["linear", "branching", "empty", "nested", "chunked", "retrying", "gated", "loop"]
 
 
 @dataclass

@@ -147,6 +147,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import export
 
     app.add_typer(export.app, name="export")
+    from shipyard.cli import agent
+
+    app.add_typer(agent.app, name="agent")
     _register_flow_commands(app)
     return app
 

@@ -43,7 +43,7 @@ from shipyard.deploy.agent.files import (
     write_json,
 )
 from shipyard.deploy.agent.jobs import JobRunner
-from shipyard.deploy.agent.process import Child, free_port
+from shipyard.deploy.agent.process import Child, free_port, wait_event
 from shipyard.deploy.agent.router import Router
 from shipyard.deploy.agent.supervisor import ServiceSupervisor, Timing
 from shipyard.deploy.spec.models import BatchJob, Service
@@ -308,8 +308,7 @@ class Agent:
 
     async def _status_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), 2.0)
+            await wait_event(self._dirty, 2.0)
             self._dirty.clear()
             try:
                 self._write_status(running=True)

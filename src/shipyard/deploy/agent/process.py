@@ -82,6 +82,14 @@ class Child:
                 self.proc.wait(timeout=5)
 
 
+async def wait_event(event: asyncio.Event, timeout_s: float) -> None:
+    """Until ``event`` is set or ``timeout_s`` passed. (Not ``asyncio.wait_for``: on Python 3.11 it
+    can swallow a cancellation that arrives as the event is set, and a task would never stop.)"""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
+
+
 def exit_text(code: int) -> str:
     """``exit 1`` / ``killed by SIGKILL``."""
     if code < 0:

@@ -167,6 +167,7 @@ class Router:
             timeout_graceful_shutdown=5,
             backlog=1024,
             ws="none",
+            proxy_headers=False,  # the client is who connected; what it claims is replaced
         )
         if _has_httptools():
             config.http = "httptools"

@@ -32,7 +32,7 @@ from typing import Any
 
 from shipyard.core.errors import ShipyardError
 from shipyard.deploy.agent.commands import ServicePlan
-from shipyard.deploy.agent.process import Child, exit_text, free_port
+from shipyard.deploy.agent.process import Child, exit_text, free_port, wait_event
 from shipyard.deploy.agent.router import Router
 from shipyard.deploy.agent.upstream import UpstreamError, get
 
@@ -177,8 +177,7 @@ class ServiceSupervisor:
                 except Exception as exc:  # the loop must go on; report and retry next tick
                     self.error = f"supervisor: {type(exc).__name__}: {exc}"
                     self._report(f"deployment {self.name}: {self.error}")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.timing.tick_s)
+                await wait_event(self._wake, self.timing.tick_s)
                 self._wake.clear()
         finally:
             await self._shutdown()

@@ -154,9 +154,8 @@ class UpstreamPool:
 
     async def _connect(self) -> _Connection:
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, limit=MAX_HEADER_BYTES), self.connect_timeout
-            )
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_HEADER_BYTES)
         except (OSError, TimeoutError) as exc:
             message = f"cannot connect to {self.host}:{self.port}: {exc or 'timed out'}"
             raise UpstreamError(message, retry_safe=True) from None

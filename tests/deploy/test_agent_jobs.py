@@ -75,7 +75,9 @@ def test_missed_fire_times_run_once_even_across_a_restart(stores: Stores) -> Non
     jobs.tick()
     assert len(started) == 1
     claims = store.list_claims(jobs.claim_name(HOURLY.key), kind="fire")
-    assert [c.position for c in claims] == [int((T0.replace(hour=13, minute=0) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1e6)]
+    assert [c.position for c in claims] == [
+        int((T0.replace(hour=13, minute=0) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1e6)
+    ]
     # the agent goes down; while it is down 14:00 and 15:00 pass; a new agent fires once
     started[0].code = 0
     clock.now = T0 + timedelta(hours=5, minutes=1)  # 15:31
@@ -143,7 +145,7 @@ def test_two_agents_on_one_database_fire_a_time_once(stores: Stores) -> None:
 
 
 def test_without_a_schedule_store_jobs_report_why(stores: Stores) -> None:
-    clock, started = Clock(), []
+    clock = Clock()
     jobs = JobRunner(
         "fraud", "staging", None, lambda plan: None, lambda _l: None, owner="a", clock=clock,  # type: ignore[arg-type,return-value]
         store_error="a shipyard server has no schedule routes yet",

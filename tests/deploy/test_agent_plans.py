@@ -78,12 +78,18 @@ def test_service_plan_pins_versions_and_maps_routes() -> None:
 
 def test_fingerprint_is_what_a_rollout_compares() -> None:
     one = service_plan("api", Service(model="models:/fraud/1"), {}, {"A": "x"})
-    assert one.fingerprint == service_plan("api", Service(model="models:/fraud/1"), {}, {"A": "x"}).fingerprint
+    assert (
+        one.fingerprint == service_plan("api", Service(model="models:/fraud/1"), {}, {"A": "x"}).fingerprint
+    )
     # replicas scale in place: not a rollout
     three = service_plan("api", Service(model="models:/fraud/1", replicas=3), {}, {"A": "x"})
     assert three.fingerprint == one.fingerprint and three.replicas == 3
-    assert service_plan("api", Service(model="models:/fraud/2"), {}, {"A": "x"}).fingerprint != one.fingerprint
-    assert service_plan("api", Service(model="models:/fraud/1"), {}, {"A": "y"}).fingerprint != one.fingerprint
+    assert (
+        service_plan("api", Service(model="models:/fraud/2"), {}, {"A": "x"}).fingerprint != one.fingerprint
+    )
+    assert (
+        service_plan("api", Service(model="models:/fraud/1"), {}, {"A": "y"}).fingerprint != one.fingerprint
+    )
     # an alias that moved is a new version: a rollout
     alias = Service(model="models:/fraud@champion")
     moved = service_plan("api", alias, {"models:/fraud@champion": 2}, {})
@@ -98,13 +104,19 @@ def test_service_plan_refuses_what_the_local_runtime_cannot_run() -> None:
         service_plan("api", other, {}, {})
     two_shadows = Service(
         model="models:/fraud/1",
-        routes=[{"model": "models:/fraud/2", "mode": "shadow"}, {"model": "models:/fraud/3", "mode": "shadow"}],
+        routes=[
+            {"model": "models:/fraud/2", "mode": "shadow"},
+            {"model": "models:/fraud/3", "mode": "shadow"},
+        ],
     )
     with pytest.raises(InvalidInputError, match="at most one shadow"):
         service_plan("api", two_shadows, {}, {})
     with pytest.raises(InvalidInputError, match="whole percents"):
         service_plan(
-            "api", Service(model="models:/fraud/1", routes=[{"model": "models:/fraud/2", "weight": 2.5}]), {}, {}
+            "api",
+            Service(model="models:/fraud/1", routes=[{"model": "models:/fraud/2", "weight": 2.5}]),
+            {},
+            {},
         )
     open_service = Service(model="models:/fraud/1", tokens={"required": False})
     assert "--no-auth" in service_plan("api", open_service, {}, {}).argv(1)
@@ -124,8 +136,16 @@ def test_job_plans() -> None:
     )
     plan = batch_plan("nightly", batch, {"models:/fraud@champion": 5}, {})
     assert plan.key == "batch:nightly" and plan.schedule is None and plan.secrets == ("db",)
-    assert plan.argv[3:] == ("batch", "models:/fraud/5", "datasets:/transactions@latest", "out.parquet", "--quiet")
-    flow = FlowSchedule(file="flows/train.py", flow="train", params={"n": 3, "name": "x"}, schedule="0 * * * *")
+    assert plan.argv[3:] == (
+        "batch",
+        "models:/fraud/5",
+        "datasets:/transactions@latest",
+        "out.parquet",
+        "--quiet",
+    )
+    flow = FlowSchedule(
+        file="flows/train.py", flow="train", params={"n": 3, "name": "x"}, schedule="0 * * * *"
+    )
     fplan = flow_plan("retrain", flow, {})
     assert fplan.key == "flow:retrain" and fplan.schedule == "0 * * * *"
     assert list(fplan.argv[3:]) == [

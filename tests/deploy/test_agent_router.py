@@ -5,8 +5,8 @@ over, a pooled connection the backend closed is retried, headers are cleaned bot
 from __future__ import annotations
 
 import asyncio
-import json
 import functools
+import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -93,37 +93,42 @@ async def routed(*ports: int) -> AsyncIterator[Router]:
 
 @in_loop
 async def test_switch_under_load_loses_nothing_and_drains_the_old() -> None:
-    async with serving(Backend("old", delay=0.05)) as old, serving(Backend("new")) as new:
-        async with routed(old.port) as router:
-            url = f"http://127.0.0.1:{router.port}/predict"
-            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=50)) as client:
+    async with (
+        serving(Backend("old", delay=0.05)) as old,
+        serving(Backend("new")) as new,
+        routed(old.port) as router,
+    ):
+        url = f"http://127.0.0.1:{router.port}/predict"
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=50)) as client:
 
-                async def one() -> tuple[int, str]:
-                    r = await client.post(url, content=b"1")
-                    return r.status_code, r.json()["backend"]
+            async def one() -> tuple[int, str]:
+                r = await client.post(url, content=b"1")
+                return r.status_code, r.json()["backend"]
 
-                stop = asyncio.Event()
+            stop = asyncio.Event()
 
-                async def load() -> list[tuple[int, str]]:
-                    sent = []
-                    while not stop.is_set():
-                        sent.append(asyncio.create_task(one()))
-                        await asyncio.sleep(0.004)
-                    return list(await asyncio.gather(*sent))
+            async def load() -> list[tuple[int, str]]:
+                sent = []
+                while not stop.is_set():
+                    sent.append(asyncio.create_task(one()))
+                    await asyncio.sleep(0.004)
+                return list(await asyncio.gather(*sent))
 
-                running = asyncio.create_task(load())
-                await until(lambda: old.served >= 20 and old.in_flight > 0)
-                left = router.switch([new.port])  # with requests in flight on the old
-                assert await router.drain(left, 5.0)
-                old.in_flight_at_stop.append(old.in_flight)
-                await until(lambda: new.served >= 20)
-                stop.set()
-                results = await running
+            running = asyncio.create_task(load())
+            await until(lambda: old.served >= 20 and old.in_flight > 0)
+            left = router.switch([new.port])  # with requests in flight on the old
+            assert await router.drain(left, 5.0)
+            old.in_flight_at_stop.append(old.in_flight)
+            await until(lambda: new.served >= 20)
+            stop.set()
+            results = await running
     assert [status for status, _ in results] == [200] * len(results)
     assert old.in_flight_at_stop == [0]  # drained: the old backend had nothing in flight left
     names = [name for _, name in results]  # in the order the requests were sent
     first_new = names.index("new")
-    assert names[:first_new] == ["old"] * first_new and names[first_new:] == ["new"] * (len(names) - first_new)
+    assert names[:first_new] == ["old"] * first_new and names[first_new:] == ["new"] * (
+        len(names) - first_new
+    )
     assert old.served + new.served == len(results)
 
 
@@ -153,7 +158,11 @@ async def test_no_backend_is_503_and_a_refused_one_is_passed_over() -> None:
 
 @in_loop
 async def test_headers_are_cleaned_and_the_body_bounded() -> None:
-    async with serving(Backend("b")) as backend, routed(backend.port) as router, httpx.AsyncClient() as client:
+    async with (
+        serving(Backend("b")) as backend,
+        routed(backend.port) as router,
+        httpx.AsyncClient() as client,
+    ):
         url = f"http://127.0.0.1:{router.port}/predict?x=1"
         r = await client.post(
             url,

@@ -44,7 +44,7 @@ Report = Callable[[str], None]
 class Timing:
     tick_s: float = 0.25
     ready_timeout_s: float = 180.0
-    probe_timeout_s: float = 2.0
+    probe_timeout_s: float = 5.0
     health_s: float = 2.0
     health_failures: int = 3
     backoff_s: float = 1.0
@@ -152,15 +152,6 @@ class ServiceSupervisor:
         if self._task is not None:
             await self._task
 
-    async def wait_settled(self, timeout_s: float) -> bool:
-        """Until no rollout is in progress (tests, the bench)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._rolling is None and (self.desired is None or self._settled()):
-                return True
-            await asyncio.sleep(0.05)
-        return False
-
     def _settled(self) -> bool:
         plan = self.desired
         assert plan is not None
@@ -219,52 +210,49 @@ class ServiceSupervisor:
     # ---- supervising a generation ----------------------------------------------------------------
     async def _supervise(self, gen: Generation, now: float) -> None:
         changed = False
-        for replica in list(gen.replicas):
-            if gen is not self.current:  # a rollout replaced it meanwhile: it is being retired
-                break
+        for replica in gen.replicas:  # exits and restarts: no await, so `gen` stays current
             child = replica.child
-            if replica.state in ("starting", "ready") and child is not None and child.poll() is not None:
-                code = child.poll()
-                assert code is not None
-                await self._failed(gen, replica, f"backend pid {child.pid} exited ({exit_text(code)})", now)
+            code = child.poll() if child is not None and replica.state in ("starting", "ready") else None
+            if child is not None and code is not None:
+                self._failed(gen, replica, f"backend pid {child.pid} exited ({exit_text(code)})", now)
                 changed = True
             elif replica.state == "waiting" and now >= replica.restart_at:
                 self._spawn(gen, replica)
                 replica.restarts += 1
                 changed = True
-            elif replica.state == "starting" and now >= replica.next_probe:
-                if await self._probe(replica):
-                    replica.state, replica.since = "ready", time.monotonic()
-                    self._route(gen)
-                    pid = replica.child.pid if replica.child else None
-                    self._report(f"deployment {self.name}: backend pid {pid} ready")
+        due = [r for r in gen.replicas if r.state in ("starting", "ready") and now >= r.next_probe]
+        for replica in due:
+            replica.next_probe = now + (
+                self.timing.tick_s if replica.state == "starting" else self.timing.health_s
+            )
+        answers = await asyncio.gather(*(self._probe(r) for r in due))  # at once: one slow probe delays none
+        if gen is not self.current:  # a rollout replaced it meanwhile: it is being retired
+            return
+        broken: list[tuple[Replica, str]] = []
+        for replica, ok in zip(due, answers, strict=True):
+            if replica.state == "starting" and ok:
+                replica.state, replica.since = "ready", time.monotonic()
+                self._route(gen)
+                pid = replica.child.pid if replica.child else None
+                self._report(f"deployment {self.name}: backend pid {pid} ready")
+                changed = True
+            elif replica.state == "starting" and now - replica.since > self.timing.ready_timeout_s:
+                broken.append((replica, f"not ready within {self.timing.ready_timeout_s:g} s"))
+            elif replica.state == "ready" and ok:
+                replica.probe_failures = 0
+                if replica.failures and now - replica.since >= self.timing.stable_s:
+                    replica.failures = 0  # stable again: the next crash starts the backoff anew
                     changed = True
-                elif now - replica.since > self.timing.ready_timeout_s:
-                    if replica.child is not None:
-                        await replica.child.stop(self.timing.stop_grace_s)
-                    await self._failed(
-                        gen, replica, f"not ready within {self.timing.ready_timeout_s:g} s", now
-                    )
-                    changed = True
-                else:
-                    replica.next_probe = now + self.timing.tick_s
-            elif replica.state == "ready" and now >= replica.next_probe:
-                replica.next_probe = now + self.timing.health_s
-                if await self._probe(replica):
-                    replica.probe_failures = 0
-                    if replica.failures and now - replica.since >= self.timing.stable_s:
-                        replica.failures = 0
-                        changed = True
-                else:
-                    replica.probe_failures += 1
-                    if replica.probe_failures >= self.timing.health_failures:
-                        replica.state = "waiting"
-                        self._route(gen)
-                        if replica.child is not None:
-                            await replica.child.stop(self.timing.stop_grace_s)
-                        reason = f"{replica.probe_failures} health checks failed"
-                        await self._failed(gen, replica, reason, now)
-                        changed = True
+            elif replica.state == "ready":
+                replica.probe_failures += 1
+                if replica.probe_failures >= self.timing.health_failures:
+                    broken.append((replica, f"{replica.probe_failures} health checks failed"))
+        for replica, reason in broken:
+            child = replica.child
+            self._failed(gen, replica, reason, now)  # out of the router before it stops
+            if child is not None:
+                await child.stop(self.timing.stop_grace_s)
+            changed = True
         if changed:
             self.on_change()
 
@@ -273,7 +261,7 @@ class ServiceSupervisor:
         if gen is self.current:
             self.router.switch(gen.ports)
 
-    async def _failed(self, gen: Generation, replica: Replica, reason: str, now: float) -> None:
+    def _failed(self, gen: Generation, replica: Replica, reason: str, now: float) -> None:
         replica.state = "waiting"
         self._route(gen)
         replica.last_exit = reason

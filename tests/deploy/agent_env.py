@@ -24,14 +24,15 @@ TOKEN = "shp_" + "Ag3nt" * 9
 SPEC = """\
 project: {{name: fraud}}
 environments:
-  dev: {{}}
+  dev: {{policies: {{data: {{datasets: [scoring]}}}}, settings: {{MODE: dev}}}}
 deployments:
 {deployments}
 """
 
 
 def register_models(root: Path) -> dict[str, str]:
-    """The registry under ``root``; returns the environment a shipyard process needs to use it."""
+    """The registry (and dataset ``scoring``, 300 rows) under ``root``; returns the environment
+    a shipyard process needs to use it."""
     from sklearn.linear_model import LogisticRegression
 
     import shipyard
@@ -75,6 +76,9 @@ def register_models(root: Path) -> dict[str, str]:
         )
         assert registry.register_record(record, "fraud").version == 3
         registry.set_alias("fraud", "candidate", 2)
+        from shipyard.data.service import DatasetService
+
+        DatasetService(stores).snapshot("scoring", make_data(300, 11)[0])  # datasets:/scoring/1
         security = open_security_store(stores.metadata)
         add_user(security, ADMIN_USER, "admin", by="test")
         issue_token(security, ADMIN_USER, "agent-tests", value=TOKEN)

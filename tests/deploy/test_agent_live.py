@@ -28,6 +28,10 @@ API_V1 = "  api:\n    model: models:/fraud/1\n"
 API_V2 = "  api:\n    model: models:/fraud/2\n"
 API_V3 = "  api:\n    model: models:/fraud/3\n"
 SIDE = "  side:\n    model: models:/fraud@candidate\n    tokens: {required: false}\n"
+JOB = (
+    "  nightly:\n    kind: batch\n    model: models:/fraud/1\n"
+    "    input: datasets:/scoring/1\n    output: out/scores.parquet\n"
+)
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -150,6 +154,38 @@ def test_a_removed_deployment_stops(agent: AgentProcess) -> None:
     assert not psutil.pid_exists(pid)
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=2):
         pass
+
+
+def test_a_spec_with_an_error_changes_nothing(agent: AgentProcess) -> None:
+    agent.wait(lambda: ready(agent, "api", "fraud/1"), "api")
+    serving = pids(agent, "api")
+    agent.apply("  api:\n    model: fraud-1\n")
+    agent.wait(lambda: bool(agent.status()["agent"]["error"]), "the error reported", timeout_s=60)
+    error = agent.status()["agent"]["error"]
+    assert error.startswith("shipyard.yaml:5:12: deployments.api.model: 'fraud-1' is not a model reference")
+    assert pids(agent, "api") == serving and ready(agent, "api", "fraud/1")
+    assert predict(agent.deployment("api")["address"], AUTH).json()["version"] == 1
+
+
+def test_a_batch_job_without_a_schedule_runs_once(agent: AgentProcess) -> None:
+    import pyarrow.parquet as pq
+
+    from tests.serving.conftest import FEATURES, make_data
+
+    agent.apply(API_V1 + JOB)
+    agent.wait(
+        lambda: agent.deployment("nightly").get("last_exit") == "exit 0", "the batch job", timeout_s=300
+    )
+    assert agent.deployment("nightly")["runs"] == 1 and agent.status()["agent"]["error"] is None
+    scored = pq.read_table(agent.root / "out" / "scores.parquet").to_pandas()  # in the project's folder
+    assert len(scored) == 300 and scored["model_version"].unique().tolist() == [1]
+    assert scored[FEATURES].to_numpy().tolist() == make_data(300, 11)[0].to_numpy().tolist()
+    assert set(scored["prediction"].unique()) <= {0, 1}
+    agent.apply(API_V1 + JOB)  # the same job again: it has run, it does not run twice
+    time.sleep(3)
+    assert agent.deployment("nightly")["runs"] == 1
+    log = (Path(agent.env["SHIPYARD_HOME"]) / "agent" / "dev" / "batch-nightly.log").read_text()
+    assert "scored 300 rows with models:/fraud/1" in log
 
 
 def test_sigterm_stops_every_process(agent: AgentProcess) -> None:

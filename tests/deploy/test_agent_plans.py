@@ -208,3 +208,66 @@ def test_port_book_keeps_ports_and_refuses_a_bad_file(tmp_path: Path) -> None:
     (tmp_path / "ports.json").write_text("{")
     with pytest.raises(ConfigurationError, match="not valid JSON"):
         PortBook(tmp_path / "ports.json")
+
+
+def test_agent_command_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from shipyard.cli.main import main
+
+    assert main(["agent", "-e", "dev", "-f", str(tmp_path / "none.yaml")]) == 1
+    assert (
+        capsys.readouterr().err.strip()
+        == f"error: no spec at {tmp_path / 'none.yaml'}; create shipyard.yaml at the project's root"
+    )
+    (tmp_path / "shipyard.yaml").write_text(SPEC)
+    assert main(["agent", "-e", "qa", "-f", str(tmp_path / "shipyard.yaml")]) == 1
+    assert "no environment 'qa'; known: staging, production" in capsys.readouterr().err
+    assert main(["agent"]) == 2
+    assert "name the environment to run" in capsys.readouterr().err
+    assert main(["agent", "status", "-e", "staging"]) == 1
+    assert "no agent status for 'staging'" in capsys.readouterr().err
+
+
+def test_agent_status_shows_what_the_agent_wrote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import os
+
+    from shipyard.cli.main import main
+    from shipyard.deploy.agent.files import write_json
+
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path))
+    status = {
+        "agent": {
+            "pid": os.getpid(),
+            "running": True,
+            "environment": "staging",
+            "updated_at": "t",
+            "error": None,
+        },
+        "deployments": {
+            "api": {
+                "kind": "service",
+                "address": "http://127.0.0.1:8100",
+                "state": "rollout-failed",
+                "version": "fraud/1",
+                "backends": [{"pid": 4242, "state": "ready"}],
+                "error": "rollout of fraud/3 failed: not ready within 180 s; still serving fraud/1",
+            },
+            "nightly": {"kind": "batch", "schedule": "0 2 * * *", "state": "idle", "last_exit": "exit 0"},
+        },
+        "flows": {},
+    }
+    write_json(tmp_path / "agent" / "staging" / "status.json", status)
+    assert main(["agent", "status", "-e", "staging"]) == 0
+    out = capsys.readouterr().out
+    assert "agent staging" in out and "running" in out
+    assert "http://127.0.0.1:8100" in out and "rollout-failed" in out and "4242" in out
+    assert "cron 0 2 * * *" in out and "exit 0" in out
+    assert main(["agent", "status", "-e", "staging", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["deployments"] == status["deployments"] and shown["agent"]["alive"] is True
+    status["agent"]["pid"] = 2**22 + 7  # a pid that does not exist: the agent died
+    write_json(tmp_path / "agent" / "staging" / "status.json", status)
+    assert main(["agent", "status", "-e", "staging"]) == 0
+    assert "NOT RUNNING" in capsys.readouterr().out

@@ -190,7 +190,8 @@ class Agent:
         for name, flow in desired.flows.items():
             job = flow_plan(name, flow, settings, python=python)
             jobs[job.key] = job
-        for name in [n for n in self.services if n not in desired.deployments]:
+        # gone, or no longer a service; one whose new plan has an error keeps running what it ran
+        for name in [n for n in self.services if n not in services and n not in errors]:
             await self._remove(name)
         for name, plan in services.items():
             supervisor = self.services.get(name) or await self._add(name, errors)
@@ -221,9 +222,10 @@ class Agent:
         return supervisor
 
     async def _remove(self, name: str) -> None:
-        supervisor = self.services.pop(name)
-        await supervisor.stop()
+        supervisor = self.services[name]
+        await supervisor.stop()  # listed until its processes and router are gone ("stopped")
         await supervisor.router.stop()
+        del self.services[name]
         self._report(f"deployment {name}: removed")
         self._dirty.set()
 

@@ -162,7 +162,7 @@ def test_a_spec_with_an_error_changes_nothing(agent: AgentProcess) -> None:
     agent.apply("  api:\n    model: fraud-1\n")
     agent.wait(lambda: bool(agent.status()["agent"]["error"]), "the error reported", timeout_s=60)
     error = agent.status()["agent"]["error"]
-    assert error.startswith("shipyard.yaml:5:12: deployments.api.model: 'fraud-1' is not a model reference")
+    assert error.startswith("shipyard.yaml:6:5: deployments.api.model: 'fraud-1' is not a model reference")
     assert pids(agent, "api") == serving and ready(agent, "api", "fraud/1")
     assert predict(agent.deployment("api")["address"], AUTH).json()["version"] == 1
 

@@ -271,3 +271,25 @@ def test_agent_status_shows_what_the_agent_wrote(
     write_json(tmp_path / "agent" / "staging" / "status.json", status)
     assert main(["agent", "status", "-e", "staging"]) == 0
     assert "NOT RUNNING" in capsys.readouterr().out
+
+
+def test_what_a_killed_agent_left_is_stopped_and_nothing_else() -> None:
+    import subprocess
+    import sys
+
+    from shipyard.deploy.agent.files import created, stop_orphans
+
+    left = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        records = [
+            {"pid": left.pid, "created": created(left.pid)},
+            {"pid": other.pid, "created": (created(other.pid) or 0) - 100},  # a reused pid: another process
+            {"pid": "x"},
+        ]
+        assert stop_orphans(records) == [left.pid]
+        assert left.wait(timeout=10) is not None and other.poll() is None
+    finally:
+        for proc in (left, other):
+            proc.kill()
+            proc.wait()

@@ -331,7 +331,7 @@ class Agent:
         for name, message in self.errors.items():
             deployments.setdefault(name, {"state": "error"})["error"] = message
         for supervisor in self.services.values():
-            for gen in (supervisor.current, supervisor.standby):
+            for gen in (supervisor.current, supervisor.standby, supervisor.starting):
                 if gen is not None:
                     children += [{"pid": c.pid, "created": created(c.pid)} for c in gen.children() if c.alive]
         desired = self.desired

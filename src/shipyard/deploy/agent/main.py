@@ -36,4 +36,9 @@ def run_agent(
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
 
-    asyncio.run(main())
+    try:
+        import uvloop  # with uvicorn[standard]: the routers' loop, as `shipyard serve` runs
+    except ImportError:  # pragma: no cover - depends on the platform
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

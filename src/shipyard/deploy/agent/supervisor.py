@@ -119,6 +119,7 @@ class ServiceSupervisor:
         self.desired: ServicePlan | None = None
         self.current: Generation | None = None
         self.standby: Generation | None = None
+        self.starting: Generation | None = None  # the generation a rollout is starting
         self._standby_until = 0.0
         self.rollout: Rollout | None = None
         self.failed: str | None = None  # the fingerprint of a rollout that failed
@@ -347,7 +348,7 @@ class ServiceSupervisor:
                 new.plan = plan
                 self._report(f"deployment {self.name}: switching back to the warm {plan.version}")
             else:
-                new = Generation(plan, [Replica() for _ in range(plan.replicas)])
+                new = self.starting = Generation(plan, [Replica() for _ in range(plan.replicas)])
                 for replica in new.replicas:
                     self._spawn(new, replica)
                     if replica.child is None:
@@ -387,6 +388,7 @@ class ServiceSupervisor:
         finally:
             self._rolling = None
             self._rolling_plan = None
+            self.starting = None
             self.on_change()
             self._wake.set()
 

@@ -48,7 +48,7 @@ def run(root: Path, env: dict[str, str], rate: float, standby: float, label: str
     try:
         agent.wait(lambda: ready(agent, 1), "version 1", timeout_s=600)
         address = agent.deployment("api")["address"]
-        load = Load(address + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate)
+        load = Load(address + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate, threads=8)
         load.start()
         marks: dict[str, float] = {}
         try:

@@ -157,6 +157,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import cards
 
     app.add_typer(cards.app, name="card")
+    from shipyard.cli import agent
+
+    app.add_typer(agent.app, name="agent")
     _register_flow_commands(app)
     return app
 

@@ -1,0 +1,110 @@
+"""The local runtime under load: a rollout from one model version to another, then a rollback.
+
+    PYTHONPATH=src .venv/bin/python bench/delivery_rollout.py [--rate 200] [--quick]
+
+A registry with two versions of ``fraud`` (scikit-learn), ``shipyard agent -e dev`` as a
+subprocess, and client threads sending ``--rate`` requests a second (single-row JSON predictions,
+with a token) to the deployment's router the whole time. Phases, each with the load on:
+
+1. steady on version 1;
+2. rollout to version 2 (the spec changes, SIGHUP): a new ``shipyard serve`` starts, becomes
+   ready, the router switches, version 1 drains;
+3. rollback to version 1 with ``--standby`` (the previous version kept warm): a router switch;
+4. (not with ``--quick``) the same rollback by an agent without standby: a cold start of version 1.
+
+Every response is counted; a failure is anything but 200 (or a transport error). Printed: requests,
+the rate achieved, failures (the target is 0), the rollout's time (apply -> first answer from the
+new version) and the rollback's (target < 5 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.deploy.agent_env import TOKEN, AgentProcess, Load, register_models  # noqa: E402
+
+API = "  api:\n    model: models:/fraud/{version}\n"
+
+
+def ready(agent: AgentProcess, version: int) -> bool:
+    dep = agent.deployment("api")
+    return dep.get("state") == "ready" and dep.get("version") == f"fraud/{version}"
+
+
+def run(root: Path, env: dict[str, str], rate: float, standby: float, label: str) -> dict[str, Any]:
+    spec = root / f"shipyard-{label}.yaml"
+    agent = AgentProcess(root, env, spec)
+    agent.apply(API.format(version=1))
+    agent.start("--interval", "3600", "--standby", str(standby), "--drain", "10")
+    try:
+        agent.wait(lambda: ready(agent, 1), "version 1", timeout_s=600)
+        address = agent.deployment("api")["address"]
+        load = Load(address + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate, threads=8)
+        load.start()
+        marks: dict[str, float] = {}
+        try:
+            time.sleep(3)
+            marks["rollout_asked"] = time.monotonic()
+            agent.apply(API.format(version=2))
+            agent.wait(lambda: ready(agent, 2), "the rollout", timeout_s=600)
+            time.sleep(2)
+            marks["rollback_asked"] = time.monotonic()
+            agent.apply(API.format(version=1))
+            agent.wait(lambda: ready(agent, 1), "the rollback", timeout_s=600)
+            time.sleep(2)
+        finally:
+            load.stop()
+        rollout = load.first(2, after=marks["rollout_asked"])
+        rollback = load.first(1, after=marks["rollback_asked"])
+        statuses: dict[str, int] = {}
+        for _, status, _ in load.failures:
+            statuses[str(status)] = statuses.get(str(status), 0) + 1
+        return {
+            "agent": label,
+            "requests": len(load.results),
+            "rate_per_s": round(load.rate_achieved, 1),
+            "failures": len(load.failures),
+            "failure_statuses": statuses,
+            "rollout_s": round(rollout - marks["rollout_asked"], 2) if rollout else None,
+            "rollback_s": round(rollback - marks["rollback_asked"], 2) if rollback else None,
+            "rollout_reported_s": agent.deployment("api")["rollout"]["seconds"],
+        }
+    finally:
+        if agent.proc is not None and agent.proc.poll() is None:
+            agent.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=200.0, help="requests a second, in all")
+    parser.add_argument("--quick", action="store_true", help="skip the cold rollback (no standby)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="shipyard-rollout-") as tmp:
+        root = Path(tmp)
+        env = register_models(root)
+        results = [run(root, env, args.rate, 300.0, "standby")]
+        if not args.quick:
+            results.append(run(root, env, args.rate, 0.0, "cold"))
+    for r in results:
+        print(
+            f"[{r['agent']:>7}] {r['requests']} requests at {r['rate_per_s']:.0f} req/s, "
+            f"failures {r['failures']} (target 0) {r['failure_statuses'] or ''}; "
+            f"rollout 1->2 {r['rollout_s']} s (new process started and ready); "
+            f"rollback 2->1 {r['rollback_s']} s (target < 5 s)"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

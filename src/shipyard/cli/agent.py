@@ -1,0 +1,130 @@
+"""``shipyard agent``: the local deployment runtime of one environment (and ``status``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shipyard.cli.main import state
+
+app = typer.Typer(
+    help=(
+        "Run an environment's deployments on this machine: `shipyard agent -e staging` supervises its "
+        "services (a stable address each, restarts, zero-downtime rollouts) and runs its batch jobs and "
+        "scheduled flows; `shipyard agent status -e staging` shows them."
+    ),
+    invoke_without_command=True,
+)
+
+Environment = Annotated[str | None, typer.Option("--environment", "-e", help="The environment to run.")]
+
+
+@app.callback(invoke_without_command=True)
+def agent(  # noqa: PLR0917 (Typer maps parameters to options)
+    ctx: typer.Context,
+    environment: Environment = None,
+    file: Annotated[Path, typer.Option("--file", "-f", help="The project's spec.")] = Path("shipyard.yaml"),
+    interval: Annotated[
+        float, typer.Option("--interval", min=1.0, help="Seconds between reconciles (SIGHUP: now).")
+    ] = 10.0,
+    host: Annotated[
+        str, typer.Option("--host", help="Where the deployments' routers listen (loopback by default).")
+    ] = "127.0.0.1",
+    standby: Annotated[
+        float,
+        typer.Option(
+            "--standby",
+            min=0.0,
+            help="Seconds the previous version stays warm after a rollout (no traffic), so a rollback "
+            "to it is instant (0: stop it once drained).",
+        ),
+    ] = 0.0,
+    ready_timeout: Annotated[
+        float, typer.Option("--ready-timeout", min=1.0, help="Seconds a new version has to answer /ready.")
+    ] = 180.0,
+    drain: Annotated[
+        float, typer.Option("--drain", min=0.0, help="Most seconds the old version finishes its requests.")
+    ] = 30.0,
+) -> None:
+    """Run ENVIRONMENT's deployments from the spec until interrupted."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not environment:
+        raise typer.BadParameter("name the environment to run, e.g. -e staging", param_hint="'-e'")
+    import os
+    import sys
+    from datetime import datetime
+
+    from shipyard.deploy.agent import AgentOptions, SpecFileState, Timing, registry_resolver
+    from shipyard.deploy.agent.main import run_agent
+
+    cli = state(ctx)
+    stores = cli.stores
+    desired = SpecFileState(file, registry_resolver(stores.metadata))
+    desired.desired(environment)  # a spec error fails here, before anything starts
+    timing = Timing(standby_s=standby, ready_timeout_s=ready_timeout, drain_s=drain)
+    options = AgentOptions(environment=environment, host=host, interval_s=interval, timing=timing)
+
+    def report(text: str) -> None:
+        from shipyard.cli._output import printable
+
+        stamp = datetime.now().strftime("%H:%M:%S")
+        print(f"{stamp} {printable(text)}", file=sys.stderr, flush=True)
+
+    report(f"agent for {environment} from {file} (pid {os.getpid()}); SIGHUP reconciles now")
+    run_agent(options, desired, cli.settings, stores.metadata, report)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    environment: Annotated[str, typer.Option("--environment", "-e", help="The environment.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Each deployment of ENVIRONMENT: address, state, version, backend pids."""
+    from shipyard.cli._output import console, plain, print_json
+    from shipyard.deploy.agent import read_status
+
+    data = read_status(state(ctx).settings.home, environment)
+    data["agent"]["alive"] = _alive(data.get("agent", {}))
+    if as_json:
+        print_json(data)
+        return
+    from rich.table import Table
+
+    info = data["agent"]
+    out = console()
+    alive = "running" if info["alive"] else "NOT RUNNING"
+    head = f"agent {info.get('environment')} (pid {info.get('pid')}): {alive}"
+    out.print(plain(f"{head}, updated {info.get('updated_at')}"))
+    if info.get("error"):
+        out.print(plain(f"error: {info['error']}", "red"))
+    table = Table("DEPLOYMENT", "KIND", "ADDRESS", "STATE", "VERSION", "PIDS", "ERROR")
+    for name, dep in {**data.get("deployments", {}), **data.get("flows", {})}.items():
+        table.add_row(*(plain(v) for v in _row(name, dep)))
+    out.print(table)
+
+
+def _row(name: str, dep: dict[str, Any]) -> list[str]:
+    pids = [str(b["pid"]) for b in dep.get("backends", []) if b.get("pid")]
+    if dep.get("pid"):
+        pids.append(str(dep["pid"]))
+    address = dep.get("address") or (f"cron {dep['schedule']}" if dep.get("schedule") else "-")
+    return [
+        name,
+        str(dep.get("kind", "-")),
+        address,
+        str(dep.get("state", "-")),
+        str(dep.get("version") or dep.get("last_exit") or "-"),
+        ",".join(pids) or "-",
+        str(dep.get("error") or ""),
+    ]
+
+
+def _alive(info: dict[str, Any]) -> bool:
+    import psutil
+
+    pid = info.get("pid")
+    return bool(info.get("running")) and isinstance(pid, int) and psutil.pid_exists(pid)

@@ -1,0 +1,127 @@
+"""What the agent is told to run: one environment's desired deployments and scheduled flows.
+
+The agent reconciles against a :class:`DesiredState` provider and never reads where the state
+comes from itself, so the same reconcile logic runs from a spec file (:class:`SpecFileState`,
+``shipyard agent -f shipyard.yaml``) or from the releases that ``shipyard apply`` records.
+
+Writing a provider
+------------------
+Implement ``desired(environment) -> DesiredEnvironment``: the project's name, the environment's
+settings (environment variables; a value may read a secret as ``${secret:NAME}``), each
+deployment by name (a :class:`~shipyard.deploy.spec.models.Service` or
+:class:`~shipyard.deploy.spec.models.BatchJob` as the environment sees it, after its overrides)
+with the model version its reference resolved to when the provider knows it, and the flows to
+schedule. Raise a :class:`~shipyard.core.errors.ShipyardError` when the state cannot be read: the
+agent then keeps running what it runs and reports the error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from shipyard.deploy.spec.models import BatchJob, FlowSchedule, Service
+
+if TYPE_CHECKING:
+    from shipyard.metadata.base import MetadataStore
+
+#: ``models:/NAME@ALIAS`` or ``models:/NAME/N`` -> the version number it names now (None: unknown).
+Resolver = Callable[[str], int | None]
+
+
+@dataclass(frozen=True)
+class DesiredDeployment:
+    """One deployment: its spec in the environment, and the versions its model references resolved
+    to (reference -> version; a reference missing here is resolved when the agent launches it)."""
+
+    name: str
+    spec: Service | BatchJob
+    versions: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DesiredEnvironment:
+    project: str
+    environment: str
+    deployments: Mapping[str, DesiredDeployment]
+    flows: Mapping[str, FlowSchedule] = field(default_factory=dict)
+    settings: Mapping[str, str] = field(default_factory=dict)
+    namespace: str | None = None  # the environment's metadata namespace
+    root: Path | None = None  # the project's folder: flow files and relative paths are inside it
+    source: str = ""  # where it came from, for the status (a file, a release)
+
+
+class DesiredState(Protocol):
+    def desired(self, environment: str) -> DesiredEnvironment:
+        """The environment's desired state now (ShipyardError when it cannot be read)."""
+        ...
+
+
+class SpecFileState:
+    """The desired state a ``shipyard.yaml`` declares, read again at each reconcile (so an edited
+    file, or a ``git pull``, is picked up on the next interval or SIGHUP). ``resolve`` pins alias
+    references to versions (the registry's answer now), so a crashed process restarts on the version
+    it ran, and an alias that moves rolls the deployment out."""
+
+    def __init__(self, path: Path, resolve: Resolver | None = None) -> None:
+        self.path = path
+        self._resolve = resolve
+
+    def desired(self, environment: str) -> DesiredEnvironment:
+        from shipyard.core.errors import InvalidInputError
+        from shipyard.deploy.spec.load import load_spec
+        from shipyard.deploy.spec.rules import for_environment
+
+        spec = load_spec(self.path)
+        if environment not in spec.environments:
+            known = ", ".join(spec.environments)
+            raise InvalidInputError(f"{self.path.name} has no environment {environment!r}; known: {known}")
+        view = for_environment(spec, environment)
+        deployments = {
+            name: DesiredDeployment(name, dep, self._versions(dep)) for name, dep in view.deployments.items()
+        }
+        return DesiredEnvironment(
+            project=spec.project.name,
+            environment=environment,
+            deployments=deployments,
+            flows={name: fl for name, fl in view.flows.items() if fl.schedule},
+            settings=dict(view.environments[environment].settings),
+            namespace=view.environments[environment].namespace,
+            root=self.path.resolve().parent,
+            source=str(self.path),
+        )
+
+    def _versions(self, dep: Service | BatchJob) -> dict[str, int]:
+        if self._resolve is None:
+            return {}
+        refs = [dep.model, *(r.model for r in dep.routes)] if isinstance(dep, Service) else [dep.model]
+        out: dict[str, int] = {}
+        for ref in refs:
+            version = self._resolve(ref)
+            if version is not None:
+                out[ref] = version
+        return out
+
+
+def registry_resolver(metadata: MetadataStore) -> Resolver:
+    """A :data:`Resolver` over the model registry beside ``metadata`` (a MetadataStore); an alias
+    or model that does not exist resolves to None (the launch then reports it)."""
+    from shipyard.core.errors import ShipyardError
+    from shipyard.metadata.model_registry import open_registry_store
+
+    registry = open_registry_store(metadata)
+
+    def resolve(ref: str) -> int | None:
+        body = ref.removeprefix("models:/")
+        name, at, alias = body.partition("@")
+        if not at:
+            name, _, number = body.partition("/")
+            return int(number) if number.isdigit() else None
+        try:
+            return registry.resolve_alias(name, alias).version
+        except ShipyardError:
+            return None
+
+    return resolve

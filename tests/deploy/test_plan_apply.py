@@ -225,3 +225,29 @@ def test_rollback_restores_the_previous_release_fast_even_after_an_approval_is_r
 
 def time_now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_the_agent_runs_what_apply_recorded(world: World) -> None:
+    """`shipyard agent --applied`: the desired state is the environment's applied objects, each
+    deployment pinned to the version its release resolved (a later alias move changes nothing
+    until the next apply)."""
+    from shipyard.core.errors import InvalidInputError
+    from shipyard.deploy.agent import AppliedState
+    from shipyard.deploy.spec.models import BatchJob, Service
+
+    _ready(world)
+    state = AppliedState(world.delivery, "fraud")
+    with pytest.raises(InvalidInputError, match="has nothing applied; run `shipyard apply -e staging` first"):
+        state.desired("staging")
+    scheduled = spec_of(SPEC.replace("environment: staging}", 'environment: staging, schedule: "0 * * * *"}'))
+    apply(scheduled, "staging", delivery=world.delivery, facts=world.facts(), user="alice")
+    world.alias("candidate", world.register(approved=True))  # the alias moves to v2 after the apply
+    desired = state.desired("staging")
+    assert desired.project == "fraud" and desired.source == "release 1 of fraud/staging"
+    api, nightly = desired.deployments["api"], desired.deployments["nightly"]
+    assert isinstance(api.spec, Service) and isinstance(nightly.spec, BatchJob)
+    assert api.versions == {api.spec.model: 1} and api.spec.replicas == 1
+    assert list(desired.flows) == ["train"] and desired.flows["train"].schedule == "0 * * * *"
+    assert desired.settings == dict(spec_of().environments["staging"].settings)
+    apply(scheduled, "staging", delivery=world.delivery, facts=world.facts(), user="alice")
+    assert state.desired("staging").deployments["api"].versions == {api.spec.model: 2}

@@ -47,8 +47,20 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
     drain: Annotated[
         float, typer.Option("--drain", min=0.0, help="Most seconds the old version finishes its requests.")
     ] = 30.0,
+    applied: Annotated[
+        bool,
+        typer.Option(
+            "--applied",
+            help="Run what `shipyard apply` (or sync) recorded for the environment in the metadata "
+            "store, not the spec file as it is now.",
+        ),
+    ] = False,
+    project: Annotated[
+        str | None, typer.Option("--project", help="With --applied: the project (default: the spec's).")
+    ] = None,
 ) -> None:
-    """Run ENVIRONMENT's deployments from the spec until interrupted."""
+    """Run ENVIRONMENT's deployments (from the spec, or with --applied from the applied releases)
+    until interrupted."""
     if ctx.invoked_subcommand is not None:
         return
     if not environment:
@@ -57,13 +69,26 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
     import sys
     from datetime import datetime
 
-    from shipyard.deploy.agent import AgentOptions, SpecFileState, Timing, registry_resolver
+    from shipyard.deploy.agent import (
+        AgentOptions,
+        AppliedState,
+        DesiredState,
+        SpecFileState,
+        Timing,
+        registry_resolver,
+    )
     from shipyard.deploy.agent.main import run_agent
 
     cli = state(ctx)
     stores = cli.stores
-    desired = SpecFileState(file, registry_resolver(stores.metadata))
-    desired.desired(environment)  # a spec error fails here, before anything starts
+    desired: DesiredState = SpecFileState(file, registry_resolver(stores.metadata))
+    if applied:
+        from shipyard.deploy.spec.load import load_spec
+        from shipyard.metadata.delivery import open_delivery_store
+
+        name = project or load_spec(file).project.name
+        desired = AppliedState(open_delivery_store(stores.metadata), name, root=file.resolve().parent)
+    desired.desired(environment)  # a spec error (or nothing applied) fails here, before anything starts
     timing = Timing(standby_s=standby, ready_timeout_s=ready_timeout, drain_s=drain)
     options = AgentOptions(environment=environment, host=host, interval_s=interval, timing=timing)
 
@@ -73,7 +98,8 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
         stamp = datetime.now().strftime("%H:%M:%S")
         print(f"{stamp} {printable(text)}", file=sys.stderr, flush=True)
 
-    report(f"agent for {environment} from {file} (pid {os.getpid()}); SIGHUP reconciles now")
+    source = "its applied releases" if applied else str(file)
+    report(f"agent for {environment} from {source} (pid {os.getpid()}); SIGHUP reconciles now")
     run_agent(options, desired, cli.settings, stores.metadata, report)
 
 

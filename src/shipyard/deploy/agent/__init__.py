@@ -5,6 +5,7 @@ store (:mod:`.jobs`). What to run comes from a :class:`DesiredState` (:mod:`.des
 
 from shipyard.deploy.agent.agent import Agent, AgentOptions, read_status
 from shipyard.deploy.agent.desired import (
+    AppliedState,
     DesiredDeployment,
     DesiredEnvironment,
     DesiredState,
@@ -16,6 +17,7 @@ from shipyard.deploy.agent.supervisor import Timing
 __all__ = [
     "Agent",
     "AgentOptions",
+    "AppliedState",
     "DesiredDeployment",
     "DesiredEnvironment",
     "DesiredState",

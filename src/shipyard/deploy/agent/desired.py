@@ -26,6 +26,7 @@ from shipyard.deploy.spec.models import BatchJob, FlowSchedule, Service
 
 if TYPE_CHECKING:
     from shipyard.metadata.base import MetadataStore
+    from shipyard.metadata.delivery import DeliveryStore
 
 #: ``models:/NAME@ALIAS`` or ``models:/NAME/N`` -> the version number it names now (None: unknown).
 Resolver = Callable[[str], int | None]
@@ -103,6 +104,69 @@ class SpecFileState:
             if version is not None:
                 out[ref] = version
         return out
+
+
+class AppliedState:
+    """The desired state ``shipyard apply`` (or ``sync``) recorded for the environment in the
+    metadata store (:class:`~shipyard.metadata.delivery.DeliveryStore`): what apply declares is what
+    the agent runs, through the team server too. Each deployment runs the model version its release
+    resolved (``models:/NAME/N``), so an alias that moves after an apply changes nothing until the
+    next apply; flow files are looked up under ``root``."""
+
+    def __init__(self, delivery: DeliveryStore, project: str, root: Path | None = None) -> None:
+        self._delivery = delivery
+        self.project = project
+        self.root = root
+
+    def desired(self, environment: str) -> DesiredEnvironment:
+        from shipyard.core.errors import InvalidInputError
+        from shipyard.deploy.spec.models import Environment
+
+        objects = self._delivery.desired(self.project, environment)
+        if not objects:
+            raise InvalidInputError(
+                f"environment {environment!r} of project {self.project!r} has nothing applied; "
+                f"run `shipyard apply -e {environment}` first"
+            )
+        env = Environment()
+        deployments: dict[str, DesiredDeployment] = {}
+        flows: dict[str, FlowSchedule] = {}
+        for obj in objects:
+            if obj.kind == "environment":
+                env = Environment.model_validate(obj.spec)
+            elif obj.kind in ("service", "batch"):
+                dep: Service | BatchJob = (
+                    Service.model_validate(obj.spec)
+                    if obj.kind == "service"
+                    else BatchJob.model_validate(obj.spec)
+                )
+                versions = {dep.model: _version_of(obj.model_version)} if obj.model_version else {}
+                deployments[obj.name] = DesiredDeployment(obj.name, dep, versions)
+            elif obj.kind == "flow":
+                flow = FlowSchedule.model_validate(obj.spec)
+                if flow.schedule:
+                    flows[obj.name] = flow
+        release = max(o.release for o in objects)
+        return DesiredEnvironment(
+            project=self.project,
+            environment=environment,
+            deployments=deployments,
+            flows=flows,
+            settings=dict(env.settings),
+            namespace=env.namespace,
+            root=self.root,
+            source=f"release {release} of {self.project}/{environment}",
+        )
+
+
+def _version_of(uri: str) -> int:
+    """``models:/fraud/3`` -> 3 (what a release records for a deployment's model)."""
+    from shipyard.core.errors import InvalidInputError
+
+    number = uri.rsplit("/", 1)[-1]
+    if not number.isdigit():
+        raise InvalidInputError(f"the release records model {uri!r}, not a version like models:/NAME/3")
+    return int(number)
 
 
 def registry_resolver(metadata: MetadataStore) -> Resolver:

@@ -164,6 +164,7 @@ class Syncer:
     actuator: Actuator | None = None
     mirror: GitMirror = field(init=False)
     _names: _Names = field(init=False)
+    _read: tuple[str, Spec] | None = field(init=False, default=None)  # the last valid spec, by commit
 
     def __post_init__(self) -> None:
         self.mirror = GitMirror(self.options.repo, self.options.branch, self.home)
@@ -178,10 +179,14 @@ class Syncer:
         head: Head | None = None
         try:
             head = self.mirror.fetch()
-            text = self.mirror.show(head.commit, self.options.path, max_bytes=MAX_SPEC_BYTES)
-            doc = parse(text, f"{self.options.path}@{head.commit[:12]}")
-            _learn(self._names, doc.data)
-            spec = validate(doc)
+            if self._read is not None and self._read[0] == head.commit:  # git did not move
+                spec = self._read[1]
+            else:
+                text = self.mirror.show(head.commit, self.options.path, max_bytes=MAX_SPEC_BYTES)
+                doc = parse(text, f"{self.options.path}@{head.commit[:12]}")
+                _learn(self._names, doc.data)
+                spec = validate(doc)
+                self._read = (head.commit, spec)
         except ShipyardError as exc:
             what = "the spec is invalid" if head is not None else "git"
             results = [

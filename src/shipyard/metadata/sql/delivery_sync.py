@@ -64,7 +64,7 @@ class SqlSyncRows(BorrowedTransactions):
                 "release": report.release,
                 "running_commit": report.running_commit,
                 "drift": [dict(d) for d in report.drift],
-                "drifted": report.drifted,
+                "drifted": max(report.drifted, len(report.drift)),
                 "checked_at": from_micros(_now(conn)),
                 "checked_by": by,
             }

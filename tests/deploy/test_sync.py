@@ -289,3 +289,21 @@ def test_git_errors_degrade_without_the_credentials(world: World, tmp_path: Path
     assert state == "degraded" and reason is not None and reason.startswith("git: git fetch of ")
     status = world.delivery.get_sync("fraud", "staging")
     assert status is not None and status.status == "degraded" and status.revision is None
+
+
+def test_apply_without_prune_keeps_what_the_spec_dropped(world: World) -> None:
+    from tests.deploy.delivery_world import spec_of
+
+    _ready(world)
+    apply(spec_of(), "staging", delivery=world.delivery, facts=world.facts(), user="alice")
+    without = spec_of(SPEC.split("  nightly:")[0] + "flows:" + SPEC.split("\nflows:")[1])
+    kept = apply(without, "staging", delivery=world.delivery, facts=world.facts(), user="alice", prune=False)
+    assert kept.release is None and [(c.action, c.name) for c in kept.held] == [("delete", "nightly")]
+    assert kept.message == (
+        "fraud/staging: no changes applied; 1 object(s) the spec no longer declares kept "
+        "(batch nightly): prune to delete"
+    )
+    assert "nightly" in {o.name for o in world.delivery.list_objects("fraud", "staging")}
+    pruned = apply(without, "staging", delivery=world.delivery, facts=world.facts(), user="alice")
+    assert pruned.release is not None and pruned.held == ()
+    assert "nightly" not in {o.name for o in world.delivery.list_objects("fraud", "staging")}

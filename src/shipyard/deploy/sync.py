@@ -11,10 +11,11 @@ One pass: fetch the branch (:class:`~shipyard.deploy.gitrepo.GitMirror`), read a
 - changes and the head is not the commit this environment was last synced at (git moved, or a
   previous attempt failed or was refused) → apply them as a release recording the commit and
   its author, as ``shipyard apply --ref`` does; deletes only with ``prune`` (without it they stay
-  and the environment is **out-of-sync**, "prune to delete");
-- changes although git did not move → **drift**: someone applied by hand from another ref, rolled
-  back, or an alias moved. Reported **out-of-sync** with what differs; ``self_heal`` re-applies
-  git's state instead.
+  and the environment is **out-of-sync**, "prune to delete"; with it they go at the next pass,
+  new commit or not);
+- creates or updates although git did not move → **drift**: someone applied by hand from another
+  ref, rolled back, or an alias moved. Reported **out-of-sync** with what differs; ``self_heal``
+  re-applies git's state instead.
 
 A spec that does not parse or validate, a branch that cannot be fetched, a failed release: every
 affected environment is **degraded** with the error (a spec error at its file:line:column) and

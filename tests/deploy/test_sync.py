@@ -48,7 +48,7 @@ def _ready(world: World) -> None:
     world.secret("db", "production")
 
 
-def _syncer(world: World, repo: Path, tmp_path: Path, **options: object) -> Syncer:
+def _syncer(world: World, repo: Path | str, tmp_path: Path, **options: object) -> Syncer:
     return Syncer(
         SyncOptions(repo=str(repo), **options),  # type: ignore[arg-type]
         tmp_path / "home",
@@ -289,6 +289,14 @@ def test_git_errors_degrade_without_the_credentials(world: World, tmp_path: Path
     assert state == "degraded" and reason is not None and reason.startswith("git: git fetch of ")
     status = world.delivery.get_sync("fraud", "staging")
     assert status is not None and status.status == "degraded" and status.revision is None
+    # a URL's password fetches but is never shown (loopback port 1: refused at once, no network)
+    secret = "https://bob:s3cret@127.0.0.1:1/fraud.git"
+    done = _syncer(world, secret, tmp_path, project="fraud", environments=("staging",)).sync_once()
+    [env] = done.environments
+    assert env.report.status == "degraded" and "s3cret" not in (env.report.reason or "")
+    assert env.report.repo == "https://127.0.0.1:1/fraud.git"
+    stored = world.delivery.get_sync("fraud", "staging")
+    assert stored is not None and "s3cret" not in f"{stored.reason}{stored.repo}"
 
 
 def test_apply_without_prune_keeps_what_the_spec_dropped(world: World) -> None:

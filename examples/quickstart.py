@@ -1,7 +1,8 @@
 """shipyard quickstart: track a training run, run a training flow, serve the registered model
 (predictions over HTTP), send it shifted traffic and late labels and show the drift and quality
 report, score a file with batch inference, build a training set from a feature view and predict
-by entity key from the online store, then list runs.
+by entity key from the online store, list runs, and deliver the model through a two-environment
+``shipyard.yaml``: staging takes it, production's policy refuses it until it is approved.
 
 Run it with ``.venv/bin/python examples/quickstart.py``. With nothing configured, runs go to a
 SQLite file and artifacts to a folder under ``.shipyard/`` in this repository (``SHIPYARD_HOME``).
@@ -284,6 +285,51 @@ def show_monitoring(log_dir: str, deployment: str) -> None:
     print(f"quality of the last hour ({window.labelled} labelled of {window.predictions}): {metrics}")
 
 
+SHIPYARD_YAML = """\
+project: {name: quickstart, owners: [you]}
+environments:
+  staging: {}
+  production:
+    policies:
+      models: {require: {approved: true}}
+deployments:
+  classifier:
+    model: models:/breast_cancer@candidate
+    replicas: 1
+overrides:
+  production:
+    deployments:
+      classifier: {replicas: 2}
+"""
+
+
+def deliver() -> None:
+    """Point @candidate at the flow's newest model, write a two-environment shipyard.yaml and run
+    ``shipyard apply -e staging`` (a release) and ``shipyard plan -e production`` (refused: the
+    version is not approved) in a temporary project folder."""
+    import os
+
+    from shipyard.cli.main import main as shipyard
+    from shipyard.registry.api import get_registry
+
+    registry = get_registry()
+    version = registry.get_model("breast_cancer").latest_version
+    assert version is not None
+    registry.set_alias("breast_cancer", "candidate", version)
+    here = Path.cwd()
+    with tempfile.TemporaryDirectory() as project:
+        (Path(project) / "shipyard.yaml").write_text(SHIPYARD_YAML)
+        os.chdir(project)
+        try:
+            print("$ shipyard apply -e staging")
+            assert shipyard(["apply", "-e", "staging"]) == 0
+            print("$ shipyard plan -e production")
+            refused = shipyard(["plan", "-e", "production"])
+        finally:
+            os.chdir(here)
+    print(f"production plan exit code {refused}: refused until `shipyard models approve breast_cancer {version}`")
+
+
 def main() -> None:
     run_id = track_training_run()
     show_run(run_id)
@@ -291,6 +337,7 @@ def main() -> None:
     serve_and_score()
     features_to_prediction()
     list_runs()
+    deliver()
 
 
 if __name__ == "__main__":

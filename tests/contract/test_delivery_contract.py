@@ -132,3 +132,54 @@ def test_what_a_plan_asks(store: DeliveryStore) -> None:
     applier = store.applier("fraud", "prod", user="admin")
     assert applier.can_apply and applier.name
     assert store.present_secrets("fraud", "prod", ["db", "api_key"]) == set()
+
+
+def test_sync_statuses_are_replaced_and_keep_their_wake_counter(store: DeliveryStore) -> None:
+    from shipyard.metadata.delivery import SyncReport
+
+    assert store.get_sync("fraud", "prod") is None and store.list_syncs() == []
+    # a webhook before any loop ran: the row is made, unknown, woken once
+    assert store.request_sync("fraud", "prod", by="github") == 1
+    woken = store.get_sync("fraud", "prod")
+    assert woken is not None and (woken.status, woken.wake) == ("unknown", 1) and woken.woken_at is not None
+    drift = ({"action": "update", "kind": "service", "name": "api"},)
+    report = SyncReport(
+        status="out-of-sync",
+        reason="1 object(s) differ from git",
+        repo="https://git.example.com/fraud.git",
+        branch="main",
+        revision="b" * 40,
+        synced_revision="b" * 40,
+        release=3,
+        running_commit="a" * 40,
+        drift=drift,
+        drifted=1,
+    )
+    said = store.record_sync("fraud", "prod", report, by="alice")
+    assert (said.status, said.reason, said.revision, said.release, said.running_commit) == (
+        "out-of-sync",
+        "1 object(s) differ from git",
+        "b" * 40,
+        3,
+        "a" * 40,
+    )
+    assert said.drift == [dict(d) for d in drift] and said.drifted == 1 and said.wake == 1
+    assert said.checked_at is not None and said.branch == "main"
+    assert store.request_sync("fraud", "prod", by="github") == 2
+    synced = store.record_sync("fraud", "prod", SyncReport(status="synced", revision="c" * 40), by="alice")
+    assert (synced.status, synced.reason, synced.drift, synced.wake) == ("synced", None, [], 2)
+    store.record_sync("fraud", "dev", SyncReport(status="degraded", reason="spec error"), by="alice")
+    counted = store.record_sync("fraud", "dev", SyncReport(status="out-of-sync", drift=drift), by="alice")
+    assert counted.drifted == 1  # at least what it lists
+    store.record_sync("aaa", "prod", SyncReport(status="synced"), by="alice")
+    assert [(s.project, s.environment) for s in store.list_syncs()] == [
+        ("aaa", "prod"),
+        ("fraud", "dev"),
+        ("fraud", "prod"),
+    ]
+    assert [s.environment for s in store.list_syncs("fraud")] == ["dev", "prod"]
+    assert [s.environment for s in store.list_syncs("fraud", limit=1, offset=1)] == ["prod"]
+    with pytest.raises(InvalidInputError):
+        store.record_sync("fraud", "prod", SyncReport(status="fine"), by="alice")
+    with pytest.raises(InvalidInputError):
+        store.list_syncs(limit=-1)

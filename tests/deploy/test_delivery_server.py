@@ -88,3 +88,68 @@ def test_deploy_routes_need_deploy_plan_at_the_environment(server: LiveServer) -
         assert "deploy:plan" in answer.json()["error"]["message"]
     with httpx.Client(base_url=server.url) as anon:
         assert anon.get("/api/v1/deploy/environments").status_code == 401
+
+
+def test_a_sync_loop_through_the_server_and_its_webhook(server: LiveServer, tmp_path: Path) -> None:
+    import subprocess
+
+    from shipyard.deploy.sync import Syncer, SyncOptions
+    from tests.deploy.delivery_world import SPEC
+
+    world = open_world(server.stores.metadata)
+    world.alias("candidate", world.register(approved=True))
+    world.secret("db", "staging")
+    with client_for(server, server.token) as admin:
+        alice = make_user(admin, "alice", "maintainer")
+        viewer = make_user(admin, "vera", "viewer")
+        make_user(admin, "ci", "developer")
+        hook = admin.post(
+            "/api/v1/tokens",
+            json={"name": "gh", "user": "ci", "scope": "project:fraud", "permissions": ["deploy:sync"]},
+        )
+        hook.raise_for_status()
+        hook_token = hook.json()["token"]
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for args in (("init", "-q", "-b", "main"),):
+        subprocess.run(["git", "-C", str(repo), *args], check=True)
+    (repo / "shipyard.yaml").write_text(SPEC)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=Bob", "-c", "user.email=b@x", "commit", "-qm", "one"],
+        check=True,
+    )
+    as_alice = _facts(server, alice)
+    syncer = Syncer(
+        SyncOptions(str(repo), environments=("staging",)),
+        tmp_path / "home",
+        as_alice.delivery,
+        lambda: _facts(server, alice),
+        "ignored",
+    )
+    [staging] = syncer.sync_once().environments
+    assert staging.report.status == "synced" and staging.stored is None
+    status = as_alice.delivery.get_sync("fraud", "staging")
+    assert status is not None and status.checked_by == "alice" and status.release == 1
+
+    # the webhook's token wakes the loop and can do nothing else; a viewer reads, never wakes
+    with client_for(server, hook_token) as gh:
+        woken = gh.post("/api/v1/deploy/fraud/staging/sync/hook", json={"ref": "refs/heads/main"})
+        assert woken.status_code == 200 and woken.json() == {
+            "project": "fraud",
+            "environment": "staging",
+            "wake": 1,
+        }
+        assert gh.get("/api/v1/deploy/fraud/staging/sync").status_code == 403
+        assert gh.get("/api/v1/deploy/fraud/staging/objects").status_code == 403
+        assert gh.post("/api/v1/deploy/other/staging/sync/hook").status_code == 403  # scoped to fraud
+    assert syncer.wakes() == {"staging": 1}
+    as_viewer = _facts(server, viewer)
+    assert [s.status for s in as_viewer.delivery.list_syncs()] == ["synced"]
+    with pytest.raises(PermissionDeniedError, match="deploy:sync"):
+        as_viewer.delivery.request_sync("fraud", "staging", by="vera")
+    with pytest.raises(PermissionDeniedError, match="deploy:apply"):  # only an applier says how it is
+        from shipyard.metadata.delivery import SyncReport
+
+        as_viewer.delivery.record_sync("fraud", "staging", SyncReport(status="synced"), by="vera")

@@ -36,3 +36,8 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     assert "batch: scored 10000 rows" in out
     assert "training set datasets:/churn_training/1: 400 rows from customer_spend v1" in out
     assert re.search(r"by entity key: customers 7 and 8 -> \[[01], [01]\]", out), out
+    # the last stage: shipyard.yaml with staging and production; production refuses the model
+    assert "quickstart/staging: release 1 applied (2 created, 0 updated, 0 deleted)" in out, out
+    assert "+ service classifier" in out
+    assert "FAIL production: model breast_cancer@candidate v1 is not approved (deployment classifier)" in out
+    assert "production plan exit code 1: refused until `shipyard models approve breast_cancer 1`" in out

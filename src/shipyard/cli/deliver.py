@@ -104,6 +104,12 @@ def apply(  # noqa: PLR0917 (Typer maps parameters to options)
     ref: _REF = None,
     as_json: _JSON = False,
     lock_wait: _LOCK_WAIT = 0.0,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune/--no-prune", help="Delete what the spec no longer declares (--no-prune keeps it)."
+        ),
+    ] = True,
 ) -> None:
     """Apply the spec to one environment: policy-checked, recorded as a release, a no-op when
     nothing changed."""
@@ -123,6 +129,7 @@ def apply(  # noqa: PLR0917 (Typer maps parameters to options)
             commit=source.commit,
             author=source.author,
             lock_wait_s=lock_wait,
+            prune=prune,
         )
     except PlanRefused as refused:
         _show(refused.plan, as_json)

@@ -144,6 +144,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import deliver
 
     deliver.register(app)
+    from shipyard.cli import sync
+
+    app.add_typer(sync.app, name="sync")
     from shipyard.cli import image
 
     app.add_typer(image.app, name="image")

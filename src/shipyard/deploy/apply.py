@@ -66,14 +66,26 @@ class RecordOnly:
 
 @dataclass(frozen=True)
 class ApplyResult:
-    plan: Plan
+    plan: Plan  # what was applied (without the held deletes)
     release: Release | None  # None: nothing to do
+    held: tuple[Change, ...] = ()  # deletes not applied (prune=False)
 
     @property
     def message(self) -> str:
         where = f"{self.plan.project}/{self.plan.environment}"
+        if self.release is None and self.held:
+            return f"{where}: no changes applied; {self._held_text()}"
         if self.release is None:
             return f"{where}: no changes; the environment matches the spec"
+        return self._done(where) + (f"; {self._held_text()}" if self.held else "")
+
+    def _held_text(self) -> str:
+        names = ", ".join(f"{c.kind} {c.name}" for c in self.held[:5])
+        more = f" and {len(self.held) - 5} more" if len(self.held) > 5 else ""
+        return f"{len(self.held)} object(s) the spec no longer declares kept ({names}{more}): prune to delete"
+
+    def _done(self, where: str) -> str:
+        assert self.release is not None
         counts = self.plan.counts()
         done = f"{counts['create']} created, {counts['update']} updated, {counts['delete']} deleted"
         if self.release.outcome == "failed":
@@ -197,8 +209,10 @@ def apply(
     author: str | None = None,
     lock_wait_s: float = 0.0,
     lock_ttl_s: float = DEFAULT_LOCK_TTL_S,
+    prune: bool = True,
 ) -> ApplyResult:
-    """Apply environment ``env`` of the validated ``spec``; PlanRefused when a verdict refuses."""
+    """Apply environment ``env`` of the validated ``spec``; PlanRefused when a verdict refuses.
+    With ``prune=False`` the objects the spec no longer declares are kept (the result's ``held``)."""
     project = spec.project.name
     if env not in spec.environments:
         raise InvalidInputError(
@@ -210,12 +224,16 @@ def apply(
         plan = make_plan(spec, env, delivery=delivery, facts=facts, commit=commit)
         if plan.refusals:
             raise PlanRefused(plan)
+        held: tuple[Change, ...] = ()
+        if not prune:
+            held = tuple(c for c in plan.changes if c.action == "delete")
+            plan.changes = [c for c in plan.changes if c.action != "delete"]
         if not plan.changes:
-            return ApplyResult(plan, None)
+            return ApplyResult(plan, None, held)
         draft = ReleaseDraft(plan.spec_hash, _plan_json(plan, spec), commit=commit, author=author)
         chosen = actuator or RecordOnly()
         release = _run(delivery, plan, draft, owner=owner, user=user, actuator=chosen, ttl_s=lock_ttl_s)
-        return ApplyResult(plan, release)
+        return ApplyResult(plan, release, held)
     finally:
         delivery.release_lock(project, env, owner=owner)
 

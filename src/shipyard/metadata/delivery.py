@@ -27,8 +27,11 @@ Subclass :class:`DeliveryStore`, teach :func:`open_delivery_store` to build it, 
 - every finished release leaves an audit event ``release.<outcome>`` (who, the release, the spec
   hash, the commit; never a setting's value) in the same transaction;
 - lists take ``limit``/``offset`` in a total order (objects by kind order then name, releases
-  newest first, environments by project then name); ``limit=None`` is all; a negative one is
-  InvalidInputError. An unknown release is NotFoundError naming it.
+  newest first, environments and sync statuses by project then name); ``limit=None`` is all; a
+  negative one is InvalidInputError. An unknown release is NotFoundError naming it;
+- a sync status is one row per environment: :meth:`record_sync` replaces what a sync loop said
+  (its time on the store's clock, who said it) and keeps the wake counter, which only
+  :meth:`request_sync` changes (by one; the row is created ``unknown`` when the loop never ran).
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ if TYPE_CHECKING:
 #: the kinds of applied objects, in the order an apply creates them (deletes go in reverse)
 KINDS = ("environment", "service", "batch", "flow", "monitor")
 OUTCOMES = ("applying", "applied", "failed", "rolled-back")
+#: what a sync loop says of an environment (``unknown``: a wake was asked before any loop ran)
+SYNC_STATUSES = ("synced", "out-of-sync", "degraded", "unknown")
+MAX_SYNC_DRIFT = 200  # drifted objects a sync status lists (the count says how many in all)
 DEFAULT_LOCK_TTL_S = 120.0
 MAX_LOCK_TTL_S = 3600.0
 
@@ -141,6 +147,42 @@ class EnvironmentState:
 
 
 @dataclass(frozen=True)
+class SyncReport:
+    """What a sync loop says of an environment after a pass (``shipyard sync``)."""
+
+    status: str  # one of SYNC_STATUSES
+    reason: str | None = None  # why not synced: the verdicts, the spec error, what drifted
+    repo: str | None = None  # the repository as shown (never with credentials)
+    branch: str | None = None
+    revision: str | None = None  # the branch's head commit at this pass
+    synced_revision: str | None = None  # the last commit the loop applied in full
+    release: int | None = None  # the release the environment runs
+    running_commit: str | None = None  # that release's commit
+    drift: tuple[dict[str, str], ...] = ()  # {action, kind, name} git wants and is not applied
+    drifted: int = 0  # how many in all (drift lists at most MAX_SYNC_DRIFT; stored as at least that)
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    project: str
+    environment: str
+    status: str
+    reason: str | None
+    repo: str | None
+    branch: str | None
+    revision: str | None
+    synced_revision: str | None
+    release: int | None
+    running_commit: str | None
+    drift: list[dict[str, str]]
+    drifted: int
+    checked_at: datetime | None  # the store's clock
+    checked_by: str | None
+    wake: int  # how many times a webhook asked for a poll (a loop polls when it changes)
+    woken_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Applier:
     """Who would apply: the principal, its kind (user | service), the roles bound to it at a scope
     that reaches the environment, and whether it holds ``deploy:apply`` there."""
@@ -229,6 +271,27 @@ class DeliveryStore(abc.ABC):
     ) -> list[EnvironmentState]:
         """Environments with a release, by project then name (of ``project`` when given)."""
 
+    # ---- sync status -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def record_sync(self, project: str, environment: str, report: SyncReport, *, by: str) -> SyncStatus:
+        """Replace the environment's sync status with ``report`` (checked now, by ``by``), keeping
+        its wake counter."""
+
+    @abc.abstractmethod
+    def get_sync(self, project: str, environment: str) -> SyncStatus | None:
+        """The environment's sync status, if a loop or a wake ever wrote one."""
+
+    @abc.abstractmethod
+    def list_syncs(
+        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[SyncStatus]:
+        """Sync statuses by project then environment (of ``project`` when given)."""
+
+    @abc.abstractmethod
+    def request_sync(self, project: str, environment: str, *, by: str) -> int:
+        """Ask the environment's sync loop to poll now: its wake counter goes up by one (the new
+        count is the answer; the status itself is not, as a webhook's token may not read it)."""
+
     # ---- what a plan asks ----------------------------------------------------------------------------
     @abc.abstractmethod
     def applier(self, project: str, environment: str, *, user: str) -> Applier:
@@ -263,6 +326,19 @@ def states_from_json(rows: Any) -> list[ObjectState]:
                 )
             )
     return out
+
+
+def check_sync_report(report: SyncReport) -> None:
+    """InvalidInputError when ``report`` says what no sync status may hold."""
+    from shipyard.core.errors import InvalidInputError
+
+    if report.status not in SYNC_STATUSES:
+        known = ", ".join(SYNC_STATUSES)
+        raise InvalidInputError(f"unknown sync status {report.status!r}; use one of {known}")
+    if len(report.drift) > MAX_SYNC_DRIFT or report.drifted < 0:
+        raise InvalidInputError(
+            f"a sync status lists at most {MAX_SYNC_DRIFT} drifted objects, and counts them (0 or more)"
+        )
 
 
 def kind_order(kind: str) -> int:

@@ -41,6 +41,7 @@ PERMISSIONS: dict[str, str] = {
     "predict": "call an inference service",
     "deploy:plan": "read an environment's applied state, releases and lock, and plan against it",
     "deploy:apply": "apply a plan to an environment, or roll it back to an earlier release",
+    "deploy:sync": "ask an environment's sync loop to poll git now (a webhook; changes nothing else)",
     "secret:read": "read secret values",
     "secret:write": "set and delete secrets",
     "data:read": "read datasets and feature views (masked where a data policy says so)",
@@ -57,7 +58,15 @@ PERMISSIONS: dict[str, str] = {
 _VIEWER = frozenset(
     {"run:read", "model:read", "monitor:read", "data:read", "deploy:plan", "predict", "token:create"}
 )
-_DEVELOPER = _VIEWER | {"run:write", "run:delete", "model:write", "alias:set", "monitor:write", "data:write"}
+_DEVELOPER = _VIEWER | {
+    "run:write",
+    "run:delete",
+    "model:write",
+    "alias:set",
+    "monitor:write",
+    "data:write",
+    "deploy:sync",
+}
 _MAINTAINER = _DEVELOPER | {
     "run:write:any",
     "model:write:any",

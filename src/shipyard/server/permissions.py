@@ -208,6 +208,12 @@ _TABLE: dict[RouteKey, Rule] = {
     ("DELETE", f"{_ENV}/lock"): _r("deploy:apply", "environment"),
     ("POST", f"{_ENV}/releases"): _r("deploy:apply", "environment"),
     ("POST", f"{_ENV}/releases/{{number}}/finish"): _r("deploy:apply", "environment"),
+    # sync status: read with deploy:plan, written by the sync loop (an applier); the webhook that
+    # wakes the loop needs deploy:sync only, so a token given to a git host can do nothing else
+    ("GET", f"{API}/deploy/sync"): _r("deploy:plan"),  # those the caller may plan, only
+    ("GET", f"{_ENV}/sync"): _r("deploy:plan", "environment"),
+    ("PUT", f"{_ENV}/sync"): _r("deploy:apply", "environment"),
+    ("POST", f"{_ENV}/sync/hook"): _r("deploy:sync", "environment"),
 }
 
 

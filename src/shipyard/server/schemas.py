@@ -479,3 +479,26 @@ class ReleaseFinishIn(_Body):
     error: Annotated[str, StringConstraints(max_length=4000)] | None = None
     put: list[DeployObjectIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)
     remove: list[DeployRemoveIn] = Field(default_factory=list, max_length=MAX_RELEASE_OBJECTS)
+
+
+# ---- sync status (shipyard sync; shipyard/server/routers/deploy.py) --------------------------------------
+GitRevision = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{7,64}$")]
+
+
+class SyncDriftIn(_Body):
+    action: Literal["create", "update", "delete"]
+    kind: DeployKind
+    name: DeployName
+
+
+class SyncReportIn(_Body):
+    status: Literal["synced", "out-of-sync", "degraded", "unknown"]
+    reason: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    repo: Annotated[str, StringConstraints(max_length=600)] | None = None
+    branch: Annotated[str, StringConstraints(max_length=250)] | None = None
+    revision: GitRevision | None = None
+    synced_revision: GitRevision | None = None
+    release: BodyVersion | None = None
+    running_commit: GitRevision | None = None
+    drift: list[SyncDriftIn] = Field(default_factory=list, max_length=200)
+    drifted: Count = 0

@@ -18,6 +18,8 @@ from shipyard.metadata.delivery import (
     ObjectState,
     Release,
     ReleaseDraft,
+    SyncReport,
+    SyncStatus,
     states_json,
 )
 from shipyard.metadata.rest.codec import decode
@@ -123,6 +125,39 @@ class RestDeliveryStore(DeliveryStore):
             self._http, "/deploy/environments", "environments", params, limit=limit, offset=offset
         )
         return [decode(EnvironmentState, row) for row in rows]
+
+    # ---- sync status -------------------------------------------------------------------------------
+    def record_sync(self, project: str, environment: str, report: SyncReport, *, by: str) -> SyncStatus:
+        body = {
+            "status": report.status,
+            "reason": report.reason,
+            "repo": report.repo,
+            "branch": report.branch,
+            "revision": report.revision,
+            "synced_revision": report.synced_revision,
+            "release": report.release,
+            "running_commit": report.running_commit,
+            "drift": [dict(d) for d in report.drift],
+            "drifted": report.drifted,
+        }
+        data = self._http.call("PUT", _env(project, environment) + "/sync", body)
+        return decode(SyncStatus, data["sync"])
+
+    def get_sync(self, project: str, environment: str) -> SyncStatus | None:
+        data = self._http.call("GET", _env(project, environment) + "/sync")["sync"]
+        return None if data is None else decode(SyncStatus, data)
+
+    def list_syncs(
+        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[SyncStatus]:
+        check_page(limit, offset)
+        params = {} if project is None else {"project": project}
+        rows = follow_pages(self._http, "/deploy/sync", "syncs", params, limit=limit, offset=offset)
+        return [decode(SyncStatus, row) for row in rows]
+
+    def request_sync(self, project: str, environment: str, *, by: str) -> int:
+        data = self._http.call("POST", _env(project, environment) + "/sync/hook")
+        return int(data["wake"])
 
     # ---- what a plan asks ----------------------------------------------------------------------------
     def applier(self, project: str, environment: str, *, user: str) -> Applier:

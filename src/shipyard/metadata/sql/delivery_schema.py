@@ -1,5 +1,6 @@
-"""Delivery state (Alembic revision 0018_delivery): per (project, environment) the applied
-objects, the releases and the apply lock; see ``shipyard/metadata/delivery.py``."""
+"""Delivery state (Alembic revisions 0018_delivery, 0019_sync): per (project, environment) the
+applied objects, the releases, the apply lock and the sync status; see
+``shipyard/metadata/delivery.py``."""
 
 from __future__ import annotations
 
@@ -53,4 +54,26 @@ deploy_locks = Table(
     Column("held_by", String(KEY), nullable=False),
     Column("acquired_at", BigInteger(), nullable=False),  # microseconds on the database's clock
     Column("expires_at", BigInteger(), nullable=False),
+)
+
+# revision 0019_sync: what a sync loop last said of each environment, and its wake counter
+deploy_sync = Table(
+    "deploy_sync",
+    metadata,
+    Column("project", String(SCOPE_NAME), primary_key=True),
+    Column("environment", String(SCOPE_NAME), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text(), nullable=True),
+    Column("repo", String(600), nullable=True),
+    Column("branch", String(KEY), nullable=True),
+    Column("revision", String(64), nullable=True),
+    Column("synced_revision", String(64), nullable=True),
+    Column("release", Integer(), nullable=True),
+    Column("running_commit", String(64), nullable=True),
+    Column("drift", JsonText(), nullable=True),
+    Column("drifted", Integer(), nullable=False),
+    Column("checked_at", UtcDateTime(), nullable=True),
+    Column("checked_by", String(KEY), nullable=True),
+    Column("wake", Integer(), nullable=False),
+    Column("woken_at", UtcDateTime(), nullable=True),
 )

@@ -1,4 +1,5 @@
-"""Delivery state in SQL (interface and rules: ``shipyard.metadata.delivery``).
+"""Delivery state in SQL (interface and rules: ``shipyard.metadata.delivery``); sync statuses in
+``delivery_sync.py``.
 
 Times come from the database's clock (:func:`~.dialect.store_now`), read once per transaction, so
 a lock's expiry and a release's times never depend on a client's clock.
@@ -30,8 +31,8 @@ from shipyard.metadata.delivery import (
 )
 from shipyard.metadata.security import AuditEvent
 from shipyard.metadata.sql.delivery_schema import deploy_locks, deploy_objects, deploy_releases
+from shipyard.metadata.sql.delivery_sync import SqlSyncRows
 from shipyard.metadata.sql.dialect import insert_for, store_now
-from shipyard.metadata.sql.store import BorrowedTransactions
 from shipyard.metadata.sql.types import from_micros
 
 _O, _R, _L = deploy_objects.c, deploy_releases.c, deploy_locks.c
@@ -103,7 +104,7 @@ def _env(project: str, environment: str) -> Any:
     return and_(_O.project == project, _O.environment == environment)
 
 
-class SqlDeliveryStore(BorrowedTransactions, DeliveryStore):
+class SqlDeliveryStore(SqlSyncRows, DeliveryStore):
     # ---- the lock ----------------------------------------------------------------------------------
     def acquire_lock(
         self, project: str, environment: str, *, owner: str, by: str, ttl_s: float = 120.0

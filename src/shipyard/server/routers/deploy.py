@@ -7,6 +7,11 @@ check_environment`). Who holds a lock and who applied a release is the token's p
 name the client sends; finishing a release records its audit event (``release.<outcome>``) in the
 store's transaction. The spec's own policies (approvals, quality, who may apply by name) are
 judged by the planner (``shipyard.deploy.plan``) before it writes here.
+
+Sync status (``shipyard sync``): the loop writes what it saw (``PUT .../sync``, ``deploy:apply``:
+it is an applier); anyone who may plan reads it. ``POST .../sync/hook`` is the webhook a git host
+or CI calls after a push: it needs only ``deploy:sync``, reads no body, and bumps the
+environment's wake counter, which the loop watches to poll at once instead of at its interval.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from shipyard.metadata.delivery import DeliveryStore, ObjectState, ReleaseDraft
+from shipyard.metadata.delivery import DeliveryStore, ObjectState, ReleaseDraft, SyncReport
 from shipyard.security.policy import covers
 from shipyard.server.contract import INT32_MAX, JSON_INT_MAX
 from shipyard.server.deps import ctx_of, once, principal_of, wire
@@ -30,6 +35,7 @@ from shipyard.server.schemas import (
     ReleaseBeginIn,
     ReleaseFinishIn,
     SecretName,
+    SyncReportIn,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["deploy"], dependencies=once())
@@ -204,3 +210,54 @@ def secret_names(
     """Which of the given secret names exist in the environment (names only, never values)."""
     present = _store(request).present_secrets(project, environment, name)
     return wire({"present": sorted(present)})
+
+
+@router.get("/deploy/sync")
+def list_syncs(
+    request: Request,
+    project: ProjectName | None = None,
+    limit: _Limit = LIST_PAGE_DEFAULT,
+    offset: _Offset = 0,
+) -> Response:
+    """Sync statuses the caller may plan in (the page is cut after filtering)."""
+    check_list_page(limit, offset)
+    access = principal_of(request).access
+    rows = [
+        sync
+        for sync in _store(request).list_syncs(project)
+        if access.can("deploy:plan", f"project:{sync.project}/env:{sync.environment}")
+    ]
+    page, next_offset = split_page(rows[offset : offset + limit + 1], limit, offset)
+    return wire({"syncs": page, "next_offset": next_offset})
+
+
+@router.get(f"{_ENV}/sync")
+def get_sync(request: Request, project: ProjectName, environment: ProjectName) -> Response:
+    return wire({"sync": _store(request).get_sync(project, environment)})
+
+
+@router.put(f"{_ENV}/sync")
+def record_sync(
+    request: Request, project: ProjectName, environment: ProjectName, body: SyncReportIn
+) -> Response:
+    report = SyncReport(
+        status=body.status,
+        reason=body.reason,
+        repo=body.repo,
+        branch=body.branch,
+        revision=body.revision,
+        synced_revision=body.synced_revision,
+        release=body.release,
+        running_commit=body.running_commit,
+        drift=tuple(d.model_dump() for d in body.drift),
+        drifted=body.drifted,
+    )
+    status = _store(request).record_sync(project, environment, report, by=principal_of(request).name)
+    return wire({"sync": status})
+
+
+@router.post(f"{_ENV}/sync/hook")
+def sync_hook(request: Request, project: ProjectName, environment: ProjectName) -> Response:
+    """Wake the environment's sync loop (a push webhook); the request body is not read."""
+    wake = _store(request).request_sync(project, environment, by=principal_of(request).name)
+    return wire({"project": project, "environment": environment, "wake": wake})

@@ -1,6 +1,7 @@
-"""Environment pages: the environments with a release (those the reader may plan in), one
-environment (its applied deployments and other objects, its releases, who holds its lock) and one
-release (who, which commit, its outcome and the diff it applied, with the plan's verdicts)."""
+"""Environment pages: the environments with a release or a sync status (those the reader may plan
+in), one environment (its sync status and drift, its applied deployments and other objects, its
+releases, who holds its lock) and one release (who, which commit, its outcome and the diff it
+applied, with the plan's verdicts)."""
 
 from __future__ import annotations
 
@@ -61,10 +62,13 @@ def add_deploy_routes(router: APIRouter, pages: Pages) -> None:
     def environments(request: Request) -> Response:
         def build() -> Response:
             access = principal_of(request).access
+            delivery = server_context(request).delivery
+            applied = {(e.project, e.environment): e for e in delivery.list_environments(limit=1000)}
+            synced = {(s.project, s.environment): s for s in delivery.list_syncs(limit=1000)}
             rows = [
-                env
-                for env in server_context(request).delivery.list_environments(limit=1000)
-                if access.can("deploy:plan", f"project:{env.project}/env:{env.environment}")
+                {"project": p, "environment": e, "state": applied.get((p, e)), "sync": synced.get((p, e))}
+                for p, e in sorted(set(applied) | set(synced))
+                if access.can("deploy:plan", f"project:{p}/env:{e}")
             ]
             return pages.render(
                 "environments.html", **page_context(request, "environments", environments=rows)
@@ -92,6 +96,7 @@ def add_deploy_routes(router: APIRouter, pages: Pages) -> None:
                     releases=releases[:_PAGE],
                     next_offset=more,
                     lock=delivery.get_lock(project, environment),
+                    sync=delivery.get_sync(project, environment),
                 ),
             )
 

@@ -28,6 +28,14 @@ Files = Annotated[
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
+def _airflow_notifier(url: str) -> Any:
+    import os
+
+    from shipyard.exporters.airflow_assets import airflow_notifier
+
+    return airflow_notifier(url, os.environ.get("AIRFLOW_TOKEN") or None)
+
+
 def _say(text: str) -> None:
     from shipyard.cli._output import printable
 
@@ -65,6 +73,14 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
             "--events-out`) instead of running the flow here.",
         ),
     ] = None,
+    notify_airflow: Annotated[
+        str | None,
+        typer.Option(
+            "--notify-airflow",
+            help="Report each trigger event to this Airflow (3) as an event of the exported DAG's "
+            "asset (a bearer token from AIRFLOW_TOKEN) instead of running the flow here.",
+        ),
+    ] = None,
 ) -> None:
     """Start due runs of the flows in FILES, in a loop (or one pass with --once).
     Fire times missed while no scheduler ran: only the latest runs (--catchup: each, up to --max-catchup).
@@ -88,6 +104,7 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
             max_catchup=max_catchup,
             report=_say,
             notify=notify,
+            starter=_airflow_notifier(notify_airflow) if notify_airflow else None,
         )
         for loaded in runner.flows:
             _say(f"scheduling flow {loaded.flow.name}: {_describe(loaded)}")

@@ -188,6 +188,7 @@ def render(flow: FlowRef, options: AirflowOptions, source: str = "") -> str:
     consts = {
         "DAG_ID": dag_id,
         "SCHEDULE": options.schedule,
+        "ASSETS": [asset_uri(source) for source in flow.triggers],
         "MAX_MAP": options.max_map_length,
         "RUN_KEY": RUN_KEY,
         "INDEX": INDEX,
@@ -213,6 +214,17 @@ def _literal(value: Any, depth: int = 0) -> str:
         items = [f"{pad}{k!r}: {_literal(v, depth + 1)}," for k, v in value.items()]
         return "{\n" + "\n".join(items) + "\n" + "    " * depth + "}"
     return repr(value)
+
+
+def asset_uri(source: str) -> str:
+    """The Airflow asset (dataset) a trigger source stands for: ``dataset:transactions`` ->
+    ``shipyard://dataset/transactions``, ``model-alias:churn@champion`` ->
+    ``shipyard://model-alias/churn/champion`` (``*``: any alias)."""
+    from urllib.parse import quote
+
+    kind, _, rest = source.partition(":")
+    parts = rest.split("@") if kind == "model-alias" else [rest]
+    return f"shipyard://{kind}/" + "/".join(quote(part, safe="") for part in parts)
 
 
 def _default_dag_id(flow_name: str) -> str:
@@ -242,7 +254,8 @@ def export(
     graph = loaded.flow.build(params)
     if flow_path is None:
         flow_path = str(loaded.path) if options.operator == "local" else _relative(loaded.path)
-    ref = FlowRef(flow_path, loaded.flow.name, graph, graph.params)
+    triggers = tuple(t.source for t in getattr(loaded.flow, "triggers", ()))
+    ref = FlowRef(flow_path, loaded.flow.name, graph, graph.params, triggers=triggers)
     text = render(ref, options, source=str(flow_file))
     dag_id = options.dag_id or _default_dag_id(ref.name)
     target = out if out.suffix == ".py" else out / f"{dag_id}.py"
@@ -314,6 +327,31 @@ def _mapping(tasks):
     return [[index, chunk] for index in range(math.ceil(tasks / chunk))]
 
 
+def _schedule():
+    """SCHEDULE (cron), or the flow's triggers as assets (any one of them starts a run), or both."""
+    if not ASSETS:
+        return SCHEDULE
+    try:
+        from airflow.sdk import Asset
+    except ImportError:  # Airflow 2.10
+        from airflow.datasets import Dataset as Asset
+    condition = Asset(ASSETS[0])
+    for uri in ASSETS[1:]:
+        condition = condition | Asset(uri)
+    if SCHEDULE is None:
+        return condition
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    try:
+        from airflow.timetables.assets import AssetOrTimeSchedule
+    except ImportError:  # Airflow 2.10
+        from airflow.timetables.datasets import DatasetOrTimeSchedule
+
+        timetable = CronTriggerTimetable(SCHEDULE, timezone="UTC")
+        return DatasetOrTimeSchedule(timetable=timetable, datasets=condition)
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"), assets=condition)
+
+
 def _task_args(step):
     args = dict(step["task"])
     delay = args.pop("retry_delay_s", None)
@@ -366,7 +404,7 @@ def _finish(**context):
 
 with DAG(
     dag_id=DAG_ID,
-    schedule=SCHEDULE,
+    schedule=_schedule(),
     start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
     catchup=False,
     tags=["shipyard"],
@@ -419,7 +457,7 @@ def _chunks(tasks, node):
 
 with DAG(
     dag_id=DAG_ID,
-    schedule=SCHEDULE,
+    schedule=_schedule(),
     start_date=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
     catchup=False,
     tags=["shipyard"],

@@ -275,6 +275,7 @@ def open_scheduler(
     max_catchup: int = MAX_CATCHUP,
     report: Report | None = None,
     notify: str | None = None,
+    starter: StartRun | None = None,
 ) -> ScheduleRunner:
     """A :class:`ScheduleRunner` over the scheduled flows of ``paths``, its state in ``stores``'
     database (a server URI is refused: :func:`~shipyard.metadata.schedules.open_schedule_store`)."""
@@ -289,7 +290,7 @@ def open_scheduler(
         flows,
         schedules,
         events,
-        webhook_starter(notify) if notify else runtime_starter(stores, options),
+        starter or (webhook_starter(notify) if notify else runtime_starter(stores, options)),
         catchup=catchup,
         max_catchup=max_catchup,
         report=report,

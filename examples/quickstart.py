@@ -327,7 +327,10 @@ def deliver() -> None:
             refused = shipyard(["plan", "-e", "production"])
         finally:
             os.chdir(here)
-    print(f"production plan exit code {refused}: refused until `shipyard models approve breast_cancer {version}`")
+    print(
+        f"production plan exit code {refused}: refused until "
+        f"`shipyard models approve breast_cancer {version}`"
+    )
 
 
 def main() -> None:

@@ -227,12 +227,12 @@ class Step(Generic[P, R]):
         return builder.call(self, (mapped, *args), kwargs, fan="join")
 
     def _invoke(self, *args: Any, **kwargs: Any) -> R:
-        """The step run outside a flow: the function, or its notebook (the runtime's, resolved at
-        call time as in :meth:`Flow.run_with`)."""
+        """The step run outside a flow: the function, or its notebook (:mod:`.notebook_run`)."""
         if self.notebook is None:
             return self.fn(*args, **kwargs)
-        runner = importlib.import_module("shipyard.runtime.notebook")
-        return typing.cast(R, runner.run_notebook(self, self.signature.bind(*args, **kwargs).arguments))
+        from shipyard.flows.notebook_run import run_notebook
+
+        return typing.cast(R, run_notebook(self, self.signature.bind(*args, **kwargs).arguments))
 
     def __repr__(self) -> str:
         return f"<step {self.name}>"

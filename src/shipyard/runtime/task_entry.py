@@ -129,8 +129,8 @@ def run_task(
                 if step.notebook is None:
                     result = step.fn(**kwargs)
                 else:  # runtime/notebook.py: papermill; the executed notebook is an artifact
-                    save = notebook_saver(stores, run_id, task_id)
-                    result = run_notebook(step, kwargs, save, redact=secrets)
+                    save = notebook_saver(stores, run_id, task_id, step.notebook, secrets)
+                    result = run_notebook(step, kwargs, save)
             except NotebookError as exc:  # a cell's traceback, or a one-line error
                 error = exc.message
             except Exception as exc:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 
 from shipyard.core.errors import FlowError
@@ -22,6 +21,7 @@ from shipyard.exporters.airflow_assets import airflow_notifier
 from shipyard.runtime.api import RunOptions
 from shipyard.runtime.schedule_loop import NOTIFIED, open_scheduler
 from shipyard.runtime.stores import open_run_stores
+from tests.cli.test_schedule_cli import _log_version
 from tests.exporters.airflow_venv import airflow_env
 from tests.exporters.test_airflow_real import _airflow, _airflow_python
 
@@ -98,17 +98,6 @@ def airflow_api(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-
-
-def _log_version() -> int:
-    from shipyard.data.api import log_dataset
-    from shipyard.tracking.stores import open_stores
-
-    stores = open_stores(load_settings())
-    try:
-        return log_dataset("transactions", pd.DataFrame({"x": [1, 2]}), stores=stores).version
-    finally:
-        stores.close()
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,8 @@ def postgres_schema_uri(base: str, schema: str) -> str:
     return f"{base}{sep}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture
-def postgres_schema() -> Iterator[tuple[str, str]]:
-    """(uri, schema): a fresh Postgres schema that the URI's connections use; dropped afterwards."""
+@contextmanager
+def _postgres_schema() -> Iterator[tuple[str, str]]:
     import psycopg
 
     base = require_postgres()
@@ -44,22 +44,36 @@ def postgres_schema() -> Iterator[tuple[str, str]]:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-@pytest.fixture(params=METADATA_BACKENDS)
-def metadata_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'metadata' / 'shipyard.db'}"
-    elif request.param == "postgres":
-        uri, _ = request.getfixturevalue("postgres_schema")
-        yield uri
-    elif request.param == "rest":  # a real server on loopback over a fresh SQLite file
+@pytest.fixture
+def postgres_schema() -> Iterator[tuple[str, str]]:
+    """(uri, schema): a fresh Postgres schema that the URI's connections use; dropped afterwards."""
+    with _postgres_schema() as found:
+        yield found
+
+
+@contextmanager
+def _backend_uri(backend: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{root / 'metadata' / 'shipyard.db'}"
+    elif backend == "postgres":
+        with _postgres_schema() as (uri, _):
+            yield uri
+    elif backend == "rest":  # a real server on loopback over a fresh SQLite file
         from tests.server.live import live_server
 
-        monkeypatch = request.getfixturevalue("monkeypatch")
-        with live_server(tmp_path) as server:
+        with live_server(root) as server:
             monkeypatch.setenv("SHIPYARD_TOKEN", server.token)  # subprocesses inherit it
             yield server.url
     else:  # pragma: no cover - a new backend needs a branch here
-        raise AssertionError(f"no fixture for backend {request.param!r}")
+        raise AssertionError(f"no fixture for backend {backend!r}")
+
+
+@pytest.fixture(params=METADATA_BACKENDS)
+def metadata_uri(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    with _backend_uri(request.param, tmp_path, monkeypatch) as uri:
+        yield uri
 
 
 @pytest.fixture
@@ -69,3 +83,20 @@ def metadata_store(metadata_uri: str) -> Iterator[MetadataStore]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture(scope="module", params=METADATA_BACKENDS)
+def module_metadata_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[MetadataStore]:
+    """One store per backend for a whole module, for tests that only read what the module's
+    fixtures wrote (opening a fresh database per test costs migrations, a schema, a server)."""
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        _backend_uri(request.param, tmp_path_factory.mktemp("module-store"), monkeypatch) as uri,
+    ):
+        store = open_metadata_store(uri)
+        try:
+            yield store
+        finally:
+            store.close()

@@ -133,24 +133,24 @@ def test_heartbeat_and_fail_stale_runs(metadata_store: MetadataStore) -> None:
     metadata_store.create_tasks([pending, running, ok])
     first_beat = metadata_store.get_run(stale.id).heartbeat_at
     assert metadata_store.fail_stale_runs(60.0) == []  # created and beaten just now
-    time.sleep(1.3)
+    time.sleep(2.2)  # the threshold below (2 s) is also how late the checks may run on a busy machine
     fresh = make_run(metadata_store, start_time=T0)
     metadata_store.heartbeat_run(fresh.id)
     beat = metadata_store.get_run(fresh.id).heartbeat_at
-    assert first_beat is not None and beat is not None and beat - first_beat >= timedelta(seconds=1.2)
+    assert first_beat is not None and beat is not None and beat - first_beat >= timedelta(seconds=2.1)
 
-    failed = metadata_store.fail_stale_runs(1.0)
+    failed = metadata_store.fail_stale_runs(2.0)
 
     assert sorted(failed) == sorted([stale.id, never.id])
     for run_id in failed:
         run = metadata_store.get_run(run_id)
         assert run.status is RunStatus.FAILED and run.end_time is not None and run.error
-        assert "no heartbeat for 1s" in run.error
+        assert "no heartbeat for 2s" in run.error
     assert metadata_store.get_run(fresh.id).status is RunStatus.RUNNING
     assert metadata_store.get_run(done.id).status is RunStatus.SUCCEEDED
     statuses = {t.key: t.status for t in metadata_store.list_tasks(stale.id)}
     assert statuses == {"a": TaskStatus.FAILED, "b": TaskStatus.FAILED, "c": TaskStatus.SUCCEEDED}
-    assert metadata_store.fail_stale_runs(1.0) == []
+    assert not set(metadata_store.fail_stale_runs(2.0)) & {stale.id, never.id}  # failed once only
 
 
 def test_fail_stale_runs_needs_a_positive_timeout(metadata_store: MetadataStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,9 +20,11 @@ from tests.contract.metadata_helpers import T0, ids, make_run
 
 
 # ---- search ----------------------------------------------------------------------------------------
-@pytest.fixture
-def populated(metadata_store: MetadataStore) -> dict[str, Run]:
-    """Five runs with varied params, metrics and tags; start times one minute apart."""
+@pytest.fixture(scope="module")
+def populated(module_metadata_store: MetadataStore) -> dict[str, Run]:
+    """Five runs with varied params, metrics and tags; start times one minute apart. Written once per
+    backend: the tests that use it only read (each asserts the store still holds exactly these)."""
+    metadata_store = module_metadata_store
     specs: list[dict[str, Any]] = [
         {"name": "rf-1", "params": {"model": "rf", "n": 100}, "tags": {"stage": "dev"}, "acc": 0.7},
         {"name": "rf-2", "params": {"model": "rf", "n": "100"}, "tags": {"stage": "prod"}, "acc": 0.95},
@@ -52,14 +55,21 @@ def populated(metadata_store: MetadataStore) -> dict[str, Run]:
     return runs
 
 
+@pytest.fixture
+def searched(module_metadata_store: MetadataStore, populated: dict[str, Run]) -> Iterator[MetadataStore]:
+    """The module's populated store; afterwards, a check that the test left it as it was."""
+    yield module_metadata_store
+    assert module_metadata_store.count_runs() == len(populated), "a read-only search test wrote runs"
+
+
 def names(page: list[Run]) -> list[str]:
     return [r.name for r in page]
 
 
 def test_search_default_order_is_newest_first_and_loads_everything(
-    metadata_store: MetadataStore, populated: dict[str, Run]
+    searched: MetadataStore, populated: dict[str, Run]
 ) -> None:
-    page = metadata_store.search_runs()
+    page = searched.search_runs()
     assert names(page.runs) == ["xgb", "lr-2", "lr-1", "rf-2", "rf-1"]
     assert page.next_offset is None and page.total == 5
     first = page.runs[-1]
@@ -111,14 +121,14 @@ def test_search_default_order_is_newest_first_and_loads_everything(
     ],
 )
 def test_search_filters(
-    metadata_store: MetadataStore, populated: dict[str, Run], filter: str, expected: list[str]
+    searched: MetadataStore, populated: dict[str, Run], filter: str, expected: list[str]
 ) -> None:
-    assert names(metadata_store.search_runs(filter=filter).runs) == expected
+    assert names(searched.search_runs(filter=filter).runs) == expected
 
 
-def test_search_by_id(metadata_store: MetadataStore, populated: dict[str, Run]) -> None:
+def test_search_by_id(searched: MetadataStore, populated: dict[str, Run]) -> None:
     run = populated["lr-2"]
-    assert ids(metadata_store.search_runs(filter=f"id = '{run.id}'").runs) == [run.id]
+    assert ids(searched.search_runs(filter=f"id = '{run.id}'").runs) == [run.id]
 
 
 @pytest.mark.parametrize(
@@ -136,40 +146,38 @@ def test_search_by_id(metadata_store: MetadataStore, populated: dict[str, Run]) 
     ],
 )
 def test_search_order_by(
-    metadata_store: MetadataStore, populated: dict[str, Run], order_by: list[str], expected: list[str]
+    searched: MetadataStore, populated: dict[str, Run], order_by: list[str], expected: list[str]
 ) -> None:
-    assert names(metadata_store.search_runs(order_by=order_by).runs) == expected
+    assert names(searched.search_runs(order_by=order_by).runs) == expected
 
 
-def test_search_pagination(metadata_store: MetadataStore, populated: dict[str, Run]) -> None:
-    first = metadata_store.search_runs(max_results=2, order_by=["name"])
+def test_search_pagination(searched: MetadataStore, populated: dict[str, Run]) -> None:
+    first = searched.search_runs(max_results=2, order_by=["name"])
     assert names(first.runs) == ["lr-1", "lr-2"] and first.next_offset == 2
-    second = metadata_store.search_runs(max_results=2, order_by=["name"], offset=first.next_offset or 0)
+    second = searched.search_runs(max_results=2, order_by=["name"], offset=first.next_offset or 0)
     assert names(second.runs) == ["rf-1", "rf-2"] and second.next_offset == 4
-    last = metadata_store.search_runs(max_results=2, order_by=["name"], offset=4)
+    last = searched.search_runs(max_results=2, order_by=["name"], offset=4)
     assert names(last.runs) == ["xgb"] and last.next_offset is None and last.total == 5
-    exact = metadata_store.search_runs(max_results=5)
+    exact = searched.search_runs(max_results=5)
     assert len(exact.runs) == 5 and exact.next_offset is None
-    assert metadata_store.search_runs(offset=10).runs == []
-    assert metadata_store.count_runs() == 5
-    assert metadata_store.count_runs(filter="metrics.acc > 0.9") == 2
-    assert metadata_store.count_runs(namespaces=["user:bob"]) == 1
+    assert searched.search_runs(offset=10).runs == []
+    assert searched.count_runs() == 5
+    assert searched.count_runs(filter="metrics.acc > 0.9") == 2
+    assert searched.count_runs(namespaces=["user:bob"]) == 1
 
 
-def test_search_namespaces_flow_and_statuses(
-    metadata_store: MetadataStore, populated: dict[str, Run]
-) -> None:
-    assert names(metadata_store.search_runs(namespaces=["user:bob"]).runs) == ["xgb"]
-    assert len(metadata_store.search_runs(namespaces=["user:alice"]).runs) == 4
-    assert len(metadata_store.search_runs(namespaces=["user:alice", "user:bob"]).runs) == 5
-    assert metadata_store.search_runs(namespaces=[]).runs == []
-    assert metadata_store.search_runs(namespaces=["user:carol"]).runs == []
-    assert names(metadata_store.search_runs(flow_name="train").runs) == ["xgb"]
-    assert names(metadata_store.search_runs(statuses=[RunStatus.FAILED, RunStatus.SUCCEEDED]).runs) == [
+def test_search_namespaces_flow_and_statuses(searched: MetadataStore, populated: dict[str, Run]) -> None:
+    assert names(searched.search_runs(namespaces=["user:bob"]).runs) == ["xgb"]
+    assert len(searched.search_runs(namespaces=["user:alice"]).runs) == 4
+    assert len(searched.search_runs(namespaces=["user:alice", "user:bob"]).runs) == 5
+    assert searched.search_runs(namespaces=[]).runs == []
+    assert searched.search_runs(namespaces=["user:carol"]).runs == []
+    assert names(searched.search_runs(flow_name="train").runs) == ["xgb"]
+    assert names(searched.search_runs(statuses=[RunStatus.FAILED, RunStatus.SUCCEEDED]).runs) == [
         "lr-1",
         "rf-1",
     ]
-    page = metadata_store.search_runs(
+    page = searched.search_runs(
         namespaces=["user:alice"], statuses=[RunStatus.RUNNING], filter="metrics.acc > 0"
     )
     assert names(page.runs) == ["rf-2"]
@@ -196,24 +204,25 @@ def test_search_namespaces_flow_and_statuses(
         ("params.flag > true", "true/false"),
     ],
 )
-def test_search_filter_errors_are_clear(metadata_store: MetadataStore, filter: str, message: str) -> None:
-    make_run(metadata_store)
+def test_search_filter_errors_are_clear(
+    searched: MetadataStore, populated: dict[str, Run], filter: str, message: str
+) -> None:
     with pytest.raises(InvalidInputError, match=re.escape(message)):
-        metadata_store.search_runs(filter=filter)
-    assert len(metadata_store.search_runs().runs) == 1  # nothing was executed, nothing dropped
+        searched.search_runs(filter=filter)
+    assert len(searched.search_runs().runs) == len(populated)  # nothing was executed, nothing dropped
 
 
 @pytest.mark.parametrize("order_by", [["colour"], ["metrics.acc SIDEWAYS"], ["metrics"], ["name ASC DESC"]])
-def test_search_order_by_errors(metadata_store: MetadataStore, order_by: list[str]) -> None:
+def test_search_order_by_errors(searched: MetadataStore, order_by: list[str]) -> None:
     with pytest.raises(InvalidInputError):
-        metadata_store.search_runs(order_by=order_by)
+        searched.search_runs(order_by=order_by)
 
 
-def test_search_argument_errors(metadata_store: MetadataStore) -> None:
+def test_search_argument_errors(searched: MetadataStore) -> None:
     with pytest.raises(InvalidInputError):
-        metadata_store.search_runs(max_results=0)
+        searched.search_runs(max_results=0)
     with pytest.raises(InvalidInputError):
-        metadata_store.search_runs(offset=-1)
+        searched.search_runs(offset=-1)
 
 
 def test_filter_values_are_bound_not_formatted(metadata_store: MetadataStore) -> None:

@@ -16,18 +16,19 @@
 from __future__ import annotations
 
 import copy
+import fcntl
 import hashlib
 import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.services import require
+from tests.tool_venvs import ToolUnavailable, ensure_venv
 
 REPO = Path(__file__).resolve().parents[2]
 K8S_VERSIONS = ("1.30", "1.37")
@@ -146,8 +147,13 @@ def _crd_models() -> Path:
     marker = folder / (
         "installed-" + hashlib.sha256(json.dumps(NPM_MODELS, sort_keys=True).encode()).hexdigest()[:12]
     )
-    if not marker.exists():
-        folder.mkdir(parents=True, exist_ok=True)
+    if marker.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / "crd-models.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another test process may be installing them
+        if marker.exists():
+            return folder
         pkgs = [f"{name}@{version}" for name, version in sorted(NPM_MODELS.items())]
         done = subprocess.run(
             [str(npm), "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder), *pkgs],
@@ -203,21 +209,11 @@ def validate_crds(objects: list[dict[str, Any]]) -> dict[int, str]:
 # ---- checkov -------------------------------------------------------------------------------------
 def _checkov_bin() -> Path:
     venv = REPO / ".venvs" / "checkov"
-    exe = venv / "bin" / "checkov"
-    marker = venv / f"installed-{CHECKOV}"
-    if not marker.exists():
-        if not (venv / "bin" / "python").exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-        done = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", CHECKOV],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=900,
-        )
-        require(done.returncode == 0, f"pip install {CHECKOV} failed: {done.stderr[-300:]}")
-        marker.write_text("ok")
-    return exe
+    try:
+        ensure_venv(venv, [CHECKOV], timeout_s=900)
+    except ToolUnavailable as exc:
+        require(False, f"checkov could not be installed: {exc}")
+    return venv / "bin" / "checkov"
 
 
 def checkov(folder: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:

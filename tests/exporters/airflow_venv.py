@@ -10,12 +10,11 @@ as subprocesses with the project's interpreter (``--python``), as a worker would
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from tests.tool_venvs import ToolUnavailable, ensure_venv
 
 # per major version: the exact release and what is installed with it (pinned: no constraints file)
 AIRFLOWS = {
@@ -43,33 +42,10 @@ def venv_dir(major: int = 3) -> Path:
 
 def ensure_airflow(major: int = 3) -> Path:
     """The folder of the Airflow environment, built now if missing (minutes, once per machine)."""
-    venv = venv_dir(major)
-    packages = AIRFLOWS[major][1]
-    ready = venv / ".ready"
-    if ready.exists():
-        return venv
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(venv.parent / f"{venv.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another test process may be building it
-        if ready.exists():
-            return venv
-        shutil.rmtree(venv, ignore_errors=True)  # a half-built one
-        base = getattr(sys, "_base_executable", sys.executable)
-        _check([base, "-m", "venv", str(venv)], "create a virtual environment")
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        _check([*pip, *packages], f"pip install {' '.join(packages)}")
-        ready.write_text(" ".join(packages) + "\n")
-    return venv
-
-
-def _check(argv: list[str], what: str) -> None:
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AirflowUnavailable(f"could not {what}: {exc}") from exc
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise AirflowUnavailable(f"could not {what}: {tail}")
+        return ensure_venv(venv_dir(major), AIRFLOWS[major][1], timeout_s=BUILD_TIMEOUT_S)
+    except ToolUnavailable as exc:
+        raise AirflowUnavailable(str(exc)) from exc
 
 
 def airflow_env(home: Path, dags: Path, **extra: str) -> dict[str, str]:

@@ -46,6 +46,7 @@ def test_a_key_file_wins_over_the_variable(monkeypatch: pytest.MonkeyPatch, tmp_
 @pytest.mark.parametrize(
     ("text", "why"),
     [("not base64 at all!", "not base64"), (b64(os.urandom(16)), "holds 16 bytes, not 32")],
+    ids=["not-base64", "16-bytes"],  # stable ids: pytest-xdist workers must collect the same tests
 )
 def test_a_malformed_key_is_refused_without_echoing_it(
     monkeypatch: pytest.MonkeyPatch, text: str, why: str

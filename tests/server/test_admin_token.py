@@ -36,7 +36,7 @@ WEAK = [
 ]
 
 
-@pytest.mark.parametrize("value", WEAK)
+@pytest.mark.parametrize("value", WEAK, ids=[f"weak{i}" for i in range(len(WEAK))])  # stable under xdist
 def test_weak_admin_tokens_are_refused(security: SecurityStore, value: str) -> None:
     assert estimated_bits(value) < MIN_TOKEN_BITS
     with pytest.raises(ConfigurationError, match="SHIPYARD_ADMIN_TOKEN is too predictable"):

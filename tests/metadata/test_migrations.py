@@ -378,3 +378,42 @@ def test_roles_become_bindings_and_tokens_survive_0007(db_url: str) -> None:
         assert roles == {"rita": "reader", "wes": "writer", "root": "admin"} and tokens == ["t1"]
     finally:
         engine.dispose()
+
+
+def _dump(path: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        return sorted(conn.iterdump())
+
+
+def test_a_new_sqlite_database_from_the_template_equals_one_migrated_step_by_step(tmp_path: Path) -> None:
+    from alembic import command
+
+    from shipyard.metadata.sql.migrate import alembic_config, sqlite_template
+
+    open_metadata_store(f"sqlite:///{tmp_path / 'template.db'}").close()  # a new file: the template
+    engine = create_engine(f"sqlite:///{tmp_path / 'stepwise.db'}")
+    try:
+        with engine.connect() as conn, conn.begin():
+            command.upgrade(alembic_config(conn), "heads")
+    finally:
+        engine.dispose()
+
+    assert _dump(tmp_path / "template.db") == _dump(tmp_path / "stepwise.db")
+    assert any(line.startswith("CREATE TABLE") for line in sqlite_template())
+    reopened = SqlMetadataStore(f"sqlite:///{tmp_path / 'template.db'}")  # current: nothing to do
+    reopened.close()
+
+
+def test_the_template_is_not_applied_over_an_existing_sqlite_database(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE unrelated (x INTEGER)"))
+    finally:
+        engine.dispose()
+    open_metadata_store(f"sqlite:///{path}").close()  # migrated step by step next to its table
+    assert any("unrelated" in line for line in _dump(path))
+    assert any(VERSION_TABLE in line for line in _dump(path))

@@ -149,7 +149,7 @@ def _start(  # noqa: PLR0917 (the pieces execute() prepared)
         tags={"shipyard.kind": "flow", **options.tags},
         origin_run_id=origin_run_id,
     )
-    plan = RunPlan(graph, stores, run_id, settings.user_namespace, origin)
+    plan = RunPlan(graph, stores, run_id, settings.write_namespace, origin)
     outcome = Scheduler(plan, executor, stores, progress=options.progress).run()
     return FlowRun(stores, run_id, outcome)
 
@@ -176,7 +176,7 @@ def create_flow_run(
         RunCreate(
             id=run_id,
             name=f"{loaded.flow.name}-{run_id[-8:]}",
-            namespace=settings.user_namespace,
+            namespace=settings.write_namespace,
             user=settings.user,
             start_time=utcnow(),
             params=dict(graph.params),

@@ -60,13 +60,16 @@ def github_rule_names(options: CiOptions) -> dict[str, str]:
 def github_workflow(options: CiOptions) -> dict[str, Any]:
     """The workflow as data (``yaml.safe_dump`` writes it; valid against GitHub's schema)."""
     rules = github_rule_names(options)
-    setup: list[dict[str, Any]] = [
-        {"uses": "actions/checkout@v4"},
-        {"uses": "actions/setup-python@v5", "with": {"python-version": options.python}},
-        {"name": "Install shipyard", "run": options.install},
-    ]
+
+    def setup() -> list[dict[str, Any]]:  # fresh per job: no YAML anchors in the file
+        return [
+            {"uses": "actions/checkout@v4"},
+            {"uses": "actions/setup-python@v5", "with": {"python-version": options.python}},
+            {"name": "Install shipyard", "run": options.install},
+        ]
+
     pull_request = [
-        *setup,
+        *setup(),
         {"name": "Test the flow", "run": "python -m pytest -q"},
         _login(options, rules["pr-dev"]),
         {"name": "Small run on dev", "run": f"shipyard run {options.flow}"},
@@ -84,12 +87,12 @@ def github_workflow(options: CiOptions) -> dict[str, Any]:
         },
     ]
     merged = [
-        *setup,
+        *setup(),
         _login(options, rules["main-staging"]),
         {"name": "Apply to staging", "run": "shipyard apply -e staging"},
     ]
     promote = [
-        *setup,
+        *setup(),
         _login(options, rules["production"]),
         {
             "name": "Promote to production (through its gates)",
@@ -169,8 +172,13 @@ def github_trust_rules(options: CiOptions) -> dict[str, Any]:
 
 def gitlab_pipeline(options: CiOptions) -> dict[str, Any]:
     """The ``.gitlab-ci.yml`` as data (valid against GitLab's schema)."""
-    on_mr = [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
-    on_main = [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
+
+    def on_mr() -> list[dict[str, str]]:  # fresh per job: no YAML anchors in the file
+        return [{"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'}]
+
+    def on_main() -> list[dict[str, str]]:
+        return [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"}]
+
     branch = "$CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"
     note = (
         'curl --fail --silent --header "PRIVATE-TOKEN: $GITLAB_NOTE_TOKEN" --data-urlencode "body@plan.txt" '
@@ -180,16 +188,16 @@ def gitlab_pipeline(options: CiOptions) -> dict[str, Any]:
         "stages": ["test", "dev", "staging", "production"],
         "variables": _env(options),
         "default": {"image": f"python:{options.python}", "before_script": [options.install]},
-        "test": {"stage": "test", "rules": on_mr, "script": ["python -m pytest -q"]},
+        "test": {"stage": "test", "rules": on_mr(), "script": ["python -m pytest -q"]},
         "dev-run": {
             "stage": "dev",
-            "rules": on_mr,
+            "rules": on_mr(),
             "variables": {"SHIPYARD_TOKEN": "$SHIPYARD_TOKEN_DEV"},
             "script": [f"shipyard run {options.flow}"],
         },
         "staging-branch": {
             "stage": "staging",
-            "rules": on_mr,
+            "rules": on_mr(),
             "variables": {"SHIPYARD_TOKEN": "$SHIPYARD_TOKEN_STAGING", "BRANCH": branch},
             "script": [
                 "set -o pipefail; shipyard plan -e staging | tee plan.txt",
@@ -201,7 +209,7 @@ def gitlab_pipeline(options: CiOptions) -> dict[str, Any]:
         },
         "staging": {
             "stage": "staging",
-            "rules": on_main,
+            "rules": on_main(),
             "variables": {"SHIPYARD_TOKEN": "$SHIPYARD_TOKEN_STAGING"},
             "script": ["shipyard apply -e staging"],
         },

@@ -178,3 +178,50 @@ def test_listing_is_paged_and_revoking_takes_effect(server: LiveServer, admin: h
         assert ci.get("/api/v1/tokens", params={"user": "admin"}).status_code == 403
         admin.delete(f"/api/v1/tokens/{token_id}").raise_for_status()
         assert ci.get("/api/v1/deploy/fraud/staging/objects").status_code == 401
+
+
+def test_the_cli_creates_lists_and_revokes_machine_tokens(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import json
+
+    from shipyard.cli.main import main
+
+    monkeypatch.setenv("SHIPYARD_URI", server.url)
+    monkeypatch.setenv("SHIPYARD_TOKEN", server.token)
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path))
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, _ = cli(
+        "tokens",
+        "create",
+        "--service-account",
+        "ci",
+        "--project",
+        "fraud",
+        "--env",
+        "staging",
+        "--action",
+        "plan",
+    )
+    assert code == 0 and "actions plan on project:fraud/env:staging" in out
+    value = out.strip().splitlines()[-1]
+    code, out, _ = cli("tokens", "list", "--user", "ci", "--json", "--limit", "1000")
+    made = [r for r in json.loads(out) if r["prefix"] == value[:12]]
+    assert code == 0 and len(made) == 1 and made[0]["actions"] == ["plan"]
+    assert cli("tokens", "create", "--user", "ci", "-p", "run:read", "--name", "second")[0] == 0
+    code, out, _ = cli("tokens", "list", "--user", "ci", "--limit", "1")
+    assert code == 0 and "more: --offset 1" in out
+    code, _, err = cli(
+        "tokens", "create", "--service-account", "ci", "--project", "fraud", "--action", "apply"
+    )
+    assert code == 1 and "project, environment and actions" in err and "Traceback" not in err
+    with client_for(server, value) as ci:
+        assert ci.get("/api/v1/deploy/fraud/staging/objects").status_code == 200
+        assert cli("tokens", "revoke", made[0]["id"])[0] == 0
+        assert ci.get("/api/v1/deploy/fraud/staging/objects").status_code == 401

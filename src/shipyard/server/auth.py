@@ -19,8 +19,10 @@ authentications (429; every token that fails below is counted there), then:
    resource, the per-object decision of :mod:`shipyard.server.access` (scope, ownership, four
    eyes, protected aliases) → 403;
 5. for JSON routes: 415 unless the body is ``application/json``; 413 past ``max_json_bytes``;
-6. after a mutation (POST/PUT/PATCH/DELETE), queues an audit event: user, time, route, path,
-   status (:mod:`shipyard.server.audit` writes them in batches, off the request path).
+6. after a mutation (POST/PUT/PATCH/DELETE), or any request refused with 403, queues an audit
+   event: user, time, route, path, status (:mod:`shipyard.server.audit` writes them in batches,
+   off the request path). A 403 for a narrowed token (a machine token) also says what the token
+   is limited to (:func:`with_narrowing`).
 """
 
 from __future__ import annotations

@@ -58,7 +58,15 @@ def _audit(ctx: ServerContext, request: Request, user: str, status: int, detail:
         )
 
 
-@router.post("/auth/oidc/exchange", status_code=201)
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+_ANSWERS: dict[int | str, dict[str, object]] = {  # a public route: the guard's 401/404/503 do not apply
+    401: {"description": "The ID token was refused (one line: why)", "content": _ERROR},
+    404: {"description": "This server trusts no CI issuer (no --ci-trust)", "content": _ERROR},
+    503: {"description": "Storage unavailable; retry later", "content": _ERROR},
+}
+
+
+@router.post("/auth/oidc/exchange", status_code=201, responses=_ANSWERS)
 def exchange(request: Request, body: OidcExchangeIn) -> Response:
     from datetime import timedelta
 

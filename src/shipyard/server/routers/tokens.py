@@ -146,11 +146,9 @@ def list_tokens(
     principal = principal_of(request)
     if not 0 < limit <= 1000 or offset < 0:
         raise InvalidInputError(f"limit must be between 1 and 1000 and offset >= 0, got {limit}, {offset}")
-    if all and user is not None:
-        raise InvalidInputError("give either all=true or user=NAME, not both")
     if (all or (user is not None and user != principal.name)) and not principal.can("token:manage"):
         raise PermissionDeniedError("listing another user's tokens needs the token:manage permission")
-    owner = None if all else (user or principal.name)
+    owner = user if user is not None else (None if all else principal.name)  # user= narrows all=true
     records = security_of(request).list_tokens(owner, limit=limit + 1, offset=offset)
     more = len(records) > limit
     return wire(

@@ -144,6 +144,11 @@ def test_a_run_token_writes_runs_in_its_project_but_cannot_plan(
         elsewhere = new_run(ci, "ci", "project:other")
         assert elsewhere.status_code == 403
         assert "limited to actions run on project:fraud/env:dev" in elsewhere.json()["error"]["message"]
+        own = new_run(ci, "ci")  # the account's own namespace is at the server scope: out of reach
+        assert (
+            own.status_code == 403
+            and "SHIPYARD_RUN_NAMESPACE=project:fraud" in own.json()["error"]["message"]
+        )
         planning = ci.get("/api/v1/deploy/fraud/dev/objects")
         assert planning.status_code == 403 and "deploy:plan" in planning.json()["error"]["message"]
         assert ci.get("/api/v1/whoami").json()["token_actions"] == ["run"]

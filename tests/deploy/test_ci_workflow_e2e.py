@@ -40,8 +40,6 @@ from tests.server.access_helpers import client_for
 from tests.server.live import LiveServer, live_server
 from tests.ui.live import LiveServer as Served
 
-pytestmark = pytest.mark.slow  # about 15 s: one python process per shipyard command
-
 REPO = "acme/fraud"
 ISSUER = "https://token.actions.githubusercontent.com"
 REQUEST_TOKEN = "gh-request-token-123"
@@ -240,6 +238,7 @@ def run_job(
         ran.append(script)
 
 
+@pytest.mark.slow  # about 15 s on an idle machine: one python process per shipyard command
 def test_the_generated_workflow_runs_end_to_end(
     project: Path, server: LiveServer, tokens: tuple[TokenService, str]
 ) -> None:

@@ -236,3 +236,32 @@ def test_a_bad_trust_file_is_refused_in_one_line(tmp_path: Path) -> None:
             load_trust_rules(rules(**bad))
         assert says in refused.value.message.lower() or says in refused.value.message
         assert "\n" not in refused.value.message
+
+
+def test_ci_login_prints_the_exchanged_token(
+    server: LiveServer,
+    file_key: RSAKey,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from shipyard.cli.main import main
+
+    id_file = tmp_path / "id-token"
+    id_file.write_text(id_token(file_key, "f1", iss=FILE_ISSUER, sub="repo:acme/fraud:pull_request"))
+    monkeypatch.setenv("SHIPYARD_URI", server.url)
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SHIPYARD_TOKEN", raising=False)
+    capsys.readouterr()
+    assert main(["ci", "login", "--rule", "pr-dev", "--id-token-file", str(id_file)]) == 0
+    out = capsys.readouterr()
+    token = out.out.strip()
+    assert token.startswith("shp_") and "signed in as ci: run on project:fraud/env:dev for 300 s" in out.err
+    with client_for(server, token) as ci:
+        assert ci.get("/api/v1/whoami").json()["token_actions"] == ["run"]
+    # a rule that trusts another issuer: refused in one line
+    assert main(["ci", "login", "--rule", "main-staging", "--id-token-file", str(id_file)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        "refused the ID token: no trust rule names the issuer" in err and len(err.strip().splitlines()) == 1
+    )

@@ -16,7 +16,8 @@ from shipyard.server.app import ServerConfig, create_app
 from shipyard.server.permissions import PUBLIC as PUBLIC_RULE
 from tests.server.live import LiveServer, live_server
 
-PUBLIC = {("GET", "/health")}
+# the OIDC exchange takes a CI job's ID token as its credential (verified by the route, audited)
+PUBLIC = {("GET", "/health"), ("POST", "/api/v1/auth/oidc/exchange")}
 _SAMPLE = {"digest": "0" * 64, "version": "1"}
 
 

@@ -105,6 +105,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import server, tokens
 
     app.add_typer(tokens.app, name="tokens")
+    from shipyard.cli import ci
+
+    app.add_typer(ci.app, name="ci")
     from shipyard.cli import access, secrets
 
     for name, sub_app in (

@@ -114,6 +114,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         forwarded_allow_ips: ForwardedAllowIps = "",
+        ci_trust: Annotated[
+            Path | None,
+            typer.Option(
+                "--ci-trust",
+                envvar="SHIPYARD_CI_TRUST_FILE",
+                help="A YAML file of trust rules: CI OIDC tokens exchanged for short-lived machine tokens.",
+            ),
+        ] = None,
     ) -> None:
         """Serve the REST API on HOST:PORT. Authentication is on: the first start creates user
         'admin' and prints its token once (or uses SHIPYARD_ADMIN_TOKEN)."""
@@ -134,6 +142,7 @@ def register(app: typer.Typer) -> None:
             oidc_username_claim=oidc_username_claim,
             oidc_auto_create=oidc_auto_create or None,
             public_url=public_url,
+            ci_trust_file=ci_trust,
         )
         config = ServerConfig(
             auth=not no_auth,

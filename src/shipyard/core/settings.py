@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     artifacts: str | None = Field(default=None, description="Artifact root: a folder or s3://bucket/prefix.")
     user: str = Field(default_factory=current_user)
     namespace: str | None = Field(default=None, description="Namespace to read; default user:<login>.")
+    run_namespace: str | None = Field(
+        default=None,
+        description="Namespace new runs are written to (e.g. project:fraud for a CI machine token); "
+        "default user:<login>.",
+    )
     token: str | None = Field(default=None, description="Bearer token for a shipyard server.")
     s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint (MinIO, moto...).")
     heartbeat_interval_s: float = Field(default=10.0, gt=0)
@@ -90,6 +95,11 @@ class Settings(BaseSettings):
     )
     oidc_auto_create: bool = Field(
         default=False, description="Create unknown SSO users (with no role: an admin binds roles)."
+    )
+    ci_trust_file: Path | None = Field(
+        default=None,
+        description="Trust rules for CI OIDC tokens (shipyard server --ci-trust): issuer, audience, "
+        "subject -> service account, project, environment, actions, TTL.",
     )
     public_url: str | None = Field(
         default=None, description="The server's external URL (SSO redirect); default: from each request."
@@ -133,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def user_namespace(self) -> str:
         return f"user:{self.user}"
+
+    @property
+    def write_namespace(self) -> str:
+        return self.run_namespace or self.user_namespace
 
     @property
     def read_namespace(self) -> str:

@@ -83,6 +83,7 @@ class TokenRecord:
     revoked_at: datetime | None = None
     scope: str | None = None  # the token acts only inside this scope
     permissions: tuple[str, ...] | None = None  # ... and only with these permissions
+    actions: tuple[str, ...] | None = None  # a machine token: its actions at ``scope`` (policy.ACTIONS)
 
     def active(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
@@ -99,6 +100,7 @@ class TokenRecord:
             "revoked_at": self.revoked_at,
             "scope": self.scope,
             "permissions": list(self.permissions) if self.permissions is not None else None,
+            "actions": list(self.actions) if self.actions is not None else None,
             "active": self.active(now),
         }
 

@@ -10,6 +10,14 @@ group) a **role** (a named set of permissions) at a **scope**:
 A principal's :class:`Access` is the union of its own and its groups' bindings, optionally narrowed
 by the token it presented (a scope and/or a subset of permissions). ``Access.can(permission,
 scope)`` is the one question every decision asks; ownership rules (:func:`may_change`) sit on top.
+
+A **machine token** (for CI/CD) is narrowed to a project, an environment and a set of **actions**
+(:data:`ACTIONS`: ``run``, ``plan``, ``apply``, ``promote``, ``sync``). Each action is a set of
+permissions that reach either the environment (``project:P/env:E``: delivery) or the whole project
+(``project:P``: a run, its data and models belong to the project, not to an environment). The
+token's :class:`Access` carries those per-action grants (``token_grants``) on top of the plain
+narrowing, so ``apply`` on staging never applies to production, and a refusal says which scope
+and actions the token has (:meth:`Access.narrowing`).
 """
 
 from __future__ import annotations
@@ -121,6 +129,89 @@ def check_permissions(permissions: Iterable[str]) -> frozenset[str]:
     return chosen
 
 
+# ---- machine-token actions -------------------------------------------------------------------------
+_READ_FACTS = frozenset({"run:read", "model:read", "data:read", "monitor:read"})  # what a plan looks at
+
+
+@dataclass(frozen=True)
+class Action:
+    permissions: frozenset[str]
+    reach: str  # "environment": at project:P/env:E; "project": at project:P
+    description: str
+
+
+ACTIONS: dict[str, Action] = {
+    "run": Action(
+        frozenset({"run:read", "run:write", "data:read", "model:read"}),
+        "project",
+        "run flows and record runs in the project's namespace (runs belong to the project)",
+    ),
+    "plan": Action(
+        frozenset({"deploy:plan"}), "environment", "plan against the environment (read its state)"
+    ),
+    "apply": Action(
+        frozenset({"deploy:plan", "deploy:apply"}), "environment", "plan and apply to the environment"
+    ),
+    "promote": Action(
+        frozenset({"deploy:plan", "deploy:apply"}),
+        "environment",
+        "promote a challenger into the environment (through its gates)",
+    ),
+    "sync": Action(frozenset({"deploy:sync"}), "environment", "wake the environment's sync loop"),
+}
+
+
+def check_actions(actions: Iterable[str]) -> tuple[str, ...]:
+    """The actions, sorted, if each is known and there is at least one; else a one-line error."""
+    chosen = sorted(set(actions))
+    unknown = [a for a in chosen if a not in ACTIONS]
+    if unknown or not chosen:
+        what = f"unknown action(s) {', '.join(unknown)}" if unknown else "no action given"
+        raise InvalidInputError(f"{what}; a machine token takes one or more of: {', '.join(ACTIONS)}")
+    return tuple(chosen)
+
+
+def environment_scope(project: str, environment: str) -> str:
+    """``project:P/env:E`` (both names checked), the scope a machine token is narrowed to."""
+    return check_scope(f"project:{check_project_name(project)}/env:{environment}")
+
+
+def split_scope(scope: str) -> tuple[str | None, str | None]:
+    """(project, environment) of a scope (None where it names none)."""
+    match = _SCOPE_RE.fullmatch(scope)
+    return (match.group(1), match.group(2)) if match else (None, None)
+
+
+def action_grants(scope: str, actions: Iterable[str]) -> tuple[Grant, ...]:
+    """What a machine token narrowed to ``scope`` (``project:P/env:E``) with ``actions`` may do:
+    each action's permissions at the environment, those that reach the project at ``project:P``,
+    and the facts a plan reads (runs, models, data, monitors) at the project for delivery actions."""
+    project, environment = split_scope(scope)
+    if project is None or environment is None:
+        raise InvalidInputError(f"a machine token needs a project:P/env:E scope, not {scope!r}")
+    at_env: set[str] = set()
+    at_project: set[str] = set()
+    for name in check_actions(actions):
+        action = ACTIONS[name]
+        (at_project if action.reach == "project" else at_env).update(action.permissions)
+        if action.reach == "environment":
+            at_project.update(_READ_FACTS)
+    grants = [Grant(scope, frozenset(at_env))] if at_env else []
+    if at_project:
+        grants.append(Grant(f"project:{project}", frozenset(at_project)))
+    return tuple(grants)
+
+
+def action_permissions(actions: Iterable[str]) -> tuple[str, ...]:
+    """Every permission the actions use (the token's plain narrowing), sorted."""
+    union: set[str] = set()
+    for name in check_actions(actions):
+        union |= ACTIONS[name].permissions
+        if ACTIONS[name].reach == "environment":
+            union |= _READ_FACTS
+    return tuple(sorted(union))
+
+
 def covers(outer: str, inner: str) -> bool:
     """Whether a binding at ``outer`` applies to something at ``inner``."""
     return outer in (SERVER_SCOPE, inner) or inner.startswith(outer + "/")
@@ -152,14 +243,30 @@ class Access:
     token_permissions: frozenset[str] | None = None  # ... and only with these permissions
     kind: str = "user"  # "user" | "service"
     private_projects: frozenset[str] = frozenset()  # where server-wide grants stop (admins' excepted)
+    token_grants: tuple[Grant, ...] | None = None  # a machine token: its actions' grants (see above)
+    token_actions: tuple[str, ...] | None = None  # ... and the actions' names, for messages
 
     def can(self, permission: str, scope: str = SERVER_SCOPE) -> bool:
         """May the principal use ``permission`` on something at ``scope``?"""
         if self.token_permissions is not None and permission not in self.token_permissions:
             return False
-        if self.token_scope is not None and not covers(self.token_scope, scope):
+        if self.token_grants is not None:  # a machine token: its actions' grants, finer than a scope
+            if not any(permission in g.permissions and covers(g.scope, scope) for g in self.token_grants):
+                return False
+        elif self.token_scope is not None and not covers(self.token_scope, scope):
             return False
         return any(permission in g.permissions and self._reaches(g, scope) for g in self.grants)
+
+    def narrowing(self) -> str | None:
+        """What the presented token is limited to, in words (None for a token that is not)."""
+        if self.token_actions is not None:
+            return f"its token is limited to actions {', '.join(self.token_actions)} on {self.token_scope}"
+        parts = []
+        if self.token_scope is not None:
+            parts.append(f"scope {self.token_scope}")
+        if self.token_permissions is not None:
+            parts.append(f"permissions {', '.join(sorted(self.token_permissions)) or '(none)'}")
+        return f"its token is limited to {' and '.join(parts)}" if parts else None
 
     def _reaches(self, grant: Grant, scope: str) -> bool:
         """A grant at ``*`` reaches into a private project only when it can manage users (an admin
@@ -178,6 +285,12 @@ class Access:
         """May the principal use ``permission`` at some scope (the guard's first, cheap check)?"""
         if self.token_permissions is not None and permission not in self.token_permissions:
             return False
+        if self.token_grants is not None:
+            reach = [t.scope for t in self.token_grants if permission in t.permissions]
+            return any(
+                permission in g.permissions and any(covers(r, g.scope) or covers(g.scope, r) for r in reach)
+                for g in self.grants
+            )
         return any(
             permission in g.permissions
             and (
@@ -201,6 +314,7 @@ def resolve_access(
     token_scope: str | None = None,
     token_permissions: frozenset[str] | None = None,
     private_projects: frozenset[str] = frozenset(),
+    token_actions: tuple[str, ...] | None = None,
 ) -> Access:
     """``bindings`` are (role name, scope) pairs (the principal's and its groups'); a role that no
     longer exists grants nothing."""
@@ -210,7 +324,19 @@ def resolve_access(
         granted = BUILTIN_ROLES.get(role) or custom_roles.get(role) or frozenset()
         merged.setdefault(scope, set()).update(granted)
     grants = tuple(Grant(s, frozenset(p)) for s, p in sorted(merged.items()))
-    return Access(principal, grants, token_scope, token_permissions, kind, private_projects)
+    token_grants = None
+    if token_actions is not None and token_scope is not None:  # a machine token (see ACTIONS)
+        token_grants = action_grants(token_scope, token_actions)
+    return Access(
+        principal,
+        grants,
+        token_scope,
+        token_permissions,
+        kind,
+        private_projects,
+        token_grants,
+        token_actions,
+    )
 
 
 def full_access(principal: str) -> Access:

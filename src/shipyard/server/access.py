@@ -107,7 +107,11 @@ def check_namespace(access: Access, namespace: str) -> None:
     scope = scope_of_namespace(namespace)
     if not access.can("run:write", scope):
         where = "" if scope == SERVER_SCOPE else f" in {scope}"
-        raise PermissionDeniedError(f"{access.principal!r} lacks the run:write permission{where}")
+        hint = ""
+        if access.token_actions is not None and access.token_scope is not None:  # a machine token
+            project = access.token_scope.split("/", 1)[0]
+            hint = f" (a machine token writes runs into its project: SHIPYARD_RUN_NAMESPACE={project})"
+        raise PermissionDeniedError(f"{access.principal!r} lacks the run:write permission{where}{hint}")
     owner = namespace.removeprefix("user:") if namespace.startswith("user:") else None
     if owner is not None and owner != access.principal and not access.can("run:write:any", scope):
         raise PermissionDeniedError(

@@ -26,12 +26,15 @@ def issue_token(
     *,
     scope: str | None = None,
     permissions: tuple[str, ...] | None = None,
+    actions: tuple[str, ...] | None = None,
 ) -> tuple[str, TokenRecord]:
     """Store a token for ``user`` (a fresh random one unless ``value`` is given); returns the value
     (show it once: only its hash is kept) and the record."""
     value = value if value is not None else new_token()
     now = utcnow()
-    record = _token_record(user, name, value, now, expires_in, scope=scope, permissions=permissions)
+    record = _token_record(
+        user, name, value, now, expires_in, scope=scope, permissions=permissions, actions=actions
+    )
     return value, store.create_token(record)
 
 
@@ -44,6 +47,7 @@ def _token_record(
     *,
     scope: str | None = None,
     permissions: tuple[str, ...] | None = None,
+    actions: tuple[str, ...] | None = None,
 ) -> TokenRecord:
     return TokenRecord(
         id=new_id(),
@@ -55,6 +59,7 @@ def _token_record(
         expires_at=now + expires_in if expires_in is not None else None,
         scope=scope,
         permissions=permissions,
+        actions=actions,
     )
 
 

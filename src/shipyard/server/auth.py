@@ -19,8 +19,10 @@ authentications (429; every token that fails below is counted there), then:
    resource, the per-object decision of :mod:`shipyard.server.access` (scope, ownership, four
    eyes, protected aliases) → 403;
 5. for JSON routes: 415 unless the body is ``application/json``; 413 past ``max_json_bytes``;
-6. after a mutation (POST/PUT/PATCH/DELETE), queues an audit event: user, time, route, path,
-   status (:mod:`shipyard.server.audit` writes them in batches, off the request path).
+6. after a mutation (POST/PUT/PATCH/DELETE), or any request refused with 403, queues an audit
+   event: user, time, route, path, status (:mod:`shipyard.server.audit` writes them in batches,
+   off the request path). A 403 for a narrowed token (a machine token) also says what the token
+   is limited to (:func:`with_narrowing`).
 """
 
 from __future__ import annotations
@@ -49,6 +51,22 @@ STREAM_ROUTES = frozenset({"/api/v1/blobs/sha256/{digest}"})  # raw bytes, limit
 TOKEN_COOKIE = "shipyard_token"  # noqa: S105 - a cookie name
 _BAD_ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+
+
+def with_narrowing(message: str, access: Access) -> str:
+    """A refusal's message, plus what the presented token is limited to when it is narrowed (so a
+    machine token used outside its scope says the scope it has beside the one it needed)."""
+    narrowing = access.narrowing()
+    if narrowing is None or narrowing in message:
+        return message
+    return f"{message}; {narrowing}"
+
+
+def refusal_detail(message: str) -> str:
+    """An audit event's detail for a refusal (the message holds names and scopes, never secrets)."""
+    import orjson
+
+    return orjson.dumps({"refused": message}).decode()
 
 
 @dataclass(frozen=True)
@@ -122,6 +140,7 @@ class Authenticator:
             token_scope=record.scope if record is not None else None,
             token_permissions=frozenset(narrowed) if narrowed is not None else None,
             private_projects=self.private_projects(),
+            token_actions=record.actions if record is not None else None,
         )
 
     def private_projects(self) -> frozenset[str]:
@@ -308,7 +327,9 @@ class GuardMiddleware:
                 return
             refusal = await self._refusal(ctx, principal, needed, params) if needed is not None else None
             if isinstance(refusal, PermissionDeniedError):
-                message = f"{method} {template} refused: {refusal.message}"
+                message = f"{method} {template} refused: {with_narrowing(refusal.message, principal.access)}"
+                where = template or scope["path"]
+                await self._audit(ctx, principal, scope, where, 403, refusal_detail(message))
                 await error_response(403, refusal.code, message)(scope, receive, send)
                 return
             if refusal is not None:
@@ -442,13 +463,13 @@ class GuardMiddleware:
 
         status = 500
         started = audited = False
-        audit_it = scope["method"] in MUTATIONS and principal is not None and method_ok
+        mutation = scope["method"] in MUTATIONS and principal is not None and method_ok
 
         async def record() -> None:
-            """The mutation's audit event, once, before the answer's last byte leaves (a client
-            that saw the answer finds the event in the log)."""
+            """The mutation's (or refusal's) audit event, once, before the answer's last byte leaves
+            (a client that saw the answer finds the event in the log)."""
             nonlocal audited
-            if audited or not audit_it:
+            if audited or not (mutation or (status == 403 and principal is not None and method_ok)):
                 return
             audited = True
             assert principal is not None

@@ -120,7 +120,13 @@ def install_error_handlers(app: FastAPI) -> None:
         status = HTTP_STATUS.get(exc.code, 500)
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc)
-        return error_response(status, exc.code, exc.message)
+        message = exc.message
+        principal = request.scope.get("state", {}).get("principal")
+        if status == 403 and principal is not None:  # a narrowed token says what it is limited to
+            from shipyard.server.auth import with_narrowing
+
+            message = with_narrowing(message, principal.access)
+        return error_response(status, exc.code, message)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

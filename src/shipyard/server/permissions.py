@@ -167,6 +167,9 @@ _TABLE: dict[RouteKey, Rule] = {
     ("POST", f"{API}/tokens"): _r("token:create"),
     ("GET", f"{API}/tokens"): _r(AUTHENTICATED),
     ("DELETE", f"{API}/tokens/{{token_id}}"): _r(AUTHENTICATED),
+    # a CI job's OIDC ID token for a short-lived machine token: the ID token is the credential
+    # (verified against the trust rules' issuers; every outcome audited by the route)
+    ("POST", f"{API}/auth/oidc/exchange"): _r(PUBLIC),
     # principals, roles, bindings, audit
     ("POST", f"{API}/users"): _r("user:manage"),
     ("GET", f"{API}/users"): _r("user:manage"),

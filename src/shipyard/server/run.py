@@ -30,6 +30,10 @@ def build(settings: Settings, config: ServerConfig) -> tuple[FastAPI, Stores]:
     from shipyard.server.ui.oidc import check_oidc_settings
 
     check_oidc_settings(settings)  # before anything is opened: a half-configured SSO stops the start
+    if settings.ci_trust_file is not None:  # a wrong CI trust file stops the start too
+        from shipyard.server.ci_oidc import load_trust_rules
+
+        load_trust_rules(settings.ci_trust_file)
     stores, security = prepare(settings, config)
     try:
         return create_app(settings, stores, config=config, security=security), stores

@@ -270,6 +270,26 @@ class TokenCreateIn(_Body):
         max_length=64,
         description="Narrow the token to these permissions (a subset of its holder's).",
     )
+    project: str | None = Field(
+        default=None, max_length=63, description="A machine token's project (with environment and actions)."
+    )
+    environment: str | None = Field(
+        default=None, max_length=63, description="A machine token's environment, e.g. staging."
+    )
+    actions: list[str] | None = Field(
+        default=None,
+        max_length=16,
+        description="A machine token's actions at project/environment: run, plan, apply, promote, sync.",
+    )
+
+
+class OidcExchangeIn(_Body):
+    token: str = Field(
+        min_length=1, max_length=16_384, description="The CI job's OpenID Connect ID token (a signed JWT)."
+    )
+    rule: str | None = Field(
+        default=None, max_length=63, description="Use this trust rule only (default: the first that matches)."
+    )
 
 
 class UserCreateIn(_Body):

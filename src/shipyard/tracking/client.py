@@ -85,7 +85,7 @@ class TrackingClient:
     ) -> Run:
         run_id = new_id()
         run_name = validate_name("run", name) if name is not None else f"run-{run_id[-8:]}"
-        ns = validate_name("namespace", namespace) if namespace is not None else self.settings.user_namespace
+        ns = validate_name("namespace", namespace) if namespace is not None else self.settings.write_namespace
         create = RunCreate(
             id=run_id,
             name=run_name,

@@ -2,10 +2,10 @@
 
 Alembic revisions 0003_security (users, tokens, audit), 0006_canonical_names, 0007_access
 (service accounts, groups, custom roles, bindings, projects, narrowed tokens, the audit hash
-chain) and 0009_login (``password_hash``). Tokens are stored as the sha256 of their value
-(``token_hash``, unique); the value itself is never stored. A password is stored as its argon2id
-hash only. ``users.canonical`` is :func:`shipyard.core.names.canonical_name` of the name, unique:
-``Admin`` cannot be created beside ``admin``.
+chain), 0009_login (``password_hash``) and 0020_machine_tokens (``api_tokens.actions``). Tokens
+are stored as the sha256 of their value (``token_hash``, unique); the value itself is never
+stored. A password is stored as its argon2id hash only. ``users.canonical`` is
+:func:`shipyard.core.names.canonical_name` of the name, unique: ``Admin`` cannot be created beside ``admin``.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ api_tokens = Table(
     Column("revoked_at", UtcDateTime(), nullable=True),
     Column("scope", String(KEY), nullable=True),  # narrowed to this scope
     Column("permissions", JsonText(), nullable=True),  # narrowed to these permissions (a list)
+    Column("actions", JsonText(), nullable=True),  # a machine token's actions (0020_machine_tokens)
     Index(None, "user"),
 )
 

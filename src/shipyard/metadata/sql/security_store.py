@@ -72,6 +72,7 @@ def _token(row: Row[Any]) -> TokenRecord:
         revoked_at=row.revoked_at,
         scope=row.scope,
         permissions=tuple(permissions) if permissions is not None else None,
+        actions=tuple(row.actions) if row.actions is not None else None,
     )
 
 
@@ -147,6 +148,7 @@ def _insert_token(conn: Connection, token: TokenRecord) -> None:
             revoked_at=token.revoked_at,
             scope=token.scope,
             permissions=list(token.permissions) if token.permissions is not None else None,
+            actions=list(token.actions) if token.actions is not None else None,
         )
     )
 

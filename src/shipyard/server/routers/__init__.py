@@ -18,6 +18,7 @@ _MODULES = (
     "dataset_data",
     "policies",
     "tokens",
+    "ci_auth",
     "principals",
     "monitoring",
     "secrets",

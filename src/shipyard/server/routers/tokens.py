@@ -1,5 +1,6 @@
 """Who am I and API tokens (create / list / revoke). Tokens can be narrowed to a scope and a subset
-of permissions; a narrowed token never mints a wider one."""
+of permissions; a narrowed token never mints a wider one. A machine token (CI/CD) is narrowed to a
+project, an environment and a set of actions (:data:`shipyard.security.policy.ACTIONS`)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,22 @@ from datetime import timedelta
 from typing import Annotated
 
 from annotated_types import Interval
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from shipyard.core.clock import utcnow
 from shipyard.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from shipyard.core.names import validate_name
 from shipyard.metadata.security import SecurityStore, TokenRecord
-from shipyard.security.policy import Access, check_permissions, check_scope, covers
+from shipyard.security.policy import (
+    Access,
+    action_permissions,
+    check_actions,
+    check_permissions,
+    check_scope,
+    covers,
+    environment_scope,
+)
 from shipyard.server.accounts import issue_token
 from shipyard.server.deps import ctx_of, once, principal_of, wire
 from shipyard.server.schemas import Offset, TokenCreateIn
@@ -48,17 +57,39 @@ def whoami(request: Request) -> Response:
             "token_permissions": sorted(access.token_permissions)
             if access.token_permissions is not None
             else None,
+            "token_actions": list(access.token_actions) if access.token_actions is not None else None,
             "permissions": sorted(access.permissions_at()),
             "grants": grants,
         }
     )
 
 
+def machine_narrowing(body: TokenCreateIn) -> tuple[str, tuple[str, ...], tuple[str, ...]] | None:
+    """(scope, permissions, actions) of a machine token request, None for a plain one. The
+    environment need not have a release yet: a CI token is made before the first apply."""
+    if body.project is None and body.environment is None and body.actions is None:
+        return None
+    if body.project is None or body.environment is None or not body.actions:
+        raise InvalidInputError(
+            "a machine token needs project, environment and actions together "
+            "(e.g. project=fraud, environment=staging, actions=[apply])"
+        )
+    if body.scope is not None or body.permissions is not None:
+        raise InvalidInputError(
+            "give either project/environment/actions (a machine token) or scope/permissions, not both"
+        )
+    scope = environment_scope(body.project, body.environment)
+    actions = check_actions(body.actions)
+    return scope, action_permissions(actions), actions
+
+
 def _narrowing(
-    creator: Access, body: TokenCreateIn, for_self: bool
+    creator: Access, body: TokenCreateIn, for_self: bool, machine: tuple[str, tuple[str, ...]] | None
 ) -> tuple[str | None, tuple[str, ...] | None]:
     scope = check_scope(body.scope) if body.scope is not None else None
     permissions = check_permissions(body.permissions) if body.permissions is not None else None
+    if machine is not None:
+        scope, permissions = machine[0], frozenset(machine[1])
     if for_self:  # a narrowed token only mints tokens inside its own narrowing
         if creator.token_scope is not None:
             if scope is not None and not covers(creator.token_scope, scope):
@@ -88,10 +119,18 @@ def create_token(request: Request, body: TokenCreateIn) -> Response:
             f"creating tokens for other users needs the token:manage permission ({principal.name!r} lacks it)"
         )
     validate_name("token", body.name)
-    scope, permissions = _narrowing(principal.access, body, owner == principal.name)
+    machine = machine_narrowing(body)
+    narrowed = (machine[0], machine[1]) if machine is not None else None
+    scope, permissions = _narrowing(principal.access, body, owner == principal.name, narrowed)
     expires = timedelta(seconds=body.expires_in_s) if body.expires_in_s is not None else None
     value, record = issue_token(
-        security_of(request), owner, body.name, expires, scope=scope, permissions=permissions
+        security_of(request),
+        owner,
+        body.name,
+        expires,
+        scope=scope,
+        permissions=permissions,
+        actions=machine[2] if machine is not None else None,
     )
     return wire({"token": value, "record": _public(record)}, 201)
 
@@ -100,17 +139,17 @@ def create_token(request: Request, body: TokenCreateIn) -> Response:
 def list_tokens(
     request: Request,
     all: bool = False,
+    user: Annotated[str | None, Query(max_length=250)] = None,
     limit: Annotated[int, Interval(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> Response:
     principal = principal_of(request)
     if not 0 < limit <= 1000 or offset < 0:
         raise InvalidInputError(f"limit must be between 1 and 1000 and offset >= 0, got {limit}, {offset}")
-    if all and not principal.can("token:manage"):
-        raise PermissionDeniedError("listing every user's tokens needs the token:manage permission")
-    records = security_of(request).list_tokens(
-        None if all else principal.name, limit=limit + 1, offset=offset
-    )
+    if (all or (user is not None and user != principal.name)) and not principal.can("token:manage"):
+        raise PermissionDeniedError("listing another user's tokens needs the token:manage permission")
+    owner = user if user is not None else (None if all else principal.name)  # user= narrows all=true
+    records = security_of(request).list_tokens(owner, limit=limit + 1, offset=offset)
     more = len(records) > limit
     return wire(
         {"tokens": [_public(r) for r in records[:limit]], "next_offset": offset + limit if more else None}

@@ -44,6 +44,7 @@ from shipyard.core.errors import (
     ShipyardError,
     UnauthenticatedError,
 )
+from shipyard.server.jwks import JwksKeys, get_json
 from shipyard.server.ui.common import ROOT, page_context, server_context
 from shipyard.server.ui.session import safe_next
 from shipyard.server.ui.templating import Pages
@@ -55,7 +56,6 @@ STATE_COOKIE = "shipyard_sso"
 CALLBACK = f"{ROOT}/login/sso/callback"
 PENDING_S = 600.0
 MAX_PENDING = 10_000
-ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 HTTP_TIMEOUT_S = 10.0
 
 
@@ -116,21 +116,11 @@ class OidcClient:
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, Pending] = OrderedDict()
         self._metadata: dict[str, Any] | None = None
-        self._keys: Any = None
+        self._jwks = JwksKeys(lambda: self._get(self.metadata()["jwks_uri"]), SsoError)
 
     # ---- the issuer ------------------------------------------------------------------------------
     def _get(self, url: str) -> dict[str, Any]:
-        import httpx
-
-        try:
-            response = httpx.get(url, timeout=HTTP_TIMEOUT_S, follow_redirects=False)
-            response.raise_for_status()
-            data = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise SsoError(f"the identity provider did not answer {url}: {type(exc).__name__}") from None
-        if not isinstance(data, dict):
-            raise SsoError(f"the identity provider's {url} is not a JSON object")
-        return data
+        return get_json(url, SsoError)
 
     def metadata(self) -> dict[str, Any]:
         if self._metadata is None:
@@ -144,15 +134,7 @@ class OidcClient:
         return self._metadata
 
     def keys(self, refresh: bool = False) -> Any:
-        from joserfc.errors import JoseError
-        from joserfc.jwk import KeySet
-
-        if self._keys is None or refresh:
-            try:
-                self._keys = KeySet.import_key_set(self._get(self.metadata()["jwks_uri"]))  # type: ignore[arg-type]
-            except (JoseError, ValueError, TypeError, KeyError):
-                raise SsoError("the identity provider's JWKS holds no usable keys") from None
-        return self._keys
+        return self._jwks.keys(refresh)
 
     # ---- step 1 ----------------------------------------------------------------------------------
     def begin(self, redirect_uri: str, next_page: str) -> tuple[str, str]:
@@ -232,18 +214,10 @@ class OidcClient:
         return self.verify_id_token(data["id_token"], pending.nonce)
 
     def verify_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
-        from joserfc import jwt
-        from joserfc.errors import ExpiredTokenError, InvalidKeyIdError, JoseError
+        from joserfc.errors import ExpiredTokenError, JoseError
         from joserfc.jwt import JWTClaimsRegistry
 
-        try:
-            try:
-                token = jwt.decode(id_token, self.keys(), algorithms=ALGORITHMS)
-            except InvalidKeyIdError:  # the issuer rotated its keys: read the JWKS once more
-                token = jwt.decode(id_token, self.keys(refresh=True), algorithms=ALGORITHMS)
-        except JoseError as exc:
-            raise SsoError(f"the ID token's signature is not valid ({exc.error})") from None
-        claims: dict[str, Any] = dict(token.claims)
+        claims = self._jwks.decode(id_token)  # the signature, against the issuer's JWKS
         registry = JWTClaimsRegistry(
             leeway=60,
             iss={"essential": True, "value": self.issuer},

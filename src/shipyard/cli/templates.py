@@ -21,7 +21,9 @@ def list_command() -> None:
 
 
 def init(  # noqa: PLR0917 (Typer maps parameters to options)
-    name: Annotated[str | None, typer.Argument(help="The project (and folder) name, e.g. fraud-model.")] = None,
+    name: Annotated[
+        str | None, typer.Argument(help="The project (and folder) name, e.g. fraud-model.")
+    ] = None,
     template: Annotated[
         str,
         typer.Option(
@@ -35,7 +37,9 @@ def init(  # noqa: PLR0917 (Typer maps parameters to options)
     ] = "local",
     data: Annotated[
         str | None,
-        typer.Option("--data", help="A CSV or Parquet file with a 'target' column (default: a scikit-learn set)."),
+        typer.Option(
+            "--data", help="A CSV or Parquet file with a 'target' column (default: a scikit-learn set)."
+        ),
     ] = None,
     directory: Annotated[
         Path, typer.Option("--directory", "-C", help="Create the project in this folder.")
@@ -46,7 +50,9 @@ def init(  # noqa: PLR0917 (Typer maps parameters to options)
             "--update", help="In a project: merge its template's changes with your edits (copier update)."
         ),
     ] = False,
-    no_git: Annotated[bool, typer.Option("--no-git", help="Do not make the project a git repository.")] = False,
+    no_git: Annotated[
+        bool, typer.Option("--no-git", help="Do not make the project a git repository.")
+    ] = False,
 ) -> None:
     """Start a project from a template: flows, tests, shipyard.yaml, CI, Dockerfile, Makefile, README."""
     from shipyard.cli._output import printable
@@ -63,9 +69,7 @@ def init(  # noqa: PLR0917 (Typer maps parameters to options)
     data_path = str(Path(data).expanduser().resolve()) if data else None
     if data_path is not None and not Path(data_path).is_file():
         raise typer.BadParameter(f"--data {data}: no such file")
-    dest = init_project(
-        name, directory, template, orchestrator=orchestrator, data=data_path, git=not no_git
-    )
+    dest = init_project(name, directory, template, orchestrator=orchestrator, data=data_path, git=not no_git)
     typer.echo(printable(f"created {dest} from template {template}"))
     typer.echo(printable(f"next: cd {dest} && make test && make run   (see README.md)"))
 

@@ -36,7 +36,14 @@ ANSWERS_FILE = ".copier-answers.yml"
 _NAME = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _REMOTE = ("gh:", "gl:", "https://", "http://", "git@", "git+", "ssh://")
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".shipyard", ".ruff_cache")
-_GIT_IDENTITY = ("-c", "user.name=shipyard", "-c", "user.email=shipyard@localhost", "-c", "commit.gpgsign=false")
+_GIT_IDENTITY = (
+    "-c",
+    "user.name=shipyard",
+    "-c",
+    "user.email=shipyard@localhost",
+    "-c",
+    "commit.gpgsign=false",
+)
 
 
 @dataclass(frozen=True)

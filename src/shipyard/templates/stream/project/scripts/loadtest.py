@@ -44,7 +44,9 @@ def entity_body(ids: list[int], rng: random.Random, per_request: int) -> dict[st
     return {"entities": [{"patient_id": rng.choice(ids)} for _ in range(per_request)]}
 
 
-async def _run(url: str, token: str, ids: list[int], requests: int, concurrency: int, per_request: int) -> LoadResult:
+async def _run(
+    url: str, token: str, ids: list[int], requests: int, concurrency: int, per_request: int
+) -> LoadResult:
     import httpx
 
     result = LoadResult(requests, 0, 0.0)
@@ -96,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.token:
         parser.error("give --token or set SHIPYARD_TOKEN (shipyard tokens create)")
-    result = run_load(args.url, args.token, list(range(args.max_id + 1)), args.requests, args.concurrency, args.rows)
+    result = run_load(
+        args.url, args.token, list(range(args.max_id + 1)), args.requests, args.concurrency, args.rows
+    )
     print(result.summary())
     return 1 if result.failures else 0
 

@@ -56,19 +56,20 @@ def init(  # noqa: PLR0917 (Typer maps parameters to options)
 ) -> None:
     """Start a project from a template: flows, tests, shipyard.yaml, CI, Dockerfile, Makefile, README."""
     from shipyard.cli._output import printable
+    from shipyard.core.errors import InvalidInputError
     from shipyard.templates import init_project, update_project
 
     if update:
         if name is not None:
-            raise typer.BadParameter("--update takes no NAME: run it inside the project (or pass -C PATH)")
+            raise InvalidInputError("--update takes no NAME: run it inside the project (or pass -C PATH)")
         typer.echo(printable(update_project(directory.resolve())))
         typer.echo("review with `git diff`; resolve any conflict markers, then commit")
         return
     if name is None:
-        raise typer.BadParameter("give the project a NAME: shipyard init NAME --template training")
+        raise InvalidInputError("give the project a NAME: shipyard init NAME --template training")
     data_path = str(Path(data).expanduser().resolve()) if data else None
     if data_path is not None and not Path(data_path).is_file():
-        raise typer.BadParameter(f"--data {data}: no such file")
+        raise InvalidInputError(f"--data {data}: no such file")
     dest = init_project(name, directory, template, orchestrator=orchestrator, data=data_path, git=not no_git)
     typer.echo(printable(f"created {dest} from template {template}"))
     typer.echo(printable(f"next: cd {dest} && make test && make run   (see README.md)"))

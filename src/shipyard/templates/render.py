@@ -172,8 +172,8 @@ def init_project(
         raise InvalidInputError(f"{dest} already exists and is not empty: pick another NAME or remove it")
     source, ref = resolve_source(template, cache_dir or default_cache_dir())
     answers: dict[str, Any] = {"project_name": name, "orchestrator": orchestrator, "data_path": data or ""}
-    if template in BUILTIN:
-        answers["shipyard_template"] = template
+    # a team's copy of a built-in template keeps its question: mark the project as not built-in
+    answers["shipyard_template"] = template if template in BUILTIN else ""
     try:
         copier.run_copy(source, dest, data=answers, vcs_ref=ref, defaults=True, quiet=True, unsafe=False)
     except (CopierError, ValueError) as exc:
@@ -225,15 +225,19 @@ def update_project(project: Path, *, cache_dir: Path | None = None, conflict: st
         )
     builtin = answers.get("shipyard_template")
     old = str(answers.get("_commit") or "?")
+    recorded = str(answers.get("_src_path") or "")
+    reachable = recorded.startswith(_REMOTE) or Path(recorded).is_dir()
     if isinstance(builtin, str) and builtin in BUILTIN:
-        source, _ = builtin_source(builtin, cache_dir or default_cache_dir())
-        if str(answers.get("_src_path")) != source:
-            raise InvalidInputError(
-                f"the project was rendered from {answers.get('_src_path')}, not this machine's template "
-                f"cache {source}: set SHIPYARD_TEMPLATE_CACHE to that folder's parent, or edit _src_path "
-                f"in {ANSWERS_FILE}"
-            )
-    elif not answers.get("_commit"):
+        cache = cache_dir or default_cache_dir()
+        if recorded == str(cache / builtin) or not reachable:
+            source, _ = builtin_source(builtin, cache)
+            if recorded != source:
+                raise InvalidInputError(
+                    f"the project was rendered from the template cache {recorded}, which is not on this "
+                    f"machine: set SHIPYARD_TEMPLATE_CACHE to its parent folder, or set _src_path in "
+                    f"{ANSWERS_FILE} to {source}"
+                )
+    if not answers.get("_commit"):
         raise InvalidInputError(
             f"{ANSWERS_FILE} records no template version (_commit): the template was not a git "
             "repository with tags when the project was rendered, so there is nothing to merge from"

@@ -72,7 +72,7 @@ def _ran(outcome: Outcome) -> None:
     assert " passed" in outcome.output and " failed" not in outcome.output.split("passed")[0][-40:]
 
 
-def _stores(home: Path):  # noqa: ANN202
+def _stores(home: Path):
     from shipyard.core.settings import load_settings
     from shipyard.tracking.stores import open_stores
 

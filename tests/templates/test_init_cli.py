@@ -143,3 +143,16 @@ def test_update_explains_what_it_needs(tmp_path: Path, capsys: pytest.CaptureFix
     assert "has uncommitted changes" in _error_line(capsys)
     assert main(["init", "again", "--update", "-C", str(tmp_path / "tracked")]) == 1
     assert "--update takes no NAME" in _error_line(capsys)
+
+
+def test_remote_templates_are_passed_to_copier_as_given(tmp_path: Path) -> None:
+    from shipyard.templates.render import resolve_source
+
+    assert resolve_source("gh:acme/ml-template", tmp_path) == ("gh:acme/ml-template", None)
+    assert resolve_source("https://git.example.com/t.git", tmp_path) == (
+        "https://git.example.com/t.git",
+        None,
+    )
+    source, ref = resolve_source("stream", tmp_path)  # a built-in: its git mirror, at its newest tag
+    assert source == str(tmp_path / "stream") and ref is not None and ref.startswith("0.")
+    assert resolve_source("stream", tmp_path) == (source, ref)  # unchanged files: no new version

@@ -64,6 +64,8 @@ def test_a_team_template_in_git_is_updated_with_a_three_way_merge(tmp_path: Path
     assert message == "updated from template version v1.0.0 to v2.0.0"
     assert_merged(project)
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "v2.0.0"
+    commit_all(project, "template v2")
+    assert update_project(project) == "already at the template's newest version v2.0.0"
 
 
 def test_a_builtin_template_is_updated_from_what_shipyard_ships(

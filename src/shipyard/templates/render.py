@@ -210,6 +210,8 @@ def update_project(project: Path, *, cache_dir: Path | None = None, conflict: st
     from copier.errors import CopierError
 
     answers = _answers(project)
+    if shutil.which("git") is None:
+        raise ShipyardError("git is not installed: an update merges through git (https://git-scm.com)")
     inside = subprocess.run(
         ["git", "rev-parse", "--show-toplevel"], cwd=project, capture_output=True, text=True, check=False
     )
@@ -255,4 +257,6 @@ def update_project(project: Path, *, cache_dir: Path | None = None, conflict: st
     except (CopierError, ValueError) as exc:
         raise _copier_error(exc) from None
     new = str(_answers(project).get("_commit") or "?")
+    if new == old:
+        return f"already at the template's newest version {new}"
     return f"updated from template version {old} to {new}"

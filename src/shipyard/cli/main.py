@@ -166,6 +166,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import agent
 
     app.add_typer(agent.app, name="agent")
+    from shipyard.cli import templates
+
+    templates.register(app)
     _register_flow_commands(app)
     return app
 

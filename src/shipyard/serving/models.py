@@ -119,7 +119,8 @@ def _strippable(model: Any, names: list[str]) -> bool:
 
 def _strip_names(model: Any) -> None:
     for est in {id(e): e for e in [model, *_estimators(model)]}.values():
-        if hasattr(est, "feature_names_in_"):
+        # an attribute of the fitted object; a Pipeline's is a property reading its first step's
+        if "feature_names_in_" in vars(est):
             delattr(est, "feature_names_in_")
 
 

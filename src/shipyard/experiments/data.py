@@ -29,6 +29,7 @@ class Rows:
     arm: npt.NDArray[np.int8]
     first: npt.NDArray[np.bool_]
     values: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict)
+    units: npt.NDArray[np.int64] | None = None  # the assignment key per row (an id; -1: none), when logged
 
     def __len__(self) -> int:
         return len(self.ts_us)
@@ -62,6 +63,10 @@ def rows_from_table(
     rows = Rows(ts, arms_of(table, spec) if n else np.zeros(0, np.int8), np.ones(n, dtype=bool))
     if "row" in table.column_names and n:
         rows.first = np.asarray(pc.equal(table["row"], 0), dtype=bool)
+    key = spec.sticky_key
+    if key is not None and key in table.column_names and n:
+        codes = pc.dictionary_encode(table[key].cast(pa.string()).combine_chunks()).indices
+        rows.units = np.asarray(pc.fill_null(codes.cast(pa.int64()), -1), dtype=np.int64)
     failed = (
         np.asarray(pc.fill_null(pc.equal(table["role"], "error"), False), dtype=bool)
         if "role" in table.column_names and n
@@ -156,43 +161,8 @@ def _quality(name: str, table: pa.Table, label: Any) -> npt.NDArray[np.float64]:
 
 def read_rows(spec: ExperimentSpec, log_dir: str, start: datetime | None, end: datetime | None) -> Rows:
     """The experiment's rows in ``[start, end)`` from the production deployment's log (and a
-    challenger deployment's, when the challenger is one)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    challenger deployment's, when the challenger is one), through DuckDB
+    (:mod:`shipyard.experiments.duck`)."""
+    from shipyard.experiments.duck import read_rows_duckdb
 
-    from shipyard.experiments.outcomes import read_outcomes
-    from shipyard.monitoring.logs import read_labels, read_log
-    from shipyard.monitoring.windows import Window
-
-    def load(deployment: str, arm: str | None) -> tuple[pa.Table, pa.Table | None]:
-        table = read_log(log_dir, deployment, Window(start, end), columns=_COLUMNS, role=None)
-        if table.num_rows:
-            table = table.filter(pc.is_in(table["role"], pa.array(["primary", "error"])))
-            if arm is not None:
-                table = table.drop_columns([c for c in ("arm",) if c in table.column_names])
-                table = table.append_column("arm", pa.array([arm] * table.num_rows, pa.string()))
-        labels = None
-        if any(m.name in QUALITY for m in spec.metrics):
-            frame = read_labels(log_dir, deployment)
-            labels = (
-                pa.Table.from_pandas(frame[["request_id", "row", "label", "seq"]], preserve_index=False)
-                if len(frame)
-                else None
-            )
-        return table, labels
-
-    table, labels = load(spec.deployment, "control" if spec.challenger_version is None else None)
-    if spec.challenger_version is None:
-        other, other_labels = load(spec.challenger, "challenger")
-        if other.num_rows:
-            table = (
-                pa.concat_tables([table, other], promote_options="permissive") if table.num_rows else other
-            )
-        if other_labels is not None:
-            labels = pa.concat_tables([labels, other_labels]) if labels is not None else other_labels
-    outcomes = {
-        m.name[len(OUTCOME_PREFIX) :]: read_outcomes(log_dir, m.name[len(OUTCOME_PREFIX) :])
-        for m in spec.metrics
-        if m.name.startswith(OUTCOME_PREFIX)
-    }
-    return rows_from_table(table, spec, labels, outcomes)
+    return read_rows_duckdb(spec, log_dir, start, end)

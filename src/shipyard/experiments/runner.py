@@ -87,6 +87,9 @@ def evaluate(name: str, spec: ExperimentSpec, rows: Rows, start: datetime, end: 
     shares = (1 - spec.share / 100, spec.share / 100)
     requests = window_sums(idx, rows.arm, np.where(rows.first, 1.0, np.nan), len(edges))
     srm = float(stats.srm_p(requests.n.sum(axis=-1), shares))
+    if spec.sticky_key is not None:
+        # assigned by a key: the units are what was split, and their requests are clustered
+        srm = _unit_srm(rows, idx, shares)
     result = ExperimentResult(name, spec, (int(requests.n[0].sum()), int(requests.n[1].sum())), srm)
     for metric in spec.metrics:
         values = rows.values.get(metric.name)
@@ -112,6 +115,18 @@ def evaluate(name: str, spec: ExperimentSpec, rows: Rows, start: datetime, end: 
         )
     _guardrails(result, spec, rows, idx, len(edges), shares)
     return result
+
+
+def _unit_srm(rows: Rows, idx: Any, shares: tuple[float, float]) -> float:
+    """SRM over distinct units (1.0, not checked, when the key was not logged)."""
+
+    if rows.units is None:
+        return 1.0
+    import pandas as pd
+
+    keep = (idx >= 0) & (rows.units >= 0)
+    counts = [len(pd.unique(rows.units[keep & (rows.arm == arm)])) for arm in (0, 1)]
+    return float(stats.srm_p(counts, shares))
 
 
 def _guardrails(  # noqa: PLR0917

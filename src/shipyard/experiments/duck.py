@@ -44,9 +44,8 @@ def _label_files(log_dir: str, deployment: str) -> list[str]:
 
 def _log_select(con: Any, files: list[str], spec: ExperimentSpec, arm: str | None, names: set[str]) -> str:
     """One SELECT over a deployment's segments (``arm``: a fixed arm for a challenger deployment)."""
-    con.execute("SELECT * FROM read_parquet($files, union_by_name=true) LIMIT 0", {"files": files})
-    columns = {d[0] for d in con.description}
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    columns = set(con.sql(f"SELECT * FROM read_parquet([{listed}], union_by_name=true) LIMIT 0").columns)
     if arm is not None:
         arm_sql = "1" if arm == "challenger" else "0"
     elif "arm" in columns:
@@ -114,11 +113,11 @@ def read_rows_duckdb(
                 f"FROM read_parquet([{listed}], filename=true, file_row_number=true, union_by_name=true) "
                 "GROUP BY ALL)"
             )
-            kinds = con.execute(
+            kinds = con.sql(
                 'SELECT bool_or("row" < 0), bool_or("row" >= 0) '
                 f"FROM read_parquet([{listed}], union_by_name=true)"
-            ).fetchone()
-            whole, own = bool(kinds and kinds[0]), bool(kinds and kinds[1])
+            ).fetchall()
+            whole, own = bool(kinds and kinds[0][0]), bool(kinds and kinds[0][1])
             if whole:
                 ctes.append('whole AS (SELECT request_id, label, seq FROM newest WHERE "row" < 0)')
                 joins.append("LEFT JOIN whole w ON w.request_id = log.request_id")
@@ -159,11 +158,11 @@ def read_rows_duckdb(
             + " ".join(joins)
         )
         if "label" in " ".join(select):
-            sql = f"SELECT *, {_quality_sql(names)} FROM ({sql})"
-        data = con.execute(sql).fetchnumpy()
+            sql = f"SELECT * EXCLUDE (label, prediction, p1), {_quality_sql(names)} FROM ({sql})"
+        table: Any = con.sql(sql).to_arrow_table()  # only numbers and flags come back
     finally:
         con.close()
-    return _rows(data, spec)
+    return _rows({name: table[name] for name in table.column_names}, spec)
 
 
 def _quality_sql(names: set[str]) -> str:
@@ -186,26 +185,26 @@ def _quality_sql(names: set[str]) -> str:
 
 def _rows(data: dict[str, Any], spec: ExperimentSpec) -> Rows:
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     from shipyard.experiments.data import QUALITY, Rows
 
-    def floats(name: str) -> Any:
-        column = data[name]
-        if hasattr(column, "filled"):  # a masked array: NULL -> NaN
-            return column.astype(np.float64).filled(np.nan)
-        return np.asarray(column, dtype=np.float64)
+    def floats(name: str) -> Any:  # NULL -> NaN
+        return np.asarray(pc.fill_null(data[name].cast(pa.float64()), np.nan), dtype=np.float64)
 
-    failed = np.asarray(data["failed"], dtype=bool)
+    def flags(name: str) -> Any:
+        return np.asarray(pc.fill_null(data[name], False), dtype=bool)
+
+    failed = flags("failed")
     rows = Rows(
-        np.asarray(data["t"], dtype=np.int64),
-        np.asarray(data["arm"], dtype=np.int8),
-        np.asarray(data["first"], dtype=bool),
+        np.asarray(pc.fill_null(data["t"], 0), dtype=np.int64),
+        np.asarray(pc.fill_null(data["arm"], 0), dtype=np.int8),
+        flags("first"),
     )
     units = data.get("unit")
-    if units is not None and spec.sticky_key and not bool(np.all(getattr(units, "mask", False))):
-        rows.units = (
-            units.astype(np.int64).filled(-1) if hasattr(units, "filled") else np.asarray(units, np.int64)
-        )
+    if units is not None and spec.sticky_key and units.null_count < len(units):
+        rows.units = np.asarray(pc.fill_null(units, -1), dtype=np.int64)
     for metric in spec.metrics:
         name = metric.name
         if name == "latency_ms":

@@ -125,6 +125,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     w.stores.close()
 
 
+@pytest.mark.slow  # a real log, labels and stores end to end
 def test_every_gate_passing_promotes_in_one_release(world: World) -> None:
     done = world.promote()
     assert done.version == "models:/fraud/2"  # type: ignore[attr-defined]
@@ -183,5 +184,8 @@ def test_bad_challengers_are_refused(tmp_path: Path) -> None:
         with pytest.raises(NotFoundError, match="no experiment puts 'feature-x'"):
             world.promote("feature-x")
         assert world.service_version() == "models:/fraud/1"
+        refused = ex.stores_delivery(world.stores).list_releases("fraud", "production", limit=2)
+        assert [r.outcome for r in refused] == ["failed", "failed"]  # both refusals are releases, audited
+        assert "feature-x" in (refused[0].error or "") and "different inputs" in (refused[1].error or "")
     finally:
         world.stores.close()

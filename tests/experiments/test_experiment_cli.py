@@ -31,6 +31,7 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, out.out, out.err
 
 
+@pytest.mark.slow  # a real log, labels and stores end to end
 def test_start_status_stop(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(
         capsys, "experiment", "start", "v2", "--deployment", "fraud", "--challenger", "models:/fraud/2",
@@ -95,6 +96,7 @@ def test_bad_input_is_one_line(home: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 1 and "no experiment 'nope'" in err
 
 
+@pytest.mark.slow  # a real log, labels and stores end to end
 def test_log_outcome_is_a_business_metric(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import shipyard
 
@@ -126,3 +128,8 @@ def test_log_outcome_is_a_business_metric(home: Path, capsys: pytest.CaptureFixt
     assert last["cum_n"] == [int((arm == 0).sum()), int((arm == 1).sum())]  # no outcome counts as 0
     with pytest.raises(Exception, match="finite number"):
         shipyard.log_outcome("r-0-1", "revenue", float("nan"))
+
+
+def test_promote_refuses_what_does_not_exist(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "promote", "fraud", "--from", "feature-x", "--to", "production")
+    assert code == 1 and err.startswith("error: no service 'fraud' in fraud/production") and err.count("\n") == 1

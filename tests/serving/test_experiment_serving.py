@@ -33,6 +33,7 @@ def _config(env: Env, name: str, challenger: str = "candidate", **kw: object) ->
     )
 
 
+@pytest.mark.slow  # a real log, labels and stores end to end
 def test_assignment_is_sticky_by_key_and_shares_hold(env: Env) -> None:
     config = _config(env, "ab-sticky", assign_key="customer_id", log_dir=None)
     app = create_serving_app(config, stores=env.stores)
@@ -72,6 +73,7 @@ def test_experiment_config_needs_two_routes() -> None:
         )
 
 
+@pytest.mark.slow  # a real log, labels and stores end to end
 def test_arms_and_failures_are_logged_and_the_error_guardrail_trips(env: Env) -> None:
     log_dir = env.root / "log-ab-errors"
     config = _config(env, "ab-errors", log_dir=str(log_dir), deployment="ab-errors")

@@ -207,26 +207,15 @@ def promote(
 ) -> Promotion:
     """Judge every gate, then switch or refuse in one release (see the module doc)."""
     from shipyard.metadata.security import open_security_store
-    from shipyard.registry.service import ModelRegistry
 
     delivery = ex.stores_delivery(stores)
-    objects = {(o.kind, o.name): o for o in delivery.list_objects(project, env)}
-    service = objects.get(("service", name))
-    if service is None:
-        known = ", ".join(n for k, n in objects if k == "service") or "none"
-        raise NotFoundError(f"no service {name!r} in {project}/{env} (services there: {known})")
-    exp_name, spec = _experiment_for(ex.list_experiments(delivery, project, env), name, challenger)
-    if spec.status == "promoted":
-        raise InvalidInputError(f"experiment {exp_name!r} was promoted already")
-    target = (
-        spec.challenger
-        if spec.challenger_version is not None
-        else _deployed_version(objects, spec.challenger)
-    )
-    model, number = target[len("models:/") :].rsplit("/", 1)
-    registry = ModelRegistry(stores)
-    version = registry.store.get_version(model, int(number))
-    _same_signature(registry, service, version)
+    what = f"promote {name} from {challenger}"
+    try:
+        service, exp_name, spec, version, target = _subject(stores, delivery, project, env, name, challenger)
+    except (NotFoundError, InvalidInputError) as exc:  # a refusal before any gate: audited too
+        asked = {"promotion": {"service": name, "from": challenger}}
+        ex.record(delivery, project, env, user=user, what=what, plan=asked, outcome="failed", error=str(exc))
+        raise
     security = open_security_store(stores.metadata)
     result = ex.analyse(stores, exp_name, spec, log_dir, now)
     gates = [
@@ -240,7 +229,6 @@ def promote(
         "promotion": {"service": name, "experiment": exp_name, "from": service.model_version, "to": target},
         "gates": [g.to_dict() for g in gates],
     }
-    what = f"promote {name} from {challenger}"
     if not all(g.ok for g in gates):
         failed = "; ".join(f"{g.name}: {g.message}" for g in gates if not g.ok)
         release = ex.record(
@@ -260,6 +248,33 @@ def promote(
     ]
     release = ex.record(delivery, project, env, user=user, what=what, put=put, plan=plan)
     return Promotion(release, gates, target)
+
+
+def _subject(  # noqa: PLR0917
+    stores: Stores, delivery: Any, project: str, env: str, name: str, challenger: str
+) -> tuple[Any, str, ExperimentSpec, ModelVersion, str]:
+    """The service, the experiment, the challenger's version and its URI (NotFoundError or
+    InvalidInputError naming what is wrong)."""
+    from shipyard.registry.service import ModelRegistry
+
+    objects = {(o.kind, o.name): o for o in delivery.list_objects(project, env)}
+    service = objects.get(("service", name))
+    if service is None:
+        known = ", ".join(n for k, n in objects if k == "service") or "none"
+        raise NotFoundError(f"no service {name!r} in {project}/{env} (services there: {known})")
+    exp_name, spec = _experiment_for(ex.list_experiments(delivery, project, env), name, challenger)
+    if spec.status == "promoted":
+        raise InvalidInputError(f"experiment {exp_name!r} was promoted already")
+    target = (
+        spec.challenger
+        if spec.challenger_version is not None
+        else _deployed_version(objects, spec.challenger)
+    )
+    model, number = target[len("models:/") :].rsplit("/", 1)
+    registry = ModelRegistry(stores)
+    version = registry.store.get_version(model, int(number))
+    _same_signature(registry, service, version)
+    return service, exp_name, spec, version, target
 
 
 def _deployed_version(objects: dict[tuple[str, str], Any], deployment: str) -> str:

@@ -132,4 +132,6 @@ def test_log_outcome_is_a_business_metric(home: Path, capsys: pytest.CaptureFixt
 
 def test_promote_refuses_what_does_not_exist(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "promote", "fraud", "--from", "feature-x", "--to", "production")
-    assert code == 1 and err.startswith("error: no service 'fraud' in fraud/production") and err.count("\n") == 1
+    assert (
+        code == 1 and err.startswith("error: no service 'fraud' in fraud/production") and err.count("\n") == 1
+    )

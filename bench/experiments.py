@@ -21,6 +21,7 @@ Run: ``python bench/experiments.py [--rows 10000000] [--sims 200] [--hours 48]``
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -200,15 +201,17 @@ def scale(rows: int, hours: int) -> None:
             f"scale: {rows:,} logged predictions with labels written in {time.perf_counter() - built:.1f} s"
         )
         s = spec()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         loaded = read_rows(s, str(log_dir), None, None)
         t1 = time.perf_counter()
         result = evaluate("scale", s, loaded, start, start + timedelta(hours=hours))
-        t2 = time.perf_counter()
+        c2, t2 = time.process_time(), time.perf_counter()
         print(
             f"  read log + join labels: {t1 - t0:.2f} s; "
             f"analysis (2 metrics x {hours} windows): {t2 - t1:.2f} s; "
-            f"total {t2 - t0:.2f} s (target < 5 s); decision {result.decision}"
+            f"total {t2 - t0:.2f} s (target < 5 s); decision {result.decision}; "
+            f"CPU time of this process (all threads) {c2 - c0:.2f} s on {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f}"
         )
         idx = (loaded.ts_us - loaded.ts_us.min()) // HOUR_US
         t3 = time.perf_counter()
@@ -218,7 +221,8 @@ def scale(rows: int, hours: int) -> None:
             min_samples=2000,
         )
         print(
-            f"  analysis core alone on {rows:,} rows: {time.perf_counter() - t3:.2f} s ({looks.decision[-1]})"
+            f"  analysis core alone on {rows:,} rows: {time.perf_counter() - t3:.2f} s "
+            f"(accuracy interval [{looks.cs_low[-1]:+.4f}, {looks.cs_high[-1]:+.4f}])"
         )
 
 
@@ -228,10 +232,14 @@ def main() -> None:
     parser.add_argument("--replay-rows", type=int, default=400_000)
     parser.add_argument("--sims", type=int, default=200)
     parser.add_argument("--hours", type=int, default=48)
+    parser.add_argument("--only", choices=["replay", "aa", "scale"], default=None)
     args = parser.parse_args()
-    replay(args.replay_rows, args.hours)
-    a_a(args.sims, args.hours)
-    scale(args.rows, args.hours)
+    if args.only in (None, "replay"):
+        replay(args.replay_rows, args.hours)
+    if args.only in (None, "aa"):
+        a_a(args.sims, args.hours)
+    if args.only in (None, "scale"):
+        scale(args.rows, args.hours)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ EXPECTED = {
     "flow", "step", "on_dataset", "on_model", "on_model_version",
     # models
     "log_model", "load_model", "register_model",
-    "log_labels", "log_reference",
+    "log_labels", "log_reference", "log_outcome",
     # features
     "Entity", "FeatureView", "FileSource", "feature_view", "FeatureStore",
     # datasets

@@ -70,6 +70,7 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "shipyard.data.api",
     # monitoring
     "log_labels": "shipyard.monitoring.logs",
+    "log_outcome": "shipyard.experiments.outcomes",
     "log_reference": "shipyard.monitoring.service",
     # features
     "Entity": "shipyard.features.views",
@@ -127,6 +128,7 @@ __all__ = [
     "log_metric",
     "log_metrics",
     "log_model",
+    "log_outcome",
     "log_param",
     "log_params",
     "log_reference",
@@ -169,6 +171,7 @@ if TYPE_CHECKING:  # static view of the lazy names, for type checkers and IDEs
     from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError, ShipyardError
     from shipyard.core.settings import Settings, load_settings
     from shipyard.data.api import load_dataset, log_dataset
+    from shipyard.experiments.outcomes import log_outcome
     from shipyard.features.store import FeatureStore
     from shipyard.features.views import Entity, FeatureView, FileSource, feature_view
     from shipyard.flows import flow, on_dataset, on_model, on_model_version, step

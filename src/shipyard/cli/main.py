@@ -150,6 +150,10 @@ def build_app() -> typer.Typer:
     from shipyard.cli import sync
 
     app.add_typer(sync.app, name="sync")
+    from shipyard.cli import experiments
+
+    app.add_typer(experiments.app, name="experiment")
+    app.command("promote")(experiments.promote)
     from shipyard.cli import image
 
     app.add_typer(image.app, name="image")

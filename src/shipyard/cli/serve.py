@@ -44,6 +44,20 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--shadow", help="A version (alias or number) that gets a copy of traffic."),
         ] = None,
+        experiment: Annotated[
+            str | None,
+            typer.Option(
+                "--experiment",
+                help="Run the two --route options as this A/B experiment: arms logged, errors "
+                "logged, the challenger stopped when the experiment's state says so.",
+            ),
+        ] = None,
+        assign_key: Annotated[
+            str | None,
+            typer.Option(
+                "--assign-key", help="Sticky experiment assignment by this request key (customer_id)."
+            ),
+        ] = None,
         max_batch_size: Annotated[
             int, typer.Option("--max-batch-size", min=1, help="Rows per model call.")
         ] = 64,
@@ -141,6 +155,8 @@ def register(app: typer.Typer) -> None:
             features=tuple(features or ()),
             online_store=(online_store or settings.online_store_uri) if features else None,
             max_entities=max_entities,
+            experiment=experiment,
+            assign_key=assign_key,
         )
         proxies = parse_proxies(forwarded_allow_ips)
         run_serve(

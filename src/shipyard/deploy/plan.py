@@ -131,7 +131,20 @@ def desired_objects(view: Spec, env: str) -> list[ObjectState]:
         objects.append(ObjectState("flow", name, fl.model_dump(mode="json", exclude={"environment"})))
     for name, monitor in view.monitors.items():
         objects.append(ObjectState("monitor", name, dict(monitor)))
+    for name, experiment in view.experiments.items():
+        objects.append(ObjectState("experiment", name, experiment.model_dump(mode="json")))
     return objects
+
+
+def _kept_outcome(before: ObjectState, after: ObjectState) -> ObjectState:
+    """An experiment that stopped (a guardrail) or was promoted stays so when the spec only says
+    it runs: re-applying the same spec never restarts it (a changed experiment does)."""
+    if before.kind != "experiment" or before.spec.get("status", "running") == "running":
+        return after
+    same = {k: v for k, v in after.spec.items() if k not in ("status", "reason")} == {
+        k: v for k, v in before.spec.items() if k not in ("status", "reason")
+    }
+    return before if same else after
 
 
 def requirements(view: Spec, obj: ObjectState) -> tuple[str, ...]:
@@ -185,6 +198,8 @@ def diff(
     unchanged = 0
     for key in sorted(want, key=lambda k: (kind_order(k[0]), k[1])):
         after, before = want[key], have.get(key)
+        if before is not None:
+            after = _kept_outcome(before, after)
         if before is None:
             changes.append(
                 Change("create", *key, field_changes(None, after), None, after, needs.get(key, ()))

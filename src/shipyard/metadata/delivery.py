@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from shipyard.metadata.base import MetadataStore
 
 #: the kinds of applied objects, in the order an apply creates them (deletes go in reverse)
-KINDS = ("environment", "service", "batch", "flow", "monitor")
+KINDS = ("environment", "service", "batch", "flow", "monitor", "experiment")
 OUTCOMES = ("applying", "applied", "failed", "rolled-back")
 #: what a sync loop says of an environment (``unknown``: a wake was asked before any loop ran)
 SYNC_STATUSES = ("synced", "out-of-sync", "degraded", "unknown")

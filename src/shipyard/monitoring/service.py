@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 def log_column(feature: str) -> str:
     """The prediction-log column of input ``feature`` (serving prefixes names that clash)."""
-    return f"input_{feature}" if feature in FIXED or feature in ("prediction", "proba") else feature
+    return f"input_{feature}" if feature in FIXED or feature in ("prediction", "proba", "arm") else feature
 
 
 def log_reference(data: Any, *, outputs: Any = None, **options: Any) -> Profile:

@@ -19,6 +19,7 @@ protocol itself, :mod:`shipyard.serving.protocol`), the guard (Host, token), the
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import re
@@ -177,12 +178,17 @@ def create_serving_app(
     )
     deployment = Deployment(config, variants, shadow, metrics, writer, on_wait=admission.observe)
 
+    watcher = _experiment_watcher(config, stores, deployment)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await deployment.start()
+        task = None if watcher is None else asyncio.get_running_loop().create_task(watcher())
         try:
             yield
         finally:
+            if task is not None:
+                task.cancel()
             await deployment.stop()
             if entities is not None:
                 entities.close()
@@ -213,6 +219,21 @@ def create_serving_app(
     return app
 
 
+def _experiment_watcher(
+    config: ServingConfig, stores: Stores | None, deployment: Deployment
+) -> Callable[[], Any] | None:
+    """With ``--experiment`` and a project environment to read it in: the guardrail-stop watcher."""
+    if config.experiment is None or stores is None:
+        return None
+    project, environment = stores.settings.project, stores.settings.environment
+    if not project or not environment:
+        return None
+    from shipyard.serving.experiment import store_share, watch
+
+    read = store_share(stores, project, environment, config.experiment)
+    return lambda: watch(deployment, read, config.experiment_poll_s)
+
+
 def _add_routes(
     app: FastAPI, deployment: Deployment, admission: Admission, entities: EntityModels | None
 ) -> None:
@@ -225,6 +246,7 @@ def _add_routes(
     from shipyard.features.lookup import MissingEntity
     from shipyard.serving.batcher import Overloaded
     from shipyard.serving.deployment import PredictTimeout, utc_now
+    from shipyard.serving.experiment import assignment_unit
     from shipyard.serving.features import entity_records, is_entities_body, parse_entities
     from shipyard.serving.feedback import add_feedback_route
     from shipyard.serving.finite import is_overflow, non_finite_row, overflow_message
@@ -315,23 +337,38 @@ def _add_routes(
                 return fetched
             parsed, keys = fetched[:2], fetched[2]
         columns, rows = parsed
+        unit = rid
+        if config.assign_key is not None:
+            found = assignment_unit(
+                config.assign_key, columns, keys, request.query_params.get(config.assign_key)
+            )
+            if found is None:
+                key = config.assign_key
+                message = (
+                    f"this deployment assigns experiment traffic by {key!r}: send it as an input "
+                    f"column or as ?{key}=VALUE on the URL (a string or an integer)"
+                )
+                return fail(400, "missing_assignment_key", message, rid)
+            unit = found
         counted[0] = False
         deployment.arriving -= 1  # no await until its rows are queued
         try:
-            result = await deployment.predict(rid, ts, started, columns, rows, keys)
+            result = await deployment.predict(rid, ts, started, columns, rows, keys, unit)
         except Overloaded:
-            version = deployment.route(rid).label  # routing is deterministic: the version it went to
+            version = deployment.route(unit).label  # routing is deterministic: the version it went to
             return fail(503, "overloaded", "the server is at capacity; retry shortly", rid, version, **retry)
         except PredictTimeout:
             message = f"the model did not answer within {config.timeout_s:g} s"
-            return fail(504, "timeout", message, rid, deployment.route(rid).label)
+            deployment.log_failure(rid, ts, started, deployment.route(unit), columns, rows)
+            return fail(504, "timeout", message, rid, deployment.route(unit).label)
         except Exception as exc:
             if is_overflow(exc):  # finite input the model cannot compute on: the input's fault
                 message = overflow_message(columns, None, f"the model failed with {type(exc).__name__}")
-                return fail(422, "invalid_input", message, rid, deployment.route(rid).label)
+                return fail(422, "invalid_input", message, rid, deployment.route(unit).label)
             log.error("predict %s failed", rid, exc_info=exc)
+            deployment.log_failure(rid, ts, started, deployment.route(unit), columns, rows)
             message = "the model failed on this input; the server log has details"
-            return fail(500, "model_error", message, rid, deployment.route(rid).label)
+            return fail(500, "model_error", message, rid, deployment.route(unit).label)
         variant = result.variant
         bad = non_finite_row(result.predictions, result.proba)
         if bad is not None:

@@ -80,6 +80,12 @@ class ServingConfig:
     features: tuple[str, ...] = ()
     online_store: str | None = None
     max_entities: int = 1000
+    # an A/B experiment (``--experiment NAME``): the two routes are control (first) and challenger;
+    # ``assign_key`` (``--assign-key customer_id``) makes the assignment sticky by that request key
+    # (an input column, an entities body's join key or ``?KEY=`` on the URL) instead of the request id
+    experiment: str | None = None
+    assign_key: str | None = None
+    experiment_poll_s: float = 5.0  # how often the experiment's state is read (a guardrail stop)
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.max_queue < 1:
@@ -109,6 +115,13 @@ class ServingConfig:
         if self.auth_failures < 1 or self.auth_window_s <= 0:
             raise InvalidInputError("--max-auth-failures must be at least 1 and the window more than 0 s")
         check_allowed_hosts(self.allowed_hosts, auth=self.auth)
+        if self.experiment is not None and len(self.routes) != 2:
+            raise InvalidInputError(
+                "--experiment needs two --route options: production first, then the challenger "
+                "(e.g. --route champion=90 --route 4=10)"
+            )
+        if self.assign_key is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$", self.assign_key):
+            raise InvalidInputError(f"--assign-key {self.assign_key!r}: use a request key like customer_id")
         if self.deployment and not _DEPLOYMENT_RE.match(self.deployment):
             raise InvalidInputError(
                 f"deployment name {self.deployment!r}: use letters, digits, '_', '-' and '.' (at most 100)"

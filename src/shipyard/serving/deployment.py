@@ -2,7 +2,11 @@
 the prediction log — everything ``POST /predict`` does after the body is parsed.
 
 Routing is sticky: a request goes to the version whose cumulative weight range holds
-``crc32(request_id) % 100``, so a retried request id lands on the same version.
+``crc32(request_id) % 100``, so a retried request id lands on the same version. An experiment
+(``config.experiment``) routes by its unit instead (the request id, or the value of
+``config.assign_key``) hashed into 10,000 buckets (:mod:`shipyard.experiments.assign`), logs each
+row's arm, logs failed requests (role ``error``) so error rates can be compared, and can send the
+challenger's share to 0 at once (:meth:`Deployment.stop_challenger`, a guardrail stop).
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class Deployment:
         for v in variants:
             total += v.weight if len(variants) > 1 else 100
             self._bounds.append((total, v))
+        self.experiment = config.experiment
+        self.challenger_share = float(variants[1].weight) if config.experiment and len(variants) > 1 else 0.0
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -106,11 +112,54 @@ class Deployment:
             await asyncio.to_thread(self.log_writer.close)
 
     def route(self, request_id: str) -> Variant:
+        """The version a request (or, in an experiment, a unit) goes to."""
+        if self.experiment is not None:
+            from shipyard.experiments.assign import arm
+
+            return self.variants[arm(request_id, self.challenger_share, self.experiment)]
         slot = zlib.crc32(request_id.encode()) % 100
         for bound, variant in self._bounds:
             if slot < bound:
                 return variant
         return self._bounds[-1][1]
+
+    def stop_challenger(self) -> None:
+        """Send no more traffic to the experiment's challenger (one assignment: the next request
+        already goes to production)."""
+        self.challenger_share = 0.0
+
+    def arm_of(self, variant: Variant) -> str | None:
+        if self.experiment is None:
+            return None
+        return "challenger" if variant is not self.variants[0] else "control"
+
+    def log_failure(  # noqa: PLR0917
+        self,
+        request_id: str,
+        ts: datetime,
+        started: float,
+        variant: Variant,
+        columns: dict[str, list[Any]],
+        rows: int,
+    ) -> None:
+        """An experiment's failed request, logged with role ``error`` (its error rate)."""
+        if self.experiment is None or self.log_writer is None:
+            return
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self._log(
+            LogEntry(
+                request_id,
+                ts,
+                variant.name,
+                variant.version,
+                "error",
+                latency_ms,
+                columns,
+                [None] * rows,
+                None,
+                arm=self.arm_of(variant),
+            )
+        )
 
     async def _run(self, variant: Variant, columns: dict[str, list[Any]], rows: int) -> Result:
         future = self.batchers[variant.label].submit(columns, rows)
@@ -127,13 +176,14 @@ class Deployment:
         columns: dict[str, list[Any]],
         rows: int,
         keys: dict[str, list[Any]] | None = None,
+        unit: str | None = None,
     ) -> Prediction:
-        """Route, batch, predict; log the request (with the entities' join ``keys`` of an entities
-        body) and send the shadow copy off the hot path.
+        """Route (by ``unit``, default the request id), batch, predict; log the request (with the
+        entities' join ``keys`` of an entities body) and send the shadow copy off the hot path.
 
         Raises :class:`Overloaded` (queue full), :class:`PredictTimeout`, or the model's error.
         """
-        variant = self.route(request_id)
+        variant = self.route(unit or request_id)
         preds, proba = await self._run(variant, columns, rows)
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._log(
@@ -148,6 +198,7 @@ class Deployment:
                 preds,
                 proba,
                 keys,
+                self.arm_of(variant),
             )
         )
         if self.shadow is not None:

@@ -17,9 +17,12 @@ ts             timestamp[us, UTC]          when the request arrived
 deployment     string                      the deployment (default: the model name)
 model          string                      the registered model name
 version        int64 (null for runs:/)     the model version that produced the row
-role           string                      ``primary`` (returned) or ``shadow`` (logged only)
+role           string                      ``primary`` (returned), ``shadow`` (logged only)
+                                           or ``error`` (the model failed: prediction null)
 latency_ms     float64                     request latency (shadow: its own model latency)
 row            int32                       the row's index inside its request
+arm            string                      an experiment's arm (``control``/``challenger``);
+                                           only in the logs of ``--experiment`` deployments
 <join key>...  int64 or string             a deployment with ``--features``: the entity's
                                            join keys (``entity_<key>`` where the name is
                                            taken; null for rows sent as records)
@@ -59,7 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("shipyard.serving")
 
 FIXED_COLUMNS = ("request_id", "ts", "deployment", "model", "version", "role", "latency_ms", "row")
-OUTPUT_COLUMNS = ("prediction", "proba")
+OUTPUT_COLUMNS = ("prediction", "proba", "arm")
 _TEXT_COLUMNS = ["request_id", "deployment", "model", "role"]  # dictionary-encoded; numbers are not
 _CONVERT_S = 0.05  # how often queued records become Arrow
 _CONVERT_ROWS = 500  # records per conversion step (about 3 ms of GIL time)
@@ -77,6 +80,7 @@ class LogEntry:
     predictions: list[Any]
     proba: list[list[float]] | None
     keys: dict[str, list[Any]] | None = None  # join key -> one value per row (entities bodies)
+    arm: str | None = None  # an experiment's arm: "control" | "challenger"
 
 
 def feature_column(name: str) -> str:
@@ -263,6 +267,8 @@ def entries_table(
         "latency_ms": repeat([e.latency_ms for e in entries], pa.float64()),
         "row": pa.array(list(chain(range(n) for n in counts)), pa.int32()),
     }
+    if any(e.arm is not None for e in entries):
+        data["arm"] = repeat([e.arm for e in entries], pa.string())
     for key, column in (key_columns or {}).items():
         data[column] = _keys([e.keys.get(key) if e.keys else None for e in entries], counts)
     for name in entries[0].columns:

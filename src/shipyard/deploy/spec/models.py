@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from shipyard.experiments.config import ExperimentSpec
+
 #: Environment, deployment, flow and monitor names: DNS labels, as Kubernetes names them.
 Name = Annotated[
     str,
@@ -278,6 +280,9 @@ class Spec(_Strict):
     deployments: dict[Name, Deployment] = {}
     flows: dict[Name, FlowSchedule] = {}
     monitors: dict[Name, dict[str, Any]] = {}
+    experiments: dict[Name, ExperimentSpec] = Field(
+        default={}, description="A/B experiments against production (shipyard.experiments.config)"
+    )
     overrides: dict[Name, dict[str, Any]] = Field(
         default={},
         description="per environment: keys merged over deployments/flows/monitors there "

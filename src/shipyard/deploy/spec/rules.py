@@ -42,6 +42,18 @@ def check(spec: Spec, data: Any) -> list[Problem]:
             problems.append(
                 (("flows", name, "environment"), f"unknown environment {fl.environment!r}; known: {known}")
             )
+    for name, ex in spec.experiments.items():
+        where = ("experiments", name)
+        if ex.environment not in spec.environments:
+            problems.append(
+                ((*where, "environment"), f"unknown environment {ex.environment!r}; known: {known}")
+            )
+            continue
+        served = spec.deployments.get(ex.deployment)
+        if served is None or served.kind != "service" or ex.environment not in (served.environments or names):
+            problems.append(
+                ((*where, "deployment"), f"{ex.deployment!r} is not a service deployed to {ex.environment!r}")
+            )
     for env_name, override in spec.overrides.items():
         problems += _override_shape(spec, env_name, override)
     if problems:  # the environments' views below need sound references
@@ -70,6 +82,9 @@ def for_environment(spec: Spec, env: str) -> Spec:
     }
     merged["flows"] = {
         name: fl for name, fl in merged["flows"].items() if fl.get("environment") in (None, env)
+    }
+    merged["experiments"] = {
+        name: ex for name, ex in base.get("experiments", {}).items() if ex.get("environment") == env
     }
     return Spec.model_validate({**base, **merged, "overrides": {}})
 

@@ -13,6 +13,8 @@ from shipyard.server.ui.common import ROOT, STATIC
 from shipyard.server.ui.dataset_pages import add_dataset_routes
 from shipyard.server.ui.deploy_pages import PERMISSIONS as DEPLOY_PERMISSIONS
 from shipyard.server.ui.deploy_pages import add_deploy_routes
+from shipyard.server.ui.experiment_pages import PERMISSIONS as EXPERIMENT_PERMISSIONS
+from shipyard.server.ui.experiment_pages import add_experiment_routes
 from shipyard.server.ui.feature_pages import PERMISSIONS as FEATURE_PERMISSIONS
 from shipyard.server.ui.feature_pages import add_feature_routes
 from shipyard.server.ui.login import add_login_routes
@@ -55,6 +57,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     **MONITORING_PERMISSIONS,
     **FEATURE_PERMISSIONS,
     **DEPLOY_PERMISSIONS,
+    **EXPERIMENT_PERMISSIONS,
 }
 
 
@@ -72,5 +75,6 @@ def build_router() -> APIRouter:
     add_monitoring_routes(router, pages)
     add_feature_routes(router, pages)
     add_deploy_routes(router, pages)
+    add_experiment_routes(router, pages)
     add_audit_routes(router, pages)
     return router

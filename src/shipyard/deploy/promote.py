@@ -1,0 +1,304 @@
+"""``shipyard promote NAME --from CHALLENGER --to ENV``: move an experiment's challenger into the
+environment's service NAME when every gate passes, in one release.
+
+Gates, each recorded with its value (:class:`Gate`):
+
+- ``experiment`` — the experiment on NAME with this challenger decided ``better`` (or ``not worse``
+  within its margin) on its deciding metric, with no sample ratio mismatch;
+- ``approval`` — the challenger's model version is approved, by someone other than its author
+  (four eyes), who holds one of ``roles`` at a scope reaching the environment;
+- ``monitors`` — the deployment's monitors all have results and no open alert;
+- ``card`` — the model card is complete: a description, an intended use, a signature and a source run;
+- ``ci`` — the CI check of the version's commit is green: the version tag ``ci.status`` is
+  ``success`` (what a CI job records with ``shipyard models tag NAME VERSION ci.status=success``).
+
+A promotion that passes is one release: the service's model version becomes the challenger's and
+the experiment is marked ``promoted`` in the same transaction (traffic switches in one step,
+nothing is half-promoted). A refusal is a ``failed`` release carrying every gate's value — audited
+like any release — and a :class:`PromotionRefused` naming each failed gate and by how much.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shipyard.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from shipyard.deploy import experiments as ex
+from shipyard.experiments import stats
+from shipyard.metadata.delivery import ObjectState, Release
+
+if TYPE_CHECKING:
+    from shipyard.deploy.facts import Facts
+    from shipyard.experiments.config import ExperimentSpec
+    from shipyard.metadata.model_registry import ModelVersion
+    from shipyard.tracking.stores import Stores
+
+APPROVER_ROLES = ("maintainer", "admin", "release-manager")
+CI_TAG = "ci.status"
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    ok: bool
+    value: Any
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"gate": self.name, "ok": self.ok, "value": self.value, "message": self.message}
+
+
+class PromotionRefused(PermissionDeniedError):
+    def __init__(self, gates: list[Gate], release: Release) -> None:
+        self.gates = gates
+        self.release = release
+        failed = [g for g in gates if not g.ok]
+        super().__init__(
+            "promotion refused: "
+            + "; ".join(f"{g.name}: {g.message}" for g in failed)
+            + f" (release {release.number} records every gate)"
+        )
+
+
+@dataclass
+class Promotion:
+    release: Release
+    gates: list[Gate]
+    version: str
+
+
+def _experiment_for(
+    experiments: dict[str, ExperimentSpec], name: str, challenger: str
+) -> tuple[str, ExperimentSpec]:
+    for exp_name, spec in experiments.items():
+        if spec.deployment == name and challenger in (spec.challenger, exp_name):
+            return exp_name, spec
+    shown = ", ".join(f"{n} ({s.deployment} vs {s.challenger})" for n, s in experiments.items()) or "none"
+    raise NotFoundError(
+        f"no experiment puts {challenger!r} against {name!r} here (experiments: {shown}); "
+        "start one with `shipyard experiment start`"
+    )
+
+
+def experiment_gate(result: Any) -> Gate:
+    metric = result.metrics[0]
+    last = metric.windows[-1] if metric.windows else None
+    value = {
+        "decision": result.decision,
+        "metric": metric.name,
+        "diff": last.cum_diff if last else None,
+        "interval": list(last.cs) if last else None,
+        "n": list(last.cum_n) if last else [0, 0],
+        "min_samples": result.spec.min_samples,
+        "srm_p": result.srm_p,
+    }
+    ok = result.decision in (stats.BETTER, stats.NOT_WORSE)
+    if ok:
+        return Gate("experiment", True, value, f"decided {result.decision!r} on {metric.name}")
+    short = max(0, result.spec.min_samples - min(value["n"]))
+    how = (
+        f"{short} more rows per arm needed before any decision"
+        if short
+        else (
+            f"{metric.name} diff {_f(value['diff'])}, always-valid interval [{_f(value['interval'][0])}, "
+            f"{_f(value['interval'][1])}]"
+            if last
+            else "no data"
+        )
+    )
+    return Gate(
+        "experiment", False, value, f"decided {result.decision!r}, needs 'better' or 'not worse' ({how})"
+    )
+
+
+def _f(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.4g}"
+
+
+def approval_gate(
+    version: ModelVersion, roles_of: Any, project: str, env: str, roles: tuple[str, ...]
+) -> Gate:
+    value: dict[str, Any] = {
+        "approved": version.approved,
+        "approved_by": version.approved_by,
+        "author": version.created_by,
+    }
+    if not version.approved or not version.approved_by:
+        return Gate("approval", False, value, f"{version.uri} is not approved")
+    if version.approved_by == version.created_by:
+        return Gate(
+            "approval",
+            False,
+            value,
+            f"approved by its own author {version.created_by!r} (four eyes: another user must approve)",
+        )
+    held = roles_of(version.approved_by)
+    scopes = ("server", f"project:{project}", f"project:{project}/env:{env}")
+    fit = sorted({r for r, scope in held if r in roles and scope in scopes})
+    value["roles"] = fit
+    if not fit:
+        return Gate(
+            "approval",
+            False,
+            value,
+            f"approver {version.approved_by!r} holds none of {', '.join(roles)} for {project}/{env}",
+        )
+    return Gate("approval", True, value, f"approved by {version.approved_by} ({fit[0]}), not its author")
+
+
+def monitors_gate(facts: Facts, deployment: str) -> Gate:
+    status = facts.monitor_status(deployment)
+    value = {"passing": status.passing, "reason": status.reason}
+    if status.passing:
+        return Gate("monitors", True, value, f"passing: {status.reason}")
+    what = "failing" if status.passing is False else "unknown"
+    return Gate("monitors", False, value, f"{what}: {status.reason}")
+
+
+def card_gate(stores: Stores, version: ModelVersion) -> Gate:
+    from shipyard.registry.card import build_card
+    from shipyard.registry.service import ModelRegistry
+
+    card = build_card(ModelRegistry(stores), version)
+    missing = [
+        what
+        for what, present in (
+            ("description", bool(card.description.strip())),
+            ("intended use", bool(card.intended_use.strip())),
+            ("signature", bool(version.signature)),
+            ("source run", bool(version.run_id) and card.run_status != "deleted"),
+        )
+        if not present
+    ]
+    if missing:
+        return Gate("card", False, {"missing": missing}, f"the model card lacks: {', '.join(missing)}")
+    return Gate("card", True, {"missing": []}, "complete")
+
+
+def ci_gate(version: ModelVersion) -> Gate:
+    status = version.tags.get(CI_TAG)
+    value = {"status": status, "commit": version.tags.get("git.commit")}
+    if status == "success":
+        return Gate("ci", True, value, "green")
+    shown = "no check recorded" if status is None else f"status {status!r}"
+    return Gate(
+        "ci",
+        False,
+        value,
+        f"{shown}; CI records it with "
+        f"`shipyard models tag {version.model_name} {version.version} {CI_TAG}=success`",
+    )
+
+
+def promote(
+    stores: Stores,
+    facts: Facts,
+    project: str,
+    name: str,
+    *,
+    challenger: str,
+    env: str,
+    user: str,
+    log_dir: str,
+    roles: tuple[str, ...] = APPROVER_ROLES,
+    now: datetime | None = None,
+) -> Promotion:
+    """Judge every gate, then switch or refuse in one release (see the module doc)."""
+    from shipyard.metadata.security import open_security_store
+
+    delivery = ex.stores_delivery(stores)
+    what = f"promote {name} from {challenger}"
+    try:
+        service, exp_name, spec, version, target = _subject(stores, delivery, project, env, name, challenger)
+    except (NotFoundError, InvalidInputError) as exc:  # a refusal before any gate: audited too
+        asked = {"promotion": {"service": name, "from": challenger}}
+        ex.record(delivery, project, env, user=user, what=what, plan=asked, outcome="failed", error=str(exc))
+        raise
+    security = open_security_store(stores.metadata)
+    result = ex.analyse(stores, exp_name, spec, log_dir, now)
+    gates = [
+        experiment_gate(result),
+        approval_gate(version, lambda who: security.access_rows(who)[0], project, env, roles),
+        monitors_gate(facts, name),
+        card_gate(stores, version),
+        ci_gate(version),
+    ]
+    plan = {
+        "promotion": {"service": name, "experiment": exp_name, "from": service.model_version, "to": target},
+        "gates": [g.to_dict() for g in gates],
+    }
+    if not all(g.ok for g in gates):
+        failed = "; ".join(f"{g.name}: {g.message}" for g in gates if not g.ok)
+        release = ex.record(
+            delivery, project, env, user=user, what=what, plan=plan, outcome="failed", error=failed
+        )
+        raise PromotionRefused(gates, release)
+    promoted_spec = {**service.spec, "model": target}
+    put = [
+        ObjectState("service", name, promoted_spec, target),
+        ObjectState(
+            ex.KIND,
+            exp_name,
+            spec.model_copy(update={"status": "promoted", "reason": f"promoted {target}"}).model_dump(
+                mode="json"
+            ),
+        ),
+    ]
+    release = ex.record(delivery, project, env, user=user, what=what, put=put, plan=plan)
+    return Promotion(release, gates, target)
+
+
+def _subject(  # noqa: PLR0917
+    stores: Stores, delivery: Any, project: str, env: str, name: str, challenger: str
+) -> tuple[Any, str, ExperimentSpec, ModelVersion, str]:
+    """The service, the experiment, the challenger's version and its URI (NotFoundError or
+    InvalidInputError naming what is wrong)."""
+    from shipyard.registry.service import ModelRegistry
+
+    objects = {(o.kind, o.name): o for o in delivery.list_objects(project, env)}
+    service = objects.get(("service", name))
+    if service is None:
+        known = ", ".join(n for k, n in objects if k == "service") or "none"
+        raise NotFoundError(f"no service {name!r} in {project}/{env} (services there: {known})")
+    exp_name, spec = _experiment_for(ex.list_experiments(delivery, project, env), name, challenger)
+    if spec.status == "promoted":
+        raise InvalidInputError(f"experiment {exp_name!r} was promoted already")
+    target = (
+        spec.challenger
+        if spec.challenger_version is not None
+        else _deployed_version(objects, spec.challenger)
+    )
+    model, number = target[len("models:/") :].rsplit("/", 1)
+    registry = ModelRegistry(stores)
+    version = registry.store.get_version(model, int(number))
+    _same_signature(registry, service, version)
+    return service, exp_name, spec, version, target
+
+
+def _deployed_version(objects: dict[tuple[str, str], Any], deployment: str) -> str:
+    found = objects.get(("service", deployment))
+    if found is None or not found.model_version:
+        raise NotFoundError(
+            f"the challenger deployment {deployment!r} does not exist here; nothing to promote"
+        )
+    return str(found.model_version)
+
+
+def _same_signature(registry: Any, service: Any, version: ModelVersion) -> None:
+    """A challenger must take the inputs production takes."""
+    current = service.model_version
+    if not current or not str(current).startswith("models:/"):
+        return
+    model, number = str(current)[len("models:/") :].rsplit("/", 1)
+    try:
+        production = registry.store.get_version(model, int(number))
+    except (NotFoundError, ValueError):
+        return
+    mine, theirs = version.signature.get("inputs"), production.signature.get("inputs")
+    if mine and theirs and mine != theirs:
+        raise InvalidInputError(
+            f"{version.uri} takes different inputs than production's {production.uri}: a promotion "
+            "must keep the signature (deploy it as a new service instead)"
+        )

@@ -1,0 +1,223 @@
+"""Per arm and per time window: the sums of a metric, then the effect of each window on its own and
+the always-valid effect of everything up to the window's end (one look per window).
+
+:func:`window_sums` turns rows (window index, arm, value) into per-window counts, sums and sums of
+squares with ``numpy.bincount`` (one pass, no Python loop: 10M rows in well under a second);
+:func:`sequential` turns those into the looks' statistics. Both work on a leading batch axis as
+well, which is how simulations run thousands of experiments in one call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from shipyard.experiments import stats
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
+
+CONTROL, CHALLENGER = 0, 1
+
+
+@dataclass(frozen=True)
+class Sums:
+    """Per arm (axis -2: control, challenger) and window (axis -1): rows, sum, sum of squares of
+    the values after subtracting ``shift`` (kept small for a stable variance)."""
+
+    n: Floats
+    s: Floats
+    ss: Floats
+    shift: float = 0.0
+
+
+def window_sums(window: Any, arm: Any, values: Any, windows: int) -> Sums:
+    """Sums of ``values`` per (arm, window); rows whose value is not finite (a label that has not
+    arrived) or whose window is outside ``[0, windows)`` are left out."""
+    import numpy as np
+
+    w = np.asarray(window, dtype=np.int64)
+    a = np.asarray(arm, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(v) & (w >= 0) & (w < windows) & ((a == CONTROL) | (a == CHALLENGER))
+    if not keep.all():
+        w, a, v = w[keep], a[keep], v[keep]
+    shift = float(v[: min(len(v), 10_000)].mean()) if len(v) else 0.0
+    v = v - shift
+    key = a * windows + w
+    size = 2 * windows
+    n = np.bincount(key, minlength=size).astype(np.float64).reshape(2, windows)
+    s = np.bincount(key, weights=v, minlength=size).astype(np.float64).reshape(2, windows)
+    ss = np.bincount(key, weights=v * v, minlength=size).astype(np.float64).reshape(2, windows)
+    return Sums(n, s, ss, shift)
+
+
+def _moments(n: Floats, s: Floats, ss: Floats) -> tuple[Floats, Floats]:
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, s / n, np.nan)
+        var = np.where(n > 1, (ss - n * mean * mean) / (n - 1), np.nan)
+    return mean, np.maximum(var, 0.0)
+
+
+@dataclass
+class Looks:
+    """Arrays over windows (axis -1; any leading batch axes kept)."""
+
+    n: Floats  # (..., 2, W) rows in the window
+    mean: Floats  # (..., 2, W) the window's own mean
+    diff: Floats  # (..., W) the window's own challenger - control
+    ci_low: Floats
+    ci_high: Floats
+    cum_n: Floats  # (..., 2, W) rows up to the window's end
+    cum_mean: Floats
+    cum_diff: Floats
+    cs_low: Floats  # the always-valid interval up to the window's end (running intersection)
+    cs_high: Floats
+    p: Floats  # the always-valid p-value (running minimum)
+    srm_p: Floats
+    decision: Any  # object array of strings
+
+
+def sequential(
+    sums: Sums,
+    *,
+    higher_is_better: bool,
+    alpha: float = 0.05,
+    min_samples: int = 100,
+    shares: tuple[float, float] = (0.5, 0.5),
+    margin: float | None = None,
+    assigned: Floats | None = None,
+    tau2: float | None = None,
+) -> Looks:
+    """The looks of one metric. ``min_samples``: rows per arm before any decision; ``shares``:
+    the configured traffic split (control, challenger) the SRM check compares ``assigned`` counts
+    (default: the metric's own rows) with; ``tau2``: the mixture variance (default
+    :func:`stats.default_tau2` at ``min_samples`` from the data seen)."""
+    import numpy as np
+
+    n, s, ss = sums.n, sums.s, sums.ss
+    mean, var = _moments(n, s, ss)
+    diff, se2 = stats.welch(
+        n[..., 0, :], mean[..., 0, :], var[..., 0, :], n[..., 1, :], mean[..., 1, :], var[..., 1, :]
+    )
+    ci_low, ci_high = stats.fixed_ci(diff, se2, alpha)
+    cn, cs, css = (np.cumsum(x, axis=-1) for x in (n, s, ss))
+    cmean, cvar = _moments(cn, cs, css)
+    cdiff, cse2 = stats.welch(
+        cn[..., 0, :], cmean[..., 0, :], cvar[..., 0, :], cn[..., 1, :], cmean[..., 1, :], cvar[..., 1, :]
+    )
+    t2 = (
+        stats.default_tau2(cvar[..., 0, :], cvar[..., 1, :], min_samples)
+        if tau2 is None
+        else np.full_like(cdiff, tau2)
+    )
+    t2 = np.where(np.isfinite(t2) & (t2 > 0), t2, 1e-12)
+    lo, hi = stats.confidence_sequence(cdiff, cse2, t2, alpha)
+    p = stats.always_valid_p(cdiff, cse2, t2)
+    lo, hi, p = stats.running_sequence(lo, hi, p)
+    counts = np.cumsum(assigned, axis=-1) if assigned is not None else cn
+    srm = stats.srm_p(np.moveaxis(counts, -2, -1), shares)
+    enough = (cn[..., 0, :] >= min_samples) & (cn[..., 1, :] >= min_samples)
+    shifted = sums.shift
+    decision = stats.decide(
+        lo, hi, higher_is_better=higher_is_better, enough=enough, margin=margin, srm=srm < stats.SRM_ALPHA
+    )
+    return Looks(
+        n, mean + shifted, diff, ci_low, ci_high, cn, cmean + shifted, cdiff, lo, hi, p, srm, decision
+    )
+
+
+@dataclass
+class WindowReport:
+    start: datetime
+    end: datetime
+    n: tuple[int, int]
+    mean: tuple[float | None, float | None]
+    diff: float | None
+    ci: tuple[float | None, float | None]
+    cum_n: tuple[int, int]
+    cum_diff: float | None
+    cs: tuple[float | None, float | None]
+    p: float
+    srm_p: float
+    decision: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "n": list(self.n),
+            "mean": list(self.mean),
+            "diff": self.diff,
+            "ci": list(self.ci),
+            "cum_n": list(self.cum_n),
+            "cum_diff": self.cum_diff,
+            "cs": list(self.cs),
+            "p": self.p,
+            "srm_p": self.srm_p,
+            "decision": self.decision,
+        }
+
+
+@dataclass
+class MetricReport:
+    name: str
+    higher_is_better: bool
+    margin: float | None
+    windows: list[WindowReport] = field(default_factory=list)
+
+    @property
+    def decision(self) -> str:
+        return self.windows[-1].decision if self.windows else stats.UNKNOWN
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "higher_is_better": self.higher_is_better,
+            "margin": self.margin,
+            "decision": self.decision,
+            "windows": [w.to_dict() for w in self.windows],
+        }
+
+
+def _num(value: Any) -> float | None:
+    import math
+
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+def report(
+    name: str,
+    looks: Looks,
+    edges: list[tuple[datetime, datetime]],
+    *,
+    higher_is_better: bool,
+    margin: float | None,
+) -> MetricReport:
+    """One metric's looks as plain values (no batch axis)."""
+    out = MetricReport(name, higher_is_better, margin)
+    for i, (start, end) in enumerate(edges):
+        out.windows.append(
+            WindowReport(
+                start,
+                end,
+                (int(looks.n[0, i]), int(looks.n[1, i])),
+                (_num(looks.mean[0, i]), _num(looks.mean[1, i])),
+                _num(looks.diff[i]),
+                (_num(looks.ci_low[i]), _num(looks.ci_high[i])),
+                (int(looks.cum_n[0, i]), int(looks.cum_n[1, i])),
+                _num(looks.cum_diff[i]),
+                (_num(looks.cs_low[i]), _num(looks.cs_high[i])),
+                float(looks.p[i]),
+                float(looks.srm_p[i]),
+                str(looks.decision[i]),
+            )
+        )
+    return out

@@ -163,6 +163,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import agent
 
     app.add_typer(agent.app, name="agent")
+    from shipyard.cli import branches
+
+    app.add_typer(branches.app, name="branches")
     _register_flow_commands(app)
     return app
 

@@ -16,6 +16,7 @@ from shipyard.executors.base import Executor, resources_from_dict
 from shipyard.executors.registry import open_executor
 from shipyard.flows.decorators import Flow
 from shipyard.flows.graph import Graph
+from shipyard.metadata.branches import note_branch
 from shipyard.runtime.artifacts_io import OWN_OUTPUTS, record_to_ref, ref_to_stored
 from shipyard.runtime.code_package import ARTIFACT_NAME as CODE_ARTIFACT
 from shipyard.runtime.code_package import CodePackage, build_code_package
@@ -149,7 +150,7 @@ def _start(  # noqa: PLR0917 (the pieces execute() prepared)
         tags={"shipyard.kind": "flow", **options.tags},
         origin_run_id=origin_run_id,
     )
-    plan = RunPlan(graph, stores, run_id, settings.user_namespace, origin)
+    plan = RunPlan(graph, stores, run_id, settings.write_namespace, origin)
     outcome = Scheduler(plan, executor, stores, progress=options.progress).run()
     return FlowRun(stores, run_id, outcome)
 
@@ -172,11 +173,12 @@ def create_flow_run(
     settings = stores.settings
     envs = _prepare_envs(loaded, graph, settings, stores, origin_run_id)
     package = store_code_package(loaded, stores, package_root)
+    note_branch(stores.metadata, settings)
     stores.metadata.create_run(
         RunCreate(
             id=run_id,
             name=f"{loaded.flow.name}-{run_id[-8:]}",
-            namespace=settings.user_namespace,
+            namespace=settings.write_namespace,
             user=settings.user,
             start_time=utcnow(),
             params=dict(graph.params),

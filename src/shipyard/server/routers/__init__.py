@@ -24,6 +24,7 @@ _MODULES = (
     "platform",
     "features",
     "deploy",
+    "branches",
 )
 
 

@@ -32,7 +32,8 @@ def _expected_denied(role: str, rule: Rule, own: bool) -> bool:
         return False
     if rule.permission == "model:approve":
         return own  # four eyes
-    return may_change(access, rule.permission, SERVER_SCOPE, user if own else "owner") is not None
+    owner = None if rule.resource == "branch" else (user if own else "owner")  # a branch has no owner
+    return may_change(access, rule.permission, SERVER_SCOPE, owner) is not None
 
 
 def _deletes_last(item: tuple[tuple[str, str], Rule]) -> tuple[bool, str, str]:

@@ -39,6 +39,20 @@ SEMANTIC_400 = {
     "column must name the version's columns",
     ("POST", "/api/v1/datasets/{name}/versions"): "columns and stats are free-form JSON: an integer "
     "past 64 bits is refused, and JSON Schema cannot tell 10**30 from 1e30",
+    (
+        "GET",
+        "/api/v1/branches/{project}/{branch}",
+    ): "main, master and production name production's own line: refused as branch names (core/branches.py)",
+    (
+        "PUT",
+        "/api/v1/branches/{project}/{branch}",
+    ): "main, master and production name production's own line: refused as branch names (core/branches.py)",
+    (
+        "DELETE",
+        "/api/v1/branches/{project}/{branch}",
+    ): "main, master and production name production's own line: refused as branch names (core/branches.py)",
+    ("POST", "/api/v1/runs"): "a branch namespace's branch is at most 40 characters and never main, "
+    "master or production (core/branches.py validate_namespace)",
     ("POST", "/api/v1/deploy/{project}/{environment}/releases"): "the plan and the objects' specs are "
     "free-form JSON: an integer past 64 bits is refused (JSON Schema cannot tell 10**30 from 1e30)",
     ("POST", "/api/v1/deploy/{project}/{environment}/releases/{number}/finish"): "the objects' specs are "

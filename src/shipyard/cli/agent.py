@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shipyard.cli.branches import BranchOption
 from shipyard.cli.main import state
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
     project: Annotated[
         str | None, typer.Option("--project", help="With --applied: the project (default: the spec's).")
     ] = None,
+    branch: BranchOption = None,
 ) -> None:
     """Run ENVIRONMENT's deployments (from the spec, or with --applied from the applied releases)
     until interrupted."""
@@ -79,6 +81,17 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
     )
     from shipyard.deploy.agent.main import run_agent
 
+    if branch is not None:  # the branch's slot next to the environment, as `apply --branch` recorded it
+        from shipyard.core.branches import resolve_branch, slot_name
+
+        chosen = resolve_branch(branch)
+        if chosen is not None:
+            if not applied:
+                raise typer.BadParameter(
+                    "a branch runs what `shipyard apply -e ENV --branch B` recorded: add --applied",
+                    param_hint="'--branch'",
+                )
+            environment = slot_name(environment, chosen)
     cli = state(ctx)
     stores = cli.stores
     desired: DesiredState = SpecFileState(file, registry_resolver(stores.metadata))

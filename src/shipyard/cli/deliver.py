@@ -10,11 +10,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from shipyard.cli.branches import BranchOption, use_branch
 from shipyard.cli.main import state
+from shipyard.core.branches import PRODUCTION_ENVIRONMENT
 
 if TYPE_CHECKING:
-    from shipyard.deploy.facts import StoreFacts
+    from shipyard.deploy.facts import Facts, StoreFacts
     from shipyard.deploy.plan import Plan
+    from shipyard.deploy.spec.models import Spec
     from shipyard.metadata.delivery import DeliveryStore
 
 _ENV = Annotated[str, typer.Option("-e", "--env", help="The environment, e.g. production.")]
@@ -75,6 +78,7 @@ def plan(  # noqa: PLR0917 (Typer maps parameters to options)
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="List the verdicts that pass too.")
     ] = False,
+    branch: BranchOption = None,
 ) -> None:
     """Compare the spec with each environment's applied state: the changes and the policy verdicts
     (exit 1 when a verdict refuses)."""
@@ -83,9 +87,19 @@ def plan(  # noqa: PLR0917 (Typer maps parameters to options)
     from shipyard.deploy.source import read_spec
 
     source = read_spec(file, ref)
+    on = use_branch(ctx, branch, source.spec.project.name)
     delivery, facts = _stores(ctx)
     envs = [env] if env is not None else list(source.spec.environments)
-    plans = [make_plan(source.spec, e, delivery=delivery, facts=facts, commit=source.commit) for e in envs]
+    if on is not None:
+        envs = [e for e in envs if e != PRODUCTION_ENVIRONMENT] if env is None else envs
+        plans = []
+        for e in envs:
+            spec, where, judged = _on_branch(source.spec, e, on, facts)
+            plans.append(make_plan(spec, where, delivery=delivery, facts=judged, commit=source.commit))
+    else:
+        plans = [
+            make_plan(source.spec, e, delivery=delivery, facts=facts, commit=source.commit) for e in envs
+        ]
     if as_json:
         print_json(plans[0].to_json() if env is not None else {"plans": [p.to_json() for p in plans]})
     else:
@@ -110,22 +124,29 @@ def apply(  # noqa: PLR0917 (Typer maps parameters to options)
             "--prune/--no-prune", help="Delete what the spec no longer declares (--no-prune keeps it)."
         ),
     ] = True,
+    branch: BranchOption = None,
 ) -> None:
     """Apply the spec to one environment: policy-checked, recorded as a release, a no-op when
-    nothing changed."""
+    nothing changed. With --branch B the branch's deployments go next to the environment's own
+    (its slot ENV--B, own addresses); production never takes a branch."""
     from shipyard.deploy.apply import apply as apply_spec
     from shipyard.deploy.plan import PlanRefused
     from shipyard.deploy.source import read_spec
 
     source = read_spec(file, ref)
-    delivery, facts = _stores(ctx)
+    on = use_branch(ctx, branch, source.spec.project.name)
+    spec, where = source.spec, env
+    delivery, store_facts = _stores(ctx)
+    facts: Facts = store_facts
+    if on is not None:
+        spec, where, facts = _on_branch(source.spec, env, on, store_facts)
     try:
         result = apply_spec(
-            source.spec,
-            env,
+            spec,
+            where,
             delivery=delivery,
             facts=facts,
-            user=facts.user,
+            user=store_facts.user,
             commit=source.commit,
             author=source.author,
             lock_wait_s=lock_wait,
@@ -135,6 +156,14 @@ def apply(  # noqa: PLR0917 (Typer maps parameters to options)
         _show(refused.plan, as_json)
         raise
     _report(result.plan, result.release, result.message, as_json)
+
+
+def _on_branch(spec: Spec, env: str, branch: str, facts: Facts) -> tuple[Spec, str, Facts]:
+    """The spec, slot and facts of ``branch``'s deployment next to ``env``."""
+    from shipyard.core.branches import slot_name
+    from shipyard.deploy.branches import BranchFacts, branch_spec
+
+    return branch_spec(spec, env, branch), slot_name(env, branch), BranchFacts(facts, branch)
 
 
 def _report(plan: Plan, release: Any, message: str, as_json: bool) -> None:

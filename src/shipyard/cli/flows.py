@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from shipyard.cli.branches import BranchOption
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
@@ -120,9 +121,14 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     executor: ExecutorName = None,
     ray_address: RayAddress = None,
     start_method: StartMethod = None,
+    branch: BranchOption = None,
 ) -> None:
-    """Run a flow: `shipyard run flow.py -p n=100`. Prints the run id."""
+    """Run a flow: `shipyard run flow.py -p n=100`. Prints the run id. With --branch its run
+    goes to the branch's namespace project:P/branch:B."""
+    from shipyard.cli.branches import use_branch
     from shipyard.flows.params import parse_cli_params
+
+    use_branch(ctx, branch)
     from shipyard.runtime.api import run_file
 
     params = parse_cli_params(param or [])

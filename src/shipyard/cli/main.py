@@ -173,6 +173,10 @@ def build_app() -> typer.Typer:
     from shipyard.cli import templates
 
     templates.register(app)
+
+    from shipyard.cli import branches
+
+    app.add_typer(branches.app, name="branches")
     _register_flow_commands(app)
     return app
 

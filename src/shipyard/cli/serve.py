@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from shipyard.cli._edge import AllowedHosts, ForwardedAllowIps, max_auth_failures_option, parse_proxies
+from shipyard.cli.branches import BranchOption, branch_model_uri, use_branch
 from shipyard.cli.main import state
 
 
@@ -125,6 +126,7 @@ def register(app: typer.Typer) -> None:
         allowed_hosts: AllowedHosts = None,
         max_auth_failures: Annotated[int, max_auth_failures_option("token checks")] = 20,
         forwarded_allow_ips: ForwardedAllowIps = "",
+        branch: BranchOption = None,
     ) -> None:
         """Serve MODEL over HTTP: POST /predict, /feedback, /docs, /health, /ready, /metrics.
         Requests need a platform token (shipyard tokens create) unless --no-auth (loopback only).
@@ -133,9 +135,12 @@ def register(app: typer.Typer) -> None:
         from shipyard.serving.config import Route, ServingConfig, default_log_dir
         from shipyard.serving.run import serve as run_serve
 
+        model_uri = model if model.startswith(("models:/", "runs:/")) else f"models:/{model}"
+        if use_branch(ctx, branch) is not None:  # the branch's own model when it has one
+            model_uri = branch_model_uri(state(ctx).stores, model_uri)
         settings = state(ctx).settings
         config = ServingConfig(
-            model_uri=model if model.startswith(("models:/", "runs:/")) else f"models:/{model}",
+            model_uri=model_uri,
             routes=tuple(Route.parse(r) for r in route or ()),
             shadow=shadow,
             deployment=deployment,

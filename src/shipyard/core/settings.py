@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_MARKERS = ("shipyard.yaml", ".git")
@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     environment: str | None = Field(
         default=None, description="The project's environment a run acts in (dev, staging, production...)."
     )
+    branch: str | None = Field(
+        default=None,
+        description="The branch this process writes on (a name, or 'auto': the git branch); its runs, "
+        "models, datasets and deployments live in project:P/branch:B and never touch production's.",
+    )
     step_secrets: Literal["store", "env"] = Field(
         default="store",
         description="Where a step's declared secrets come from: the secrets store, or (env) environment "
@@ -126,6 +131,27 @@ class Settings(BaseSettings):
         default=64 << 20, gt=0, description="Most a run's code package (flow + local modules) may hold."
     )
 
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str | None) -> str | None:
+        from shipyard.core.branches import resolve_branch
+        from shipyard.core.errors import InvalidInputError
+
+        try:
+            return resolve_branch(value)
+        except InvalidInputError as exc:
+            raise ValueError(str(exc)) from None
+
+    @property
+    def write_namespace(self) -> str:
+        """Where this process's new runs go: the branch's namespace on a branch, else
+        ``run_namespace`` (a CI machine token's project), else the user's."""
+        if self.branch is not None:
+            from shipyard.core.branches import branch_namespace, branch_project
+
+            return branch_namespace(branch_project(self), self.branch)
+        return self.run_namespace or self.user_namespace
+
     @property
     def metadata_uri(self) -> str:
         if self.uri:
@@ -145,12 +171,10 @@ class Settings(BaseSettings):
         return f"user:{self.user}"
 
     @property
-    def write_namespace(self) -> str:
-        return self.run_namespace or self.user_namespace
-
-    @property
     def read_namespace(self) -> str:
-        return self.namespace or self.user_namespace
+        if self.namespace:
+            return self.namespace
+        return self.write_namespace if self.project is not None else self.user_namespace
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -164,6 +188,8 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**clean)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = "; ".join(
-            f"SHIPYARD_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            (f"SHIPYARD_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")
+            + str(err["msg"]).removeprefix("Value error, ")
+            for err in exc.errors()
         )
         raise ConfigurationError(f"invalid shipyard settings: {problems}") from None

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.core.branches import check_branch_name_write
 from shipyard.core.clock import utcnow
 from shipyard.core.errors import InvalidInputError
 from shipyard.data import load as loading
@@ -24,6 +25,7 @@ from shipyard.data.rowfilter import parse_row_filter
 from shipyard.data.snapshot import Snapshot, snapshot_path, snapshot_table
 from shipyard.data.tables import is_table
 from shipyard.data.uri import DatasetRef, parse_dataset_uri, validate_dataset_name
+from shipyard.metadata.branches import note_branch
 from shipyard.metadata.datasets import (
     DatasetFile,
     DatasetStore,
@@ -124,8 +126,16 @@ class DatasetService:
     ) -> SnapshotResult:
         """Store ``data`` (DataFrame, Arrow table, a path or ``s3://`` URI) as the next version."""
         validate_dataset_name(name, new=True)
-        project = project if project is not None else self.stores.settings.project
+        settings = self.stores.settings
+        name = check_branch_name_write(settings, name, "dataset")
+        if settings.branch is not None and project is not None and project != settings.project:
+            raise InvalidInputError(
+                f"on branch {settings.branch!r} of project {settings.project!r} a dataset cannot go into "
+                f"project {project!r}; leave out project"
+            )
+        project = project if project is not None else settings.project
         project = None if project is None else check_project_name(project)
+        note_branch(self.stores.metadata, settings)
         snap = self._snapshot(name, data, column_tags)
         version = self.store.create_version(
             DatasetVersionCreate(
@@ -333,6 +343,7 @@ class DatasetService:
         return diff_versions(old, new, self.files(old), self.files(new))
 
     def set_alias(self, name: str, alias: str, version: int) -> DatasetVersion:
+        name = check_branch_name_write(self.stores.settings, name, "dataset")
         return self.store.set_alias(name, alias, version, user=self.user, at=utcnow())
 
     def lineage(self, version: DatasetVersion) -> Lineage:

@@ -298,3 +298,31 @@ def _rollback_applier(project: str, env: str, facts: Facts, recorded: Mapping[st
     raw = recorded.get("apply_policy")
     policy = ApplyPolicy.model_validate(raw) if isinstance(raw, Mapping) else ApplyPolicy()
     return applier_verdict(facts, project, env, policy)
+
+
+def clear(
+    project: str,
+    env: str,
+    *,
+    delivery: DeliveryStore,
+    user: str,
+    actuator: Actuator | None = None,
+    lock_wait_s: float = 0.0,
+) -> ApplyResult:
+    """Remove every object of ``env`` as one release (a deleted branch's slot: nothing is judged,
+    since nothing is deployed)."""
+    from shipyard.metadata.delivery import canonical_hash
+
+    owner = lock_owner()
+    take_lock(delivery, project, env, owner=owner, user=user, wait_s=lock_wait_s)
+    try:
+        actual = [o.state() for o in delivery.list_objects(project, env)]
+        changes, unchanged = diff([], actual, {})
+        plan = Plan(project, env, canonical_hash([]), changes, [], unchanged)
+        if not changes:
+            return ApplyResult(plan, None)
+        draft = ReleaseDraft(plan.spec_hash, plan.to_json())
+        release = _run(delivery, plan, draft, owner=owner, user=user, actuator=actuator or RecordOnly())
+        return ApplyResult(plan, release)
+    finally:
+        delivery.release_lock(project, env, owner=owner)

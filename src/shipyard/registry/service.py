@@ -11,13 +11,16 @@ import errno
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from shipyard.core.branches import branch_object_name, branch_of_name, check_branch_name_write
 from shipyard.core.clock import utcnow
 from shipyard.core.entities import ArtifactRecord
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key
+from shipyard.metadata.branches import note_branch
 from shipyard.metadata.model_registry import (
     AliasEvent,
     ModelVersion,
@@ -213,7 +216,7 @@ class ModelRegistry:
         """Register a model-package artifact record as the next version of model ``name``. A model
         that does not exist yet is created in ``project`` (default: ``Settings.project``, i.e.
         ``SHIPYARD_PROJECT``; neither: the server scope); an existing model keeps its project."""
-        name = validate_model_name(name)  # a new model's name is checked further where it is created
+        name = self._write_name(validate_model_name(name))  # a new model's name is checked where created
         owner = self.new_model_project(project)
         if not record.meta.get(PACKAGE_MARK):
             raise InvalidInputError(f"artifact {record.name!r} is not a model package; log it with log_model")
@@ -235,12 +238,36 @@ class ModelRegistry:
             lineage=tuple(collect_lineage(self.stores.metadata, record.task_id)),
             project=owner,
         )
+        note_branch(self.stores.metadata, self.stores.settings)
         return self.store.create_version(create)
 
     def new_model_project(self, project: str | None = None) -> str | None:
         """The project a new model goes into: ``project``, else ``Settings.project``, checked."""
-        chosen = project if project is not None else self.stores.settings.project
+        settings = self.stores.settings
+        if settings.branch is not None and project is not None and project != settings.project:
+            raise InvalidInputError(
+                f"on branch {settings.branch!r} of project {settings.project!r} a model cannot go into "
+                f"project {project!r}; leave out project"
+            )
+        chosen = project if project is not None else settings.project
         return None if chosen is None else check_project_name(chosen)
+
+    def _write_name(self, name: str) -> str:
+        """The stored name a write of model ``name`` goes to: ``NAME:branch:B`` on a branch."""
+        return check_branch_name_write(self.stores.settings, name, "model")
+
+    def branch_first(self, ref: ModelRef) -> ModelRef:
+        """On a branch, ``ref`` moved to the branch's model when the branch has one (else it reads
+        production's, which a branch may do); unchanged off a branch."""
+        branch = self.stores.settings.branch
+        if branch is None or ref.name is None or branch_of_name(ref.name) is not None:
+            return ref
+        own = branch_object_name(ref.name, branch)
+        try:
+            self.store.get_model(own)
+        except NotFoundError:
+            return ref
+        return replace(ref, name=own)
 
     def create_model(
         self,
@@ -252,7 +279,7 @@ class ModelRegistry:
     ) -> RegisteredModel:
         """A new registered model with no versions, in ``project`` (default: ``Settings.project``)."""
         return self.store.create_model(
-            validate_model_name(name, new=True),
+            self._write_name(validate_model_name(name, new=True)),
             user=self.user,
             at=utcnow(),
             description=description,
@@ -287,7 +314,7 @@ class ModelRegistry:
     def set_alias(self, name: str, alias: str, version: int) -> AliasEvent:
         """Point ``alias`` at ``version``; refused (ConflictError) when its package does not load
         (:mod:`shipyard.registry.validation`)."""
-        name, alias = validate_model_name(name), validate_alias(alias)
+        name, alias = self._write_name(validate_model_name(name)), validate_alias(alias)
         self._check_loads(name, version, f"set alias {alias!r} to")
         return self.store.set_alias(name, alias, version, user=self.user, at=utcnow())
 
@@ -300,26 +327,34 @@ class ModelRegistry:
 
     def delete_alias(self, name: str, alias: str) -> AliasEvent:
         return self.store.delete_alias(
-            validate_model_name(name), validate_alias(alias), user=self.user, at=utcnow()
+            self._write_name(validate_model_name(name)), validate_alias(alias), user=self.user, at=utcnow()
         )
 
     def protect_alias(self, name: str, alias: str, protected: bool = True) -> AliasEvent:
         return self.store.protect_alias(
-            validate_model_name(name), validate_alias(alias), protected, user=self.user, at=utcnow()
+            self._write_name(validate_model_name(name)),
+            validate_alias(alias),
+            protected,
+            user=self.user,
+            at=utcnow(),
         )
 
     def approve(self, name: str, version: int, approved: bool = True) -> ModelVersion:
         """Approve (or revoke); an approval is refused when the package does not load."""
-        name = validate_model_name(name)
+        name = self._write_name(validate_model_name(name))
         if approved:
             self._check_loads(name, version, "approve")
         return self.store.set_approval(name, version, approved, user=self.user, at=utcnow())
 
     def tag_version(self, name: str, version: int, tags: Mapping[str, Any]) -> ModelVersion:
-        return self.store.set_version_tags(validate_model_name(name), version, validate_tags(tags))
+        return self.store.set_version_tags(
+            self._write_name(validate_model_name(name)), version, validate_tags(tags)
+        )
 
     def delete_version(self, name: str, version: int) -> None:
-        self.store.delete_version(validate_model_name(name), version)
+        self.store.delete_version(self._write_name(validate_model_name(name)), version)
 
     def describe(self, name: str, description: str) -> RegisteredModel:
-        return self.store.update_model(validate_model_name(name), description=description, at=utcnow())
+        return self.store.update_model(
+            self._write_name(validate_model_name(name)), description=description, at=utcnow()
+        )

@@ -16,6 +16,7 @@ from shipyard.executors.base import Executor, resources_from_dict
 from shipyard.executors.registry import open_executor
 from shipyard.flows.decorators import Flow
 from shipyard.flows.graph import Graph
+from shipyard.metadata.branches import note_branch
 from shipyard.runtime.artifacts_io import OWN_OUTPUTS, record_to_ref, ref_to_stored
 from shipyard.runtime.code_package import ARTIFACT_NAME as CODE_ARTIFACT
 from shipyard.runtime.code_package import CodePackage, build_code_package
@@ -179,6 +180,7 @@ def create_flow_run(
     settings = stores.settings
     envs = _prepare_envs(loaded, graph, settings, stores, origin_run_id)
     package = store_code_package(loaded, stores, package_root)
+    note_branch(stores.metadata, settings)
     stores.metadata.create_run(
         RunCreate(
             id=run_id,

@@ -5,7 +5,13 @@ group) a **role** (a named set of permissions) at a **scope**:
 
 - ``*`` — the whole server;
 - ``project:NAME`` — one project (and every environment of it);
-- ``project:NAME/env:ENV`` — one environment of a project.
+- ``project:NAME/env:ENV`` — one environment of a project;
+- ``project:NAME/branch:BRANCH`` — one branch of a project (its runs, models, datasets).
+
+A principal acting **on a branch** (``Access.branch``: the request's ``X-Shipyard-Branch``)
+uses its write permissions only on that branch's objects — scopes ending in ``/branch:B`` and the
+branch's delivery slots ``/env:E--B`` —; reading anything stays as its grants allow
+(:data:`BRANCH_READS`). So production is never written from a branch, whatever the client does.
 
 A principal's :class:`Access` is the union of its own and its groups' bindings, optionally narrowed
 by the token it presented (a scope and/or a subset of permissions). ``Access.can(permission,
@@ -95,16 +101,35 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
 # the roles of the first version (one role per user); a stored "reader" means "viewer" now
 LEGACY_ROLES = {"reader": "viewer", "writer": "developer", "admin": "admin"}
 
-_SCOPE_RE = re.compile(r"^project:([a-z0-9][a-z0-9_\-]{0,62})(?:/env:([a-z0-9][a-z0-9_\-]{0,62}))?$")
+_SCOPE_RE = re.compile(
+    r"^project:([a-z0-9][a-z0-9_\-]{0,62})(?:/env:([a-z0-9][a-z0-9_\-]{0,62})|/branch:([a-z0-9][a-z0-9_\-]{0,39}))?$"
+)
+#: what a principal on a branch may still use outside the branch (reading, calling a service)
+BRANCH_READS = frozenset(
+    {
+        "run:read",
+        "model:read",
+        "monitor:read",
+        "data:read",
+        "data:read:pii",
+        "deploy:plan",
+        "predict",
+        "secret:read",
+        "token:create",
+        "audit:read",
+        "metrics:read",
+    }
+)
 
 
 def check_scope(scope: str) -> str:
-    """``scope`` if it is ``*``, ``project:NAME`` or ``project:NAME/env:ENV``; else a one-line error."""
+    """``scope`` if it is ``*``, ``project:NAME``, ``project:NAME/env:ENV`` or
+    ``project:NAME/branch:BRANCH``; else a one-line error."""
     if scope == SERVER_SCOPE or _SCOPE_RE.fullmatch(scope):
         return scope
     raise InvalidInputError(
-        f"invalid scope {scope!r}; use '*' (the server), 'project:NAME' or 'project:NAME/env:ENV' "
-        "(lower-case letters, digits, '-' and '_')"
+        f"invalid scope {scope!r}; use '*' (the server), 'project:NAME', 'project:NAME/env:ENV' or "
+        "'project:NAME/branch:BRANCH' (lower-case letters, digits, '-' and '_')"
     )
 
 
@@ -217,10 +242,20 @@ def covers(outer: str, inner: str) -> bool:
     return outer in (SERVER_SCOPE, inner) or inner.startswith(outer + "/")
 
 
+def in_branch(scope: str, branch: str) -> bool:
+    """Whether ``scope`` is one of ``branch``'s: ``project:P/branch:B`` or a delivery slot
+    ``project:P/env:E--B`` (core/branches.py ``slot_name``)."""
+    last = scope.rsplit("/", 1)[-1]
+    return last == f"branch:{branch}" or (last.startswith("env:") and last.endswith(f"--{branch}"))
+
+
 def scope_of_namespace(namespace: str) -> str:
-    """Where a run in ``namespace`` lives: ``project:NAME/...`` namespaces belong to that project;
-    every other namespace (``user:alice``, ``production``) is at the server scope."""
+    """Where a run in ``namespace`` lives: a branch's namespace ``project:NAME/branch:B`` is that
+    branch's scope; other ``project:NAME...`` namespaces belong to that project; every other
+    namespace (``user:alice``, ``production``) is at the server scope."""
     if namespace.startswith("project:"):
+        if "/branch:" in namespace and _SCOPE_RE.fullmatch(namespace):
+            return namespace
         project = namespace.split("/", 1)[0]
         if _SCOPE_RE.fullmatch(project):
             return project
@@ -245,10 +280,13 @@ class Access:
     private_projects: frozenset[str] = frozenset()  # where server-wide grants stop (admins' excepted)
     token_grants: tuple[Grant, ...] | None = None  # a machine token: its actions' grants (see above)
     token_actions: tuple[str, ...] | None = None  # ... and the actions' names, for messages
+    branch: str | None = None  # acting on this branch: writes only reach the branch's objects
 
     def can(self, permission: str, scope: str = SERVER_SCOPE) -> bool:
         """May the principal use ``permission`` on something at ``scope``?"""
         if self.token_permissions is not None and permission not in self.token_permissions:
+            return False
+        if self.branch_refusal(permission, scope) is not None:
             return False
         if self.token_grants is not None:  # a machine token: its actions' grants, finer than a scope
             if not any(permission in g.permissions and covers(g.scope, scope) for g in self.token_grants):
@@ -267,6 +305,15 @@ class Access:
         if self.token_permissions is not None:
             parts.append(f"permissions {', '.join(sorted(self.token_permissions)) or '(none)'}")
         return f"its token is limited to {' and '.join(parts)}" if parts else None
+
+    def branch_refusal(self, permission: str, scope: str) -> str | None:
+        """Why acting on a branch keeps ``permission`` from ``scope`` (None: it does not)."""
+        if self.branch is None or permission in BRANCH_READS or in_branch(scope, self.branch):
+            return None
+        return (
+            f"on branch {self.branch!r} {permission} reaches only the branch's objects, not {scope}; "
+            "production is written only by `shipyard apply -e production` without a branch"
+        )
 
     def _reaches(self, grant: Grant, scope: str) -> bool:
         """A grant at ``*`` reaches into a private project only when it can manage users (an admin
@@ -357,6 +404,9 @@ _ANY = {
 def may_change(access: Access, permission: str, scope: str, owner: str | None) -> str | None:
     """None when ``access`` may use ``permission`` on an object owned by ``owner`` at ``scope``;
     otherwise why not (one line). Owners need ``permission``; others need its ``:any`` form too."""
+    on_branch = access.branch_refusal(permission, scope)
+    if on_branch is not None:
+        return on_branch
     if not access.can(permission, scope):
         return f"{access.principal!r} lacks the {permission} permission" + _where(scope)
     wider = _ANY.get(permission)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shipyard.core.branches import branch_of_name
 from shipyard.core.errors import NotFoundError, PermissionDeniedError
 from shipyard.secrets.base import secret_scope
 from shipyard.security.policy import SERVER_SCOPE, Access, may_change, scope_of_namespace
@@ -77,7 +78,7 @@ def check_run(ctx: ServerContext, access: Access, permission: str, run_id: str) 
         return
     owner, namespace = found
     scope = scope_of_namespace(namespace)
-    if scope.removeprefix("project:") in access.hidden_projects():
+    if scope.split("/", 1)[0].removeprefix("project:") in access.hidden_projects():
         raise NotFoundError(f"run {run_id!r} not found")  # a private project's runs are invisible
     if permission == "run:read":
         return  # everything else is readable by anyone with run:read somewhere (the guard checked)
@@ -106,12 +107,11 @@ def check_namespace(access: Access, namespace: str) -> None:
     """May ``access`` create a run in ``namespace``?"""
     scope = scope_of_namespace(namespace)
     if not access.can("run:write", scope):
-        where = "" if scope == SERVER_SCOPE else f" in {scope}"
         hint = ""
         if access.token_actions is not None and access.token_scope is not None:  # a machine token
             project = access.token_scope.split("/", 1)[0]
             hint = f" (a machine token writes runs into its project: SHIPYARD_RUN_NAMESPACE={project})"
-        raise PermissionDeniedError(f"{access.principal!r} lacks the run:write permission{where}{hint}")
+        raise PermissionDeniedError(lacks(access, "run:write", scope, hint))
     owner = namespace.removeprefix("user:") if namespace.startswith("user:") else None
     if owner is not None and owner != access.principal and not access.can("run:write:any", scope):
         raise PermissionDeniedError(
@@ -120,9 +120,27 @@ def check_namespace(access: Access, namespace: str) -> None:
         )
 
 
+def lacks(access: Access, permission: str, scope: str, hint: str = "") -> str:
+    """Why ``access`` cannot use ``permission`` at ``scope``, one line (acting on a branch says so)."""
+    why = access.branch_refusal(permission, scope)
+    if why is not None:
+        return f"{access.principal!r}: {why}"
+    where = "" if scope == SERVER_SCOPE else f" in {scope}"
+    return f"{access.principal!r} lacks the {permission} permission{where}{hint}"
+
+
+def object_scope(project: str | None, name: str) -> str:
+    """Where a model or dataset named ``name`` of ``project`` lives: a branch's object
+    (``NAME:branch:B``) at ``project:P/branch:B``, another at ``project:P``; none at the server."""
+    if project is None:
+        return SERVER_SCOPE
+    branch = branch_of_name(name)
+    return f"project:{project}" if branch is None else f"project:{project}/branch:{branch}"
+
+
 def model_scope(model: RegisteredModel) -> str:
-    """Where a model (its versions and aliases) lives: its project, or the server."""
-    return SERVER_SCOPE if model.project is None else f"project:{model.project}"
+    """Where a model (its versions and aliases) lives: its project (or its branch), or the server."""
+    return object_scope(model.project, model.name)
 
 
 def _visible_model(ctx: ServerContext, access: Access, name: str) -> RegisteredModel | None:
@@ -146,15 +164,14 @@ def check_model(ctx: ServerContext, access: Access, permission: str, name: str) 
         raise _deny(access, f"model {name!r}", why)
 
 
-def check_model_create(access: Access, project: str | None) -> None:
-    """May ``access`` create a model in ``project`` (None: at the server scope)?"""
-    scope = SERVER_SCOPE if project is None else f"project:{project}"
+def check_model_create(access: Access, project: str | None, name: str = "") -> None:
+    """May ``access`` create a model ``name`` in ``project`` (None: at the server scope)?"""
+    scope = object_scope(project, name)
     if project is not None and project in access.hidden_projects():
         raise PermissionDeniedError(f"{access.principal!r} lacks the model:write permission in {scope}")
     if not access.can("model:write", scope):
-        where = "" if project is None else f" in {scope}"
         hint = "" if project is not None else "; name a project you may write models in (project=...)"
-        raise PermissionDeniedError(f"{access.principal!r} lacks the model:write permission{where}{hint}")
+        raise PermissionDeniedError(lacks(access, "model:write", scope, hint))
 
 
 def check_new_version(ctx: ServerContext, access: Access, name: str, project: str | None) -> None:
@@ -162,12 +179,11 @@ def check_new_version(ctx: ServerContext, access: Access, name: str, project: st
     scope may (no ownership); a version that creates its model is creating it in ``project``."""
     model = _visible_model(ctx, access, name)
     if model is None:
-        check_model_create(access, project)
+        check_model_create(access, project, name)
         return
     scope = model_scope(model)
     if not access.can("model:write", scope):
-        where = "" if scope == SERVER_SCOPE else f" in {scope}"
-        raise PermissionDeniedError(f"{access.principal!r} lacks the model:write permission{where}")
+        raise PermissionDeniedError(lacks(access, "model:write", scope))
 
 
 def check_version(ctx: ServerContext, access: Access, permission: str, name: str, version: str) -> None:
@@ -220,7 +236,7 @@ def check_profile(ctx: ServerContext, access: Access, permission: str, name: str
 
 
 def dataset_scope(dataset: Dataset) -> str:
-    return SERVER_SCOPE if dataset.project is None else f"project:{dataset.project}"
+    return object_scope(dataset.project, dataset.name)
 
 
 def _visible_dataset(ctx: ServerContext, access: Access, name: str) -> Dataset | None:
@@ -253,12 +269,11 @@ def check_new_dataset_version(ctx: ServerContext, access: Access, name: str, pro
     if dataset is not None:
         scope = dataset_scope(dataset)
     else:
-        scope = SERVER_SCOPE if project is None else f"project:{project}"
+        scope = object_scope(project, name)
         if project is not None and project in access.hidden_projects():
             raise PermissionDeniedError(f"{access.principal!r} lacks the data:write permission in {scope}")
     if not access.can("data:write", scope):
-        where = "" if scope == SERVER_SCOPE else f" in {scope}"
-        raise PermissionDeniedError(f"{access.principal!r} lacks the data:write permission{where}")
+        raise PermissionDeniedError(lacks(access, "data:write", scope))
 
 
 def check_secret(access: Access, permission: str, project: str, environment: str) -> None:
@@ -267,14 +282,25 @@ def check_secret(access: Access, permission: str, project: str, environment: str
     cannot hold '/', so the scope built from them is exactly the one the secret lives in."""
     scope = secret_scope(project, environment)
     if not access.can(permission, scope):
-        raise PermissionDeniedError(f"{access.principal!r} lacks the {permission} permission in {scope}")
+        raise PermissionDeniedError(lacks(access, permission, scope))
 
 
 def check_environment(access: Access, permission: str, project: str, environment: str) -> None:
-    """Delivery state is decided at ``project:P/env:E`` (no owner), like a secret."""
+    """Delivery state is decided at ``project:P/env:E`` (no owner), like a secret; a branch's
+    slot ``E--B`` is decided at ``project:P/env:E--B``, which a binding at ``project:P`` reaches."""
     scope = secret_scope(project, environment)
     if not access.can(permission, scope):
-        raise PermissionDeniedError(f"{access.principal!r} lacks the {permission} permission in {scope}")
+        raise PermissionDeniedError(lacks(access, permission, scope))
+
+
+def check_branch(access: Access, permission: str, project: str, branch: str) -> None:
+    """A branch is decided at ``project:P/branch:B`` (no owner); a private project's branches
+    answer 404 to whoever may not see the project."""
+    if project in access.hidden_projects():
+        raise NotFoundError(f"project {project!r} has no branch {branch!r}")
+    scope = f"project:{project}/branch:{branch}"
+    if not access.can(permission, scope):
+        raise PermissionDeniedError(lacks(access, permission, scope))
 
 
 def check_object(
@@ -301,5 +327,7 @@ def check_object(
         check_secret(access, permission, params["project"], params["environment"])
     elif resource == "environment":
         check_environment(access, permission, params["project"], params["environment"])
+    elif resource == "branch":
+        check_branch(access, permission, params["project"], params["branch"])
     else:  # pragma: no cover - the table test keeps resources to the kinds above
         raise PermissionDeniedError(f"unknown resource kind {resource!r} in the permission table")

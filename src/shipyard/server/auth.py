@@ -50,6 +50,7 @@ MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STREAM_ROUTES = frozenset({"/api/v1/blobs/sha256/{digest}"})  # raw bytes, limits checked in the route
 TOKEN_COOKIE = "shipyard_token"  # noqa: S105 - a cookie name
 _BAD_ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
+BRANCH_HEADER = b"x-shipyard-branch"  # the branch a client acts on (Settings.branch)
 _REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 
 
@@ -311,6 +312,21 @@ class GuardMiddleware:
                 log.error("%s %s: token lookup failed: %s", method, scope["path"], exc)
             await error_response(status, exc.code, exc.message)(scope, receive, send)
             return
+        branch = _header(scope, BRANCH_HEADER)
+        if branch is not None and principal is not None:
+            from dataclasses import replace
+
+            from shipyard.core.branches import validate_branch
+
+            try:  # acting on a branch: writes reach only the branch's objects (security/policy.py)
+                principal = replace(
+                    principal, access=replace(principal.access, branch=validate_branch(branch))
+                )
+            except ShipyardError as exc:
+                await error_response(400, exc.code, f"{BRANCH_HEADER.decode()}: {exc.message}")(
+                    scope, receive, send
+                )
+                return
         if needed is None or needed.permission != PUBLIC:
             if principal is None:
                 login = _login_redirect(scope, method)

@@ -51,6 +51,12 @@ NEW_NAME_PATTERN = (  # a flat name being created: also no whitespace at either 
     rf"^(?:[{_END}]|[0-9_\-:@+=][{_C}]{{0,248}}[{_END}]|\.[{_C}]{{0,248}}[{_END}]"
     rf"|[A-Za-z][A-Za-z0-9_\-@+=]|[A-Za-z][{_C_NO_COLON}][{_C}]{{0,247}}[{_END}])$"
 )
+# core/branches.py validate_branch: no '--', no '-' at the end, at most 40 (maxLength); the code
+# also refuses main, master and production (production's own line)
+_BRANCH = r"[a-z0-9](?:-?[a-z0-9_])*"
+BRANCH_PATTERN = rf"^{_BRANCH}$"
+# a run namespace: a new flat name, or a branch's namespace (core/branches.py validate_namespace)
+NAMESPACE_PATTERN = rf"^(?:{NEW_NAME_PATTERN[1:-1]}|project:[a-z0-9][a-z0-9_\-]{{0,62}}/branch:{_BRANCH})$"
 ALIAS_PATTERN = r"^[A-Za-z][A-Za-z0-9_\-]{0,99}$"
 PROJECT_PATTERN = r"^[a-z0-9][a-z0-9_\-]{0,62}$"  # projects and environments (security/policy.py)
 ROLE_PATTERN = r"^[a-z][a-z0-9_\-]{0,62}$"
@@ -58,7 +64,10 @@ SECRET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"  # noqa: S105 - a pattern, not a
 MONITOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
 FEATURE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # feature views (features/views.py check_identifier)
-SCOPE_PATTERN = r"^(?:\*|project:[a-z0-9][a-z0-9_\-]{0,62}(?:/env:[a-z0-9][a-z0-9_\-]{0,62})?)$"
+SCOPE_PATTERN = (
+    r"^(?:\*|project:[a-z0-9][a-z0-9_\-]{0,62}"
+    r"(?:/env:[a-z0-9][a-z0-9_\-]{0,62}|/branch:[a-z0-9][a-z0-9_\-]{0,39})?)$"
+)
 
 
 def integral(value: Any) -> Any:
@@ -125,6 +134,7 @@ def _monitor_text(value: str) -> str:
 def _domain_refusal(pattern: str, kind: str, value: str) -> str | None:
     """The one-line message the code's own check gives ``value`` for ``pattern`` (None: it passes)."""
     from shipyard.artifacts.cas import validate_digest
+    from shipyard.core.branches import validate_branch, validate_namespace
     from shipyard.core.errors import InvalidInputError
     from shipyard.core.names import validate_alias_name, validate_key, validate_name
     from shipyard.features.views import check_identifier
@@ -135,6 +145,8 @@ def _domain_refusal(pattern: str, kind: str, value: str) -> str | None:
         KEY_PATTERN: lambda: validate_key(kind, value),
         NAME_PATTERN: lambda: validate_name(kind, value),
         NEW_NAME_PATTERN: lambda: validate_name(kind, value, new=True),
+        NAMESPACE_PATTERN: lambda: validate_namespace(value, new=True),
+        BRANCH_PATTERN: lambda: validate_branch(value),
         ALIAS_PATTERN: lambda: validate_alias_name(value, new=True),
         PROJECT_PATTERN: lambda: (
             check_secret_ref("x", value) if kind == "environment" else check_project_name(value)

@@ -22,7 +22,7 @@ AUTHENTICATED = "authenticated"  # any valid token
 class Rule:
     permission: str
     # "run" | "task" | "artifact" | "model" | "version" | "alias" | "profile" | "secret" | "dataset"
-    # | "environment"
+    # | "environment" | "branch"
     resource: str | None = None
 
 
@@ -211,6 +211,12 @@ _TABLE: dict[RouteKey, Rule] = {
     ("DELETE", f"{_ENV}/lock"): _r("deploy:apply", "environment"),
     ("POST", f"{_ENV}/releases"): _r("deploy:apply", "environment"),
     ("POST", f"{_ENV}/releases/{{number}}/finish"): _r("deploy:apply", "environment"),
+    # branches: listed by whoever reads runs; recorded (run:write) and deleted (run:delete) at the
+    # branch's scope project:P/branch:B (deleting marks it; the client removes its objects' ways)
+    ("GET", f"{API}/branches"): _RR,
+    ("GET", f"{API}/branches/{{project}}/{{branch}}"): _r("run:read", "branch"),
+    ("PUT", f"{API}/branches/{{project}}/{{branch}}"): _r("run:write", "branch"),
+    ("DELETE", f"{API}/branches/{{project}}/{{branch}}"): _r("run:delete", "branch"),
     # sync status: read with deploy:plan, written by the sync loop (an applier); the webhook that
     # wakes the loop needs deploy:sync only, so a token given to a git host can do nothing else
     ("GET", f"{API}/deploy/sync"): _r("deploy:plan"),  # those the caller may plan, only

@@ -42,6 +42,10 @@ Id64 = Annotated[int, Interval(ge=1, le=c.JSON_INT_MAX)]  # alert and audit even
 Key = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.KEY_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NAME_PATTERN)]
 NewName = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NEW_NAME_PATTERN)]
+Namespace = Annotated[
+    str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NAMESPACE_PATTERN)
+]
+BranchName = Annotated[str, StringConstraints(max_length=40, pattern=c.BRANCH_PATTERN)]
 Alias = Annotated[str, StringConstraints(pattern=c.ALIAS_PATTERN)]
 ProjectName = Annotated[str, StringConstraints(pattern=c.PROJECT_PATTERN)]
 RoleName = Annotated[str, StringConstraints(pattern=c.ROLE_PATTERN)]
@@ -83,7 +87,7 @@ class CodeVersionIn(_Body):
 class RunCreateIn(_Body):
     id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     name: NewName
-    namespace: NewName
+    namespace: Namespace
     user: str
     start_time: Time
     params: Params = Field(default_factory=dict)

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.artifacts.store import StoredObject
+from shipyard.core.branches import check_branch_write, validate_namespace
 from shipyard.core.clock import utcnow
 from shipyard.core.entities import ArtifactRecord, Metric, Run, RunCreate, RunStatus
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.ids import looks_like_id, new_id
 from shipyard.core.names import validate_key, validate_name
+from shipyard.metadata.branches import note_branch
 from shipyard.tracking.batching import coerce_int, coerce_value
 from shipyard.tracking.heartbeat import StaleRunReaper
 from shipyard.tracking.stores import Stores
@@ -85,7 +87,9 @@ class TrackingClient:
     ) -> Run:
         run_id = new_id()
         run_name = validate_name("run", name) if name is not None else f"run-{run_id[-8:]}"
-        ns = validate_name("namespace", namespace) if namespace is not None else self.settings.write_namespace
+        ns = validate_namespace(namespace) if namespace is not None else self.settings.write_namespace
+        check_branch_write(self.settings, ns)
+        note_branch(self.metadata, self.settings)
         create = RunCreate(
             id=run_id,
             name=run_name,

@@ -42,9 +42,9 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Final
 
+from shipyard.core.branches import validate_namespace
 from shipyard.core.entities import ArtifactRecord, Metric, Run, RunStatus
 from shipyard.core.errors import InvalidInputError, NotFoundError
-from shipyard.core.names import validate_name
 from shipyard.tracking.client import TrackingClient
 from shipyard.tracking.run import ActiveRun, describe_exception
 from shipyard.tracking.stores import Stores, open_stores
@@ -254,7 +254,7 @@ def _forget(handle: ActiveRun) -> None:
 def namespace(name: str | None) -> None:
     """Read from ``name`` from now on (``None``: every namespace). Writing is unaffected."""
     with _state.lock:
-        _state.read_namespace = validate_name("namespace", name) if name is not None else None
+        _state.read_namespace = validate_namespace(name) if name is not None else None
 
 
 def get_namespace() -> str | None:
@@ -268,7 +268,7 @@ def get_namespace() -> str | None:
 def _namespaces(ns: str | _Default | None) -> list[str] | None:
     if isinstance(ns, _Default):
         ns = get_namespace()
-    return [validate_name("namespace", ns)] if ns is not None else None
+    return [validate_namespace(ns)] if ns is not None else None
 
 
 def get_run(run_id: str, namespace: str | _Default | None = CURRENT_NAMESPACE) -> Run:

@@ -37,7 +37,9 @@ def open_stores(settings: Settings | None = None) -> Stores:
     if settings.metadata_uri.lower().startswith(("http://", "https://")):  # a server: send our token
         from shipyard.metadata.rest.store import RestMetadataStore
 
-        metadata: MetadataStore = RestMetadataStore(settings.metadata_uri, token=settings.token)
+        metadata: MetadataStore = RestMetadataStore(
+            settings.metadata_uri, token=settings.token, branch=settings.branch
+        )
     else:
         metadata = open_metadata_store(settings.metadata_uri, db_timeout_s=settings.db_timeout_s)
     try:

@@ -271,8 +271,10 @@ class Agent:
 
             if self.metadata is None:
                 raise ConfigurationError("the agent has no metadata store to read secrets from")
-            scoped = self.settings.model_copy(
-                update={"project": desired.project, "environment": desired.environment}
+            from shipyard.core.branches import split_slot
+
+            scoped = self.settings.model_copy(  # a branch's slot reads its environment's secrets
+                update={"project": desired.project, "environment": split_slot(desired.environment)[0]}
             )
             values = read_step_secrets(scoped, self.metadata, "agent", names, what="deployment")
         base = dict(os.environ)

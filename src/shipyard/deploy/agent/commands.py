@@ -176,11 +176,15 @@ def child_environment(
     the project and environment it acts for, the environment's settings with each
     ``${secret:NAME}`` replaced by its value, and the secrets in ``expose`` as upper-cased
     variables. ``secret_values`` must hold every secret these read."""
+    from shipyard.core.branches import split_slot
     from shipyard.deploy.spec.models import secret_refs
 
-    env = {k: v for k, v in base.items() if k != "SHIPYARD_SERVING_CONFIG"}
+    env = {k: v for k, v in base.items() if k not in ("SHIPYARD_SERVING_CONFIG", "SHIPYARD_BRANCH")}
     env["SHIPYARD_PROJECT"] = project
     env["SHIPYARD_ENVIRONMENT"] = environment
+    branch = split_slot(environment)[1]
+    if branch is not None:  # a branch's slot: what its jobs and flows write stays on the branch
+        env["SHIPYARD_BRANCH"] = branch
     for key, raw in settings.items():
         value = raw
         for ref in secret_refs(raw):

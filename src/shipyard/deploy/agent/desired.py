@@ -123,6 +123,11 @@ class AppliedState:
         from shipyard.deploy.spec.models import Environment
 
         objects = self._delivery.desired(self.project, environment)
+        if not objects and self._delivery.list_releases(self.project, environment, limit=1):
+            # applied, then emptied (a deleted branch's slot, a spec with nothing left): stop everything
+            return DesiredEnvironment(
+                self.project, environment, {}, root=self.root, source=f"{self.project}/{environment}: empty"
+            )
         if not objects:
             raise InvalidInputError(
                 f"environment {environment!r} of project {self.project!r} has nothing applied; "
@@ -140,6 +145,8 @@ class AppliedState:
                     if obj.kind == "service"
                     else BatchJob.model_validate(obj.spec)
                 )
+                if obj.model_version:  # on the model the release resolved (a branch's own, in its slot)
+                    dep = _on_model(dep, obj.model_version)
                 versions = {dep.model: _version_of(obj.model_version)} if obj.model_version else {}
                 deployments[obj.name] = DesiredDeployment(obj.name, dep, versions)
             elif obj.kind == "flow":
@@ -157,6 +164,17 @@ class AppliedState:
             root=self.root,
             source=f"release {release} of {self.project}/{environment}",
         )
+
+
+def _on_model(dep: Service | BatchJob, resolved: str) -> Service | BatchJob:
+    """``dep`` naming the model its release resolved to: ``models:/fraud@candidate`` resolved in
+    a branch's slot to ``models:/fraud:branch:B/1`` becomes ``models:/fraud:branch:B@candidate``."""
+    name = resolved.removeprefix("models:/").rsplit("/", 1)[0]
+    body = dep.model.removeprefix("models:/")
+    cut = min((i for i in (body.find("/"), body.find("@")) if i >= 0), default=len(body))
+    if body[:cut] == name:
+        return dep
+    return dep.model_copy(update={"model": f"models:/{name}{body[cut:]}"})
 
 
 def _version_of(uri: str) -> int:

@@ -30,8 +30,9 @@ Name = Annotated[
     StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$"),
     Field(description="a lower-case DNS label: letters, digits and '-', starting with a letter"),
 ]
-_MODEL_REF = re.compile(
-    r"^models:/[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}(/[1-9][0-9]{0,8}|@[A-Za-z][A-Za-z0-9_\-]{0,99})$"
+_MODEL_REF = re.compile(  # a branch's model is NAME:branch:BRANCH (core/branches.py)
+    r"^models:/[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}(:branch:[a-z0-9][a-z0-9_\-]{0,39})?"
+    r"(/[1-9][0-9]{0,8}|@[A-Za-z][A-Za-z0-9_\-]{0,99})$"
 )
 _DATA_REF = re.compile(
     r"^datasets:/[A-Za-z0-9][A-Za-z0-9_.\-]{0,249}(/[1-9][0-9]{0,8}|@[A-Za-z][A-Za-z0-9_\-]{0,99})?$"

@@ -100,12 +100,16 @@ class RestSession:
         retries: int = 4,
         backoff_s: float = 0.2,
         max_wait_s: float = 5.0,
+        branch: str | None = None,
     ) -> None:
         self.base_url = check_base_url(uri)
+        self.branch = branch
         self.retries, self.backoff_s, self.max_wait_s = retries, backoff_s, max_wait_s
         headers = {"Accept": "application/json", "User-Agent": "shipyard"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if branch:  # the server lets this session write only the branch's objects
+            headers["X-Shipyard-Branch"] = branch
         self.client = httpx.Client(
             base_url=self.base_url + API_PREFIX,
             headers=headers,

@@ -67,12 +67,12 @@ def metric_rows(metrics: Sequence[Metric]) -> list[tuple[str, Any, int, int]]:
 
 
 class RestMetadataStore(MetadataStore):
-    def __init__(self, uri: str, token: str | None = None) -> None:
+    def __init__(self, uri: str, token: str | None = None, *, branch: str | None = None) -> None:
         if token is None:
             from shipyard.core.settings import load_settings
 
             token = load_settings().token
-        self._http = RestSession(uri, token)
+        self._http = RestSession(uri, token, branch=branch)
         self.url = self._http.base_url
 
     def __repr__(self) -> str:
@@ -104,6 +104,8 @@ class RestMetadataStore(MetadataStore):
         self._http.call("POST", f"/runs/{seg(run_id)}/heartbeat", {})  # the server's store stamps it
 
     def fail_stale_runs(self, timeout_s: float) -> list[str]:
+        if self._http.branch is not None:  # a server-wide sweep: a branch writes only its own objects
+            return []
         return list(self._http.call("POST", "/runs-fail-stale", {"timeout_s": timeout_s})["ids"])
 
     @staticmethod

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
+from shipyard.core.branches import validate_namespace
 from shipyard.core.entities import ORCHESTRATOR_TAG, Run, RunCreate, RunStatus, TaskStatus
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key, validate_name
@@ -43,7 +44,7 @@ def create_run(conn: Connection, run: RunCreate) -> Run:
     row = {
         "id": run.id,
         "name": validate_name("run", run.name, new=True),
-        "namespace": validate_name("namespace", run.namespace, new=True),
+        "namespace": validate_namespace(run.namespace, new=True),
         "user": run.user,
         "status": RunStatus.RUNNING.value,
         "start_time": run.start_time,

@@ -215,6 +215,7 @@ lineage = Table(
 
 # Other tables on this MetaData live in their own modules: the model registry (revision
 # 0002_registry) and users, tokens and audit events (revision 0003_security, owned by the server work).
+from shipyard.metadata.sql import branches_schema as _branches  # noqa: E402, F401
 from shipyard.metadata.sql import datasets_schema as _datasets  # noqa: E402, F401
 from shipyard.metadata.sql import delivery_schema as _delivery  # noqa: E402, F401
 from shipyard.metadata.sql import features_schema as _features  # noqa: E402, F401

@@ -25,6 +25,7 @@ _MODULES = (
     "platform",
     "features",
     "deploy",
+    "branches",
 )
 
 

@@ -54,7 +54,7 @@ def _project(project: str | None) -> str | None:
 def create_model(request: Request, body: ModelCreateIn) -> Response:
     """A new model, in ``project`` when given (that needs model:write at ``project:NAME``)."""
     project = _project(body.project)
-    check_model_create(principal_of(request).access, project)
+    check_model_create(principal_of(request).access, project, body.name)
     model = ctx_of(request).registry.create_model(
         _name(body.name),
         user=acting_user(request, body.user),

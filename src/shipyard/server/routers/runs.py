@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import StringConstraints
 from starlette.responses import Response
 
+from shipyard.core.branches import validate_namespace
 from shipyard.core.entities import CodeVersion, RunCreate, RunStatus
 from shipyard.core.errors import InvalidInputError
-from shipyard.core.names import validate_name
 from shipyard.metadata.sql.search import MAX_RESULTS
 from shipyard.server.access import check_namespace
 from shipyard.server.deps import acting_user, ctx_of, decode_body, once, principal_of, wire
@@ -25,7 +25,7 @@ MAX_RUN_IDS = 100  # /run-ids completes a short id; it is not a way to list ever
 def create_run(request: Request, body: RunCreateIn) -> Response:
     data = body.model_dump()
     data["user"] = acting_user(request, body.user)
-    check_namespace(principal_of(request).access, validate_name("namespace", body.namespace))
+    check_namespace(principal_of(request).access, validate_namespace(body.namespace, new=True))
     create: RunCreate = decode_body(RunCreate, data)
     if body.code_version is not None:
         create = _with_code(create, body.code_version.model_dump())

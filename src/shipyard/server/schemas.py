@@ -44,6 +44,9 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pat
 NewName = Annotated[str, StringConstraints(min_length=1, max_length=c.NAME_MAX, pattern=c.NEW_NAME_PATTERN)]
 Alias = Annotated[str, StringConstraints(pattern=c.ALIAS_PATTERN)]
 ProjectName = Annotated[str, StringConstraints(pattern=c.PROJECT_PATTERN)]
+_NAME = c.PROJECT_PATTERN.strip("^$")
+#: a keyset cursor over environments: ``PROJECT/ENVIRONMENT`` (the last row of the previous page)
+EnvCursor = Annotated[str, StringConstraints(pattern=f"^{_NAME}/{_NAME}$")]
 RoleName = Annotated[str, StringConstraints(pattern=c.ROLE_PATTERN)]
 SecretName = Annotated[str, StringConstraints(pattern=c.SECRET_NAME_PATTERN)]
 MonitorName = Annotated[str, StringConstraints(pattern=c.MONITOR_PATTERN)]

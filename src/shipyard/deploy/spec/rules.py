@@ -71,7 +71,9 @@ def for_environment(spec: Spec, env: str) -> Spec:
     merged["flows"] = {
         name: fl for name, fl in merged["flows"].items() if fl.get("environment") in (None, env)
     }
-    return Spec.model_validate({**base, **merged, "overrides": {}})
+    view = Spec.model_validate({**base, **merged, "overrides": {}})
+    view._source = spec._source  # places stay those of the file (spec.load.place)
+    return view
 
 
 def _merge(base: Any, patch: Any) -> Any:

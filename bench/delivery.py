@@ -157,7 +157,6 @@ def _e2e(args: argparse.Namespace) -> None:
     """Commit -> the new version answering at the deployment's address (see the module doc)."""
     import sys
     import threading
-    from datetime import datetime as dt
 
     import httpx
 
@@ -167,6 +166,10 @@ def _e2e(args: argparse.Namespace) -> None:
     from shipyard.deploy.sync import Syncer, SyncOptions
 
     api = "  api:\n    model: models:/fraud/{version}\n"
+
+    def text(version: int, mode: str) -> str:
+        return SPEC.format(deployments=api.format(version=version)).replace("MODE: dev", f"MODE: {mode}")
+
     with tempfile.TemporaryDirectory(prefix="shipyard-e2e-") as tmp:
         root = Path(tmp)
         env = register_models(root)
@@ -174,7 +177,7 @@ def _e2e(args: argparse.Namespace) -> None:
         repo.mkdir()
         _git(repo, "init", "-q", "-b", "main")
         spec = repo / "shipyard.yaml"
-        spec.write_text(SPEC.format(deployments=api.format(version=1)))
+        spec.write_text(text(1, "r0"))
         _git(repo, "add", "-A")
         _git(repo, "commit", "-qm", "v1")
         metadata = open_metadata_store(env["SHIPYARD_URI"])
@@ -192,30 +195,47 @@ def _e2e(args: argparse.Namespace) -> None:
         stop = threading.Event()
         thread = threading.Thread(target=syncer.run, args=(stop, lambda _p: None), daemon=True)
         rows: list[dict[str, float]] = []
+        version = 1
         try:
             agent.wait(lambda: agent.deployment("api").get("version") == "fraud/1", "version 1", 600)
             address = agent.deployment("api")["address"] + "/predict"
             thread.start()
             client = httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
-            for i in range(args.repeat):
-                version = 2 if i % 2 == 0 else 1
-                head = _commit(repo, SPEC.format(deployments=api.format(version=version)))
-                start = time.perf_counter()
-                wall = dt.now(UTC)
-                delivery.request_sync("fraud", "dev", by="webhook")
+            for i in range(args.repeat + 1):
+                back = i == args.repeat  # last: `shipyard rollback` to the previous release (warm)
+                version = 2 if version == 1 else 1
+                wall, start = datetime.now(UTC), time.perf_counter()
+                if back:
+                    facts = StoreFacts(metadata, delivery, "bench")
+                    done = rollback("fraud", "dev", delivery=delivery, facts=facts, user="bench")
+                    number = done.release.number if done.release else 0
+                else:  # a new commit: the other version and a new setting (a new process)
+                    head = _commit(repo, text(version, f"r{i + 1}"))
+                    wall, start = datetime.now(UTC), time.perf_counter()
+                    delivery.request_sync("fraud", "dev", by="webhook")
                 recorded = None
                 while True:
-                    if recorded is None and delivery.list_releases("fraud", "dev", limit=1)[0].commit == head:
-                        recorded = time.perf_counter() - start
+                    if recorded is None:
+                        newest = delivery.list_releases("fraud", "dev", limit=1)[0]
+                        if (back and newest.number == number) or (not back and newest.commit == head):
+                            recorded = time.perf_counter() - start
                     answer = client.post(address, json=[row()])
                     if answer.status_code == 200 and answer.json().get("version") == version:
                         break
                     time.sleep(0.05)
                 answered = time.perf_counter() - start
+                agent.wait(
+                    lambda v=version: (
+                        agent.deployment("api").get("state") == "ready"  # type: ignore[misc]
+                        and agent.deployment("api").get("version") == f"fraud/{v}"
+                    ),
+                    "the status",
+                )
                 rollout = agent.deployment("api").get("rollout") or {}
-                began = dt.fromisoformat(rollout["started_at"]) if rollout.get("started_at") else None
+                began = datetime.fromisoformat(rollout["started_at"]) if rollout.get("started_at") else None
                 rows.append(
                     {
+                        "rollback": float(back),
                         "to": version,
                         "release": recorded if recorded is not None else answered,
                         "rollout_started": (began - wall).total_seconds() if began else float("nan"),
@@ -231,25 +251,28 @@ def _e2e(args: argparse.Namespace) -> None:
             metadata.close()
     print("commit + webhook -> runtime converged (shipyard sync loop + shipyard agent --applied):")
     for r in rows:
+        what = "rollback        " if r["rollback"] else "commit + webhook"
         print(
-            f"  -> v{r['to']:.0f}: release recorded {r['release']:.2f} s, agent's rollout started "
-            f"{r['rollout_started']:.2f} s, new version answering {r['answering']:.2f} s "
-            f"(the rollout itself {r['rollout']:.2f} s)  (target < 10 s)"
+            f"  {what} -> v{r['to']:.0f}: release recorded {r['release']:.2f} s, agent's rollout "
+            f"started {r['rollout_started']:.2f} s, new version answering {r['answering']:.2f} s "
+            f"(the rollout itself {r['rollout']:.2f} s)"
         )
-    cold = [r["answering"] for r in rows if r["to"] == 2]
-    print(f"  median to a new version (a cold start of shipyard serve): {statistics.median(cold):.2f} s")
-    warm = [r["answering"] for r in rows if r["to"] == 1]
-    if warm:
-        print(
-            f"  median back to the warm previous version (a router switch): {statistics.median(warm):.2f} s"
-        )
+    commits = [r for r in rows if not r["rollback"]]
+    pipeline = statistics.median(r["rollout_started"] for r in commits)
+    print(
+        f"  median commit -> converged: {statistics.median(r['answering'] for r in commits):.2f} s "
+        f"(target < 10 s), of which commit -> the agent's rollout started {pipeline:.2f} s and the "
+        f"rollout (a cold start of shipyard serve) {statistics.median(r['rollout'] for r in commits):.2f} s"
+    )
+    warm = [r["answering"] for r in rows if r["rollback"]]
+    print(f"  rollback -> the previous version answering (warm standby): {warm[0]:.2f} s (target < 5 s)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, default=200)
     parser.add_argument("--models", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5, help="rounds (with --e2e: commits)")
     parser.add_argument("--e2e", action="store_true", help="commit -> the new version answering (see above)")
     parser.add_argument("--sync-wake-check", type=float, default=2.0, help="with --e2e: the sync loop's")
     args = parser.parse_args()

@@ -210,6 +210,10 @@ class ServiceSupervisor:
             self._rolling.cancel()  # the desired plan changed under it: stop and start over
             with contextlib.suppress(BaseException):
                 await self._rolling
+        if self._rolling is not None and self._rolling.done():
+            # cancelled before it ever ran: its own `finally` never did, so clear it here (else
+            # the deployment would say rolling-out and never roll out again)
+            self._rolling = self._rolling_plan = self.starting = None
         if self._rolling is None and not self._settled():
             if self.current is None and now < self._retry_at:
                 return
@@ -462,7 +466,7 @@ class ServiceSupervisor:
             return "crash-loop" if self._start_failures >= self.timing.crash_loop else "starting"
         if any(r.failures >= self.timing.crash_loop for r in current.replicas):
             return "crash-loop"
-        if self._rolling is not None:
+        if self._rolling is not None and not self._rolling.done():
             return "rolling-out"
         if self.failed is not None and self.failed == plan.fingerprint:
             return "rollout-failed"

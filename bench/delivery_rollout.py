@@ -44,17 +44,21 @@ def ready(agent: AgentProcess, version: int) -> bool:
     return dep.get("state") == "ready" and dep.get("version") == f"fraud/{version}"
 
 
-def rss_mib(pids: list[int]) -> float:
+def rss_mib(pids: list[int]) -> tuple[float, float]:
+    """(resident, unique) MiB of ``pids`` and their children: resident counts the shared libraries'
+    pages the serving generation maps too; unique (USS) is what stopping them would free."""
     import psutil
 
-    total = 0
+    rss = uss = 0
     for pid in pids:
         try:
             proc = psutil.Process(pid)
-            total += sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+            for p in [proc, *proc.children(recursive=True)]:
+                info = p.memory_full_info()
+                rss, uss = rss + info.rss, uss + info.uss
         except psutil.Error:
             continue
-    return total / 2**20
+    return rss / 2**20, uss / 2**20
 
 
 def direct_vs_router(address: str, backend: str, rate: float) -> dict[str, float]:
@@ -112,7 +116,8 @@ def run(root: Path, env: dict[str, str], rate: float, standby: float | None, lab
             "rollout_s": round(rollout - marks["rollout_asked"], 2) if rollout else None,
             "rollback_s": round(rollback - marks["rollback_asked"], 2) if rollback else None,
             "rollout_reported_s": agent.deployment("api")["rollout"]["seconds"],
-            "standby_rss_mib": round(standby_mib, 1),
+            "standby_rss_mib": round(standby_mib[0], 1),
+            "standby_uss_mib": round(standby_mib[1], 1),
             **compared,
         }
     finally:
@@ -138,8 +143,8 @@ def main() -> None:
             f"failures {r['failures']} (target 0) {r['failure_statuses'] or ''}; "
             f"rollout 1->2 {r['rollout_s']} s (new process started and ready); "
             f"rollback 2->1 {r['rollback_s']} s (target < 5 s); warm standby holds "
-            f"{r['standby_rss_mib']} MiB; before: direct {r['direct']} req/s, via the router "
-            f"{r['router']} req/s"
+            f"{r['standby_uss_mib']} MiB of its own ({r['standby_rss_mib']} MiB resident); "
+            f"before: direct {r['direct']} req/s, via the router {r['router']} req/s"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

@@ -95,3 +95,35 @@ def test_the_default_keeps_the_previous_version_warm() -> None:
     from shipyard.deploy.agent.supervisor import DEFAULT_STANDBY_S
 
     assert Timing().standby_s == DEFAULT_STANDBY_S == CLI_DEFAULT > 0
+
+
+def test_a_rollout_cancelled_before_it_ran_does_not_wedge_the_deployment() -> None:
+    """The desired plan changed twice before the rollout task of the first change ever ran: the
+    task is cancelled without running its own clean-up, and the next step must still roll out."""
+    from shipyard.deploy.agent.commands import ServicePlan
+    from shipyard.deploy.agent.router import Router
+    from shipyard.deploy.agent.supervisor import ServiceSupervisor, Timing
+
+    def plan(fingerprint: str) -> ServicePlan:
+        return ServicePlan("api", "models:/fraud/1", "fraud/1", 1, fingerprint)
+
+    def launch(_plan: ServicePlan, _port: int) -> object:
+        raise OSError("no processes in this test")
+
+    async def main() -> None:
+        sup = ServiceSupervisor("api", Router("api", "127.0.0.1", 0), launch, Timing(), lambda _l: None)  # type: ignore[arg-type]
+
+        async def never() -> None:
+            raise AssertionError("a task cancelled before it starts never runs")
+
+        stale = asyncio.create_task(never())
+        stale.cancel()
+        sup._rolling, sup._rolling_plan = stale, plan("aaaa")
+        sup.desired = plan("bbbb")
+        await sup._step()  # cancels nothing new, clears the dead task, starts a rollout of bbbb
+        assert sup._rolling is not None and sup._rolling is not stale
+        assert sup._rolling_plan is not None and sup._rolling_plan.fingerprint == "bbbb"
+        await asyncio.gather(sup._rolling, return_exceptions=True)  # it fails: nothing can start
+        assert sup.rollout is not None and sup.rollout.state == "failed" and sup.state != "rolling-out"
+
+    asyncio.run(main())

@@ -9,12 +9,16 @@ with a token) to the deployment's router the whole time. Phases, each with the l
 1. steady on version 1;
 2. rollout to version 2 (the spec changes, SIGHUP): a new ``shipyard serve`` starts, becomes
    ready, the router switches, version 1 drains;
-3. rollback to version 1 with ``--standby`` (the previous version kept warm): a router switch;
-4. (not with ``--quick``) the same rollback by an agent without standby: a cold start of version 1.
+3. rollback to version 1 — by default the previous version stays warm (``--standby`` 1800 s):
+   a router switch;
+4. (not with ``--quick``) the same rollback by an agent with ``--standby 0``: a cold start of
+   version 1.
 
 Every response is counted; a failure is anything but 200 (or a transport error). Printed: requests,
 the rate achieved, failures (the target is 0), the rollout's time (apply -> first answer from the
-new version) and the rollback's (target < 5 s).
+new version) and the rollback's (target < 5 s), the memory the warm standby holds (resident set of
+its processes) and, to tell the router's cost from the machine's, the rate the same clients reach
+for 5 s against the backend directly and then through the router, before the rollout.
 """
 
 from __future__ import annotations
@@ -40,14 +44,47 @@ def ready(agent: AgentProcess, version: int) -> bool:
     return dep.get("state") == "ready" and dep.get("version") == f"fraud/{version}"
 
 
-def run(root: Path, env: dict[str, str], rate: float, standby: float, label: str) -> dict[str, Any]:
+def rss_mib(pids: list[int]) -> tuple[float, float]:
+    """(resident, unique) MiB of ``pids`` and their children: resident counts the shared libraries'
+    pages the serving generation maps too; unique (USS) is what stopping them would free."""
+    import psutil
+
+    rss = uss = 0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                info = p.memory_full_info()
+                rss, uss = rss + info.rss, uss + info.uss
+        except psutil.Error:
+            continue
+    return rss / 2**20, uss / 2**20
+
+
+def direct_vs_router(address: str, backend: str, rate: float) -> dict[str, float]:
+    """The rate the same clients reach in 5 s against the backend itself and through the router."""
+    out: dict[str, float] = {}
+    for label, base in (("direct", backend), ("router", address)):
+        load = Load(base + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate, threads=8)
+        load.start()
+        time.sleep(5)
+        load.stop()
+        out[label] = round(load.rate_achieved, 1)
+        out[f"{label}_failures"] = len(load.failures)
+    return out
+
+
+def run(root: Path, env: dict[str, str], rate: float, standby: float | None, label: str) -> dict[str, Any]:
     spec = root / f"shipyard-{label}.yaml"
     agent = AgentProcess(root, env, spec)
     agent.apply(API.format(version=1))
-    agent.start("--interval", "3600", "--standby", str(standby), "--drain", "10")
+    extra = [] if standby is None else ["--standby", str(standby)]
+    agent.start("--interval", "3600", *extra, "--drain", "10")
     try:
         agent.wait(lambda: ready(agent, 1), "version 1", timeout_s=600)
         address = agent.deployment("api")["address"]
+        backend = f"http://127.0.0.1:{agent.deployment('api')['backends'][0]['port']}"
+        compared = direct_vs_router(address, backend, rate)
         load = Load(address + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate, threads=8)
         load.start()
         marks: dict[str, float] = {}
@@ -57,6 +94,8 @@ def run(root: Path, env: dict[str, str], rate: float, standby: float, label: str
             agent.apply(API.format(version=2))
             agent.wait(lambda: ready(agent, 2), "the rollout", timeout_s=600)
             time.sleep(2)
+            warm = agent.deployment("api").get("standby") or {}
+            standby_mib = rss_mib(list(warm.get("pids") or []))
             marks["rollback_asked"] = time.monotonic()
             agent.apply(API.format(version=1))
             agent.wait(lambda: ready(agent, 1), "the rollback", timeout_s=600)
@@ -77,6 +116,9 @@ def run(root: Path, env: dict[str, str], rate: float, standby: float, label: str
             "rollout_s": round(rollout - marks["rollout_asked"], 2) if rollout else None,
             "rollback_s": round(rollback - marks["rollback_asked"], 2) if rollback else None,
             "rollout_reported_s": agent.deployment("api")["rollout"]["seconds"],
+            "standby_rss_mib": round(standby_mib[0], 1),
+            "standby_uss_mib": round(standby_mib[1], 1),
+            **compared,
         }
     finally:
         if agent.proc is not None and agent.proc.poll() is None:
@@ -92,7 +134,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="shipyard-rollout-") as tmp:
         root = Path(tmp)
         env = register_models(root)
-        results = [run(root, env, args.rate, 300.0, "standby")]
+        results = [run(root, env, args.rate, None, "default")]
         if not args.quick:
             results.append(run(root, env, args.rate, 0.0, "cold"))
     for r in results:
@@ -100,7 +142,9 @@ def main() -> None:
             f"[{r['agent']:>7}] {r['requests']} requests at {r['rate_per_s']:.0f} req/s, "
             f"failures {r['failures']} (target 0) {r['failure_statuses'] or ''}; "
             f"rollout 1->2 {r['rollout_s']} s (new process started and ready); "
-            f"rollback 2->1 {r['rollback_s']} s (target < 5 s)"
+            f"rollback 2->1 {r['rollback_s']} s (target < 5 s); warm standby holds "
+            f"{r['standby_uss_mib']} MiB of its own ({r['standby_rss_mib']} MiB resident); "
+            f"before: direct {r['direct']} req/s, via the router {r['router']} req/s"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

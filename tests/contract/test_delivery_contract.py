@@ -9,7 +9,13 @@ import pytest
 
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.metadata import MetadataStore
-from shipyard.metadata.delivery import DeliveryStore, ObjectState, ReleaseDraft, open_delivery_store
+from shipyard.metadata.delivery import (
+    DeliveryStore,
+    EnvironmentState,
+    ObjectState,
+    ReleaseDraft,
+    open_delivery_store,
+)
 
 H = "a" * 64
 
@@ -183,3 +189,30 @@ def test_sync_statuses_are_replaced_and_keep_their_wake_counter(store: DeliveryS
         store.record_sync("fraud", "prod", SyncReport(status="fine"), by="alice")
     with pytest.raises(InvalidInputError):
         store.list_syncs(limit=-1)
+
+
+def _applied(store: DeliveryStore, project: str, env: str) -> None:
+    owner = f"o-{project}-{env}"
+    store.acquire_lock(project, env, owner=owner, by="alice")
+    begun = store.begin_release(project, env, ReleaseDraft(H, {}), owner=owner, by="alice", put=[_svc("api")])
+    store.finish_release(project, env, begun.number, owner=owner, outcome="applied")
+
+
+def test_environments_page_by_keyset(store: DeliveryStore) -> None:
+    for project, env in [("b", "dev"), ("a", "staging"), ("fraud", "prod"), ("a", "prod")]:
+        _applied(store, project, env)
+
+    def keys(rows: list[EnvironmentState]) -> list[tuple[str, str]]:
+        return [(e.project, e.environment) for e in rows]
+
+    assert keys(store.list_environments()) == [
+        ("a", "prod"),
+        ("a", "staging"),
+        ("b", "dev"),
+        ("fraud", "prod"),
+    ]
+    assert keys(store.list_environments(after=("a", "staging"))) == [("b", "dev"), ("fraud", "prod")]
+    assert keys(store.list_environments(limit=1, after=("a", "prod"))) == [("a", "staging")]
+    assert keys(store.list_environments("a", after=("a", "prod"))) == [("a", "staging")]
+    assert keys(store.list_environments(after=("a", "zzz"))) == [("b", "dev"), ("fraud", "prod")]
+    assert store.list_environments(after=("fraud", "prod")) == []

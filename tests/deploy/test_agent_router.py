@@ -265,3 +265,26 @@ async def test_the_router_adds_no_nagle_delay() -> None:
             assert (await client.post(url, content=b"1")).status_code == 200
             times.append(time.perf_counter() - started)
     assert statistics.median(times) < 0.03, times
+
+
+@in_loop
+async def test_the_router_reuses_its_connections_to_a_backend() -> None:
+    """Keep-alive is read when an answer's headers end (llhttp forgets it once the message is
+    complete): 50 requests from one client through the router use one backend connection."""
+    async with serving(Backend("a")) as backend, routed(backend.port) as router:
+        connects = 0
+        [target] = router.targets
+        real = target.pool._connect
+
+        async def counted() -> Any:
+            nonlocal connects
+            connects += 1
+            return await real()
+
+        target.pool._connect = counted  # type: ignore[method-assign]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{router.port}") as client:
+            for i in range(50):
+                answer = await client.post("/p", content=str(i))
+                assert answer.status_code == 200 and answer.json()["echo"] == str(i)
+        assert connects == 1
+        assert len(target.pool._idle) == 1

@@ -126,8 +126,8 @@ def test_the_commands(cli_world: World, capsys: pytest.CaptureFixture[str]) -> N
         world.alias("candidate", world.register(approved=False))
         assert main(["plan", "-e", "production"]) == 1  # unapproved for production, no db secret
         out = capsys.readouterr().out
-        assert "FAIL production: model fraud@candidate v2 is not approved" in out
-        assert "FAIL production: secret db does not exist in fraud/production" in out
+        assert "FAIL shipyard.yaml:16:5: production: model fraud@candidate v2 is not approved" in out
+        assert "FAIL shipyard.yaml:13:7: production: secret db does not exist in fraud/production" in out
         assert main(["plan", "-e", "staging", "--json"]) == 0
         planned = json.loads(capsys.readouterr().out)
         assert planned["summary"]["create"] == 5 and planned["refused"] is False

@@ -153,3 +153,51 @@ def test_a_sync_loop_through_the_server_and_its_webhook(server: LiveServer, tmp_
         from shipyard.metadata.delivery import SyncReport
 
         as_viewer.delivery.record_sync("fraud", "staging", SyncReport(status="synced"), by="vera")
+
+
+def test_the_environments_list_pages_in_the_database_by_keyset(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route reads chunks of _SCAN environments after a keyset and filters them; a caller who
+    may see only some environments gets full pages of those, and next_after continues the list."""
+    import shipyard.server.routers.deploy as route
+    from shipyard.metadata.delivery import ReleaseDraft
+
+    monkeypatch.setattr(route, "_SCAN", 3)
+    delivery = open_delivery_store(server.stores.metadata)
+    reads: list[int] = []
+    real = type(delivery).list_environments
+
+    def counted(self: object, *args: object, **kwargs: object) -> object:
+        rows = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        reads.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(type(delivery), "list_environments", counted)
+    names = [(p, f"e{i:02d}") for p in ("a", "b") for i in range(8)]
+    for project, env in names:
+        owner = f"o-{project}-{env}"
+        delivery.acquire_lock(project, env, owner=owner, by="admin")
+        begun = delivery.begin_release(project, env, ReleaseDraft("a" * 64, {}), owner=owner, by="admin")
+        delivery.finish_release(project, env, begun.number, owner=owner, outcome="applied")
+    with client_for(server, server.token) as admin:
+        carol = make_user(admin, "carol", None)
+        binding = {"principal": "carol", "role": "viewer", "scope": "project:b"}
+        admin.post("/api/v1/bindings", json=binding).raise_for_status()
+    seen: list[str] = []
+    with client_for(server, carol) as client:
+        after: str | None = None
+        while True:
+            params = {"limit": 3, **({"after": after} if after else {})}
+            body = client.get("/api/v1/deploy/environments", params=params).json()
+            assert len(body["environments"]) <= 3
+            seen += [f"{e['project']}/{e['environment']}" for e in body["environments"]]
+            after = body["next_after"]
+            if after is None:
+                break
+        assert seen == [f"b/e{i:02d}" for i in range(8)]  # only project b, in order, each once
+        assert max(reads) <= 3  # never more than a chunk from the database
+        offset = client.get("/api/v1/deploy/environments", params={"limit": 2, "offset": 3}).json()
+        assert [e["environment"] for e in offset["environments"]] == ["e03", "e04"]
+        bad = client.get("/api/v1/deploy/environments", params={"after": "no-slash"})
+        assert bad.status_code == 400

@@ -105,16 +105,36 @@ def test_production_refuses_an_unapproved_model_and_never_half_applies(world: Wo
 
 
 @pytest.mark.parametrize(
-    ("setup", "user", "message"),
+    ("setup", "user", "message", "where"),
     [
-        ("low-quality", "alice", "production: model fraud@candidate v2 has f1 0.5, below the minimum 0.9"),
-        ("no-metric", "alice", "production: model fraud@candidate v2 has no f1 metric"),
-        ("no-alias", "alice", "production: deployment api: model reference models:/fraud@candidate does not"),
-        ("no-secret", "alice", "production: secret db does not exist in fraud/production"),
-        ("ok", "mallory", "production: mallory may not apply here; environments.production.policies.apply"),
+        (
+            "low-quality",
+            "alice",
+            "production: model fraud@candidate v2 has f1 0.5, below the minimum 0.9",
+            "shipyard.yaml:16:5",  # the model reference judged
+        ),
+        ("no-metric", "alice", "production: model fraud@candidate v2 has no f1 metric", "shipyard.yaml:16:5"),
+        (
+            "no-alias",
+            "alice",
+            "production: deployment api: model reference models:/fraud@candidate does not",
+            "shipyard.yaml:16:5",
+        ),
+        (
+            "no-secret",
+            "alice",
+            "production: secret db does not exist in fraud/production",
+            "shipyard.yaml:13:7",  # the setting that reads ${secret:db}
+        ),
+        (
+            "ok",
+            "mallory",
+            "production: mallory may not apply here; environments.production.policies.apply",
+            "shipyard.yaml:9:7",
+        ),
     ],
 )
-def test_policies_refuse(world: World, setup: str, user: str, message: str) -> None:
+def test_policies_refuse(world: World, setup: str, user: str, message: str, where: str) -> None:
     if setup != "no-alias":
         f1 = {"low-quality": 0.5, "no-metric": None}.get(setup, 0.95)
         world.alias("candidate", world.register(approved=True, f1=0.95))
@@ -122,10 +142,37 @@ def test_policies_refuse(world: World, setup: str, user: str, message: str) -> N
     if setup != "no-secret":
         world.secret("db", "production")
     plan = make_plan(spec_of(), "production", delivery=world.delivery, facts=world.facts(user))
-    assert [v.message for v in plan.refusals if message in v.message], [v.message for v in plan.refusals]
-    with pytest.raises(PlanRefused):
+    [refusal] = [v for v in plan.refusals if message in v.message] or [plan.refusals]
+    assert refusal.where == where and refusal.text == f"{where}: {refusal.message}"
+    assert f"FAIL {where}: {message}" in plan_text(plan)
+    assert {"where": where, "message": refusal.message}.items() <= next(
+        v for v in plan.to_json()["verdicts"] if v["message"] == refusal.message
+    ).items()
+    with pytest.raises(PlanRefused, match=where):
         apply(spec_of(), "production", delivery=world.delivery, facts=world.facts(user), user=user)
     assert world.delivery.list_releases("fraud", "production") == []
+
+
+def test_a_reference_set_by_an_override_is_placed_in_the_override(world: World) -> None:
+    _ready(world)
+    text = SPEC.replace("api: {replicas: 2}", "api: {replicas: 2, model: models:/fraud@missing}")
+    text = text.replace("\n    secrets: [db]\n", "\n    secrets: [db]\n    features: [customer]\n")
+    text = text.replace("{datasets: [transactions]}", "{datasets: [transactions], feature_views: [customer]}")
+    text = text.replace(
+        "      secrets: [db]\n    settings:",
+        "      secrets: [db]\n      data: {feature_views: [customer]}\n    settings:",
+    )
+    spec = spec_of(text)
+    plan = make_plan(spec, "production", delivery=world.delivery, facts=world.facts())
+    line = text.splitlines().index("      api: {replicas: 2, model: models:/fraud@missing}") + 1
+    [missing] = [v for v in plan.refusals if v.rule == "model.resolves"]
+    assert missing.where == f"shipyard.yaml:{line}:26" and "fraud@missing" in missing.message
+    [view] = [v for v in plan.refusals if v.rule == "feature_view.exists"]
+    features = text.splitlines().index("    features: [customer]") + 1
+    assert view.where == f"shipyard.yaml:{features}:16"
+    staging = make_plan(spec, "staging", delivery=world.delivery, facts=world.facts())
+    assert [v.where for v in staging.refusals if v.rule == "feature_view.exists"] == [view.where]
+    assert not [v for v in staging.refusals if v.rule == "model.resolves"]  # staging has no override
 
 
 def test_monitors_passing_is_unknown_without_results_and_refuses(world: World) -> None:

@@ -186,7 +186,7 @@ def test_a_broken_spec_and_a_refused_model_degrade_and_keep_the_state(
     state, reason = _by_env(done)["production"]
     assert state == "degraded"
     assert reason is not None and reason.startswith(
-        f"refused: production: model fraud v{unapproved} is not approved"
+        f"refused: shipyard.yaml@{fixed[:12]}:16:5: production: model fraud v{unapproved} is not approved"
     )
     assert (
         _releases(world, "production") == [1]

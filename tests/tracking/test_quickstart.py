@@ -39,5 +39,6 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     # the last stage: shipyard.yaml with staging and production; production refuses the model
     assert "quickstart/staging: release 1 applied (2 created, 0 updated, 0 deleted)" in out, out
     assert "+ service classifier" in out
-    assert "FAIL production: model breast_cancer@candidate v1 is not approved (deployment classifier)" in out
+    refusal = r"FAIL shipyard\.yaml:\d+:\d+: production: model breast_cancer@candidate v1 is not approved"
+    assert re.search(refusal + r" \(deployment classifier\)", out), out
     assert "production plan exit code 1: refused until `shipyard models approve breast_cancer 1`" in out

@@ -10,6 +10,8 @@ import typer
 from shipyard.cli.branches import BranchOption
 from shipyard.cli.main import state
 
+DEFAULT_STANDBY_S = 1800.0  # deploy.agent.supervisor.DEFAULT_STANDBY_S (not imported: the CLI starts fast)
+
 app = typer.Typer(
     help=(
         "Run an environment's deployments on this machine: `shipyard agent -e staging` supervises its "
@@ -28,8 +30,20 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
     environment: Environment = None,
     file: Annotated[Path, typer.Option("--file", "-f", help="The project's spec.")] = Path("shipyard.yaml"),
     interval: Annotated[
-        float, typer.Option("--interval", min=1.0, help="Seconds between reconciles (SIGHUP: now).")
+        float,
+        typer.Option(
+            "--interval",
+            min=1.0,
+            help="Seconds between full reconciles; a new release or a saved spec file is picked up "
+            "within --wake-check, and SIGHUP reconciles now.",
+        ),
     ] = 10.0,
+    wake_check: Annotated[
+        float,
+        typer.Option(
+            "--wake-check", min=0.05, max=60.0, help="Seconds between checks whether the desired state moved."
+        ),
+    ] = 0.5,
     host: Annotated[
         str, typer.Option("--host", help="Where the deployments' routers listen (loopback by default).")
     ] = "127.0.0.1",
@@ -38,10 +52,11 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
         typer.Option(
             "--standby",
             min=0.0,
-            help="Seconds the previous version stays warm after a rollout (no traffic), so a rollback "
-            "to it is instant (0: stop it once drained).",
+            help="Seconds the previous version stays warm after a rollout (no traffic, its processes' "
+            "memory kept), so a rollback to it is a router switch; 0 stops it once drained (a rollback "
+            "is then a cold start).",
         ),
-    ] = 0.0,
+    ] = DEFAULT_STANDBY_S,
     ready_timeout: Annotated[
         float, typer.Option("--ready-timeout", min=1.0, help="Seconds a new version has to answer /ready.")
     ] = 180.0,
@@ -103,7 +118,9 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
         desired = AppliedState(open_delivery_store(stores.metadata), name, root=file.resolve().parent)
     desired.desired(environment)  # a spec error (or nothing applied) fails here, before anything starts
     timing = Timing(standby_s=standby, ready_timeout_s=ready_timeout, drain_s=drain)
-    options = AgentOptions(environment=environment, host=host, interval_s=interval, timing=timing)
+    options = AgentOptions(
+        environment=environment, host=host, interval_s=interval, timing=timing, wake_check_s=wake_check
+    )
 
     def report(text: str) -> None:
         from shipyard.cli._output import printable

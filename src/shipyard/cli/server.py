@@ -12,6 +12,7 @@ from shipyard.cli.main import state
 
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
+    from shipyard.server.agents import AgentTarget
 
 
 def _parse_size(text: str) -> int:
@@ -122,9 +123,28 @@ def register(app: typer.Typer) -> None:
                 help="A YAML file of trust rules: CI OIDC tokens exchanged for short-lived machine tokens.",
             ),
         ] = None,
+        agent: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--agent",
+                help="Also run this environment's deployments (what apply/sync recorded), as "
+                "`shipyard agent -e ENV --applied` does; repeat for more environments.",
+            ),
+        ] = None,
+        agent_file: Annotated[
+            Path,
+            typer.Option(
+                "--agent-file", help="With --agent: the project's spec (its folder holds flow files)."
+            ),
+        ] = Path("shipyard.yaml"),
+        agent_project: Annotated[
+            str | None,
+            typer.Option("--agent-project", help="With --agent: the project (default: the spec's)."),
+        ] = None,
     ) -> None:
         """Serve the REST API on HOST:PORT. Authentication is on: the first start creates user
-        'admin' and prints its token once (or uses SHIPYARD_ADMIN_TOKEN)."""
+        'admin' and prints its token once (or uses SHIPYARD_ADMIN_TOKEN). With --agent ENV the
+        server also runs ENV's deployments, restarting its agent if it exits."""
         from shipyard.security.network import parse_allowed_hosts
         from shipyard.server.app import ServerConfig
         from shipyard.server.run import serve
@@ -153,4 +173,29 @@ def register(app: typer.Typer) -> None:
             auth_failures=max_auth_failures,
         )
         proxies = parse_proxies(forwarded_allow_ips)
-        serve(settings, host, port, config, log_level=log_level, forwarded_allow_ips=proxies)
+        agents = _agents(agent or [], agent_file, agent_project)
+        serve(settings, host, port, config, log_level=log_level, forwarded_allow_ips=proxies, agents=agents)
+
+
+def _agents(environments: list[str], file: Path, project: str | None) -> list[AgentTarget]:
+    """What --agent asks for, checked before anything starts (a name, a spec that validates)."""
+    import re
+
+    from shipyard.server.agents import AgentTarget
+    from shipyard.server.contract import PROJECT_PATTERN
+
+    if not environments:
+        return []
+    for name in [*environments, *([project] if project else [])]:
+        if not re.fullmatch(PROJECT_PATTERN, name):
+            raise typer.BadParameter(
+                f"{name!r} is not an environment or project name (lower-case letters, digits, '-', '_')"
+            )
+    if len(set(environments)) != len(environments):
+        raise typer.BadParameter("name each environment once", param_hint="'--agent'")
+    if project is None:
+        from shipyard.deploy.spec.load import load_spec
+
+        project = load_spec(file).project.name  # a missing or broken spec fails here, with its place
+    resolved = file.resolve()
+    return [AgentTarget(env, resolved, project) for env in environments]

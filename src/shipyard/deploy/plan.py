@@ -59,6 +59,12 @@ class Verdict:
     subject: str  # deployment api | environment production
     ok: bool | None  # None: unknown (refused where the policy requires it)
     message: str
+    where: str | None = None  # file:line:column in shipyard.yaml of what it judges, when it has one
+
+    @property
+    def text(self) -> str:
+        """The message, after its place in the spec when it has one."""
+        return f"{self.where}: {self.message}" if self.where else self.message
 
 
 @dataclass
@@ -100,7 +106,7 @@ class Plan:
                 for c in self.changes
             ],
             "verdicts": [
-                {"rule": v.rule, "subject": v.subject, "ok": v.ok, "message": v.message}
+                {"rule": v.rule, "subject": v.subject, "ok": v.ok, "message": v.message, "where": v.where}
                 for v in self.verdicts
             ],
             "refused": bool(self.refusals),
@@ -115,7 +121,7 @@ class PlanRefused(PermissionDeniedError):
         refusals = plan.refusals
         more = f" (and {len(refusals) - 1} more; `shipyard plan -e {plan.environment}` lists them)"
         super().__init__(
-            f"{plan.environment}: refused: {refusals[0].message}" + (more if len(refusals) > 1 else "")
+            f"{plan.environment}: refused: {refusals[0].text}" + (more if len(refusals) > 1 else "")
         )
 
 

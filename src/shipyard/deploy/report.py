@@ -37,7 +37,7 @@ def plan_text(plan: Plan, *, passing: bool = False) -> str:
         shown = plan.verdicts if passing else refusals
         for verdict in shown:
             mark = {True: "ok  ", False: "FAIL", None: "??  "}[verdict.ok]
-            lines.append(f"  {mark} {verdict.message}")
+            lines.append(f"  {mark} {verdict.text if verdict.ok is not True else verdict.message}")
         hidden = len(plan.verdicts) - len(shown)
         if hidden:
             lines.append(f"  ok   {hidden} verdict(s) pass")

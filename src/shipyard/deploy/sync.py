@@ -214,7 +214,7 @@ class Syncer:
         except ShipyardError as exc:
             return self._degraded(env, head, str(exc))
         if plan.refusals:
-            reason = "refused: " + "; ".join(v.message for v in plan.refusals)
+            reason = "refused: " + "; ".join(v.text for v in plan.refusals)
             return self._degraded(env, head, reason, drift=plan.changes)
         if not plan.changes:
             return self._report(env, head, "synced", None, synced=head.commit)
@@ -246,7 +246,7 @@ class Syncer:
                 prune=self.options.prune,
             )
         except PlanRefused as refused:
-            reason = "refused: " + "; ".join(v.message for v in refused.plan.refusals)
+            reason = "refused: " + "; ".join(v.text for v in refused.plan.refusals)
             return self._degraded(env, head, reason, drift=refused.plan.changes)
         except ConflictError as exc:  # another applier holds the environment: the next pass retries
             return self._report(env, head, "out-of-sync", f"not applied yet: {exc}", synced=synced)

@@ -19,7 +19,10 @@ or updates (what stays as it is was judged when it was applied), decided on the 
   own check already refused reading what the environment's policies do not allow).
 
 Every verdict's message is one line that starts with the environment, e.g.
-``production: model fraud@candidate v7 is not approved (deployment api)``.
+``production: model fraud@candidate v7 is not approved (deployment api)``; its ``where`` is the
+``file:line:column`` in shipyard.yaml of what it judges (the model reference, the secret or feature
+view named, the environment's ``policies.apply``; an override's place when the environment's
+overrides set it), so a reference that does not resolve is reported where it is written.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from shipyard.core.errors import NotFoundError
 from shipyard.deploy.plan import Plan, Verdict
+from shipyard.deploy.spec.load import place
 from shipyard.deploy.spec.models import Service, Spec
 
 if TYPE_CHECKING:
@@ -49,25 +53,33 @@ def judge(
         return []
     policies = view.environments[env].policies
     verdicts = [applier_verdict(facts, view.project.name, env, policies.apply)]
+    if verdicts[0].ok is not True and (
+        policies.apply.users or policies.apply.roles or policies.apply.service_accounts
+    ):
+        verdicts[0] = _at(verdicts[0], place(view, ("environments", env, "policies", "apply")))
     changed = {c.name for c in plan.changes if c.action != "delete" and c.kind in ("service", "batch")}
     for name in sorted(changed):
         subject = f"deployment {name}"
         dep = view.deployments[name]
-        models: list[ResolvedModel] = []
+        models: list[tuple[ResolvedModel, str | None]] = []
+        at = place(view, ("deployments", name, "model"), env)
         if name in unresolved:
             verdicts.append(
-                Verdict("model.resolves", subject, False, f"{env}: {subject}: {unresolved[name]}")
+                Verdict("model.resolves", subject, False, f"{env}: {subject}: {unresolved[name]}", at)
             )
         else:
-            models.append(resolved[name])
-        for route in dep.routes if isinstance(dep, Service) else []:
+            models.append((resolved[name], at))
+        for i, route in enumerate(dep.routes if isinstance(dep, Service) else []):
+            at = place(view, ("deployments", name, "routes", i, "model"), env)
             try:
-                models.append(facts.resolve(route.model))
+                models.append((facts.resolve(route.model), at))
             except NotFoundError as exc:
-                verdicts.append(Verdict("model.resolves", subject, False, f"{env}: {subject} route: {exc}"))
-        for model in models:
-            verdicts.append(Verdict("model.resolves", subject, True, f"{model.ref} is {model.uri}"))
-            verdicts += _model(env, subject, model, policies.models.require, facts)
+                verdicts.append(
+                    Verdict("model.resolves", subject, False, f"{env}: {subject} route: {exc}", at)
+                )
+        for model, at in models:
+            verdicts.append(Verdict("model.resolves", subject, True, f"{model.ref} is {model.uri}", at))
+            verdicts += [_at(v, at) for v in _model(env, subject, model, policies.models.require, facts)]
         if policies.models.require.monitors_passing:
             status = facts.monitor_status(name)
             what = {True: "monitors pass", False: "monitors fail", None: "monitors unknown"}[status.passing]
@@ -77,6 +89,7 @@ def judge(
                     subject,
                     status.passing,
                     f"{env}: {subject}: {what}: {status.reason}",
+                    place(view, ("deployments", name), env),
                 )
             )
     verdicts += _reads(view, env, plan, facts)
@@ -182,6 +195,7 @@ def _reads(view: Spec, env: str, plan: Plan, facts: Facts) -> list[Verdict]:
                     False,
                     f"{env}: secret {name} does not exist in {project}/{env} (read by {', '.join(users)}); "
                     f"set it with `shipyard secrets set {project} {env} {name}`",
+                    _read_place(view, env, subject, "secret", name),
                 )
             )
     for name, users in sorted(views.items()):
@@ -196,6 +210,35 @@ def _reads(view: Spec, env: str, plan: Plan, facts: Facts) -> list[Verdict]:
                     False,
                     f"{env}: feature view {name} is not applied (read by {', '.join(users)}); "
                     "apply it with `shipyard features apply`",
+                    _read_place(view, env, subject, "feature_view", name),
                 )
             )
     return out
+
+
+def _at(verdict: Verdict, where: str | None) -> Verdict:
+    from dataclasses import replace
+
+    return replace(verdict, where=where) if where and not verdict.where else verdict
+
+
+def _read_place(view: Spec, env: str, subject: str, kind: str, name: str) -> str | None:
+    """Where ``subject`` (``service api``, ``environment production``) names secret or feature
+    view ``name`` in the spec: a deployment's ``secrets``/``features`` item, or the setting whose
+    value reads ``${secret:name}``."""
+    from shipyard.deploy.spec.models import secret_refs
+
+    what, _, who = subject.partition(" ")
+    if what == "environment":
+        settings = view.environments[who].settings if who in view.environments else {}
+        key = next((k for k, value in settings.items() if name in secret_refs(value)), None)
+        return place(view, ("environments", who, "settings", key) if key else ("environments", who))
+    dep = view.deployments.get(who)
+    if dep is None:
+        return None
+    names: list[str] = (
+        list(dep.secrets) if kind == "secret" else list(dep.features) if isinstance(dep, Service) else []
+    )
+    field = "secrets" if kind == "secret" else "features"
+    loc: tuple[str | int, ...] = ("deployments", who, field)
+    return place(view, (*loc, names.index(name)) if name in names else loc, env)

@@ -28,7 +28,8 @@ Subclass :class:`DeliveryStore`, teach :func:`open_delivery_store` to build it, 
   hash, the commit; never a setting's value) in the same transaction;
 - lists take ``limit``/``offset`` in a total order (objects by kind order then name, releases
   newest first, environments and sync statuses by project then name); ``limit=None`` is all; a
-  negative one is InvalidInputError. An unknown release is NotFoundError naming it;
+  negative one is InvalidInputError; environments also take ``after``, a keyset. An unknown
+  release is NotFoundError naming it;
 - a sync status is one row per environment: :meth:`record_sync` replaces what a sync loop said
   (its time on the store's clock, who said it) and keeps the wake counter, which only
   :meth:`request_sync` changes (by one; the row is created ``unknown`` when the loop never ran).
@@ -267,9 +268,16 @@ class DeliveryStore(abc.ABC):
 
     @abc.abstractmethod
     def list_environments(
-        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        project: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[str, str] | None = None,
     ) -> list[EnvironmentState]:
-        """Environments with a release, by project then name (of ``project`` when given)."""
+        """Environments with a release, by project then name (of ``project`` when given); with
+        ``after`` (project, environment) only those that sort after it (keyset paging: a page
+        read without counting the ones before it)."""
 
     # ---- sync status -------------------------------------------------------------------------------
     @abc.abstractmethod

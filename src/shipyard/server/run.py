@@ -11,10 +11,13 @@ from shipyard.security.network import check_no_auth_bind
 from shipyard.server.app import ServerConfig
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from fastapi import FastAPI
 
     from shipyard.core.settings import Settings
     from shipyard.metadata.security import SecurityStore
+    from shipyard.server.agents import AgentTarget
     from shipyard.tracking.stores import Stores
 
 
@@ -64,6 +67,10 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def uvicorn_options(forwarded_allow_ips: tuple[str, ...] = ()) -> dict[str, Any]:
     """How the server runs under uvicorn: no access log or server header, a long keep-alive, and
     proxy headers believed only from ``forwarded_allow_ips`` (none by default: the failed-login
@@ -86,8 +93,13 @@ def serve(
     *,
     log_level: str = "info",
     forwarded_allow_ips: tuple[str, ...] = (),
+    agents: Sequence[AgentTarget] = (),
 ) -> None:
+    """Serve until interrupted; with ``agents``, also run those environments' deployment agents
+    (children, see :mod:`shipyard.server.agents`), stopped after the server."""
     import uvicorn
+
+    from shipyard.server.agents import AgentChildren
 
     if not config.auth:
         check_no_auth_bind(host)
@@ -96,7 +108,22 @@ def serve(
     uri = settings.metadata_uri
     shown = uri.split("://", 1)[0] + "://..." if "@" in uri else uri  # never print a password
     _say(f"shipyard server on http://{host}:{port} {mode}; metadata: {shown}")
+    env = {
+        **os.environ,
+        "SHIPYARD_HOME": str(settings.home),
+        "SHIPYARD_URI": settings.metadata_uri,
+        "SHIPYARD_ARTIFACTS": settings.artifact_root,
+    }
+    children = AgentChildren(agents, env, _say)
+    if agents:
+        # uvicorn shuts down on SIGTERM, restores the handler it found and raises the signal again:
+        # with this one that ends in SystemExit, so the agents below are stopped (they drain)
+        # instead of the process dying with them orphaned.
+        import signal
+
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
+        children.start()
         uvicorn.run(
             app,
             host=host,
@@ -105,4 +132,5 @@ def serve(
             **uvicorn_options(forwarded_allow_ips),
         )
     finally:
+        children.stop()
         stores.close()

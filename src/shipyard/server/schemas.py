@@ -48,6 +48,9 @@ Namespace = Annotated[
 BranchName = Annotated[str, StringConstraints(max_length=40, pattern=c.BRANCH_PATTERN)]
 Alias = Annotated[str, StringConstraints(pattern=c.ALIAS_PATTERN)]
 ProjectName = Annotated[str, StringConstraints(pattern=c.PROJECT_PATTERN)]
+_NAME = c.PROJECT_PATTERN.strip("^$")
+#: a keyset cursor over environments: ``PROJECT/ENVIRONMENT`` (the last row of the previous page)
+EnvCursor = Annotated[str, StringConstraints(pattern=f"^{_NAME}/{_NAME}$")]
 RoleName = Annotated[str, StringConstraints(pattern=c.ROLE_PATTERN)]
 SecretName = Annotated[str, StringConstraints(pattern=c.SECRET_NAME_PATTERN)]
 MonitorName = Annotated[str, StringConstraints(pattern=c.MONITOR_PATTERN)]

@@ -10,6 +10,7 @@ from shipyard.deploy.agent.desired import (
     DesiredEnvironment,
     DesiredState,
     SpecFileState,
+    WatchedState,
     registry_resolver,
 )
 from shipyard.deploy.agent.supervisor import Timing
@@ -23,6 +24,7 @@ __all__ = [
     "DesiredState",
     "SpecFileState",
     "Timing",
+    "WatchedState",
     "read_status",
     "registry_resolver",
 ]

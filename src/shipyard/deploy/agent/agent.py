@@ -1,7 +1,10 @@
 """The agent: makes one environment's desired state run on this machine, and keeps it running.
 
-``reconcile`` (every ``interval_s``, and when :meth:`Agent.poke` is called — SIGHUP) reads the
-:class:`~.desired.DesiredState`, then per service deployment: a router on its stable port
+``reconcile`` (every ``interval_s``, when :meth:`Agent.poke` is called — SIGHUP — and as soon as
+a :class:`~.desired.WatchedState`'s ``revision`` moves: an apply, a sync's release or a rollback
+recorded, a saved spec file; asked every ``wake_check_s`` off the event loop) reads the
+:class:`~.desired.DesiredState` (in a worker thread: the routers share the loop), then per
+service deployment: a router on its stable port
 (:class:`~.files.PortBook`) and a :class:`~.supervisor.ServiceSupervisor` given the new plan
 (same fingerprint: nothing happens; another: a zero-downtime rollout); a deployment no longer
 desired is stopped and its router closed. Batch jobs and scheduled flows go to the
@@ -32,7 +35,7 @@ from shipyard.deploy.agent.commands import (
     secrets_read,
     service_plan,
 )
-from shipyard.deploy.agent.desired import DesiredEnvironment, DesiredState
+from shipyard.deploy.agent.desired import DesiredEnvironment, DesiredState, WatchedState
 from shipyard.deploy.agent.files import (
     AgentLock,
     PortBook,
@@ -63,6 +66,7 @@ class AgentOptions:
     timing: Timing = field(default_factory=Timing)
     python: str = sys.executable
     jobs_tick_s: float = 1.0
+    wake_check_s: float = 0.5  # how often a WatchedState's revision is asked
 
 
 class Agent:
@@ -94,6 +98,8 @@ class Agent:
         self._retry = False
         self._tasks: list[asyncio.Task[None]] = []
         self._reconciling = asyncio.Lock()
+        self._revision: object = None
+        self.wakes = 0  # reconciles a moved revision started (status: agent.wakes)
 
     # ---- life ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -111,6 +117,9 @@ class Agent:
             asyncio.create_task(self._status_loop(), name="agent-status"),
             asyncio.create_task(self._jobs_loop(), name="agent-jobs"),
         ]
+        if isinstance(self.state, WatchedState):
+            self._revision = await self._read_revision(self.state)
+            self._tasks.append(asyncio.create_task(self._watch_loop(self.state), name="agent-watch"))
         await self.reconcile()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -159,7 +168,7 @@ class Agent:
         env = self.options.environment
         self.last_reconcile = datetime.now(UTC)
         try:
-            desired = self.state.desired(env)
+            desired = await asyncio.to_thread(self.state.desired, env)
         except ShipyardError as exc:
             self.error = str(exc)
             self._report(f"desired state not read; what runs keeps running: {exc}")
@@ -310,6 +319,24 @@ class Agent:
                 self._dirty.set()
             await asyncio.sleep(self.options.jobs_tick_s)
 
+    async def _read_revision(self, state: WatchedState) -> object:
+        try:
+            return await asyncio.to_thread(state.revision, self.options.environment)
+        except ShipyardError as exc:  # the store is away: keep the last one, try again
+            self._report(f"cannot tell whether the desired state changed: {exc}")
+            return self._revision
+
+    async def _watch_loop(self, state: WatchedState) -> None:
+        """Reconcile as soon as the desired state's revision moves (not at the next interval)."""
+        while True:
+            await asyncio.sleep(self.options.wake_check_s)
+            revision = await self._read_revision(state)
+            if revision != self._revision:
+                self._revision = revision
+                self.wakes += 1
+                self._report(f"the desired state changed ({revision}): reconciling now")
+                self._poke.set()
+
     async def _status_loop(self) -> None:
         while True:
             await wait_event(self._dirty, 2.0)
@@ -347,6 +374,7 @@ class Agent:
                 "updated_at": datetime.now(UTC).isoformat(),
                 "last_reconcile": self.last_reconcile.isoformat() if self.last_reconcile else None,
                 "interval_s": self.options.interval_s,
+                "wakes": self.wakes,
                 "error": self.error,
             },
             "deployments": deployments,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from shipyard.deploy.spec.models import BatchJob, FlowSchedule, Service
 
@@ -60,6 +60,17 @@ class DesiredState(Protocol):
         ...
 
 
+@runtime_checkable
+class WatchedState(DesiredState, Protocol):
+    """A desired state that tells cheaply when it changed: ``revision`` is any value that differs
+    after a change (a release number, a file's modification time). The agent asks every
+    ``wake_check_s`` and reconciles at once when it moved, instead of at its interval."""
+
+    def revision(self, environment: str) -> object:
+        """A token that changes when ``desired(environment)`` may answer something else."""
+        ...
+
+
 class SpecFileState:
     """The desired state a ``shipyard.yaml`` declares, read again at each reconcile (so an edited
     file, or a ``git pull``, is picked up on the next interval or SIGHUP). ``resolve`` pins alias
@@ -94,6 +105,14 @@ class SpecFileState:
             source=str(self.path),
         )
 
+    def revision(self, environment: str) -> object:
+        """The file's modification time and size (None while it is missing): a save wakes the agent."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
     def _versions(self, dep: Service | BatchJob) -> dict[str, int]:
         if self._resolve is None:
             return {}
@@ -117,6 +136,14 @@ class AppliedState:
         self._delivery = delivery
         self.project = project
         self.root = root
+
+    def revision(self, environment: str) -> object:
+        """The newest finished release and its outcome: an apply, a sync's release or a rollback
+        changes it once it is recorded (a release still applying is not yet: its actuator may
+        restore objects). Two indexed rows from the database, or one small request to the server."""
+        newest = self._delivery.list_releases(self.project, environment, limit=2)
+        done = [r for r in newest if r.outcome != "applying"]
+        return (done[0].number, done[0].outcome) if done else None
 
     def desired(self, environment: str) -> DesiredEnvironment:
         from shipyard.core.errors import InvalidInputError

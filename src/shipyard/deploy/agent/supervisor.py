@@ -12,11 +12,12 @@ traffic to the current generation's ready replicas. The supervisor's loop, every
   loop keeps supervising the current generation): the new generation starts on fresh ports, every
   replica must answer ``/ready`` within ``ready_timeout_s`` (a process that exits first fails it at
   once), then the router switches to it in one step, the old generation drains (no request in
-  flight, at most ``drain_s``) and stops (SIGTERM, SIGKILL after ``stop_grace_s``) — or, with
-  ``standby_s``, stays warm that long without traffic, so a rollback to it is a switch of the
-  router. A failed rollout stops what it started and leaves the current generation serving; the
-  failed plan is not tried again until the desired plan changes (or :meth:`retry`). A first
-  generation that fails starts again with the backoff;
+  flight, at most ``drain_s``) and stays warm ``standby_s`` (default :data:`DEFAULT_STANDBY_S`)
+  without traffic, so a rollback to it is a switch of the router, then stops (SIGTERM, SIGKILL
+  after ``stop_grace_s``; at once with ``standby_s`` 0). A failed rollout stops what it started
+  and leaves the current generation serving; the failed plan is not tried again until the
+  desired plan changes (or :meth:`retry`). A first generation that fails starts again with the
+  backoff;
 - a changed replica count scales the current generation in place.
 """
 
@@ -40,6 +41,13 @@ Launch = Callable[[ServicePlan, int], Child]
 Report = Callable[[str], None]
 
 
+#: the previous generation stays warm this long after a rollout (``--standby``): a rollback within
+#: it is a router switch (well under a second) instead of a cold start of ``shipyard serve`` (seconds
+#: to tens of seconds: imports and the model's load); the price is that generation's memory, one
+#: more set of the deployment's replicas, for that long.
+DEFAULT_STANDBY_S = 1800.0
+
+
 @dataclass(frozen=True)
 class Timing:
     tick_s: float = 0.25
@@ -53,7 +61,7 @@ class Timing:
     crash_loop: int = 3
     drain_s: float = 30.0
     stop_grace_s: float = 10.0
-    standby_s: float = 0.0
+    standby_s: float = DEFAULT_STANDBY_S
 
 
 class RolloutFailed(ShipyardError):
@@ -202,6 +210,10 @@ class ServiceSupervisor:
             self._rolling.cancel()  # the desired plan changed under it: stop and start over
             with contextlib.suppress(BaseException):
                 await self._rolling
+        if self._rolling is not None and self._rolling.done():
+            # cancelled before it ever ran: its own `finally` never did, so clear it here (else
+            # the deployment would say rolling-out and never roll out again)
+            self._rolling = self._rolling_plan = self.starting = None
         if self._rolling is None and not self._settled():
             if self.current is None and now < self._retry_at:
                 return
@@ -454,7 +466,7 @@ class ServiceSupervisor:
             return "crash-loop" if self._start_failures >= self.timing.crash_loop else "starting"
         if any(r.failures >= self.timing.crash_loop for r in current.replicas):
             return "crash-loop"
-        if self._rolling is not None:
+        if self._rolling is not None and not self._rolling.done():
             return "rolling-out"
         if self.failed is not None and self.failed == plan.fingerprint:
             return "rollout-failed"

@@ -55,6 +55,8 @@ class _Parse:
     headers_done: bool = False
     done: bool = False
     too_big: bool = False
+    keep_alive: bool = False
+    parser: httptools.HttpResponseParser | None = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_bytes += len(name) + len(value)
@@ -62,6 +64,9 @@ class _Parse:
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        # asked here, as uvicorn does: once the message is complete llhttp has reset its flags and
+        # says False for every answer (the pool then never kept a connection: a connect per request)
+        self.keep_alive = self.parser is not None and self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.size += len(body)
@@ -102,7 +107,7 @@ class _Connection:
             self.writer.write(body)
         await self.writer.drain()
         parse = _Parse(max_body)
-        parser = httptools.HttpResponseParser(parse)
+        parser = parse.parser = httptools.HttpResponseParser(parse)
         got = False
         while not parse.done:
             try:
@@ -125,7 +130,7 @@ class _Connection:
             if head_only and parse.headers_done:
                 break
         answer = Answer(parser.get_status_code(), parse.headers, b"".join(parse.chunks))
-        keep = not head_only and parse.done and parser.should_keep_alive()
+        keep = not head_only and parse.done and parse.keep_alive
         self.idle_since = time.monotonic()
         return answer, keep
 

@@ -61,6 +61,47 @@ class Document:
         return SpecError(self.file, line, col, dotted(loc), message)
 
 
+class SourceMarks:
+    """Where each key of a spec's file starts, kept on the validated :class:`Spec` (and on each
+    environment's view of it) so what is judged later — a model reference that does not resolve, a
+    secret that does not exist — is reported at its place. Not part of the spec's value: any two
+    compare equal."""
+
+    __slots__ = ("file", "marks")
+
+    def __init__(self, file: str, marks: dict[Loc, tuple[int, int]]) -> None:
+        self.file = file
+        self.marks = marks
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SourceMarks)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def at(self, loc: Loc, *, exact: bool = False) -> str | None:
+        """``file:line:column`` of ``loc`` (else of its nearest enclosing key, unless ``exact``)."""
+        path = loc
+        while path and path not in self.marks and not exact:
+            path = path[:-1]
+        found = self.marks.get(path)
+        return None if found is None else f"{self.file}:{found[0]}:{found[1]}"
+
+
+def place(spec: Spec, loc: Loc, environment: str | None = None) -> str | None:
+    """``file:line:column`` of ``loc`` in the file ``spec`` was read from (None when it was not read
+    from a file). With ``environment``, a deployment's, flow's or monitor's key that the
+    environment's overrides set is placed in the override, where the value it runs comes from."""
+    marks = spec._source
+    if not isinstance(marks, SourceMarks):
+        return None
+    if environment is not None and loc and loc[0] in ("deployments", "flows", "monitors"):
+        found = marks.at(("overrides", environment, *loc), exact=True)
+        if found is not None:
+            return found
+    return marks.at(loc)
+
+
 def dotted(loc: Loc) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(loc))
 
@@ -127,6 +168,7 @@ def validate(doc: Document) -> Spec:
     problems = check(spec, doc.data)
     if problems:
         raise SpecInvalid([doc.locate(loc, message) for loc, message in problems])
+    spec._source = SourceMarks(doc.file, doc.marks)
     return spec
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StringConstraints,
     Tag,
     model_validator,
@@ -289,3 +290,5 @@ class Spec(_Strict):
         description="per environment: keys merged over deployments/flows/monitors there "
         "(mappings merge, lists and scalars replace, null removes)",
     )
+    # where each key of the file it was read from starts (load.SourceMarks; not part of its value)
+    _source: Any = PrivateAttr(default=None)

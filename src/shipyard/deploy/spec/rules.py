@@ -86,7 +86,9 @@ def for_environment(spec: Spec, env: str) -> Spec:
     merged["experiments"] = {
         name: ex for name, ex in base.get("experiments", {}).items() if ex.get("environment") == env
     }
-    return Spec.model_validate({**base, **merged, "overrides": {}})
+    view = Spec.model_validate({**base, **merged, "overrides": {}})
+    view._source = spec._source  # places stay those of the file (spec.load.place)
+    return view
 
 
 def _merge(base: Any, patch: Any) -> Any:

@@ -117,10 +117,17 @@ class RestDeliveryStore(DeliveryStore):
         return [decode(AppliedObject, row) for row in rows]
 
     def list_environments(
-        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        project: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[str, str] | None = None,
     ) -> list[EnvironmentState]:
         check_page(limit, offset)
         params = {} if project is None else {"project": project}
+        if after is not None:
+            params["after"] = f"{after[0]}/{after[1]}"
         rows = follow_pages(
             self._http, "/deploy/environments", "environments", params, limit=limit, offset=offset
         )

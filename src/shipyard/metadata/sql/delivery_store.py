@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, case, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
 
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.metadata.base import check_page
@@ -339,7 +339,12 @@ class SqlDeliveryStore(SqlSyncRows, DeliveryStore):
             return [_object(row) for row in conn.execute(query)]
 
     def list_environments(
-        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        project: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[str, str] | None = None,
     ) -> list[EnvironmentState]:
         check_page(limit, offset)
         newest = select(_R.project, _R.environment, func.max(_R.number).label("number")).group_by(
@@ -347,6 +352,10 @@ class SqlDeliveryStore(SqlSyncRows, DeliveryStore):
         )
         if project is not None:
             newest = newest.where(_R.project == project)
+        if after is not None:  # keyset: (project, environment) > after, on the primary key's index
+            newest = newest.where(
+                or_(_R.project > after[0], and_(_R.project == after[0], _R.environment > after[1]))
+            )
         sub = newest.subquery("newest")
         counts = (
             select(_O.project, _O.environment, func.count().label("objects"))

@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
-from shipyard.metadata.delivery import DeliveryStore, ObjectState, ReleaseDraft, SyncReport
+from shipyard.metadata.delivery import DeliveryStore, EnvironmentState, ObjectState, ReleaseDraft, SyncReport
 from shipyard.security.policy import covers
 from shipyard.server.contract import INT32_MAX, JSON_INT_MAX
 from shipyard.server.deps import ctx_of, once, principal_of, wire
@@ -30,6 +30,7 @@ from shipyard.server.schemas import (
     DeployLockIn,
     DeployObjectIn,
     DeployRemoveIn,
+    EnvCursor,
     LockOwner,
     ProjectName,
     ReleaseBeginIn,
@@ -42,6 +43,7 @@ router = APIRouter(prefix="/api/v1", tags=["deploy"], dependencies=once())
 _ENV = "/deploy/{project}/{environment}"
 _Limit = Annotated[int, Query(ge=1, le=LIST_PAGE_MAX)]
 _Offset = Annotated[int, Query(ge=0, le=JSON_INT_MAX)]
+_SCAN = 200  # environments read per query while filtering what the caller may see
 
 
 def _store(request: Request) -> DeliveryStore:
@@ -62,17 +64,35 @@ def list_environments(
     project: ProjectName | None = None,
     limit: _Limit = LIST_PAGE_DEFAULT,
     offset: _Offset = 0,
+    after: EnvCursor | None = None,
 ) -> Response:
-    """Environments with a release that the caller may plan in (the page is cut after filtering)."""
+    """Environments with a release that the caller may plan in, by project then name, paged in the
+    database: read by keyset in chunks of ``_SCAN`` and filtered, so no request holds more than a
+    page and a chunk. ``after`` (``PROJECT/ENVIRONMENT``, the answer's ``next_after``) continues
+    where a page ended without reading what came before; ``offset`` counts visible rows after it."""
     check_list_page(limit, offset)
     access = principal_of(request).access
-    rows = [
-        env
-        for env in _store(request).list_environments(project)
-        if access.can("deploy:plan", f"project:{env.project}/env:{env.environment}")
-    ]
-    page, next_offset = split_page(rows[offset : offset + limit + 1], limit, offset)
-    return wire({"environments": page, "next_offset": next_offset})
+    store = _store(request)
+    cursor: tuple[str, str] | None = None
+    if after is not None:
+        first, _, second = after.partition("/")
+        cursor = (first, second)
+    skip, rows = offset, list[EnvironmentState]()
+    while len(rows) <= limit:
+        chunk = store.list_environments(project, limit=_SCAN, after=cursor)
+        for env in chunk:
+            if not access.can("deploy:plan", f"project:{env.project}/env:{env.environment}"):
+                continue
+            if skip:
+                skip -= 1
+            else:
+                rows.append(env)
+        if len(chunk) < _SCAN:
+            break
+        cursor = (chunk[-1].project, chunk[-1].environment)
+    page, next_offset = split_page(rows, limit, offset)
+    next_after = f"{page[-1].project}/{page[-1].environment}" if next_offset is not None else None
+    return wire({"environments": page, "next_offset": next_offset, "next_after": next_after})
 
 
 @router.get(f"{_ENV}/objects")

@@ -163,6 +163,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import agent
 
     app.add_typer(agent.app, name="agent")
+    from shipyard.cli import imports
+
+    app.add_typer(imports.app, name="import")
     _register_flow_commands(app)
     return app
 

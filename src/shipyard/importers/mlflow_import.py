@@ -31,13 +31,13 @@ tags by value, artifacts by name and size); the import fails when they differ.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from shipyard.core.entities import Metric, Run, RunCreate, RunStatus
+from shipyard.core.entities import Run, RunCreate, RunStatus
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key, validate_name
 from shipyard.importers.counts import Counts, SeriesDigest, Summary
@@ -218,24 +218,26 @@ class MlflowImporter:
         return run
 
     def _copy_metrics(self, src: Any, rid: str) -> dict[str, SeriesDigest]:
+        """Every point of every metric, streamed page by page from the source into batches of at
+        most FLUSH_POINTS columns (one ``log_metric_columns`` call, one transaction, each)."""
         digests: dict[str, SeriesDigest] = {}
-        buffer: list[Metric] = []
+        batch = _Columns()
         for key in sorted(src.data.metrics):
             validate_key("metric", key)
             digest = digests[key] = SeriesDigest()
-            for values, steps, stamps in self.source.metric_history(src.info.run_id, key):
+            for values, steps, stamps in self.source.metric_history(src, key):
                 digest.update(values, steps, stamps)
-                buffer.extend(_points(key, values, steps, stamps))
-                if len(buffer) >= FLUSH_POINTS:
-                    self._flush(rid, buffer)
-                    buffer = []
-        if buffer:
-            self._flush(rid, buffer)
+                batch.add(key, values, steps, stamps)
+                if len(batch.values) >= FLUSH_POINTS:
+                    self._flush(rid, batch)
+                    batch = _Columns()
+        if batch.values:
+            self._flush(rid, batch)
         return digests
 
-    def _flush(self, rid: str, points: list[Metric]) -> None:
-        self.metadata.log_metrics(rid, points)
-        self.summary.written.metric_points += len(points)
+    def _flush(self, rid: str, batch: _Columns) -> None:
+        self.metadata.log_metric_columns(rid, batch.keys, batch.values, batch.steps, batch.stamps)
+        self.summary.written.metric_points += len(batch.values)
 
     def _copy_artifacts(self, src: Any, rid: str) -> None:
         sid = src.info.run_id
@@ -252,7 +254,7 @@ class MlflowImporter:
     def _count_source(self, src: Any) -> Counts:
         counts = Counts(runs=1, params=len(src.data.params), tags=len(src.data.tags))
         for key in sorted(src.data.metrics):
-            for values, _, _ in self.source.metric_history(src.info.run_id, key):
+            for values, _, _ in self.source.metric_history(src, key):
                 counts.metric_points += len(values)
         for item in self.source.artifact_files(src.info.run_id):
             counts.artifacts += 1
@@ -275,7 +277,7 @@ class MlflowImporter:
                 want = digests[key]
             else:
                 want = SeriesDigest()
-                for values, steps, stamps in self.source.metric_history(sid, key):
+                for values, steps, stamps in self.source.metric_history(src, key):
                     want.update(values, steps, stamps)
             have = self._target_digest(rid, key)
             source.metric_points += want.count
@@ -297,17 +299,27 @@ class MlflowImporter:
         digest = SeriesDigest()
         token: str | None = None
         while True:
-            page = self.metadata.get_metric_history_page(rid, key, limit=METRIC_PAGE_MAX, page_token=token)
-            pts = page.metrics
-            digest.update([m.value for m in pts], [m.step for m in pts], [m.timestamp for m in pts])
+            page = self.metadata.get_metric_columns_page(rid, key, limit=METRIC_PAGE_MAX, page_token=token)
+            digest.update(page.values, page.steps, page.timestamps)
             token = page.next_page_token
             if token is None:
                 return digest
 
 
-def _points(key: str, values: list[float], steps: list[int], stamps: list[int]) -> Iterator[Metric]:
-    for value, step, ts in zip(values, steps, stamps, strict=True):
-        yield Metric(key, value, step, ts)
+class _Columns:
+    __slots__ = ("keys", "stamps", "steps", "values")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.values: list[float] = []
+        self.steps: list[int] = []
+        self.stamps: list[int] = []
+
+    def add(self, key: str, values: list[float], steps: list[int], stamps: list[int]) -> None:
+        self.keys.extend([key] * len(values))
+        self.values.extend(values)
+        self.steps.extend(steps)
+        self.stamps.extend(stamps)
 
 
 def import_mlflow(

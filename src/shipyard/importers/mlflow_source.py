@@ -168,17 +168,35 @@ class MlflowSource:
             if not token:
                 return
 
-    def metric_history(self, run_id: str, key: str) -> Iterator[tuple[list[float], list[int], list[int]]]:
-        """One metric's points as (values, steps, timestamps) pages of at most METRIC_PAGE, in the
-        store's order (the store's own paging, so a long history is never held whole)."""
+    def metric_history(self, run: Any, key: str) -> Iterator[tuple[list[float], list[int], list[int]]]:
+        """One metric's points as (values, steps, timestamps) pages of at most METRIC_PAGE.
+
+        A file store's metric file and a SQL store's ``metrics`` rows are read directly from the
+        store MlflowClient opened (its root folder, its engine): MLflow's own path builds one
+        entity per point and costs ~12 µs (file) to ~140 µs (SQLite) a point, which puts a
+        10-million-point import in minutes. Either direct path gives what ``get_metric_history``
+        gives (a SQL NaN row reads as NaN); anything else (a server) goes through the store's paged
+        ``get_metric_history``."""
         store = self.client._tracking_client.store
+        kind = type(store).__name__
+        if kind == "FileStore":
+            path = Path(store.root_directory) / str(run.info.experiment_id) / run.info.run_id / "metrics"
+            target = path.joinpath(*key.split("/"))
+            if target.is_file():
+                yield from _file_metric_pages(target, key)
+                return
+        if kind == "SqlAlchemyStore":
+            yield from self._sql_metric_pages(store, run.info.run_id, key)
+            return
+        yield from self._client_metric_pages(store, run.info.run_id, key)
+
+    def _client_metric_pages(
+        self, store: Any, run_id: str, key: str
+    ) -> Iterator[tuple[list[float], list[int], list[int]]]:
         token: str | None = None
         while True:
             with self._reading():
-                try:
-                    page = store.get_metric_history(run_id, key, max_results=METRIC_PAGE, page_token=token)
-                except TypeError:  # a store without paging: the whole history at once
-                    page = store.get_metric_history(run_id, key)
+                page = store.get_metric_history(run_id, key, max_results=METRIC_PAGE, page_token=token)
             yield (
                 [float(m.value) for m in page],
                 [int(m.step) for m in page],
@@ -187,6 +205,24 @@ class MlflowSource:
             token = getattr(page, "token", None)
             if not token:
                 return
+
+    def _sql_metric_pages(
+        self, store: Any, run_id: str, key: str
+    ) -> Iterator[tuple[list[float], list[int], list[int]]]:
+        import sqlalchemy as sa
+
+        query = sa.text(
+            "SELECT value, step, timestamp, is_nan FROM metrics WHERE run_uuid = :run AND key = :key"
+        )
+        nan = float("nan")
+        with self._reading(), store.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(query, {"run": run_id, "key": key})
+            while rows := result.fetchmany(METRIC_PAGE):
+                yield (
+                    [nan if r[3] else float(r[0]) for r in rows],
+                    [int(r[1]) for r in rows],
+                    [int(r[2]) for r in rows],
+                )
 
     def artifact_files(self, run_id: str, path: str | None = None) -> Iterator[ArtifactFile]:
         """Every file under the run's artifact root (depth first, one folder listed at a time)."""
@@ -236,6 +272,37 @@ class MlflowSource:
         with self._reading():
             uri = self.client.get_model_version_download_uri(name, version)
             return Path(download_artifacts(artifact_uri=uri, dst_path=str(dst), tracking_uri=self.uri))
+
+
+def _file_metric_pages(path: Path, key: str) -> Iterator[tuple[list[float], list[int], list[int]]]:
+    """An MLflow file-store metric file (``timestamp value [step [dataset digest]]`` per line), read
+    METRIC_PAGE lines at a time and parsed as MLflow's ``_get_metric_from_line`` does."""
+    import itertools
+
+    import numpy as np
+
+    with open(path, encoding="utf-8") as fh:
+        while lines := list(itertools.islice(fh, METRIC_PAGE)):
+            tokens = "".join(lines).split()
+            if len(tokens) == 3 * len(lines):  # the usual three fields on every line
+                stamps = np.array(tokens[0::3], dtype=np.int64).tolist()
+                values = np.array(tokens[1::3], dtype=np.float64).tolist()
+                steps = np.array(tokens[2::3], dtype=np.int64).tolist()
+                yield values, steps, stamps
+                continue
+            values, steps, stamps = [], [], []
+            for line in lines:
+                parts = line.split()
+                if not parts:
+                    continue
+                if len(parts) not in (2, 3, 5):
+                    raise ConfigurationError(
+                        f"MLflow metric file {path} is malformed ({len(parts)} fields on a line)"
+                    )
+                stamps.append(int(parts[0]))
+                values.append(float(parts[1]))
+                steps.append(int(parts[2]) if len(parts) == 3 else 0)
+            yield values, steps, stamps
 
 
 def _sort_id(experiment_id: str) -> tuple[int, str]:

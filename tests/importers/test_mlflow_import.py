@@ -28,6 +28,19 @@ from shipyard.tracking.stores import Stores, open_stores
 from tests.importers.mlflow_source import MODEL, write_source
 
 OPTS = ImportOptions(approve_protected=True)
+# MLflow's own SQL store and example handling trip SQLAlchemy 2.1's and pandas 3's deprecations
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+
+
+def _source_points(uri: str, runs: list[str]) -> int:
+    from mlflow.tracking import MlflowClient
+
+    mlc = MlflowClient(tracking_uri=uri)
+    return sum(len(mlc.get_metric_history(r, k)) for r in runs for k in mlc.get_run(r).data.metrics)
 
 
 @pytest.fixture(scope="module", params=["file", "sqlite"])
@@ -89,10 +102,8 @@ def test_import_copies_everything_value_for_value(source: dict[str, Any], tmp_pa
             assert got.namespace in ("mlflow:team:fraud", "mlflow:churn")
             for key in want.data.metrics:
                 mine = sorted(
-
-                        (m.step, m.timestamp, _float_key(m.value))
-                        for m in stores.metadata.get_metric_history(sid, key)
-
+                    (m.step, m.timestamp, _float_key(m.value))
+                    for m in stores.metadata.get_metric_history(sid, key)
                 )
                 theirs = sorted(
                     (m.step, m.timestamp, _float_key(m.value)) for m in mlc.get_metric_history(sid, key)
@@ -160,7 +171,8 @@ def test_dry_run_counts_and_writes_nothing(source: dict[str, Any]) -> None:
     try:
         summary = _import(source["uri"], stores, ImportOptions(dry_run=True))
         assert summary.dry_run
-        assert summary.source.runs == 3 and summary.source.metric_points == 3 * (26 + 3)
+        assert summary.source.runs == 3
+        assert summary.source.metric_points == _source_points(source["uri"], source["runs"]) >= 3 * (26 + 3)
         assert summary.source.artifacts == 6 and summary.source.versions == 2 and summary.source.aliases == 2
         assert summary.source.params == 6
         assert stores.metadata.count_runs() == 0
@@ -232,6 +244,7 @@ def test_serve_cli_refuses_pyfunc_without_opt_in(
         _import(source["uri"], stores)
     finally:
         stores.close()
+    capsys.readouterr()
     code = main(["serve", f"models:/{MODEL}@champion", "--port", "0"])
     err = capsys.readouterr().err.strip()
     assert code == 1
@@ -244,7 +257,8 @@ def test_cli_prints_counts_and_dry_run(source: dict[str, Any], capsys: pytest.Ca
 
     assert main(["import", "mlflow", "--from", source["uri"], "--dry-run", "-q"]) == 0
     out = capsys.readouterr().out
-    assert "would import (dry run)" in out and "metric points" in out and "87" in out
+    assert "would import (dry run)" in out and "metric points" in out
+    assert f" {_source_points(source['uri'], source['runs'])} " in out
     assert (
         main(["import", "mlflow", "--from", source["uri"], "-q", "--approve-protected-aliases", "--json"])
         == 0
@@ -327,7 +341,8 @@ def test_import_from_live_mlflow_server(tmp_path: Path) -> None:
         try:
             summary = _import(uri, stores)
             assert summary.imported == summary.source and summary.source.runs == 3
-            assert summary.source.metric_points == 87 and summary.source.artifacts == 6
+            assert summary.source.metric_points == _source_points(uri, written["runs"])
+            assert summary.source.artifacts == 6
             assert summary.source.versions == 2 and summary.source.aliases == 2
             again = _import(uri, stores)
             assert again.written.runs == 0 and again.skipped_runs == 3

@@ -117,7 +117,8 @@ def _print(summary: Summary, label: str, json_out: bool) -> None:
 
     out = console()
     title = "would import (dry run)" if summary.dry_run else "imported"
-    table = Table(title=f"MLflow {label}: {title}", title_justify="left")
+    out.print(line(f"MLflow {label}: {title}"))
+    table = Table()
     table.add_column("what")
     table.add_column("in MLflow", justify="right")
     if not summary.dry_run:

@@ -52,7 +52,7 @@ from shipyard.importers.mlflow_names import (
     experiment_namespace,
     target_run_id,
 )
-from shipyard.importers.mlflow_source import MlflowSource
+from shipyard.importers.mlflow_source import ArtifactFile, MlflowSource
 from shipyard.metadata.base import METRIC_PAGE_MAX
 from shipyard.tracking.client import TrackingClient, validate_params, validate_tags
 from shipyard.tracking.stores import Stores
@@ -170,14 +170,14 @@ class MlflowImporter:
             self.summary.resumed_runs += 1
         run = self._create(src, exp, namespace, rid)
         digests = self._copy_metrics(src, rid)
-        self._copy_artifacts(src, rid)
+        artifacts = self._copy_artifacts(src, rid)
         status = _STATUS.get(str(src.info.status), RunStatus.RUNNING)
         end = _ms(src.info.end_time)
         if status.finished:
             run = self.metadata.finish_run(rid, status, end or run.start_time)
         self.metadata.set_tags(rid, {TAG_STATE: "complete"})
         self.summary.written.runs += 1
-        self._verify(src, self.metadata.get_run(rid), digests=digests)
+        self._verify(src, self.metadata.get_run(rid), digests=digests, artifacts=artifacts)
 
     def _existing(self, rid: str, sid: str) -> Run | None:
         try:
@@ -239,16 +239,18 @@ class MlflowImporter:
         self.metadata.log_metric_columns(rid, batch.keys, batch.values, batch.steps, batch.stamps)
         self.summary.written.metric_points += len(batch.values)
 
-    def _copy_artifacts(self, src: Any, rid: str) -> None:
+    def _copy_artifacts(self, src: Any, rid: str) -> list[ArtifactFile]:
         sid = src.info.run_id
+        items = list(self.source.artifact_files(sid))  # paths and sizes: small beside the files
         with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-import-") as tmp:
-            for item in self.source.artifact_files(sid):
+            for item in items:
                 validate_key("artifact", item.path)
                 local = self.source.download_artifact(sid, item.path, Path(tmp))
                 record = self.client.log_artifact(rid, local, item.path)
                 local.unlink()
                 self.summary.written.artifacts += 1
                 self.summary.written.artifact_bytes += record.size
+        return items
 
     # ---- counting -----------------------------------------------------------------------------
     def _count_source(self, src: Any) -> Counts:
@@ -262,7 +264,13 @@ class MlflowImporter:
         self.summary.source.add(counts)
         return counts
 
-    def _verify(self, src: Any, run: Run, digests: dict[str, SeriesDigest] | None) -> None:
+    def _verify(
+        self,
+        src: Any,
+        run: Run,
+        digests: dict[str, SeriesDigest] | None,
+        artifacts: list[ArtifactFile] | None = None,
+    ) -> None:
         """Count the run on both sides; shipyard's side counts only what equals the source."""
         sid, rid = src.info.run_id, run.id
         source, got = Counts(runs=1), Counts(runs=1)
@@ -284,7 +292,7 @@ class MlflowImporter:
             if have.count == want.count and have.digest() == want.digest():
                 got.metric_points += have.count
         records = {a.name: a for a in self.metadata.list_artifacts(rid) if a.task_id is None}
-        for item in self.source.artifact_files(sid):
+        for item in artifacts if artifacts is not None else self.source.artifact_files(sid):
             source.artifacts += 1
             record = records.get(item.path)
             size = item.size if item.size is not None else (record.size if record else 0)

@@ -108,6 +108,7 @@ class MlflowSource:
             ) from None
         if self.uri.startswith("file:"):  # MLflow 3 keeps its file store readable behind this opt-in
             os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # ours is drawn instead
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # fail fast on a dead server
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
         self.client: Any = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)

@@ -43,14 +43,24 @@ def _source_points(uri: str, runs: list[str]) -> int:
     return sum(len(mlc.get_metric_history(r, k)) for r in runs for k in mlc.get_run(r).data.metrics)
 
 
+@pytest.fixture(scope="module")
+def file_source(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """An MLflow file store (most tests: the behaviour does not depend on the source's kind)."""
+    root = tmp_path_factory.mktemp("mlflow-file")
+    uri = (root / "mlruns").as_uri()
+    written = write_source(uri, root / "scratch")
+    written["uri"] = uri
+    return written
+
+
 @pytest.fixture(scope="module", params=["file", "sqlite"])
 def source(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp(f"mlflow-{request.param}")
+    """Each kind of local MLflow store: a file store and a SQLite database."""
     if request.param == "file":
-        uri = (root / "mlruns").as_uri()
-    else:
-        uri = f"sqlite:///{root / 'mlflow.db'}"
-        os.environ.setdefault("MLFLOW_DEFAULT_ARTIFACT_ROOT", str(root / "artifacts"))
+        return dict(request.getfixturevalue("file_source"))
+    root = tmp_path_factory.mktemp("mlflow-sqlite")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    os.environ.setdefault("MLFLOW_DEFAULT_ARTIFACT_ROOT", str(root / "artifacts"))
     written = write_source(uri, root / "scratch")
     written["uri"] = uri
     return written
@@ -140,7 +150,7 @@ def test_second_import_adds_nothing_and_still_checks(source: dict[str, Any]) -> 
         stores.close()
 
 
-def test_interrupted_import_resumes(source: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_import_resumes(file_source: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     stores = _stores()
     calls = {"n": 0}
     original = MlflowImporter._copy_artifacts
@@ -154,11 +164,11 @@ def test_interrupted_import_resumes(source: dict[str, Any], monkeypatch: pytest.
     try:
         monkeypatch.setattr(MlflowImporter, "_copy_artifacts", flaky)
         with pytest.raises(KeyboardInterrupt):
-            _import(source["uri"], stores)
+            _import(file_source["uri"], stores)
         partial = [r for r in stores.metadata.search_runs(max_results=10).runs]
         assert sorted(r.tags["shipyard.import.state"] for r in partial) == ["complete", "partial"]
         monkeypatch.setattr(MlflowImporter, "_copy_artifacts", original)
-        summary = _import(source["uri"], stores)
+        summary = _import(file_source["uri"], stores)
         assert summary.skipped_runs == 1 and summary.resumed_runs == 1 and summary.written.runs == 2
         assert summary.imported == summary.source
         assert stores.metadata.count_runs() == 3
@@ -166,13 +176,17 @@ def test_interrupted_import_resumes(source: dict[str, Any], monkeypatch: pytest.
         stores.close()
 
 
-def test_dry_run_counts_and_writes_nothing(source: dict[str, Any]) -> None:
+def test_dry_run_counts_and_writes_nothing(file_source: dict[str, Any]) -> None:
     stores = _stores()
     try:
-        summary = _import(source["uri"], stores, ImportOptions(dry_run=True))
+        summary = _import(file_source["uri"], stores, ImportOptions(dry_run=True))
         assert summary.dry_run
         assert summary.source.runs == 3
-        assert summary.source.metric_points == _source_points(source["uri"], source["runs"]) >= 3 * (26 + 3)
+        assert (
+            summary.source.metric_points
+            == _source_points(file_source["uri"], file_source["runs"])
+            >= 3 * (26 + 3)
+        )
         assert summary.source.artifacts == 6 and summary.source.versions == 2 and summary.source.aliases == 2
         assert summary.source.params == 6
         assert stores.metadata.count_runs() == 0
@@ -183,10 +197,10 @@ def test_dry_run_counts_and_writes_nothing(source: dict[str, Any]) -> None:
         stores.close()
 
 
-def test_experiment_filter_and_project(source: dict[str, Any]) -> None:
+def test_experiment_filter_and_project(file_source: dict[str, Any]) -> None:
     stores = _stores()
     try:
-        summary = _import(source["uri"], stores, ImportOptions(experiments=("churn",), models=False))
+        summary = _import(file_source["uri"], stores, ImportOptions(experiments=("churn",), models=False))
         assert summary.source.runs == 1 and summary.imported == summary.source
         (run,) = stores.metadata.search_runs(max_results=10).runs
         assert run.namespace == "mlflow:churn" and run.tags["shipyard.import.mlflow_experiment"] == "churn"
@@ -194,54 +208,54 @@ def test_experiment_filter_and_project(source: dict[str, Any]) -> None:
         stores.close()
 
 
-def test_protected_alias_needs_the_flag(source: dict[str, Any]) -> None:
+def test_protected_alias_needs_the_flag(file_source: dict[str, Any]) -> None:
     from shipyard.core.errors import ConflictError
 
     stores = _stores()
     try:
         with pytest.raises(ConflictError, match="--approve-protected-aliases"):
-            _import(source["uri"], stores, ImportOptions())
+            _import(file_source["uri"], stores, ImportOptions())
     finally:
         stores.close()
 
 
 # ---- the mlflow flavor ------------------------------------------------------------------------------
-def test_pyfunc_model_refused_without_opt_in_and_predicts_with_it(source: dict[str, Any]) -> None:
+def test_pyfunc_model_refused_without_opt_in_and_predicts_with_it(file_source: dict[str, Any]) -> None:
     from shipyard.core.errors import SerializationError
     from shipyard.registry.api import load_model
     from shipyard.serving.models import load_variant
 
     stores = _stores()
     try:
-        _import(source["uri"], stores)
+        _import(file_source["uri"], stores)
         with pytest.raises(UntrustedContentError, match="allow_unsafe=True"):
             load_model(f"models:/{MODEL}@champion", stores=stores)
         with pytest.raises(SerializationError, match="--allow-unsafe-model") as info:
             load_variant(stores, f"models:/{MODEL}@champion", allow_unsafe=False)
         assert "\n" not in str(info.value)
         model = load_model(f"models:/{MODEL}@champion", stores=stores, allow_unsafe=True)
-        X = source["X"]
+        X = file_source["X"]
         from sklearn.linear_model import LogisticRegression
 
-        expected = LogisticRegression(C=2.0).fit(X, source["y"]).predict(X)
+        expected = LogisticRegression(C=2.0).fit(X, file_source["y"]).predict(X)
         assert list(model.predict(X)) == list(expected)
         assert model.signature.column_names == ["a", "b"]
         variant = load_variant(stores, f"models:/{MODEL}@champion", allow_unsafe=True)
         rows = {"a": [0.9, 0.1], "b": [1.0, 2.0]}
         preds, _ = variant.predict(variant.frame(rows))
-        assert preds == LogisticRegression(C=2.0).fit(X, source["y"]).predict(type(X)(rows)).tolist()
+        assert preds == LogisticRegression(C=2.0).fit(X, file_source["y"]).predict(type(X)(rows)).tolist()
     finally:
         stores.close()
 
 
 def test_serve_cli_refuses_pyfunc_without_opt_in(
-    source: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    file_source: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     from shipyard.cli.main import main
 
     stores = _stores()
     try:
-        _import(source["uri"], stores)
+        _import(file_source["uri"], stores)
     finally:
         stores.close()
     capsys.readouterr()
@@ -252,15 +266,19 @@ def test_serve_cli_refuses_pyfunc_without_opt_in(
 
 
 # ---- the CLI --------------------------------------------------------------------------------------
-def test_cli_prints_counts_and_dry_run(source: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_counts_and_dry_run(
+    file_source: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     from shipyard.cli.main import main
 
-    assert main(["import", "mlflow", "--from", source["uri"], "--dry-run", "-q"]) == 0
+    assert main(["import", "mlflow", "--from", file_source["uri"], "--dry-run", "-q"]) == 0
     out = capsys.readouterr().out
     assert "would import (dry run)" in out and "metric points" in out
-    assert f" {_source_points(source['uri'], source['runs'])} " in out
+    assert f" {_source_points(file_source['uri'], file_source['runs'])} " in out
     assert (
-        main(["import", "mlflow", "--from", source["uri"], "-q", "--approve-protected-aliases", "--json"])
+        main(
+            ["import", "mlflow", "--from", file_source["uri"], "-q", "--approve-protected-aliases", "--json"]
+        )
         == 0
     )
     data = json.loads(capsys.readouterr().out)
@@ -358,3 +376,34 @@ def test_import_from_live_mlflow_server(tmp_path: Path) -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_import_into_a_shipyard_server(
+    file_source: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same import through the REST stores of a live shipyard server (admin token)."""
+    from shipyard.registry.service import ModelRegistry
+    from tests.server.live import live_server
+
+    with live_server(tmp_path) as server:
+        monkeypatch.setenv("SHIPYARD_URI", server.url)
+        monkeypatch.setenv("SHIPYARD_TOKEN", server.token)
+        stores = _stores()
+        try:
+            summary = _import(file_source["uri"], stores)
+            assert summary.imported == summary.source and summary.written.runs == 3
+            again = _import(file_source["uri"], stores)
+            assert again.written.runs == 0 and again.skipped_runs == 3 and again.imported == again.source
+        finally:
+            stores.close()
+        from mlflow.tracking import MlflowClient
+
+        mlc = MlflowClient(tracking_uri=file_source["uri"])
+        local = server.stores  # what the server's own stores hold
+        for sid in file_source["runs"]:
+            run = local.metadata.get_run(sid)
+            assert run.tags["shipyard.import.state"] == "complete"
+            assert len(local.metadata.get_metric_history(sid, "loss")) == len(
+                mlc.get_metric_history(sid, "loss")
+            )
+        assert ModelRegistry(local).get_model(MODEL).aliases == {"champion": 2, "challenger": 1}

@@ -148,9 +148,12 @@ class MlflowImporter:
 
     def _import_experiment(self, exp: Any, namespace: str) -> None:
         self.progress.stage(f"runs of {exp.name}", None)
+        before = self.summary.written.runs
         for src in self.source.runs(exp.experiment_id):
             self._import_run(src, exp, namespace)
             self.progress.advance()
+        if self.summary.written.runs > before:  # its namespace gained runs
+            self.summary.written.experiments += 1
 
     # ---- one run ----------------------------------------------------------------------------------
     def _import_run(self, src: Any, exp: Any, namespace: str) -> None:

@@ -151,9 +151,15 @@ class MlflowSource:
         return sorted(found, key=lambda e: _sort_id(e.experiment_id))
 
     def runs(self, experiment_id: str) -> Iterator[Any]:
-        """The experiment's active runs, a page at a time, oldest first."""
+        """The experiment's active runs, a page at a time, oldest first. A file store's runs are
+        read run by run (info, params, tags, metric names): its ``search_runs`` parses every line
+        of every metric file to find the latest values, which the import does not use."""
         from mlflow.entities import ViewType
 
+        store = self.client._tracking_client.store
+        if type(store).__name__ == "FileStore":
+            yield from self._file_store_runs(store, experiment_id)
+            return
         token = None
         while True:
             with self._reading():
@@ -168,6 +174,24 @@ class MlflowSource:
             token = page.token
             if not token:
                 return
+
+    def _file_store_runs(self, store: Any, experiment_id: str) -> Iterator[Any]:
+        from types import SimpleNamespace
+
+        from mlflow.entities import ViewType
+
+        with self._reading():
+            infos = sorted(
+                store._list_run_infos(experiment_id, ViewType.ACTIVE_ONLY),
+                key=lambda i: (i.start_time or 0, i.run_id),
+            )
+        for info in infos:
+            with self._reading():
+                params = {p.key: p.value for p in store._get_all_params(info)}
+                tags = {t.key: t.value for t in store._get_all_tags(info)}
+                _, names = store._get_run_files(info, "metric")
+            data = SimpleNamespace(params=params, tags=tags, metrics=dict.fromkeys(names))
+            yield SimpleNamespace(info=info, data=data)
 
     def metric_history(self, run: Any, key: str) -> Iterator[tuple[list[float], list[int], list[int]]]:
         """One metric's points as (values, steps, timestamps) pages of at most METRIC_PAGE.

@@ -407,3 +407,12 @@ def test_import_into_a_shipyard_server(
                 mlc.get_metric_history(sid, "loss")
             )
         assert ModelRegistry(local).get_model(MODEL).aliases == {"champion": 2, "challenger": 1}
+
+
+def test_unreachable_database_error_hides_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+    from shipyard.cli.main import main
+
+    code = main(["import", "mlflow", "--from", "postgresql://bob:s3cret-pw@127.0.0.1:9/mlflow", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error:") and len(err.strip().splitlines()) == 1
+    assert "s3cret-pw" not in err

@@ -85,6 +85,12 @@ def normalize_uri(uri: str) -> str:
 def _mlflow_error(exc: BaseException, uri: str) -> ShipyardError:
     """One line for an MLflow failure (its messages can carry a stack or a whole HTML page)."""
     text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    try:
+        password = urllib.parse.urlsplit(uri).password
+    except ValueError:
+        password = None
+    if password:  # never echo a secret the URI carried
+        text = text.replace(uri, redact_uri(uri)).replace(password, "***")
     if len(text) > 300:
         text = text[:297] + "..."
     code = str(getattr(exc, "error_code", ""))

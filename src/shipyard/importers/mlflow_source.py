@@ -99,12 +99,41 @@ def _mlflow_error(exc: BaseException, uri: str) -> ShipyardError:
     return ConfigurationError(f"cannot read the MLflow store {redact_uri(uri)}: {text}")
 
 
+_DB_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def check_reachable(uri: str) -> None:
+    """A database server must answer on its port within 5 s: MLflow's SQL store retries a failed
+    connection with a doubling sleep for about 100 s before it gives up."""
+    import socket
+
+    base = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    if base not in _DB_PORTS:
+        return
+    try:
+        parts = urllib.parse.urlsplit(uri)
+        host, port = parts.hostname, parts.port or _DB_PORTS[base]
+    except ValueError:
+        raise InvalidInputError(f"--from {redact_uri(uri)!r} is not a valid database URI") from None
+    if not host:
+        return  # a local socket: MLflow's driver finds it
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            pass
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot reach the MLflow database at {host}:{port} ({exc.strerror or type(exc).__name__}); "
+            "check the host, the port and that the database server runs"
+        ) from None
+
+
 class MlflowSource:
     """Read-only view of one MLflow tracking (and model registry) store."""
 
     def __init__(self, uri: str) -> None:
         self.uri = normalize_uri(uri)
         self.label = redact_uri(self.uri)
+        check_reachable(self.uri)
         try:
             import mlflow  # noqa: F401  (the mlflow extra)
             from mlflow.tracking import MlflowClient

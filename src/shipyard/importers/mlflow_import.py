@@ -243,12 +243,11 @@ class MlflowImporter:
         self.summary.written.metric_points += len(batch.values)
 
     def _copy_artifacts(self, src: Any, rid: str) -> list[ArtifactFile]:
-        sid = src.info.run_id
-        items = list(self.source.artifact_files(sid))  # paths and sizes: small beside the files
+        items = list(self.source.artifact_files(src))  # paths and sizes: small beside the files
         with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-import-") as tmp:
             for item in items:
                 validate_key("artifact", item.path)
-                local = self.source.download_artifact(sid, item.path, Path(tmp))
+                local = self.source.download_artifact(src, item.path, Path(tmp))
                 record = self.client.log_artifact(rid, local, item.path)
                 local.unlink()
                 self.summary.written.artifacts += 1
@@ -261,7 +260,7 @@ class MlflowImporter:
         for key in sorted(src.data.metrics):
             for values, _, _ in self.source.metric_history(src, key):
                 counts.metric_points += len(values)
-        for item in self.source.artifact_files(src.info.run_id):
+        for item in self.source.artifact_files(src):
             counts.artifacts += 1
             counts.artifact_bytes += item.size or 0
         self.summary.source.add(counts)
@@ -275,7 +274,7 @@ class MlflowImporter:
         artifacts: list[ArtifactFile] | None = None,
     ) -> None:
         """Count the run on both sides; shipyard's side counts only what equals the source."""
-        sid, rid = src.info.run_id, run.id
+        rid = run.id
         source, got = Counts(runs=1), Counts(runs=1)
         src_params = {k: str(v) for k, v in src.data.params.items()}
         source.params = len(src_params)
@@ -295,7 +294,7 @@ class MlflowImporter:
             if have.count == want.count and have.digest() == want.digest():
                 got.metric_points += have.count
         records = {a.name: a for a in self.metadata.list_artifacts(rid) if a.task_id is None}
-        for item in artifacts if artifacts is not None else self.source.artifact_files(sid):
+        for item in artifacts if artifacts is not None else self.source.artifact_files(src):
             source.artifacts += 1
             record = records.get(item.path)
             size = item.size if item.size is not None else (record.size if record else 0)

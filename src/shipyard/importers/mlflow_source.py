@@ -284,19 +284,37 @@ class MlflowSource:
                     [int(r[2]) for r in rows],
                 )
 
-    def artifact_files(self, run_id: str, path: str | None = None) -> Iterator[ArtifactFile]:
+    def artifact_files(self, run: Any, path: str | None = None) -> Iterator[ArtifactFile]:
         """Every file under the run's artifact root (depth first, one folder listed at a time)."""
         with self._reading():
-            entries = self.client.list_artifacts(run_id, path)
+            repo = self._file_store_repo(run)
+            entries = (
+                repo.list_artifacts(path)
+                if repo is not None
+                else self.client.list_artifacts(run.info.run_id, path)
+            )
         for entry in entries:
             if entry.is_dir:
-                yield from self.artifact_files(run_id, entry.path)
+                yield from self.artifact_files(run, entry.path)
             else:
                 yield ArtifactFile(entry.path, entry.file_size)
 
-    def download_artifact(self, run_id: str, path: str, dst: Path) -> Path:
+    def download_artifact(self, run: Any, path: str, dst: Path) -> Path:
         with self._reading():
-            return Path(self.client.download_artifacts(run_id, path, str(dst)))
+            repo = self._file_store_repo(run)
+            if repo is not None:
+                return Path(repo.download_artifacts(path, str(dst)))
+            return Path(self.client.download_artifacts(run.info.run_id, path, str(dst)))
+
+    def _file_store_repo(self, run: Any) -> Any:
+        """A file store's artifact repository for the run, straight from its artifact URI (the
+        client's path loads the whole run, every metric point included, for each call); None for
+        other stores."""
+        if type(self.client._tracking_client.store).__name__ != "FileStore":
+            return None
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        return get_artifact_repository(run.info.artifact_uri)
 
     # ---- model registry -----------------------------------------------------------------------
     def registered_models(self) -> Iterator[Any]:

@@ -416,3 +416,29 @@ def test_unreachable_database_error_hides_the_password(capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert "s3cret-pw" not in err
+
+
+def test_log_model_takes_an_mlflow_model_folder(file_source: dict[str, Any], tmp_path: Path) -> None:
+    """An MLflow model folder (MLmodel) logged with shipyard.log_model becomes an ``mlflow``
+    package: signature from the MLmodel, refused without allow_unsafe, predicting with it."""
+    from mlflow.artifacts import download_artifacts
+    from mlflow.tracking import MlflowClient
+
+    import shipyard
+    from shipyard.registry.api import load_model
+
+    uri = file_source["uri"]
+    where = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_download_uri(MODEL, "1")
+    folder = Path(download_artifacts(artifact_uri=where, dst_path=str(tmp_path / "m"), tracking_uri=uri))
+    with shipyard.start_run():
+        info = shipyard.log_model(
+            folder,
+            "mlflow-model",
+            signature={"inputs": [{"name": "a", "type": "float64"}, {"name": "b", "type": "float64"}]},
+            register="from-folder",
+        )
+    assert info.version is not None and info.version.flavor == "mlflow" and info.version.unsafe
+    with pytest.raises(UntrustedContentError):
+        load_model("models:/from-folder/1")
+    model = load_model("models:/from-folder/1", allow_unsafe=True)
+    assert len(model.predict(file_source["X"])) == len(file_source["X"])

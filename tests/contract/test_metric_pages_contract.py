@@ -113,7 +113,9 @@ def test_metric_columns_write_and_page_like_points(metadata_store: MetadataStore
     acc = metadata_store.get_metric_columns_page(run.id, "acc")
     assert acc.timestamps == stamps[250:] and acc.values[1:] == [float("inf"), -0.0]
     assert str(acc.values[0]) == "nan" and str(acc.values[2]) == "-0.0"
-    assert metadata_store.get_run(run.id).metrics["loss"] == values[max(range(250), key=lambda i: (steps[i], i))]
+    assert (
+        metadata_store.get_run(run.id).metrics["loss"] == values[max(range(250), key=lambda i: (steps[i], i))]
+    )
 
 
 def test_metric_columns_refuse_bad_input(metadata_store: MetadataStore) -> None:

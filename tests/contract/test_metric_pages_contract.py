@@ -85,3 +85,44 @@ def test_tokens_not_issued_are_refused(metadata_store: MetadataStore, token: str
     metadata_store.log_metrics(run.id, [Metric("x", 1.0)])
     with pytest.raises(InvalidInputError, match="page_token"):
         metadata_store.get_metric_history_page(run.id, "x", page_token=token)
+
+
+def test_metric_columns_write_and_page_like_points(metadata_store: MetadataStore) -> None:
+    """``log_metric_columns`` is ``log_metrics`` given parallel columns (one batch, keys mixed),
+    and ``get_metric_columns_page`` is ``get_metric_history_page`` as columns, same tokens."""
+    run = make_run(metadata_store)
+    keys = ["loss"] * 250 + ["acc"] * 3
+    values = [float(i) / 7 for i in range(250)] + [float("nan"), float("inf"), -0.0]
+    steps = [(i * 37) % 100 for i in range(250)] + [0, 1, 2]
+    stamps = [1_700_000_000_000 + i for i in range(253)]
+    metadata_store.log_metric_columns(run.id, keys, values, steps, stamps)
+    points = [Metric(k, v, s, t) for k, v, s, t in zip(keys, values, steps, stamps, strict=True)]
+    assert metadata_store.get_metric_history_page(run.id, "loss", limit=1000).metrics == points[:250]
+    got_values: list[float] = []
+    got_steps: list[int] = []
+    token = None
+    while True:
+        page = metadata_store.get_metric_columns_page(run.id, "loss", limit=60, page_token=token)
+        assert len(page.values) == len(page.steps) == len(page.timestamps) <= 60
+        got_values += page.values
+        got_steps += page.steps
+        token = page.next_page_token
+        if token is None:
+            break
+    assert got_values == values[:250] and got_steps == steps[:250]
+    acc = metadata_store.get_metric_columns_page(run.id, "acc")
+    assert acc.timestamps == stamps[250:] and acc.values[1:] == [float("inf"), -0.0]
+    assert str(acc.values[0]) == "nan" and str(acc.values[2]) == "-0.0"
+    assert (
+        metadata_store.get_run(run.id).metrics["loss"] == values[max(range(250), key=lambda i: (steps[i], i))]
+    )
+
+
+def test_metric_columns_refuse_bad_input(metadata_store: MetadataStore) -> None:
+    run = make_run(metadata_store)
+    with pytest.raises(InvalidInputError):
+        metadata_store.log_metric_columns(run.id, ["../x"], [1.0], [0], [0])
+    with pytest.raises(NotFoundError):
+        metadata_store.log_metric_columns("0" * 32, ["x"], [1.0], [0], [0])
+    with pytest.raises(NotFoundError):
+        metadata_store.get_metric_columns_page("0" * 32, "x")

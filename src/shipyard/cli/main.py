@@ -177,6 +177,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import branches
 
     app.add_typer(branches.app, name="branches")
+    from shipyard.cli import imports
+
+    app.add_typer(imports.app, name="import")
     _register_flow_commands(app)
     return app
 

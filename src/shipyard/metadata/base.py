@@ -64,6 +64,17 @@ class MetricPage:
 
 
 @dataclass(frozen=True)
+class MetricColumnsPage:
+    """One series' page as parallel columns (no object per point): bulk readers, e.g. an import
+    comparing what it wrote."""
+
+    values: list[float]
+    steps: list[int]
+    timestamps: list[int]
+    next_page_token: str | None
+
+
+@dataclass(frozen=True)
 class RunPage:
     runs: list[Run]
     next_offset: int | None  # pass back as ``offset`` to get the next page; None at the end
@@ -218,6 +229,32 @@ class MetadataStore(abc.ABC):
         """At most ``limit`` (1..METRIC_PAGE_MAX) points of one metric in the order they were
         logged, from where ``page_token`` (a previous page's ``next_page_token``) left off.
         InvalidInputError for a limit out of range or a token this backend did not issue."""
+
+    def log_metric_columns(
+        self,
+        run_id: str,
+        keys: Sequence[str],
+        values: Sequence[float],
+        steps: Sequence[int],
+        timestamps: Sequence[int],
+    ) -> None:
+        """Append points given as parallel columns (point i is ``keys[i], values[i], ...``) in one
+        transaction, like :meth:`log_metrics` (bulk writers: no object per point where the backend
+        can avoid it). This default builds the points and calls :meth:`log_metrics`."""
+        self.log_metrics(
+            run_id, [Metric(k, v, s, t) for k, v, s, t in zip(keys, values, steps, timestamps, strict=True)]
+        )
+
+    def get_metric_columns_page(
+        self, run_id: str, key: str, *, limit: int = METRIC_PAGE_DEFAULT, page_token: str | None = None
+    ) -> MetricColumnsPage:
+        """:meth:`get_metric_history_page` as parallel columns (same order, same tokens). This
+        default converts that page."""
+        page = self.get_metric_history_page(run_id, key, limit=limit, page_token=page_token)
+        pts = page.metrics
+        return MetricColumnsPage(
+            [m.value for m in pts], [m.step for m in pts], [m.timestamp for m in pts], page.next_page_token
+        )
 
     @abc.abstractmethod
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:

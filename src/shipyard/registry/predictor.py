@@ -55,6 +55,8 @@ class LoadedModel:
         return bool(self.metadata.get("has_predict_proba"))
 
     def predict(self, data: Any) -> Any:
+        if not self.signature.inputs and self.flavor.checks_own_input:
+            return self.flavor.predict(self.model, data)  # e.g. MLflow pyfunc: its own schema check
         return self.flavor.predict(self.model, enforce(self.signature, data))
 
     def predict_proba(self, data: Any) -> Any:

@@ -173,12 +173,24 @@ def check_limit(limit: int) -> int:
 
 def read_page(conn: Connection, run_id: str, key: str, limit: int, token: str | None) -> MetricPage:
     """At most ``limit`` points of one series in the order logged, from ``token``'s position."""
+    values, steps, stamps, following = read_columns(conn, run_id, key, limit, token)
+    return MetricPage(
+        [Metric(key, v, s, t) for v, s, t in zip(values, steps, stamps, strict=True)], following
+    )
+
+
+def read_columns(
+    conn: Connection, run_id: str, key: str, limit: int, token: str | None
+) -> tuple[list[float], list[int], list[int], str | None]:
+    """:func:`read_page` as (values, steps, timestamps, next token): no object per point."""
     import numpy as np
 
     check_limit(limit)
     chunk_id, skip = _position(token)
     c = metric_chunks.c
-    out: list[Metric] = []
+    values: list[float] = []
+    steps: list[int] = []
+    stamps: list[int] = []
     while True:
         query = (
             select(c.id, c.count, c.steps, c["values"], c.timestamps)
@@ -190,19 +202,18 @@ def read_page(conn: Connection, run_id: str, key: str, limit: int, token: str | 
         for row in rows:
             count = int(row[1])
             start = skip if row.id == chunk_id else 0
-            take = min(count - start, limit - len(out))
+            take = min(count - start, limit - len(values))
             if take > 0:
                 window = slice(start, start + take)
-                values = np.frombuffer(row[3], dtype=_VALUE)[window].tolist()
-                steps = np.frombuffer(row[2], dtype=_STEP)[window].tolist()
-                stamps = np.frombuffer(row[4], dtype=_STEP)[window].tolist()
-                out.extend(Metric(key, v, s, t) for v, s, t in zip(values, steps, stamps, strict=True))
-            if len(out) >= limit:
+                values.extend(np.frombuffer(row[3], dtype=_VALUE)[window].tolist())
+                steps.extend(np.frombuffer(row[2], dtype=_STEP)[window].tolist())
+                stamps.extend(np.frombuffer(row[4], dtype=_STEP)[window].tolist())
+            if len(values) >= limit:
                 if start + take < count:
-                    return MetricPage(out, f"{row.id}.{start + take}")
-                return MetricPage(out, _after(conn, run_id, key, row.id))
+                    return values, steps, stamps, f"{row.id}.{start + take}"
+                return values, steps, stamps, _after(conn, run_id, key, row.id)
         if len(rows) < _CHUNKS_PER_FETCH:
-            return MetricPage(out, None)
+            return values, steps, stamps, None
         chunk_id, skip = rows[-1].id + 1, 0
 
 

@@ -32,13 +32,14 @@ from shipyard.core.errors import ConfigurationError, ConflictError, ShipyardErro
 from shipyard.metadata.base import (
     METRIC_PAGE_DEFAULT,
     MetadataStore,
+    MetricColumnsPage,
     MetricPage,
     RunPage,
     StatusSummary,
     TaskTiming,
     check_page,
 )
-from shipyard.metadata.sql import attempts, migrate, references, runs, search, values
+from shipyard.metadata.sql import attempts, metric_chunks, migrate, references, runs, search, values
 from shipyard.metadata.sql import status as status_ops
 from shipyard.metadata.sql import tasks as task_ops
 from shipyard.metadata.sql.engine import (
@@ -49,6 +50,7 @@ from shipyard.metadata.sql.engine import (
     is_memory,
     normalize_url,
 )
+from shipyard.metadata.sql.values import log_metric_columns as _log_metric_columns
 
 
 def _first_line(exc: BaseException) -> str:
@@ -232,6 +234,24 @@ class SqlMetadataStore(MetadataStore):
     ) -> MetricPage:
         with self._read() as conn:
             return values.get_metric_history_page(conn, run_id, key, limit, page_token)
+
+    def log_metric_columns(
+        self,
+        run_id: str,
+        keys: Sequence[str],
+        values: Sequence[float],
+        steps: Sequence[int],
+        timestamps: Sequence[int],
+    ) -> None:
+        with self._write() as conn:
+            _log_metric_columns(conn, run_id, list(keys), list(values), list(steps), list(timestamps))
+
+    def get_metric_columns_page(
+        self, run_id: str, key: str, *, limit: int = METRIC_PAGE_DEFAULT, page_token: str | None = None
+    ) -> MetricColumnsPage:
+        with self._read() as conn:
+            runs.require_run(conn, run_id)
+            return MetricColumnsPage(*metric_chunks.read_columns(conn, run_id, key, limit, page_token))
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         with self._write() as conn:

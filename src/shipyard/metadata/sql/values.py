@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select
 
 from shipyard.core.entities import Metric
-from shipyard.core.errors import ConflictError, NotFoundError
+from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key
 from shipyard.metadata.base import MetricPage
 from shipyard.metadata.sql import codec, metric_chunks
@@ -55,6 +55,30 @@ def log_metrics(conn: Connection, run_id: str, points: Sequence[Metric]) -> None
     if not points:
         return
     metric_chunks.write_batch(conn, run_id, codec.metric_columns(points))
+
+
+def log_metric_columns(  # noqa: PLR0917 - the columns of one batch
+    conn: Connection, run_id: str, keys: list[str], values: list[float], steps: list[int], stamps: list[int]
+) -> None:
+    """Points as parallel columns; checked as :func:`codec.metric_columns` checks points."""
+    require_run(conn, run_id)
+    for key in set(keys):
+        validate_key("metric", key)
+    if not (len(keys) == len(values) == len(steps) == len(stamps)):
+        raise InvalidInputError("metric columns must have equal lengths")
+    if not values:
+        return
+    if not (
+        all(v.__class__ is float for v in values)
+        and all(s.__class__ is int for s in steps)
+        and all(t.__class__ is int for t in stamps)
+    ):
+        try:
+            values = [float(v) for v in values]
+            steps, stamps = [int(s) for s in steps], [int(t) for t in stamps]
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidInputError("metric values must be numbers and steps/timestamps integers") from None
+    metric_chunks.write_batch(conn, run_id, codec.MetricColumns(keys, values, steps, stamps))
 
 
 def get_metric_history(conn: Connection, run_id: str, key: str) -> list[Metric]:

@@ -7,13 +7,22 @@ from typing import Any
 from shipyard.core.errors import InvalidInputError
 from shipyard.registry.flavors.base import Flavor
 from shipyard.registry.flavors.lightgbm import LightGBMFlavor
+from shipyard.registry.flavors.mlflow_pyfunc import MlflowFlavor
 from shipyard.registry.flavors.python import PythonFlavor
 from shipyard.registry.flavors.sklearn import SklearnFlavor
 from shipyard.registry.flavors.torch import TorchFlavor
 from shipyard.registry.flavors.xgboost import XGBoostFlavor
 
-#: most specific first: XGBoost/LightGBM wrappers are also scikit-learn estimators
-FLAVORS: tuple[type[Flavor], ...] = (TorchFlavor, XGBoostFlavor, LightGBMFlavor, SklearnFlavor, PythonFlavor)
+#: most specific first: XGBoost/LightGBM wrappers are also scikit-learn estimators; an MLflow model
+#: folder (a Path holding MLmodel) is no model object, so it goes first
+FLAVORS: tuple[type[Flavor], ...] = (
+    MlflowFlavor,
+    TorchFlavor,
+    XGBoostFlavor,
+    LightGBMFlavor,
+    SklearnFlavor,
+    PythonFlavor,
+)
 
 __all__ = ["FLAVORS", "Flavor", "flavor_by_name", "flavor_for"]
 

@@ -88,6 +88,9 @@ class Flavor(abc.ABC):
     libraries: ClassVar[tuple[str, ...]] = ()
     unsafe: ClassVar[bool] = False
     serializer: ClassVar[str] = ""
+    #: True when the model checks its own input (MLflow pyfunc enforces its MLmodel schema), so a
+    #: package with an empty shipyard signature passes the data through unchecked
+    checks_own_input: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod

@@ -217,9 +217,51 @@ _TABLE: dict[RouteKey, Rule] = {
 }
 
 
+# MLflow's REST API (server/mlflow/), under /api/2.0 and /ajax-api/2.0 alike. Runs and experiments
+# are named in query strings and bodies, so the routes check the object (server/mlflow/common.py:
+# ownership and private projects through server/access.py); creating a run or changing an
+# experiment also checks run:write at the experiment's namespace (access.check_namespace).
+MLFLOW_RULES: dict[RouteKey, Rule] = {
+    ("POST", "/mlflow/experiments/create"): _RW,
+    ("GET", "/mlflow/experiments/get"): _RR,
+    ("GET", "/mlflow/experiments/get-by-name"): _RR,
+    ("POST", "/mlflow/experiments/search"): _RR,
+    ("POST", "/mlflow/experiments/update"): _RW,
+    ("POST", "/mlflow/experiments/delete"): _RW,
+    ("POST", "/mlflow/experiments/restore"): _RW,
+    ("POST", "/mlflow/experiments/set-experiment-tag"): _RW,
+    ("POST", "/mlflow/experiments/delete-experiment-tag"): _RW,
+    ("POST", "/mlflow/runs/create"): _RW,
+    ("GET", "/mlflow/runs/get"): _RR,
+    ("POST", "/mlflow/runs/update"): _RW,
+    ("POST", "/mlflow/runs/delete"): _r("run:delete"),
+    ("POST", "/mlflow/runs/restore"): _r("run:delete"),
+    ("POST", "/mlflow/runs/search"): _RR,
+    ("POST", "/mlflow/runs/log-metric"): _RW,
+    ("POST", "/mlflow/runs/log-parameter"): _RW,
+    ("POST", "/mlflow/runs/set-tag"): _RW,
+    ("POST", "/mlflow/runs/delete-tag"): _RW,
+    ("POST", "/mlflow/runs/log-batch"): _RW,
+    ("POST", "/mlflow/runs/log-inputs"): _RW,
+    ("POST", "/mlflow/runs/log-model"): _RW,
+    ("POST", "/mlflow/runs/outputs"): _RW,
+    ("GET", "/mlflow/metrics/get-history"): _RR,
+    ("GET", "/mlflow/metrics/get-history-bulk-interval"): _RR,
+    ("GET", "/mlflow/artifacts/list"): _RR,
+    # the artifact proxy: the run is the path's second segment (checked in the route)
+    ("GET", "/mlflow-artifacts/artifacts"): _RR,
+    ("GET", "/mlflow-artifacts/artifacts/{artifact_path:path}"): _RR,
+    ("PUT", "/mlflow-artifacts/artifacts/{artifact_path:path}"): _RW,
+}
+MLFLOW_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+
+
 def api_permissions() -> dict[RouteKey, Rule]:
     """The table for the REST API (a copy: the app adds the UI's entries to its own)."""
-    return dict(_TABLE)
+    table = dict(_TABLE)
+    for prefix in MLFLOW_PREFIXES:
+        table.update({(method, prefix + path): rule for (method, path), rule in MLFLOW_RULES.items()})
+    return table
 
 
 def required_rule(table: dict[RouteKey, Rule], method: str, path: str) -> Rule | None:

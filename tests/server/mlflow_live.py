@@ -32,6 +32,7 @@ def mlflow_server(root: Path, uri: str | None = None) -> Iterator[LiveServer]:
         os.environ["MLFLOW_TRACKING_URI"] = server.url
         mlflow.set_tracking_uri(server.url)
         mlflow.set_registry_uri(server.url)
+        mlflow.set_experiment(experiment_id="0")  # not one an earlier module's server made
         try:
             yield server
         finally:

@@ -56,6 +56,24 @@ class DatasetInput:
     tags: dict[str, str] = field(default_factory=dict)  # the input's tags (mlflow.data.context)
 
 
+@dataclass(frozen=True)
+class LoggedModel:
+    """MLflow 3's logged model: a model's files logged by a run (stored as that run's artifacts
+    under ``mlflow-models/<model_id>/``), before any registration."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    run_id: str | None
+    status: str  # LOGGED_MODEL_PENDING | LOGGED_MODEL_READY | LOGGED_MODEL_UPLOAD_FAILED
+    created_ms: int
+    updated_ms: int
+    creator: str
+    model_type: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+
+
 class MlflowCompatStore(abc.ABC):
     """Experiments over namespaces, run lifecycle and run inputs; shares the metadata database."""
 
@@ -124,6 +142,21 @@ class MlflowCompatStore(abc.ABC):
 
     @abc.abstractmethod
     def run_inputs(self, run_ids: Sequence[str]) -> dict[str, list[DatasetInput]]: ...
+
+    # ---- logged models ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_logged_model(self, model: LoggedModel) -> LoggedModel:
+        """Insert or replace (by ``model_id``) a logged model."""
+
+    @abc.abstractmethod
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """NotFoundError for an unknown id."""
+
+    @abc.abstractmethod
+    def search_logged_models(
+        self, experiment_ids: Sequence[str], *, name: str | None, limit: int, offset: int
+    ) -> list[LoggedModel]:
+        """Logged models of the experiments (named ``name`` when given), newest first; one page."""
 
 
 def input_document(item: DatasetInput) -> dict[str, Any]:

@@ -48,3 +48,14 @@ mlflow_run_inputs = Table(
     Column("logged_ms", BigInteger(), nullable=False),
     Column("document", Text(), nullable=False),  # the input as JSON (bounded when logged)
 )
+
+mlflow_logged_models = Table(
+    "mlflow_logged_models",
+    metadata,
+    Column("model_id", String(ID), primary_key=True),
+    Column("experiment_id", BigInteger(), nullable=False, index=True),
+    Column("run_id", String(ID), ForeignKey("runs.id", ondelete="CASCADE"), nullable=True),
+    Column("name", String(KEY), nullable=False),
+    Column("created_ms", BigInteger(), nullable=False),
+    Column("document", Text(), nullable=False),  # the rest of the model as JSON
+)

@@ -18,6 +18,7 @@ from shipyard.metadata.mlflow_compat import (
     MAX_INPUTS,
     DatasetInput,
     Experiment,
+    LoggedModel,
     MlflowCompatStore,
     ViewType,
     input_document,
@@ -28,6 +29,7 @@ from shipyard.metadata.sql.mlflow_schema import (
     mlflow_deleted_runs,
     mlflow_experiment_tags,
     mlflow_experiments,
+    mlflow_logged_models,
     mlflow_run_inputs,
 )
 from shipyard.metadata.sql.schema import runs
@@ -276,6 +278,61 @@ class SqlMlflowStore(BorrowedTransactions, MlflowCompatStore):
                     doc = json.loads(row.document)
                     items.append(DatasetInput(**{**doc, "tags": dict(doc.get("tags") or {})}))
         return found
+
+    # ---- logged models ---------------------------------------------------------------------------
+    def put_logged_model(self, model: LoggedModel) -> LoggedModel:
+        from dataclasses import asdict
+
+        doc = {
+            k: v for k, v in asdict(model).items() if k not in ("model_id", "experiment_id", "run_id", "name")
+        }
+        values = {
+            "model_id": model.model_id,
+            "experiment_id": int(model.experiment_id),
+            "run_id": model.run_id,
+            "name": model.name,
+            "created_ms": model.created_ms,
+            "document": json.dumps(doc, separators=(",", ":")),
+        }
+        with self._write() as conn:
+            stmt = insert_for(conn, mlflow_logged_models).values(**values)
+            conn.execute(
+                stmt.on_conflict_do_update(index_elements=["model_id"], set_={"document": values["document"]})
+            )
+        return model
+
+    @staticmethod
+    def _logged(row: Any) -> LoggedModel:
+        doc = json.loads(row.document)
+        return LoggedModel(
+            model_id=row.model_id,
+            experiment_id=str(row.experiment_id),
+            name=row.name,
+            run_id=row.run_id,
+            **{k: doc[k] for k in ("status", "created_ms", "updated_ms", "creator", "model_type")},
+            tags=dict(doc.get("tags") or {}),
+            params=dict(doc.get("params") or {}),
+        )
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        c = mlflow_logged_models.c
+        with self._read() as conn:
+            row = conn.execute(select(mlflow_logged_models).where(c.model_id == model_id)).first()
+        if row is None:
+            raise NotFoundError(f"logged model {model_id[:80]!r} not found")
+        return self._logged(row)
+
+    def search_logged_models(
+        self, experiment_ids: Sequence[str], *, name: str | None, limit: int, offset: int
+    ) -> list[LoggedModel]:
+        c = mlflow_logged_models.c
+        ids = [int(i) for i in experiment_ids if i.isdigit() and len(i) <= 18]
+        query = select(mlflow_logged_models).where(c.experiment_id.in_(ids))
+        if name is not None:
+            query = query.where(c.name == name)
+        query = query.order_by(c.created_ms.desc(), c.model_id.desc()).limit(limit).offset(offset)
+        with self._read() as conn:
+            return [self._logged(row) for row in conn.execute(query)]
 
     def count_experiments(self) -> int:
         with self._read() as conn:

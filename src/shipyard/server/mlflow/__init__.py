@@ -6,6 +6,9 @@
   order-by grammar onto shipyard's);
 - ``metrics.py``: metric history, paged, and the bulk interval;
 - ``artifacts.py``: the artifact proxy over run artifacts (content-addressed blobs);
+- ``logged_models.py``: MLflow 3's logged models (their files are their run's artifacts);
+- ``registry.py``, ``versions.py``: registered models and versions over shipyard's registry
+  (stages are a view over aliases);
 - ``errors.py``: errors in MLflow's shape and status codes.
 
 Every route is served under ``/api/2.0/mlflow`` and ``/ajax-api/2.0/mlflow`` (the proxy under
@@ -28,9 +31,25 @@ API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 
 def mlflow_routes() -> list[tuple[str, str, Callable[..., Any]]]:
     """(method, path below ``/api/2.0``, endpoint) of every MLflow route."""
-    from shipyard.server.mlflow import artifacts, experiments, metrics, runs
+    from shipyard.server.mlflow import (
+        artifacts,
+        experiments,
+        logged_models,
+        metrics,
+        registry,
+        runs,
+        versions,
+    )
 
-    tracking = [*experiments.ROUTES, *runs.ROUTES, *metrics.ROUTES, *artifacts.ROUTES]
+    tracking = [
+        *experiments.ROUTES,
+        *runs.ROUTES,
+        *metrics.ROUTES,
+        *artifacts.ROUTES,
+        *logged_models.ROUTES,
+        *registry.ROUTES,
+        *versions.ROUTES,
+    ]
     return [(m, "/mlflow" + p, f) for m, p, f in tracking] + list(artifacts.PROXY_ROUTES)
 
 

@@ -24,28 +24,43 @@ from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key
 from shipyard.server.deps import ctx_of
 from shipyard.server.errors import error_response
-from shipyard.server.mlflow.common import answer, may_change_run, query, read_run
+from shipyard.server.mlflow.common import answer, may_change_run, query, read_run, store
 from shipyard.server.mlflow.convert import artifact_uri, run_id_of, text
 
 MAX_LISTED = 10_000
 _PAGE = 1000
 
 
-def locate(path: str) -> tuple[str, str, str]:
-    """(experiment id, run id, the file's name below ``artifacts/``; '' for the root) of a proxy path."""
-    parts = path.strip("/").split("/", 3)
-    if len(parts) < 3 or parts[2] != "artifacts" or not parts[0] or not parts[1]:
+def locate(request: Request, path: str) -> tuple[str, str, str]:
+    """(run id, the artifact name of the path, the folder its names start with) of a proxy path:
+    ``<experiment>/<run>/artifacts/<name>`` (a run's files) or ``<experiment>/models/<model_id>/
+    artifacts/<name>`` (a logged model's: its run's artifacts under ``mlflow-models/<model_id>/``)."""
+    parts = path.strip("/").split("/")
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        from shipyard.server.mlflow.logged_models import FILES_PREFIX
+
+        model = store(request).get_logged_model(parts[2])
+        if model.run_id is None:
+            raise NotFoundError(f"logged model {parts[2]!r} has no files")
+        root = f"{FILES_PREFIX}/{model.model_id}"
+        rest = parts[4:]
+    elif len(parts) >= 3 and parts[2] == "artifacts" and parts[0] and parts[1]:
+        root, rest = "", parts[3:]
+        run_id = parts[1]
+    else:
         raise InvalidInputError(
             f"artifact path {path[:200]!r} is not <experiment_id>/<run_id>/artifacts/<path>; "
             "use the run's artifact_uri"
         )
-    name = parts[3] if len(parts) == 4 else ""
+    if root:
+        run_id = str(model.run_id)
+    name = "/".join(p for p in [root, *rest] if p)
     if name:
         validate_key("artifact", name)
-    return parts[0], parts[1], name
+    return run_id, name, root
 
 
-def _records(request: Request, run_id: str) -> list[Any]:
+def run_files(request: Request, run_id: str) -> list[Any]:
     metadata = ctx_of(request).stores.metadata
     found: list[Any] = []
     while len(found) < MAX_LISTED:
@@ -53,14 +68,14 @@ def _records(request: Request, run_id: str) -> list[Any]:
         found.extend(page)
         if len(page) < _PAGE:
             break
-    return [r for r in found[:MAX_LISTED] if r.task_id is None]
+    return [r for r in found[:MAX_LISTED] if r.task_id is None]  # run-level: the MLflow files
 
 
 def listing(request: Request, run_id: str, directory: str) -> list[dict[str, Any]]:
     """The files and folders right below ``directory`` ('' for the root), paths relative to it."""
     prefix = f"{directory.rstrip('/')}/" if directory else ""
     files: dict[str, dict[str, Any]] = {}
-    for record in _records(request, run_id):
+    for record in run_files(request, run_id):
         if not record.name.startswith(prefix) or record.name == directory:
             continue
         head, sep, _ = record.name[len(prefix) :].partition("/")
@@ -73,7 +88,7 @@ def listing(request: Request, run_id: str, directory: str) -> list[dict[str, Any
 
 def list_proxy(request: Request) -> Response:
     path = text(query(request), "path", required=False, limit=2000)
-    _, run_id, name = locate(path)
+    run_id, name, _ = locate(request, path)
     read_run(request, run_id)
     return answer({"files": listing(request, run_id, name)})
 
@@ -97,9 +112,9 @@ def list_tracking(request: Request) -> Response:
 def download(request: Request, artifact_path: str) -> Response:
     from shipyard.server.blob_responses import blob_response
 
-    _, run_id, name = locate(artifact_path)
+    run_id, name, root = locate(request, artifact_path)
     read_run(request, run_id)
-    if not name:
+    if name == root:
         raise InvalidInputError("name a file below artifacts/ to download")
     ctx = ctx_of(request)
     try:
@@ -117,8 +132,8 @@ async def upload(request: Request, artifact_path: str) -> Response:
     from shipyard.core.entities import ArtifactRecord
     from shipyard.core.ids import new_id
 
-    _, run_id, name = locate(artifact_path)
-    if not name:
+    run_id, name, root = locate(request, artifact_path)
+    if name == root:
         raise InvalidInputError("name a file below artifacts/ to upload")
     await anyio.to_thread.run_sync(lambda: may_change_run(request, run_id))
     ctx = ctx_of(request)

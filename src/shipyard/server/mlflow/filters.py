@@ -154,3 +154,40 @@ def decode_token(token: str | None) -> int:
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= 2**53:
         raise InvalidInputError("invalid page_token; pass back the next_page_token of the previous page")
     return offset
+
+
+PROMPT_TAG = "mlflow.prompt.is_prompt"  # MLflow's clients add "tag.`...` != 'true'" to model searches
+
+
+def clauses(source: str, what: str) -> list[tuple[str, str, str]]:
+    """A conjunction of ``field OP 'value'`` clauses (the small filters of experiment, model and
+    logged-model searches), as (field, lower-cased operator, value). ``tag.`k``` and
+    ``tags.k`` become ``tag:k``; anything else is refused naming ``what``."""
+    if not source.strip():
+        return []
+    if len(source) > MAX_FILTER_LENGTH:
+        raise InvalidInputError(f"filter is longer than {MAX_FILTER_LENGTH} characters")
+    tokens = [t for t in tokenize(source) if t.kind != "end"]
+    parts: list[list[Token]] = [[]]
+    for tok in tokens:
+        if tok.kind == "name" and tok.text.lower() == "and":
+            parts.append([])
+        else:
+            parts[-1].append(tok)
+    found = []
+    for part in parts:
+        if len(part) >= 3 and part[-1].kind == "string":
+            op = part[-2].text.lower()
+            field_tokens = part[:-2]
+            if op in ("like", "ilike") and len(part) >= 4 and part[-3].text.lower() == "not":
+                op, field_tokens = "not " + op, part[:-3]
+            field = "".join(t.text for t in field_tokens)
+            if field.lower().startswith(("tag.", "tags.")):
+                field = "tag:" + field.split(".", 1)[1]
+            elif field.lower().startswith("attributes."):
+                field = field.split(".", 1)[1]
+            if op in ("=", "!=", "like", "ilike", "not like", "not ilike") and field:
+                found.append((field, op, part[-1].text))
+                continue
+        raise InvalidInputError(f"invalid filter {source[:120]!r}: {what}")
+    return found

@@ -1,4 +1,5 @@
-"""MLflow compatibility: experiments over namespaces, their tags, soft-deleted runs, run inputs.
+"""MLflow compatibility: experiments over namespaces, their tags, soft-deleted runs, run inputs,
+logged models.
 
 Tables are defined in ``shipyard/metadata/sql/mlflow_schema.py``.
 
@@ -67,9 +68,27 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", "ident", name=op.f("pk_mlflow_run_inputs")),
     )
+    op.create_table(
+        "mlflow_logged_models",
+        sa.Column("model_id", sa.String(length=64), nullable=False),
+        sa.Column("experiment_id", sa.BigInteger(), nullable=False),
+        sa.Column("run_id", sa.String(length=64), nullable=True),
+        sa.Column("name", sa.String(length=250), nullable=False),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("document", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runs.id"], name=op.f("fk_mlflow_logged_models_run_id_runs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("model_id", name=op.f("pk_mlflow_logged_models")),
+    )
+    with op.batch_alter_table("mlflow_logged_models", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_mlflow_logged_models_experiment_id"), ["experiment_id"], unique=False
+        )
 
 
 def downgrade() -> None:
+    op.drop_table("mlflow_logged_models")
     op.drop_table("mlflow_run_inputs")
     op.drop_table("mlflow_deleted_runs")
     op.drop_table("mlflow_experiment_tags")

@@ -226,8 +226,11 @@ class SqlMlflowStore(BorrowedTransactions, MlflowCompatStore):
         if not run_ids:
             return set()
         column = mlflow_deleted_runs.c.run_id
+        found: set[str] = set()
         with self._read() as conn:
-            return {row.run_id for row in conn.execute(select(column).where(column.in_(list(run_ids))))}
+            for part in _chunks(run_ids):
+                found |= {row.run_id for row in conn.execute(select(column).where(column.in_(part)))}
+        return found
 
     def search_runs(  # noqa: PLR0917
         self,
@@ -266,13 +269,17 @@ class SqlMlflowStore(BorrowedTransactions, MlflowCompatStore):
         if not run_ids:
             return found
         c = mlflow_run_inputs.c
-        query = (
-            select(c.run_id, c.document)
-            .where(c.run_id.in_(list(run_ids)))
-            .order_by(c.run_id, c.logged_ms, c.ident)
-        )
         with self._read() as conn:
-            for row in conn.execute(query):
+            rows = [
+                row
+                for part in _chunks(run_ids)
+                for row in conn.execute(
+                    select(c.run_id, c.document)
+                    .where(c.run_id.in_(part))
+                    .order_by(c.run_id, c.logged_ms, c.ident)
+                )
+            ]
+            for row in rows:
                 items = found[row.run_id]
                 if len(items) < MAX_INPUTS:
                     doc = json.loads(row.document)
@@ -337,6 +344,12 @@ class SqlMlflowStore(BorrowedTransactions, MlflowCompatStore):
     def count_experiments(self) -> int:
         with self._read() as conn:
             return int(conn.execute(select(func.count()).select_from(mlflow_experiments)).scalar_one())
+
+
+def _chunks(ids: Sequence[str], size: int = 500) -> list[list[str]]:
+    """``ids`` in parts small enough for any database's bound-parameter limit."""
+    items = list(ids)
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _now_ms() -> int:

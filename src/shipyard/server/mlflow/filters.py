@@ -181,7 +181,10 @@ def clauses(source: str, what: str) -> list[tuple[str, str, str]]:
             field_tokens = part[:-2]
             if op in ("like", "ilike") and len(part) >= 4 and part[-3].text.lower() == "not":
                 op, field_tokens = "not " + op, part[:-3]
-            field = "".join(t.text for t in field_tokens)
+            plain = all(t.kind in ("name", "dot", "quoted") for t in field_tokens)
+            field = "".join(t.text for t in field_tokens) if plain and field_tokens else ""
+            if any(t.kind == "name" and t.text.lower() in _KEYWORDS for t in field_tokens):
+                field = ""
             if field.lower().startswith(("tag.", "tags.")):
                 field = "tag:" + field.split(".", 1)[1]
             elif field.lower().startswith("attributes."):

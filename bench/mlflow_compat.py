@@ -75,7 +75,7 @@ print(json.dumps(out))
 FILL_MLFLOW = """
 import sys, time, logging
 logging.disable(logging.WARNING)
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunStatus
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 store = SqlAlchemyStore(sys.argv[1], sys.argv[2])
 now = int(time.time() * 1000)
@@ -83,7 +83,7 @@ for i in range(int(sys.argv[3])):
     run = store.create_run("0", "bench", now + i, [], f"r{i}")
     store.log_batch(run.info.run_id, metrics=[Metric("acc", (i % 100) / 100, now, 0)],
                     params=[Param("i", str(i))], tags=[])
-    store.update_run_info(run.info.run_id, "FINISHED", now + i + 1, None)
+    store.update_run_info(run.info.run_id, RunStatus.FINISHED, now + i + 1, None)
 """
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.services import require
+
 pytest.importorskip("mlflow")
 
 from shipyard.core.errors import UntrustedContentError
@@ -320,8 +322,10 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_import_from_live_mlflow_server(tmp_path: Path) -> None:
     mlflow_bin = Path(sys.executable).with_name("mlflow")
-    if not mlflow_bin.exists() and shutil.which("mlflow") is None:
-        pytest.skip("the mlflow command is not installed")
+    require(
+        mlflow_bin.exists() or shutil.which("mlflow") is not None,
+        "the mlflow command is not installed (pip install 'mlflow==3.17.2', in the dev extras)",
+    )
     port = _free_port()
     proc = subprocess.Popen(
         [

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from shipyard.metadata.datasets import DatasetStore
     from shipyard.metadata.delivery import DeliveryStore
     from shipyard.metadata.features import FeatureRecords
+    from shipyard.metadata.mlflow_compat import MlflowCompatStore
     from shipyard.metadata.model_registry import RegistryStore
     from shipyard.metadata.monitoring import MonitoringRecords
     from shipyard.metadata.policies import PolicyStore
@@ -104,6 +105,7 @@ class ServerContext:
     _datasets: DatasetStore | None = field(default=None, repr=False)
     _policies: PolicyStore | None = field(default=None, repr=False)
     _delivery: DeliveryStore | None = field(default=None, repr=False)
+    _mlflow: MlflowCompatStore | None = field(default=None, repr=False)
     # run id -> (read at, owner, namespace): both are fixed at creation, so the per-object check of
     # every metric batch need not load the whole run (server/access.py; evicted on delete)
     run_owners: dict[str, tuple[float, str, str]] = field(default_factory=dict, repr=False)
@@ -184,6 +186,15 @@ class ServerContext:
 
             self._delivery = open_delivery_store(self.stores.metadata)
         return self._delivery
+
+    @property
+    def mlflow(self) -> MlflowCompatStore:
+        """Experiments, soft-deleted runs and run inputs of the MLflow API (server/mlflow/)."""
+        if self._mlflow is None:
+            from shipyard.metadata.mlflow_compat import open_mlflow_store
+
+            self._mlflow = open_mlflow_store(self.stores.metadata)
+        return self._mlflow
 
     @property
     def policies(self) -> PolicyStore:
@@ -283,6 +294,9 @@ def create_app(
     install_openapi(app)  # every route's error answers, derived from the permission table
     install_error_handlers(app)
     app.add_middleware(GuardMiddleware)
+    from shipyard.server.mlflow.errors import MlflowErrorShape
+
+    app.add_middleware(MlflowErrorShape)  # MLflow paths answer errors in MLflow's shape
     from shipyard.server.http_metrics import HttpMetricsMiddleware
 
     app.add_middleware(HttpMetricsMiddleware)  # outermost: it times and counts every answer

@@ -47,7 +47,14 @@ if TYPE_CHECKING:
 
 
 MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-STREAM_ROUTES = frozenset({"/api/v1/blobs/sha256/{digest}"})  # raw bytes, limits checked in the route
+# raw bytes, limits checked in the route
+STREAM_ROUTES = frozenset(
+    {
+        "/api/v1/blobs/sha256/{digest}",
+        "/api/2.0/mlflow-artifacts/artifacts/{artifact_path:path}",
+        "/ajax-api/2.0/mlflow-artifacts/artifacts/{artifact_path:path}",
+    }
+)
 TOKEN_COOKIE = "shipyard_token"  # noqa: S105 - a cookie name
 _BAD_ENCODED = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 BRANCH_HEADER = b"x-shipyard-branch"  # the branch a client acts on (Settings.branch)

@@ -226,9 +226,81 @@ _TABLE: dict[RouteKey, Rule] = {
 }
 
 
+# MLflow's REST API (server/mlflow/), under /api/2.0 and /ajax-api/2.0 alike. Runs and experiments
+# are named in query strings and bodies, so the routes check the object (server/mlflow/common.py:
+# ownership and private projects through server/access.py); creating a run or changing an
+# experiment also checks run:write at the experiment's namespace (access.check_namespace).
+MLFLOW_RULES: dict[RouteKey, Rule] = {
+    ("POST", "/mlflow/experiments/create"): _RW,
+    ("GET", "/mlflow/experiments/get"): _RR,
+    ("GET", "/mlflow/experiments/get-by-name"): _RR,
+    ("POST", "/mlflow/experiments/search"): _RR,
+    ("POST", "/mlflow/experiments/update"): _RW,
+    ("POST", "/mlflow/experiments/delete"): _RW,
+    ("POST", "/mlflow/experiments/restore"): _RW,
+    ("POST", "/mlflow/experiments/set-experiment-tag"): _RW,
+    ("POST", "/mlflow/experiments/delete-experiment-tag"): _RW,
+    ("POST", "/mlflow/runs/create"): _RW,
+    ("GET", "/mlflow/runs/get"): _RR,
+    ("POST", "/mlflow/runs/update"): _RW,
+    ("POST", "/mlflow/runs/delete"): _r("run:delete"),
+    ("POST", "/mlflow/runs/restore"): _r("run:delete"),
+    ("POST", "/mlflow/runs/search"): _RR,
+    ("POST", "/mlflow/runs/log-metric"): _RW,
+    ("POST", "/mlflow/runs/log-parameter"): _RW,
+    ("POST", "/mlflow/runs/set-tag"): _RW,
+    ("POST", "/mlflow/runs/delete-tag"): _RW,
+    ("POST", "/mlflow/runs/log-batch"): _RW,
+    ("POST", "/mlflow/runs/log-inputs"): _RW,
+    ("POST", "/mlflow/runs/log-model"): _RW,
+    ("POST", "/mlflow/runs/outputs"): _RW,
+    ("GET", "/mlflow/metrics/get-history"): _RR,
+    ("GET", "/mlflow/metrics/get-history-bulk-interval"): _RR,
+    ("GET", "/mlflow/artifacts/list"): _RR,
+    # MLflow 3's logged models: their files are their source run's artifacts (checked in the route)
+    ("POST", "/mlflow/logged-models"): _RW,
+    ("POST", "/mlflow/logged-models/search"): _RR,
+    ("GET", "/mlflow/logged-models/{model_id}"): _RR,
+    ("PATCH", "/mlflow/logged-models/{model_id}"): _RW,
+    ("PATCH", "/mlflow/logged-models/{model_id}/tags"): _RW,
+    ("DELETE", "/mlflow/logged-models/{model_id}/tags/{tag_key}"): _RW,
+    ("POST", "/mlflow/logged-models/{model_id}/params"): _RW,
+    # the model registry: names come in bodies and query strings, so the routes make the
+    # per-object decisions of the native routes (access.check_model/_version/_alias/_new_version)
+    ("POST", "/mlflow/registered-models/create"): _r("model:write"),
+    ("GET", "/mlflow/registered-models/get"): _MR,
+    ("POST", "/mlflow/registered-models/rename"): _r("model:write"),
+    ("PATCH", "/mlflow/registered-models/update"): _r("model:write"),
+    ("DELETE", "/mlflow/registered-models/delete"): _r("model:delete"),
+    ("GET", "/mlflow/registered-models/search"): _MR,
+    ("POST", "/mlflow/registered-models/set-tag"): _r("model:write"),
+    ("DELETE", "/mlflow/registered-models/delete-tag"): _r("model:write"),
+    ("POST", "/mlflow/registered-models/alias"): _r("alias:set"),
+    ("DELETE", "/mlflow/registered-models/alias"): _r("alias:set"),
+    ("GET", "/mlflow/registered-models/alias"): _MR,
+    ("POST", "/mlflow/registered-models/get-latest-versions"): _MR,
+    ("POST", "/mlflow/model-versions/create"): _r("model:write"),
+    ("GET", "/mlflow/model-versions/get"): _MR,
+    ("DELETE", "/mlflow/model-versions/delete"): _r("model:delete"),
+    ("GET", "/mlflow/model-versions/search"): _MR,
+    ("POST", "/mlflow/model-versions/set-tag"): _r("model:write"),
+    ("DELETE", "/mlflow/model-versions/delete-tag"): _r("model:write"),
+    ("POST", "/mlflow/model-versions/transition-stage"): _r("alias:set"),
+    ("GET", "/mlflow/model-versions/get-download-uri"): _MR,
+    # the artifact proxy: the run is the path's second segment (checked in the route)
+    ("GET", "/mlflow-artifacts/artifacts"): _RR,
+    ("GET", "/mlflow-artifacts/artifacts/{artifact_path:path}"): _RR,
+    ("PUT", "/mlflow-artifacts/artifacts/{artifact_path:path}"): _RW,
+}
+MLFLOW_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+
+
 def api_permissions() -> dict[RouteKey, Rule]:
     """The table for the REST API (a copy: the app adds the UI's entries to its own)."""
-    return dict(_TABLE)
+    table = dict(_TABLE)
+    for prefix in MLFLOW_PREFIXES:
+        table.update({(method, prefix + path): rule for (method, path), rule in MLFLOW_RULES.items()})
+    return table
 
 
 def required_rule(table: dict[RouteKey, Rule], method: str, path: str) -> Rule | None:

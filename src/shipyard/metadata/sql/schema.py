@@ -220,6 +220,7 @@ from shipyard.metadata.sql import datasets_schema as _datasets  # noqa: E402, F4
 from shipyard.metadata.sql import delivery_schema as _delivery  # noqa: E402, F401
 from shipyard.metadata.sql import features_schema as _features  # noqa: E402, F401
 from shipyard.metadata.sql import idempotency_schema as _idempotency  # noqa: E402, F401
+from shipyard.metadata.sql import mlflow_schema as _mlflow  # noqa: E402, F401
 from shipyard.metadata.sql import model_registry_schema as _model_registry  # noqa: E402, F401
 from shipyard.metadata.sql import monitoring_schema as _monitoring  # noqa: E402, F401
 from shipyard.metadata.sql import policies_schema as _policies  # noqa: E402, F401

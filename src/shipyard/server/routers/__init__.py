@@ -33,6 +33,9 @@ def include_routers(app: FastAPI) -> None:
     for name in _MODULES:
         module = importlib.import_module(f"shipyard.server.routers.{name}")
         add_routes(app, module.router)
+    from shipyard.server.mlflow import router as mlflow_router
+
+    add_routes(app, mlflow_router())  # MLflow's REST API (server/mlflow/)
 
 
 def add_routes(app: FastAPI, router: APIRouter) -> None:

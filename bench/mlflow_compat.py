@@ -1,0 +1,192 @@
+"""The MLflow client against shipyard's MLflow API vs against ``mlflow server``, same machine, same run.
+
+    .venv/bin/python bench/mlflow_compat.py [--quick]
+
+The SAME client (MLflow, from ``bench/.venv-mlflow``, created by bench/tracking.py when missing)
+talks to each server in turn (never both at once), both on SQLite:
+
+- ``mlflow.log_metric`` loop (one HTTP request per call, 200 calls) and ``MlflowClient.log_batch``
+  (10,000 metrics in batches of 1,000); best of 3 repetitions each;
+- ``mlflow.search_runs`` over N runs (10,000; 2,000 with --quick) with a metric filter and a metric
+  ordering, to a DataFrame; best of 3. Both databases are filled before their server starts:
+  shipyard's through its store, MLflow's through its ``SqlAlchemyStore`` (both one run per
+  transaction with one param and one metric).
+
+Prints each figure and the ratio shipyard / MLflow (target: >= 10x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from server import TOKEN, free_port, start_mlflow, start_ours, stop, wait_http  # noqa: E402
+from tracking import mlflow_python  # noqa: E402
+
+CLIENT = """
+import json, sys, time, logging
+logging.disable(logging.WARNING)
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+n_log, n_batch, repeat, n_runs = map(int, sys.argv[1:5])
+client = MlflowClient()
+out = {"version": mlflow.__version__}
+with mlflow.start_run(experiment_id="0"):
+    mlflow.log_metric("warm", 1.0)
+rates = []
+for _ in range(repeat):
+    with mlflow.start_run(experiment_id="0"):
+        t = time.perf_counter()
+        for i in range(n_log):
+            mlflow.log_metric("loss", 0.5, step=i)
+        rates.append(n_log / (time.perf_counter() - t))
+out["log_metric_s"] = max(rates)
+rates = []
+for _ in range(repeat):
+    with mlflow.start_run(experiment_id="0") as run:
+        now = int(time.time() * 1000)
+        t = time.perf_counter()
+        for b in range(n_batch // 1000):
+            client.log_batch(run.info.run_id, metrics=[Metric(f"m{k}", 0.5, now, b) for k in range(1000)])
+        rates.append(n_batch / (time.perf_counter() - t))
+out["log_batch_s"] = max(rates)
+times = []
+for _ in range(repeat):
+    t = time.perf_counter()
+    frame = mlflow.search_runs(["0"], filter_string="metrics.acc > 0.5", order_by=["metrics.acc DESC"],
+                               max_results=n_runs)
+    times.append(time.perf_counter() - t)
+out["search_s"] = min(times)
+out["search_rows"] = len(frame)
+print(json.dumps(out))
+"""
+
+FILL_MLFLOW = """
+import sys, time, logging
+logging.disable(logging.WARNING)
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+store = SqlAlchemyStore(sys.argv[1], sys.argv[2])
+now = int(time.time() * 1000)
+for i in range(int(sys.argv[3])):
+    run = store.create_run("0", "bench", now + i, [], f"r{i}")
+    store.log_batch(run.info.run_id, metrics=[Metric("acc", (i % 100) / 100, now, 0)],
+                    params=[Param("i", str(i))], tags=[])
+    store.update_run_info(run.info.run_id, RunStatus.FINISHED, now + i + 1, None)
+"""
+
+
+def fill_ours(home: Path, n_runs: int) -> None:
+    """Runs in the default experiment's namespace, written through shipyard's own store."""
+    from datetime import UTC, datetime
+
+    from shipyard.core.entities import ORCHESTRATOR_TAG, Metric, RunCreate, RunStatus
+    from shipyard.core.ids import new_id
+    from shipyard.metadata import open_metadata_store
+
+    store = open_metadata_store(f"sqlite:///{home / 'shipyard.db'}")
+    now = datetime.now(UTC)
+    try:
+        for i in range(n_runs):
+            create = RunCreate(
+                id=new_id(),
+                name=f"r{i}",
+                namespace="default",
+                user="admin",
+                start_time=now,
+                params={"i": str(i)},
+                tags={ORCHESTRATOR_TAG: "mlflow"},
+            )
+            run = store.create_run(create)
+            store.log_metrics(run.id, [Metric("acc", (i % 100) / 100, 0, 0)])
+            store.finish_run(run.id, RunStatus.SUCCEEDED, now)
+    finally:
+        store.close()
+
+
+def client(python: Path, url: str, token: str | None, args: list[int], workdir: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SHIPYARD_"))}
+    env.update(
+        {"MLFLOW_TRACKING_URI": url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "GIT_PYTHON_REFRESH": "quiet"}
+    )
+    if token:
+        env["MLFLOW_TRACKING_TOKEN"] = token
+    cmd = [str(python), "-c", CLIENT, *map(str, args)]
+    done = subprocess.run(
+        cmd, env=env, cwd=workdir, capture_output=True, text=True, timeout=3600, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the MLflow client failed against {url}:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2,000 runs to search instead of 10,000")
+    opts = parser.parse_args()
+    n_runs = 2_000 if opts.quick else 10_000
+    args = [200, 10_000, 3, n_runs]
+    python = mlflow_python()
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "ours"
+        home.mkdir()
+        started = time.perf_counter()
+        fill_ours(home, n_runs)
+        print(f"filled shipyard with {n_runs} runs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        port = free_port()
+        proc = start_ours(home, port)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health")
+            results["shipyard"] = client(python, f"http://127.0.0.1:{port}", TOKEN, args, home)
+        finally:
+            stop(proc)
+        work = Path(tmp) / "mlflow"
+        work.mkdir()
+        started = time.perf_counter()
+        fill = [
+            str(python),
+            "-c",
+            FILL_MLFLOW,
+            f"sqlite:///{work / 'mlflow.db'}",
+            str(work / "mlartifacts"),
+            str(n_runs),
+        ]
+        subprocess.run(fill, cwd=work, check=True, capture_output=True, timeout=3600)
+        print(f"filled MLflow with {n_runs} runs in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        port = free_port()
+        proc = start_mlflow(python, work, port)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health")
+            results["mlflow"] = client(python, f"http://127.0.0.1:{port}", None, args, work)
+        finally:
+            stop(proc)
+    ours, peer = results["shipyard"], results["mlflow"]
+    print(f"MLflow client {peer['version']}, both servers on SQLite, same machine, same run")
+    for key, label in (("log_metric_s", "log_metric loop (req/s)"), ("log_batch_s", "log_batch (metrics/s)")):
+        ratio = ours[key] / peer[key]
+        print(
+            f"{label:28s} shipyard {ours[key]:10.1f}  mlflow {peer[key]:10.1f}  "
+            f"ratio {ratio:5.1f}x (target >= 10x)"
+        )
+    ratio = peer["search_s"] / ours["search_s"]
+    print(
+        f"{'search_runs over ' + str(n_runs) + ' runs (s)':28s} shipyard {ours['search_s']:10.3f}  "
+        f"mlflow {peer['search_s']:10.3f}  ratio {ratio:5.1f}x (target >= 10x); "
+        f"rows {ours['search_rows']} vs {peer['search_rows']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

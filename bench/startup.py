@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -131,12 +132,24 @@ print(model.predict(np.array([[0.1, 0.2, 0.3, 0.4]])))
 """
 
 
-def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+CPU: dict[str, list[float]] = {}  # command label -> CPU seconds (user+sys) of each timed run
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str], label: str = "") -> float:
+    """Wall seconds of ``cmd``; its CPU seconds (with the children it waited for) go to ``CPU``."""
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    if label:
+        CPU.setdefault(label, []).append(_children_cpu() - cpu)
     return elapsed
 
 
@@ -262,8 +275,8 @@ def main() -> int:
             if mf:
                 timed(mf_cmd, work, mf_env)
             a, b = interleaved(
-                lambda: timed(ours_cmd, work, env),
-                (lambda: timed(mf_cmd, work, mf_env)) if mf else None,
+                lambda: timed(ours_cmd, work, env, "run"),
+                (lambda: timed(mf_cmd, work, mf_env, "run-peer")) if mf else None,
                 args.repeat,
             )
             ok = bool(b) and statistics.median(b) / statistics.median(a) >= 5
@@ -287,8 +300,8 @@ def main() -> int:
                 peer_cmd = [ml, "ml_load.py", str(work / "mlflow-model")]
                 timed(peer_cmd, work, ml_env)
             a, b = interleaved(
-                lambda: timed(ours_cmd, work, env),
-                (lambda: timed(peer_cmd, work, ml_env)) if ml else None,
+                lambda: timed(ours_cmd, work, env, "load"),
+                (lambda: timed(peer_cmd, work, ml_env, "load-peer")) if ml else None,
                 args.repeat,
             )
             ours_s = statistics.median(a)
@@ -327,7 +340,7 @@ def main() -> int:
                 continue
             cmd = [*shipyard, *argv]
             timed(cmd, work, env)
-            a, _ = interleaved(lambda cmd=cmd: timed(cmd, work, env), None, args.repeat)  # type: ignore[misc]
+            a, _ = interleaved(lambda cmd=cmd, name=name: timed(cmd, work, env, name), None, args.repeat)  # type: ignore[misc]
             rows.append(
                 row(f"shipyard {' '.join(argv)} (s)", a, [], "< 0.150 s", statistics.median(a) < 0.150)
             )
@@ -338,9 +351,14 @@ def main() -> int:
         ratio = f"{r['peer'] / r['ours']:.1f}x" if r["peer"] is not None else "-"
         verdict = "PASS" if r["pass"] else "FAIL"
         print(f"{r['name']:44} {r['ours']:8.3f} {peer:>8} {ratio:>7}  {r['target']:32} {verdict} {r['note']}")
+    cpu = {label: statistics.median(values) for label, values in CPU.items()}
+    if cpu:
+        shown = ", ".join(f"{label} {seconds:.3f}" for label, seconds in cpu.items())
+        print(f"CPU seconds per process (user+sys, medians): {shown}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()[0]
-    RESULTS.write_text(json.dumps({"rows": rows, "cpus": os.cpu_count(), "load_avg_1m": load}, indent=2))
+    summary = {"rows": rows, "cpu_s": cpu, "cpus": os.cpu_count(), "load_avg_1m": load}
+    RESULTS.write_text(json.dumps(summary, indent=2))
     print(f"(load average over the last minute: {load:.2f} on {os.cpu_count()} cores)")
     return 0
 

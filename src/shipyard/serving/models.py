@@ -118,8 +118,10 @@ def _strippable(model: Any, names: list[str]) -> bool:
 
 
 def _strip_names(model: Any) -> None:
+    """Forget the fitted column names (set on each estimator; a Pipeline's is a read-only
+    property answering its first step's, gone once the steps' are)."""
     for est in {id(e): e for e in [model, *_estimators(model)]}.values():
-        if hasattr(est, "feature_names_in_"):
+        if "feature_names_in_" in getattr(est, "__dict__", {}):
             delattr(est, "feature_names_in_")
 
 

@@ -311,12 +311,16 @@ def deliver() -> None:
 
     from shipyard.cli.main import main as shipyard
     from shipyard.registry.api import get_registry
+    from shipyard.tracking.fluent import get_stores
 
     registry = get_registry()
     version = registry.get_model("breast_cancer").latest_version
     assert version is not None
     registry.set_alias("breast_cancer", "candidate", version)
     here = Path.cwd()
+    # the new project folder would get a store of its own (<project>/.shipyard): keep this one's
+    home = os.environ.get("SHIPYARD_HOME")
+    os.environ["SHIPYARD_HOME"] = str(get_stores().settings.home)
     with tempfile.TemporaryDirectory() as project:
         (Path(project) / "shipyard.yaml").write_text(SHIPYARD_YAML)
         os.chdir(project)
@@ -327,6 +331,10 @@ def deliver() -> None:
             refused = shipyard(["plan", "-e", "production"])
         finally:
             os.chdir(here)
+            if home is None:
+                del os.environ["SHIPYARD_HOME"]
+            else:
+                os.environ["SHIPYARD_HOME"] = home
     print(
         f"production plan exit code {refused}: refused until "
         f"`shipyard models approve breast_cancer {version}`"

@@ -69,3 +69,18 @@ def test_settings_reject_nonsense_values(monkeypatch: pytest.MonkeyPatch) -> Non
         errors.ConfigurationError, match="SHIPYARD_HEARTBEAT_INTERVAL_S: Input should be greater than 0"
     ):
         load_settings()
+
+
+def test_settings_env_names_ignore_case_and_explicit_values_win(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from shipyard.core.settings import Settings
+
+    monkeypatch.setenv("shipyard_metric_batch_size", "7")
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path))
+    monkeypatch.setenv("SHIPYARD_SECRETS_KEY", "c2VjcmV0")
+    monkeypatch.setenv("SHIPYARD_NOT_A_SETTING", "ignored")
+    s = Settings(namespace="team:x")
+    assert (s.metric_batch_size, s.home, s.namespace) == (7, tmp_path, "team:x")
+    assert s.secrets_key is not None and "c2VjcmV0" not in repr(s)
+    assert Settings(home=tmp_path / "other").home == tmp_path / "other"

@@ -81,3 +81,11 @@ def airflow_command(  # noqa: PLR0917 (Typer maps parameters to options)
         file, parse_cli_params(param or []), out, options, flow_name=flow_name, flow_path=flow_path
     )
     typer.echo(str(target))
+
+
+def register_export(root: typer.Typer) -> None:
+    """The ``export`` group, with ``export airflow`` in it (what the root registers lazily)."""
+    from shipyard.cli import export
+
+    register(export.app)
+    root.add_typer(export.app, name="export")

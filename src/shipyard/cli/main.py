@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from shipyard.cli._lazy import LazyGroup
+
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
     from shipyard.tracking.client import TrackingClient
@@ -73,6 +75,7 @@ def _show_version(value: bool) -> None:
 
 def build_app() -> typer.Typer:
     app = typer.Typer(
+        cls=_Root,
         name="shipyard",
         help="shipyard: flows, experiment tracking and artifacts in one MLOps platform.",
         no_args_is_help=True,
@@ -96,105 +99,149 @@ def build_app() -> typer.Typer:
         ctx.obj = context
         ctx.call_on_close(context.close)
 
-    from shipyard.cli import artifacts, data, models, runs
-
-    app.add_typer(runs.app, name="runs")
-    app.add_typer(artifacts.app, name="artifacts")
-    app.add_typer(models.app, name="models")
-    app.add_typer(data.app, name="data")
-    from shipyard.cli import server, tokens
-
-    app.add_typer(tokens.app, name="tokens")
-    from shipyard.cli import ci
-
-    app.add_typer(ci.app, name="ci")
-    from shipyard.cli import access, secrets
-
-    for name, sub_app in (
-        ("users", access.users),
-        ("service-accounts", access.service_accounts),
-        ("groups", access.groups),
-        ("roles", access.roles),
-        ("bindings", access.bindings),
-        ("audit", access.audit),
-        ("projects", access.projects),
-        ("secrets", secrets.app),
-    ):
-        app.add_typer(sub_app, name=name)
-    app.command("whoami")(access.whoami)
-    server.register(app)
-    from shipyard.cli import serve
-
-    serve.register(app)
-    from shipyard.cli import monitor
-
-    monitor.register(app)
-    from shipyard.cli import features
-
-    app.add_typer(features.app, name="features")
-    from shipyard.cli import policy
-
-    app.add_typer(policy.app, name="policy")
-    from shipyard.cli import schedule
-
-    app.add_typer(schedule.app, name="schedule")
-    from shipyard.cli import backup
-
-    backup.register(app)
-    from shipyard.cli import spec
-
-    spec.register(app)
-    from shipyard.cli import deliver
-
-    deliver.register(app)
-    from shipyard.cli import sync
-
-    app.add_typer(sync.app, name="sync")
-    from shipyard.cli import experiments
-
-    app.add_typer(experiments.app, name="experiment")
-    app.command("promote")(experiments.promote)
-    from shipyard.cli import image
-
-    app.add_typer(image.app, name="image")
-    from shipyard.cli import export, export_airflow
-
-    export_airflow.register(export.app)
-    app.add_typer(export.app, name="export")
-    from shipyard.cli import render
-
-    app.add_typer(render.app, name="render")
-    from shipyard.cli import cards
-
-    app.add_typer(cards.app, name="card")
-    from shipyard.cli import agent
-
-    app.add_typer(agent.app, name="agent")
-    from shipyard.cli import templates
-
-    templates.register(app)
-
-    from shipyard.cli import branches
-
-    app.add_typer(branches.app, name="branches")
-    from shipyard.cli import imports
-
-    app.add_typer(imports.app, name="import")
-    _register_flow_commands(app)
     return app
 
 
-def _register_flow_commands(app: typer.Typer) -> None:
-    """``run``, ``resume``, ``logs``, ``flows`` come from :mod:`shipyard.cli.flows` when it exists."""
-    import importlib
+#: Every built-in command, imported on first use (``shipyard.cli._lazy``): NAME: ("module:attribute",
+#: the first paragraph of its help, as the root's --help shows it). The attribute is a Typer (the
+#: group NAME), a function (the command NAME) or ``register*`` (a function adding commands to the
+#: app). A new command: one line here (tests/cli/test_lazy_commands.py checks the help texts), or
+#: ``app.add_typer(...)`` in build_app as before (loaded at every start).
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "whoami": ("shipyard.cli.access:whoami", "Who the server takes you for, and what you may do where."),
+    "server": (
+        "shipyard.cli.server:register",
+        "Serve the REST API on HOST:PORT. Authentication is on: the first start creates user 'admin' "
+        "and prints its token once (or uses SHIPYARD_ADMIN_TOKEN).",
+    ),
+    "serve": (
+        "shipyard.cli.serve:register",
+        "Serve MODEL over HTTP: POST /predict, /feedback, /docs, /health, /ready, /metrics. Requests "
+        "need a platform token (shipyard tokens create) unless --no-auth (loopback only). With "
+        "--features, /predict also predicts by entity key from the online feature store.",
+    ),
+    "batch": (
+        "shipyard.cli.serve:register",
+        "Score INPUT into OUTPUT in chunks; rerun the same command to resume after a crash.",
+    ),
+    "backup": (
+        "shipyard.cli.backup:register",
+        "Back up the SQLite metadata database (WAL included) while servers and runs keep writing.",
+    ),
+    "schema": (
+        "shipyard.cli.spec:register",
+        "Print the JSON Schema of shipyard.yaml (point your editor's YAML plugin at it).",
+    ),
+    "validate": (
+        "shipyard.cli.spec:register",
+        "Check a shipyard.yaml: unknown keys, bad references, policies it breaks in an environment.",
+    ),
+    "plan": (
+        "shipyard.cli.deliver:register",
+        "Compare the spec with each environment's applied state: the changes and the policy verdicts "
+        "(exit 1 when a verdict refuses).",
+    ),
+    "apply": (
+        "shipyard.cli.deliver:register",
+        "Apply the spec to one environment: policy-checked, recorded as a release, a no-op when "
+        "nothing changed.",
+    ),
+    "rollback": (
+        "shipyard.cli.deliver:register",
+        "Restore the state an earlier release left, as a new release.",
+    ),
+    "run": ("shipyard.cli.flows:register", "Run a flow: `shipyard run flow.py -p n=100`. Prints the run id."),
+    "resume": (
+        "shipyard.cli.flows:register",
+        "Rerun a failed run's failed steps and everything downstream, reusing what succeeded.",
+    ),
+    "logs": (
+        "shipyard.cli.flows:register",
+        "Print the captured stdout/stderr of a run's tasks (a failed task: its last attempt's).",
+    ),
+    "runs": ("shipyard.cli.runs:app", "List and inspect runs."),
+    "artifacts": ("shipyard.cli.artifacts:app", "List and fetch artifacts."),
+    "models": ("shipyard.cli.models:app", "Registered models: versions, aliases, approval, model cards."),
+    "data": ("shipyard.cli.data:app", "Datasets: versioned, content-addressed snapshots."),
+    "tokens": ("shipyard.cli.tokens:app", "Create, list and revoke API tokens."),
+    "users": ("shipyard.cli.access:users", "People who use the server: create, list, disable."),
+    "service-accounts": (
+        "shipyard.cli.access:service_accounts",
+        "Principals for machines (CI, deployments).",
+    ),
+    "groups": ("shipyard.cli.access:groups", "Groups of users; bind roles to a group once."),
+    "roles": ("shipyard.cli.access:roles", "Built-in and custom roles, and the permission catalog."),
+    "bindings": ("shipyard.cli.access:bindings", "Who has which role where."),
+    "audit": ("shipyard.cli.access:audit", "The tamper-evident audit log."),
+    "projects": (
+        "shipyard.cli.access:projects",
+        "Projects: the unit of ownership; private ones hide their runs.",
+    ),
+    "secrets": (
+        "shipyard.cli.secrets:app",
+        "Secrets per project and environment, encrypted at rest on the server.",
+    ),
+    "monitor": (
+        "shipyard.cli.monitor:register",
+        "Monitoring: drift, quality once labels arrive, monitors and alerts.",
+    ),
+    "features": ("shipyard.cli.features:app", "Feature views: apply, list, show, materialize."),
+    "policy": ("shipyard.cli.policy:app", "Data policies: column masks and row filters."),
+    "schedule": (
+        "shipyard.cli.schedule:app",
+        "Run flows on their @flow(schedule=...) and trigger=... (on_dataset, on_model, "
+        "on_model_version). State (what fired) lives in the metadata database.",
+    ),
+    "releases": (
+        "shipyard.cli.deliver:register",
+        "An environment's releases: what was applied, by whom, and its outcome.",
+    ),
+    "sync": (
+        "shipyard.cli.sync:app",
+        "The GitOps loop: apply what a git branch's shipyard.yaml declares, report and repair drift.",
+    ),
+    "image": ("shipyard.cli.image:app", "Container images for exported runs."),
+    "export": (
+        "shipyard.cli.export_airflow:register_export",
+        "Export a flow as an orchestrator's workflow spec.",
+    ),
+    "render": ("shipyard.cli.render:app", "Render the spec as files for another system."),
+    "card": (
+        "shipyard.cli.cards:app",
+        "Task cards: the reports steps build (shipyard.card) and the default card.",
+    ),
+    "agent": (
+        "shipyard.cli.agent:app",
+        "Run an environment's deployments on this machine: `shipyard agent -e staging` supervises its "
+        "services (a stable address each, restarts, zero-downtime rollouts) and runs its batch jobs and "
+        "scheduled flows; `shipyard agent status -e staging` shows them.",
+    ),
+    "ci": ("shipyard.cli.ci:app", "CI/CD: write the delivery workflow, sign a CI job in."),
+    "experiment": (
+        "shipyard.cli.experiments:app",
+        "A/B experiments: a challenger beside production, decided per window.",
+    ),
+    "promote": (
+        "shipyard.cli.experiments:promote",
+        "Move a challenger into the environment when every gate passes (experiment, four-eyes "
+        "approval, monitors, model card, CI); one release either way, with every gate's value.",
+    ),
+    "init": (
+        "shipyard.cli.templates:register",
+        "Start a project from a template: flows, tests, shipyard.yaml, CI, Dockerfile, Makefile, README.",
+    ),
+    "templates": ("shipyard.cli.templates:register", "Project templates (Copier) for `shipyard init`."),
+    "branches": (
+        "shipyard.cli.branches:app",
+        "A project's branches: parallel lines of work (--branch), listed and deleted.",
+    ),
+    "import": ("shipyard.cli.imports:app", "Import history from another platform."),
+    "flows": ("shipyard.cli.flows:register", "Flows seen in runs."),
+}
 
-    try:
-        flows = importlib.import_module("shipyard.cli.flows")
-    except ModuleNotFoundError as exc:
-        if exc.name != "shipyard.cli.flows":
-            raise  # a missing dependency inside the module is a real error
-        return
-    flows.register(app)
+
+class _Root(LazyGroup):
+    lazy = LAZY_COMMANDS
 
 
 def _print_error(message: str) -> None:

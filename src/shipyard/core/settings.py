@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 PROJECT_MARKERS = ("shipyard.yaml", ".git")
 
@@ -38,10 +38,31 @@ def current_user() -> str:
         return os.environ.get("USER", "unknown")
 
 
-class Settings(BaseSettings):
-    """Everything shipyard reads from the environment (``SHIPYARD_*``)."""
+ENV_PREFIX = "shipyard_"
 
-    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
+
+def _from_environment(fields: Mapping[str, object]) -> dict[str, str]:
+    """``SHIPYARD_<FIELD>`` variables (names matched without regard to case, as
+    pydantic-settings did), keyed by field name; values are validated by the model."""
+    found: dict[str, str] = {}
+    for key, value in os.environ.items():
+        lowered = key.lower()
+        if lowered.startswith(ENV_PREFIX):
+            name = lowered[len(ENV_PREFIX) :]
+            if name in fields:
+                found[name] = value
+    return found
+
+
+class Settings(BaseModel):
+    """Everything shipyard reads from the environment (``SHIPYARD_*``): explicit values win over
+    the variables, which win over the defaults. (A plain pydantic model reading the variables
+    itself: importing pydantic-settings cost about 0.1 s at every start of a command.)"""
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**_from_environment(type(self).model_fields), **values})
 
     home: Path = Field(default_factory=default_home, description="Folder for the embedded defaults.")
     uri: str | None = Field(
@@ -185,7 +206,7 @@ def load_settings(**overrides: object) -> Settings:
 
     clean = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**clean)  # type: ignore[arg-type]
+        return Settings(**clean)
     except ValidationError as exc:
         problems = "; ".join(
             (f"SHIPYARD_{'_'.join(str(p) for p in err['loc']).upper()}: " if err["loc"] else "")

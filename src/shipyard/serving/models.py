@@ -118,6 +118,8 @@ def _strippable(model: Any, names: list[str]) -> bool:
 
 
 def _strip_names(model: Any) -> None:
+    """Forget the fitted column names (set on each estimator; a Pipeline's is a read-only
+    property answering its first step's, gone once the steps' are)."""
     for est in {id(e): e for e in [model, *_estimators(model)]}.values():
         # an attribute of the fitted object; a Pipeline's is a property reading its first step's
         if "feature_names_in_" in vars(est):

@@ -32,8 +32,10 @@ class SklearnSerializer(Serializer):
         return base is not None and isinstance(obj, base.BaseEstimator)
 
     def dump(self, obj: Any, out: BlobWriter) -> Dumped:
+        from shipyard.artifacts.serializers.skops_import import skops_io
+
         try:
-            import skops.io as sio
+            sio = skops_io()
         except ImportError as exc:
             raise Fallthrough("skops is not installed: pip install 'shipyard[sklearn]'") from exc
         from shipyard.artifacts.serializers import skops_audit

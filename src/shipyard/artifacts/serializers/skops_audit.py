@@ -65,7 +65,9 @@ def load(
     """The object in the skops file ``data``, after :func:`audit` passed it (``trust_all``: the
     caller accepts any name in it, i.e. running code from the file; the bounds still apply)."""
     names = audit(data, trusted, label, limits, hint, trust_all=trust_all)
-    import skops.io as sio
+    from shipyard.artifacts.serializers.skops_import import skops_io
+
+    sio = skops_io()
     from skops.io.exceptions import UntrustedTypesFoundException
 
     try:

@@ -300,6 +300,12 @@ def allowed_by_loader() -> dict[str, frozenset[str]]:
 
 
 @functools.cache
+def estimator_names() -> frozenset[str]:
+    """The scikit-learn estimators of the table, ``module.Class`` by defining module."""
+    return _parse(_ESTIMATORS)
+
+
+@functools.cache
 def allowed_anywhere() -> frozenset[str]:
     return frozenset().union(*allowed_by_loader().values())
 

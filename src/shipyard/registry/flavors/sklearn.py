@@ -32,7 +32,9 @@ class SklearnFlavor(Flavor):
         return "sklearn" in module_roots(model)
 
     def save(self, model: Any, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
-        import skops.io as sio
+        from shipyard.artifacts.serializers.skops_import import skops_io
+
+        sio = skops_io()
 
         try:
             sio.dump(model, folder / _FILE)

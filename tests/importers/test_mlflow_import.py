@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -319,17 +318,33 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _mlflow_server_bin() -> Path:
+    """``mlflow`` of the full package, in a venv of its own (built once per machine with uv): the
+    full package caps pyarrow below what shipyard needs, so the dev install has the skinny one."""
+    import os
+
+    from tests.tool_venvs import ToolUnavailable, ensure_venv
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shipyard"
+    try:
+        python = f"py{sys.version_info.major}.{sys.version_info.minor}"
+        venv = ensure_venv(cache / f"mlflow-{MLFLOW_SERVER}-{python}", [f"mlflow=={MLFLOW_SERVER}"])
+    except ToolUnavailable as exc:
+        require(False, f"mlflow server could not be installed: {exc}")
+        raise
+    return venv / "bin" / "mlflow"
+
+
+MLFLOW_SERVER = "3.17.2"  # the same release as the client in the dev extras
+
+
 @pytest.mark.slow
 def test_import_from_live_mlflow_server(tmp_path: Path) -> None:
-    mlflow_bin = Path(sys.executable).with_name("mlflow")
-    require(
-        mlflow_bin.exists() or shutil.which("mlflow") is not None,
-        "the mlflow command is not installed (pip install 'mlflow==3.17.2', in the dev extras)",
-    )
+    mlflow_bin = _mlflow_server_bin()
     port = _free_port()
     proc = subprocess.Popen(
         [
-            str(mlflow_bin if mlflow_bin.exists() else "mlflow"),
+            str(mlflow_bin),
             "server",
             "--host",
             "127.0.0.1",

@@ -127,7 +127,9 @@ def apply(  # noqa: PLR0917 (Typer maps parameters to options)
     branch: BranchOption = None,
 ) -> None:
     """Apply the spec to one environment: policy-checked, recorded as a release, a no-op when
-    nothing changed. With --branch B the branch's deployments go next to the environment's own
+    nothing changed.
+
+    With --branch B the branch's deployments go next to the environment's own
     (its slot ENV--B, own addresses); production never takes a branch."""
     from shipyard.deploy.apply import apply as apply_spec
     from shipyard.deploy.plan import PlanRefused

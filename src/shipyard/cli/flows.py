@@ -123,8 +123,9 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     start_method: StartMethod = None,
     branch: BranchOption = None,
 ) -> None:
-    """Run a flow: `shipyard run flow.py -p n=100`. Prints the run id. With --branch its run
-    goes to the branch's namespace project:P/branch:B."""
+    """Run a flow: `shipyard run flow.py -p n=100`. Prints the run id.
+
+    With --branch its run goes to the branch's namespace project:P/branch:B."""
     from shipyard.cli.branches import use_branch
     from shipyard.flows.params import parse_cli_params
 

@@ -143,8 +143,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Serve the REST API on HOST:PORT. Authentication is on: the first start creates user
-        'admin' and prints its token once (or uses SHIPYARD_ADMIN_TOKEN). With --agent ENV the
-        server also runs ENV's deployments, restarting its agent if it exits."""
+        'admin' and prints its token once (or uses SHIPYARD_ADMIN_TOKEN).
+
+        With --agent ENV the server also runs ENV's deployments, restarting its agent if it exits."""
         from shipyard.security.network import parse_allowed_hosts
         from shipyard.server.app import ServerConfig
         from shipyard.server.run import serve

@@ -89,6 +89,7 @@ def test_series_chart_zooms_on_drag_and_shows_values_on_hover(page: Any, scalar_
     figure = page.locator("figure[data-chart]").first
     page.wait_for_selector("figure[data-chart][data-rendered]")
     over = figure.locator(".u-over")
+    figure.scroll_into_view_if_needed()
     box = over.bounding_box()
     assert box is not None
     y = box["y"] + box["height"] / 2
@@ -108,3 +109,61 @@ def test_series_chart_zooms_on_drag_and_shows_values_on_hover(page: Any, scalar_
     figure.locator("button.chart-reset").click()
     page.wait_for_function("!document.querySelector('figure[data-chart]').hasAttribute('data-zoom')")
     assert figure.locator("button.chart-reset").is_hidden()
+
+
+@pytest.fixture(scope="module")
+def sweep(ui_app: UiApp) -> list[str]:
+    client = TrackingClient(ui_app.seeded.stores)
+    ids = []
+    for name, lr, opt, acc in (
+        ("sweep-1", 0.1, "sgd", 0.7),
+        ("sweep-2", 0.01, "adam", 0.95),
+        ("sweep-3", 0.05, "sgd", 0.8),
+    ):
+        run = client.create_run(name, params={"lr": lr, "opt": opt, "epochs": 10})
+        client.log_metrics(run.id, [Metric("acc", acc, 0), Metric("f1", 1 - acc, 0)])
+        client.finish_run(run.id, RunStatus.SUCCEEDED)
+        ids.append(run.id)
+    return ids
+
+
+def test_parallel_coordinates_of_params_against_a_chosen_metric(
+    page: Any, sweep: list[str], live: Any, ui_app: UiApp
+) -> None:
+    page.goto("/ui/compare?" + "&".join(f"run={i}" for i in sweep))
+    chart = page.locator("#parallel svg.parallel")
+    chart.wait_for()
+    names = chart.locator("g.axis").evaluate_all("gs => gs.map(g => g.dataset.name)")
+    assert names == ["lr", "opt", "epochs", "acc"]  # differing params first, the metric last
+    lines = chart.locator("polyline.run-line")
+    assert lines.count() == 3
+    ys = lines.evaluate_all(
+        "ls => ls.map(l => l.getAttribute('points').split(' ').map(p => +p.split(',')[1]))"
+    )
+    acc_y = [y[-1] for y in ys]
+    assert acc_y[1] < acc_y[2] < acc_y[0]  # higher accuracy sits higher (smaller y)
+    lr_y = [y[0] for y in ys]
+    assert lr_y[0] < lr_y[2] < lr_y[1]  # lr 0.1 on top, 0.01 at the bottom
+    assert ys[0][1] == ys[2][1] != ys[1][1]  # two runs share the optimizer "sgd"
+    assert "sweep-2: acc 0.95" in lines.nth(1).locator("title").text_content()
+    page.select_option("#parallel-form select[name=metric]", "f1")
+    page.click("#parallel-form button[type=submit]")
+    page.wait_for_url("**metric=f1*")
+    assert chart.locator("g.metric-axis").get_attribute("data-name") == "f1"
+    flipped = chart.locator("polyline.run-line").evaluate_all(
+        "ls => ls.map(l => +l.getAttribute('points').split(' ').at(-1).split(',')[1])"
+    )
+    assert flipped[1] > flipped[2] > flipped[0]  # f1 = 1 - acc: the order turns over
+    bad = live.get("/ui/compare?" + "&".join(f"run={i}" for i in sweep) + "&metric=nope", ui_app.token)
+    assert bad.status == 400 and "not a metric of these runs" in bad.text
+
+
+def test_parallel_coordinates_place_missing_params_below_the_axis() -> None:
+    from shipyard.server.ui.parallel import BOTTOM, HEIGHT, parallel_coords
+
+    chart = parallel_coords(["a", "b"], [{"lr": 0.1, "opt": "x"}, {"lr": 0.2}], "acc", [0.5, None])
+    assert [a.name for a in chart.axes] == ["lr", "opt", "acc"]  # both differ; sorted
+    opt = chart.axes[1]
+    assert [t.text for t in opt.ticks] == ["x", "—"]
+    assert chart.lines[1].ys[1] > HEIGHT - BOTTOM  # b has no opt: below the axis
+    assert chart.lines[1].ys[-1] > HEIGHT - BOTTOM and "acc —" in chart.lines[1].title

@@ -25,6 +25,7 @@ from shipyard.server.ui.card_pages import LIVE_STATUSES
 from shipyard.server.ui.charts import CHART_READ_POINTS, chart_data, chart_history
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.notebook_view import load_notebook_view
+from shipyard.server.ui.parallel import parallel_coords
 from shipyard.server.ui.queries import ORDERS, RunsQuery, load_runs_page
 from shipyard.server.ui.templating import Pages, format_number, format_value
 
@@ -107,6 +108,21 @@ def diff_rows(keys: list[str], values: list[dict[str, Any]], only_diff: bool = F
 def _labels(runs: list[Run]) -> list[str]:
     names = [r.name for r in runs]
     return [f"{r.name} ({r.id[:8]})" if names.count(r.name) > 1 else r.name for r in runs]
+
+
+def _chosen_metric(request: Request, runs: list[Run], metric_keys: list[str]) -> str | None:
+    """``?metric=KEY`` (one of the runs' metrics), else the first metric every run has."""
+    asked = request.query_params.get("metric")
+    if asked:
+        if asked not in metric_keys:
+            raise InvalidInputError(
+                f"metric {asked[:100]!r} is not a metric of these runs; choose one of "
+                f"{', '.join(metric_keys[:20]) or '(none logged)'}"
+            )
+        return asked
+    shared = [k for k in metric_keys if all(k in r.metrics for r in runs)]
+    candidates = shared or metric_keys
+    return candidates[0] if candidates else None
 
 
 def _expand_short_id(metadata: MetadataStore, prefix: str) -> str | None:
@@ -245,6 +261,11 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
             param_keys = sorted({k for r in runs for k in r.params})
             metric_keys = sorted({k for r in runs for k in r.metrics})
             labels = _labels(runs)
+            metric = _chosen_metric(request, runs, metric_keys)
+            parallel = None
+            if metric is not None:
+                values = [r.metrics.get(metric) for r in runs]
+                parallel = parallel_coords(labels, [r.params for r in runs], metric, values, only_diff)
             charts, bars = [], []
             for key in metric_keys[:MAX_CHARTS]:
                 having = {label: r.id for label, r in zip(labels, runs, strict=True) if key in r.metrics}
@@ -267,6 +288,9 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                     metric_rows=diff_rows(metric_keys, [dict(r.metrics) for r in runs]),
                     charts=charts,
                     bars=bars,
+                    parallel=parallel,
+                    metric_keys=metric_keys,
+                    run_ids=ids,
                 ),
             )
 

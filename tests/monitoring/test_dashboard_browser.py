@@ -1,8 +1,10 @@
-"""The monitoring dashboard in headless Chromium: charts drawn, drift table and alerts shown, no CSP
-or script errors. Also the static HTML report (``shipyard monitor report --html``)."""
+"""The monitoring dashboard in headless Chromium: the drift heatmap (worst feature first; a cell opens
+that feature's distributions, reference against the window), charts over time drawn, drift table and
+alerts shown, no CSP or script errors. Also the static HTML report (``shipyard monitor report --html``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,14 +85,51 @@ def test_dashboard_draws_charts_and_lists_drift_and_alerts(browser: Any, dashboa
     page.click("text=fraud")
     page.wait_for_selector("figure[data-chart][data-rendered]")
     titles = page.locator("figure[data-chart] figcaption").all_inner_texts()
-    assert titles == [
-        "drift score per feature",
-        "f1 per window",
-        "predictions per window",
-        "mean latency (ms)",
+    assert titles == ["f1 per window", "predictions per window", "mean latency (ms)"]
+    volume = page.locator("figure[data-chart]").nth(1)
+    assert coloured(page, volume, BLUE) > 50  # the series' line is drawn
+    # time on the x axis: hovering names the window's start time (not "hours into the window")
+    box = volume.locator(".u-over").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.9, box["y"] + box["height"] / 2)
+    volume.locator(".chart-tip").wait_for(state="visible")
+    tip = volume.locator(".chart-tip .tip-head").inner_text()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:00 UTC", tip), tip
+    # drift: a heatmap, the drifting feature first; amount drifted in the last 3 hours, age never
+    heatmap = page.locator("#drift-heatmap")
+    assert heatmap.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.feature)") == [
+        "amount",
+        "age",
     ]
-    drift_chart = page.locator("figure[data-chart]").first
-    assert coloured(page, drift_chart, BLUE) > 50  # the first series' line is drawn
+    amount, age = heatmap.locator("tr[data-feature='amount']"), heatmap.locator("tr[data-feature='age']")
+    amount_levels = amount.locator("a[data-level]").evaluate_all("as => as.map(a => +a.dataset.level)")
+    age_levels = age.locator("a[data-level]").evaluate_all("as => as.map(a => +a.dataset.level)")
+    assert len(amount_levels) == len(age_levels) == 6  # six hours with predictions
+    # (age's 300-row windows may cross the Wasserstein threshold by chance: level 4; never level 5)
+    assert sorted(amount_levels)[-3:] == [5, 5, 5] and max(age_levels) < 5
+    assert amount.locator("td.hm-none").count() >= 1  # windows without predictions
+    shot_dir = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+    shot_dir.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot_dir / "20-monitoring-heatmap.png"), full_page=True)
+    # clicking a drifted cell shows amount's distributions: this window's mass sits to the right
+    amount.locator("a[data-level='5']").last.click()
+    page.wait_for_selector("#distribution")
+    assert page.locator("#drift-heatmap td.selected").count() == 1
+    assert "amount" in page.locator("#distribution h2").inner_text()
+    mean_bin = """(cls) => {
+      const bins = [...document.querySelectorAll('#distribution g.dist-bin')];
+      let total = 0, weighted = 0;
+      bins.forEach((g, i) => { const h = +g.querySelector('rect.' + cls).getAttribute('height');
+                               total += h; weighted += h * i; });
+      return weighted / total;
+    }"""
+    ref_mean, cur_mean = page.evaluate(mean_bin, "ref"), page.evaluate(mean_bin, "cur")
+    assert cur_mean > ref_mean + 5, (ref_mean, cur_mean)  # shifted by 1.5 sd of 32 bins over ~6.6 sd
+    page.screenshot(path=str(shot_dir / "21-monitoring-distribution.png"), full_page=True)
+    # ... and an age cell: the two distributions agree
+    page.locator("#drift-heatmap tr[data-feature='age'] a[data-level]").last.click()
+    page.wait_for_selector("#distribution h2:has-text('age')")
+    assert abs(page.evaluate(mean_bin, "cur") - page.evaluate(mean_bin, "ref")) < 2
     table = page.locator("#drift-table").inner_text()
     assert "amount" in table and "drift" in table
     assert "drift:amount" in page.locator("#alerts").inner_text()

@@ -21,10 +21,11 @@ def test_every_ui_route_is_in_the_permission_table(ui_app: UiApp) -> None:
     ui_routes = {
         (method, route.path)
         for route in ui_app.app.routes  # type: ignore[attr-defined]
-        if isinstance(route, APIRoute) and route.path.startswith("/ui")
+        if isinstance(route, APIRoute) and (route.path.startswith("/ui") or route.path == "/")
         for method in route.methods
     }
     assert ui_routes == set(PERMISSIONS)
+    assert ("GET", "/") in ui_routes  # the server's root: browsers land on the UI
 
 
 def test_a_signed_out_browser_is_sent_to_the_login_page(live: LiveServer) -> None:

@@ -72,4 +72,6 @@ def chart_data(title: str, series: Mapping[str, Sequence[Metric]]) -> dict[str, 
         "labels": list(per_series),
         "data": data,
         "points": sum(len(v) for v in per_series.values()),
+        # one value per series (a final score, not a curve): shown as values and bars, not a line
+        "scalar": len(steps) == 1,
     }

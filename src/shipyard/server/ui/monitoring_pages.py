@@ -1,11 +1,14 @@
-"""Monitoring dashboard pages: the deployments with a prediction log, and one deployment's drift per
-feature over time, quality (F1/RMSE) per window, prediction volume and latency, the current drift
-table, feature importance and alerts. The numbers come from :mod:`shipyard.monitoring.dashboard`."""
+"""Monitoring dashboard pages: the deployments with a prediction log, and one deployment's drift as a
+heatmap of features x windows (worst first; a cell links to that feature's distribution in that
+window against the reference: ``?feature=F&at=I``), quality (F1/RMSE), prediction volume and latency
+over time, the current drift table, feature importance and alerts. The numbers come from
+:mod:`shipyard.monitoring.dashboard`, the heatmap's layout from :mod:`.drift_view`."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -30,7 +33,21 @@ def _series(title: str, labels: list[str], xs: list[float], ys: list[list[float 
         "labels": labels,
         "data": [xs, *clean],
         "points": sum(v is not None for y in clean for v in y),
+        "time": True,  # xs are the windows' starts, seconds since the epoch
     }
+
+
+def _focus(request: Request, buckets: int) -> tuple[str, int] | None:
+    """``?feature=F&at=I``: the heatmap cell whose distributions to show."""
+    feature, at = request.query_params.get("feature"), request.query_params.get("at")
+    if feature is None and at is None:
+        return None
+    if not feature or at is None or not at.isdigit() or int(at) >= buckets or len(feature) > 256:
+        raise InvalidInputError(
+            f"feature and at name a heatmap cell: a feature and a window index from 0 to {buckets - 1}; "
+            "click a cell of the drift heatmap"
+        )
+    return feature, int(at)
 
 
 def add_monitoring_routes(router: APIRouter, pages: Pages) -> None:
@@ -50,25 +67,36 @@ def add_monitoring_routes(router: APIRouter, pages: Pages) -> None:
         def build() -> Response:
             from shipyard.core.clock import utcnow
             from shipyard.monitoring.dashboard import build_dashboard
-            from shipyard.monitoring.windows import Window, parse_span
+            from shipyard.monitoring.windows import Window, buckets, parse_span
+            from shipyard.server.ui.drift_view import build_heatmap, distribution_chart
 
             ctx = server_context(request)
             span = Window.parse(window, utcnow())
             step = parse_span(every)
             if span.start is None or span.end is None or (span.end - span.start) / step > 500:
                 raise InvalidInputError("choose a time window (e.g. 1d) of at most 500 buckets (--every)")
+            focus = _focus(request, len(buckets(span.start, span.end, step)))
             board = build_dashboard(
-                ctx.stores, deployment, str(ctx.settings.home / "predictions"), span.start, span.end, step
+                ctx.stores,
+                deployment,
+                str(ctx.settings.home / "predictions"),
+                span.start,
+                span.end,
+                step,
+                focus,
             )
-            xs = [
-                round((t - span.start).total_seconds() / 3600, 3) for t in board.starts
-            ]  # hours into the window
+            xs = [t.timestamp() for t in board.starts]
+
+            def link(feature: str, at: int) -> str:
+                query = urlencode({"window": window, "every": every, "feature": feature, "at": at})
+                return f"?{query}#distribution"
+
+            heatmap = build_heatmap(board, link, focus)
+            dist = None
+            if board.distribution is not None:
+                when = heatmap.column_titles[board.distribution.bucket]
+                dist = distribution_chart(board.distribution, when)
             charts = []
-            if board.drift_scores:
-                names = sorted(board.drift_scores)
-                charts.append(
-                    _series("drift score per feature", names, xs, [board.drift_scores[n] for n in names])
-                )
             metric = next(
                 (m for m in ("f1", "rmse", "accuracy", "mae") if any(m in q.metrics for q in board.quality)),
                 None,
@@ -91,6 +119,9 @@ def add_monitoring_routes(router: APIRouter, pages: Pages) -> None:
                     deployment=deployment,
                     board=board,
                     charts=charts,
+                    heatmap=heatmap,
+                    dist=dist,
+                    focus=focus,
                     window=span.label(),
                 ),
             )

@@ -32,6 +32,7 @@ _MODEL, _VERSION = Rule("model:read", "model"), Rule("model:read", "version")
 
 #: the UI's rows of the server's permission table (merged by ``create_app``)
 PERMISSIONS: dict[tuple[str, str], Rule] = {
+    ("GET", "/"): _P,  # a browser is redirected to the UI; an API client gets a JSON index of paths
     ("GET", ROOT): _P,  # redirects to the login page or the runs list
     ("GET", f"{ROOT}/login"): _P,
     ("POST", f"{ROOT}/login"): _P,  # checks the token itself before setting the cookie

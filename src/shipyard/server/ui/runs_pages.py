@@ -20,10 +20,12 @@ from shipyard.runtime.logs import log_records
 from shipyard.server.access import check_run
 from shipyard.server.deps import principal_of
 from shipyard.server.ui import dag as dag_layout
+from shipyard.server.ui.bars import bar_chart
 from shipyard.server.ui.card_pages import LIVE_STATUSES
 from shipyard.server.ui.charts import CHART_READ_POINTS, chart_data, chart_history
 from shipyard.server.ui.common import ROOT, guarded, page_context, server_context
 from shipyard.server.ui.notebook_view import load_notebook_view
+from shipyard.server.ui.parallel import parallel_coords
 from shipyard.server.ui.queries import ORDERS, RunsQuery, load_runs_page
 from shipyard.server.ui.templating import Pages, format_number, format_value
 
@@ -108,6 +110,21 @@ def _labels(runs: list[Run]) -> list[str]:
     return [f"{r.name} ({r.id[:8]})" if names.count(r.name) > 1 else r.name for r in runs]
 
 
+def _chosen_metric(request: Request, runs: list[Run], metric_keys: list[str]) -> str | None:
+    """``?metric=KEY`` (one of the runs' metrics), else the first metric every run has."""
+    asked = request.query_params.get("metric")
+    if asked:
+        if asked not in metric_keys:
+            raise InvalidInputError(
+                f"metric {asked[:100]!r} is not a metric of these runs; choose one of "
+                f"{', '.join(metric_keys[:20]) or '(none logged)'}"
+            )
+        return asked
+    shared = [k for k in metric_keys if all(k in r.metrics for r in runs)]
+    candidates = shared or metric_keys
+    return candidates[0] if candidates else None
+
+
 def _expand_short_id(metadata: MetadataStore, prefix: str) -> str | None:
     """The one run id starting with ``prefix`` (people paste the 12-character short ids)."""
     if not 6 <= len(prefix) < 32 or not prefix.isalnum():
@@ -143,7 +160,13 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                 if full is None:
                     raise
                 return RedirectResponse(f"{ROOT}/runs/{full}", status_code=303)
-            charts = [_chart(metadata, key, {key: run.id}) for key in sorted(run.metrics)[:MAX_CHARTS]]
+            charts, scalars = [], []
+            for key in sorted(run.metrics)[:MAX_CHARTS]:
+                built = _chart(metadata, key, {key: run.id})
+                if built["scalar"]:
+                    scalars.append((key, run.metrics[key]))
+                else:
+                    charts.append(built)
             tasks = metadata.list_tasks(run.id)
             artifacts = [a for a in metadata.list_artifacts(run.id) if a.name not in LOG_NAMES]
             try:
@@ -164,6 +187,7 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                     tags=sorted(run.tags.items()),
                     metrics=sorted(run.metrics.items()),
                     charts=charts,
+                    scalars=scalars,
                     dag=dag_layout.layout_dag(run.flow_spec, tasks),
                     box_w=dag_layout.BOX_W,
                     box_h=dag_layout.BOX_H,
@@ -237,10 +261,21 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
             param_keys = sorted({k for r in runs for k in r.params})
             metric_keys = sorted({k for r in runs for k in r.metrics})
             labels = _labels(runs)
-            charts = []
+            metric = _chosen_metric(request, runs, metric_keys)
+            parallel = None
+            if metric is not None:
+                values = [r.metrics.get(metric) for r in runs]
+                parallel = parallel_coords(labels, [r.params for r in runs], metric, values, only_diff)
+            charts, bars = [], []
             for key in metric_keys[:MAX_CHARTS]:
                 having = {label: r.id for label, r in zip(labels, runs, strict=True) if key in r.metrics}
-                charts.append(_chart(metadata, key, having))
+                built = _chart(metadata, key, having)
+                if built["scalar"]:  # one value per run: a bar per run, every run in its colour
+                    bars.append(
+                        bar_chart(key, [(lb, r.metrics.get(key)) for lb, r in zip(labels, runs, strict=True)])
+                    )
+                else:
+                    charts.append(built)
             return pages.render(
                 "compare.html",
                 **page_context(
@@ -252,6 +287,10 @@ def add_run_routes(router: APIRouter, pages: Pages) -> None:
                     param_rows=diff_rows(param_keys, [r.params for r in runs], only_diff),
                     metric_rows=diff_rows(metric_keys, [dict(r.metrics) for r in runs]),
                     charts=charts,
+                    bars=bars,
+                    parallel=parallel,
+                    metric_keys=metric_keys,
+                    run_ids=ids,
                 ),
             )
 

@@ -52,8 +52,43 @@ def static_file(path: str) -> Path:
     return candidate
 
 
+def _quality(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "q":
+            try:
+                q = float(value)
+            except ValueError:
+                return 0.0
+            return q if 0.0 <= q <= 1.0 else 0.0
+    return 1.0
+
+
+def prefers_html(accept: str) -> bool:
+    """Whether an ``Accept`` header ranks ``text/html`` above JSON (a browser's navigation does;
+    ``*/*``, ``application/json`` or no header at all, as API clients send, do not)."""
+    html = json = 0.0
+    for item in accept[:2048].split(",")[:64]:
+        kind, *params = item.split(";")
+        kind, q = kind.strip().lower(), _quality(params)
+        if kind == "text/html":
+            html = max(html, q)
+        elif kind in ("application/json", "application/*", "*/*"):
+            json = max(json, q if kind == "application/json" else q - 0.001)  # specific beats wildcard
+    return html > 0 and html > json
+
+
 def add_session_routes(router: APIRouter, pages: Pages) -> None:
     from shipyard.server.auth import TOKEN_COOKIE
+
+    @router.get("/")
+    def server_root(request: Request) -> Response:
+        """A browser lands on the UI; an API client gets where things are, as JSON."""
+        vary = {"Vary": "Accept"}
+        if prefers_html(request.headers.get("accept", "")):
+            return RedirectResponse(ROOT, status_code=303, headers=vary)
+        index = {"service": "shipyard", "api": "/api/v1", "ui": ROOT, "openapi": "/openapi.json"}
+        return JSONResponse(index, headers={**vary, "Cache-Control": "no-store"})
 
     @router.get(ROOT)
     def home(request: Request) -> Response:

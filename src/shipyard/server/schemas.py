@@ -462,7 +462,7 @@ class PolicyIn(_Body):
 
 
 # ---- delivery state (shipyard/server/routers/deploy.py) ------------------------------------------------
-DeployKind = Literal["environment", "service", "batch", "flow", "monitor"]
+DeployKind = Literal["environment", "service", "batch", "flow", "monitor", "experiment"]  # delivery.KINDS
 DeployName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
 LockOwner = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@\-]{1,200}$")]
 MAX_RELEASE_OBJECTS = 1000  # objects one release request writes or restores (a body stays well bounded)

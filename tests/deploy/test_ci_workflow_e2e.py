@@ -307,7 +307,7 @@ def satisfy_gates(project: Path, server: LiveServer) -> None:
     log_labels(ids, label.tolist(), deployment="api", log_dir=str(log_dir))
 
 
-@pytest.mark.slow  # about 20 s on an idle machine: one python process per shipyard command
+@pytest.mark.slow  # ~20 s idle, ~70 s at load 10 on 2 cores: one python process per shipyard command
 def test_the_generated_workflow_runs_end_to_end(
     project: Path, server: LiveServer, tokens: tuple[TokenService, str]
 ) -> None:

@@ -18,12 +18,12 @@ by the token it presented (a scope and/or a subset of permissions). ``Access.can
 scope)`` is the one question every decision asks; ownership rules (:func:`may_change`) sit on top.
 
 A **machine token** (for CI/CD) is narrowed to a project, an environment and a set of **actions**
-(:data:`ACTIONS`: ``run``, ``plan``, ``apply``, ``promote``, ``sync``). Each action is a set of
-permissions that reach either the environment (``project:P/env:E``: delivery) or the whole project
-(``project:P``: a run, its data and models belong to the project, not to an environment). The
-token's :class:`Access` carries those per-action grants (``token_grants``) on top of the plain
-narrowing, so ``apply`` on staging never applies to production, and a refusal says which scope
-and actions the token has (:meth:`Access.narrowing`).
+(:data:`ACTIONS`: ``run``, ``plan``, ``apply``, ``promote``, ``experiment``, ``sync``). Each
+action is a set of permissions that reach either the environment (``project:P/env:E``: delivery)
+or the whole project (``project:P``: a run, its data and models belong to the project, not to an
+environment). The token's :class:`Access` carries those per-action grants (``token_grants``) on
+top of the plain narrowing, so ``apply`` on staging never applies to production, and a refusal
+says which scope and actions the token has (:meth:`Access.narrowing`).
 """
 
 from __future__ import annotations

@@ -283,7 +283,8 @@ class TokenCreateIn(_Body):
     actions: list[str] | None = Field(
         default=None,
         max_length=16,
-        description="A machine token's actions at project/environment: run, plan, apply, promote, sync.",
+        description="A machine token's actions at project/environment: run, plan, apply, promote, "
+        "experiment, sync.",
     )
 
 

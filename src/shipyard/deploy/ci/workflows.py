@@ -2,15 +2,18 @@
 
 On a pull (merge) request: the flow's tests, a small run on dev, a plan of staging (commented on
 the request), the branch deployed to staging next to the environment's own, and the A/B experiment
-against production started. On a merge to the main branch: apply to staging. Promotion to
-production: a manual job through the environment's gates (``shipyard promote``). Every step is a
+against production's service started (named after the branch; its challenger is the version the
+branch's deployment serves: ``--from-branch``). On a merge to the main branch: apply to staging. Promotion to
+production: a manual job through the environment's gates (``shipyard promote SERVICE --from
+BRANCH``; the experiment gate reads the prediction log at ``$SHIPYARD_HOME/predictions`` on the
+runner, or ``--log-dir``). Every step is a
 plain ``shipyard`` command (plus the test runner and the CI's own comment call).
 
 Authentication: on GitHub, each job exchanges the job's OIDC ID token for a short-lived machine
 token (``shipyard ci login --rule R``, one trust rule per scope; :func:`github_trust_rules` writes
 the rules for the server's ``--ci-trust`` file); on GitLab, masked CI variables hold machine tokens
-(``SHIPYARD_TOKEN_DEV`` / ``_STAGING`` / ``_PRODUCTION``; :func:`gitlab_token_commands` says how
-to make them).
+(``SHIPYARD_TOKEN_DEV`` / ``_STAGING`` / ``_EXPERIMENT`` / ``_PRODUCTION``;
+:func:`gitlab_token_commands` says how to make them).
 """
 
 from __future__ import annotations

@@ -150,3 +150,23 @@ def test_bad_input_is_one_line(project: Path, capsys: pytest.CaptureFixture[str]
 
 def test_the_schema_check_can_fail() -> None:
     assert schema_errors("github-workflows", {"on": "push", "jobs": {"x": {"steps": 5}}}) != []
+
+
+def test_experiment_start_from_a_branch_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the workflow's experiment step says when the branch's deployment is missing."""
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SHIPYARD_URI", raising=False)
+    start = ["experiment", "start", "feature-x", "--deployment", "api", "-p", "fraud"]
+    cases = [
+        ([], "give the challenger: --challenger models:/NAME/VERSION or --from-branch BRANCH"),
+        (["--challenger", "models:/fraud/1", "--from-branch", "b"], "give the challenger"),
+        (["--from-branch", "feature-x"], "deploy it first: shipyard apply -e staging --branch feature-x"),
+        (["--from-branch", "Bad/B"], "invalid branch name 'Bad/B'"),
+    ]
+    for extra, says in cases:
+        capsys.readouterr()
+        assert main([*start, *extra]) != 0
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -263,6 +263,9 @@ def test_experiment_and_promote_tokens_write_only_their_own_releases(
     gates = {"promotion": {"service": "api"}, "gates": []}
     done = ex.record(delivery, "fraud", "production", user="ci", what="promote", put=[served], plan=gates)
     assert done.outcome == "applied" and done.applied_by == "ci"
+    with client_for(server, promote_token) as ci:
+        synced = ci.put("/api/v1/deploy/fraud/production/sync", json={"status": "synced", "reason": "x"})
+        assert synced.status_code == 403 and "may not report sync status" in synced.text
 
 
 def test_an_environment_token_reaches_its_branch_slots_only(server: LiveServer, admin: httpx.Client) -> None:

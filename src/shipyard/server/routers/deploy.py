@@ -262,6 +262,11 @@ def get_sync(request: Request, project: ProjectName, environment: ProjectName) -
 def record_sync(
     request: Request, project: ProjectName, environment: ProjectName, body: SyncReportIn
 ) -> Response:
+    actions = principal_of(request).access.token_actions
+    if release_refusal(actions, ["environment"], 0, {}) is not None:  # only an applier's loop reports
+        raise PermissionDeniedError(
+            f"a token with actions {', '.join(actions or ())} may not report sync status (needs apply)"
+        )
     report = SyncReport(
         status=body.status,
         reason=body.reason,

@@ -138,6 +138,17 @@ def test_what_a_plan_asks(store: DeliveryStore) -> None:
     applier = store.applier("fraud", "prod", user="admin")
     assert applier.can_apply and applier.name
     assert store.present_secrets("fraud", "prod", ["db", "api_key"]) == set()
+    assert store.roles_at("fraud", "prod", "nobody-here") == ()  # the four-eyes gate's approver: none
+
+
+def test_experiments_are_delivery_objects(store: DeliveryStore) -> None:
+    experiment = ObjectState("experiment", "v2", {"deployment": "api", "challenger": "models:/fraud/2"})
+    store.acquire_lock("fraud", "prod", owner="o1", by="alice")
+    _release(store, "o1", [_svc("api"), experiment])
+    assert {(o.kind, o.name) for o in store.list_objects("fraud", "prod")} == {
+        ("service", "api"),
+        ("experiment", "v2"),
+    }
 
 
 def test_sync_statuses_are_replaced_and_keep_their_wake_counter(store: DeliveryStore) -> None:

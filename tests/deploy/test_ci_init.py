@@ -73,11 +73,14 @@ def test_github_workflow(project: Path, capsys: pytest.CaptureFixture[str]) -> N
         "shipyard ci login --rule fraud-pr-staging --audience shipyard --github-env",
         "shipyard plan -e staging | tee plan.txt",
         'shipyard apply -e staging --branch "$BRANCH"',
-        'shipyard experiment start fraud --challenger "$BRANCH" --env production',
+        "shipyard ci login --rule fraud-pr-experiment --audience shipyard --github-env",
+        # the experiment is named after the branch; its challenger is what the branch's `api` serves
+        'shipyard experiment start "$BRANCH" --deployment api --from-branch "$BRANCH" --branch-env staging '
+        "--env production",
         'gh pr comment "$PR" --body-file plan.txt',
     ]
     assert commands(workflow, "staging")[-1] == "shipyard apply -e staging"
-    assert commands(workflow, "production")[-1] == 'shipyard promote fraud --from "$FROM" --to production'
+    assert commands(workflow, "production")[-1] == 'shipyard promote api --from "$FROM" --to production'
     assert workflow["jobs"]["production"]["environment"] == "production"
     rules = load_trust_rules(project / ".github" / "shipyard-ci-trust.yaml")
     by_name = {r.name: r for r in rules}
@@ -87,6 +90,7 @@ def test_github_workflow(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert [(r.environment, r.actions) for r in rules] == [
         ("dev", ["run"]),
         ("staging", ["apply"]),
+        ("production", ["experiment"]),  # a PR starts experiments there, and writes nothing else
         ("staging", ["apply"]),
         ("production", ["promote"]),
     ]
@@ -112,6 +116,26 @@ def test_gitlab_pipeline(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert pipeline["staging"]["script"] == ["shipyard apply -e staging"]
     assert pipeline["production"]["rules"][0]["when"] == "manual"
     assert "--env production --action promote" in out  # how to make the variables' tokens
+    assert "--env production --action experiment" in out
+    assert pipeline["experiment"]["variables"]["SHIPYARD_TOKEN"] == "$SHIPYARD_TOKEN_EXPERIMENT"
+    assert pipeline["experiment"]["script"] == [
+        'shipyard experiment start "$BRANCH" --deployment api --from-branch "$BRANCH" --branch-env staging '
+        "--env production"
+    ]
+    assert pipeline["production"]["script"] == ['shipyard promote api --from "$FROM" --to production']
+
+
+def test_the_service_comes_from_the_spec_or_the_option(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = project / "shipyard.yaml"
+    spec.write_text(SPEC.replace("  nightly:\n", "  web:\n    model: models:/fraud/1\n  nightly:\n"))
+    code, _, err = init(project, "github", capsys=capsys)
+    assert code != 0 and "deploys api, web to production" in err and "pass --service NAME" in err
+    assert len(err.strip().splitlines()) == 1
+    assert init(project, "github", "--service", "web", capsys=capsys)[0] == 0
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "shipyard.yml").read_text())
+    assert commands(workflow, "production")[-1] == 'shipyard promote web --from "$FROM" --to production'
 
 
 def test_bad_input_is_one_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,3 +150,23 @@ def test_bad_input_is_one_line(project: Path, capsys: pytest.CaptureFixture[str]
 
 def test_the_schema_check_can_fail() -> None:
     assert schema_errors("github-workflows", {"on": "push", "jobs": {"x": {"steps": 5}}}) != []
+
+
+def test_experiment_start_from_a_branch_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the workflow's experiment step says when the branch's deployment is missing."""
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SHIPYARD_URI", raising=False)
+    start = ["experiment", "start", "feature-x", "--deployment", "api", "-p", "fraud"]
+    cases = [
+        ([], "give the challenger: --challenger models:/NAME/VERSION or --from-branch BRANCH"),
+        (["--challenger", "models:/fraud/1", "--from-branch", "b"], "give the challenger"),
+        (["--from-branch", "feature-x"], "deploy it first: shipyard apply -e staging --branch feature-x"),
+        (["--from-branch", "Bad/B"], "invalid branch name 'Bad/B'"),
+    ]
+    for extra, says in cases:
+        capsys.readouterr()
+        assert main([*start, *extra]) != 0
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -9,8 +9,12 @@ a local RSA key (the job's subject: ``repo:acme/fraud:pull_request``, ``...:ref:
 ``...:environment:production``). The server trusts that key through the trust rules ``ci init``
 wrote (plus ``jwks_file``). ``shipyard`` on PATH is this checkout's CLI.
 
-Steps are skipped only when listed below, each with why; a listed shipyard command is checked to be
-really missing, so the test fails (and the entry must go) once it lands.
+Every shipyard command runs; only what the runner itself provides is skipped (:data:`RUNNER`).
+Production serves ``models:/fraud/1``; the branch deploys ``models:/fraud@candidate`` (version 2) to
+staging and the PR starts the experiment of version 2 against production's ``api``. The first
+promotion is refused by its gates (no experiment data, an approver without a role, no monitor
+results, no CI check) and changes nothing; once each gate is satisfied (a prediction log on the
+runner, a maintainer approver, monitor results, ``ci.status=success``) the same job promotes.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 from joserfc import jwt
@@ -35,7 +42,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shipyard.cli.main import main
+from shipyard.core.entities import RunCreate
+from shipyard.deploy import experiments as ex
+from shipyard.metadata.delivery import ObjectState
+from shipyard.metadata.model_registry import ModelVersionCreate
+from shipyard.metadata.monitoring import ResultRow, open_monitoring_records
+from shipyard.metadata.security import Binding
+from shipyard.monitoring.logs import log_labels
 from tests.deploy.delivery_world import SPEC, open_world
+from tests.experiments.logs import write_log
 from tests.server.access_helpers import client_for
 from tests.server.live import LiveServer, live_server
 from tests.ui.live import LiveServer as Served
@@ -43,18 +58,13 @@ from tests.ui.live import LiveServer as Served
 REPO = "acme/fraud"
 ISSUER = "https://token.actions.githubusercontent.com"
 REQUEST_TOKEN = "gh-request-token-123"
-# Shipyard commands of issue 17 that other parts add (branches, experiments, gated promotion); the
-# test checks each is still missing (see test_skipped_commands_are_really_missing).
-NOT_YET = {
-    'shipyard apply -e staging --branch "$BRANCH"': "--branch on apply (issue 17: branches)",
-    "shipyard experiment start": "shipyard experiment (issue 17: A/B experiments)",
-    "shipyard promote": "shipyard promote (issue 17: gated promotion)",
-}
 # Not shipyard commands: what the runner itself provides.
 RUNNER = {
     "pip install": "installing shipyard: this checkout's CLI is on PATH",
     "gh pr comment": "GitHub's API; the test checks plan.txt, the body it would post",
 }
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+SIG = {"input_kind": "dataframe", "inputs": [{"name": "x", "type": "float64"}]}
 FLOW = """
 from shipyard import flow, step
 
@@ -130,8 +140,23 @@ def server(project: Path, tokens: tuple[TokenService, str]) -> Iterator[LiveServ
         patch.setenv("SHIPYARD_CI_TRUST_FILE", str(trust))
         with live_server(project.parent / "server") as live:
             world = open_world(live.stores.metadata)
-            world.alias("candidate", world.register(approved=True))
+            production = world.register(approved=True)  # version 1, what production serves
+            run_id = uuid.uuid4().hex
+            live.stores.metadata.create_run(RunCreate(run_id, "train", "user:bob", "bob", T0))
+            card = {"description": "fraud scores", "tags": {"intended_use": "card payments"}}
+            challenger = world.registry.create_version(
+                ModelVersionCreate(
+                    "fraud", "b" * 64, 1, "sklearn", "bob", T0, run_id=run_id, signature=SIG, **card
+                )  # type: ignore[arg-type]
+            ).version
+            world.registry.set_approval("fraud", challenger, True, user="carol", at=T0)  # no role yet
+            world.alias("candidate", challenger)
             world.secret("db", "staging")
+            served = f"models:/fraud/{production}"
+            ex.record(
+                world.delivery, "fraud", "production", user="alice", what="apply",
+                put=[ObjectState("service", "api", {"model": served}, served)],
+            )  # fmt: skip
             with client_for(live, live.token) as admin:
                 ci = {"name": "ci", "role": None, "kind": "service"}
                 admin.post("/api/v1/users", json=ci).raise_for_status()
@@ -164,7 +189,7 @@ def fill(values: dict[str, Any] | None, known: dict[str, str]) -> dict[str, str]
 
 
 def skip_reason(script: str) -> str | None:
-    for prefix, why in {**NOT_YET, **RUNNER}.items():
+    for prefix, why in RUNNER.items():
         if script.startswith(prefix):
             return why
     return None
@@ -190,7 +215,9 @@ def run_job(
     tokens: tuple[TokenService, str],
     ran: list[str],
     skipped: list[str],
-) -> None:
+) -> subprocess.CompletedProcess[str] | None:
+    """Run the job's steps in order as the runner does; the failing step's result stops it (None:
+    every step passed)."""
     service, url = tokens
     service.subject = subject
     known = expressions(server)
@@ -233,12 +260,54 @@ def run_job(
             timeout=120,
             check=False,
         )
-        assert done.returncode == 0, f"step {step.get('name')!r} failed: {done.stdout}\n{done.stderr}"
-        assert "Traceback" not in done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
         ran.append(script)
+        if done.returncode != 0:
+            return done
+    return None
 
 
-@pytest.mark.slow  # about 15 s on an idle machine: one python process per shipyard command
+def served_version(server: LiveServer) -> str | None:
+    objects = server.app.state.ctx.delivery.list_objects("fraud", "production")
+    return next(o.model_version for o in objects if (o.kind, o.name) == ("service", "api"))
+
+
+def satisfy_gates(project: Path, server: LiveServer) -> None:
+    """What turns each gate green: a prediction log where the promotion job reads it (version 2
+    clearly better, 10% of traffic as started), a maintainer approver, monitor results, CI green."""
+    metadata = server.stores.metadata
+    ctx = server.app.state.ctx
+    ctx.security.create_user("carol", T0)
+    ctx.security.create_binding(
+        Binding("b-carol", "user", "carol", "maintainer", "project:fraud", T0, "admin")
+    )
+    world = open_world(metadata)
+    world.registry.set_version_tags("fraud", 2, {"ci.status": "success"})
+    monitoring = open_monitoring_records(metadata)
+    now = datetime.now(UTC)
+    monitoring.put_monitor(
+        "api-health", "api", {"name": "api-health", "deployment": "api", "checks": {}}, now
+    )
+    monitoring.add_results([ResultRow("api-health", now, "volume", "rows", 10.0, 1.0, False)])
+    rng = np.random.default_rng(7)
+    n = 16000
+    ts = int((now - timedelta(hours=3)).timestamp() * 1e6) + np.sort(rng.integers(0, 3 * 3600 * 10**6, n))
+    arm = (rng.random(n) < 0.10).astype(np.int64)  # the experiment's 10% share
+    label = rng.integers(0, 2, n)
+    correct = rng.random(n) < np.where(arm == 1, 0.9, 0.7)
+    log_dir = project.parent / "runner-home-production" / "predictions"
+    ids = write_log(
+        log_dir,
+        "api",
+        ts_us=ts,
+        arm=arm,
+        prediction=np.where(correct, label, 1 - label),
+        latency_ms=np.ones(n),
+    )
+    log_labels(ids, label.tolist(), deployment="api", log_dir=str(log_dir))
+
+
+@pytest.mark.slow  # ~20 s idle, ~70 s at load 10 on 2 cores: one python process per shipyard command
 def test_the_generated_workflow_runs_end_to_end(
     project: Path, server: LiveServer, tokens: tuple[TokenService, str]
 ) -> None:
@@ -248,10 +317,12 @@ def test_the_generated_workflow_runs_end_to_end(
     jobs = [
         ("pull-request", f"repo:{REPO}:pull_request"),
         ("staging", f"repo:{REPO}:ref:refs/heads/main"),
-        ("production", f"repo:{REPO}:environment:production"),
     ]
     for job, subject in jobs:
-        run_job(workflow, job, subject, project, server, tokens, ran, skipped)
+        failed = run_job(workflow, job, subject, project, server, tokens, ran, skipped)
+        assert failed is None, f"{failed.args}: {failed.stdout}\n{failed.stderr}" if failed else ""
+    production = ("production", f"repo:{REPO}:environment:production")
+    refused = run_job(workflow, *production, project, server, tokens, ran, skipped)
 
     assert ran == [
         "python -m pytest -q",
@@ -259,41 +330,70 @@ def test_the_generated_workflow_runs_end_to_end(
         "shipyard run flows/train.py",
         "shipyard ci login --rule fraud-pr-staging --audience shipyard --github-env",
         "shipyard plan -e staging | tee plan.txt",
+        'shipyard apply -e staging --branch "$BRANCH"',
+        "shipyard ci login --rule fraud-pr-experiment --audience shipyard --github-env",
+        'shipyard experiment start "$BRANCH" --deployment api --from-branch "$BRANCH" --branch-env staging '
+        "--env production",
         "shipyard ci login --rule fraud-main-staging --audience shipyard --github-env",
         "shipyard apply -e staging",
         "shipyard ci login --rule fraud-production --audience shipyard --github-env",
+        'shipyard promote api --from "$FROM" --to production',
     ]
     assert [skip_reason(s) for s in skipped] == [
         RUNNER["pip install"],
-        NOT_YET['shipyard apply -e staging --branch "$BRANCH"'],
-        NOT_YET["shipyard experiment start"],
         RUNNER["gh pr comment"],
         RUNNER["pip install"],
         RUNNER["pip install"],
-        NOT_YET["shipyard promote"],
     ]
     assert "staging" in (project / "plan.txt").read_text()  # the body the PR comment posts
+
+    # the promotion job fails on the gates, naming each, and production still serves version 1
+    assert refused is not None and refused.returncode == 1
+    said = refused.stdout + refused.stderr
+    assert "error: promotion refused: experiment: decided" in said
+    for gate in ("experiment", "approval", "monitors", "ci"):
+        assert f"FAIL  {gate}:" in said and (f"; {gate}: " in said or f"refused: {gate}: " in said)
+    assert "pass  card: complete" in said  # the one gate already green
+    assert "'carol' holds none of maintainer" in said and "more rows per arm needed" in said
+    assert served_version(server) == "models:/fraud/1"
 
     ctx = server.app.state.ctx
     runs = server.stores.metadata.search_runs(namespaces=["project:fraud"]).runs
     assert [(r.user, r.status.value) for r in runs] == [("ci", "succeeded")]  # the dev run
-    [staging] = ctx.delivery.list_environments("fraud")
+    staging = next(e for e in ctx.delivery.list_environments("fraud") if e.environment == "staging")
     release = ctx.delivery.get_release("fraud", "staging", staging.release)
-    assert (staging.environment, release.applied_by, release.outcome) == ("staging", "ci", "applied")
+    assert (release.applied_by, release.outcome) == ("ci", "applied")
+    branch = {
+        (o.kind, o.name): o.model_version for o in ctx.delivery.list_objects("fraud", "staging--feature-x")
+    }
+    assert branch[("service", "api")] == "models:/fraud/2"  # the branch's deployment, beside staging's
+    experiment = ex.get_experiment(ctx.delivery, "fraud", "production", "feature-x")
+    assert (experiment.deployment, experiment.challenger, experiment.status) == (
+        "api",
+        "models:/fraud/2",
+        "running",
+    )
+    [number] = [
+        r.number for r in ctx.delivery.list_releases("fraud", "production", limit=10) if r.outcome == "failed"
+    ]
+    failed = ctx.delivery.get_release("fraud", "production", number)  # with its plan: every gate's value
+    assert failed.applied_by == "ci" and failed.plan is not None and len(failed.plan["gates"]) == 5
+
+    # every gate satisfied: the same job promotes, in one release, and marks the experiment promoted
+    satisfy_gates(project, server)
+    again = run_job(workflow, *production, project, server, tokens, ran, skipped)
+    assert again is None
+    assert served_version(server) == "models:/fraud/2"
+    assert ex.get_experiment(ctx.delivery, "fraud", "production", "feature-x").status == "promoted"
+
     ctx.audit.flush()
     exchanges = [e for e in ctx.security.list_audit(limit=1000) if e.action == "oidc.exchange"]
     assert sorted(json.loads(e.detail or "{}")["rule"] for e in exchanges) == [
         "fraud-main-staging",
         "fraud-pr-dev",
+        "fraud-pr-experiment",
         "fraud-pr-staging",
+        "fraud-production",
         "fraud-production",
     ]
     assert all(e.status == 201 and e.user == "ci" for e in exchanges)
-
-
-def test_skipped_commands_are_really_missing(capsys: pytest.CaptureFixture[str]) -> None:
-    """Each NOT_YET entry must go once its command exists (then the e2e test runs it)."""
-    assert main(["apply", "--help"]) == 0
-    assert "--branch" not in capsys.readouterr().out
-    assert main(["experiment", "--help"]) != 0
-    assert main(["promote", "--help"]) != 0

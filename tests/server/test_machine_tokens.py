@@ -230,3 +230,47 @@ def test_the_cli_creates_lists_and_revokes_machine_tokens(
         assert ci.get("/api/v1/deploy/fraud/staging/objects").status_code == 200
         assert cli("tokens", "revoke", made[0]["id"])[0] == 0
         assert ci.get("/api/v1/deploy/fraud/staging/objects").status_code == 401
+
+
+def test_experiment_and_promote_tokens_write_only_their_own_releases(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    """Both need deploy:apply on production to write a release; neither may apply a spec there."""
+    from shipyard.deploy import experiments as ex
+    from shipyard.experiments.config import ExperimentSpec
+    from shipyard.metadata.delivery import ObjectState
+
+    experiment_token, _ = machine_token(admin, "production", "experiment")
+    metadata = RestMetadataStore(server.url, token=experiment_token)
+    delivery = open_delivery_store(metadata)
+    spec = ExperimentSpec(deployment="api", challenger="models:/fraud/1", share=10)
+    assert ex.start(delivery, "fraud", "tok-exp", spec, user="ci").outcome == "applied"
+    assert delivery.list_objects("fraud", "staging") is not None  # it reads the project's environments
+    assert delivery.roles_at("fraud", "production", "ci") == ("maintainer",)  # the four-eyes gate's ask
+    assert delivery.roles_at("fraud", "production", "nobody") == ()
+    served = ObjectState("service", "api", {"model": "models:/fraud/1"}, "models:/fraud/1")
+    with pytest.raises(
+        PermissionDeniedError, match="writes only experiment releases, not one changing service"
+    ):
+        ex.record(
+            delivery, "fraud", "production", user="ci", what="sneak", put=[served]
+        )  # the server says no
+
+    promote_token, _ = machine_token(admin, "production", "promote")
+    delivery = open_delivery_store(RestMetadataStore(server.url, token=promote_token))
+    with pytest.raises(PermissionDeniedError, match="writes only promote releases"):
+        ex.record(delivery, "fraud", "production", user="ci", what="apply", put=[served])
+    gates = {"promotion": {"service": "api"}, "gates": []}
+    done = ex.record(delivery, "fraud", "production", user="ci", what="promote", put=[served], plan=gates)
+    assert done.outcome == "applied" and done.applied_by == "ci"
+    with client_for(server, promote_token) as ci:
+        synced = ci.put("/api/v1/deploy/fraud/production/sync", json={"status": "synced", "reason": "x"})
+        assert synced.status_code == 403 and "may not report sync status" in synced.text
+
+
+def test_an_environment_token_reaches_its_branch_slots_only(server: LiveServer, admin: httpx.Client) -> None:
+    token, _ = machine_token(admin, "staging", "apply")
+    with client_for(server, token) as ci:
+        assert ci.get("/api/v1/deploy/fraud/staging--feature-x/objects").status_code == 200
+        assert ci.get("/api/v1/deploy/fraud/production--feature-x/objects").status_code == 403
+        assert ci.get("/api/v1/deploy/fraud/stagingx/objects").status_code == 403

@@ -49,6 +49,17 @@ def _default_flow(root: Path, spec_flows: list[str]) -> str:
     return found[0] if found else "flow.py"
 
 
+def _default_service(services: list[str]) -> str:
+    from shipyard.core.errors import InvalidInputError
+
+    if len(services) == 1:
+        return services[0]
+    found = f"shipyard.yaml deploys {', '.join(services)} to production" if services else "none found"
+    raise InvalidInputError(
+        f"which service do experiments and promotion act on ({found})? pass --service NAME"
+    )
+
+
 @app.command("init")
 def init(  # noqa: PLR0917 - one argument per option
     provider: Annotated[str, typer.Argument(help="github or gitlab.")],
@@ -60,6 +71,14 @@ def init(  # noqa: PLR0917 - one argument per option
         str | None, typer.Option("--repo", help="owner/name of the repository (default: git remote origin).")
     ] = None,
     flow: Annotated[str | None, typer.Option("--flow", help="The flow file of the dev run.")] = None,
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "--service",
+            help="The production service experiments run against and promotion moves "
+            "(default: shipyard.yaml's only service deployed to production).",
+        ),
+    ] = None,
     main_branch: Annotated[str, typer.Option("--main-branch", help="The branch merges go to.")] = "main",
     audience: Annotated[str, typer.Option("--audience", help="The OIDC audience (GitHub).")] = "shipyard",
     service_account: Annotated[
@@ -83,6 +102,7 @@ def init(  # noqa: PLR0917 - one argument per option
     if provider not in _TARGETS:
         raise InvalidInputError(f"unknown CI {provider!r}; use github or gitlab")
     spec_flows: list[str] = []
+    services: list[str] = []
     spec_file = root / "shipyard.yaml"
     if spec_file.is_file():
         from shipyard.deploy.spec.load import load_spec
@@ -90,6 +110,11 @@ def init(  # noqa: PLR0917 - one argument per option
         spec = load_spec(spec_file)
         project = project or spec.project.name
         spec_flows = [f.file for f in spec.flows.values()]
+        services = [
+            name
+            for name, d in spec.deployments.items()
+            if d.kind == "service" and (d.environments is None or "production" in d.environments)
+        ]
     if project is None:
         raise InvalidInputError("no shipyard.yaml here to name the project; pass --project NAME")
     check_project_name(project)
@@ -98,8 +123,10 @@ def init(  # noqa: PLR0917 - one argument per option
         raise InvalidInputError(
             "cannot tell the repository from `git remote get-url origin`; pass --repo OWNER/NAME"
         )
+    service = service or _default_service(services)
     options = CiOptions(
         project=project,
+        service=service,
         repo=repo,
         flow=flow or _default_flow(root, spec_flows),
         main_branch=main_branch,

@@ -58,7 +58,20 @@ def start(  # noqa: PLR0917 (Typer maps parameters to options)
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The experiment's name.")],
     deployment: Annotated[str, typer.Option("--deployment", help="The production service.")],
-    challenger: Annotated[str, typer.Option("--challenger", help="models:/NAME/VERSION, or a deployment.")],
+    challenger: Annotated[
+        str | None, typer.Option("--challenger", help="models:/NAME/VERSION, or a deployment.")
+    ] = None,
+    from_branch: Annotated[
+        str | None,
+        typer.Option(
+            "--from-branch",
+            help="Instead of --challenger: the model version branch B's deployment of --deployment "
+            "serves (shipyard apply -e ENV --branch B).",
+        ),
+    ] = None,
+    branch_env: Annotated[
+        str, typer.Option("--branch-env", help="Where --from-branch's deployment runs.")
+    ] = "staging",
     env: _ENV = "production",
     project: _PROJECT = None,
     share: Annotated[float, typer.Option("--share", help="Percent of traffic to the challenger.")] = 10,
@@ -91,6 +104,8 @@ def start(  # noqa: PLR0917 (Typer maps parameters to options)
     from shipyard.deploy import experiments as ex
     from shipyard.experiments.config import ExperimentSpec
 
+    proj = _project(ctx, project)
+    challenger = _challenger(ctx, proj, deployment, challenger, from_branch, branch_env)
     metrics: list[dict[str, Any]] = [{"name": m} for m in (metric or ["accuracy"])]
     if margin is not None:
         metrics[0]["margin"] = margin
@@ -113,7 +128,7 @@ def start(  # noqa: PLR0917 (Typer maps parameters to options)
             "guardrails": guardrails,
         },
     )
-    release = ex.start(_delivery(ctx), _project(ctx, project), name, spec, user=state(ctx).settings.user)
+    release = ex.start(_delivery(ctx), proj, name, spec, user=state(ctx).settings.user)
     typer.echo(
         f"experiment {name} started in {env}: {spec.share:g}% to {spec.challenger} (release {release.number})"
     )
@@ -123,6 +138,36 @@ def start(  # noqa: PLR0917 (Typer maps parameters to options)
             f"--route champion={100 - spec.share:g} --route {spec.challenger_version}={spec.share:g} "
             f"--experiment {name}" + (f" --assign-key {spec.unit}" if spec.sticky_key else "")
         )
+
+
+def _challenger(  # noqa: PLR0917
+    ctx: typer.Context,
+    project: str,
+    deployment: str,
+    challenger: str | None,
+    branch: str | None,
+    branch_env: str,
+) -> str:
+    """``--challenger`` as given, or the version ``branch``'s deployment serves in ``branch_env``."""
+    from shipyard.core.branches import slot_name, validate_branch
+    from shipyard.core.errors import InvalidInputError, NotFoundError
+
+    if (challenger is None) == (branch is None):
+        raise InvalidInputError(
+            "give the challenger: --challenger models:/NAME/VERSION or --from-branch BRANCH"
+        )
+    if challenger is not None:
+        return challenger
+    slot = slot_name(branch_env, validate_branch(branch))
+    objects = _delivery(ctx).list_objects(project, slot)
+    found = next((o for o in objects if o.kind == "service" and o.name == deployment), None)
+    if found is None or not str(found.model_version or "").startswith("models:/"):
+        raise NotFoundError(
+            f"branch {branch!r} has no deployment {deployment!r} with a model version in "
+            f"{project}/{branch_env} (slot {slot}); deploy it first: "
+            f"shipyard apply -e {branch_env} --branch {branch}"
+        )
+    return str(found.model_version)
 
 
 def _validated(model: Any, data: dict[str, Any]) -> Any:

@@ -61,7 +61,9 @@ def create(  # noqa: PLR0917 - one argument per option
     action: Annotated[
         list[str] | None,
         typer.Option(
-            "--action", "-a", help="A machine token's action (repeat): run, plan, apply, promote, sync."
+            "--action",
+            "-a",
+            help="A machine token's action (repeat): run, plan, apply, promote, experiment, sync.",
         ),
     ] = None,
 ) -> None:

@@ -120,6 +120,7 @@ def _f(v: float | None) -> str:
 def approval_gate(
     version: ModelVersion, roles_of: Any, project: str, env: str, roles: tuple[str, ...]
 ) -> Gate:
+    """``roles_of(user)``: the roles bound to ``user`` at scopes reaching ``project``/``env``."""
     value: dict[str, Any] = {
         "approved": version.approved,
         "approved_by": version.approved_by,
@@ -134,9 +135,7 @@ def approval_gate(
             value,
             f"approved by its own author {version.created_by!r} (four eyes: another user must approve)",
         )
-    held = roles_of(version.approved_by)
-    scopes = ("server", f"project:{project}", f"project:{project}/env:{env}")
-    fit = sorted({r for r, scope in held if r in roles and scope in scopes})
+    fit = sorted({r for r in roles_of(version.approved_by) if r in roles})
     value["roles"] = fit
     if not fit:
         return Gate(
@@ -206,8 +205,6 @@ def promote(
     now: datetime | None = None,
 ) -> Promotion:
     """Judge every gate, then switch or refuse in one release (see the module doc)."""
-    from shipyard.metadata.security import open_security_store
-
     delivery = ex.stores_delivery(stores)
     what = f"promote {name} from {challenger}"
     try:
@@ -216,11 +213,10 @@ def promote(
         asked = {"promotion": {"service": name, "from": challenger}}
         ex.record(delivery, project, env, user=user, what=what, plan=asked, outcome="failed", error=str(exc))
         raise
-    security = open_security_store(stores.metadata)
     result = ex.analyse(stores, exp_name, spec, log_dir, now)
     gates = [
         experiment_gate(result),
-        approval_gate(version, lambda who: security.access_rows(who)[0], project, env, roles),
+        approval_gate(version, lambda who: delivery.roles_at(project, env, who), project, env, roles),
         monitors_gate(facts, name),
         card_gate(stores, version),
         ci_gate(version),

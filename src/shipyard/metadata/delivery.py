@@ -306,6 +306,11 @@ class DeliveryStore(abc.ABC):
         """Who applies here: a server answers for the token's principal; a database for ``user``."""
 
     @abc.abstractmethod
+    def roles_at(self, project: str, environment: str, user: str) -> tuple[str, ...]:
+        """The roles bound to principal ``user`` (its groups' included) at a scope that reaches the
+        environment, sorted (what a promotion's four-eyes gate asks of the approver)."""
+
+    @abc.abstractmethod
     def present_secrets(self, project: str, environment: str, names: Sequence[str]) -> set[str]:
         """Which of ``names`` exist as secrets of the environment (names only, never values)."""
 

@@ -18,12 +18,12 @@ by the token it presented (a scope and/or a subset of permissions). ``Access.can
 scope)`` is the one question every decision asks; ownership rules (:func:`may_change`) sit on top.
 
 A **machine token** (for CI/CD) is narrowed to a project, an environment and a set of **actions**
-(:data:`ACTIONS`: ``run``, ``plan``, ``apply``, ``promote``, ``sync``). Each action is a set of
-permissions that reach either the environment (``project:P/env:E``: delivery) or the whole project
-(``project:P``: a run, its data and models belong to the project, not to an environment). The
-token's :class:`Access` carries those per-action grants (``token_grants``) on top of the plain
-narrowing, so ``apply`` on staging never applies to production, and a refusal says which scope
-and actions the token has (:meth:`Access.narrowing`).
+(:data:`ACTIONS`: ``run``, ``plan``, ``apply``, ``promote``, ``experiment``, ``sync``). Each
+action is a set of permissions that reach either the environment (``project:P/env:E``: delivery)
+or the whole project (``project:P``: a run, its data and models belong to the project, not to an
+environment). The token's :class:`Access` carries those per-action grants (``token_grants``) on
+top of the plain narrowing, so ``apply`` on staging never applies to production, and a refusal
+says which scope and actions the token has (:meth:`Access.narrowing`).
 """
 
 from __future__ import annotations
@@ -163,6 +163,10 @@ class Action:
     permissions: frozenset[str]
     reach: str  # "environment": at project:P/env:E; "project": at project:P
     description: str
+    reads: frozenset[str] = frozenset()  # more read permissions at project:P (every environment)
+    # what a release written with only this action may change (None: anything; see
+    # :func:`release_refusal`), checked by the server where the release is written
+    changes: frozenset[str] | None = None
 
 
 ACTIONS: dict[str, Action] = {
@@ -180,7 +184,16 @@ ACTIONS: dict[str, Action] = {
     "promote": Action(
         frozenset({"deploy:plan", "deploy:apply"}),
         "environment",
-        "promote a challenger into the environment (through its gates)",
+        "promote a challenger into the environment (through its gates): promotion releases only",
+        changes=frozenset({"service", "experiment"}),
+    ),
+    "experiment": Action(
+        frozenset({"deploy:plan", "deploy:apply"}),
+        "environment",
+        "start, stop and check A/B experiments in the environment: experiment releases only "
+        "(reads every environment of the project, to find a branch's deployment)",
+        reads=frozenset({"deploy:plan"}),
+        changes=frozenset({"experiment"}),
     ),
     "sync": Action(frozenset({"deploy:sync"}), "environment", "wake the environment's sync loop"),
 }
@@ -221,6 +234,7 @@ def action_grants(scope: str, actions: Iterable[str]) -> tuple[Grant, ...]:
         (at_project if action.reach == "project" else at_env).update(action.permissions)
         if action.reach == "environment":
             at_project.update(_READ_FACTS)
+        at_project.update(action.reads)
     grants = [Grant(scope, frozenset(at_env))] if at_env else []
     if at_project:
         grants.append(Grant(f"project:{project}", frozenset(at_project)))
@@ -231,10 +245,40 @@ def action_permissions(actions: Iterable[str]) -> tuple[str, ...]:
     """Every permission the actions use (the token's plain narrowing), sorted."""
     union: set[str] = set()
     for name in check_actions(actions):
-        union |= ACTIONS[name].permissions
+        union |= ACTIONS[name].permissions | ACTIONS[name].reads
         if ACTIONS[name].reach == "environment":
             union |= _READ_FACTS
     return tuple(sorted(union))
+
+
+def release_refusal(
+    actions: Iterable[str] | None, kinds: Iterable[str], removes: int, plan: Mapping[str, object]
+) -> str | None:
+    """Why a machine token with ``actions`` may not write a release putting objects of ``kinds``
+    and removing ``removes`` (None: it may). ``apply`` writes anything; a token with only
+    ``experiment`` and/or ``promote`` writes releases of its kind only (experiment objects; a
+    promotion: its plan carries the gates, and it changes a service and its experiment), so such a
+    token never applies a spec to the environment."""
+    if actions is None:
+        return None
+    chosen = set(actions)
+    if "apply" in chosen or not chosen & {"experiment", "promote"}:
+        return None
+    allowed: set[str] = set()
+    for name in chosen:
+        allowed |= ACTIONS[name].changes or frozenset()
+    changed = set(kinds)
+    promotion = "promotion" in plan and "gates" in plan
+    if "service" in changed and not ("promote" in chosen and promotion):
+        allowed.discard("service")
+    if removes or not changed <= allowed:
+        what = ", ".join(sorted(changed - allowed)) or f"{removes} removal(s)"
+        return (
+            f"a token with actions {', '.join(sorted(chosen))} writes only "
+            f"{' and '.join(sorted(chosen))} releases, not one changing {what} "
+            "(an apply needs the apply action)"
+        )
+    return None
 
 
 def covers(outer: str, inner: str) -> bool:
@@ -247,6 +291,15 @@ def in_branch(scope: str, branch: str) -> bool:
     ``project:P/env:E--B`` (core/branches.py ``slot_name``)."""
     last = scope.rsplit("/", 1)[-1]
     return last == f"branch:{branch}" or (last.startswith("env:") and last.endswith(f"--{branch}"))
+
+
+def slot_base(scope: str) -> str:
+    """``project:P/env:E`` for a branch slot's scope ``project:P/env:E--B`` (else ``scope``): a
+    machine token narrowed to environment E also reaches its branches' deployments there."""
+    head, sep, last = scope.rpartition("/")
+    if sep and last.startswith("env:") and "--" in last:
+        return f"{head}/env:{last.removeprefix('env:').rsplit('--', 1)[0]}"
+    return scope
 
 
 def scope_of_namespace(namespace: str) -> str:
@@ -289,7 +342,11 @@ class Access:
         if self.branch_refusal(permission, scope) is not None:
             return False
         if self.token_grants is not None:  # a machine token: its actions' grants, finer than a scope
-            if not any(permission in g.permissions and covers(g.scope, scope) for g in self.token_grants):
+            unslotted = slot_base(scope)  # a branch's slot E--B is part of environment E
+            if not any(
+                permission in g.permissions and (covers(g.scope, scope) or covers(g.scope, unslotted))
+                for g in self.token_grants
+            ):
                 return False
         elif self.token_scope is not None and not covers(self.token_scope, scope):
             return False

@@ -206,6 +206,7 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", f"{_ENV}/releases/{{number}}"): _r("deploy:plan", "environment"),
     ("GET", f"{_ENV}/lock"): _r("deploy:plan", "environment"),
     ("GET", f"{_ENV}/applier"): _r("deploy:plan", "environment"),
+    ("GET", f"{_ENV}/roles/{{principal}}"): _r("deploy:plan", "environment"),
     ("GET", f"{_ENV}/secret-names"): _r("deploy:plan", "environment"),
     ("POST", f"{_ENV}/lock"): _r("deploy:apply", "environment"),
     ("DELETE", f"{_ENV}/lock"): _r("deploy:apply", "environment"),

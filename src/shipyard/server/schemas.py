@@ -286,7 +286,8 @@ class TokenCreateIn(_Body):
     actions: list[str] | None = Field(
         default=None,
         max_length=16,
-        description="A machine token's actions at project/environment: run, plan, apply, promote, sync.",
+        description="A machine token's actions at project/environment: run, plan, apply, promote, "
+        "experiment, sync.",
     )
 
 
@@ -465,7 +466,7 @@ class PolicyIn(_Body):
 
 
 # ---- delivery state (shipyard/server/routers/deploy.py) ------------------------------------------------
-DeployKind = Literal["environment", "service", "batch", "flow", "monitor"]
+DeployKind = Literal["environment", "service", "batch", "flow", "monitor", "experiment"]  # delivery.KINDS
 DeployName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9\-]{0,62}$")]
 LockOwner = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@\-]{1,200}$")]
 MAX_RELEASE_OBJECTS = 1000  # objects one release request writes or restores (a body stays well bounded)

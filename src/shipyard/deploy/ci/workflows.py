@@ -2,15 +2,18 @@
 
 On a pull (merge) request: the flow's tests, a small run on dev, a plan of staging (commented on
 the request), the branch deployed to staging next to the environment's own, and the A/B experiment
-against production started. On a merge to the main branch: apply to staging. Promotion to
-production: a manual job through the environment's gates (``shipyard promote``). Every step is a
+against production's service started (named after the branch; its challenger is the version the
+branch's deployment serves: ``--from-branch``). On a merge to the main branch: apply to staging. Promotion to
+production: a manual job through the environment's gates (``shipyard promote SERVICE --from
+BRANCH``; the experiment gate reads the prediction log at ``$SHIPYARD_HOME/predictions`` on the
+runner, or ``--log-dir``). Every step is a
 plain ``shipyard`` command (plus the test runner and the CI's own comment call).
 
 Authentication: on GitHub, each job exchanges the job's OIDC ID token for a short-lived machine
 token (``shipyard ci login --rule R``, one trust rule per scope; :func:`github_trust_rules` writes
 the rules for the server's ``--ci-trust`` file); on GitLab, masked CI variables hold machine tokens
-(``SHIPYARD_TOKEN_DEV`` / ``_STAGING`` / ``_PRODUCTION``; :func:`gitlab_token_commands` says how
-to make them).
+(``SHIPYARD_TOKEN_DEV`` / ``_STAGING`` / ``_EXPERIMENT`` / ``_PRODUCTION``;
+:func:`gitlab_token_commands` says how to make them).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class CiOptions:
     project: str
     repo: str  # owner/name (GitHub) or group/name (GitLab): the OIDC subject's repository
     flow: str  # the flow file the small dev run runs
+    service: str  # the production service the experiment runs against and promotion moves
     main_branch: str = "main"
     audience: str = "shipyard"
     service_account: str = "ci"
@@ -52,9 +56,24 @@ def github_rule_names(options: CiOptions) -> dict[str, str]:
     return {
         "pr-dev": f"{options.project}-pr-dev",
         "pr-staging": f"{options.project}-pr-staging",
+        "pr-experiment": f"{options.project}-pr-experiment",
         "main-staging": f"{options.project}-main-staging",
         "production": f"{options.project}-production",
     }
+
+
+def experiment_start(options: CiOptions, branch: str) -> str:
+    """Start the experiment named after the branch: production's service against the model
+    version the branch's deployment of it serves on staging (``--from-branch``)."""
+    return (
+        f'shipyard experiment start "{branch}" --deployment {options.service} '
+        f'--from-branch "{branch}" --branch-env staging --env production'
+    )
+
+
+def promote_command(options: CiOptions, source: str) -> str:
+    """Promote the experiment (named after the branch) into production's service."""
+    return f'shipyard promote {options.service} --from "{source}" --to production'
 
 
 def github_workflow(options: CiOptions) -> dict[str, Any]:
@@ -76,10 +95,8 @@ def github_workflow(options: CiOptions) -> dict[str, Any]:
         _login(options, rules["pr-staging"]),
         {"name": "Plan staging", "run": "shipyard plan -e staging | tee plan.txt"},
         {"name": "Deploy the branch to staging", "run": 'shipyard apply -e staging --branch "$BRANCH"'},
-        {
-            "name": "Start the A/B experiment against production",
-            "run": f'shipyard experiment start {options.project} --challenger "$BRANCH" --env production',
-        },
+        _login(options, rules["pr-experiment"]),
+        {"name": "Start the A/B experiment against production", "run": experiment_start(options, "$BRANCH")},
         {
             "name": "Comment the plan",
             "env": {"GH_TOKEN": "${{ github.token }}", "PR": "${{ github.event.pull_request.number }}"},
@@ -96,7 +113,7 @@ def github_workflow(options: CiOptions) -> dict[str, Any]:
         _login(options, rules["production"]),
         {
             "name": "Promote to production (through its gates)",
-            "run": f'shipyard promote {options.project} --from "$FROM" --to production',
+            "run": promote_command(options, "$FROM"),
         },
     ]
     return {
@@ -149,6 +166,7 @@ def github_trust_rules(options: CiOptions) -> dict[str, Any]:
     shapes = [
         (names["pr-dev"], pr, "dev", ["run"]),
         (names["pr-staging"], pr, "staging", ["apply"]),
+        (names["pr-experiment"], pr, "production", ["experiment"]),
         (names["main-staging"], main, "staging", ["apply"]),
         (names["production"], f"repo:{options.repo}:environment:production", "production", ["promote"]),
     ]
@@ -202,10 +220,16 @@ def gitlab_pipeline(options: CiOptions) -> dict[str, Any]:
             "script": [
                 "set -o pipefail; shipyard plan -e staging | tee plan.txt",
                 'shipyard apply -e staging --branch "$BRANCH"',
-                f'shipyard experiment start {options.project} --challenger "$BRANCH" --env production',
                 note,
             ],
             "artifacts": {"paths": ["plan.txt"]},
+        },
+        "experiment": {
+            "stage": "production",
+            "rules": on_mr(),
+            "needs": ["staging-branch"],
+            "variables": {"SHIPYARD_TOKEN": "$SHIPYARD_TOKEN_EXPERIMENT", "BRANCH": branch},
+            "script": [experiment_start(options, "$BRANCH")],
         },
         "staging": {
             "stage": "staging",
@@ -218,7 +242,7 @@ def gitlab_pipeline(options: CiOptions) -> dict[str, Any]:
             "rules": [{"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual"}],
             "environment": {"name": "production"},
             "variables": {"SHIPYARD_TOKEN": "$SHIPYARD_TOKEN_PRODUCTION", "FROM": "$PROMOTE_FROM"},
-            "script": [f'shipyard promote {options.project} --from "$FROM" --to production'],
+            "script": [promote_command(options, "$FROM")],
         },
     }
 
@@ -229,11 +253,12 @@ def gitlab_token_commands(options: CiOptions) -> list[str]:
     for variable, env, action in (
         ("SHIPYARD_TOKEN_DEV", "dev", "run"),
         ("SHIPYARD_TOKEN_STAGING", "staging", "apply"),
+        ("SHIPYARD_TOKEN_EXPERIMENT", "production", "experiment"),
         ("SHIPYARD_TOKEN_PRODUCTION", "production", "promote"),
     ):
         made.append(
             f"shipyard tokens create --service-account {options.service_account} --project {options.project} "
-            f"--env {env} --action {action} --expires-in 30d --name gitlab-{env}   # -> {variable}"
+            f"--env {env} --action {action} --expires-in 30d --name gitlab-{env}-{action}   # -> {variable}"
         )
     return made
 

@@ -170,6 +170,10 @@ class RestDeliveryStore(DeliveryStore):
     def applier(self, project: str, environment: str, *, user: str) -> Applier:
         return decode(Applier, self._http.call("GET", _env(project, environment) + "/applier"))
 
+    def roles_at(self, project: str, environment: str, user: str) -> tuple[str, ...]:
+        data = self._http.call("GET", _env(project, environment) + "/roles/" + seg(user))
+        return tuple(str(r) for r in data["roles"])
+
     def present_secrets(self, project: str, environment: str, names: Sequence[str]) -> set[str]:
         wanted = sorted(set(names))
         present: set[str] = set()

@@ -419,6 +419,13 @@ class SqlDeliveryStore(SqlSyncRows, DeliveryStore):
         roles = sorted({role for role, at in pairs if _covers(at, scope)})
         return Applier(user, str(found.kind), tuple(roles), True)
 
+    def roles_at(self, project: str, environment: str, user: str) -> tuple[str, ...]:
+        from shipyard.metadata.sql.security_store import SqlSecurityStore
+
+        pairs, _ = SqlSecurityStore(self._metadata).access_rows(user)
+        scope = f"project:{project}/env:{environment}"
+        return tuple(sorted({role for role, at in pairs if _covers(at, scope)}))
+
     def present_secrets(self, project: str, environment: str, names: Sequence[str]) -> set[str]:
         from shipyard.metadata.sql.secrets_schema import secrets
 

@@ -21,8 +21,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from shipyard.core.errors import PermissionDeniedError
 from shipyard.metadata.delivery import DeliveryStore, EnvironmentState, ObjectState, ReleaseDraft, SyncReport
-from shipyard.security.policy import covers
+from shipyard.security.policy import covers, release_refusal
 from shipyard.server.contract import INT32_MAX, JSON_INT_MAX
 from shipyard.server.deps import ctx_of, once, principal_of, wire
 from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
@@ -32,6 +33,7 @@ from shipyard.server.schemas import (
     DeployRemoveIn,
     EnvCursor,
     LockOwner,
+    Name,
     ProjectName,
     ReleaseBeginIn,
     ReleaseFinishIn,
@@ -56,6 +58,17 @@ def _states(rows: list[DeployObjectIn]) -> list[ObjectState]:
 
 def _keys(rows: list[DeployRemoveIn]) -> list[tuple[str, str]]:
     return [(r.kind, r.name) for r in rows]
+
+
+def _check_changes(
+    request: Request, put: list[DeployObjectIn], remove: list[DeployRemoveIn], plan: dict[str, object]
+) -> None:
+    """A machine token with only the experiment/promote actions writes only such releases."""
+    why = release_refusal(
+        principal_of(request).access.token_actions, [r.kind for r in put], len(remove), plan
+    )
+    if why is not None:
+        raise PermissionDeniedError(why)
 
 
 @router.get("/deploy/environments")
@@ -137,6 +150,7 @@ def get_release(
 def begin_release(
     request: Request, project: ProjectName, environment: ProjectName, body: ReleaseBeginIn
 ) -> Response:
+    _check_changes(request, body.put, body.remove, dict(body.plan))
     draft = ReleaseDraft(
         spec_hash=body.spec_hash,
         plan=dict(body.plan),
@@ -165,6 +179,7 @@ def finish_release(
     number: Annotated[int, Path(ge=1, le=INT32_MAX)],
     body: ReleaseFinishIn,
 ) -> Response:
+    _check_changes(request, body.put, body.remove, {})
     release = _store(request).finish_release(
         project,
         environment,
@@ -220,6 +235,13 @@ def applier(request: Request, project: ProjectName, environment: ProjectName) ->
     return wire(body)
 
 
+@router.get(f"{_ENV}/roles/{{principal}}")
+def roles_at(request: Request, project: ProjectName, environment: ProjectName, principal: Name) -> Response:
+    """The roles bound to ``principal`` (its groups' included) at a scope reaching the environment:
+    what a promotion's four-eyes gate asks of the version's approver (an unknown name has none)."""
+    return wire({"name": principal, "roles": list(_store(request).roles_at(project, environment, principal))})
+
+
 @router.get(f"{_ENV}/secret-names")
 def secret_names(
     request: Request,
@@ -260,6 +282,11 @@ def get_sync(request: Request, project: ProjectName, environment: ProjectName) -
 def record_sync(
     request: Request, project: ProjectName, environment: ProjectName, body: SyncReportIn
 ) -> Response:
+    actions = principal_of(request).access.token_actions
+    if release_refusal(actions, ["environment"], 0, {}) is not None:  # only an applier's loop reports
+        raise PermissionDeniedError(
+            f"a token with actions {', '.join(actions or ())} may not report sync status (needs apply)"
+        )
     report = SyncReport(
         status=body.status,
         reason=body.reason,

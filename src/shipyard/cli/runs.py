@@ -139,9 +139,14 @@ def show_run(
 
 def _load_output(client: TrackingClient, artifacts: list[ArtifactRecord]) -> tuple[bool, Any]:
     """The run-level ``output`` artifact if it is small, safe to load and JSON-able."""
+    record = next((a for a in artifacts if a.name == OUTPUT_ARTIFACT and a.task_id is None), None)
+    return load_output_record(client, record)
+
+
+def load_output_record(client: TrackingClient, record: ArtifactRecord | None) -> tuple[bool, Any]:
+    """(shown, value) of a run's ``output`` record: loaded only when small, safe and JSON-able."""
     from shipyard.tracking.client import stored_object
 
-    record = next((a for a in artifacts if a.name == OUTPUT_ARTIFACT and a.task_id is None), None)
     if record is None or record.unsafe or record.size > _MAX_OUTPUT_BYTES:
         return False, None
     if record.serializer in ("file", "dir"):

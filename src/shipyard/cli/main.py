@@ -72,9 +72,11 @@ def _show_version(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
+    from shipyard.cli._help import ROOT_HELP
+
     app = typer.Typer(
         name="shipyard",
-        help="shipyard: flows, experiment tracking and artifacts in one MLOps platform.",
+        help=ROOT_HELP,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
@@ -91,7 +93,6 @@ def build_app() -> typer.Typer:
             ),
         ] = False,
     ) -> None:
-        """shipyard: flows, experiment tracking and artifacts in one MLOps platform."""
         context = CliContext(debug=debug)
         ctx.obj = context
         ctx.call_on_close(context.close)
@@ -203,14 +204,18 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
+        from shipyard.cli import _help
+
+        _help.plain_help()
         command = typer.main.get_command(build_app())
+        _help.tidy(command)
         result = command.main(args=args, prog_name="shipyard", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors (exit 2) and other parsing errors
         show = getattr(exc, "show", None)
-        if callable(show):
-            show()
+        if type(exc).__name__ == "NoArgsIsHelpError" and callable(show):
+            show()  # a group called without a command prints its help
         else:
-            _print_error(exc.format_message())
+            _print_error(_help.usage_error(exc))
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         _print_error("interrupted")

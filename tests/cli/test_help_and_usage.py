@@ -74,24 +74,28 @@ def test_top_level_help_names_every_command_by_area(cli: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "where"),
     [
-        (("runs", "list", "--bogus"), "error: No such option: --bogus (see `shipyard runs list --help`)"),
-        (("runs", "show"), "error: Missing argument 'RUN_ID' (see `shipyard runs show --help`)"),
-        (("nosuch",), "error: No such command 'nosuch' (see `shipyard --help`)"),
-        (("runs", "list", "--limit", "x"), "error: Invalid value for '--limit' / '-l'"),
+        (("runs", "list", "--bogus"), "error: No such option: --bogus", "shipyard runs list"),
+        (("runs", "show"), "error: Missing argument 'RUN_ID'", "shipyard runs show"),
+        (("nosuch",), "error: No such command 'nosuch'", "shipyard"),
+        (("runs", "list", "--limit", "x"), "error: Invalid value for '--limit' / '-l'", "shipyard runs list"),
         (
             ("runs", "list", "-n", "a", "-A"),
             "error: Invalid value: use either --namespace or --all-namespaces",
+            "shipyard runs list",
         ),
     ],
 )
-def test_usage_errors_are_one_line_and_exit_2(cli: Any, args: tuple[str, ...], message: str) -> None:
+def test_usage_errors_are_one_line_and_exit_2(
+    cli: Any, args: tuple[str, ...], message: str, where: str
+) -> None:
     result = cli(*args)
     assert result.code == 2
     assert result.out == ""
     lines = result.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith(message), result.err
+    assert lines[0].endswith(f"(see `{where} --help`)")
     assert "Usage:" not in result.err and "╭" not in result.err
 
 

@@ -82,3 +82,23 @@ def test_store_label_never_prints_credentials() -> None:
         == "postgresql+psycopg://db.local:5432/ml"
     )
     assert store_label("https://tok@shipyard.example.com/") == "https://shipyard.example.com/"
+
+
+def test_name_and_tags_go_on_the_run(cli: Any, flow_file: Path) -> None:
+    result = cli("run", str(flow_file), "--name", "baseline", "--tag", "team=fraud", "-t", "try=2", "--json")
+    assert result.code == 0, result.err
+    run = cli("runs", "show", result.json()["run_id"], "--json").json()
+    assert run["name"] == "baseline"
+    assert (
+        run["tags"]["team"] == "fraud"
+        and run["tags"]["try"] == "2"
+        and run["tags"]["shipyard.kind"] == "flow"
+    )
+    for bad, message in (
+        (["--tag", "team"], "tag 'team' is not KEY=VALUE"),
+        (["--tag", "shipyard.kind=x"], "the shipyard. prefix is reserved"),
+    ):
+        refused = cli("run", str(flow_file), *bad)
+        assert refused.code == 2 and refused.err.startswith("error: ") and message in refused.err
+        assert len(refused.err.splitlines()) == 1
+    assert cli("run", str(flow_file), "--name", "a/b").err.startswith("error: run name 'a/b'")

@@ -48,7 +48,7 @@ ROOT_HELP = """shipyard: one MLOps platform, from a flow on a laptop to a model 
 
 \b
 Flows        run, resume, logs, flows, schedule, export, render, card
-Tracking     runs, artifacts, data (versioned datasets)
+Tracking     runs, metrics, artifacts, data (versioned datasets)
 Models       models, serve, batch, experiment, promote, monitor
 Features     features, policy (column masks, row filters)
 Delivery     init, templates, validate, plan, apply, rollback, releases, sync, ci, image, agent

@@ -138,6 +138,23 @@ def _print_summary(summary: dict[str, Any]) -> None:
         out.print(line(f"  {'next' if i == 0 else '':<10} ", (command, "cyan")))
 
 
+def _parse_tags(items: list[str]) -> dict[str, str]:
+    from shipyard.core.names import validate_key
+
+    tags: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(
+                f"tag {item!r} is not KEY=VALUE (e.g. --tag team=fraud)", param_hint="--tag"
+            )
+        key = key.strip()
+        if key.startswith("shipyard."):
+            raise typer.BadParameter(f"tag {key!r}: the shipyard. prefix is reserved", param_hint="--tag")
+        tags[validate_key("tag", key)] = value
+    return tags
+
+
 MaxWorkers = Annotated[
     int | None, typer.Option("--max-workers", "-w", help="Parallel tasks (default: cores).")
 ]
@@ -179,6 +196,12 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     flow_name: Annotated[
         str | None, typer.Option("--flow", help="Which flow, when the file has several.")
     ] = None,
+    run_name: Annotated[
+        str | None, typer.Option("--name", help="The run's name (default: FLOW-<end of the run id>).")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="A run tag, KEY=VALUE; repeatable.")
+    ] = None,
     max_workers: MaxWorkers = None,
     quiet: Quiet = False,
     as_json: AsJson = False,
@@ -200,6 +223,11 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
         ray_address=ray_address,
         start_method=start_method,
     )
+    options.tags = _parse_tags(tag or [])
+    if run_name is not None:
+        from shipyard.core.names import validate_name
+
+        options.name = validate_name("run", run_name, new=True)
     settings = state(ctx).settings
     if view is None:
         run = run_file(file, params, settings, options, flow_name)

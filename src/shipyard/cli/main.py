@@ -100,6 +100,9 @@ def build_app() -> typer.Typer:
     from shipyard.cli import artifacts, data, models, runs
 
     app.add_typer(runs.app, name="runs")
+    from shipyard.cli import metrics
+
+    app.command("metrics")(metrics.metrics_command)
     app.add_typer(artifacts.app, name="artifacts")
     app.add_typer(models.app, name="models")
     app.add_typer(data.app, name="data")

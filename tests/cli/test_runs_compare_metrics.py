@@ -79,3 +79,14 @@ def test_list_columns_and_the_empty_listing_names_the_store(cli: Any, seeded: Se
     empty = cli("runs", "list", "--namespace", "nobody")
     assert empty.code == 0 and "no runs in nobody of the store" in empty.out
     assert empty.out.strip().endswith("shipyard.db")
+
+
+def test_filters_take_keys_with_a_slash_and_show_the_quoted_form(cli: Any, seeded: Seeded) -> None:
+    run = _second_run(points=5)  # train/loss ends at 0.2
+    hits = cli("runs", "list", "--filter", "metrics.train/loss < 0.25", "--json")
+    assert hits.code == 0, hits.err
+    assert [r["id"] for r in hits.json()] == [run]
+    assert cli("runs", "list", "--filter", "metrics.train/loss < 0.1", "--json").json() == []
+    bad = cli("runs", "list", "--filter", "metrics.train/loss@5 < 1")
+    assert bad.code == 1 and len(bad.err.splitlines()) == 1
+    assert 'quote a key with other characters: metrics."train/loss@5"' in bad.err

@@ -44,11 +44,13 @@ def test_no_parameter_of_any_command_shows_a_type_tag() -> None:
 
 
 def test_rendered_help_has_no_type_tags(cli: Any) -> None:
-    for path in (("promote",), ("run",), ("runs", "list"), ()):
+    shown = {}
+    for path in (("promote",), ("runs", "list")):
         result = cli(*path, "--help")
         assert result.code == 0 and "Usage: shipyard" in result.out, result.err
         assert not TYPE_TAG.search(result.out), (path, TYPE_TAG.search(result.out))
-    promote = cli("promote", "--help").out
+        shown[path] = result.out
+    promote = shown["promote",]
     assert "--from" in promote and "[required]" in promote and "*    NAME " in promote
 
 

@@ -85,6 +85,9 @@ def test_search_default_order_is_newest_first_and_loads_everything(
         ("metrics.acc != 0.7", ["xgb", "lr-1", "rf-2"]),
         ('metrics."train/loss" < 0.85', ["xgb", "lr-1"]),
         ("metrics.`train/loss` < 0.85", ["xgb", "lr-1"]),
+        ("metrics.train/loss < 0.85", ["xgb", "lr-1"]),  # a key with '/' as users write it
+        ("metrics.train/loss >= 0.9 and metrics.acc < 0.9", ["rf-1"]),
+        ("(metrics.train/loss<0.7)", ["xgb"]),
         ("params.model = 'rf'", ["rf-2", "rf-1"]),
         ('params.model = "rf"', ["rf-2", "rf-1"]),
         ("params.model != 'rf'", ["xgb", "lr-2", "lr-1"]),
@@ -137,6 +140,7 @@ def test_search_by_id(searched: MetadataStore, populated: dict[str, Run]) -> Non
         (["metrics.acc DESC"], ["rf-2", "lr-1", "rf-1", "xgb", "lr-2"]),  # no metric: last
         (["metrics.acc ASC"], ["xgb", "rf-1", "lr-1", "rf-2", "lr-2"]),
         (["metrics.acc"], ["xgb", "rf-1", "lr-1", "rf-2", "lr-2"]),
+        (["metrics.train/loss"], ["xgb", "lr-1", "rf-2", "rf-1", "lr-2"]),
         (["params.n"], ["lr-2", "lr-1", "rf-2", "rf-1", "xgb"]),  # ties: newest first
         (["name"], ["lr-1", "lr-2", "rf-1", "rf-2", "xgb"]),
         (["name DESC"], ["xgb", "rf-2", "rf-1", "lr-2", "lr-1"]),
@@ -202,6 +206,11 @@ def test_search_namespaces_flow_and_statuses(searched: MetadataStore, populated:
         ("start_time > 'yesterday'", "ISO-8601"),
         ("metrics.acc LIKE 'a%'", "LIKE works on strings"),
         ("params.flag > true", "true/false"),
+        ("metrics.train/loss@5 < 1", 'quote a key with other characters: metrics."train/loss@5"'),
+        ("params.a:b = 1", 'params."a:b"'),
+        ("metrics.train loss < 1", 'a key with a space is quoted: metrics."train loss"'),
+        ("metrics.train / loss < 1", "no spaces around '/'"),
+        ("metrics./loss < 1", "expected a key name"),
     ],
 )
 def test_search_filter_errors_are_clear(

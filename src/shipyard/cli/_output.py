@@ -304,3 +304,25 @@ def artifact_summary(record: ArtifactRecord) -> dict[str, Any]:
         "created_at": record.created_at,
         "meta": record.meta,
     }
+
+
+def store_label(uri: str) -> str:
+    """Where the metadata lives, for people: a SQLite file's path, or the URI without its
+    credentials (a password or token in a database URL is never printed)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if uri.startswith("sqlite:///"):
+        return uri.removeprefix("sqlite:///") or uri
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return uri.split("://", 1)[0] + "://…"
+    return printable(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+
+def short_text(text: str, width: int = 120) -> str:
+    """One printable line of at most ``width`` characters (an ellipsis marks a cut)."""
+    flat = " ".join(printable(text).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

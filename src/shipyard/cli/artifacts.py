@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from shipyard.cli._output import artifact_summary, console, dumps, fmt_size, fmt_time, print_json
 from shipyard.cli.main import state
+
+if TYPE_CHECKING:
+    from shipyard.core.entities import ArtifactRecord
+    from shipyard.tracking.client import TrackingClient
 
 app = typer.Typer(help="List and fetch artifacts.", no_args_is_help=True)
 
@@ -24,8 +28,9 @@ def list_artifacts(
     client = state(ctx).client()
     full_id = client.resolve_run_id(run_id)
     records = client.list_artifacts(full_id)
+    tasks = {t.id: t.key for t in client.metadata.list_tasks(full_id)} if records else {}
     if as_json:
-        print_json([artifact_summary(a) for a in records])
+        print_json([{**artifact_summary(a), "ref": _reference(a, tasks)} for a in records])
         return
     from rich.table import Table
 
@@ -33,28 +38,78 @@ def list_artifacts(
     if not records:
         out.print(f"run {full_id} has no artifacts", style="dim")
         return
-    tasks = {t.id: t.key for t in client.metadata.list_tasks(full_id)}
     table = Table(title=f"artifacts of run {full_id}", title_justify="left", box=None, pad_edge=False)
-    for column in ("NAME", "TASK", "SERIALIZER", "SIZE", "DIGEST", "CREATED (UTC)"):
+    for column in ("REF (for `artifacts get`)", "SERIALIZER", "SIZE", "DIGEST", "CREATED (UTC)"):
         table.add_column(column)
     for a in records:
-        task = tasks.get(a.task_id, a.task_id[:12]) if a.task_id else "-"
         serializer = a.serializer + (" (unsafe: pickle)" if a.unsafe else "")
-        table.add_row(a.name, task, serializer, fmt_size(a.size), a.digest[:12], fmt_time(a.created_at))
+        table.add_row(
+            _reference(a, tasks), serializer, fmt_size(a.size), a.digest[:12], fmt_time(a.created_at)
+        )
     out.print(table)
+
+
+def _reference(record: ArtifactRecord, tasks: dict[str, str]) -> str:
+    """What ``artifacts get`` takes: NAME for a run's own artifact, STEP[INDEX]/NAME for a task's."""
+    if record.task_id is None:
+        return record.name
+    return f"{tasks.get(record.task_id, record.task_id)}/{record.name}"
+
+
+def _find(client: TrackingClient, run_id: str, ref: str) -> ArtifactRecord:
+    """The artifact a reference names: a run-level NAME, or a task's STEP[INDEX]/NAME (STEP/NAME
+    for an unmapped step). A reference that could be either is refused, naming both."""
+    from shipyard.core.errors import InvalidInputError, NotFoundError
+
+    full_id = client.resolve_run_id(run_id)
+    task_key, sep, name = ref.partition("/")
+    task = None
+    if sep and name:
+        task = next((t for t in client.metadata.list_tasks(full_id) if t.key == task_key), None)
+    run_level: ArtifactRecord | None = None
+    try:
+        run_level = client.find_artifact(full_id, ref)
+    except (NotFoundError, InvalidInputError):  # no such name, or none could be ("square[0]/x")
+        if task is None:
+            raise NotFoundError(
+                f"run {full_id} has no artifact {ref!r}; `shipyard artifacts list {run_id}` "
+                "shows each one's reference (a task's is STEP[INDEX]/NAME)"
+            ) from None
+    if task is None:
+        assert run_level is not None
+        return run_level
+    try:
+        of_task = client.find_artifact(full_id, name, task_id=task.id)
+    except NotFoundError:
+        if run_level is not None:
+            return run_level
+        raise NotFoundError(
+            f"task {task_key} of run {full_id} has no artifact {name!r}; "
+            f"`shipyard artifacts list {run_id}` lists them"
+        ) from None
+    if run_level is not None:
+        raise InvalidInputError(
+            f"{ref!r} names both a run artifact and task {task_key}'s {name!r}; "
+            "rename one, or use `shipyard artifacts list --json` and the Python API"
+        )
+    return of_task
 
 
 @app.command("get")
 def get_artifact(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix of one.")],
-    name: Annotated[str, typer.Argument(help="The artifact's name.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="The artifact: NAME, or STEP[INDEX]/NAME for a task's (see `artifacts list`)."),
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Where to write it (default: ./NAME).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write an artifact to a file or folder (files and folders as they were, objects as stored bytes).
+    """Write an artifact to a file or folder (files and folders as they were, objects as stored bytes);
+    a task's artifact is STEP[INDEX]/NAME, e.g. square[3]/output.
 
     JSON artifacts are printed to stdout when no --output is given.
     """
@@ -62,7 +117,8 @@ def get_artifact(
     from shipyard.tracking.client import stored_object
 
     client = state(ctx).client()
-    record = client.find_artifact(run_id, name)
+    record = _find(client, run_id, name)
+    name = record.name
     stored = stored_object(record)
     if output is None and record.serializer == "json":
         value = client.artifacts.get_object(stored, name=name, allow_unsafe=False)

@@ -56,30 +56,112 @@ def _options(
     return options, view
 
 
-def _finish(run: FlowRun, as_json: bool) -> None:
+def _finish(ctx: typer.Context, run: FlowRun, as_json: bool, quiet: bool) -> None:
+    """End of ``run``/``resume``: the run id alone with ``--quiet`` (for scripts), else a summary
+    (status, duration, the output in short, where the run is stored, the next command)."""
+    from shipyard.cli._output import printable
+
     outcome = run.outcome
     status = outcome.status.value if outcome else run.status.value
     error = outcome.error if outcome else None
-    if as_json:
-        from shipyard.cli._output import print_json
-
-        print_json({"run_id": run.id, "status": status, "error": error})
-    else:
-        from shipyard.cli._output import printable
-
+    if quiet and not as_json:
         typer.echo(run.id)
-        if error:
-            typer.echo(f"run {run.id} {status}: {printable(error, multiline=True)}", err=True)
+    else:
+        summary = _summary(ctx, run, status, error)
+        if as_json:
+            from shipyard.cli._output import print_json
+
+            print_json(summary)
+        else:
+            _print_summary(summary)
+    if error and not as_json:
+        typer.echo(f"run {run.id} {status}: {printable(error, multiline=True)}", err=True)
     if status == "cancelled":
         raise typer.Exit(130)
     if status != "succeeded":
         raise typer.Exit(1)
 
 
+def _summary(ctx: typer.Context, run: FlowRun, status: str, error: str | None) -> dict[str, Any]:
+    from shipyard.cli._output import store_label
+    from shipyard.cli.runs import OUTPUT_ARTIFACT, load_output_record
+    from shipyard.core.errors import NotFoundError
+
+    cli = state(ctx)
+    client = cli.client()
+    info = client.metadata.get_run(run.id)
+    shown, output = False, None
+    if status == "succeeded":
+        try:
+            record = client.metadata.find_artifact(run.id, OUTPUT_ARTIFACT)
+        except NotFoundError:  # the flow returned nothing
+            record = None
+        shown, output = load_output_record(client, record)
+    commands = [f"shipyard runs show {run.id}"]
+    if status == "failed":
+        commands = [f"shipyard logs {run.id}", f"shipyard resume {run.id}", *commands]
+    return {
+        "run_id": run.id,
+        "name": info.name,
+        "flow": info.flow_name,
+        "status": status,
+        "error": error,
+        "duration_s": info.duration_s,
+        "output": output if shown else None,
+        "store": store_label(cli.settings.metadata_uri),
+        "next": commands,
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from shipyard.cli._output import console, dumps, fmt_duration, line, short_text, styled_status
+
+    out = console()
+    out.print(
+        line(
+            "run ",
+            (summary["run_id"], "bold"),
+            " ",
+            styled_status(summary["status"]),
+            f" in {fmt_duration(summary['duration_s'])}",
+            f" ({summary['flow']})" if summary["flow"] else "",
+        )
+    )
+    rows = []
+    if summary["error"]:
+        rows.append(("error", short_text(summary["error"].strip().splitlines()[-1])))
+    if summary["output"] is not None:
+        rows.append(("output", short_text(dumps(summary["output"]))))
+    rows.append(("stored in", summary["store"]))
+    for label, value in rows:
+        out.print(line(f"  {label:<10} ", value))
+    for i, command in enumerate(summary["next"]):
+        out.print(line(f"  {'next' if i == 0 else '':<10} ", (command, "cyan")))
+
+
+def _parse_tags(items: list[str]) -> dict[str, str]:
+    from shipyard.core.names import validate_key
+
+    tags: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(
+                f"tag {item!r} is not KEY=VALUE (e.g. --tag team=fraud)", param_hint="--tag"
+            )
+        key = key.strip()
+        if key.startswith("shipyard."):
+            raise typer.BadParameter(f"tag {key!r}: the shipyard. prefix is reserved", param_hint="--tag")
+        tags[validate_key("tag", key)] = value
+    return tags
+
+
 MaxWorkers = Annotated[
     int | None, typer.Option("--max-workers", "-w", help="Parallel tasks (default: cores).")
 ]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
+Quiet = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress display; print only the run id (for scripts).")
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 ExecutorName = Annotated[
     str | None, typer.Option("--executor", "-e", help="Where tasks run: local (default) or ray.")
@@ -115,6 +197,12 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     flow_name: Annotated[
         str | None, typer.Option("--flow", help="Which flow, when the file has several.")
     ] = None,
+    run_name: Annotated[
+        str | None, typer.Option("--name", help="The run's name (default: FLOW-<end of the run id>).")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="A run tag, KEY=VALUE; repeatable.")
+    ] = None,
     max_workers: MaxWorkers = None,
     quiet: Quiet = False,
     as_json: AsJson = False,
@@ -123,7 +211,7 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
     start_method: StartMethod = None,
     branch: BranchOption = None,
 ) -> None:
-    """Run a flow: `shipyard run flow.py -p n=100`. Prints the run id.
+    """Run a flow: `shipyard run flow.py -p n=100`. Ends with a summary (-q: only the run id).
 
     With --branch its run goes to the branch's namespace project:P/branch:B."""
     from shipyard.cli.branches import use_branch
@@ -142,13 +230,18 @@ def run_command(  # noqa: PLR0917 (Typer maps parameters to options)
         ray_address=ray_address,
         start_method=start_method,
     )
+    options.tags = _parse_tags(tag or [])
+    if run_name is not None:
+        from shipyard.core.names import validate_name
+
+        options.name = validate_name("run", run_name, new=True)
     settings = state(ctx).settings
     if view is None:
         run = run_file(file, params, settings, options, flow_name)
     else:
         with view:
             run = run_file(file, params, settings, options, flow_name)
-    _finish(run, as_json)
+    _finish(ctx, run, as_json, quiet)
 
 
 def resume_command(  # noqa: PLR0917 (Typer maps parameters to options)
@@ -179,7 +272,7 @@ def resume_command(  # noqa: PLR0917 (Typer maps parameters to options)
     else:
         with view:
             run = resume(run_id, settings, options)
-    _finish(run, as_json)
+    _finish(ctx, run, as_json, quiet)
 
 
 def logs_command(

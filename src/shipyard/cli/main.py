@@ -74,10 +74,12 @@ def _show_version(value: bool) -> None:
 
 
 def build_app() -> typer.Typer:
+    from shipyard.cli._help import ROOT_HELP
+
     app = typer.Typer(
         cls=_Root,
         name="shipyard",
-        help="shipyard: flows, experiment tracking and artifacts in one MLOps platform.",
+        help=ROOT_HELP,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
@@ -94,7 +96,6 @@ def build_app() -> typer.Typer:
             ),
         ] = False,
     ) -> None:
-        """shipyard: flows, experiment tracking and artifacts in one MLOps platform."""
         context = CliContext(debug=debug)
         ctx.obj = context
         ctx.call_on_close(context.close)
@@ -150,7 +151,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "shipyard.cli.deliver:register",
         "Restore the state an earlier release left, as a new release.",
     ),
-    "run": ("shipyard.cli.flows:register", "Run a flow: `shipyard run flow.py -p n=100`. Prints the run id."),
+    "run": (
+        "shipyard.cli.flows:register",
+        "Run a flow: `shipyard run flow.py -p n=100`. Ends with a summary (-q: only the run id).",
+    ),
     "resume": (
         "shipyard.cli.flows:register",
         "Rerun a failed run's failed steps and everything downstream, reusing what succeeded.",
@@ -160,6 +164,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "Print the captured stdout/stderr of a run's tasks (a failed task: its last attempt's).",
     ),
     "runs": ("shipyard.cli.runs:app", "List and inspect runs."),
+    "metrics": (
+        "shipyard.cli.metrics:metrics_command",
+        "One metric's history (a page of points in the order logged) with a sparkline.",
+    ),
     "artifacts": ("shipyard.cli.artifacts:app", "List and fetch artifacts."),
     "models": ("shipyard.cli.models:app", "Registered models: versions, aliases, approval, model cards."),
     "data": ("shipyard.cli.data:app", "Datasets: versioned, content-addressed snapshots."),
@@ -257,14 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
+        from shipyard.cli import _help
+
+        _help.plain_help()
         command = typer.main.get_command(build_app())
+        _help.tidy(command)
         result = command.main(args=args, prog_name="shipyard", standalone_mode=False)
     except typer.TyperException as exc:  # usage errors (exit 2) and other parsing errors
         show = getattr(exc, "show", None)
-        if callable(show):
-            show()
+        if type(exc).__name__ == "NoArgsIsHelpError" and callable(show):
+            show()  # a group called without a command prints its help
         else:
-            _print_error(exc.format_message())
+            _print_error(_help.usage_error(exc))
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         _print_error("interrupted")

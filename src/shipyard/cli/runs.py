@@ -64,12 +64,17 @@ def list_runs(  # noqa: PLR0917 (Typer maps parameters to options)
         list[str] | None, typer.Option("--order-by", help='e.g. "metrics.acc DESC"; repeatable')
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="At most this many runs.")] = 50,
+    columns: Annotated[
+        str | None,
+        typer.Option("--columns", "-c", help="More columns, e.g. metrics.loss,params.lr,tags.team."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Runs in your namespace (newest first), or in --namespace / --all-namespaces."""
     if namespace is not None and all_namespaces:
         raise typer.BadParameter("use either --namespace or --all-namespaces, not both")
     statuses = _parse_status(status)
+    extra = _parse_columns(columns)
     cli = state(ctx)
     namespaces = None if all_namespaces else [namespace or cli.settings.read_namespace]
     runs = cli.client().search_runs(
@@ -83,20 +88,48 @@ def list_runs(  # noqa: PLR0917 (Typer maps parameters to options)
     if as_json:
         print_json([run_summary(r) for r in runs])
         return
-    _print_runs_table(runs, "all namespaces" if namespaces is None else namespaces[0])
+    where = "all namespaces" if namespaces is None else namespaces[0]
+    if not runs:
+        from shipyard.cli._output import store_label
+
+        console().print(
+            line((f"no runs in {where} of the store {store_label(cli.settings.metadata_uri)}", "dim"))
+        )
+        return
+    _print_runs_table(runs, where, extra)
 
 
-def _print_runs_table(runs: list[Run], where: str) -> None:
+_COLUMN_KINDS = ("metrics", "params", "tags")
+
+
+def _parse_columns(value: str | None) -> list[tuple[str, str]]:
+    """``metrics.loss,params.lr`` -> [("metrics", "loss"), ("params", "lr")] (keys may hold dots)."""
+    if not value:
+        return []
+    found = []
+    for item in (part.strip() for part in value.split(",")):
+        kind, _, key = item.partition(".")
+        if kind not in _COLUMN_KINDS or not key:
+            raise typer.BadParameter(
+                f"column {item!r} is not KIND.KEY; use metrics.KEY, params.KEY or tags.KEY "
+                "(e.g. --columns metrics.loss,params.lr)",
+                param_hint="--columns",
+            )
+        found.append((kind, key))
+    return found
+
+
+def _print_runs_table(runs: list[Run], where: str, extra: list[tuple[str, str]]) -> None:
     from rich.table import Table
 
     out = console()
-    if not runs:
-        out.print(f"no runs in {where}", style="dim")
-        return
     table = Table(title=f"runs in {where}", title_justify="left", box=None, pad_edge=False)
     for column in ("ID", "NAME", "STATUS", "FLOW", "NAMESPACE", "STARTED (UTC)", "DURATION"):
         table.add_column(column, no_wrap=column in ("ID", "STARTED (UTC)"))
+    for kind, key in extra:
+        table.add_column(f"{kind}.{key}", justify="right" if kind == "metrics" else "left")
     for run in runs:
+        values: dict[str, dict[str, Any]] = {"metrics": run.metrics, "params": run.params, "tags": run.tags}
         table.add_row(
             run.id[:12],
             run.name,
@@ -105,8 +138,69 @@ def _print_runs_table(runs: list[Run], where: str) -> None:
             run.namespace,
             fmt_time(run.start_time),
             fmt_duration(run.duration_s),
+            *(fmt_value(values[kind][key]) if key in values[kind] else "-" for kind, key in extra),
         )
     out.print(table)
+
+
+@app.command("compare")
+def compare_runs(
+    ctx: typer.Context,
+    run_ids: Annotated[list[str], typer.Argument(help="Two or more run ids or unique prefixes.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Params and latest metrics of runs side by side; rows that differ are marked with *."""
+    if len(run_ids) < 2:
+        raise typer.BadParameter("give two or more runs to compare, e.g. `shipyard runs compare A B`")
+    client = state(ctx).client()
+    runs = [client.get_run(run_id) for run_id in run_ids]
+    rows = _comparison(runs)
+    if as_json:
+        print_json(
+            {
+                "runs": [r.id for r in runs],
+                "rows": [
+                    {"section": sec, "key": key, "values": vals, "differs": diff}
+                    for sec, key, vals, diff in rows
+                ],
+            }
+        )
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    table.add_column("")
+    table.add_column("KEY")
+    for run in runs:
+        table.add_column(f"{run.name} ({run.id[:12]})")
+    section = ""
+    for sec, key, values, differs in rows:
+        if sec != section:
+            section = sec
+            table.add_row("", plain(sec, "bold"), *("" for _ in runs))
+        style = "yellow" if differs else ""
+        table.add_row(
+            "*" if differs else "",
+            plain(key, style),
+            *(plain("-" if v is None else fmt_value(v), style) for v in values),
+        )
+    console().print(table)
+
+
+def _comparison(runs: list[Run]) -> list[tuple[str, str, list[Any], bool]]:
+    """(section, key, one value per run (None where a run lacks the key), differs) rows."""
+    rows: list[tuple[str, str, list[Any], bool]] = [
+        ("run", "status", [r.status.value for r in runs], len({r.status for r in runs}) > 1),
+        ("run", "flow", [r.flow_name for r in runs], len({r.flow_name for r in runs}) > 1),
+        ("run", "duration", [fmt_duration(r.duration_s) for r in runs], False),
+    ]
+    for section in ("params", "metrics"):
+        mappings: list[dict[str, Any]] = [run.params if section == "params" else run.metrics for run in runs]
+        for key in sorted({key for mapping in mappings for key in mapping}):
+            values = [mapping.get(key) for mapping in mappings]
+            shown = {dumps(mapping[key]) if key in mapping else None for mapping in mappings}
+            rows.append((section, key, values, len(shown) > 1))
+    return rows
 
 
 @app.command("show")
@@ -139,9 +233,14 @@ def show_run(
 
 def _load_output(client: TrackingClient, artifacts: list[ArtifactRecord]) -> tuple[bool, Any]:
     """The run-level ``output`` artifact if it is small, safe to load and JSON-able."""
+    record = next((a for a in artifacts if a.name == OUTPUT_ARTIFACT and a.task_id is None), None)
+    return load_output_record(client, record)
+
+
+def load_output_record(client: TrackingClient, record: ArtifactRecord | None) -> tuple[bool, Any]:
+    """(shown, value) of a run's ``output`` record: loaded only when small, safe and JSON-able."""
     from shipyard.tracking.client import stored_object
 
-    record = next((a for a in artifacts if a.name == OUTPUT_ARTIFACT and a.task_id is None), None)
     if record is None or record.unsafe or record.size > _MAX_OUTPUT_BYTES:
         return False, None
     if record.serializer in ("file", "dir"):

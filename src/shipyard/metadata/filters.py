@@ -9,13 +9,16 @@ Grammar (keywords are case-insensitive)::
                  | field ["not"] "in" "(" value ("," value)* ")"
                  | field ["not"] ("like" | "ilike") string
     field       := ("metrics" | "params" | "tags") "." key | attribute
-    key         := part ("." part)*        -- part: a name [A-Za-z_][A-Za-z0-9_-]* or a quoted key
+    key         := part (("." | "/") part)*  -- part: a name [A-Za-z_][A-Za-z0-9_-]*, digits or a
+                                             quoted key; no spaces around the "/"
     attribute   := name | status | user | namespace | flow | start_time | end_time | id
                    (optionally written "attributes.<name>")
     OP          := "=" | "!=" | "<>" | "<" | "<=" | ">" | ">="
     value       := 'string' | "string" | number | true | false
 
-Keys with other characters are quoted with backticks or double quotes: ``metrics."train/loss" < 1``.
+Keys are written as users log them, ``/`` included: ``metrics.train/loss < 0.1``. Keys with other
+characters (a space, ``@``, ``:``...) are quoted with backticks or double quotes:
+``metrics."loss@5" < 1``; an error about such a key shows its quoted form.
 Strings use single quotes (double quotes also work in value position); a quote inside is doubled
 (``'it''s'``).
 
@@ -115,7 +118,9 @@ class OrderBy:
 
 
 # ---- tokenizer ----------------------------------------------------------------------------------
-TokenKind = Literal["name", "quoted", "string", "number", "op", "lparen", "rparen", "comma", "dot", "end"]
+TokenKind = Literal[
+    "name", "quoted", "string", "number", "op", "lparen", "rparen", "comma", "dot", "slash", "end"
+]
 
 
 @dataclass(frozen=True)
@@ -182,17 +187,57 @@ def tokenize(source: str) -> list[Token]:
         elif ch == ".":
             tokens.append(Token("dot", ch, i))
             i += 1
+        elif ch == "/":  # only a key may hold one (metrics.train/loss); the parser checks that
+            tokens.append(Token("slash", ch, i))
+            i += 1
         elif m := _NAME_RE.match(source, i):
             tokens.append(Token("name", m.group(), i))
             i = m.end()
         else:
             op = next((o for o in _OPS if source.startswith(o, i)), None)
             if op is None:
-                raise _error(source, i, f"unexpected character {ch!r} (operators are {_VALID_OPS})")
+                hint = _quoted_key_hint(source, tokens, i) or f"operators are {_VALID_OPS}"
+                raise _error(source, i, f"unexpected character {ch!r} ({hint})")
             tokens.append(Token("op", {"<>": "!=", "==": "="}.get(op, op), i))
             i += len(op)
     tokens.append(Token("end", "", n))
     return tokens
+
+
+_KEY_STOP = "<>=!(),'\"`"
+
+
+def _end(tok: Token) -> int:
+    return tok.pos + len(tok.text)
+
+
+def quote_key(key: str) -> str:
+    """A key in the filter language's double quotes (a quote inside doubled)."""
+    return '"' + key.replace('"', '""') + '"'
+
+
+def _quoted_key_hint(source: str, tokens: list[Token], pos: int) -> str:
+    """When ``pos`` is inside a ``metrics.`` / ``params.`` / ``tags.`` key (the tokens before it are
+    the key's start, with no space between), the fix: that key quoted; else ''."""
+    end = pos
+    for j in range(len(tokens) - 1, 0, -1):
+        tok = tokens[j]
+        if _end(tok) != end or tok.kind not in ("name", "number", "dot", "slash"):
+            return ""
+        before = tokens[j - 1]
+        if (
+            tok.kind == "dot"
+            and before.kind == "name"
+            and _end(before) == tok.pos
+            and before.text.lower() in PREFIXES
+        ):
+            stop = pos
+            while stop < len(source) and not source[stop].isspace() and source[stop] not in _KEY_STOP:
+                stop += 1
+            key = source[tok.pos + 1 : stop]
+            return f"quote a key with other characters: {before.text}.{quote_key(key)}"
+        end = tok.pos
+    return ""
 
 
 # ---- parser ---------------------------------------------------------------------------------------
@@ -293,11 +338,18 @@ class _Parser:
         return Field("attribute", lowered)
 
     def key(self) -> str:
-        parts = [self.key_part()]
-        while self.at("dot"):
+        text = self.key_part()
+        while self.at("dot") or self.at("slash"):
+            sep = self.tok
+            if sep.kind == "slash" and (
+                _end(self.tokens[self.i - 1]) != sep.pos or self.tokens[self.i + 1].pos != sep.pos + 1
+            ):
+                raise self.fail(
+                    "a key has no spaces around '/': write it as logged, e.g. metrics.train/loss", sep
+                )
             self.advance()
-            parts.append(self.key_part())
-        return ".".join(parts)
+            text += sep.text + self.key_part()
+        return text
 
     def key_part(self) -> str:
         tok = self.tok
@@ -309,7 +361,7 @@ class _Parser:
             return tok.text
         raise self.fail(
             f"expected a key name, found {self.describe(tok)}; quote keys with other characters "
-            'using backticks or double quotes, e.g. metrics."train/loss"'
+            'using backticks or double quotes, e.g. metrics."loss@5"'
         )
 
     def comparison(self) -> Comparison:
@@ -333,10 +385,12 @@ class _Parser:
                 raise self.fail(f"{op} needs a quoted string pattern, e.g. name LIKE 'exp-%'", value_tok)
             return Comparison(field, f"NOT {op}" if negate else op, value)
         if op_tok.kind != "op":
-            raise self.fail(
-                f"expected an operator after {field}, found {self.describe(op_tok)}; "
-                f"valid operators: {_VALID_OPS}"
-            )
+            hint = f"valid operators: {_VALID_OPS}"
+            if field.kind != "attribute" and op_tok.kind == "name":  # a key with a space in it?
+                hint += (
+                    f"; a key with a space is quoted: {field.kind}s.{quote_key(f'{field.key} {op_tok.text}')}"
+                )
+            raise self.fail(f"expected an operator after {field}, found {self.describe(op_tok)}; {hint}")
         self.advance()
         return Comparison(field, op_tok.text, self.value())
 

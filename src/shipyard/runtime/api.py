@@ -34,6 +34,7 @@ class RunOptions:
     executor_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"address": ...} for ray
     progress: ProgressFn | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    name: str | None = None  # the run's name (default: FLOW-<last 8 of the id>)
 
 
 class FlowRun:
@@ -156,6 +157,7 @@ def _start(  # noqa: PLR0917 (the pieces execute() prepared)
         run_id=run_id,
         tags={"shipyard.kind": "flow", **options.tags},
         origin_run_id=origin_run_id,
+        name=options.name,
     )
     plan = RunPlan(graph, stores, run_id, settings.write_namespace, origin)
     outcome = Scheduler(plan, executor, stores, progress=options.progress).run()
@@ -173,10 +175,12 @@ def create_flow_run(
     origin_run_id: str | None = None,
     spec: Mapping[str, Any] | None = None,
     package_root: Path | None = None,
+    name: str | None = None,
 ) -> None:
     """Create the RUNNING run record of a flow: its params, graph and code (``spec``: more
     ``flow_spec`` fields, e.g. the orchestrator that drives it; ``package_root``: the folder the
-    code package is built from, when the flow file came out of one)."""
+    code package is built from, when the flow file came out of one; ``name``: the run's name
+    instead of FLOW-<last 8 of the id>)."""
     settings = stores.settings
     envs = _prepare_envs(loaded, graph, settings, stores, origin_run_id)
     package = store_code_package(loaded, stores, package_root)
@@ -184,7 +188,7 @@ def create_flow_run(
     stores.metadata.create_run(
         RunCreate(
             id=run_id,
-            name=f"{loaded.flow.name}-{run_id[-8:]}",
+            name=name or f"{loaded.flow.name}-{run_id[-8:]}",
             namespace=settings.write_namespace,
             user=settings.user,
             start_time=utcnow(),

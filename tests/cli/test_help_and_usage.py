@@ -9,7 +9,7 @@ import pytest
 import typer
 
 from shipyard.cli._help import ROOT_HELP, plain_help, tidy
-from shipyard.cli.main import build_app
+from shipyard.cli.main import LAZY_COMMANDS, build_app
 
 TYPE_TAG = re.compile(r"<(str|int|float|bool|path|list\[[a-z]+\]|datetime)>")
 
@@ -23,6 +23,9 @@ def _tree() -> list[tuple[tuple[str, ...], Any]]:
     plain_help()
     root = typer.main.get_command(build_app())
     tidy(root)
+    ctx = typer.Context(root, info_name="shipyard")
+    for name in LAZY_COMMANDS:  # the commands loaded on first use, loaded now
+        root.get_command(ctx, name)
     found: list[tuple[tuple[str, ...], Any]] = []
     stack: list[tuple[tuple[str, ...], Any]] = [((), root)]
     while stack:

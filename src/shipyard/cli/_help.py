@@ -48,11 +48,13 @@ ROOT_HELP = """shipyard: one MLOps platform, from a flow on a laptop to a model 
 
 \b
 Flows        run, resume, logs, flows, schedule, export, render, card
-Tracking     runs, metrics, artifacts, data (versioned datasets)
+Tracking     runs, metrics, artifacts, data (datasets), import (MLflow)
 Models       models, serve, batch, experiment, promote, monitor
 Features     features, policy (column masks, row filters)
-Delivery     init, templates, validate, plan, apply, rollback, releases, sync, ci, image, agent
-Server       server, whoami, tokens, users, service-accounts, groups, roles, bindings, projects
+Delivery     init, templates, validate, plan, apply, rollback, releases
+GitOps       sync, branches, ci, image, agent
+Server       server, whoami, tokens, users, service-accounts, groups, roles
+Access       bindings, projects
 Operations   secrets, audit, backup, schema
 
 `shipyard COMMAND --help` for a command's options."""

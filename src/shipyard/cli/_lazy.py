@@ -64,7 +64,10 @@ class LazyGroup(TyperGroup):
         target, help_text = self.lazy[cmd_name]
         if self._listing:  # the root's help: name and help, nothing imported
             return TyperCommand(name=cmd_name, help=help_text)
+        from shipyard.cli._help import tidy
+
         for name, command in load_commands(cmd_name, target).items():
+            tidy(command)  # as main() does for the commands loaded at start
             self.commands.setdefault(name, command)
         return self.commands.get(cmd_name)
 

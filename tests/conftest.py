@@ -63,12 +63,23 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``-n N --dist loadgroup``), keep each module on one worker (its
-    module-scoped fixtures, such as a live server or a real Airflow run, are built once) and every
-    Ray test on the same worker (one local Ray cluster at a time on a small machine)."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        group = "ray" if item.get_closest_marker("ray") else item.nodeid.split("::", 1)[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+# Test files that start the local Ray cluster (a session fixture): run on one worker, one after another.
+RAY_FILES = ("tests/ray/", "tests/executors/")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist (``.ci/run``: ``-n N --dist loadfile``): each test file on one worker, so its
+    module-scoped fixtures (a live server, a real Airflow run) are built once, and every file that
+    starts the local Ray cluster on the same worker (one cluster at a time on a small machine).
+    (xdist's own ``loadgroup`` marks do not take under pytest 9: it renames nodes through an
+    attribute pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "ray" if path.startswith(RAY_FILES) else path
+
+    return FileScheduling(config, log)

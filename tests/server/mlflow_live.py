@@ -26,7 +26,10 @@ def mlflow_server(root: Path, uri: str | None = None) -> Iterator[LiveServer]:
 
     config = ServerConfig(token_cache_s=0.0, auth_failures=10_000)
     with live_server(root, config, uri=uri) as server:
-        saved = {k: os.environ.get(k) for k in [*_ENV, "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_URI"]}
+        saved = {
+            k: os.environ.get(k)
+            for k in [*_ENV, "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID"]
+        }
         os.environ.update(_ENV)
         os.environ["MLFLOW_TRACKING_TOKEN"] = server.token
         os.environ["MLFLOW_TRACKING_URI"] = server.url
@@ -38,6 +41,11 @@ def mlflow_server(root: Path, uri: str | None = None) -> Iterator[LiveServer]:
         finally:
             while mlflow.active_run() is not None:
                 mlflow.end_run()
+            # forget this server's active experiment: a later module's start_run(run_id=...) on
+            # another store would otherwise be refused as "experiment ID does not match"
+            import mlflow.tracking.fluent as fluent
+
+            fluent._active_experiment_id = None
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)

@@ -205,3 +205,62 @@ def test_shipyard_permissions_hold_behind_mlflow(server: LiveServer, api: httpx.
         assert refused.value.error_code == "PERMISSION_DENIED"
     finally:
         os.environ["MLFLOW_TRACKING_TOKEN"] = server.token
+
+
+@pytest.mark.slow  # MLflow's log_model + pyfunc load: ~10-40 s on the loaded 2-core machine
+def test_mlflow_registered_model_served_by_shipyard_serve(
+    server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's path end to end: the MLflow client logs, registers and aliases a sklearn model on
+    the shipyard server; ``shipyard serve models:/name@alias`` over that server refuses it in one
+    line without --allow-unsafe-model and answers /predict with it."""
+    import pandas as pd
+    import uvicorn
+    from fastapi.testclient import TestClient
+    from sklearn.linear_model import LinearRegression
+
+    from shipyard.cli.main import main
+    from shipyard.registry.package import MANIFEST, files_from_tar, read_manifest
+
+    x, y = _data()
+    frame = pd.DataFrame(x, columns=["a", "b"])
+    name = unique("served")
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(
+            LinearRegression().fit(frame, y),
+            name="model",
+            pip_requirements=["scikit-learn"],
+            signature=mlflow.models.infer_signature(frame, y),
+        )
+    version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+    mlflow.MlflowClient().set_registered_model_alias(name, "live", version.version)
+    # the version's package is a normal shipyard package: model.yaml + the MLflow folder
+    stored = server.app.state.ctx.registry.resolve_alias(name, "live")
+    files = files_from_tar(server.stores.artifacts.get_bytes(stored.package_digest, name), name)
+    manifest = read_manifest(files)
+    assert MANIFEST in files and "mlflow_model/MLmodel" in files
+    assert (manifest["flavor"], manifest["unsafe"]) == ("mlflow", True)
+    assert [c["name"] for c in manifest["signature"]["inputs"]] == ["a", "b"]
+    assert stored.signature == manifest["signature"]
+
+    for key, value in {
+        "SHIPYARD_URI": server.url,
+        "SHIPYARD_TOKEN": server.token,
+        "SHIPYARD_HOME": str(tmp_path / "client-home"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    apps: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append(app))
+    uri = f"models:/{name}@live"
+    capsys.readouterr()
+    assert main(["serve", uri, "--no-auth", "--no-log"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "--allow-unsafe-model" in err and len(err.splitlines()) == 1
+    assert apps == []
+
+    assert main(["serve", uri, "--no-auth", "--no-log", "--allow-unsafe-model"]) == 0
+    assert len(apps) == 1
+    with TestClient(apps[0], base_url="http://127.0.0.1") as service:  # type: ignore[arg-type]
+        answer = service.post("/predict", json=frame.head(3).to_dict("records"))
+    assert answer.status_code == 200, answer.text
+    np.testing.assert_allclose(answer.json()["predictions"], y[:3])

@@ -276,3 +276,25 @@ def test_errors_have_mlflow_shape_and_codes(server: LiveServer, api: httpx.Clien
     assert anon.status_code == 401 and anon.json()["error_code"] == "UNAUTHENTICATED"
     unknown = api.get("/api/2.0/mlflow/no-such-endpoint")
     assert unknown.status_code == 404 and unknown.json()["error_code"] == "ENDPOINT_NOT_FOUND"
+
+
+@SQLITE
+def test_searches_are_not_audited_but_writes_are(server: LiveServer, api: httpx.Client) -> None:
+    """MLflow sends its searches as POSTs; they only read, so (like GETs) they leave no audit row,
+    while logging to a run does."""
+    ctx = server.app.state.ctx
+    ctx.audit.flush()
+    before = {e.id for e in ctx.security.list_audit(limit=10_000)}
+    created = api.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "0"})
+    run_id = created.json()["run"]["info"]["run_id"]
+    logged = api.post(
+        "/api/2.0/mlflow/runs/log-metric",
+        json={"run_id": run_id, "key": "m", "value": 1.0, "timestamp": 1, "step": 0},
+    )
+    found = api.post("/api/2.0/mlflow/runs/search", json={"experiment_ids": ["0"], "max_results": 1})
+    found_ajax = api.post("/ajax-api/2.0/mlflow/experiments/search", json={"max_results": 1})
+    assert [r.status_code for r in (created, logged, found, found_ajax)] == [200] * 4
+    ctx.audit.flush()
+    new = [e.action for e in ctx.security.list_audit(limit=10_000) if e.id not in before]
+    assert any("log-metric" in a for a in new) and any("runs/create" in a for a in new)
+    assert not any("search" in a for a in new), new

@@ -19,7 +19,8 @@ authentications (429; every token that fails below is counted there), then:
    resource, the per-object decision of :mod:`shipyard.server.access` (scope, ownership, four
    eyes, protected aliases) → 403;
 5. for JSON routes: 415 unless the body is ``application/json``; 413 past ``max_json_bytes``;
-6. after a mutation (POST/PUT/PATCH/DELETE), or any request refused with 403, queues an audit
+6. after a mutation (POST/PUT/PATCH/DELETE; not the POSTs that only read, ``QUERY_POSTS``: MLflow's
+   searches), or any request refused with 403, queues an audit
    event: user, time, route, path, status (:mod:`shipyard.server.audit` writes them in batches,
    off the request path). A 403 for a narrowed token (a machine token) also says what the token
    is limited to (:func:`with_narrowing`).
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.exceptions import HTTPException
 
 from shipyard.core.errors import HTTP_STATUS, PermissionDeniedError, ShipyardError, StorageError
-from shipyard.server.permissions import AUTHENTICATED, PUBLIC, Rule, required_rule
+from shipyard.server.permissions import AUTHENTICATED, PUBLIC, QUERY_POSTS, Rule, required_rule
 
 if TYPE_CHECKING:
     from starlette.responses import Response
@@ -107,6 +108,18 @@ class Authenticator:
     def clear(self) -> None:
         self._cache.clear()
         self._private = None
+
+    def cached(self, value: str) -> tuple[bool, Principal | None]:
+        """(hit, principal) from the token cache alone: no database, so the event loop may call it
+        and skip the worker-thread hop of :meth:`authenticate` (most requests of a busy client)."""
+        from shipyard.security.tokens import hash_token, looks_like_token
+
+        if not looks_like_token(value):
+            return True, None
+        hit = self._cache.get(hash_token(value))
+        if hit is not None and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
 
     def authenticate(self, value: str) -> Principal | None:
         from shipyard.core.clock import utcnow
@@ -422,7 +435,9 @@ class GuardMiddleware:
             return None
         auth = ctx.authenticator
         assert auth is not None
-        principal = await anyio.to_thread.run_sync(auth.authenticate, value)
+        hit, principal = auth.cached(value)
+        if not hit:
+            principal = await anyio.to_thread.run_sync(auth.authenticate, value)
         if principal is None:
             from shipyard.server.edge import note_failed_auth
 
@@ -486,7 +501,13 @@ class GuardMiddleware:
 
         status = 500
         started = audited = False
-        mutation = scope["method"] in MUTATIONS and principal is not None and method_ok
+        # MLflow's searches are POSTs that only read (permissions.QUERY_POSTS): not audited, like GETs
+        mutation = (
+            scope["method"] in MUTATIONS
+            and principal is not None
+            and method_ok
+            and template not in QUERY_POSTS
+        )
 
         async def record() -> None:
             """The mutation's (or refusal's) audit event, once, before the answer's last byte leaves

@@ -294,6 +294,17 @@ MLFLOW_RULES: dict[RouteKey, Rule] = {
     ("PUT", "/mlflow-artifacts/artifacts/{artifact_path:path}"): _RW,
 }
 MLFLOW_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+#: POST routes that only read (MLflow sends its searches as POSTs): not audited, like the GET reads
+QUERY_POSTS = frozenset(
+    prefix + path
+    for prefix in MLFLOW_PREFIXES
+    for path in (
+        "/mlflow/experiments/search",
+        "/mlflow/runs/search",
+        "/mlflow/logged-models/search",
+        "/mlflow/registered-models/get-latest-versions",
+    )
+)
 
 
 def api_permissions() -> dict[RouteKey, Rule]:

@@ -2,10 +2,12 @@
 transitions (a view over aliases), download URI.
 
 An MLflow model version is a shipyard model version whose package (flavor ``mlflow``, ``unsafe``:
-the pyfunc flavor unpickles) is a tar of the MLflow model folder (``MLmodel`` at its root), built
-here from the source's files: a logged model (``models:/m-...``), or a folder of a run's
-artifacts (``runs:/RUN/PATH``, ``mlflow-artifacts:/...``). Its MLflow source is kept as the tag
-``mlflow.shipyard.source`` (tags under ``mlflow.shipyard.`` are not shown to MLflow clients).
+the pyfunc flavor unpickles) is a normal shipyard model package -- ``model.yaml`` plus the MLflow
+model folder under ``mlflow_model/``, as :mod:`shipyard.registry.flavors.mlflow_pyfunc` writes and
+``shipyard import mlflow`` stores -- built here from the source's files: a logged model
+(``models:/m-...``), or a folder of a run's artifacts (``runs:/RUN/PATH``,
+``mlflow-artifacts:/...``). Its MLflow source is kept as the tag ``mlflow.shipyard.source`` (tags
+under ``mlflow.shipyard.`` are not shown to MLflow clients).
 
 Stages are aliases: ``Staging`` is the alias ``staging``, ``Production`` is ``production``; a
 version's ``current_stage`` is the stage whose alias points at it; moving to ``Archived`` or
@@ -113,11 +115,18 @@ def _source_files(request: Request, source: str) -> tuple[str, str, str | None]:
     )
 
 
-def build_package(request: Request, run_id: str, prefix: str) -> tuple[str, int]:
-    """A tar of the run's artifacts below ``prefix`` (names relative to it), streamed into the
-    content store: (digest, size). InvalidInputError when there is no ``MLmodel`` there."""
-    import tarfile
+def build_package(request: Request, run_id: str, prefix: str, source: str) -> tuple[str, int, dict[str, Any]]:
+    """A shipyard model package (``model.yaml``, flavor ``mlflow``, the MLflow folder under
+    ``mlflow_model/``) of the run's artifacts below ``prefix``, stored as a ``dir`` artifact:
+    (digest, size, manifest) -- the same package ``shipyard import mlflow`` and
+    ``log_model(Path(folder))`` write, so ``shipyard serve`` and ``shipyard models`` read it.
+    InvalidInputError when there is no ``MLmodel`` there."""
+    import shutil
+    import tempfile
+    from pathlib import Path
 
+    from shipyard.registry.flavors.mlflow_pyfunc import signature_from_mlmodel
+    from shipyard.registry.package import write_package
     from shipyard.server.mlflow.artifacts import run_files
 
     ctx = ctx_of(request)
@@ -132,15 +141,31 @@ def build_package(request: Request, run_id: str, prefix: str) -> tuple[str, int]
             f"the model folder is over {MAX_FILES} files or {ctx.config.max_blob_bytes} bytes"
         )
     cas = ctx.stores.artifacts.cas
-    with cas.writer() as out:
-        with tarfile.open(fileobj=out, mode="w|") as tar:  # type: ignore[call-overload]
-            for record in sorted(records, key=lambda r: r.name):
-                info = tarfile.TarInfo(record.name[len(folder) :])
-                info.size, info.mtime, info.mode = record.size, 0, 0o644
-                with cas.open_verified(record.digest, record.name) as reader:
-                    tar.addfile(info, reader)  # read(n) is all it needs
-                    reader.verify()
-        return out.commit()
+    with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-version-") as tmp:
+        model_dir = Path(tmp) / "mlflow"
+        for record in records:
+            parts = record.name[len(folder) :].split("/")
+            if any(p in ("", ".", "..") for p in parts):  # artifact names are checked on upload
+                raise InvalidInputError(f"model file {record.name[:200]!r} is not a plain relative path")
+            target = model_dir.joinpath(*parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with cas.open_verified(record.digest, record.name) as reader, open(target, "wb") as out:
+                shutil.copyfileobj(reader, out, 1 << 20)
+                reader.verify()
+        signature = signature_from_mlmodel(model_dir) or {
+            "input_kind": "dataframe",
+            "inputs": [],
+            "outputs": {},
+        }
+        manifest = write_package(
+            Path(tmp) / "package",
+            model_dir,
+            signature=signature,
+            flavor="mlflow",
+            source={"mlflow_source": source, "mlflow_run_id": run_id},
+        )
+        stored = ctx.stores.artifacts.put_path(Path(tmp) / "package")
+    return stored.digest, stored.size, manifest
 
 
 def create(request: Request, body: JsonBody) -> Response:
@@ -157,7 +182,7 @@ def create(request: Request, body: JsonBody) -> Response:
     if claimed_run and claimed_run != run_id:
         raise InvalidInputError(f"run_id {claimed_run} is not the run of source {source[:200]!r}")
     read_run(request, run_id)
-    digest, size = build_package(request, run_id, prefix)
+    digest, size, manifest = build_package(request, run_id, prefix, source)
     tags = {validate_key("tag", k): v for k, v in pairs(body, "tags", 100)}
     tags[SOURCE_TAG] = source
     if model_id:
@@ -171,9 +196,10 @@ def create(request: Request, body: JsonBody) -> Response:
             created_by=principal_of(request).name,
             created_at=utcnow(),
             run_id=run_id,
+            signature=dict(manifest["signature"]),
             description=text(body, "description", required=False),
             tags=tags,
-            unsafe=True,
+            unsafe=bool(manifest["unsafe"]),
         )
     )
     return answer({"model_version": version_json(version)})

@@ -34,8 +34,15 @@ def write_source(uri: str, scratch: Path) -> dict[str, Any]:
     try:
         X = pd.DataFrame({"a": np.linspace(0, 1, 40), "b": np.arange(40, dtype=float) % 5})
         y = (X.a > 0.5).astype(int)
-        exp1 = client.create_experiment("team/fraud")
-        exp2 = client.create_experiment("churn")
+        # a database store's default artifact root is ./mlruns of the working directory (the
+        # repository, under pytest): keep the artifacts in the scratch folder (a server has its own)
+        local = not uri.startswith(("http://", "https://"))
+
+        def where(name: str) -> str | None:
+            return (scratch / "mlflow-artifacts" / name).as_uri() if local else None
+
+        exp1 = client.create_experiment("team/fraud", artifact_location=where("fraud"))
+        exp2 = client.create_experiment("churn", artifact_location=where("churn"))
         runs = []
         for i, exp in enumerate((exp1, exp1, exp2)):
             run = client.create_run(exp, run_name=f"run-{i}", tags={"team": "risk", "i": str(i)})

@@ -319,23 +319,16 @@ def _free_port() -> int:
 
 
 def _mlflow_server_bin() -> Path:
-    """``mlflow`` of the full package, in a venv of its own (built once per machine with uv): the
-    full package caps pyarrow below what shipyard needs, so the dev install has the skinny one."""
-    import os
+    """``mlflow`` of the full package, in its own environment (tests/importers/mlflow_server_venv.py)."""
+    from tests.importers.mlflow_server_venv import mlflow_server_venv
+    from tests.tool_venvs import ToolUnavailable
 
-    from tests.tool_venvs import ToolUnavailable, ensure_venv
-
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "shipyard"
     try:
-        python = f"py{sys.version_info.major}.{sys.version_info.minor}"
-        venv = ensure_venv(cache / f"mlflow-{MLFLOW_SERVER}-{python}", [f"mlflow=={MLFLOW_SERVER}"])
+        venv = mlflow_server_venv()
     except ToolUnavailable as exc:
         require(False, f"mlflow server could not be installed: {exc}")
         raise
     return venv / "bin" / "mlflow"
-
-
-MLFLOW_SERVER = "3.17.2"  # the same release as the client in the dev extras
 
 
 @pytest.mark.slow

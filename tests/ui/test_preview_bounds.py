@@ -237,3 +237,14 @@ def test_a_string_view_dictionary_bomb_previews_in_bounded_memory(stores: Stores
     preview, peak = _peak(lambda: build_preview(stores.artifacts, record))
     assert peak < LIMIT, f"the preview held {peak >> 20} MB"
     assert len(preview.rows) == 50 and preview.rows[0] == ["b" * 199 + "…"]
+
+
+def test_an_older_pyarrow_gets_a_note_naming_the_release_needed(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow < 26 has no ``schema_depth_limit``: the preview says what to install (no TypeError)."""
+    data = _parquet(pa.table({"i": [1, 2]}))
+    monkeypatch.setattr(pa, "__version__", "25.0.0")
+    preview = build_preview(stores.artifacts, _record(stores, data))
+    assert preview.kind == "none"
+    assert "need pyarrow 26 or newer (installed: 25.0.0)" in preview.note, preview.note

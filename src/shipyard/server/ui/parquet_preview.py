@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 MAX_COLUMNS = 50
 FOOTER_BYTES = 8 << 20
+PYARROW_MAJOR = 26  # the first release with ParquetFile(schema_depth_limit=)
 PAGE_BYTES = 8 << 20
 COLUMN_BYTES = 16 << 20
 TOTAL_BYTES = 32 << 20
@@ -331,6 +332,11 @@ def read_preview(data: bytes, rows: int, cell: Any) -> TablePreview:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if int(pa.__version__.split(".")[0]) < PYARROW_MAJOR:  # older releases cannot bound the schema
+        raise ValueError(
+            f"previews need pyarrow {PYARROW_MAJOR} or newer (installed: {pa.__version__}); "
+            f"pip install -U 'pyarrow>={PYARROW_MAJOR}'"
+        )
     if len(data) < 12 or data[-4:] != b"PAR1" or data[:4] != b"PAR1":
         raise ValueError("it is not a Parquet file")
     footer = int.from_bytes(data[-8:-4], "little")

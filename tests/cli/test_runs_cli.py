@@ -168,3 +168,17 @@ def test_runs_gc_fails_runs_whose_process_died(cli: Any, monkeypatch: Any) -> No
         assert stores.metadata.get_run(orphan.id).status.value == "failed"
     finally:
         stores.close()
+
+
+def test_runs_show_puts_the_result_first_and_folds_fan_out_steps(cli: Any, seeded: Seeded) -> None:
+    folded = cli("runs", "show", seeded.flow)
+    assert folded.code == 0, folded.err
+    out = folded.out
+    assert out.index("output") < out.index("namespace") and out.index("error") < out.index("namespace")
+    rows = [r.split() for r in out.splitlines()]
+    square = [r for r in rows if r and r[0] == "square"]
+    assert len(square) == 1, out  # one line for the fan-out step, with its tasks counted by status
+    assert square[0][1] == "2" and "1 failed" in " ".join(square[0]) and "--tasks" in out
+    every = cli("runs", "show", seeded.flow, "--tasks")
+    indexes = [r[1] for r in (x.split() for x in every.out.splitlines()) if r and r[0] == "square"]
+    assert indexes == ["0", "1"], every.out

@@ -26,7 +26,7 @@ from shipyard.cli._output import (
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
-    from shipyard.core.entities import ArtifactRecord, Run, RunStatus
+    from shipyard.core.entities import ArtifactRecord, Run, RunStatus, Task
     from shipyard.tracking.client import TrackingClient
 
 app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
@@ -209,8 +209,13 @@ def show_run(
     run_id: Annotated[str, typer.Argument(help="A run id or a unique prefix of one.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     graph: Annotated[bool, typer.Option("--graph", help="Draw a flow run's DAG with task statuses.")] = False,
+    every_task: Annotated[
+        bool, typer.Option("--tasks", help="List every task (by default a fan-out step is one line).")
+    ] = False,
 ) -> None:
-    """A run: params, tags, latest metrics, artifacts, tasks, output and error."""
+    """A run: status, output and error first, then params, tags, latest metrics, steps and artifacts.
+
+    A fan-out step is one line with its task counts by status; --tasks lists every task."""
     client = state(ctx).client()
     run = client.get_run(run_id)
     tasks = client.metadata.list_tasks(run.id)
@@ -228,7 +233,7 @@ def show_run(
         data["output"] = output if shown else None
         print_json(data)
         return
-    _print_run(run, tasks, artifacts, shown, output)
+    _print_run(run, tasks, artifacts, shown, output, every_task=every_task)
 
 
 def _load_output(client: TrackingClient, artifacts: list[ArtifactRecord]) -> tuple[bool, Any]:
@@ -253,11 +258,23 @@ def load_output_record(client: TrackingClient, record: ArtifactRecord | None) ->
     return len(text) <= _MAX_OUTPUT_CHARS, value
 
 
-def _print_run(run: Run, tasks: list[Any], artifacts: list[ArtifactRecord], shown: bool, output: Any) -> None:
-    from rich.table import Table
-
+def _print_run(
+    run: Run,
+    tasks: list[Task],
+    artifacts: list[ArtifactRecord],
+    shown: bool,
+    output: Any,
+    *,
+    every_task: bool = False,
+) -> None:
     out = console()
     out.print(line((run.name, "bold"), "  ", run.id, "  ", styled_status(run.status.value)))
+    if shown:  # what the user came for first: the result, or why there is none
+        out.print("output", style="bold")
+        out.print(plain(dumps(output), multiline=True))
+    if run.error:
+        out.print("error", style="bold red")
+        out.print(plain(run.error, multiline=True))
     rows = [
         ("namespace", run.namespace),
         ("user", run.user),
@@ -281,36 +298,94 @@ def _print_run(run: Run, tasks: list[Any], artifacts: list[ArtifactRecord], show
     _print_mapping(out, "params", run.params)
     _print_mapping(out, "tags", run.tags)
     _print_mapping(out, "metrics (latest)", run.metrics)
-
     if tasks:
-        table = Table(title="tasks", title_justify="left", box=None, pad_edge=False)
-        for column in ("STEP", "INDEX", "STATUS", "ATTEMPTS", "DURATION", "NODE"):
-            table.add_column(column)
-        for task in tasks:
-            table.add_row(
-                task.step,
-                "-" if task.index is None else str(task.index),
-                styled_status(task.status.value),
-                str(task.attempts),
-                fmt_duration(task.duration_s),
-                task.node or "-",
-            )
-        out.print(table)
+        out.print(_task_table(tasks) if every_task else _step_table(tasks))
     if artifacts:
-        table = Table(title="artifacts", title_justify="left", box=None, pad_edge=False)
-        for column in ("NAME", "TASK", "SERIALIZER", "SIZE"):
-            table.add_column(column)
-        task_keys = {t.id: t.key for t in tasks}
-        for a in artifacts:
-            task = task_keys.get(a.task_id, a.task_id[:12]) if a.task_id else "-"
-            table.add_row(a.name, task, a.serializer + (" (unsafe)" if a.unsafe else ""), fmt_size(a.size))
-        out.print(table)
-    if shown:
-        out.print("output", style="bold")
-        out.print(plain(dumps(output), multiline=True))
-    if run.error:
-        out.print("error", style="bold red")
-        out.print(plain(run.error, multiline=True))
+        out.print(_artifact_table(artifacts, tasks, every_task=every_task))
+
+
+def _task_table(tasks: list[Task]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="tasks", title_justify="left", box=None, pad_edge=False)
+    for column in ("STEP", "INDEX", "STATUS", "ATTEMPTS", "DURATION", "NODE"):
+        table.add_column(column)
+    for task in tasks:
+        table.add_row(
+            task.step,
+            "-" if task.index is None else str(task.index),
+            styled_status(task.status.value),
+            str(task.attempts),
+            fmt_duration(task.duration_s),
+            task.node or "-",
+        )
+    return table
+
+
+def _step_table(tasks: list[Task]) -> Any:
+    """One line per step, in the order the steps first ran: a fan-out's tasks counted by status,
+    its wall time from the first start to the last end, the most attempts any task took."""
+    from rich.table import Table
+
+    steps: dict[str, list[Task]] = {}
+    for task in tasks:
+        steps.setdefault(task.step, []).append(task)
+    folded = any(len(group) > 1 for group in steps.values())
+    title = "steps (shipyard runs show ID --tasks lists every task)" if folded else "steps"
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    for column in ("STEP", "TASKS", "STATUS", "ATTEMPTS", "DURATION", "NODE"):
+        table.add_column(column)
+    for step, group in steps.items():
+        counts: dict[str, int] = {}
+        for task in group:
+            counts[task.status.value] = counts.get(task.status.value, 0) + 1
+        if len(counts) == 1 and len(group) == 1:
+            status = styled_status(group[0].status.value)
+        else:
+            status = line(
+                *(part for value, n in counts.items() for part in (f"{n} ", styled_status(value), "  "))
+            )
+        starts = [t.started_at for t in group if t.started_at is not None]
+        ends = [t.ended_at for t in group if t.ended_at is not None]
+        span = (max(ends) - min(starts)).total_seconds() if starts and len(ends) == len(group) else None
+        nodes = sorted({t.node for t in group if t.node})
+        table.add_row(
+            step,
+            str(len(group)),
+            status,
+            str(max(t.attempts for t in group)),
+            fmt_duration(span),
+            ", ".join(nodes[:3]) + (f" +{len(nodes) - 3}" if len(nodes) > 3 else "") or "-",
+        )
+    return table
+
+
+def _artifact_table(artifacts: list[ArtifactRecord], tasks: list[Task], *, every_task: bool) -> Any:
+    """The run's artifacts; unless ``every_task``, a fan-out step's are one line per name."""
+    from rich.table import Table
+
+    table = Table(title="artifacts", title_justify="left", box=None, pad_edge=False)
+    for column in ("NAME", "TASK", "SERIALIZER", "SIZE"):
+        table.add_column(column)
+    by_id = {t.id: t for t in tasks}
+    fanned = {step for step in {t.step for t in tasks} if sum(t.step == step for t in tasks) > 1}
+    groups: dict[tuple[str, str], list[ArtifactRecord]] = {}
+    for a in artifacts:
+        task = by_id.get(a.task_id) if a.task_id else None
+        if not every_task and task is not None and task.step in fanned:
+            groups.setdefault((task.step, a.name), []).append(a)
+            continue
+        where = (task.key if task else a.task_id[:12]) if a.task_id else "-"
+        table.add_row(a.name, where, a.serializer + (" (unsafe)" if a.unsafe else ""), fmt_size(a.size))
+    for (step, name), group in groups.items():
+        serializers = sorted({a.serializer for a in group})
+        table.add_row(
+            name,
+            f"{step}[*] ({len(group)} tasks)",
+            ", ".join(serializers),
+            fmt_size(sum(a.size for a in group)),
+        )
+    return table
 
 
 def _print_mapping(out: Any, title: str, values: dict[str, Any]) -> None:

@@ -48,7 +48,7 @@ ROOT_HELP = """shipyard: one MLOps platform, from a flow on a laptop to a model 
 
 \b
 Flows        run, resume, logs, flows, schedule, export, render, card
-Tracking     runs, metrics, artifacts, data (datasets), import (MLflow)
+Tracking     runs, metrics, artifacts, data (datasets), import (MLflow), ui
 Models       models, serve, batch, experiment, promote, monitor
 Features     features, policy (column masks, row filters)
 Delivery     init, templates, validate, plan, apply, rollback, releases

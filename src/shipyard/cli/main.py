@@ -115,6 +115,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "Serve the REST API on HOST:PORT. Authentication is on: the first start creates user 'admin' "
         "and prints its token once (or uses SHIPYARD_ADMIN_TOKEN).",
     ),
+    "ui": (
+        "shipyard.cli.server:register",
+        "Start the web UI for this machine's store on loopback and print its URL (Ctrl-C stops it).",
+    ),
     "serve": (
         "shipyard.cli.serve:register",
         "Serve MODEL over HTTP: POST /predict, /feedback, /docs, /health, /ready, /metrics. Requests "

@@ -178,6 +178,44 @@ def register(app: typer.Typer) -> None:
         serve(settings, host, port, config, log_level=log_level, forwarded_allow_ips=proxies, agents=agents)
 
 
+    @app.command("ui")
+    def ui(
+        ctx: typer.Context,
+        port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
+        host: Annotated[
+            str, typer.Option("--host", help="Loopback address to bind (127.0.0.1, ::1 or localhost).")
+        ] = "127.0.0.1",
+    ) -> None:
+        """Start the web UI for this machine's store on loopback and print its URL (Ctrl-C stops it).
+
+        No sign-in, like `mlflow ui`: only this machine can reach it. For a team, run `shipyard
+        server` (tokens, roles, SSO)."""
+        from shipyard.security.network import check_no_auth_bind
+        from shipyard.server.app import ServerConfig
+        from shipyard.server.run import serve
+
+        check_no_auth_bind(host)  # one-line refusal for anything but loopback
+        _check_port_free(host, port)
+        shown = f"[{host}]" if ":" in host else host
+        print(f"shipyard ui: http://{shown}:{port}/ui/  (Ctrl-C to stop)", flush=True)
+        serve(state(ctx).settings, host, port, ServerConfig(auth=False), log_level="warning")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A one-line error now rather than uvicorn's log lines when the port is taken."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise typer.BadParameter(
+                f"cannot listen on {host}:{port} ({exc.strerror}); pick another with --port"
+            ) from None
+
+
 def _agents(environments: list[str], file: Path, project: str | None) -> list[AgentTarget]:
     """What --agent asks for, checked before anything starts (a name, a spec that validates)."""
     import re

@@ -177,7 +177,6 @@ def register(app: typer.Typer) -> None:
         agents = _agents(agent or [], agent_file, agent_project)
         serve(settings, host, port, config, log_level=log_level, forwarded_allow_ips=proxies, agents=agents)
 
-
     @app.command("ui")
     def ui(
         ctx: typer.Context,

@@ -65,3 +65,9 @@ def test_bad_online_requests(store: FeatureStore) -> None:
         store.get_online_features({"card": "a"}, ["cards:n"])  # type: ignore[arg-type]
     with pytest.raises(Exception, match="not before end"):
         store.materialize(start=datetime(2024, 2, 1, tzinfo=UTC), end=datetime(2024, 1, 1, tzinfo=UTC))
+
+
+def test_materialize_reports_progress_per_view(store: FeatureStore) -> None:
+    seen: list[tuple[str, int, int]] = []
+    store.materialize(end=datetime(2024, 1, 3, tzinfo=UTC), progress=lambda *a: seen.append(a))
+    assert seen == [("cards", 0, 1), ("", 1, 1)]

@@ -157,11 +157,30 @@ def materialize(  # noqa: PLR0917 - one argument per CLI parameter
         bool, typer.Option("--incremental", help="Start where the last run ended.")
     ] = False,
     view: Annotated[list[str] | None, typer.Option("--view", help="Only this view (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Load the newest feature values per entity into the online store."""
-    with _store(ctx, file) as store:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with (
+        _store(ctx, file) as store,
+        Progress(
+            *columns, console=Console(stderr=True), disable=quiet, transient=True, redirect_stdout=False
+        ) as bar,
+    ):
+        task = bar.add_task("materializing", total=None)
+
+        def show(name: str, done: int, total: int) -> None:
+            bar.update(task, description=f"materializing {name}".strip(), completed=done, total=total)
+
         written = store.materialize(
-            start=_when(start, "--start"), end=_when(end, "--end"), views=view, incremental=incremental
+            start=_when(start, "--start"),
+            end=_when(end, "--end"),
+            views=view,
+            incremental=incremental,
+            progress=show,
         )
         for name, count in written.items():
             fresh = store.freshness(name)

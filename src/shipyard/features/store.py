@@ -13,7 +13,7 @@ Online lookups do not apply the TTL (as Feast's don't): the values are the newes
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -313,9 +313,11 @@ class FeatureStore:
         end: datetime | None = None,
         views: Sequence[str] | None = None,
         incremental: bool = False,
+        progress: Callable[[str, int, int], None] | None = None,
     ) -> dict[str, int]:
         """Load each view's newest values per entity with event time in (start, end] into the online
-        store (newest wins there too); ``incremental`` starts each view where the last run ended."""
+        store (newest wins there too); ``incremental`` starts each view where the last run ended.
+        ``progress(view, done, total)`` is told before each view and once more when all are done."""
         if incremental and start is not None:
             raise InvalidInputError("give --start or --incremental, not both")
         until = end or datetime.now(UTC)
@@ -327,7 +329,9 @@ class FeatureStore:
         con = self._connect()
         try:
             relations = self._relations(con, chosen)
-            for view in chosen:
+            for done, view in enumerate(chosen):
+                if progress is not None:
+                    progress(view.name, done, len(chosen))
                 since_us = _micros(start) if start is not None else None
                 if incremental:
                     mark = self.online.watermark(view.name)
@@ -335,6 +339,8 @@ class FeatureStore:
                 records = self._latest(con, view, relations[view.name], since_us, until_us)
                 written[view.name] = self.online.write(view.name, records)
                 self.online.set_watermark(view.name, until_us, _micros(datetime.now(UTC)))
+            if progress is not None:
+                progress("", len(chosen), len(chosen))
         finally:
             con.close()
         return written

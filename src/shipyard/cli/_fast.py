@@ -23,8 +23,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from shipyard.core.entities import RunStatus
-
 #: SHIPYARD_* variables the fast paths read; any other one sends the command the full way
 _KNOWN_VARIABLES = frozenset({"home", "user", "namespace"})
 #: Settings.heartbeat_timeout_s's default (a test checks; SHIPYARD_HEARTBEAT_TIMEOUT_S: the full path)
@@ -108,6 +106,7 @@ def _runs_list(args: list[str]) -> int | None:
     if not set(variables) <= _KNOWN_VARIABLES:
         return None
     home = Path(variables["home"]) if "home" in variables else default_home()
+    from shipyard.core.entities import RunStatus
     from shipyard.metadata.sqlite_read import SqliteRunReader
 
     database = home / "shipyard.db"

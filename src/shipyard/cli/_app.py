@@ -26,7 +26,10 @@ def _show_version(value: bool) -> None:
 
 
 def build_app(lazy: Mapping[str, tuple[str, str]]) -> typer.Typer:
-    """The root app; ``lazy`` is the command table (:data:`shipyard.cli.main.LAZY_COMMANDS`)."""
+    """The root app; ``lazy`` is the command table (:data:`shipyard.cli.main.LAZY_COMMANDS`).
+
+    The root's options and help are also printed without this app (``cli/_root_help.py``): a
+    change here shows in ``tests/cli/test_fast_paths.py``, which compares the two."""
 
     class _Root(LazyGroup):
         pass

@@ -53,6 +53,44 @@ def test_root_help_and_version_are_the_typer_apps_byte_for_byte(env: dict[str, s
     assert "Commands" in full.stdout or args == ["--version"]
 
 
+def _on_a_terminal(entry: str, args: list[str], columns: int) -> tuple[int, bytes]:
+    """Exit code and bytes of ``shipyard ARGS`` on a pseudo-terminal ``columns`` wide."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    code = f"import sys; from shipyard.cli.main import {entry}; sys.exit({entry}(sys.argv[1:]))"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR")}
+    env["TERM"] = "xterm-256color"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdin=slave, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=120), out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pseudo-terminal sizes set the Linux way")
+@pytest.mark.parametrize(("args", "columns"), [(["--help"], 70), (["--help"], 160), ([], 100)])
+def test_root_help_on_a_terminal_is_the_typer_apps_colours_and_width(args: list[str], columns: int) -> None:
+    fast = _on_a_terminal("main", args, columns)
+    full = _on_a_terminal("_full", args, columns)
+    assert fast == full
+    assert b"\x1b[" in full[1]  # colours on, as a terminal gets them
+
+
 @pytest.mark.parametrize("args", [["--help"], [], ["--version"]])
 def test_root_help_imports_none_of_the_heavy_stack(args: list[str]) -> None:
     code = (

@@ -33,7 +33,8 @@ def test_root_help_lists_every_command_without_importing_them() -> None:
         "from shipyard.cli.main import main\n"
         "code = main(['--help'])\n"
         "loaded = [m for m in sys.modules if m.startswith('shipyard.cli.') and m not in "
-        "('shipyard.cli.main', 'shipyard.cli._lazy', 'shipyard.cli._help')]\n"
+        "('shipyard.cli.main', 'shipyard.cli._lazy', 'shipyard.cli._help', 'shipyard.cli._fast', "
+        "'shipyard.cli._root_help')]\n"
         "print('LOADED', ','.join(loaded))\n"
         "sys.exit(code)\n"
     )

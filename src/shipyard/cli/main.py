@@ -2,20 +2,21 @@
 
 Errors: a :class:`~shipyard.core.errors.ShipyardError` (or any other failure) prints one red line
 ``error: <message>`` on stderr and exits 1; usage errors exit 2; ``--debug`` adds the traceback.
-Heavy modules (stores, SQLAlchemy, pandas) are imported inside commands, not here.
+Heavy modules (stores, SQLAlchemy, pandas) are imported inside commands, not here, and so is
+Typer: :func:`main` first offers the command line to :mod:`shipyard.cli._fast` (the root's help,
+``--version``, a plain ``runs list`` of the local store), which answers those without Typer,
+Click, pydantic or SQLAlchemy and hands everything else to the Typer app.
 """
 
 from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated
-
-import typer
-
-from shipyard.cli._lazy import LazyGroup
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import typer
+
     from shipyard.core.settings import Settings
     from shipyard.tracking.client import TrackingClient
     from shipyard.tracking.stores import Stores
@@ -65,42 +66,11 @@ def state(ctx: typer.Context) -> CliContext:
     return obj
 
 
-def _show_version(value: bool) -> None:
-    if value:
-        import shipyard
-
-        typer.echo(f"shipyard {shipyard.__version__}")
-        raise typer.Exit(0)
-
-
 def build_app() -> typer.Typer:
-    from shipyard.cli._help import ROOT_HELP
+    """The Typer app: the root options and every command (see :mod:`shipyard.cli._app`)."""
+    from shipyard.cli._app import build_app as build
 
-    app = typer.Typer(
-        cls=_Root,
-        name="shipyard",
-        help=ROOT_HELP,
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-    )
-
-    @app.callback()
-    def root(
-        ctx: typer.Context,
-        debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-        version: Annotated[
-            bool,
-            typer.Option(
-                "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
-            ),
-        ] = False,
-    ) -> None:
-        context = CliContext(debug=debug)
-        ctx.obj = context
-        ctx.call_on_close(context.close)
-
-    return app
+    return build(LAZY_COMMANDS)
 
 
 #: Every built-in command, imported on first use (``shipyard.cli._lazy``): NAME: ("module:attribute",
@@ -252,10 +222,6 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class _Root(LazyGroup):
-    lazy = LAZY_COMMANDS
-
-
 def _print_error(message: str) -> None:
     """``error: <message>`` on stderr, on one line; the message may echo stored values, so it is
     printed literally with its control characters escaped (see :mod:`shipyard.cli._output`)."""
@@ -267,6 +233,24 @@ def _print_error(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    from shipyard.cli._fast import answer
+
+    try:
+        fast = answer(args, LAZY_COMMANDS)
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return 130
+    except Exception as exc:
+        return _failed(exc, debug="--debug" in args)
+    if fast is not None:
+        return fast
+    return _full(args)
+
+
+def _full(args: list[str]) -> int:
+    """The command line through the Typer app (every command; the reference for the fast paths)."""
+    import typer
+
     debug = "--debug" in args
     try:
         from shipyard.cli import _help
@@ -286,19 +270,24 @@ def main(argv: list[str] | None = None) -> int:
         _print_error("interrupted")
         return 130
     except Exception as exc:
-        from shipyard.core.errors import ShipyardError
-
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        if isinstance(exc, ShipyardError):
-            _print_error(" ".join(str(exc).split("\n")))
-        else:
-            hint = "" if debug else " (run with --debug for the traceback)"
-            _print_error(f"unexpected {type(exc).__name__}: {exc}{hint}")
-        return 1
+        return _failed(exc, debug=debug)
     return result if isinstance(result, int) else 0
+
+
+def _failed(exc: Exception, *, debug: bool) -> int:
+    """Print a command's failure (the traceback too with ``--debug``); the exit code, 1."""
+    from shipyard.core.errors import ShipyardError
+
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    if isinstance(exc, ShipyardError):
+        _print_error(" ".join(str(exc).split("\n")))
+    else:
+        hint = "" if debug else " (run with --debug for the traceback)"
+        _print_error(f"unexpected {type(exc).__name__}: {exc}{hint}")
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

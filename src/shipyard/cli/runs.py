@@ -23,6 +23,7 @@ from shipyard.cli._output import (
     styled_status,
     task_summary,
 )
+from shipyard.cli._runs_table import print_runs
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
@@ -89,14 +90,7 @@ def list_runs(  # noqa: PLR0917 (Typer maps parameters to options)
         print_json([run_summary(r) for r in runs])
         return
     where = "all namespaces" if namespaces is None else namespaces[0]
-    if not runs:
-        from shipyard.cli._output import store_label
-
-        console().print(
-            line((f"no runs in {where} of the store {store_label(cli.settings.metadata_uri)}", "dim"))
-        )
-        return
-    _print_runs_table(runs, where, extra)
+    print_runs(runs, where, extra, cli.settings.metadata_uri)
 
 
 _COLUMN_KINDS = ("metrics", "params", "tags")
@@ -117,30 +111,6 @@ def _parse_columns(value: str | None) -> list[tuple[str, str]]:
             )
         found.append((kind, key))
     return found
-
-
-def _print_runs_table(runs: list[Run], where: str, extra: list[tuple[str, str]]) -> None:
-    from rich.table import Table
-
-    out = console()
-    table = Table(title=f"runs in {where}", title_justify="left", box=None, pad_edge=False)
-    for column in ("ID", "NAME", "STATUS", "FLOW", "NAMESPACE", "STARTED (UTC)", "DURATION"):
-        table.add_column(column, no_wrap=column in ("ID", "STARTED (UTC)"))
-    for kind, key in extra:
-        table.add_column(f"{kind}.{key}", justify="right" if kind == "metrics" else "left")
-    for run in runs:
-        values: dict[str, dict[str, Any]] = {"metrics": run.metrics, "params": run.params, "tags": run.tags}
-        table.add_row(
-            run.id[:12],
-            run.name,
-            styled_status(run.status.value),
-            run.flow_name or "-",
-            run.namespace,
-            fmt_time(run.start_time),
-            fmt_duration(run.duration_s),
-            *(fmt_value(values[kind][key]) if key in values[kind] else "-" for kind, key in extra),
-        )
-    out.print(table)
 
 
 @app.command("compare")

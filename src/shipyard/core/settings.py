@@ -5,53 +5,36 @@ Nothing here is read at import time: call :func:`load_settings` where the progra
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-PROJECT_MARKERS = ("shipyard.yaml", ".git")
+from shipyard.core.environ import (
+    ENV_PREFIX,
+    PROJECT_MARKERS,
+    current_user,
+    default_home,
+    find_project_root,
+    shipyard_variables,
+)
 
-
-def find_project_root(start: Path | None = None) -> Path | None:
-    """The nearest folder, walking up from ``start``, that holds ``shipyard.yaml`` or ``.git``."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
-            return folder
-    return None
-
-
-def default_home(start: Path | None = None) -> Path:
-    """``<project>/.shipyard`` inside a project, else ``~/.shipyard``."""
-    root = find_project_root(start)
-    return (root / ".shipyard") if root is not None else Path.home() / ".shipyard"
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return os.environ.get("USER", "unknown")
-
-
-ENV_PREFIX = "shipyard_"
+__all__ = [
+    "ENV_PREFIX",
+    "PROJECT_MARKERS",
+    "Settings",
+    "current_user",
+    "default_home",
+    "find_project_root",
+    "load_settings",
+]
 
 
 def _from_environment(fields: Mapping[str, object]) -> dict[str, str]:
     """``SHIPYARD_<FIELD>`` variables (names matched without regard to case, as
     pydantic-settings did), keyed by field name; values are validated by the model."""
-    found: dict[str, str] = {}
-    for key, value in os.environ.items():
-        lowered = key.lower()
-        if lowered.startswith(ENV_PREFIX):
-            name = lowered[len(ENV_PREFIX) :]
-            if name in fields:
-                found[name] = value
-    return found
+    return {name: value for name, value in shipyard_variables().items() if name in fields}
 
 
 class Settings(BaseModel):

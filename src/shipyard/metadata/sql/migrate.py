@@ -19,41 +19,34 @@ Developers create a new revision with the alembic CLI from this folder's ``migra
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, exc, text
 
 from shipyard.core.errors import SchemaVersionError
+from shipyard.metadata.schema_heads import MIGRATIONS_DIR, VERSION_TABLE, declared_heads
 from shipyard.metadata.sql.engine import UNBOUNDED, WRITE
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-VERSION_TABLE = "shipyard_schema_version"
+__all__ = [
+    "INITIAL_REVISION",
+    "MIGRATIONS_DIR",
+    "VERSION_TABLE",
+    "alembic_config",
+    "current_revisions",
+    "declared_heads",
+    "ensure_schema",
+    "head_revisions",
+    "script_directory",
+    "sqlite_template",
+]
+
 INITIAL_REVISION = "0001_initial"
 _PG_LOCK_KEY = 0x5_4159_0001  # pg_advisory_xact_lock key that serializes migrations
-_REV_RE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
-
-
-@functools.cache
-def declared_heads() -> tuple[str, ...]:
-    """The head revisions, read from the version files' ``revision``/``down_revision`` lines.
-
-    Importing alembic and parsing every script costs hundreds of milliseconds at each store open;
-    this plain read lets the common case (schema already current) skip alembic entirely. A test
-    checks it agrees with alembic's own view.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        for kind, value in _REV_RE.findall(path.read_text(encoding="utf-8")):
-            (revisions if kind == "revision" else parents).add(value)
-    return tuple(sorted(revisions - parents))
 
 
 def _stored_revisions(conn: Connection) -> tuple[str, ...] | None:

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
+from shipyard.core.clock import EPOCH, from_micros, to_micros
 
-
-def to_micros(value: datetime) -> int:
-    """Microseconds since the epoch; a naive datetime is taken to be UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return (value - EPOCH) // _MICRO
-
-
-def from_micros(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
+__all__ = ["EPOCH", "UNREADABLE", "DocumentJsonText", "JsonText", "UtcDateTime", "from_micros", "to_micros"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(help="Project templates (Copier) for `shipyard init`.", no_args_is_help=True)
+# the workflow built-in templates held before `shipyard init` wrote `shipyard ci init`'s: an update
+# that removes it writes the generated one in its place
+_OLD_CI = Path(".github/workflows/ci.yml")
 
 
 @app.command("list")
@@ -69,7 +72,12 @@ def init(  # noqa: PLR0917 (Typer maps parameters to options)
     if update:
         if name is not None:
             raise InvalidInputError("--update takes no NAME: run it inside the project (or pass -C PATH)")
-        typer.echo(printable(update_project(directory.resolve())))
+        project = directory.resolve()
+        had_old_ci = (project / _OLD_CI).is_file()
+        typer.echo(printable(update_project(project)))
+        if had_old_ci and not (project / _OLD_CI).exists():  # the template dropped its own workflow
+            for note in write_ci(project, "github"):
+                typer.echo(printable(note))
         typer.echo("review with `git diff`; resolve any conflict markers, then commit")
         return
     if name is None:

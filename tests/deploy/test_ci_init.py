@@ -170,3 +170,46 @@ def test_experiment_start_from_a_branch_bad_input(
         assert main([*start, *extra]) != 0
         err = capsys.readouterr().err
         assert says in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_project_without_a_service_gets_no_experiment(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Batch scoring, training only: nothing to A/B test; the manual job applies production."""
+    (project / "shipyard.yaml").write_text(
+        "project: {name: fraud, owners: [alice]}\n"
+        "environments: {dev: {}, staging: {}, production: {}}\n"
+        "flows:\n  scoring: {file: flows/train.py, schedule: '0 2 * * *'}\n"
+    )
+    code, out, err = init(project, "github", capsys=capsys)
+    assert code == 0, err
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "shipyard.yml").read_text())
+    assert schema_errors("github-workflows", workflow) == []
+    pr = commands(workflow, "pull-request")
+    assert not any("experiment" in c for c in pr) and pr[-1] == 'gh pr comment "$PR" --body-file plan.txt'
+    assert commands(workflow, "production")[-1] == "shipyard apply -e production"
+    assert "FROM" not in workflow["jobs"]["production"].get("env", {})
+    rules = load_trust_rules(project / ".github" / "shipyard-ci-trust.yaml")
+    assert [(r.environment, r.actions) for r in rules] == [
+        ("dev", ["run"]),
+        ("staging", ["apply"]),
+        ("staging", ["apply"]),
+        ("production", ["apply"]),
+    ]
+    code, out, _ = init(project, "gitlab", capsys=capsys)
+    assert code == 0
+    pipeline = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    assert schema_errors("gitlab-ci", pipeline) == []
+    assert "experiment" not in pipeline and pipeline["production"]["script"] == [
+        "shipyard apply -e production"
+    ]
+    assert "--env production --action apply" in out and "--action experiment" not in out
+
+
+def test_a_lock_is_what_the_jobs_install(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "requirements.lock").write_text("")
+    assert init(project, "github", capsys=capsys)[0] == 0
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "shipyard.yml").read_text())
+    install = workflow["jobs"]["staging"]["steps"][2]["run"]
+    assert install.startswith("pip install --require-hashes --no-deps -r requirements.lock && ")
+    assert install.endswith("pip install --no-deps -r requirements.txt && pip check")

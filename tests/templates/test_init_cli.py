@@ -51,8 +51,10 @@ def test_init_renders_a_git_project_with_answers(tmp_path: Path, capsys: pytest.
     assert answers["orchestrator"] == "argo" and answers["shipyard_template"] == "training"
     assert answers["_commit"].startswith("0.") and answers["data_path"] == str(data.resolve())
     for name in (
-        ".github/workflows/ci.yml",
+        ".github/workflows/shipyard.yml",
         "Dockerfile",
+        "requirements.txt",
+        "requirements.lock",
         "Makefile",
         "README.md",
         "shipyard.yaml",

@@ -2,8 +2,10 @@
 `make deploy ENV=staging` against a fresh store (its own SHIPYARD_HOME): a template that does not
 work fails shipyard's CI.
 
-The four projects are rendered once and run side by side (one process tree each) in a module
-fixture; each test then checks what its project left in its store.
+The four projects are rendered once (as `shipyard init` does: its CI workflow written by
+`shipyard ci init`'s generator) and run side by side (one process tree each) in a module fixture;
+each test then checks what its project left in its store, and `make lock` in each rendered project
+(uv, PyPI) leaves its requirements.lock as shipped.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from shipyard.cli.templates import write_ci
 from shipyard.templates import init_project
+from tests.services import require, require_pypi
+from tests.templates.locks import lock_flags, uv_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -49,7 +54,9 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
     tools = f'PYTHON="{sys.executable}" SHIPYARD="{sys.executable} -m shipyard.cli.main"'
     started: dict[str, tuple[Path, Path, subprocess.Popen[str], float]] = {}
     for template in TEMPLATES:
-        project = init_project(f"{template}-demo", root, template, cache_dir=cache)
+        project = init_project(
+            f"{template}-demo", root, template, cache_dir=cache, finish=lambda p: write_ci(p, "github")
+        )
         home = root / f"home-{template}"
         script = f"make test {tools} && make run {tools} && make deploy ENV=staging {tools}"
         process = subprocess.Popen(
@@ -129,3 +136,40 @@ def test_explainability(outcomes: dict[str, Outcome]) -> None:
     log_dir = str(outcome.home / "predictions")
     assert read_log(log_dir, "explainability-demo").num_rows == 24 * 60
     assert len(read_labels(log_dir, "explainability-demo")) == 24 * 60
+
+
+def test_make_lock_leaves_each_lock_as_shipped(outcomes: dict[str, Outcome]) -> None:
+    """The shipped lock is what the project's own `make lock` writes from its requirements.txt
+    (pins kept, nothing added or dropped): a changed requirements.txt, or a changed dependency of
+    shipyard itself, fails here until `scripts/lock_templates.py` is run."""
+    require_pypi()
+    uv = uv_binary()
+    require(uv is not None, "uv is not installed (pip install 'shipyard[envs]')")
+    started = {}
+    for template, outcome in outcomes.items():
+        project = outcome.project
+        assert (project / ".github/workflows/shipyard.yml").is_file()
+        flags = lock_flags(
+            project / "requirements.txt", SRC.parent, project.parent / f"{template}-overrides.txt"
+        )
+        started[template] = subprocess.Popen(
+            ["make", "--no-print-directory", "lock", f"UV={uv}", f"LOCK_FLAGS={' '.join(flags)}"],
+            cwd=project,
+            env=_env(outcome.home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    for template, process in started.items():
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, f"{template}: {output[-3000:]}"
+        changed = subprocess.run(
+            ["git", "diff", "--stat", "--", "requirements.lock"],
+            cwd=outcomes[template].project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert changed == "", (
+            f"{template}: make lock changed the lock ({changed.strip()}): run scripts/lock_templates.py"
+        )

@@ -83,3 +83,29 @@ def test_a_builtin_template_is_updated_from_what_shipyard_ships(
     after = yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"]
     assert after != before and message == f"updated from template version {before} to {after}"
     assert_merged(project)
+
+
+def test_an_update_that_drops_the_templates_own_workflow_writes_the_generated_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Projects rendered when the built-in templates held a hand-written ci.yml: `shipyard init
+    --update` removes it with the template and writes `shipyard ci init`'s workflow instead."""
+    from shipyard.cli.main import main
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(render_mod.templates_root() / "batch", shipped / "batch")
+    old_ci = shipped / "batch" / "project" / ".github" / "workflows" / "ci.yml"
+    old_ci.parent.mkdir(parents=True)
+    old_ci.write_text("name: ci\non: push\njobs: {}\n")
+    monkeypatch.setattr(render_mod, "templates_root", lambda: shipped)
+    project = init_project("scores", tmp_path, "batch")  # as an older shipyard rendered it
+    assert (project / ".github/workflows/ci.yml").is_file()
+    assert not (project / ".github/workflows/shipyard.yml").exists()
+
+    shutil.rmtree(shipped / "batch" / "project" / ".github")  # this shipyard's template
+    capsys.readouterr()
+    assert main(["init", "--update", "-C", str(project)]) == 0
+    out = capsys.readouterr().out
+    assert "wrote .github/workflows/shipyard.yml" in out
+    assert not (project / ".github/workflows/ci.yml").exists()
+    assert "shipyard apply -e production" in (project / ".github/workflows/shipyard.yml").read_text()

@@ -12,53 +12,6 @@ from shipyard.cli.main import state
 
 app = typer.Typer(help="CI/CD: write the delivery workflow, sign a CI job in.", no_args_is_help=True)
 
-_TARGETS = {"github": Path(".github/workflows/shipyard.yml"), "gitlab": Path(".gitlab-ci.yml")}
-_TRUST = Path(".github/shipyard-ci-trust.yaml")
-
-
-def _git_repo(root: Path) -> str | None:
-    """owner/name of the ``origin`` remote (https or ssh form), or None."""
-    import re
-    import subprocess
-
-    try:
-        url = subprocess.run(
-            ["git", "-C", str(root), "remote", "get-url", "origin"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = re.search(r"[:/]([^/:]+/[^/]+?)(?:\.git)?$", url)
-    return found.group(1) if found else None
-
-
-def _default_flow(root: Path, spec_flows: list[str]) -> str:
-    if spec_flows:
-        return spec_flows[0]
-    for candidate in ("flow.py", "flows/train.py"):
-        if (root / candidate).is_file():
-            return candidate
-    found = (
-        sorted(p.relative_to(root).as_posix() for p in (root / "flows").glob("*.py"))
-        if (root / "flows").is_dir()
-        else []
-    )
-    return found[0] if found else "flow.py"
-
-
-def _default_service(services: list[str]) -> str:
-    from shipyard.core.errors import InvalidInputError
-
-    if len(services) == 1:
-        return services[0]
-    found = f"shipyard.yaml deploys {', '.join(services)} to production" if services else "none found"
-    raise InvalidInputError(
-        f"which service do experiments and promotion act on ({found})? pass --service NAME"
-    )
-
 
 @app.command("init")
 def init(  # noqa: PLR0917 - one argument per option
@@ -76,7 +29,8 @@ def init(  # noqa: PLR0917 - one argument per option
         typer.Option(
             "--service",
             help="The production service experiments run against and promotion moves "
-            "(default: shipyard.yaml's only service deployed to production).",
+            "(default: shipyard.yaml's only service deployed to production; with none, the production "
+            "job applies the release).",
         ),
     ] = None,
     main_branch: Annotated[str, typer.Option("--main-branch", help="The branch merges go to.")] = "main",
@@ -89,67 +43,37 @@ def init(  # noqa: PLR0917 - one argument per option
     """Write the workflow: PR -> tests, a dev run, a staging plan (commented), the branch on
     staging, the A/B experiment; merge -> apply staging; manual -> promote to production."""
     from shipyard.core.errors import InvalidInputError
-    from shipyard.deploy.ci.workflows import (
-        CiOptions,
-        dump_yaml,
-        github_trust_rules,
-        github_workflow,
-        gitlab_pipeline,
-        gitlab_token_commands,
+    from shipyard.deploy.ci.project import (
+        TRUST,
+        check_provider,
+        project_options,
+        trust_text,
+        write_workflow,
     )
-    from shipyard.security.policy import check_project_name
+    from shipyard.deploy.ci.workflows import gitlab_token_commands
 
-    if provider not in _TARGETS:
-        raise InvalidInputError(f"unknown CI {provider!r}; use github or gitlab")
-    spec_flows: list[str] = []
-    services: list[str] = []
-    spec_file = root / "shipyard.yaml"
-    if spec_file.is_file():
-        from shipyard.deploy.spec.load import load_spec
-
-        spec = load_spec(spec_file)
-        project = project or spec.project.name
-        spec_flows = [f.file for f in spec.flows.values()]
-        services = [
-            name
-            for name, d in spec.deployments.items()
-            if d.kind == "service" and (d.environments is None or "production" in d.environments)
-        ]
-    if project is None:
-        raise InvalidInputError("no shipyard.yaml here to name the project; pass --project NAME")
-    check_project_name(project)
-    repo = repo or _git_repo(root)
-    if repo is None:
-        raise InvalidInputError(
-            "cannot tell the repository from `git remote get-url origin`; pass --repo OWNER/NAME"
-        )
-    service = service or _default_service(services)
-    options = CiOptions(
+    check_provider(provider)
+    options = project_options(
+        root,
         project=project,
-        service=service,
         repo=repo,
-        flow=flow or _default_flow(root, spec_flows),
+        flow=flow,
+        service=service,
         main_branch=main_branch,
         audience=audience,
         service_account=service_account,
     )
-    target = root / _TARGETS[provider]
-    if target.exists() and not force:
-        raise InvalidInputError(f"{target} exists; pass --force to overwrite it")
-    header = "Written by `shipyard ci init`: every step is a plain shipyard command."
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if provider == "github":
-        target.write_text(dump_yaml(github_workflow(options), header), encoding="utf-8")
-        trust = root / _TRUST
-        trust_header = (
-            "The shipyard server's trust rules for this workflow: shipyard server --ci-trust FILE\n"
-            f"(service account {service_account!r} needs roles in project:{project}, e.g. maintainer)."
+    if provider == "github" and options.repo is None:
+        raise InvalidInputError(
+            "cannot tell the repository from `git remote get-url origin`; pass --repo OWNER/NAME"
         )
-        trust.write_text(dump_yaml(github_trust_rules(options), trust_header), encoding="utf-8")
+    target = write_workflow(root, provider, options, force=force)
+    if provider == "github":
+        trust = root / TRUST
+        trust.write_text(trust_text(options), encoding="utf-8")
         typer.echo(f"wrote {target} and {trust}")
         typer.echo(f"set the repository variable SHIPYARD_URI; give {trust} to the server (--ci-trust)")
     else:
-        target.write_text(dump_yaml(gitlab_pipeline(options), header), encoding="utf-8")
         typer.echo(f"wrote {target}; make the masked CI variables' tokens with:")
         for line in gitlab_token_commands(options):
             typer.echo(f"  {line}")

@@ -240,7 +240,8 @@ def run_flow(
 
         if in_notebook():
             run_options.progress = NotebookProgress(f"flow {flow.name}")
-    return execute(loaded_from_flow(flow), params, settings or load_settings(), run_options)
+    settings = settings or load_settings()
+    return execute(loaded_from_flow(flow, settings.home / "notebook_cells"), params, settings, run_options)
 
 
 def run_file(

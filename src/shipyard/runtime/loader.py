@@ -128,11 +128,22 @@ def load_flow(path: Path, flow_name: str | None = None, source_hash: str | None 
     return LoadedFlow(flow=flow, module=module, path=path, source_hash=digest)
 
 
-def loaded_from_flow(flow: Flow) -> LoadedFlow:
-    """For ``flow.run()`` from Python: the flow must live in a file workers can import."""
+def loaded_from_flow(flow: Flow, cells: Path | None = None) -> LoadedFlow:
+    """For ``flow.run()`` from Python: the flow must live in a file workers can import. A flow
+    defined in a notebook cell is run from a file written from that cell under ``cells``
+    (:mod:`shipyard.runtime.notebook_cell`)."""
     path = flow.source_file
+    if path is None and cells is not None:
+        from shipyard.runtime.notebook_cell import cell_flow_file
+
+        written = cell_flow_file(flow, cells)
+        if written is not None:
+            return load_flow(written, flow.name)
     if path is None:
-        raise FlowError(f"flow {flow.name!r} is not defined in a file; workers import flows from files")
+        raise FlowError(
+            f"flow {flow.name!r} is not defined in a file; workers import flows from files: "
+            "put it in a .py file (or a notebook cell of its own) and run that"
+        )
     module = sys.modules.get(flow.fn.__module__)
     if module is None:
         raise FlowError(f"flow {flow.name!r}: its module {flow.fn.__module__!r} is not loaded")

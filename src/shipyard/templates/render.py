@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,9 +159,11 @@ def init_project(
     data: str | None = None,
     cache_dir: Path | None = None,
     git: bool = True,
+    finish: Callable[[Path], object] | None = None,
 ) -> Path:
-    """Render ``template`` into ``parent/name``; with ``git``, make it a repository with one commit
-    (a folder already inside a repository is left to it)."""
+    """Render ``template`` into ``parent/name``; ``finish(project)`` adds what the template does not
+    hold (``shipyard init`` writes the CI workflow with ``shipyard ci init``'s generator); with
+    ``git``, make it a repository with one commit (a folder already inside a repository is left to it)."""
     import copier
     from copier.errors import CopierError
 
@@ -178,6 +181,8 @@ def init_project(
         copier.run_copy(source, dest, data=answers, vcs_ref=ref, defaults=True, quiet=True, unsafe=False)
     except (CopierError, ValueError) as exc:
         raise _copier_error(exc) from None
+    if finish is not None:
+        finish(dest)
     if git and shutil.which("git") is not None:
         inside = subprocess.run(
             ["git", "rev-parse", "--show-toplevel"], cwd=dest, capture_output=True, text=True, check=False

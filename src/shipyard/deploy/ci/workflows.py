@@ -28,9 +28,13 @@ PROVIDERS = ("github", "gitlab")
 @dataclass(frozen=True)
 class CiOptions:
     project: str
-    repo: str  # owner/name (GitHub) or group/name (GitLab): the OIDC subject's repository
+    # owner/name (GitHub) or group/name (GitLab): the OIDC subject's repository (the trust rules
+    # name it; the workflow itself does not, so None writes the workflow alone)
+    repo: str | None
     flow: str  # the flow file the small dev run runs
-    service: str  # the production service the experiment runs against and promotion moves
+    # the production service the experiment runs against and promotion moves; None: the project
+    # deploys no service (batch scoring, training only): no experiment, production is applied
+    service: str | None
     main_branch: str = "main"
     audience: str = "shipyard"
     service_account: str = "ci"
@@ -72,8 +76,21 @@ def experiment_start(options: CiOptions, branch: str) -> str:
 
 
 def promote_command(options: CiOptions, source: str) -> str:
-    """Promote the experiment (named after the branch) into production's service."""
+    """Promote the experiment (named after the branch) into production's service; without a
+    service, apply the project's release to production (through the environment's gates)."""
+    if options.service is None:
+        return "shipyard apply -e production"
     return f'shipyard promote {options.service} --from "{source}" --to production'
+
+
+def lock_install(lock: str = "requirements.lock", declared: str = "requirements.txt") -> str:
+    """Install a project from its lock: every package as pinned, each file checked against the
+    lock's hashes; then what the lock leaves out (shipyard itself), without dependencies (they are
+    all in the lock); ``pip check`` fails the job when the lock misses one."""
+    return (
+        f"pip install --require-hashes --no-deps -r {lock} && pip install --no-deps -r {declared} "
+        "&& pip check"
+    )
 
 
 def github_workflow(options: CiOptions) -> dict[str, Any]:
@@ -95,8 +112,17 @@ def github_workflow(options: CiOptions) -> dict[str, Any]:
         _login(options, rules["pr-staging"]),
         {"name": "Plan staging", "run": "shipyard plan -e staging | tee plan.txt"},
         {"name": "Deploy the branch to staging", "run": 'shipyard apply -e staging --branch "$BRANCH"'},
-        _login(options, rules["pr-experiment"]),
-        {"name": "Start the A/B experiment against production", "run": experiment_start(options, "$BRANCH")},
+        *(
+            [
+                _login(options, rules["pr-experiment"]),
+                {
+                    "name": "Start the A/B experiment against production",
+                    "run": experiment_start(options, "$BRANCH"),
+                },
+            ]
+            if options.service is not None
+            else []
+        ),
         {
             "name": "Comment the plan",
             "env": {"GH_TOKEN": "${{ github.token }}", "PR": "${{ github.event.pull_request.number }}"},
@@ -112,24 +138,31 @@ def github_workflow(options: CiOptions) -> dict[str, Any]:
         *setup(),
         _login(options, rules["production"]),
         {
-            "name": "Promote to production (through its gates)",
+            "name": "Promote to production (through its gates)"
+            if options.service is not None
+            else "Apply to production (through its gates)",
             "run": promote_command(options, "$FROM"),
         },
     ]
+    dispatch: dict[str, Any] = {}  # no service: a manual run applies production's release
+    production_env: dict[str, Any] = {}
+    if options.service is not None:
+        dispatch = {
+            "inputs": {
+                "promote_from": {
+                    "description": "Promote this branch's challenger to production",
+                    "required": True,
+                    "type": "string",
+                }
+            }
+        }
+        production_env = {"env": {"FROM": "${{ inputs.promote_from }}"}}
     return {
         "name": "shipyard",
         "on": {
             "pull_request": {"branches": [options.main_branch]},
             "push": {"branches": [options.main_branch]},
-            "workflow_dispatch": {
-                "inputs": {
-                    "promote_from": {
-                        "description": "Promote this branch's challenger to production",
-                        "required": True,
-                        "type": "string",
-                    }
-                }
-            },
+            "workflow_dispatch": dispatch,
         },
         "permissions": {"contents": "read", "id-token": "write", "pull-requests": "write"},
         "concurrency": {"group": "shipyard-${{ github.ref }}", "cancel-in-progress": False},
@@ -151,7 +184,7 @@ def github_workflow(options: CiOptions) -> dict[str, Any]:
                 "if": "github.event_name == 'workflow_dispatch'",
                 "runs-on": "ubuntu-latest",
                 "environment": "production",
-                "env": {"FROM": "${{ inputs.promote_from }}"},
+                **production_env,
                 "steps": promote,
             },
         },
@@ -163,13 +196,18 @@ def github_trust_rules(options: CiOptions) -> dict[str, Any]:
     names = github_rule_names(options)
     pr = f"repo:{options.repo}:pull_request"
     main = f"repo:{options.repo}:ref:refs/heads/{options.main_branch}"
+    if options.repo is None:
+        raise ValueError("trust rules name the repository: CiOptions.repo is needed")
+    production = f"repo:{options.repo}:environment:production"
     shapes = [
         (names["pr-dev"], pr, "dev", ["run"]),
         (names["pr-staging"], pr, "staging", ["apply"]),
         (names["pr-experiment"], pr, "production", ["experiment"]),
         (names["main-staging"], main, "staging", ["apply"]),
-        (names["production"], f"repo:{options.repo}:environment:production", "production", ["promote"]),
+        (names["production"], production, "production", ["promote"]),
     ]
+    if options.service is None:  # no experiment; the manual job applies production
+        shapes = [*shapes[:2], shapes[3], (names["production"], production, "production", ["apply"])]
     return {
         "rules": [
             {
@@ -202,7 +240,7 @@ def gitlab_pipeline(options: CiOptions) -> dict[str, Any]:
         'curl --fail --silent --header "PRIVATE-TOKEN: $GITLAB_NOTE_TOKEN" --data-urlencode "body@plan.txt" '
         '"$CI_API_V4_URL/projects/$CI_PROJECT_ID/merge_requests/$CI_MERGE_REQUEST_IID/notes"'
     )
-    return {
+    pipeline: dict[str, Any] = {
         "stages": ["test", "dev", "staging", "production"],
         "variables": _env(options),
         "default": {"image": f"python:{options.python}", "before_script": [options.install]},
@@ -245,17 +283,24 @@ def gitlab_pipeline(options: CiOptions) -> dict[str, Any]:
             "script": [promote_command(options, "$FROM")],
         },
     }
+    if options.service is None:  # no service: no experiment; the manual job applies production
+        del pipeline["experiment"]
+        pipeline["production"]["variables"] = {"SHIPYARD_TOKEN": "$SHIPYARD_TOKEN_PRODUCTION"}
+    return pipeline
 
 
 def gitlab_token_commands(options: CiOptions) -> list[str]:
     """How an admin makes the machine tokens the pipeline's variables hold."""
     made = []
-    for variable, env, action in (
+    tokens = [
         ("SHIPYARD_TOKEN_DEV", "dev", "run"),
         ("SHIPYARD_TOKEN_STAGING", "staging", "apply"),
         ("SHIPYARD_TOKEN_EXPERIMENT", "production", "experiment"),
         ("SHIPYARD_TOKEN_PRODUCTION", "production", "promote"),
-    ):
+    ]
+    if options.service is None:
+        tokens = [*tokens[:2], ("SHIPYARD_TOKEN_PRODUCTION", "production", "apply")]
+    for variable, env, action in tokens:
         made.append(
             f"shipyard tokens create --service-account {options.service_account} --project {options.project} "
             f"--env {env} --action {action} --expires-in 30d --name gitlab-{env}-{action}   # -> {variable}"

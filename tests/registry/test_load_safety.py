@@ -63,8 +63,18 @@ def _via_batch(stores: Stores, uri: str, trusted: list[str]) -> Any:
     return batch_predict(uri, str(source), str(folder / "out.parquet"), stores=stores, trusted=trusted)
 
 
+def _via_embedded_store(stores: Stores, uri: str, trusted: list[str]) -> Any:
+    """load_model's fast path in a process that holds no stores (shipyard.registry.local_load)."""
+    from shipyard.registry.local_load import load_local
+
+    loaded = load_local(uri, trusted=trusted)
+    assert loaded is not None, "the embedded store's path did not answer"
+    return loaded
+
+
 LOADERS: dict[str, Callable[[Stores, str, list[str]], Any]] = {
     "load_model": _via_load_model,
+    "embedded-store": _via_embedded_store,
     "serving": _via_serving,
     "batch": _via_batch,
 }

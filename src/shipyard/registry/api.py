@@ -12,17 +12,20 @@ active run (and task); ``register=True`` (or ``register="name"``) also registers
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.core.entities import ArtifactRecord
 from shipyard.core.errors import InvalidInputError
-from shipyard.metadata.model_registry import ModelVersion
-from shipyard.registry.predictor import LoadedModel
-from shipyard.registry.service import ModelRegistry
-from shipyard.registry.signature import Signature
-from shipyard.tracking.stores import Stores
+
+if TYPE_CHECKING:  # imported where used: load_model in a fresh process needs none of them
+    from shipyard.core.entities import ArtifactRecord
+    from shipyard.metadata.model_registry import ModelVersion
+    from shipyard.registry.predictor import LoadedModel
+    from shipyard.registry.service import ModelRegistry
+    from shipyard.registry.signature import Signature
+    from shipyard.tracking.stores import Stores
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class ModelInfo:
 
 def get_registry(stores: Stores | None = None) -> ModelRegistry:
     """A :class:`ModelRegistry` over ``stores`` (default: the process's stores, from the environment)."""
+    from shipyard.registry.service import ModelRegistry
+
     if stores is None:
         from shipyard.tracking.fluent import get_stores
 
@@ -64,6 +69,7 @@ def log_model(
     ``register=True`` registers it as the next version of model ``name``; ``register="other"``
     registers it under another model name. ``description`` and ``tags`` go to that version.
     """
+    from shipyard.registry.service import ModelRegistry
     from shipyard.tracking.fluent import active_run
 
     run = active_run()
@@ -105,6 +111,7 @@ def register_model(
     from shipyard.registry.uri import parse_model_uri
 
     if stores is None:
+        from shipyard.registry.service import ModelRegistry
         from shipyard.tracking.fluent import active_run
 
         run = active_run()
@@ -141,4 +148,17 @@ def load_model(
     ``trusted`` adds exact names of your own (``"mypkg.features.Shift"``, ``"mypkg.nets:Net"``).
     Names that run code or reach files (``builtins.exec``, ``os.*``...) are refused even then.
     """
+    if stores is None and not _process_stores_open():
+        from shipyard.registry.local_load import load_local
+
+        loaded = load_local(uri, allow_unsafe=allow_unsafe, trusted=trusted)  # the embedded store
+        if loaded is not None:
+            return loaded
     return get_registry(stores).load(uri, allow_unsafe=allow_unsafe, trusted=trusted)
+
+
+def _process_stores_open() -> bool:
+    """Whether the fluent API holds stores (opened, or installed with ``set_stores``): loading
+    then goes through them. Not imported yet: it holds none (and is not imported just to ask)."""
+    fluent = sys.modules.get("shipyard.tracking.fluent")
+    return fluent is not None and bool(fluent.stores_open())

@@ -243,7 +243,6 @@ def _add_routes(
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from shipyard.features.lookup import MissingEntity
     from shipyard.serving.batcher import Overloaded
     from shipyard.serving.deployment import PredictTimeout, utc_now
     from shipyard.serving.experiment import assignment_unit
@@ -261,6 +260,8 @@ def _add_routes(
     ) -> Response | tuple[dict[str, list[Any]], int, dict[str, list[Any]]]:
         """The model's input columns of an entities body, read from the online store, and the
         entities' join keys (column by column, for the prediction log)."""
+        from shipyard.features.lookup import MissingEntity  # loaded with the entities: no cost here
+
         try:
             keys = parse_entities(entities, data)
         except InvalidInputError as exc:

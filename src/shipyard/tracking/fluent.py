@@ -99,6 +99,13 @@ def get_stores() -> Stores:
         return _state.stores
 
 
+def stores_open() -> bool:
+    """Whether the process holds stores (opened by :func:`get_stores` or installed with
+    :func:`set_stores`); ``load_model`` reads the embedded store directly only when it does not."""
+    with _state.lock:
+        return _state.stores is not None
+
+
 def set_stores(stores: Stores | None) -> None:
     """Use ``stores`` for the fluent API from now on (None: reopen from the environment next time).
     Runs still open keep the stores they were started with."""

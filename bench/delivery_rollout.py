@@ -3,8 +3,10 @@
     PYTHONPATH=src .venv/bin/python bench/delivery_rollout.py [--rate 200] [--quick]
 
 A registry with two versions of ``fraud`` (scikit-learn), ``shipyard agent -e dev`` as a
-subprocess, and client threads sending ``--rate`` requests a second (single-row JSON predictions,
-with a token) to the deployment's router the whole time. Phases, each with the load on:
+subprocess, and an open-loop load of ``--rate`` requests a second (single-row JSON predictions,
+with a token; request i is due at i / rate whatever the answers before it took, on up to 32
+keep-alive connections: ``tests.deploy.agent_env.Load``) at the deployment's router the whole
+time. Phases, each with the load on:
 
 1. steady on version 1;
 2. rollout to version 2 (the spec changes, SIGHUP): a new ``shipyard serve`` starts, becomes
@@ -15,7 +17,8 @@ with a token) to the deployment's router the whole time. Phases, each with the l
    version 1.
 
 Every response is counted; a failure is anything but 200 (or a transport error). Printed: requests,
-the rate achieved, failures (the target is 0), the rollout's time (apply -> first answer from the
+the rate achieved (answers within the load's span per second), latency p50/p99 (from when each
+request was due), failures (the target is 0), the rollout's time (apply -> first answer from the
 new version) and the rollback's (target < 5 s), the memory the warm standby holds (resident set of
 its processes) and, to tell the router's cost from the machine's, the rate the same clients reach
 for 5 s against the backend directly and then through the router, before the rollout.
@@ -65,7 +68,7 @@ def direct_vs_router(address: str, backend: str, rate: float) -> dict[str, float
     """The rate the same clients reach in 5 s against the backend itself and through the router."""
     out: dict[str, float] = {}
     for label, base in (("direct", backend), ("router", address)):
-        load = Load(base + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate, threads=8)
+        load = Load(base + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate)
         load.start()
         time.sleep(5)
         load.stop()
@@ -85,7 +88,7 @@ def run(root: Path, env: dict[str, str], rate: float, standby: float | None, lab
         address = agent.deployment("api")["address"]
         backend = f"http://127.0.0.1:{agent.deployment('api')['backends'][0]['port']}"
         compared = direct_vs_router(address, backend, rate)
-        load = Load(address + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate, threads=8)
+        load = Load(address + "/predict", {"Authorization": f"Bearer {TOKEN}"}, rate=rate)
         load.start()
         marks: dict[str, float] = {}
         try:
@@ -111,6 +114,8 @@ def run(root: Path, env: dict[str, str], rate: float, standby: float | None, lab
             "agent": label,
             "requests": len(load.results),
             "rate_per_s": round(load.rate_achieved, 1),
+            "p50_ms": round(load.percentile(50), 1),
+            "p99_ms": round(load.percentile(99), 1),
             "failures": len(load.failures),
             "failure_statuses": statuses,
             "rollout_s": round(rollout - marks["rollout_asked"], 2) if rollout else None,
@@ -140,7 +145,8 @@ def main() -> None:
     for r in results:
         print(
             f"[{r['agent']:>7}] {r['requests']} requests at {r['rate_per_s']:.0f} req/s, "
-            f"failures {r['failures']} (target 0) {r['failure_statuses'] or ''}; "
+            f"failures {r['failures']} (target 0) {r['failure_statuses'] or ''}, "
+            f"latency p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms; "
             f"rollout 1->2 {r['rollout_s']} s (new process started and ready); "
             f"rollback 2->1 {r['rollback_s']} s (target < 5 s); warm standby holds "
             f"{r['standby_uss_mib']} MiB of its own ({r['standby_rss_mib']} MiB resident); "

@@ -7,7 +7,13 @@ recorded, a saved spec file; asked every ``wake_check_s`` off the event loop) re
 service deployment: a router on its stable port
 (:class:`~.files.PortBook`) and a :class:`~.supervisor.ServiceSupervisor` given the new plan
 (same fingerprint: nothing happens; another: a zero-downtime rollout); a deployment no longer
-desired is stopped and its router closed. Batch jobs and scheduled flows go to the
+desired is stopped and its router closed. A running experiment on a service (the environment's
+``experiments``) splits that service's router (:mod:`.split`): a challenger that is a model
+version runs in its own slot (a supervisor whose router listens nowhere, its processes logging
+under the production deployment's name, so the experiment's analysis reads both arms from one
+prediction log), a challenger that is another deployment of the environment is that
+deployment's backends; a stopped experiment sends the challenger nothing and its slot stops.
+Batch jobs and scheduled flows go to the
 :class:`~.jobs.JobRunner`. A desired state that cannot be read (a spec with an error) changes
 nothing: what runs keeps running and the error is reported. Every change rewrites
 ``status.json``; on shutdown everything stops (services drain first).
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -48,8 +55,12 @@ from shipyard.deploy.agent.files import (
 from shipyard.deploy.agent.jobs import JobRunner
 from shipyard.deploy.agent.process import Child, free_port, wait_event
 from shipyard.deploy.agent.router import Router
+from shipyard.deploy.agent.split import Split
 from shipyard.deploy.agent.supervisor import ServiceSupervisor, Timing
 from shipyard.deploy.spec.models import BatchJob, Service
+
+if TYPE_CHECKING:
+    from shipyard.experiments.config import ExperimentSpec
 
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
@@ -86,6 +97,8 @@ class Agent:
         self._report: Report = report or (lambda _line: None)
         self.dir = agent_dir(settings.home, options.environment)
         self.services: dict[str, ServiceSupervisor] = {}
+        self.challengers: dict[str, ServiceSupervisor] = {}  # deployment -> its experiment's challenger slot
+        self.experiments: dict[str, tuple[str, ExperimentSpec]] = {}  # deployment -> (name, experiment)
         self.desired: DesiredEnvironment | None = None
         self.errors: dict[str, str] = {}  # deployment -> why it is not (re)configured
         self.error: str | None = None  # the desired state could not be read
@@ -208,6 +221,7 @@ class Agent:
                 if retry:
                     supervisor.retry()
                 supervisor.update(plan)
+        await self._experiments(desired, errors, retry)
         self.errors = errors
         for name, message in errors.items():
             self._report(f"deployment {name}: {message}")
@@ -230,7 +244,104 @@ class Agent:
         self._report(f"deployment {name}: listening on {router.host}:{router.port}")
         return supervisor
 
+    # ---- experiments -----------------------------------------------------------------------------
+    async def _experiments(self, desired: DesiredEnvironment, errors: dict[str, str], retry: bool) -> None:
+        """Split each service with a running experiment between production and its challenger."""
+        running: dict[str, tuple[str, ExperimentSpec]] = {}
+        for ex_name, ex in sorted(desired.experiments.items()):
+            dep = ex.deployment
+            if ex.effective_share <= 0 or dep not in self.services:
+                continue  # stopped or promoted; or its deployment is not a service running here
+            if dep in running:
+                errors[dep] = (
+                    f"experiments {running[dep][0]!r} and {ex_name!r} both run on deployment {dep!r}; "
+                    "the local runtime runs one experiment per deployment: stop one of them"
+                )
+                continue
+            running[dep] = (ex_name, ex)
+        for dep in [d for d in self.experiments if d not in running]:
+            await self._end_experiment(dep)
+        for dep, (ex_name, ex) in running.items():
+            try:
+                challenger = await self._challenger(desired, dep, ex, retry)
+            except ShipyardError as exc:
+                errors[dep] = f"experiment {ex_name!r}: {exc}"
+                await self._end_experiment(dep)
+                continue
+            router = self.services[dep].router
+            split = router.split
+            if split is None or split.name != ex_name or split.challenger is not challenger:
+                split = Split(ex_name, ex.share, challenger, ex.sticky_key)
+            else:  # the same experiment: its counts go on
+                split.share, split.key = ex.share, ex.sticky_key
+            router.split = split  # one assignment: the next request is split by it
+            if self.experiments.get(dep) != (ex_name, ex):
+                unit = ex.sticky_key or "request"
+                self._report(
+                    f"deployment {dep}: experiment {ex_name} sends {ex.share:g}% of units (by {unit}) "
+                    f"to {ex.challenger}"
+                )
+            self.experiments[dep] = (ex_name, ex)
+            self._dirty.set()
+
+    async def _challenger(
+        self, desired: DesiredEnvironment, dep: str, ex: ExperimentSpec, retry: bool
+    ) -> Router:
+        """The router holding the challenger's backends (its slot started or updated here)."""
+        version = ex.challenger_version
+        if version is None:  # another deployment of this environment
+            other = self.services.get(ex.challenger)
+            if other is None or ex.challenger == dep:
+                raise ConfigurationError(
+                    f"challenger {ex.challenger!r} is not another service deployment of environment "
+                    f"{desired.environment!r}; name one, or a model version like models:/NAME/4"
+                )
+            await self._stop_challenger(dep)
+            return other.router
+        spec = desired.deployments[dep].spec
+        assert isinstance(spec, Service)
+        challenger = spec.model_copy(update={"model": ex.challenger, "routes": []})
+        plan = service_plan(
+            dep,
+            challenger,
+            {ex.challenger: version},
+            desired.settings,
+            trust_router=not _loopback(self.options.host),
+            python=self.options.python,
+        )
+        plan = dataclasses.replace(plan, name=f"{dep}.challenger")  # its own log file
+        slot = self.challengers.get(dep)
+        if slot is None:
+            router = Router(plan.name, self.options.host, 0)  # listens nowhere: the split reaches it
+            slot = ServiceSupervisor(
+                plan.name, router, self._launch_service, self.options.timing, self._report
+            )
+            slot.on_change = self._dirty.set
+            slot.start()
+            self.challengers[dep] = slot
+        if retry:
+            slot.retry()
+        slot.update(plan)
+        return slot.router
+
+    async def _end_experiment(self, dep: str) -> None:
+        """Production gets all the traffic again; the challenger's slot drains and stops."""
+        supervisor = self.services.get(dep)
+        if supervisor is not None:
+            supervisor.router.split = None
+        ended = self.experiments.pop(dep, None)
+        if ended is not None:
+            self._report(f"deployment {dep}: experiment {ended[0]} ended; production takes all traffic")
+        await self._stop_challenger(dep)
+        self._dirty.set()
+
+    async def _stop_challenger(self, dep: str) -> None:
+        slot = self.challengers.pop(dep, None)
+        if slot is not None:
+            await slot.stop()
+
     async def _remove(self, name: str) -> None:
+        await self._end_experiment(name)
         supervisor = self.services[name]
         await supervisor.stop()  # listed until its processes and router are gone ("stopped")
         await supervisor.router.stop()
@@ -359,7 +470,16 @@ class Agent:
             children += [{"pid": c.pid, "created": created(c.pid)} for c in self.jobs.running()]
         for name, message in self.errors.items():
             deployments.setdefault(name, {"state": "error"})["error"] = message
-        for supervisor in self.services.values():
+        for name, (ex_name, ex) in self.experiments.items():
+            split = self.services[name].router.split if name in self.services else None
+            about: dict[str, Any] = {"name": ex_name, "challenger": ex.challenger}
+            about.update(split.snapshot() if split is not None else {})
+            slot = self.challengers.get(name)
+            if slot is not None:
+                shot = slot.snapshot()
+                about["slot"] = {k: shot[k] for k in ("state", "version", "backends", "rollout", "error")}
+            deployments.setdefault(name, {})["experiment"] = about
+        for supervisor in [*self.services.values(), *self.challengers.values()]:
             for gen in (supervisor.current, supervisor.standby, supervisor.starting):
                 if gen is not None:
                     children += [{"pid": c.pid, "created": created(c.pid)} for c in gen.children() if c.alive]

@@ -191,7 +191,11 @@ def _e2e(args: argparse.Namespace) -> None:
         )
         syncer.sync_once()
         agent = AgentProcess(root, env, spec)
-        agent.start("--applied", "--project", "fraud")
+        agent.start("--applied", "--project", "fraud", *(["--no-spare"] if args.no_spare else []))
+
+        def spare_ready() -> bool:
+            return bool((agent.status().get("agent", {}).get("spare") or {}).get("ready"))
+
         stop = threading.Event()
         thread = threading.Thread(target=syncer.run, args=(stop, lambda _p: None), daemon=True)
         rows: list[dict[str, float]] = []
@@ -204,6 +208,10 @@ def _e2e(args: argparse.Namespace) -> None:
             for i in range(args.repeat + 1):
                 back = i == args.repeat  # last: `shipyard rollback` to the previous release (warm)
                 version = 2 if version == 1 else 1
+                idle = time.perf_counter()
+                if not back and not args.no_spare:  # an agent between commits has its spare ready
+                    agent.wait(spare_ready, "the agent's spare process", 300)
+                idle = time.perf_counter() - idle
                 wall, start = datetime.now(UTC), time.perf_counter()
                 if back:
                     facts = StoreFacts(metadata, delivery, "bench")
@@ -241,6 +249,7 @@ def _e2e(args: argparse.Namespace) -> None:
                         "rollout_started": (began - wall).total_seconds() if began else float("nan"),
                         "answering": answered,
                         "rollout": float(rollout.get("seconds") or "nan"),
+                        "idle": idle,
                     }
                 )
                 time.sleep(1.0)
@@ -249,13 +258,14 @@ def _e2e(args: argparse.Namespace) -> None:
             thread.join(timeout=60)
             agent.stop()
             metadata.close()
-    print("commit + webhook -> runtime converged (shipyard sync loop + shipyard agent --applied):")
+    spare = "--no-spare" if args.no_spare else "its spare ready before each commit"
+    print(f"commit + webhook -> runtime converged (shipyard sync loop + shipyard agent --applied, {spare}):")
     for r in rows:
         what = "rollback        " if r["rollback"] else "commit + webhook"
         print(
             f"  {what} -> v{r['to']:.0f}: release recorded {r['release']:.2f} s, agent's rollout "
             f"started {r['rollout_started']:.2f} s, new version answering {r['answering']:.2f} s "
-            f"(the rollout itself {r['rollout']:.2f} s)"
+            f"(the rollout itself {r['rollout']:.2f} s; waited {r['idle']:.1f} s for the spare first)"
         )
     commits = [r for r in rows if not r["rollback"]]
     pipeline = statistics.median(r["rollout_started"] for r in commits)
@@ -274,7 +284,8 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5, help="rounds (with --e2e: commits)")
     parser.add_argument("--e2e", action="store_true", help="commit -> the new version answering (see above)")
-    parser.add_argument("--sync-wake-check", type=float, default=2.0, help="with --e2e: the sync loop's")
+    parser.add_argument("--no-spare", action="store_true", help="with --e2e: the agent with --no-spare")
+    parser.add_argument("--sync-wake-check", type=float, default=0.5, help="with --e2e: the sync loop's")
     args = parser.parse_args()
     if args.e2e:
         _e2e(args)

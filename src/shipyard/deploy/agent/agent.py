@@ -55,6 +55,7 @@ from shipyard.deploy.agent.files import (
 from shipyard.deploy.agent.jobs import JobRunner
 from shipyard.deploy.agent.process import Child, free_port, wait_event
 from shipyard.deploy.agent.router import Router
+from shipyard.deploy.agent.spare import FLAVOR_MODULES, Spare
 from shipyard.deploy.agent.split import Split
 from shipyard.deploy.agent.supervisor import ServiceSupervisor, Timing
 from shipyard.deploy.spec.models import BatchJob, Service
@@ -78,6 +79,7 @@ class AgentOptions:
     python: str = sys.executable
     jobs_tick_s: float = 1.0
     wake_check_s: float = 0.5  # how often a WatchedState's revision is asked
+    spare: bool = False  # keep a spare process with the serving stack imported (``--spare``, on)
 
 
 class Agent:
@@ -113,6 +115,9 @@ class Agent:
         self._reconciling = asyncio.Lock()
         self._revision: object = None
         self.wakes = 0  # reconciles a moved revision started (status: agent.wakes)
+        self._spare: Spare | None = None
+        self._preload: tuple[str, ...] = ()  # the served flavors' libraries, for the spare
+        self._flavors: dict[str, str | None] = {}  # models:/NAME/N -> its flavor (None: unknown)
 
     # ---- life ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -130,6 +135,8 @@ class Agent:
             asyncio.create_task(self._status_loop(), name="agent-status"),
             asyncio.create_task(self._jobs_loop(), name="agent-jobs"),
         ]
+        if self.options.spare:
+            self._tasks.append(asyncio.create_task(self._spare_loop(), name="agent-spare"))
         if isinstance(self.state, WatchedState):
             self._revision = await self._read_revision(self.state)
             self._tasks.append(asyncio.create_task(self._watch_loop(self.state), name="agent-watch"))
@@ -168,6 +175,9 @@ class Agent:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks = []
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            await asyncio.to_thread(spare.discard)
         self._write_status(running=False)
         self._lock.release()
 
@@ -222,6 +232,10 @@ class Agent:
                     supervisor.retry()
                 supervisor.update(plan)
         await self._experiments(desired, errors, retry)
+        if self.options.spare:
+            models = [plan.model for plan in services.values()]
+            models += [slot.desired.model for slot in self.challengers.values() if slot.desired]
+            self._preload = await asyncio.to_thread(self._modules_for, models)
         self.errors = errors
         for name, message in errors.items():
             self._report(f"deployment {name}: {message}")
@@ -416,7 +430,73 @@ class Agent:
 
     def _launch_service(self, plan: ServicePlan, port: int) -> Child:
         root = self.desired.root if self.desired else None
-        return Child(plan.argv(port), self._child_env(), self.dir / f"{plan.name}.log", cwd=root)
+        argv, env = plan.argv(port), self._child_env()
+        spare, self._spare = self._spare, None  # taken, or stale: the loop starts another
+        runtime = self.desired.settings.keys() if self.desired else ()
+        if spare is not None and not spare.fits(argv, env, root, runtime):
+            spare.discard()
+            spare = None
+        return Child(argv, env, self.dir / f"{plan.name}.log", cwd=root, spare=spare)
+
+    # ---- the spare -------------------------------------------------------------------------------
+    def _modules_for(self, models: list[str]) -> tuple[str, ...]:
+        """The libraries the flavors of ``models`` (``models:/NAME/N``) import when loaded."""
+        if self.metadata is None:
+            return ()
+        from shipyard.metadata.model_registry import open_registry_store
+
+        modules: list[str] = []
+        for ref in sorted(set(models)):
+            if ref not in self._flavors:
+                name, _, number = ref.removeprefix("models:/").rpartition("/")
+                flavor = None
+                if name and number.isdigit():
+                    with contextlib.suppress(ShipyardError):
+                        flavor = open_registry_store(self.metadata).get_version(name, int(number)).flavor
+                self._flavors[ref] = flavor
+            for module in FLAVOR_MODULES.get(self._flavors[ref] or "", ()):
+                if module not in modules:
+                    modules.append(module)
+        return tuple(modules)
+
+    def _busy(self) -> bool:
+        """A process of a service is starting: a new spare would take CPU from it."""
+        for supervisor in [*self.services.values(), *self.challengers.values()]:
+            if supervisor.starting is not None or supervisor.state in ("starting", "rolling-out"):
+                return True
+            current = supervisor.current
+            if current is not None and any(r.state == "starting" for r in current.replicas):
+                return True
+        return False
+
+    async def _spare_loop(self) -> None:
+        """Keep one spare fitting what a service would be started with now, started while no
+        service process is starting; a spare that no longer fits (the settings changed, another
+        flavor) is replaced."""
+        made_for: object = None  # what the spare was started for (its environment is built then)
+        while True:
+            await asyncio.sleep(0.5)
+            desired = self.desired
+            if desired is None or not self.services or self._busy():
+                continue
+            wanted = (desired.namespace, desired.project, desired.environment)  # the settings may change
+            wanted += (desired.root, self._preload, self.options.python)
+            spare = self._spare
+            if spare is not None and spare.alive and made_for == wanted:
+                continue
+            if spare is not None:
+                self._spare = None
+                await asyncio.to_thread(spare.discard)
+            try:
+                env = await asyncio.to_thread(self._child_env)  # secrets may be read: off the loop
+            except ShipyardError:  # a secret that cannot be read: launches report it themselves
+                continue
+            if self.desired is desired and not self._busy():
+                self._spare = Spare(
+                    self.options.python, env, desired.root, self._preload, self.dir / "spare.log"
+                )
+                made_for = wanted
+                self._dirty.set()
 
     def _launch_job(self, plan: JobPlan) -> Child:
         root = self.desired.root if self.desired else None
@@ -483,6 +563,8 @@ class Agent:
             for gen in (supervisor.current, supervisor.standby, supervisor.starting):
                 if gen is not None:
                     children += [{"pid": c.pid, "created": created(c.pid)} for c in gen.children() if c.alive]
+        if self._spare is not None and self._spare.alive:
+            children.append({"pid": self._spare.pid, "created": created(self._spare.pid)})
         desired = self.desired
         return {
             "agent": {
@@ -496,6 +578,14 @@ class Agent:
                 "interval_s": self.options.interval_s,
                 "wakes": self.wakes,
                 "error": self.error,
+                "spare": None
+                if self._spare is None
+                else {
+                    "pid": self._spare.pid,
+                    "modules": list(self._spare.modules),
+                    "ready": self._spare.ready,
+                    "imports_s": self._spare.ready_after,
+                },
             },
             "deployments": deployments,
             "flows": flows,

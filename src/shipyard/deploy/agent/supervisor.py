@@ -47,6 +47,10 @@ Report = Callable[[str], None]
 #: more set of the deployment's replicas, for that long.
 DEFAULT_STANDBY_S = 1800.0
 
+#: a rollout's new replicas are asked ``/ready`` this often (a refused connect until they listen:
+#: cheap), so the switch follows their readiness by tens of milliseconds, not a whole tick
+READY_POLL_S = 0.05
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -430,7 +434,7 @@ class ServiceSupervisor:
                 return
             if time.monotonic() > deadline:
                 raise RolloutFailed(f"not ready within {self.timing.ready_timeout_s:g} s")
-            await asyncio.sleep(self.timing.tick_s)
+            await asyncio.sleep(min(self.timing.tick_s, READY_POLL_S))
 
     async def _all_ready(self, gen: Generation) -> bool:
         return all([r.child is not None and r.child.alive and await self._probe(r) for r in gen.replicas])

@@ -479,8 +479,14 @@ class Agent:
             desired = self.desired
             if desired is None or not self.services or self._busy():
                 continue
-            wanted = (desired.namespace, desired.project, desired.environment)  # the settings may change
-            wanted += (desired.root, self._preload, self.options.python)
+            wanted: tuple[object, ...] = (  # not the settings: a spare may run under new ones
+                desired.namespace,
+                desired.project,
+                desired.environment,
+                desired.root,
+                self._preload,
+                self.options.python,
+            )
             spare = self._spare
             if spare is not None and spare.alive and made_for == wanted:
                 continue

@@ -215,7 +215,7 @@ class Router:
         if scope.get("query_string"):
             target_path += b"?" + scope["query_string"]
         split = self.split
-        groups: tuple[tuple[Target, ...], ...] = (self.targets,)
+        challenger: Router | None = None
         if split is not None:
             unit = self._unit(split, scope, headers, body)
             if unit is None:
@@ -227,22 +227,22 @@ class Router:
                 await self._answer(send, 400, "missing_assignment_key", message)
                 return
             if split.arm_of(unit):  # the challenger's; production's backends when it has none
-                groups = (split.challenger.targets, self.targets)
+                challenger = split.challenger
         served: list[int] = []
         answer = await self._forward(
-            scope["method"], target_path.decode("latin-1"), headers, body, send, groups, served
+            scope["method"], target_path.decode("latin-1"), headers, body, send, challenger, served
         )
         if answer is None:
             return
         out = [(k, v) for k, v in answer.headers if k.lower() not in HOP_BY_HOP]
         out.append((b"content-length", str(len(answer.body)).encode()))
         if split is not None:
-            arm = ARMS[1] if len(groups) > 1 and served[0] == 0 else ARMS[0]
+            arm = ARMS[1] if challenger is not None and served[0] == 0 else ARMS[0]
             split.arms[arm] += 1
-            if len(groups) > 1 and arm == ARMS[0]:
+            if challenger is not None and arm == ARMS[0]:
                 split.fallbacks += 1
-            elif arm == ARMS[1]:
-                split.challenger.stats.requests += 1
+            elif challenger is not None:
+                challenger.stats.requests += 1
             out.append((b"x-shipyard-arm", arm.encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": out})
         await send({"type": "http.response.body", "body": answer.body})
@@ -266,15 +266,16 @@ class Router:
         headers: list[tuple[bytes, bytes]],
         body: bytes,
         send: Any,
-        groups: tuple[tuple[Target, ...], ...] | None = None,
+        challenger: Router | None = None,
         served: list[int] | None = None,
     ) -> Answer | None:
-        """Send the request to a backend of the first of ``groups`` with one ready (a refused
-        backend is passed over for the next, then the next group's); ``served`` gets the index
-        of the group that answered."""
+        """Send the request to a ready backend: ``challenger``'s when given and it has one, else
+        this router's (a refused backend is passed over for the next); ``served`` gets 0 when
+        the challenger's answered, 1 when this router's did. The backends are looked up again
+        after a refusal, so a switch meanwhile is seen."""
         tried: set[int] = set()
-        groups = groups or (self.targets,)
         while True:
+            groups = (self.targets,) if challenger is None else (challenger.targets, self.targets)
             chosen, group = None, 0
             for group, targets in enumerate(groups):  # noqa: B007 - the group is used below
                 chosen = self._pick(tried, targets)
@@ -292,7 +293,7 @@ class Router:
                 answer = await chosen.pool.request(method, target, headers, body, timeout=self.timeout_s)
                 chosen.served += 1
                 if served is not None:
-                    served.append(group)
+                    served.append(group if challenger is not None else 1)
                 return answer
             except UpstreamError as exc:
                 if exc.retry_safe:

@@ -220,3 +220,57 @@ def test_the_applied_state_carries_the_environments_experiments(world: World) ->
     assert running.effective_share == 20
     ex.stop(world.delivery, "fraud", "staging", "fraud-v2", user="alice", reason="guardrail")
     assert state.desired("staging").experiments["fraud-v2"].effective_share == 0
+
+
+def test_a_promoted_challenger_serves_production_without_a_cold_start(tmp_path: Path) -> None:
+    """The experiment ends and production now runs exactly the challenger's model (a promotion):
+    production takes the challenger's processes — the rollout is a router switch — and no request
+    fails meanwhile."""
+    spec = tmp_path / "shipyard.yaml"
+    spec.write_text(SPEC + STICKY)
+    settings = load_settings(home=tmp_path / "home", uri="sqlite://", artifacts=str(tmp_path / "art"))
+    timing = Timing(tick_s=0.05, standby_s=0, drain_s=2, stop_grace_s=2)
+    options = AgentOptions(environment="staging", interval_s=3600.0, wake_check_s=0.05, timing=timing)
+    lines: list[str] = []
+
+    async def main() -> None:
+        agent = FakeServeAgent(options, SpecFileState(spec), settings, report=lines.append)
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+
+        def api() -> dict[str, Any]:
+            return agent.status()["deployments"].get("api", {})  # type: ignore[no-any-return]
+
+        try:
+            await _until(
+                lambda: (
+                    api().get("state") == "ready"
+                    and (api().get("experiment") or {}).get("slot", {}).get("state") == "ready"
+                ),
+                "both arms",
+            )
+            challenger_pid = api()["experiment"]["slot"]["backends"][0]["pid"]
+            url = str(api()["address"]) + "/predict"
+            statuses: list[int] = []
+            async with httpx.AsyncClient() as client:
+                promoted = SPEC.replace('api: {model: "models:/fraud/1"}', 'api: {model: "models:/fraud/2"}')
+                spec.write_text(promoted)  # the promotion: production on the challenger's version
+                started = asyncio.get_running_loop().time()
+                while not (api().get("version") == "fraud/2" and api().get("state") == "ready"):
+                    r = await client.post(url, json=[{"customer_id": len(statuses)}])
+                    statuses.append(r.status_code)
+                    assert asyncio.get_running_loop().time() - started < 30, "not promoted"
+                took = asyncio.get_running_loop().time() - started
+                r = await client.post(url, json=[{"customer_id": 1}])
+                assert r.json()["model"] == "models:/fraud/2" and "x-shipyard-arm" not in r.headers
+            assert set(statuses) <= {200}, statuses
+            assert [b["pid"] for b in api()["backends"]] == [challenger_pid]  # the same process
+            assert not agent.challengers and "experiment" not in api()
+            assert took < 10
+        finally:
+            stop.set()
+            await task
+
+    asyncio.run(main())
+    assert any("its challenger's processes serve production now" in line for line in lines), lines
+    assert any("switching back to the warm fraud/2" in line for line in lines), lines

@@ -273,8 +273,10 @@ class Agent:
                 )
                 continue
             running[dep] = (ex_name, ex)
-        for dep in [d for d in self.experiments if d not in running]:
-            await self._end_experiment(dep)
+        ended = [d for d in self.experiments if d not in running]
+        adopted = {d for d in ended if self._adopt(d)}  # before any await: before their rollouts start
+        for dep in ended:
+            await self._end_experiment(dep, dep in adopted)
         for dep, (ex_name, ex) in running.items():
             try:
                 challenger = await self._challenger(desired, dep, ex, retry)
@@ -338,14 +340,27 @@ class Agent:
         slot.update(plan)
         return slot.router
 
-    async def _end_experiment(self, dep: str) -> None:
-        """Production gets all the traffic again; the challenger's slot drains and stops."""
+    def _adopt(self, dep: str) -> bool:
+        """Production is now told to run exactly what the challenger's slot runs (the challenger
+        was promoted): it takes the slot's processes as its warm standby, so its rollout is a
+        router switch instead of a cold start."""
+        supervisor, slot = self.services.get(dep), self.challengers.get(dep)
+        return supervisor is not None and slot is not None and supervisor.adopt(slot)
+
+    async def _end_experiment(self, dep: str, adopted: bool = False) -> None:
+        """Production gets all the traffic again; the challenger's slot drains and stops (what
+        production adopted of it keeps running: :meth:`_adopt`)."""
         supervisor = self.services.get(dep)
         if supervisor is not None:
             supervisor.router.split = None
         ended = self.experiments.pop(dep, None)
         if ended is not None:
-            self._report(f"deployment {dep}: experiment {ended[0]} ended; production takes all traffic")
+            how = (
+                "its challenger's processes serve production now"
+                if adopted
+                else "production takes all traffic"
+            )
+            self._report(f"deployment {dep}: experiment {ended[0]} ended; {how}")
         await self._stop_challenger(dep)
         self._dirty.set()
 

@@ -159,6 +159,27 @@ class ServiceSupervisor:
         self._retry_at = 0.0
         self._wake.set()
 
+    def adopt(self, other: ServiceSupervisor) -> bool:
+        """Take ``other``'s serving generation as this one's warm standby when it runs exactly the
+        plan this one is told to roll out to (an experiment's challenger promoted: the rollout is
+        then a router switch, not a cold start); True when taken — ``other`` keeps none of it."""
+        plan, gen = self.desired, other.current
+        if (
+            plan is None
+            or gen is None
+            or gen.plan.fingerprint != plan.fingerprint
+            or (self.current is not None and self.current.plan.fingerprint == plan.fingerprint)
+            or not all(r.state == "ready" for r in gen.replicas)
+        ):
+            return False
+        other.current = None
+        previous, self.standby = self.standby, gen
+        self._standby_until = time.monotonic() + max(self.timing.standby_s, 60.0)
+        if previous is not None:  # at most one warm generation: the older one stops
+            asyncio.get_running_loop().create_task(self._stop_generation(previous))
+        self._wake.set()
+        return True
+
     async def stop(self) -> None:
         """Stop serving: the router takes no backend, every process stops."""
         self.update(None)

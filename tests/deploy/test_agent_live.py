@@ -101,7 +101,7 @@ def test_rollout_and_rollback_under_load_fail_no_request(agent: AgentProcess) ->
     agent.wait(lambda: ready(agent, "api", "fraud/1"), "api on version 1")
     address = agent.deployment("api")["address"]
     (old,) = pids(agent, "api")
-    load = Load(address + "/predict", AUTH, rate=200, threads=8)
+    load = Load(address + "/predict", AUTH, rate=200)
     load.start()
     try:
         time.sleep(2)

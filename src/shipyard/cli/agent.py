@@ -63,6 +63,15 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
     drain: Annotated[
         float, typer.Option("--drain", min=0.0, help="Most seconds the old version finishes its requests.")
     ] = 30.0,
+    spare: Annotated[
+        bool,
+        typer.Option(
+            "--spare/--no-spare",
+            help="Keep one spare process with the serving stack (and the served models' libraries) "
+            "imported, so a new version's shipyard serve skips its imports (most of a cold start on "
+            "a busy machine); it holds that memory while idle.",
+        ),
+    ] = True,
     applied: Annotated[
         bool,
         typer.Option(
@@ -119,7 +128,12 @@ def agent(  # noqa: PLR0917 (Typer maps parameters to options)
     desired.desired(environment)  # a spec error (or nothing applied) fails here, before anything starts
     timing = Timing(standby_s=standby, ready_timeout_s=ready_timeout, drain_s=drain)
     options = AgentOptions(
-        environment=environment, host=host, interval_s=interval, timing=timing, wake_check_s=wake_check
+        environment=environment,
+        host=host,
+        interval_s=interval,
+        timing=timing,
+        wake_check_s=wake_check,
+        spare=spare,
     )
 
     def report(text: str) -> None:

@@ -75,8 +75,11 @@ def sync(  # noqa: PLR0917 (Typer maps parameters to options)
     ] = False,
     interval: Annotated[str, typer.Option("--interval", help="Time between polls, e.g. 30s or 5m.")] = "30s",
     wake_check: Annotated[
-        str, typer.Option("--wake-check", help="How often to look for a webhook's wake-up.")
-    ] = "2s",
+        str,
+        typer.Option(
+            "--wake-check", help="How often to look for a webhook's wake-up (a small indexed query)."
+        ),
+    ] = "0.5s",
     once: Annotated[
         bool, typer.Option("--once", help="One pass, then exit (1 when an environment is degraded).")
     ] = False,

@@ -78,7 +78,7 @@ class SyncOptions:
     self_heal: bool = False
     prune: bool = False
     interval_s: float = 30.0
-    wake_check_s: float = 2.0
+    wake_check_s: float = 0.5
     lock_wait_s: float = 10.0
 
 

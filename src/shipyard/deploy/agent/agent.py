@@ -7,7 +7,13 @@ recorded, a saved spec file; asked every ``wake_check_s`` off the event loop) re
 service deployment: a router on its stable port
 (:class:`~.files.PortBook`) and a :class:`~.supervisor.ServiceSupervisor` given the new plan
 (same fingerprint: nothing happens; another: a zero-downtime rollout); a deployment no longer
-desired is stopped and its router closed. Batch jobs and scheduled flows go to the
+desired is stopped and its router closed. A running experiment on a service (the environment's
+``experiments``) splits that service's router (:mod:`.split`): a challenger that is a model
+version runs in its own slot (a supervisor whose router listens nowhere, its processes logging
+under the production deployment's name, so the experiment's analysis reads both arms from one
+prediction log), a challenger that is another deployment of the environment is that
+deployment's backends; a stopped experiment sends the challenger nothing and its slot stops.
+Batch jobs and scheduled flows go to the
 :class:`~.jobs.JobRunner`. A desired state that cannot be read (a spec with an error) changes
 nothing: what runs keeps running and the error is reported. Every change rewrites
 ``status.json``; on shutdown everything stops (services drain first).
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -48,8 +55,13 @@ from shipyard.deploy.agent.files import (
 from shipyard.deploy.agent.jobs import JobRunner
 from shipyard.deploy.agent.process import Child, free_port, wait_event
 from shipyard.deploy.agent.router import Router
+from shipyard.deploy.agent.spare import FLAVOR_MODULES, Spare
+from shipyard.deploy.agent.split import Split
 from shipyard.deploy.agent.supervisor import ServiceSupervisor, Timing
 from shipyard.deploy.spec.models import BatchJob, Service
+
+if TYPE_CHECKING:
+    from shipyard.experiments.config import ExperimentSpec
 
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
@@ -67,6 +79,7 @@ class AgentOptions:
     python: str = sys.executable
     jobs_tick_s: float = 1.0
     wake_check_s: float = 0.5  # how often a WatchedState's revision is asked
+    spare: bool = False  # keep a spare process with the serving stack imported (``--spare``, on)
 
 
 class Agent:
@@ -86,6 +99,8 @@ class Agent:
         self._report: Report = report or (lambda _line: None)
         self.dir = agent_dir(settings.home, options.environment)
         self.services: dict[str, ServiceSupervisor] = {}
+        self.challengers: dict[str, ServiceSupervisor] = {}  # deployment -> its experiment's challenger slot
+        self.experiments: dict[str, tuple[str, ExperimentSpec]] = {}  # deployment -> (name, experiment)
         self.desired: DesiredEnvironment | None = None
         self.errors: dict[str, str] = {}  # deployment -> why it is not (re)configured
         self.error: str | None = None  # the desired state could not be read
@@ -100,6 +115,9 @@ class Agent:
         self._reconciling = asyncio.Lock()
         self._revision: object = None
         self.wakes = 0  # reconciles a moved revision started (status: agent.wakes)
+        self._spare: Spare | None = None
+        self._preload: tuple[str, ...] = ()  # the served flavors' libraries, for the spare
+        self._flavors: dict[str, str | None] = {}  # models:/NAME/N -> its flavor (None: unknown)
 
     # ---- life ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -117,6 +135,8 @@ class Agent:
             asyncio.create_task(self._status_loop(), name="agent-status"),
             asyncio.create_task(self._jobs_loop(), name="agent-jobs"),
         ]
+        if self.options.spare:
+            self._tasks.append(asyncio.create_task(self._spare_loop(), name="agent-spare"))
         if isinstance(self.state, WatchedState):
             self._revision = await self._read_revision(self.state)
             self._tasks.append(asyncio.create_task(self._watch_loop(self.state), name="agent-watch"))
@@ -155,6 +175,9 @@ class Agent:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks = []
+        if self._spare is not None:
+            spare, self._spare = self._spare, None
+            await asyncio.to_thread(spare.discard)
         self._write_status(running=False)
         self._lock.release()
 
@@ -208,6 +231,11 @@ class Agent:
                 if retry:
                     supervisor.retry()
                 supervisor.update(plan)
+        await self._experiments(desired, errors, retry)
+        if self.options.spare:
+            models = [plan.model for plan in services.values()]
+            models += [slot.desired.model for slot in self.challengers.values() if slot.desired]
+            self._preload = await asyncio.to_thread(self._modules_for, models)
         self.errors = errors
         for name, message in errors.items():
             self._report(f"deployment {name}: {message}")
@@ -230,7 +258,119 @@ class Agent:
         self._report(f"deployment {name}: listening on {router.host}:{router.port}")
         return supervisor
 
+    # ---- experiments -----------------------------------------------------------------------------
+    async def _experiments(self, desired: DesiredEnvironment, errors: dict[str, str], retry: bool) -> None:
+        """Split each service with a running experiment between production and its challenger."""
+        running: dict[str, tuple[str, ExperimentSpec]] = {}
+        for ex_name, ex in sorted(desired.experiments.items()):
+            dep = ex.deployment
+            if ex.effective_share <= 0 or dep not in self.services:
+                continue  # stopped or promoted; or its deployment is not a service running here
+            if dep in running:
+                errors[dep] = (
+                    f"experiments {running[dep][0]!r} and {ex_name!r} both run on deployment {dep!r}; "
+                    "the local runtime runs one experiment per deployment: stop one of them"
+                )
+                continue
+            running[dep] = (ex_name, ex)
+        ended = [d for d in self.experiments if d not in running]
+        adopted = {d for d in ended if self._adopt(d)}  # before any await: before their rollouts start
+        for dep in ended:
+            await self._end_experiment(dep, dep in adopted)
+        for dep, (ex_name, ex) in running.items():
+            try:
+                challenger = await self._challenger(desired, dep, ex, retry)
+            except ShipyardError as exc:
+                errors[dep] = f"experiment {ex_name!r}: {exc}"
+                await self._end_experiment(dep)
+                continue
+            router = self.services[dep].router
+            split = router.split
+            if split is None or split.name != ex_name or split.challenger is not challenger:
+                split = Split(ex_name, ex.share, challenger, ex.sticky_key)
+            else:  # the same experiment: its counts go on
+                split.share, split.key = ex.share, ex.sticky_key
+            router.split = split  # one assignment: the next request is split by it
+            if self.experiments.get(dep) != (ex_name, ex):
+                unit = ex.sticky_key or "request"
+                self._report(
+                    f"deployment {dep}: experiment {ex_name} sends {ex.share:g}% of units (by {unit}) "
+                    f"to {ex.challenger}"
+                )
+            self.experiments[dep] = (ex_name, ex)
+            self._dirty.set()
+
+    async def _challenger(
+        self, desired: DesiredEnvironment, dep: str, ex: ExperimentSpec, retry: bool
+    ) -> Router:
+        """The router holding the challenger's backends (its slot started or updated here)."""
+        version = ex.challenger_version
+        if version is None:  # another deployment of this environment
+            other = self.services.get(ex.challenger)
+            if other is None or ex.challenger == dep:
+                raise ConfigurationError(
+                    f"challenger {ex.challenger!r} is not another service deployment of environment "
+                    f"{desired.environment!r}; name one, or a model version like models:/NAME/4"
+                )
+            await self._stop_challenger(dep)
+            return other.router
+        spec = desired.deployments[dep].spec
+        assert isinstance(spec, Service)
+        challenger = spec.model_copy(update={"model": ex.challenger, "routes": []})
+        plan = service_plan(
+            dep,
+            challenger,
+            {ex.challenger: version},
+            desired.settings,
+            trust_router=not _loopback(self.options.host),
+            python=self.options.python,
+        )
+        plan = dataclasses.replace(plan, name=f"{dep}.challenger")  # its own log file
+        slot = self.challengers.get(dep)
+        if slot is None:
+            router = Router(plan.name, self.options.host, 0)  # listens nowhere: the split reaches it
+            slot = ServiceSupervisor(
+                plan.name, router, self._launch_service, self.options.timing, self._report
+            )
+            slot.on_change = self._dirty.set
+            slot.start()
+            self.challengers[dep] = slot
+        if retry:
+            slot.retry()
+        slot.update(plan)
+        return slot.router
+
+    def _adopt(self, dep: str) -> bool:
+        """Production is now told to run exactly what the challenger's slot runs (the challenger
+        was promoted): it takes the slot's processes as its warm standby, so its rollout is a
+        router switch instead of a cold start."""
+        supervisor, slot = self.services.get(dep), self.challengers.get(dep)
+        return supervisor is not None and slot is not None and supervisor.adopt(slot)
+
+    async def _end_experiment(self, dep: str, adopted: bool = False) -> None:
+        """Production gets all the traffic again; the challenger's slot drains and stops (what
+        production adopted of it keeps running: :meth:`_adopt`)."""
+        supervisor = self.services.get(dep)
+        if supervisor is not None:
+            supervisor.router.split = None
+        ended = self.experiments.pop(dep, None)
+        if ended is not None:
+            how = (
+                "its challenger's processes serve production now"
+                if adopted
+                else "production takes all traffic"
+            )
+            self._report(f"deployment {dep}: experiment {ended[0]} ended; {how}")
+        await self._stop_challenger(dep)
+        self._dirty.set()
+
+    async def _stop_challenger(self, dep: str) -> None:
+        slot = self.challengers.pop(dep, None)
+        if slot is not None:
+            await slot.stop()
+
     async def _remove(self, name: str) -> None:
+        await self._end_experiment(name)
         supervisor = self.services[name]
         await supervisor.stop()  # listed until its processes and router are gone ("stopped")
         await supervisor.router.stop()
@@ -305,7 +445,79 @@ class Agent:
 
     def _launch_service(self, plan: ServicePlan, port: int) -> Child:
         root = self.desired.root if self.desired else None
-        return Child(plan.argv(port), self._child_env(), self.dir / f"{plan.name}.log", cwd=root)
+        argv, env = plan.argv(port), self._child_env()
+        spare, self._spare = self._spare, None  # taken, or stale: the loop starts another
+        runtime = self.desired.settings.keys() if self.desired else ()
+        if spare is not None and not spare.fits(argv, env, root, runtime):
+            spare.discard()
+            spare = None
+        return Child(argv, env, self.dir / f"{plan.name}.log", cwd=root, spare=spare)
+
+    # ---- the spare -------------------------------------------------------------------------------
+    def _modules_for(self, models: list[str]) -> tuple[str, ...]:
+        """The libraries the flavors of ``models`` (``models:/NAME/N``) import when loaded."""
+        if self.metadata is None:
+            return ()
+        from shipyard.metadata.model_registry import open_registry_store
+
+        modules: list[str] = []
+        for ref in sorted(set(models)):
+            if ref not in self._flavors:
+                name, _, number = ref.removeprefix("models:/").rpartition("/")
+                flavor = None
+                if name and number.isdigit():
+                    with contextlib.suppress(ShipyardError):
+                        flavor = open_registry_store(self.metadata).get_version(name, int(number)).flavor
+                self._flavors[ref] = flavor
+            for module in FLAVOR_MODULES.get(self._flavors[ref] or "", ()):
+                if module not in modules:
+                    modules.append(module)
+        return tuple(modules)
+
+    def _busy(self) -> bool:
+        """A process of a service is starting: a new spare would take CPU from it."""
+        for supervisor in [*self.services.values(), *self.challengers.values()]:
+            if supervisor.starting is not None or supervisor.state in ("starting", "rolling-out"):
+                return True
+            current = supervisor.current
+            if current is not None and any(r.state == "starting" for r in current.replicas):
+                return True
+        return False
+
+    async def _spare_loop(self) -> None:
+        """Keep one spare fitting what a service would be started with now, started while no
+        service process is starting; a spare that no longer fits (the settings changed, another
+        flavor) is replaced."""
+        made_for: object = None  # what the spare was started for (its environment is built then)
+        while True:
+            await asyncio.sleep(0.5)
+            desired = self.desired
+            if desired is None or not self.services or self._busy():
+                continue
+            wanted: tuple[object, ...] = (  # not the settings: a spare may run under new ones
+                desired.namespace,
+                desired.project,
+                desired.environment,
+                desired.root,
+                self._preload,
+                self.options.python,
+            )
+            spare = self._spare
+            if spare is not None and spare.alive and made_for == wanted:
+                continue
+            if spare is not None:
+                self._spare = None
+                await asyncio.to_thread(spare.discard)
+            try:
+                env = await asyncio.to_thread(self._child_env)  # secrets may be read: off the loop
+            except ShipyardError:  # a secret that cannot be read: launches report it themselves
+                continue
+            if self.desired is desired and not self._busy():
+                self._spare = Spare(
+                    self.options.python, env, desired.root, self._preload, self.dir / "spare.log"
+                )
+                made_for = wanted
+                self._dirty.set()
 
     def _launch_job(self, plan: JobPlan) -> Child:
         root = self.desired.root if self.desired else None
@@ -359,10 +571,21 @@ class Agent:
             children += [{"pid": c.pid, "created": created(c.pid)} for c in self.jobs.running()]
         for name, message in self.errors.items():
             deployments.setdefault(name, {"state": "error"})["error"] = message
-        for supervisor in self.services.values():
+        for name, (ex_name, ex) in self.experiments.items():
+            split = self.services[name].router.split if name in self.services else None
+            about: dict[str, Any] = {"name": ex_name, "challenger": ex.challenger}
+            about.update(split.snapshot() if split is not None else {})
+            slot = self.challengers.get(name)
+            if slot is not None:
+                shot = slot.snapshot()
+                about["slot"] = {k: shot[k] for k in ("state", "version", "backends", "rollout", "error")}
+            deployments.setdefault(name, {})["experiment"] = about
+        for supervisor in [*self.services.values(), *self.challengers.values()]:
             for gen in (supervisor.current, supervisor.standby, supervisor.starting):
                 if gen is not None:
                     children += [{"pid": c.pid, "created": created(c.pid)} for c in gen.children() if c.alive]
+        if self._spare is not None and self._spare.alive:
+            children.append({"pid": self._spare.pid, "created": created(self._spare.pid)})
         desired = self.desired
         return {
             "agent": {
@@ -376,6 +599,14 @@ class Agent:
                 "interval_s": self.options.interval_s,
                 "wakes": self.wakes,
                 "error": self.error,
+                "spare": None
+                if self._spare is None
+                else {
+                    "pid": self._spare.pid,
+                    "modules": list(self._spare.modules),
+                    "ready": self._spare.ready,
+                    "imports_s": self._spare.ready_after,
+                },
             },
             "deployments": deployments,
             "flows": flows,

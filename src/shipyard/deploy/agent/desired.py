@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from shipyard.deploy.spec.models import BatchJob, FlowSchedule, Service
+from shipyard.experiments.config import ExperimentSpec
 
 if TYPE_CHECKING:
     from shipyard.metadata.base import MetadataStore
@@ -52,6 +53,7 @@ class DesiredEnvironment:
     namespace: str | None = None  # the environment's metadata namespace
     root: Path | None = None  # the project's folder: flow files and relative paths are inside it
     source: str = ""  # where it came from, for the status (a file, a release)
+    experiments: Mapping[str, ExperimentSpec] = field(default_factory=dict)  # in this environment
 
 
 class DesiredState(Protocol):
@@ -103,6 +105,7 @@ class SpecFileState:
             namespace=view.environments[environment].namespace,
             root=self.path.resolve().parent,
             source=str(self.path),
+            experiments=dict(view.experiments),
         )
 
     def revision(self, environment: str) -> object:
@@ -163,6 +166,7 @@ class AppliedState:
         env = Environment()
         deployments: dict[str, DesiredDeployment] = {}
         flows: dict[str, FlowSchedule] = {}
+        experiments: dict[str, ExperimentSpec] = {}
         for obj in objects:
             if obj.kind == "environment":
                 env = Environment.model_validate(obj.spec)
@@ -180,6 +184,8 @@ class AppliedState:
                 flow = FlowSchedule.model_validate(obj.spec)
                 if flow.schedule:
                     flows[obj.name] = flow
+            elif obj.kind == "experiment":  # its status too: a stopped one gives the challenger nothing
+                experiments[obj.name] = ExperimentSpec.model_validate(obj.spec)
         release = max(o.release for o in objects)
         return DesiredEnvironment(
             project=self.project,
@@ -190,6 +196,7 @@ class AppliedState:
             namespace=env.namespace,
             root=self.root,
             source=f"release {release} of {self.project}/{environment}",
+            experiments=experiments,
         )
 
 

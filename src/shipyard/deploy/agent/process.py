@@ -14,6 +14,10 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shipyard.deploy.agent.spare import Spare
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,17 +28,27 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class Child:
-    """One started process."""
+    """One started process: a new one, or ``spare`` told to become it (its imports done; the
+    caller checked that it fits: :meth:`~.spare.Spare.fits`)."""
 
     def __init__(
-        self, argv: Sequence[str], env: Mapping[str, str], log: Path, *, cwd: Path | None = None
+        self,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log: Path,
+        *,
+        cwd: Path | None = None,
+        spare: Spare | None = None,
     ) -> None:
         log.parent.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        how = f" (a spare started {spare.age:.0f} s ago, pid {spare.pid})" if spare is not None else ""
         with log.open("ab") as out:
-            out.write(f"---- {stamp} agent starts: {' '.join(argv[1:])}\n".encode())
+            out.write(f"---- {stamp} agent starts{how}: {' '.join(argv[1:])}\n".encode())
             out.flush()
-            self.proc = subprocess.Popen(
+            taken = spare.take(argv, log, env) if spare is not None else None
+            self.from_spare = taken is not None
+            self.proc = taken or subprocess.Popen(
                 list(argv),
                 env=dict(env),
                 cwd=cwd,

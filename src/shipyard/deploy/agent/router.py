@@ -9,6 +9,12 @@ no request in flight. A backend that refuses the connection is passed over for a
 request goes to another (it never reached the first); with none ready the answer is 503 with
 ``Retry-After``, 502 when a backend failed mid-answer, 504 when it did not answer in time.
 
+With an experiment running (:attr:`Router.split`, :mod:`.split`) each request's assignment unit
+picks its arm: the challenger's units go to the challenger's backends (production's when the
+challenger has none ready: counted as a fallback), the rest to production's; the arm is counted
+and answered in ``X-Shipyard-Arm``. A sticky experiment's request without its key is refused
+(400 ``missing_assignment_key``), as ``shipyard serve`` refuses it.
+
 The client's ``Host`` is forwarded (the service checks it); ``X-Forwarded-For`` is replaced by the
 client's address (believed by the service only when the agent says so); hop-by-hop headers are
 dropped both ways.
@@ -26,6 +32,7 @@ from typing import Any
 
 import uvicorn
 
+from shipyard.deploy.agent.split import ARMS, Split, sticky_unit
 from shipyard.deploy.agent.upstream import Answer, UpstreamError, UpstreamPool
 
 HOP_BY_HOP = frozenset(
@@ -91,6 +98,7 @@ class Router:
         self.backend_host = backend_host
         self.targets: tuple[Target, ...] = ()
         self.stats = RouterStats()
+        self.split: Split | None = None  # a running experiment (see the module doc)
         self._turn = 0
         self._server: _QuietServer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -124,8 +132,8 @@ class Router:
             for target in targets:
                 target.pool.close()
 
-    def _pick(self, tried: set[int]) -> Target | None:
-        targets = self.targets
+    def _pick(self, tried: set[int], targets: tuple[Target, ...] | None = None) -> Target | None:
+        targets = self.targets if targets is None else targets
         now = time.monotonic()
         best: Target | None = None
         count = len(targets)
@@ -206,20 +214,73 @@ class Router:
         target_path = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target_path += b"?" + scope["query_string"]
-        answer = await self._forward(scope["method"], target_path.decode("latin-1"), headers, body, send)
+        split = self.split
+        challenger: Router | None = None
+        if split is not None:
+            unit = self._unit(split, scope, headers, body)
+            if unit is None:
+                key = split.key
+                message = (
+                    f"this deployment assigns experiment traffic by {key!r}: send it as an input "
+                    f"column or as ?{key}=VALUE on the URL (a string or an integer)"
+                )
+                await self._answer(send, 400, "missing_assignment_key", message)
+                return
+            if split.arm_of(unit):  # the challenger's; production's backends when it has none
+                challenger = split.challenger
+        served: list[int] = []
+        answer = await self._forward(
+            scope["method"], target_path.decode("latin-1"), headers, body, send, challenger, served
+        )
         if answer is None:
             return
         out = [(k, v) for k, v in answer.headers if k.lower() not in HOP_BY_HOP]
         out.append((b"content-length", str(len(answer.body)).encode()))
+        if split is not None:
+            arm = ARMS[1] if challenger is not None and served[0] == 0 else ARMS[0]
+            split.arms[arm] += 1
+            if challenger is not None and arm == ARMS[0]:
+                split.fallbacks += 1
+            elif challenger is not None:
+                challenger.stats.requests += 1
+            out.append((b"x-shipyard-arm", arm.encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": out})
         await send({"type": "http.response.body", "body": answer.body})
 
-    async def _forward(
-        self, method: str, target: str, headers: list[tuple[bytes, bytes]], body: bytes, send: Any
+    def _unit(self, split: Split, scope: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> str | None:
+        """The request's assignment unit (None: a sticky experiment's key is missing); a request
+        id the router makes is added to ``headers``, so the service logs the request under it."""
+        if split.key is not None:
+            return sticky_unit(split.key, body, scope.get("query_string") or b"")
+        given = next((v for k, v in headers if k == b"x-request-id"), None)
+        rid, made = split.request_id(given)
+        if made:
+            headers[:] = [(k, v) for k, v in headers if k != b"x-request-id"]
+            headers.append((b"x-request-id", rid.encode("ascii")))
+        return rid
+
+    async def _forward(  # noqa: PLR0917
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        send: Any,
+        challenger: Router | None = None,
+        served: list[int] | None = None,
     ) -> Answer | None:
+        """Send the request to a ready backend: ``challenger``'s when given and it has one, else
+        this router's (a refused backend is passed over for the next); ``served`` gets 0 when
+        the challenger's answered, 1 when this router's did. The backends are looked up again
+        after a refusal, so a switch meanwhile is seen."""
         tried: set[int] = set()
         while True:
-            chosen = self._pick(tried)
+            groups = (self.targets,) if challenger is None else (challenger.targets, self.targets)
+            chosen, group = None, 0
+            for group, targets in enumerate(groups):  # noqa: B007 - the group is used below
+                chosen = self._pick(tried, targets)
+                if chosen is not None:
+                    break
             if chosen is None:
                 if tried:
                     message = "no backend of the deployment accepted the request; retry shortly"
@@ -231,6 +292,8 @@ class Router:
             try:
                 answer = await chosen.pool.request(method, target, headers, body, timeout=self.timeout_s)
                 chosen.served += 1
+                if served is not None:
+                    served.append(group if challenger is not None else 1)
                 return answer
             except UpstreamError as exc:
                 if exc.retry_safe:

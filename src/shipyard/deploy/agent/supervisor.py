@@ -47,6 +47,10 @@ Report = Callable[[str], None]
 #: more set of the deployment's replicas, for that long.
 DEFAULT_STANDBY_S = 1800.0
 
+#: a rollout's new replicas are asked ``/ready`` this often (a refused connect until they listen:
+#: cheap), so the switch follows their readiness by tens of milliseconds, not a whole tick
+READY_POLL_S = 0.05
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -154,6 +158,27 @@ class ServiceSupervisor:
         self.failed = None
         self._retry_at = 0.0
         self._wake.set()
+
+    def adopt(self, other: ServiceSupervisor) -> bool:
+        """Take ``other``'s serving generation as this one's warm standby when it runs exactly the
+        plan this one is told to roll out to (an experiment's challenger promoted: the rollout is
+        then a router switch, not a cold start); True when taken — ``other`` keeps none of it."""
+        plan, gen = self.desired, other.current
+        if (
+            plan is None
+            or gen is None
+            or gen.plan.fingerprint != plan.fingerprint
+            or (self.current is not None and self.current.plan.fingerprint == plan.fingerprint)
+            or not all(r.state == "ready" for r in gen.replicas)
+        ):
+            return False
+        other.current = None
+        previous, self.standby = self.standby, gen
+        self._standby_until = time.monotonic() + max(self.timing.standby_s, 60.0)
+        if previous is not None:  # at most one warm generation: the older one stops
+            asyncio.get_running_loop().create_task(self._stop_generation(previous))
+        self._wake.set()
+        return True
 
     async def stop(self) -> None:
         """Stop serving: the router takes no backend, every process stops."""
@@ -430,7 +455,7 @@ class ServiceSupervisor:
                 return
             if time.monotonic() > deadline:
                 raise RolloutFailed(f"not ready within {self.timing.ready_timeout_s:g} s")
-            await asyncio.sleep(self.timing.tick_s)
+            await asyncio.sleep(min(self.timing.tick_s, READY_POLL_S))
 
     async def _all_ready(self, gen: Generation) -> bool:
         return all([r.child is not None and r.child.alive and await self._probe(r) for r in gen.replicas])

@@ -46,7 +46,8 @@ def follow_keyset(
 ) -> list[Any]:
     """Like :func:`follow_pages` for a route that also takes ``after`` and answers ``next_after``:
     the first request carries ``offset`` (and ``after`` when given), the next ones only the
-    cursor the previous page ended at."""
+    cursor the previous page ended at (or, from a server that answers no ``next_after``, the
+    ``next_offset``)."""
     check_page(limit, offset)
     rows: list[Any] = []
     cursor = after
@@ -59,7 +60,14 @@ def follow_keyset(
             query["after"] = cursor
         data = http.call("GET", path, params=query)
         rows.extend(data[field])
+        if data.get("next_offset") is None:
+            return rows
         following = data.get("next_after")
-        if data.get("next_offset") is None or following is None or following == cursor:
-            return rows  # the last page (or a server that does not move on: stop rather than loop)
-        cursor, offset = str(following), 0
+        if following is None:  # a server without the cursor: go on by offset
+            if int(data["next_offset"]) <= offset:  # a server that does not move on: stop
+                return rows
+            offset = int(data["next_offset"])
+        elif following == cursor:
+            return rows
+        else:
+            cursor, offset = str(following), 0

@@ -1,14 +1,18 @@
 """Dataset benchmark (issue 14, datasets part).
 
-1. Snapshot a Parquet dataset (a folder of Parquet files, ``--mb`` in all, default 1024) vs ``cp -r``
-   of the same folder to the same disk, and vs ``cp -r`` + fsync of every file (the store fsyncs
-   each blob). Target: snapshot >= 70% of cp's speed.
+1. Snapshot a Parquet dataset (a folder of ``--parquet-files`` Parquet files, ``--mb`` in all,
+   default 8 files, 1024 MB) vs ``cp -r`` of the same folder to the same disk, and vs ``cp -r`` +
+   fsync of every file (the store fsyncs each blob). ``--repeat`` rounds (default 5), the
+   contenders interleaved in each; medians printed, and the load average before and after.
+   Between contenders what one left dirty is synced and removed (untimed). Target: snapshot >= 70%
+   of cp's speed.
 2. Re-snapshot of the unchanged folder. Target: < 1 s.
 3. Add ``--files`` small files (default 100,000, 1-4 KB each) vs ``dvc add`` (DVC from
    ``bench/.venv-dvc``: ``python -m venv bench/.venv-dvc && bench/.venv-dvc/bin/pip install dvc``;
    skipped when missing). Target: >= 10x faster.
 
-Run: ``PYTHONPATH=src python bench/data.py [--mb 1024] [--files 100000] [--dir PATH]``.
+Run: ``PYTHONPATH=src python bench/data.py [--mb 1024] [--files 100000] [--dir PATH]``
+(``PYTHONPATH`` at another checkout's ``src`` measures that code with this script).
 Every run generates fresh random data in a new temp folder under ``--dir`` (default: tmp).
 """
 
@@ -16,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -31,7 +37,7 @@ from shipyard.tracking.stores import open_stores
 DVC = Path(__file__).resolve().parent / ".venv-dvc" / "bin" / "dvc"
 
 
-def _parquet_folder(root: Path, mb: int, files: int = 8) -> int:
+def _parquet_folder(root: Path, mb: int, files: int) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -57,10 +63,28 @@ def _small_files(root: Path, n: int) -> None:
         (folder / f"{i:06d}.txt").write_bytes(rng.bytes(int(rng.integers(1024, 4096))))
 
 
-def _timed(fn: object) -> float:
+def _timed(fn: object, *args: object) -> float:
     start = time.perf_counter()
-    fn()  # type: ignore[operator]
+    fn(*args)  # type: ignore[operator]
     return time.perf_counter() - start
+
+
+def _cpu(who: int) -> float:
+    used = resource.getrusage(who)
+    return used.ru_utime + used.ru_stime
+
+
+def _cpu_of(fn: object, *args: object) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its children, all threads) of ``fn(*args)``."""
+    before = _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN)
+    wall = _timed(fn, *args)
+    return wall, _cpu(resource.RUSAGE_SELF) + _cpu(resource.RUSAGE_CHILDREN) - before
+
+
+def _cp(src: Path, target: Path, fsync: bool = False) -> None:
+    subprocess.run(["cp", "-r", str(src), str(target)], check=True)
+    if fsync:
+        _fsync_tree(target)
 
 
 def _fsync_tree(root: Path) -> None:
@@ -82,31 +106,63 @@ def _drop_page_cache_hint(root: Path) -> None:
                     pass
 
 
-def bench_parquet(work: Path, mb: int) -> None:
+def _sync_and_remove(path: Path) -> None:
+    """Untimed: write back what a contender left dirty, then remove it, so the next one starts
+    from a clean page cache (the source stays cached)."""
+    subprocess.run(["sync", "-f", str(path)], check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def bench_parquet(work: Path, mb: int, files: int, repeat: int) -> None:
+    import shipyard
+
     src = work / "parquet"
-    size = _parquet_folder(src, mb)
+    size = _parquet_folder(src, mb, files)
     _drop_page_cache_hint(src)
-    cp = _timed(lambda: subprocess.run(["cp", "-r", str(src), str(work / "cp1")], check=True))
-    cp_sync = _timed(
-        lambda: (
-            subprocess.run(["cp", "-r", str(src), str(work / "cp2")], check=True),
-            _fsync_tree(work / "cp2"),
-        )
-    )
-    stores = open_stores(load_settings(home=work / "home", artifacts=str(work / "store")))
-    service = DatasetService(stores)
-    first = _timed(lambda: service.snapshot("big", src))
-    again = _timed(lambda: service.snapshot("big", src))
-    stores.close()
+    cps, cp_syncs, firsts, agains, cp_cpu, snap_cpu = [], [], [], [], [], []
+    for i in range(repeat):  # interleaved, so each round's contenders share the machine's load
+        target = work / f"cp-{i}"
+        wall, cpu = _cpu_of(_cp, src, target)
+        cps.append(wall)
+        cp_cpu.append(cpu)
+        _sync_and_remove(target)
+        cp_syncs.append(_timed(_cp, src, target, True))
+        _sync_and_remove(target)
+        stores = open_stores(load_settings(home=work / f"home-{i}", artifacts=str(work / f"store-{i}")))
+        service = DatasetService(stores)
+        wall, cpu = _cpu_of(service.snapshot, "big", src)
+        firsts.append(wall)
+        snap_cpu.append(cpu)
+        agains.append(_timed(service.snapshot, "big", src))
+        stores.close()
+        _sync_and_remove(work / f"store-{i}")
+        shutil.rmtree(work / f"home-{i}", ignore_errors=True)
+    cp, cp_sync, first, again = (statistics.median(v) for v in (cps, cp_syncs, firsts, agains))
     mbs = size / (1 << 20)
-    print(f"parquet folder: {mbs:.0f} MB in 8 files")
+    print(f"parquet folder: {mbs:.0f} MB in {files} file(s); shipyard from {Path(shipyard.__file__).parent}")
+    print(f"  medians of {repeat} interleaved rounds (each round: {_fmt(cps)} | {_fmt(firsts)})")
     print(f"  cp -r            {cp:7.2f} s  {mbs / cp:7.0f} MB/s")
     print(f"  cp -r + fsync    {cp_sync:7.2f} s  {mbs / cp_sync:7.0f} MB/s")
     print(
         f"  snapshot         {first:7.2f} s  {mbs / first:7.0f} MB/s  = {cp / first:.0%} of cp, "
         f"{cp_sync / first:.0%} of cp+fsync (target >= 70% of cp)"
     )
+    ratios = sorted(c / f for c, f in zip(cps, firsts, strict=True))
+    print(
+        f"  per-round snapshot/cp speed: {', '.join(f'{r:.0%}' for r in ratios)} "
+        f"(median {statistics.median(ratios):.0%})"
+    )
     print(f"  re-snapshot      {again:7.2f} s  (unchanged; target < 1 s)")
+    cpu_cp, cpu_snap = statistics.median(cp_cpu), statistics.median(snap_cpu)
+    paired = statistics.median(c / f for c, f in zip(cp_cpu, snap_cpu, strict=True))
+    print(
+        f"  CPU time (all threads, median): cp {cpu_cp:.2f} s, snapshot {cpu_snap:.2f} s "
+        f"(per-round cp / snapshot, median: {paired:.0%}: the ratio where CPU is the bottleneck)"
+    )
+
+
+def _fmt(values: list[float]) -> str:
+    return " ".join(f"{v:.2f}" for v in values)
 
 
 def bench_small_files(work: Path, n: int) -> None:
@@ -133,16 +189,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=1024)
     parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--parquet-files", type=int, default=8, help="the Parquet folder's files")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of the Parquet contenders")
     parser.add_argument("--dir", type=Path, default=None, help="folder on the disk to test (default: tmp)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="shipyard-bench-data-", dir=args.dir))
     try:
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if args.mb:
-            bench_parquet(work, args.mb)
+            bench_parquet(work, args.mb, args.parquet_files, args.repeat)
         if args.files:
             bench_small_files(work, args.files)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

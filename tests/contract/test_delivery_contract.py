@@ -227,3 +227,22 @@ def test_environments_page_by_keyset(store: DeliveryStore) -> None:
     assert keys(store.list_environments("a", after=("a", "prod"))) == [("a", "staging")]
     assert keys(store.list_environments(after=("a", "zzz"))) == [("b", "dev"), ("fraud", "prod")]
     assert store.list_environments(after=("fraud", "prod")) == []
+
+
+def test_sync_statuses_page_by_keyset(store: DeliveryStore) -> None:
+    from shipyard.metadata.delivery import SyncReport, SyncStatus
+
+    for project, env in [("b", "dev"), ("a", "staging"), ("fraud", "prod"), ("a", "prod")]:
+        store.record_sync(project, env, SyncReport(status="synced"), by="alice")
+
+    def keys(rows: list[SyncStatus]) -> list[tuple[str, str]]:
+        return [(s.project, s.environment) for s in rows]
+
+    assert keys(store.list_syncs()) == [("a", "prod"), ("a", "staging"), ("b", "dev"), ("fraud", "prod")]
+    assert keys(store.list_syncs(after=("a", "staging"))) == [("b", "dev"), ("fraud", "prod")]
+    assert keys(store.list_syncs(limit=1, after=("a", "prod"))) == [("a", "staging")]
+    assert keys(store.list_syncs(limit=1, offset=1, after=("a", "prod"))) == [("b", "dev")]
+    assert keys(store.list_syncs("a", after=("a", "prod"))) == [("a", "staging")]
+    assert keys(store.list_syncs("b", after=("a", "zzz"))) == [("b", "dev")]
+    assert keys(store.list_syncs(after=("a", "zzz"))) == [("b", "dev"), ("fraud", "prod")]
+    assert store.list_syncs(after=("fraud", "prod")) == []

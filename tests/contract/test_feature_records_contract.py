@@ -50,3 +50,15 @@ def test_lists_are_paged_by_name_and_unknowns_are_named(records: FeatureRecords)
         records.get_view("alpha", 9)
     with pytest.raises(NotFoundError, match="'nope'"):
         records.view_versions("nope")
+
+
+def test_views_page_by_keyset_on_their_names(records: FeatureRecords) -> None:
+    for name in ["zeta", "alpha", "mid", "beta"]:
+        records.apply_view(name, {**SPEC, "name": name}, project=None, by="alice", at=T0)
+    records.apply_view("mid", {**SPEC, "name": "mid", "ttl": "1d"}, project=None, by="alice", at=T0)
+    assert [v.name for v in records.list_views(after="alpha")] == ["beta", "mid", "zeta"]
+    assert [(v.name, v.version) for v in records.list_views(limit=1, after="beta")] == [("mid", 2)]
+    assert [v.name for v in records.list_views(limit=2, offset=1, after="alpha")] == ["mid", "zeta"]
+    assert [v.name for v in records.list_views(after="c")] == ["mid", "zeta"]  # not a view's name
+    assert records.list_views(after="zeta") == []
+    assert [v.name for v in records.list_views(after="alpha", limit=0)] == []

@@ -111,3 +111,35 @@ def test_a_damaged_hash_cache_row_is_ignored(tmp_path: Path) -> None:
         cache._db.execute("UPDATE roots SET entries = ?", (b"not zlib",))
     assert cache.under(tmp_path) == {}
     cache.close()
+
+
+def test_large_files_are_stored_side_by_side(
+    service: DatasetService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each large file is its own thread-pool task (not 256 files to a task), so a folder of a
+    few big Parquet files is copied and hashed on several threads at once."""
+    import threading
+
+    monkeypatch.setattr(filestore, "_TASK_BYTES", 64 << 10)
+    src = tmp_path / "big"
+    src.mkdir()
+    for i in range(4):
+        (src / f"part-{i}.bin").write_bytes(os.urandom(100 << 10) + bytes([i]))
+    together = threading.Barrier(4, timeout=10)  # broken unless four copies run at once
+    cas = service.stores.artifacts.cas
+    real = type(cas).put_file
+
+    def put_file(self: object, path: Path) -> tuple[str, int]:
+        together.wait()
+        return real(self, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(cas), "put_file", put_file)
+    result = service.snapshot("big", src)
+    assert result.written == 4 and not together.broken
+    assert [f.path for f in service.files(result.version)] == [f"part-{i}.bin" for i in range(4)]
+    small = os.stat_result((0o100644, 1, 1, 1, 0, 0, 100, 0, 0, 0))  # 100 bytes
+    assert filestore._tasks([("a", "a", small)] * 600, 0, 600) == [
+        range(0, 256),
+        range(256, 512),
+        range(512, 600),
+    ]

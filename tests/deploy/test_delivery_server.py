@@ -201,3 +201,77 @@ def test_the_environments_list_pages_in_the_database_by_keyset(
         assert [e["environment"] for e in offset["environments"]] == ["e03", "e04"]
         bad = client.get("/api/v1/deploy/environments", params={"after": "no-slash"})
         assert bad.status_code == 400
+
+
+def test_the_sync_list_pages_in_the_database_by_keyset(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /deploy/sync reads chunks of _SCAN statuses after a keyset and filters them by
+    deploy:plan; a caller who may see only some gets full pages of those, in order, each once,
+    and next_after (or the SDK, which follows it) continues the list."""
+    import shipyard.server.routers.deploy as route
+    from shipyard.metadata.delivery import SyncReport
+
+    monkeypatch.setattr(route, "_SCAN", 3)
+    delivery = open_delivery_store(server.stores.metadata)
+    reads: list[tuple[int | None, object]] = []
+    real = type(delivery).list_syncs
+
+    def counted(self: object, *args: object, **kwargs: object) -> object:
+        rows = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        reads.append((kwargs.get("limit"), kwargs.get("after")))  # type: ignore[arg-type]
+        return rows
+
+    monkeypatch.setattr(type(delivery), "list_syncs", counted)
+    for project in ("a", "b", "c"):
+        for i in range(7):
+            delivery.record_sync(project, f"e{i:02d}", SyncReport(status="synced"), by="admin")
+    with client_for(server, server.token) as admin:
+        carol = make_user(admin, "carol", None)
+        binding = {"principal": "carol", "role": "viewer", "scope": "project:b"}
+        admin.post("/api/v1/bindings", json=binding).raise_for_status()
+    seen: list[str] = []
+    with client_for(server, carol) as client:
+        after: str | None = None
+        while True:
+            reads.clear()
+            params = {"limit": 3, **({"after": after} if after else {})}
+            body = client.get("/api/v1/deploy/sync", params=params).json()
+            assert len(body["syncs"]) <= 3
+            assert all(limit == 3 for limit, _ in reads)  # never more than a chunk from the database
+            if after is not None:  # the page starts at the cursor: nothing before it read again
+                assert reads[0][1] == tuple(after.split("/"))
+            seen += [f"{s['project']}/{s['environment']}" for s in body["syncs"]]
+            after = body["next_after"]
+            assert (after is None) == (body["next_offset"] is None)
+            if after is None:
+                break
+        assert seen == [f"b/e{i:02d}" for i in range(7)]  # only project b, in order, each once
+        offset = client.get("/api/v1/deploy/sync", params={"limit": 2, "offset": 3}).json()
+        assert [s["environment"] for s in offset["syncs"]] == ["e03", "e04"]
+        assert offset["next_after"] == "b/e04"
+        assert client.get("/api/v1/deploy/sync", params={"after": "b"}).status_code == 400
+        assert client.get("/api/v1/deploy/sync", params={"limit": 10_001}).status_code == 400
+    as_carol = open_delivery_store(RestMetadataStore(server.url, token=carol))
+    assert [s.environment for s in as_carol.list_syncs(limit=4, after=("b", "e01"))] == [
+        "e02",
+        "e03",
+        "e04",
+        "e05",
+    ]
+    assert [s.environment for s in as_carol.list_syncs()] == [f"e{i:02d}" for i in range(7)]
+
+
+def test_the_openapi_document_bounds_the_paged_lists(server: LiveServer) -> None:
+    """limit is 1..LIST_PAGE_MAX and after is a PROJECT/ENVIRONMENT cursor, in the published schema."""
+    from shipyard.server.paging import LIST_PAGE_MAX
+
+    with client_for(server, server.token) as admin:
+        paths = admin.get("/openapi.json").json()["paths"]
+    for path in ("/api/v1/deploy/sync", "/api/v1/deploy/environments", "/api/v1/features/views"):
+        params = {p["name"]: p for p in paths[path]["get"]["parameters"]}
+        limit = params["limit"]["schema"]
+        assert (limit["minimum"], limit["maximum"]) == (1, LIST_PAGE_MAX), path
+        assert str(LIST_PAGE_MAX) in params["limit"]["description"].replace(",", "")
+        assert "next_after" in params["after"]["description"], path
+        assert "next_after" in paths[path]["get"]["description"], path

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from shipyard.artifacts._copy import copy_hashed
 from shipyard.artifacts._hashing import INLINE_LIMIT, HashPipe, sha256_hex
 from shipyard.artifacts.backends.base import BlobBackend, StaleReport, clean_temp_folder, write_error
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
@@ -336,11 +337,43 @@ class ContentStore:
         return True
 
     def put_file(self, path: Path) -> tuple[str, int]:
+        """Store a local file; (digest, size). Into a local backend a file of ``INLINE_LIMIT`` or
+        more is copied in the kernel and hashed from the copy (:mod:`shipyard.artifacts._copy`),
+        then fsynced and renamed under its digest key; a smaller one is hashed in memory and
+        written only when new."""
         try:
             src = open(path, "rb")  # noqa: SIM115
         except FileNotFoundError as exc:
             raise NotFoundError(f"cannot store {path}: no such file") from exc
-        with src, self.writer() as out:
+        with src:
+            staging = self.blobs.staging_dir()
+            if staging is not None and os.fstat(src.fileno()).st_size >= INLINE_LIMIT:
+                return self._copy_in(src.fileno(), staging)
+            return self._write_in(src)
+
+    def _copy_in(self, src: int, staging: Path) -> tuple[str, int]:
+        try:
+            fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=".blob", dir=staging)
+        except OSError as exc:
+            raise write_error(exc, "a blob", staging) from exc
+        temp = Path(name)
+        try:
+            try:
+                digest, size = copy_hashed(src, fd)
+                os.fsync(fd)  # durable before it is adopted under its digest key
+            finally:
+                os.close(fd)
+            self.adopt(digest, temp)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise write_error(exc, "a blob", staging) from exc
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return digest, size
+
+    def _write_in(self, src: BinaryIO) -> tuple[str, int]:
+        with self.writer() as out:
             while chunk := src.read(_CHUNK):
                 out.write_stable(chunk)  # a fresh bytes object per chunk: never reused
             return out.commit()

@@ -9,7 +9,14 @@ little Python).
 - Other files up to ``PACK_LIMIT`` are read with one ``open`` (``O_NOFOLLOW``) and one ``read``
   on a few threads, hashed, and gathered into pack blobs of about ``PACK_BYTES`` (each file keeps
   its own sha256 and is found by pack and offset); a pack is written on a background thread
-  while the next one fills. Larger files are blobs of their own (``ContentStore.put_file``).
+  while the next one fills. Larger files are blobs of their own (``ContentStore.put_file``: into a
+  local store, copied in the kernel and hashed from the copy, ``shipyard.artifacts._copy``), and
+  thread-pool tasks hold at most ``_TASK_BYTES`` of them, so the files of a large Parquet folder
+  are copied and hashed side by side rather than one after another.
+- Durability: every blob is fsynced before it is renamed under its digest key (and its folder
+  fsynced after), and the version is recorded only once every blob is stored, so an acknowledged
+  version's bytes are on disk; a blob's writeback starts while it is still being copied, so the
+  fsync waits for its last megabytes only.
 - A digest seen twice in one snapshot is packed once.
 
 Blobs written for a snapshot that then fails are left unreferenced, for garbage collection.
@@ -32,6 +39,7 @@ PACK_LIMIT = 64 << 10  # new files up to this size are stored in pack blobs
 PACK_BYTES = 64 << 20  # a pack blob is closed at about this size
 _CHUNK_FILES = 4096  # files probed (read and hashed) at a time
 _PER_TASK = 256  # files per thread-pool task
+_TASK_BYTES = 16 << 20  # or fewer files when they are this large together
 _THREADS = 8
 _MAX_PATH = 1024
 _CONTROL = re.compile(r"[\x00-\x1f]")
@@ -145,6 +153,21 @@ def _at(rel: str, digest: str, size: int, where: DatasetFile) -> DatasetFile:
     return DatasetFile(rel, digest, size, None, where.pack, where.offset)
 
 
+def _tasks(entries: list[Entry], start: int, end: int) -> list[range]:
+    """``entries[start:end]`` cut into thread-pool tasks of at most ``_PER_TASK`` files or about
+    ``_TASK_BYTES`` (so large files are copied and hashed side by side, not one after another)."""
+    tasks: list[range] = []
+    first, size = start, 0
+    for i in range(start, end):
+        size += entries[i][2].st_size
+        if i + 1 - first >= _PER_TASK or size >= _TASK_BYTES:
+            tasks.append(range(first, i + 1))
+            first, size = i + 1, 0
+    if first < end:
+        tasks.append(range(first, end))
+    return tasks
+
+
 Probe = tuple[int, str, bytes | None, DatasetFile | None, bool]  # index, digest, data, placed, wrote
 
 
@@ -197,7 +220,7 @@ def store_files(
         packer = _Packer(cas, writer)
         for start in range(0, len(entries), _CHUNK_FILES):
             end = min(len(entries), start + _CHUNK_FILES)
-            tasks = [range(i, min(end, i + _PER_TASK)) for i in range(start, end, _PER_TASK)]
+            tasks = _tasks(entries, start, end)
             for results in pool.map(probe_many, tasks):
                 for index, digest, data, found, wrote in results:
                     if found is not None:

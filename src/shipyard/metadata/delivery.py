@@ -291,9 +291,15 @@ class DeliveryStore(abc.ABC):
 
     @abc.abstractmethod
     def list_syncs(
-        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        project: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[str, str] | None = None,
     ) -> list[SyncStatus]:
-        """Sync statuses by project then environment (of ``project`` when given)."""
+        """Sync statuses by project then environment (of ``project`` when given); with ``after``
+        (project, environment) only those that sort after it (keyset paging on the primary key)."""
 
     @abc.abstractmethod
     def request_sync(self, project: str, environment: str, *, by: str) -> int:

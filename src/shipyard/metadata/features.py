@@ -54,8 +54,11 @@ class FeatureRecords(abc.ABC):
         """The latest (or the given) version; NotFoundError naming the view/version."""
 
     @abc.abstractmethod
-    def list_views(self, *, limit: int | None = None, offset: int = 0) -> list[ViewRecord]:
-        """Each view's latest version, by name."""
+    def list_views(
+        self, *, limit: int | None = None, offset: int = 0, after: str | None = None
+    ) -> list[ViewRecord]:
+        """Each view's latest version, by name; with ``after`` only the views whose name sorts
+        after it (keyset paging on the primary key)."""
 
     @abc.abstractmethod
     def view_versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[ViewRecord]:

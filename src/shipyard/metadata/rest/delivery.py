@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shipyard.metadata.base import check_page
 from shipyard.metadata.delivery import (
     DEFAULT_LOCK_TTL_S,
     AppliedObject,
@@ -24,13 +23,17 @@ from shipyard.metadata.delivery import (
 )
 from shipyard.metadata.rest.codec import decode
 from shipyard.metadata.rest.http import RestSession, seg
-from shipyard.metadata.rest.paging import follow_pages
+from shipyard.metadata.rest.paging import follow_keyset, follow_pages
 
 _NAMES_PER_CALL = 200
 
 
 def _env(project: str, environment: str) -> str:
     return f"/deploy/{seg(project)}/{seg(environment)}"
+
+
+def _after(after: tuple[str, str] | None) -> str | None:
+    return None if after is None else f"{after[0]}/{after[1]}"
 
 
 def _changes(put: Sequence[ObjectState], remove: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -124,12 +127,15 @@ class RestDeliveryStore(DeliveryStore):
         offset: int = 0,
         after: tuple[str, str] | None = None,
     ) -> list[EnvironmentState]:
-        check_page(limit, offset)
         params = {} if project is None else {"project": project}
-        if after is not None:
-            params["after"] = f"{after[0]}/{after[1]}"
-        rows = follow_pages(
-            self._http, "/deploy/environments", "environments", params, limit=limit, offset=offset
+        rows = follow_keyset(
+            self._http,
+            "/deploy/environments",
+            "environments",
+            params,
+            limit=limit,
+            offset=offset,
+            after=_after(after),
         )
         return [decode(EnvironmentState, row) for row in rows]
 
@@ -155,11 +161,17 @@ class RestDeliveryStore(DeliveryStore):
         return None if data is None else decode(SyncStatus, data)
 
     def list_syncs(
-        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        project: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[str, str] | None = None,
     ) -> list[SyncStatus]:
-        check_page(limit, offset)
         params = {} if project is None else {"project": project}
-        rows = follow_pages(self._http, "/deploy/sync", "syncs", params, limit=limit, offset=offset)
+        rows = follow_keyset(
+            self._http, "/deploy/sync", "syncs", params, limit=limit, offset=offset, after=_after(after)
+        )
         return [decode(SyncStatus, row) for row in rows]
 
     def request_sync(self, project: str, environment: str, *, by: str) -> int:

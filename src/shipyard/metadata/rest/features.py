@@ -10,7 +10,7 @@ from typing import Any
 from shipyard.metadata.features import FeatureRecords, ViewRecord
 from shipyard.metadata.rest.codec import decode
 from shipyard.metadata.rest.http import RestSession, seg
-from shipyard.metadata.rest.paging import follow_pages
+from shipyard.metadata.rest.paging import follow_keyset, follow_pages
 
 
 class RestFeatureRecords(FeatureRecords):
@@ -32,8 +32,12 @@ class RestFeatureRecords(FeatureRecords):
             ViewRecord, self._http.call("GET", f"/features/views/{seg(name)}", params=params)["view"]
         )
 
-    def list_views(self, *, limit: int | None = None, offset: int = 0) -> list[ViewRecord]:
-        rows = follow_pages(self._http, "/features/views", "views", {}, limit=limit, offset=offset)
+    def list_views(
+        self, *, limit: int | None = None, offset: int = 0, after: str | None = None
+    ) -> list[ViewRecord]:
+        rows = follow_keyset(
+            self._http, "/features/views", "views", {}, limit=limit, offset=offset, after=after
+        )
         return [decode(ViewRecord, row) for row in rows]
 
     def view_versions(self, name: str, *, limit: int | None = None, offset: int = 0) -> list[ViewRecord]:

@@ -1,6 +1,8 @@
 """Following the server's paged list routes (``limit``/``offset`` in, ``next_offset`` out; see
 ``shipyard/server/paging.py``): one page when the caller gives ``limit``, else every page, each
-request asking for at most ``LIST_PAGE_MAX`` rows."""
+request asking for at most ``LIST_PAGE_MAX`` rows. A list with a keyset cursor (``after`` in,
+``next_after`` out) is followed by that cursor (:func:`follow_keyset`), so each page is read from
+where the last one ended rather than from the start."""
 
 from __future__ import annotations
 
@@ -30,3 +32,42 @@ def follow_pages(
         if following <= offset:  # a server that does not move on: stop rather than loop
             return rows
         offset = following
+
+
+def follow_keyset(
+    http: RestSession,
+    path: str,
+    field: str,
+    params: Mapping[str, Any],
+    *,
+    limit: int | None,
+    offset: int,
+    after: str | None,
+) -> list[Any]:
+    """Like :func:`follow_pages` for a route that also takes ``after`` and answers ``next_after``:
+    the first request carries ``offset`` (and ``after`` when given), the next ones only the
+    cursor the previous page ended at (or, from a server that answers no ``next_after``, the
+    ``next_offset``)."""
+    check_page(limit, offset)
+    rows: list[Any] = []
+    cursor = after
+    while True:
+        want = LIST_PAGE_MAX if limit is None else min(LIST_PAGE_MAX, limit - len(rows))
+        if want <= 0:
+            return rows
+        query = {**params, "limit": want, "offset": offset}
+        if cursor is not None:
+            query["after"] = cursor
+        data = http.call("GET", path, params=query)
+        rows.extend(data[field])
+        if data.get("next_offset") is None:
+            return rows
+        following = data.get("next_after")
+        if following is None:  # a server without the cursor: go on by offset
+            if int(data["next_offset"]) <= offset:  # a server that does not move on: stop
+                return rows
+            offset = int(data["next_offset"])
+        elif following == cursor:
+            return rows
+        else:
+            cursor, offset = str(following), 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, or_, select
 
 from shipyard.metadata.base import check_page
 from shipyard.metadata.delivery import SyncReport, SyncStatus, check_sync_report
@@ -85,12 +85,21 @@ class SqlSyncRows(BorrowedTransactions):
             return self._one(conn, project, environment)
 
     def list_syncs(
-        self, project: str | None = None, *, limit: int | None = None, offset: int = 0
+        self,
+        project: str | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        after: tuple[str, str] | None = None,
     ) -> list[SyncStatus]:
         check_page(limit, offset)
         query = select(deploy_sync).order_by(_S.project, _S.environment).offset(offset)
         if project is not None:
             query = query.where(_S.project == project)
+        if after is not None:  # keyset: (project, environment) > after, on the primary key's index
+            query = query.where(
+                or_(_S.project > after[0], and_(_S.project == after[0], _S.environment > after[1]))
+            )
         if limit is not None:
             query = query.limit(limit)
         with self._read() as conn:

@@ -73,17 +73,23 @@ class SqlFeatureRecords(BorrowedTransactions, FeatureRecords):
             raise NotFoundError(f"{what} does not exist: see `shipyard features list`")
         return _record(row)
 
-    def list_views(self, *, limit: int | None = None, offset: int = 0) -> list[ViewRecord]:
+    def list_views(
+        self, *, limit: int | None = None, offset: int = 0, after: str | None = None
+    ) -> list[ViewRecord]:
         check_page(limit, offset)
-        newest = select(_V.name, func.max(_V.version).label("version")).group_by(_V.name).subquery("newest")
+        newest = select(_V.name, func.max(_V.version).label("version")).group_by(_V.name)
+        if after is not None:  # keyset: names after it, on the primary key's index
+            newest = newest.where(_V.name > after)
+        if limit is not None:  # the page's names only: the join reads no more than it answers
+            newest = newest.order_by(_V.name).offset(offset).limit(limit)
+        elif offset:
+            newest = newest.order_by(_V.name).offset(offset)
+        sub = newest.subquery("newest")
         query = (
             select(feature_views)
-            .join(newest, (_V.name == newest.c.name) & (_V.version == newest.c.version))
+            .join(sub, (_V.name == sub.c.name) & (_V.version == sub.c.version))
             .order_by(_V.name)
-            .offset(offset)
         )
-        if limit is not None:
-            query = query.limit(limit)
         with self._read() as conn:
             return [_record(row) for row in conn.execute(query)]
 

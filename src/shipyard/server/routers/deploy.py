@@ -22,11 +22,20 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from shipyard.core.errors import PermissionDeniedError
-from shipyard.metadata.delivery import DeliveryStore, EnvironmentState, ObjectState, ReleaseDraft, SyncReport
+from shipyard.metadata.delivery import DeliveryStore, ObjectState, ReleaseDraft, SyncReport
 from shipyard.security.policy import covers, release_refusal
 from shipyard.server.contract import INT32_MAX, JSON_INT_MAX
 from shipyard.server.deps import ctx_of, once, principal_of, wire
-from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
+from shipyard.server.paging import (
+    LIMIT_DOC,
+    LIST_PAGE_DEFAULT,
+    LIST_PAGE_MAX,
+    OFFSET_DOC,
+    SCAN_CHUNK,
+    check_list_page,
+    scan_visible,
+    split_page,
+)
 from shipyard.server.schemas import (
     DeployLockIn,
     DeployObjectIn,
@@ -43,9 +52,20 @@ from shipyard.server.schemas import (
 
 router = APIRouter(prefix="/api/v1", tags=["deploy"], dependencies=once())
 _ENV = "/deploy/{project}/{environment}"
-_Limit = Annotated[int, Query(ge=1, le=LIST_PAGE_MAX)]
-_Offset = Annotated[int, Query(ge=0, le=JSON_INT_MAX)]
-_SCAN = 200  # environments read per query while filtering what the caller may see
+_Limit = Annotated[int, Query(ge=1, le=LIST_PAGE_MAX, description=LIMIT_DOC)]
+_Offset = Annotated[int, Query(ge=0, le=JSON_INT_MAX, description=OFFSET_DOC)]
+_After = Annotated[
+    EnvCursor | None,
+    Query(description="``PROJECT/ENVIRONMENT``: continue after it (the last page's ``next_after``)."),
+]
+_SCAN = SCAN_CHUNK  # rows read per query while filtering what the caller may see
+
+
+def _cursor(after: str | None) -> tuple[str, str] | None:
+    if after is None:
+        return None
+    first, _, second = after.partition("/")
+    return first, second
 
 
 def _store(request: Request) -> DeliveryStore:
@@ -77,7 +97,7 @@ def list_environments(
     project: ProjectName | None = None,
     limit: _Limit = LIST_PAGE_DEFAULT,
     offset: _Offset = 0,
-    after: EnvCursor | None = None,
+    after: _After = None,
 ) -> Response:
     """Environments with a release that the caller may plan in, by project then name, paged in the
     database: read by keyset in chunks of ``_SCAN`` and filtered, so no request holds more than a
@@ -86,23 +106,15 @@ def list_environments(
     check_list_page(limit, offset)
     access = principal_of(request).access
     store = _store(request)
-    cursor: tuple[str, str] | None = None
-    if after is not None:
-        first, _, second = after.partition("/")
-        cursor = (first, second)
-    skip, rows = offset, list[EnvironmentState]()
-    while len(rows) <= limit:
-        chunk = store.list_environments(project, limit=_SCAN, after=cursor)
-        for env in chunk:
-            if not access.can("deploy:plan", f"project:{env.project}/env:{env.environment}"):
-                continue
-            if skip:
-                skip -= 1
-            else:
-                rows.append(env)
-        if len(chunk) < _SCAN:
-            break
-        cursor = (chunk[-1].project, chunk[-1].environment)
+    rows = scan_visible(
+        lambda cursor: store.list_environments(project, limit=_SCAN, after=cursor),
+        lambda env: (env.project, env.environment),
+        lambda env: access.can("deploy:plan", f"project:{env.project}/env:{env.environment}"),
+        limit=limit,
+        offset=offset,
+        after=_cursor(after),
+        chunk=_SCAN,
+    )
     page, next_offset = split_page(rows, limit, offset)
     next_after = f"{page[-1].project}/{page[-1].environment}" if next_offset is not None else None
     return wire({"environments": page, "next_offset": next_offset, "next_after": next_after})
@@ -260,17 +272,27 @@ def list_syncs(
     project: ProjectName | None = None,
     limit: _Limit = LIST_PAGE_DEFAULT,
     offset: _Offset = 0,
+    after: _After = None,
 ) -> Response:
-    """Sync statuses the caller may plan in (the page is cut after filtering)."""
+    """Sync statuses the caller may plan in, by project then environment, paged in the database
+    like ``GET /deploy/environments``: keyset chunks of ``_SCAN`` filtered by ``deploy:plan``;
+    ``after`` (``PROJECT/ENVIRONMENT``, the answer's ``next_after``) continues where a page
+    ended; ``offset`` counts visible rows after it."""
     check_list_page(limit, offset)
     access = principal_of(request).access
-    rows = [
-        sync
-        for sync in _store(request).list_syncs(project)
-        if access.can("deploy:plan", f"project:{sync.project}/env:{sync.environment}")
-    ]
-    page, next_offset = split_page(rows[offset : offset + limit + 1], limit, offset)
-    return wire({"syncs": page, "next_offset": next_offset})
+    store = _store(request)
+    rows = scan_visible(
+        lambda cursor: store.list_syncs(project, limit=_SCAN, after=cursor),
+        lambda sync: (sync.project, sync.environment),
+        lambda sync: access.can("deploy:plan", f"project:{sync.project}/env:{sync.environment}"),
+        limit=limit,
+        offset=offset,
+        after=_cursor(after),
+        chunk=_SCAN,
+    )
+    page, next_offset = split_page(rows, limit, offset)
+    next_after = f"{page[-1].project}/{page[-1].environment}" if next_offset is not None else None
+    return wire({"syncs": page, "next_offset": next_offset, "next_after": next_after})
 
 
 @router.get(f"{_ENV}/sync")

@@ -7,6 +7,7 @@ read are left out of lists and answer 404."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -17,10 +18,24 @@ from shipyard.metadata.rest.codec import json_value_in
 from shipyard.security.policy import SERVER_SCOPE, Access, check_project_name
 from shipyard.server.contract import INT32_MAX, JSON_INT_MAX
 from shipyard.server.deps import ctx_of, once, principal_of, wire
-from shipyard.server.paging import LIST_PAGE_DEFAULT, LIST_PAGE_MAX, check_list_page, split_page
+from shipyard.server.paging import (
+    LIMIT_DOC,
+    LIST_PAGE_DEFAULT,
+    LIST_PAGE_MAX,
+    OFFSET_DOC,
+    SCAN_CHUNK,
+    check_list_page,
+    scan_visible,
+    split_page,
+)
 from shipyard.server.schemas import FeatureName, FeatureViewIn, ProjectName
 
 router = APIRouter(prefix="/api/v1", tags=["features"], dependencies=once())
+_SCAN = SCAN_CHUNK  # views read per query while filtering what the caller may see
+_After = Annotated[
+    FeatureName | None,
+    Query(description="A view name: continue after it (the last page's ``next_after``)."),
+]
 
 
 def _records(request: Request) -> FeatureRecords:
@@ -127,12 +142,26 @@ def view_versions(
 @router.get("/features/views")
 def list_views(
     request: Request,
-    limit: int = Query(default=LIST_PAGE_DEFAULT, ge=1, le=LIST_PAGE_MAX),
-    offset: int = Query(default=0, ge=0, le=JSON_INT_MAX),
+    limit: int = Query(default=LIST_PAGE_DEFAULT, ge=1, le=LIST_PAGE_MAX, description=LIMIT_DOC),
+    offset: int = Query(default=0, ge=0, le=JSON_INT_MAX, description=OFFSET_DOC),
+    after: _After = None,
 ) -> Response:
-    """Views the caller may read, by name (the page is cut after filtering: stable and complete)."""
+    """Views the caller may read, by name, paged in the database: read by keyset in chunks of
+    ``_SCAN`` and filtered (the page is cut after filtering: stable and complete), so no request
+    holds more than a page and a chunk. ``after`` (the answer's ``next_after``) continues where a
+    page ended without reading what came before; ``offset`` counts readable views after it."""
     check_list_page(limit, offset)
     access = principal_of(request).access
-    readable = [view for view in _records(request).list_views() if _readable(access, view)]
-    page, next_offset = split_page(readable[offset : offset + limit + 1], limit, offset)
-    return wire({"views": page, "next_offset": next_offset})
+    records = _records(request)
+    rows = scan_visible(
+        lambda cursor: records.list_views(limit=_SCAN, after=cursor),
+        lambda view: view.name,
+        lambda view: _readable(access, view),
+        limit=limit,
+        offset=offset,
+        after=after,
+        chunk=_SCAN,
+    )
+    page, next_offset = split_page(rows, limit, offset)
+    next_after = page[-1].name if next_offset is not None else None
+    return wire({"views": page, "next_offset": next_offset, "next_after": next_after})

@@ -1,0 +1,72 @@
+"""Copying a local file into a blob's temp file in the kernel, hashed as it lands.
+
+The bytes move with ``copy_file_range`` (no copy through Python; on filesystems that share extents
+it may be a clone) in small steps, and each step is hashed from the *destination* right after it
+was written, while it is still in the CPU's cache: the digest is that of the bytes stored, even if
+the source changes meanwhile, and the hash costs less than reading a large chunk back from memory
+(about 1.1 s of CPU per GB here for copy and hash, against 1.3 s for 16 MB chunks hashed on a
+second thread: on two shared cores CPU time is what a snapshot waits for). Every ``WRITEBACK``
+bytes the writeback of what was copied is started (``POSIX_FADV_DONTNEED`` on Linux: dirty pages
+are written, and stay cached until then), so the caller's fsync waits only for the last of them,
+not for the whole file. Where ``copy_file_range`` is not available (another OS, an older kernel,
+two filesystems that do not support it) the steps are read and written instead, hashed the same
+way.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sys
+
+STEP = 256 << 10  # bytes copied, then hashed, at a time (fits a core's cache)
+WRITEBACK = 16 << 20  # bytes after which their writeback to the disk is started
+_ADVISE = getattr(os, "POSIX_FADV_DONTNEED", None) if sys.platform == "linux" else None
+_UNSUPPORTED = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
+
+
+class _Copier:
+    def __init__(self, src: int, dst: int) -> None:
+        self.src, self.dst = src, dst
+        self.kernel = hasattr(os, "copy_file_range")
+
+    def step(self, want: int) -> int:
+        """Copy up to ``want`` bytes at the two files' offsets; 0 at the source's end."""
+        if self.kernel:
+            try:
+                return os.copy_file_range(self.src, self.dst, want)
+            except OSError as exc:
+                if exc.errno not in _UNSUPPORTED:
+                    raise
+                self.kernel = False  # read and write from here on, at the same offsets
+        data = os.read(self.src, want)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.dst, view) :]
+        return len(data)
+
+
+def _start_writeback(fd: int, offset: int, size: int) -> None:
+    if _ADVISE is not None and size > 0:
+        os.posix_fadvise(fd, offset, size, _ADVISE)
+
+
+def copy_hashed(src: int, dst: int) -> tuple[str, int]:
+    """Copy the rest of file ``src`` to the end of ``dst`` (opened for reading and writing, empty);
+    (sha256 hex of what ``dst`` now holds, its size). ``dst`` is not synced."""
+    copier = _Copier(src, dst)
+    digest = hashlib.sha256()
+    buffer = bytearray(STEP)
+    view = memoryview(buffer)
+    size = started = 0
+    while n := copier.step(STEP):
+        got = os.preadv(dst, [view[:n]], size)  # what was stored, still in the cache
+        if got != n:
+            raise OSError(errno.EIO, f"read {got} of the {n} bytes just copied into a blob")
+        digest.update(view[:n])  # the GIL is released while it hashes
+        size += n
+        if size - started >= WRITEBACK:
+            _start_writeback(dst, started, size - started)
+            started = size
+    return digest.hexdigest(), size

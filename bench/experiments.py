@@ -15,13 +15,16 @@ Run: ``python bench/experiments.py [--rows 10000000] [--sims 200] [--hours 48]``
    worse (must be <= 5 %), beside what a fixed-horizon test re-checked every hour would give.
 3. scale: ``--rows`` logged predictions with labels as Parquet segments of the log layout; the
    wall time of reading them, joining labels and deciding accuracy and latency over hourly
-   windows (target < 5 s), and of the analysis alone on the arrays.
+   windows (target < 5 s; median of ``--repeat``), beside the reader before it
+   (``bench/experiments_sql_peer.py``: one DuckDB query) on the same files, with the ratio, and
+   the analysis alone on the arrays.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -30,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from experiments_sql_peer import read_rows_duckdb as read_rows_sql  # type: ignore[import-not-found]
 
 from shipyard.experiments import stats
 from shipyard.experiments.analysis import Sums, sequential, window_sums
@@ -166,7 +170,7 @@ def a_a(sims: int, hours: int) -> None:
     print(f"  ({time.perf_counter() - started:.2f} s for all simulations)")
 
 
-def scale(rows: int, hours: int) -> None:
+def scale(rows: int, hours: int, repeat: int = 1, with_peer: bool = True) -> None:
     rng = np.random.default_rng(5)
     start = datetime(2026, 6, 1, tzinfo=UTC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -201,18 +205,38 @@ def scale(rows: int, hours: int) -> None:
             f"scale: {rows:,} logged predictions with labels written in {time.perf_counter() - built:.1f} s"
         )
         s = spec()
-        c0, t0 = time.process_time(), time.perf_counter()
-        loaded = read_rows(s, str(log_dir), None, None)
-        t1 = time.perf_counter()
-        result = evaluate("scale", s, loaded, start, start + timedelta(hours=hours))
-        c2, t2 = time.process_time(), time.perf_counter()
+        end = start + timedelta(hours=hours)
+        ours, peer = [], []
+        for _ in range(repeat):
+            c0, t0 = time.process_time(), time.perf_counter()
+            loaded = read_rows(s, str(log_dir), None, None)
+            t1 = time.perf_counter()
+            result = evaluate("scale", s, loaded, start, end)
+            c2, t2 = time.process_time(), time.perf_counter()
+            ours.append((t1 - t0, t2 - t1, t2 - t0, c2 - c0))
+            if with_peer:
+                del loaded
+                c0, t0 = time.process_time(), time.perf_counter()
+                before = evaluate("scale", s, read_rows_sql(s, str(log_dir), None, None), start, end)
+                c1, t1 = time.process_time(), time.perf_counter()
+                peer.append((t1 - t0, c1 - c0))
+                assert before.decision == result.decision
+                loaded = read_rows(s, str(log_dir), None, None)
+        read_s, analysis_s, total, cpu = (statistics.median(x) for x in zip(*ours, strict=True))
         print(
-            f"  read log + join labels: {t1 - t0:.2f} s; "
-            f"analysis (2 metrics x {hours} windows): {t2 - t1:.2f} s; "
-            f"total {t2 - t0:.2f} s (target < 5 s); decision {result.decision}; "
-            f"CPU time of this process (all threads) {c2 - c0:.2f} s on {os.cpu_count()} cores, "
+            f"  read log + join labels: {read_s:.2f} s; "
+            f"analysis (2 metrics x {hours} windows): {analysis_s:.2f} s; "
+            f"total {total:.2f} s (target < 5 s; median of {repeat}); decision {result.decision}; "
+            f"CPU time of this process (all threads) {cpu:.2f} s on {os.cpu_count()} cores, "
             f"load average {os.getloadavg()[0]:.1f}"
         )
+        if peer:
+            peer_s, peer_cpu = (statistics.median(x) for x in zip(*peer, strict=True))
+            print(
+                f"  peer (the reader before: one DuckDB query, string hash joins + GROUP BY, "
+                f"bench/experiments_sql_peer.py) + the same analysis: {peer_s:.2f} s, CPU {peer_cpu:.2f} s; "
+                f"ratio peer/ours: wall {peer_s / total:.2f}x, CPU {peer_cpu / cpu:.2f}x"
+            )
         idx = (loaded.ts_us - loaded.ts_us.min()) // HOUR_US
         t3 = time.perf_counter()
         looks = sequential(
@@ -233,13 +257,15 @@ def main() -> None:
     parser.add_argument("--sims", type=int, default=200)
     parser.add_argument("--hours", type=int, default=48)
     parser.add_argument("--only", choices=["replay", "aa", "scale"], default=None)
+    parser.add_argument("--repeat", type=int, default=3, help="scale: timed runs (the median is printed)")
+    parser.add_argument("--no-peer", action="store_true", help="scale: skip timing the reader before")
     args = parser.parse_args()
     if args.only in (None, "replay"):
         replay(args.replay_rows, args.hours)
     if args.only in (None, "aa"):
         a_a(args.sims, args.hours)
     if args.only in (None, "scale"):
-        scale(args.rows, args.hours)
+        scale(args.rows, args.hours, args.repeat, not args.no_peer)
 
 
 if __name__ == "__main__":

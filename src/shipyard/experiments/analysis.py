@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     Floats = npt.NDArray[np.float64]
 
 CONTROL, CHALLENGER = 0, 1
+_SHIFT_ROWS = 10_000  # the values subtracted: the mean of the first kept ones
 
 
 @dataclass(frozen=True)
@@ -35,24 +36,40 @@ class Sums:
     shift: float = 0.0
 
 
-def window_sums(window: Any, arm: Any, values: Any, windows: int) -> Sums:
-    """Sums of ``values`` per (arm, window); rows whose value is not finite (a label that has not
-    arrived) or whose window is outside ``[0, windows)`` are left out."""
+def window_keys(window: Any, arm: Any, windows: int) -> Any:
+    """Per row its (arm, window) bin ``arm * windows + window``; ``2 * windows`` (a bin no sum
+    reads) for a row outside ``[0, windows)`` or of no arm. Shared by the metrics of one look."""
     import numpy as np
 
     w = np.asarray(window, dtype=np.int64)
-    a = np.asarray(arm, dtype=np.int64)
+    a = np.asarray(arm)
+    keep = (w >= 0) & (w < windows) & ((a == CONTROL) | (a == CHALLENGER))
+    return np.where(keep, a.astype(np.int64) * windows + w, 2 * windows)
+
+
+def window_sums(window: Any, arm: Any, values: Any, windows: int, *, keys: Any = None) -> Sums:
+    """Sums of ``values`` per (arm, window); rows whose value is not finite (a label that has not
+    arrived) or whose window is outside ``[0, windows)`` are left out. ``keys``: the rows' bins
+    from :func:`window_keys` (then ``window`` and ``arm`` are not read)."""
+    import numpy as np
+
+    key = window_keys(window, arm, windows) if keys is None else keys
     v = np.asarray(values, dtype=np.float64)
-    keep = np.isfinite(v) & (w >= 0) & (w < windows) & ((a == CONTROL) | (a == CHALLENGER))
-    if not keep.all():
-        w, a, v = w[keep], a[keep], v[keep]
-    shift = float(v[: min(len(v), 10_000)].mean()) if len(v) else 0.0
-    v = v - shift
-    key = a * windows + w
     size = 2 * windows
-    n = np.bincount(key, minlength=size).astype(np.float64).reshape(2, windows)
-    s = np.bincount(key, weights=v, minlength=size).astype(np.float64).reshape(2, windows)
-    ss = np.bincount(key, weights=v * v, minlength=size).astype(np.float64).reshape(2, windows)
+    keep = np.isfinite(v)
+    keep &= key < size
+    head = min(len(v), 4 * _SHIFT_ROWS)
+    first = v[:head][keep[:head]][:_SHIFT_ROWS]
+    if len(first) < _SHIFT_ROWS and len(first) < int(keep.sum()):
+        first = v[keep][:_SHIFT_ROWS]
+    shift = float(first.mean()) if len(first) else 0.0  # the first kept values' mean
+    # rows left out go to one extra bin (no filtered copies: the kept rows' sums are the same)
+    key = np.where(keep, key, size)
+    d = np.where(keep, v - shift, 0.0)
+    n = np.bincount(key, minlength=size + 1)[:size].astype(np.float64).reshape(2, windows)
+    s = np.bincount(key, weights=d, minlength=size + 1)[:size].astype(np.float64).reshape(2, windows)
+    d *= d
+    ss = np.bincount(key, weights=d, minlength=size + 1)[:size].astype(np.float64).reshape(2, windows)
     return Sums(n, s, ss, shift)
 
 

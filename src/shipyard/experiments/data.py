@@ -1,7 +1,9 @@
 """The rows an experiment is decided on, from the prediction log, its late labels and the logged
 outcomes: per row its time (µs since the epoch), its arm and one value per metric (NaN where the
-metric has no value yet, e.g. a label that has not arrived). Joins are Arrow hash joins and the
-metric columns numpy expressions, so millions of rows take seconds, not minutes.
+metric has no value yet, e.g. a label that has not arrived). :func:`read_rows` (what ``shipyard
+experiment status`` uses) reads them with :mod:`.duck`; :func:`rows_from_table` is the
+straightforward Arrow version over a table already in memory (the replay benchmark and the tests
+that check the fast reader against it).
 """
 
 from __future__ import annotations
@@ -121,10 +123,14 @@ def _labels_for(table: pa.Table, labels: pa.Table) -> pa.ChunkedArray | pa.Array
     own = own.rename_columns(["request_id", "row", "_own", "_own_seq"])
     joined = keyed.join(whole, "request_id", join_type="left outer")
     joined = joined.join(own, ["request_id", "row"], join_type="left outer").sort_by("_i")
+    # Kleene logic: a row with only its own label has no whole seq (null), and "no whole label or
+    # an older one" must still be true there (plain or_ would make it null, then false)
     use_own = pc.fill_null(
-        pc.and_(
+        pc.and_kleene(
             pc.is_valid(joined["_own_seq"]),
-            pc.or_(pc.is_null(joined["_whole_seq"]), pc.greater(joined["_own_seq"], joined["_whole_seq"])),
+            pc.or_kleene(
+                pc.is_null(joined["_whole_seq"]), pc.greater(joined["_own_seq"], joined["_whole_seq"])
+            ),
         ),
         False,
     )
@@ -161,7 +167,7 @@ def _quality(name: str, table: pa.Table, label: Any) -> npt.NDArray[np.float64]:
 
 def read_rows(spec: ExperimentSpec, log_dir: str, start: datetime | None, end: datetime | None) -> Rows:
     """The experiment's rows in ``[start, end)`` from the production deployment's log (and a
-    challenger deployment's, when the challenger is one), through DuckDB
+    challenger deployment's, when the challenger is one): DuckDB scans, numpy joins
     (:mod:`shipyard.experiments.duck`)."""
     from shipyard.experiments.duck import read_rows_duckdb
 

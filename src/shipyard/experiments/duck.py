@@ -1,12 +1,14 @@
-"""The experiment's rows read with DuckDB: the prediction-log segments, the newest label per row
-(a row's own or its request's, by ``labelled_at``, then file, then position — the rule of
-:func:`shipyard.monitoring.logs.read_labels`), the outcomes summed per request, and every metric
-column computed in one multi-threaded query whose result comes back as numpy arrays. This is what
-keeps ``shipyard experiment status`` to seconds over 10M logged predictions.
+"""The experiment's rows: DuckDB scans the prediction-log segments, the labels and the outcomes
+(multi-threaded, only the columns needed, each request id reduced to two 64-bit hashes), and numpy
+does the rest: the newest label per row (:mod:`.keyjoin`: a row's own or its request's, in the
+order of :func:`shipyard.monitoring.logs.read_labels`: ``labelled_at``, then file, then position),
+the outcomes summed per request, and the metric columns. No string column is joined, grouped or
+copied per row; 10M logged predictions take seconds (bench/experiments.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,22 @@ from typing import TYPE_CHECKING, Any
 from shipyard.experiments.config import OUTCOME_PREFIX, ExperimentSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from shipyard.experiments.data import Rows
+
+    Floats = npt.NDArray[np.float64]
+
+# a request id's two hashes (a row's own label: with its row); independent strings, not hash(a, b),
+# which DuckDB derives from hash(a)
+_H1 = "hash(request_id)"
+_H2 = "hash(concat('#', request_id))"
+_H1_ROW = "hash(concat(request_id, '#', CAST(\"row\" AS BIGINT)))"
+_H2_ROW = "hash(concat('#', request_id, '#', CAST(\"row\" AS BIGINT)))"
+_WHOLE = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "BOOLEAN")  # fmt: skip
 
 
 def _files(log_dir: str, deployment: str, start: datetime | None, end: datetime | None) -> list[str]:
@@ -42,29 +59,127 @@ def _label_files(log_dir: str, deployment: str) -> list[str]:
     )
 
 
-def _log_select(con: Any, files: list[str], spec: ExperimentSpec, arm: str | None, names: set[str]) -> str:
+def _listed(files: list[str]) -> str:
+    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+
+
+def _types(con: Any, files: list[str]) -> dict[str, str]:
+    relation = con.sql(f"SELECT * FROM read_parquet({_listed(files)}, union_by_name=true) LIMIT 0")
+    return {name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)}
+
+
+def _numeric(kind: str | None) -> bool:
+    return kind is not None and (kind in _NUMERIC or kind.startswith("DECIMAL"))
+
+
+def _arrays(con: Any, sql: str) -> dict[str, Any]:
+    """A query's columns as numpy arrays (strings stay Arrow)."""
+    import numpy as np
+    import pyarrow as pa
+
+    table = con.sql(sql).to_arrow_table()
+    out: dict[str, Any] = {}
+    for name in table.column_names:
+        column = table[name]
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            out[name] = column
+        else:
+            out[name] = np.asarray(column.to_numpy())  # no nulls: the query coalesces
+    return out
+
+
+@dataclass
+class _Labels:
+    """Labels in the order they were given (the last of a key is its newest)."""
+
+    h1: Any
+    h2: Any
+    own: Any  # the label names one row (else the whole request)
+    y: Floats  # the label as a number (NaN: none, or not a number)
+    null: Any  # the label is null
+    text: Any = None  # the labels as strings, when some are not numbers
+    rows: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_labels(con: Any, files: list[str]) -> _Labels:
+    import numpy as np
+
+    kinds = _types(con, files)
+    text = not _numeric(kinds.get("label"))
+    at = "epoch_us(labelled_at)" if "labelled_at" in kinds else "NULL::BIGINT"
+    at = f"coalesce({at}, 9223372036854775807)"  # none: last, as pandas sorts NaT
+
+    def scan(columns: str) -> str:
+        return " UNION ALL ".join(
+            f"SELECT {columns.replace('{i}', str(i))} FROM read_parquet("
+            f"'{f.replace(chr(39), chr(39) * 2)}', file_row_number=true, union_by_name=true)"
+            for i, f in enumerate(files)
+        )
+
+    # log_labels writes one instant per file, files named by it: then the given order is the
+    # files' order and no per-row ordering columns are read
+    per_file = scan("{i} AS f, " + at + " AS given")
+    spans = con.sql(f"SELECT f, min(given), max(given) FROM ({per_file}) GROUP BY f ORDER BY f")
+    bounds = np.asarray(spans.fetchall(), dtype=np.int64).reshape(-1, 3)
+    in_order = bool(np.all(bounds[:, 1] == bounds[:, 2]) and np.all(bounds[1:, 1] >= bounds[:-1, 2]))
+    columns = (
+        '"row" >= 0 AS own, '
+        f'CASE WHEN "row" < 0 THEN {_H1} ELSE {_H1_ROW} END AS h1, '
+        f'CASE WHEN "row" < 0 THEN {_H2} ELSE {_H2_ROW} END AS h2, '
+        "coalesce(TRY_CAST(label AS DOUBLE), 'NaN'::DOUBLE) AS y, label IS NULL AS ynull"
+        + (", CAST(label AS VARCHAR) AS ytext" if text else "")
+        + ("" if in_order else f", {at} AS given, {{i}}::INTEGER AS f, file_row_number AS r")
+    )
+    data = _arrays(con, scan(columns))  # in scan order (the connection preserves insertion order)
+    if not in_order:
+        import pyarrow.compute as pc
+
+        order = np.lexsort((data["r"], data["f"], data["given"]))  # labelled_at, then file, then position
+        data = {k: pc.take(v, order) if k == "ytext" else v[order] for k, v in data.items()}
+    labels = _Labels(data["h1"], data["h2"], data["own"], data["y"], data["ynull"])
+    labels.text = data.get("ytext")
+    return labels
+
+
+def _log_select(
+    files: list[str], kinds: dict[str, str], spec: ExperimentSpec, arm: str | None, want: set[str]
+) -> str:
     """One SELECT over a deployment's segments (``arm``: a fixed arm for a challenger deployment)."""
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    columns = set(con.sql(f"SELECT * FROM read_parquet([{listed}], union_by_name=true) LIMIT 0").columns)
+    names = {m.name for m in spec.metrics}
     if arm is not None:
         arm_sql = "1" if arm == "challenger" else "0"
-    elif "arm" in columns:
+    elif "arm" in kinds:
         arm_sql = "CASE WHEN arm = 'challenger' THEN 1 ELSE 0 END"
-    elif spec.challenger_version is not None and "version" in columns:
+    elif spec.challenger_version is not None and "version" in kinds:
         arm_sql = f"CASE WHEN version = {int(spec.challenger_version)} THEN 1 ELSE 0 END"
     else:
         arm_sql = "0"
-    proba = "proba[2]" if "proba" in columns and "log_loss" in names else "NULL::DOUBLE"
+    select = [
+        "epoch_us(ts) AS t", f"CAST({arm_sql} AS TINYINT) AS arm",
+        'coalesce("row" = 0, false) AS first', "coalesce(role = 'error', false) AS failed",
+    ]  # fmt: skip
+    if "latency_ms" in names:
+        select.append("coalesce(CAST(latency_ms AS DOUBLE), 'NaN'::DOUBLE) AS latency_ms")
+    if "keys" in want:
+        select += [f"{_H1} AS h1", f"{_H2} AS h2"]
+    if "own" in want:
+        select += [f"{_H1_ROW} AS o1", f"{_H2_ROW} AS o2"]
+    if "prediction" in want:
+        select.append("coalesce(TRY_CAST(prediction AS DOUBLE), 'NaN'::DOUBLE) AS pred")
+        if "text" in want:
+            select += ["prediction IS NULL AS pnull", "CAST(prediction AS VARCHAR) AS ptext"]
+        if "log_loss" in names:
+            proba = "proba[2]" if "proba" in kinds else "NULL"
+            select.append(f"coalesce(CAST({proba} AS DOUBLE), 'NaN'::DOUBLE) AS p1")
     key = spec.sticky_key
-    unit = (
-        f'CAST(hash(CAST("{key}" AS VARCHAR)) % 9223372036854775807 AS BIGINT)'
-        if key and key in columns and '"' not in key
-        else "NULL::BIGINT"
-    )
+    if key and key in kinds and '"' not in key:
+        # units are only counted: a whole-number key is hashed as it is, others as text (so a key
+        # logged as numbers in some segments and text in others is one unit either way)
+        value = f'"{key}"' if kinds[key] in _WHOLE else f'CAST("{key}" AS VARCHAR)'
+        select.append(f"CAST(hash({value}) % 9223372036854775807 AS BIGINT) AS unit")
     return (
-        f'SELECT request_id, "row", epoch_us(ts) AS t, {arm_sql} AS arm, role, latency_ms, '
-        f"prediction, {proba} AS p1, {unit} AS unit "
-        f"FROM read_parquet([{listed}], union_by_name=true) WHERE role IN ('primary', 'error')"
+        f"SELECT {', '.join(select)} FROM read_parquet({_listed(files)}, union_by_name=true) "
+        "WHERE role IN ('primary', 'error')"
     )
 
 
@@ -75,146 +190,186 @@ def read_rows_duckdb(
     import numpy as np
 
     from shipyard.experiments.data import QUALITY, Rows
-    from shipyard.experiments.outcomes import OUTCOMES_DIR
 
     names = {m.name for m in spec.metrics}
+    sources = [(spec.deployment, "control" if spec.challenger_version is None else None)]
+    if spec.challenger_version is None:
+        sources.append((spec.challenger, "challenger"))
     con = duckdb.connect()
     try:
-        parts = []
-        sources = [(spec.deployment, "control" if spec.challenger_version is None else None)]
-        if spec.challenger_version is None:
-            sources.append((spec.challenger, "challenger"))
-        label_files: list[str] = []
+        con.execute("SET preserve_insertion_order = true")  # labels: the last given is the newest
+        logs, label_files = [], []
         for deployment, arm in sources:
             files = _files(log_dir, deployment, start, end)
             if files:
-                parts.append(_log_select(con, files, spec, arm, names))
+                logs.append((files, arm))
             label_files += _label_files(log_dir, deployment)
-        if not parts:
+        if not logs:
             return Rows(np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, bool))
-        where = []
-        if start is not None:
-            where.append(f"t >= {int(start.timestamp() * 1e6)}")
-        if end is not None:
-            where.append(f"t < {int(end.timestamp() * 1e6)}")
-        log_sql = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
-        ctes = [f"log AS (SELECT * FROM ({log_sql}) {'WHERE ' + ' AND '.join(where) if where else ''})"]
-        select = ["log.t", "log.arm", 'log."row" = 0 AS first', "log.role = 'error' AS failed", "log.unit"]
-        joins = []
-        if names & {"latency_ms"}:
-            select.append("log.latency_ms")
-        if names & set(QUALITY) and label_files:
-            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in label_files)
-            # labels are written one instant per file, files named by that instant: the order is
-            # (file, position); kinds present decide the joins (usually whole-request labels only)
-            order = f"list_position([{listed}], filename)::BIGINT * 4294967296 + file_row_number"
-            ctes.append(
-                f'newest AS (SELECT request_id, "row", arg_max(label, {order}) AS label, max({order}) AS seq '
-                f"FROM read_parquet([{listed}], filename=true, file_row_number=true, union_by_name=true) "
-                "GROUP BY ALL)"
+        labels = _read_labels(con, label_files) if names & set(QUALITY) and label_files else None
+        outcomes = sorted(name for name in names if name.startswith(OUTCOME_PREFIX))
+        want: set[str] = set()
+        if labels is not None:
+            want |= {"keys", "prediction"} | ({"own"} if labels.own.any() else set())
+            want |= {"text"} if labels.text is not None else set()
+        if outcomes:
+            want.add("keys")
+        kinds = [_types(con, files) for files, _ in logs]
+        if "prediction" in want and not all(_numeric(k.get("prediction")) for k in kinds):
+            want.add("text")
+        where = [f"t >= {int(start.timestamp() * 1e6)}"] if start is not None else []
+        where += [f"t < {int(end.timestamp() * 1e6)}"] if end is not None else []
+        parts = [
+            _arrays(
+                con,
+                f"SELECT * FROM ({_log_select(files, kind, spec, arm, want)}) "
+                + ("WHERE " + " AND ".join(where) if where else ""),
             )
-            kinds = con.sql(
-                'SELECT bool_or("row" < 0), bool_or("row" >= 0) '
-                f"FROM read_parquet([{listed}], union_by_name=true)"
-            ).fetchall()
-            whole, own = bool(kinds and kinds[0][0]), bool(kinds and kinds[0][1])
-            if whole:
-                ctes.append('whole AS (SELECT request_id, label, seq FROM newest WHERE "row" < 0)')
-                joins.append("LEFT JOIN whole w ON w.request_id = log.request_id")
-            if own:
-                ctes.append('own AS (SELECT request_id, "row", label, seq FROM newest WHERE "row" >= 0)')
-                joins.append('LEFT JOIN own r ON r.request_id = log.request_id AND r."row" = log."row"')
-            if whole and own:
-                newer = "r.seq IS NOT NULL AND (w.seq IS NULL OR r.seq > w.seq)"
-                label = f"CASE WHEN {newer} THEN r.label ELSE w.label END"
-            else:
-                label = "w.label" if whole else "r.label"
-            select.append(f"({label}) AS label")
-            select += ["log.prediction", "log.p1"]
-        for name in sorted(names):
-            if name.startswith(OUTCOME_PREFIX):
-                folder = Path(log_dir) / OUTCOMES_DIR
-                files = (
-                    sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
-                    if folder.is_dir()
-                    else []
-                )
-                alias = f"o{len(joins)}"
-                if files:
-                    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-                    outcome = name[len(OUTCOME_PREFIX) :].replace("'", "''")
-                    ctes.append(
-                        f"{alias} AS (SELECT request_id, sum(value) AS value FROM read_parquet([{listed}]) "
-                        f"WHERE name = '{outcome}' GROUP BY request_id)"
-                    )
-                    joins.append(f"LEFT JOIN {alias} ON {alias}.request_id = log.request_id")
-                    select.append(f'coalesce({alias}.value, 0.0) AS "{name}"')
-                else:
-                    select.append(f'0.0 AS "{name}"')
-        sql = (
-            "WITH "
-            + ", ".join(c for c in ctes if c)
-            + f" SELECT {', '.join(select)} FROM log "
-            + " ".join(joins)
+            for (files, arm), kind in zip(logs, kinds, strict=True)
+        ]
+        log = _concat(parts)
+        rows = Rows(
+            log["t"].astype(np.int64, copy=False), log["arm"].astype(np.int8, copy=False), log["first"]
         )
-        if "label" in " ".join(select):
-            sql = f"SELECT * EXCLUDE (label, prediction, p1), {_quality_sql(names)} FROM ({sql})"
-        table: Any = con.sql(sql).to_arrow_table()  # only numbers and flags come back
+        if spec.sticky_key and "unit" in log:
+            rows.units = log["unit"].astype(np.int64, copy=False)
+        failed = log["failed"]
+        if "latency_ms" in names:
+            rows.values["latency_ms"] = np.where(rows.first & ~failed, log["latency_ms"], np.nan)
+        if "error_rate" in names:
+            rows.values["error_rate"] = np.where(rows.first, failed.astype(np.float64), np.nan)
+        quality = sorted(names & set(QUALITY))
+        if quality:
+            values = _quality(quality, log, labels, failed) if labels is not None else {}
+            for name in quality:
+                rows.values[name] = values[name] if name in values else np.full(len(rows), np.nan)
+        for name in outcomes:
+            value = _outcome(con, log_dir, name[len(OUTCOME_PREFIX) :], log)
+            rows.values[name] = np.where(rows.first & ~failed, value, np.nan)
     finally:
         con.close()
-    return _rows({name: table[name] for name in table.column_names}, spec)
+    return rows
 
 
-def _quality_sql(names: set[str]) -> str:
-    """The quality metrics asked for, per row, from ``prediction``, ``label`` and ``p1``."""
-    same = (
-        "coalesce(TRY_CAST(prediction AS DOUBLE) = TRY_CAST(label AS DOUBLE), "
-        "CAST(prediction AS VARCHAR) = CAST(label AS VARCHAR))"
-    )
-    y = "TRY_CAST(label AS DOUBLE)"
-    err = f"(TRY_CAST(prediction AS DOUBLE) - {y})"
-    p = "greatest(least(p1, 1 - 1e-15), 1e-15)"
-    exprs = {
-        "accuracy": f"CASE WHEN label IS NULL THEN NULL ELSE CAST({same} AS DOUBLE) END",
-        "log_loss": f"-({y} * ln({p}) + (1 - {y}) * ln(1 - {p}))",
-        "squared_error": f"{err} * {err}",
-        "absolute_error": f"abs({err})",
-    }
-    return ", ".join(f"{expr} AS {name}" for name, expr in exprs.items() if name in names)
+def _concat(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    import numpy as np
+    import pyarrow as pa
+
+    if len(parts) == 1:
+        return parts[0]
+    out: dict[str, Any] = {}
+    for name in parts[0]:
+        if any(name not in p for p in parts):
+            continue
+        columns = [p[name] for p in parts]
+        out[name] = (
+            pa.chunked_array([c for col in columns for c in col.chunks])
+            if isinstance(columns[0], pa.ChunkedArray)
+            else np.concatenate(columns)
+        )
+    return out
 
 
-def _rows(data: dict[str, Any], spec: ExperimentSpec) -> Rows:
+def _newest_label(log: dict[str, Any], labels: _Labels) -> Any:
+    """Per log row, the index of its newest label (-1: none): its own row's or its request's."""
+    import numpy as np
+
+    from shipyard.experiments.keyjoin import newest
+
+    own = labels.own
+    if not own.any():
+        return newest(labels.h1, labels.h2, log["h1"], log["h2"])
+    whole_at, own_at = np.flatnonzero(~own), np.flatnonzero(own)
+    w = newest(labels.h1[whole_at], labels.h2[whole_at], log["h1"], log["h2"])
+    o = newest(labels.h1[own_at], labels.h2[own_at], log["o1"], log["o2"])
+    w = np.where(w >= 0, whole_at[np.maximum(w, 0)], -1)
+    o = np.where(o >= 0, own_at[np.maximum(o, 0)], -1)
+    return np.where(o > w, o, w)  # indices are in given order: the larger is the newer
+
+
+def _quality(names: list[str], log: dict[str, Any], labels: _Labels, failed: Any) -> dict[str, Floats]:
+    """The quality metrics per row (NaN: failed, or no label), as the query before computed them:
+    numbers compared as numbers, otherwise as text. In chunks: few large temporaries."""
+    import numpy as np
+
+    from shipyard.experiments.keyjoin import CHUNK
+
+    j = _newest_label(log, labels)
+    n = len(j)
+    out = {name: np.empty(n) for name in names}
+    text = labels.text is not None or "ptext" in log
+    todo = np.zeros(n, dtype=bool) if text and "accuracy" in names else None
+    for a in range(0, n, CHUNK):
+        b = min(a + CHUNK, n)
+        jj = j[a:b]
+        got = jj >= 0
+        jj = np.where(got, jj, 0)
+        present = got & ~labels.null[jj] & ~failed[a:b]
+        y = np.where(present, labels.y[jj], np.nan)
+        pred = log["pred"][a:b]
+        for name in names:
+            if name == "accuracy":
+                both = ~np.isnan(pred) & ~np.isnan(y)
+                same = np.where(both, (pred == y).astype(np.float64), np.nan)
+                if todo is not None:
+                    todo[a:b] = present & ~both & ~log["pnull"][a:b]
+                out[name][a:b] = np.where(present, same, np.nan)
+            elif name == "log_loss":
+                p = np.clip(log["p1"][a:b], 1e-15, 1 - 1e-15)
+                out[name][a:b] = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+            else:
+                err = pred - y
+                out[name][a:b] = err * err if name == "squared_error" else np.abs(err)
+    if todo is not None:
+        out["accuracy"] = _text_same(log, labels, j, todo, out["accuracy"])
+    return out
+
+
+def _text_same(log: dict[str, Any], labels: _Labels, j: Any, todo: Any, same: Floats) -> Floats:
+    """``same`` where a prediction or its label is not a number: compared as text (labels'
+    distinct values are a dictionary both sides are coded in)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from shipyard.experiments.data import QUALITY, Rows
+    if not todo.any():
+        return same
+    at = np.flatnonzero(todo)
+    label_text = labels.text if labels.text is not None else pa.array(labels.y).cast(pa.string())
+    label_text = pc.take(label_text, pa.array(j[at]))
+    pred_text = log.get("ptext")
+    if pred_text is None:
+        pred_text = pa.array(log["pred"]).cast(pa.string())
+    pred_text = pc.take(pred_text, pa.array(at))
+    equal = np.asarray(pc.fill_null(pc.equal(pred_text, label_text), False), dtype=np.float64)
+    valid = np.asarray(pc.and_(pc.is_valid(pred_text), pc.is_valid(label_text)), dtype=bool)
+    same[at] = np.where(valid, equal, np.nan)
+    return same
 
-    def floats(name: str) -> Any:  # NULL -> NaN
-        return np.asarray(pc.fill_null(data[name].cast(pa.float64()), np.nan), dtype=np.float64)
 
-    def flags(name: str) -> Any:
-        return np.asarray(pc.fill_null(data[name], False), dtype=bool)
+def _outcome(con: Any, log_dir: str, outcome: str, log: dict[str, Any]) -> Floats:
+    """Per log row, the sum of outcome ``outcome`` logged for its request (0 when none was)."""
+    import numpy as np
 
-    failed = flags("failed")
-    rows = Rows(
-        np.asarray(pc.fill_null(data["t"], 0), dtype=np.int64),
-        np.asarray(pc.fill_null(data["arm"], 0), dtype=np.int8),
-        flags("first"),
+    from shipyard.experiments.keyjoin import newest
+    from shipyard.experiments.outcomes import OUTCOMES_DIR
+
+    folder = Path(log_dir) / OUTCOMES_DIR
+    files = (
+        sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
+        if folder.is_dir()
+        else []
     )
-    units = data.get("unit")
-    if units is not None and spec.sticky_key and units.null_count < len(units):
-        rows.units = np.asarray(pc.fill_null(units, -1), dtype=np.int64)
-    for metric in spec.metrics:
-        name = metric.name
-        if name == "latency_ms":
-            rows.values[name] = np.where(rows.first & ~failed, floats(name), np.nan)
-        elif name == "error_rate":
-            rows.values[name] = np.where(rows.first, failed.astype(np.float64), np.nan)
-        elif name in QUALITY:
-            rows.values[name] = (
-                np.where(failed, np.nan, floats(name)) if name in data else np.full(len(rows), np.nan)
-            )
-        elif name.startswith(OUTCOME_PREFIX):
-            rows.values[name] = np.where(rows.first & ~failed, floats(name), np.nan)
-    return rows
+    n = len(log["t"])
+    if not files:
+        return np.zeros(n)
+    quoted = outcome.replace("'", "''")
+    summed = _arrays(
+        con,
+        f"SELECT {_H1} AS h1, {_H2} AS h2, sum(value) AS value FROM read_parquet({_listed(files)}) "
+        f"WHERE name = '{quoted}' GROUP BY request_id",
+    )
+    j = newest(summed["h1"], summed["h2"], log["h1"], log["h2"])
+    return np.where(
+        j >= 0, summed["value"][np.maximum(j, 0)] if len(j) and len(summed["value"]) else 0.0, 0.0
+    )

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipyard.experiments import stats
-from shipyard.experiments.analysis import MetricReport, report, sequential, window_sums
+from shipyard.experiments.analysis import MetricReport, report, sequential, window_keys, window_sums
 from shipyard.experiments.config import ExperimentSpec
 
 if TYPE_CHECKING:
@@ -85,7 +85,8 @@ def evaluate(name: str, spec: ExperimentSpec, rows: Rows, start: datetime, end: 
     idx = np.searchsorted(lo_us, rows.ts_us, side="right") - 1
     idx = np.where(rows.ts_us < end_us, idx, -1)
     shares = (1 - spec.share / 100, spec.share / 100)
-    requests = window_sums(idx, rows.arm, np.where(rows.first, 1.0, np.nan), len(edges))
+    keys = window_keys(idx, rows.arm, len(edges))  # one bin per row, shared by every metric
+    requests = window_sums(idx, rows.arm, np.where(rows.first, 1.0, np.nan), len(edges), keys=keys)
     srm = float(stats.srm_p(requests.n.sum(axis=-1), shares))
     if spec.sticky_key is not None:
         # assigned by a key: the units are what was split, and their requests are clustered
@@ -95,7 +96,7 @@ def evaluate(name: str, spec: ExperimentSpec, rows: Rows, start: datetime, end: 
         values = rows.values.get(metric.name)
         if values is None:
             values = np.full(len(rows), np.nan)
-        sums = window_sums(idx, rows.arm, values, len(edges))
+        sums = window_sums(idx, rows.arm, values, len(edges), keys=keys)
         assigned = (
             requests.n
             if metric.name in ("latency_ms", "error_rate") or metric.name.startswith("outcome:")
@@ -113,19 +114,21 @@ def evaluate(name: str, spec: ExperimentSpec, rows: Rows, start: datetime, end: 
         result.metrics.append(
             report(metric.name, looks, edges, higher_is_better=metric.higher, margin=metric.margin)
         )
-    _guardrails(result, spec, rows, idx, len(edges), shares)
+    _guardrails(result, spec, rows, idx, len(edges), shares, keys)
     return result
 
 
 def _unit_srm(rows: Rows, idx: Any, shares: tuple[float, float]) -> float:
     """SRM over distinct units (1.0, not checked, when the key was not logged)."""
+    import numpy as np
 
     if rows.units is None:
         return 1.0
-    import pandas as pd
-
     keep = (idx >= 0) & (rows.units >= 0)
-    counts = [len(pd.unique(rows.units[keep & (rows.arm == arm)])) for arm in (0, 1)]
+    counts = []
+    for arm in (0, 1):
+        units = np.sort(rows.units[keep & (rows.arm == arm)])  # vectorised; distinct = changes + 1
+        counts.append(int(np.count_nonzero(units[1:] != units[:-1])) + 1 if len(units) else 0)
     return float(stats.srm_p(counts, shares))
 
 
@@ -136,6 +139,7 @@ def _guardrails(  # noqa: PLR0917
     idx: Any,
     windows: int,
     shares: tuple[float, float],
+    keys: Any = None,
 ) -> None:
     import numpy as np
 
@@ -143,7 +147,7 @@ def _guardrails(  # noqa: PLR0917
     inside = idx >= 0
     if rails.error_rate is not None and "error_rate" in rows.values:
         looks = sequential(
-            window_sums(idx, rows.arm, rows.values["error_rate"], windows),
+            window_sums(idx, rows.arm, rows.values["error_rate"], windows, keys=keys),
             higher_is_better=False,
             alpha=spec.alpha,
             min_samples=rails.min_requests,

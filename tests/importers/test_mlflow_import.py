@@ -453,3 +453,52 @@ def test_log_model_takes_an_mlflow_model_folder(file_source: dict[str, Any], tmp
         load_model("models:/from-folder/1")
     model = load_model("models:/from-folder/1", allow_unsafe=True)
     assert len(model.predict(file_source["X"])) == len(file_source["X"])
+
+
+def test_sql_store_is_read_one_metrics_query_per_run_in_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database store's points come from one query per run (not one per run and key: SQLite
+    then walks the primary key's index, which starts with the key, through every run's points),
+    in pieces of one key each, split across fetches where a key spans them, NaN kept."""
+    import sqlalchemy as sa
+    from mlflow.entities import Metric as MlflowMetric
+    from mlflow.tracking import MlflowClient
+
+    import shipyard.importers.mlflow_source as source_module
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlc = MlflowClient(tracking_uri=uri)
+    exp = mlc.create_experiment("pieces", artifact_location=(tmp_path / "art").as_uri())
+    want: dict[str, dict[str, list[tuple[int, int, float]]]] = {}
+    for r in range(2):
+        rid = mlc.create_run(exp).info.run_id
+        points = {
+            k: [
+                (i, 1_700_000_000_000 + i, float("nan") if (k, i) == ("b", 3) else r + i / 8)
+                for i in range(7)
+            ]
+            for k in ("a", "b", "c")
+        }
+        mlc.log_batch(rid, metrics=[MlflowMetric(k, v, t, s) for k, ps in points.items() for s, t, v in ps])
+        want[rid] = points
+    monkeypatch.setattr(source_module, "METRIC_PAGE", 5)  # keys span fetches
+    src = MlflowSource(uri)
+    queries: list[str] = []
+    engine = src.client._tracking_client.store.engine
+    # the driver's own trace: the source runs its query on sqlite3's cursor, past SQLAlchemy
+    sa.event.listen(engine, "checkout", lambda dbapi, *_: dbapi.set_trace_callback(queries.append))
+    for rid, points in want.items():
+        run = src.client.get_run(rid)
+        before = len(queries)
+        pieces = list(src.run_metrics(run))
+        assert sum("FROM metrics" in q for q in queries[before:]) == 1, queries[before:]
+        assert all(len(p[1]) <= 5 for p in pieces)
+        keys = [p[0] for p in pieces]
+        assert keys == sorted(keys) and len(pieces) > 3  # one key after the other, split in pieces
+        got: dict[str, list[tuple[int, int, float]]] = {}
+        for key, values, steps, stamps in pieces:
+            got.setdefault(key, []).extend(zip(steps, stamps, values, strict=True))
+        assert {k: [(s, t, _float_key(v)) for s, t, v in ps] for k, ps in got.items()} == {
+            k: [(s, t, _float_key(v)) for s, t, v in ps] for k, ps in points.items()
+        }

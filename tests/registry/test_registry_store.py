@@ -161,6 +161,55 @@ def test_lineage_queries(registry_store: RegistryStore) -> None:
     assert [(v.model_name, v.version) for v in s.versions_from_run("r3")] == [("other", 1)]
 
 
+def test_rename_keeps_everything_but_the_name(registry_store: RegistryStore) -> None:
+    s = registry_store
+    feats = LineageRecord("art-feats", "features", "f" * 64, "r1", "t1", "numpy", 1, "featurize")
+    s.create_model("fraud", user="alice", at=T0, description="d", tags={"team": "risk"}, project=None)
+    s.create_version(_create(lineage=(feats,), tags={"stage": "dev"}))
+    s.create_version(_create())
+    s.set_approval("fraud", 2, True, user="bob", at=T0)
+    s.set_alias("fraud", "champion", 2, user="bob", at=T0)
+    s.set_alias("fraud", "candidate", 1, user="bob", at=T0)
+    s.create_version(_create("fraud-x"))
+    with pytest.raises(AlreadyExistsError, match="'fraud-x'"):
+        s.rename_model("fraud", "Fraud_X", at=T0)  # a look-alike of another model
+    later = datetime(2026, 2, 1, tzinfo=UTC)
+    got = s.rename_model("fraud", "scam", at=later)
+    assert (got.name, got.description, got.tags, got.created_by) == ("scam", "d", {"team": "risk"}, "alice")
+    assert got.aliases == {"candidate": 1, "champion": 2} and got.protected_aliases == ("champion",)
+    assert got.latest_version == 2 and got.updated_at == later
+    versions = s.list_versions("scam")
+    assert [(v.version, v.tags, v.approved) for v in versions] == [
+        (1, {"stage": "dev"}, False),
+        (2, {}, True),
+    ]
+    assert [r.name for r in s.version_lineage("scam", 1)] == ["features"]
+    assert [(v.model_name, v.version) for v in s.versions_from_artifact(artifact_id="art-feats")] == [
+        ("scam", 1)
+    ]
+    assert [e.new_version for e in s.alias_history("scam", "candidate")] == [1]
+    assert s.resolve_alias("scam", "champion").version == 2
+    with pytest.raises(NotFoundError):
+        s.get_model("fraud")
+    assert s.create_version(_create("scam")).version == 3  # the counter moved along
+    assert s.rename_model("scam", "SCAM", at=T0).name == "SCAM"  # only the case changes
+    with pytest.raises(NotFoundError):
+        s.rename_model("fraud", "anything", at=T0)
+
+
+def test_delete_model_tag(registry_store: RegistryStore) -> None:
+    s = registry_store
+    s.create_model("m", user="u", at=T0, tags={"team": "risk", "tier": "1"})
+    later = datetime(2026, 2, 1, tzinfo=UTC)
+    s.delete_model_tag("m", "team", later)
+    got = s.get_model("m")
+    assert got.tags == {"tier": "1"} and got.updated_at == later
+    with pytest.raises(NotFoundError, match="no tag 'team'"):
+        s.delete_model_tag("m", "team", T0)
+    with pytest.raises(NotFoundError):
+        s.delete_model_tag("nope", "tier", T0)
+
+
 def test_delete_model_removes_everything(registry_store: RegistryStore) -> None:
     s = registry_store
     s.create_version(_create(tags={"a": "b"}))

@@ -143,6 +143,89 @@ def test_sklearn_model_registered_aliased_and_loaded(server: LiveServer) -> None
     assert client.get_model_version_download_uri(name, "1").startswith("mlflow-artifacts:/")
 
 
+def test_rename_keeps_versions_aliases_and_lineage_and_model_tags_delete(
+    server: LiveServer, api: httpx.Client
+) -> None:
+    from mlflow.exceptions import MlflowException
+    from sklearn.linear_model import LinearRegression
+
+    from shipyard.metadata.model_registry import LineageRecord
+
+    x, y = _data()
+    name, new = unique("churn"), unique("churn-renamed")
+    client = mlflow.MlflowClient()
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(
+            LinearRegression().fit(x, y), name="model", pip_requirements=["scikit-learn"]
+        )
+    for _ in range(2):
+        mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+    client.set_registered_model_alias(name, "candidate", "2")
+    client.set_registered_model_tag(name, "team", "risk")
+    client.set_registered_model_tag(name, "tier", "gold")
+    client.set_model_version_tag(name, "1", "note", "first")
+    registry = server.app.state.ctx.registry
+    lineage = LineageRecord("a" * 32, "features", "sha256:" + "0" * 64, run.info.run_id, None, "parquet", 1)
+    from shipyard.metadata.sql.model_registry_schema import model_version_lineage
+
+    with registry._write() as conn:  # lineage as a shipyard flow would have recorded it
+        conn.execute(model_version_lineage.insert().values(model_name=name, version=1, **vars(lineage)))
+    client.rename_registered_model(name, new)
+    got = client.get_registered_model(new)
+    assert got.name == new
+    assert got.aliases == {"candidate": "2"} and got.tags == {"team": "risk", "tier": "gold"}
+    assert [v.version for v in client.search_model_versions(f"name = '{new}'")] == ["1", "2"]
+    assert client.get_model_version(new, "1").tags == {"note": "first"}
+    assert client.get_model_version_by_alias(new, "candidate").version == "2"
+    loaded = mlflow.pyfunc.load_model(f"models:/{new}@candidate")
+    np.testing.assert_allclose(loaded.predict(x[:3]), y[:3])
+    assert registry.version_lineage(new, 1) == [lineage]
+    assert [e.new_version for e in registry.alias_history(new, "candidate")] == [2]
+    with pytest.raises(MlflowException) as gone:
+        client.get_registered_model(name)
+    assert gone.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # the version counter went along: the next registration is version 3
+    assert mlflow.register_model(f"runs:/{run.info.run_id}/model", new).version == "3"
+    # a taken name (or a look-alike of one) is refused, and nothing moves
+    taken = unique("taken")
+    client.create_registered_model(taken)
+    with pytest.raises(MlflowException) as clash:
+        client.rename_registered_model(new, taken.upper())
+    assert clash.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    assert len(client.search_model_versions(f"name = '{new}'")) == 3
+    # a case-only rename is a rename
+    client.rename_registered_model(taken, taken.upper())
+    assert client.get_registered_model(taken.upper()).name == taken.upper()
+    # deleting a model tag: gone from the model, the other tag stays; a missing tag is a 404
+    client.delete_registered_model_tag(new, "team")
+    assert client.get_registered_model(new).tags == {"tier": "gold"}
+    with pytest.raises(MlflowException) as missing:
+        client.delete_registered_model_tag(new, "team")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    # both are mutations in the audit trail, with who renamed what
+    audit = api.get("/api/v1/audit", params={"limit": 1000}).json()["events"]
+    actions = {(e["action"], e["status"]) for e in audit}
+    assert ("POST /api/2.0/mlflow/registered-models/rename", 200) in actions
+    assert ("DELETE /api/2.0/mlflow/registered-models/delete-tag", 200) in actions
+
+
+def test_rename_needs_model_write_on_the_model(server: LiveServer, api: httpx.Client) -> None:
+    name = unique("owned")
+    assert api.post("/api/2.0/mlflow/registered-models/create", json={"name": name}).status_code == 200
+    api.post("/api/v1/users", json={"name": "rita", "role": "viewer"})
+    token = api.post("/api/v1/tokens", json={"name": "t", "user": "rita"}).json()["token"]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as rita:
+        denied = rita.post(
+            "/api/2.0/mlflow/registered-models/rename", json={"name": name, "new_name": name + "-x"}
+        )
+        assert denied.status_code == 403 and denied.json()["error_code"] == "PERMISSION_DENIED"
+        untagged = rita.request(
+            "DELETE", "/api/2.0/mlflow/registered-models/delete-tag", json={"name": name, "key": "k"}
+        )
+        assert untagged.status_code == 403
+    assert api.get("/api/2.0/mlflow/registered-models/get", params={"name": name}).status_code == 200
+
+
 def test_autolog_around_a_real_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     from sklearn.linear_model import Ridge
 

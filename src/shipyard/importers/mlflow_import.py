@@ -31,7 +31,7 @@ tags by value, artifacts by name and size); the import fails when they differ.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +52,7 @@ from shipyard.importers.mlflow_names import (
     experiment_namespace,
     target_run_id,
 )
-from shipyard.importers.mlflow_source import ArtifactFile, MlflowSource
+from shipyard.importers.mlflow_source import ArtifactFile, MlflowSource, Series
 from shipyard.metadata.base import METRIC_PAGE_MAX
 from shipyard.tracking.client import TrackingClient, validate_params, validate_tags
 from shipyard.tracking.stores import Stores
@@ -126,6 +126,7 @@ class MlflowImporter:
         self.metadata = stores.metadata
         self.summary = Summary(Counts(), Counts(), Counts(), dry_run=self.options.dry_run)
         self.run_ids: dict[str, str] = {}  # MLflow run id -> shipyard run id (this import's runs)
+        self._batch = _Columns()  # metric points on their way to shipyard
 
     # ---- the whole import ---------------------------------------------------------------------
     def run(self) -> Summary:
@@ -221,26 +222,41 @@ class MlflowImporter:
         return run
 
     def _copy_metrics(self, src: Any, rid: str) -> dict[str, SeriesDigest]:
-        """Every point of every metric, streamed page by page from the source into batches of at
-        most FLUSH_POINTS columns (one ``log_metric_columns`` call, one transaction, each)."""
-        digests: dict[str, SeriesDigest] = {}
-        batch = _Columns()
-        for key in sorted(src.data.metrics):
-            validate_key("metric", key)
-            digest = digests[key] = SeriesDigest()
-            for values, steps, stamps in self.source.metric_history(src, key):
-                digest.update(values, steps, stamps)
-                batch.add(key, values, steps, stamps)
-                if len(batch.values) >= FLUSH_POINTS:
-                    self._flush(rid, batch)
-                    batch = _Columns()
-        if batch.values:
-            self._flush(rid, batch)
+        """Every point of every metric, streamed piece by piece from the source into batches of
+        at most about FLUSH_POINTS columns (one ``log_metric_columns`` call, one transaction, each;
+        the keys of a batch come one after the other, which the writer slices without a per-point
+        pass)."""
+        self._batch = _Columns()
+        digests = self._source_digests(src, sink=lambda piece: self._add(rid, piece))
+        if self._batch.values:
+            self._flush(rid, self._batch)
         return digests
+
+    def _source_digests(
+        self, src: Any, sink: Callable[[Series], None] | None = None
+    ) -> dict[str, SeriesDigest]:
+        """The digest of each of the run's metrics in the source (each piece also to ``sink``)."""
+        digests: dict[str, SeriesDigest] = {}
+        for piece in self.source.run_metrics(src):
+            key = piece[0]
+            digest = digests.get(key)
+            if digest is None:
+                validate_key("metric", key)
+                digest = digests[key] = SeriesDigest()
+            digest.update(piece[1], piece[2], piece[3])
+            if sink is not None:
+                sink(piece)
+        return digests
+
+    def _add(self, rid: str, piece: Series) -> None:
+        self._batch.add(*piece)
+        if len(self._batch.values) >= FLUSH_POINTS:
+            self._flush(rid, self._batch)
 
     def _flush(self, rid: str, batch: _Columns) -> None:
         self.metadata.log_metric_columns(rid, batch.keys, batch.values, batch.steps, batch.stamps)
         self.summary.written.metric_points += len(batch.values)
+        self._batch = _Columns()
 
     def _copy_artifacts(self, src: Any, rid: str) -> list[ArtifactFile]:
         items = list(self.source.artifact_files(src))  # paths and sizes: small beside the files
@@ -257,9 +273,8 @@ class MlflowImporter:
     # ---- counting -----------------------------------------------------------------------------
     def _count_source(self, src: Any) -> Counts:
         counts = Counts(runs=1, params=len(src.data.params), tags=len(src.data.tags))
-        for key in sorted(src.data.metrics):
-            for values, _, _ in self.source.metric_history(src, key):
-                counts.metric_points += len(values)
+        for piece in self.source.run_metrics(src):
+            counts.metric_points += len(piece[1])
         for item in self.source.artifact_files(src):
             counts.artifacts += 1
             counts.artifact_bytes += item.size or 0
@@ -282,13 +297,10 @@ class MlflowImporter:
         src_tags = dict(src.data.tags)
         source.tags = len(src_tags)
         got.tags = sum(1 for k, v in source_tags(run.tags).items() if src_tags.get(k) == v)
-        for key in sorted(src.data.metrics):
-            if digests is not None and key in digests:
-                want = digests[key]
-            else:
-                want = SeriesDigest()
-                for values, steps, stamps in self.source.metric_history(src, key):
-                    want.update(values, steps, stamps)
+        if digests is None:
+            digests = self._source_digests(src)
+        for key in sorted(set(src.data.metrics) | set(digests)):
+            want = digests.get(key) or SeriesDigest()
             have = self._target_digest(rid, key)
             source.metric_points += want.count
             if have.count == want.count and have.digest() == want.digest():

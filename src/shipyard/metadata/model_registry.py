@@ -27,6 +27,8 @@ Rules every backend keeps:
   when the model is created (:meth:`RegistryStore.create_model`, or the first version's
   ``ModelVersionCreate.project``) and never changes; a later version's ``project`` is ignored.
   ``list_models(hidden_projects=...)`` leaves out the models of those projects.
+- A rename (:meth:`RegistryStore.rename_model`) keeps everything of the model but its name; a
+  new name is validated with ``new=True`` by the caller and must be free by canonical name.
 - Lookups are exact. Unknown models, versions and aliases raise
   :class:`~shipyard.core.errors.NotFoundError` (which may suggest the look-alike: "did you mean").
 """
@@ -185,6 +187,16 @@ class RegistryStore(abc.ABC):
 
     @abc.abstractmethod
     def set_model_tags(self, name: str, tags: Mapping[str, str], at: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def rename_model(self, name: str, new_name: str, *, at: datetime) -> RegisteredModel:
+        """Give a model a new name, keeping its versions (and their numbers, tags, approvals and
+        lineage), tags, aliases and alias history, project and creator; ``models:/OLD/...`` no
+        longer resolves. AlreadyExistsError when the name (or a look-alike) is taken."""
+
+    @abc.abstractmethod
+    def delete_model_tag(self, name: str, key: str, at: datetime) -> None:
+        """Remove one tag of a model; NotFoundError when the model has no such tag."""
 
     @abc.abstractmethod
     def delete_model(self, name: str) -> None:

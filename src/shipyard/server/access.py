@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shipyard.core.branches import branch_of_name
-from shipyard.core.errors import NotFoundError, PermissionDeniedError
+from shipyard.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from shipyard.secrets.base import secret_scope
 from shipyard.security.policy import SERVER_SCOPE, Access, may_change, scope_of_namespace
 
@@ -172,6 +172,21 @@ def check_model_create(access: Access, project: str | None, name: str = "") -> N
     if not access.can("model:write", scope):
         hint = "" if project is not None else "; name a project you may write models in (project=...)"
         raise PermissionDeniedError(lacks(access, "model:write", scope, hint))
+
+
+def check_model_rename(ctx: ServerContext, access: Access, name: str, new_name: str) -> None:
+    """May ``access`` rename the model ``name`` to ``new_name``? It needs what changing the model
+    needs (model:write at its scope, with the ownership rules) and what creating ``new_name`` in
+    the model's project needs; a rename keeps the model's branch (a branch's objects are named
+    ``NAME:branch:B``)."""
+    check_model(ctx, access, "model:write", name)
+    model = ctx.registry.get_model(name)  # NotFoundError (404) when it does not exist
+    if branch_of_name(new_name) != branch_of_name(name):
+        raise InvalidInputError(
+            f"renaming {name!r} to {new_name!r} would move it to another branch; a rename keeps the "
+            "branch part of the name (NAME:branch:B)"
+        )
+    check_model_create(access, model.project, new_name)
 
 
 def check_new_version(ctx: ServerContext, access: Access, name: str, project: str | None) -> None:

@@ -98,6 +98,9 @@ _TABLE: dict[RouteKey, Rule] = {
     ("GET", _M): _MR_M,
     ("PATCH", _M): _r("model:write", "model"),
     ("POST", f"{_M}/tags"): _r("model:write", "model"),
+    ("DELETE", f"{_M}/tags"): _r("model:write", "model"),
+    # the new name needs model:write where it will live too (checked in the route)
+    ("POST", f"{_M}/rename"): _r("model:write", "model"),
     ("DELETE", _M): _r("model:delete", "model"),
     # anyone with model:write at the model's scope registers versions (checked in the route)
     ("POST", f"{_M}/versions"): _r("model:write"),

@@ -210,6 +210,11 @@ class ModelTagsIn(_Body):
     at: Time
 
 
+class ModelRenameIn(_Body):
+    new_name: str
+    at: Time
+
+
 class LineageRecordIn(_Body):
     artifact_id: str
     name: str

@@ -88,6 +88,13 @@ class RestRegistryStore(RegistryStore):
     def set_model_tags(self, name: str, tags: Mapping[str, str], at: datetime) -> None:
         self._http.call("POST", _m(name) + "/tags", {"tags": dict(tags), "at": at})
 
+    def rename_model(self, name: str, new_name: str, *, at: datetime) -> RegisteredModel:
+        body = {"new_name": new_name, "at": at}
+        return decode(RegisteredModel, self._http.call("POST", _m(name) + "/rename", body))
+
+    def delete_model_tag(self, name: str, key: str, at: datetime) -> None:
+        self._http.call("DELETE", _m(name) + "/tags", params={"key": key, "at": at.isoformat()})
+
     def delete_model(self, name: str) -> None:
         self._http.call("DELETE", _m(name))
 

@@ -81,6 +81,24 @@ class MetricColumns:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def spans(self) -> list[tuple[str, int, int]] | None:
+        """``(key, start, end)`` per key when each key's points are one contiguous run of the
+        batch (an importer's batches), found with C-level ``count``s and no per-point Python
+        loop; None otherwise (interleaved keys: see :meth:`groups`)."""
+        keys = self.keys
+        out: list[tuple[str, int, int]] = []
+        start, n = 0, len(keys)
+        while start < n:
+            key = keys[start]
+            end = start + keys.count(key)
+            if end > n or keys[start:end].count(key) != end - start:
+                return None
+            out.append((key, start, end))
+            start = end
+            if len(out) > 64:  # many short series: the general path is as quick
+                return None
+        return out
+
     def groups(self) -> dict[str, list[int]] | None:
         """Row indices per key, or None when every point has the same key (the common case)."""
         keys = self.keys

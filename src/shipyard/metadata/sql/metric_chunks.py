@@ -47,11 +47,18 @@ def _packed(typecode: str, items: Sequence[Any]) -> bytes:
     return packed.tobytes()
 
 
+def _latest(steps: Sequence[int], stamps: Sequence[int]) -> int:
+    """Index of the latest point: highest (step, timestamp); a later point wins a tie."""
+    top = max(steps)
+    if steps.count(top) == 1:  # the usual case, without a Python call per point
+        return steps.index(top)
+    return max((i for i, s in enumerate(steps) if s == top), key=lambda i: (stamps[i], i))
+
+
 def _chunk(
     run_id: str, key: str, values: Sequence[float], steps: Sequence[int], stamps: Sequence[int]
 ) -> dict[str, Any]:
-    # the latest point: highest (step, timestamp); a later point wins a tie
-    last = max(range(len(steps)), key=lambda i: (steps[i], stamps[i], i))
+    last = _latest(steps, stamps)
     return {
         "run_id": run_id,
         "key": key,
@@ -65,10 +72,14 @@ def _chunk(
 
 def chunks_of(run_id: str, columns: MetricColumns) -> list[dict[str, Any]]:
     """One row (with its latest point under ``_latest``) per key of the batch."""
-    groups = columns.groups()
-    if groups is None:
-        return [_chunk(run_id, columns.keys[0], columns.values, columns.steps, columns.timestamps)]
     values, steps, stamps = columns.values, columns.steps, columns.timestamps
+    spans = columns.spans()
+    if spans is not None:  # each key's points in one run of the batch: slices, no per-point pass
+        if len(spans) == 1:
+            return [_chunk(run_id, columns.keys[0], values, steps, stamps)]
+        return [_chunk(run_id, k, values[s:e], steps[s:e], stamps[s:e]) for k, s, e in sorted(spans)]
+    groups = columns.groups()
+    assert groups is not None  # a single key is a single span
     return [
         _chunk(
             run_id,
@@ -187,18 +198,11 @@ def read_columns(
 
     check_limit(limit)
     chunk_id, skip = _position(token)
-    c = metric_chunks.c
     values: list[float] = []
     steps: list[int] = []
     stamps: list[int] = []
     while True:
-        query = (
-            select(c.id, c.count, c.steps, c["values"], c.timestamps)
-            .where(c.run_id == run_id, c.key == key, c.id >= chunk_id)
-            .order_by(c.id)
-            .limit(_CHUNKS_PER_FETCH)
-        )
-        rows = conn.execute(query).all()
+        rows = conn.execute(_page_query(), {"run_id": run_id, "key": key, "chunk_id": chunk_id}).all()
         for row in rows:
             count = int(row[1])
             start = skip if row.id == chunk_id else 0
@@ -215,6 +219,21 @@ def read_columns(
         if len(rows) < _CHUNKS_PER_FETCH:
             return values, steps, stamps, None
         chunk_id, skip = rows[-1].id + 1, 0
+
+
+@functools.cache
+def _page_query() -> Any:
+    """The chunks of one series from an id on, built once (a select's construction costs more
+    than the query on a short series; the import reads every series of every run back)."""
+    from sqlalchemy import bindparam
+
+    c = metric_chunks.c
+    return (
+        select(c.id, c.count, c.steps, c["values"], c.timestamps)
+        .where(c.run_id == bindparam("run_id"), c.key == bindparam("key"), c.id >= bindparam("chunk_id"))
+        .order_by(c.id)
+        .limit(_CHUNKS_PER_FETCH)
+    )
 
 
 def _after(conn: Connection, run_id: str, key: str, chunk_id: int) -> str | None:

@@ -321,3 +321,46 @@ def lineage_record(r: Row[Any]) -> LineageRecord:
     return LineageRecord(
         r.artifact_id, r.name, r.digest, r.run_id, r.task_id, r.serializer, int(r.depth), r.producer_step
     )
+
+
+def rename_model(conn: Connection, name: str, new_name: str, at: datetime) -> None:
+    """Give the model ``name`` the name ``new_name``, with its versions, tags, aliases, alias
+    history, lineage and reference profiles (foreign keys cascade deletes only, so the model and
+    version rows are copied under the new name, the rows that point at them moved, the old rows
+    deleted). AlreadyExistsError when another model has the name or a look-alike of it."""
+    from sqlalchemy import delete, update
+
+    from shipyard.metadata.sql.monitoring_schema import reference_profiles
+
+    old = model_row(conn, name, lock=True)
+    canonical = canonical_name(new_name)
+    clash = conn.execute(select(_M.name).where(_M.canonical == canonical, _M.name != name)).scalar()
+    if clash is not None:
+        what = "" if clash == new_name else f" ({new_name!r} {_LOOKS_ALIKE} from it)"
+        raise AlreadyExistsError(f"a registered model named {clash!r} already exists{what}")
+    if conn.execute(select(_M.name).where(_M.name == new_name)).first() is not None:
+        raise AlreadyExistsError(f"a registered model named {new_name!r} already exists")
+    # the old row lets go of its canonical form first: a rename may change only the case
+    conn.execute(update(registered_models).where(_M.name == name).values(canonical=f" {name}"[:250]))
+    row = dict(old._mapping)
+    conn.execute(
+        registered_models.insert().values({**row, "name": new_name, "canonical": canonical, "updated_at": at})
+    )
+    copied = [c for c in model_versions.c if c.name != "model_name"]
+    conn.execute(
+        model_versions.insert().from_select(
+            ["model_name", *(c.name for c in copied)],
+            select(literal(new_name), *copied).where(_V.model_name == name),
+        )
+    )
+    for table in (
+        registered_model_tags,
+        model_version_tags,
+        model_version_lineage,
+        model_aliases,
+        model_alias_history,
+        reference_profiles,
+    ):
+        conn.execute(update(table).where(table.c.model_name == name).values(model_name=new_name))
+    conn.execute(delete(model_versions).where(_V.model_name == name))
+    conn.execute(delete(registered_models).where(_M.name == name))

@@ -124,6 +124,22 @@ class SqlRegistryStore(BorrowedTransactions, RegistryStore):
                 )
             conn.execute(update(registered_models).where(_M.name == name).values(updated_at=at))
 
+    def rename_model(self, name: str, new_name: str, *, at: datetime) -> RegisteredModel:
+        with self._write() as conn:
+            if new_name == name:
+                return q.load_model(conn, q.model_row(conn, name))
+            q.rename_model(conn, name, new_name, at)
+            return q.load_model(conn, q.model_row(conn, new_name))
+
+    def delete_model_tag(self, name: str, key: str, at: datetime) -> None:
+        with self._write() as conn:
+            q.model_row(conn, name)
+            t = registered_model_tags.c
+            result = conn.execute(delete(registered_model_tags).where(t.model_name == name, t.key == key))
+            if result.rowcount == 0:
+                raise NotFoundError(f"registered model {name!r} has no tag {key!r}")
+            conn.execute(update(registered_models).where(_M.name == name).values(updated_at=at))
+
     def delete_model(self, name: str) -> None:
         with self._write() as conn:
             q.model_row(conn, name)

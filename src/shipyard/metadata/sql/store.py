@@ -250,8 +250,10 @@ class SqlMetadataStore(MetadataStore):
         self, run_id: str, key: str, *, limit: int = METRIC_PAGE_DEFAULT, page_token: str | None = None
     ) -> MetricColumnsPage:
         with self._read() as conn:
-            runs.require_run(conn, run_id)
-            return MetricColumnsPage(*metric_chunks.read_columns(conn, run_id, key, limit, page_token))
+            page = MetricColumnsPage(*metric_chunks.read_columns(conn, run_id, key, limit, page_token))
+            if not page.values:  # points prove the run exists: one query less per page
+                runs.require_run(conn, run_id)
+            return page
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         with self._write() as conn:

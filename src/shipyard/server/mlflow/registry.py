@@ -3,8 +3,8 @@ aliases, latest versions per stage (:mod:`.versions` has the versions and the st
 
 An MLflow registered model is a shipyard registered model (``shipyard models`` lists it), created
 at the server scope; permissions and per-object checks are the native API's
-(:mod:`shipyard.server.access`: ownership, private projects, protected aliases). What shipyard's
-registry does not do answers NOT_IMPLEMENTED (501): renaming a model, deleting a model tag."""
+(:mod:`shipyard.server.access`: ownership, private projects, protected aliases). A rename keeps
+the versions, aliases, tags and lineage (``models:/OLD/...`` stops resolving, as in MLflow)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from starlette.responses import Response
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.core.names import validate_alias_name, validate_key, validate_model_name
 from shipyard.server.deps import ctx_of, principal_of
-from shipyard.server.errors import error_response
 from shipyard.server.mlflow.common import answer, query
 from shipyard.server.mlflow.convert import integer, pairs, text
 from shipyard.server.mlflow.versions import STAGES, check, number, stage_of, version_json
@@ -56,10 +55,6 @@ def _name(body: dict[str, Any]) -> str:
     return validate_model_name(text(body, "name", limit=250))
 
 
-def not_implemented(what: str) -> Response:
-    return error_response(501, "not_implemented", f"{what} is not supported by shipyard's model registry")
-
-
 def create(request: Request, body: JsonBody) -> Response:
     from shipyard.core.clock import utcnow
     from shipyard.server.access import check_model_create
@@ -84,7 +79,16 @@ def get(request: Request) -> Response:
 
 
 def rename(request: Request, body: JsonBody) -> Response:
-    return not_implemented("renaming a registered model")
+    """The model under ``new_name`` with its versions, aliases, tags and lineage: model:write on
+    the model and where the new name will live (:func:`shipyard.server.access.check_model_rename`)."""
+    from shipyard.core.clock import utcnow
+    from shipyard.server.access import check_model_rename
+
+    name = _name(body)
+    new_name = validate_model_name(text(body, "new_name", limit=250), new=True)
+    check_model_rename(ctx_of(request), principal_of(request).access, name, new_name)
+    model = ctx_of(request).registry.rename_model(name, new_name, at=utcnow())
+    return answer({"registered_model": model_json(request, model)})
 
 
 def update(request: Request, body: JsonBody) -> Response:
@@ -149,7 +153,13 @@ def set_tag(request: Request, body: JsonBody) -> Response:
 
 
 def delete_tag(request: Request, body: JsonBody) -> Response:
-    return not_implemented("deleting a registered model's tag")
+    from shipyard.core.clock import utcnow
+
+    name = _name(body)
+    key = validate_key("tag", text(body, "key", limit=250))
+    check(request, "model:write", name)
+    ctx_of(request).registry.delete_model_tag(name, key, utcnow())
+    return answer({})
 
 
 def set_alias(request: Request, body: JsonBody) -> Response:

@@ -27,12 +27,14 @@ from shipyard.server.schemas import (
     Key,
     Limit,
     ModelCreateIn,
+    ModelRenameIn,
     ModelTagsIn,
     ModelUpdateIn,
     Name,
     Offset,
     ProtectIn,
     TagsIn,
+    Time,
     Version,
     VersionCreateIn,
 )
@@ -168,6 +170,25 @@ def set_model_tags(request: Request, name: Name, body: ModelTagsIn) -> Response:
     tags = {validate_key("tag", k): v for k, v in body.tags.items()}
     ctx_of(request).registry.set_model_tags(_name(name), tags, body.at)
     return Response(status_code=204)
+
+
+@router.delete(M + "/tags", status_code=204)
+def delete_model_tag(request: Request, name: Name, key: Key, at: Time | None = None) -> Response:
+    from shipyard.core.clock import utcnow
+
+    ctx_of(request).registry.delete_model_tag(_name(name), validate_key("tag", key), at or utcnow())
+    return Response(status_code=204)
+
+
+@router.post(M + "/rename")
+def rename_model(request: Request, name: Name, body: ModelRenameIn) -> Response:
+    """The model under a new name, with its versions, aliases, tags and lineage (the guard
+    checked model:write on the model; the new name needs model:write where it will live)."""
+    from shipyard.server.access import check_model_rename
+
+    old, new = _name(name), validate_model_name(body.new_name, new=True)
+    check_model_rename(ctx_of(request), principal_of(request).access, old, new)
+    return wire(ctx_of(request).registry.rename_model(old, new, at=body.at))
 
 
 @router.delete(M, status_code=204)

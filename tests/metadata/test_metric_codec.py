@@ -1,0 +1,54 @@
+"""How a batch of metric columns is cut into one chunk per key (``codec.MetricColumns.spans`` and
+``groups``, ``metric_chunks.chunks_of``): contiguous keys are sliced, interleaved ones grouped,
+and both give the same chunks and the same latest point."""
+
+from __future__ import annotations
+
+from array import array
+
+from shipyard.metadata.sql.codec import MetricColumns
+from shipyard.metadata.sql.metric_chunks import chunks_of
+
+
+def _columns(keys: list[str]) -> MetricColumns:
+    n = len(keys)
+    return MetricColumns(
+        keys, [i / 4 for i in range(n)], [i % 3 for i in range(n)], [1000 + i for i in range(n)]
+    )
+
+
+def test_contiguous_keys_are_spans_interleaved_ones_are_not() -> None:
+    assert _columns(["a"] * 3 + ["b"] * 2).spans() == [("a", 0, 3), ("b", 3, 5)]
+    assert _columns(["a"] * 4).spans() == [("a", 0, 4)]
+    assert _columns(["a", "b", "a"]).spans() is None  # 'a' comes back after 'b'
+    assert _columns(["a", "a", "b", "b", "a"]).spans() is None
+    many = [f"k{i}" for i in range(100)]
+    assert _columns(many).spans() is None  # many short series: grouped instead
+
+
+def test_sliced_and_grouped_batches_give_the_same_chunks() -> None:
+    keys = ["b"] * 5 + ["a"] * 4
+    sliced = chunks_of("r", _columns(keys))
+    order = [0, 5, 1, 6, 2, 7, 3, 8, 4]  # the same points, keys interleaved
+    base = _columns(keys)
+    mixed = MetricColumns(
+        [base.keys[i] for i in order],
+        [base.values[i] for i in order],
+        [base.steps[i] for i in order],
+        [base.timestamps[i] for i in order],
+    )
+    assert mixed.spans() is None
+    grouped = chunks_of("r", mixed)
+    assert [c["key"] for c in sliced] == [c["key"] for c in grouped] == ["a", "b"]
+    for one, other in zip(sliced, grouped, strict=True):
+        assert sorted(array("d", one["values"])) == sorted(array("d", other["values"]))
+        assert one["_latest"] == other["_latest"]
+
+
+def test_latest_point_is_highest_step_then_timestamp_then_the_later_one() -> None:
+    batch = MetricColumns(["m"] * 4, [1.0, 2.0, 3.0, 4.0], [5, 7, 7, 2], [10, 30, 20, 99])
+    assert chunks_of("r", batch)[0]["_latest"] == (2.0, 7, 30)
+    tie = MetricColumns(["m"] * 3, [1.0, 2.0, 3.0], [7, 7, 1], [30, 30, 99])
+    assert chunks_of("r", tie)[0]["_latest"] == (2.0, 7, 30)  # same step and time: the later one
+    single = MetricColumns(["m"] * 3, [1.0, 2.0, 3.0], [1, 9, 3], [0, 0, 0])
+    assert chunks_of("r", single)[0]["_latest"] == (2.0, 9, 0)

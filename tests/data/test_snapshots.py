@@ -218,3 +218,16 @@ def test_a_failed_version_write_leaves_no_version(
     with pytest.raises(StorageError, match="disk full"):
         service.snapshot("tx", _frame(20))
     assert [v.version for v in service.store.list_versions("tx")] == [1]
+
+
+def test_a_folder_snapshot_reports_its_bytes_as_they_are_stored(stores: Stores, tmp_path: Path) -> None:
+    src = tmp_path / "files"
+    src.mkdir()
+    sizes = [3, 2 << 20, 10]  # one file past the pack limit: stored on its own
+    for i, size in enumerate(sizes):
+        (src / f"f{i}.bin").write_bytes(bytes([i]) * size)
+    seen: list[tuple[int, int]] = []
+    service = DatasetService(stores)
+    service.snapshot("progress", src, progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, sum(sizes)) and seen[-1] == (sum(sizes), sum(sizes))
+    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))  # never goes back

@@ -48,8 +48,12 @@ def add(  # noqa: PLR0917 (typer options)
         str | None, typer.Option("--project", help="The project a new dataset goes into.")
     ] = None,
     as_json: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Snapshot PATH as the next version of NAME (unchanged files are not stored again)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
     from shipyard.core.errors import InvalidInputError
 
     tags: dict[str, list[str]] = {}
@@ -59,9 +63,18 @@ def add(  # noqa: PLR0917 (typer options)
             raise InvalidInputError(f"--tag {item!r}: expected COLUMN=TAG, e.g. --tag email=pii")
         tags.setdefault(column, []).append(value)
     source = path if path.startswith("s3://") else Path(path)
-    result = _service(ctx).snapshot(
-        name, source, description=description, column_tags=tags or None, project=project
-    )
+    columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    console_err = Console(stderr=True)
+    with Progress(*columns, console=console_err, disable=quiet, transient=True, redirect_stdout=False) as bar:
+        task = bar.add_task(f"snapshot {name}", total=None)
+        result = _service(ctx).snapshot(
+            name,
+            source,
+            description=description,
+            column_tags=tags or None,
+            project=project,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     v = result.version
     if as_json:
         print_json({**_version_json(v), "blobs_written": result.written})

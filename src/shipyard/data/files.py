@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -169,6 +170,7 @@ def _tasks(entries: list[Entry], start: int, end: int) -> list[range]:
 
 
 Probe = tuple[int, str, bytes | None, DatasetFile | None, bool]  # index, digest, data, placed, wrote
+Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
 
 def store_files(
@@ -177,11 +179,14 @@ def store_files(
     entries: list[Entry],
     cache: HashCache | None,
     known: dict[str, DatasetFile],
+    *,
+    progress: Progress | None = None,
 ) -> tuple[list[DatasetFile], int]:
     """Store ``entries`` (from :func:`list_files` of ``root``); (files, blobs written).
 
     ``known`` maps digests to where the dataset's latest version keeps them: such files are
-    neither written nor (when the hash cache vouches for them) read."""
+    neither written nor (when the hash cache vouches for them) read. ``progress(done, total)`` is
+    told the bytes looked at so far, as each batch of files is done."""
     base = root.resolve()
     cached = cache.under(base) if cache is not None else {}
     remembered: list[tuple[str, Stamp, str]] = []
@@ -216,6 +221,10 @@ def store_files(
     def probe_many(indexes: range) -> list[Probe]:
         return [probe(i) for i in indexes]  # a few hundred files per task: little pool overhead
 
+    total = sum(st.st_size for _, _, st in entries)
+    done = 0
+    if progress is not None:
+        progress(0, total)
     with ThreadPoolExecutor(_THREADS) as pool, ThreadPoolExecutor(1) as writer:
         packer = _Packer(cas, writer)
         for start in range(0, len(entries), _CHUNK_FILES):
@@ -228,6 +237,9 @@ def store_files(
                         big_written += wrote
                     elif data is not None:
                         packer.add(index, entries[index][0], digest, data)
+                    done += entries[index][2].st_size
+                if progress is not None:
+                    progress(done, total)
         placed.update(packer.placed())
     if cache is not None and remembered:
         cache.remember(base, remembered)

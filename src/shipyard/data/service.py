@@ -20,6 +20,7 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.data import load as loading
 from shipyard.data import policies as guard
 from shipyard.data.diff import VersionDiff, diff_versions
+from shipyard.data.files import Progress
 from shipyard.data.hashcache import HashCache
 from shipyard.data.rowfilter import parse_row_filter
 from shipyard.data.snapshot import Snapshot, snapshot_path, snapshot_table
@@ -123,8 +124,10 @@ class DatasetService:
         run_id: str | None = None,
         task_id: str | None = None,
         project: str | None = None,
+        progress: Progress | None = None,
     ) -> SnapshotResult:
-        """Store ``data`` (DataFrame, Arrow table, a path or ``s3://`` URI) as the next version."""
+        """Store ``data`` (DataFrame, Arrow table, a path or ``s3://`` URI) as the next version;
+        ``progress(done, total)`` follows the bytes of a path's files as they are stored."""
         validate_dataset_name(name, new=True)
         settings = self.stores.settings
         name = check_branch_name_write(settings, name, "dataset")
@@ -136,7 +139,7 @@ class DatasetService:
         project = project if project is not None else settings.project
         project = None if project is None else check_project_name(project)
         note_branch(self.stores.metadata, settings)
-        snap = self._snapshot(name, data, column_tags)
+        snap = self._snapshot(name, data, column_tags, progress)
         version = self.store.create_version(
             DatasetVersionCreate(
                 dataset_name=name,
@@ -158,7 +161,13 @@ class DatasetService:
             self.record_use(version, run_id, task_id, "output")
         return SnapshotResult(version, snap.written)
 
-    def _snapshot(self, name: str, data: Any, column_tags: Mapping[str, Sequence[str]] | None) -> Snapshot:
+    def _snapshot(
+        self,
+        name: str,
+        data: Any,
+        column_tags: Mapping[str, Sequence[str]] | None,
+        progress: Progress | None = None,
+    ) -> Snapshot:
         cas = self.stores.artifacts.cas
         if is_table(data):
             return snapshot_table(cas, data, column_tags)
@@ -168,7 +177,9 @@ class DatasetService:
             path = Path(data).expanduser()
             cache = HashCache(self.stores.settings.home / "cache" / "file-hashes.db")
             try:
-                return snapshot_path(cas, path, column_tags, cache, self._known_digests(name))
+                return snapshot_path(
+                    cas, path, column_tags, cache, self._known_digests(name), progress=progress
+                )
             finally:
                 cache.close()
         raise InvalidInputError(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.cas import ContentStore
 from shipyard.core.errors import InvalidInputError
-from shipyard.data.files import list_files, store_files
+from shipyard.data.files import Progress, list_files, store_files
 from shipyard.data.hashcache import HashCache
 from shipyard.data.tables import columns_of, parquet_stats, table_stats, to_arrow
 from shipyard.metadata.datasets import DatasetFile
@@ -91,12 +91,15 @@ def snapshot_path(
     column_tags: Mapping[str, Sequence[str]] | None,
     cache: HashCache | None,
     known: dict[str, DatasetFile],
+    *,
+    progress: Progress | None = None,
 ) -> Snapshot:
-    """A CSV file, a Parquet file, a folder of Parquet files, or a folder of any files."""
+    """A CSV file, a Parquet file, a folder of Parquet files, or a folder of any files
+    (``progress``: see :func:`~shipyard.data.files.store_files`)."""
     if root.is_file() and root.suffix.lower() in (".csv", ".tsv"):
         return snapshot_table(cas, _read_csv(root), column_tags, "csv")
     entries = list_files(root)
-    files, written = store_files(cas, root, entries, cache, known)
+    files, written = store_files(cas, root, entries, cache, known, progress=progress)
     by_name = {rel: path for rel, path, _ in entries}
     if all(f.path.lower().endswith(".parquet") for f in files):
         return _parquet_snapshot(files, by_name, column_tags, written)

@@ -120,3 +120,14 @@ def test_a_service_without_the_agents_key_ignores_arm_headers(env: Env) -> None:
         assert r.status_code == 200
     log = read_prediction_log(log_dir, "solo")
     assert len(log) == 1 and "arm" not in log.columns and "experiment" not in log.columns
+
+
+def test_serve_takes_the_key_out_of_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from shipyard.cli.serve import _router_key
+
+    monkeypatch.setenv("SHIPYARD_ROUTER_KEY", "ab" * 32)
+    assert _router_key() == "ab" * 32
+    assert "SHIPYARD_ROUTER_KEY" not in os.environ  # the model's code and its children never see it
+    assert _router_key() is None

@@ -8,7 +8,6 @@ stops the slot. Backends here are small stand-ins for ``shipyard serve`` (answer
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -21,12 +20,13 @@ from shipyard.core.settings import load_settings
 from shipyard.deploy.agent import Agent, AgentOptions, SpecFileState, Timing
 from shipyard.deploy.agent.commands import ServicePlan
 from shipyard.deploy.agent.process import Child
+from shipyard.experiments.armtag import verified
 from shipyard.experiments.assign import arm
 from tests.deploy.delivery_world import World
 
 BACKEND = textwrap.dedent(
     """\
-    import json, sys
+    import json, os, sys
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     MODEL = sys.argv[2]
@@ -47,7 +47,11 @@ BACKEND = textwrap.dedent(
 
         def do_POST(self):
             self.rfile.read(int(self.headers.get("content-length") or 0))
-            self._send({"model": MODEL, "request_id": self.headers.get("x-request-id")})
+            names = ("x-shipyard-experiment", "x-shipyard-arm", "x-shipyard-arm-signature")
+            told = {k: self.headers.get(k) for k in names}
+            rid = self.headers.get("x-request-id")
+            key = os.environ.get("SHIPYARD_ROUTER_KEY")
+            self._send({"model": MODEL, "request_id": rid, "told": told, "key": key})
 
         def log_message(self, *args):
             pass
@@ -79,7 +83,7 @@ experiments:
 class FakeServeAgent(Agent):
     def _launch_service(self, plan: ServicePlan, port: int) -> Child:
         argv = [sys.executable, "-c", BACKEND, str(port), plan.model]
-        return Child(argv, dict(os.environ), self.dir / f"{plan.name}.log")
+        return Child(argv, self._service_env(), self.dir / f"{plan.name}.log")  # the key, as serve gets it
 
 
 async def _until(check: object, what: str, timeout_s: float = 60.0) -> None:
@@ -142,10 +146,18 @@ def test_the_agent_splits_a_deployment_by_its_running_experiment(tmp_path: Path)
                     psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in challenger_pids
                 )
                 seen = set()
-                for _ in range(60):
-                    r = await client.post(url, json=[{"x": 1}])
+                forged = {"x-shipyard-arm": "challenger", "x-shipyard-experiment": "ab2"}
+                for i in range(60):
+                    r = await client.post(url, json=[{"x": 1}], headers=forged if i % 2 else {})
                     assert r.status_code == 200
-                    seen.add(r.json()["model"])
+                    answer = r.json()
+                    seen.add(answer["model"])
+                    # each backend (beta's own included) was told the arm, signed with the key the
+                    # agent gave its services; the client's copy never reached it
+                    key = bytes.fromhex(answer["key"])
+                    told = verified(key, answer["told"], answer["request_id"])
+                    assert told == ("ab2", r.headers["x-shipyard-arm"])
+                    assert (answer["model"] == "models:/fraud/3") == (told[1] == "challenger")
                 assert seen == {"models:/fraud/1", "models:/fraud/3"}
 
                 # the experiment is gone from the spec: production takes everything

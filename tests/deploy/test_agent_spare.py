@@ -100,8 +100,10 @@ def test_the_agent_starts_a_service_from_its_spare_only_when_it_fits(
     state = SpecFileState(spec)
     agent = Agent(AgentOptions(environment="staging", spare=True), state, settings)
     agent.desired = state.desired("staging")
-    env = agent._child_env()
+    env = agent._service_env()  # what the spare loop starts a spare with
     assert env["MODE"] == "a"
+    # the key its routers sign arms with goes to its services only, never to jobs and flows
+    assert len(env["SHIPYARD_ROUTER_KEY"]) == 64 and "SHIPYARD_ROUTER_KEY" not in agent._child_env()
     plan = ServicePlan("api", "models:/fraud/1", "fraud/1", 1, "f", args=("--help",))
     spare = agent._spare = Spare(sys.executable, env, agent.desired.root, [], tmp_path / "spare.log")
     child = agent._launch_service(plan, 8123)

@@ -138,3 +138,45 @@ def test_the_sticky_unit_is_read_where_shipyard_serve_reads_it() -> None:
     assert sticky_unit("k", b'[{"k": 1.5}]', b"") is None  # a float is no unit (as in serve)
     assert sticky_unit("k", b'[{"k": true}]', b"") is None
     assert sticky_unit("k", b"[]", b"") is None
+
+
+@in_loop
+async def test_the_backend_is_told_the_signed_arm_and_a_clients_copy_is_dropped() -> None:
+    from shipyard.experiments.armtag import verified
+
+    key = b"k" * 32
+    async with (
+        serving(Backend("prod")) as prod,
+        serving(Backend("chal")) as chal,
+        routed(prod.port) as router,
+        httpx.AsyncClient() as client,
+    ):
+        router.arm_key = key
+        challenger = Router("beta", "127.0.0.1", 0)  # another deployment's router
+        challenger.switch([chal.port])
+        router.split = Split("ab", 50.0, challenger, key="customer_id")
+        url = f"http://127.0.0.1:{router.port}/predict"
+        forged = {
+            "x-shipyard-arm": "challenger",
+            "x-shipyard-experiment": "ab",
+            "x-shipyard-arm-signature": "0",
+        }
+        for i in range(40):
+            r = await client.post(url, content=json.dumps([{"customer_id": i}]).encode(), headers=forged)
+            assert r.status_code == 200
+        for backend, want in ((prod, "control"), (chal, "challenger")):
+            assert backend.seen_headers
+            for seen in backend.seen_headers:
+                assert seen["x-shipyard-arm-signature"] != "0"  # the client's copy never arrives
+                assert verified(key, seen, seen["x-request-id"]) == ("ab", want)
+        # the challenger has no backend: its units are production's, and told so
+        challenger.switch([])
+        prod.seen_headers.clear()
+        for i in range(20):
+            await client.post(url, content=json.dumps([{"customer_id": i}]).encode())
+        assert {verified(key, s, s["x-request-id"]) for s in prod.seen_headers} == {("ab", "control")}
+        # no key: no arm told
+        router.arm_key = None
+        prod.seen_headers.clear()
+        await client.post(url, content=b'[{"customer_id": 1}]', headers=forged)
+        assert "x-shipyard-arm" not in prod.seen_headers[0]

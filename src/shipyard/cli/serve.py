@@ -162,6 +162,7 @@ def register(app: typer.Typer) -> None:
             max_entities=max_entities,
             experiment=experiment,
             assign_key=assign_key,
+            router_key=_router_key(),
         )
         proxies = parse_proxies(forwarded_allow_ips)
         run_serve(
@@ -248,3 +249,13 @@ def register(app: typer.Typer) -> None:
             f"({result.rows_per_s:,.0f} rows/s{resumed}) -> {result.output}",
             highlight=False,
         )
+
+
+def _router_key() -> str | None:
+    """The agent's arm-signing key (taken out of the environment: the model's code and the
+    processes it starts never see it)."""
+    import os
+
+    from shipyard.experiments.armtag import KEY_ENV
+
+    return os.environ.pop(KEY_ENV, None) or None

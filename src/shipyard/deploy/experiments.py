@@ -114,7 +114,7 @@ def analyse(
     from shipyard.experiments.runner import evaluate
 
     now = now or datetime.now(UTC)
-    rows = read_rows(spec, log_dir, None, now)
+    rows = read_rows(spec, log_dir, None, now, name)
     start = datetime.fromtimestamp(int(rows.ts_us.min()) / 1e6, UTC) if len(rows) else now
     return evaluate(name, spec, rows, start, max(now, start))
 

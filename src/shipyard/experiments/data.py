@@ -42,12 +42,15 @@ def arms_of(table: pa.Table, spec: ExperimentSpec) -> npt.NDArray[np.int8]:
     import numpy as np
     import pyarrow.compute as pc
 
-    if "arm" in table.column_names:
-        return np.asarray(pc.fill_null(pc.equal(table["arm"], "challenger"), False), dtype=np.int8)
     version = spec.challenger_version
     if version is None or "version" not in table.column_names:
-        return np.zeros(table.num_rows, dtype=np.int8)
-    return np.asarray(pc.fill_null(pc.equal(table["version"], version), False), dtype=np.int8)
+        by_version = np.zeros(table.num_rows, dtype=np.int8)
+    else:
+        by_version = np.asarray(pc.fill_null(pc.equal(table["version"], version), False), dtype=np.int8)
+    if "arm" in table.column_names:
+        logged = np.asarray(pc.fill_null(pc.equal(table["arm"], "challenger"), False), dtype=np.int8)
+        return np.where(np.asarray(pc.is_null(table["arm"]), dtype=bool), by_version, logged).astype(np.int8)
+    return by_version
 
 
 def rows_from_table(
@@ -165,10 +168,16 @@ def _quality(name: str, table: pa.Table, label: Any) -> npt.NDArray[np.float64]:
     return out
 
 
-def read_rows(spec: ExperimentSpec, log_dir: str, start: datetime | None, end: datetime | None) -> Rows:
+def read_rows(
+    spec: ExperimentSpec, log_dir: str, start: datetime | None, end: datetime | None, name: str | None = None
+) -> Rows:
     """The experiment's rows in ``[start, end)`` from the production deployment's log (and a
     challenger deployment's, when the challenger is one): DuckDB scans, numpy joins
-    (:mod:`shipyard.experiments.duck`)."""
+    (:mod:`shipyard.experiments.duck`). Each row's arm is the one it was logged with (the agent's
+    router tells the services); rows logged without one take their log's (production's:
+    control, a challenger deployment's: challenger) or, in production's, their version's. With
+    the experiment's ``name``, rows logged under another experiment are left out, and so are a
+    challenger deployment's rows logged under none (its own traffic)."""
     from shipyard.experiments.duck import read_rows_duckdb
 
-    return read_rows_duckdb(spec, log_dir, start, end)
+    return read_rows_duckdb(spec, log_dir, start, end, name)

@@ -141,19 +141,39 @@ def _read_labels(con: Any, files: list[str]) -> _Labels:
     return labels
 
 
-def _log_select(
-    files: list[str], kinds: dict[str, str], spec: ExperimentSpec, arm: str | None, want: set[str]
+def _log_select(  # noqa: PLR0917
+    files: list[str],
+    kinds: dict[str, str],
+    spec: ExperimentSpec,
+    arm: str | None,
+    want: set[str],
+    name: str | None = None,
 ) -> str:
-    """One SELECT over a deployment's segments (``arm``: a fixed arm for a challenger deployment)."""
+    """One SELECT over a deployment's segments. A row's arm is the one it was logged with; a row
+    without one (logged before arms were, or by a service no router told) takes ``arm`` (the
+    deployment's fixed arm: production's log ``control``, a challenger deployment's
+    ``challenger``), else its version's. With the experiment's ``name`` and an ``experiment``
+    column, rows logged under another experiment are left out, and so, in a challenger
+    deployment's log, are rows logged under none: its own traffic, not the experiment's."""
     names = {m.name for m in spec.metrics}
     if arm is not None:
-        arm_sql = "1" if arm == "challenger" else "0"
-    elif "arm" in kinds:
-        arm_sql = "CASE WHEN arm = 'challenger' THEN 1 ELSE 0 END"
+        default = "1" if arm == "challenger" else "0"
     elif spec.challenger_version is not None and "version" in kinds:
-        arm_sql = f"CASE WHEN version = {int(spec.challenger_version)} THEN 1 ELSE 0 END"
+        default = f"CASE WHEN version = {int(spec.challenger_version)} THEN 1 ELSE 0 END"
     else:
-        arm_sql = "0"
+        default = "0"
+    arm_sql = (
+        f"CASE WHEN arm IS NULL THEN {default} WHEN arm = 'challenger' THEN 1 ELSE 0 END"
+        if "arm" in kinds
+        else default
+    )
+    where = "role IN ('primary', 'error')"
+    if name is not None and "experiment" in kinds:
+        quoted = name.replace("'", "''")
+        if arm == "challenger":
+            where += f" AND experiment = '{quoted}'"
+        else:
+            where += f" AND (experiment IS NULL OR experiment = '{quoted}')"
     select = [
         "epoch_us(ts) AS t", f"CAST({arm_sql} AS TINYINT) AS arm",
         'coalesce("row" = 0, false) AS first', "coalesce(role = 'error', false) AS failed",
@@ -177,14 +197,15 @@ def _log_select(
         # logged as numbers in some segments and text in others is one unit either way)
         value = f'"{key}"' if kinds[key] in _WHOLE else f'CAST("{key}" AS VARCHAR)'
         select.append(f"CAST(hash({value}) % 9223372036854775807 AS BIGINT) AS unit")
-    return (
-        f"SELECT {', '.join(select)} FROM read_parquet({_listed(files)}, union_by_name=true) "
-        "WHERE role IN ('primary', 'error')"
-    )
+    return f"SELECT {', '.join(select)} FROM read_parquet({_listed(files)}, union_by_name=true) WHERE {where}"
 
 
 def read_rows_duckdb(
-    spec: ExperimentSpec, log_dir: str, start: datetime | None, end: datetime | None
+    spec: ExperimentSpec,
+    log_dir: str,
+    start: datetime | None,
+    end: datetime | None,
+    experiment: str | None = None,
 ) -> Rows:
     import duckdb
     import numpy as np
@@ -222,7 +243,7 @@ def read_rows_duckdb(
         parts = [
             _arrays(
                 con,
-                f"SELECT * FROM ({_log_select(files, kind, spec, arm, want)}) "
+                f"SELECT * FROM ({_log_select(files, kind, spec, arm, want, experiment)}) "
                 + ("WHERE " + " AND ".join(where) if where else ""),
             )
             for (files, arm), kind in zip(logs, kinds, strict=True)

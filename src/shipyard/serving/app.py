@@ -243,6 +243,7 @@ def _add_routes(
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
+    from shipyard.experiments.armtag import verified
     from shipyard.serving.batcher import Overloaded
     from shipyard.serving.deployment import PredictTimeout, utc_now
     from shipyard.serving.experiment import assignment_unit
@@ -287,6 +288,7 @@ def _add_routes(
     }
 
     request_id = _RequestIds()
+    router_key = bytes.fromhex(config.router_key) if config.router_key else None
     ok_requests: dict[str, Any] = {}
     ok_latency: dict[str, Any] = {}
 
@@ -351,23 +353,25 @@ def _add_routes(
                 )
                 return fail(400, "missing_assignment_key", message, rid)
             unit = found
+        # the arm the agent's router assigned (signed: a client cannot choose it), for the log
+        tag = verified(router_key, request.headers, rid) if router_key is not None else None
         counted[0] = False
         deployment.arriving -= 1  # no await until its rows are queued
         try:
-            result = await deployment.predict(rid, ts, started, columns, rows, keys, unit)
+            result = await deployment.predict(rid, ts, started, columns, rows, keys, unit, tag)
         except Overloaded:
             version = deployment.route(unit).label  # routing is deterministic: the version it went to
             return fail(503, "overloaded", "the server is at capacity; retry shortly", rid, version, **retry)
         except PredictTimeout:
             message = f"the model did not answer within {config.timeout_s:g} s"
-            deployment.log_failure(rid, ts, started, deployment.route(unit), columns, rows)
+            deployment.log_failure(rid, ts, started, deployment.route(unit), columns, rows, tag)
             return fail(504, "timeout", message, rid, deployment.route(unit).label)
         except Exception as exc:
             if is_overflow(exc):  # finite input the model cannot compute on: the input's fault
                 message = overflow_message(columns, None, f"the model failed with {type(exc).__name__}")
                 return fail(422, "invalid_input", message, rid, deployment.route(unit).label)
             log.error("predict %s failed", rid, exc_info=exc)
-            deployment.log_failure(rid, ts, started, deployment.route(unit), columns, rows)
+            deployment.log_failure(rid, ts, started, deployment.route(unit), columns, rows, tag)
             message = "the model failed on this input; the server log has details"
             return fail(500, "model_error", message, rid, deployment.route(unit).label)
         variant = result.variant

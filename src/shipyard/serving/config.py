@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shipyard.core.errors import InvalidInputError
@@ -86,6 +86,9 @@ class ServingConfig:
     experiment: str | None = None
     assign_key: str | None = None
     experiment_poll_s: float = 5.0  # how often the experiment's state is read (a guardrail stop)
+    # the key (hex) an agent's router signs the experiment arm it assigned with
+    # (``SHIPYARD_ROUTER_KEY``; :mod:`shipyard.experiments.armtag`): None: arm headers are ignored
+    router_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_batch_size < 1 or self.max_queue < 1:
@@ -122,6 +125,10 @@ class ServingConfig:
             )
         if self.assign_key is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,99}$", self.assign_key):
             raise InvalidInputError(f"--assign-key {self.assign_key!r}: use a request key like customer_id")
+        if self.router_key is not None and not re.match(r"^[0-9a-f]{32,128}$", self.router_key):
+            raise InvalidInputError(
+                "SHIPYARD_ROUTER_KEY: use 32 to 128 lower-case hex digits (the agent sets it)"
+            )
         if self.deployment and not _DEPLOYMENT_RE.match(self.deployment):
             raise InvalidInputError(
                 f"deployment name {self.deployment!r}: use letters, digits, '_', '-' and '.' (at most 100)"

@@ -128,10 +128,12 @@ class Deployment:
         already goes to production)."""
         self.challenger_share = 0.0
 
-    def arm_of(self, variant: Variant) -> str | None:
+    def arm_of(self, variant: Variant, tag: tuple[str, str] | None = None) -> tuple[str | None, str | None]:
+        """The (experiment, arm) a row is logged with: this process's own experiment's, else the
+        one the agent's router assigned (``tag``, its signature checked), else none."""
         if self.experiment is None:
-            return None
-        return "challenger" if variant is not self.variants[0] else "control"
+            return tag if tag is not None else (None, None)
+        return self.experiment, "challenger" if variant is not self.variants[0] else "control"
 
     def log_failure(  # noqa: PLR0917
         self,
@@ -141,11 +143,14 @@ class Deployment:
         variant: Variant,
         columns: dict[str, list[Any]],
         rows: int,
+        tag: tuple[str, str] | None = None,
     ) -> None:
-        """An experiment's failed request, logged with role ``error`` (its error rate)."""
-        if self.experiment is None or self.log_writer is None:
+        """An experiment's failed request, logged with role ``error`` (its error rate); ``tag``:
+        the experiment and arm the agent's router assigned."""
+        if (self.experiment is None and tag is None) or self.log_writer is None:
             return
         latency_ms = (time.perf_counter() - started) * 1000.0
+        experiment, arm = self.arm_of(variant, tag)
         self._log(
             LogEntry(
                 request_id,
@@ -157,7 +162,8 @@ class Deployment:
                 columns,
                 [None] * rows,
                 None,
-                arm=self.arm_of(variant),
+                arm=arm,
+                experiment=experiment,
             )
         )
 
@@ -177,15 +183,18 @@ class Deployment:
         rows: int,
         keys: dict[str, list[Any]] | None = None,
         unit: str | None = None,
+        tag: tuple[str, str] | None = None,
     ) -> Prediction:
         """Route (by ``unit``, default the request id), batch, predict; log the request (with the
-        entities' join ``keys`` of an entities body) and send the shadow copy off the hot path.
+        entities' join ``keys`` of an entities body, and ``tag``: the experiment and arm the
+        agent's router assigned) and send the shadow copy off the hot path.
 
         Raises :class:`Overloaded` (queue full), :class:`PredictTimeout`, or the model's error.
         """
         variant = self.route(unit or request_id)
         preds, proba = await self._run(variant, columns, rows)
         latency_ms = (time.perf_counter() - started) * 1000.0
+        experiment, arm = self.arm_of(variant, tag)
         self._log(
             LogEntry(
                 request_id,
@@ -198,7 +207,8 @@ class Deployment:
                 preds,
                 proba,
                 keys,
-                self.arm_of(variant),
+                arm,
+                experiment,
             )
         )
         if self.shadow is not None:

@@ -21,8 +21,13 @@ role           string                      ``primary`` (returned), ``shadow`` (l
                                            or ``error`` (the model failed: prediction null)
 latency_ms     float64                     request latency (shadow: its own model latency)
 row            int32                       the row's index inside its request
-arm            string                      an experiment's arm (``control``/``challenger``);
-                                           only in the logs of ``--experiment`` deployments
+arm            string                      an experiment's arm (``control``/``challenger``):
+                                           set by ``--experiment`` deployments, and by any
+                                           service an agent's router splits (the arm it
+                                           assigned, signed: :mod:`shipyard.experiments.armtag`)
+experiment     string                      the experiment of ``arm`` (logs written before it
+                                           have ``arm`` alone; readers take a missing column
+                                           as null)
 <join key>...  int64 or string             a deployment with ``--features``: the entity's
                                            join keys (``entity_<key>`` where the name is
                                            taken; null for rows sent as records)
@@ -62,7 +67,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("shipyard.serving")
 
 FIXED_COLUMNS = ("request_id", "ts", "deployment", "model", "version", "role", "latency_ms", "row")
-OUTPUT_COLUMNS = ("prediction", "proba", "arm")
+OUTPUT_COLUMNS = ("prediction", "proba", "arm", "experiment")
 _TEXT_COLUMNS = ["request_id", "deployment", "model", "role"]  # dictionary-encoded; numbers are not
 _CONVERT_S = 0.05  # how often queued records become Arrow
 _CONVERT_ROWS = 500  # records per conversion step (about 3 ms of GIL time)
@@ -81,6 +86,7 @@ class LogEntry:
     proba: list[list[float]] | None
     keys: dict[str, list[Any]] | None = None  # join key -> one value per row (entities bodies)
     arm: str | None = None  # an experiment's arm: "control" | "challenger"
+    experiment: str | None = None  # the experiment the arm belongs to
 
 
 def feature_column(name: str) -> str:
@@ -269,6 +275,8 @@ def entries_table(
     }
     if any(e.arm is not None for e in entries):
         data["arm"] = repeat([e.arm for e in entries], pa.string())
+    if any(e.experiment is not None for e in entries):
+        data["experiment"] = repeat([e.experiment for e in entries], pa.string())
     for key, column in (key_columns or {}).items():
         data[column] = _keys([e.keys.get(key) if e.keys else None for e in entries], counts)
     for name in entries[0].columns:

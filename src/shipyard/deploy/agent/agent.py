@@ -12,7 +12,10 @@ desired is stopped and its router closed. A running experiment on a service (the
 version runs in its own slot (a supervisor whose router listens nowhere, its processes logging
 under the production deployment's name, so the experiment's analysis reads both arms from one
 prediction log), a challenger that is another deployment of the environment is that
-deployment's backends; a stopped experiment sends the challenger nothing and its slot stops.
+deployment's backends (the router tells every backend the arm, signed with a key this agent makes
+and gives only its services, so a challenger deployment logs its experiment rows with their arm in
+its own log: :mod:`shipyard.experiments.armtag`); a stopped experiment sends the challenger
+nothing and its slot stops.
 Batch jobs and scheduled flows go to the
 :class:`~.jobs.JobRunner`. A desired state that cannot be read (a spec with an error) changes
 nothing: what runs keeps running and the error is reported. Every change rewrites
@@ -59,6 +62,7 @@ from shipyard.deploy.agent.spare import FLAVOR_MODULES, Spare
 from shipyard.deploy.agent.split import Split
 from shipyard.deploy.agent.supervisor import ServiceSupervisor, Timing
 from shipyard.deploy.spec.models import BatchJob, Service
+from shipyard.experiments import armtag
 
 if TYPE_CHECKING:
     from shipyard.experiments.config import ExperimentSpec
@@ -118,6 +122,8 @@ class Agent:
         self._spare: Spare | None = None
         self._preload: tuple[str, ...] = ()  # the served flavors' libraries, for the spare
         self._flavors: dict[str, str | None] = {}  # models:/NAME/N -> its flavor (None: unknown)
+        # signs the experiment arm the routers tell the services (armtag); only they know it
+        self._arm_key = armtag.new_key()
 
     # ---- life ------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -244,7 +250,7 @@ class Agent:
     async def _add(self, name: str, errors: dict[str, str]) -> ServiceSupervisor | None:
         assert self._ports is not None
         port = self._ports.get(name) or free_port(self.options.host)
-        router = Router(name, self.options.host, port)
+        router = Router(name, self.options.host, port, arm_key=bytes.fromhex(self._arm_key))
         try:
             await router.start()
         except ShipyardError as exc:
@@ -328,7 +334,8 @@ class Agent:
         plan = dataclasses.replace(plan, name=f"{dep}.challenger")  # its own log file
         slot = self.challengers.get(dep)
         if slot is None:
-            router = Router(plan.name, self.options.host, 0)  # listens nowhere: the split reaches it
+            # listens nowhere: the split reaches it
+            router = Router(plan.name, self.options.host, 0, arm_key=bytes.fromhex(self._arm_key))
             slot = ServiceSupervisor(
                 plan.name, router, self._launch_service, self.options.timing, self._report
             )
@@ -443,9 +450,13 @@ class Agent:
             expose=expose,
         )
 
+    def _service_env(self) -> dict[str, str]:
+        """A service's environment: a child's, with the key its router signs arms with."""
+        return {**self._child_env(), armtag.KEY_ENV: self._arm_key}
+
     def _launch_service(self, plan: ServicePlan, port: int) -> Child:
         root = self.desired.root if self.desired else None
-        argv, env = plan.argv(port), self._child_env()
+        argv, env = plan.argv(port), self._service_env()
         spare, self._spare = self._spare, None  # taken, or stale: the loop starts another
         runtime = self.desired.settings.keys() if self.desired else ()
         if spare is not None and not spare.fits(argv, env, root, runtime):
@@ -509,7 +520,7 @@ class Agent:
                 self._spare = None
                 await asyncio.to_thread(spare.discard)
             try:
-                env = await asyncio.to_thread(self._child_env)  # secrets may be read: off the loop
+                env = await asyncio.to_thread(self._service_env)  # secrets may be read: off the loop
             except ShipyardError:  # a secret that cannot be read: launches report it themselves
                 continue
             if self.desired is desired and not self._busy():

@@ -179,7 +179,8 @@ def child_environment(
     from shipyard.core.branches import split_slot
     from shipyard.deploy.spec.models import secret_refs
 
-    env = {k: v for k, v in base.items() if k not in ("SHIPYARD_SERVING_CONFIG", "SHIPYARD_BRANCH")}
+    dropped = ("SHIPYARD_SERVING_CONFIG", "SHIPYARD_BRANCH", "SHIPYARD_ROUTER_KEY")  # per process
+    env = {k: v for k, v in base.items() if k not in dropped}
     env["SHIPYARD_PROJECT"] = project
     env["SHIPYARD_ENVIRONMENT"] = environment
     branch = split_slot(environment)[1]

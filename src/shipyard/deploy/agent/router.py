@@ -12,8 +12,12 @@ request goes to another (it never reached the first); with none ready the answer
 With an experiment running (:attr:`Router.split`, :mod:`.split`) each request's assignment unit
 picks its arm: the challenger's units go to the challenger's backends (production's when the
 challenger has none ready: counted as a fallback), the rest to production's; the arm is counted
-and answered in ``X-Shipyard-Arm``. A sticky experiment's request without its key is refused
-(400 ``missing_assignment_key``), as ``shipyard serve`` refuses it.
+and answered in ``X-Shipyard-Arm``. With the agent's key (``arm_key``) the backend is told the
+arm too, signed (:mod:`shipyard.experiments.armtag`), so ``shipyard serve`` logs each row's
+experiment and arm wherever it lands (a challenger deployment's own log included); a client's copy
+of those headers is dropped here, and every split request gets an id (the signature names it).
+A sticky experiment's request without its key is refused (400 ``missing_assignment_key``), as
+``shipyard serve`` refuses it.
 
 The client's ``Host`` is forwarded (the service checks it); ``X-Forwarded-For`` is replaced by the
 client's address (believed by the service only when the agent says so); hop-by-hop headers are
@@ -34,6 +38,7 @@ import uvicorn
 
 from shipyard.deploy.agent.split import ARMS, Split, sticky_unit
 from shipyard.deploy.agent.upstream import Answer, UpstreamError, UpstreamPool
+from shipyard.experiments import armtag
 
 HOP_BY_HOP = frozenset(
     {
@@ -51,6 +56,7 @@ HOP_BY_HOP = frozenset(
         b"expect",
     }
 )
+DROPPED = HOP_BY_HOP | armtag.HEADERS  # request headers never forwarded: only the router sets an arm
 RETRY_AFTER = b"1"
 
 
@@ -89,6 +95,7 @@ class Router:
         max_body: int = 16 * 1024 * 1024,
         timeout_s: float = 60.0,
         backend_host: str = "127.0.0.1",
+        arm_key: bytes | None = None,
     ) -> None:
         self.name = name
         self.host = host
@@ -96,6 +103,7 @@ class Router:
         self.max_body = max_body
         self.timeout_s = timeout_s
         self.backend_host = backend_host
+        self.arm_key = arm_key  # signs the arm told to the backends (None: not told)
         self.targets: tuple[Target, ...] = ()
         self.stats = RouterStats()
         self.split: Split | None = None  # a running experiment (see the module doc)
@@ -207,7 +215,7 @@ class Router:
         if body is None:
             await self._answer(send, 413, "payload_too_large", f"request body is over {self.max_body} bytes")
             return
-        headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP]
+        headers = [(k, v) for k, v in scope["headers"] if k not in DROPPED]
         client = scope.get("client")
         if client:
             headers.append((b"x-forwarded-for", str(client[0]).encode("latin-1")))
@@ -216,8 +224,13 @@ class Router:
             target_path += b"?" + scope["query_string"]
         split = self.split
         challenger: Router | None = None
+        tag: tuple[str, str] | None = None
         if split is not None:
-            unit = self._unit(split, scope, headers, body)
+            rid = self._request_id(split, headers)
+            tag = (split.name, rid)
+            unit = (
+                rid if split.key is None else sticky_unit(split.key, body, scope.get("query_string") or b"")
+            )
             if unit is None:
                 key = split.key
                 message = (
@@ -230,7 +243,7 @@ class Router:
                 challenger = split.challenger
         served: list[int] = []
         answer = await self._forward(
-            scope["method"], target_path.decode("latin-1"), headers, body, send, challenger, served
+            scope["method"], target_path.decode("latin-1"), headers, body, send, challenger, served, tag
         )
         if answer is None:
             return
@@ -247,11 +260,10 @@ class Router:
         await send({"type": "http.response.start", "status": answer.status, "headers": out})
         await send({"type": "http.response.body", "body": answer.body})
 
-    def _unit(self, split: Split, scope: Any, headers: list[tuple[bytes, bytes]], body: bytes) -> str | None:
-        """The request's assignment unit (None: a sticky experiment's key is missing); a request
-        id the router makes is added to ``headers``, so the service logs the request under it."""
-        if split.key is not None:
-            return sticky_unit(split.key, body, scope.get("query_string") or b"")
+    @staticmethod
+    def _request_id(split: Split, headers: list[tuple[bytes, bytes]]) -> str:
+        """The request's id (the unit of a request-assigned experiment); one the router makes is
+        added to ``headers``, so the service logs the request under it."""
         given = next((v for k, v in headers if k == b"x-request-id"), None)
         rid, made = split.request_id(given)
         if made:
@@ -268,11 +280,13 @@ class Router:
         send: Any,
         challenger: Router | None = None,
         served: list[int] | None = None,
+        tag: tuple[str, str] | None = None,
     ) -> Answer | None:
         """Send the request to a ready backend: ``challenger``'s when given and it has one, else
         this router's (a refused backend is passed over for the next); ``served`` gets 0 when
         the challenger's answered, 1 when this router's did. The backends are looked up again
-        after a refusal, so a switch meanwhile is seen."""
+        after a refusal, so a switch meanwhile is seen. ``tag`` (experiment, request id): the
+        backend is told the arm of the group it belongs to, signed with :attr:`arm_key`."""
         tried: set[int] = set()
         while True:
             groups = (self.targets,) if challenger is None else (challenger.targets, self.targets)
@@ -288,9 +302,13 @@ class Router:
                     message = f"deployment {self.name!r} has no ready backend; retry shortly"
                 await self._answer(send, 503, "unavailable", message, retry=True)
                 return None
+            sent = headers
+            if tag is not None and self.arm_key is not None:
+                arm = ARMS[1] if challenger is not None and group == 0 else ARMS[0]
+                sent = headers + armtag.headers(self.arm_key, tag[0], arm, tag[1])
             chosen.in_flight += 1
             try:
-                answer = await chosen.pool.request(method, target, headers, body, timeout=self.timeout_s)
+                answer = await chosen.pool.request(method, target, sent, body, timeout=self.timeout_s)
                 chosen.served += 1
                 if served is not None:
                     served.append(group if challenger is not None else 1)

@@ -44,6 +44,7 @@ from shipyard.server.schemas import (
     LockOwner,
     Name,
     ProjectName,
+    PromotionEvaluateIn,
     ReleaseBeginIn,
     ReleaseFinishIn,
     SecretName,
@@ -252,6 +253,34 @@ def roles_at(request: Request, project: ProjectName, environment: ProjectName, p
     """The roles bound to ``principal`` (its groups' included) at a scope reaching the environment:
     what a promotion's four-eyes gate asks of the version's approver (an unknown name has none)."""
     return wire({"name": principal, "roles": list(_store(request).roles_at(project, environment, principal))})
+
+
+@router.post(f"{_ENV}/promotions/evaluate")
+def evaluate_promotion(
+    request: Request, project: ProjectName, environment: ProjectName, body: PromotionEvaluateIn
+) -> Response:
+    """Judge every gate of promoting ``challenger`` into the service (experiment, four-eyes
+    approval, monitors, model card, CI) from the server's stores and the server's prediction log
+    (its ``$SHIPYARD_HOME/predictions``): ``ok`` and each gate's verdict, value and reason. It
+    writes nothing; ``shipyard promote`` records the release. 404 when the service, the
+    experiment or the challenger is not there; 400 when the challenger cannot replace the service
+    (another signature) or was promoted already."""
+    from shipyard.deploy.facts import StoreFacts
+    from shipyard.deploy.promote import gates
+    from shipyard.monitoring.logs import default_log_dir
+
+    ctx, principal = ctx_of(request), principal_of(request)
+    facts = StoreFacts(ctx.stores.metadata, ctx.delivery, principal.name)
+    judged = gates(
+        ctx.stores,
+        facts,
+        project,
+        body.service,
+        challenger=body.challenger,
+        env=environment,
+        log_dir=default_log_dir(ctx.settings.home),
+    )
+    return wire(judged.to_dict())
 
 
 @router.get(f"{_ENV}/secret-names")

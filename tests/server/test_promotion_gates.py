@@ -124,6 +124,11 @@ def test_a_passing_promotion_and_the_refusals(tmp_path: Path) -> None:
         with httpx.Client(base_url=live.url) as anon:
             assert anon.post(URL, json=ASK).status_code == 401
 
+        documented = admin.get("/openapi.json").json()["paths"][URL_TEMPLATE]["post"]["responses"]
+        for status in ("400", "401", "403", "404", "409", "422"):
+            schema = documented[status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Error"}, status
+
 
 @pytest.mark.slow
 def test_a_token_without_promote_gets_403_and_one_with_it_may_judge(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from tests.server.access_helpers import client_for
 from tests.server.live import LiveServer, live_server
 
 URL = "/api/v1/deploy/fraud/production/promotions/evaluate"
+GATES = ("experiment", "approval", "monitors", "card", "ci")
 ASK = {"service": "api", "challenger": "models:/fraud/2"}
 
 
@@ -186,3 +187,41 @@ def test_the_cli_promotes_through_the_server_with_no_local_log(
         ctx = live.app.state.ctx
         assert ex.get_experiment(ctx.delivery, "fraud", "production", "v2").status == "promoted"
         assert [e.status for e in audit(live)] == [200]  # the gates were judged by the server
+
+
+@pytest.mark.slow
+def test_a_promote_token_cannot_write_a_promotion_the_server_refuses(tmp_path: Path) -> None:
+    """The release's plan carries the client's verdict; with only the promote action the server
+    judges the gates again before a service moves."""
+    from shipyard.core.errors import PermissionDeniedError
+    from shipyard.metadata.delivery import ObjectState, open_delivery_store
+    from shipyard.metadata.rest.store import RestMetadataStore
+
+    forged = {
+        "promotion": {
+            "service": "api",
+            "experiment": "v2",
+            "from": "models:/fraud/1",
+            "to": "models:/fraud/2",
+        },
+        "gates": [{"gate": g, "ok": True, "value": None, "message": "trust me"} for g in GATES],
+    }
+    challenger = ObjectState("service", "api", {"model": "models:/fraud/2"}, "models:/fraud/2")
+    with world(tmp_path / "ci", "ci") as (live, admin):
+        token = machine_token(admin, "promote")
+        delivery = open_delivery_store(RestMetadataStore(live.url, token=token))
+        with pytest.raises(PermissionDeniedError, match="gates refuse this promotion: ci: status 'failure'"):
+            ex.record(
+                delivery, "fraud", "production", user="ci", what="promote", put=[challenger], plan=forged
+            )
+        assert served(live) == "models:/fraud/1"
+    with world(tmp_path / "ok") as (live, admin):
+        token = machine_token(admin, "promote")
+        delivery = open_delivery_store(RestMetadataStore(live.url, token=token))
+        other = ObjectState("service", "api", {"model": "models:/fraud/9"}, "models:/fraud/9")
+        with pytest.raises(PermissionDeniedError, match="only, the experiment's challenger"):
+            ex.record(delivery, "fraud", "production", user="ci", what="promote", put=[other], plan=forged)
+        done = ex.record(
+            delivery, "fraud", "production", user="ci", what="promote", put=[challenger], plan=forged
+        )
+        assert done.outcome == "applied" and served(live) == "models:/fraud/2"

@@ -92,6 +92,46 @@ def _check_changes(
         raise PermissionDeniedError(why)
 
 
+def _check_promotion(
+    request: Request, project: str, environment: str, put: list[DeployObjectIn], plan: dict[str, object]
+) -> None:
+    """A token whose only way to change a service is the promote action switches it only when the
+    server, judging the gates itself (over its own prediction log), agrees: the plan's verdict is
+    the client's word, so it is not taken."""
+    actions = principal_of(request).access.token_actions
+    services = [r for r in put if r.kind == "service"]
+    if actions is None or "apply" in actions or not services:
+        return
+    promotion = plan.get("promotion")
+    asked = promotion if isinstance(promotion, dict) else {}
+    service, experiment = asked.get("service"), asked.get("experiment")
+    if not isinstance(service, str) or not isinstance(experiment, str) or len(services) != 1:
+        raise PermissionDeniedError("a promotion release names its service and experiment in its plan")
+    from shipyard.deploy.facts import StoreFacts
+    from shipyard.deploy.promote import gates
+    from shipyard.monitoring.logs import default_log_dir
+
+    ctx, principal = ctx_of(request), principal_of(request)
+    judged = gates(
+        ctx.stores,
+        StoreFacts(ctx.stores.metadata, ctx.delivery, principal.name),
+        project,
+        service,
+        challenger=experiment,
+        env=environment,
+        log_dir=default_log_dir(ctx.settings.home),
+    )
+    failed = [g for g in judged.gates if not g.ok]
+    if failed:
+        raise PermissionDeniedError(
+            "the server's gates refuse this promotion: " + "; ".join(f"{g.name}: {g.message}" for g in failed)
+        )
+    if services[0].name != service or services[0].model_version != judged.target:
+        raise PermissionDeniedError(
+            f"a promotion puts {service!r} on {judged.target!r} only, the experiment's challenger"
+        )
+
+
 @router.get("/deploy/environments")
 def list_environments(
     request: Request,
@@ -164,6 +204,7 @@ def begin_release(
     request: Request, project: ProjectName, environment: ProjectName, body: ReleaseBeginIn
 ) -> Response:
     _check_changes(request, body.put, body.remove, dict(body.plan))
+    _check_promotion(request, project, environment, body.put, dict(body.plan))
     draft = ReleaseDraft(
         spec_hash=body.spec_hash,
         plan=dict(body.plan),
@@ -193,6 +234,7 @@ def finish_release(
     body: ReleaseFinishIn,
 ) -> Response:
     _check_changes(request, body.put, body.remove, {})
+    _check_promotion(request, project, environment, body.put, {})
     release = _store(request).finish_release(
         project,
         environment,

@@ -14,7 +14,7 @@ Production serves ``models:/fraud/1``; the branch deploys ``models:/fraud@candid
 staging and the PR starts the experiment of version 2 against production's ``api``. The first
 promotion is refused by its gates (no experiment data, an approver without a role, no monitor
 results, no CI check) and changes nothing; once each gate is satisfied (a prediction log on the
-runner, a maintainer approver, monitor results, ``ci.status=success``) the same job promotes.
+server, a maintainer approver, monitor results, ``ci.status=success``) the same job promotes.
 """
 
 from __future__ import annotations
@@ -295,7 +295,7 @@ def satisfy_gates(project: Path, server: LiveServer) -> None:
     arm = (rng.random(n) < 0.10).astype(np.int64)  # the experiment's 10% share
     label = rng.integers(0, 2, n)
     correct = rng.random(n) < np.where(arm == 1, 0.9, 0.7)
-    log_dir = project.parent / "runner-home-production" / "predictions"
+    log_dir = server.settings.home / "predictions"  # the server's: it judges the gates, not the runner
     ids = write_log(
         log_dir,
         "api",

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shipyard.core.errors import PermissionDeniedError
+from shipyard.core.errors import NotFoundError, PermissionDeniedError
 from shipyard.deploy.apply import apply
 from shipyard.deploy.facts import StoreFacts
 from shipyard.metadata.delivery import open_delivery_store
@@ -261,8 +261,11 @@ def test_experiment_and_promote_tokens_write_only_their_own_releases(
     with pytest.raises(PermissionDeniedError, match="writes only promote releases"):
         ex.record(delivery, "fraud", "production", user="ci", what="apply", put=[served])
     gates = {"promotion": {"service": "api"}, "gates": []}
-    done = ex.record(delivery, "fraud", "production", user="ci", what="promote", put=[served], plan=gates)
-    assert done.outcome == "applied" and done.applied_by == "ci"
+    with pytest.raises(PermissionDeniedError, match="names its service and experiment"):
+        ex.record(delivery, "fraud", "production", user="ci", what="promote", put=[served], plan=gates)
+    forged = {"promotion": {"service": "api", "experiment": "tok-exp"}, "gates": []}  # the client's word
+    with pytest.raises(NotFoundError, match="no service 'api'"):  # the server judges; nothing to promote
+        ex.record(delivery, "fraud", "production", user="ci", what="promote", put=[served], plan=forged)
     with client_for(server, promote_token) as ci:
         synced = ci.put("/api/v1/deploy/fraud/production/sync", json={"status": "synced", "reason": "x"})
         assert synced.status_code == 403 and "may not report sync status" in synced.text

@@ -344,16 +344,19 @@ def promote(  # noqa: PLR0917 (Typer maps parameters to options)
     cli = state(ctx)
     delivery = _delivery(ctx)
     facts = StoreFacts(cli.stores.metadata, delivery, cli.settings.user)
+    proj = _project(ctx, project)
+    evaluate = _server_gates(delivery, proj, env, name, challenger, log_dir)
     try:
         done = run_promote(
             cli.stores,
             facts,
-            _project(ctx, project),
+            proj,
             name,
             challenger=challenger,
             env=env,
             user=cli.settings.user,
-            log_dir=_log_dir(ctx, log_dir),
+            log_dir=None if evaluate is not None else _log_dir(ctx, log_dir),
+            evaluate=evaluate,
         )
     except PromotionRefused as exc:
         if as_json:
@@ -379,6 +382,31 @@ def promote(  # noqa: PLR0917 (Typer maps parameters to options)
         return
     _gates(done.gates)
     typer.echo(f"promoted {done.version} into {name} in {env} (release {done.release.number})")
+
+
+def _server_gates(  # noqa: PLR0917
+    delivery: Any, project: str, env: str, name: str, challenger: str, log_dir: str | None
+) -> Any:
+    """Against a team server the gates are judged there, over the server's prediction log (None:
+    judge them here). ``--log-dir`` names a local folder, so it has no meaning then."""
+    from shipyard.metadata.rest.delivery import RestDeliveryStore
+
+    if not isinstance(delivery, RestDeliveryStore):
+        return None
+    if log_dir is not None:
+        from shipyard.core.errors import InvalidInputError
+
+        raise InvalidInputError(
+            "--log-dir is for a local database; against a team server the gates are judged over the "
+            "server's own prediction log (drop --log-dir)"
+        )
+    from shipyard.deploy.promote import gate_of
+
+    def evaluate() -> list[Any]:
+        data = delivery.evaluate_promotion(project, env, name, challenger)
+        return [gate_of(g) for g in data["gates"]]
+
+    return evaluate
 
 
 def _gates(gates: list[Any]) -> None:

@@ -30,12 +30,15 @@ from shipyard.experiments import stats
 from shipyard.metadata.delivery import ObjectState, Release
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shipyard.deploy.facts import Facts
     from shipyard.experiments.config import ExperimentSpec
     from shipyard.metadata.model_registry import ModelVersion
     from shipyard.tracking.stores import Stores
 
 APPROVER_ROLES = ("maintainer", "admin", "release-manager")
+GATES = ("experiment", "approval", "monitors", "card", "ci")
 CI_TAG = "ci.status"
 
 
@@ -191,6 +194,80 @@ def ci_gate(version: ModelVersion) -> Gate:
     )
 
 
+@dataclass
+class Evaluation:
+    """Every gate's verdict for one promotion, and what it would change."""
+
+    service: str
+    experiment: str
+    current: str | None
+    target: str
+    gates: list[Gate]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "promotion": {
+                "service": self.service,
+                "experiment": self.experiment,
+                "from": self.current,
+                "to": self.target,
+            },
+            "ok": all(g.ok for g in self.gates),
+            "gates": [g.to_dict() for g in self.gates],
+        }
+
+
+def gate_of(data: dict[str, Any]) -> Gate:
+    """A :class:`Gate` from its :meth:`Gate.to_dict` (a server's answer)."""
+    return Gate(str(data["gate"]), bool(data["ok"]), data.get("value"), str(data["message"]))
+
+
+def gates(
+    stores: Stores,
+    facts: Facts,
+    project: str,
+    name: str,
+    *,
+    challenger: str,
+    env: str,
+    log_dir: str,
+    roles: tuple[str, ...] = APPROVER_ROLES,
+    now: datetime | None = None,
+) -> Evaluation:
+    """Judge the five gates of promoting ``challenger`` into ``name`` in ``project``/``env``,
+    reading only the stores and the prediction log at ``log_dir`` (the team server passes its own;
+    see ``POST /api/v1/deploy/{project}/{environment}/promotions/evaluate``). Writes nothing;
+    NotFoundError or InvalidInputError when there is nothing to judge."""
+    delivery = ex.stores_delivery(stores)
+    service, exp_name, spec, version, target = _subject(stores, delivery, project, env, name, challenger)
+    return _judge(stores, facts, delivery, (project, env, name), (exp_name, spec, version, target),
+                  service, log_dir, roles, now)  # fmt: skip
+
+
+def _judge(  # noqa: PLR0917
+    stores: Stores,
+    facts: Facts,
+    delivery: Any,
+    where: tuple[str, str, str],
+    subject: tuple[str, ExperimentSpec, ModelVersion, str],
+    service: Any,
+    log_dir: str,
+    roles: tuple[str, ...],
+    now: datetime | None,
+) -> Evaluation:
+    project, env, name = where
+    exp_name, spec, version, target = subject
+    result = ex.analyse(stores, exp_name, spec, log_dir, now)
+    judged = [
+        experiment_gate(result),
+        approval_gate(version, lambda who: delivery.roles_at(project, env, who), project, env, roles),
+        monitors_gate(facts, name),
+        card_gate(stores, version),
+        ci_gate(version),
+    ]
+    return Evaluation(name, exp_name, service.model_version, target, judged)
+
+
 def promote(
     stores: Stores,
     facts: Facts,
@@ -200,37 +277,39 @@ def promote(
     challenger: str,
     env: str,
     user: str,
-    log_dir: str,
+    log_dir: str | None = None,
     roles: tuple[str, ...] = APPROVER_ROLES,
     now: datetime | None = None,
+    evaluate: Callable[[], list[Gate]] | None = None,
 ) -> Promotion:
-    """Judge every gate, then switch or refuse in one release (see the module doc)."""
+    """Judge every gate, then switch or refuse in one release (see the module doc). ``evaluate``
+    judges the gates elsewhere (the team server, which reads its own prediction log); without it
+    they are judged here with :func:`gates` over ``log_dir``."""
     delivery = ex.stores_delivery(stores)
     what = f"promote {name} from {challenger}"
     try:
         service, exp_name, spec, version, target = _subject(stores, delivery, project, env, name, challenger)
+        if evaluate is not None:
+            judged = evaluate()
+        else:
+            if log_dir is None:
+                raise InvalidInputError("promote needs the prediction log's folder (log_dir)")
+            judged = _judge(stores, facts, delivery, (project, env, name), (exp_name, spec, version, target),
+                            service, log_dir, roles, now).gates  # fmt: skip
     except (NotFoundError, InvalidInputError) as exc:  # a refusal before any gate: audited too
         asked = {"promotion": {"service": name, "from": challenger}}
         ex.record(delivery, project, env, user=user, what=what, plan=asked, outcome="failed", error=str(exc))
         raise
-    result = ex.analyse(stores, exp_name, spec, log_dir, now)
-    gates = [
-        experiment_gate(result),
-        approval_gate(version, lambda who: delivery.roles_at(project, env, who), project, env, roles),
-        monitors_gate(facts, name),
-        card_gate(stores, version),
-        ci_gate(version),
-    ]
     plan = {
         "promotion": {"service": name, "experiment": exp_name, "from": service.model_version, "to": target},
-        "gates": [g.to_dict() for g in gates],
+        "gates": [g.to_dict() for g in judged],
     }
-    if not all(g.ok for g in gates):
-        failed = "; ".join(f"{g.name}: {g.message}" for g in gates if not g.ok)
+    if not all(g.ok for g in judged) or tuple(g.name for g in judged) != GATES:
+        failed = "; ".join(f"{g.name}: {g.message}" for g in judged if not g.ok) or "gates missing"
         release = ex.record(
             delivery, project, env, user=user, what=what, plan=plan, outcome="failed", error=failed
         )
-        raise PromotionRefused(gates, release)
+        raise PromotionRefused(judged, release)
     promoted_spec = {**service.spec, "model": target}
     put = [
         ObjectState("service", name, promoted_spec, target),
@@ -243,7 +322,7 @@ def promote(
         ),
     ]
     release = ex.record(delivery, project, env, user=user, what=what, put=put, plan=plan)
-    return Promotion(release, gates, target)
+    return Promotion(release, judged, target)
 
 
 def _subject(  # noqa: PLR0917

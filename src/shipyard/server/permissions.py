@@ -215,6 +215,8 @@ _TABLE: dict[RouteKey, Rule] = {
     ("DELETE", f"{_ENV}/lock"): _r("deploy:apply", "environment"),
     ("POST", f"{_ENV}/releases"): _r("deploy:apply", "environment"),
     ("POST", f"{_ENV}/releases/{{number}}/finish"): _r("deploy:apply", "environment"),
+    # judging a promotion's gates: what promoting needs (the promote action grants it)
+    ("POST", f"{_ENV}/promotions/evaluate"): _r("deploy:apply", "environment"),
     # branches: listed by whoever reads runs; recorded (run:write) and deleted (run:delete) at the
     # branch's scope project:P/branch:B (deleting marks it; the client removes its objects' ways)
     ("GET", f"{API}/branches"): _RR,

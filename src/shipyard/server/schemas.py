@@ -524,6 +524,19 @@ class SyncDriftIn(_Body):
     name: DeployName
 
 
+class PromotionEvaluateIn(_Body):
+    """What ``POST /deploy/{project}/{environment}/promotions/evaluate`` judges: promoting
+    ``challenger`` into the environment's service ``service``. The prediction log is the server's
+    own; no path is taken from the client."""
+
+    service: Name
+    challenger: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=2 * c.NAME_MAX, pattern=r"^[A-Za-z0-9_.:/@+-]+$"),
+        Field(description="models:/NAME/VERSION, a deployment or the experiment's name"),
+    ]
+
+
 class SyncReportIn(_Body):
     status: Literal["synced", "out-of-sync", "degraded", "unknown"]
     reason: Annotated[str, StringConstraints(max_length=4000)] | None = None

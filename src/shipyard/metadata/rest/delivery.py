@@ -186,6 +186,17 @@ class RestDeliveryStore(DeliveryStore):
         data = self._http.call("GET", _env(project, environment) + "/roles/" + seg(user))
         return tuple(str(r) for r in data["roles"])
 
+    def evaluate_promotion(
+        self, project: str, environment: str, service: str, challenger: str
+    ) -> dict[str, Any]:
+        """The server's verdict on every gate of promoting ``challenger`` into ``service``, judged
+        with its own prediction log (``shipyard.deploy.promote.gates``)."""
+        body = {"service": service, "challenger": challenger}
+        data: dict[str, Any] = self._http.call(
+            "POST", _env(project, environment) + "/promotions/evaluate", body
+        )
+        return data
+
     def present_secrets(self, project: str, environment: str, names: Sequence[str]) -> set[str]:
         wanted = sorted(set(names))
         present: set[str] = set()

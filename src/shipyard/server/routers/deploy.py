@@ -44,6 +44,7 @@ from shipyard.server.schemas import (
     LockOwner,
     Name,
     ProjectName,
+    PromotionEvaluateIn,
     ReleaseBeginIn,
     ReleaseFinishIn,
     SecretName,
@@ -89,6 +90,46 @@ def _check_changes(
     )
     if why is not None:
         raise PermissionDeniedError(why)
+
+
+def _check_promotion(
+    request: Request, project: str, environment: str, put: list[DeployObjectIn], plan: dict[str, object]
+) -> None:
+    """A token whose only way to change a service is the promote action switches it only when the
+    server, judging the gates itself (over its own prediction log), agrees: the plan's verdict is
+    the client's word, so it is not taken."""
+    actions = principal_of(request).access.token_actions
+    services = [r for r in put if r.kind == "service"]
+    if actions is None or "apply" in actions or not services:
+        return
+    promotion = plan.get("promotion")
+    asked = promotion if isinstance(promotion, dict) else {}
+    service, experiment = asked.get("service"), asked.get("experiment")
+    if not isinstance(service, str) or not isinstance(experiment, str) or len(services) != 1:
+        raise PermissionDeniedError("a promotion release names its service and experiment in its plan")
+    from shipyard.deploy.facts import StoreFacts
+    from shipyard.deploy.promote import gates
+    from shipyard.monitoring.logs import default_log_dir
+
+    ctx, principal = ctx_of(request), principal_of(request)
+    judged = gates(
+        ctx.stores,
+        StoreFacts(ctx.stores.metadata, ctx.delivery, principal.name),
+        project,
+        service,
+        challenger=experiment,
+        env=environment,
+        log_dir=default_log_dir(ctx.settings.home),
+    )
+    failed = [g for g in judged.gates if not g.ok]
+    if failed:
+        raise PermissionDeniedError(
+            "the server's gates refuse this promotion: " + "; ".join(f"{g.name}: {g.message}" for g in failed)
+        )
+    if services[0].name != service or services[0].model_version != judged.target:
+        raise PermissionDeniedError(
+            f"a promotion puts {service!r} on {judged.target!r} only, the experiment's challenger"
+        )
 
 
 @router.get("/deploy/environments")
@@ -163,6 +204,7 @@ def begin_release(
     request: Request, project: ProjectName, environment: ProjectName, body: ReleaseBeginIn
 ) -> Response:
     _check_changes(request, body.put, body.remove, dict(body.plan))
+    _check_promotion(request, project, environment, body.put, dict(body.plan))
     draft = ReleaseDraft(
         spec_hash=body.spec_hash,
         plan=dict(body.plan),
@@ -192,6 +234,7 @@ def finish_release(
     body: ReleaseFinishIn,
 ) -> Response:
     _check_changes(request, body.put, body.remove, {})
+    _check_promotion(request, project, environment, body.put, {})
     release = _store(request).finish_release(
         project,
         environment,
@@ -252,6 +295,34 @@ def roles_at(request: Request, project: ProjectName, environment: ProjectName, p
     """The roles bound to ``principal`` (its groups' included) at a scope reaching the environment:
     what a promotion's four-eyes gate asks of the version's approver (an unknown name has none)."""
     return wire({"name": principal, "roles": list(_store(request).roles_at(project, environment, principal))})
+
+
+@router.post(f"{_ENV}/promotions/evaluate")
+def evaluate_promotion(
+    request: Request, project: ProjectName, environment: ProjectName, body: PromotionEvaluateIn
+) -> Response:
+    """Judge every gate of promoting ``challenger`` into the service (experiment, four-eyes
+    approval, monitors, model card, CI) from the server's stores and the server's prediction log
+    (its ``$SHIPYARD_HOME/predictions``): ``ok`` and each gate's verdict, value and reason. It
+    writes nothing; ``shipyard promote`` records the release. 404 when the service, the
+    experiment or the challenger is not there; 400 when the challenger cannot replace the service
+    (another signature) or was promoted already."""
+    from shipyard.deploy.facts import StoreFacts
+    from shipyard.deploy.promote import gates
+    from shipyard.monitoring.logs import default_log_dir
+
+    ctx, principal = ctx_of(request), principal_of(request)
+    facts = StoreFacts(ctx.stores.metadata, ctx.delivery, principal.name)
+    judged = gates(
+        ctx.stores,
+        facts,
+        project,
+        body.service,
+        challenger=body.challenger,
+        env=environment,
+        log_dir=default_log_dir(ctx.settings.home),
+    )
+    return wire(judged.to_dict())
 
 
 @router.get(f"{_ENV}/secret-names")

@@ -211,7 +211,7 @@ class ModelTagsIn(_Body):
 
 
 class ModelRenameIn(_Body):
-    new_name: str
+    new_name: NewName
     at: Time
 
 

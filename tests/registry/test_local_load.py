@@ -100,7 +100,7 @@ def test_anything_but_the_embedded_defaults_goes_the_full_way(
     elif case == "branch":
         monkeypatch.setenv("SHIPYARD_BRANCH", "feature-x")
     elif case == "unpack-limit":
-        monkeypatch.setenv("SHIPYARD_UNPACK_MAX_BYTES", "1000")
+        monkeypatch.setenv("SHIPYARD_UNPACK_MAX_BYTES", "1e3")  # not a whole number: the settings judge it
     elif case == "schema":
         _schema_at_other_revision(home)
     elif case == "no-db":
@@ -179,3 +179,17 @@ def test_a_fresh_process_loads_without_sqlalchemy_or_pydantic(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_unpack_limits_from_the_environment_apply_on_the_fast_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shipyard.registry.local_load import local_limits
+
+    monkeypatch.setenv("SHIPYARD_UNPACK_MAX_BYTES", "1000")
+    monkeypatch.setenv("SHIPYARD_UNPACK_MAX_MEMBERS", " 7 ")
+    limits = local_limits()
+    assert limits is not None and (limits.max_bytes, limits.max_members) == (1000, 7)
+    for bad in ("0", "-1", "1e3", "lots"):
+        monkeypatch.setenv("SHIPYARD_UNPACK_MAX_MEMBERS", bad)
+        assert local_limits() is None, bad

@@ -8,8 +8,9 @@ process uses the embedded defaults, and hands back ``None`` (use the full path) 
 
 - the URI is ``models:/NAME/N``, ``models:/NAME@ALIAS`` or ``models:/NAME/latest`` (a ``runs:/``
   URI needs the run's artifacts: full path);
-- no ``SHIPYARD_*`` variable is set other than ``HOME``, ``USER`` and ``NAMESPACE`` (a server, a
-  database URI, an artifact root, a branch, unpack limits...: full path);
+- no ``SHIPYARD_*`` variable is set other than ``HOME``, ``USER``, ``NAMESPACE`` and the unpack
+  limits ``UNPACK_MAX_BYTES`` / ``UNPACK_MAX_MEMBERS`` (whole numbers above 0; anything else, or a
+  server, a database URI, an artifact root, a branch...: full path);
 - the SQLite file exists and is at this code's schema head
   (:class:`~shipyard.metadata.sqlite_registry_read.SqliteVersionReader`);
 - the version (or alias, or latest) exists; a miss goes the full way for its precise error.
@@ -28,10 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from shipyard.artifacts.unpack import UnpackLimits
     from shipyard.registry.predictor import LoadedModel
 
 #: SHIPYARD_* variables this path understands; any other one sends the load the full way
-_KNOWN_VARIABLES = frozenset({"home", "user", "namespace"})
+_LIMIT_VARIABLES = ("unpack_max_bytes", "unpack_max_members")
+_KNOWN_VARIABLES = frozenset({"home", "user", "namespace", *_LIMIT_VARIABLES})
 
 
 def local_home() -> Path | None:
@@ -43,6 +46,23 @@ def local_home() -> Path | None:
     if not set(variables) <= _KNOWN_VARIABLES:
         return None
     return Path(variables["home"]) if "home" in variables else default_home()
+
+
+def local_limits() -> UnpackLimits | None:
+    """The unpack limits the settings would give (their defaults, or SHIPYARD_UNPACK_MAX_BYTES /
+    _MEMBERS as whole numbers above 0); None for a value the full settings must judge."""
+    from shipyard.artifacts.unpack import UnpackLimits
+    from shipyard.core.environ import shipyard_variables
+
+    variables = shipyard_variables()
+    given: dict[str, int] = {}
+    for name in _LIMIT_VARIABLES:
+        if name in variables:
+            text = variables[name].strip()
+            if not text.isdigit() or int(text) < 1:
+                return None  # the settings' own one-line error
+            given[name.removeprefix("unpack_")] = int(text)
+    return UnpackLimits(**given)
 
 
 def load_local(uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] = ()) -> LoadedModel | None:
@@ -78,7 +98,10 @@ def load_local(uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] =
     from shipyard.registry.package import files_from_tar
     from shipyard.registry.predictor import load_package, package_label
 
-    artifacts = ArtifactStore(LocalBackend(home / "artifacts"))  # the default limits: no variable set
+    limits = local_limits()
+    if limits is None:
+        return None
+    artifacts = ArtifactStore(LocalBackend(home / "artifacts"), limits)
     try:
         label = package_label(uri, found.model_name, found.version, found.package_digest)
         data = artifacts.get_bytes(found.package_digest, label)  # sha256-verified

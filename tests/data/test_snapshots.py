@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -230,4 +231,4 @@ def test_a_folder_snapshot_reports_its_bytes_as_they_are_stored(stores: Stores, 
     service = DatasetService(stores)
     service.snapshot("progress", src, progress=lambda done, total: seen.append((done, total)))
     assert seen[0] == (0, sum(sizes)) and seen[-1] == (sum(sizes), sum(sizes))
-    assert all(a[0] <= b[0] for a, b in zip(seen, seen[1:], strict=False))  # never goes back
+    assert all(a[0] <= b[0] for a, b in itertools.pairwise(seen))  # never goes back

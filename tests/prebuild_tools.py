@@ -36,11 +36,17 @@ def _build(name: str, job: Callable[[], Any]) -> str:
     try:
         job()
     except BaseException as exc:  # pytest.skip and pytest.fail raise BaseExceptions
-        return f"{name}: not built ({type(exc).__name__}: {exc})"
+        import traceback
+
+        where = traceback.format_exc(limit=-3).strip().replace("\n", "\n    ")
+        return f"{name}: not built ({type(exc).__name__}: {exc})\n    {where}"
     return f"{name}: ready in {time.monotonic() - started:.0f} s"
 
 
 def main() -> int:
+    from tests.tool_venvs import _uv
+
+    _uv()  # once, before the threads: sysconfig's first read is not thread-safe (uv's finder uses it)
     jobs = _jobs()
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         for line in pool.map(lambda item: _build(*item), jobs.items()):

@@ -12,6 +12,8 @@ import typer
 from shipyard.cli.main import state
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shipyard.experiments.runner import ExperimentResult
 
 app = typer.Typer(help="A/B experiments: a challenger beside production, decided per window.")
@@ -215,8 +217,16 @@ def check(  # noqa: PLR0917 (Typer maps parameters to options)
     from shipyard.deploy import experiments as ex
 
     cli = state(ctx)
+    proj = _project(ctx, project)
+    remote = _server_analysis(_delivery(ctx), proj, env, log_dir, "checked")
     out = ex.check(
-        cli.stores, _project(ctx, project), env, name, user=cli.settings.user, log_dir=_log_dir(ctx, log_dir)
+        cli.stores,
+        proj,
+        env,
+        name,
+        user=cli.settings.user,
+        log_dir=None if remote is not None else _log_dir(ctx, log_dir),
+        analysis=None if remote is None else lambda: remote(name),
     )
     _print(out.result, as_json)
     if out.stopped is not None:
@@ -243,12 +253,15 @@ def status(  # noqa: PLR0917 (Typer maps parameters to options)
     cli = state(ctx)
     proj = _project(ctx, project)
     delivery = _delivery(ctx)
+    remote = _server_analysis(delivery, proj, env, log_dir, "analysed")
     names = [name] if name else sorted(ex.list_experiments(delivery, proj, env))
     if not names:
         typer.echo(f"no experiments in {proj}/{env}")
         return
     results = [
-        ex.analyse(cli.stores, n, ex.get_experiment(delivery, proj, env, n), _log_dir(ctx, log_dir))
+        remote(n)
+        if remote is not None
+        else ex.analyse(cli.stores, n, ex.get_experiment(delivery, proj, env, n), _log_dir(ctx, log_dir))
         for n in names
     ]
     if as_json:
@@ -258,6 +271,33 @@ def status(  # noqa: PLR0917 (Typer maps parameters to options)
         return
     for result in results:
         _print(result, False)
+
+
+def _server_analysis(
+    delivery: Any, project: str, env: str, log_dir: str | None, done: str
+) -> Callable[[str], ExperimentResult] | None:
+    """Against a team server an experiment is analysed there, over the server's prediction log
+    (None: analyse it here). ``--log-dir`` names a local folder, so it has no meaning then."""
+    from shipyard.metadata.rest.delivery import RestDeliveryStore
+
+    if not isinstance(delivery, RestDeliveryStore):
+        return None
+    if log_dir is not None:
+        from shipyard.core.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"--log-dir is for a local database; against a team server experiments are {done} over "
+            "the server's own prediction log (drop --log-dir)"
+        )
+
+    def analysis(name: str) -> ExperimentResult:
+        from shipyard.experiments.config import ExperimentSpec
+        from shipyard.experiments.runner import result_of
+
+        data = delivery.experiment_analysis(project, env, name)
+        return result_of(ExperimentSpec.model_validate(data["spec"]), data["analysis"])
+
+    return analysis
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

@@ -10,12 +10,12 @@ goes to 0 in the state the serving watcher reads), and open an alert.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.errors import ConflictError, NotFoundError
+from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.experiments.config import ExperimentSpec
 from shipyard.metadata.delivery import DeliveryStore, ObjectState, Release, ReleaseDraft, canonical_hash
 
@@ -127,11 +127,29 @@ class CheckOutcome:
 
 
 def check(
-    stores: Stores, project: str, env: str, name: str, *, user: str, log_dir: str, now: datetime | None = None
+    stores: Stores,
+    project: str,
+    env: str,
+    name: str,
+    *,
+    user: str,
+    log_dir: str | None = None,
+    now: datetime | None = None,
+    analysis: Callable[[], ExperimentResult] | None = None,
 ) -> CheckOutcome:
-    """One guardrail pass (see the module doc); a stopped experiment is only analysed."""
-    spec = get_experiment(stores_delivery(stores), project, env, name)
-    result = analyse(stores, name, spec, log_dir, now)
+    """One guardrail pass (see the module doc); a stopped experiment is only analysed.
+    ``analysis`` analyses elsewhere (the team server, over its own prediction log:
+    ``GET /api/v1/deploy/{project}/{environment}/experiments/{name}/analysis``); without it the
+    experiment is analysed here over ``log_dir``."""
+    if analysis is not None:
+        result = analysis()
+    elif log_dir is None:
+        raise InvalidInputError("an experiment check needs the prediction log's folder (log_dir)")
+    else:
+        result = analyse(
+            stores, name, get_experiment(stores_delivery(stores), project, env, name), log_dir, now
+        )
+    spec = result.spec
     outcome = CheckOutcome(result)
     if not result.breaches or spec.status != "running":
         return outcome

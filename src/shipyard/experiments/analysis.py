@@ -203,6 +203,43 @@ class MetricReport:
         }
 
 
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _pair(values: Any) -> tuple[float | None, float | None]:
+    return _opt(values[0]), _opt(values[1])
+
+
+def window_of(data: dict[str, Any]) -> WindowReport:
+    """A :class:`WindowReport` from its :meth:`WindowReport.to_dict` (a server's answer)."""
+    nan = float("nan")
+    return WindowReport(
+        start=datetime.fromisoformat(data["start"]),
+        end=datetime.fromisoformat(data["end"]),
+        n=(int(data["n"][0]), int(data["n"][1])),
+        mean=_pair(data["mean"]),
+        diff=_opt(data["diff"]),
+        ci=_pair(data["ci"]),
+        cum_n=(int(data["cum_n"][0]), int(data["cum_n"][1])),
+        cum_diff=_opt(data["cum_diff"]),
+        cs=_pair(data["cs"]),
+        p=nan if data["p"] is None else float(data["p"]),
+        srm_p=nan if data["srm_p"] is None else float(data["srm_p"]),
+        decision=str(data["decision"]),
+    )
+
+
+def metric_of(data: dict[str, Any]) -> MetricReport:
+    """A :class:`MetricReport` from its :meth:`MetricReport.to_dict`."""
+    return MetricReport(
+        name=str(data["name"]),
+        higher_is_better=bool(data["higher_is_better"]),
+        margin=_opt(data["margin"]),
+        windows=[window_of(w) for w in data["windows"]],
+    )
+
+
 def _num(value: Any) -> float | None:
     import math
 

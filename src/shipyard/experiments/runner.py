@@ -8,7 +8,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shipyard.experiments import stats
-from shipyard.experiments.analysis import MetricReport, report, sequential, window_keys, window_sums
+from shipyard.experiments.analysis import (
+    MetricReport,
+    metric_of,
+    report,
+    sequential,
+    window_keys,
+    window_sums,
+)
 from shipyard.experiments.config import ExperimentSpec
 
 if TYPE_CHECKING:
@@ -64,6 +71,24 @@ class ExperimentResult:
             ],
             "metrics": [m.to_dict() for m in self.metrics],
         }
+
+
+def result_of(spec: ExperimentSpec, data: dict[str, Any]) -> ExperimentResult:
+    """An :class:`ExperimentResult` from its :meth:`ExperimentResult.to_dict` and the spec it
+    analysed (a server's answer: ``GET .../experiments/{name}/analysis``)."""
+    srm = data["srm_p"]
+    p99 = data.get("p99_ms") or [None, None]
+    return ExperimentResult(
+        name=str(data["name"]),
+        spec=spec,
+        requests=(int(data["requests"][0]), int(data["requests"][1])),
+        srm_p=float("nan") if srm is None else float(srm),
+        metrics=[metric_of(m) for m in data["metrics"]],
+        breaches=[
+            Breach(str(b["guardrail"]), float(b["limit"]), float(b["value"])) for b in data["breaches"]
+        ],
+        p99_ms=(None if p99[0] is None else float(p99[0]), None if p99[1] is None else float(p99[1])),
+    )
 
 
 def window_edges(start: datetime, end: datetime, every: timedelta) -> list[tuple[datetime, datetime]]:

@@ -217,6 +217,9 @@ _TABLE: dict[RouteKey, Rule] = {
     ("POST", f"{_ENV}/releases/{{number}}/finish"): _r("deploy:apply", "environment"),
     # judging a promotion's gates: what promoting needs (the promote action grants it)
     ("POST", f"{_ENV}/promotions/evaluate"): _r("deploy:apply", "environment"),
+    # an experiment's analysis over the server's prediction log: what reading the experiment (an
+    # object of the environment's state) needs
+    ("GET", f"{_ENV}/experiments/{{name}}/analysis"): _r("deploy:plan", "environment"),
     # branches: listed by whoever reads runs; recorded (run:write) and deleted (run:delete) at the
     # branch's scope project:P/branch:B (deleting marks it; the client removes its objects' ways)
     ("GET", f"{API}/branches"): _RR,

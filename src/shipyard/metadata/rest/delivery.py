@@ -197,6 +197,13 @@ class RestDeliveryStore(DeliveryStore):
         )
         return data
 
+    def experiment_analysis(self, project: str, environment: str, name: str) -> dict[str, Any]:
+        """The server's analysis of experiment ``name`` over its own prediction log: ``spec`` (the
+        experiment as recorded) and ``analysis`` (``ExperimentResult.to_dict``)."""
+        path = _env(project, environment) + "/experiments/" + seg(name) + "/analysis"
+        data: dict[str, Any] = self._http.call("GET", path)
+        return data
+
     def present_secrets(self, project: str, environment: str, names: Sequence[str]) -> set[str]:
         wanted = sorted(set(names))
         present: set[str] = set()

@@ -38,6 +38,7 @@ from shipyard.server.paging import (
 )
 from shipyard.server.schemas import (
     DeployLockIn,
+    DeployName,
     DeployObjectIn,
     DeployRemoveIn,
     EnvCursor,
@@ -323,6 +324,26 @@ def evaluate_promotion(
         log_dir=default_log_dir(ctx.settings.home),
     )
     return wire(judged.to_dict())
+
+
+@router.get(f"{_ENV}/experiments/{{name}}/analysis")
+def experiment_analysis(
+    request: Request, project: ProjectName, environment: ProjectName, name: DeployName
+) -> Response:
+    """The analysis of experiment ``name`` (what ``shipyard experiment status`` shows: per metric
+    and window both arms, the effect with its always-valid interval, the SRM check, guardrail
+    breaches and the decision) from its first logged row to now, over the server's own prediction
+    log (its ``$SHIPYARD_HOME/predictions``; no path is taken from the client). ``spec`` is the
+    experiment as recorded; ``analysis`` is :meth:`ExperimentResult.to_dict`. Reading it needs what
+    reading the experiment needs (``deploy:plan``); it writes nothing. 404 when the environment
+    has no experiment of that name."""
+    from shipyard.deploy import experiments as ex
+    from shipyard.monitoring.logs import default_log_dir
+
+    ctx = ctx_of(request)
+    spec = ex.get_experiment(ctx.delivery, project, environment, name)
+    result = ex.analyse(ctx.stores, name, spec, default_log_dir(ctx.settings.home))
+    return wire({"spec": spec.model_dump(mode="json"), "analysis": result.to_dict()})
 
 
 @router.get(f"{_ENV}/secret-names")

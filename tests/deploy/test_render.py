@@ -1,8 +1,9 @@
 """`shipyard render k8s`: each overlay builds (by kustomize's rules, and by kubectl kustomize where
 installed) to exactly the environment's objects; every core manifest is valid against the
 Kubernetes schemas (kubernetes-validate, strict), the CRDs against their projects' published
-schemas; checkov passes its workload checks; the render is byte-for-byte deterministic and a
-one-field spec change is a one-line diff; bad input is one line."""
+schemas; checkov passes its workload checks; real Helm (its Go SDK) lints the chart and renders
+each environment's objects from it; the render is byte-for-byte deterministic and a one-field spec
+change is a one-line diff; bad input is one line."""
 
 from __future__ import annotations
 

@@ -161,6 +161,35 @@ def test_the_helm_chart_renders_what_the_overlays_build(spec: Spec, tmp_path: Pa
         } == load_docs(tmp_path / "out" / "base" / f"{k[2]}.{k[1].lower()}.yaml")[0]
 
 
+def test_chart_text_that_reads_like_a_template_action_renders_as_written(tmp_path: Path) -> None:
+    # one environment and nothing it changes: the batch job's container (its output URL) is template
+    # text, not a value; Helm must neither run "{{ ... }}" nor take the text for a placeholder
+    output = "s3://acme/{{ .Release.Name }}/x}}y{{/__shipyard_helm_value_ns__/__shipyard_helm_value_0__"
+    doc = {
+        "project": {"name": "fraud"},
+        "environments": {"staging": {"policies": {"data": {"datasets": ["transactions"]}}}},
+        "deployments": {
+            "backfill": {
+                "kind": "batch",
+                "model": "models:/fraud/3",
+                "image": IMAGE,
+                "input": "datasets:/transactions@latest",
+                "output": output,
+            }
+        },
+    }
+    (tmp_path / "shipyard.yaml").write_text(yaml.safe_dump(doc))
+    spec = load_spec(tmp_path / "shipyard.yaml")
+    rendered(spec, tmp_path / "out", helm=True)
+    template = (tmp_path / "out" / "helm" / "fraud" / "templates" / "backfill.cronjob.yaml").read_text()
+    assert "s3://acme/" in template  # the URL is in the template itself, not a value
+    got = by_key(helm_template(tmp_path / "out" / "helm" / "fraud", "values-staging.yaml", "fraud-staging"))
+    assert got == expected(spec, "staging", RenderOptions(**ARGO))
+    job = got[("batch/v1", "CronJob", "backfill")]["spec"]["jobTemplate"]["spec"]
+    (container,) = job["template"]["spec"]["containers"]
+    assert output in container["args"]
+
+
 def test_a_deployment_runs_shipyard_serve_hardened_with_its_probes_resources_and_routes(spec: Spec) -> None:
     options = RenderOptions(**ARGO)
     prod = expected(spec, "production", options)

@@ -190,6 +190,20 @@ def test_chart_text_that_reads_like_a_template_action_renders_as_written(tmp_pat
     assert output in container["args"]
 
 
+def test_strings_a_go_yaml_reader_would_take_for_numbers_or_booleans_stay_strings(tmp_path: Path) -> None:
+    # PyYAML writes these plain; Helm's (and kustomize's) YAML reads 1e3 as 1000, 0o17 as 15, y as true
+    settings = {"LOG_LEVEL": "1e3", "A": "0o17", "B": "y", "C": "-2.5E-3", "D": "N"}
+    lines = "\n".join(f'      {k}: "{v}"' for k, v in settings.items())
+    (tmp_path / "shipyard.yaml").write_text(SPEC.replace("      LOG_LEVEL: info", lines))
+    spec = load_spec(tmp_path / "shipyard.yaml")
+    rendered(spec, tmp_path / "out", helm=True)
+    chart = tmp_path / "out" / "helm" / "fraud"
+    got = by_key(helm_template(chart, "values-production.yaml", namespace_for("fraud", "production")))
+    assert got == expected(spec, "production", RenderOptions(**ARGO))
+    data = got[("v1", "ConfigMap", "fraud-settings")]["data"]
+    assert {k: data[k] for k in settings} == settings
+
+
 def test_a_deployment_runs_shipyard_serve_hardened_with_its_probes_resources_and_routes(spec: Spec) -> None:
     options = RenderOptions(**ARGO)
     prod = expected(spec, "production", options)

@@ -1,6 +1,6 @@
 """Builds every tool the tests run in an environment of its own (Airflow 3 and 2, checkov, the
-MLflow server, the npm CRD validators), all at once, so that a fresh CI machine downloads them
-while the linters run rather than inside the tests: ``.ci/run`` starts
+MLflow server, the npm CRD validators, Helm's Go SDK), all at once, so that a fresh CI machine
+downloads them while the linters run rather than inside the tests: ``.ci/run`` starts
 ``python -m tests.prebuild_tools`` in the background before ruff and mypy.
 
 Each build takes the same file lock the tests take (tests/tool_venvs.py), so a test that needs a
@@ -18,7 +18,7 @@ from typing import Any
 
 
 def _jobs() -> dict[str, Callable[[], Any]]:
-    from tests.deploy.render_tools import _checkov_bin, _crd_models
+    from tests.deploy.render_tools import _checkov_bin, _crd_models, _helm_python
     from tests.exporters.airflow_venv import ensure_airflow
     from tests.importers.mlflow_server_venv import mlflow_server_venv
 
@@ -28,6 +28,7 @@ def _jobs() -> dict[str, Callable[[], Any]]:
         "checkov": _checkov_bin,
         "mlflow server": mlflow_server_venv,
         "CRD validators (npm)": _crd_models,
+        "helm (helm-python-sdk)": _helm_python,
     }
 
 

@@ -1,4 +1,4 @@
-"""Tools the tests run in virtual environments of their own (Airflow, checkov): built once per
+"""Tools the tests run in virtual environments of their own (Airflow, checkov, Helm): built once per
 machine, under a lock (pytest-xdist workers, other sessions), and reused while a ``.ready`` marker
 naming the exact packages exists.
 

@@ -10,16 +10,19 @@
   packages generate from those projects' published CRDs (installed once into ``.venvs/crd-models``;
   they check types, enums and required fields; CRD schemas allow unknown fields, so those do not);
 - :func:`checkov`: checkov (in its own cached virtualenv ``.venvs/checkov``: its pins clash with
-  ours) over a folder, its failed check ids per resource.
+  ours) over a folder, its failed check ids per resource;
+- :func:`helm_template`: ``helm lint --strict`` and ``helm template`` of a chart by Helm's own engine
+  (``helm-python-sdk``: Helm's Go SDK through ctypes, in ``.venvs/helm``, run in a subprocess so the
+  Go runtime stays out of the test process).
 """
 
 from __future__ import annotations
 
 import copy
 import fcntl
+import functools
 import hashlib
 import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,6 +36,7 @@ from tests.tool_venvs import ToolUnavailable, ensure_venv
 REPO = Path(__file__).resolve().parents[2]
 K8S_VERSIONS = ("1.30", "1.37")
 CHECKOV = "checkov==3.3.30"
+HELM_SDK = "helm-python-sdk==0.2.2"  # Helm v4.2.3's Go SDK (libhelm_c), no helm binary
 NPM_MODELS = {
     "@kubernetes-models/argo-cd": "4.0.0",
     "@kubernetes-models/prometheus-operator": "6.0.0",
@@ -250,53 +254,51 @@ def checkov(folder: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
 
 
 # ---- helm ----------------------------------------------------------------------------------------------
-_ASSIGN = re.compile(
-    r'^\{\{- \$o := index \.Values\.objects "([^"]+)" \}\}\n\{\{- if \$o\.enabled \}\}\n', re.M
-)
-_VALUE = re.compile(r'\{\{ toJson \(index \$o\.values "([^"]+)"\) \}\}')
-
-
-def helm_values(chart: Path, values_file: str | None) -> dict[str, Any]:
-    """values.yaml with ``values_file`` coalesced over it as Helm does (mappings merge, null deletes)."""
-
-    def merge(base: Any, over: Any) -> Any:
-        if not isinstance(base, dict) or not isinstance(over, dict):
-            return over
-        out = dict(base)
-        for k, v in over.items():
-            if v is None:
-                out.pop(k, None)
-            else:
-                out[k] = merge(base.get(k), v)
-        return out
-
-    values = yaml.safe_load((chart / "values.yaml").read_text())
-    if values_file:
-        values = merge(values, yaml.safe_load((chart / values_file).read_text()))
-    return values
+@functools.cache
+def _helm_python() -> Path:
+    venv = REPO / ".venvs" / "helm"
+    try:
+        ensure_venv(venv, [HELM_SDK], timeout_s=900)
+    except ToolUnavailable as exc:
+        require(False, f"helm-python-sdk (Helm's Go SDK) could not be installed: {exc}")
+    python = venv / "bin" / "python"
+    done = subprocess.run(  # its wheel holds a native library: Linux x86_64 with glibc 2.28 or later
+        [str(python), "-c", "import helm_python; print(helm_python.helm_sdk_version())"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    require(done.returncode == 0, f"{HELM_SDK} is installed but its libhelm_c does not load: {last}")
+    return python
 
 
 def helm_template(chart: Path, values_file: str | None, namespace: str) -> list[dict[str, Any]]:
-    """``helm template -n NAMESPACE -f VALUES_FILE`` for the one template shape the renderer writes
-    (helm itself is not installable from the registries this project uses); anything else in a
-    template fails the test."""
-    chart_doc = yaml.safe_load((chart / "Chart.yaml").read_text())
-    assert chart_doc["apiVersion"] == "v2" and chart_doc["name"] and chart_doc["version"]
-    values = helm_values(chart, values_file)
+    """``helm template fraud CHART -n NAMESPACE [-f VALUES_FILE]`` by Helm's own engine (the Go SDK,
+    through ``helm-python-sdk`` in ``.venvs/helm``), after ``helm lint --strict`` with the same values
+    for each of :data:`K8S_VERSIONS` found no warning and no error; the rendered objects."""
+    request = {
+        "chart": str(chart),
+        "values_file": values_file,
+        "namespace": namespace,
+        "release": "fraud",
+        "kube_versions": [f"v{v}.0" for v in K8S_VERSIONS],
+    }
+    done = subprocess.run(
+        [str(_helm_python()), str(Path(__file__).with_name("helm_sdk_main.py")), json.dumps(request)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    for version, lint in report["lint"].items():
+        problems = [m for m in lint["messages"] if m["severity"] >= 2]  # 2 warning, 3 error
+        assert not problems and not lint["errors"], f"helm lint ({version}): {problems or lint['errors']}"
     out: list[dict[str, Any]] = []
-    for path in sorted((chart / "templates").glob("*.yaml")):
-        text = path.read_text()
-        head, _, body = text.partition("\n")
-        assert head.startswith("{{- /* ") and head.endswith(" */}}"), head
-        found = _ASSIGN.match(body)
-        assert found is not None and body.endswith("{{- end }}\n"), path.name
-        entry = values["objects"][found.group(1)]
-        if not entry["enabled"]:
-            continue
-        inner = body[found.end() : -len("{{- end }}\n")]
-        inner = inner.replace("{{ toJson .Release.Namespace }}", json.dumps(namespace))
-        given = entry.get("values", {})
-        inner = _VALUE.sub(lambda m, given=given: json.dumps(given[m.group(1)]), inner)
-        assert "{{" not in inner, f"{path.name}: an unexpected template action"
-        out.append(yaml.safe_load(inner))
+    for name, text in sorted(report["manifests"].items()):
+        assert name.startswith(f"{chart.name}/templates/"), name
+        out += [d for d in yaml.safe_load_all(text) if d is not None]
     return out

@@ -1,8 +1,9 @@
 """`shipyard render k8s`: each overlay builds (by kustomize's rules, and by kubectl kustomize where
 installed) to exactly the environment's objects; every core manifest is valid against the
 Kubernetes schemas (kubernetes-validate, strict), the CRDs against their projects' published
-schemas; checkov passes its workload checks; the render is byte-for-byte deterministic and a
-one-field spec change is a one-line diff; bad input is one line."""
+schemas; checkov passes its workload checks; real Helm (its Go SDK) lints the chart and renders
+each environment's objects from it; the render is byte-for-byte deterministic and a one-field spec
+change is a one-line diff; bad input is one line."""
 
 from __future__ import annotations
 
@@ -158,6 +159,49 @@ def test_the_helm_chart_renders_what_the_overlays_build(spec: Spec, tmp_path: Pa
             **obj,
             "metadata": {k: v for k, v in obj["metadata"].items() if k != "namespace"},
         } == load_docs(tmp_path / "out" / "base" / f"{k[2]}.{k[1].lower()}.yaml")[0]
+
+
+def test_chart_text_that_reads_like_a_template_action_renders_as_written(tmp_path: Path) -> None:
+    # one environment and nothing it changes: the batch job's container (its output URL) is template
+    # text, not a value; Helm must neither run "{{ ... }}" nor take the text for a placeholder
+    output = "s3://acme/{{ .Release.Name }}/x}}y{{/__shipyard_helm_value_ns__/__shipyard_helm_value_0__"
+    doc = {
+        "project": {"name": "fraud"},
+        "environments": {"staging": {"policies": {"data": {"datasets": ["transactions"]}}}},
+        "deployments": {
+            "backfill": {
+                "kind": "batch",
+                "model": "models:/fraud/3",
+                "image": IMAGE,
+                "input": "datasets:/transactions@latest",
+                "output": output,
+            }
+        },
+    }
+    (tmp_path / "shipyard.yaml").write_text(yaml.safe_dump(doc))
+    spec = load_spec(tmp_path / "shipyard.yaml")
+    rendered(spec, tmp_path / "out", helm=True)
+    template = (tmp_path / "out" / "helm" / "fraud" / "templates" / "backfill.cronjob.yaml").read_text()
+    assert "s3://acme/" in template  # the URL is in the template itself, not a value
+    got = by_key(helm_template(tmp_path / "out" / "helm" / "fraud", "values-staging.yaml", "fraud-staging"))
+    assert got == expected(spec, "staging", RenderOptions(**ARGO))
+    job = got[("batch/v1", "CronJob", "backfill")]["spec"]["jobTemplate"]["spec"]
+    (container,) = job["template"]["spec"]["containers"]
+    assert output in container["args"]
+
+
+def test_strings_a_go_yaml_reader_would_take_for_numbers_or_booleans_stay_strings(tmp_path: Path) -> None:
+    # PyYAML writes these plain; Helm's (and kustomize's) YAML reads 1e3 as 1000, 0o17 as 15, y as true
+    settings = {"LOG_LEVEL": "1e3", "A": "0o17", "B": "y", "C": "-2.5E-3", "D": "N"}
+    lines = "\n".join(f'      {k}: "{v}"' for k, v in settings.items())
+    (tmp_path / "shipyard.yaml").write_text(SPEC.replace("      LOG_LEVEL: info", lines))
+    spec = load_spec(tmp_path / "shipyard.yaml")
+    rendered(spec, tmp_path / "out", helm=True)
+    chart = tmp_path / "out" / "helm" / "fraud"
+    got = by_key(helm_template(chart, "values-production.yaml", namespace_for("fraud", "production")))
+    assert got == expected(spec, "production", RenderOptions(**ARGO))
+    data = got[("v1", "ConfigMap", "fraud-settings")]["data"]
+    assert {k: data[k] for k in settings} == settings
 
 
 def test_a_deployment_runs_shipyard_serve_hardened_with_its_probes_resources_and_routes(spec: Spec) -> None:

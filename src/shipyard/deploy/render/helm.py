@@ -7,7 +7,9 @@ environment taken from the values instead: the deepest mapping key present in ev
 (a container list, an autoscaler's spec, a ConfigMap's data), written with ``toJson`` (JSON is
 YAML), so the chart renders exactly what the overlays build. An object that some environment
 lacks is ``enabled: false`` there. A value the base has and an environment lacks is ``null`` in
-that environment's file (Helm's way to delete a default).
+that environment's file (Helm's way to delete a default). Text of the object itself that reads
+``{{`` (a batch job's output URL, say) is written ``{{ "{{" }}``: Helm renders it as written
+instead of running it as a template action.
 """
 
 from __future__ import annotations
@@ -117,15 +119,19 @@ def chart_files(
 
 def _template(ident: str, source: Obj, paths: list[list[str]]) -> str:
     obj: Any = _copy(source)
-    obj["metadata"]["namespace"] = _MARK.format("ns")
-    exprs = {_MARK.format("ns"): "{{ toJson .Release.Namespace }}"}
+    mark, text = _MARK, to_yaml(source, header=False)
+    while mark.partition("{}")[0] in text:  # no text of the object's own is taken for a placeholder
+        mark = "_" + mark
+    obj["metadata"]["namespace"] = mark.format("ns")
+    exprs = {mark.format("ns"): "{{ toJson .Release.Namespace }}"}
     for i, path in enumerate(paths):
         parent = _get(obj, path[:-1])
-        parent[path[-1]] = _MARK.format(i)
-        exprs[_MARK.format(i)] = f'{{{{ toJson (index $o.values "{_pointer(path)}") }}}}'
-    body = to_yaml(obj, header=False)
-    for mark, expr in exprs.items():
-        body = body.replace(mark, expr)
+        parent[path[-1]] = mark.format(i)
+        exprs[mark.format(i)] = f'{{{{ toJson (index $o.values "{_pointer(path)}") }}}}'
+    # literal text, never an action: Go templates open an action at "{{" only
+    body = to_yaml(obj, header=False).replace("{{", '{{ "{{" }}')
+    for placeholder, expr in exprs.items():
+        body = body.replace(placeholder, expr)
     return (
         HELM_HEADER
         + f'{{{{- $o := index .Values.objects "{ident}" }}}}\n'

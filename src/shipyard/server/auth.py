@@ -228,7 +228,7 @@ def path_problem(raw_path: str, path: str) -> str | None:
     return None
 
 
-_CANDIDATES_MAX = 4096  # distinct paths remembered per app (cleared when full: ids are unbounded)
+_CANDIDATES_MAX = 1024  # paths remembered per app (cleared when full: ids are unbounded; paths <= 2 KiB)
 
 
 def route_candidates(app: Any, scope: Scope) -> list[Any]:
@@ -236,7 +236,8 @@ def route_candidates(app: Any, scope: Scope) -> list[Any]:
     whose path pattern does not match the path is left out (it can only answer ``Match.NONE``), any
     other kind of route (mounts, websockets, groups) is always kept. Remembered per path, so a
     request does not make the guard try every pattern of the app (hundreds)."""
-    from starlette.routing import Route, get_route_path
+    from starlette._utils import get_route_path
+    from starlette.routing import Route
 
     routes = app.routes
     held: tuple[list[Any], int, dict[str, list[Any]]] | None = getattr(app.state, "route_candidates", None)

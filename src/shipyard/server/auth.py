@@ -228,13 +228,40 @@ def path_problem(raw_path: str, path: str) -> str | None:
     return None
 
 
+_CANDIDATES_MAX = 1024  # paths remembered per app (cleared when full: ids are unbounded; paths <= 2 KiB)
+
+
+def route_candidates(app: Any, scope: Scope) -> list[Any]:
+    """The app's routes that could match this request's path, in the app's order: a plain route
+    whose path pattern does not match the path is left out (it can only answer ``Match.NONE``), any
+    other kind of route (mounts, websockets, groups) is always kept. Remembered per path, so a
+    request does not make the guard try every pattern of the app (hundreds)."""
+    from starlette._utils import get_route_path
+    from starlette.routing import Route
+
+    routes = app.routes
+    held: tuple[list[Any], int, dict[str, list[Any]]] | None = getattr(app.state, "route_candidates", None)
+    if held is None or held[0] is not routes or held[1] != len(routes):  # new app or routes added
+        held = (routes, len(routes), {})
+        app.state.route_candidates = held
+    cache = held[2]
+    path: str = get_route_path(scope)
+    found = cache.get(path)
+    if found is None:
+        found = [r for r in routes if not isinstance(r, Route) or r.path_regex.match(path)]
+        if len(cache) >= _CANDIDATES_MAX:
+            cache.clear()
+        cache[path] = found
+    return found
+
+
 def match_route(app: Any, scope: Scope) -> tuple[str | None, bool, dict[str, str]]:
     """(path template of the route serving this request, whether the method matched, its path
     parameters as sent)."""
     from starlette.routing import Match
 
     partial: str | None = None
-    for route in app.routes:
+    for route in route_candidates(app, scope):
         match, child = route.matches(scope)
         if match == Match.FULL:
             params = {k: str(v) for k, v in child.get("path_params", {}).items()}

@@ -13,11 +13,12 @@ failed as stale (its process died).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, literal, select, update
+from sqlalchemy import Connection, Dialect, Row, bindparam, delete, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.branches import validate_namespace
@@ -32,8 +33,19 @@ from shipyard.metadata.sql.types import from_micros, to_micros
 _IN_CHUNK = 500  # ids per IN (...) list
 
 
+@functools.lru_cache(maxsize=8)
+def _run_exists_sql(dialect: Dialect) -> tuple[str, bool]:
+    """``SELECT id FROM runs WHERE id = ?`` in the dialect's SQL and whether its parameters are
+    positional (compiled once: building and compiling the statement per call cost more than the
+    lookup on every metric write)."""
+    compiled = select(runs.c.id).where(runs.c.id == bindparam("run_id")).compile(dialect=dialect)
+    return compiled.string, bool(compiled.positional)
+
+
 def require_run(conn: Connection, run_id: str) -> None:
-    if conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+    sql, positional = _run_exists_sql(conn.dialect)
+    found = conn.exec_driver_sql(sql, (run_id,) if positional else {"run_id": run_id}).first()
+    if found is None:
         raise NotFoundError(f"run {run_id!r} not found")
 
 

@@ -101,13 +101,15 @@ async def test_switch_under_load_loses_nothing_and_drains_the_old() -> None:
         url = f"http://127.0.0.1:{router.port}/predict"
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=50)) as client:
 
-            async def one() -> tuple[int, str]:
+            async def one() -> tuple[int, str, float]:
+                started = loop.time()
                 r = await client.post(url, content=b"1")
-                return r.status_code, r.json()["backend"]
+                return r.status_code, r.json()["backend"], started
 
             stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
 
-            async def load() -> list[tuple[int, str]]:
+            async def load() -> list[tuple[int, str, float]]:
                 sent = []
                 while not stop.is_set():
                     sent.append(asyncio.create_task(one()))
@@ -117,19 +119,20 @@ async def test_switch_under_load_loses_nothing_and_drains_the_old() -> None:
             running = asyncio.create_task(load())
             await until(lambda: old.served >= 20 and old.in_flight > 0)
             left = router.switch([new.port])  # with requests in flight on the old
+            switched = loop.time()
             assert await router.drain(left, 5.0)
             old.in_flight_at_stop.append(old.in_flight)
             await until(lambda: new.served >= 20)
             stop.set()
             results = await running
-    assert [status for status, _ in results] == [200] * len(results)
+    assert [status for status, _, _ in results] == [200] * len(results)
     assert old.in_flight_at_stop == [0]  # drained: the old backend had nothing in flight left
-    names = [name for _, name in results]  # in the order the requests were sent
-    first_new = names.index("new")
-    assert names[:first_new] == ["old"] * first_new and names[first_new:] == ["new"] * (
-        len(names) - first_new
-    )
-    assert old.served + new.served == len(results)
+    # a request begun after the switch can only reach the router after it: always the new backend.
+    # (Among those begun before, the order of arrival is not the order of creation - one waiting
+    # for a fresh connection is overtaken by one on an idle pooled connection - so either may answer.)
+    after = [name for _, name, started in results if started > switched]
+    assert len(after) >= 20 and set(after) == {"new"}, after
+    assert old.served + new.served == len(results) and old.served >= 20
 
 
 async def until(check: Callable[[], bool], timeout_s: float = 20.0) -> None:

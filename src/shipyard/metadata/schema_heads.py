@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import re
+import sqlite3
 from pathlib import Path
 
 MIGRATIONS_DIR = Path(__file__).parent / "sql" / "migrations"
+BUSY_TIMEOUT_S = 30.0  # as the SQL store waits for a writer's lock
 VERSION_TABLE = "shipyard_schema_version"
 _REV_RE = re.compile(r"^(revision|down_revision)\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
 
@@ -30,3 +32,29 @@ def declared_heads() -> tuple[str, ...]:
         for kind, value in _REV_RE.findall(path.read_text(encoding="utf-8")):
             (revisions if kind == "revision" else parents).add(value)
     return tuple(sorted(revisions - parents))
+
+
+def open_current_snapshot(path: Path) -> sqlite3.Connection | None:
+    """A read-only connection to the SQLite database at ``path`` inside one read transaction (one
+    snapshot for every read that follows), or None when the full store must answer: no such file,
+    it cannot be opened, or its schema is not at :func:`declared_heads` (plain SQL would be unsafe)."""
+    if not path.is_file():
+        return None
+    from urllib.parse import quote
+
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.isolation_level = None  # we issue BEGIN ourselves
+        conn.execute("BEGIN")
+        rows = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall()
+        stored = tuple(sorted(str(r[0]) for r in rows))
+    except sqlite3.Error:
+        conn.close()
+        return None
+    if stored != declared_heads():
+        conn.close()
+        return None
+    return conn

@@ -27,10 +27,9 @@ from typing import Any
 from shipyard.core.clock import from_micros
 from shipyard.core.entities import ORCHESTRATOR_TAG, Run, RunStatus
 from shipyard.metadata.base import RunPage
-from shipyard.metadata.schema_heads import VERSION_TABLE, declared_heads
+from shipyard.metadata.schema_heads import open_current_snapshot
 
 MAX_RESULTS = 10_000  # as the SQL store (shipyard.metadata.sql.search)
-BUSY_TIMEOUT_S = 30.0
 _COLUMNS = (
     "id, name, namespace, user, status, start_time, end_time, heartbeat_at, flow_name, origin_run_id, error"
 )
@@ -47,28 +46,8 @@ class SqliteRunReader:
     @classmethod
     def open(cls, path: Path) -> SqliteRunReader | None:
         """A reader of the database at ``path``, or None when the full store must be used."""
-        if not path.is_file():
-            return None
-        from urllib.parse import quote
-
-        try:
-            conn = sqlite3.connect(
-                f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
-            )
-        except sqlite3.Error:
-            return None
-        try:
-            conn.isolation_level = None  # we issue BEGIN ourselves: one snapshot for every read
-            conn.execute("BEGIN")
-            rows = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall()
-            stored = tuple(sorted(str(r[0]) for r in rows))
-        except sqlite3.Error:
-            conn.close()
-            return None
-        if stored != declared_heads():
-            conn.close()
-            return None
-        return cls(conn)
+        conn = open_current_snapshot(path)
+        return None if conn is None else cls(conn)
 
     def close(self) -> None:
         self._conn.close()

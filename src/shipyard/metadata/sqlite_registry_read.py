@@ -18,9 +18,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipyard.metadata.schema_heads import VERSION_TABLE, declared_heads
-
-BUSY_TIMEOUT_S = 30.0
+from shipyard.metadata.schema_heads import open_current_snapshot
 
 
 @dataclass(frozen=True)
@@ -42,28 +40,8 @@ class SqliteVersionReader:
     @classmethod
     def open(cls, path: Path) -> SqliteVersionReader | None:
         """A reader of the database at ``path``, or None when the full store must be used."""
-        if not path.is_file():
-            return None
-        from urllib.parse import quote
-
-        try:
-            conn = sqlite3.connect(
-                f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S
-            )
-        except sqlite3.Error:
-            return None
-        try:
-            conn.isolation_level = None  # we issue BEGIN ourselves: one snapshot for every read
-            conn.execute("BEGIN")
-            rows = conn.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchall()
-            stored = tuple(sorted(str(r[0]) for r in rows))
-        except sqlite3.Error:
-            conn.close()
-            return None
-        if stored != declared_heads():
-            conn.close()
-            return None
-        return cls(conn)
+        conn = open_current_snapshot(path)
+        return None if conn is None else cls(conn)
 
     def close(self) -> None:
         self._conn.close()

@@ -16,7 +16,8 @@ environment's wake counter, which the loop watches to poll at once instead of at
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
@@ -133,6 +134,33 @@ def _check_promotion(
         )
 
 
+def _plannable_page(  # noqa: PLR0917 - one page of one keyset list
+    request: Request,
+    key: str,
+    fetch: Callable[[tuple[str, str] | None], Sequence[Any]],
+    limit: int,
+    offset: int,
+    after: str | None,
+) -> Response:
+    """A page of a list keyed by (project, environment), read by keyset in chunks of ``_SCAN`` and
+    filtered to what the caller may plan in (``deploy:plan``): no request holds more than a page
+    and a chunk; ``next_after`` continues where the page ended."""
+    check_list_page(limit, offset)
+    access = principal_of(request).access
+    rows = scan_visible(
+        fetch,
+        lambda row: (row.project, row.environment),
+        lambda row: access.can("deploy:plan", f"project:{row.project}/env:{row.environment}"),
+        limit=limit,
+        offset=offset,
+        after=_cursor(after),
+        chunk=_SCAN,
+    )
+    page, next_offset = split_page(rows, limit, offset)
+    next_after = f"{page[-1].project}/{page[-1].environment}" if next_offset is not None else None
+    return wire({key: page, "next_offset": next_offset, "next_after": next_after})
+
+
 @router.get("/deploy/environments")
 def list_environments(
     request: Request,
@@ -145,21 +173,15 @@ def list_environments(
     database: read by keyset in chunks of ``_SCAN`` and filtered, so no request holds more than a
     page and a chunk. ``after`` (``PROJECT/ENVIRONMENT``, the answer's ``next_after``) continues
     where a page ended without reading what came before; ``offset`` counts visible rows after it."""
-    check_list_page(limit, offset)
-    access = principal_of(request).access
     store = _store(request)
-    rows = scan_visible(
+    return _plannable_page(
+        request,
+        "environments",
         lambda cursor: store.list_environments(project, limit=_SCAN, after=cursor),
-        lambda env: (env.project, env.environment),
-        lambda env: access.can("deploy:plan", f"project:{env.project}/env:{env.environment}"),
-        limit=limit,
-        offset=offset,
-        after=_cursor(after),
-        chunk=_SCAN,
+        limit,
+        offset,
+        after,
     )
-    page, next_offset = split_page(rows, limit, offset)
-    next_after = f"{page[-1].project}/{page[-1].environment}" if next_offset is not None else None
-    return wire({"environments": page, "next_offset": next_offset, "next_after": next_after})
 
 
 @router.get(f"{_ENV}/objects")
@@ -370,21 +392,15 @@ def list_syncs(
     like ``GET /deploy/environments``: keyset chunks of ``_SCAN`` filtered by ``deploy:plan``;
     ``after`` (``PROJECT/ENVIRONMENT``, the answer's ``next_after``) continues where a page
     ended; ``offset`` counts visible rows after it."""
-    check_list_page(limit, offset)
-    access = principal_of(request).access
     store = _store(request)
-    rows = scan_visible(
+    return _plannable_page(
+        request,
+        "syncs",
         lambda cursor: store.list_syncs(project, limit=_SCAN, after=cursor),
-        lambda sync: (sync.project, sync.environment),
-        lambda sync: access.can("deploy:plan", f"project:{sync.project}/env:{sync.environment}"),
-        limit=limit,
-        offset=offset,
-        after=_cursor(after),
-        chunk=_SCAN,
+        limit,
+        offset,
+        after,
     )
-    page, next_offset = split_page(rows, limit, offset)
-    next_after = f"{page[-1].project}/{page[-1].environment}" if next_offset is not None else None
-    return wire({"syncs": page, "next_offset": next_offset, "next_after": next_after})
 
 
 @router.get(f"{_ENV}/sync")

@@ -105,18 +105,20 @@ def test_the_agent_starts_a_service_from_its_spare_only_when_it_fits(
     # the key its routers sign arms with goes to its services only, never to jobs and flows
     assert len(env["SHIPYARD_ROUTER_KEY"]) == 64 and "SHIPYARD_ROUTER_KEY" not in agent._child_env()
     plan = ServicePlan("api", "models:/fraud/1", "fraud/1", 1, "f", args=("--help",))
-    spare = agent._spare = Spare(sys.executable, env, agent.desired.root, [], tmp_path / "spare.log")
+    spare = agent.spares.spare = Spare(sys.executable, env, agent.desired.root, [], tmp_path / "spare.log")
     child = agent._launch_service(plan, 8123)
-    assert child.from_spare and child.pid == spare.pid and agent._spare is None
+    assert child.from_spare and child.pid == spare.pid and agent.spares.spare is None
     assert _wait(child) == 0 and "shipyard serve" in (agent.dir / "api.log").read_text()
     # started before the environment's settings changed: used (the command gets the new values)
-    agent._spare = Spare(sys.executable, {**env, "MODE": "old"}, agent.desired.root, [], tmp_path / "s.log")
+    agent.spares.spare = Spare(
+        sys.executable, {**env, "MODE": "old"}, agent.desired.root, [], tmp_path / "s.log"
+    )
     child = agent._launch_service(plan, 8123)
     assert child.from_spare and _wait(child) == 0
     # started with another variable that is not a setting (an interpreter's): stopped, not used
-    stale = agent._spare = Spare(
+    stale = agent.spares.spare = Spare(
         sys.executable, {**env, "PYTHONOPTIMIZE": "1"}, agent.desired.root, [], tmp_path / "s.log"
     )
     child = agent._launch_service(plan, 8123)
-    assert not child.from_spare and agent._spare is None and not stale.alive
+    assert not child.from_spare and agent.spares.spare is None and not stale.alive
     assert _wait(child) == 0

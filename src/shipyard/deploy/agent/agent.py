@@ -58,7 +58,7 @@ from shipyard.deploy.agent.files import (
 from shipyard.deploy.agent.jobs import JobRunner
 from shipyard.deploy.agent.process import Child, free_port, wait_event
 from shipyard.deploy.agent.router import Router
-from shipyard.deploy.agent.spare import FLAVOR_MODULES, Spare
+from shipyard.deploy.agent.spare_keeper import SpareKeeper
 from shipyard.deploy.agent.split import Split
 from shipyard.deploy.agent.supervisor import ServiceSupervisor, Timing
 from shipyard.deploy.spec.models import BatchJob, Service
@@ -119,9 +119,7 @@ class Agent:
         self._reconciling = asyncio.Lock()
         self._revision: object = None
         self.wakes = 0  # reconciles a moved revision started (status: agent.wakes)
-        self._spare: Spare | None = None
-        self._preload: tuple[str, ...] = ()  # the served flavors' libraries, for the spare
-        self._flavors: dict[str, str | None] = {}  # models:/NAME/N -> its flavor (None: unknown)
+        self.spares = SpareKeeper(options.python, self.dir / "spare.log", metadata)
         # signs the experiment arm the routers tell the services (armtag); only they know it
         self._arm_key = armtag.new_key()
 
@@ -142,7 +140,14 @@ class Agent:
             asyncio.create_task(self._jobs_loop(), name="agent-jobs"),
         ]
         if self.options.spare:
-            self._tasks.append(asyncio.create_task(self._spare_loop(), name="agent-spare"))
+            keep = self.spares.loop(
+                lambda: self.desired,
+                lambda: [*self.services.values(), *self.challengers.values()],
+                self._service_env,
+                self._dirty,
+                lambda: bool(self.services),
+            )
+            self._tasks.append(asyncio.create_task(keep, name="agent-spare"))
         if isinstance(self.state, WatchedState):
             self._revision = await self._read_revision(self.state)
             self._tasks.append(asyncio.create_task(self._watch_loop(self.state), name="agent-watch"))
@@ -181,9 +186,7 @@ class Agent:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks = []
-        if self._spare is not None:
-            spare, self._spare = self._spare, None
-            await asyncio.to_thread(spare.discard)
+        await self.spares.discard()
         self._write_status(running=False)
         self._lock.release()
 
@@ -241,7 +244,7 @@ class Agent:
         if self.options.spare:
             models = [plan.model for plan in services.values()]
             models += [slot.desired.model for slot in self.challengers.values() if slot.desired]
-            self._preload = await asyncio.to_thread(self._modules_for, models)
+            self.spares.preload = await asyncio.to_thread(self.spares.modules_for, models)
         self.errors = errors
         for name, message in errors.items():
             self._report(f"deployment {name}: {message}")
@@ -457,78 +460,9 @@ class Agent:
     def _launch_service(self, plan: ServicePlan, port: int) -> Child:
         root = self.desired.root if self.desired else None
         argv, env = plan.argv(port), self._service_env()
-        spare, self._spare = self._spare, None  # taken, or stale: the loop starts another
         runtime = self.desired.settings.keys() if self.desired else ()
-        if spare is not None and not spare.fits(argv, env, root, runtime):
-            spare.discard()
-            spare = None
+        spare = self.spares.take(argv, env, root, runtime)  # taken, or stale: the loop starts another
         return Child(argv, env, self.dir / f"{plan.name}.log", cwd=root, spare=spare)
-
-    # ---- the spare -------------------------------------------------------------------------------
-    def _modules_for(self, models: list[str]) -> tuple[str, ...]:
-        """The libraries the flavors of ``models`` (``models:/NAME/N``) import when loaded."""
-        if self.metadata is None:
-            return ()
-        from shipyard.metadata.model_registry import open_registry_store
-
-        modules: list[str] = []
-        for ref in sorted(set(models)):
-            if ref not in self._flavors:
-                name, _, number = ref.removeprefix("models:/").rpartition("/")
-                flavor = None
-                if name and number.isdigit():
-                    with contextlib.suppress(ShipyardError):
-                        flavor = open_registry_store(self.metadata).get_version(name, int(number)).flavor
-                self._flavors[ref] = flavor
-            for module in FLAVOR_MODULES.get(self._flavors[ref] or "", ()):
-                if module not in modules:
-                    modules.append(module)
-        return tuple(modules)
-
-    def _busy(self) -> bool:
-        """A process of a service is starting: a new spare would take CPU from it."""
-        for supervisor in [*self.services.values(), *self.challengers.values()]:
-            if supervisor.starting is not None or supervisor.state in ("starting", "rolling-out"):
-                return True
-            current = supervisor.current
-            if current is not None and any(r.state == "starting" for r in current.replicas):
-                return True
-        return False
-
-    async def _spare_loop(self) -> None:
-        """Keep one spare fitting what a service would be started with now, started while no
-        service process is starting; a spare that no longer fits (the settings changed, another
-        flavor) is replaced."""
-        made_for: object = None  # what the spare was started for (its environment is built then)
-        while True:
-            await asyncio.sleep(0.5)
-            desired = self.desired
-            if desired is None or not self.services or self._busy():
-                continue
-            wanted: tuple[object, ...] = (  # not the settings: a spare may run under new ones
-                desired.namespace,
-                desired.project,
-                desired.environment,
-                desired.root,
-                self._preload,
-                self.options.python,
-            )
-            spare = self._spare
-            if spare is not None and spare.alive and made_for == wanted:
-                continue
-            if spare is not None:
-                self._spare = None
-                await asyncio.to_thread(spare.discard)
-            try:
-                env = await asyncio.to_thread(self._service_env)  # secrets may be read: off the loop
-            except ShipyardError:  # a secret that cannot be read: launches report it themselves
-                continue
-            if self.desired is desired and not self._busy():
-                self._spare = Spare(
-                    self.options.python, env, desired.root, self._preload, self.dir / "spare.log"
-                )
-                made_for = wanted
-                self._dirty.set()
 
     def _launch_job(self, plan: JobPlan) -> Child:
         root = self.desired.root if self.desired else None
@@ -595,8 +529,7 @@ class Agent:
             for gen in (supervisor.current, supervisor.standby, supervisor.starting):
                 if gen is not None:
                     children += [{"pid": c.pid, "created": created(c.pid)} for c in gen.children() if c.alive]
-        if self._spare is not None and self._spare.alive:
-            children.append({"pid": self._spare.pid, "created": created(self._spare.pid)})
+        children += self.spares.children()
         desired = self.desired
         return {
             "agent": {
@@ -610,14 +543,7 @@ class Agent:
                 "interval_s": self.options.interval_s,
                 "wakes": self.wakes,
                 "error": self.error,
-                "spare": None
-                if self._spare is None
-                else {
-                    "pid": self._spare.pid,
-                    "modules": list(self._spare.modules),
-                    "ready": self._spare.ready,
-                    "imports_s": self._spare.ready_after,
-                },
+                "spare": self.spares.snapshot(),
             },
             "deployments": deployments,
             "flows": flows,

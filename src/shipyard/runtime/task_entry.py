@@ -26,7 +26,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from types import CodeType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.store import StoredObject
 from shipyard.cards.current import ARTIFACT_NAME as CARD_ARTIFACT
@@ -34,7 +34,6 @@ from shipyard.cards.current import task_card
 from shipyard.core.clock import utcnow
 from shipyard.core.entities import Run, TaskStatus
 from shipyard.core.errors import FlowError, NotFoundError, SerializationError, ShipyardError
-from shipyard.core.settings import Settings, load_settings
 from shipyard.runtime.artifacts_io import InputLoader, record_to_ref
 from shipyard.runtime.capture import capture_output, redact_text
 from shipyard.runtime.code_package import ensure_flow_module
@@ -42,6 +41,9 @@ from shipyard.runtime.loader import resolve_step
 from shipyard.runtime.notebook import NotebookError, notebook_saver, run_notebook
 from shipyard.runtime.step_secrets import RedactingMetadata, exposed
 from shipyard.runtime.stores import RunStores, open_run_stores
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
 
 
 class _WorkerState:
@@ -267,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m shipyard.runtime.task_entry RUN_ID TASK_ID", file=sys.stderr)
         return 2
+    from shipyard.core.settings import load_settings
+
     result = run_task(args[0], args[1], load_settings())
     if not result["ok"]:
         print(result["error"], file=sys.stderr)

@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING
 from shipyard.artifacts.store import ArtifactStore
 from shipyard.metadata.base import MetadataStore
 
+# imported with the runtime (sqlite3 included), so a local worker forked before the runner opens
+# its stores inherits it instead of importing it again
+from shipyard.metadata.sqlite_store import SqliteRunStore
+
 if TYPE_CHECKING:
     from shipyard.core.settings import Settings
 
@@ -27,7 +31,6 @@ def open_run_metadata(uri: str) -> MetadataStore:
     the standard-library store of the run path (:class:`~shipyard.metadata.sqlite_store.SqliteRunStore`:
     no SQLAlchemy in the runner or its workers), else the one ``uri``'s scheme names."""
     from shipyard.metadata.registry import open_metadata_store
-    from shipyard.metadata.sqlite_store import SqliteRunStore
 
     fast = SqliteRunStore.open(uri)
     return fast if fast is not None else open_metadata_store(uri)

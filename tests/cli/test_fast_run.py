@@ -1,4 +1,4 @@
-"""``shipyard run FILE -q`` on the fast path (``shipyard.cli._fast_run``) prints what the Typer
+"""``shipyard run FILE`` on the fast path (``shipyard.cli._fast_run``) prints what the Typer
 command prints, records the same run, imports none of the heavy stack, and hands every case it
 does not handle to the Typer command."""
 
@@ -60,6 +60,22 @@ def _shipyard(
     return proc.returncode, proc.stdout, err, imported.strip()
 
 
+def _run_id(out: str) -> str:
+    """The run id of ``-q``'s output or of the summary's first line ("run ID status in ...")."""
+    words = out.split()
+    if len(words) == 1:
+        return words[0]
+    return words[1] if len(words) > 1 and words[0] == "run" else ""
+
+
+def _same(text: str, run_id: str) -> str:
+    """The text with the run's id (and the end of its name) and the duration made alike."""
+    import re
+
+    text = text.replace(run_id, "ID").replace(run_id[-8:], "ID8")
+    return re.sub(r" in [0-9.]+s", " in Ts", text)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> tuple[Path, Path]:
     (tmp_path / "plus.py").write_text(FLOW)
@@ -79,6 +95,9 @@ CASES = {
     "a-bad-name": ["run", "plus.py", "-q", "--name", "bad name!"],
     "a-missing-file": ["run", "nowhere.py", "-q"],
     "a-refused-tag": ["run", "plus.py", "-q", "--tag", "shipyard.kind=x"],  # Typer's usage error
+    "summary": ["run", "plus.py", "-p", "n=2", "--name", "with-summary"],
+    "summary-of-a-failure": ["run", "plus.py", "-p", "n=-1"],
+    "summary-without-output": ["run", "plus.py", "-p", "n=3", "--tag", "t=1"],
 }
 
 
@@ -89,10 +108,14 @@ def test_the_fast_path_prints_and_records_what_the_typer_command_does(
     cwd, home = project
     fast = _shipyard(args, home, cwd, full=False)
     full = _shipyard(args, home, cwd, full=True)
-    fast_id, full_id = fast[1].strip(), full[1].strip()
-    if fast_id or full_id:  # a run was made: the same output but for its id
+    fast_id, full_id = _run_id(fast[1]), _run_id(full[1])
+    if fast_id or full_id:  # a run was made: the same output but for its id and duration
         assert fast_id and full_id and fast_id != full_id
-        assert (fast[0], fast[2].replace(fast_id, "ID")) == (full[0], full[2].replace(full_id, "ID"))
+        assert (fast[0], _same(fast[1], fast_id), _same(fast[2], fast_id)) == (
+            full[0],
+            _same(full[1], full_id),
+            _same(full[2], full_id),
+        )
         stores = open_stores(load_settings(home=home))
         try:
             a, b = stores.metadata.get_run(fast_id), stores.metadata.get_run(full_id)
@@ -133,9 +156,9 @@ def test_settings_that_need_pydantic_go_the_full_way(project: tuple[Path, Path])
 @pytest.mark.parametrize(
     "args",
     [
-        ["plus.py"],  # no -q: the summary goes the full way
         ["plus.py", "-q", "-q"],
         ["plus.py", "-q", "--json"],
+        ["plus.py", "--json"],
         ["plus.py", "-q", "--executor", "local"],
         ["plus.py", "-q", "--name", "a", "--name", "b"],
         ["plus.py", "-q", "--name"],
@@ -157,4 +180,41 @@ def test_what_it_parses() -> None:
         "x",
         ["a=b"],
         ["n=1", "m=2"],
+        True,
     )
+    assert parse_run(["f.py"]) == ("f.py", None, [], [], False)
+
+
+def _on_a_terminal(entry: str, args: list[str], home: Path, cwd: Path) -> tuple[int, bytes]:
+    """Exit code and bytes of ``shipyard ARGS`` on a pseudo-terminal (live progress on stderr)."""
+    import pty
+
+    code = _ENTRY.format(entry=entry, heavy=HEAVY)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env.update(SHIPYARD_HOME=str(home), PYTHONPATH=SOURCES, TERM="dumb", COLUMNS="100")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd
+    )
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return proc.wait(timeout=120), out
+
+
+def test_on_a_terminal_it_shows_progress_and_the_summary_as_typer_does(project: tuple[Path, Path]) -> None:
+    cwd, home = project
+    fast_code, fast = _on_a_terminal("main", ["run", "plus.py"], home, cwd)
+    full_code, full = _on_a_terminal("_full", ["run", "plus.py"], home, cwd)
+    assert fast_code == full_code == 0
+    assert b"plus.py" in fast and b"succeeded" in fast  # the progress title and the summary
+    assert fast.split(b"imported: ")[1].strip() == b""
+    assert b"pydantic" in full.split(b"imported: ")[1]

@@ -8,7 +8,7 @@ itself, printing exactly what the full path (:func:`shipyard.cli.main._full`) pr
 - ``shipyard runs list`` with ``--limit/-l``, ``--namespace/-n``, ``--all-namespaces/-A``,
   ``--flow`` and ``--status/-s``, on the embedded default store (no ``SHIPYARD_URI``: the SQLite
   file in ``SHIPYARD_HOME``), read by :class:`shipyard.metadata.sqlite_read.SqliteRunReader`;
-- ``shipyard run FILE -q`` with ``--name``, ``--tag`` and ``--param`` (:mod:`shipyard.cli._fast_run`).
+- ``shipyard run FILE`` with ``-q``, ``--name``, ``--tag`` and ``--param`` (:mod:`shipyard.cli._fast_run`).
 
 Anything else returns ``None`` and goes the full way: another command or option, an option given
 twice or in a form not listed here, a value the command would refuse (the full path prints the
@@ -65,9 +65,9 @@ def answer(args: list[str], commands: Mapping[str, tuple[str, str]]) -> int | No
     if args[:2] == ["runs", "list"]:
         return _runs_list(args[2:])
     if args[:1] == ["run"]:
-        from shipyard.cli._fast_run import run_quiet
+        from shipyard.cli._fast_run import run_flow_file
 
-        return run_quiet(args[1:])
+        return run_flow_file(args[1:])
     return None
 
 

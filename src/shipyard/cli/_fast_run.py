@@ -1,13 +1,15 @@
-"""``shipyard run FILE -q`` answered without Typer, Click or pydantic (issue 20: a run's start-up).
+"""``shipyard run FILE`` answered without Typer, Click or pydantic (issue 20: a run's start-up).
 
-:func:`run_quiet` handles ``run`` with ``-q/--quiet`` (required: the summary of a run without it
-goes the full way), ``--name``, ``--tag/-t`` and ``--param/-p`` (each as ``--opt VALUE`` or
-``--opt=VALUE``; ``-t``/``-p`` as ``-t VALUE``), in any order around the one FILE, when the
-environment's settings are plain (:func:`shipyard.core.plain_settings.read_plain_settings`). It
-prints what :func:`shipyard.cli.flows.run_command` prints and returns its exit code. Anything
-else returns None before doing anything: another option, an option in another form or given
-twice, a value starting with ``-``, a tag the command would refuse (Typer's usage error), or
-settings that need pydantic. ``tests/cli/test_fast_run.py`` runs each case both ways.
+:func:`run_flow_file` handles ``run`` with ``-q/--quiet``, ``--name``, ``--tag/-t`` and
+``--param/-p`` (each as ``--opt VALUE`` or ``--opt=VALUE``; ``-t``/``-p`` as ``-t VALUE``), in any
+order around the one FILE, when the environment's settings are plain
+(:func:`shipyard.core.plain_settings.read_plain_settings`). It runs the flow as
+:func:`shipyard.cli.flows.run_command` does (live progress on a terminal) and ends it with the same
+:func:`shipyard.cli._run_summary.finish_run`, read from the runner's own stores; it returns the
+command's exit code. Anything else returns None before doing anything: another option (``--json``,
+``--executor``...), an option in another form or given twice, a value starting with ``-``, a tag
+the command would refuse (Typer's usage error), or settings that need pydantic.
+``tests/cli/test_fast_run.py`` runs each case both ways.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ _VALUES = {"--name": "name", "--tag": "tag", "-t": "tag", "--param": "param", "-
 _QUIET = ("-q", "--quiet")
 
 
-def parse_run(args: list[str]) -> tuple[str, str | None, list[str], list[str]] | None:
-    """(FILE, name, tags, params) of ``run ARGS`` with -q, or None for anything not handled here."""
+def parse_run(args: list[str]) -> tuple[str, str | None, list[str], list[str], bool] | None:
+    """(FILE, name, tags, params, quiet) of ``run ARGS``, or None for anything not handled here."""
     file: str | None = None
     name: str | None = None
     quiet = False
@@ -53,9 +55,9 @@ def parse_run(args: list[str]) -> tuple[str, str | None, list[str], list[str]] |
             else:
                 found[dest].append(value)
         i += 1
-    if file is None or not quiet:
+    if file is None:
         return None
-    return file, name, found["tag"], found["param"]
+    return file, name, found["tag"], found["param"], quiet
 
 
 def _tags(items: list[str]) -> dict[str, str] | None:
@@ -76,12 +78,12 @@ def _tags(items: list[str]) -> dict[str, str] | None:
     return tags
 
 
-def run_quiet(args: list[str]) -> int | None:
+def run_flow_file(args: list[str]) -> int | None:
     """The exit code of ``shipyard run ARGS`` answered here, else None (see the module doc)."""
     parsed = parse_run(args)
     if parsed is None:
         return None
-    file, name, tag_items, param_items = parsed
+    file, name, tag_items, param_items, quiet = parsed
     from shipyard.core.plain_settings import read_plain_settings
 
     plain = read_plain_settings()
@@ -96,22 +98,27 @@ def run_quiet(args: list[str]) -> int | None:
     from shipyard.runtime.api import RunOptions, run_file
 
     options = RunOptions(max_workers=None, executor="local", executor_options={})
+    path = Path(file)
+    view = None
+    if not quiet and sys.stderr.isatty():  # as the Typer command: live progress on a terminal
+        from rich.console import Console
+
+        from shipyard.runtime.render import ProgressView
+
+        view = ProgressView(Console(stderr=True), f"{path.name}")
+        options.progress = view
     options.tags = tags
     if name is not None:
         from shipyard.core.names import validate_name
 
         options.name = validate_name("run", name, new=True)
-    run = run_file(Path(file), params, plain.as_settings(), options, None)
-    outcome = run.outcome
-    status = outcome.status.value if outcome else run.status.value
-    error = outcome.error if outcome else None
-    sys.stdout.write(f"{run.id}\n")
-    sys.stdout.flush()
-    if error:
-        from shipyard.cli._output import printable
+    settings = plain.as_settings()
+    if view is None:
+        run = run_file(path, params, settings, options, None)
+    else:
+        with view:
+            run = run_file(path, params, settings, options, None)
+    from shipyard.cli._run_summary import finish_run
 
-        sys.stderr.write(f"run {run.id} {status}: {printable(error, multiline=True)}\n")
-        sys.stderr.flush()
-    if status == "cancelled":
-        return 130
-    return 0 if status == "succeeded" else 1
+    stores = run.stores
+    return finish_run(run, stores.metadata, stores.artifacts, settings.metadata_uri, False, quiet)

@@ -48,6 +48,11 @@ class FlowRun:
         self.outcome = outcome
 
     @property
+    def stores(self) -> RunStores:
+        """The stores the run was written to (the runner's)."""
+        return self._stores
+
+    @property
     def info(self) -> Run:
         return self._stores.metadata.get_run(self.id)
 

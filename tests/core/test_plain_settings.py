@@ -50,6 +50,9 @@ def _compare(variables: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Plai
 
 def test_the_field_lists_agree() -> None:
     assert tuple(Settings.model_fields) == FIELD_NAMES
+    properties = {n for n in dir(Settings) if isinstance(getattr(Settings, n, None), property)}
+    pydantic_own = {n for n in properties if n.startswith(("model_", "__"))}
+    assert properties - pydantic_own == set(PROPERTIES)  # every one is compared below
     assert set(FIELD_NAMES) >= PLAIN_VARIABLES
     defaults = PlainSettings()
     for name in FIELD_NAMES:  # the same defaults (those from the environment aside)

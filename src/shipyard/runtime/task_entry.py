@@ -20,8 +20,8 @@ the environment variable ``DB`` while the function runs, and only then; the valu
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
-import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -67,7 +67,14 @@ class _WorkerState:
 
 
 _STATE = _WorkerState()
-_HOST = socket.gethostname()
+
+
+@functools.cache
+def _host() -> str:
+    """This machine's name (a task's ``node`` unless the executor names one), read once."""
+    import socket
+
+    return socket.gethostname()
 
 
 def warm_up(settings: Settings) -> None:
@@ -104,7 +111,7 @@ def run_task(
     started = utcnow()
     # visible while it runs: `runs show`, the UI and a resumed run see RUNNING, the attempt and node
     md.update_task(
-        task_id, status=TaskStatus.RUNNING, attempts=attempt, started_at=started, node=node or _HOST
+        task_id, status=TaskStatus.RUNNING, attempts=attempt, started_at=started, node=node or _host()
     )
     output: dict[str, Any] | None = None
     error: str | None = None
@@ -154,7 +161,7 @@ def run_task(
         started_at=started,
         ended_at=utcnow(),
         error=error,
-        node=node or _HOST,
+        node=node or _host(),
     )
     return {"ok": error is None, "error": error, "recorded": True, "output": output}
 

@@ -360,8 +360,9 @@ def update_task(conn: sqlite3.Connection, task_id: str, changes: Mapping[str, An
         values.setdefault("ended_at", None)
     if values:
         names = list(values)
+        assignments = ", ".join(f'"{n}" = ?' for n in names)
         cur = conn.execute(
-            f"UPDATE tasks SET {', '.join(f'{q} = ?' for q in _quoted(names).split(', '))} WHERE id = ?",
+            f"UPDATE tasks SET {assignments} WHERE id = ?",
             [*(_bind(n, values[n]) for n in names), task_id],
         )
         if cur.rowcount == 0:

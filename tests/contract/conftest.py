@@ -18,6 +18,11 @@ from shipyard.metadata import MetadataStore, open_metadata_store
 from tests.services import require_postgres
 
 METADATA_BACKENDS = ["sqlite", "postgres", "rest"]
+#: the backends of the flow-run path's operations (runs, tasks, artifact records, lineage,
+#: statuses): the above plus the stdlib SQLite store of ``shipyard run``
+#: (:class:`~shipyard.metadata.sqlite_store.SqliteRunStore`); the modules testing those
+#: operations take ``metadata_store`` from :func:`run_path_store` (``metadata_store = run_path_store``)
+RUN_PATH_BACKENDS = [*METADATA_BACKENDS, "sqlite-stdlib"]
 
 
 def _plain_pg(url: str) -> str:
@@ -83,6 +88,32 @@ def metadata_store(metadata_uri: str) -> Iterator[MetadataStore]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture(params=RUN_PATH_BACKENDS)
+def run_path_store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MetadataStore]:
+    """``metadata_store`` over :data:`RUN_PATH_BACKENDS`: ``sqlite-stdlib`` is the run path's
+    SQLite store on a database the SQL store created (at the schema head, as it requires)."""
+    if request.param != "sqlite-stdlib":
+        with _backend_uri(request.param, tmp_path, monkeypatch) as uri:
+            store = open_metadata_store(uri)
+            try:
+                yield store
+            finally:
+                store.close()
+        return
+    from shipyard.metadata.sqlite_store import SqliteRunStore
+
+    uri = f"sqlite:///{tmp_path / 'metadata' / 'shipyard.db'}"
+    open_metadata_store(uri).close()  # create the file and migrate it
+    fast = SqliteRunStore.open(uri)
+    assert fast is not None
+    try:
+        yield fast
+    finally:
+        fast.close()
 
 
 @pytest.fixture(scope="module", params=METADATA_BACKENDS)

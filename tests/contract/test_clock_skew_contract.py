@@ -23,6 +23,13 @@ from shipyard.core.ids import new_id
 from shipyard.metadata import MetadataStore
 from shipyard.tracking.heartbeat import Heartbeat, StaleRunReaper
 
+
+@pytest.fixture
+def metadata_store(run_path_store: MetadataStore) -> MetadataStore:
+    """Every backend plus the run path's stdlib SQLite store (conftest's RUN_PATH_BACKENDS)."""
+    return run_path_store
+
+
 SKEW = timedelta(minutes=5)
 _CLIENT_CODE = ("shipyard.core.clock", "shipyard.tracking", "shipyard.runtime")
 

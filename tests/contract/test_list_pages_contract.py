@@ -15,6 +15,13 @@ from shipyard.metadata import MetadataStore
 from shipyard.metadata.monitoring import open_monitoring_records
 from tests.contract.metadata_helpers import T0, make_artifact, make_run, make_task
 
+
+@pytest.fixture
+def metadata_store(run_path_store: MetadataStore) -> MetadataStore:
+    """Every backend plus the run path's stdlib SQLite store (conftest's RUN_PATH_BACKENDS)."""
+    return run_path_store
+
+
 N = 567
 
 

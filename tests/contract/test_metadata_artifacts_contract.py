@@ -19,6 +19,12 @@ from shipyard.metadata import MetadataStore
 from tests.contract.metadata_helpers import T0, make_artifact, make_run, make_task
 
 
+@pytest.fixture
+def metadata_store(run_path_store: MetadataStore) -> MetadataStore:
+    """Every backend plus the run path's stdlib SQLite store (conftest's RUN_PATH_BACKENDS)."""
+    return run_path_store
+
+
 # ---- artifacts ---------------------------------------------------------------------------------
 def test_artifacts_unique_per_run_and_task(metadata_store: MetadataStore) -> None:
     run = make_run(metadata_store)

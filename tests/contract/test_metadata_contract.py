@@ -26,6 +26,12 @@ from shipyard.metadata import MetadataStore
 from tests.contract.metadata_helpers import T0, ids, make_artifact, make_run, make_task
 
 
+@pytest.fixture
+def metadata_store(run_path_store: MetadataStore) -> MetadataStore:
+    """Every backend plus the run path's stdlib SQLite store (conftest's RUN_PATH_BACKENDS)."""
+    return run_path_store
+
+
 # ---- runs --------------------------------------------------------------------------------------
 def test_create_and_get_run_round_trips_every_field(metadata_store: MetadataStore) -> None:
     cv = CodeVersion(git_commit="abc", git_dirty=True, source_hash="f" * 64, source_files=("flow.py", "a.py"))

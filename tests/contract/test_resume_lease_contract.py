@@ -14,6 +14,12 @@ from shipyard.metadata import MetadataStore
 from tests.contract.metadata_helpers import T0, make_run
 
 
+@pytest.fixture
+def metadata_store(run_path_store: MetadataStore) -> MetadataStore:
+    """Every backend plus the run path's stdlib SQLite store (conftest's RUN_PATH_BACKENDS)."""
+    return run_path_store
+
+
 def test_a_second_resume_of_the_same_run_names_the_first(metadata_store: MetadataStore) -> None:
     origin = make_run(metadata_store)
     metadata_store.finish_run(origin.id, RunStatus.FAILED, T0, error="boom")

@@ -11,6 +11,12 @@ from shipyard.metadata import MetadataStore
 from tests.contract.metadata_helpers import T0, make_artifact, make_run, make_task
 
 
+@pytest.fixture
+def metadata_store(run_path_store: MetadataStore) -> MetadataStore:
+    """Every backend plus the run path's stdlib SQLite store (conftest's RUN_PATH_BACKENDS)."""
+    return run_path_store
+
+
 def _names(records: list[object]) -> set[str]:
     return {r.name for r in records}  # type: ignore[attr-defined]
 

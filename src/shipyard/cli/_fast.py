@@ -1,13 +1,14 @@
-"""Command lines answered without Typer, Click, pydantic or SQLAlchemy (issue 20: < 150 ms).
+"""Command lines answered without Typer, Click, pydantic or SQLAlchemy (issue 20: start-up).
 
-:func:`answer` takes the arguments before the Typer app is built and answers three common cases
+:func:`answer` takes the arguments before the Typer app is built and answers the common cases
 itself, printing exactly what the full path (:func:`shipyard.cli.main._full`) prints:
 
 - ``shipyard --help`` and ``shipyard`` (the root's help: :mod:`shipyard.cli._root_help`);
 - ``shipyard --version``;
 - ``shipyard runs list`` with ``--limit/-l``, ``--namespace/-n``, ``--all-namespaces/-A``,
   ``--flow`` and ``--status/-s``, on the embedded default store (no ``SHIPYARD_URI``: the SQLite
-  file in ``SHIPYARD_HOME``), read by :class:`shipyard.metadata.sqlite_read.SqliteRunReader`.
+  file in ``SHIPYARD_HOME``), read by :class:`shipyard.metadata.sqlite_read.SqliteRunReader`;
+- ``shipyard run FILE`` with ``-q``, ``--name``, ``--tag`` and ``--param`` (:mod:`shipyard.cli._fast_run`).
 
 Anything else returns ``None`` and goes the full way: another command or option, an option given
 twice or in a form not listed here, a value the command would refuse (the full path prints the
@@ -63,6 +64,10 @@ def answer(args: list[str], commands: Mapping[str, tuple[str, str]]) -> int | No
         return 0
     if args[:2] == ["runs", "list"]:
         return _runs_list(args[2:])
+    if args[:1] == ["run"]:
+        from shipyard.cli._fast_run import run_flow_file
+
+        return run_flow_file(args[1:])
     return None
 
 

@@ -57,86 +57,15 @@ def _options(
 
 
 def _finish(ctx: typer.Context, run: FlowRun, as_json: bool, quiet: bool) -> None:
-    """End of ``run``/``resume``: the run id alone with ``--quiet`` (for scripts), else a summary
-    (status, duration, the output in short, where the run is stored, the next command)."""
-    from shipyard.cli._output import printable
-
-    outcome = run.outcome
-    status = outcome.status.value if outcome else run.status.value
-    error = outcome.error if outcome else None
-    if quiet and not as_json:
-        typer.echo(run.id)
-    else:
-        summary = _summary(ctx, run, status, error)
-        if as_json:
-            from shipyard.cli._output import print_json
-
-            print_json(summary)
-        else:
-            _print_summary(summary)
-    if error and not as_json:
-        typer.echo(f"run {run.id} {status}: {printable(error, multiline=True)}", err=True)
-    if status == "cancelled":
-        raise typer.Exit(130)
-    if status != "succeeded":
-        raise typer.Exit(1)
-
-
-def _summary(ctx: typer.Context, run: FlowRun, status: str, error: str | None) -> dict[str, Any]:
-    from shipyard.cli._output import store_label
-    from shipyard.cli.runs import OUTPUT_ARTIFACT, load_output_record
-    from shipyard.core.errors import NotFoundError
+    """End of ``run``/``resume`` (:func:`shipyard.cli._run_summary.finish_run`, shared with the
+    fast path): the run id alone with ``--quiet``, else a summary; the exit code."""
+    from shipyard.cli._run_summary import finish_run
 
     cli = state(ctx)
     client = cli.client()
-    info = client.metadata.get_run(run.id)
-    shown, output = False, None
-    if status == "succeeded":
-        try:
-            record = client.metadata.find_artifact(run.id, OUTPUT_ARTIFACT)
-        except NotFoundError:  # the flow returned nothing
-            record = None
-        shown, output = load_output_record(client, record)
-    commands = [f"shipyard runs show {run.id}"]
-    if status == "failed":
-        commands = [f"shipyard logs {run.id}", f"shipyard resume {run.id}", *commands]
-    return {
-        "run_id": run.id,
-        "name": info.name,
-        "flow": info.flow_name,
-        "status": status,
-        "error": error,
-        "duration_s": info.duration_s,
-        "output": output if shown else None,
-        "store": store_label(cli.settings.metadata_uri),
-        "next": commands,
-    }
-
-
-def _print_summary(summary: dict[str, Any]) -> None:
-    from shipyard.cli._output import console, dumps, fmt_duration, line, short_text, styled_status
-
-    out = console()
-    out.print(
-        line(
-            "run ",
-            (summary["run_id"], "bold"),
-            " ",
-            styled_status(summary["status"]),
-            f" in {fmt_duration(summary['duration_s'])}",
-            f" ({summary['flow']})" if summary["flow"] else "",
-        )
-    )
-    rows = []
-    if summary["error"]:
-        rows.append(("error", short_text(summary["error"].strip().splitlines()[-1])))
-    if summary["output"] is not None:
-        rows.append(("output", short_text(dumps(summary["output"]))))
-    rows.append(("stored in", summary["store"]))
-    for label, value in rows:
-        out.print(line(f"  {label:<10} ", value))
-    for i, command in enumerate(summary["next"]):
-        out.print(line(f"  {'next' if i == 0 else '':<10} ", (command, "cyan")))
+    code = finish_run(run, client.metadata, client.artifacts, cli.settings.metadata_uri, as_json, quiet)
+    if code:
+        raise typer.Exit(code)
 
 
 def _parse_tags(items: list[str]) -> dict[str, str]:

@@ -23,6 +23,7 @@ from shipyard.cli._output import (
     styled_status,
     task_summary,
 )
+from shipyard.cli._run_summary import OUTPUT_ARTIFACT
 from shipyard.cli._runs_table import print_runs
 from shipyard.cli.main import state
 
@@ -32,9 +33,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="List and inspect runs.", no_args_is_help=True)
 
-OUTPUT_ARTIFACT = "output"  # a flow's result: the run-level artifact with this name
-_MAX_OUTPUT_BYTES = 1_000_000
-_MAX_OUTPUT_CHARS = 4_000
+
 _STATUSES = ("running", "succeeded", "failed", "cancelled")
 
 
@@ -214,18 +213,9 @@ def _load_output(client: TrackingClient, artifacts: list[ArtifactRecord]) -> tup
 
 def load_output_record(client: TrackingClient, record: ArtifactRecord | None) -> tuple[bool, Any]:
     """(shown, value) of a run's ``output`` record: loaded only when small, safe and JSON-able."""
-    from shipyard.tracking.client import stored_object
+    from shipyard.cli._run_summary import load_output
 
-    if record is None or record.unsafe or record.size > _MAX_OUTPUT_BYTES:
-        return False, None
-    if record.serializer in ("file", "dir"):
-        return False, None
-    try:
-        value = client.artifacts.get_object(stored_object(record), name=record.name, allow_unsafe=False)
-        text = dumps(value)
-    except Exception:  # not loadable or not JSON-able: `shipyard artifacts get` still works
-        return False, None
-    return len(text) <= _MAX_OUTPUT_CHARS, value
+    return load_output(client.artifacts, record)
 
 
 def _print_run(

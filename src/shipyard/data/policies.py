@@ -137,7 +137,7 @@ def local_reader(stores: Stores) -> Reader | None:
     server (the server decides there)."""
     from shipyard.metadata.sql.store import SqlMetadataStore
 
-    if not isinstance(stores.metadata, SqlMetadataStore):
+    if not isinstance(stores.metadata.backing_store(), SqlMetadataStore):
         return None
     from shipyard.metadata.policies import open_policy_store
     from shipyard.metadata.security import open_security_store

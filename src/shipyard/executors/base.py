@@ -32,10 +32,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.core.settings import Settings
 from shipyard.flows.decorators import Resources
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
 
 
 def resources_from_dict(data: dict[str, Any] | None) -> Resources:

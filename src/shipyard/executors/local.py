@@ -23,15 +23,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.core.settings import Settings
 from shipyard.executors.base import Executor, Resources, TaskFn, TaskRequest, TaskResult
 from shipyard.executors.resources import ResourceAccountant, detect_gpus
 
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
+
 _PR_SET_PDEATHSIG = 1
-WarmupFn = Callable[[Settings], None]
+WarmupFn = Callable[["Settings"], None]
 
 
 def _die_with_parent() -> None:

@@ -146,6 +146,8 @@ def merge_pins(owner: str, flow_pins: Sequence[str], step_pins: Sequence[str]) -
     """The flow's requirements plus the step's. FlowError naming the package and both pins when a
     step's pin contradicts the flow's (an exact version one side pins that the other excludes); a
     conflict this cannot decide is left to the resolver, which names it just as well."""
+    if not flow_pins or not step_pins:  # nothing to contradict (and no packaging to import)
+        return tuple(dict.fromkeys([*flow_pins, *step_pins]))
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 

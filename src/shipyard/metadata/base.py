@@ -112,6 +112,12 @@ class MetadataStore(abc.ABC):
     """Runs, params, metrics, tags, artifacts records, tasks and lineage."""
 
     # ---- lifecycle -------------------------------------------------------------------------
+    def backing_store(self) -> MetadataStore:
+        """The store that owns the database: this one, or for a front that answers part of the
+        interface itself (:class:`~shipyard.metadata.sqlite_store.SqliteRunStore`) the store
+        behind it. Stores that live beside the metadata (branches, secrets...) are built on it."""
+        return self
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. Idempotent."""

@@ -176,6 +176,7 @@ def open_mlflow_store(metadata: MetadataStore) -> MlflowCompatStore:
     from shipyard.core.errors import ConfigurationError
     from shipyard.metadata.sql.store import SqlMetadataStore
 
+    metadata = metadata.backing_store()
     if not isinstance(metadata, SqlMetadataStore):
         raise ConfigurationError("the MLflow API needs a sqlite:/// or postgresql:// metadata store")
     from shipyard.metadata.sql.mlflow_store import SqlMlflowStore

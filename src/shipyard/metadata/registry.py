@@ -75,6 +75,7 @@ def companion_store(metadata: MetadataStore, what: str, *, sql: str, rest: str) 
     session, same server). Imported lazily, so opening one costs nothing for the other."""
     from shipyard.metadata.sql.store import SqlMetadataStore
 
+    metadata = metadata.backing_store()
     if isinstance(metadata, SqlMetadataStore):
         return _load(sql)(metadata)
     from shipyard.metadata.rest.store import RestMetadataStore

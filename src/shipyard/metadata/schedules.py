@@ -84,6 +84,7 @@ def open_schedule_store(metadata: MetadataStore) -> ScheduleStore:
     (the team server has no schedule routes): the scheduler needs the database's URI."""
     from shipyard.metadata.sql.store import SqlMetadataStore
 
+    metadata = metadata.backing_store()
     if isinstance(metadata, SqlMetadataStore):
         from shipyard.metadata.sql.schedules_store import SqlScheduleStore
 

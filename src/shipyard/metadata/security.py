@@ -257,6 +257,7 @@ def open_security_store(metadata: MetadataStore) -> SecurityStore:
     """The security store in ``metadata``'s database (SQL backends only: the server owns it)."""
     from shipyard.metadata.sql.store import SqlMetadataStore
 
+    metadata = metadata.backing_store()
     if isinstance(metadata, SqlMetadataStore):
         from shipyard.metadata.sql.security_store import SqlSecurityStore
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.clock import utcnow
 from shipyard.core.entities import CodeVersion, Run, RunCreate, RunStatus, Task
 from shipyard.core.errors import FlowError, NotFoundError
 from shipyard.core.ids import new_id
-from shipyard.core.settings import Settings, load_settings
 from shipyard.executors.base import Executor, resources_from_dict
 from shipyard.executors.registry import open_executor
 from shipyard.flows.decorators import Flow
@@ -25,6 +24,9 @@ from shipyard.runtime.origin import OriginIndex
 from shipyard.runtime.plan import RunPlan
 from shipyard.runtime.scheduler import Outcome, ProgressFn, Scheduler
 from shipyard.runtime.stores import RunStores, open_run_stores
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
 
 
 @dataclass
@@ -44,6 +46,11 @@ class FlowRun:
         self._stores = stores
         self.id = run_id
         self.outcome = outcome
+
+    @property
+    def stores(self) -> RunStores:
+        """The stores the run was written to (the runner's)."""
+        return self._stores
 
     @property
     def info(self) -> Run:
@@ -240,7 +247,10 @@ def run_flow(
 
         if in_notebook():
             run_options.progress = NotebookProgress(f"flow {flow.name}")
-    settings = settings or load_settings()
+    if settings is None:
+        from shipyard.core.settings import load_settings
+
+        settings = load_settings()
     return execute(loaded_from_flow(flow, settings.home / "notebook_cells"), params, settings, run_options)
 
 

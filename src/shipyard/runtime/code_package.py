@@ -35,8 +35,8 @@ from typing import Any
 from shipyard.artifacts.cas import validate_digest
 from shipyard.artifacts.store import ArtifactStore, StoredObject
 from shipyard.artifacts.unpack import check_name
+from shipyard.core.environ import find_project_root
 from shipyard.core.errors import FlowError, InvalidInputError
-from shipyard.core.settings import find_project_root
 from shipyard.runtime.loader import file_hash, import_file
 from shipyard.runtime.stores import RunStores
 

@@ -20,13 +20,13 @@ the environment variable ``DB`` while the function runs, and only then; the valu
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
-import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterator
 from types import CodeType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.store import StoredObject
 from shipyard.cards.current import ARTIFACT_NAME as CARD_ARTIFACT
@@ -34,7 +34,6 @@ from shipyard.cards.current import task_card
 from shipyard.core.clock import utcnow
 from shipyard.core.entities import Run, TaskStatus
 from shipyard.core.errors import FlowError, NotFoundError, SerializationError, ShipyardError
-from shipyard.core.settings import Settings, load_settings
 from shipyard.runtime.artifacts_io import InputLoader, record_to_ref
 from shipyard.runtime.capture import capture_output, redact_text
 from shipyard.runtime.code_package import ensure_flow_module
@@ -42,6 +41,9 @@ from shipyard.runtime.loader import resolve_step
 from shipyard.runtime.notebook import NotebookError, notebook_saver, run_notebook
 from shipyard.runtime.step_secrets import RedactingMetadata, exposed
 from shipyard.runtime.stores import RunStores, open_run_stores
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
 
 
 class _WorkerState:
@@ -65,7 +67,14 @@ class _WorkerState:
 
 
 _STATE = _WorkerState()
-_HOST = socket.gethostname()
+
+
+@functools.cache
+def _host() -> str:
+    """This machine's name (a task's ``node`` unless the executor names one), read once."""
+    import socket
+
+    return socket.gethostname()
 
 
 def warm_up(settings: Settings) -> None:
@@ -102,7 +111,7 @@ def run_task(
     started = utcnow()
     # visible while it runs: `runs show`, the UI and a resumed run see RUNNING, the attempt and node
     md.update_task(
-        task_id, status=TaskStatus.RUNNING, attempts=attempt, started_at=started, node=node or _HOST
+        task_id, status=TaskStatus.RUNNING, attempts=attempt, started_at=started, node=node or _host()
     )
     output: dict[str, Any] | None = None
     error: str | None = None
@@ -152,7 +161,7 @@ def run_task(
         started_at=started,
         ended_at=utcnow(),
         error=error,
-        node=node or _HOST,
+        node=node or _host(),
     )
     return {"ok": error is None, "error": error, "recorded": True, "output": output}
 
@@ -267,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m shipyard.runtime.task_entry RUN_ID TASK_ID", file=sys.stderr)
         return 2
+    from shipyard.core.settings import load_settings
+
     result = run_task(args[0], args[1], load_settings())
     if not result["ok"]:
         print(result["error"], file=sys.stderr)

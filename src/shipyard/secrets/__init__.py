@@ -38,6 +38,7 @@ def open_secrets_backend(settings: Settings, metadata: MetadataStore) -> Secrets
     from shipyard.metadata.sql.store import SqlMetadataStore
     from shipyard.secrets.crypto import load_key
 
+    metadata = metadata.backing_store()
     if not isinstance(metadata, SqlMetadataStore):
         raise ConfigurationError(
             "secrets are kept by a shipyard server (or in a sqlite:/// or postgresql:// database), "

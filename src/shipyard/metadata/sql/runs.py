@@ -25,6 +25,7 @@ from shipyard.core.branches import validate_namespace
 from shipyard.core.entities import ORCHESTRATOR_TAG, Run, RunCreate, RunStatus, TaskStatus
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key, validate_name
+from shipyard.metadata.rows import resume_conflict
 from shipyard.metadata.sql import attempts, codec
 from shipyard.metadata.sql.dialect import store_now
 from shipyard.metadata.sql.schema import latest_metrics, params, runs, tags, tasks
@@ -208,16 +209,6 @@ def resuming_run(conn: Connection, origin_run_id: str) -> str | None:
         runs.c.origin_run_id == origin_run_id, runs.c.status == RunStatus.RUNNING.value
     )
     return conn.execute(query.limit(1)).scalar()
-
-
-def resume_conflict(origin_run_id: str, holder: str | None) -> ConflictError:
-    who, wait = (f"run {holder}", f" (`shipyard runs show {holder}`)") if holder else ("another run", "")
-    return ConflictError(
-        f"run {origin_run_id} is already being resumed by {who} (one resume of a run at a time); "
-        f"wait until it finishes{wait}, or, if its process has stopped, resume again once its "
-        "heartbeat is older than the heartbeat timeout (the stale run is then failed and its lease "
-        "ends; `shipyard runs gc` fails stale runs)"
-    )
 
 
 def heartbeat_run(conn: Connection, run_id: str) -> None:

@@ -39,6 +39,7 @@ from shipyard.metadata.base import (
     TaskTiming,
     check_page,
 )
+from shipyard.metadata.rows import resume_conflict
 from shipyard.metadata.sql import attempts, metric_chunks, migrate, references, runs, search, values
 from shipyard.metadata.sql import status as status_ops
 from shipyard.metadata.sql import tasks as task_ops
@@ -146,7 +147,7 @@ class SqlMetadataStore(MetadataStore):
                 return runs.create_run(conn, run)
         except runs.ResumeRace as race:
             with self._read() as conn:
-                raise runs.resume_conflict(
+                raise resume_conflict(
                     race.origin_run_id, runs.resuming_run(conn, race.origin_run_id)
                 ) from None
 

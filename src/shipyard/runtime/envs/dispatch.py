@@ -26,15 +26,15 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-
-from pydantic import SecretStr
+from typing import IO, TYPE_CHECKING, Any
 
 from shipyard.core.errors import ShipyardError
-from shipyard.core.settings import Settings
 from shipyard.runtime.envs.lock import Lock
 from shipyard.runtime.envs.store import ensure_env, envs_root
 from shipyard.runtime.task_entry import run_context, run_task
+
+if TYPE_CHECKING:
+    from shipyard.core.settings import Settings
 
 _MAX_CHILDREN = 4  # environments kept warm per worker; the oldest is stopped past this
 _STDERR_TAIL = 4000
@@ -81,8 +81,12 @@ def _run_in_child(  # noqa: PLR0917 (the task's coordinates)
 
 def settings_line(settings: Settings) -> bytes:
     """The settings as one JSON line, secret values revealed (it travels over a pipe only)."""
+    from pydantic import SecretStr
+
+    from shipyard.core.plain_settings import FIELD_NAMES
+
     data: dict[str, Any] = {}
-    for name in type(settings).model_fields:
+    for name in FIELD_NAMES:  # Settings' fields (plain settings have the same)
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
             value = value.get_secret_value()

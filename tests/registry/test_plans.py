@@ -80,6 +80,7 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[[pd.DataFrame], Any]]] = {
         _target,
     ),
     "linear-regression-alone": (LinearRegression, _target),
+    "linear-regression-one-column-target": (LinearRegression, lambda x: _target(x).reshape(-1, 1)),
     "linear-regression-two-outputs": (
         LinearRegression,
         lambda x: np.column_stack([_target(x), -_target(x)]),
@@ -131,6 +132,20 @@ def test_the_plan_answers_as_scikit_learn_on_random_data(tmp_path: Path, case: s
     fresh = _data(500, 7, ints=ints)  # not what the log-time check saw
     for data in (fresh, fresh.to_dict("records"), fresh.to_dict("list"), fresh.to_numpy()):
         _assert_same(_answers(native, data), _answers(planned, data))
+    for bad in () if ints else (np.nan, np.inf, -np.inf):  # refused or imputed where sklearn does
+        damaged = fresh.head(9).astype("float64")
+        damaged.iloc[::2, 1] = bad
+        outcomes = []
+        for loaded in (native, planned):
+            try:
+                outcomes.append(("ok", _answers(loaded, damaged)))
+            except ValueError as exc:
+                outcomes.append(("error", str(exc)))
+        assert outcomes[0][0] == outcomes[1][0], outcomes
+        if outcomes[0][0] == "ok":
+            _assert_same(outcomes[0][1], outcomes[1][1])
+        else:
+            assert outcomes[0][1] == outcomes[1][1]
     assert type(planned.native) is type(model)  # the scikit-learn object, loaded on demand
 
 

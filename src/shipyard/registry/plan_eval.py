@@ -119,7 +119,7 @@ class Plan:
         return X
 
     def decision(self, X: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-        """The linear model's scores (1-D for one output, as scikit-learn's)."""
+        """The linear model's scores (as scikit-learn's ``decision_function`` / ``predict``)."""
         X = self._transform(X)
         import numpy as np
 
@@ -127,8 +127,8 @@ class Plan:
         scores: np.ndarray[Any, Any] = np.asarray(
             X @ (coef.T if coef.ndim == 2 else coef) + self.head.intercept
         )
-        if scores.ndim > 1 and scores.shape[1] == 1:
-            return scores.reshape(-1)
+        if self.head.classes is not None and scores.ndim > 1 and scores.shape[1] == 1:
+            return scores.reshape(-1)  # a classifier's one score column (a regressor's stays 2-D)
         return scores
 
     def predict(self, X: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -14,6 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import (
     ElasticNet,
@@ -32,7 +39,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 from sklearn.svm import LinearSVC
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.core.errors import IntegrityError, InvalidInputError
@@ -92,6 +99,18 @@ CASES: dict[str, tuple[Callable[[], Any], Callable[[pd.DataFrame], Any]]] = {
     "ridge-classifier-three": (lambda: make_pipeline(StandardScaler(), RidgeClassifier()), _three),
     "linear-svc": (lambda: make_pipeline(StandardScaler(), LinearSVC()), _binary),
     "passthrough-step": (lambda: make_pipeline("passthrough", LogisticRegression()), _binary),
+    "tree-classifier": (lambda: DecisionTreeClassifier(max_depth=6, random_state=0), _three),
+    "scaled-tree-regressor": (
+        lambda: make_pipeline(StandardScaler(), DecisionTreeRegressor(min_samples_leaf=3, random_state=0)),
+        _target,
+    ),
+    "random-forest-classifier": (lambda: RandomForestClassifier(n_estimators=15, random_state=0), _three),
+    "random-forest-regressor": (lambda: RandomForestRegressor(n_estimators=10, random_state=0), _target),
+    "extra-trees-classifier-strings": (
+        lambda: ExtraTreesClassifier(n_estimators=10, random_state=0),
+        lambda x: np.where(_binary(x) == 1, "yes", "no"),
+    ),
+    "extra-trees-regressor": (lambda: ExtraTreesRegressor(n_estimators=10, random_state=0), _target),
 }
 
 
@@ -153,10 +172,10 @@ def test_the_plan_answers_as_scikit_learn_on_random_data(tmp_path: Path, case: s
     "build",
     [
         lambda: make_pipeline(PolynomialFeatures(2), StandardScaler(), LogisticRegression()),
-        lambda: DecisionTreeClassifier(max_depth=3),
+        lambda: GradientBoostingClassifier(n_estimators=5),
         lambda: make_pipeline(SimpleImputer(add_indicator=True), LogisticRegression()),
     ],
-    ids=["polynomial-features", "tree", "imputer-with-indicator"],
+    ids=["polynomial-features", "gradient-boosting", "imputer-with-indicator"],
 )
 def test_an_unsupported_part_falls_back_to_skops(tmp_path: Path, build: Callable[[], Any]) -> None:
     x = _data(200, 2)
@@ -296,3 +315,38 @@ def test_the_plan_reader_refuses_what_it_does_not_know() -> None:
     np.savez(objects, a0=np.zeros(4), a1=np.array([{"x": 1}] * 4, dtype=object), a2=np.zeros(()))
     with pytest.raises(SerializationError, match="compiled plan is not readable"):
         read_plan(json.dumps(spec).encode(), objects.getvalue(), "p", UnpackLimits())
+
+
+def test_a_tree_whose_walk_would_not_end_is_refused(tmp_path: Path) -> None:
+    import io
+
+    from shipyard.core.errors import SerializationError
+
+    x = _data(200, 9)
+    folder = _package(tmp_path, DecisionTreeClassifier(max_depth=3).fit(x, _binary(x)), x.head(3))
+    plan_json = (folder / PLAN_FILE).read_bytes()
+    arrays = dict(np.load(folder / ARRAYS_FILE, allow_pickle=False))
+    assert read_plan(plan_json, (folder / ARRAYS_FILE).read_bytes(), "ok", UnpackLimits()) is not None
+    left = json.loads(plan_json)["head"]["trees"][0]["left"]
+    looped = arrays[left].copy()
+    looped[0] = 0  # the root's left child is the root itself
+    buffer = io.BytesIO()
+    np.savez(buffer, **{**arrays, left: looped})
+    with pytest.raises(SerializationError, match="out of order or range"):
+        read_plan(plan_json, buffer.getvalue(), "looped", UnpackLimits())
+
+
+def test_a_large_input_to_a_forest_is_answered_by_scikit_learn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shipyard.registry import plan_trees
+
+    monkeypatch.setattr(plan_trees, "LARGE_INPUT", 100)  # rows x trees
+    x = _data(300, 10)
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(x, _three(x))
+    loaded = load_from_folder(_package(tmp_path, model, x.head(3)))
+    assert loaded.plan is not None
+    assert loaded.predict(x.head(10)).tolist() == model.predict(x.head(10)).tolist()
+    assert loaded._load_native is not None  # 100 walks: the plan answered, nothing else loaded
+    assert loaded.predict(x.head(11)).tolist() == model.predict(x.head(11)).tolist()
+    assert loaded._load_native is None  # 110 walks: handed to the scikit-learn forest

@@ -7,7 +7,9 @@ Supported, by exact class (a subclass may compute something else, so it gets no 
   ``MaxAbsScaler``, ``SimpleImputer`` (``missing_values=nan``, no indicator, every column fitted);
 - the final model: ``LogisticRegression`` / ``LogisticRegressionCV`` (two classes: logistic; more:
   softmax), ``RidgeClassifier``, ``LinearSVC`` (``predict`` only), ``LinearRegression``, ``Ridge``,
-  ``RidgeCV``, ``Lasso``, ``LassoCV``, ``ElasticNet``, ``ElasticNetCV``.
+  ``RidgeCV``, ``Lasso``, ``LassoCV``, ``ElasticNet``, ``ElasticNetCV``; ``DecisionTreeClassifier``
+  / ``Regressor``, ``RandomForestClassifier`` / ``Regressor``, ``ExtraTreesClassifier`` /
+  ``Regressor`` (one output; :mod:`shipyard.registry.plan_trees`).
 
 The signature must be columns of float64 / int32 / int64 (a DataFrame or a 2-D array), fitted in
 signature order. Before the plan is kept, it must answer as scikit-learn does through the same
@@ -42,6 +44,13 @@ _NUMERIC = ("float64", "int32", "int64")
 _TRANSFORMERS = ("StandardScaler", "MinMaxScaler", "RobustScaler", "MaxAbsScaler", "SimpleImputer")
 _CLASSIFIERS = ("LogisticRegression", "LogisticRegressionCV", "RidgeClassifier", "LinearSVC")
 _REGRESSORS = ("LinearRegression", "Ridge", "RidgeCV", "Lasso", "LassoCV", "ElasticNet", "ElasticNetCV")
+_TREES = {"DecisionTreeClassifier": False, "DecisionTreeRegressor": False}
+_FORESTS = {
+    "RandomForestClassifier": True,
+    "RandomForestRegressor": True,
+    "ExtraTreesClassifier": True,
+    "ExtraTreesRegressor": True,
+}
 
 
 class Unsupported(Exception):
@@ -50,13 +59,15 @@ class Unsupported(Exception):
 
 def _sklearn_classes() -> dict[str, type]:
     """The supported classes by name (scikit-learn is imported already: the model is one)."""
-    from sklearn import impute, linear_model, pipeline, preprocessing, svm
+    from sklearn import ensemble, impute, linear_model, pipeline, preprocessing, svm, tree
 
     names = {"Pipeline": pipeline}
     names.update(dict.fromkeys(_TRANSFORMERS, preprocessing))
     names["SimpleImputer"] = impute
     names.update(dict.fromkeys(_CLASSIFIERS + _REGRESSORS, linear_model))
     names["LinearSVC"] = svm
+    names.update(dict.fromkeys(_TREES, tree))
+    names.update(dict.fromkeys(_FORESTS, ensemble))
     return {name: getattr(module, name) for name, module in names.items()}
 
 
@@ -112,6 +123,9 @@ def compile_model(model: Any, sig: Signature) -> tuple[dict[str, Any], dict[str,
         steps.append(_step(_kind(est, known), est, keep))
     head_est = parts[-1]
     head_kind = _kind(head_est, known)
+    if head_kind in _TREES or head_kind in _FORESTS:
+        trees = _forest_head(head_est, head_kind, arrays, k)
+        return {"format": PLAN_FORMAT, "n_features": k, "steps": steps, "head": trees}, arrays
     if head_kind not in _CLASSIFIERS + _REGRESSORS:
         raise Unsupported(f"the final step {head_kind} is not a model")
     coef = _f64(head_est.coef_, "coef_")
@@ -129,16 +143,43 @@ def compile_model(model: Any, sig: Signature) -> tuple[dict[str, Any], dict[str,
         "proba": None,
     }
     if head_kind in _CLASSIFIERS:
-        classes = np.asarray(head_est.classes_)
-        if classes.dtype.kind not in "iubUO" or (
-            classes.dtype.kind == "O" and not all(isinstance(c, str) for c in classes.tolist())
-        ):
-            raise Unsupported(f"classes of dtype {classes.dtype}")
-        head["classes"] = {"dtype": classes.dtype.str, "values": classes.tolist()}
+        head["classes"] = _classes(head_est)
         if head_kind.startswith("LogisticRegression"):
             head["proba"] = "logistic" if outputs == 1 else "softmax"
     spec = {"format": PLAN_FORMAT, "n_features": k, "steps": steps, "head": head}
     return spec, arrays
+
+
+def _classes(est: Any) -> dict[str, Any]:
+    import numpy as np
+
+    classes = np.asarray(est.classes_)
+    if (
+        classes.ndim != 1
+        or classes.dtype.kind not in "iubUO"
+        or (classes.dtype.kind == "O" and not all(isinstance(c, str) for c in classes.tolist()))
+    ):
+        raise Unsupported(f"classes of dtype {classes.dtype}{classes.shape}")
+    return {"dtype": classes.dtype.str, "values": classes.tolist()}
+
+
+def _forest_head(est: Any, kind: str, arrays: dict[str, np.ndarray[Any, Any]], k: int) -> dict[str, Any]:
+    from shipyard.registry.plan_trees import compile_forest
+
+    if getattr(est, "n_features_in_", k) != k:
+        raise Unsupported(f"{kind} takes {est.n_features_in_} features, not {k}")
+
+    def store(value: np.ndarray[Any, Any], what: str) -> str:
+        key = f"a{len(arrays)}"
+        arrays[key] = value
+        return key
+
+    try:
+        head = compile_forest(est, kind, store, _FORESTS.get(kind, False))
+    except ValueError as exc:
+        raise Unsupported(str(exc)) from None
+    head["classes"] = _classes(est) if kind.endswith("Classifier") else None
+    return head
 
 
 def _step(kind: str, est: Any, keep: Any) -> dict[str, Any]:

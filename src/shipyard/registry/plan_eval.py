@@ -11,9 +11,10 @@ that the plan answers as scikit-learn does before keeping it. A plan is two file
   ``div``, ``mul``, ``add`` by a per-column array; ``clip``; ``fill_nan`` with per-column values)
   with the finiteness check scikit-learn applies before it; the head is a linear model
   (``X @ coef.T + intercept``) with, for a classifier, its classes and how probabilities are made
-  (``logistic`` for two classes, ``softmax`` for more);
+  (``logistic`` for two classes, ``softmax`` for more), or a tree or forest
+  (:mod:`shipyard.registry.plan_trees`);
 - ``model.plan.npz``: the arrays the plan names, stored uncompressed and read with
-  ``allow_pickle=False`` (only float64 arrays of the shapes the plan needs are accepted).
+  ``allow_pickle=False`` (only float64 and int64 arrays, of the shapes the plan needs).
 
 Nothing here runs code from the package: the plan is data, and both files are covered by the
 package's per-file sha256 like every other file (:func:`shipyard.registry.package.read_manifest`),
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.unpack import Budget, UnpackLimits, check_zip
 from shipyard.core.errors import SerializationError
+from shipyard.registry.plan_trees import Forest, read_forest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -76,13 +78,20 @@ class Head:
 class Plan:
     """``predict`` / ``predict_proba`` over a float64 matrix with the signature's columns in order."""
 
-    def __init__(self, n_features: int, steps: tuple[Step, ...], head: Head) -> None:
+    def __init__(self, n_features: int, steps: tuple[Step, ...], head: Head | Forest) -> None:
         self.n_features = n_features
         self.steps = steps
         self.head = head
 
+    def hands_over(self, rows: int) -> bool:
+        """Whether ``rows`` rows are better answered by the library's own model (a large input to
+        a forest: :data:`shipyard.registry.plan_trees.LARGE_INPUT`); the answers are the same."""
+        return isinstance(self.head, Forest) and self.head.hands_over(rows)
+
     @property
     def has_predict_proba(self) -> bool:
+        if isinstance(self.head, Forest):
+            return self.head.classes is not None
         return self.head.proba is not None
 
     def _transform(self, X: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -101,7 +110,7 @@ class Plan:
             )
         X = np.asarray(X, dtype="float64")
         for step in self.steps:
-            _check_finite(X, step.allow_nan, step.name)
+            check_finite(X, step.allow_nan, step.name)
             for op, value in step.ops:
                 if op == "sub":
                     X = X - value
@@ -115,27 +124,33 @@ class Plan:
                     X = np.clip(X, value[0], value[1])
                 else:  # fill_nan
                     X = np.where(np.isnan(X), value, X)
-        _check_finite(X, False, self.head.name)
         return X
 
     def decision(self, X: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """The linear model's scores (as scikit-learn's ``decision_function`` / ``predict``)."""
-        X = self._transform(X)
         import numpy as np
 
-        coef = self.head.coef
-        scores: np.ndarray[Any, Any] = np.asarray(
-            X @ (coef.T if coef.ndim == 2 else coef) + self.head.intercept
-        )
-        if self.head.classes is not None and scores.ndim > 1 and scores.shape[1] == 1:
+        head = self.head
+        if isinstance(head, Forest):
+            raise TypeError(f"{head.name} has no decision function")
+        X = self._transform(X)
+        check_finite(X, False, head.name)
+        coef = head.coef
+        scores: np.ndarray[Any, Any] = np.asarray(X @ (coef.T if coef.ndim == 2 else coef) + head.intercept)
+        if head.classes is not None and scores.ndim > 1 and scores.shape[1] == 1:
             return scores.reshape(-1)  # a classifier's one score column (a regressor's stays 2-D)
         return scores
 
     def predict(self, X: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         import numpy as np
 
-        scores = self.decision(X)
         classes = self.head.classes
+        if isinstance(self.head, Forest):
+            values = self.head.values(self._transform(X))
+            if classes is None:
+                return values
+            return np.asarray(classes.take(np.argmax(values, axis=1), axis=0))
+        scores = self.decision(X)
         if classes is None:
             return scores
         indices = (scores > 0).astype(np.intp) if scores.ndim == 1 else np.argmax(scores, axis=1)
@@ -144,8 +159,10 @@ class Plan:
     def predict_proba(self, X: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         import numpy as np
 
-        if self.head.proba is None:
+        if not self.has_predict_proba:
             raise AttributeError(f"{self.head.name} has no predict_proba")
+        if isinstance(self.head, Forest):
+            return self.head.values(self._transform(X))
         scores = self.decision(X)
         if self.head.proba == "logistic":
             with np.errstate(over="ignore"):
@@ -157,7 +174,7 @@ class Plan:
         return scores
 
 
-def _check_finite(X: np.ndarray[Any, Any], allow_nan: bool, name: str) -> None:
+def check_finite(X: np.ndarray[Any, Any], allow_nan: bool, name: str, dtype: str = "float64") -> None:
     """scikit-learn's input check, with its messages: NaN (unless allowed) first, then infinity."""
     import numpy as np
 
@@ -166,7 +183,7 @@ def _check_finite(X: np.ndarray[Any, Any], allow_nan: bool, name: str) -> None:
     if not allow_nan and np.isnan(X).any():
         raise ValueError("Input X contains NaN.\n" + _NAN_HELP.format(name=name))
     if np.isinf(X).any():
-        raise ValueError("Input X contains infinity or a value too large for dtype('float64').")
+        raise ValueError(f"Input X contains infinity or a value too large for dtype('{dtype}').")
 
 
 # ---- reading a plan from the package's files --------------------------------------------------
@@ -200,13 +217,15 @@ def _read_arrays(data: bytes, label: str, limits: UnpackLimits) -> dict[str, np.
     with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         out = {name: npz[name] for name in npz.files}
     for name, value in out.items():
-        if value.dtype != np.dtype("float64"):
-            raise ValueError(f"array {name!r} is {value.dtype}, not float64")
+        if value.dtype not in (np.dtype("float64"), np.dtype("int64")):
+            raise ValueError(f"array {name!r} is {value.dtype}, not float64 or int64")
     return out
 
 
 def _array(arrays: dict[str, np.ndarray[Any, Any]], key: Any, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
     value = arrays[str(key)]
+    if value.dtype != "float64":
+        raise ValueError(f"array {key!r} is {value.dtype}, not float64")
     if value.shape != shape:
         raise ValueError(f"array {key!r} has shape {value.shape}, expected {shape}")
     return value
@@ -231,29 +250,42 @@ def _build(spec: dict[str, Any], arrays: dict[str, np.ndarray[Any, Any]]) -> Pla
                 raise ValueError(f"unknown operation {op!r}")
         steps.append(Step(str(raw["name"]), bool(raw["allow_nan"]), tuple(ops)))
     raw_head = spec["head"]
+    classes = _classes(raw_head.get("classes"))
+    if raw_head.get("kind") == "trees":
+        return Plan(k, tuple(steps), read_forest(raw_head, arrays, k, classes))
     coef = arrays[str(raw_head["coef"])]
-    if coef.ndim not in (1, 2) or coef.shape[-1] != k:
-        raise ValueError(f"coef has shape {coef.shape} for {k} features")
+    if coef.dtype != np.float64 or coef.ndim not in (1, 2) or coef.shape[-1] != k:
+        raise ValueError(f"coef is {coef.dtype}{coef.shape} for {k} features")
     outputs = 1 if coef.ndim == 1 else coef.shape[0]
     intercept = arrays[str(raw_head["intercept"])]
-    if intercept.shape not in ((), (outputs,)):
-        raise ValueError(f"intercept has shape {intercept.shape} for {outputs} outputs")
-    classes = None
+    if intercept.dtype != np.float64 or intercept.shape not in ((), (outputs,)):
+        raise ValueError(f"intercept is {intercept.dtype}{intercept.shape} for {outputs} outputs")
     proba = raw_head.get("proba")
-    if raw_head.get("classes") is not None:
-        dtype = np.dtype(str(raw_head["classes"]["dtype"]))
-        if dtype.kind not in _CLASS_KINDS:
-            raise ValueError(f"classes of dtype {dtype}")
-        values = list(raw_head["classes"]["values"])
-        if dtype.kind == "O" and not all(isinstance(v, str) for v in values):
-            raise ValueError("object classes must be strings")
-        classes = np.array(values, dtype=dtype)
+    if classes is not None:
         expected = 2 if outputs == 1 else outputs
         if classes.shape != (expected,) or proba not in ("logistic", "softmax", None):
-            raise ValueError(f"{len(values)} classes for {outputs} score columns")
+            raise ValueError(f"{len(classes)} classes for {outputs} score columns")
         if proba is not None and (proba == "logistic") != (outputs == 1):
             raise ValueError(f"{proba} probabilities for {outputs} score columns")
     elif proba is not None:
         raise ValueError("probabilities without classes")
     head = Head(str(raw_head["name"]), coef, intercept, classes, proba)
     return Plan(k, tuple(steps), head)
+
+
+def _classes(raw: Any) -> np.ndarray[Any, Any] | None:
+    """A classifier's ``classes_`` from the plan's JSON (None for a regressor)."""
+    import numpy as np
+
+    if raw is None:
+        return None
+    dtype = np.dtype(str(raw["dtype"]))
+    if dtype.kind not in _CLASS_KINDS:
+        raise ValueError(f"classes of dtype {dtype}")
+    values = list(raw["values"])
+    if dtype.kind == "O" and not all(isinstance(v, str) for v in values):
+        raise ValueError("object classes must be strings")
+    classes = np.array(values, dtype=dtype)
+    if classes.ndim != 1 or len(classes) < 2:
+        raise ValueError(f"classes of shape {classes.shape}")
+    return classes

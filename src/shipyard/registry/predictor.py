@@ -77,11 +77,21 @@ class LoadedModel:
     def has_predict_proba(self) -> bool:
         return bool(self.metadata.get("has_predict_proba"))
 
-    def predict(self, data: Any) -> Any:
-        if self.plan is not None:
-            from shipyard.registry.matrix import enforce_matrix
+    def _plan_input(self, data: Any) -> Any:
+        """``data`` checked, as the plan's float matrix; None when the plan does not answer it (no
+        plan, or an input the library's own model answers faster: a large one for a forest)."""
+        if self.plan is None:
+            return None
+        from shipyard.registry.matrix import enforce_matrix
 
-            return self.plan.predict(enforce_matrix(self.signature, data))
+        matrix = enforce_matrix(self.signature, data)
+        return None if self.plan.hands_over(matrix.shape[0]) else matrix
+
+    def predict(self, data: Any) -> Any:
+        matrix = self._plan_input(data)
+        if matrix is not None:
+            assert self.plan is not None
+            return self.plan.predict(matrix)
         if not self.signature.inputs and self.flavor.checks_own_input:
             return self.flavor.predict(self.model, data)  # e.g. MLflow pyfunc: its own schema check
         return self.flavor.predict(self.model, enforce(self.signature, data))
@@ -89,10 +99,10 @@ class LoadedModel:
     def predict_proba(self, data: Any) -> Any:
         if not self.has_predict_proba:
             raise InvalidInputError(f"this {self.flavor.name} model has no predict_proba; use predict(...)")
-        if self.plan is not None:
-            from shipyard.registry.matrix import enforce_matrix
-
-            return self.plan.predict_proba(enforce_matrix(self.signature, data))
+        matrix = self._plan_input(data)
+        if matrix is not None:
+            assert self.plan is not None
+            return self.plan.predict_proba(matrix)
         return self.flavor.predict_proba(self.model, enforce(self.signature, data))
 
 

@@ -43,7 +43,9 @@ class Variant:
     def frame(self, columns: dict[str, list[Any]]) -> Any:
         """The model input for a micro-batch: one DataFrame (or array) with the signature's dtypes
         (a float matrix for a compiled plan or the fast path)."""
-        if self.fast is not None or self.model.plan is not None:
+        plan = self.model.plan
+        rows = len(next(iter(columns.values()), []))
+        if self.fast is not None or (plan is not None and not plan.hands_over(rows)):
             import numpy as np
 
             names = self.model.signature.column_names
@@ -55,7 +57,7 @@ class Variant:
         import numpy as np
 
         plan = self.model.plan
-        if plan is not None:  # the signature's checks were made building the matrix
+        if plan is not None and isinstance(data, np.ndarray):  # checked building the matrix
             preds = plan.predict(data)
             proba_arr = plan.predict_proba(data) if self.model.has_predict_proba else None
         elif self.fast is not None:

@@ -188,7 +188,11 @@ def test_missing_flavor_library_is_a_clear_error(
     write_package(folder, sk_pipeline, input_example=X.head(2))
     monkeypatch.setitem(sys.modules, "skops.io", None)  # as if skops were not installed
     with pytest.raises(ConfigurationError, match=r"pip install scikit-learn==\S+ skops==\S+"):
-        load_from_folder(folder)
+        load_from_folder(folder, native=True)
+    loaded = load_from_folder(folder)  # its compiled plan needs neither scikit-learn nor skops
+    assert loaded.predict(X.head(2)).tolist() == sk_pipeline.predict(X.head(2)).tolist()
+    with pytest.raises(ConfigurationError, match=r"pip install scikit-learn==\S+ skops==\S+"):
+        _ = loaded.native
 
 
 def test_model_yaml_is_yaml_and_block_style_is_read_too(

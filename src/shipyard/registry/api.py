@@ -137,7 +137,12 @@ def _find_in_run(registry: ModelRegistry, run_id: str, artifact: str, task_id: s
 
 
 def load_model(
-    uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] = (), stores: Stores | None = None
+    uri: str,
+    *,
+    allow_unsafe: bool = False,
+    trusted: Sequence[str] = (),
+    stores: Stores | None = None,
+    native: bool | None = None,
 ) -> LoadedModel:
     """Load a verified model package: ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``,
     ``models:/NAME/latest`` or ``runs:/RUN_ID/ARTIFACT``.
@@ -147,14 +152,18 @@ def load_model(
     classes and functions on an explicit allow-list, a PyTorch package a few ``torch.nn`` layers;
     ``trusted`` adds exact names of your own (``"mypkg.features.Shift"``, ``"mypkg.nets:Net"``).
     Names that run code or reach files (``builtins.exec``, ``os.*``...) are refused even then.
+
+    A scikit-learn model whose package holds a compiled plan predicts with numpy alone (no
+    scikit-learn import); ``.native`` is the scikit-learn object, loaded on first use.
+    ``native=True`` (or ``SHIPYARD_NATIVE_MODELS=1``) loads and predicts with it from the start.
     """
     if stores is None and not _process_stores_open():
         from shipyard.registry.local_load import load_local
 
-        loaded = load_local(uri, allow_unsafe=allow_unsafe, trusted=trusted)  # the embedded store
+        loaded = load_local(uri, allow_unsafe=allow_unsafe, trusted=trusted, native=native)  # embedded store
         if loaded is not None:
             return loaded
-    return get_registry(stores).load(uri, allow_unsafe=allow_unsafe, trusted=trusted)
+    return get_registry(stores).load(uri, allow_unsafe=allow_unsafe, trusted=trusted, native=native)
 
 
 def _process_stores_open() -> bool:

@@ -8,9 +8,9 @@ process uses the embedded defaults, and hands back ``None`` (use the full path) 
 
 - the URI is ``models:/NAME/N``, ``models:/NAME@ALIAS`` or ``models:/NAME/latest`` (a ``runs:/``
   URI needs the run's artifacts: full path);
-- no ``SHIPYARD_*`` variable is set other than ``HOME``, ``USER``, ``NAMESPACE`` and the unpack
-  limits ``UNPACK_MAX_BYTES`` / ``UNPACK_MAX_MEMBERS`` (whole numbers above 0; anything else, or a
-  server, a database URI, an artifact root, a branch...: full path);
+- no ``SHIPYARD_*`` variable is set other than ``HOME``, ``USER``, ``NAMESPACE``, ``NATIVE_MODELS``
+  and the unpack limits ``UNPACK_MAX_BYTES`` / ``UNPACK_MAX_MEMBERS`` (whole numbers above 0;
+  anything else, or a server, a database URI, an artifact root, a branch...: full path);
 - the SQLite file exists and is at this code's schema head
   (:class:`~shipyard.metadata.sqlite_registry_read.SqliteVersionReader`);
 - the version (or alias, or latest) exists; a miss goes the full way for its precise error.
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 #: SHIPYARD_* variables this path understands; any other one sends the load the full way
 _LIMIT_VARIABLES = ("unpack_max_bytes", "unpack_max_members")
-_KNOWN_VARIABLES = frozenset({"home", "user", "namespace", *_LIMIT_VARIABLES})
+_KNOWN_VARIABLES = frozenset({"home", "user", "namespace", "native_models", *_LIMIT_VARIABLES})
 
 
 def local_home() -> Path | None:
@@ -65,7 +65,9 @@ def local_limits() -> UnpackLimits | None:
     return UnpackLimits(**given)
 
 
-def load_local(uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] = ()) -> LoadedModel | None:
+def load_local(
+    uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] = (), native: bool | None = None
+) -> LoadedModel | None:
     """The model ``uri`` names, loaded from the embedded store; None when the full path must
     answer (see the module doc)."""
     from shipyard.registry.uri import parse_model_uri
@@ -114,6 +116,7 @@ def load_local(uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] =
             version=found.version,
             model_name=found.model_name,
             limits=artifacts.limits,
+            native=native,
         )
     finally:
         artifacts.close()

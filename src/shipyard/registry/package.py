@@ -141,6 +141,7 @@ def write_package(
     folder.mkdir(parents=True, exist_ok=True)
     options = {"init_kwargs": dict(init_kwargs)} if init_kwargs is not None else {}
     flavor_meta = chosen.save(model, folder, options)
+    flavor_meta.update(chosen.compile(model, folder, signature, input_example))
     if input_example is not None:
         _write_example(input_example, folder / EXAMPLE)
     files = {p.relative_to(folder).as_posix(): _sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}

@@ -142,6 +142,7 @@ class ModelRegistry:
         trusted: Sequence[str] = (),
         uri: str | None = None,
         version: ModelVersion | None = None,
+        native: bool | None = None,
     ) -> LoadedModel:
         label = package_label(
             uri or record.name,
@@ -162,18 +163,25 @@ class ModelRegistry:
             version=version.version if version is not None else None,
             model_name=version.model_name if version is not None else None,
             limits=limits,
+            native=native,
         )
 
-    def load(self, uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] = ()) -> LoadedModel:
+    def load(
+        self, uri: str, *, allow_unsafe: bool = False, trusted: Sequence[str] = (), native: bool | None = None
+    ) -> LoadedModel:
         """Load ``models:/...`` or ``runs:/...`` (see :mod:`shipyard.registry.uri`), verified."""
         ref = parse_model_uri(uri)
         if ref.run_id is not None:
             assert ref.artifact is not None
             record = self.find_package(ref.run_id, ref.artifact)
-            return self.load_record(record, allow_unsafe=allow_unsafe, trusted=trusted, uri=uri)
+            return self.load_record(
+                record, allow_unsafe=allow_unsafe, trusted=trusted, uri=uri, native=native
+            )
         version = self.resolve(ref)
         record = self._version_record(version)
-        return self.load_record(record, allow_unsafe=allow_unsafe, trusted=trusted, uri=uri, version=version)
+        return self.load_record(
+            record, allow_unsafe=allow_unsafe, trusted=trusted, uri=uri, version=version, native=native
+        )
 
     def _version_record(self, version: ModelVersion) -> ArtifactRecord:
         """The version's package as an artifact record (the version row holds all that is needed)."""

@@ -2,7 +2,8 @@
 
 ``check_version_loads`` reads the version's package the way serving does (sha256-verified blob,
 bounded tar, per-file hashes in ``model.yaml``, the flavor's safe loader with no extra trust) and,
-when the package has an input example, predicts it (``predict_proba`` too where the flavor has it):
+when the package has an input example, predicts it (``predict_proba`` too where the flavor has it;
+with the library's own model and with the package's compiled plan, when it has one):
 an error, or a non-finite prediction on a finite example, refuses the change with one line naming
 the version and the cause. What cannot be checked here is let through, never guessed at: a package
 that needs trust the caller did not give (a pickle package, a class off the allow-list: serving
@@ -45,12 +46,16 @@ def check_version_loads(stores: Stores, version: ModelVersion, action: str) -> N
     try:
         data = stores.artifacts.get_bytes(version.package_digest, where)  # sha256-verified
         files = files_from_tar(data, where, limits)
-        model = load_package(
-            files,
-            digest=version.package_digest,
-            version=version.version,
-            model_name=version.model_name,
-            limits=limits,
+        model, planned = (
+            load_package(
+                files,
+                digest=version.package_digest,
+                version=version.version,
+                model_name=version.model_name,
+                limits=limits,
+                native=native,
+            )
+            for native in (True, False)
         )
     except (UntrustedContentError, ConfigurationError):
         return  # needs trust or a library only the serving side has: it is checked there
@@ -62,9 +67,11 @@ def check_version_loads(stores: Stores, version: ModelVersion, action: str) -> N
         return
     try:
         example = read_example(files[EXAMPLE], where)
-        outputs = [model.predict(example)]
-        if model.has_predict_proba:
-            outputs.append(model.predict_proba(example))
+        outputs = []
+        for loaded in {id(m): m for m in (model, planned) if m is model or m.plan is not None}.values():
+            outputs.append(loaded.predict(example))
+            if loaded.has_predict_proba:
+                outputs.append(loaded.predict_proba(example))
     except ShipyardError as exc:
         raise _refusal(action, where, "it cannot predict its input example", exc.message) from None
     except Exception as exc:  # the model's own code failed on its own example

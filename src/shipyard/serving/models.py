@@ -33,14 +33,19 @@ class Variant:
     name: str
     version: int | None
     label: str
-    example: Any = None  # the package's input example (DataFrame or array), for warm-up and /docs
+    #: the package's input example, for warm-up: a DataFrame or array, or (a model answered by its
+    #: compiled plan, which needs no pandas) the first rows as JSON records
+    example: Any = None
     role: str = "primary"
     weight: int = 100
     fast: Any = None  # a copy of a scikit-learn estimator that takes a float matrix (see enable_fast_path)
 
     def frame(self, columns: dict[str, list[Any]]) -> Any:
-        """The model input for a micro-batch: one DataFrame (or array) with the signature's dtypes."""
-        if self.fast is not None:
+        """The model input for a micro-batch: one DataFrame (or array) with the signature's dtypes
+        (a float matrix for a compiled plan or the fast path)."""
+        plan = self.model.plan
+        rows = len(next(iter(columns.values()), []))
+        if self.fast is not None or (plan is not None and not plan.hands_over(rows)):
             import numpy as np
 
             names = self.model.signature.column_names
@@ -51,7 +56,11 @@ class Variant:
         """Predictions (and class probabilities where the flavor has them) as plain lists."""
         import numpy as np
 
-        if self.fast is not None:
+        plan = self.model.plan
+        if plan is not None and isinstance(data, np.ndarray):  # checked building the matrix
+            preds = plan.predict(data)
+            proba_arr = plan.predict_proba(data) if self.model.has_predict_proba else None
+        elif self.fast is not None:
             preds = np.asarray(self.fast.predict(data))
             proba_arr = self.fast.predict_proba(data) if self.model.has_predict_proba else None
         else:
@@ -71,7 +80,8 @@ class Variant:
 
         sig = self.model.signature
         if (
-            self.model.flavor.name != "sklearn"
+            self.model.plan is not None  # numpy already: nothing to strip
+            or self.model.flavor.name != "sklearn"
             or sig.input_kind != "dataframe"
             or any(c.type not in ("float32", "float64") or c.shape for c in sig.inputs)
             or not _strippable(self.model.model, sig.column_names)
@@ -148,12 +158,14 @@ def build_input(model: LoadedModel, columns: dict[str, list[Any]]) -> Any:
 
 def example_records(variant: Variant) -> list[dict[str, Any]]:
     """The input example as JSON-ready records (empty when the package has none)."""
-    import numpy as np
-    import pandas as pd
-
     example = variant.example
     if example is None:
         return []
+    if isinstance(example, list):
+        return example[:5]
+    import numpy as np
+    import pandas as pd
+
     names = variant.model.signature.column_names
     if isinstance(example, np.ndarray):
         example = pd.DataFrame(example, columns=names)
@@ -162,6 +174,24 @@ def example_records(variant: Variant) -> list[dict[str, Any]]:
     for row in example.head(5).itertuples(index=False):
         out.append({n: _jsonable(v) for n, v in zip(names, row, strict=True)})
     return out
+
+
+def json_records(data: bytes, names: list[str], rows: int = 5) -> list[dict[str, Any]] | None:
+    """The first ``rows`` of a stored input example as records, read with ``json`` alone (no pandas);
+    None when the file is not the plain numeric table this expects (read it the full way)."""
+    import json
+
+    try:
+        payload = json.loads(data)
+        table = payload["data"][:rows]
+        columns = payload["columns"] if payload.get("kind") == "dataframe" else names
+        if list(columns) != names:
+            return None
+        records = [dict(zip(names, row, strict=True)) for row in table]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    numbers = all(type(v) in (int, float) for r in records for v in r.values())
+    return records if numbers else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -218,7 +248,12 @@ def load_variant(
                 "pass --allow-unsafe-model only if you trust where it came from"
             ) from None
         raise
-    example = read_example(files[EXAMPLE], where) if EXAMPLE in files else None
+    example = None
+    if EXAMPLE in files:
+        if model.plan is not None:
+            example = json_records(files[EXAMPLE], model.signature.column_names)
+        if example is None:
+            example = read_example(files[EXAMPLE], where)
     label = str(version) if version is not None else uri
     variant = Variant(model, name, version, label, example, role=role, weight=weight)
     variant.enable_fast_path()

@@ -15,10 +15,14 @@ import abc
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from shipyard.artifacts.unpack import UnpackLimits
 from shipyard.core.errors import InvalidInputError, SerializationError, UntrustedContentError
+
+if TYPE_CHECKING:
+    from shipyard.registry.plan_eval import Plan
+    from shipyard.registry.signature import Signature
 
 
 def module_roots(model: Any) -> set[str]:
@@ -110,6 +114,19 @@ class Flavor(abc.ABC):
         no code the platform did not choose: classes and modules named in the package are checked
         against an exact allow-list plus ``trusted`` *before* anything is imported; ``limits``
         bound anything unpacked."""
+
+    def compile(self, model: Any, folder: Path, signature: Signature, example: Any) -> dict[str, Any]:
+        """Write files that answer for ``model`` without its library (a compiled plan) under
+        ``folder``, checked against ``model`` first; return flavor options naming them (JSON
+        values, merged into what :meth:`save` returned), or nothing when there are none."""
+        return {}
+
+    def load_plan(
+        self, files: Mapping[str, bytes], meta: dict[str, Any], trusted: Sequence[str], limits: UnpackLimits
+    ) -> Plan | None:
+        """The compiled plan the package holds (see :meth:`compile`), checked as :meth:`load`
+        checks the model file, or None when it has none."""
+        return None
 
     def predict(self, model: Any, data: Any) -> Any:
         return model.predict(data)

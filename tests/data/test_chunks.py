@@ -226,3 +226,28 @@ def test_chunked_snapshots_on_s3(bucket: str, tmp_path: Path) -> None:
         assert service.snapshot("t", src.parent).written == 2
     finally:
         stores.close()
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_failed_large_file_store_adopts_nothing_and_leaves_no_temp_file(
+    service: DatasetService, stores: Stores, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from shipyard.artifacts.staged import StagedBlobs
+
+    src = _write(tmp_path / "src" / "t.parquet", _table(4 * GROUP))
+    real = StagedBlobs.put_range
+    calls = []
+
+    def failing(self: StagedBlobs, *args: object, **kwargs: object) -> tuple[str, bool]:
+        calls.append(1)
+        if len(calls) == 4:
+            raise OSError(28, "No space left on device")
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StagedBlobs, "put_range", failing)
+    with pytest.raises(Exception, match="No space left"):
+        service.snapshot("t", src.parent)
+    root = Path(stores.artifacts.blobs.location)
+    assert not [p for p in (root / "blobs").rglob("*") if p.is_file()]  # none adopted before commit
+    assert not [p for p in (root / ".staging").rglob("*") if p.is_file()]
+    assert service.store.list_datasets() == []

@@ -8,9 +8,9 @@ the source changes meanwhile, and the hash costs less than reading a large chunk
 second thread: on two shared cores CPU time is what a snapshot waits for). Every ``WRITEBACK``
 bytes the writeback of what was copied is started (``POSIX_FADV_DONTNEED`` on Linux: dirty pages
 are written, and stay cached until then), so the caller's fsync waits only for the last of them,
-not for the whole file. Where ``copy_file_range`` is not available (another OS, an older kernel,
-two filesystems that do not support it) the steps are read and written instead, hashed the same
-way.
+not for the whole file (``writeback=False`` leaves that to the caller). Where ``copy_file_range``
+is not available (another OS, an older kernel, two filesystems that do not support it) the steps
+are read and written instead, hashed the same way.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class _Copier:
     def _step(self, want: int) -> int:
         if self.kernel:
             try:
+                if self.offset is None:
+                    return os.copy_file_range(self.src, self.dst, want)
                 return os.copy_file_range(self.src, self.dst, want, self.offset)
             except OSError as exc:
                 if exc.errno not in _UNSUPPORTED:
@@ -62,11 +64,15 @@ def _start_writeback(fd: int, offset: int, size: int) -> None:
         os.posix_fadvise(fd, offset, size, _ADVISE)
 
 
-def copy_hashed(src: int, dst: int, offset: int | None = None, length: int | None = None) -> tuple[str, int]:
+def copy_hashed(
+    src: int, dst: int, offset: int | None = None, length: int | None = None, *, writeback: bool = True
+) -> tuple[str, int]:
     """Copy the rest of file ``src`` (or ``length`` bytes of it from ``offset``, leaving its file
     position alone: several threads may copy ranges of one open file) to the end of ``dst``
     (opened for reading and writing, empty); (sha256 hex of what ``dst`` now holds, its size).
-    ``dst`` is not synced."""
+    ``dst`` is not synced; ``writeback=False`` leaves starting its writeback to the caller (a
+    thread that fsyncs it right after: on a busy disk starting writeback can block, and the
+    copying thread should not)."""
     copier = _Copier(src, dst, offset)
     digest = hashlib.sha256()
     buffer = bytearray(STEP)
@@ -80,10 +86,9 @@ def copy_hashed(src: int, dst: int, offset: int | None = None, length: int | Non
         digest.update(view[:n])  # the GIL is released while it hashes
         size += n
         left -= n if left > 0 else 0
-        if size - started >= WRITEBACK:
+        if writeback and size - started >= WRITEBACK:
             _start_writeback(dst, started, size - started)
             started = size
-    _start_writeback(dst, started, size - started)  # the tail too: the batch's fsync comes later
     return digest.hexdigest(), size
 
 

@@ -2,14 +2,16 @@
 
 A large dataset snapshot stores many blobs (a large Parquet file's row-group-aligned chunks, or
 whole large files) at once. :class:`StagedBlobs` copies each range into a temp file in the local
-store's staging folder (:func:`~shipyard.artifacts._copy.copy_hashed`: in the kernel, hashed from
-the stored bytes, writeback started as it goes) and leaves it there, while one more thread
-fsyncs each temp file once it is copied (that thread only waits for the disk, so the copying
-threads keep both cores busy). :meth:`StagedBlobs.commit` waits for the last of those fsyncs,
-renames every temp file under its digest key and syncs each blob folder once (a batch costs
-about one journal commit, not one per blob). A blob is under its key only once its bytes are
-durable, and ``commit`` returns only once the renames are too, so a version recorded after it
-never names a blob that is not durable; a crash before leaves temp files (removed by garbage
+store's staging folder (:func:`~shipyard.artifacts._copy.copy_hashed`: in the kernel, each
+step hashed from the stored bytes; reading into a buffer, hashing and writing it cost more CPU
+with two threads, even from a row group's unaligned offset) and leaves it there, while
+two more threads fsync each temp file once it is copied (they start its writeback and wait for
+the disk; starting writeback from the copying threads made them block on a busy disk: two
+threads copied no faster than one). :meth:`StagedBlobs.commit` waits for the last of those
+fsyncs, renames every temp file under its digest key and syncs each blob folder once (a batch
+costs about one journal commit, not one per blob). A blob is under its key only once its bytes
+are durable, and ``commit`` returns only once the renames are too, so a version recorded after
+it never names a blob that is not durable; a crash before leaves temp files (removed by garbage
 collection's stale sweep).
 
 Into a remote backend (no staging folder) each range streams through a
@@ -31,6 +33,7 @@ from shipyard.artifacts.cas import ContentStore, blob_key
 from shipyard.core.errors import InvalidInputError
 
 _READ = 16 << 20  # bytes read at a time when a range streams to a remote backend
+_SYNC_THREADS = 2  # fsyncs in flight (they wait for the disk; concurrent ones share a journal commit)
 
 
 class StagedBlobs:
@@ -65,7 +68,7 @@ class StagedBlobs:
         temp = Path(name)
         try:
             try:
-                digest, got = copy_hashed(src, fd, offset, length)
+                digest, got = copy_hashed(src, fd, offset, length, writeback=False)
             finally:
                 os.close(fd)
             _check_length(label, offset, got, length)
@@ -78,7 +81,7 @@ class StagedBlobs:
         with self._lock:
             self._temps.append((digest, temp))
             if self._syncer is None:
-                self._syncer = ThreadPoolExecutor(1, thread_name_prefix="shipyard-fsync")
+                self._syncer = ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="shipyard-fsync")
             self._synced.append(self._syncer.submit(_fsync, temp))
         return digest, True
 

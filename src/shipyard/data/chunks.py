@@ -124,35 +124,34 @@ def store_large(
     ({index: file}, blobs copied). ``probe``: hash each range first and copy only those the
     store lacks (a re-snapshot). ``done(file)`` is told as each file's ranges are stored."""
     staged = StagedBlobs(cas)
-    jobs = [(f, r) for f in files for r in f.ranges]
-    fds: dict[int, int] = {}
+    # round robin over the files: the workers copy ranges of different files side by side
+    # (two threads in ranges of one file cost more CPU here)
+    most = max((len(f.ranges) for f in files), default=0)
+    jobs = [(f, f.ranges[i]) for i in range(most) for f in files if i < len(f.ranges)]
     left = {f.index: len(f.ranges) for f in files}
+    found: dict[int, list[tuple[str, int]]] = {f.index: [] for f in files}
+
+    def store(job: tuple[LargeFile, Range]) -> tuple[str, bool]:
+        f, (offset, length) = job
+        fd = _open(f)  # per range: a folder of 100,000 large files never holds 100,000 open
+        try:
+            return staged.put_range(fd, offset, length, label=f.path, probe=probe)
+        finally:
+            os.close(fd)
+
+    copied = 0
     try:
-        for f in files:
-            fds[f.index] = _open(f)
-
-        def store(job: tuple[LargeFile, Range]) -> tuple[str, bool]:
-            f, (offset, length) = job
-            return staged.put_range(fds[f.index], offset, length, label=f.path, probe=probe)
-
-        found: dict[int, list[tuple[str, int]]] = {f.index: [] for f in files}
-        copied = 0
         with ThreadPoolExecutor(THREADS) as pool:
             for (f, (_, length)), (digest, wrote) in zip(jobs, pool.map(store, jobs), strict=True):
                 found[f.index].append((digest, length))
                 copied += wrote
                 left[f.index] -= 1
-                if not left[f.index]:
-                    os.close(fds.pop(f.index))
-                    if done is not None:
-                        done(f)
+                if not left[f.index] and done is not None:
+                    done(f)
         staged.commit()
     except BaseException:
         staged.abort()
         raise
-    finally:
-        for fd in fds.values():
-            os.close(fd)
     return {f.index: _described(f, found[f.index]) for f in files}, copied
 
 

@@ -122,3 +122,31 @@ def test_a_failed_copy_leaves_no_temp_file_and_no_blob(
     assert "\n" not in str(raised.value)
     assert _staged(cas) == []
     assert not list((tmp_path / "store").glob("blobs/sha256/*/*"))
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_a_range_is_copied_from_its_offset_and_the_file_position_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool
+) -> None:
+    """Ranges of one open file (a Parquet file's row groups) are copied by several threads: each
+    from its own offset, by the kernel or (refused) read and written the same way."""
+    if not kernel:
+
+        def refuse(*args: int) -> int:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    path, data = _source(tmp_path)
+    src = os.open(path, os.O_RDONLY)
+    dst = os.open(tmp_path / "out", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        offset, length = 12_345, len(data) // 2
+        digest, size = copying.copy_hashed(src, dst, offset, length, writeback=False)
+        assert os.lseek(src, 0, os.SEEK_CUR) == 0
+        assert (tmp_path / "out").read_bytes() == data[offset : offset + length]
+        assert (digest, size) == (hashlib.sha256(data[offset : offset + length]).hexdigest(), length)
+        assert copying.hash_range(src, offset, length) == (digest, length)
+        assert copying.hash_range(src, len(data) - 10, 100)[1] == 10  # fewer at the file's end
+    finally:
+        os.close(src)
+        os.close(dst)

@@ -147,6 +147,20 @@ def test_staging_and_adopt(blob_backend: BlobBackend, tmp_path: Path) -> None:
     assert all(".staging" not in key for key in blob_backend.list_keys())
 
 
+def test_adopt_files_takes_a_batch(blob_backend: BlobBackend, tmp_path: Path) -> None:
+    staging = blob_backend.staging_dir()
+    folder = staging if staging is not None else tmp_path
+    moves = []
+    for i in range(3):
+        temp = folder / f"tmp-batch-{i}"
+        temp.write_bytes(f"batch {i}".encode())
+        moves.append((f"y/{i % 2}/b{i}", temp))
+    blob_backend.adopt_files(moves)
+    assert [read_all(blob_backend, key) for key, _ in moves] == [b"batch 0", b"batch 1", b"batch 2"]
+    assert not any(temp.exists() for _, temp in moves)
+    assert sorted(blob_backend.list_keys("y/")) == ["y/0/b0", "y/0/b2", "y/1/b1"]
+
+
 def test_local_path(blob_backend: BlobBackend) -> None:
     blob_backend.write_bytes("lp/k", b"zero-copy")
     path = blob_backend.local_path("lp/k")

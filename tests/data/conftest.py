@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,8 @@ from shipyard.tracking.stores import Stores, open_stores
 
 class CountingBackend:
     """Counts the blobs a local backend takes in: every write, streamed or in memory, ends in
-    ``adopt_file`` (``write_bytes`` writes a temp file and adopts it)."""
+    ``adopt_file`` (``write_bytes`` writes a temp file and adopts it) or ``adopt_files`` (a batch of
+    large files' blobs)."""
 
     def __init__(self, inner: BlobBackend) -> None:
         self.inner = inner
@@ -25,7 +26,14 @@ class CountingBackend:
             self.writes += 1
             original_adopt(key, path)
 
+        original_adopt_files = inner.adopt_files
+
+        def adopt_files(moves: Sequence[tuple[str, Path]]) -> None:
+            self.writes += len(moves)
+            original_adopt_files(moves)
+
         inner.adopt_file = adopt_file  # type: ignore[method-assign]
+        inner.adopt_files = adopt_files  # type: ignore[method-assign]
 
 
 @pytest.fixture

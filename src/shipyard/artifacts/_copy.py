@@ -8,9 +8,9 @@ the source changes meanwhile, and the hash costs less than reading a large chunk
 second thread: on two shared cores CPU time is what a snapshot waits for). Every ``WRITEBACK``
 bytes the writeback of what was copied is started (``POSIX_FADV_DONTNEED`` on Linux: dirty pages
 are written, and stay cached until then), so the caller's fsync waits only for the last of them,
-not for the whole file. Where ``copy_file_range`` is not available (another OS, an older kernel,
-two filesystems that do not support it) the steps are read and written instead, hashed the same
-way.
+not for the whole file (``writeback=False`` leaves that to the caller). Where ``copy_file_range``
+is not available (another OS, an older kernel, two filesystems that do not support it) the steps
+are read and written instead, hashed the same way.
 """
 
 from __future__ import annotations
@@ -22,25 +22,37 @@ import sys
 
 STEP = 256 << 10  # bytes copied, then hashed, at a time (fits a core's cache)
 WRITEBACK = 16 << 20  # bytes after which their writeback to the disk is started
+_HASH_STEP = 1 << 20  # bytes read, then hashed, at a time by hash_range
 _ADVISE = getattr(os, "POSIX_FADV_DONTNEED", None) if sys.platform == "linux" else None
 _UNSUPPORTED = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF, errno.EPERM}
 
 
 class _Copier:
-    def __init__(self, src: int, dst: int) -> None:
-        self.src, self.dst = src, dst
+    """Copies from ``src`` at ``offset`` (its own file position when None) to ``dst``'s position."""
+
+    def __init__(self, src: int, dst: int, offset: int | None) -> None:
+        self.src, self.dst, self.offset = src, dst, offset
         self.kernel = hasattr(os, "copy_file_range")
 
     def step(self, want: int) -> int:
-        """Copy up to ``want`` bytes at the two files' offsets; 0 at the source's end."""
+        """Copy up to ``want`` bytes; 0 at the source's end."""
+        n = self._step(want)
+        if self.offset is not None:
+            self.offset += n
+        return n
+
+    def _step(self, want: int) -> int:
         if self.kernel:
             try:
-                return os.copy_file_range(self.src, self.dst, want)
+                if self.offset is None:
+                    return os.copy_file_range(self.src, self.dst, want)
+                return os.copy_file_range(self.src, self.dst, want, self.offset)
             except OSError as exc:
                 if exc.errno not in _UNSUPPORTED:
                     raise
                 self.kernel = False  # read and write from here on, at the same offsets
-        data = os.read(self.src, want)
+        at = self.offset
+        data = os.read(self.src, want) if at is None else os.pread(self.src, want, at)
         view = memoryview(data)
         while view:
             view = view[os.write(self.dst, view) :]
@@ -52,21 +64,44 @@ def _start_writeback(fd: int, offset: int, size: int) -> None:
         os.posix_fadvise(fd, offset, size, _ADVISE)
 
 
-def copy_hashed(src: int, dst: int) -> tuple[str, int]:
-    """Copy the rest of file ``src`` to the end of ``dst`` (opened for reading and writing, empty);
-    (sha256 hex of what ``dst`` now holds, its size). ``dst`` is not synced."""
-    copier = _Copier(src, dst)
+def copy_hashed(
+    src: int, dst: int, offset: int | None = None, length: int | None = None, *, writeback: bool = True
+) -> tuple[str, int]:
+    """Copy the rest of file ``src`` (or ``length`` bytes of it from ``offset``, leaving its file
+    position alone: several threads may copy ranges of one open file) to the end of ``dst``
+    (opened for reading and writing, empty); (sha256 hex of what ``dst`` now holds, its size).
+    ``dst`` is not synced; ``writeback=False`` leaves starting its writeback to the caller (a
+    thread that fsyncs it right after: on a busy disk starting writeback can block, and the
+    copying thread should not)."""
+    copier = _Copier(src, dst, offset)
     digest = hashlib.sha256()
     buffer = bytearray(STEP)
     view = memoryview(buffer)
     size = started = 0
-    while n := copier.step(STEP):
+    left = -1 if length is None else length
+    while left and (n := copier.step(STEP if left < 0 else min(STEP, left))):
         got = os.preadv(dst, [view[:n]], size)  # what was stored, still in the cache
         if got != n:
             raise OSError(errno.EIO, f"read {got} of the {n} bytes just copied into a blob")
         digest.update(view[:n])  # the GIL is released while it hashes
         size += n
-        if size - started >= WRITEBACK:
+        left -= n if left > 0 else 0
+        if writeback and size - started >= WRITEBACK:
             _start_writeback(dst, started, size - started)
             started = size
     return digest.hexdigest(), size
+
+
+def hash_range(src: int, offset: int, length: int) -> tuple[str, int]:
+    """(sha256 hex, bytes read) of ``length`` bytes of file ``src`` from ``offset`` (fewer at its
+    end), read with ``preadv`` into one reused buffer (the file position is left alone)."""
+    digest = hashlib.sha256()
+    view = memoryview(bytearray(_HASH_STEP))
+    done = 0
+    while done < length:
+        got = os.preadv(src, [view[: min(_HASH_STEP, length - done)]], offset + done)
+        if not got:
+            break
+        digest.update(view[:got])
+        done += got
+    return digest.hexdigest(), done

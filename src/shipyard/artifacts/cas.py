@@ -309,6 +309,12 @@ class ContentStore:
             return
         self.blobs.adopt_file(key, path)
 
+    def holds(self, digest: str) -> bool:
+        """Whether the blob is stored (touched, so garbage collection's grace period covers the
+        record about to point at it)."""
+        key = blob_key(digest)
+        return self.blobs.exists(key) and self._renewed(key)
+
     def put_bytes(self, data: Buffer) -> str:
         if _nbytes(data) >= _CHUNK:
             with self.writer() as out:

@@ -9,14 +9,14 @@ little Python).
 - Other files up to ``PACK_LIMIT`` are read with one ``open`` (``O_NOFOLLOW``) and one ``read``
   on a few threads, hashed, and gathered into pack blobs of about ``PACK_BYTES`` (each file keeps
   its own sha256 and is found by pack and offset); a pack is written on a background thread
-  while the next one fills. Larger files are blobs of their own (``ContentStore.put_file``: into a
-  local store, copied in the kernel and hashed from the copy, ``shipyard.artifacts._copy``), and
-  thread-pool tasks hold at most ``_TASK_BYTES`` of them, so the files of a large Parquet folder
-  are copied and hashed side by side rather than one after another.
+  while the next one fills. Larger files are stored after them by :mod:`shipyard.data.chunks`
+  (a large Parquet file as row-group-aligned chunks, any other as one blob; two workers copy in
+  the kernel and hash from the copy, ``shipyard.artifacts._copy``).
 - Durability: every blob is fsynced before it is renamed under its digest key (and its folder
-  fsynced after), and the version is recorded only once every blob is stored, so an acknowledged
-  version's bytes are on disk; a blob's writeback starts while it is still being copied, so the
-  fsync waits for its last megabytes only.
+  fsynced after): a pack on its own, the large files' blobs together once all are copied
+  (``shipyard.artifacts.staged``; their writeback starts while they are copied, so the batch's
+  fsyncs wait for the last megabytes only). The version is recorded only once every blob is
+  stored, so an acknowledged version's bytes are on disk.
 - A digest seen twice in one snapshot is packed once.
 
 Blobs written for a snapshot that then fails are left unreferenced, for garbage collection.
@@ -33,6 +33,7 @@ from pathlib import Path
 
 from shipyard.artifacts.cas import ContentStore
 from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.data import chunks
 from shipyard.data.hashcache import HashCache, Stamp
 from shipyard.metadata.datasets import DatasetFile
 
@@ -151,16 +152,16 @@ class _Packer:
 
 def _at(rel: str, digest: str, size: int, where: DatasetFile) -> DatasetFile:
     """``rel`` stored where a known file with the same digest is."""
-    return DatasetFile(rel, digest, size, None, where.pack, where.offset)
+    return DatasetFile(rel, digest, size, None, where.pack, where.offset, where.chunks)
 
 
 def _tasks(entries: list[Entry], start: int, end: int) -> list[range]:
     """``entries[start:end]`` cut into thread-pool tasks of at most ``_PER_TASK`` files or about
-    ``_TASK_BYTES`` (so large files are copied and hashed side by side, not one after another)."""
+    ``_TASK_BYTES`` of small files read (a large file is only noted here; it is stored later)."""
     tasks: list[range] = []
     first, size = start, 0
     for i in range(start, end):
-        size += entries[i][2].st_size
+        size += min(entries[i][2].st_size, PACK_LIMIT)
         if i + 1 - first >= _PER_TASK or size >= _TASK_BYTES:
             tasks.append(range(first, i + 1))
             first, size = i + 1, 0
@@ -169,7 +170,7 @@ def _tasks(entries: list[Entry], start: int, end: int) -> list[range]:
     return tasks
 
 
-Probe = tuple[int, str, bytes | None, DatasetFile | None, bool]  # index, digest, data, placed, wrote
+Probe = tuple[int, str, bytes | None, DatasetFile | None]  # index, digest, data, placed
 Progress = Callable[[int, int], None]  # (bytes done, bytes in all)
 
 
@@ -191,7 +192,7 @@ def store_files(
     cached = cache.under(base) if cache is not None else {}
     remembered: list[tuple[str, Stamp, str]] = []
     placed: dict[int, DatasetFile] = {}
-    big_written = 0
+    large: list[int] = []  # files over PACK_LIMIT to store
 
     def probe(index: int) -> Probe:
         rel, path, st = entries[index]
@@ -202,21 +203,19 @@ def store_files(
             where = known.get(hit[1])
             if where is not None:
                 remembered.append((rel, stamp, hit[1]))
-                return index, hit[1], None, _at(rel, hit[1], size, where), False
+                return index, hit[1], None, _at(rel, hit[1], size, where)
             if size > PACK_LIMIT and cas.exists(hit[1]):
                 remembered.append((rel, stamp, hit[1]))
-                return index, hit[1], None, DatasetFile(rel, hit[1], size), False
-        if size > PACK_LIMIT:
-            digest, size = cas.put_file(Path(path))
-            remembered.append((rel, stamp, digest))
-            return index, digest, None, DatasetFile(rel, digest, size), True
+                return index, hit[1], None, DatasetFile(rel, hit[1], size)
+        if size > PACK_LIMIT:  # stored after the small files, by store_large
+            return index, "", None, None
         data = read_small(path, size)
         digest = hashlib.sha256(data).hexdigest()
         remembered.append((rel, stamp, digest))
         where = known.get(digest)
         if where is not None:
-            return index, digest, None, _at(rel, digest, len(data), where), False
-        return index, digest, data, None, False
+            return index, digest, None, _at(rel, digest, len(data), where)
+        return index, digest, data, None
 
     def probe_many(indexes: range) -> list[Probe]:
         return [probe(i) for i in indexes]  # a few hundred files per task: little pool overhead
@@ -231,16 +230,31 @@ def store_files(
             end = min(len(entries), start + _CHUNK_FILES)
             tasks = _tasks(entries, start, end)
             for results in pool.map(probe_many, tasks):
-                for index, digest, data, found, wrote in results:
+                for index, digest, data, found in results:
                     if found is not None:
                         placed[index] = found
-                        big_written += wrote
                     elif data is not None:
                         packer.add(index, entries[index][0], digest, data)
+                    else:
+                        large.append(index)
+                        continue
                     done += entries[index][2].st_size
                 if progress is not None:
                     progress(done, total)
         placed.update(packer.placed())
+
+    def stored(f: chunks.LargeFile) -> None:
+        nonlocal done
+        done += f.size
+        if progress is not None:
+            progress(done, total)
+
+    plans = [chunks.plan(i, entries[i][0], entries[i][1], entries[i][2].st_size) for i in large]
+    stored_large, big_written = chunks.store_large(cas, plans, probe=bool(known), done=stored)
+    for index, file in stored_large.items():
+        st = entries[index][2]
+        remembered.append((file.path, (st.st_size, st.st_mtime_ns, st.st_ino), file.digest))
+    placed.update(stored_large)
     if cache is not None and remembered:
         cache.remember(base, remembered)
     return [placed[i] for i in range(len(entries))], len(packer.packs) + big_written

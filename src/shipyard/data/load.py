@@ -8,13 +8,17 @@ only when its size matches the recorded one (it was verified when it was written
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from shipyard.artifacts.cas import ContentStore, validate_digest
 from shipyard.core.errors import IntegrityError, InvalidInputError
-from shipyard.metadata.datasets import DatasetFile
+from shipyard.metadata.datasets import DatasetFile, chunks_digest
+
+_STEP = 16 << 20  # bytes of a chunk read at a time while a file is put back together
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -31,8 +35,25 @@ def _sliced(data: bytes, file: DatasetFile, label: str) -> bytes:
     return part
 
 
+def _chunks_of(file: DatasetFile, label: str) -> tuple[tuple[str, int], ...]:
+    """A chunked file's chunks, checked against the file's digest and size."""
+    assert file.chunks is not None
+    if chunks_digest(file.chunks) != file.digest or sum(n for _, n in file.chunks) != file.size:
+        raise IntegrityError(f"{label}: its chunk list does not match its digest and size; refused")
+    return file.chunks
+
+
 def file_bytes(cas: ContentStore, file: DatasetFile, label: str) -> bytes:
-    """One file's verified bytes (from its blob, or sliced out of its verified pack)."""
+    """One file's verified bytes (from its blob or its verified chunks, or sliced out of its
+    verified pack)."""
+    if file.chunks is not None:
+        parts = []
+        for digest, size in _chunks_of(file, label):
+            part = cas.get_bytes(validate_digest(digest), label)
+            if len(part) != size:
+                raise IntegrityError(f"{label}: chunk {digest} has {len(part)} bytes, {size} recorded")
+            parts.append(part)
+        return b"".join(parts)
     if file.pack is None:
         return cas.get_bytes(validate_digest(file.digest), label)
     return _sliced(cas.get_bytes(validate_digest(file.pack), label), file, label)
@@ -65,6 +86,8 @@ class Materializer:
 
     def local(self, file: DatasetFile, label: str) -> Path:
         """A local, verified copy of the file's bytes (named by its digest)."""
+        if file.chunks is not None:
+            return self._assembled(file, label)
         if file.pack is None:
             return self._blob(file.digest, label, file.size)
         path = self.cache_dir / validate_digest(file.digest)[:2] / file.digest
@@ -75,6 +98,35 @@ class Materializer:
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(data)
         tmp.replace(path)
+        return path
+
+    def _assembled(self, file: DatasetFile, label: str) -> Path:
+        """A chunked file put back together, each chunk streamed and verified (a chunk that does
+        not match its digest or size fails the load and leaves nothing in the cache)."""
+        path = self.cache_dir / validate_digest(file.digest)[:2] / file.digest
+        if path.is_file() and path.stat().st_size == file.size:
+            return path
+        chunks = _chunks_of(file, label)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
+        try:
+            with open(fd, "wb") as out:
+                for digest, size in chunks:
+                    with self.cas.open_verified(validate_digest(digest), label) as reader:
+                        while data := reader.read(_STEP):
+                            out.write(data)
+                        reader.verify()
+                        if reader.position != size:
+                            raise IntegrityError(
+                                f"{label}: chunk {digest} has {reader.position} bytes, {size} recorded"
+                            )
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return path
 
 

@@ -3,8 +3,9 @@
 - A DataFrame / Arrow table is cut into Parquet parts of about ``PART_BYTES`` (written the same way
   every time, so an unchanged part has the same digest and is not written again).
 - A CSV file is read into a table first (stored as Parquet parts).
-- A Parquet file, or a folder whose files are all Parquet, is stored as it is (one blob per file);
-  schema, row count and statistics come from the footers.
+- A Parquet file, or a folder whose files are all Parquet, is stored as it is (a large file as
+  row-group-aligned chunks, :mod:`shipyard.data.chunks`, so a changed or appended row group
+  stores only its chunk); schema, row count and statistics come from the footers.
 - Any other folder is stored file by file (``files`` kind).
 
 Local files are stored by :mod:`shipyard.data.files` (hash cache, packs of small files, threads).
@@ -17,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,7 +144,7 @@ def _parquet_snapshot(
                 "snapshot them as separate datasets or rewrite them with one schema"
             )
         metas.append(meta)
-        with_rows.append(DatasetFile(f.path, f.digest, f.size, meta.num_rows))
+        with_rows.append(replace(f, rows=meta.num_rows))
     assert schema is not None
     columns = columns_of(schema, column_tags)
     rows = sum(m.num_rows for m in metas)

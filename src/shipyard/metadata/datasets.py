@@ -24,6 +24,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 import abc
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,7 +42,8 @@ USE_DIRECTIONS = ("input", "output")
 class DatasetFile:
     """One file of a version: its relative path, content digest (sha256 of its bytes), size and
     (tables) row count. Small files are stored in a *pack* blob: ``pack`` is that blob's digest and
-    ``offset`` where the file's bytes start in it; otherwise the file is the blob ``digest``."""
+    ``offset`` where the file's bytes start in it; a large Parquet file may be stored as
+    ``chunks``; otherwise the file is the blob ``digest``."""
 
     path: str
     digest: str
@@ -49,6 +51,25 @@ class DatasetFile:
     rows: int | None = None
     pack: str | None = None
     offset: int | None = None
+    #: a large Parquet file stored as row-group-aligned chunks: ((chunk digest, size), ...) in file
+    #: order; ``digest`` is then :func:`chunks_digest` of them, not a blob (None: one blob or a pack)
+    chunks: tuple[tuple[str, int], ...] | None = None
+
+
+def chunks_digest(chunks: Sequence[tuple[str, int]]) -> str:
+    """The digest of a chunked file: sha256 over its chunks' digests and sizes in order (so two
+    files with the same chunks have the same digest, and the list cannot be changed unseen)."""
+    text = "".join(f"{digest} {size}\n" for digest, size in chunks)
+    return hashlib.sha256(b"shipyard-chunks-1\n" + text.encode()).hexdigest()
+
+
+def file_row(f: DatasetFile) -> list[Any]:
+    """A file as the wire row ``[path, sha256, size, rows, pack, offset]`` (a chunked file adds
+    ``[[chunk sha256, size]...]``)."""
+    row: list[Any] = [f.path, f.digest, f.size, f.rows, f.pack, f.offset]
+    if f.chunks is not None:
+        row.append([[d, n] for d, n in f.chunks])
+    return row
 
 
 @dataclass(frozen=True)

@@ -402,22 +402,28 @@ class PasswordSetIn(_Body):
     )
 
 
+_FilePath = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+_FileRow = tuple[_FilePath, Digest, Size, Size | None, Digest | None, Size | None]
+#: a large Parquet file stored as row-group-aligned chunks: the row adds [[chunk sha256, size]...]
+_ChunkedFileRow = tuple[
+    _FilePath,
+    Digest,
+    Size,
+    Size | None,
+    None,
+    None,
+    Annotated[list[tuple[Digest, Size]], Field(min_length=1, max_length=1_000_000)],
+]
+
+
 class DatasetVersionIn(_Body):
     """A dataset version; ``files`` are rows ``[path, sha256, size, rows, pack, offset]`` (the last
-    three may be null; ``pack``/``offset`` locate a small file inside a pack blob)."""
+    three may be null; ``pack``/``offset`` locate a small file inside a pack blob), and a chunked
+    file's row adds its chunks ``[[sha256, size]...]``."""
 
     kind: Literal["table", "files"]
     source_format: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    files: list[
-        tuple[
-            Annotated[str, StringConstraints(min_length=1, max_length=1024)],
-            Digest,
-            Size,
-            Size | None,
-            Digest | None,
-            Size | None,
-        ]
-    ] = Field(max_length=1_000_000)
+    files: list[_FileRow | _ChunkedFileRow] = Field(max_length=1_000_000)
     created_by: str | None = None
     created_at: Time
     num_rows: Size | None = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import abc
 import errno
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -167,6 +167,12 @@ class BlobBackend(abc.ABC):
         Backends without a staging dir fall back to :meth:`write_file` + unlink."""
         self.write_file(key, path)
         path.unlink(missing_ok=True)
+
+    def adopt_files(self, moves: Sequence[tuple[str, Path]]) -> None:
+        """:meth:`adopt_file` for each (key, path): a local backend renames them all, then syncs
+        each folder once (a batch of blobs costs one journal commit, not one per blob)."""
+        for key, path in moves:
+            self.adopt_file(key, path)
 
     def clean_stale(self, cutoff: float, *, dry_run: bool = False) -> StaleReport:
         """Remove what killed writers left behind, last active before ``cutoff`` (seconds since

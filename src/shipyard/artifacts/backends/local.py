@@ -15,7 +15,7 @@ import shutil
 import stat as stat_mode
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -225,6 +225,29 @@ class LocalBackend(BlobBackend):
             _fsync_dir(dest.parent)
         except OSError as exc:
             raise write_error(exc, key, self.location) from exc
+
+    def adopt_files(self, moves: Sequence[tuple[str, Path]]) -> None:
+        folders: dict[Path, None] = {}
+        for key, path in moves:
+            dest = self._checked(key)
+            try:
+                self._make_parents(dest.parent)
+                try:
+                    os.replace(path, dest)
+                except OSError as exc:
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    self.write_file(key, path)  # not on our filesystem after all: copy
+                    path.unlink(missing_ok=True)
+                    continue
+            except OSError as exc:
+                raise write_error(exc, key, self.location) from exc
+            folders[dest.parent] = None
+        for folder in folders:  # the first commits the journal; the rest find little left to do
+            try:
+                _fsync_dir(folder)
+            except OSError as exc:
+                raise write_error(exc, "a blob folder", self.location) from exc
 
     def _make_parents(self, folder: Path) -> None:
         if folder.is_dir():

@@ -16,6 +16,7 @@ from shipyard.metadata.datasets import (
     DatasetUse,
     DatasetVersion,
     DatasetVersionCreate,
+    file_row,
 )
 from shipyard.metadata.rest.codec import decode, to_wire
 from shipyard.metadata.rest.http import RestSession, seg
@@ -28,6 +29,12 @@ def _d(name: str) -> str:
 
 def _v(name: str, version: int) -> str:
     return f"/datasets/{seg(name)}/versions/{int(version)}"
+
+
+def _file(row: list[Any]) -> DatasetFile:
+    p, d, s, r, k, o, *more = row
+    chunks = tuple((str(cd), int(cs)) for cd, cs in more[0]) if more else None
+    return DatasetFile(str(p), str(d), int(s), _int(r), None if k is None else str(k), _int(o), chunks)
 
 
 def _int(value: Any) -> int | None:
@@ -62,7 +69,7 @@ class RestDatasetStore(DatasetStore):
     def create_version(self, create: DatasetVersionCreate) -> DatasetVersion:
         body = to_wire(create)
         body.pop("dataset_name")
-        body["files"] = [[f.path, f.digest, f.size, f.rows, f.pack, f.offset] for f in create.files]
+        body["files"] = [file_row(f) for f in create.files]
         return decode(DatasetVersion, self._http.call("POST", _d(create.dataset_name) + "/versions", body))
 
     def get_version(self, name: str, version: int) -> DatasetVersion:
@@ -76,10 +83,7 @@ class RestDatasetStore(DatasetStore):
         self, name: str, version: int, *, limit: int | None = None, offset: int = 0
     ) -> list[DatasetFile]:
         rows = self._rows(_v(name, version) + "/files", "files", {}, limit, offset)
-        return [
-            DatasetFile(str(p), str(d), int(s), _int(r), None if k is None else str(k), _int(o))
-            for p, d, s, r, k, o in rows
-        ]
+        return [_file(row) for row in rows]
 
     def delete_version(self, name: str, version: int) -> None:
         self._http.call("DELETE", _v(name, version))

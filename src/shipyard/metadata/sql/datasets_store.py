@@ -6,6 +6,7 @@ and a version with all its files is written, or nothing is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from shipyard.metadata.datasets import (
     DatasetUse,
     DatasetVersion,
     DatasetVersionCreate,
+    chunks_digest,
 )
 from shipyard.metadata.sql.dataset_manifest import blobs_of, decode_manifest, encode_manifest
 from shipyard.metadata.sql.datasets_schema import (
@@ -142,6 +144,9 @@ def _insert_dataset(conn: Connection, create: DatasetVersionCreate) -> None:
     validate_name("dataset", name, new=True)  # refusing rolls the insert back
 
 
+_DIGEST = re.compile("[0-9a-f]{64}")
+
+
 def _check_create(create: DatasetVersionCreate) -> None:
     if create.kind not in DATASET_KINDS:
         raise InvalidInputError(f"dataset kind {create.kind!r} is not one of {', '.join(DATASET_KINDS)}")
@@ -150,6 +155,23 @@ def _check_create(create: DatasetVersionCreate) -> None:
         raise InvalidInputError(f"dataset {create.dataset_name!r}: a version lists the same file twice")
     if any((f.pack is None) != (f.offset is None) or (f.offset or 0) < 0 for f in create.files):
         raise InvalidInputError(f"dataset {create.dataset_name!r}: a packed file needs its pack and offset")
+    for f in create.files:
+        if f.chunks is not None and not _chunks_ok(f):
+            raise InvalidInputError(
+                f"dataset {create.dataset_name!r}: file {f.path[:100]!r} is chunked but its chunks do "
+                "not add up to its size and digest (or it is also packed)"
+            )
+
+
+def _chunks_ok(f: DatasetFile) -> bool:
+    assert f.chunks is not None
+    return (
+        f.pack is None
+        and bool(f.chunks)
+        and all(size > 0 and _DIGEST.fullmatch(digest) for digest, size in f.chunks)
+        and sum(size for _, size in f.chunks) == f.size
+        and chunks_digest(f.chunks) == f.digest
+    )
 
 
 class SqlDatasetStore(BorrowedTransactions, DatasetStore):

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from shipyard.artifacts.cas import validate_digest
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.names import validate_alias_name, validate_name
-from shipyard.metadata.datasets import DatasetFile, DatasetUse, DatasetVersionCreate
+from shipyard.metadata.datasets import DatasetFile, DatasetUse, DatasetVersionCreate, file_row
 from shipyard.security.policy import check_project_name
 from shipyard.server import contract as c
 from shipyard.server.access import check_new_dataset_version, check_run
@@ -80,11 +80,12 @@ def create_version(request: Request, name: Name, body: DatasetVersionIn) -> Resp
     if body.run_id is not None:
         check_run(ctx, principal_of(request).access, "run:write", body.run_id)
     files = []
-    for path, digest, size, rows, pack, offset in body.files:
+    for path, digest, size, rows, pack, offset, *more in body.files:
         if size < 0 or (rows is not None and rows < 0):
             raise InvalidInputError(f"file {path[:100]!r}: size and rows must not be negative")
         packed = None if pack is None else validate_digest(pack)
-        files.append(DatasetFile(path, validate_digest(digest), size, rows, packed, offset))
+        chunks = tuple((validate_digest(d), n) for d, n in more[0]) if more else None
+        files.append(DatasetFile(path, validate_digest(digest), size, rows, packed, offset, chunks))
     if sum(f.size for f in files) > c.INT64_MAX:
         raise InvalidInputError("the files' sizes add up past 2**63-1 bytes; send the real sizes")
     create = DatasetVersionCreate(
@@ -135,14 +136,12 @@ def delete_version(request: Request, name: Name, version: Version) -> Response:
 def list_files(
     request: Request, name: Name, version: Version, limit: Limit = LIST_PAGE_DEFAULT, offset: Offset = 0
 ) -> Response:
-    """Rows ``[path, sha256, size, rows, pack, offset]``, by path."""
+    """Rows ``[path, sha256, size, rows, pack, offset]``, by path (a chunked file's row adds
+    ``[[chunk sha256, size]...]``)."""
     store, name = ctx_of(request).datasets, _name(name)
 
     def read(n: int, at: int) -> Sequence[object]:
-        return [
-            [f.path, f.digest, f.size, f.rows, f.pack, f.offset]
-            for f in store.list_files(name, version, limit=n, offset=at)
-        ]
+        return [file_row(f) for f in store.list_files(name, version, limit=n, offset=at)]
 
     return _page("files", read, limit, offset)
 

@@ -276,3 +276,27 @@ def test_numpy_percentile_is_reproduced_from_the_largest_values() -> None:
         values = rng.gamma(2.0, 4.0, n)
         top = np.sort(values)[::-1]
         assert segstats._percentile_99(top, n) == float(np.percentile(values, 99)), n
+
+
+def test_a_new_segment_finds_its_labels_in_files_older_than_itself(tmp_path: Path) -> None:
+    """A small new segment is joined only with the label files naming its requests (each file's
+    ids are cached), whichever they are: here one written before the segment appeared."""
+    rng, _ = _world(tmp_path)
+    _both(tmp_path)
+    folder = tmp_path / "api" / "_labels"
+    early = pa.table(
+        {
+            "request_id": pa.array([f"f-{i}" for i in range(5)]),
+            "row": pa.array([-1] * 5, pa.int32()),
+            "label": pa.array([1, 0, 1, 0, 1]),
+            "labelled_at": pa.array([T0 + timedelta(days=2, hours=2)] * 5, pa.timestamp("us", tz="UTC")),
+        }
+    )
+    pq.write_table(early, folder / "20260503T020000000000-0-1-early.parquet")
+    before = _both(tmp_path)  # names nothing logged yet: no group changes
+    ids = _segment(tmp_path, "180000-1-000009.parquet", rng, 18 * 3600, 12, "f")
+    log_labels(ids[3:8], [0] * 5, deployment="api", log_dir=str(tmp_path), at=T0 + timedelta(days=2, hours=4))
+    after = _both(tmp_path)
+    assert after["metrics"][0] != before["metrics"][0]
+    labelled = after["metrics"][0]["windows"][-1]["cum_n"]
+    assert sum(labelled) > sum(before["metrics"][0]["windows"][-1]["cum_n"])

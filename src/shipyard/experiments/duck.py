@@ -100,6 +100,7 @@ class _Labels:
     text: Any = None  # the labels as strings, when some are not numbers
     rows: dict[str, Any] = field(default_factory=dict)
     file: Any = None  # each label's file (an index into the files read), when asked for
+    rid: Any = None  # and its request id's hash (whether it names a row or the whole request)
 
 
 def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels:
@@ -131,6 +132,7 @@ def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels
         + (", CAST(label AS VARCHAR) AS ytext" if text else "")
         + ("" if in_order else f", {at} AS given, file_row_number AS r")
         + (", {i}::INTEGER AS f" if with_file or not in_order else "")
+        + (f", {_H1} AS rid" if with_file else "")
     )
     data = _arrays(con, scan(columns))  # in scan order (the connection preserves insertion order)
     if not in_order:
@@ -140,7 +142,8 @@ def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels
         data = {k: pc.take(v, order) if k == "ytext" else v[order] for k, v in data.items()}
     labels = _Labels(data["h1"], data["h2"], data["own"], data["y"], data["ynull"])
     labels.text = data.get("ytext")
-    labels.file = data.get("f") if with_file else None
+    if with_file:
+        labels.file, labels.rid = data["f"], np.asarray(data["rid"], dtype=np.uint64)
     return labels
 
 

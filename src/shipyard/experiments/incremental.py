@@ -204,6 +204,24 @@ class _SideKeys:
                     store_side_keys(self.folder, ident, self.known[ident])
         return {i: self.known[i] for i in idents}
 
+    def learn(self, idents: list[Identity], labels: Any) -> None:
+        """Each read label file's ids, from the labels read (``labels.rid``, ``labels.file``)."""
+        import numpy as np
+
+        from shipyard.experiments.segstats import distinct
+        from shipyard.experiments.statcache import store_side_keys
+
+        todo = [f for f, ident in enumerate(idents) if ident not in self.known]
+        if not todo:
+            return
+        order = np.argsort(labels.file, kind="stable")
+        bounds = np.searchsorted(labels.file[order], np.arange(len(idents) + 1))
+        for f in todo:
+            keys = distinct(labels.rid[order[bounds[f] : bounds[f + 1]]])
+            self.known[idents[f]] = keys
+            if self.cache:
+                store_side_keys(self.folder, idents[f], keys)
+
 
 def _intersects(a: Any, b: Any) -> bool:
     """Whether two sorted distinct uint64 arrays share a value."""
@@ -298,74 +316,115 @@ def _compute(  # noqa: PLR0917
     all_latencies: bool = False,
 ) -> list[tuple[_Todo, GroupStats]]:
     """Read the groups' segments (one DuckDB query per source), join their labels and outcomes,
-    and compute each group's statistics. A group recomputed because new files name its requests
-    reads only those and the files that held its rows' newest labels (or any of its outcomes):
-    the newest label of a row over all files is the newer of the two. Other groups read all."""
+    and compute each group's statistics. A label/outcome file naming none of a group's requests
+    cannot change it, so a group reads only the files that may: one recomputed because new files
+    name its requests, those and the files that held its rows' newest labels (the newest label of
+    a row over all files is the newer of the two; outcomes: the files naming its requests); a
+    new group, the files whose request ids (cached per file) meet its own. When most of the log is
+    read anyway (the first analysis), every file is read and nothing is tested."""
     import numpy as np
 
     from shipyard.experiments.data import QUALITY
-    from shipyard.experiments.duck import (
-        _arrays,
-        _log_select,
-        _read_labels,
-        metric_rows,
-        subset_source,
-        wants,
-    )
-    from shipyard.experiments.segstats import compute, distinct
+    from shipyard.experiments.duck import _numeric, _read_labels, metric_rows, wants
 
     names = [m.name for m in spec.metrics]
-    if any(item.candidates is None for item in todo):
-        read = list(side)
+    quality = set(names) & set(QUALITY)
+    by_source: dict[int, list[_Todo]] = {}
+    for item in todo:
+        by_source.setdefault(item.source.index, []).append(item)
+    kinds = [items[0].source.kinds for items in by_source.values()]
+    want = wants(spec, None, kinds) | {"keys"}
+    if quality and any(not _is_outcome(i) for i in side):  # as for whole-request number labels
+        want |= {"prediction"} | (set() if all(_numeric(k.get("prediction")) for k in kinds) else {"text"})
+    logs = [_read_log(con, spec, items, want) for items in by_source.values()]
+    unknown = [item for item in todo if item.candidates is None]
+    new_bytes = sum(m[1][1] for item in unknown for m in item.members)
+    log_bytes = sum(
+        m[1][1] for s in {id(t.source): t.source for t in todo}.values() for d in s.days.values() for m in d
+    )
+    if unknown and new_bytes * 4 > log_bytes:
+        read = list(side)  # most of the log: read every file (and learn each file's ids meanwhile)
     else:
+        keys = side_keys.get(list(side)) if unknown else {}
+        for items, group_of, log in logs:
+            for g, item in enumerate(items):
+                if item.candidates is None:
+                    rid = _distinct(log["h1"][group_of == g])
+                    item.candidates = [i for i in side if _intersects(rid, keys[i])]
         wanted = {i for item in todo for i in item.candidates or []}
         read = [i for i in side if i in wanted]
     label_ids = [i for i in read if not _is_outcome(i)]
     outcome_ids = [i for i in read if _is_outcome(i)]
-    quality = set(names) & set(QUALITY)
     labels = _read_labels(con, [str(side[i]) for i in label_ids], True) if quality and label_ids else None
-    by_source: dict[int, list[_Todo]] = {}
-    for item in todo:
-        by_source.setdefault(item.source.index, []).append(item)
-    want = wants(spec, labels, [items[0].source.kinds for items in by_source.values()]) | {"keys"}
+    if labels is not None:
+        side_keys.learn(label_ids, labels)
+        more = wants(spec, labels, kinds) - want
+        if more:  # labels of single rows, or text labels: the rows' columns for them
+            want |= more
+            logs = [_read_log(con, spec, items, want) for items in by_source.values()]
     outcome_keys = side_keys.get(outcome_ids) if outcome_ids else {}
     out = []
-    for items in by_source.values():
-        source = items[0].source
-        files = [str(path) for item in items for path, _ in item.members]
-        owner = np.repeat(np.arange(len(items)), [len(item.members) for item in items])
-        select = _log_select(
-            files,
-            source.kinds,
-            spec,
-            source.arm,
-            want,
-            source.experiment,
-            subset_source(con, files, source.kinds),
-        )
-        log = _arrays(con, select)
-        group_of = owner[np.asarray(log["seg"], dtype=np.int64)]
+    for items, group_of, log in logs:
         rows = metric_rows(con, spec, log, labels, [str(side[i]) for i in outcome_ids])
-        h1 = np.asarray(log["h1"], dtype=np.uint64)
         for g, item in enumerate(items):
             at = np.flatnonzero(group_of == g)
-            part, rid = _take(rows, at), h1[at]
+            part, rid = _take(rows, at), log["h1"][at]
             relevant: set[int] = set()
-            if labels is not None and "label_at" in log and labels.file is not None:
+            if labels is not None and "label_at" in log:
                 j = log["label_at"][at]
                 relevant = {int(f) for f in np.unique(labels.file[j[j >= 0]])}
             item.relevant = [label_ids[f] for f in sorted(relevant)]
             if outcome_keys:
-                ids = distinct(rid)
+                ids = _distinct(rid)
                 item.relevant += [i for i in outcome_ids if _intersects(ids, outcome_keys[i])]
-            if len(part) and int(part.ts_us.max()) >= end_us:
-                keep = np.flatnonzero(part.ts_us < end_us)
-                stats = compute(_take(part, keep), rid[keep], span_us, names, all_latencies=all_latencies)
-                stats.max_ts = end_us  # not to be stored: it holds rows after the end
-            else:
-                stats = compute(part, rid, span_us, names, all_latencies=all_latencies)
-            out.append((item, stats))
+            out.append((item, _stats(part, rid, span_us, end_us, names, all_latencies)))
     return out
+
+
+def _read_log(
+    con: Any, spec: ExperimentSpec, items: list[_Todo], want: set[str]
+) -> tuple[list[_Todo], Any, Any]:
+    """The rows of ``items``' segments (one source), and each row's group (an index into ``items``)."""
+    import numpy as np
+
+    from shipyard.experiments.duck import _arrays, _log_select, subset_source
+
+    source = items[0].source
+    files = [str(path) for item in items for path, _ in item.members]
+    owner = np.repeat(np.arange(len(items)), [len(item.members) for item in items])
+    select = _log_select(
+        files,
+        source.kinds,
+        spec,
+        source.arm,
+        want,
+        source.experiment,
+        subset_source(con, files, source.kinds),
+    )
+    log = _arrays(con, select)
+    log["h1"] = np.asarray(log["h1"], dtype=np.uint64)
+    return items, owner[np.asarray(log["seg"], dtype=np.int64)], log
+
+
+def _stats(  # noqa: PLR0917
+    part: Any, rid: Any, span_us: int, end_us: int, names: list[str], all_latencies: bool
+) -> GroupStats:
+    import numpy as np
+
+    from shipyard.experiments.segstats import compute
+
+    if len(part) and int(part.ts_us.max()) >= end_us:
+        keep = np.flatnonzero(part.ts_us < end_us)
+        stats = compute(_take(part, keep), rid[keep], span_us, names, all_latencies=all_latencies)
+        stats.max_ts = end_us  # not to be stored: it holds rows after the end
+        return stats
+    return compute(part, rid, span_us, names, all_latencies=all_latencies)
+
+
+def _distinct(values: Any) -> Any:
+    from shipyard.experiments.segstats import distinct
+
+    return distinct(values)
 
 
 def _is_outcome(ident: Identity) -> bool:

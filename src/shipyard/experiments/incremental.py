@@ -277,7 +277,7 @@ def _collect(  # noqa: PLR0917
             groups.append((order, entry.stats))
             if new:  # seen now: the next look need not check them again
                 entry.side = list(side)
-                store(folder, entry)
+                store(folder, entry, arrays=False)
         todo.extend(
             _Todo(source, day, chunk, (source.index, day, key))
             for key, chunk in now.items()

@@ -93,18 +93,16 @@ def _pairs(array: Any) -> list[list[float]]:
     return [[float(x) for x in row] for row in array]
 
 
-def store(folder: Path, entry: Entry) -> None:
-    """Write ``entry`` (Arrow first, then the JSON that names it); a failure leaves no entry."""
+def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
+    """Write ``entry`` (Arrow first, then the JSON that names it); a failure leaves no entry.
+    ``arrays=False``: only the JSON (the entry was read from this folder and only its ``side``
+    changed)."""
     import numpy as np
     import pyarrow as pa
 
     g = entry.stats
     lat = [np.zeros(0) if t is None else np.asarray(t, dtype=np.float64) for t in g.lat_top]
     units = np.zeros(0, np.uint64) if g.units is None else g.units
-    key = np.concatenate([g.rid, units, lat[0].view(np.uint64), lat[1].view(np.uint64)])
-    first = np.concatenate(
-        [np.zeros(len(g.rid), np.int64), g.unit_first, np.zeros(len(lat[0]) + len(lat[1]), np.int64)]
-    )
     name = group_id(entry.members)
     meta = {
         "format": FORMAT,
@@ -125,7 +123,12 @@ def store(folder: Path, entry: Entry) -> None:
         "latency": [g.lat_n[0], g.lat_n[1], g.lat_top[0] is not None],
     }
     try:
-        _write(folder / f"{name}.arrow", _ipc(pa.table({"key": key, "first": first})))
+        if arrays:
+            key = np.concatenate([g.rid, units, lat[0].view(np.uint64), lat[1].view(np.uint64)])
+            first = np.concatenate(
+                [np.zeros(len(g.rid), np.int64), g.unit_first, np.zeros(len(lat[0]) + len(lat[1]), np.int64)]
+            )
+            _write(folder / f"{name}.arrow", _ipc(pa.table({"key": key, "first": first})))
         _write(folder / f"{name}.json", json.dumps(meta).encode())
     except OSError:
         return  # a read-only log: analyse without caching

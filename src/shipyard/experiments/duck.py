@@ -352,7 +352,8 @@ def _newest_label(log: dict[str, Any], labels: _Labels) -> Any:
     whole_at, own_at = np.flatnonzero(~own), np.flatnonzero(own)
     w = newest(labels.h1[whole_at], labels.h2[whole_at], log["h1"], log["h2"])
     o = newest(labels.h1[own_at], labels.h2[own_at], log["o1"], log["o2"])
-    w = np.where(w >= 0, whole_at[np.maximum(w, 0)], -1)
+    # (no whole-request labels at all: every w is -1, and whole_at has nothing to index)
+    w = np.where(w >= 0, whole_at[np.maximum(w, 0)], -1) if len(whole_at) else w
     o = np.where(o >= 0, own_at[np.maximum(o, 0)], -1)
     return np.where(o > w, o, w)  # indices are in given order: the larger is the newer
 

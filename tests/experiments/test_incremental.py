@@ -300,3 +300,35 @@ def test_a_new_segment_finds_its_labels_in_files_older_than_itself(tmp_path: Pat
     assert after["metrics"][0] != before["metrics"][0]
     labelled = after["metrics"][0]["windows"][-1]["cum_n"]
     assert sum(labelled) > sum(before["metrics"][0]["windows"][-1]["cum_n"])
+
+
+@pytest.mark.parametrize("rows", [False, True])
+def test_first_labels_for_old_requests_extend_their_group_without_rereading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: bool
+) -> None:
+    """Labels for requests of an old group that had none: only the rows of those requests are
+    read and their sums added (per label file); the result is the full recomputation's. A label
+    for a request that had one (a relabel) recomputes the group."""
+    rng = np.random.default_rng(8)
+    ids = _segment(tmp_path, "000000-1-000001.parquet", rng, 0, 300, "a")
+    ids += _segment(tmp_path, "060000-1-000002.parquet", rng, 6 * 3600, 300, "b")
+    log_labels(ids[:100], [1] * 100, deployment="api", log_dir=str(tmp_path), at=T0 + timedelta(days=2))
+    _both(tmp_path)
+    computed = _count_computes(monkeypatch)
+    fresh = [ids[i] for i in range(100, 600, 3)]  # never labelled: both groups
+    values: list[Any] = [None if i % 7 == 0 else i % 2 for i in range(len(fresh))]
+    at = T0 + timedelta(days=1)  # "older" than the labels already given: no matter, they had none
+    log_labels(
+        fresh, values, deployment="api", log_dir=str(tmp_path), at=at,
+        rows=rng.integers(0, 3, len(fresh)).tolist() if rows else None,
+    )  # fmt: skip
+    first = analyse_log("ab", _spec(), str(tmp_path), END).to_dict()
+    assert computed == []  # extended, not recomputed
+    assert first == analyse_log("ab", _spec(), str(tmp_path), END, cache=False).to_dict()
+    again = analyse_log("ab", _spec(), str(tmp_path), END).to_dict()  # the extended entries, stored
+    assert again == first
+    computed.clear()
+    log_labels(ids[:5], [0] * 5, deployment="api", log_dir=str(tmp_path), at=END)  # relabels group a
+    relabelled = analyse_log("ab", _spec(), str(tmp_path), END).to_dict()
+    assert len(computed) == 1
+    assert relabelled == analyse_log("ab", _spec(), str(tmp_path), END, cache=False).to_dict()

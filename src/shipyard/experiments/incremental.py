@@ -36,7 +36,7 @@ from shipyard.experiments.config import OUTCOME_PREFIX, ExperimentSpec
 if TYPE_CHECKING:
     from shipyard.experiments.runner import ExperimentResult
     from shipyard.experiments.segstats import GroupStats
-    from shipyard.experiments.statcache import Identity
+    from shipyard.experiments.statcache import Entry, Identity
 
 
 @dataclass
@@ -46,6 +46,7 @@ class _Source:
     folder: Path  # the cache folder (fingerprinted)
     kinds: dict[str, str]
     metrics: list[str]
+    quality: list[str]
     experiment: str | None
     index: int
     days: dict[str, list[tuple[Path, Identity]]] = field(default_factory=dict)
@@ -59,6 +60,8 @@ class _Todo:
     order: tuple[int, str, str]  # where its sums go in the merge: the same with or without a cache
     candidates: list[Identity] | None = None  # side files that may name its requests (None: all)
     relevant: list[Identity] = field(default_factory=list)
+    extend: Entry | None = None  # its cached entry, when new label files only add labels to it
+    adding: list[Identity] = field(default_factory=list)  # those files
 
 
 def analyse_log(
@@ -146,7 +149,8 @@ def _listing(  # noqa: PLR0917
             }
         )
         folder = deployment_dir(log_dir, deployment) / CACHE_DIR / fp
-        source = _Source(deployment, arm, folder, kinds, sorted(names), experiment, len(sources))
+        quality = sorted(names & set(QUALITY))
+        source = _Source(deployment, arm, folder, kinds, sorted(names), quality, experiment, len(sources))
         for f in files:
             path = Path(f)
             source.days.setdefault(path.parent.name, []).append((path, identity(path, root)))
@@ -256,7 +260,7 @@ def _collect(  # noqa: PLR0917
         entries = sorted(folder.glob("*.json")) if cache and folder.is_dir() else []
         done: set[str] = set()
         for path in entries:
-            entry = load(path, metrics)
+            entry = load(path, metrics, source.quality)
             key = group_key(Path(entry.members[0][0]).name) if entry is not None and entry.members else ""
             if entry is None or key in done or [m[1] for m in now.get(key, [])] != entry.members:
                 _remove(path)  # unreadable, or its segments changed (new, rewritten, gone): recomputed
@@ -270,7 +274,16 @@ def _collect(  # noqa: PLR0917
                 continue
             new = [i for i in side if i not in set(entry.side)]
             hits = [i for i, keys in side_keys.get(new).items() if _intersects(entry.stats.rid, keys)]
-            if hits:  # a late label or outcome for one of its requests
+            labelled = entry.stats.labelled
+            if (
+                hits
+                and labelled is not None
+                and all(not _is_outcome(i) for i in hits)
+                and not any(_intersects(labelled, side_keys.get([i])[i]) for i in hits)
+            ):  # labels for requests it had none for: their rows' sums are added, per file
+                todo.append(_Todo(source, day, now[key], order, extend=entry, adding=hits))
+                continue
+            if hits:  # a new label (or outcome) for one of its requests: recomputed
                 candidates = [i for i in side if i in set(new) or i[0] in set(entry.relevant)]
                 todo.append(_Todo(source, day, now[key], order, candidates))
                 continue
@@ -329,6 +342,11 @@ def _compute(  # noqa: PLR0917
 
     names = [m.name for m in spec.metrics]
     quality = set(names) & set(QUALITY)
+    extending = [item for item in todo if item.extend is not None]
+    out = _extend(con, spec, extending, side, side_keys) if extending else []
+    todo = [item for item in todo if item.extend is None]
+    if not todo:
+        return out
     by_source: dict[int, list[_Todo]] = {}
     for item in todo:
         by_source.setdefault(item.source.index, []).append(item)
@@ -363,21 +381,24 @@ def _compute(  # noqa: PLR0917
             want |= more
             logs = [_read_log(con, spec, items, want) for items in by_source.values()]
     outcome_keys = side_keys.get(outcome_ids) if outcome_ids else {}
-    out = []
+    paths = [i[0] for i in label_ids]
     for items, group_of, log in logs:
         rows = metric_rows(con, spec, log, labels, [str(side[i]) for i in outcome_ids])
         for g, item in enumerate(items):
             at = np.flatnonzero(group_of == g)
             part, rid = _take(rows, at), log["h1"][at]
-            relevant: set[int] = set()
+            label_file = np.full(len(at), -1, dtype=np.int64)
             if labels is not None and "label_at" in log:
                 j = log["label_at"][at]
-                relevant = {int(f) for f in np.unique(labels.file[j[j >= 0]])}
-            item.relevant = [label_ids[f] for f in sorted(relevant)]
+                label_file = np.where(j >= 0, labels.file[np.maximum(j, 0)], -1).astype(np.int64)
+            stats = _stats(
+                part, rid, span_us, end_us, names, sorted(quality), label_file, paths, all_latencies
+            )
+            item.relevant = [i for i in label_ids if i[0] in stats.partials]
             if outcome_keys:
                 ids = _distinct(rid)
                 item.relevant += [i for i in outcome_ids if _intersects(ids, outcome_keys[i])]
-            out.append((item, _stats(part, rid, span_us, end_us, names, all_latencies)))
+            out.append((item, stats))
     return out
 
 
@@ -387,27 +408,25 @@ def _read_log(
     """The rows of ``items``' segments (one source), and each row's group (an index into ``items``)."""
     import numpy as np
 
-    from shipyard.experiments.duck import _arrays, _log_select, subset_source
+    from shipyard.experiments.duck import subset_source
 
     source = items[0].source
     files = [str(path) for item in items for path, _ in item.members]
     owner = np.repeat(np.arange(len(items)), [len(item.members) for item in items])
-    select = _log_select(
-        files,
-        source.kinds,
-        spec,
-        source.arm,
-        want,
-        source.experiment,
-        subset_source(con, files, source.kinds),
-    )
-    log = _arrays(con, select)
-    log["h1"] = np.asarray(log["h1"], dtype=np.uint64)
+    log = _read_rows_of(con, spec, source, files, want, subset_source(con, files, source.kinds))
     return items, owner[np.asarray(log["seg"], dtype=np.int64)], log
 
 
 def _stats(  # noqa: PLR0917
-    part: Any, rid: Any, span_us: int, end_us: int, names: list[str], all_latencies: bool
+    part: Any,
+    rid: Any,
+    span_us: int,
+    end_us: int,
+    names: list[str],
+    quality: list[str],
+    label_file: Any,
+    paths: list[str],
+    all_latencies: bool,
 ) -> GroupStats:
     import numpy as np
 
@@ -415,10 +434,84 @@ def _stats(  # noqa: PLR0917
 
     if len(part) and int(part.ts_us.max()) >= end_us:
         keep = np.flatnonzero(part.ts_us < end_us)
-        stats = compute(_take(part, keep), rid[keep], span_us, names, all_latencies=all_latencies)
+        stats = compute(
+            _take(part, keep), rid[keep], span_us, names, quality, label_file[keep], paths,
+            all_latencies=all_latencies,
+        )  # fmt: skip
         stats.max_ts = end_us  # not to be stored: it holds rows after the end
         return stats
-    return compute(part, rid, span_us, names, all_latencies=all_latencies)
+    return compute(part, rid, span_us, names, quality, label_file, paths, all_latencies=all_latencies)
+
+
+def _extend(
+    con: Any, spec: ExperimentSpec, items: list[_Todo], side: dict[Identity, Path], side_keys: _SideKeys
+) -> list[tuple[_Todo, GroupStats]]:
+    """Groups that new label files name only requests of which had no label: each row's newest
+    label is then in the new files, and no other row changes, so the rows of the named requests
+    (read alone, in the order a full read gives them) add the new files' per-file sums; the
+    result is what recomputing the group gives (its per-file sums are combined in path order)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from shipyard.experiments.duck import _H1, _read_labels, metric_rows, subset_source, wants
+    from shipyard.experiments.segstats import combine, distinct, partial_sums
+
+    adding = [i for i in side if any(i in item.adding for item in items)]
+    labels = _read_labels(con, [str(side[i]) for i in adding], True)
+    named = distinct(np.concatenate([side_keys.get([i])[i] for i in adding]))
+    con.register("_named", pa.table({"h": pa.array(named, pa.uint64())}))
+    paths = [i[0] for i in adding]
+    out = []
+    try:
+        by_source: dict[int, list[_Todo]] = {}
+        for item in items:
+            by_source.setdefault(item.source.index, []).append(item)
+        for group in by_source.values():
+            source = group[0].source
+            want = wants(spec, labels, [source.kinds]) | {"keys"}
+            files = [str(path) for item in group for path, _ in item.members]
+            owner = np.repeat(np.arange(len(group)), [len(item.members) for item in group])
+            read = subset_source(con, files, source.kinds)
+            only = f"(SELECT * FROM {read} WHERE {_H1} IN (SELECT h FROM _named))"
+            log = _read_rows_of(con, spec, source, files, want, only)
+            rows = metric_rows(con, spec, log, labels, [])
+            group_of = owner[np.asarray(log["seg"], dtype=np.int64)]
+            j = log.get("label_at", np.full(len(group_of), -1))
+            label_file = np.where(j >= 0, labels.file[np.maximum(j, 0)], -1).astype(np.int64)
+            for g, item in enumerate(group):
+                assert item.extend is not None
+                entry, stats = item.extend, item.extend.stats
+                at = np.flatnonzero(group_of == g)
+                part = _take(rows, at)
+                local = part.ts_us // (_span_us(spec)) - stats.k0
+                new = partial_sums(part, local, stats.windows, source.quality, label_file[at], paths)
+                stats.partials.update(new)
+                combine(stats, source.quality)
+                rid = np.asarray(log["h1"], dtype=np.uint64)[at]
+                stats.labelled = distinct(np.concatenate([stats.labelled, rid[label_file[at] >= 0]]))
+                item.relevant = [i for i in side if i[0] in set(entry.relevant) or i[0] in new]
+                out.append((item, stats))
+    finally:
+        con.unregister("_named")
+    return out
+
+
+def _span_us(spec: ExperimentSpec) -> int:
+    from shipyard.monitoring.windows import parse_span
+
+    return int(parse_span(spec.window).total_seconds() * 1e6)
+
+
+def _read_rows_of(  # noqa: PLR0917
+    con: Any, spec: ExperimentSpec, source: _Source, files: list[str], want: set[str], frm: str
+) -> Any:
+    import numpy as np
+
+    from shipyard.experiments.duck import _arrays, _log_select
+
+    log = _arrays(con, _log_select(files, source.kinds, spec, source.arm, want, source.experiment, frm))
+    log["h1"] = np.asarray(log["h1"], dtype=np.uint64)
+    return log
 
 
 def _distinct(values: Any) -> Any:

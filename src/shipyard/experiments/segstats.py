@@ -49,6 +49,11 @@ class GroupStats:
     unit_first: Any  # int64: each unit's first absolute window
     lat_n: tuple[int, int] = (0, 0)  # finite latencies per arm
     lat_top: tuple[Any, Any] = field(default_factory=lambda: (None, None))  # the largest, ascending
+    # quality metrics, per label file holding rows' newest labels (path -> metric -> sums): the
+    # group's sums are these combined in path order, so labels for requests it had none for
+    # extend it by the new files' sums alone
+    partials: dict[str, dict[str, Sums]] = field(default_factory=dict)
+    labelled: Any = None  # uint64: the request-id hashes of its rows that have a label, sorted
 
     @property
     def complete(self) -> tuple[bool, bool]:
@@ -59,10 +64,45 @@ class GroupStats:
         )
 
 
-def compute(
-    rows: Rows, rid: Any, span_us: int, metrics: list[str], *, all_latencies: bool = False
+def partial_sums(  # noqa: PLR0917
+    rows: Rows, local: Any, windows: int, quality: list[str], label_file: Any, paths: list[str]
+) -> dict[str, dict[str, Sums]]:
+    """Per label file holding some rows' newest label (``label_file``: an index into ``paths``,
+    -1 for none), the quality metrics' sums over those rows (in row order)."""
+    import numpy as np
+
+    out: dict[str, dict[str, Sums]] = {}
+    for f in np.unique(label_file[label_file >= 0]):
+        at = np.flatnonzero(label_file == f)
+        out[paths[int(f)]] = {
+            name: window_sums(local[at], rows.arm[at], rows.values[name][at], windows) for name in quality
+        }
+    return out
+
+
+def combine(stats: GroupStats, quality: list[str]) -> None:
+    """The group's quality sums from its per-file sums (in path order)."""
+    import numpy as np
+
+    zero = np.zeros((2, stats.windows))
+    for name in quality:
+        parts = [stats.partials[path][name] for path in sorted(stats.partials)]
+        stats.metrics[name] = shift_sums(parts) or Sums(zero, zero.copy(), zero.copy())
+
+
+def compute(  # noqa: PLR0917
+    rows: Rows,
+    rid: Any,
+    span_us: int,
+    metrics: list[str],
+    quality: list[str],
+    label_file: Any = None,
+    paths: list[str] | None = None,
+    *,
+    all_latencies: bool = False,
 ) -> GroupStats:
-    """The statistics of ``rows`` (one group's; ``rid``: each row's request-id hash)."""
+    """The statistics of ``rows`` (one group's; ``rid``: each row's request-id hash; the
+    ``quality`` metrics from their labels' files, see :func:`partial_sums`)."""
     import numpy as np
 
     n = len(rows)
@@ -71,7 +111,7 @@ def compute(
         return GroupStats(
             0, 0, 0, 0, 0, empty, {m: Sums(empty, empty, empty) for m in metrics},
             np.zeros(0, np.uint64), None if rows.units is None else np.zeros(0, np.uint64),
-            np.zeros(0, np.int64),
+            np.zeros(0, np.int64), labelled=np.zeros(0, np.uint64),
         )  # fmt: skip
     k = rows.ts_us // span_us
     k0 = int(k.min())
@@ -80,8 +120,12 @@ def compute(
     requests = window_sums(local, rows.arm, np.where(rows.first, 1.0, np.nan), windows)
     sums = {}
     for name in metrics:
+        if name in quality:
+            continue
         values = rows.values.get(name)
         sums[name] = window_sums(local, rows.arm, np.full(n, np.nan) if values is None else values, windows)
+    if label_file is None:
+        label_file = np.full(n, -1, dtype=np.int64)
     units, first = None, np.zeros(0, np.int64)
     if rows.units is not None:
         keep = rows.units >= 0
@@ -90,6 +134,9 @@ def compute(
         k0, windows, n, int(rows.ts_us.min()), int(rows.ts_us.max()), requests.n, sums,
         distinct(rid), units, first,
     )  # fmt: skip
+    stats.partials = partial_sums(rows, local, windows, quality, label_file, paths or [])
+    stats.labelled = distinct(np.asarray(rid)[label_file >= 0])
+    combine(stats, quality)
     lat = rows.values.get("latency_ms")
     if lat is not None:
         tops, counts = [], []

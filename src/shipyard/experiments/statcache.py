@@ -29,7 +29,7 @@ from shipyard.experiments.segstats import GroupStats
 if TYPE_CHECKING:
     import pyarrow as pa
 
-FORMAT = 1
+FORMAT = 2
 CACHE_DIR = "_analysis"
 KEYS_DIR = "keys"
 _MAX_JSON = 32 << 20
@@ -103,6 +103,7 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
     g = entry.stats
     lat = [np.zeros(0) if t is None else np.asarray(t, dtype=np.float64) for t in g.lat_top]
     units = np.zeros(0, np.uint64) if g.units is None else g.units
+    labelled = np.zeros(0, np.uint64) if g.labelled is None else g.labelled
     name = group_id(entry.members)
     meta = {
         "format": FORMAT,
@@ -116,22 +117,45 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
         "max_ts": g.max_ts,
         "requests": _pairs(g.requests),
         "metrics": {
-            m: {"n": _pairs(s.n), "s": _pairs(s.s), "ss": _pairs(s.ss), "shift": s.shift}
-            for m, s in g.metrics.items()
+            m: _sums(s) for m, s in g.metrics.items() if not any(m in p for p in g.partials.values())
         },
-        "counts": [len(g.rid), -1 if g.units is None else len(units), len(lat[0]), len(lat[1])],
+        "partials": {path: {m: _sums(s) for m, s in p.items()} for path, p in g.partials.items()},
+        "counts": [
+            len(g.rid),
+            -1 if g.units is None else len(units),
+            len(lat[0]),
+            len(lat[1]),
+            len(labelled),
+        ],
         "latency": [g.lat_n[0], g.lat_n[1], g.lat_top[0] is not None],
     }
     try:
         if arrays:
-            key = np.concatenate([g.rid, units, lat[0].view(np.uint64), lat[1].view(np.uint64)])
+            key = np.concatenate([g.rid, units, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled])
             first = np.concatenate(
-                [np.zeros(len(g.rid), np.int64), g.unit_first, np.zeros(len(lat[0]) + len(lat[1]), np.int64)]
+                [
+                    np.zeros(len(g.rid), np.int64),
+                    g.unit_first,
+                    np.zeros(len(lat[0]) + len(lat[1]) + len(labelled), np.int64),
+                ]
             )
             _write(folder / f"{name}.arrow", _ipc(pa.table({"key": key, "first": first})))
         _write(folder / f"{name}.json", json.dumps(meta).encode())
     except OSError:
         return  # a read-only log: analyse without caching
+
+
+def _sums(s: Sums) -> dict[str, Any]:
+    return {"n": _pairs(s.n), "s": _pairs(s.s), "ss": _pairs(s.ss), "shift": s.shift}
+
+
+def _sums_of(data: Any, windows: int) -> Sums:
+    return Sums(
+        _array(data["n"], windows),
+        _array(data["s"], windows),
+        _array(data["ss"], windows),
+        float(data["shift"]),
+    )
 
 
 def _array(value: Any, windows: int) -> Any:
@@ -143,9 +167,11 @@ def _array(value: Any, windows: int) -> Any:
     return out
 
 
-def load(path: Path, metrics: list[str]) -> Entry | None:
+def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
     """The entry in ``path`` (a ``.json``), or None when it is missing, unreadable or inconsistent."""
     import numpy as np
+
+    from shipyard.experiments.segstats import combine
 
     try:
         if path.stat().st_size > _MAX_JSON:
@@ -157,8 +183,8 @@ def load(path: Path, metrics: list[str]) -> Entry | None:
         if not 0 <= windows <= _MAX_WINDOWS or rows < 0:
             return None
         counts = [int(c) for c in meta["counts"]]
-        total = counts[0] + max(counts[1], 0) + counts[2] + counts[3]
-        if min(counts[0], counts[2], counts[3]) < 0 or total > 4 * rows + 256:
+        total = counts[0] + max(counts[1], 0) + counts[2] + counts[3] + counts[4]
+        if len(counts) != 5 or min(counts[0], counts[2], counts[3], counts[4]) < 0 or total > 5 * rows + 256:
             return None
         table = _read_ipc(path.with_suffix(".arrow"), 64 * total + (1 << 20))
         if table is None or table.num_rows != total or table.column_names != ["key", "first"]:
@@ -167,26 +193,24 @@ def load(path: Path, metrics: list[str]) -> Entry | None:
         first = np.asarray(table["first"].to_numpy(), dtype=np.int64)
         a, b = counts[0], counts[0] + max(counts[1], 0)
         c = b + counts[2]
-        sums = {
-            m: Sums(
-                _array(meta["metrics"][m]["n"], windows),
-                _array(meta["metrics"][m]["s"], windows),
-                _array(meta["metrics"][m]["ss"], windows),
-                float(meta["metrics"][m]["shift"]),
-            )
-            for m in metrics
+        d = c + counts[3]
+        sums = {m: _sums_of(meta["metrics"][m], windows) for m in metrics if m not in quality}
+        partials = {
+            str(path): {m: _sums_of(p[m], windows) for m in quality} for path, p in meta["partials"].items()
         }
         has_lat = bool(meta["latency"][2])
         stats = GroupStats(
             int(meta["k0"]), windows, rows, int(meta["min_ts"]), int(meta["max_ts"]),
             _array(meta["requests"], windows), sums, key[:a], None if counts[1] < 0 else key[a:b], first[a:b],
             (int(meta["latency"][0]), int(meta["latency"][1])),
-            (key[b:c].view(np.float64), key[c:].view(np.float64)) if has_lat else (None, None),
+            (key[b:c].view(np.float64), key[c:d].view(np.float64)) if has_lat else (None, None),
+            partials, key[d:],
         )  # fmt: skip
+        combine(stats, quality)
         members = [(str(m[0]), int(m[1]), int(m[2])) for m in meta["members"]]
         side = [(str(m[0]), int(m[1]), int(m[2])) for m in meta["side"]]
         return Entry(members, side, [str(r) for r in meta["relevant"]], stats)
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
 
 

@@ -206,7 +206,7 @@ def _log_select(  # noqa: PLR0917
         value = f'"{key}"' if kinds[key] in _WHOLE else f'CAST("{key}" AS VARCHAR)'
         select.append(f"CAST(hash({value}) % 9223372036854775807 AS BIGINT) AS unit")
     if source is not None:
-        select.append("seg")
+        select += ["seg", "pos"]
         return f"SELECT {', '.join(select)} FROM {source} WHERE {where}"
     return f"SELECT {', '.join(select)} FROM read_parquet({_listed(files)}, union_by_name=true) WHERE {where}"
 
@@ -215,7 +215,7 @@ def subset_source(con: Any, files: list[str], kinds: dict[str, str]) -> str:
     """A FROM clause reading ``files`` (some of a deployment's segments) as if with the columns
     and types of all of them (``kinds``): a column the subset lacks reads as null, one typed
     otherwise is cast, so a row reads the same whichever other segments are read beside it; ``seg``
-    is each row's index in ``files``."""
+    is each row's index in ``files``, ``pos`` its position in its file."""
     have = _types(con, files)
     columns = []
     for column, kind in kinds.items():
@@ -226,8 +226,11 @@ def subset_source(con: Any, files: list[str], kinds: dict[str, str]) -> str:
             columns.append(f"CAST({quoted} AS {kind}) AS {quoted}")
         else:
             columns.append(quoted)
-    columns.append("file_index AS seg")
-    return f"(SELECT {', '.join(columns)} FROM read_parquet({_listed(files)}, union_by_name=true))"
+    columns += ["file_index AS seg", "file_row_number AS pos"]
+    return (
+        f"(SELECT {', '.join(columns)} FROM read_parquet({_listed(files)}, union_by_name=true, "
+        "file_row_number=true))"
+    )
 
 
 def read_rows_duckdb(

@@ -216,12 +216,17 @@ class _SideKeys:
         from shipyard.experiments.statcache import store_side_keys
 
         todo = [f for f, ident in enumerate(idents) if ident not in self.known]
-        if not todo:
-            return
-        order = np.argsort(labels.file, kind="stable")
-        bounds = np.searchsorted(labels.file[order], np.arange(len(idents) + 1))
+        if not todo or not self.cache:
+            return  # (without a cache they would only be kept for this analysis)
+        files = labels.file
+        if len(files) > 1 and not bool(np.all(files[1:] >= files[:-1])):
+            order = np.argsort(files, kind="stable")
+            files, rid = files[order], labels.rid[order]
+        else:
+            rid = labels.rid  # in file order already (log_labels' files)
+        bounds = np.searchsorted(files, np.arange(len(idents) + 1))
         for f in todo:
-            keys = distinct(labels.rid[order[bounds[f] : bounds[f + 1]]])
+            keys = distinct(rid[bounds[f] : bounds[f + 1]])
             self.known[idents[f]] = keys
             if self.cache:
                 store_side_keys(self.folder, idents[f], keys)
@@ -511,6 +516,20 @@ def _read_rows_of(  # noqa: PLR0917
 
     log = _arrays(con, _log_select(files, source.kinds, spec, source.arm, want, source.experiment, frm))
     log["h1"] = np.asarray(log["h1"], dtype=np.uint64)
+    # the rows in file order, then position (what the sums' shift and the per-file sums depend
+    # on): a parallel scan, or the semi-join of an extension, need not return them so
+    seg, pos = np.asarray(log["seg"], dtype=np.int64), np.asarray(log["pos"], dtype=np.int64)
+    if len(seg) > 1 and not bool(
+        np.all((seg[1:] > seg[:-1]) | ((seg[1:] == seg[:-1]) & (pos[1:] > pos[:-1])))
+    ):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        order = np.lexsort((pos, seg))
+        log = {
+            k: pc.take(v, pa.array(order)) if isinstance(v, pa.ChunkedArray) else v[order]
+            for k, v in log.items()
+        }
     return log
 
 

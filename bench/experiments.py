@@ -13,22 +13,26 @@ Run: ``python bench/experiments.py [--rows 10000000] [--sims 200] [--hours 48]``
 2. A/A: ``--sims`` experiments with no effect, looked at every hour for ``--hours`` hours, on a
    0/1 metric (accuracy) and a continuous one (latency); the share that ever decided better or
    worse (must be <= 5 %), beside what a fixed-horizon test re-checked every hour would give.
-3. scale: ``--rows`` logged predictions with labels as Parquet segments of the log layout; the
-   wall time of reading them, joining labels and deciding accuracy and latency over hourly
-   windows (target < 5 s; median of ``--repeat``), beside the reader before it
-   (``bench/experiments_sql_peer.py``: one DuckDB query) on the same files, with the ratio, and
-   the analysis alone on the arrays.
+3. scale: ``--rows`` logged predictions over 48 h as Parquet segments of the log layout, labels
+   0-12 h late in hourly files. The analysis (``shipyard experiment status``'s: incremental, over
+   per-segment statistics cached next to the log) cold, with nothing cached, then the next hour's
+   look after that hour's rows and labels arrived (target < 5 s; median of ``--repeat``), each
+   beside the readers before it on the same files in the same run with the ratio: the row reader
+   (read every row, join the labels, sum) and the one before it (``bench/experiments_sql_peer.py``:
+   one DuckDB query); then the full recomputation (no cache), which must equal the cached result.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -170,82 +174,151 @@ def a_a(sims: int, hours: int) -> None:
     print(f"  ({time.perf_counter() - started:.2f} s for all simulations)")
 
 
-def scale(rows: int, hours: int, repeat: int = 1, with_peer: bool = True) -> None:
-    rng = np.random.default_rng(5)
-    start = datetime(2026, 6, 1, tzinfo=UTC)
-    with tempfile.TemporaryDirectory() as tmp:
-        log_dir = Path(tmp)
-        built = time.perf_counter()
-        table, label = log_table(rng, rows, int(start.timestamp() * 1e6), hours, 0.01)
-        day = log_dir / "fraud" / "2026-06-01"
-        day.mkdir(parents=True)
-        nxt = log_dir / "fraud" / "2026-06-02"
-        nxt.mkdir(parents=True)
-        segment = 1_000_000
-        ts = table["ts"].cast(pa.int64()).to_numpy()
-        cut = int(np.searchsorted(ts, int((start + timedelta(days=1)).timestamp() * 1e6)))
-        for i in range(0, rows, segment):
-            part = table.slice(i, min(segment, rows - i))
-            folder = day if i < cut else nxt
-            pq.write_table(part, folder / f"000000-1-{i // segment:06d}.parquet")
-        labels = pa.table(
+def _write_segments(folder: Path, table: pa.Table, start_us: int, segment: int) -> None:
+    """Parquet segments of ``segment`` rows in the log layout: a day's folder, named by the hour
+    (``HHMMSS-pid-seq``) of their first row, as ``shipyard serve`` names them."""
+    ts = table["ts"].cast(pa.int64()).to_numpy()
+    for i in range(0, table.num_rows, segment):
+        first = datetime.fromtimestamp(int(ts[i]) / 1e6, UTC)
+        day = folder / first.date().isoformat()
+        day.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table.slice(i, segment), day / f"{first:%H%M%S}-1-{i // segment:06d}.parquet")
+
+
+def _write_labels(
+    folder: Path, ids: pa.Array, label: np.ndarray, arrives: np.ndarray, hours: range, t0: int
+) -> None:
+    """The labels that arrive in each of ``hours`` (after ``t0``), one file per hour as a
+    labelling job run hourly writes them (``labelled_at``: the hour's end)."""
+    hour = (arrives - t0) // HOUR_US
+    order = np.argsort(hour, kind="stable")
+    bounds = np.searchsorted(hour[order], np.arange(hours.start, hours.stop + 1))
+    folder.mkdir(exist_ok=True)
+    for h, (a, b) in zip(hours, itertools.pairwise(bounds), strict=True):
+        at = order[a:b]
+        when = datetime.fromtimestamp((t0 + (h + 1) * HOUR_US) / 1e6, UTC)
+        table = pa.table(
             {
-                "request_id": table["request_id"],
-                "row": pa.array(np.full(rows, -1, np.int32)),
-                "label": pa.array(label),
+                "request_id": ids.take(pa.array(at)),
+                "row": pa.array(np.full(len(at), -1, np.int32)),
+                "label": pa.array(label[at]),
                 "labelled_at": pa.array(
-                    np.full(rows, ts.max()).astype("datetime64[us]"), pa.timestamp("us", tz="UTC")
+                    np.full(len(at), when.timestamp() * 1e6).astype("datetime64[us]"),
+                    pa.timestamp("us", tz="UTC"),
                 ),
             }
         )
-        (log_dir / "fraud" / "_labels").mkdir()
-        pq.write_table(labels, log_dir / "fraud" / "_labels" / "20260603T000000000000-0-1-x.parquet")
-        del table, labels
+        pq.write_table(table, folder / f"{when:%Y%m%dT%H%M%S%f}-{h:020d}-1-bench.parquet")
+
+
+def _timed(fn):  # type: ignore[no-untyped-def]
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def scale(rows: int, hours: int, repeat: int = 1, with_peer: bool = True) -> None:
+    """10M logged predictions over ``hours`` with labels 0-12 h late in hourly files. A cold
+    analysis (nothing cached), then the next hour's look after the hour's rows and labels arrived
+    (late labels for rows of older segments among them), each beside the readers before it on the
+    same files in the same run: the row reader (read every row, join, sum: what ``experiment
+    status`` did) and the one before that (bench/experiments_sql_peer.py)."""
+    import shutil
+
+    import scipy.stats  # noqa: F401  (imported before timing: every path below uses it)
+
+    from shipyard.experiments.incremental import analyse_log
+
+    rng = np.random.default_rng(5)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    t0 = int(start.timestamp() * 1e6)
+    with tempfile.TemporaryDirectory() as tmp:
+        log_dir = Path(tmp)
+        built = time.perf_counter()
+        per_hour = rows // hours
+        table, label = log_table(rng, rows + per_hour, t0, hours + 1, 0.01)  # one more hour: the next look's
+        ts = table["ts"].cast(pa.int64()).to_numpy()
+        arrives = ts + rng.integers(0, 12 * HOUR_US, len(ts))
+        cut = int(np.searchsorted(ts, t0 + hours * HOUR_US))
+        _write_segments(log_dir / "fraud", table.slice(0, cut), t0, 1_000_000)
+        labels_dir = log_dir / "fraud" / "_labels"
+        _write_labels(labels_dir, table["request_id"], label, arrives, range(hours), t0)
+        later = table.slice(cut)
+        segments = len(list(log_dir.rglob("*-1-0*.parquet")))
         print(
-            f"scale: {rows:,} logged predictions with labels written in {time.perf_counter() - built:.1f} s"
+            f"scale: {cut:,} logged predictions over {hours} h in {segments} segments, labels 0-12 h "
+            f"late in {hours} hourly files; written in {time.perf_counter() - built:.1f} s"
         )
         s = spec()
         end = start + timedelta(hours=hours)
-        ours, peer = [], []
-        for _ in range(repeat):
-            c0, t0 = time.process_time(), time.perf_counter()
-            loaded = read_rows(s, str(log_dir), None, None)
-            t1 = time.perf_counter()
-            result = evaluate("scale", s, loaded, start, end)
-            c2, t2 = time.process_time(), time.perf_counter()
-            ours.append((t1 - t0, t2 - t1, t2 - t0, c2 - c0))
-            if with_peer:
-                del loaded
-                c0, t0 = time.process_time(), time.perf_counter()
-                before = evaluate("scale", s, read_rows_sql(s, str(log_dir), None, None), start, end)
-                c1, t1 = time.process_time(), time.perf_counter()
-                peer.append((t1 - t0, c1 - c0))
-                assert before.decision == result.decision
-                loaded = read_rows(s, str(log_dir), None, None)
-        read_s, analysis_s, total, cpu = (statistics.median(x) for x in zip(*ours, strict=True))
-        print(
-            f"  read log + join labels: {read_s:.2f} s; "
-            f"analysis (2 metrics x {hours} windows): {analysis_s:.2f} s; "
-            f"total {total:.2f} s (target < 5 s; median of {repeat}); decision {result.decision}; "
-            f"CPU time of this process (all threads) {cpu:.2f} s on {os.cpu_count()} cores, "
-            f"load average {os.getloadavg()[0]:.1f}"
-        )
-        if peer:
-            peer_s, peer_cpu = (statistics.median(x) for x in zip(*peer, strict=True))
+        cache = log_dir / "fraud" / "_analysis"
+
+        def ours(at: datetime) -> Any:
+            return analyse_log("scale", s, str(log_dir), at)
+
+        def rows_path(at: datetime) -> Any:
+            loaded = read_rows(s, str(log_dir), None, at)
+            first = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(loaded.ts_us.min()))
+            return evaluate("scale", s, loaded, first, at)
+
+        def peer(at: datetime) -> Any:
+            loaded = read_rows_sql(s, str(log_dir), None, at)
+            first = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(loaded.ts_us.min()))
+            return evaluate("scale", s, loaded, first, at)
+
+        def compare(title: str, at: datetime, prepare: Any) -> None:
+            times: dict[str, list[tuple[float, float]]] = {"ours": [], "rows": [], "peer": []}
+            for _ in range(repeat):
+                prepare()
+                mine, wall, cpu = _timed(lambda: ours(at))
+                times["ours"].append((wall, cpu))
+                before, wall, cpu = _timed(lambda: rows_path(at))
+                times["rows"].append((wall, cpu))
+                assert mine.decision == before.decision and mine.requests == before.requests
+                assert mine.p99_ms == before.p99_ms
+                if with_peer:
+                    oldest, wall, cpu = _timed(lambda: peer(at))
+                    times["peer"].append((wall, cpu))
+                    assert oldest.decision == mine.decision
+            med = {
+                k: tuple(statistics.median(x) for x in zip(*v, strict=True)) for k, v in times.items() if v
+            }
+            line = f"  {title}: ours {med['ours'][0]:.2f} s (CPU {med['ours'][1]:.2f} s; target < 5 s)"
+            for key, what in (("rows", "row reader"), ("peer", "SQL reader")):
+                if key in med:
+                    wall, cpu = med[key]
+                    line += f"; {what} {wall:.2f} s (CPU {cpu:.2f} s), ratio {wall / med['ours'][0]:.2f}x"
             print(
-                f"  peer (the reader before: one DuckDB query, string hash joins + GROUP BY, "
-                f"bench/experiments_sql_peer.py) + the same analysis: {peer_s:.2f} s, CPU {peer_cpu:.2f} s; "
-                f"ratio peer/ours: wall {peer_s / total:.2f}x, CPU {peer_cpu / cpu:.2f}x"
+                f"{line}; median of {repeat}; decision {mine.decision}; load average {os.getloadavg()[0]:.1f}"
             )
+
+        compare("cold (nothing cached)", end, lambda: shutil.rmtree(cache, ignore_errors=True))
+        warm = log_dir / "warm-cache"
+        shutil.copytree(cache, warm)
+        # the next hour: its rows (a new segment) and the labels that arrived in it (for rows up to 12 h old)
+        _write_segments(log_dir / "fraud", later, t0, 1_000_000)
+        _write_labels(labels_dir, table["request_id"], label, arrives, range(hours, hours + 1), t0)
+        nxt = end + timedelta(hours=1)
+
+        def restore() -> None:
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.copytree(warm, cache)
+
+        compare(f"the next hour's look (+{later.num_rows:,} rows, +1 label file)", nxt, restore)
+        cached = ours(nxt).to_dict()
+        full, wall, cpu = _timed(lambda: analyse_log("scale", s, str(log_dir), nxt, cache=False))
+        assert full.to_dict() == cached
+        print(f"  full recomputation (no cache): {wall:.2f} s (CPU {cpu:.2f} s); equals the cached result")
+        loaded = read_rows(s, str(log_dir), None, nxt)
         idx = (loaded.ts_us - loaded.ts_us.min()) // HOUR_US
         t3 = time.perf_counter()
         looks = sequential(
-            window_sums(idx, loaded.arm, loaded.values["accuracy"], hours),
+            window_sums(idx, loaded.arm, loaded.values["accuracy"], hours + 1),
             higher_is_better=True,
             min_samples=2000,
         )
         print(
-            f"  analysis core alone on {rows:,} rows: {time.perf_counter() - t3:.2f} s "
+            f"  analysis core alone on {len(loaded):,} rows: {time.perf_counter() - t3:.2f} s "
             f"(accuracy interval [{looks.cs_low[-1]:+.4f}, {looks.cs_high[-1]:+.4f}])"
         )
 

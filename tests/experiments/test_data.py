@@ -50,3 +50,16 @@ def test_duckdb_rows_follow_the_newest_label_and_match_the_arrow_path(tmp_path: 
     )
     for name in ("accuracy", "error_rate", "latency_ms"):
         np.testing.assert_array_equal(arrow.values[name], rows.values[name])
+
+
+def test_labels_that_all_name_single_rows_are_joined(tmp_path: Path) -> None:
+    """Only row labels, no whole-request one (the reader indexed an empty list of them)."""
+    t0 = int(datetime(2026, 5, 1, tzinfo=UTC).timestamp() * 1e6)
+    ids = write_log(
+        tmp_path, "api", ts_us=t0 + np.arange(4) * 10**6, arm=np.array([0, 1, 0, 1]),
+        prediction=np.array([1, 1, 0, 0]), latency_ms=np.arange(4, dtype=float),
+    )  # fmt: skip
+    log_labels(ids[:2], [1, 0], deployment="api", log_dir=str(tmp_path), rows=[0, 0])
+    spec = ExperimentSpec(deployment="api", challenger="models:/fraud/2", metrics=[{"name": "accuracy"}])  # type: ignore[list-item]
+    rows = read_rows(spec, str(tmp_path), None, None)
+    np.testing.assert_array_equal(rows.values["accuracy"], [1.0, 0.0, np.nan, np.nan])

@@ -109,14 +109,11 @@ def stop(delivery: DeliveryStore, project: str, env: str, name: str, *, user: st
 def analyse(
     stores: Stores, name: str, spec: ExperimentSpec, log_dir: str, now: datetime | None = None
 ) -> ExperimentResult:
-    """The experiment's analysis from its first logged row to ``now``."""
-    from shipyard.experiments.data import read_rows
-    from shipyard.experiments.runner import evaluate
+    """The experiment's analysis from its first logged row to ``now``: incremental, over the
+    per-segment statistics cached next to the log (:mod:`shipyard.experiments.incremental`)."""
+    from shipyard.experiments.incremental import analyse_log
 
-    now = now or datetime.now(UTC)
-    rows = read_rows(spec, log_dir, None, now, name)
-    start = datetime.fromtimestamp(int(rows.ts_us.min()) / 1e6, UTC) if len(rows) else now
-    return evaluate(name, spec, rows, start, max(now, start))
+    return analyse_log(name, spec, log_dir, now or datetime.now(UTC), experiment=name)
 
 
 @dataclass

@@ -99,9 +99,11 @@ class _Labels:
     null: Any  # the label is null
     text: Any = None  # the labels as strings, when some are not numbers
     rows: dict[str, Any] = field(default_factory=dict)
+    file: Any = None  # each label's file (an index into the files read), when asked for
+    rid: Any = None  # and its request id's hash (whether it names a row or the whole request)
 
 
-def _read_labels(con: Any, files: list[str]) -> _Labels:
+def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels:
     import numpy as np
 
     kinds = _types(con, files)
@@ -128,7 +130,9 @@ def _read_labels(con: Any, files: list[str]) -> _Labels:
         f'CASE WHEN "row" < 0 THEN {_H2} ELSE {_H2_ROW} END AS h2, '
         "coalesce(TRY_CAST(label AS DOUBLE), 'NaN'::DOUBLE) AS y, label IS NULL AS ynull"
         + (", CAST(label AS VARCHAR) AS ytext" if text else "")
-        + ("" if in_order else f", {at} AS given, {{i}}::INTEGER AS f, file_row_number AS r")
+        + ("" if in_order else f", {at} AS given, file_row_number AS r")
+        + (", {i}::INTEGER AS f" if with_file or not in_order else "")
+        + (f", {_H1} AS rid" if with_file else "")
     )
     data = _arrays(con, scan(columns))  # in scan order (the connection preserves insertion order)
     if not in_order:
@@ -138,6 +142,8 @@ def _read_labels(con: Any, files: list[str]) -> _Labels:
         data = {k: pc.take(v, order) if k == "ytext" else v[order] for k, v in data.items()}
     labels = _Labels(data["h1"], data["h2"], data["own"], data["y"], data["ynull"])
     labels.text = data.get("ytext")
+    if with_file:
+        labels.file, labels.rid = data["f"], np.asarray(data["rid"], dtype=np.uint64)
     return labels
 
 
@@ -148,8 +154,10 @@ def _log_select(  # noqa: PLR0917
     arm: str | None,
     want: set[str],
     name: str | None = None,
+    source: str | None = None,
 ) -> str:
-    """One SELECT over a deployment's segments. A row's arm is the one it was logged with; a row
+    """One SELECT over a deployment's segments (``source``: a FROM clause to read instead, e.g.
+    :func:`subset_source`'s, whose ``seg`` column is kept). A row's arm is the one it was logged with; a row
     without one (logged before arms were, or by a service no router told) takes ``arm`` (the
     deployment's fixed arm: production's log ``control``, a challenger deployment's
     ``challenger``), else its version's. With the experiment's ``name`` and an ``experiment``
@@ -197,7 +205,32 @@ def _log_select(  # noqa: PLR0917
         # logged as numbers in some segments and text in others is one unit either way)
         value = f'"{key}"' if kinds[key] in _WHOLE else f'CAST("{key}" AS VARCHAR)'
         select.append(f"CAST(hash({value}) % 9223372036854775807 AS BIGINT) AS unit")
+    if source is not None:
+        select += ["seg", "pos"]
+        return f"SELECT {', '.join(select)} FROM {source} WHERE {where}"
     return f"SELECT {', '.join(select)} FROM read_parquet({_listed(files)}, union_by_name=true) WHERE {where}"
+
+
+def subset_source(con: Any, files: list[str], kinds: dict[str, str]) -> str:
+    """A FROM clause reading ``files`` (some of a deployment's segments) as if with the columns
+    and types of all of them (``kinds``): a column the subset lacks reads as null, one typed
+    otherwise is cast, so a row reads the same whichever other segments are read beside it; ``seg``
+    is each row's index in ``files``, ``pos`` its position in its file."""
+    have = _types(con, files)
+    columns = []
+    for column, kind in kinds.items():
+        quoted = '"' + column.replace('"', '""') + '"'
+        if column not in have:
+            columns.append(f"CAST(NULL AS {kind}) AS {quoted}")
+        elif have[column] != kind:
+            columns.append(f"CAST({quoted} AS {kind}) AS {quoted}")
+        else:
+            columns.append(quoted)
+    columns += ["file_index AS seg", "file_row_number AS pos"]
+    return (
+        f"(SELECT {', '.join(columns)} FROM read_parquet({_listed(files)}, union_by_name=true, "
+        "file_row_number=true))"
+    )
 
 
 def read_rows_duckdb(
@@ -228,16 +261,9 @@ def read_rows_duckdb(
         if not logs:
             return Rows(np.zeros(0, np.int64), np.zeros(0, np.int8), np.zeros(0, bool))
         labels = _read_labels(con, label_files) if names & set(QUALITY) and label_files else None
-        outcomes = sorted(name for name in names if name.startswith(OUTCOME_PREFIX))
-        want: set[str] = set()
-        if labels is not None:
-            want |= {"keys", "prediction"} | ({"own"} if labels.own.any() else set())
-            want |= {"text"} if labels.text is not None else set()
-        if outcomes:
-            want.add("keys")
+        outcomes = any(name.startswith(OUTCOME_PREFIX) for name in names)
         kinds = [_types(con, files) for files, _ in logs]
-        if "prediction" in want and not all(_numeric(k.get("prediction")) for k in kinds):
-            want.add("text")
+        want = wants(spec, labels, kinds)
         where = [f"t >= {int(start.timestamp() * 1e6)}"] if start is not None else []
         where += [f"t < {int(end.timestamp() * 1e6)}"] if end is not None else []
         parts = [
@@ -249,26 +275,52 @@ def read_rows_duckdb(
             for (files, arm), kind in zip(logs, kinds, strict=True)
         ]
         log = _concat(parts)
-        rows = Rows(
-            log["t"].astype(np.int64, copy=False), log["arm"].astype(np.int8, copy=False), log["first"]
-        )
-        if spec.sticky_key and "unit" in log:
-            rows.units = log["unit"].astype(np.int64, copy=False)
-        failed = log["failed"]
-        if "latency_ms" in names:
-            rows.values["latency_ms"] = np.where(rows.first & ~failed, log["latency_ms"], np.nan)
-        if "error_rate" in names:
-            rows.values["error_rate"] = np.where(rows.first, failed.astype(np.float64), np.nan)
-        quality = sorted(names & set(QUALITY))
-        if quality:
-            values = _quality(quality, log, labels, failed) if labels is not None else {}
-            for name in quality:
-                rows.values[name] = values[name] if name in values else np.full(len(rows), np.nan)
-        for name in outcomes:
-            value = _outcome(con, log_dir, name[len(OUTCOME_PREFIX) :], log)
-            rows.values[name] = np.where(rows.first & ~failed, value, np.nan)
+        rows = metric_rows(con, spec, log, labels, _outcome_files(log_dir) if outcomes else [])
     finally:
         con.close()
+    return rows
+
+
+def wants(spec: ExperimentSpec, labels: _Labels | None, kinds: list[dict[str, str]]) -> set[str]:
+    """The columns :func:`_log_select` must read for these labels and the spec's outcomes."""
+    names = {m.name for m in spec.metrics}
+    want: set[str] = set()
+    if labels is not None:
+        want |= {"keys", "prediction"} | ({"own"} if labels.own.any() else set())
+        want |= {"text"} if labels.text is not None else set()
+    if any(name.startswith(OUTCOME_PREFIX) for name in names):
+        want.add("keys")
+    if "prediction" in want and not all(_numeric(k.get("prediction")) for k in kinds):
+        want.add("text")
+    return want
+
+
+def metric_rows(
+    con: Any, spec: ExperimentSpec, log: dict[str, Any], labels: _Labels | None, outcome_files: list[str]
+) -> Rows:
+    """The :class:`Rows` of log columns read by :func:`_log_select`: the newest label per row
+    joined, the outcomes summed per request (over ``outcome_files``), one value per metric."""
+    import numpy as np
+
+    from shipyard.experiments.data import QUALITY, Rows
+
+    names = {m.name for m in spec.metrics}
+    rows = Rows(log["t"].astype(np.int64, copy=False), log["arm"].astype(np.int8, copy=False), log["first"])
+    if spec.sticky_key and "unit" in log:
+        rows.units = log["unit"].astype(np.int64, copy=False)
+    failed = log["failed"]
+    if "latency_ms" in names:
+        rows.values["latency_ms"] = np.where(rows.first & ~failed, log["latency_ms"], np.nan)
+    if "error_rate" in names:
+        rows.values["error_rate"] = np.where(rows.first, failed.astype(np.float64), np.nan)
+    quality = sorted(names & set(QUALITY))
+    if quality:
+        values = _quality(quality, log, labels, failed) if labels is not None else {}
+        for name in quality:
+            rows.values[name] = values[name] if name in values else np.full(len(rows), np.nan)
+    for name in sorted(n for n in names if n.startswith(OUTCOME_PREFIX)):
+        value = _outcome(con, outcome_files, name[len(OUTCOME_PREFIX) :], log)
+        rows.values[name] = np.where(rows.first & ~failed, value, np.nan)
     return rows
 
 
@@ -303,7 +355,8 @@ def _newest_label(log: dict[str, Any], labels: _Labels) -> Any:
     whole_at, own_at = np.flatnonzero(~own), np.flatnonzero(own)
     w = newest(labels.h1[whole_at], labels.h2[whole_at], log["h1"], log["h2"])
     o = newest(labels.h1[own_at], labels.h2[own_at], log["o1"], log["o2"])
-    w = np.where(w >= 0, whole_at[np.maximum(w, 0)], -1)
+    # (no whole-request labels at all: every w is -1, and whole_at has nothing to index)
+    w = np.where(w >= 0, whole_at[np.maximum(w, 0)], -1) if len(whole_at) else w
     o = np.where(o >= 0, own_at[np.maximum(o, 0)], -1)
     return np.where(o > w, o, w)  # indices are in given order: the larger is the newer
 
@@ -316,6 +369,7 @@ def _quality(names: list[str], log: dict[str, Any], labels: _Labels, failed: Any
     from shipyard.experiments.keyjoin import CHUNK
 
     j = _newest_label(log, labels)
+    log["label_at"] = j  # each row's newest label (-1: none), for the caller
     n = len(j)
     out = {name: np.empty(n) for name in names}
     text = labels.text is not None or "ptext" in log
@@ -368,19 +422,24 @@ def _text_same(log: dict[str, Any], labels: _Labels, j: Any, todo: Any, same: Fl
     return same
 
 
-def _outcome(con: Any, log_dir: str, outcome: str, log: dict[str, Any]) -> Floats:
-    """Per log row, the sum of outcome ``outcome`` logged for its request (0 when none was)."""
-    import numpy as np
-
-    from shipyard.experiments.keyjoin import newest
+def _outcome_files(log_dir: str) -> list[str]:
     from shipyard.experiments.outcomes import OUTCOMES_DIR
 
     folder = Path(log_dir) / OUTCOMES_DIR
-    files = (
+    return (
         sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
         if folder.is_dir()
         else []
     )
+
+
+def _outcome(con: Any, files: list[str], outcome: str, log: dict[str, Any]) -> Floats:
+    """Per log row, the sum of outcome ``outcome`` logged for its request in ``files`` (0 when
+    none was)."""
+    import numpy as np
+
+    from shipyard.experiments.keyjoin import newest
+
     n = len(log["t"])
     if not files:
         return np.zeros(n)

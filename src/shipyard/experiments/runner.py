@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.experiments import stats
 from shipyard.experiments.analysis import (
     MetricReport,
+    Sums,
     metric_of,
     report,
     sequential,
@@ -97,38 +98,114 @@ def window_edges(start: datetime, end: datetime, every: timedelta) -> list[tuple
     return buckets(start, end, every)
 
 
-def evaluate(name: str, spec: ExperimentSpec, rows: Rows, start: datetime, end: datetime) -> ExperimentResult:
-    """Analyse ``rows`` over ``[start, end)`` in windows of ``spec.window``."""
-    import numpy as np
+@dataclass
+class Observed:
+    """What an analysis reads, as sums per arm (axis 0: control, challenger) and window (axis 1):
+    built from rows (:func:`observe`) or merged from cached per-segment statistics
+    (:mod:`.incremental`); :func:`evaluate_observed` gives the same result from either."""
 
+    edges: list[tuple[datetime, datetime]]
+    requests: Any  # (2, W) requests (a request's row 0) per window
+    metrics: dict[str, Sums]
+    units: Any = None  # (2, W) distinct units first seen in the window (None: the key was not logged)
+    p99_ms: tuple[float | None, float | None] = (None, None)
+
+
+def edges_of(spec: ExperimentSpec, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     from shipyard.monitoring.windows import as_utc, parse_span
 
     start, end = as_utc(start), as_utc(end)
-    edges = window_edges(start, end, parse_span(spec.window)) or [(start, end)]
+    return window_edges(start, end, parse_span(spec.window)) or [(start, end)]
+
+
+def evaluate(name: str, spec: ExperimentSpec, rows: Rows, start: datetime, end: datetime) -> ExperimentResult:
+    """Analyse ``rows`` over ``[start, end)`` in windows of ``spec.window``."""
+    return evaluate_observed(name, spec, observe(spec, rows, start, end))
+
+
+def observe(spec: ExperimentSpec, rows: Rows, start: datetime, end: datetime) -> Observed:
+    """The sums of ``rows`` in ``[start, end)`` (one bin key per row, shared by every metric)."""
+    import numpy as np
+
+    edges = edges_of(spec, start, end)
     lo_us = np.array([int(a.timestamp() * 1e6) for a, _ in edges], dtype=np.int64)
     end_us = int(edges[-1][1].timestamp() * 1e6)
     idx = np.searchsorted(lo_us, rows.ts_us, side="right") - 1
     idx = np.where(rows.ts_us < end_us, idx, -1)
-    shares = (1 - spec.share / 100, spec.share / 100)
-    keys = window_keys(idx, rows.arm, len(edges))  # one bin per row, shared by every metric
+    keys = window_keys(idx, rows.arm, len(edges))
     requests = window_sums(idx, rows.arm, np.where(rows.first, 1.0, np.nan), len(edges), keys=keys)
-    srm = float(stats.srm_p(requests.n.sum(axis=-1), shares))
-    if spec.sticky_key is not None:
-        # assigned by a key: the units are what was split, and their requests are clustered
-        srm = _unit_srm(rows, idx, shares)
-    result = ExperimentResult(name, spec, (int(requests.n[0].sum()), int(requests.n[1].sum())), srm)
+    metrics = {}
     for metric in spec.metrics:
         values = rows.values.get(metric.name)
         if values is None:
             values = np.full(len(rows), np.nan)
-        sums = window_sums(idx, rows.arm, values, len(edges), keys=keys)
-        assigned = (
-            requests.n
-            if metric.name in ("latency_ms", "error_rate") or metric.name.startswith("outcome:")
-            else None
-        )
+        metrics[metric.name] = window_sums(idx, rows.arm, values, len(edges), keys=keys)
+    units = None
+    if spec.sticky_key is not None and rows.units is not None:
+        keep = (idx >= 0) & (rows.units >= 0) & ((rows.arm == 0) | (rows.arm == 1))
+        found, first = first_seen(unit_keys(rows.units[keep], rows.arm[keep]), idx[keep])
+        units = new_units(found, first, len(edges))
+    p99: list[float | None] = [None, None]
+    if "latency_ms" in rows.values:
+        lat = rows.values["latency_ms"]
+        inside = idx >= 0
+        for arm in (0, 1):
+            arm_lat = lat[inside & (rows.arm == arm) & np.isfinite(lat)]
+            if len(arm_lat) >= spec.guardrails.min_requests:
+                p99[arm] = float(np.percentile(arm_lat, 99))
+    return Observed(edges, requests.n, metrics, units, (p99[0], p99[1]))
+
+
+def unit_keys(units: Any, arm: Any) -> Any:
+    """One 64-bit key per (arm, unit): the unit id (>= 0, below 2**63) with the arm in the top bit."""
+    import numpy as np
+
+    return np.asarray(units).astype(np.uint64) | (np.asarray(arm).astype(np.uint64) << np.uint64(63))
+
+
+def first_seen(keys: Any, window: Any) -> tuple[Any, Any]:
+    """The distinct ``keys`` (sorted) and, for each, the smallest ``window`` it was seen in."""
+    import numpy as np
+
+    keys = np.asarray(keys, dtype=np.uint64)
+    if not len(keys):
+        return keys, np.zeros(0, dtype=np.int64)
+    order = np.argsort(keys)
+    sk = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))
+    return sk[starts], np.minimum.reduceat(np.asarray(window, dtype=np.int64)[order], starts)
+
+
+def new_units(keys: Any, first: Any, windows: int) -> Any:
+    """(2, W): per arm, the units first seen in each window (``first``: window indices)."""
+    import numpy as np
+
+    arm = (np.asarray(keys, dtype=np.uint64) >> np.uint64(63)).astype(np.int64)
+    bins = np.bincount(arm * windows + np.asarray(first, dtype=np.int64), minlength=2 * windows)
+    return bins[: 2 * windows].astype(np.float64).reshape(2, windows)
+
+
+def evaluate_observed(name: str, spec: ExperimentSpec, seen: Observed) -> ExperimentResult:
+    """The report of :class:`Observed` sums. The sample-ratio check counts what was assigned:
+    distinct units per arm when assignment is by a key (requests of one unit are not independent,
+    and their number per unit may differ by arm), requests when it is by request; the same counts
+    for every metric, cumulated to each look (not checked, p = 1, when the key was not logged)."""
+    import numpy as np
+
+    shares = (1 - spec.share / 100, spec.share / 100)
+    windows = len(seen.edges)
+    requests = np.asarray(seen.requests, dtype=np.float64)
+    if spec.sticky_key is None:
+        assigned = requests
+    elif seen.units is not None:
+        assigned = np.asarray(seen.units, dtype=np.float64)
+    else:
+        assigned = np.zeros((2, windows))
+    srm = float(stats.srm_p(assigned.sum(axis=-1), shares))
+    result = ExperimentResult(name, spec, (int(requests[0].sum()), int(requests[1].sum())), srm)
+    for metric in spec.metrics:
         looks = sequential(
-            sums,
+            seen.metrics[metric.name],
             higher_is_better=metric.higher,
             alpha=spec.alpha,
             min_samples=spec.min_samples,
@@ -137,42 +214,19 @@ def evaluate(name: str, spec: ExperimentSpec, rows: Rows, start: datetime, end: 
             assigned=assigned,
         )
         result.metrics.append(
-            report(metric.name, looks, edges, higher_is_better=metric.higher, margin=metric.margin)
+            report(metric.name, looks, seen.edges, higher_is_better=metric.higher, margin=metric.margin)
         )
-    _guardrails(result, spec, rows, idx, len(edges), shares, keys)
+    _guardrails(result, spec, seen, shares)
     return result
 
 
-def _unit_srm(rows: Rows, idx: Any, shares: tuple[float, float]) -> float:
-    """SRM over distinct units (1.0, not checked, when the key was not logged)."""
-    import numpy as np
-
-    if rows.units is None:
-        return 1.0
-    keep = (idx >= 0) & (rows.units >= 0)
-    counts = []
-    for arm in (0, 1):
-        units = np.sort(rows.units[keep & (rows.arm == arm)])  # vectorised; distinct = changes + 1
-        counts.append(int(np.count_nonzero(units[1:] != units[:-1])) + 1 if len(units) else 0)
-    return float(stats.srm_p(counts, shares))
-
-
-def _guardrails(  # noqa: PLR0917
-    result: ExperimentResult,
-    spec: ExperimentSpec,
-    rows: Rows,
-    idx: Any,
-    windows: int,
-    shares: tuple[float, float],
-    keys: Any = None,
+def _guardrails(
+    result: ExperimentResult, spec: ExperimentSpec, seen: Observed, shares: tuple[float, float]
 ) -> None:
-    import numpy as np
-
     rails = spec.guardrails
-    inside = idx >= 0
-    if rails.error_rate is not None and "error_rate" in rows.values:
+    if rails.error_rate is not None and "error_rate" in seen.metrics:
         looks = sequential(
-            window_sums(idx, rows.arm, rows.values["error_rate"], windows, keys=keys),
+            seen.metrics["error_rate"],
             higher_is_better=False,
             alpha=spec.alpha,
             min_samples=rails.min_requests,
@@ -182,13 +236,9 @@ def _guardrails(  # noqa: PLR0917
         enough = looks.cum_n[:, -1].min() >= rails.min_requests
         if enough and worse_by > rails.error_rate:
             result.breaches.append(Breach("error_rate", rails.error_rate, worse_by))
-    if "latency_ms" in rows.values:
-        lat = rows.values["latency_ms"]
-        p99: list[float | None] = []
-        for arm in (0, 1):
-            arm_lat = lat[inside & (rows.arm == arm) & np.isfinite(lat)]
-            p99.append(float(np.percentile(arm_lat, 99)) if len(arm_lat) >= rails.min_requests else None)
-        result.p99_ms = (p99[0], p99[1])
+    p99 = seen.p99_ms
+    if "latency_ms" in seen.metrics:
+        result.p99_ms = p99
         if rails.p99_latency_ms is not None and p99[0] is not None and p99[1] is not None:
             worse = p99[1] - p99[0]
             if worse > rails.p99_latency_ms:

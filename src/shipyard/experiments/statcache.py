@@ -1,0 +1,240 @@
+"""The cache of per-group statistics next to the prediction log (data only: JSON and Arrow IPC).
+
+Layout, under ``<log_dir>/<deployment>/_analysis/``::
+
+    <fingerprint>/<day>/<group>.json     counts, sums per window, the files it was computed from
+    <fingerprint>/<day>/<group>.arrow    request-id hashes, unit keys, the largest latencies
+    keys/<file hash>.arrow              the request-id hashes of one label or outcome file
+
+The fingerprint covers everything the statistics depend on besides the files (the spec's metrics,
+unit, window, arm rules, the log's column types), so a changed experiment reads another folder.
+An entry names its segments and the label/outcome files it joined by (path, size, mtime); the
+caller decides whether it still holds. Every read is bounded (file sizes are checked before
+decoding) and anything unreadable, inconsistent or oversized is treated as absent (and is
+recomputed from the log and overwritten): the cache is never trusted over the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shipyard.experiments.analysis import Sums
+from shipyard.experiments.segstats import GroupStats
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMAT = 2
+CACHE_DIR = "_analysis"
+KEYS_DIR = "keys"
+_MAX_JSON = 32 << 20
+_MAX_WINDOWS = 1_000_000
+Identity = tuple[str, int, int]  # path (relative to the log folder), size, mtime in ns
+
+
+def identity(path: Path, base: Path) -> Identity:
+    st = path.stat()
+    return (path.relative_to(base).as_posix(), int(st.st_size), int(st.st_mtime_ns))
+
+
+def fingerprint(parts: dict[str, Any]) -> str:
+    text = json.dumps({"format": FORMAT, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def group_id(members: list[Identity]) -> str:
+    return hashlib.sha256(json.dumps(members).encode()).hexdigest()[:24]
+
+
+@dataclass
+class Entry:
+    members: list[Identity]  # the group's segments
+    side: list[Identity]  # the label and outcome files present when it was computed
+    relevant: list[str]  # of those, the ones that name one of its requests
+    stats: GroupStats
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _ipc(table: pa.Table) -> bytes:
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _read_ipc(path: Path, limit: int) -> pa.Table | None:
+    import pyarrow as pa
+
+    try:
+        if path.stat().st_size > limit:
+            return None
+        with pa.memory_map(str(path)) as source:
+            table = pa.ipc.open_file(source).read_all()
+        table.validate(full=True)
+        return table
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+
+
+def _pairs(array: Any) -> list[list[float]]:
+    return [[float(x) for x in row] for row in array]
+
+
+def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
+    """Write ``entry`` (Arrow first, then the JSON that names it); a failure leaves no entry.
+    ``arrays=False``: only the JSON (the entry was read from this folder and only its ``side``
+    changed)."""
+    import numpy as np
+    import pyarrow as pa
+
+    g = entry.stats
+    lat = [np.zeros(0) if t is None else np.asarray(t, dtype=np.float64) for t in g.lat_top]
+    units = np.zeros(0, np.uint64) if g.units is None else g.units
+    labelled = np.zeros(0, np.uint64) if g.labelled is None else g.labelled
+    name = group_id(entry.members)
+    meta = {
+        "format": FORMAT,
+        "members": entry.members,
+        "side": entry.side,
+        "relevant": entry.relevant,
+        "k0": g.k0,
+        "windows": g.windows,
+        "rows": g.rows,
+        "min_ts": g.min_ts,
+        "max_ts": g.max_ts,
+        "requests": _pairs(g.requests),
+        "metrics": {
+            m: _sums(s) for m, s in g.metrics.items() if not any(m in p for p in g.partials.values())
+        },
+        "partials": {path: {m: _sums(s) for m, s in p.items()} for path, p in g.partials.items()},
+        "counts": [
+            len(g.rid),
+            -1 if g.units is None else len(units),
+            len(lat[0]),
+            len(lat[1]),
+            len(labelled),
+        ],
+        "latency": [g.lat_n[0], g.lat_n[1], g.lat_top[0] is not None],
+    }
+    try:
+        if arrays:
+            key = np.concatenate([g.rid, units, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled])
+            first = np.concatenate(
+                [
+                    np.zeros(len(g.rid), np.int64),
+                    g.unit_first,
+                    np.zeros(len(lat[0]) + len(lat[1]) + len(labelled), np.int64),
+                ]
+            )
+            _write(folder / f"{name}.arrow", _ipc(pa.table({"key": key, "first": first})))
+        _write(folder / f"{name}.json", json.dumps(meta).encode())
+    except OSError:
+        return  # a read-only log: analyse without caching
+
+
+def _sums(s: Sums) -> dict[str, Any]:
+    return {"n": _pairs(s.n), "s": _pairs(s.s), "ss": _pairs(s.ss), "shift": s.shift}
+
+
+def _sums_of(data: Any, windows: int) -> Sums:
+    return Sums(
+        _array(data["n"], windows),
+        _array(data["s"], windows),
+        _array(data["ss"], windows),
+        float(data["shift"]),
+    )
+
+
+def _array(value: Any, windows: int) -> Any:
+    import numpy as np
+
+    out = np.asarray(value, dtype=np.float64)
+    if out.shape != (2, windows):
+        raise ValueError("shape")
+    return out
+
+
+def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
+    """The entry in ``path`` (a ``.json``), or None when it is missing, unreadable or inconsistent."""
+    import numpy as np
+
+    from shipyard.experiments.segstats import combine
+
+    try:
+        if path.stat().st_size > _MAX_JSON:
+            return None
+        meta = json.loads(path.read_bytes())
+        if meta.get("format") != FORMAT:
+            return None
+        windows, rows = int(meta["windows"]), int(meta["rows"])
+        if not 0 <= windows <= _MAX_WINDOWS or rows < 0:
+            return None
+        counts = [int(c) for c in meta["counts"]]
+        total = counts[0] + max(counts[1], 0) + counts[2] + counts[3] + counts[4]
+        if len(counts) != 5 or min(counts[0], counts[2], counts[3], counts[4]) < 0 or total > 5 * rows + 256:
+            return None
+        table = _read_ipc(path.with_suffix(".arrow"), 64 * total + (1 << 20))
+        if table is None or table.num_rows != total or table.column_names != ["key", "first"]:
+            return None
+        key = np.asarray(table["key"].to_numpy(), dtype=np.uint64)
+        first = np.asarray(table["first"].to_numpy(), dtype=np.int64)
+        a, b = counts[0], counts[0] + max(counts[1], 0)
+        c = b + counts[2]
+        d = c + counts[3]
+        sums = {m: _sums_of(meta["metrics"][m], windows) for m in metrics if m not in quality}
+        partials = {
+            str(path): {m: _sums_of(p[m], windows) for m in quality} for path, p in meta["partials"].items()
+        }
+        has_lat = bool(meta["latency"][2])
+        stats = GroupStats(
+            int(meta["k0"]), windows, rows, int(meta["min_ts"]), int(meta["max_ts"]),
+            _array(meta["requests"], windows), sums, key[:a], None if counts[1] < 0 else key[a:b], first[a:b],
+            (int(meta["latency"][0]), int(meta["latency"][1])),
+            (key[b:c].view(np.float64), key[c:d].view(np.float64)) if has_lat else (None, None),
+            partials, key[d:],
+        )  # fmt: skip
+        combine(stats, quality)
+        members = [(str(m[0]), int(m[1]), int(m[2])) for m in meta["members"]]
+        side = [(str(m[0]), int(m[1]), int(m[2])) for m in meta["side"]]
+        return Entry(members, side, [str(r) for r in meta["relevant"]], stats)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None
+
+
+def side_keys(folder: Path, ident: Identity) -> Any | None:
+    """The cached request-id hashes of one label/outcome file (None: not cached or stale). A file
+    of N bytes names at most a few N distinct ids: larger caches are not read."""
+    import numpy as np
+
+    path = folder / KEYS_DIR / f"{group_id([ident])}.arrow"
+    table = _read_ipc(path, 64 * ident[1] + (1 << 20))
+    if table is None or table.column_names != ["key"]:
+        return None
+    meta = table.schema.metadata or {}
+    if meta.get(b"identity") != json.dumps(list(ident)).encode():
+        return None
+    return np.asarray(table["key"].to_numpy(), dtype=np.uint64)
+
+
+def store_side_keys(folder: Path, ident: Identity, keys: Any) -> None:
+    import pyarrow as pa
+
+    meta = {"identity": json.dumps(list(ident))}
+    table = pa.table({"key": pa.array(keys, pa.uint64())}).replace_schema_metadata(meta)
+    try:
+        _write(folder / KEYS_DIR / f"{group_id([ident])}.arrow", _ipc(table))
+    except OSError:
+        return

@@ -406,6 +406,7 @@ def _file_metric_pages(path: Path, key: str) -> Iterator[tuple[list[float], list
 # The run's keys with their point counts, then its points in the same key order without the key:
 # a key per row is a new str per point in sqlite3 (and a groupby to cut the pieces). Both read
 # through the (run_uuid, key, step) index MLflow creates.
+_MMAP_BYTES = 1 << 40  # SQLite caps it at its compile-time limit (2 GiB by default)
 _SQLITE_KEYS = 'SELECT "key", count(*) FROM metrics WHERE run_uuid = ? GROUP BY "key" ORDER BY "key"'
 _SQLITE_POINTS = (
     'SELECT value, step, "timestamp", is_nan FROM metrics WHERE run_uuid = ? ORDER BY "key", step'
@@ -420,6 +421,7 @@ def _sqlite_run_metrics(dbapi_conn: Any, run_id: str) -> Iterator[Series]:
     began = not dbapi_conn.in_transaction
     cursor = dbapi_conn.cursor()
     try:
+        cursor.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")  # pages mapped, not copied in by read()
         if began:
             cursor.execute("BEGIN")
         keys = cursor.execute(_SQLITE_KEYS, (run_id,)).fetchall()

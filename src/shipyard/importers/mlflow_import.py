@@ -317,8 +317,10 @@ class MlflowImporter:
             source.metric_points += want.count
             if have.count == want.count and have.digest() == want.digest():
                 got.metric_points += have.count
-        records = {a.name: a for a in self.metadata.list_artifacts(rid) if a.task_id is None}
-        for item in artifacts if artifacts is not None else self.source.artifact_files(src):
+        items = artifacts if artifacts is not None else list(self.source.artifact_files(src))
+        listed = self.metadata.list_artifacts(rid) if items else []  # nothing to compare: no query
+        records = {a.name: a for a in listed if a.task_id is None}
+        for item in items:
             source.artifacts += 1
             record = records.get(item.path)
             size = item.size if item.size is not None else (record.size if record else 0)

@@ -122,8 +122,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.kill()
 
 
-def start_ours(home: Path, port: int) -> subprocess.Popen[bytes]:
+def start_ours(home: Path, port: int, src: Path | None = None) -> subprocess.Popen[bytes]:
+    """``shipyard server`` on ``home``; ``src``: import shipyard from that source tree (absolute:
+    the server runs in ``home``, where a relative PYTHONPATH would name nothing)."""
     env = {**os.environ, "SHIPYARD_HOME": str(home), "SHIPYARD_ADMIN_TOKEN": TOKEN}
+    if src is not None:
+        env["PYTHONPATH"] = str(src.resolve())
     for key in ("SHIPYARD_URI", "SHIPYARD_ARTIFACTS", "SHIPYARD_TOKEN"):
         env.pop(key, None)
     cmd = [sys.executable, "-m", "shipyard.cli.main", "server", "--port", str(port), "--log-level", "warning"]

@@ -458,9 +458,10 @@ def test_log_model_takes_an_mlflow_model_folder(file_source: dict[str, Any], tmp
 def test_sql_store_is_read_one_metrics_query_per_run_in_pieces(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A database store's points come from one query per run (not one per run and key: SQLite
-    then walks the primary key's index, which starts with the key, through every run's points),
-    in pieces of one key each, split across fetches where a key spans them, NaN kept."""
+    """A database store's points come from two queries per run, its keys with their counts and
+    then its points (not one per run and key: SQLite then walks the primary key's index, which
+    starts with the key, through every run's points), in pieces of one key each, split across
+    fetches where a key spans them, NaN kept."""
     import sqlalchemy as sa
     from mlflow.entities import Metric as MlflowMetric
     from mlflow.tracking import MlflowClient
@@ -492,7 +493,7 @@ def test_sql_store_is_read_one_metrics_query_per_run_in_pieces(
         run = src.client.get_run(rid)
         before = len(queries)
         pieces = list(src.run_metrics(run))
-        assert sum("FROM metrics" in q for q in queries[before:]) == 1, queries[before:]
+        assert sum("FROM metrics" in q for q in queries[before:]) == 2, queries[before:]
         assert all(len(p[1]) <= 5 for p in pieces)
         keys = [p[0] for p in pieces]
         assert keys == sorted(keys) and len(pieces) > 3  # one key after the other, split in pieces
@@ -502,3 +503,75 @@ def test_sql_store_is_read_one_metrics_query_per_run_in_pieces(
         assert {k: [(s, t, _float_key(v)) for s, t, v in ps] for k, ps in got.items()} == {
             k: [(s, t, _float_key(v)) for s, t, v in ps] for k, ps in points.items()
         }
+
+
+def test_sql_store_edge_cases_import_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run without metrics, a key with one point, NaN and +-inf, repeated steps and timestamps,
+    and keys whose points end exactly on a fetch's boundary all import point for point."""
+    from mlflow.entities import Metric as MlflowMetric
+    from mlflow.tracking import MlflowClient
+
+    import shipyard.importers.mlflow_source as source_module
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlc = MlflowClient(tracking_uri=uri)
+    exp = mlc.create_experiment("edges", artifact_location=(tmp_path / "art").as_uri())
+    empty = mlc.create_run(exp).info.run_id
+    mlc.log_param(empty, "p", "1")
+    busy = mlc.create_run(exp).info.run_id
+    t0 = 1_700_000_000_000
+    points = [
+        MlflowMetric("one", 0.5, t0, 0),
+        *(MlflowMetric("pair", float(i), t0 + i, i) for i in range(2)),  # = the fetch size
+        MlflowMetric("odd", float("nan"), t0, 0),
+        MlflowMetric("odd", float("inf"), t0, 0),  # same step and timestamp, other values
+        MlflowMetric("odd", float("-inf"), t0, 0),
+        MlflowMetric("odd", 0.0, t0, 0),
+        MlflowMetric("odd", -0.0, t0 + 1, 0),
+    ]
+    mlc.log_batch(busy, metrics=points)
+    monkeypatch.setattr(source_module, "METRIC_PAGE", 2)
+    stores = _stores()
+    try:
+        summary = _import(uri, stores)
+        assert summary.source == summary.imported
+        assert summary.source.runs == 2 and summary.source.metric_points == len(points)
+        assert stores.metadata.get_run(empty).params == {"p": "1"}
+        for key in ("one", "pair", "odd"):
+            mine = sorted(
+                (m.step, m.timestamp, _float_key(m.value))
+                for m in stores.metadata.get_metric_history(busy, key)
+            )
+            theirs = sorted(
+                (m.step, m.timestamp, _float_key(m.value)) for m in mlc.get_metric_history(busy, key)
+            )
+            assert mine == theirs and len(mine) == sum(p.key == key for p in points)
+    finally:
+        stores.close()
+
+
+def test_sql_store_read_refuses_counts_that_do_not_add_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each key's points are fetched by its count: rows past or short of the counts fail the read
+    in one line instead of cutting points into the wrong key."""
+    from mlflow.tracking import MlflowClient
+
+    import shipyard.importers.mlflow_source as source_module
+    from shipyard.core.errors import ConfigurationError
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlc = MlflowClient(tracking_uri=uri)
+    exp = mlc.create_experiment("counts", artifact_location=(tmp_path / "art").as_uri())
+    rid = mlc.create_run(exp).info.run_id
+    for step in range(3):
+        mlc.log_metric(rid, "a", float(step), step=step)
+    src = MlflowSource(uri)
+    run = src.client.get_run(rid)
+    assert sum(len(p[1]) for p in src.run_metrics(run)) == 3
+    for wrong in ("count(*) - 1", "count(*) + 1"):
+        keys = source_module._SQLITE_KEYS.replace("count(*)", wrong)
+        monkeypatch.setattr(source_module, "_SQLITE_KEYS", keys)
+        with pytest.raises(ConfigurationError, match="changed while they were read"):
+            list(src.run_metrics(run))
+        monkeypatch.undo()

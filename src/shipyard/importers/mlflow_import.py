@@ -30,8 +30,10 @@ tags by value, artifacts by name and size); the import fails when they differ.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,6 +160,10 @@ class MlflowImporter:
 
     # ---- one run ----------------------------------------------------------------------------------
     def _import_run(self, src: Any, exp: Any, namespace: str) -> None:
+        with _collector_paused():
+            self._import_one(src, exp, namespace)
+
+    def _import_one(self, src: Any, exp: Any, namespace: str) -> None:
         sid = str(src.info.run_id)
         rid = target_run_id(sid)
         self.run_ids[sid] = rid
@@ -177,11 +183,15 @@ class MlflowImporter:
         artifacts = self._copy_artifacts(src, rid)
         status = _STATUS.get(str(src.info.status), RunStatus.RUNNING)
         end = _ms(src.info.end_time)
+        # read back from shipyard once everything of the run but its state tag is written (the
+        # import's own tags are not counted): what finish_run answers, else a get_run
         if status.finished:
             run = self.metadata.finish_run(rid, status, end or run.start_time)
+        else:
+            run = self.metadata.get_run(rid)
         self.metadata.set_tags(rid, {TAG_STATE: "complete"})
         self.summary.written.runs += 1
-        self._verify(src, self.metadata.get_run(rid), digests=digests, artifacts=artifacts)
+        self._verify(src, run, digests=digests, artifacts=artifacts)
 
     def _existing(self, rid: str, sid: str) -> Run | None:
         try:
@@ -260,6 +270,8 @@ class MlflowImporter:
 
     def _copy_artifacts(self, src: Any, rid: str) -> list[ArtifactFile]:
         items = list(self.source.artifact_files(src))  # paths and sizes: small beside the files
+        if not items:
+            return items
         with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-import-") as tmp:
             for item in items:
                 validate_key("artifact", item.path)
@@ -305,8 +317,10 @@ class MlflowImporter:
             source.metric_points += want.count
             if have.count == want.count and have.digest() == want.digest():
                 got.metric_points += have.count
-        records = {a.name: a for a in self.metadata.list_artifacts(rid) if a.task_id is None}
-        for item in artifacts if artifacts is not None else self.source.artifact_files(src):
+        items = artifacts if artifacts is not None else list(self.source.artifact_files(src))
+        listed = self.metadata.list_artifacts(rid) if items else []  # nothing to compare: no query
+        records = {a.name: a for a in listed if a.task_id is None}
+        for item in items:
             source.artifacts += 1
             record = records.get(item.path)
             size = item.size if item.size is not None else (record.size if record else 0)
@@ -326,6 +340,22 @@ class MlflowImporter:
             token = page.next_page_token
             if token is None:
                 return digest
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while one run is copied: its points come as millions of
+    short-lived tuples and lists (freed by reference counting, no cycles), which would otherwise
+    set off full collections over every object the process holds (MLflow's and SQLAlchemy's
+    modules: about a third of the import's CPU time). Whatever cycles the run's work left are
+    collected as usual once it is turned back on."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Columns:

@@ -237,7 +237,8 @@ class MlflowSource:
         never seen again once another key's piece came).
 
         A SQL store's ``metrics`` rows are read from the engine MlflowClient opened, the whole run
-        in one query by ``run_uuid`` (its index) in key order, streamed METRIC_PAGE rows at a time:
+        by ``run_uuid`` (its index) in key order, streamed METRIC_PAGE rows at a time (SQLite: its
+        keys with their counts, then its points without the key, in one read transaction):
         one query per (run, key) lets SQLite pick the primary key's index, which starts with the
         key, and walk every run's points of that key (minutes for a 10-million-point store). A file
         store's metric files are read directly too (MLflow's own path builds one entity per point,
@@ -294,17 +295,7 @@ class MlflowSource:
         )  # SQLAlchemy quotes what the dialect reserves (MySQL's KEY)
         with self._reading(), store.engine.connect() as conn:
             if conn.dialect.name == "sqlite":
-                # sqlite3's own cursor: it steps through the rows as they are fetched, and gives
-                # plain tuples (SQLAlchemy's result would build a Row object per point)
-                compiled = query.compile(dialect=conn.dialect)
-                params = [compiled.params[name] for name in compiled.positiontup or ()]
-                cursor = conn.connection.driver_connection.cursor()
-                try:
-                    cursor.execute(compiled.string, params)
-                    while rows := cursor.fetchmany(METRIC_PAGE):
-                        yield from _sql_pieces(rows)
-                finally:
-                    cursor.close()
+                yield from _sqlite_run_metrics(conn.connection.driver_connection, run_id)
                 return
             result = conn.execution_options(stream_results=True).execute(query)  # server-side cursor
             while rows := result.fetchmany(METRIC_PAGE):
@@ -410,6 +401,68 @@ def _file_metric_pages(path: Path, key: str) -> Iterator[tuple[list[float], list
                 values.append(float(parts[1]))
                 steps.append(int(parts[2]) if len(parts) == 3 else 0)
             yield values, steps, stamps
+
+
+# The run's keys with their point counts, then its points in the same key order without the key:
+# a key per row is a new str per point in sqlite3 (and a groupby to cut the pieces). Both read
+# through the (run_uuid, key, step) index MLflow creates.
+_MMAP_BYTES = 1 << 40  # SQLite caps it at its compile-time limit (2 GiB by default)
+_SQLITE_KEYS = 'SELECT "key", count(*) FROM metrics WHERE run_uuid = ? GROUP BY "key" ORDER BY "key"'
+_SQLITE_POINTS = (
+    'SELECT value, step, "timestamp", is_nan FROM metrics WHERE run_uuid = ? ORDER BY "key", step'
+)
+
+
+def _sqlite_run_metrics(dbapi_conn: Any, run_id: str) -> Iterator[Series]:
+    """A SQLite store's points of one run on sqlite3's own cursor (it steps through the rows as
+    they are fetched and gives plain tuples; SQLAlchemy's result would build a Row per point), in
+    one read transaction (both queries see the same snapshot), each key's points fetched by its
+    count, at most METRIC_PAGE at a time."""
+    began = not dbapi_conn.in_transaction
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute(f"PRAGMA mmap_size = {_MMAP_BYTES}")  # pages mapped, not copied in by read()
+        if began:
+            cursor.execute("BEGIN")
+        keys = cursor.execute(_SQLITE_KEYS, (run_id,)).fetchall()
+        cursor.execute(_SQLITE_POINTS, (run_id,))
+        left = 0
+        for key, count in keys:
+            left = int(count)
+            while left > 0:
+                rows = cursor.fetchmany(min(left, METRIC_PAGE))
+                if not rows:
+                    break
+                left -= len(rows)
+                yield _sqlite_piece(str(key), rows)
+            if left:
+                break
+        if left or cursor.fetchone() is not None:  # a snapshot cannot change: a defect if it did
+            raise ConfigurationError(
+                f"MLflow run {run_id}'s metric points changed while they were read; run the import "
+                "again (it resumes)"
+            )
+    finally:
+        cursor.close()
+        if began and dbapi_conn.in_transaction:
+            dbapi_conn.rollback()
+
+
+def _sqlite_piece(key: str, rows: list[Any]) -> Series:
+    """``(value, step, timestamp, is_nan)`` rows of one key as one piece (``zip``: a C loop). A
+    REAL column reads as float and an INTEGER one as int, so the columns are converted only when
+    a value of another type is there (SQLite keeps what it cannot convert)."""
+    raw_values, raw_steps, raw_stamps, nans = zip(*rows, strict=True)
+    values = list(raw_values) if set(map(type, raw_values)) == _FLOAT else list(map(float, raw_values))
+    if any(nans):  # MLflow keeps NaN as value 0 with is_nan set
+        values = [float("nan") if nan else v for v, nan in zip(values, nans, strict=True)]
+    steps = list(raw_steps) if set(map(type, raw_steps)) == _INT else list(map(int, raw_steps))
+    stamps = list(raw_stamps) if set(map(type, raw_stamps)) == _INT else list(map(int, raw_stamps))
+    return key, values, steps, stamps
+
+
+_FLOAT = {float}
+_INT = {int}
 
 
 def _sql_pieces(rows: Sequence[Any]) -> Iterator[Series]:

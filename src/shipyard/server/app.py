@@ -289,6 +289,10 @@ def create_app(
         add_routes(app, ui.router)
         permissions.update(getattr(ui, "PERMISSIONS", {}))
     app.state.permissions = permissions
+    from shipyard.server.mlflow.errors import MLFLOW_PREFIXES
+    from shipyard.server.prefix_dispatch import install_prefix_dispatch
+
+    install_prefix_dispatch(app, MLFLOW_PREFIXES)  # MLflow requests skip the native routes' patterns
     from shipyard.server.openapi import install_openapi
 
     install_openapi(app)  # every route's error answers, derived from the permission table

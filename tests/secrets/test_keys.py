@@ -82,5 +82,9 @@ def test_open_secrets_backend_needs_a_key_and_a_sql_database(
         assert backend.list("fraud", "prod") == []
     finally:
         store.close()
-    with pytest.raises(ConfigurationError, match="kept by a shipyard server"):
-        open_secrets_backend(load_settings(), object())  # type: ignore[arg-type]
+    remote = open_metadata_store("http://127.0.0.1:9")  # a team server's store: not opened here
+    try:
+        with pytest.raises(ConfigurationError, match="kept by a shipyard server"):
+            open_secrets_backend(load_settings(), remote)
+    finally:
+        remote.close()

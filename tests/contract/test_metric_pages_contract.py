@@ -126,3 +126,51 @@ def test_metric_columns_refuse_bad_input(metadata_store: MetadataStore) -> None:
         metadata_store.log_metric_columns("0" * 32, ["x"], [1.0], [0], [0])
     with pytest.raises(NotFoundError):
         metadata_store.get_metric_columns_page("0" * 32, "x")
+
+
+def test_run_metric_chunks_page_through_every_key(metadata_store: MetadataStore) -> None:
+    """``get_run_metric_chunks``: every point of every key of the run, a few chunks a page,
+    each key's chunks in the order written; None where the backend has no such read."""
+    import numpy as np
+
+    from shipyard.metadata.base import METRIC_CHUNKS_PER_PAGE
+
+    run = make_run(metadata_store)
+    other = make_run(metadata_store)
+    metadata_store.log_metric_columns(other.id, ["loss"], [9.0], [0], [0])  # not this run's
+    keys = [f"k{i:02d}" for i in range(METRIC_CHUNKS_PER_PAGE + 3)]  # more chunks than a page
+    logged: dict[str, list[tuple[float, int, int]]] = {k: [] for k in keys}
+    for batch in range(2):
+        cols: tuple[list[str], list[float], list[int], list[int]] = ([], [], [], [])
+        for n, key in enumerate(keys):
+            for i in range(n + 1):
+                point = (float("nan") if i == 3 else batch + n / 8 + i, batch * 100 + i, 10 + i)
+                logged[key].append(point)
+                cols[0].append(key)
+                cols[1].append(point[0])
+                cols[2].append(point[1])
+                cols[3].append(point[2])
+        metadata_store.log_metric_columns(run.id, *cols)
+    page = metadata_store.get_run_metric_chunks(run.id)
+    if page is None:  # this backend: each key through get_metric_columns_page
+        return
+    got: dict[str, list[tuple[float, int, int]]] = {}
+    pages = [page]
+    while page.next_page_token is not None:
+        page = metadata_store.get_run_metric_chunks(run.id, page_token=page.next_page_token)
+        assert page is not None
+        pages.append(page)
+    assert len(pages) == 3 and all(len(p.chunks) <= METRIC_CHUNKS_PER_PAGE for p in pages)
+    for p in pages:
+        for chunk in p.chunks:
+            points = zip(np.asarray(chunk.values).tolist(), chunk.steps, chunk.timestamps, strict=True)
+            got.setdefault(chunk.key, []).extend((v, int(s), int(t)) for v, s, t in points)
+
+    def nan_free(points: list[tuple[float, int, int]]) -> list[tuple[object, int, int]]:
+        return [("nan" if v != v else v, s, t) for v, s, t in points]
+
+    assert {k: nan_free(v) for k, v in got.items()} == {k: nan_free(v) for k, v in logged.items()}
+    with pytest.raises(InvalidInputError):
+        metadata_store.get_run_metric_chunks(run.id, page_token="nope")
+    with pytest.raises(NotFoundError):
+        metadata_store.get_run_metric_chunks("0" * 32)

@@ -28,7 +28,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.entities import (
     ArtifactRecord,
@@ -42,6 +42,10 @@ from shipyard.core.entities import (
     TaskStatus,
 )
 from shipyard.core.errors import InvalidInputError
+
+if TYPE_CHECKING:  # numpy is imported where chunks are read, not with the store
+    import numpy as np
+    from numpy.typing import NDArray
 
 METRIC_PAGE_DEFAULT = 10_000  # points per metric-history page unless a caller asks for fewer/more
 METRIC_PAGE_MAX = 100_000  # the most one page may hold
@@ -72,6 +76,28 @@ class MetricColumnsPage:
     steps: list[int]
     timestamps: list[int]
     next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class MetricChunk:
+    """Some points of one series as parallel numpy columns, as the backend stored them (arrays
+    over its packed bytes, read-only): a bulk reader's unit."""
+
+    key: str
+    values: NDArray[np.float64]
+    steps: NDArray[np.int64]
+    timestamps: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class MetricChunksPage:
+    """A few of a run's metric chunks, every key's, in the order they were written."""
+
+    chunks: list[MetricChunk]
+    next_page_token: str | None  # pass back as ``page_token``; None at the end
+
+
+METRIC_CHUNKS_PER_PAGE = 16  # chunks per :meth:`MetadataStore.get_run_metric_chunks` page
 
 
 @dataclass(frozen=True)
@@ -261,6 +287,13 @@ class MetadataStore(abc.ABC):
         return MetricColumnsPage(
             [m.value for m in pts], [m.step for m in pts], [m.timestamp for m in pts], page.next_page_token
         )
+
+    def get_run_metric_chunks(self, run_id: str, *, page_token: str | None = None) -> MetricChunksPage | None:
+        """Every point of every metric of the run, a page of at most METRIC_CHUNKS_PER_PAGE chunks
+        at a time in the order they were written (one query a page, whatever the run's keys: an
+        import reading a whole run back). None where the backend has no such read (this default):
+        read each key with :meth:`get_metric_columns_page`. NotFoundError for an unknown run."""
+        return None
 
     @abc.abstractmethod
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:

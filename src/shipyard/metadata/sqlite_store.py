@@ -41,6 +41,7 @@ from shipyard.metadata import sqlite_ops as ops
 from shipyard.metadata.base import (
     METRIC_PAGE_DEFAULT,
     MetadataStore,
+    MetricChunksPage,
     MetricColumnsPage,
     MetricPage,
     RunPage,
@@ -317,6 +318,9 @@ class SqliteRunStore(MetadataStore):
         self, run_id: str, key: str, *, limit: int = METRIC_PAGE_DEFAULT, page_token: str | None = None
     ) -> MetricColumnsPage:
         return self.full().get_metric_columns_page(run_id, key, limit=limit, page_token=page_token)
+
+    def get_run_metric_chunks(self, run_id: str, *, page_token: str | None = None) -> MetricChunksPage:
+        return self.full().get_run_metric_chunks(run_id, page_token=page_token)
 
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self.full().set_tags(run_id, tags)

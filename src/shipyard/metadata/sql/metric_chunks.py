@@ -28,7 +28,13 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from shipyard.core.entities import Metric
 from shipyard.core.errors import InvalidInputError
-from shipyard.metadata.base import METRIC_PAGE_MAX, MetricPage
+from shipyard.metadata.base import (
+    METRIC_CHUNKS_PER_PAGE,
+    METRIC_PAGE_MAX,
+    MetricChunk,
+    MetricChunksPage,
+    MetricPage,
+)
 from shipyard.metadata.sql.codec import MetricColumns
 from shipyard.metadata.sql.schema import latest_metrics, metric_chunks
 
@@ -243,3 +249,33 @@ def _after(conn: Connection, run_id: str, key: str, chunk_id: int) -> str | None
         select(c.id).where(c.run_id == run_id, c.key == key, c.id > chunk_id).order_by(c.id).limit(1)
     ).scalar()
     return None if following is None else f"{following}.0"
+
+
+def read_run_chunks(conn: Connection, run_id: str, token: str | None) -> MetricChunksPage:
+    """A page of the run's chunks, every key's, in (key, id) order (the index's: a page costs its
+    chunks, not the run's), each column a numpy array over the chunk's bytes (no per-point
+    object). The token is ``<last chunk id>:<its key>``."""
+    import numpy as np
+
+    c = metric_chunks.c
+    query = select(c.id, c.key, c.steps, c["values"], c.timestamps).where(c.run_id == run_id)
+    if token is not None:
+        last, _, key = token.partition(":")
+        if not _CHUNK_ID_RE.fullmatch(last) or not key:
+            raise InvalidInputError(f"invalid page token {token[:80]!r}; pass a token this store returned")
+        query = query.where(or_(c.key > key, (c.key == key) & (c.id > int(last))))
+    rows = conn.execute(query.order_by(c.key, c.id).limit(METRIC_CHUNKS_PER_PAGE)).all()
+    chunks = [
+        MetricChunk(
+            str(row[1]),
+            np.frombuffer(row[3], dtype=_VALUE),
+            np.frombuffer(row[2], dtype=_STEP),
+            np.frombuffer(row[4], dtype=_STEP),
+        )
+        for row in rows
+    ]
+    more = len(rows) == METRIC_CHUNKS_PER_PAGE
+    return MetricChunksPage(chunks, f"{rows[-1][0]}:{rows[-1][1]}" if more else None)
+
+
+_CHUNK_ID_RE = re.compile(r"[1-9][0-9]{0,17}")

@@ -32,6 +32,7 @@ from shipyard.core.errors import ConfigurationError, ConflictError, ShipyardErro
 from shipyard.metadata.base import (
     METRIC_PAGE_DEFAULT,
     MetadataStore,
+    MetricChunksPage,
     MetricColumnsPage,
     MetricPage,
     RunPage,
@@ -253,6 +254,13 @@ class SqlMetadataStore(MetadataStore):
         with self._read() as conn:
             page = MetricColumnsPage(*metric_chunks.read_columns(conn, run_id, key, limit, page_token))
             if not page.values:  # points prove the run exists: one query less per page
+                runs.require_run(conn, run_id)
+            return page
+
+    def get_run_metric_chunks(self, run_id: str, *, page_token: str | None = None) -> MetricChunksPage:
+        with self._read() as conn:
+            page = metric_chunks.read_run_chunks(conn, run_id, page_token)
+            if not page.chunks:  # chunks prove the run exists: one query less per page
                 runs.require_run(conn, run_id)
             return page
 

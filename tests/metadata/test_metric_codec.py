@@ -52,3 +52,37 @@ def test_latest_point_is_highest_step_then_timestamp_then_the_later_one() -> Non
     assert chunks_of("r", tie)[0]["_latest"] == (2.0, 7, 30)  # same step and time: the later one
     single = MetricColumns(["m"] * 3, [1.0, 2.0, 3.0], [1, 9, 3], [0, 0, 0])
     assert chunks_of("r", single)[0]["_latest"] == (2.0, 9, 0)
+
+
+def _reference_spans(keys: list[str]) -> list[tuple[str, int, int]] | None:
+    """Spans the obvious way: each key's first and last index, contiguous when they hold it all."""
+    out: list[tuple[str, int, int]] = []
+    for key in dict.fromkeys(keys):
+        start = keys.index(key)
+        end = len(keys) - keys[::-1].index(key)
+        if keys[start:end].count(key) != end - start:
+            return None
+        out.append((key, start, end))
+    return None if len(out) > 64 else sorted(out, key=lambda s: s[1])
+
+
+def test_spans_agree_with_the_obvious_definition() -> None:
+    import random
+
+    rng = random.Random(7)
+    cases = [
+        ["a", "a", "b", "a", "a"],  # the galloping search would jump over the 'b'
+        ["a"] * 5 + ["b"] + ["a"] * 2,
+        ["a"] * 9 + ["b"] * 1 + ["a"],
+        ["a"] * 64,
+        [f"k{i}" for i in range(64)],
+        [f"k{i}" for i in range(65)],
+    ]
+    for _ in range(400):
+        alphabet = "abc"[: rng.randint(1, 3)]
+        keys = [k for k in alphabet for _ in range(rng.randint(0, 40))]
+        if rng.random() < 0.5 and keys:  # one point moved elsewhere
+            keys.insert(rng.randrange(len(keys) + 1), keys.pop(rng.randrange(len(keys))))
+        cases.append(keys)
+    for keys in cases:
+        assert _columns(keys).spans() == _reference_spans(keys), keys

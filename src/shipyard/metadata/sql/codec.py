@@ -64,20 +64,25 @@ class MetricColumns:
 
     def spans(self) -> list[tuple[str, int, int]] | None:
         """``(key, start, end)`` per key when each key's points are one contiguous run of the
-        batch (an importer's batches), found with C-level ``count``s and no per-point Python
-        loop; None otherwise (interleaved keys: see :meth:`groups`)."""
+        batch (an importer's batches), None otherwise (interleaved keys: see :meth:`groups`).
+        Each run's end is found by a galloping then binary search (as if the keys were
+        contiguous), then proved by a C-level ``count`` of the run alone: runs that are each of
+        one key, end where the key changes, and hold distinct keys are exactly the keys' runs, in
+        one pass over the batch whatever its number of keys."""
         keys = self.keys
         out: list[tuple[str, int, int]] = []
+        seen: set[str] = set()
         start, n = 0, len(keys)
         while start < n:
             key = keys[start]
-            end = start + keys.count(key)
-            if end > n or keys[start:end].count(key) != end - start:
+            if key in seen or len(out) >= 64:  # back after another key; or many short series,
+                return None  # where the general path is as quick
+            seen.add(key)
+            end = _run_end(keys, start, key)
+            if keys[start:end].count(key) != end - start:
                 return None
             out.append((key, start, end))
             start = end
-            if len(out) > 64:  # many short series: the general path is as quick
-                return None
         return out
 
     def groups(self) -> dict[str, list[int]] | None:
@@ -143,3 +148,21 @@ def artifact_from(row: Row[Any]) -> ArtifactRecord:
         meta=m["meta"] or {},
         attempt=m["attempt"],
     )
+
+
+def _run_end(keys: list[str], start: int, key: str) -> int:
+    """Where the run of ``key`` from ``start`` ends, were the batch's keys contiguous: an index
+    past ``start`` with ``keys[end] != key`` (or the end of the batch) and ``keys[end - 1] == key``
+    (galloping from ``start``, then halving)."""
+    low, step, n = start, 1, len(keys)  # keys[low] == key throughout
+    while low + step < n and keys[low + step] == key:
+        low += step
+        step *= 2
+    high = min(low + step, n)  # keys[high] != key, or high == n
+    while high - low > 1:
+        mid = (low + high) // 2
+        if keys[mid] == key:
+            low = mid
+        else:
+            high = mid
+    return high

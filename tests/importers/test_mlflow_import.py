@@ -575,3 +575,57 @@ def test_sql_store_read_refuses_counts_that_do_not_add_up(
         with pytest.raises(ConfigurationError, match="changed while they were read"):
             list(src.run_metrics(run))
         monkeypatch.undo()
+
+
+@pytest.mark.parametrize("per_key", [False, True], ids=["chunk-pages", "per-key-pages"])
+def test_read_back_catches_points_changed_or_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, per_key: bool
+) -> None:
+    """The read-back digests (a run's chunks a page at a time, or each key page by page where the
+    store has no chunk read) catch a point whose bits changed and points moved to another key
+    (same total), with batches and pages cut small so keys span several of each."""
+    import sqlalchemy as sa
+    from mlflow.entities import Metric as MlflowMetric
+    from mlflow.tracking import MlflowClient
+
+    import shipyard.importers.mlflow_import as import_module
+    import shipyard.metadata.sql.metric_chunks as chunks_module
+    from shipyard.core.errors import IntegrityError
+    from shipyard.metadata.base import MetadataStore
+    from shipyard.metadata.sql.schema import metric_chunks
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlc = MlflowClient(tracking_uri=uri)
+    exp = mlc.create_experiment("tamper", artifact_location=(tmp_path / "art").as_uri())
+    run = mlc.create_run(exp).info.run_id
+    points = [MlflowMetric(k, i + 0.25, 1_700_000_000_000 + i, i) for k in ("a", "b") for i in range(7)]
+    mlc.log_batch(run, metrics=points)
+    monkeypatch.setattr(import_module, "FLUSH_POINTS", 3)
+    monkeypatch.setattr(chunks_module, "METRIC_CHUNKS_PER_PAGE", 2)
+    stores = _stores()
+    if per_key:  # the default: None, as a store without the chunk read answers
+        monkeypatch.setattr(
+            type(stores.metadata), "get_run_metric_chunks", MetadataStore.get_run_metric_chunks
+        )
+    try:
+        summary = _import(uri, stores)
+        assert summary.source == summary.imported and summary.source.metric_points == 14
+        engine = stores.metadata.engine  # type: ignore[attr-defined]
+        c = metric_chunks.c
+        with engine.begin() as conn:
+            first = conn.execute(sa.select(c.id, c["values"]).where(c.key == "a").order_by(c.id)).first()
+            bits = bytearray(first[1])
+            bits[0] ^= 1  # the lowest bit of the first value
+            conn.execute(sa.update(metric_chunks).where(c.id == first[0]).values({"values": bytes(bits)}))
+        with pytest.raises(IntegrityError, match="metric_points: source 14, shipyard 7"):
+            _import(uri, stores)
+        with engine.begin() as conn:
+            conn.execute(sa.update(metric_chunks).where(c.id == first[0]).values({"values": first[1]}))
+        assert _import(uri, stores).imported.metric_points == 14  # restored: equal again
+        with engine.begin() as conn:
+            moved = conn.execute(sa.select(c.id).where(c.key == "b").order_by(c.id)).scalar()
+            conn.execute(sa.update(metric_chunks).where(c.id == moved).values(key="a"))
+        with pytest.raises(IntegrityError, match="metric_points: source 14, shipyard 0"):
+            _import(uri, stores)
+    finally:
+        stores.close()

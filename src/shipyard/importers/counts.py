@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import IntegrityError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 @dataclass
@@ -70,27 +74,67 @@ class SeriesDigest:
         self._b = 0
 
     def update(self, values: Sequence[float], steps: Sequence[int], timestamps: Sequence[int]) -> None:
-        import numpy as np
+        if len(values):
+            a, b = _mixes(values, steps, timestamps)
+            self.add_sums(len(a), int(a.sum(dtype="uint64")), int(b.sum(dtype="uint64")))
 
-        if not values:
-            return
-        v = np.asarray(values, dtype=np.float64)
-        v = np.where(np.isnan(v), np.float64("nan"), v)  # one NaN bit pattern
-        bits = v.view(np.uint64)
-        s = np.asarray(steps, dtype=np.int64).view(np.uint64)
-        t = np.asarray(timestamps, dtype=np.int64).view(np.uint64)
-        with np.errstate(over="ignore"):
-            a = _mix(bits ^ _mix(s ^ _mix(t + np.uint64(0x9E3779B97F4A7C15))))
-            b = _mix(t ^ _mix(bits + _mix(s ^ np.uint64(0xD1B54A32D192ED03))))
-            self._a = (self._a + int(a.sum(dtype=np.uint64))) & _MASK
-            self._b = (self._b + int(b.sum(dtype=np.uint64))) & _MASK
-        self.count += len(v)
+    def add_sums(self, count: int, a: int, b: int) -> None:
+        self._a = (self._a + a) & _MASK
+        self._b = (self._b + b) & _MASK
+        self.count += count
 
     def digest(self) -> str:
         return f"{self._a:016x}{self._b:016x}"
 
 
 _MASK = (1 << 64) - 1
+
+
+def update_spans(
+    digests: dict[str, SeriesDigest],
+    spans: Sequence[tuple[str, int]],
+    values: Sequence[float] | NDArray[np.float64],
+    steps: Sequence[int] | NDArray[np.int64],
+    timestamps: Sequence[int] | NDArray[np.int64],
+) -> None:
+    """The columns' points into ``digests`` (one per key, added when absent), ``spans`` giving
+    each ``(key, length)`` run of them in order: what :meth:`SeriesDigest.update` per span would
+    give, in one numpy pass over the whole batch (a key may have several spans)."""
+    import numpy as np
+
+    for key, _ in spans:
+        if key not in digests:
+            digests[key] = SeriesDigest()
+    spans = [(key, n) for key, n in spans if n > 0]  # reduceat gives an empty span a point
+    if sum(n for _, n in spans) != len(values):
+        raise ValueError("the spans do not cover the columns")
+    if not spans:
+        return
+    a, b = _mixes(values, steps, timestamps)
+    starts = np.cumsum([0] + [n for _, n in spans[:-1]])
+    with np.errstate(over="ignore"):
+        sums_a, sums_b = np.add.reduceat(a, starts), np.add.reduceat(b, starts)
+    for (key, n), sa, sb in zip(spans, sums_a.tolist(), sums_b.tolist(), strict=True):
+        digests[key].add_sums(n, sa, sb)
+
+
+def _mixes(
+    values: Sequence[float] | NDArray[np.float64],
+    steps: Sequence[int] | NDArray[np.int64],
+    timestamps: Sequence[int] | NDArray[np.int64],
+) -> tuple[Any, Any]:
+    """The two 64-bit mixes of each point (uint64 arrays)."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    v = np.where(np.isnan(v), np.float64("nan"), v)  # one NaN bit pattern
+    bits = v.view(np.uint64)
+    s = np.asarray(steps, dtype=np.int64).view(np.uint64)
+    t = np.asarray(timestamps, dtype=np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        a = _mix(bits ^ _mix(s ^ _mix(t + np.uint64(0x9E3779B97F4A7C15))))
+        b = _mix(t ^ _mix(bits + _mix(s ^ np.uint64(0xD1B54A32D192ED03))))
+    return a, b
 
 
 def _mix(x: Any) -> Any:

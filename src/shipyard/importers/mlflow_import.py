@@ -42,7 +42,7 @@ from typing import Any, Protocol
 from shipyard.core.entities import Run, RunCreate, RunStatus
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.names import validate_key, validate_name
-from shipyard.importers.counts import Counts, SeriesDigest, Summary
+from shipyard.importers.counts import Counts, SeriesDigest, Summary, update_spans
 from shipyard.importers.mlflow_models import ModelImporter
 from shipyard.importers.mlflow_names import (
     TAG_EXPERIMENT,
@@ -54,7 +54,7 @@ from shipyard.importers.mlflow_names import (
     experiment_namespace,
     target_run_id,
 )
-from shipyard.importers.mlflow_source import ArtifactFile, MlflowSource, Series
+from shipyard.importers.mlflow_source import ArtifactFile, MlflowSource
 from shipyard.metadata.base import METRIC_PAGE_MAX
 from shipyard.tracking.client import TrackingClient, validate_params, validate_tags
 from shipyard.tracking.stores import Stores
@@ -128,7 +128,6 @@ class MlflowImporter:
         self.metadata = stores.metadata
         self.summary = Summary(Counts(), Counts(), Counts(), dry_run=self.options.dry_run)
         self.run_ids: dict[str, str] = {}  # MLflow run id -> shipyard run id (this import's runs)
-        self._batch = _Columns()  # metric points on their way to shipyard
 
     # ---- the whole import ---------------------------------------------------------------------
     def run(self) -> Summary:
@@ -236,37 +235,39 @@ class MlflowImporter:
         at most about FLUSH_POINTS columns (one ``log_metric_columns`` call, one transaction, each;
         the keys of a batch come one after the other, which the writer slices without a per-point
         pass)."""
-        self._batch = _Columns()
-        digests = self._source_digests(src, sink=lambda piece: self._add(rid, piece))
-        if self._batch.values:
-            self._flush(rid, self._batch)
-        return digests
+        return self._source_digests(src, sink=lambda batch: self._flush(rid, batch))
 
     def _source_digests(
-        self, src: Any, sink: Callable[[Series], None] | None = None
+        self, src: Any, sink: Callable[[_Columns], None] | None = None
     ) -> dict[str, SeriesDigest]:
-        """The digest of each of the run's metrics in the source (each piece also to ``sink``)."""
+        """The digest of each of the run's metrics in the source, taken a batch of about
+        FLUSH_POINTS points at a time (one numpy pass a batch, whatever its keys), each batch
+        also to ``sink``."""
         digests: dict[str, SeriesDigest] = {}
-        for piece in self.source.run_metrics(src):
-            key = piece[0]
-            digest = digests.get(key)
-            if digest is None:
+        batch = _Columns()
+        for key, values, steps, stamps in self.source.run_metrics(src):
+            if key not in digests:
                 validate_key("metric", key)
-                digest = digests[key] = SeriesDigest()
-            digest.update(piece[1], piece[2], piece[3])
-            if sink is not None:
-                sink(piece)
+                digests[key] = SeriesDigest()
+            batch.add(key, values, steps, stamps)
+            if len(batch.values) >= FLUSH_POINTS:
+                self._digest_batch(digests, batch, sink)
+                batch = _Columns()
+        if batch.values:
+            self._digest_batch(digests, batch, sink)
         return digests
 
-    def _add(self, rid: str, piece: Series) -> None:
-        self._batch.add(*piece)
-        if len(self._batch.values) >= FLUSH_POINTS:
-            self._flush(rid, self._batch)
+    @staticmethod
+    def _digest_batch(
+        digests: dict[str, SeriesDigest], batch: _Columns, sink: Callable[[_Columns], None] | None
+    ) -> None:
+        update_spans(digests, batch.spans, batch.values, batch.steps, batch.stamps)
+        if sink is not None:
+            sink(batch)
 
     def _flush(self, rid: str, batch: _Columns) -> None:
         self.metadata.log_metric_columns(rid, batch.keys, batch.values, batch.steps, batch.stamps)
         self.summary.written.metric_points += len(batch.values)
-        self._batch = _Columns()
 
     def _copy_artifacts(self, src: Any, rid: str) -> list[ArtifactFile]:
         items = list(self.source.artifact_files(src))  # paths and sizes: small beside the files
@@ -311,9 +312,11 @@ class MlflowImporter:
         got.tags = sum(1 for k, v in source_tags(run.tags).items() if src_tags.get(k) == v)
         if digests is None:
             digests = self._source_digests(src)
-        for key in sorted(set(src.data.metrics) | set(digests)):
+        keys = sorted(set(src.data.metrics) | set(digests))
+        target = self._target_digests(rid, keys)
+        for key in keys:
             want = digests.get(key) or SeriesDigest()
-            have = self._target_digest(rid, key)
+            have = target.get(key) or SeriesDigest()
             source.metric_points += want.count
             if have.count == want.count and have.digest() == want.digest():
                 got.metric_points += have.count
@@ -330,6 +333,32 @@ class MlflowImporter:
                 got.artifact_bytes += record.size
         self.summary.source.add(replace(source, experiments=0))
         self.summary.imported.add(replace(got, experiments=0))
+
+    def _target_digests(self, rid: str, keys: list[str]) -> dict[str, SeriesDigest]:
+        """What shipyard holds of the run's metrics, digested: every key's chunks a page at a time
+        where the store reads them so (one query a page), else each of ``keys`` page by page."""
+        digests: dict[str, SeriesDigest] = {}
+        page = self.metadata.get_run_metric_chunks(rid)
+        if page is None:
+            for key in keys:
+                digests[key] = self._target_digest(rid, key)
+            return digests
+        while True:
+            chunks = page.chunks
+            if chunks:
+                import numpy as np
+
+                update_spans(
+                    digests,
+                    [(c.key, len(c.values)) for c in chunks],
+                    np.concatenate([c.values for c in chunks]),
+                    np.concatenate([c.steps for c in chunks]),
+                    np.concatenate([c.timestamps for c in chunks]),
+                )
+            if page.next_page_token is None:
+                return digests
+            page = self.metadata.get_run_metric_chunks(rid, page_token=page.next_page_token)
+            assert page is not None  # a store that gave a first page gives the next
 
     def _target_digest(self, rid: str, key: str) -> SeriesDigest:
         digest = SeriesDigest()
@@ -359,19 +388,21 @@ def _collector_paused() -> Iterator[None]:
 
 
 class _Columns:
-    __slots__ = ("keys", "stamps", "steps", "values")
+    __slots__ = ("keys", "spans", "stamps", "steps", "values")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.values: list[float] = []
         self.steps: list[int] = []
         self.stamps: list[int] = []
+        self.spans: list[tuple[str, int]] = []  # (key, points) per piece added, in order
 
     def add(self, key: str, values: list[float], steps: list[int], stamps: list[int]) -> None:
         self.keys.extend([key] * len(values))
         self.values.extend(values)
         self.steps.extend(steps)
         self.stamps.extend(stamps)
+        self.spans.append((key, len(values)))
 
 
 def import_mlflow(

@@ -23,6 +23,7 @@ from shipyard.core.ids import new_id
 from shipyard.core.settings import load_settings
 from shipyard.metadata.sqlite_read import SqliteRunReader
 from shipyard.tracking.stores import open_stores
+from tests.cli.ptys import on_a_terminal
 
 HEAVY = ("typer", "click", "pydantic", "sqlalchemy", "alembic", "typer._click")
 
@@ -55,31 +56,10 @@ def test_root_help_and_version_are_the_typer_apps_byte_for_byte(env: dict[str, s
 
 def _on_a_terminal(entry: str, args: list[str], columns: int) -> tuple[int, bytes]:
     """Exit code and bytes of ``shipyard ARGS`` on a pseudo-terminal ``columns`` wide."""
-    import fcntl
-    import pty
-    import struct
-    import termios
-
     code = f"import sys; from shipyard.cli.main import {entry}; sys.exit({entry}(sys.argv[1:]))"
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR", "NO_COLOR")}
     env["TERM"] = "xterm-256color"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args], stdin=slave, stdout=slave, stderr=slave, env=env
-    )
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    return proc.wait(timeout=120), out
+    return on_a_terminal([sys.executable, "-c", code, *args], env, columns=columns)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pseudo-terminal sizes set the Linux way")

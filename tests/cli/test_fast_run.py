@@ -15,6 +15,7 @@ import shipyard
 from shipyard.cli._fast_run import parse_run
 from shipyard.core.settings import load_settings
 from shipyard.tracking.stores import open_stores
+from tests.cli.ptys import on_a_terminal
 
 FLOW = """
 from shipyard import flow, step
@@ -187,27 +188,10 @@ def test_what_it_parses() -> None:
 
 def _on_a_terminal(entry: str, args: list[str], home: Path, cwd: Path) -> tuple[int, bytes]:
     """Exit code and bytes of ``shipyard ARGS`` on a pseudo-terminal (live progress on stderr)."""
-    import pty
-
     code = _ENTRY.format(entry=entry, heavy=HEAVY)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
     env.update(SHIPYARD_HOME=str(home), PYTHONPATH=SOURCES, TERM="dumb", COLUMNS="100")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd
-    )
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    return proc.wait(timeout=120), out
+    return on_a_terminal([sys.executable, "-c", code, *args], env, cwd=cwd)
 
 
 def test_on_a_terminal_it_shows_progress_and_the_summary_as_typer_does(project: tuple[Path, Path]) -> None:

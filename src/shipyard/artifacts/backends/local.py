@@ -213,16 +213,8 @@ class LocalBackend(BlobBackend):
     def adopt_file(self, key: str, path: Path) -> None:
         dest = self._checked(key)  # never through a linked folder; a linked blob file is replaced
         try:
-            self._make_parents(dest.parent)
-            try:
-                os.replace(path, dest)
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                self.write_file(key, path)  # not on our filesystem after all: copy
-                path.unlink(missing_ok=True)
-                return
-            _fsync_dir(dest.parent)
+            if self._move_in(key, path, dest):
+                _fsync_dir(dest.parent)
         except OSError as exc:
             raise write_error(exc, key, self.location) from exc
 
@@ -231,14 +223,7 @@ class LocalBackend(BlobBackend):
         for key, path in moves:
             dest = self._checked(key)
             try:
-                self._make_parents(dest.parent)
-                try:
-                    os.replace(path, dest)
-                except OSError as exc:
-                    if exc.errno != errno.EXDEV:
-                        raise
-                    self.write_file(key, path)  # not on our filesystem after all: copy
-                    path.unlink(missing_ok=True)
+                if not self._move_in(key, path, dest):
                     continue
             except OSError as exc:
                 raise write_error(exc, key, self.location) from exc
@@ -248,6 +233,20 @@ class LocalBackend(BlobBackend):
                 _fsync_dir(folder)
             except OSError as exc:
                 raise write_error(exc, "a blob folder", self.location) from exc
+
+    def _move_in(self, key: str, path: Path, dest: Path) -> bool:
+        """``path`` renamed to ``dest`` (True: its folder is to be synced), or copied when it is on
+        another filesystem (False: written and synced as a new blob)."""
+        self._make_parents(dest.parent)
+        try:
+            os.replace(path, dest)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            self.write_file(key, path)  # not on our filesystem after all: copy
+            path.unlink(missing_ok=True)
+            return False
+        return True
 
     def _make_parents(self, folder: Path) -> None:
         if folder.is_dir():

@@ -8,10 +8,11 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shipyard.core.entities import ArtifactRecord, CodeVersion, Task, TaskStatus
-from shipyard.core.errors import ConflictError, InvalidInputError
+from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError
 from shipyard.core.names import validate_key
 
 _NUMBER_RE = re.compile(r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$")
@@ -84,6 +85,23 @@ TASK_FIELDS = (
     "id", "run_id", "step", "key", "index", "status", "attempts", "started_at", "ended_at",
     "heartbeat_at", "error", "cache_key", "reused_from", "node", "spec",
 )  # fmt: skip
+
+
+def tag_rows(run_id: str, tags: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A new run's tag rows (keys validated)."""
+    return [{"run_id": run_id, "key": validate_key("tag", k), "value": str(v)} for k, v in tags.items()]
+
+
+def check_task_batch(new: Sequence[Task]) -> None:
+    """AlreadyExistsError when one (run, key) appears twice in a batch of new tasks."""
+    seen: set[tuple[str, str]] = set()
+    for task in new:
+        ident = (task.run_id, task.key)
+        if ident in seen:
+            raise AlreadyExistsError(
+                f"task key {task.key!r} appears twice in this batch for run {task.run_id!r}"
+            )
+        seen.add(ident)
 
 
 def task_row(task: Task, seq: int) -> dict[str, Any]:

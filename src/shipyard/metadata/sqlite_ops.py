@@ -32,7 +32,7 @@ from shipyard.core.entities import (
     TaskStatus,
 )
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
-from shipyard.core.names import validate_key, validate_name
+from shipyard.core.names import validate_name
 from shipyard.metadata import rows
 
 # the SQL store's clock (shipyard.metadata.sql.dialect.store_now): microseconds since the epoch
@@ -137,9 +137,7 @@ def create_run(conn: sqlite3.Connection, run: RunCreate) -> Run:
         "error": None,
     }
     param_rows = [rows.param_row(run.id, k, v) for k, v in run.params.items()]
-    tag_rows = [
-        {"run_id": run.id, "key": validate_key("tag", k), "value": str(v)} for k, v in run.tags.items()
-    ]
+    tag_rows = rows.tag_rows(run.id, run.tags)
     if run.origin_run_id is not None:
         holder = resuming_run(conn, run.origin_run_id)
         if holder is not None:
@@ -292,14 +290,7 @@ def _task(row: Sequence[Any]) -> Task:
 def create_tasks(conn: sqlite3.Connection, new: Sequence[Task]) -> None:
     if not new:
         return
-    seen: set[tuple[str, str]] = set()
-    for task in new:
-        ident = (task.run_id, task.key)
-        if ident in seen:
-            raise AlreadyExistsError(
-                f"task key {task.key!r} appears twice in this batch for run {task.run_id!r}"
-            )
-        seen.add(ident)
+    rows.check_task_batch(new)
     for run_id in sorted({t.run_id for t in new}):
         require_run(conn, run_id)
         keys = [t.key for t in new if t.run_id == run_id]

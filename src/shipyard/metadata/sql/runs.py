@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 from shipyard.core.branches import validate_namespace
 from shipyard.core.entities import ORCHESTRATOR_TAG, Run, RunCreate, RunStatus, TaskStatus
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
-from shipyard.core.names import validate_key, validate_name
-from shipyard.metadata.rows import resume_conflict
+from shipyard.core.names import validate_name
+from shipyard.metadata.rows import resume_conflict, tag_rows
 from shipyard.metadata.sql import attempts, codec
 from shipyard.metadata.sql.dialect import store_now
 from shipyard.metadata.sql.schema import latest_metrics, params, runs, tags, tasks
@@ -70,9 +70,7 @@ def create_run(conn: Connection, run: RunCreate) -> Run:
         "error": None,
     }
     param_rows = [codec.param_row(run.id, k, v) for k, v in run.params.items()]
-    tag_rows = [
-        {"run_id": run.id, "key": validate_key("tag", k), "value": str(v)} for k, v in run.tags.items()
-    ]
+    new_tags = tag_rows(run.id, run.tags)
     if run.origin_run_id is not None:
         holder = resuming_run(conn, run.origin_run_id)
         if holder is not None:
@@ -88,8 +86,8 @@ def create_run(conn: Connection, run: RunCreate) -> Run:
         raise AlreadyExistsError(f"a run with id {run.id!r} already exists; use a new id") from None
     if param_rows:
         conn.execute(params.insert(), param_rows)
-    if tag_rows:
-        conn.execute(tags.insert(), tag_rows)
+    if new_tags:
+        conn.execute(tags.insert(), new_tags)
     return Run(
         id=run.id,
         name=run.name,
@@ -100,7 +98,7 @@ def create_run(conn: Connection, run: RunCreate) -> Run:
         end_time=None,
         heartbeat_at=beat,
         params={r["key"]: codec.param_value(r["value"]) for r in param_rows},
-        tags={r["key"]: r["value"] for r in tag_rows},
+        tags={r["key"]: r["value"] for r in new_tags},
         metrics={},
         flow_name=run.flow_name,
         flow_spec=codec.json_round_trip(run.flow_spec),

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.entities import ArtifactRecord, LineageEdge, Task, TaskStatus
 from shipyard.core.errors import AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError
+from shipyard.metadata.rows import check_task_batch
 from shipyard.metadata.sql import attempts, codec
 from shipyard.metadata.sql.dialect import insert_for
 from shipyard.metadata.sql.runs import require_run
@@ -22,14 +23,7 @@ from shipyard.metadata.sql.schema import artifacts, attempt_artifacts, lineage, 
 def create_tasks(conn: Connection, new: Sequence[Task]) -> None:
     if not new:
         return
-    seen: set[tuple[str, str]] = set()
-    for task in new:
-        ident = (task.run_id, task.key)
-        if ident in seen:
-            raise AlreadyExistsError(
-                f"task key {task.key!r} appears twice in this batch for run {task.run_id!r}"
-            )
-        seen.add(ident)
+    check_task_batch(new)
     for run_id in sorted({t.run_id for t in new}):
         require_run(conn, run_id)
         keys = [t.key for t in new if t.run_id == run_id]

@@ -26,9 +26,20 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: every socket is held until all are chosen (one at a time,
+    the kernel may hand a just-closed port out again: Ray then refused two components on one port)."""
+    held = [socket.socket() for _ in range(count)]
+    try:
+        for s in held:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in held]
+    finally:
+        for s in held:
+            s.close()
 
 
 def _ports(*, head: bool) -> list[str]:
@@ -42,7 +53,7 @@ def _ports(*, head: bool) -> list[str]:
     ]
     if head:
         names.append("--ray-client-server-port")
-    return [f"{name}={free_port()}" for name in names]
+    return [f"{name}={port}" for name, port in zip(names, free_ports(len(names)), strict=True)]
 
 
 @dataclass

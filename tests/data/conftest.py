@@ -28,9 +28,9 @@ class CountingBackend:
 
         original_adopt_files = inner.adopt_files
 
-        def adopt_files(moves: Sequence[tuple[str, Path]]) -> None:
+        def adopt_files(moves: Sequence[tuple[str, Path]], *, sync: bool = True) -> None:
             self.writes += len(moves)
-            original_adopt_files(moves)
+            original_adopt_files(moves, sync=sync)
 
         inner.adopt_file = adopt_file  # type: ignore[method-assign]
         inner.adopt_files = adopt_files  # type: ignore[method-assign]

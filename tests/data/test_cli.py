@@ -53,6 +53,20 @@ def test_add_versions_show_diff_alias_get_delete(cli: Any, tmp_path: Path) -> No
     assert json.loads(out) == {"uri": "datasets:/tx/1", "uses": [], "models": []}
 
 
+def test_add_durable_stores_a_large_file_under_its_blake3_digest(cli: Any, tmp_path: Path) -> None:
+    import blake3
+
+    data = tmp_path / "big" / "weights.bin"
+    data.parent.mkdir()
+    data.write_bytes(bytes(range(256)) * 1024)  # 256 KB: a large file, not packed
+    code, out, err = cli("data", "add", "w", str(data.parent), "--durable", "--json", "-q")
+    assert code == 0, err
+    assert json.loads(out)["blobs_written"] == 1
+    code, out, _ = cli("data", "show", "w/1", "--json")
+    (row,) = json.loads(out)["files"]
+    assert "blake3:" + blake3.blake3(data.read_bytes()).hexdigest() in json.dumps(row)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

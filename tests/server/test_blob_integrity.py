@@ -150,3 +150,29 @@ def test_cli_artifacts_get_through_the_server_never_writes_damaged_bytes(
     assert err.startswith("error: ") and "\n" not in err and "unexpected" not in err, err
     assert "is corrupted" in err and digest in err, err
     assert not dest.exists() and list(tmp_path.glob(".got.txt*")) == []
+
+
+def test_the_blake3_route_stores_verifies_and_serves_blake3_blobs(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    import blake3
+
+    data = os.urandom(3000)
+    hexd = blake3.blake3(data).hexdigest()
+    url = f"/api/v1/blobs/blake3/{hexd}"
+    octet = {"Content-Type": "application/octet-stream"}
+    assert admin.head(url).status_code == 404
+    wrong = admin.put(url, content=data[:-1], headers=octet)
+    assert wrong.status_code == 400 and "hash to blake3" in wrong.json()["error"]["message"]
+    assert not server.stores.artifacts.cas.exists(f"blake3:{hexd}")  # nothing stored
+    sha = hashlib.sha256(data).hexdigest()  # a sha256 digest on the blake3 route is not these bytes
+    assert admin.put(f"/api/v1/blobs/blake3/{sha}", content=data, headers=octet).status_code == 400
+    assert admin.put(url, content=data, headers=octet).status_code == 201
+    assert admin.put(url, content=data, headers=octet).status_code == 200  # already stored
+    assert admin.head(url).headers["content-length"] == str(len(data))
+    assert admin.get(url).content == data
+    assert admin.get(f"/api/v1/blobs/sha256/{hexd}").status_code == 404  # one address per algorithm
+    path = Path(server.stores.artifacts.blobs.location) / blob_key(f"blake3:{hexd}")
+    path.chmod(0o644)
+    path.write_bytes(b"x" + data[1:])
+    _integrity_error(admin.get(url))

@@ -32,6 +32,7 @@ SEMANTIC_400 = {
     ("POST", "/api/v1/roles"): "permissions must come from the permission catalog",
     ("POST", "/api/v1/tokens"): "permissions must be ones the caller holds, from the catalog",
     ("PUT", "/api/v1/blobs/sha256/{digest}"): "the uploaded bytes must hash to the digest in the path",
+    ("PUT", "/api/v1/blobs/blake3/{digest}"): "the uploaded bytes must hash to the digest in the path",
     ("PUT", "/api/v1/monitoring/monitors/{name}"): "spec is the monitoring DSL, checked by monitors.py",
     ("POST", "/api/v1/monitoring/results"): "rows are ResultRow records checked by the codec",
     ("POST", "/api/v1/policies"): "row_filter is the row-filter language (data/rowfilter.py), not a pattern",

@@ -16,9 +16,10 @@ are read and written instead, hashed the same way.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import sys
+
+from shipyard.artifacts._hashing import Algorithm, named, new_hasher
 
 STEP = 256 << 10  # bytes copied, then hashed, at a time (fits a core's cache)
 WRITEBACK = 16 << 20  # bytes after which their writeback to the disk is started
@@ -65,16 +66,22 @@ def _start_writeback(fd: int, offset: int, size: int) -> None:
 
 
 def copy_hashed(
-    src: int, dst: int, offset: int | None = None, length: int | None = None, *, writeback: bool = True
+    src: int,
+    dst: int,
+    offset: int | None = None,
+    length: int | None = None,
+    *,
+    writeback: bool = True,
+    algorithm: Algorithm = "sha256",
 ) -> tuple[str, int]:
     """Copy the rest of file ``src`` (or ``length`` bytes of it from ``offset``, leaving its file
     position alone: several threads may copy ranges of one open file) to the end of ``dst``
-    (opened for reading and writing, empty); (sha256 hex of what ``dst`` now holds, its size).
+    (opened for reading and writing, empty); (the digest of what ``dst`` now holds, its size).
     ``dst`` is not synced; ``writeback=False`` leaves starting its writeback to the caller (a
     thread that fsyncs it right after: on a busy disk starting writeback can block, and the
     copying thread should not)."""
     copier = _Copier(src, dst, offset)
-    digest = hashlib.sha256()
+    digest = new_hasher(algorithm)
     buffer = bytearray(STEP)
     view = memoryview(buffer)
     size = started = 0
@@ -89,13 +96,13 @@ def copy_hashed(
         if writeback and size - started >= WRITEBACK:
             _start_writeback(dst, started, size - started)
             started = size
-    return digest.hexdigest(), size
+    return named(algorithm, digest.hexdigest()), size
 
 
-def hash_range(src: int, offset: int, length: int) -> tuple[str, int]:
-    """(sha256 hex, bytes read) of ``length`` bytes of file ``src`` from ``offset`` (fewer at its
+def hash_range(src: int, offset: int, length: int, algorithm: Algorithm = "sha256") -> tuple[str, int]:
+    """(digest, bytes read) of ``length`` bytes of file ``src`` from ``offset`` (fewer at its
     end), read with ``preadv`` into one reused buffer (the file position is left alone)."""
-    digest = hashlib.sha256()
+    digest = new_hasher(algorithm)
     view = memoryview(bytearray(_HASH_STEP))
     done = 0
     while done < length:
@@ -104,4 +111,4 @@ def hash_range(src: int, offset: int, length: int) -> tuple[str, int]:
             break
         digest.update(view[:got])
         done += got
-    return digest.hexdigest(), done
+    return named(algorithm, digest.hexdigest()), done

@@ -1,4 +1,10 @@
-"""sha256 on a worker thread, so hashing overlaps disk or network I/O.
+"""Content digests, and hashing on a worker thread so it overlaps disk or network I/O.
+
+A digest names its algorithm the way OCI digests do, except that sha256 (every artifact, model
+package and small dataset file) is written as bare hex for compatibility with everything stored
+before: ``<64 hex>`` is sha256, ``blake3:<64 hex>`` is BLAKE3 (large dataset files and their
+chunks: about 0.3 s of CPU per GB here against sha256's 0.7, which is what a snapshot of a large
+dataset waits for on two cores). Both are 256-bit cryptographic hashes.
 
 hashlib releases the GIL on buffers larger than 2 KiB, so one thread can hash chunk *n* while the
 caller writes (or reads) chunk *n + 1*.  Buffers handed to :meth:`HashPipe.feed` must stay unchanged
@@ -10,20 +16,60 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+from typing import Literal, Protocol
+
+Algorithm = Literal["sha256", "blake3"]
+BLAKE3 = "blake3:"  # the prefix of a BLAKE3 digest
 
 INLINE_LIMIT = 1 << 20  # smaller buffers are hashed on the caller's thread while no worker runs
 _QUEUE_DEPTH = 8  # bounds the memory held by queued, not yet hashed, chunks
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes | bytearray | memoryview, /) -> object: ...
+
+    def hexdigest(self) -> str: ...
 
 
 def sha256_hex(data: bytes | bytearray | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class HashPipe:
-    """An ordered sha256 stream whose large chunks are hashed on a background thread."""
+def algorithm_of(digest: str) -> Algorithm:
+    return "blake3" if digest.startswith(BLAKE3) else "sha256"
 
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
+
+def hex_of(digest: str) -> str:
+    """The hex part of a digest (its 64 characters, without the algorithm)."""
+    return digest[len(BLAKE3) :] if digest.startswith(BLAKE3) else digest
+
+
+def new_hasher(algorithm: Algorithm) -> Hasher:
+    """A fresh hash of ``algorithm`` (both release the GIL while they hash a large buffer)."""
+    if algorithm == "blake3":
+        import blake3
+
+        return blake3.blake3()
+    return hashlib.sha256()
+
+
+def named(algorithm: Algorithm, hexdigest: str) -> str:
+    """The digest string of ``hexdigest`` under ``algorithm``."""
+    return hexdigest if algorithm == "sha256" else BLAKE3 + hexdigest
+
+
+def digest_of(data: bytes | bytearray | memoryview, algorithm: Algorithm = "sha256") -> str:
+    hasher = new_hasher(algorithm)
+    hasher.update(data)
+    return named(algorithm, hasher.hexdigest())
+
+
+class HashPipe:
+    """An ordered hash stream whose large chunks are hashed on a background thread."""
+
+    def __init__(self, algorithm: Algorithm = "sha256") -> None:
+        self.algorithm: Algorithm = algorithm
+        self._hash = new_hasher(algorithm)
         self._queue: queue.Queue[bytes | bytearray | memoryview | None] = queue.Queue(_QUEUE_DEPTH)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -64,10 +110,15 @@ class HashPipe:
             raise self._error
 
     def hexdigest(self) -> str:
+        """The hex of the hash (no algorithm prefix)."""
         self.close()
         if self._error is not None:
             raise self._error
         return self._hash.hexdigest()
+
+    def digest(self) -> str:
+        """The digest string (``blake3:`` prefixed for BLAKE3)."""
+        return named(self.algorithm, self.hexdigest())
 
     def close(self) -> None:
         """Stop the worker thread (idempotent); safe to call on an abandoned pipe."""

@@ -1,6 +1,7 @@
 """The content-addressed layer, written once over any :class:`BlobBackend`.
 
-Blobs live under ``blobs/sha256/<first two hex digits>/<remaining 62>``; the same bytes are stored
+Blobs live under ``blobs/<algorithm>/<first two hex digits>/<remaining 62>`` (``sha256``, or
+``blake3`` for large dataset files: :mod:`shipyard.artifacts._hashing`); the same bytes are stored
 once. Writes go to a temp file (in the backend's staging dir when it has one, so handing the file
 over is a rename), hashed on a second thread while they are written, fsynced, then adopted under the
 digest key: a crash leaves nothing under the final key. Every read is verified against the digest;
@@ -18,31 +19,62 @@ from types import TracebackType
 from typing import BinaryIO
 
 from shipyard.artifacts._copy import copy_hashed
-from shipyard.artifacts._hashing import INLINE_LIMIT, HashPipe, sha256_hex
+from shipyard.artifacts._hashing import (
+    BLAKE3,
+    INLINE_LIMIT,
+    Algorithm,
+    HashPipe,
+    algorithm_of,
+    digest_of,
+    hex_of,
+)
 from shipyard.artifacts.backends.base import BlobBackend, StaleReport, clean_temp_folder, write_error
 from shipyard.core.errors import IntegrityError, InvalidInputError, NotFoundError, StorageError
 
-_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+_DIGEST_RE = re.compile(r"(?:blake3:)?[0-9a-f]{64}")
 _BUFFER = 1 << 20  # small writes are gathered into chunks of this size
 _CHUNK = 16 << 20  # large transfers move in chunks of this size
 BLOB_PREFIX = "blobs/sha256/"
+BLAKE3_PREFIX = "blobs/blake3/"
+BLOB_PREFIXES = (BLOB_PREFIX, BLAKE3_PREFIX)
 
 Buffer = bytes | bytearray | memoryview
 
 
 def validate_digest(digest: object) -> str:
-    """A sha256 hex digest: exactly 64 lowercase hex characters (never a path)."""
+    """A content digest (never a path): 64 lowercase hex characters (sha256), or ``blake3:`` and
+    64 of them."""
     if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
         shown = repr(digest)[:80]
         raise InvalidInputError(
-            f"{shown} is not a sha256 digest; expected 64 lowercase hexadecimal characters"
+            f"{shown} is not a content digest; expected 64 lowercase hexadecimal characters "
+            "(sha256), or blake3: followed by 64"
         )
     return digest
 
 
 def blob_key(digest: str) -> str:
     digest = validate_digest(digest)
-    return f"{BLOB_PREFIX}{digest[:2]}/{digest[2:]}"
+    hexd = hex_of(digest)
+    prefix = BLAKE3_PREFIX if digest.startswith(BLAKE3) else BLOB_PREFIX
+    return f"{prefix}{hexd[:2]}/{hexd[2:]}"
+
+
+def digest_of_key(key: str) -> str | None:
+    """The digest a content-store key names; None for any other key."""
+    for prefix, algorithm in ((BLOB_PREFIX, ""), (BLAKE3_PREFIX, BLAKE3)):
+        if key.startswith(prefix):
+            digest = algorithm + key[len(prefix) :].replace("/", "", 1)
+            if _DIGEST_RE.fullmatch(digest) and blob_key(digest) == key:
+                return digest
+    return None
+
+
+def local_path(digest: str) -> str:
+    """A relative path for ``digest`` in a local cache folder (``ab/<hex>``, or
+    ``blake3/ab/<hex>``): never a name with a colon."""
+    hexd = hex_of(validate_digest(digest))
+    return f"{hexd[:2]}/{hexd}" if hexd == digest else f"blake3/{hexd[:2]}/{hexd}"
 
 
 def _nbytes(data: Buffer) -> int:
@@ -64,12 +96,12 @@ class BlobWriter:
     Use it as a context manager: leaving the block with an exception discards the temp file.
     """
 
-    def __init__(self, cas: ContentStore) -> None:
+    def __init__(self, cas: ContentStore, algorithm: Algorithm = "sha256") -> None:
         self._cas = cas
         self._path: Path | None = None  # the temp file, created once the data outgrows memory
         self._file: BinaryIO | None = None
         self._staging: Path | None = None  # None: a remote backend, the temp file is only a buffer
-        self._pipe = HashPipe()
+        self._pipe = HashPipe(algorithm)
         self._pending = bytearray()
         self._done = False
 
@@ -158,7 +190,7 @@ class BlobWriter:
                 data = bytes(self._pending)
                 self._pending.clear()
                 self._pipe.feed(data)
-                digest = self._cas.put_small(data, self._pipe.hexdigest())
+                digest = self._cas.put_small(data, self._pipe.digest())
                 size = len(data)
             else:
                 self._flush_pending()
@@ -166,7 +198,7 @@ class BlobWriter:
                 if self._staging is not None:  # the temp file becomes the blob: make it durable
                     os.fsync(self._file.fileno())  # overlaps the hash thread's last chunks
                 self._file.close()
-                digest = self._pipe.hexdigest()
+                digest = self._pipe.digest()
                 size = self._pipe.size
                 self._cas.adopt(digest, self._path)  # type: ignore[arg-type]  # set with _file
         except OSError as exc:
@@ -206,7 +238,7 @@ class VerifyingReader:
         self._digest = digest
         self._label = label
         self._where = where
-        self._pipe = HashPipe()
+        self._pipe = HashPipe(algorithm_of(digest))
 
     @property
     def position(self) -> int:
@@ -243,11 +275,12 @@ class VerifyingReader:
         """Read to the end and compare with the digest; IntegrityError naming the artifact."""
         while self.read(_CHUNK):
             pass
-        actual = self._pipe.hexdigest()
+        actual = self._pipe.digest()
         if actual != self._digest:
             raise IntegrityError(
                 f"artifact {self._label!r} is corrupted: its stored bytes at {self._where} hash to "
-                f"sha256 {actual} ({self._pipe.size} bytes), expected {self._digest}; the blob was "
+                f"{self._pipe.algorithm} {hex_of(actual)} ({self._pipe.size} bytes), expected "
+                f"{self._digest}; the blob was "
                 "modified or truncated - re-create the artifact (the bad bytes were not returned)"
             )
 
@@ -265,7 +298,7 @@ class VerifyingReader:
 
 
 class ContentStore:
-    """sha256-addressed, write-once, verified blobs over a byte backend."""
+    """Content-addressed (sha256 or BLAKE3), write-once, verified blobs over a byte backend."""
 
     def __init__(self, blobs: BlobBackend, scratch: Path | None = None) -> None:
         self.blobs = blobs
@@ -298,8 +331,8 @@ class ContentStore:
     def exists(self, digest: str) -> bool:
         return self.blobs.exists(blob_key(digest))
 
-    def writer(self) -> BlobWriter:
-        return BlobWriter(self)
+    def writer(self, algorithm: Algorithm = "sha256") -> BlobWriter:
+        return BlobWriter(self, algorithm)
 
     def adopt(self, digest: str, path: Path) -> None:
         """Hand a finished temp file over to the digest key; drop it when the blob already exists."""
@@ -324,7 +357,7 @@ class ContentStore:
 
     def put_small(self, data: bytes | memoryview, digest: str | None = None) -> str:
         """Store an in-memory blob (hashed here unless ``digest`` is given) when it is new."""
-        digest = digest if digest is not None else sha256_hex(data)
+        digest = digest if digest is not None else digest_of(data)
         key = blob_key(digest)
         if not (self.blobs.exists(key) and self._renewed(key)):
             self.blobs.write_bytes(key, data)

@@ -14,6 +14,13 @@ are durable, and ``commit`` returns only once the renames are too, so a version 
 it never names a blob that is not durable; a crash before leaves temp files (removed by garbage
 collection's stale sweep).
 
+``durable=False`` (a dataset snapshot's default, as for ``cp``, ``dvc add`` and ``git add``)
+neither fsyncs nor syncs the folders: the kernel writes the blobs back within its usual delay
+(about 30 s), and the snapshot does not wait for the disk. A process that is killed loses
+nothing (the page cache is the kernel's); only a power loss or kernel crash in that delay can
+leave a recorded version whose blob is missing or damaged, which every read then refuses
+(blobs are verified against their digest), never returning wrong bytes.
+
 Into a remote backend (no staging folder) each range streams through a
 :class:`~shipyard.artifacts.cas.BlobWriter` and is stored when it is copied; ``commit`` has
 nothing left to do.
@@ -28,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from shipyard.artifacts._copy import copy_hashed, hash_range
+from shipyard.artifacts._hashing import Algorithm
 from shipyard.artifacts.backends.base import write_error
 from shipyard.artifacts.cas import ContentStore, blob_key
 from shipyard.core.errors import InvalidInputError
@@ -39,8 +47,10 @@ _SYNC_THREADS = 2  # fsyncs in flight (they wait for the disk; concurrent ones s
 class StagedBlobs:
     """One batch of blobs; thread-safe :meth:`put_range`, then :meth:`commit` (or :meth:`abort`)."""
 
-    def __init__(self, cas: ContentStore) -> None:
+    def __init__(self, cas: ContentStore, algorithm: Algorithm = "sha256", *, durable: bool = True) -> None:
         self.cas = cas
+        self.algorithm: Algorithm = algorithm
+        self.durable = durable
         self.staging = cas.blobs.staging_dir()
         self._lock = threading.Lock()
         self._temps: list[tuple[str, Path]] = []  # (digest, temp file) waiting for commit
@@ -55,7 +65,7 @@ class StagedBlobs:
         ``probe``: hash the range first and copy nothing when the store already holds it (worth
         it when most ranges are expected to be stored already: a re-snapshot)."""
         if probe:
-            digest, got = hash_range(src, offset, length)
+            digest, got = hash_range(src, offset, length, self.algorithm)
             _check_length(label, offset, got, length)
             if self.cas.holds(digest):
                 return digest, False
@@ -68,7 +78,7 @@ class StagedBlobs:
         temp = Path(name)
         try:
             try:
-                digest, got = copy_hashed(src, fd, offset, length, writeback=False)
+                digest, got = copy_hashed(src, fd, offset, length, writeback=False, algorithm=self.algorithm)
             finally:
                 os.close(fd)
             _check_length(label, offset, got, length)
@@ -80,13 +90,15 @@ class StagedBlobs:
             raise
         with self._lock:
             self._temps.append((digest, temp))
+            if not self.durable:
+                return digest, True
             if self._syncer is None:
                 self._syncer = ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="shipyard-fsync")
             self._synced.append(self._syncer.submit(_fsync, temp))
         return digest, True
 
     def _stream(self, src: int, offset: int, length: int, label: str) -> str:
-        with self.cas.writer() as out:
+        with self.cas.writer(self.algorithm) as out:
             done = 0
             while done < length:
                 data = os.pread(src, min(_READ, length - done), offset + done)
@@ -112,7 +124,7 @@ class StagedBlobs:
                     temp.unlink(missing_ok=True)
                 else:
                     moves.append((blob_key(digest), temp))
-            self.cas.blobs.adopt_files(moves)
+            self.cas.blobs.adopt_files(moves, sync=self.durable)
         except OSError as exc:
             _remove(temps)
             raise write_error(exc, "a blob", self.staging or self.cas.blobs.location) from exc

@@ -49,6 +49,14 @@ def add(  # noqa: PLR0917 (typer options)
     ] = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    durable: Annotated[
+        bool,
+        typer.Option(
+            "--durable",
+            help="Wait until large files are on the disk (fsync) before recording the version; by "
+            "default the kernel writes them back shortly after, as after cp.",
+        ),
+    ] = False,
 ) -> None:
     """Snapshot PATH as the next version of NAME (unchanged files are not stored again)."""
     from rich.console import Console
@@ -74,6 +82,7 @@ def add(  # noqa: PLR0917 (typer options)
             column_tags=tags or None,
             project=project,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            durable=durable,
         )
     v = result.version
     if as_json:

@@ -45,9 +45,11 @@ def log_dataset(
     column_tags: Mapping[str, Sequence[str]] | None = None,
     project: str | None = None,
     stores: Stores | None = None,
+    durable: bool = False,
 ) -> DatasetVersion:
     """Snapshot ``data`` (a DataFrame, an Arrow table, a Parquet/CSV file, a folder or an
-    ``s3://`` prefix) as the next version of dataset ``name``; unchanged files are not rewritten."""
+    ``s3://`` prefix) as the next version of dataset ``name``; unchanged files are not rewritten.
+    ``durable``: wait until large files are on the disk (fsync) before recording the version."""
     run_id, task_id, run_stores = _active()
     service = get_datasets(stores or run_stores)
     result = service.snapshot(
@@ -58,6 +60,7 @@ def log_dataset(
         run_id=run_id,
         task_id=task_id,
         project=project,
+        durable=durable,
     )
     return result.version
 

@@ -182,12 +182,15 @@ def store_files(
     known: dict[str, DatasetFile],
     *,
     progress: Progress | None = None,
+    durable: bool = False,
 ) -> tuple[list[DatasetFile], int]:
     """Store ``entries`` (from :func:`list_files` of ``root``); (files, blobs written).
 
     ``known`` maps digests to where the dataset's latest version keeps them: such files are
     neither written nor (when the hash cache vouches for them) read. ``progress(done, total)`` is
-    told the bytes looked at so far, as each batch of files is done."""
+    told the bytes looked at so far, as each batch of files is done. ``durable``: large files'
+    blobs are fsynced before this returns (else the kernel writes them back later, as after
+    ``cp``; small files' packs are always synced)."""
     base = root.resolve()
     cached = cache.under(base) if cache is not None else {}
     remembered: list[tuple[str, Stamp, str]] = []
@@ -250,7 +253,9 @@ def store_files(
             progress(done, total)
 
     plans = [chunks.plan(i, entries[i][0], entries[i][1], entries[i][2].st_size) for i in large]
-    stored_large, big_written = chunks.store_large(cas, plans, probe=bool(known), done=stored)
+    stored_large, big_written = chunks.store_large(
+        cas, plans, probe=bool(known), done=stored, durable=durable
+    )
     for index, file in stored_large.items():
         st = entries[index][2]
         remembered.append((file.path, (st.st_size, st.st_mtime_ns, st.st_ino), file.digest))

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from shipyard.artifacts.cas import ContentStore, validate_digest
+from shipyard.artifacts.cas import ContentStore, local_path, validate_digest
 from shipyard.core.errors import IntegrityError, InvalidInputError
 from shipyard.metadata.datasets import DatasetFile, chunks_digest
 
@@ -68,7 +68,7 @@ class Materializer:
 
     def _blob(self, digest: str, label: str, size: int | None) -> Path:
         digest = validate_digest(digest)
-        path = self.cache_dir / digest[:2] / digest
+        path = self.cache_dir / local_path(digest)
         if path.is_file() and (size is None or path.stat().st_size == size):
             return path
         self.cas.get_file(digest, path, label)
@@ -90,7 +90,7 @@ class Materializer:
             return self._assembled(file, label)
         if file.pack is None:
             return self._blob(file.digest, label, file.size)
-        path = self.cache_dir / validate_digest(file.digest)[:2] / file.digest
+        path = self.cache_dir / local_path(file.digest)
         if path.is_file() and path.stat().st_size == file.size:
             return path
         data = self.read(file, label)
@@ -103,7 +103,7 @@ class Materializer:
     def _assembled(self, file: DatasetFile, label: str) -> Path:
         """A chunked file put back together, each chunk streamed and verified (a chunk that does
         not match its digest or size fails the load and leaves nothing in the cache)."""
-        path = self.cache_dir / validate_digest(file.digest)[:2] / file.digest
+        path = self.cache_dir / local_path(file.digest)
         if path.is_file() and path.stat().st_size == file.size:
             return path
         chunks = _chunks_of(file, label)

@@ -125,9 +125,13 @@ class DatasetService:
         task_id: str | None = None,
         project: str | None = None,
         progress: Progress | None = None,
+        durable: bool = False,
     ) -> SnapshotResult:
         """Store ``data`` (DataFrame, Arrow table, a path or ``s3://`` URI) as the next version;
-        ``progress(done, total)`` follows the bytes of a path's files as they are stored."""
+        ``progress(done, total)`` follows the bytes of a path's files as they are stored.
+        ``durable``: wait until a path's large files are on the disk (fsync) before the version is
+        recorded; by default the kernel writes them back a little later, as after ``cp``
+        (:mod:`shipyard.artifacts.staged`)."""
         validate_dataset_name(name, new=True)
         settings = self.stores.settings
         name = check_branch_name_write(settings, name, "dataset")
@@ -139,7 +143,7 @@ class DatasetService:
         project = project if project is not None else settings.project
         project = None if project is None else check_project_name(project)
         note_branch(self.stores.metadata, settings)
-        snap = self._snapshot(name, data, column_tags, progress)
+        snap = self._snapshot(name, data, column_tags, progress, durable)
         version = self.store.create_version(
             DatasetVersionCreate(
                 dataset_name=name,
@@ -167,18 +171,25 @@ class DatasetService:
         data: Any,
         column_tags: Mapping[str, Sequence[str]] | None,
         progress: Progress | None = None,
+        durable: bool = False,
     ) -> Snapshot:
         cas = self.stores.artifacts.cas
         if is_table(data):
             return snapshot_table(cas, data, column_tags)
         if isinstance(data, str) and data.startswith("s3://"):
-            return self._snapshot_s3(name, data, column_tags)
+            return self._snapshot_s3(name, data, column_tags, durable)
         if isinstance(data, str | Path):
             path = Path(data).expanduser()
             cache = HashCache(self.stores.settings.home / "cache" / "file-hashes.db")
             try:
                 return snapshot_path(
-                    cas, path, column_tags, cache, self._known_digests(name), progress=progress
+                    cas,
+                    path,
+                    column_tags,
+                    cache,
+                    self._known_digests(name),
+                    progress=progress,
+                    durable=durable,
                 )
             finally:
                 cache.close()
@@ -187,7 +198,9 @@ class DatasetService:
             "DataFrame, a pyarrow Table, or the path of a Parquet/CSV file or a folder (or s3://...)"
         )
 
-    def _snapshot_s3(self, name: str, uri: str, column_tags: Mapping[str, Sequence[str]] | None) -> Snapshot:
+    def _snapshot_s3(
+        self, name: str, uri: str, column_tags: Mapping[str, Sequence[str]] | None, durable: bool
+    ) -> Snapshot:
         """Copy the objects under an S3 prefix to a private temp folder, then snapshot that."""
         from shipyard.artifacts.registry import open_blob_backend
 
@@ -211,6 +224,7 @@ class DatasetService:
                 column_tags,
                 None,
                 self._known_digests(name),
+                durable=durable,
             )
 
     def _known_digests(self, name: str) -> dict[str, DatasetFile]:

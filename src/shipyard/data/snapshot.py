@@ -94,13 +94,14 @@ def snapshot_path(
     known: dict[str, DatasetFile],
     *,
     progress: Progress | None = None,
+    durable: bool = False,
 ) -> Snapshot:
     """A CSV file, a Parquet file, a folder of Parquet files, or a folder of any files
-    (``progress``: see :func:`~shipyard.data.files.store_files`)."""
+    (``progress``, ``durable``: see :func:`~shipyard.data.files.store_files`)."""
     if root.is_file() and root.suffix.lower() in (".csv", ".tsv"):
         return snapshot_table(cas, _read_csv(root), column_tags, "csv")
     entries = list_files(root)
-    files, written = store_files(cas, root, entries, cache, known, progress=progress)
+    files, written = store_files(cas, root, entries, cache, known, progress=progress, durable=durable)
     by_name = {rel: path for rel, path, _ in entries}
     if all(f.path.lower().endswith(".parquet") for f in files):
         return _parquet_snapshot(files, by_name, column_tags, written)

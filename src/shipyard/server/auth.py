@@ -52,6 +52,7 @@ MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STREAM_ROUTES = frozenset(
     {
         "/api/v1/blobs/sha256/{digest}",
+        "/api/v1/blobs/blake3/{digest}",
         "/api/2.0/mlflow-artifacts/artifacts/{artifact_path:path}",
         "/ajax-api/2.0/mlflow-artifacts/artifacts/{artifact_path:path}",
     }

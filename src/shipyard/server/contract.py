@@ -63,6 +63,7 @@ ROLE_PATTERN = r"^[a-z][a-z0-9_\-]{0,62}$"
 SECRET_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"  # noqa: S105 - a pattern, not a secret
 MONITOR_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 DIGEST_PATTERN = r"^[0-9a-f]{64}$"
+CONTENT_DIGEST_PATTERN = r"^(?:blake3:)?[0-9a-f]{64}$"  # a dataset file or chunk: sha256, or BLAKE3
 FEATURE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"  # feature views (features/views.py check_identifier)
 SCOPE_PATTERN = (
     r"^(?:\*|project:[a-z0-9][a-z0-9_\-]{0,62}"
@@ -154,6 +155,7 @@ def _domain_refusal(pattern: str, kind: str, value: str) -> str | None:
         SECRET_NAME_PATTERN: lambda: check_secret_ref("x", "x", value),
         SCOPE_PATTERN: lambda: check_scope(value),
         DIGEST_PATTERN: lambda: validate_digest(value),
+        CONTENT_DIGEST_PATTERN: lambda: validate_digest(value),
         FEATURE_PATTERN: lambda: check_identifier(value, "feature view name"),
     }
     check = checks.get(pattern)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from shipyard.server.platform_metrics import PlatformMetrics
 
 ROUTE_KEY = "route"  # where the guard leaves the matched template in scope["state"]
-BLOB_ROUTE = "/api/v1/blobs/sha256/{digest}"
+BLOB_ROUTES = frozenset({"/api/v1/blobs/sha256/{digest}", "/api/v1/blobs/blake3/{digest}"})
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -61,7 +61,7 @@ class HttpMetricsMiddleware:
             route = scope.get("state", {}).get(ROUTE_KEY) or UNMATCHED
             method = scope["method"] if scope["method"] in _METHODS else "other"
             metrics.observe_http(route, method, f"{status // 100}xx", time.perf_counter() - started)
-            if route == BLOB_ROUTE:
+            if route in BLOB_ROUTES:
                 if method == "PUT":
                     metrics.bytes_received.inc(received)
                 elif method == "GET" and 200 <= status < 300:  # not an error's JSON

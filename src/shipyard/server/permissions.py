@@ -79,6 +79,9 @@ _TABLE: dict[RouteKey, Rule] = {
     ("PUT", f"{API}/blobs/sha256/{{digest}}"): _RW,  # content-addressed: no owner, bytes verified
     ("GET", f"{API}/blobs/sha256/{{digest}}"): _RR,
     ("HEAD", f"{API}/blobs/sha256/{{digest}}"): _RR,
+    ("PUT", f"{API}/blobs/blake3/{{digest}}"): _RW,  # large dataset files' blobs, the same way
+    ("GET", f"{API}/blobs/blake3/{{digest}}"): _RR,
+    ("HEAD", f"{API}/blobs/blake3/{{digest}}"): _RR,
     # tasks and lineage (creating tasks and lineage checks their run in the route)
     ("POST", f"{API}/tasks"): _RW,
     ("GET", f"{API}/cached-task"): _RR,

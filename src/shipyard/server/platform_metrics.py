@@ -9,7 +9,7 @@ Counted as things happen (each series keeps counting for the process's life):
   (``2xx``..``5xx``) — :mod:`shipyard.server.http_metrics`;
 - ``shipyard_metric_points_written_total``: metric points stored through ``POST /runs/{id}/metrics``;
 - ``shipyard_artifact_bytes_received_total`` / ``shipyard_artifact_bytes_sent_total``: bytes of
-  blob uploads and downloads (``/api/v1/blobs/sha256/{digest}``);
+  blob uploads and downloads (``/api/v1/blobs/{sha256,blake3}/{digest}``);
 - ``shipyard_task_duration_seconds{flow,step,status}`` (started to ended, observed when a task's
   finishing update arrives) and ``shipyard_task_queue_wait_seconds{flow,step}`` (created — its
   upstreams had finished — to started, observed when its RUNNING update arrives);

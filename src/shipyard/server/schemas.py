@@ -55,6 +55,7 @@ RoleName = Annotated[str, StringConstraints(pattern=c.ROLE_PATTERN)]
 SecretName = Annotated[str, StringConstraints(pattern=c.SECRET_NAME_PATTERN)]
 MonitorName = Annotated[str, StringConstraints(pattern=c.MONITOR_PATTERN)]
 Digest = Annotated[str, StringConstraints(pattern=c.DIGEST_PATTERN)]
+ContentDigest = Annotated[str, StringConstraints(pattern=c.CONTENT_DIGEST_PATTERN)]
 FeatureName = Annotated[str, StringConstraints(pattern=c.FEATURE_PATTERN)]
 Scope = Annotated[str, StringConstraints(pattern=c.SCOPE_PATTERN)]
 _KEY_NAMES = {"minLength": 1, "maxLength": c.NAME_MAX, "pattern": c.KEY_PATTERN}
@@ -403,23 +404,23 @@ class PasswordSetIn(_Body):
 
 
 _FilePath = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-_FileRow = tuple[_FilePath, Digest, Size, Size | None, Digest | None, Size | None]
-#: a large Parquet file stored as row-group-aligned chunks: the row adds [[chunk sha256, size]...]
+_FileRow = tuple[_FilePath, ContentDigest, Size, Size | None, ContentDigest | None, Size | None]
+#: a large Parquet file stored as row-group-aligned chunks: the row adds [[chunk digest, size]...]
 _ChunkedFileRow = tuple[
     _FilePath,
-    Digest,
+    ContentDigest,
     Size,
     Size | None,
     None,
     None,
-    Annotated[list[tuple[Digest, Size]], Field(min_length=1, max_length=1_000_000)],
+    Annotated[list[tuple[ContentDigest, Size]], Field(min_length=1, max_length=1_000_000)],
 ]
 
 
 class DatasetVersionIn(_Body):
-    """A dataset version; ``files`` are rows ``[path, sha256, size, rows, pack, offset]`` (the last
+    """A dataset version; ``files`` are rows ``[path, digest, size, rows, pack, offset]`` (the last
     three may be null; ``pack``/``offset`` locate a small file inside a pack blob), and a chunked
-    file's row adds its chunks ``[[sha256, size]...]``."""
+    file's row adds its chunks ``[[digest, size]...]``."""
 
     kind: Literal["table", "files"]
     source_format: Annotated[str, StringConstraints(min_length=1, max_length=32)]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from shipyard.artifacts.cas import BLOB_PREFIX, blob_key
+from shipyard.artifacts.cas import BLOB_PREFIXES, digest_of_key
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.tracking.stores import Stores
 
@@ -46,17 +46,6 @@ class GcReport:
     upload_bytes: int = 0
 
 
-def _digest(key: str) -> str | None:
-    """The digest a content-store key names; None for anything else (never collected)."""
-    if not key.startswith(BLOB_PREFIX):
-        return None
-    digest = key[len(BLOB_PREFIX) :].replace("/", "")
-    try:
-        return digest if blob_key(digest) == key else None
-    except InvalidInputError:
-        return None
-
-
 def collect_garbage(
     stores: Stores,
     *,
@@ -71,7 +60,12 @@ def collect_garbage(
             raise InvalidInputError(f"{label} must not be negative, got {value}")
     stale = stores.artifacts.cas.clean_stale(time.time() - temp_min_age_s, dry_run=dry_run)
     backend = stores.artifacts.blobs
-    listed = [(info, digest) for info in backend.list_blobs(BLOB_PREFIX) if (digest := _digest(info.key))]
+    listed = [
+        (info, digest)
+        for prefix in BLOB_PREFIXES
+        for info in backend.list_blobs(prefix)
+        if (digest := digest_of_key(info.key))
+    ]
     referenced = stores.metadata.referenced_digests()  # read after listing: a newer blob is young
     cutoff = time.time() - min_age_s
     kept = young = deleted = deleted_bytes = 0

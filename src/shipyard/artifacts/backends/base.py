@@ -168,9 +168,10 @@ class BlobBackend(abc.ABC):
         self.write_file(key, path)
         path.unlink(missing_ok=True)
 
-    def adopt_files(self, moves: Sequence[tuple[str, Path]]) -> None:
+    def adopt_files(self, moves: Sequence[tuple[str, Path]], *, sync: bool = True) -> None:
         """:meth:`adopt_file` for each (key, path): a local backend renames them all, then syncs
-        each folder once (a batch of blobs costs one journal commit, not one per blob)."""
+        each folder once (a batch of blobs costs one journal commit, not one per blob;
+        ``sync=False`` leaves the renames to the kernel's writeback, as ``cp`` and ``mv`` do)."""
         for key, path in moves:
             self.adopt_file(key, path)
 

@@ -1,9 +1,10 @@
 """``HttpBackend``: artifact bytes through a shipyard server, addressed by content hash.
 
-The content-addressed layer hands this backend keys of the form ``blobs/sha256/ab/cdef...``; they
-map to ``PUT/GET/HEAD /api/v1/blobs/sha256/<digest>`` on the server, which checks the digest of
-what it receives. Uploads stream from disk; downloads stream into a spooled temp file (bounded
-memory) that the caller reads and verifies. Listing and deleting are not offered over HTTP.
+The content-addressed layer hands this backend keys of the form ``blobs/sha256/ab/cdef...`` (or
+``blobs/blake3/...``); they map to ``PUT/GET/HEAD /api/v1/blobs/<sha256 or blake3>/<hex>`` on the
+server, which checks the digest of what it receives. Uploads stream from disk; downloads stream
+into a spooled temp file (bounded memory) that the caller reads and verifies. Listing and
+deleting are not offered over HTTP.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shipyard.artifacts._hashing import algorithm_of, hex_of
 from shipyard.artifacts.backends.base import BlobBackend
-from shipyard.artifacts.cas import BLOB_PREFIX, validate_digest
+from shipyard.artifacts.cas import digest_of_key
 from shipyard.core.errors import (
     ConfigurationError,
     InsufficientStorageError,
@@ -33,10 +35,13 @@ _SPOOL = 8 * 1024 * 1024
 _OCTET = {"Content-Type": "application/octet-stream"}
 
 
-def _digest_of(key: str) -> str:
-    if not key.startswith(BLOB_PREFIX):
+def _path_of(key: str) -> str:
+    """The blob route's path below ``/api/v1/blobs/`` for a content-store key:
+    ``sha256/<hex>`` or ``blake3/<hex>``."""
+    digest = digest_of_key(key)
+    if digest is None:
         raise InvalidInputError(f"the server stores blobs by content hash only, not {key!r}")
-    return validate_digest(key[len(BLOB_PREFIX) :].replace("/", "", 1))
+    return f"{algorithm_of(digest)}/{hex_of(digest)}"
 
 
 class HttpBackend(BlobBackend):
@@ -48,7 +53,7 @@ class HttpBackend(BlobBackend):
         self.location = f"{base} (server)"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(
-            base_url=f"{base}/api/v1/blobs/sha256/",
+            base_url=f"{base}/api/v1/blobs/",
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=10.0),
             limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
@@ -77,7 +82,7 @@ class HttpBackend(BlobBackend):
     def _request(self, method: str, key: str, *, replayable: bool = True, **kwargs: object) -> httpx.Response:
         """One request; HEADs and uploads of in-memory bytes (content-addressed, so idempotent) are
         sent again once when a kept-alive connection was dropped by the server."""
-        path = _digest_of(key)
+        path = _path_of(key)
         try:
             try:
                 return self._client.request(method, path, **kwargs)  # type: ignore[arg-type]
@@ -106,8 +111,7 @@ class HttpBackend(BlobBackend):
     def open_read(self, key: str) -> BinaryIO:
         spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - returned to the caller
         try:
-            digest = _digest_of(key)
-            with self._client.stream("GET", digest) as response:
+            with self._client.stream("GET", _path_of(key)) as response:
                 if response.status_code >= 400:
                     response.read()
                     self._check(response, key)

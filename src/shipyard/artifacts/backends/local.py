@@ -218,7 +218,7 @@ class LocalBackend(BlobBackend):
         except OSError as exc:
             raise write_error(exc, key, self.location) from exc
 
-    def adopt_files(self, moves: Sequence[tuple[str, Path]]) -> None:
+    def adopt_files(self, moves: Sequence[tuple[str, Path]], *, sync: bool = True) -> None:
         folders: dict[Path, None] = {}
         for key, path in moves:
             dest = self._checked(key)
@@ -227,7 +227,8 @@ class LocalBackend(BlobBackend):
                     continue
             except OSError as exc:
                 raise write_error(exc, key, self.location) from exc
-            folders[dest.parent] = None
+            if sync:
+                folders[dest.parent] = None
         for folder in folders:  # the first commits the journal; the rest find little left to do
             try:
                 _fsync_dir(folder)

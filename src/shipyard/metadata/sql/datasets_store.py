@@ -144,7 +144,7 @@ def _insert_dataset(conn: Connection, create: DatasetVersionCreate) -> None:
     validate_name("dataset", name, new=True)  # refusing rolls the insert back
 
 
-_DIGEST = re.compile("[0-9a-f]{64}")
+_DIGEST = re.compile("(?:blake3:)?[0-9a-f]{64}")  # sha256 hex, or a BLAKE3 digest
 
 
 def _check_create(create: DatasetVersionCreate) -> None:

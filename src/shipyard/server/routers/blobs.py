@@ -1,4 +1,5 @@
-"""Artifact bytes by content hash: ``PUT/GET/HEAD /api/v1/blobs/sha256/{digest}``.
+"""Artifact bytes by content hash: ``PUT/GET/HEAD /api/v1/blobs/sha256/{digest}``, and
+``/api/v1/blobs/blake3/{digest}`` for the BLAKE3-addressed blobs of large dataset files.
 
 Uploads stream to a temp file while hashing (never the whole body in memory), stop with 413 past
 ``max_blob_bytes``, must hash to the digest in the path (400 otherwise) and are then handed to the
@@ -11,7 +12,6 @@ server process).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +19,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from shipyard.artifacts._hashing import BLAKE3, algorithm_of, hex_of, new_hasher
 from shipyard.artifacts.backends.base import write_error
 from shipyard.artifacts.cas import blob_key, validate_digest
 from shipyard.core.errors import InvalidInputError, NotFoundError
@@ -36,23 +37,61 @@ _OCTET = "application/octet-stream"
 
 
 def _disposition(digest: str) -> str:
-    return f'attachment; filename="{digest}.bin"'
+    return f'attachment; filename="{hex_of(digest)}.bin"'
 
 
-@router.put(
-    "/blobs/sha256/{digest}",
-    status_code=201,
-    response_class=Response,
-    openapi_extra={"requestBody": {"content": {_OCTET: {}}}},
-    responses={
+_PUT = {
+    "status_code": 201,
+    "response_class": Response,
+    "openapi_extra": {"requestBody": {"content": {_OCTET: {}}}},
+    "responses": {
         200: {"description": "Already stored"},
         507: {
             "description": "Insufficient Storage: the disk holding the artifacts is full; nothing was "
             "stored (error code insufficient_storage)"
         },
     },
-)
+}
+_GET = {
+    "response_class": Response,
+    "responses": {
+        200: {"content": {_OCTET: {"schema": {"type": "string", "format": "binary"}}}},
+        403: {"description": "the bytes belong to a dataset a data policy restricts for the caller"},
+    },
+}
+
+
+@router.put("/blobs/sha256/{digest}", **_PUT)  # type: ignore[arg-type]
 async def put_blob(request: Request, digest: Digest) -> Response:
+    return await _put(request, digest)
+
+
+@router.put("/blobs/blake3/{digest}", **_PUT)  # type: ignore[arg-type]
+async def put_blake3_blob(request: Request, digest: Digest) -> Response:
+    return await _put(request, BLAKE3 + digest)
+
+
+@router.head("/blobs/sha256/{digest}", response_class=Response)
+def head_blob(request: Request, digest: Digest) -> Response:
+    return _head(request, digest)
+
+
+@router.head("/blobs/blake3/{digest}", response_class=Response)
+def head_blake3_blob(request: Request, digest: Digest) -> Response:
+    return _head(request, BLAKE3 + digest)
+
+
+@router.get("/blobs/sha256/{digest}", **_GET)  # type: ignore[arg-type]
+def get_blob(request: Request, digest: Digest) -> Response:
+    return _get(request, digest)
+
+
+@router.get("/blobs/blake3/{digest}", **_GET)  # type: ignore[arg-type]
+def get_blake3_blob(request: Request, digest: Digest) -> Response:
+    return _get(request, BLAKE3 + digest)
+
+
+async def _put(request: Request, digest: str) -> Response:
     import anyio.to_thread
 
     validate_digest(digest)
@@ -80,7 +119,8 @@ async def put_blob(request: Request, digest: Digest) -> Response:
         raise write_error(exc, f"blob {digest}", staging) from exc
     tmp = Path(name)
     try:
-        hasher, size = hashlib.sha256(), 0
+        algorithm = algorithm_of(digest)
+        hasher, size = new_hasher(algorithm), 0
         with os.fdopen(fd, "wb") as out:
             async for chunk in request.stream():
                 size += len(chunk)
@@ -92,9 +132,10 @@ async def put_blob(request: Request, digest: Digest) -> Response:
                 await anyio.to_thread.run_sync(out.write, chunk)
             out.flush()
             os.fsync(out.fileno())
-        if hasher.hexdigest() != digest:
+        if hasher.hexdigest() != hex_of(digest):
             raise InvalidInputError(
-                f"uploaded bytes hash to sha256 {hasher.hexdigest()}, not {digest}; the upload was corrupted"
+                f"uploaded bytes hash to {algorithm} {hasher.hexdigest()}, not {hex_of(digest)}; the "
+                "upload was corrupted"
             )
         await anyio.to_thread.run_sync(cas.adopt, digest, tmp)
         return Response(status_code=201)
@@ -104,8 +145,7 @@ async def put_blob(request: Request, digest: Digest) -> Response:
         tmp.unlink(missing_ok=True)
 
 
-@router.head("/blobs/sha256/{digest}", response_class=Response)
-def head_blob(request: Request, digest: Digest) -> Response:
+def _head(request: Request, digest: str) -> Response:
     blobs = ctx_of(request).stores.artifacts.blobs
     try:
         size = blobs.size(blob_key(digest))  # IntegrityError (500) for a linked blob file
@@ -114,15 +154,7 @@ def head_blob(request: Request, digest: Digest) -> Response:
     return Response(status_code=200, headers={"Content-Length": str(size), **_DOWNLOAD_HEADERS})
 
 
-@router.get(
-    "/blobs/sha256/{digest}",
-    response_class=Response,
-    responses={
-        200: {"content": {_OCTET: {"schema": {"type": "string", "format": "binary"}}}},
-        403: {"description": "the bytes belong to a dataset a data policy restricts for the caller"},
-    },
-)
-def get_blob(request: Request, digest: Digest) -> Response:
+def _get(request: Request, digest: str) -> Response:
     from shipyard.server.blob_responses import blob_response
     from shipyard.server.data_access import blob_refusal
 

@@ -101,6 +101,7 @@ class _Labels:
     rows: dict[str, Any] = field(default_factory=dict)
     file: Any = None  # each label's file (an index into the files read), when asked for
     rid: Any = None  # and its request id's hash (whether it names a row or the whole request)
+    prepared: dict[str, Any] | None = None  # not None: joined to a log in parts, each side sorted once
 
 
 def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels:
@@ -295,11 +296,17 @@ def wants(spec: ExperimentSpec, labels: _Labels | None, kinds: list[dict[str, st
     return want
 
 
-def metric_rows(
-    con: Any, spec: ExperimentSpec, log: dict[str, Any], labels: _Labels | None, outcome_files: list[str]
+def metric_rows(  # noqa: PLR0917
+    con: Any,
+    spec: ExperimentSpec,
+    log: dict[str, Any],
+    labels: _Labels | None,
+    outcome_files: list[str],
+    shared: dict[str, Any] | None = None,
 ) -> Rows:
     """The :class:`Rows` of log columns read by :func:`_log_select`: the newest label per row
-    joined, the outcomes summed per request (over ``outcome_files``), one value per metric."""
+    joined, the outcomes summed per request (over ``outcome_files``), one value per metric.
+    ``shared``: kept between the calls for the parts of one log (the outcomes summed once)."""
     import numpy as np
 
     from shipyard.experiments.data import QUALITY, Rows
@@ -319,7 +326,7 @@ def metric_rows(
         for name in quality:
             rows.values[name] = values[name] if name in values else np.full(len(rows), np.nan)
     for name in sorted(n for n in names if n.startswith(OUTCOME_PREFIX)):
-        value = _outcome(con, outcome_files, name[len(OUTCOME_PREFIX) :], log)
+        value = _outcome(con, outcome_files, name[len(OUTCOME_PREFIX) :], log, shared)
         rows.values[name] = np.where(rows.first & ~failed, value, np.nan)
     return rows
 
@@ -347,18 +354,28 @@ def _newest_label(log: dict[str, Any], labels: _Labels) -> Any:
     """Per log row, the index of its newest label (-1: none): its own row's or its request's."""
     import numpy as np
 
-    from shipyard.experiments.keyjoin import newest
-
     own = labels.own
     if not own.any():
-        return newest(labels.h1, labels.h2, log["h1"], log["h2"])
+        return _newest(labels, "whole", labels.h1, labels.h2, log["h1"], log["h2"])
     whole_at, own_at = np.flatnonzero(~own), np.flatnonzero(own)
-    w = newest(labels.h1[whole_at], labels.h2[whole_at], log["h1"], log["h2"])
-    o = newest(labels.h1[own_at], labels.h2[own_at], log["o1"], log["o2"])
+    w = _newest(labels, "whole", labels.h1[whole_at], labels.h2[whole_at], log["h1"], log["h2"])
+    o = _newest(labels, "own", labels.h1[own_at], labels.h2[own_at], log["o1"], log["o2"])
     # (no whole-request labels at all: every w is -1, and whole_at has nothing to index)
     w = np.where(w >= 0, whole_at[np.maximum(w, 0)], -1) if len(whole_at) else w
     o = np.where(o >= 0, own_at[np.maximum(o, 0)], -1)
     return np.where(o > w, o, w)  # indices are in given order: the larger is the newer
+
+
+def _newest(labels: _Labels, which: str, h1: Any, h2: Any, left_h1: Any, left_h2: Any) -> Any:  # noqa: PLR0917
+    """:func:`shipyard.experiments.keyjoin.newest`, or with the labels' side prepared once when
+    the log is joined in parts."""
+    from shipyard.experiments.keyjoin import Index, newest
+
+    if labels.prepared is None:
+        return newest(h1, h2, left_h1, left_h2)
+    if which not in labels.prepared:
+        labels.prepared[which] = Index(h1, h2)
+    return labels.prepared[which].newest(left_h1, left_h2)
 
 
 def _quality(names: list[str], log: dict[str, Any], labels: _Labels, failed: Any) -> dict[str, Floats]:
@@ -433,23 +450,35 @@ def _outcome_files(log_dir: str) -> list[str]:
     )
 
 
-def _outcome(con: Any, files: list[str], outcome: str, log: dict[str, Any]) -> Floats:
+def _outcome(
+    con: Any, files: list[str], outcome: str, log: dict[str, Any], shared: dict[str, Any] | None = None
+) -> Floats:
     """Per log row, the sum of outcome ``outcome`` logged for its request in ``files`` (0 when
-    none was)."""
+    none was; ``shared``: keeps the sums, and their join's side, for the next part of the log)."""
     import numpy as np
 
-    from shipyard.experiments.keyjoin import newest
+    from shipyard.experiments.keyjoin import Index, newest
 
     n = len(log["t"])
     if not files:
         return np.zeros(n)
-    quoted = outcome.replace("'", "''")
-    summed = _arrays(
-        con,
-        f"SELECT {_H1} AS h1, {_H2} AS h2, sum(value) AS value FROM read_parquet({_listed(files)}) "
-        f"WHERE name = '{quoted}' GROUP BY request_id",
+    key = "outcome:" + outcome
+    summed, index = (shared or {}).get(key, (None, None))
+    if summed is None:
+        quoted = outcome.replace("'", "''")
+        summed = _arrays(
+            con,
+            f"SELECT {_H1} AS h1, {_H2} AS h2, sum(value) AS value FROM read_parquet({_listed(files)}) "
+            f"WHERE name = '{quoted}' GROUP BY request_id",
+        )
+        if shared is not None:
+            index = Index(summed["h1"], summed["h2"])
+            shared[key] = (summed, index)
+    j = (
+        newest(summed["h1"], summed["h2"], log["h1"], log["h2"])
+        if index is None
+        else index.newest(log["h1"], log["h2"])
     )
-    j = newest(summed["h1"], summed["h2"], log["h1"], log["h2"])
     return np.where(
         j >= 0, summed["value"][np.maximum(j, 0)] if len(j) and len(summed["value"]) else 0.0, 0.0
     )

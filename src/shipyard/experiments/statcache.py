@@ -3,7 +3,8 @@
 Layout, under ``<log_dir>/<deployment>/_analysis/``::
 
     <fingerprint>/<day>/<group>.json     counts, sums per window, the files it was computed from
-    <fingerprint>/<day>/<group>.arrow    request-id hashes, unit keys, the largest latencies
+    <fingerprint>/<day>/<group>.arrow    request-id hashes, unit keys and first windows, the largest
+                                         latencies, labelled request ids (one uint64 column)
     keys/<file hash>.arrow              the request-id hashes of one label or outcome file
 
 The fingerprint covers everything the statistics depend on besides the files (the spec's metrics,
@@ -29,7 +30,7 @@ from shipyard.experiments.segstats import GroupStats
 if TYPE_CHECKING:
     import pyarrow as pa
 
-FORMAT = 2
+FORMAT = 3
 CACHE_DIR = "_analysis"
 KEYS_DIR = "keys"
 _MAX_JSON = 32 << 20
@@ -131,15 +132,11 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
     }
     try:
         if arrays:
-            key = np.concatenate([g.rid, units, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled])
-            first = np.concatenate(
-                [
-                    np.zeros(len(g.rid), np.int64),
-                    g.unit_first,
-                    np.zeros(len(lat[0]) + len(lat[1]) + len(labelled), np.int64),
-                ]
-            )
-            _write(folder / f"{name}.arrow", _ipc(pa.table({"key": key, "first": first})))
+            first = np.asarray(g.unit_first, dtype=np.int64).view(np.uint64)
+            key = np.concatenate(
+                [g.rid, units, first, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled]
+            )  # one column: the arrays one after the other (their lengths are in the JSON)
+            _write(folder / f"{name}.arrow", _ipc(pa.table({"key": key})))
         _write(folder / f"{name}.json", json.dumps(meta).encode())
     except OSError:
         return  # a read-only log: analyse without caching
@@ -183,16 +180,16 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         if not 0 <= windows <= _MAX_WINDOWS or rows < 0:
             return None
         counts = [int(c) for c in meta["counts"]]
-        total = counts[0] + max(counts[1], 0) + counts[2] + counts[3] + counts[4]
-        if len(counts) != 5 or min(counts[0], counts[2], counts[3], counts[4]) < 0 or total > 5 * rows + 256:
+        total = counts[0] + 2 * max(counts[1], 0) + counts[2] + counts[3] + counts[4]
+        if len(counts) != 5 or min(counts[0], counts[2], counts[3], counts[4]) < 0 or total > 6 * rows + 256:
             return None
-        table = _read_ipc(path.with_suffix(".arrow"), 64 * total + (1 << 20))
-        if table is None or table.num_rows != total or table.column_names != ["key", "first"]:
+        table = _read_ipc(path.with_suffix(".arrow"), 32 * total + (1 << 20))
+        if table is None or table.num_rows != total or table.column_names != ["key"]:
             return None
         key = np.asarray(table["key"].to_numpy(), dtype=np.uint64)
-        first = np.asarray(table["first"].to_numpy(), dtype=np.int64)
         a, b = counts[0], counts[0] + max(counts[1], 0)
-        c = b + counts[2]
+        f = b + max(counts[1], 0)  # the units' first windows
+        c = f + counts[2]
         d = c + counts[3]
         sums = {m: _sums_of(meta["metrics"][m], windows) for m in metrics if m not in quality}
         partials = {
@@ -201,9 +198,10 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         has_lat = bool(meta["latency"][2])
         stats = GroupStats(
             int(meta["k0"]), windows, rows, int(meta["min_ts"]), int(meta["max_ts"]),
-            _array(meta["requests"], windows), sums, key[:a], None if counts[1] < 0 else key[a:b], first[a:b],
+            _array(meta["requests"], windows), sums, key[:a], None if counts[1] < 0 else key[a:b],
+            key[b:f].view(np.int64),
             (int(meta["latency"][0]), int(meta["latency"][1])),
-            (key[b:c].view(np.float64), key[c:d].view(np.float64)) if has_lat else (None, None),
+            (key[f:c].view(np.float64), key[c:d].view(np.float64)) if has_lat else (None, None),
             partials, key[d:],
         )  # fmt: skip
         combine(stats, quality)

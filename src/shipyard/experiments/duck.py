@@ -72,19 +72,44 @@ def _numeric(kind: str | None) -> bool:
     return kind is not None and (kind in _NUMERIC or kind.startswith("DECIMAL"))
 
 
-def _arrays(con: Any, sql: str) -> dict[str, Any]:
-    """A query's columns as numpy arrays (strings stay Arrow)."""
+def _arrays(con: Any, sql: str, rows: int | None = None) -> dict[str, Any]:
+    """A query's columns as numpy arrays (strings stay Arrow), read batch by batch (no whole
+    Arrow table beside the arrays). ``rows``: at most that many rows come back, so the arrays are
+    allocated once and filled (pages past the rows read are never touched)."""
     import numpy as np
     import pyarrow as pa
 
-    table = con.sql(sql).to_arrow_table()
+    reader = con.sql(sql).to_arrow_reader(1 << 20)
+    schema = reader.schema
+    text = {f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)}
+    chunks: dict[str, list[Any]] = {f.name: [] for f in schema}
+    filled: dict[str, Any] = {}
+    n = 0
+    for batch in reader:
+        for name, column in zip(schema.names, batch.columns, strict=True):
+            if name in text:
+                chunks[name].append(column)
+                continue
+            values = np.asarray(column.to_numpy(zero_copy_only=False))  # no nulls: the query coalesces
+            if rows is None:
+                chunks[name].append(values)
+                continue
+            if name not in filled:
+                filled[name] = np.empty(max(rows, n + len(values)), dtype=values.dtype)
+            elif len(filled[name]) < n + len(values):  # more rows than promised: grown
+                filled[name] = np.concatenate([filled[name][:n], np.empty(len(values), values.dtype)])
+            filled[name][n : n + len(values)] = values
+        n += batch.num_rows
     out: dict[str, Any] = {}
-    for name in table.column_names:
-        column = table[name]
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            out[name] = column
-        else:
-            out[name] = np.asarray(column.to_numpy())  # no nulls: the query coalesces
+    for f in schema:
+        if f.name in text:
+            out[f.name] = pa.chunked_array(chunks[f.name], type=f.type)
+        elif f.name in filled:
+            out[f.name] = filled[f.name][:n]
+        elif chunks[f.name]:
+            out[f.name] = np.concatenate(chunks[f.name])
+        else:  # no rows
+            out[f.name] = np.asarray(pa.array([], type=f.type).to_numpy(zero_copy_only=False))
     return out
 
 
@@ -121,30 +146,42 @@ def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels
 
     # log_labels writes one instant per file, files named by it: then the given order is the
     # files' order and no per-row ordering columns are read
-    per_file = scan("{i} AS f, " + at + " AS given")
-    spans = con.sql(f"SELECT f, min(given), max(given) FROM ({per_file}) GROUP BY f ORDER BY f")
-    bounds = np.asarray(spans.fetchall(), dtype=np.int64).reshape(-1, 3)
+    per_file = scan('{i} AS f, "row" >= 0 AS own, ' + at + " AS given")
+    spans = con.sql(
+        "SELECT f, min(given), max(given), coalesce(bool_or(own), false), count(*) "
+        f"FROM ({per_file}) GROUP BY f ORDER BY f"
+    )
+    bounds = np.asarray(spans.fetchall(), dtype=np.int64).reshape(-1, 5)
     in_order = bool(np.all(bounds[:, 1] == bounds[:, 2]) and np.all(bounds[1:, 1] >= bounds[:-1, 2]))
+    own = bool(bounds[:, 3].any())  # some labels name one row: their keys hash the row as well
     columns = (
-        '"row" >= 0 AS own, '
-        f'CASE WHEN "row" < 0 THEN {_H1} ELSE {_H1_ROW} END AS h1, '
-        f'CASE WHEN "row" < 0 THEN {_H2} ELSE {_H2_ROW} END AS h2, '
-        "coalesce(TRY_CAST(label AS DOUBLE), 'NaN'::DOUBLE) AS y, label IS NULL AS ynull"
+        (
+            '"row" >= 0 AS own, '
+            f'CASE WHEN "row" < 0 THEN {_H1} ELSE {_H1_ROW} END AS h1, '
+            f'CASE WHEN "row" < 0 THEN {_H2} ELSE {_H2_ROW} END AS h2, '
+            if own
+            else f"{_H1} AS h1, {_H2} AS h2, "
+        )
+        + "coalesce(TRY_CAST(label AS DOUBLE), 'NaN'::DOUBLE) AS y, label IS NULL AS ynull"
         + (", CAST(label AS VARCHAR) AS ytext" if text else "")
         + ("" if in_order else f", {at} AS given, file_row_number AS r")
         + (", {i}::INTEGER AS f" if with_file or not in_order else "")
-        + (f", {_H1} AS rid" if with_file else "")
+        + (f", {_H1} AS rid" if with_file and own else "")
     )
-    data = _arrays(con, scan(columns))  # in scan order (the connection preserves insertion order)
+    # in scan order (the connection preserves insertion order)
+    data = _arrays(con, scan(columns), int(bounds[:, 4].sum()))
     if not in_order:
         import pyarrow.compute as pc
 
         order = np.lexsort((data["r"], data["f"], data["given"]))  # labelled_at, then file, then position
         data = {k: pc.take(v, order) if k == "ytext" else v[order] for k, v in data.items()}
-    labels = _Labels(data["h1"], data["h2"], data["own"], data["y"], data["ynull"])
+    h1 = np.asarray(data["h1"], dtype=np.uint64)
+    flags = data["own"] if own else np.zeros(len(h1), dtype=bool)
+    labels = _Labels(h1, np.asarray(data["h2"], dtype=np.uint64), flags, data["y"], data["ynull"])
     labels.text = data.get("ytext")
     if with_file:
-        labels.file, labels.rid = data["f"], np.asarray(data["rid"], dtype=np.uint64)
+        labels.file = data["f"]
+        labels.rid = np.asarray(data["rid"], dtype=np.uint64) if own else h1  # (whole requests: h1)
     return labels
 
 

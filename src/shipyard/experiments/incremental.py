@@ -325,7 +325,7 @@ def _compute(  # noqa: PLR0917
     for n, items in enumerate(by_source.values()):
         try:
             parts = _stream(con, spec, items, want) if logs is None else logparts.split(*logs[n])
-            out += [(item, part.stats(item, log)) for item, log in parts]
+            out += logparts.each(part.stats, parts)
         except logparts.Unordered:  # not in file order: read whole and sorted
             out += [
                 (item, part.stats(item, log))

@@ -8,14 +8,16 @@ as they are all read, in arrays of one group's size that the allocator reuses fr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 T = TypeVar("T")
+R = TypeVar("R")
 BATCH_ROWS = 1 << 20
+AHEAD = 3  # parts read ahead of the results (each one group of rows)
 
 
 class Unordered(Exception):
@@ -66,6 +68,32 @@ def _parts(reader: Any, items: list[T], first_file: Any) -> Iterator[tuple[T, di
     while g < len(items):
         yield items[g], columns(pending, schema)
         pending, g = [], g + 1
+
+
+def each(
+    fn: Callable[[T, dict[str, Any]], R], parts: Iterator[tuple[T, dict[str, Any]]]
+) -> list[tuple[T, R]]:
+    """``fn`` of each part, in order: the first here (what the parts share is prepared on it),
+    the others on two threads (numpy's sorts and searches, and DuckDB reading the next parts,
+    release the GIL), at most three read ahead of the results."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    first = next(parts, None)
+    if first is None:
+        return []
+    out: list[tuple[T, R]] = [(first[0], fn(*first))]
+    waiting: deque[tuple[T, Future[R]]] = deque()
+    with ThreadPoolExecutor(2) as pool:
+        for item, log in parts:
+            if len(waiting) >= AHEAD:
+                done, future = waiting.popleft()
+                out.append((done, future.result()))
+            waiting.append((item, pool.submit(fn, item, log)))
+        while waiting:
+            done, future = waiting.popleft()
+            out.append((done, future.result()))
+    return out
 
 
 def split(items: list[T], bounds: Any, log: dict[str, Any]) -> Iterator[tuple[T, dict[str, Any]]]:

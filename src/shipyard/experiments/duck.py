@@ -138,6 +138,12 @@ def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels
     at = f"coalesce({at}, 9223372036854775807)"  # none: last, as pandas sorts NaT
 
     def scan(columns: str) -> str:
+        if not text:  # numbers: one scan of every file (in parallel), in file order, then position
+            return (
+                f"SELECT {columns.replace('{i}', 'file_index')} FROM read_parquet({_listed(files)}, "
+                "file_row_number=true, union_by_name=true)"
+            )
+        # text: each file's labels as that file has them (a file of numbers reads "1", not "1.0")
         return " UNION ALL ".join(
             f"SELECT {columns.replace('{i}', str(i))} FROM read_parquet("
             f"'{f.replace(chr(39), chr(39) * 2)}', file_row_number=true, union_by_name=true)"

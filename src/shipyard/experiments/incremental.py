@@ -77,6 +77,8 @@ def analyse_log(
 ) -> ExperimentResult:
     """The analysis from the experiment's first logged row to ``end`` (rows logged under another
     ``experiment`` left out, as :func:`shipyard.experiments.data.read_rows` does)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import duckdb
 
     from shipyard.experiments.runner import evaluate_observed
@@ -98,21 +100,26 @@ def analyse_log(
         for source in sources:
             _collect(source, side, side_keys, end_us, cache, groups, todo)
         computed = _compute(con, spec, todo, side, side_keys, span_us, end_us) if todo else []
-        for item, stats in computed:
-            groups.append((item.order, stats))
-            if cache and stats.max_ts < end_us:
-                _store(item, stats, side)
-        ordered = [stats for _, stats in sorted(groups, key=lambda g: g[0])]
-        seen, _ = merge(spec, ordered, end, span_us)
-        if "latency_ms" in {m.name for m in spec.metrics}:
-            p99s: list[float | None] = []
-            for arm in (0, 1):
-                value = p99(ordered, arm, spec.guardrails.min_requests)
-                if value is False:  # the kept latencies do not decide it: keep them all
-                    full = _compute(con, spec, _all(sources), side, side_keys, span_us, end_us, True)
-                    value = p99([s for _, s in full], arm, spec.guardrails.min_requests)
-                p99s.append(None if value is None or value is False else float(value))
-            seen.p99_ms = (p99s[0], p99s[1])
+        with ThreadPoolExecutor(1) as writer:  # the cache is written while the groups are merged
+            stored = [
+                writer.submit(_store, item, stats, side)
+                for item, stats in computed
+                if cache and stats.max_ts < end_us
+            ]
+            groups += [(item.order, stats) for item, stats in computed]
+            ordered = [stats for _, stats in sorted(groups, key=lambda g: g[0])]
+            seen, _ = merge(spec, ordered, end, span_us)
+            if "latency_ms" in {m.name for m in spec.metrics}:
+                p99s: list[float | None] = []
+                for arm in (0, 1):
+                    value = p99(ordered, arm, spec.guardrails.min_requests)
+                    if value is False:  # the kept latencies do not decide it: keep them all
+                        full = _compute(con, spec, _all(sources), side, side_keys, span_us, end_us, True)
+                        value = p99([s for _, s in full], arm, spec.guardrails.min_requests)
+                    p99s.append(None if value is None or value is False else float(value))
+                seen.p99_ms = (p99s[0], p99s[1])
+            for future in stored:
+                future.result()  # (a failed write is no error; anything else is raised here)
     finally:
         con.close()
     return evaluate_observed(name, spec, seen)
@@ -270,6 +277,7 @@ def _compute(  # noqa: PLR0917
     a row over all files is the newer of the two; outcomes: the files naming its requests); a
     new group, the files whose request ids (cached per file) meet its own. When most of the log is
     read anyway (the first analysis), every file is read and nothing is tested."""
+    from concurrent.futures import ThreadPoolExecutor
 
     from shipyard.experiments.data import QUALITY
     from shipyard.experiments.duck import _numeric, _read_labels, wants
@@ -309,28 +317,35 @@ def _compute(  # noqa: PLR0917
     label_ids = [i for i in read if not _is_outcome(i)]
     outcome_ids = [i for i in read if _is_outcome(i)]
     labels = _read_labels(con, [str(side[i]) for i in label_ids], True) if quality and label_ids else None
-    if labels is not None:
-        side_keys.learn(label_ids, labels)
-        more = wants(spec, labels, kinds) - want
-        if more:  # labels of single rows, or text labels: the rows' columns for them
-            want |= more
-            if logs is not None:
-                logs = [_read_log(con, spec, items, want) for items in by_source.values()]
-        if len(todo) > 1:
-            labels.prepared = {}  # joined part by part: the labels' side sorted once
-    part = _Part(
-        con, spec, labels, label_ids, [str(side[i]) for i in outcome_ids], outcome_ids,
-        side_keys.get(outcome_ids) if outcome_ids else {}, span_us, end_us, all_latencies,
-    )  # fmt: skip
-    for n, items in enumerate(by_source.values()):
-        try:
-            parts = _stream(con, spec, items, want) if logs is None else logparts.split(*logs[n])
-            out += logparts.each(part.stats, parts)
-        except logparts.Unordered:  # not in file order: read whole and sorted
-            out += [
-                (item, part.stats(item, log))
-                for item, log in logparts.split(*_read_log(con, spec, items, want))
-            ]
+    learner = ThreadPoolExecutor(1)  # each label file's ids are learnt while the groups are computed
+    learning = None
+    try:
+        if labels is not None:
+            learning = learner.submit(side_keys.learn, label_ids, labels)
+            more = wants(spec, labels, kinds) - want
+            if more:  # labels of single rows, or text labels: the rows' columns for them
+                want |= more
+                if logs is not None:
+                    logs = [_read_log(con, spec, items, want) for items in by_source.values()]
+            if len(todo) > 1:
+                labels.prepared = {}  # joined part by part: the labels' side sorted once
+        part = _Part(
+            con, spec, labels, label_ids, [str(side[i]) for i in outcome_ids], outcome_ids,
+            side_keys.get(outcome_ids) if outcome_ids else {}, span_us, end_us, all_latencies,
+        )  # fmt: skip
+        for n, items in enumerate(by_source.values()):
+            try:
+                parts = _stream(con, spec, items, want) if logs is None else logparts.split(*logs[n])
+                out += logparts.each(part.stats, parts)
+            except logparts.Unordered:  # not in file order: read whole and sorted
+                out += [
+                    (item, part.stats(item, log))
+                    for item, log in logparts.split(*_read_log(con, spec, items, want))
+                ]
+        if learning is not None:
+            learning.result()
+    finally:
+        learner.shutdown()
     return out
 
 

@@ -67,13 +67,16 @@ def _write(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _ipc(table: pa.Table) -> bytes:
+def _write_ipc(path: Path, table: pa.Table) -> None:
+    """``table`` as an Arrow IPC file at ``path`` (written straight to a temporary file, then
+    renamed: no copy of it in memory)."""
     import pyarrow as pa
 
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
+    tmp.replace(path)
 
 
 def _read_ipc(path: Path, limit: int) -> pa.Table | None:
@@ -136,7 +139,7 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
             key = np.concatenate(
                 [g.rid, units, first, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled]
             )  # one column: the arrays one after the other (their lengths are in the JSON)
-            _write(folder / f"{name}.arrow", _ipc(pa.table({"key": key})))
+            _write_ipc(folder / f"{name}.arrow", pa.table({"key": key}))
         _write(folder / f"{name}.json", json.dumps(meta).encode())
     except OSError:
         return  # a read-only log: analyse without caching
@@ -233,6 +236,6 @@ def store_side_keys(folder: Path, ident: Identity, keys: Any) -> None:
     meta = {"identity": json.dumps(list(ident))}
     table = pa.table({"key": pa.array(keys, pa.uint64())}).replace_schema_metadata(meta)
     try:
-        _write(folder / KEYS_DIR / f"{group_id([ident])}.arrow", _ipc(table))
+        _write_ipc(folder / KEYS_DIR / f"{group_id([ident])}.arrow", table)
     except OSError:
         return

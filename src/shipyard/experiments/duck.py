@@ -79,6 +79,8 @@ def _arrays(con: Any, sql: str, rows: int | None = None) -> dict[str, Any]:
     import numpy as np
     import pyarrow as pa
 
+    from shipyard.experiments.arrays import numpy_of
+
     reader = con.sql(sql).to_arrow_reader(1 << 20)
     schema = reader.schema
     text = {f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)}
@@ -90,7 +92,7 @@ def _arrays(con: Any, sql: str, rows: int | None = None) -> dict[str, Any]:
             if name in text:
                 chunks[name].append(column)
                 continue
-            values = np.asarray(column.to_numpy(zero_copy_only=False))  # no nulls: the query coalesces
+            values = numpy_of(column)  # no nulls: the query coalesces
             if rows is None:
                 chunks[name].append(values)
                 continue
@@ -109,7 +111,7 @@ def _arrays(con: Any, sql: str, rows: int | None = None) -> dict[str, Any]:
         elif chunks[f.name]:
             out[f.name] = np.concatenate(chunks[f.name])
         else:  # no rows
-            out[f.name] = np.asarray(pa.array([], type=f.type).to_numpy(zero_copy_only=False))
+            out[f.name] = numpy_of(pa.chunked_array([], type=f.type))
     return out
 
 

@@ -455,13 +455,14 @@ def _extend(
     import numpy as np
     import pyarrow as pa
 
+    from shipyard.experiments.arrays import arrow_of
     from shipyard.experiments.duck import _H1, _read_labels, metric_rows, subset_source, wants
     from shipyard.experiments.segstats import combine, distinct, partial_sums
 
     adding = [i for i in side if any(i in item.adding for item in items)]
     labels = _read_labels(con, [str(side[i]) for i in adding], True)
     named = distinct(np.concatenate([side_keys.get([i])[i] for i in adding]))
-    con.register("_named", pa.table({"h": pa.array(named, pa.uint64())}))
+    con.register("_named", pa.Table.from_arrays([arrow_of(np.asarray(named, dtype=np.uint64))], names=["h"]))
     paths = [i[0] for i in adding]
     out = []
     try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shipyard.experiments.arrays import numpy_of
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -50,8 +52,8 @@ def _parts(reader: Any, items: list[T], first_file: Any) -> Iterator[tuple[T, di
     for batch in reader:
         if not batch.num_rows:
             continue
-        seg = np.asarray(batch.column(schema.get_field_index("seg")).to_numpy(), dtype=np.int64)
-        pos = np.asarray(batch.column(schema.get_field_index("pos")).to_numpy(), dtype=np.int64)
+        seg = np.asarray(numpy_of(batch.column(schema.get_field_index("seg"))), dtype=np.int64)
+        pos = np.asarray(numpy_of(batch.column(schema.get_field_index("pos"))), dtype=np.int64)
         if not _ordered(seg, pos, last):
             raise Unordered
         last = (int(seg[-1]), int(pos[-1]))
@@ -105,7 +107,6 @@ def split(items: list[T], bounds: Any, log: dict[str, Any]) -> Iterator[tuple[T,
 
 def columns(batches: list[pa.RecordBatch], schema: pa.Schema) -> dict[str, Any]:
     """Record batches' columns as numpy arrays (strings stay Arrow; no nulls: the query coalesces)."""
-    import numpy as np
     import pyarrow as pa
 
     table = pa.Table.from_batches(batches, schema=schema)
@@ -115,7 +116,7 @@ def columns(batches: list[pa.RecordBatch], schema: pa.Schema) -> dict[str, Any]:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             out[name] = column
         else:
-            out[name] = np.asarray(column.to_numpy())
+            out[name] = numpy_of(column)
     return out
 
 

@@ -63,7 +63,7 @@ class SideKeys:
             files, rid = files[order], labels.rid[order]
         else:
             rid = labels.rid  # in file order already (log_labels' files)
-        bounds = np.searchsorted(files, np.arange(len(idents) + 1))
+        bounds = np.searchsorted(files, np.arange(len(idents) + 1, dtype=files.dtype))  # (no cast of files)
         for f in todo:
             keys = distinct(rid[bounds[f] : bounds[f + 1]])
             self.known[idents[f]] = keys

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.experiments.analysis import Sums
+from shipyard.experiments.arrays import arrow_of, numpy_of
 from shipyard.experiments.segstats import GroupStats
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
             key = np.concatenate(
                 [g.rid, units, first, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled]
             )  # one column: the arrays one after the other (their lengths are in the JSON)
-            _write_ipc(folder / f"{name}.arrow", pa.table({"key": key}))
+            _write_ipc(folder / f"{name}.arrow", pa.Table.from_arrays([arrow_of(key)], names=["key"]))
         _write(folder / f"{name}.json", json.dumps(meta).encode())
     except OSError:
         return  # a read-only log: analyse without caching
@@ -189,7 +190,7 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         table = _read_ipc(path.with_suffix(".arrow"), 32 * total + (1 << 20))
         if table is None or table.num_rows != total or table.column_names != ["key"]:
             return None
-        key = np.asarray(table["key"].to_numpy(), dtype=np.uint64)
+        key = np.asarray(numpy_of(table["key"]), dtype=np.uint64)
         a, b = counts[0], counts[0] + max(counts[1], 0)
         f = b + max(counts[1], 0)  # the units' first windows
         c = f + counts[2]
@@ -227,14 +228,16 @@ def side_keys(folder: Path, ident: Identity) -> Any | None:
     meta = table.schema.metadata or {}
     if meta.get(b"identity") != json.dumps(list(ident)).encode():
         return None
-    return np.asarray(table["key"].to_numpy(), dtype=np.uint64)
+    return np.asarray(numpy_of(table["key"]), dtype=np.uint64)
 
 
 def store_side_keys(folder: Path, ident: Identity, keys: Any) -> None:
+    import numpy as np
     import pyarrow as pa
 
     meta = {"identity": json.dumps(list(ident))}
-    table = pa.table({"key": pa.array(keys, pa.uint64())}).replace_schema_metadata(meta)
+    keys = np.asarray(keys, dtype=np.uint64)
+    table = pa.Table.from_arrays([arrow_of(keys)], names=["key"]).replace_schema_metadata(meta)
     try:
         _write_ipc(folder / KEYS_DIR / f"{group_id([ident])}.arrow", table)
     except OSError:

@@ -146,3 +146,43 @@ def test_an_unordered_stream_falls_back_to_the_whole_read(tmp_path: Path) -> Non
         patch.setattr(logparts, "stream", unordered)
         assert analyse_log("ab", _spec(), str(tmp_path), END, cache=False).to_dict() == expected
     assert calls
+
+
+def test_arrow_columns_become_numpy_arrays_and_back_without_pandas() -> None:
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    from shipyard.experiments.arrays import arrow_of, numpy_of
+
+    rng = np.random.default_rng(3)
+    for values in (
+        rng.integers(0, 2**63, 50).astype(np.uint64),
+        rng.random(50),
+        rng.integers(-9, 9, 50).astype(np.int8),
+        rng.integers(-9, 9, 50).astype(np.int32),
+        np.zeros(0, np.uint64),
+    ):
+        array = arrow_of(values)
+        np.testing.assert_array_equal(numpy_of(array), values)
+        if len(values) > 10:  # a slice (an offset into the buffer), and chunks
+            np.testing.assert_array_equal(numpy_of(array.slice(7, 20)), values[7:27])
+            chunked = pa.chunked_array([array.slice(0, 5), array.slice(5)])
+            np.testing.assert_array_equal(numpy_of(chunked), values)
+    flags = rng.random(77) < 0.5
+    bits = pa.chunked_array([pa.array(flags[:30]), pa.array(flags[30:])])
+    np.testing.assert_array_equal(numpy_of(bits), flags)
+    np.testing.assert_array_equal(numpy_of(pa.array(flags).slice(13, 40)), flags[13:53])
+    assert numpy_of(pa.chunked_array([], pa.bool_())).dtype == bool
+    with_nulls = pa.array([1.0, None, 3.0])
+    assert np.isnan(numpy_of(with_nulls)[1])
+    code = (
+        "import sys, numpy as np, pyarrow as pa\n"
+        "from shipyard.experiments.arrays import arrow_of, numpy_of\n"
+        "a = arrow_of(np.arange(9, dtype=np.uint64))\n"
+        "assert numpy_of(pa.Table.from_arrays([a], names=['k'])['k']).sum() == 36\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -186,3 +186,33 @@ def test_arrow_columns_become_numpy_arrays_and_back_without_pandas() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_cache_entry_is_read_whether_its_arrays_are_batches_or_one(tmp_path: Path) -> None:
+    """Entries are written one record batch per array (read back without a copy); an entry whose
+    column is one batch (as format 3 allows) reads the same."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    _world(tmp_path)
+    first = analyse_log("ab", _spec(), str(tmp_path), END).to_dict()
+    entries = [p for p in (tmp_path / "api" / "_analysis").rglob("*.arrow") if p.parent.name != "keys"]
+    assert entries
+    for path in entries:
+        with pa.memory_map(str(path)) as source:
+            table = ipc.open_file(source).read_all()
+        assert table["key"].num_chunks == 6
+        whole = pa.Table.from_arrays([table["key"].combine_chunks()], names=["key"])
+        with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, whole.schema) as writer:
+            writer.write_table(whole)
+    calls: list[int] = []
+    real = segstats.compute
+
+    def counting(*args: Any, **kwargs: Any) -> segstats.GroupStats:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(segstats, "compute", counting)
+        assert analyse_log("ab", _spec(), str(tmp_path), END).to_dict() == first
+    assert calls == []  # read from the rewritten entries, not recomputed

@@ -137,10 +137,11 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
     try:
         if arrays:
             first = np.asarray(g.unit_first, dtype=np.int64).view(np.uint64)
-            key = np.concatenate(
-                [g.rid, units, first, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled]
-            )  # one column: the arrays one after the other (their lengths are in the JSON)
-            _write_ipc(folder / f"{name}.arrow", pa.Table.from_arrays([arrow_of(key)], names=["key"]))
+            parts = [g.rid, units, first, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled]
+            # one column: the arrays one after the other (their lengths are in the JSON), each its
+            # own record batch (no concatenated copy; a reader takes each batch as it is)
+            key = pa.chunked_array([arrow_of(np.asarray(p, dtype=np.uint64)) for p in parts], pa.uint64())
+            _write_ipc(folder / f"{name}.arrow", pa.Table.from_arrays([key], names=["key"]))
         _write(folder / f"{name}.json", json.dumps(meta).encode())
     except OSError:
         return  # a read-only log: analyse without caching
@@ -190,11 +191,10 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         table = _read_ipc(path.with_suffix(".arrow"), 32 * total + (1 << 20))
         if table is None or table.num_rows != total or table.column_names != ["key"]:
             return None
-        key = np.asarray(numpy_of(table["key"]), dtype=np.uint64)
-        a, b = counts[0], counts[0] + max(counts[1], 0)
-        f = b + max(counts[1], 0)  # the units' first windows
-        c = f + counts[2]
-        d = c + counts[3]
+        units = max(counts[1], 0)
+        rid, keys, first, lat0, lat1, labelled = _pieces(
+            table["key"], [counts[0], units, units, counts[2], counts[3], counts[4]]
+        )
         sums = {m: _sums_of(meta["metrics"][m], windows) for m in metrics if m not in quality}
         partials = {
             str(path): {m: _sums_of(p[m], windows) for m in quality} for path, p in meta["partials"].items()
@@ -202,11 +202,11 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         has_lat = bool(meta["latency"][2])
         stats = GroupStats(
             int(meta["k0"]), windows, rows, int(meta["min_ts"]), int(meta["max_ts"]),
-            _array(meta["requests"], windows), sums, key[:a], None if counts[1] < 0 else key[a:b],
-            key[b:f].view(np.int64),
+            _array(meta["requests"], windows), sums, rid, None if counts[1] < 0 else keys,
+            first.view(np.int64),
             (int(meta["latency"][0]), int(meta["latency"][1])),
-            (key[f:c].view(np.float64), key[c:d].view(np.float64)) if has_lat else (None, None),
-            partials, key[d:],
+            (lat0.view(np.float64), lat1.view(np.float64)) if has_lat else (None, None),
+            partials, labelled,
         )  # fmt: skip
         combine(stats, quality)
         members = [(str(m[0]), int(m[1]), int(m[2])) for m in meta["members"]]
@@ -214,6 +214,18 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         return Entry(members, side, [str(r) for r in meta["relevant"]], stats)
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
+
+
+def _pieces(column: Any, lengths: list[int]) -> list[Any]:
+    """The stored column as the arrays it was written from: one record batch each, taken as they
+    are (no copy); any other layout is read as one array and cut."""
+    import numpy as np
+
+    if [len(chunk) for chunk in column.chunks] == lengths:
+        return [np.asarray(numpy_of(chunk), dtype=np.uint64) for chunk in column.chunks]
+    whole = np.asarray(numpy_of(column), dtype=np.uint64)
+    bounds = np.cumsum([0, *lengths])
+    return [whole[bounds[i] : bounds[i + 1]] for i in range(len(lengths))]
 
 
 def side_keys(folder: Path, ident: Identity) -> Any | None:

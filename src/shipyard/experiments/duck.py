@@ -399,28 +399,47 @@ def _newest_label(log: dict[str, Any], labels: _Labels) -> Any:
     """Per log row, the index of its newest label (-1: none): its own row's or its request's."""
     import numpy as np
 
-    own = labels.own
-    if not own.any():
-        return _newest(labels, "whole", labels.h1, labels.h2, log["h1"], log["h2"])
-    whole_at, own_at = np.flatnonzero(~own), np.flatnonzero(own)
-    w = _newest(labels, "whole", labels.h1[whole_at], labels.h2[whole_at], log["h1"], log["h2"])
-    o = _newest(labels, "own", labels.h1[own_at], labels.h2[own_at], log["o1"], log["o2"])
+    from shipyard.experiments.keyjoin import newest
+
+    prepared = labels.prepared is not None
+    sides = labels.prepared if labels.prepared is not None else _sides(labels, prepare=False)
+
+    def find(which: str, h1: Any, h2: Any) -> Any:
+        side = sides[which][0]
+        return side.newest(h1, h2) if prepared else newest(side[0], side[1], h1, h2)
+
+    w = find("whole", log["h1"], log["h2"])
+    if "own" not in sides:  # no label names a single row
+        return w
+    o = find("own", log["o1"], log["o2"])
+    whole_at, own_at = sides["whole"][1], sides["own"][1]
     # (no whole-request labels at all: every w is -1, and whole_at has nothing to index)
     w = np.where(w >= 0, whole_at[np.maximum(w, 0)], -1) if len(whole_at) else w
     o = np.where(o >= 0, own_at[np.maximum(o, 0)], -1)
     return np.where(o > w, o, w)  # indices are in given order: the larger is the newer
 
 
-def _newest(labels: _Labels, which: str, h1: Any, h2: Any, left_h1: Any, left_h2: Any) -> Any:  # noqa: PLR0917
-    """:func:`shipyard.experiments.keyjoin.newest`, or with the labels' side prepared once when
-    the log is joined in parts."""
-    from shipyard.experiments.keyjoin import Index, newest
+def _sides(labels: _Labels, *, prepare: bool) -> dict[str, Any]:
+    """The labels of whole requests and those of single rows, each with where they sit among
+    all labels; ``prepare``: each side as a :class:`shipyard.experiments.keyjoin.Index` (sorted
+    once, for a log joined part by part), else its two hash arrays."""
+    import numpy as np
 
-    if labels.prepared is None:
-        return newest(h1, h2, left_h1, left_h2)
-    if which not in labels.prepared:
-        labels.prepared[which] = Index(h1, h2)
-    return labels.prepared[which].newest(left_h1, left_h2)
+    from shipyard.experiments.keyjoin import Index
+
+    def side(at: Any) -> Any:
+        h1, h2 = (labels.h1, labels.h2) if at is None else (labels.h1[at], labels.h2[at])
+        return Index(h1, h2) if prepare else (h1, h2)
+
+    if not labels.own.any():
+        return {"whole": (side(None), None)}
+    whole_at, own_at = np.flatnonzero(~labels.own), np.flatnonzero(labels.own)
+    return {"whole": (side(whole_at), whole_at), "own": (side(own_at), own_at)}
+
+
+def prepare(labels: _Labels) -> None:
+    """Sort the labels' side of the join once: the log will be joined to them part by part."""
+    labels.prepared = _sides(labels, prepare=True)
 
 
 def _quality(names: list[str], log: dict[str, Any], labels: _Labels, failed: Any) -> dict[str, Floats]:

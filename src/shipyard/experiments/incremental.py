@@ -280,7 +280,7 @@ def _compute(  # noqa: PLR0917
     from concurrent.futures import ThreadPoolExecutor
 
     from shipyard.experiments.data import QUALITY
-    from shipyard.experiments.duck import _numeric, _read_labels, wants
+    from shipyard.experiments.duck import _numeric, _read_labels, prepare, wants
 
     names = [m.name for m in spec.metrics]
     quality = set(names) & set(QUALITY)
@@ -317,8 +317,9 @@ def _compute(  # noqa: PLR0917
     label_ids = [i for i in read if not _is_outcome(i)]
     outcome_ids = [i for i in read if _is_outcome(i)]
     labels = _read_labels(con, [str(side[i]) for i in label_ids], True) if quality and label_ids else None
-    learner = ThreadPoolExecutor(1)  # each label file's ids are learnt while the groups are computed
-    learning = None
+    # each label file's ids are learnt, and the labels prepared, while the log is read
+    learner = ThreadPoolExecutor(2)
+    learning = ready = None
     try:
         if labels is not None:
             learning = learner.submit(side_keys.learn, label_ids, labels)
@@ -327,11 +328,11 @@ def _compute(  # noqa: PLR0917
                 want |= more
                 if logs is not None:
                     logs = [_read_log(con, spec, items, want) for items in by_source.values()]
-            if len(todo) > 1:
-                labels.prepared = {}  # joined part by part: the labels' side sorted once
+            if len(todo) > 1:  # joined part by part: the labels' side sorted once, meanwhile
+                ready = learner.submit(prepare, labels)
         part = _Part(
             con, spec, labels, label_ids, [str(side[i]) for i in outcome_ids], outcome_ids,
-            side_keys.get(outcome_ids) if outcome_ids else {}, span_us, end_us, all_latencies,
+            side_keys.get(outcome_ids) if outcome_ids else {}, span_us, end_us, all_latencies, ready,
         )  # fmt: skip
         for n, items in enumerate(by_source.values()):
             try:
@@ -392,6 +393,7 @@ class _Part:
     span_us: int
     end_us: int
     all_latencies: bool
+    ready: Any = None  # a future: the labels' side of the join is prepared when it is done
     shared: dict[str, Any] = field(default_factory=dict)  # the outcomes summed, once
 
     def stats(self, item: _Todo, log: dict[str, Any]) -> GroupStats:
@@ -400,6 +402,8 @@ class _Part:
         from shipyard.experiments.data import QUALITY
         from shipyard.experiments.duck import metric_rows
 
+        if self.ready is not None:
+            self.ready.result()
         names = [m.name for m in self.spec.metrics]
         quality = sorted(set(names) & set(QUALITY))
         rows = metric_rows(self.con, self.spec, log, self.labels, self.outcome_files, self.shared)

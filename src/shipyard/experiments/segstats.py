@@ -84,9 +84,11 @@ def partial_sums(  # noqa: PLR0917
     small = np.int16 if len(paths) < 2**15 else np.int64  # 16 bits: numpy's radix sort
     order = np.argsort(np.asarray(label_file).astype(small), kind="stable")
     ordered = np.asarray(label_file)[order]
-    files = np.unique(ordered[ordered >= 0])
-    starts = np.searchsorted(ordered, files, side="left")
-    stops = np.searchsorted(ordered, files, side="right")
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))  # each file's first
+    stops = np.append(starts[1:], len(ordered))
+    files = ordered[starts]
+    keep = files >= 0  # (-1: rows with no label)
+    files, starts, stops = files[keep], starts[keep], stops[keep]
     key = window_keys(local, rows.arm, windows) if keys is None else keys
     for f, a, b in zip(files.tolist(), starts.tolist(), stops.tolist(), strict=True):
         at = order[a:b]

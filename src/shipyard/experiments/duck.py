@@ -514,30 +514,42 @@ def _outcome_files(log_dir: str) -> list[str]:
     )
 
 
+def prepare_outcomes(con: Any, spec: ExperimentSpec, files: list[str], shared: dict[str, Any]) -> None:
+    """The outcomes summed per request, and their join's side sorted, into ``shared`` before the
+    log's parts are joined (on several threads, which do not query)."""
+    from shipyard.experiments.keyjoin import Index
+
+    if not files:
+        return
+    for name in sorted(m.name for m in spec.metrics if m.name.startswith(OUTCOME_PREFIX)):
+        summed = _summed(con, files, name[len(OUTCOME_PREFIX) :])
+        shared[name] = (summed, Index(summed["h1"], summed["h2"]))
+
+
+def _summed(con: Any, files: list[str], outcome: str) -> dict[str, Any]:
+    quoted = outcome.replace("'", "''")
+    return _arrays(
+        con,
+        f"SELECT {_H1} AS h1, {_H2} AS h2, sum(value) AS value FROM read_parquet({_listed(files)}) "
+        f"WHERE name = '{quoted}' GROUP BY request_id",
+    )
+
+
 def _outcome(
     con: Any, files: list[str], outcome: str, log: dict[str, Any], shared: dict[str, Any] | None = None
 ) -> Floats:
     """Per log row, the sum of outcome ``outcome`` logged for its request in ``files`` (0 when
-    none was; ``shared``: keeps the sums, and their join's side, for the next part of the log)."""
+    none was; ``shared``: the sums and their join's side, from :func:`prepare_outcomes`)."""
     import numpy as np
 
-    from shipyard.experiments.keyjoin import Index, newest
+    from shipyard.experiments.keyjoin import newest
 
     n = len(log["t"])
     if not files:
         return np.zeros(n)
-    key = "outcome:" + outcome
-    summed, index = (shared or {}).get(key, (None, None))
+    summed, index = (shared or {}).get(OUTCOME_PREFIX + outcome, (None, None))
     if summed is None:
-        quoted = outcome.replace("'", "''")
-        summed = _arrays(
-            con,
-            f"SELECT {_H1} AS h1, {_H2} AS h2, sum(value) AS value FROM read_parquet({_listed(files)}) "
-            f"WHERE name = '{quoted}' GROUP BY request_id",
-        )
-        if shared is not None:
-            index = Index(summed["h1"], summed["h2"])
-            shared[key] = (summed, index)
+        summed = _summed(con, files, outcome)
     j = (
         newest(summed["h1"], summed["h2"], log["h1"], log["h2"])
         if index is None

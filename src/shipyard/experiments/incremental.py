@@ -280,7 +280,7 @@ def _compute(  # noqa: PLR0917
     from concurrent.futures import ThreadPoolExecutor
 
     from shipyard.experiments.data import QUALITY
-    from shipyard.experiments.duck import _numeric, _read_labels, prepare, wants
+    from shipyard.experiments.duck import _numeric, _read_labels, prepare, prepare_outcomes, wants
 
     names = [m.name for m in spec.metrics]
     quality = set(names) & set(QUALITY)
@@ -334,6 +334,7 @@ def _compute(  # noqa: PLR0917
             con, spec, labels, label_ids, [str(side[i]) for i in outcome_ids], outcome_ids,
             side_keys.get(outcome_ids) if outcome_ids else {}, span_us, end_us, all_latencies, ready,
         )  # fmt: skip
+        prepare_outcomes(con, spec, part.outcome_files, part.shared)  # (the parts' threads do not query)
         for n, items in enumerate(by_source.values()):
             try:
                 parts = _stream(con, spec, items, want) if logs is None else logparts.split(*logs[n])
@@ -394,7 +395,7 @@ class _Part:
     end_us: int
     all_latencies: bool
     ready: Any = None  # a future: the labels' side of the join is prepared when it is done
-    shared: dict[str, Any] = field(default_factory=dict)  # the outcomes summed, once
+    shared: dict[str, Any] = field(default_factory=dict)  # the outcomes summed (prepare_outcomes)
 
     def stats(self, item: _Todo, log: dict[str, Any]) -> GroupStats:
         import numpy as np

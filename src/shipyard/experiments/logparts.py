@@ -75,16 +75,13 @@ def _parts(reader: Any, items: list[T], first_file: Any) -> Iterator[tuple[T, di
 def each(
     fn: Callable[[T, dict[str, Any]], R], parts: Iterator[tuple[T, dict[str, Any]]]
 ) -> list[tuple[T, R]]:
-    """``fn`` of each part, in order: the first here (what the parts share is prepared on it),
-    the others on two threads (numpy's sorts and searches, and DuckDB reading the next parts,
-    release the GIL), at most three read ahead of the results."""
+    """``fn`` of each part, in order, on two threads (numpy's sorts and searches, and DuckDB
+    reading the next parts here meanwhile, release the GIL); at most ``AHEAD`` parts are read
+    ahead of the results. What the parts share must be ready (or awaited by ``fn``)."""
     from collections import deque
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    first = next(parts, None)
-    if first is None:
-        return []
-    out: list[tuple[T, R]] = [(first[0], fn(*first))]
+    out: list[tuple[T, R]] = []
     waiting: deque[tuple[T, Future[R]]] = deque()
     with ThreadPoolExecutor(2) as pool:
         for item, log in parts:

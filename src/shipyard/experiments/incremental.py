@@ -36,6 +36,8 @@ from shipyard.experiments.config import OUTCOME_PREFIX, ExperimentSpec
 from shipyard.experiments.sidekeys import SideKeys, intersects
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shipyard.experiments.runner import ExperimentResult
     from shipyard.experiments.segstats import GroupStats
     from shipyard.experiments.statcache import Entry, Identity
@@ -99,13 +101,14 @@ def analyse_log(
         todo: list[_Todo] = []
         for source in sources:
             _collect(source, side, side_keys, end_us, cache, groups, todo)
-        computed = _compute(con, spec, todo, side, side_keys, span_us, end_us) if todo else []
-        with ThreadPoolExecutor(1) as writer:  # the cache is written while the groups are merged
-            stored = [
-                writer.submit(_store, item, stats, side)
-                for item, stats in computed
-                if cache and stats.max_ts < end_us
-            ]
+        with ThreadPoolExecutor(1) as writer:  # each group's entry written once it is computed
+            stored: list[Any] = []
+
+            def keep(item: _Todo, stats: GroupStats) -> None:
+                if cache and stats.max_ts < end_us:
+                    stored.append(writer.submit(_store, item, stats, side))
+
+            computed = _compute(con, spec, todo, side, side_keys, span_us, end_us, done=keep) if todo else []
             groups += [(item.order, stats) for item, stats in computed]
             ordered = [stats for _, stats in sorted(groups, key=lambda g: g[0])]
             seen, _ = merge(spec, ordered, end, span_us)
@@ -269,6 +272,7 @@ def _compute(  # noqa: PLR0917
     span_us: int,
     end_us: int,
     all_latencies: bool = False,
+    done: Callable[[_Todo, GroupStats], None] | None = None,
 ) -> list[tuple[_Todo, GroupStats]]:
     """Read the groups' segments (one DuckDB query per source), join their labels and outcomes,
     and compute each group's statistics. A label/outcome file naming none of a group's requests
@@ -286,6 +290,9 @@ def _compute(  # noqa: PLR0917
     quality = set(names) & set(QUALITY)
     extending = [item for item in todo if item.extend is not None]
     out = _extend(con, spec, extending, side, side_keys) if extending else []
+    if done is not None:
+        for item, stats in out:
+            done(item, stats)
     todo = [item for item in todo if item.extend is None]
     if not todo:
         return out
@@ -332,7 +339,7 @@ def _compute(  # noqa: PLR0917
                 ready = learner.submit(prepare, labels)
         part = _Part(
             con, spec, labels, label_ids, [str(side[i]) for i in outcome_ids], outcome_ids,
-            side_keys.get(outcome_ids) if outcome_ids else {}, span_us, end_us, all_latencies, ready,
+            side_keys.get(outcome_ids) if outcome_ids else {}, span_us, end_us, all_latencies, ready, done,
         )  # fmt: skip
         prepare_outcomes(con, spec, part.outcome_files, part.shared)  # (the parts' threads do not query)
         for n, items in enumerate(by_source.values()):
@@ -395,6 +402,7 @@ class _Part:
     end_us: int
     all_latencies: bool
     ready: Any = None  # a future: the labels' side of the join is prepared when it is done
+    done: Callable[[_Todo, GroupStats], None] | None = None  # told each group's statistics
     shared: dict[str, Any] = field(default_factory=dict)  # the outcomes summed (prepare_outcomes)
 
     def stats(self, item: _Todo, log: dict[str, Any]) -> GroupStats:
@@ -421,6 +429,8 @@ class _Part:
         if self.outcome_keys:
             ids = _distinct(rid)
             item.relevant += [i for i in self.outcome_ids if intersects(ids, self.outcome_keys[i])]
+        if self.done is not None:
+            self.done(item, stats)
         return stats
 
 

@@ -2,7 +2,8 @@
 prediction log with delayed labels, keeps its false-positive rate under alpha despite hourly
 looks, and analyses 10M logged predictions in seconds.
 
-Run: ``python bench/experiments.py [--rows 10000000] [--sims 200] [--hours 48]``. Prints:
+Run: ``python bench/experiments.py [--rows 10000000] [--sims 200] [--hours 48]`` (``--only scale
+--keep DIR``: the scale log is generated into DIR once and reused by later runs). Prints:
 
 1. replay: a 48-hour prediction log (``--replay-rows``) where the challenger (20 % of customers,
    sticky) is right 2 points more often; labels arrive 0-12 h after their prediction. Each hour
@@ -217,37 +218,81 @@ def _timed(fn):  # type: ignore[no-untyped-def]
     return out, time.perf_counter() - t0, time.process_time() - c0
 
 
-def scale(rows: int, hours: int, repeat: int = 1, with_peer: bool = True) -> None:
+def _generate(folder: Path, rows: int, hours: int) -> dict[str, int]:
+    """The scale log in ``folder``: ``log/`` (``hours`` of rows and their hourly label files) and
+    ``next/`` (the next hour's segment and label file, added for the second look)."""
+    rng = np.random.default_rng(5)
+    t0 = int(datetime(2026, 6, 1, tzinfo=UTC).timestamp() * 1e6)
+    per_hour = rows // hours
+    table, label = log_table(rng, rows + per_hour, t0, hours + 1, 0.01)  # one more hour: the next look's
+    ts = table["ts"].cast(pa.int64()).to_numpy()
+    arrives = ts + rng.integers(0, 12 * HOUR_US, len(ts))
+    cut = int(np.searchsorted(ts, t0 + hours * HOUR_US))
+    _write_segments(folder / "log" / "fraud", table.slice(0, cut), t0, 1_000_000)
+    _write_labels(folder / "log" / "fraud" / "_labels", table["request_id"], label, arrives, range(hours), t0)
+    _write_segments(folder / "next" / "fraud", table.slice(cut), t0, 1_000_000)
+    _write_labels(
+        folder / "next" / "fraud" / "_labels",
+        table["request_id"],
+        label,
+        arrives,
+        range(hours, hours + 1),
+        t0,
+    )
+    return {"rows": cut, "later": table.num_rows - cut}
+
+
+def _linked(source: Path, target: Path) -> None:
+    """``source``'s files in ``target`` as hard links (a copy where links are refused)."""
+    import shutil
+
+    def link(a: str, b: str) -> None:
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(source, target, copy_function=link, dirs_exist_ok=True)
+
+
+def scale(rows: int, hours: int, repeat: int = 1, with_peer: bool = True, keep: str | None = None) -> None:
     """10M logged predictions over ``hours`` with labels 0-12 h late in hourly files. A cold
     analysis (nothing cached), then the next hour's look after the hour's rows and labels arrived
     (late labels for rows of older segments among them), each beside the readers before it on the
     same files in the same run: the row reader (read every row, join, sum: what ``experiment
-    status`` did) and the one before that (bench/experiments_sql_peer.py)."""
+    status`` did) and the one before that (bench/experiments_sql_peer.py). ``keep``: a folder the
+    generated files are written to once and reused from by later runs (linked into the run's own
+    temporary folder, so no run sees another's cache)."""
+    import json
     import shutil
 
     import scipy.stats  # noqa: F401  (imported before timing: every path below uses it)
 
     from shipyard.experiments.incremental import analyse_log
 
-    rng = np.random.default_rng(5)
     start = datetime(2026, 6, 1, tzinfo=UTC)
-    t0 = int(start.timestamp() * 1e6)
     with tempfile.TemporaryDirectory() as tmp:
-        log_dir = Path(tmp)
+        log_dir = Path(tmp) / "run"
         built = time.perf_counter()
-        per_hour = rows // hours
-        table, label = log_table(rng, rows + per_hour, t0, hours + 1, 0.01)  # one more hour: the next look's
-        ts = table["ts"].cast(pa.int64()).to_numpy()
-        arrives = ts + rng.integers(0, 12 * HOUR_US, len(ts))
-        cut = int(np.searchsorted(ts, t0 + hours * HOUR_US))
-        _write_segments(log_dir / "fraud", table.slice(0, cut), t0, 1_000_000)
-        labels_dir = log_dir / "fraud" / "_labels"
-        _write_labels(labels_dir, table["request_id"], label, arrives, range(hours), t0)
-        later = table.slice(cut)
+        made = Path(keep) if keep else Path(tmp) / "made"
+        marker = made / f"made-{rows}-{hours}.json"
+        reused = marker.exists()
+        if reused:
+            counts = json.loads(marker.read_text())
+        else:  # (another size's files, if any, are replaced)
+            for old in made.glob("made-*.json"):
+                old.unlink()
+            shutil.rmtree(made / "log", ignore_errors=True)
+            shutil.rmtree(made / "next", ignore_errors=True)
+            counts = _generate(made, rows, hours)
+            marker.write_text(json.dumps(counts))
+        _linked(made / "log", log_dir)
+        cut, later_rows = counts["rows"], counts["later"]
         segments = len(list(log_dir.rglob("*-1-0*.parquet")))
         print(
             f"scale: {cut:,} logged predictions over {hours} h in {segments} segments, labels 0-12 h "
-            f"late in {hours} hourly files; written in {time.perf_counter() - built:.1f} s"
+            f"late in {hours} hourly files; {'reused' if reused else 'written'} in "
+            f"{time.perf_counter() - built:.1f} s"
         )
         s = spec()
         end = start + timedelta(hours=hours)
@@ -296,15 +341,14 @@ def scale(rows: int, hours: int, repeat: int = 1, with_peer: bool = True) -> Non
         warm = log_dir / "warm-cache"
         shutil.copytree(cache, warm)
         # the next hour: its rows (a new segment) and the labels that arrived in it (for rows up to 12 h old)
-        _write_segments(log_dir / "fraud", later, t0, 1_000_000)
-        _write_labels(labels_dir, table["request_id"], label, arrives, range(hours, hours + 1), t0)
+        _linked(made / "next", log_dir)
         nxt = end + timedelta(hours=1)
 
         def restore() -> None:
             shutil.rmtree(cache, ignore_errors=True)
             shutil.copytree(warm, cache)
 
-        compare(f"the next hour's look (+{later.num_rows:,} rows, +1 label file)", nxt, restore)
+        compare(f"the next hour's look (+{later_rows:,} rows, +1 label file)", nxt, restore)
         cached = ours(nxt).to_dict()
         full, wall, cpu = _timed(lambda: analyse_log("scale", s, str(log_dir), nxt, cache=False))
         assert full.to_dict() == cached
@@ -332,13 +376,16 @@ def main() -> None:
     parser.add_argument("--only", choices=["replay", "aa", "scale"], default=None)
     parser.add_argument("--repeat", type=int, default=3, help="scale: timed runs (the median is printed)")
     parser.add_argument("--no-peer", action="store_true", help="scale: skip timing the reader before")
+    parser.add_argument(
+        "--keep", default=None, help="scale: write the generated log to this folder once and reuse it"
+    )
     args = parser.parse_args()
     if args.only in (None, "replay"):
         replay(args.replay_rows, args.hours)
     if args.only in (None, "aa"):
         a_a(args.sims, args.hours)
     if args.only in (None, "scale"):
-        scale(args.rows, args.hours, args.repeat, not args.no_peer)
+        scale(args.rows, args.hours, args.repeat, not args.no_peer, args.keep)
 
 
 if __name__ == "__main__":

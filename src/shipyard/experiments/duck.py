@@ -72,19 +72,46 @@ def _numeric(kind: str | None) -> bool:
     return kind is not None and (kind in _NUMERIC or kind.startswith("DECIMAL"))
 
 
-def _arrays(con: Any, sql: str) -> dict[str, Any]:
-    """A query's columns as numpy arrays (strings stay Arrow)."""
+def _arrays(con: Any, sql: str, rows: int | None = None) -> dict[str, Any]:
+    """A query's columns as numpy arrays (strings stay Arrow), read batch by batch (no whole
+    Arrow table beside the arrays). ``rows``: at most that many rows come back, so the arrays are
+    allocated once and filled (pages past the rows read are never touched)."""
     import numpy as np
     import pyarrow as pa
 
-    table = con.sql(sql).to_arrow_table()
+    from shipyard.experiments.arrays import numpy_of
+
+    reader = con.sql(sql).to_arrow_reader(1 << 20)
+    schema = reader.schema
+    text = {f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)}
+    chunks: dict[str, list[Any]] = {f.name: [] for f in schema}
+    filled: dict[str, Any] = {}
+    n = 0
+    for batch in reader:
+        for name, column in zip(schema.names, batch.columns, strict=True):
+            if name in text:
+                chunks[name].append(column)
+                continue
+            values = numpy_of(column)  # no nulls: the query coalesces
+            if rows is None:
+                chunks[name].append(values)
+                continue
+            if name not in filled:
+                filled[name] = np.empty(max(rows, n + len(values)), dtype=values.dtype)
+            elif len(filled[name]) < n + len(values):  # more rows than promised: grown
+                filled[name] = np.concatenate([filled[name][:n], np.empty(len(values), values.dtype)])
+            filled[name][n : n + len(values)] = values
+        n += batch.num_rows
     out: dict[str, Any] = {}
-    for name in table.column_names:
-        column = table[name]
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            out[name] = column
-        else:
-            out[name] = np.asarray(column.to_numpy())  # no nulls: the query coalesces
+    for f in schema:
+        if f.name in text:
+            out[f.name] = pa.chunked_array(chunks[f.name], type=f.type)
+        elif f.name in filled:
+            out[f.name] = filled[f.name][:n]
+        elif chunks[f.name]:
+            out[f.name] = np.concatenate(chunks[f.name])
+        else:  # no rows
+            out[f.name] = numpy_of(pa.chunked_array([], type=f.type))
     return out
 
 
@@ -101,6 +128,7 @@ class _Labels:
     rows: dict[str, Any] = field(default_factory=dict)
     file: Any = None  # each label's file (an index into the files read), when asked for
     rid: Any = None  # and its request id's hash (whether it names a row or the whole request)
+    prepared: dict[str, Any] | None = None  # not None: joined to a log in parts, each side sorted once
 
 
 def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels:
@@ -112,6 +140,12 @@ def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels
     at = f"coalesce({at}, 9223372036854775807)"  # none: last, as pandas sorts NaT
 
     def scan(columns: str) -> str:
+        if not text:  # numbers: one scan of every file (in parallel), in file order, then position
+            return (
+                f"SELECT {columns.replace('{i}', 'file_index')} FROM read_parquet({_listed(files)}, "
+                "file_row_number=true, union_by_name=true)"
+            )
+        # text: each file's labels as that file has them (a file of numbers reads "1", not "1.0")
         return " UNION ALL ".join(
             f"SELECT {columns.replace('{i}', str(i))} FROM read_parquet("
             f"'{f.replace(chr(39), chr(39) * 2)}', file_row_number=true, union_by_name=true)"
@@ -120,30 +154,42 @@ def _read_labels(con: Any, files: list[str], with_file: bool = False) -> _Labels
 
     # log_labels writes one instant per file, files named by it: then the given order is the
     # files' order and no per-row ordering columns are read
-    per_file = scan("{i} AS f, " + at + " AS given")
-    spans = con.sql(f"SELECT f, min(given), max(given) FROM ({per_file}) GROUP BY f ORDER BY f")
-    bounds = np.asarray(spans.fetchall(), dtype=np.int64).reshape(-1, 3)
+    per_file = scan('{i} AS f, "row" >= 0 AS own, ' + at + " AS given")
+    spans = con.sql(
+        "SELECT f, min(given), max(given), coalesce(bool_or(own), false), count(*) "
+        f"FROM ({per_file}) GROUP BY f ORDER BY f"
+    )
+    bounds = np.asarray(spans.fetchall(), dtype=np.int64).reshape(-1, 5)
     in_order = bool(np.all(bounds[:, 1] == bounds[:, 2]) and np.all(bounds[1:, 1] >= bounds[:-1, 2]))
+    own = bool(bounds[:, 3].any())  # some labels name one row: their keys hash the row as well
     columns = (
-        '"row" >= 0 AS own, '
-        f'CASE WHEN "row" < 0 THEN {_H1} ELSE {_H1_ROW} END AS h1, '
-        f'CASE WHEN "row" < 0 THEN {_H2} ELSE {_H2_ROW} END AS h2, '
-        "coalesce(TRY_CAST(label AS DOUBLE), 'NaN'::DOUBLE) AS y, label IS NULL AS ynull"
+        (
+            '"row" >= 0 AS own, '
+            f'CASE WHEN "row" < 0 THEN {_H1} ELSE {_H1_ROW} END AS h1, '
+            f'CASE WHEN "row" < 0 THEN {_H2} ELSE {_H2_ROW} END AS h2, '
+            if own
+            else f"{_H1} AS h1, {_H2} AS h2, "
+        )
+        + "coalesce(TRY_CAST(label AS DOUBLE), 'NaN'::DOUBLE) AS y, label IS NULL AS ynull"
         + (", CAST(label AS VARCHAR) AS ytext" if text else "")
         + ("" if in_order else f", {at} AS given, file_row_number AS r")
         + (", {i}::INTEGER AS f" if with_file or not in_order else "")
-        + (f", {_H1} AS rid" if with_file else "")
+        + (f", {_H1} AS rid" if with_file and own else "")
     )
-    data = _arrays(con, scan(columns))  # in scan order (the connection preserves insertion order)
+    # in scan order (the connection preserves insertion order)
+    data = _arrays(con, scan(columns), int(bounds[:, 4].sum()))
     if not in_order:
         import pyarrow.compute as pc
 
         order = np.lexsort((data["r"], data["f"], data["given"]))  # labelled_at, then file, then position
         data = {k: pc.take(v, order) if k == "ytext" else v[order] for k, v in data.items()}
-    labels = _Labels(data["h1"], data["h2"], data["own"], data["y"], data["ynull"])
+    h1 = np.asarray(data["h1"], dtype=np.uint64)
+    flags = data["own"] if own else np.zeros(len(h1), dtype=bool)
+    labels = _Labels(h1, np.asarray(data["h2"], dtype=np.uint64), flags, data["y"], data["ynull"])
     labels.text = data.get("ytext")
     if with_file:
-        labels.file, labels.rid = data["f"], np.asarray(data["rid"], dtype=np.uint64)
+        labels.file = data["f"]
+        labels.rid = np.asarray(data["rid"], dtype=np.uint64) if own else h1  # (whole requests: h1)
     return labels
 
 
@@ -295,11 +341,17 @@ def wants(spec: ExperimentSpec, labels: _Labels | None, kinds: list[dict[str, st
     return want
 
 
-def metric_rows(
-    con: Any, spec: ExperimentSpec, log: dict[str, Any], labels: _Labels | None, outcome_files: list[str]
+def metric_rows(  # noqa: PLR0917
+    con: Any,
+    spec: ExperimentSpec,
+    log: dict[str, Any],
+    labels: _Labels | None,
+    outcome_files: list[str],
+    shared: dict[str, Any] | None = None,
 ) -> Rows:
     """The :class:`Rows` of log columns read by :func:`_log_select`: the newest label per row
-    joined, the outcomes summed per request (over ``outcome_files``), one value per metric."""
+    joined, the outcomes summed per request (over ``outcome_files``), one value per metric.
+    ``shared``: kept between the calls for the parts of one log (the outcomes summed once)."""
     import numpy as np
 
     from shipyard.experiments.data import QUALITY, Rows
@@ -319,7 +371,7 @@ def metric_rows(
         for name in quality:
             rows.values[name] = values[name] if name in values else np.full(len(rows), np.nan)
     for name in sorted(n for n in names if n.startswith(OUTCOME_PREFIX)):
-        value = _outcome(con, outcome_files, name[len(OUTCOME_PREFIX) :], log)
+        value = _outcome(con, outcome_files, name[len(OUTCOME_PREFIX) :], log, shared)
         rows.values[name] = np.where(rows.first & ~failed, value, np.nan)
     return rows
 
@@ -349,16 +401,45 @@ def _newest_label(log: dict[str, Any], labels: _Labels) -> Any:
 
     from shipyard.experiments.keyjoin import newest
 
-    own = labels.own
-    if not own.any():
-        return newest(labels.h1, labels.h2, log["h1"], log["h2"])
-    whole_at, own_at = np.flatnonzero(~own), np.flatnonzero(own)
-    w = newest(labels.h1[whole_at], labels.h2[whole_at], log["h1"], log["h2"])
-    o = newest(labels.h1[own_at], labels.h2[own_at], log["o1"], log["o2"])
+    prepared = labels.prepared is not None
+    sides = labels.prepared if labels.prepared is not None else _sides(labels, prepare=False)
+
+    def find(which: str, h1: Any, h2: Any) -> Any:
+        side = sides[which][0]
+        return side.newest(h1, h2) if prepared else newest(side[0], side[1], h1, h2)
+
+    w = find("whole", log["h1"], log["h2"])
+    if "own" not in sides:  # no label names a single row
+        return w
+    o = find("own", log["o1"], log["o2"])
+    whole_at, own_at = sides["whole"][1], sides["own"][1]
     # (no whole-request labels at all: every w is -1, and whole_at has nothing to index)
     w = np.where(w >= 0, whole_at[np.maximum(w, 0)], -1) if len(whole_at) else w
     o = np.where(o >= 0, own_at[np.maximum(o, 0)], -1)
     return np.where(o > w, o, w)  # indices are in given order: the larger is the newer
+
+
+def _sides(labels: _Labels, *, prepare: bool) -> dict[str, Any]:
+    """The labels of whole requests and those of single rows, each with where they sit among
+    all labels; ``prepare``: each side as a :class:`shipyard.experiments.keyjoin.Index` (sorted
+    once, for a log joined part by part), else its two hash arrays."""
+    import numpy as np
+
+    from shipyard.experiments.keyjoin import Index
+
+    def side(at: Any) -> Any:
+        h1, h2 = (labels.h1, labels.h2) if at is None else (labels.h1[at], labels.h2[at])
+        return Index(h1, h2) if prepare else (h1, h2)
+
+    if not labels.own.any():
+        return {"whole": (side(None), None)}
+    whole_at, own_at = np.flatnonzero(~labels.own), np.flatnonzero(labels.own)
+    return {"whole": (side(whole_at), whole_at), "own": (side(own_at), own_at)}
+
+
+def prepare(labels: _Labels) -> None:
+    """Sort the labels' side of the join once: the log will be joined to them part by part."""
+    labels.prepared = _sides(labels, prepare=True)
 
 
 def _quality(names: list[str], log: dict[str, Any], labels: _Labels, failed: Any) -> dict[str, Floats]:
@@ -433,9 +514,32 @@ def _outcome_files(log_dir: str) -> list[str]:
     )
 
 
-def _outcome(con: Any, files: list[str], outcome: str, log: dict[str, Any]) -> Floats:
+def prepare_outcomes(con: Any, spec: ExperimentSpec, files: list[str], shared: dict[str, Any]) -> None:
+    """The outcomes summed per request, and their join's side sorted, into ``shared`` before the
+    log's parts are joined (on several threads, which do not query)."""
+    from shipyard.experiments.keyjoin import Index
+
+    if not files:
+        return
+    for name in sorted(m.name for m in spec.metrics if m.name.startswith(OUTCOME_PREFIX)):
+        summed = _summed(con, files, name[len(OUTCOME_PREFIX) :])
+        shared[name] = (summed, Index(summed["h1"], summed["h2"]))
+
+
+def _summed(con: Any, files: list[str], outcome: str) -> dict[str, Any]:
+    quoted = outcome.replace("'", "''")
+    return _arrays(
+        con,
+        f"SELECT {_H1} AS h1, {_H2} AS h2, sum(value) AS value FROM read_parquet({_listed(files)}) "
+        f"WHERE name = '{quoted}' GROUP BY request_id",
+    )
+
+
+def _outcome(
+    con: Any, files: list[str], outcome: str, log: dict[str, Any], shared: dict[str, Any] | None = None
+) -> Floats:
     """Per log row, the sum of outcome ``outcome`` logged for its request in ``files`` (0 when
-    none was)."""
+    none was; ``shared``: the sums and their join's side, from :func:`prepare_outcomes`)."""
     import numpy as np
 
     from shipyard.experiments.keyjoin import newest
@@ -443,13 +547,14 @@ def _outcome(con: Any, files: list[str], outcome: str, log: dict[str, Any]) -> F
     n = len(log["t"])
     if not files:
         return np.zeros(n)
-    quoted = outcome.replace("'", "''")
-    summed = _arrays(
-        con,
-        f"SELECT {_H1} AS h1, {_H2} AS h2, sum(value) AS value FROM read_parquet({_listed(files)}) "
-        f"WHERE name = '{quoted}' GROUP BY request_id",
+    summed, index = (shared or {}).get(OUTCOME_PREFIX + outcome, (None, None))
+    if summed is None:
+        summed = _summed(con, files, outcome)
+    j = (
+        newest(summed["h1"], summed["h2"], log["h1"], log["h2"])
+        if index is None
+        else index.newest(log["h1"], log["h2"])
     )
-    j = newest(summed["h1"], summed["h2"], log["h1"], log["h2"])
     return np.where(
         j >= 0, summed["value"][np.maximum(j, 0)] if len(j) and len(summed["value"]) else 0.0, 0.0
     )

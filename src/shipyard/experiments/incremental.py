@@ -31,9 +31,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shipyard.experiments import logparts
 from shipyard.experiments.config import OUTCOME_PREFIX, ExperimentSpec
+from shipyard.experiments.sidekeys import SideKeys, intersects
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shipyard.experiments.runner import ExperimentResult
     from shipyard.experiments.segstats import GroupStats
     from shipyard.experiments.statcache import Entry, Identity
@@ -75,6 +79,8 @@ def analyse_log(
 ) -> ExperimentResult:
     """The analysis from the experiment's first logged row to ``end`` (rows logged under another
     ``experiment`` left out, as :func:`shipyard.experiments.data.read_rows` does)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import duckdb
 
     from shipyard.experiments.runner import evaluate_observed
@@ -90,27 +96,33 @@ def analyse_log(
         root = Path(log_dir)
         sources, side = _listing(con, spec, log_dir, end, experiment, span_us)
         keys_folder = sources[0].folder.parent if sources else root
-        side_keys = _SideKeys(con, root, keys_folder, cache)
+        side_keys = SideKeys(con, root, keys_folder, cache)
         groups: list[tuple[tuple[int, str, str], GroupStats]] = []
         todo: list[_Todo] = []
         for source in sources:
             _collect(source, side, side_keys, end_us, cache, groups, todo)
-        computed = _compute(con, spec, todo, side, side_keys, span_us, end_us) if todo else []
-        for item, stats in computed:
-            groups.append((item.order, stats))
-            if cache and stats.max_ts < end_us:
-                _store(item, stats, side)
-        ordered = [stats for _, stats in sorted(groups, key=lambda g: g[0])]
-        seen, _ = merge(spec, ordered, end, span_us)
-        if "latency_ms" in {m.name for m in spec.metrics}:
-            p99s: list[float | None] = []
-            for arm in (0, 1):
-                value = p99(ordered, arm, spec.guardrails.min_requests)
-                if value is False:  # the kept latencies do not decide it: keep them all
-                    full = _compute(con, spec, _all(sources), side, side_keys, span_us, end_us, True)
-                    value = p99([s for _, s in full], arm, spec.guardrails.min_requests)
-                p99s.append(None if value is None or value is False else float(value))
-            seen.p99_ms = (p99s[0], p99s[1])
+        with ThreadPoolExecutor(1) as writer:  # each group's entry written once it is computed
+            stored: list[Any] = []
+
+            def keep(item: _Todo, stats: GroupStats) -> None:
+                if cache and stats.max_ts < end_us:
+                    stored.append(writer.submit(_store, item, stats, side))
+
+            computed = _compute(con, spec, todo, side, side_keys, span_us, end_us, done=keep) if todo else []
+            groups += [(item.order, stats) for item, stats in computed]
+            ordered = [stats for _, stats in sorted(groups, key=lambda g: g[0])]
+            seen, _ = merge(spec, ordered, end, span_us)
+            if "latency_ms" in {m.name for m in spec.metrics}:
+                p99s: list[float | None] = []
+                for arm in (0, 1):
+                    value = p99(ordered, arm, spec.guardrails.min_requests)
+                    if value is False:  # the kept latencies do not decide it: keep them all
+                        full = _compute(con, spec, _all(sources), side, side_keys, span_us, end_us, True)
+                        value = p99([s for _, s in full], arm, spec.guardrails.min_requests)
+                    p99s.append(None if value is None or value is False else float(value))
+                seen.p99_ms = (p99s[0], p99s[1])
+            for future in stored:
+                future.result()  # (a failed write is no error; anything else is raised here)
     finally:
         con.close()
     return evaluate_observed(name, spec, seen)
@@ -172,82 +184,10 @@ def _all(sources: list[_Source]) -> list[_Todo]:
     return out
 
 
-class _SideKeys:
-    """Each label/outcome file's request-id hashes (sorted, distinct), cached by its identity."""
-
-    def __init__(self, con: Any, root: Path, folder: Path, cache: bool) -> None:
-        self.con, self.root, self.folder, self.cache = con, root, folder, cache
-        self.known: dict[Identity, Any] = {}
-
-    def get(self, idents: list[Identity]) -> dict[Identity, Any]:
-        import numpy as np
-
-        from shipyard.experiments.duck import _H1, _arrays, _listed
-        from shipyard.experiments.segstats import distinct
-        from shipyard.experiments.statcache import side_keys, store_side_keys
-
-        missing = [i for i in idents if i not in self.known]
-        if self.cache:
-            for ident in missing:
-                found = side_keys(self.folder, ident)
-                if found is not None:
-                    self.known[ident] = found
-        missing = [i for i in idents if i not in self.known]
-        if missing:
-            files = [str(self.root / i[0]) for i in missing]
-            data = _arrays(
-                self.con,
-                f"SELECT file_index AS f, {_H1} AS h FROM read_parquet({_listed(files)}, union_by_name=true)",
-            )
-            order = np.argsort(data["f"], kind="stable")
-            f, h = data["f"][order], np.asarray(data["h"], dtype=np.uint64)[order]
-            bounds = np.searchsorted(f, np.arange(len(files) + 1))
-            for j, ident in enumerate(missing):
-                self.known[ident] = distinct(h[bounds[j] : bounds[j + 1]])
-                if self.cache:
-                    store_side_keys(self.folder, ident, self.known[ident])
-        return {i: self.known[i] for i in idents}
-
-    def learn(self, idents: list[Identity], labels: Any) -> None:
-        """Each read label file's ids, from the labels read (``labels.rid``, ``labels.file``)."""
-        import numpy as np
-
-        from shipyard.experiments.segstats import distinct
-        from shipyard.experiments.statcache import store_side_keys
-
-        todo = [f for f, ident in enumerate(idents) if ident not in self.known]
-        if not todo or not self.cache:
-            return  # (without a cache they would only be kept for this analysis)
-        files = labels.file
-        if len(files) > 1 and not bool(np.all(files[1:] >= files[:-1])):
-            order = np.argsort(files, kind="stable")
-            files, rid = files[order], labels.rid[order]
-        else:
-            rid = labels.rid  # in file order already (log_labels' files)
-        bounds = np.searchsorted(files, np.arange(len(idents) + 1))
-        for f in todo:
-            keys = distinct(rid[bounds[f] : bounds[f + 1]])
-            self.known[idents[f]] = keys
-            if self.cache:
-                store_side_keys(self.folder, idents[f], keys)
-
-
-def _intersects(a: Any, b: Any) -> bool:
-    """Whether two sorted distinct uint64 arrays share a value."""
-    import numpy as np
-
-    if not len(a) or not len(b):
-        return False
-    small, large = (a, b) if len(a) <= len(b) else (b, a)
-    at = np.searchsorted(large, small)
-    at = np.minimum(at, len(large) - 1)
-    return bool((large[at] == small).any())
-
-
 def _collect(  # noqa: PLR0917
     source: _Source,
     side: dict[Identity, Path],
-    side_keys: _SideKeys,
+    side_keys: SideKeys,
     end_us: int,
     cache: bool,
     groups: list[tuple[tuple[int, str, str], GroupStats]],
@@ -278,13 +218,13 @@ def _collect(  # noqa: PLR0917
                 todo.append(_Todo(source, day, now[key], order))
                 continue
             new = [i for i in side if i not in set(entry.side)]
-            hits = [i for i, keys in side_keys.get(new).items() if _intersects(entry.stats.rid, keys)]
+            hits = [i for i, keys in side_keys.get(new).items() if intersects(entry.stats.rid, keys)]
             labelled = entry.stats.labelled
             if (
                 hits
                 and labelled is not None
                 and all(not _is_outcome(i) for i in hits)
-                and not any(_intersects(labelled, side_keys.get([i])[i]) for i in hits)
+                and not any(intersects(labelled, side_keys.get([i])[i]) for i in hits)
             ):  # labels for requests it had none for: their rows' sums are added, per file
                 todo.append(_Todo(source, day, now[key], order, extend=entry, adding=hits))
                 continue
@@ -328,10 +268,11 @@ def _compute(  # noqa: PLR0917
     spec: ExperimentSpec,
     todo: list[_Todo],
     side: dict[Identity, Path],
-    side_keys: _SideKeys,
+    side_keys: SideKeys,
     span_us: int,
     end_us: int,
     all_latencies: bool = False,
+    done: Callable[[_Todo, GroupStats], None] | None = None,
 ) -> list[tuple[_Todo, GroupStats]]:
     """Read the groups' segments (one DuckDB query per source), join their labels and outcomes,
     and compute each group's statistics. A label/outcome file naming none of a group's requests
@@ -340,15 +281,18 @@ def _compute(  # noqa: PLR0917
     a row over all files is the newer of the two; outcomes: the files naming its requests); a
     new group, the files whose request ids (cached per file) meet its own. When most of the log is
     read anyway (the first analysis), every file is read and nothing is tested."""
-    import numpy as np
+    from concurrent.futures import ThreadPoolExecutor
 
     from shipyard.experiments.data import QUALITY
-    from shipyard.experiments.duck import _numeric, _read_labels, metric_rows, wants
+    from shipyard.experiments.duck import _numeric, _read_labels, prepare, prepare_outcomes, wants
 
     names = [m.name for m in spec.metrics]
     quality = set(names) & set(QUALITY)
     extending = [item for item in todo if item.extend is not None]
     out = _extend(con, spec, extending, side, side_keys) if extending else []
+    if done is not None:
+        for item, stats in out:
+            done(item, stats)
     todo = [item for item in todo if item.extend is None]
     if not todo:
         return out
@@ -359,67 +303,135 @@ def _compute(  # noqa: PLR0917
     want = wants(spec, None, kinds) | {"keys"}
     if quality and any(not _is_outcome(i) for i in side):  # as for whole-request number labels
         want |= {"prediction"} | (set() if all(_numeric(k.get("prediction")) for k in kinds) else {"text"})
-    logs = [_read_log(con, spec, items, want) for items in by_source.values()]
     unknown = [item for item in todo if item.candidates is None]
     new_bytes = sum(m[1][1] for item in unknown for m in item.members)
     log_bytes = sum(
         m[1][1] for s in {id(t.source): t.source for t in todo}.values() for d in s.days.values() for m in d
     )
+    logs: list[tuple[list[_Todo], Any, Any]] | None = None  # None: streamed after the labels are read
     if unknown and new_bytes * 4 > log_bytes:
         read = list(side)  # most of the log: read every file (and learn each file's ids meanwhile)
     else:
+        logs = [_read_log(con, spec, items, want) for items in by_source.values()]
         keys = side_keys.get(list(side)) if unknown else {}
-        for items, group_of, log in logs:
+        for items, bounds, log in logs:
             for g, item in enumerate(items):
                 if item.candidates is None:
-                    rid = _distinct(log["h1"][group_of == g])
-                    item.candidates = [i for i in side if _intersects(rid, keys[i])]
+                    rid = _distinct(log["h1"][bounds[g] : bounds[g + 1]])
+                    item.candidates = [i for i in side if intersects(rid, keys[i])]
         wanted = {i for item in todo for i in item.candidates or []}
         read = [i for i in side if i in wanted]
     label_ids = [i for i in read if not _is_outcome(i)]
     outcome_ids = [i for i in read if _is_outcome(i)]
     labels = _read_labels(con, [str(side[i]) for i in label_ids], True) if quality and label_ids else None
-    if labels is not None:
-        side_keys.learn(label_ids, labels)
-        more = wants(spec, labels, kinds) - want
-        if more:  # labels of single rows, or text labels: the rows' columns for them
-            want |= more
-            logs = [_read_log(con, spec, items, want) for items in by_source.values()]
-    outcome_keys = side_keys.get(outcome_ids) if outcome_ids else {}
-    paths = [i[0] for i in label_ids]
-    for items, group_of, log in logs:
-        rows = metric_rows(con, spec, log, labels, [str(side[i]) for i in outcome_ids])
-        for g, item in enumerate(items):
-            at = np.flatnonzero(group_of == g)
-            part, rid = _take(rows, at), log["h1"][at]
-            label_file = np.full(len(at), -1, dtype=np.int64)
-            if labels is not None and "label_at" in log:
-                j = log["label_at"][at]
-                label_file = np.where(j >= 0, labels.file[np.maximum(j, 0)], -1).astype(np.int64)
-            stats = _stats(
-                part, rid, span_us, end_us, names, sorted(quality), label_file, paths, all_latencies
-            )
-            item.relevant = [i for i in label_ids if i[0] in stats.partials]
-            if outcome_keys:
-                ids = _distinct(rid)
-                item.relevant += [i for i in outcome_ids if _intersects(ids, outcome_keys[i])]
-            out.append((item, stats))
+    # each label file's ids are learnt, and the labels prepared, while the log is read
+    learner = ThreadPoolExecutor(2)
+    learning = ready = None
+    try:
+        if labels is not None:
+            learning = learner.submit(side_keys.learn, label_ids, labels)
+            more = wants(spec, labels, kinds) - want
+            if more:  # labels of single rows, or text labels: the rows' columns for them
+                want |= more
+                if logs is not None:
+                    logs = [_read_log(con, spec, items, want) for items in by_source.values()]
+            if len(todo) > 1:  # joined part by part: the labels' side sorted once, meanwhile
+                ready = learner.submit(prepare, labels)
+        part = _Part(
+            con, spec, labels, label_ids, [str(side[i]) for i in outcome_ids], outcome_ids,
+            side_keys.get(outcome_ids) if outcome_ids else {}, span_us, end_us, all_latencies, ready, done,
+        )  # fmt: skip
+        prepare_outcomes(con, spec, part.outcome_files, part.shared)  # (the parts' threads do not query)
+        for n, items in enumerate(by_source.values()):
+            try:
+                parts = _stream(con, spec, items, want) if logs is None else logparts.split(*logs[n])
+                out += logparts.each(part.stats, parts)
+            except logparts.Unordered:  # not in file order: read whole and sorted
+                out += [
+                    (item, part.stats(item, log))
+                    for item, log in logparts.split(*_read_log(con, spec, items, want))
+                ]
+        if learning is not None:
+            learning.result()
+    finally:
+        learner.shutdown()
     return out
 
 
 def _read_log(
     con: Any, spec: ExperimentSpec, items: list[_Todo], want: set[str]
 ) -> tuple[list[_Todo], Any, Any]:
-    """The rows of ``items``' segments (one source), and each row's group (an index into ``items``)."""
+    """The rows of ``items``' segments (one source, in file order, then position), and where each
+    item's rows start and end (``bounds[g]:bounds[g + 1]``: its files are consecutive)."""
     import numpy as np
 
     from shipyard.experiments.duck import subset_source
 
     source = items[0].source
     files = [str(path) for item in items for path, _ in item.members]
-    owner = np.repeat(np.arange(len(items)), [len(item.members) for item in items])
+    first_file = np.cumsum([0] + [len(item.members) for item in items])
     log = _read_rows_of(con, spec, source, files, want, subset_source(con, files, source.kinds))
-    return items, owner[np.asarray(log["seg"], dtype=np.int64)], log
+    bounds = np.searchsorted(np.asarray(log["seg"], dtype=np.int64), first_file, side="left")
+    return items, bounds, log
+
+
+def _stream(con: Any, spec: ExperimentSpec, items: list[_Todo], want: set[str]) -> Any:
+    from shipyard.experiments.duck import _log_select, subset_source
+
+    source = items[0].source
+    files = [str(path) for item in items for path, _ in item.members]
+    read = subset_source(con, files, source.kinds)
+    sql = _log_select(files, source.kinds, spec, source.arm, want, source.experiment, read)
+    return logparts.stream(con, sql, items, [len(item.members) for item in items])
+
+
+@dataclass
+class _Part:
+    """What a group's statistics are computed with: the labels and outcomes read, joined to each
+    group's rows in turn (their values are per row: computed by group or for all rows at once,
+    they are the same)."""
+
+    con: Any
+    spec: ExperimentSpec
+    labels: Any
+    label_ids: list[Identity]
+    outcome_files: list[str]
+    outcome_ids: list[Identity]
+    outcome_keys: dict[Identity, Any]
+    span_us: int
+    end_us: int
+    all_latencies: bool
+    ready: Any = None  # a future: the labels' side of the join is prepared when it is done
+    done: Callable[[_Todo, GroupStats], None] | None = None  # told each group's statistics
+    shared: dict[str, Any] = field(default_factory=dict)  # the outcomes summed (prepare_outcomes)
+
+    def stats(self, item: _Todo, log: dict[str, Any]) -> GroupStats:
+        import numpy as np
+
+        from shipyard.experiments.data import QUALITY
+        from shipyard.experiments.duck import metric_rows
+
+        if self.ready is not None:
+            self.ready.result()
+        names = [m.name for m in self.spec.metrics]
+        quality = sorted(set(names) & set(QUALITY))
+        rows = metric_rows(self.con, self.spec, log, self.labels, self.outcome_files, self.shared)
+        rid = np.asarray(log["h1"], dtype=np.uint64)
+        label_file = np.full(len(rid), -1, dtype=np.int64)
+        if self.labels is not None and "label_at" in log:
+            j = log["label_at"]
+            label_file = np.where(j >= 0, self.labels.file[np.maximum(j, 0)], -1).astype(np.int64)
+        paths = [i[0] for i in self.label_ids]
+        stats = _stats(
+            rows, rid, self.span_us, self.end_us, names, quality, label_file, paths, self.all_latencies
+        )
+        item.relevant = [i for i in self.label_ids if i[0] in stats.partials]
+        if self.outcome_keys:
+            ids = _distinct(rid)
+            item.relevant += [i for i in self.outcome_ids if intersects(ids, self.outcome_keys[i])]
+        if self.done is not None:
+            self.done(item, stats)
+        return stats
 
 
 def _stats(  # noqa: PLR0917
@@ -449,7 +461,7 @@ def _stats(  # noqa: PLR0917
 
 
 def _extend(
-    con: Any, spec: ExperimentSpec, items: list[_Todo], side: dict[Identity, Path], side_keys: _SideKeys
+    con: Any, spec: ExperimentSpec, items: list[_Todo], side: dict[Identity, Path], side_keys: SideKeys
 ) -> list[tuple[_Todo, GroupStats]]:
     """Groups that new label files name only requests of which had no label: each row's newest
     label is then in the new files, and no other row changes, so the rows of the named requests
@@ -458,13 +470,14 @@ def _extend(
     import numpy as np
     import pyarrow as pa
 
+    from shipyard.experiments.arrays import arrow_of
     from shipyard.experiments.duck import _H1, _read_labels, metric_rows, subset_source, wants
     from shipyard.experiments.segstats import combine, distinct, partial_sums
 
     adding = [i for i in side if any(i in item.adding for item in items)]
     labels = _read_labels(con, [str(side[i]) for i in adding], True)
     named = distinct(np.concatenate([side_keys.get([i])[i] for i in adding]))
-    con.register("_named", pa.table({"h": pa.array(named, pa.uint64())}))
+    con.register("_named", pa.Table.from_arrays([arrow_of(np.asarray(named, dtype=np.uint64))], names=["h"]))
     paths = [i[0] for i in adding]
     out = []
     try:

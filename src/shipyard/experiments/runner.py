@@ -164,16 +164,33 @@ def unit_keys(units: Any, arm: Any) -> Any:
 
 
 def first_seen(keys: Any, window: Any) -> tuple[Any, Any]:
-    """The distinct ``keys`` (sorted) and, for each, the smallest ``window`` it was seen in."""
+    """The distinct ``keys`` (sorted) and, for each, the smallest ``window`` it was seen in. Two
+    sorts of 64-bit words (vectorised), no argsort: the keys, and the keys with their low bits
+    replaced by the window (the smallest of a key's words holds its first window). When two keys
+    differ only in those low bits (their words would mix), the argsort does it."""
     import numpy as np
 
     keys = np.asarray(keys, dtype=np.uint64)
     if not len(keys):
         return keys, np.zeros(0, dtype=np.int64)
+    window = np.asarray(window, dtype=np.int64)
+    w0 = int(window.min())
+    bits = max(1, (int(window.max()) - w0).bit_length())
+    if bits <= 16:
+        low = np.uint64((1 << bits) - 1)
+        found = np.sort(keys)
+        found = found[np.concatenate(([True], found[1:] != found[:-1]))]
+        words = keys & ~low
+        words |= (window - w0).astype(np.uint64)
+        words.sort()
+        head = words >> np.uint64(bits)
+        starts = np.concatenate(([True], head[1:] != head[:-1]))
+        if int(starts.sum()) == len(found):  # no two keys share their high bits
+            return found, (words[starts] & low).astype(np.int64) + w0
     order = np.argsort(keys)
     sk = keys[order]
     starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))
-    return sk[starts], np.minimum.reduceat(np.asarray(window, dtype=np.int64)[order], starts)
+    return sk[starts], np.minimum.reduceat(window[order], starts)
 
 
 def new_units(keys: Any, first: Any, windows: int) -> Any:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shipyard.experiments.analysis import Sums, window_sums
+from shipyard.experiments.analysis import Sums, window_keys, window_sums
 from shipyard.experiments.runner import Observed, edges_of, first_seen, new_units, unit_keys
 
 if TYPE_CHECKING:
@@ -65,17 +65,36 @@ class GroupStats:
 
 
 def partial_sums(  # noqa: PLR0917
-    rows: Rows, local: Any, windows: int, quality: list[str], label_file: Any, paths: list[str]
+    rows: Rows,
+    local: Any,
+    windows: int,
+    quality: list[str],
+    label_file: Any,
+    paths: list[str],
+    keys: Any = None,
 ) -> dict[str, dict[str, Sums]]:
     """Per label file holding some rows' newest label (``label_file``: an index into ``paths``,
-    -1 for none), the quality metrics' sums over those rows (in row order)."""
+    -1 for none), the quality metrics' sums over those rows (in row order: a stable sort by file;
+    ``keys``: the rows' bins, :func:`shipyard.experiments.analysis.window_keys`)."""
     import numpy as np
 
     out: dict[str, dict[str, Sums]] = {}
-    for f in np.unique(label_file[label_file >= 0]):
-        at = np.flatnonzero(label_file == f)
-        out[paths[int(f)]] = {
-            name: window_sums(local[at], rows.arm[at], rows.values[name][at], windows) for name in quality
+    if not len(label_file) or int(label_file.max()) < 0:
+        return out
+    small = np.int16 if len(paths) < 2**15 else np.int64  # 16 bits: numpy's radix sort
+    order = np.argsort(np.asarray(label_file).astype(small), kind="stable")
+    ordered = np.asarray(label_file)[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))  # each file's first
+    stops = np.append(starts[1:], len(ordered))
+    files = ordered[starts]
+    keep = files >= 0  # (-1: rows with no label)
+    files, starts, stops = files[keep], starts[keep], stops[keep]
+    key = window_keys(local, rows.arm, windows) if keys is None else keys
+    for f, a, b in zip(files.tolist(), starts.tolist(), stops.tolist(), strict=True):
+        at = order[a:b]
+        k = key[at]
+        out[paths[f]] = {
+            name: window_sums(None, None, rows.values[name][at], windows, keys=k) for name in quality
         }
     return out
 
@@ -117,13 +136,15 @@ def compute(  # noqa: PLR0917
     k0 = int(k.min())
     windows = int(k.max()) - k0 + 1
     local = k - k0
-    requests = window_sums(local, rows.arm, np.where(rows.first, 1.0, np.nan), windows)
+    key = window_keys(local, rows.arm, windows)  # shared by every sum of the group
+    requests = window_sums(None, None, np.where(rows.first, 1.0, np.nan), windows, keys=key)
     sums = {}
     for name in metrics:
         if name in quality:
             continue
         values = rows.values.get(name)
-        sums[name] = window_sums(local, rows.arm, np.full(n, np.nan) if values is None else values, windows)
+        values = np.full(n, np.nan) if values is None else values
+        sums[name] = window_sums(None, None, values, windows, keys=key)
     if label_file is None:
         label_file = np.full(n, -1, dtype=np.int64)
     units, first = None, np.zeros(0, np.int64)
@@ -134,7 +155,7 @@ def compute(  # noqa: PLR0917
         k0, windows, n, int(rows.ts_us.min()), int(rows.ts_us.max()), requests.n, sums,
         distinct(rid), units, first,
     )  # fmt: skip
-    stats.partials = partial_sums(rows, local, windows, quality, label_file, paths or [])
+    stats.partials = partial_sums(rows, local, windows, quality, label_file, paths or [], key)
     stats.labelled = distinct(np.asarray(rid)[label_file >= 0])
     combine(stats, quality)
     lat = rows.values.get("latency_ms")

@@ -3,7 +3,8 @@
 Layout, under ``<log_dir>/<deployment>/_analysis/``::
 
     <fingerprint>/<day>/<group>.json     counts, sums per window, the files it was computed from
-    <fingerprint>/<day>/<group>.arrow    request-id hashes, unit keys, the largest latencies
+    <fingerprint>/<day>/<group>.arrow    request-id hashes, unit keys and first windows, the largest
+                                         latencies, labelled request ids (one uint64 column)
     keys/<file hash>.arrow              the request-id hashes of one label or outcome file
 
 The fingerprint covers everything the statistics depend on besides the files (the spec's metrics,
@@ -24,12 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.experiments.analysis import Sums
+from shipyard.experiments.arrays import arrow_of, numpy_of
 from shipyard.experiments.segstats import GroupStats
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-FORMAT = 2
+FORMAT = 3
 CACHE_DIR = "_analysis"
 KEYS_DIR = "keys"
 _MAX_JSON = 32 << 20
@@ -66,13 +68,16 @@ def _write(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _ipc(table: pa.Table) -> bytes:
+def _write_ipc(path: Path, table: pa.Table) -> None:
+    """``table`` as an Arrow IPC file at ``path`` (written straight to a temporary file, then
+    renamed: no copy of it in memory)."""
     import pyarrow as pa
 
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
+    tmp.replace(path)
 
 
 def _read_ipc(path: Path, limit: int) -> pa.Table | None:
@@ -131,15 +136,12 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
     }
     try:
         if arrays:
-            key = np.concatenate([g.rid, units, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled])
-            first = np.concatenate(
-                [
-                    np.zeros(len(g.rid), np.int64),
-                    g.unit_first,
-                    np.zeros(len(lat[0]) + len(lat[1]) + len(labelled), np.int64),
-                ]
-            )
-            _write(folder / f"{name}.arrow", _ipc(pa.table({"key": key, "first": first})))
+            first = np.asarray(g.unit_first, dtype=np.int64).view(np.uint64)
+            parts = [g.rid, units, first, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled]
+            # one column: the arrays one after the other (their lengths are in the JSON), each its
+            # own record batch (no concatenated copy; a reader takes each batch as it is)
+            key = pa.chunked_array([arrow_of(np.asarray(p, dtype=np.uint64)) for p in parts], pa.uint64())
+            _write_ipc(folder / f"{name}.arrow", pa.Table.from_arrays([key], names=["key"]))
         _write(folder / f"{name}.json", json.dumps(meta).encode())
     except OSError:
         return  # a read-only log: analyse without caching
@@ -183,17 +185,16 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         if not 0 <= windows <= _MAX_WINDOWS or rows < 0:
             return None
         counts = [int(c) for c in meta["counts"]]
-        total = counts[0] + max(counts[1], 0) + counts[2] + counts[3] + counts[4]
-        if len(counts) != 5 or min(counts[0], counts[2], counts[3], counts[4]) < 0 or total > 5 * rows + 256:
+        total = counts[0] + 2 * max(counts[1], 0) + counts[2] + counts[3] + counts[4]
+        if len(counts) != 5 or min(counts[0], counts[2], counts[3], counts[4]) < 0 or total > 6 * rows + 256:
             return None
-        table = _read_ipc(path.with_suffix(".arrow"), 64 * total + (1 << 20))
-        if table is None or table.num_rows != total or table.column_names != ["key", "first"]:
+        table = _read_ipc(path.with_suffix(".arrow"), 32 * total + (1 << 20))
+        if table is None or table.num_rows != total or table.column_names != ["key"]:
             return None
-        key = np.asarray(table["key"].to_numpy(), dtype=np.uint64)
-        first = np.asarray(table["first"].to_numpy(), dtype=np.int64)
-        a, b = counts[0], counts[0] + max(counts[1], 0)
-        c = b + counts[2]
-        d = c + counts[3]
+        units = max(counts[1], 0)
+        rid, keys, first, lat0, lat1, labelled = _pieces(
+            table["key"], [counts[0], units, units, counts[2], counts[3], counts[4]]
+        )
         sums = {m: _sums_of(meta["metrics"][m], windows) for m in metrics if m not in quality}
         partials = {
             str(path): {m: _sums_of(p[m], windows) for m in quality} for path, p in meta["partials"].items()
@@ -201,10 +202,11 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         has_lat = bool(meta["latency"][2])
         stats = GroupStats(
             int(meta["k0"]), windows, rows, int(meta["min_ts"]), int(meta["max_ts"]),
-            _array(meta["requests"], windows), sums, key[:a], None if counts[1] < 0 else key[a:b], first[a:b],
+            _array(meta["requests"], windows), sums, rid, None if counts[1] < 0 else keys,
+            first.view(np.int64),
             (int(meta["latency"][0]), int(meta["latency"][1])),
-            (key[b:c].view(np.float64), key[c:d].view(np.float64)) if has_lat else (None, None),
-            partials, key[d:],
+            (lat0.view(np.float64), lat1.view(np.float64)) if has_lat else (None, None),
+            partials, labelled,
         )  # fmt: skip
         combine(stats, quality)
         members = [(str(m[0]), int(m[1]), int(m[2])) for m in meta["members"]]
@@ -212,6 +214,18 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         return Entry(members, side, [str(r) for r in meta["relevant"]], stats)
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
+
+
+def _pieces(column: Any, lengths: list[int]) -> list[Any]:
+    """The stored column as the arrays it was written from: one record batch each, taken as they
+    are (no copy); any other layout is read as one array and cut."""
+    import numpy as np
+
+    if [len(chunk) for chunk in column.chunks] == lengths:
+        return [np.asarray(numpy_of(chunk), dtype=np.uint64) for chunk in column.chunks]
+    whole = np.asarray(numpy_of(column), dtype=np.uint64)
+    bounds = np.cumsum([0, *lengths])
+    return [whole[bounds[i] : bounds[i + 1]] for i in range(len(lengths))]
 
 
 def side_keys(folder: Path, ident: Identity) -> Any | None:
@@ -226,15 +240,17 @@ def side_keys(folder: Path, ident: Identity) -> Any | None:
     meta = table.schema.metadata or {}
     if meta.get(b"identity") != json.dumps(list(ident)).encode():
         return None
-    return np.asarray(table["key"].to_numpy(), dtype=np.uint64)
+    return np.asarray(numpy_of(table["key"]), dtype=np.uint64)
 
 
 def store_side_keys(folder: Path, ident: Identity, keys: Any) -> None:
+    import numpy as np
     import pyarrow as pa
 
     meta = {"identity": json.dumps(list(ident))}
-    table = pa.table({"key": pa.array(keys, pa.uint64())}).replace_schema_metadata(meta)
+    keys = np.asarray(keys, dtype=np.uint64)
+    table = pa.Table.from_arrays([arrow_of(keys)], names=["key"]).replace_schema_metadata(meta)
     try:
-        _write(folder / KEYS_DIR / f"{group_id([ident])}.arrow", _ipc(table))
+        _write_ipc(folder / KEYS_DIR / f"{group_id([ident])}.arrow", table)
     except OSError:
         return

@@ -21,7 +21,9 @@ import sys
 
 from shipyard.artifacts._hashing import Algorithm, named, new_hasher
 
-STEP = 256 << 10  # bytes copied, then hashed, at a time (fits a core's cache)
+STEP = 256 << 10  # bytes copied, then hashed, at a time with sha256 (fits a core's cache)
+BLAKE3_STEP = 1 << 20  # with BLAKE3 (its SIMD hashes a larger step faster: a 1 GB snapshot took
+# about 20% less CPU here than in 256 KB steps; 2 and 4 MB no less than 1)
 WRITEBACK = 16 << 20  # bytes after which their writeback to the disk is started
 _HASH_STEP = 1 << 20  # bytes read, then hashed, at a time by hash_range
 _ADVISE = getattr(os, "POSIX_FADV_DONTNEED", None) if sys.platform == "linux" else None
@@ -82,11 +84,12 @@ def copy_hashed(
     copying thread should not)."""
     copier = _Copier(src, dst, offset)
     digest = new_hasher(algorithm)
-    buffer = bytearray(STEP)
+    step = BLAKE3_STEP if algorithm == "blake3" else STEP
+    buffer = bytearray(step)
     view = memoryview(buffer)
     size = started = 0
     left = -1 if length is None else length
-    while left and (n := copier.step(STEP if left < 0 else min(STEP, left))):
+    while left and (n := copier.step(step if left < 0 else min(step, left))):
         got = os.preadv(dst, [view[:n]], size)  # what was stored, still in the cache
         if got != n:
             raise OSError(errno.EIO, f"read {got} of the {n} bytes just copied into a blob")

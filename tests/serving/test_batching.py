@@ -64,8 +64,11 @@ def test_overload_answers_503_fast_and_recovers(env: Env) -> None:
         rejected = [r for r in results if r[0] == 503]
         assert rejected, results
         assert all(r[2] == "1" for r in rejected)
-        assert max(r[1] for r in rejected) < 0.5  # refused at once, not after queueing
-        assert sum(1 for r in results if r[0] == 200) >= 1
+        served = [r[1] for r in results if r[0] == 200]
+        assert served, results
+        # refused at once, not after queueing: before the first admitted request's model call (0.2 s)
+        # ended (relative to it, so a busy machine slows both sides alike; 0.5 s flaked at load 9)
+        assert max(r[1] for r in rejected) < min(served), results
         time.sleep(0.5)
         r = httpx.post(url + "/predict", json=rows(1, 1), headers=auth(env), timeout=10)
         assert r.status_code == 200  # recovered

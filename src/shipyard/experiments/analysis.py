@@ -73,6 +73,17 @@ def window_sums(window: Any, arm: Any, values: Any, windows: int, *, keys: Any =
     return Sums(n, s, ss, shift)
 
 
+def window_counts(mask: Any, keys: Any, windows: int) -> Floats:
+    """(2, W): per (arm, window) bin the rows where ``mask`` holds (``keys``: the rows' bins,
+    :func:`window_keys`); ``window_sums(..., np.where(mask, 1.0, np.nan), ...).n``, without the
+    sums no caller of a count reads."""
+    import numpy as np
+
+    size = 2 * windows
+    key = np.where(mask, keys, size)
+    return np.bincount(key, minlength=size + 1)[:size].astype(np.float64).reshape(2, windows)
+
+
 def _moments(n: Floats, s: Floats, ss: Floats) -> tuple[Floats, Floats]:
     import numpy as np
 

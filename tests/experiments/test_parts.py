@@ -287,3 +287,20 @@ def test_a_group_whose_ids_are_all_labelled_stores_them_once(tmp_path: Path, sha
     np.testing.assert_array_equal(entry.stats.units, stats.units)
     np.testing.assert_array_equal(entry.stats.unit_first, stats.unit_first)
     np.testing.assert_array_equal(entry.stats.requests, stats.requests)
+
+
+def test_window_keys_inside_or_not_are_the_bins_by_definition() -> None:
+    """Every row inside (a group's own windows, arms 0/1: the short path) or some outside."""
+    rng = np.random.default_rng(12)
+    for lo, arms in ((0, (0, 2)), (-1, (0, 2)), (0, (-1, 3))):
+        windows = int(rng.integers(1, 9))
+        local = rng.integers(lo, windows + (lo < 0), 400)
+        arm = rng.integers(*arms, 400).astype(np.int8)
+        keep = (local >= 0) & (local < windows) & ((arm == 0) | (arm == 1))
+        want = np.where(keep, arm.astype(np.int64) * windows + local, 2 * windows)
+        got = window_keys(local, arm, windows)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(
+            window_keys(local, arm.astype(bool) & (arm == 1), windows)[keep], want[keep]
+        )

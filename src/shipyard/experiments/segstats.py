@@ -164,8 +164,9 @@ def compute(  # noqa: PLR0917
     lat = rows.values.get("latency_ms")
     if lat is not None:
         tops, counts = [], []
+        finite = np.isfinite(lat)
         for arm in (0, 1):
-            values = lat[(rows.arm == arm) & np.isfinite(lat)]
+            values = lat[(rows.arm == arm) & finite]
             keep_n = (
                 len(values)
                 if all_latencies

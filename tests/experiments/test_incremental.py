@@ -332,3 +332,29 @@ def test_first_labels_for_old_requests_extend_their_group_without_rereading_it(
     relabelled = analyse_log("ab", _spec(), str(tmp_path), END).to_dict()
     assert len(computed) == 1
     assert relabelled == analyse_log("ab", _spec(), str(tmp_path), END, cache=False).to_dict()
+
+
+def test_a_group_labelled_in_full_is_recomputed_when_one_of_its_requests_is_labelled_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its entry keeps no separate labelled ids (they are its request ids): a new label for one
+    of them must still be seen as a relabel (the group recomputed), not as a first label."""
+    import json
+
+    rng = np.random.default_rng(5)
+    ids = _segment(tmp_path, "000000-1-000001.parquet", rng, 0, 200, "a")
+    other = _segment(tmp_path, "000000-1-000002.parquet", rng, 24 * 3600, 200, "b")
+    log_labels(ids, rng.integers(0, 2, len(ids)).tolist(), deployment="api", log_dir=str(tmp_path),
+               at=T0 + timedelta(days=2))  # fmt: skip
+    _labels(tmp_path, rng, other, T0 + timedelta(days=2))
+    before = _both(tmp_path)
+    counts = [
+        json.loads(p.read_text())["counts"][4] for p in (tmp_path / "api" / "_analysis").rglob("*.json")
+    ]
+    assert sorted(c == -1 for c in counts) == [False, True]  # one group labelled in full
+    computed = _count_computes(monkeypatch)
+    log_labels(ids[:20], [1 - v for v in [0] * 20], deployment="api", log_dir=str(tmp_path), at=END)
+    after = analyse_log("ab", _spec(), str(tmp_path), END).to_dict()
+    assert len(computed) == 1
+    assert after == analyse_log("ab", _spec(), str(tmp_path), END, cache=False).to_dict()
+    assert after["metrics"][0] != before["metrics"][0]

@@ -1,7 +1,9 @@
 """The cold analysis' building blocks against their plain definitions: a log streamed group by
 group (in order, empty groups included, out-of-order rows refused and the analysis still equal),
 the labels' side of the join prepared once for many lookups, each unit's first window without an
-argsort (keys that differ only in their low bits included), per-file sums by one stable sort."""
+argsort (keys that differ only in their low bits included), per-file sums by one stable sort,
+request counts without sums, the labelled request ids without a second sort when all are
+labelled (and a cache entry that then stores them once)."""
 
 from __future__ import annotations
 
@@ -13,13 +15,14 @@ import numpy as np
 import pytest
 
 from shipyard.experiments import logparts, segstats
-from shipyard.experiments.analysis import window_sums
+from shipyard.experiments.analysis import window_counts, window_keys, window_sums
 from shipyard.experiments.data import Rows
 from shipyard.experiments.incremental import analyse_log
 from shipyard.experiments.keyjoin import Index, newest
 from shipyard.experiments.runner import first_seen
+from shipyard.experiments.statcache import Entry, load, store
 
-from .test_incremental import END, _spec, _world
+from .test_incremental import END, T0, _spec, _world
 
 
 def _brute(right: np.ndarray, left: np.ndarray) -> np.ndarray:
@@ -201,7 +204,7 @@ def test_a_cache_entry_is_read_whether_its_arrays_are_batches_or_one(tmp_path: P
     for path in entries:
         with pa.memory_map(str(path)) as source:
             table = ipc.open_file(source).read_all()
-        assert table["key"].num_chunks == 6
+        assert table["key"].num_chunks in (5, 6)  # (no labelled ids: every id labelled)
         whole = pa.Table.from_arrays([table["key"].combine_chunks()], names=["key"])
         with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, whole.schema) as writer:
             writer.write_table(whole)
@@ -216,3 +219,88 @@ def test_a_cache_entry_is_read_whether_its_arrays_are_batches_or_one(tmp_path: P
         patch.setattr(segstats, "compute", counting)
         assert analyse_log("ab", _spec(), str(tmp_path), END).to_dict() == first
     assert calls == []  # read from the rewritten entries, not recomputed
+
+
+def test_request_counts_are_the_counts_of_the_sums() -> None:
+    rng = np.random.default_rng(8)
+    for windows in (1, 5):
+        n = 3000
+        local = rng.integers(-2, windows + 2, n)  # some rows outside the windows
+        arm = rng.integers(-1, 2, n).astype(np.int8)  # and of no arm
+        first = rng.random(n) < 0.6
+        keys = window_keys(local, arm, windows)
+        want = window_sums(None, None, np.where(first, 1.0, np.nan), windows, keys=keys).n
+        got = window_counts(first, keys, windows)
+        assert got.dtype == np.float64 and got.shape == (2, windows)
+        np.testing.assert_array_equal(got, want)
+        assert 0 < got.sum() < first.sum()
+
+
+def test_the_labelled_ids_are_the_distinct_ids_of_the_labelled_rows() -> None:
+    rng = np.random.default_rng(9)
+    rid = rng.integers(0, 400, 1000).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    every = segstats.distinct(rid)
+    assert segstats.labelled_of(every, rid, np.zeros(len(rid), np.int64)) is every  # no copy, no sort
+    none = segstats.labelled_of(every, rid, np.full(len(rid), -1))
+    assert none.dtype == np.uint64 and len(none) == 0
+    label_file = rng.integers(-1, 3, len(rid))
+    some = segstats.labelled_of(every, rid, label_file)
+    np.testing.assert_array_equal(some, np.unique(rid[label_file >= 0]))
+    assert 0 < len(some) < len(every)
+
+
+@pytest.mark.parametrize("share", [1.0, 0.7])
+def test_a_group_whose_ids_are_all_labelled_stores_them_once(tmp_path: Path, share: float) -> None:
+    """All labelled: the entry's labelled ids are its request ids (not written twice); some: both
+    kept. Either way the entry reads back as it was computed."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    rng = np.random.default_rng(4)
+    n = 500
+    ts = int(T0.timestamp() * 1e6) + np.sort(rng.integers(0, 4 * 3600 * 10**6, n))
+    rows = Rows(ts, rng.integers(0, 2, n).astype(np.int8), rng.random(n) < 0.8)
+    rows.units = rng.integers(0, 50, n)
+    rows.values["accuracy"] = rng.random(n)
+    rows.values["latency_ms"] = rng.gamma(2.0, 4.0, n)
+    rid = rng.integers(0, 2**64 - 1, n, dtype=np.uint64)
+    label_file = np.where(rng.random(n) < share, rng.integers(0, 2, n), -1)
+    paths = ["a.parquet", "b.parquet"]
+    stats = segstats.compute(
+        rows, rid, 3600 * 10**6, ["accuracy", "latency_ms"], ["accuracy"], label_file, paths
+    )
+    store(tmp_path, Entry([("x", 1, 2)], [], [], stats))
+    (meta,) = tmp_path.glob("*.json")
+    counts = json.loads(meta.read_text())["counts"]
+    with pa.memory_map(str(meta.with_suffix(".arrow"))) as source:
+        chunks = ipc.open_file(source).read_all()["key"].num_chunks
+    if share == 1.0:
+        assert counts[4] == -1 and chunks == 5
+    else:
+        assert counts[4] == len(stats.labelled) < len(stats.rid) and chunks == 6
+    entry = load(meta, ["accuracy", "latency_ms"], ["accuracy"])
+    assert entry is not None
+    np.testing.assert_array_equal(entry.stats.rid, stats.rid)
+    np.testing.assert_array_equal(entry.stats.labelled, np.unique(rid[label_file >= 0]))
+    np.testing.assert_array_equal(entry.stats.units, stats.units)
+    np.testing.assert_array_equal(entry.stats.unit_first, stats.unit_first)
+    np.testing.assert_array_equal(entry.stats.requests, stats.requests)
+
+
+def test_window_keys_inside_or_not_are_the_bins_by_definition() -> None:
+    """Every row inside (a group's own windows, arms 0/1: the short path) or some outside."""
+    rng = np.random.default_rng(12)
+    for lo, arms in ((0, (0, 2)), (-1, (0, 2)), (0, (-1, 3))):
+        windows = int(rng.integers(1, 9))
+        local = rng.integers(lo, windows + (lo < 0), 400)
+        arm = rng.integers(*arms, 400).astype(np.int8)
+        keep = (local >= 0) & (local < windows) & ((arm == 0) | (arm == 1))
+        want = np.where(keep, arm.astype(np.int64) * windows + local, 2 * windows)
+        got = window_keys(local, arm, windows)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(
+            window_keys(local, arm.astype(bool) & (arm == 1), windows)[keep], want[keep]
+        )

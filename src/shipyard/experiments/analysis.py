@@ -43,6 +43,18 @@ def window_keys(window: Any, arm: Any, windows: int) -> Any:
 
     w = np.asarray(window, dtype=np.int64)
     a = np.asarray(arm)
+    if (
+        len(w)
+        and a.dtype.kind in "iub"
+        and int(w.min()) >= 0
+        and int(w.max()) < windows
+        and int(a.min()) >= CONTROL
+        and int(a.max()) <= CHALLENGER
+    ):  # every row inside (a group's own windows): three passes, not nine
+        out = a.astype(np.int64)
+        out *= windows
+        out += w
+        return out
     keep = (w >= 0) & (w < windows) & ((a == CONTROL) | (a == CHALLENGER))
     return np.where(keep, a.astype(np.int64) * windows + w, 2 * windows)
 
@@ -71,6 +83,17 @@ def window_sums(window: Any, arm: Any, values: Any, windows: int, *, keys: Any =
     d *= d
     ss = np.bincount(key, weights=d, minlength=size + 1)[:size].astype(np.float64).reshape(2, windows)
     return Sums(n, s, ss, shift)
+
+
+def window_counts(mask: Any, keys: Any, windows: int) -> Floats:
+    """(2, W): per (arm, window) bin the rows where ``mask`` holds (``keys``: the rows' bins,
+    :func:`window_keys`); ``window_sums(..., np.where(mask, 1.0, np.nan), ...).n``, without the
+    sums no caller of a count reads."""
+    import numpy as np
+
+    size = 2 * windows
+    key = np.where(mask, keys, size)
+    return np.bincount(key, minlength=size + 1)[:size].astype(np.float64).reshape(2, windows)
 
 
 def _moments(n: Floats, s: Floats, ss: Floats) -> tuple[Floats, Floats]:

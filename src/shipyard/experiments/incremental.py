@@ -427,7 +427,7 @@ class _Part:
         )
         item.relevant = [i for i in self.label_ids if i[0] in stats.partials]
         if self.outcome_keys:
-            ids = _distinct(rid)
+            ids = stats.rid if stats.rows == len(rid) else _distinct(rid)  # (no rows cut: the same)
             item.relevant += [i for i in self.outcome_ids if intersects(ids, self.outcome_keys[i])]
         if self.done is not None:
             self.done(item, stats)

@@ -14,6 +14,7 @@ from shipyard.experiments.analysis import (
     metric_of,
     report,
     sequential,
+    window_counts,
     window_keys,
     window_sums,
 )
@@ -133,7 +134,7 @@ def observe(spec: ExperimentSpec, rows: Rows, start: datetime, end: datetime) ->
     idx = np.searchsorted(lo_us, rows.ts_us, side="right") - 1
     idx = np.where(rows.ts_us < end_us, idx, -1)
     keys = window_keys(idx, rows.arm, len(edges))
-    requests = window_sums(idx, rows.arm, np.where(rows.first, 1.0, np.nan), len(edges), keys=keys)
+    requests = window_counts(rows.first, keys, len(edges))
     metrics = {}
     for metric in spec.metrics:
         values = rows.values.get(metric.name)
@@ -153,7 +154,7 @@ def observe(spec: ExperimentSpec, rows: Rows, start: datetime, end: datetime) ->
             arm_lat = lat[inside & (rows.arm == arm) & np.isfinite(lat)]
             if len(arm_lat) >= spec.guardrails.min_requests:
                 p99[arm] = float(np.percentile(arm_lat, 99))
-    return Observed(edges, requests.n, metrics, units, (p99[0], p99[1]))
+    return Observed(edges, requests, metrics, units, (p99[0], p99[1]))
 
 
 def unit_keys(units: Any, arm: Any) -> Any:
@@ -179,14 +180,21 @@ def first_seen(keys: Any, window: Any) -> tuple[Any, Any]:
     if bits <= 16:
         low = np.uint64((1 << bits) - 1)
         found = np.sort(keys)
-        found = found[np.concatenate(([True], found[1:] != found[:-1]))]
-        words = keys & ~low
-        words |= (window - w0).astype(np.uint64)
+        starts = np.empty(len(keys), dtype=bool)  # (one mask for both sorts: few fresh pages)
+        starts[0] = True
+        np.not_equal(found[1:], found[:-1], out=starts[1:])
+        found = found[starts]
+        words = np.bitwise_and(keys, ~low)
+        offset = window - w0 if w0 else window
+        words |= offset.view(np.uint64)  # (>= 0: the same bits)
         words.sort()
-        head = words >> np.uint64(bits)
-        starts = np.concatenate(([True], head[1:] != head[:-1]))
-        if int(starts.sum()) == len(found):  # no two keys share their high bits
-            return found, (words[starts] & low).astype(np.int64) + w0
+        # sorted: a word starts a new group of high bits when it is above the last one's group
+        np.greater(words[1:], words[:-1] | low, out=starts[1:])
+        if int(np.count_nonzero(starts)) == len(found):  # no two keys share their high bits
+            first = words[starts]
+            first &= low
+            first = first.view(np.int64)
+            return found, first + w0 if w0 else first
     order = np.argsort(keys)
     sk = keys[order]
     starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))

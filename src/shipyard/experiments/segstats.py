@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shipyard.experiments.analysis import Sums, window_keys, window_sums
+from shipyard.experiments.analysis import Sums, window_counts, window_keys, window_sums
 from shipyard.experiments.runner import Observed, edges_of, first_seen, new_units, unit_keys
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def compute(  # noqa: PLR0917
     windows = int(k.max()) - k0 + 1
     local = k - k0
     key = window_keys(local, rows.arm, windows)  # shared by every sum of the group
-    requests = window_sums(None, None, np.where(rows.first, 1.0, np.nan), windows, keys=key)
+    requests = window_counts(rows.first, key, windows)
     sums = {}
     for name in metrics:
         if name in quality:
@@ -150,19 +150,23 @@ def compute(  # noqa: PLR0917
     units, first = None, np.zeros(0, np.int64)
     if rows.units is not None:
         keep = rows.units >= 0
-        units, first = first_seen(unit_keys(rows.units[keep], rows.arm[keep]), k[keep])
+        if bool(keep.all()):  # (no copies)
+            units, first = first_seen(unit_keys(rows.units, rows.arm), k)
+        else:
+            units, first = first_seen(unit_keys(rows.units[keep], rows.arm[keep]), k[keep])
     stats = GroupStats(
-        k0, windows, n, int(rows.ts_us.min()), int(rows.ts_us.max()), requests.n, sums,
+        k0, windows, n, int(rows.ts_us.min()), int(rows.ts_us.max()), requests, sums,
         distinct(rid), units, first,
     )  # fmt: skip
     stats.partials = partial_sums(rows, local, windows, quality, label_file, paths or [], key)
-    stats.labelled = distinct(np.asarray(rid)[label_file >= 0])
+    stats.labelled = labelled_of(stats.rid, rid, label_file)
     combine(stats, quality)
     lat = rows.values.get("latency_ms")
     if lat is not None:
         tops, counts = [], []
+        finite = np.isfinite(lat)
         for arm in (0, 1):
-            values = lat[(rows.arm == arm) & np.isfinite(lat)]
+            values = lat[(rows.arm == arm) & finite]
             keep_n = (
                 len(values)
                 if all_latencies
@@ -187,6 +191,20 @@ def distinct(values: Any) -> Any:
     keep[0] = True
     np.not_equal(out[1:], out[:-1], out=keep[1:])
     return out[keep]
+
+
+def labelled_of(distinct_rid: Any, rid: Any, label_file: Any) -> Any:
+    """The sorted distinct request-id hashes of the rows that have a label (``label_file >= 0``),
+    given ``distinct_rid``, :func:`distinct` of all rows' ``rid``: that array itself when every row
+    has one (no second sort: a group whose labels have all arrived), else a sort of the subset."""
+    import numpy as np
+
+    has = np.asarray(label_file) >= 0
+    if bool(has.all()):
+        return distinct_rid
+    if not bool(has.any()):
+        return np.zeros(0, np.uint64)
+    return distinct(np.asarray(rid)[has])
 
 
 def _percentile_99(top_desc: Floats, total: int) -> float:

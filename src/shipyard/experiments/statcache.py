@@ -4,7 +4,8 @@ Layout, under ``<log_dir>/<deployment>/_analysis/``::
 
     <fingerprint>/<day>/<group>.json     counts, sums per window, the files it was computed from
     <fingerprint>/<day>/<group>.arrow    request-id hashes, unit keys and first windows, the largest
-                                         latencies, labelled request ids (one uint64 column)
+                                         latencies, labelled request ids (one uint64 column; the
+                                         last left out when every request id is labelled)
     keys/<file hash>.arrow              the request-id hashes of one label or outcome file
 
 The fingerprint covers everything the statistics depend on besides the files (the spec's metrics,
@@ -31,7 +32,7 @@ from shipyard.experiments.segstats import GroupStats
 if TYPE_CHECKING:
     import pyarrow as pa
 
-FORMAT = 3
+FORMAT = 4
 CACHE_DIR = "_analysis"
 KEYS_DIR = "keys"
 _MAX_JSON = 32 << 20
@@ -109,6 +110,10 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
     lat = [np.zeros(0) if t is None else np.asarray(t, dtype=np.float64) for t in g.lat_top]
     units = np.zeros(0, np.uint64) if g.units is None else g.units
     labelled = np.zeros(0, np.uint64) if g.labelled is None else g.labelled
+    # every request id labelled (compute shares the array then): none stored (-1)
+    every = len(labelled) > 0 and (
+        labelled is g.rid or (len(labelled) == len(g.rid) and bool(np.array_equal(labelled, g.rid)))
+    )
     name = group_id(entry.members)
     meta = {
         "format": FORMAT,
@@ -130,14 +135,15 @@ def store(folder: Path, entry: Entry, *, arrays: bool = True) -> None:
             -1 if g.units is None else len(units),
             len(lat[0]),
             len(lat[1]),
-            len(labelled),
+            -1 if every else len(labelled),
         ],
         "latency": [g.lat_n[0], g.lat_n[1], g.lat_top[0] is not None],
     }
     try:
         if arrays:
             first = np.asarray(g.unit_first, dtype=np.int64).view(np.uint64)
-            parts = [g.rid, units, first, lat[0].view(np.uint64), lat[1].view(np.uint64), labelled]
+            parts = [g.rid, units, first, lat[0].view(np.uint64), lat[1].view(np.uint64)]
+            parts += [] if every else [labelled]
             # one column: the arrays one after the other (their lengths are in the JSON), each its
             # own record batch (no concatenated copy; a reader takes each batch as it is)
             key = pa.chunked_array([arrow_of(np.asarray(p, dtype=np.uint64)) for p in parts], pa.uint64())
@@ -185,16 +191,20 @@ def load(path: Path, metrics: list[str], quality: list[str]) -> Entry | None:
         if not 0 <= windows <= _MAX_WINDOWS or rows < 0:
             return None
         counts = [int(c) for c in meta["counts"]]
-        total = counts[0] + 2 * max(counts[1], 0) + counts[2] + counts[3] + counts[4]
-        if len(counts) != 5 or min(counts[0], counts[2], counts[3], counts[4]) < 0 or total > 6 * rows + 256:
+        if len(counts) != 5 or min(counts[0], counts[2], counts[3], counts[4] + 1) < 0:
+            return None
+        every = counts[4] == -1  # every request id labelled: not stored
+        total = counts[0] + 2 * max(counts[1], 0) + counts[2] + counts[3] + max(counts[4], 0)
+        if total > 6 * rows + 256:
             return None
         table = _read_ipc(path.with_suffix(".arrow"), 32 * total + (1 << 20))
         if table is None or table.num_rows != total or table.column_names != ["key"]:
             return None
         units = max(counts[1], 0)
-        rid, keys, first, lat0, lat1, labelled = _pieces(
-            table["key"], [counts[0], units, units, counts[2], counts[3], counts[4]]
-        )
+        lengths = [counts[0], units, units, counts[2], counts[3]] + ([] if every else [counts[4]])
+        pieces = _pieces(table["key"], lengths)
+        rid, keys, first, lat0, lat1 = pieces[:5]
+        labelled = rid if every else pieces[5]
         sums = {m: _sums_of(meta["metrics"][m], windows) for m in metrics if m not in quality}
         partials = {
             str(path): {m: _sums_of(p[m], windows) for m in quality} for path, p in meta["partials"].items()

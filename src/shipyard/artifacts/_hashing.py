@@ -31,10 +31,6 @@ class Hasher(Protocol):
     def hexdigest(self) -> str: ...
 
 
-def sha256_hex(data: bytes | bytearray | memoryview) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def algorithm_of(digest: str) -> Algorithm:
     return "blake3" if digest.startswith(BLAKE3) else "sha256"
 

@@ -51,12 +51,15 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serving_overload import floor, overload_step, report_floor, report_overload
 
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_VENV = ROOT / "bench" / ".venv-mlflow"
@@ -293,119 +296,6 @@ def batch_case(tmp: Path, source: Path, frame: Any, loaded: Any, stores: Any, re
     return out
 
 
-OVERLOAD_LUA = r"""
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = io.open("BODY", "r"); wrk.body = f:read("*a"); f:close()
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) ok = 0; refused = 0; other = 0 end
-function response(status, headers, body)
-  if status == 200 then ok = ok + 1 elseif status == 503 then refused = refused + 1 else other = other + 1 end
-end
-function done(summary, latency, requests)
-  local o, r, x = 0, 0, 0
-  for _, t in ipairs(threads) do o = o + t:get("ok"); r = r + t:get("refused"); x = x + t:get("other") end
-  io.write(string.format("STATUS ok=%d refused=%d other=%d\n", o, r, x))
-end
-"""
-
-
-class Probe:
-    """One request at a time on its own keep-alive connection, every ``gap_s``: (status, seconds)."""
-
-    def __init__(self, port: int, body: str, gap_s: float = 0.004) -> None:
-        self.port = port
-        self.body = body.encode()
-        self.gap_s = gap_s
-        self.samples: list[tuple[int, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="probe", daemon=True)
-
-    def __enter__(self) -> Probe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        import http.client
-
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = {"Content-Type": "application/json"}
-        while not self._stop.is_set():
-            started = time.perf_counter()
-            try:
-                conn.request("POST", "/predict", self.body, headers)
-                response = conn.getresponse()
-                response.read()
-                self.samples.append((response.status, time.perf_counter() - started))
-            except (OSError, http.client.HTTPException):
-                self.samples.append((0, time.perf_counter() - started))
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            time.sleep(self.gap_s)
-        conn.close()
-
-
-def p99_ms(values: list[float]) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` and its threads so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def overload_step(
-    port: int, pid: int, body: str, connections: int, duration: int, tmp: Path
-) -> dict[str, float]:
-    (tmp / "body.json").write_text(body)
-    script = tmp / "overload.lua"
-    script.write_text(OVERLOAD_LUA.replace("BODY", str(tmp / "body.json")))
-    url = f"http://127.0.0.1:{port}/predict"
-    cmd = [
-        "wrk",
-        "-t2",
-        f"-c{connections}",
-        f"-d{duration}s",
-        "--timeout",
-        "5s",
-        "--latency",
-        "-s",
-        str(script),
-        url,
-    ]
-    cpu_before, started = cpu_seconds(pid), time.perf_counter()
-    with Probe(port, body) as probe:
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    cpu, elapsed = cpu_seconds(pid) - cpu_before, time.perf_counter() - started
-    found = re.search(r"STATUS ok=(\d+) refused=(\d+) other=(\d+)", out)
-    assert found, out
-    ok, refused, other = (int(v) for v in found.groups())
-    timeouts = re.search(r"timeout (\d+)", out)
-    admitted = [t for status, t in probe.samples if status == 200]
-    rejections = [t for status, t in probe.samples if status == 503]
-    return {
-        "admitted_rps": ok / duration,
-        "refused_rps": refused / duration,
-        "other": float(other),
-        "timeouts": float(timeouts.group(1)) if timeouts else 0.0,
-        "admitted_p99_ms": p99_ms(admitted),
-        "refused_p99_ms": p99_ms(rejections),
-        "probe_admitted": float(len(admitted)),
-        "probe_refused": float(len(rejections)),
-        "server_cores": cpu / elapsed,  # CPU seconds the server used per second: what it got
-        "server_us_per_answer": 1e6 * cpu / max(1, ok + refused),
-    }
-
-
 @contextmanager
 def shipyard_server(
     tmp: Path, data: Path, src: Path | None = None, workers: int = 1
@@ -438,54 +328,15 @@ def overload(tmp: Path, data: Path, row: dict[str, float], duration: int, src: P
         return {c: overload_step(port, pid, body, c, duration, tmp) for c in (64, 640, 2000)}
 
 
-def report_overload(results: dict[int, Any]) -> None:
-    capacity = results[64]["admitted_rps"]
-    print(
-        "overload: wrk (2 threads) + a probe client + shipyard serve (1 worker) on the same "
-        f"{os.cpu_count()} cores; capacity = 200s/s at 64 connections = {capacity:.0f}/s"
-    )
-    header = (
-        "connections",
-        "admitted/s",
-        "of capacity",
-        "admitted p99",
-        "refused/s",
-        "refusal p99",
-        "server CPU",
-        "CPU/answer",
-        "target",
-        "",
-    )
-    rows = [header]
-    for c, r in results.items():
-        share = r["admitted_rps"] / capacity if capacity else float("nan")
-        target, verdict = "-", ""
-        if c != 64:
-            target = ">= 80%, p99 < 50 ms, refusals < 50 ms"
-            ok = share >= 0.8 and r["admitted_p99_ms"] < 50 and not r["refused_p99_ms"] >= 50
-            verdict = "PASS" if ok else "FAIL"
-        rows.append(
-            (
-                str(c),
-                f"{r['admitted_rps']:.0f}",
-                f"{share:.0%}",
-                f"{r['admitted_p99_ms']:.1f} ms",
-                f"{r['refused_rps']:.0f}",
-                f"{r['refused_p99_ms']:.1f} ms" if r["probe_refused"] else "(none)",
-                f"{r['server_cores']:.2f} cores",
-                f"{r['server_us_per_answer']:.0f} us",
-                target,
-                verdict,
-            )
-        )
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
-    for r in rows:
-        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)))
-    for c, r in results.items():
-        if r["other"] or r["timeouts"]:
-            print(
-                f"warning: c={c}: {r['other']:.0f} answers not 200 or 503, {r['timeouts']:.0f} wrk timeouts"
-            )
+def overload_row(results: dict[str, Any], tmp: Path, data: Path, row: dict[str, float], args: Any) -> None:
+    """The overload steps against shipyard serve, then against the C refusal floor."""
+    results["overload"] = overload(tmp, data, row, args.duration, args.src)
+    results["overload_floor"] = floor(tmp, json.dumps([row]), args.duration)
+
+
+def print_overload(results: dict[str, Any]) -> None:
+    report_overload(results["overload"])
+    report_floor(results["overload_floor"], results["overload"])
 
 
 def main() -> None:
@@ -513,18 +364,18 @@ def main() -> None:
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     if args.overload_only:
         try:
-            results["overload"] = overload(tmp, data, row, args.duration, args.src)
+            overload_row(results, tmp, data, row, args)
             results["load_after"] = os.getloadavg()
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        report_overload(results["overload"])
+        print_overload(results)
         print(f"load average before {results['load_before']}, after {results['load_after']} (shared machine)")
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.with_name("serving-overload.json").write_text(json.dumps(results, indent=2, default=str))
         return
     try:
         if args.overload:
-            results["overload"] = overload(tmp, data, row, args.duration, args.src)
+            overload_row(results, tmp, data, row, args)
         if not args.skip_online:
             results["workers"] = args.workers
             results["shipyard"] = shipyard_online(tmp, data, row, args.duration, args.workers)
@@ -538,7 +389,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     report(results)
     if "overload" in results:
-        report_overload(results["overload"])
+        print_overload(results)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     where = RESULTS if args.workers == 1 else RESULTS.with_name(f"serving-w{args.workers}.json")
     where.write_text(json.dumps(results, indent=2, default=str))

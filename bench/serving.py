@@ -34,7 +34,10 @@ and server run on the same cores (2 here): the figures say what one such machine
 output says so. ``--src`` serves another checkout's ``src`` (e.g. main's, for the figures before a
 change). The server's CPU time (``/proc``) gives the cores it got during each step and its CPU
 microseconds per answer (200s and 503s together): on a shared machine these move less with the
-neighbours' load than the rates do.
+neighbours' load than the rates do. Then the same steps through nginx in front of the server
+(``limit_conn``: refusals by a C proxy, never reaching Python; skipped without ``nginx``), and
+the floor: a one-loop C server that refuses everything (bench/serving_overload.py says how the
+floor bounds what any server can do on these cores).
 
 The machine is shared: the load average is printed with the figures. Results go to
 ``bench/results/serving.json`` (``serving-overload.json`` with ``--overload-only``).
@@ -59,7 +62,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serving_overload import floor, overload_step, report_floor, report_overload
+from serving_overload import floor, nginx_front, overload_step, report_floor, report_overload
 
 ROOT = Path(__file__).resolve().parents[1]
 MLFLOW_VENV = ROOT / "bench" / ".venv-mlflow"
@@ -321,21 +324,27 @@ def shipyard_server(
         stop(proc)
 
 
-def overload(tmp: Path, data: Path, row: dict[str, float], duration: int, src: Path | None) -> dict[int, Any]:
-    body = json.dumps([row])
-    with shipyard_server(tmp, data, src) as (port, pid):
-        overload_step(port, pid, body, 16, 2, tmp)  # warm-up
-        return {c: overload_step(port, pid, body, c, duration, tmp) for c in (64, 640, 2000)}
-
-
 def overload_row(results: dict[str, Any], tmp: Path, data: Path, row: dict[str, float], args: Any) -> None:
-    """The overload steps against shipyard serve, then against the C refusal floor."""
-    results["overload"] = overload(tmp, data, row, args.duration, args.src)
-    results["overload_floor"] = floor(tmp, json.dumps([row]), args.duration)
+    """The overload steps against shipyard serve, through nginx in front of it (when installed),
+    then against the C refusal floor."""
+    body = json.dumps([row])
+    with shipyard_server(tmp, data, args.src) as (port, pid):
+        overload_step(port, pid, body, 16, 2, tmp)  # warm-up
+        results["overload"] = {
+            c: overload_step(port, pid, body, c, args.duration, tmp) for c in (64, 640, 2000)
+        }
+        results["overload_nginx"] = nginx_front(tmp, port, pid, body, args.duration)
+    results["overload_floor"] = floor(tmp, body, args.duration)
 
 
 def print_overload(results: dict[str, Any]) -> None:
     report_overload(results["overload"])
+    if results["overload_nginx"]:
+        print(
+            "through nginx (limit_conn 24 in flight, refusals by nginx; the CPU figures are the "
+            "server's; capacity: the server's own, above):"
+        )
+        report_overload(results["overload_nginx"], capacity=results["overload"][64]["admitted_rps"])
     report_floor(results["overload_floor"], results["overload"])
 
 

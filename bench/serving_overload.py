@@ -158,8 +158,9 @@ def overload_step(
     }
 
 
-def report_overload(results: dict[int, Any]) -> None:
-    capacity = results[64]["admitted_rps"]
+def report_overload(results: dict[int, Any], capacity: float | None = None) -> None:
+    """The table; ``capacity``: the 200s/s to compare with (default: this run's at 64 connections)."""
+    capacity = results[64]["admitted_rps"] if capacity is None else capacity
     print(
         "overload: wrk (2 threads) + a probe client + shipyard serve (1 worker) on the same "
         f"{os.cpu_count()} cores; capacity = 200s/s at 64 connections = {capacity:.0f}/s"
@@ -220,15 +221,7 @@ def floor_server(tmp: Path) -> Iterator[tuple[int, int] | None]:
     port = _free_port()
     proc = subprocess.Popen([str(binary), str(port)])
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the refusal floor server did not start") from None
-                time.sleep(0.05)
+        _wait_port(port, proc)
         yield port, proc.pid
     finally:
         proc.terminate()
@@ -261,7 +254,7 @@ def report_floor(floor_results: dict[int, Any], results: dict[int, Any]) -> None
     for c, r in floor_results.items():
         needed = c / WITHIN_S
         refusing = r["machine_us_per_answer"] * needed / 1e6
-        verdict = "possible" if refusing + admit <= cores else "impossible on this machine"
+        verdict = f"within the {cores} cores" if refusing + admit <= cores else f"more than the {cores} cores"
         print(
             f"  c={c}: {r['refused_rps'] + r['admitted_rps']:.0f} answers/s, refusal p99 "
             f"{r['refused_p99_ms']:.1f} ms, server {r['server_cores']:.2f} cores, machine "
@@ -270,6 +263,67 @@ def report_floor(floor_results: dict[int, Any], results: dict[int, Any]) -> None
             f"{admit:.2f} cores (0.8 x the server's {at_capacity:.2f} at 64 connections) "
             f"= {refusing + admit:.2f} of {cores}: {verdict}"
         )
+
+
+NGINX_CONF = """
+worker_processes 1;
+error_log TMP/nginx-error.log crit;
+events { worker_connections 8192; use epoll; multi_accept on; }
+http {
+  access_log off;
+  map $request_method $inflight_key { default all; }
+  limit_conn_zone $inflight_key zone=inflight:1m;
+  limit_conn_status 503;
+  upstream app { server 127.0.0.1:APP_PORT; keepalive 512; }
+  server {
+    listen 127.0.0.1:PORT backlog=4096;
+    keepalive_requests 100000000;
+    location / {
+      limit_conn inflight LIMIT;
+      add_header Retry-After 1 always;
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }
+  }
+}
+"""
+
+
+def nginx_front(
+    tmp: Path, app_port: int, app_pid: int, body: str, duration: int, limit: int = 24
+) -> dict[int, Any]:
+    """The steps through nginx in front of the server (``limit_conn``: at most ``limit`` requests in
+    flight, the rest refused with 503 by nginx, never reaching Python): what a production C proxy
+    does on these cores. The CPU figures are the server's; {} without ``nginx``."""
+    if shutil.which("nginx") is None:
+        return {}
+    port = _free_port()
+    conf = tmp / "nginx.conf"
+    text = NGINX_CONF.replace("APP_PORT", str(app_port)).replace("PORT", str(port), 1)
+    conf.write_text(text.replace("LIMIT", str(limit)).replace("TMP", str(tmp)))
+    pid_file = tmp / "nginx.pid"
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-g", f"daemon off; pid {pid_file};"])
+    try:
+        _wait_port(port, proc)
+        overload_step(port, app_pid, body, 16, 2, tmp)  # warm-up
+        return {c: overload_step(port, app_pid, body, c, duration, tmp) for c in (64, 640, 2000)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on port {port}") from None
+            time.sleep(0.05)
 
 
 def _free_port() -> int:

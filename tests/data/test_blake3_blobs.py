@@ -118,3 +118,5 @@ def test_only_a_durable_snapshot_waits_for_the_disk(
             assert len(blob_temps) == 1 and folder in synced
         else:  # the kernel writes it back later, as after cp (small writes are synced either way)
             assert blob_temps == [] and folder not in synced
+            tree = root / "blobs" / "blake3"  # nor the folders made for it
+            assert not [p for p in synced if p == tree or tree in p.parents], synced

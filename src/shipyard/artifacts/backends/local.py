@@ -223,7 +223,7 @@ class LocalBackend(BlobBackend):
         for key, path in moves:
             dest = self._checked(key)
             try:
-                if not self._move_in(key, path, dest):
+                if not self._move_in(key, path, dest, sync=sync):
                     continue
             except OSError as exc:
                 raise write_error(exc, key, self.location) from exc
@@ -235,10 +235,11 @@ class LocalBackend(BlobBackend):
             except OSError as exc:
                 raise write_error(exc, "a blob folder", self.location) from exc
 
-    def _move_in(self, key: str, path: Path, dest: Path) -> bool:
+    def _move_in(self, key: str, path: Path, dest: Path, *, sync: bool = True) -> bool:
         """``path`` renamed to ``dest`` (True: its folder is to be synced), or copied when it is on
-        another filesystem (False: written and synced as a new blob)."""
-        self._make_parents(dest.parent)
+        another filesystem (False: written and synced as a new blob). ``sync=False``: folders it
+        makes are not synced either (the caller leaves the writeback to the kernel)."""
+        self._make_parents(dest.parent, sync=sync)
         try:
             os.replace(path, dest)
         except OSError as exc:
@@ -249,12 +250,12 @@ class LocalBackend(BlobBackend):
             return False
         return True
 
-    def _make_parents(self, folder: Path) -> None:
+    def _make_parents(self, folder: Path, *, sync: bool = True) -> None:
         if folder.is_dir():
             return
         missing = [p for p in (folder, *folder.parents) if not p.exists()]
         folder.mkdir(parents=True, exist_ok=True)
-        for created in reversed(missing):  # make the new directory entries durable too
+        for created in reversed(missing if sync else []):  # the new directory entries durable too
             _fsync_dir(created.parent)
 
     # reading -----------------------------------------------------------------------------------------

@@ -86,3 +86,32 @@ def test_spans_agree_with_the_obvious_definition() -> None:
         cases.append(keys)
     for keys in cases:
         assert _columns(keys).spans() == _reference_spans(keys), keys
+
+
+def test_one_point_per_key_batches_give_the_chunks_of_one_point_series() -> None:
+    """A batch of many keys with one point each (MLflow's log_batch) is packed once and sliced:
+    the same rows, in key order, as each point written as its own series."""
+    from shipyard.metadata.sql.metric_chunks import _chunk
+
+    keys = [f"k{i:03d}" for i in range(200)]
+    order = list(reversed(range(200)))  # not in key order: the chunks still are
+    batch = MetricColumns(
+        [keys[i] for i in order],
+        [i / 8 if i % 7 else float("nan") for i in order],
+        [i * 3 - 100 for i in order],
+        [2**62 + i for i in order],
+    )
+    assert batch.spans() is None and batch.groups() is not None
+    want = [
+        _chunk("r", keys[i], [i / 8 if i % 7 else float("nan")], [i * 3 - 100], [2**62 + i])
+        for i in range(200)
+    ]
+    got = chunks_of("r", batch)
+    assert [c["key"] for c in got] == keys
+    for one, other in zip(got, want, strict=True):
+        assert one.keys() == other.keys()
+        assert {k: v for k, v in one.items() if k not in ("values", "_latest")} == {
+            k: v for k, v in other.items() if k not in ("values", "_latest")
+        }
+        assert one["values"] == other["values"]  # bytes: NaN compares equal here
+        assert repr(one["_latest"]) == repr(other["_latest"])

@@ -298,3 +298,51 @@ def test_searches_are_not_audited_but_writes_are(server: LiveServer, api: httpx.
     new = [e.action for e in ctx.security.list_audit(limit=10_000) if e.id not in before]
     assert any("log-metric" in a for a in new) and any("runs/create" in a for a in new)
     assert not any("search" in a for a in new), new
+
+
+@SQLITE
+def test_log_batch_reads_every_metric_form_as_log_metric_does(api: httpx.Client) -> None:
+    """log-batch reads the client's usual metric (a float or int value, int step and time) on a
+    quick path and any other form through log-metric's readers: the same points, the same errors,
+    and a batch with one bad metric logs none of it."""
+    base = "/api/2.0/mlflow"
+
+    def new_run() -> str:
+        made = api.post(f"{base}/runs/create", json={"experiment_id": "0"})
+        return str(made.json()["run"]["info"]["run_id"])
+
+    def history(run_id: str, key: str) -> list[dict[str, object]]:
+        found = api.get(f"{base}/metrics/get-history", params={"run_id": run_id, "metric_key": key})
+        return list(found.json().get("metrics", []))
+
+    items = [
+        {"key": "a", "value": 1, "timestamp": 5, "step": 2},  # an int value
+        {"key": "a", "value": 0.25, "timestamp": 6, "step": 3},
+        {"key": "b", "value": "NaN", "timestamp": "7", "step": "3"},  # protobuf JSON strings
+        {"key": "c", "value": 0.5, "timestamp": 0},  # no time: now; no step: 0
+        {"key": "d", "value": -2.5, "timestamp": 9, "step": 4.0},  # a whole float step
+    ]
+    batched, single = new_run(), new_run()
+    assert api.post(f"{base}/runs/log-batch", json={"run_id": batched, "metrics": items}).status_code == 200
+    for item in items:
+        assert api.post(f"{base}/runs/log-metric", json={"run_id": single, **item}).status_code == 200
+    for key in "abd":
+        assert history(batched, key) == history(single, key) != []
+    assert history(batched, "a") == [
+        {"key": "a", "value": 1.0, "timestamp": 5, "step": 2},
+        {"key": "a", "value": 0.25, "timestamp": 6, "step": 3},
+    ]
+    assert history(batched, "b") == [{"key": "b", "value": "NaN", "timestamp": 7, "step": 3}]
+    (now,) = history(batched, "c")
+    assert now["step"] == 0 and isinstance(now["timestamp"], int) and now["timestamp"] > 1_700_000_000_000
+    for bad in (
+        {"key": "../x", "value": 1.0, "timestamp": 1, "step": 0},
+        {"key": "e", "value": True, "timestamp": 1, "step": 0},
+        {"key": "e", "value": 1.0, "timestamp": 1, "step": 2**63},
+        {"key": "e" * 251, "value": 1.0, "timestamp": 1, "step": 0},
+    ):
+        batch = api.post(f"{base}/runs/log-batch", json={"run_id": batched, "metrics": [items[0], bad]})
+        alone = api.post(f"{base}/runs/log-metric", json={"run_id": batched, **bad})
+        assert batch.status_code == alone.status_code == 400, bad
+        assert batch.json() == alone.json(), bad
+    assert len(history(batched, "a")) == 2  # nothing of the refused batches was logged

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 import sys
 from array import array
@@ -86,6 +87,8 @@ def chunks_of(run_id: str, columns: MetricColumns) -> list[dict[str, Any]]:
         return [_chunk(run_id, k, values[s:e], steps[s:e], stamps[s:e]) for k, s, e in sorted(spans)]
     groups = columns.groups()
     assert groups is not None  # a single key is a single span
+    if len(groups) == len(columns.keys):  # one point per key (a log_batch of many metrics)
+        return _singles(run_id, columns, sorted((k, i[0]) for k, i in groups.items()))
     return [
         _chunk(
             run_id,
@@ -98,14 +101,39 @@ def chunks_of(run_id: str, columns: MetricColumns) -> list[dict[str, Any]]:
     ]
 
 
+def _singles(run_id: str, columns: MetricColumns, points: list[tuple[str, int]]) -> list[dict[str, Any]]:
+    """:func:`_chunk` of each one-point key (``(key, its point's index)``, in that order): each
+    column packed once for the whole batch and sliced per point (three array builds per key
+    cost more than the insert)."""
+    values, steps, stamps = columns.values, columns.steps, columns.timestamps
+    packed_steps, packed_values = _packed("q", steps), _packed("d", values)
+    packed_stamps = _packed("q", stamps)
+    out = []
+    for key, i in points:
+        at, to = 8 * i, 8 * i + 8
+        out.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "count": 1,
+                "steps": packed_steps[at:to],
+                "values": packed_values[at:to],
+                "timestamps": packed_stamps[at:to],
+                "_latest": (float(values[i]), int(steps[i]), int(stamps[i])),
+            }
+        )
+    return out
+
+
 _CHUNK_COLUMNS = ("run_id", "key", "count", "steps", "values", "timestamps")
 _LATEST_COLUMNS = ("run_id", "key", "value", "step", "timestamp")
+_CHUNK_ROW = operator.itemgetter(*_CHUNK_COLUMNS)  # a chunk's row for the insert, in C
 
 
 def write_batch(conn: Connection, run_id: str, columns: MetricColumns) -> None:
     """Insert the batch's chunks and move ``latest_metrics`` forward, each in one executemany."""
     chunks = chunks_of(run_id, columns)
-    _executemany(conn, "chunks", [tuple(c[k] for k in _CHUNK_COLUMNS) for c in chunks])
+    _executemany(conn, "chunks", list(map(_CHUNK_ROW, chunks)))
     latest = sorted((c["key"], c["_latest"]) for c in chunks)  # one lock order for concurrent writers
     rows = [(run_id, key, None if math.isnan(v) else v, s, t) for key, (v, s, t) in latest]
     _executemany(conn, "latest", rows)  # NaN as NULL: it never satisfies a filter

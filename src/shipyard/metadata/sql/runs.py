@@ -14,6 +14,7 @@ failed as stale (its process died).
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -111,47 +112,88 @@ def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
     return [ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK)]
 
 
+_RUN_FIELDS = (
+    "id",
+    "name",
+    "namespace",
+    "user",
+    "status",
+    "start_time",
+    "end_time",
+    "heartbeat_at",
+    "flow_name",
+    "flow_spec",
+    "code_version",
+    "origin_run_id",
+    "error",
+)
+
+
+@functools.cache
+def _values_queries() -> tuple[Any, Any, Any]:
+    """(run_id, key, value) of params, tags and latest metrics for a list of run ids, built once
+    with an expanding parameter (the ids are bound at execution, not coerced one by one)."""
+    ids: Any = bindparam("ids", expanding=True)
+    return tuple(  # type: ignore[return-value]
+        select(table.c.run_id, table.c.key, table.c.value).where(table.c.run_id.in_(ids))
+        for table in (params, tags, latest_metrics)
+    )
+
+
 def load_runs(conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
-    """Runs for these ``runs`` rows, with params, tags and latest metrics: three batched queries."""
-    ids = [r.id for r in rows]
+    """Runs for these ``runs`` rows, with params, tags and latest metrics: three batched queries.
+    Rows are read by position (``Row`` attribute access costs more than the rest of a big page)."""
+    if not rows:
+        return []
+    fields = rows[0]._fields
+    fields_of = operator.itemgetter(*(fields.index(name) for name in _RUN_FIELDS))
+    ids = [r[fields.index("id")] for r in rows]
     p: dict[str, dict[str, Any]] = {i: {} for i in ids}
     t: dict[str, dict[str, str]] = {i: {} for i in ids}
     m: dict[str, dict[str, float]] = {i: {} for i in ids}
+    by_param, by_tag, by_metric = _values_queries()
     for chunk in _chunks(ids):
-        for run_id, key, value in conn.execute(
-            select(params.c.run_id, params.c.key, params.c.value).where(params.c.run_id.in_(chunk))
-        ):
+        for run_id, key, value in conn.execute(by_param, {"ids": chunk}).all():
             p[run_id][key] = codec.param_value(value)
-        for run_id, key, value in conn.execute(
-            select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(chunk))
-        ):
+        for run_id, key, value in conn.execute(by_tag, {"ids": chunk}).all():
             t[run_id][key] = value
-        for run_id, key, value in conn.execute(
-            select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value).where(
-                latest_metrics.c.run_id.in_(chunk)
-            )
-        ):
+        for run_id, key, value in conn.execute(by_metric, {"ids": chunk}).all():
             m[run_id][key] = codec.metric_value(value)
+    statuses = {s.value: s for s in RunStatus}
     return [
         Run(
-            id=r.id,
-            name=r.name,
-            namespace=r.namespace,
-            user=r.user,
-            status=RunStatus(r.status),
-            start_time=r.start_time,
-            end_time=r.end_time,
-            heartbeat_at=r.heartbeat_at,
-            params=p[r.id],
-            tags=t[r.id],
-            metrics=m[r.id],
-            flow_name=r.flow_name,
-            flow_spec=r.flow_spec,
-            code_version=codec.code_version_from(r.code_version),
-            origin_run_id=r.origin_run_id,
-            error=r.error,
+            id=run_id,
+            name=name,
+            namespace=namespace,
+            user=user,
+            status=statuses.get(status) or RunStatus(status),
+            start_time=start_time,
+            end_time=end_time,
+            heartbeat_at=heartbeat_at,
+            params=p[run_id],
+            tags=t[run_id],
+            metrics=m[run_id],
+            flow_name=flow_name,
+            flow_spec=flow_spec,
+            code_version=codec.code_version_from(code_version),
+            origin_run_id=origin_run_id,
+            error=error,
         )
-        for r in rows
+        for (
+            run_id,
+            name,
+            namespace,
+            user,
+            status,
+            start_time,
+            end_time,
+            heartbeat_at,
+            flow_name,
+            flow_spec,
+            code_version,
+            origin_run_id,
+            error,
+        ) in map(fields_of, rows)
     ]
 
 

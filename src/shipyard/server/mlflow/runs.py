@@ -184,6 +184,47 @@ def _metric(item: dict[str, Any]) -> Metric:
     return Metric(key, double(item.get("value"), f"metric {key!r} value"), step, timestamp)
 
 
+_INT64 = 2**63 - 1
+
+
+def _metric_columns(raw: list[dict[str, Any]]) -> tuple[list[str], list[float], list[int], list[int]]:
+    """:func:`_metric` of each item, as parallel columns. The usual item (a key, a float or int
+    value, an int step and a non-zero int timestamp, as the MLflow client sends them) is read
+    here with the same checks; any other goes through :func:`_metric` (same result, same error)."""
+    keys: list[str] = []
+    values: list[float] = []
+    steps: list[int] = []
+    stamps: list[int] = []
+    for item in raw:
+        key, value, step, stamp = (
+            item.get("key"),
+            item.get("value"),
+            item.get("step", 0),
+            item.get("timestamp"),
+        )
+        if (
+            key.__class__ is str
+            and 0 < len(key) <= 250
+            and (value.__class__ is float or value.__class__ is int)
+            and step.__class__ is int
+            and stamp.__class__ is int
+            and stamp
+            and -_INT64 <= step <= _INT64
+            and -_INT64 <= stamp <= _INT64
+        ):
+            keys.append(validate_key("metric", key))
+            values.append(float(value))
+            steps.append(step)
+            stamps.append(stamp)
+        else:
+            metric = _metric(item)
+            keys.append(metric.key)
+            values.append(metric.value)
+            steps.append(metric.step)
+            stamps.append(metric.timestamp)
+    return keys, values, steps, stamps
+
+
 def log_metric(request: Request, body: JsonBody) -> Response:
     run_id = run_id_of(body)
     may_change_run(request, run_id)
@@ -222,7 +263,7 @@ def log_batch(request: Request, body: JsonBody) -> Response:
         raise InvalidInputError(f"metrics must be a list of at most {_BATCH_METRICS} metrics")
     if not all(isinstance(item, dict) for item in raw):
         raise InvalidInputError("each metric must be an object with key, value, timestamp and step")
-    metrics = [_metric(item) for item in raw]
+    columns = _metric_columns(raw)
     params = {validate_key("param", k): v for k, v in pairs(body, "params", _BATCH_PARAMS)}
     tags = _tags(pairs(body, "tags", _BATCH_TAGS))
     may_change_run(request, run_id)
@@ -231,8 +272,8 @@ def log_batch(request: Request, body: JsonBody) -> Response:
         metadata.log_params(run_id, params)
     if tags:
         metadata.set_tags(run_id, tags)
-    if metrics:
-        metadata.log_metrics(run_id, metrics)
+    if raw:
+        metadata.log_metric_columns(run_id, *columns)
     return answer({})
 
 

@@ -11,6 +11,10 @@ import pytest
 from shipyard.server.app import ServerConfig
 from tests.server.live import LiveServer, live_server
 
+# httpx's 5 s default: a first /openapi.json (FastAPI builds the document, ~0.4 s idle) once
+# exceeded it in a full CI run at a load of 5-6, the server thread sharing the cores with 3 workers
+LIVE_TIMEOUT_S = 30.0
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
@@ -26,11 +30,12 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def admin(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as client:
+    headers = {"Authorization": f"Bearer {server.token}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=LIVE_TIMEOUT_S) as client:
         yield client
 
 
 @pytest.fixture
 def anon(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url) as client:
+    with httpx.Client(base_url=server.url, timeout=LIVE_TIMEOUT_S) as client:
         yield client

@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from server import free_port  # bench/server.py (this folder is on sys.path for bench scripts)
+
 FLOOR_SOURCE = Path(__file__).resolve().with_name("refusal_floor.c")
 WITHIN_S = 0.05  # every answer, admitted or refused, is due within 50 ms
 
@@ -218,14 +220,9 @@ def floor_server(tmp: Path) -> Iterator[tuple[int, int] | None]:
         return
     binary = tmp / "refusal_floor"
     subprocess.run([compiler, "-O2", "-o", str(binary), str(FLOOR_SOURCE)], check=True)
-    port = _free_port()
-    proc = subprocess.Popen([str(binary), str(port)])
-    try:
-        _wait_port(port, proc)
+    port = free_port()
+    with _listening([str(binary), str(port)], port) as proc:
         yield port, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def floor(tmp: Path, body: str, duration: int) -> dict[int, Any]:
@@ -304,39 +301,40 @@ def nginx_front(
     does on these cores. The CPU figures are the server's; {} without ``nginx``."""
     if shutil.which("nginx") is None:
         return {}
-    port = _free_port()
+    port = free_port()
     conf = tmp / "nginx.conf"
     text = NGINX_CONF.replace("APP_PORT", str(app_port)).replace("PORT", str(port), 1)
     conf.write_text(text.replace("LIMIT", str(limit)).replace("TMP", str(tmp)))
     pid_file = tmp / "nginx.pid"
     command = ["nginx", "-p", str(tmp), "-c", str(conf), "-g", f"daemon off; pid {pid_file};"]
+    try:
+        with _listening(command, port):
+            overload_step(port, app_pid, body, 16, 2, tmp)  # warm-up
+            return {c: overload_step(port, app_pid, body, c, duration, tmp) for c in (64, 640, 2000)}
+    except NotListening as exc:  # e.g. a user that may not open nginx's compiled-in log path
+        print(f"nginx step skipped: {exc} (see {tmp / 'nginx-error.log'})")
+        return {}
+
+
+class NotListening(RuntimeError):
+    """A started process exited, or did not listen on its port within 10 s."""
+
+
+@contextmanager
+def _listening(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` started and listening on ``port`` on loopback; terminated on the way out."""
     proc = subprocess.Popen(command)
     try:
-        try:
-            _wait_port(port, proc)
-        except RuntimeError as exc:  # e.g. a user that may not open nginx's compiled-in log path
-            print(f"nginx step skipped: {exc} (see {tmp / 'nginx-error.log'})")
-            return {}
-        overload_step(port, app_pid, body, 16, 2, tmp)  # warm-up
-        return {c: overload_step(port, app_pid, body, c, duration, tmp) for c in (64, 640, 2000)}
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise NotListening(f"{command[0]}: nothing listens on port {port}") from None
+                time.sleep(0.05)
+        yield proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on port {port}") from None
-            time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
